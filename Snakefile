@@ -1,0 +1,36 @@
+# stratify: pharmacogenomic and biomarker stratification for treatment-resistant depression.
+#
+#   snakemake --cores 2                                  # the demo cohort (config.yaml)
+#   snakemake --cores 2 --configfile cohorts/<name>.yaml # another cohort
+#
+# Each rule calls one `stratify` command; all logic lives in src/stratify.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+report: "workflow/report/workflow.rst"
+
+
+if not config:
+
+    configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/simulate.smk"
+include: "workflow/rules/validate.smk"
+include: "workflow/rules/genotypes.smk"
+include: "workflow/rules/pgx.smk"
+include: "workflow/rules/clinical.smk"
+include: "workflow/rules/features.smk"
+include: "workflow/rules/subtype.smk"
+include: "workflow/rules/model.smk"
+include: "workflow/rules/explain.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        f"{RESULTS}/report/report.html",
+    default_target: True

@@ -1,0 +1,136 @@
+"""Command-line interface: ``stratify <command>``.
+
+Each pipeline stage is one command over :mod:`stratify.stages`; the Snakemake rules call
+these commands. Errors caused by inputs or configuration print one line
+(``stratify: error: <file>: <problem>``) and exit with status 2; anything else is a bug
+and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from stratify import __version__
+from stratify.errors import StratifyError
+
+log = logging.getLogger("stratify")
+
+STAGE_HELP = {
+    "validate": "check the input tables against the schemas; write typed Parquet copies",
+    "genotypes": "read the VCF: PGx-position genotypes and genotype principal components",
+    "clinical": "symptom totals, dimensions, endpoint, treatment history, biomarkers",
+    "features": "join clinical, PGx and genotype features into one table per patient",
+    "subtype": "Gaussian-mixture subtypes with k chosen by BIC (k = 1 allowed)",
+    "explain": "SHAP values, importance and plots for the final model",
+}
+
+
+def _setup_logging(logfile: str | None, quiet: bool = False) -> None:
+    root = logging.getLogger()
+    root.handlers.clear()
+    root.setLevel(logging.INFO)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+    h = logging.StreamHandler(sys.stderr)
+    h.setLevel(logging.WARNING if quiet else logging.INFO)
+    h.setFormatter(fmt)
+    root.addHandler(h)
+    if logfile:
+        Path(logfile).parent.mkdir(parents=True, exist_ok=True)
+        fh = logging.FileHandler(logfile, mode="w")
+        fh.setFormatter(fmt)
+        root.addHandler(fh)
+    for noisy in ("matplotlib", "numba", "shap", "fontTools", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", required=True, help="cohort config (YAML), see docs/inputs.md")
+    p.add_argument("--results", help="results folder for this cohort (default: results/<cohort>)")
+    p.add_argument("--log", help="also write the log to this file")
+    p.add_argument("--quiet", action="store_true", help="only warnings and errors on the terminal")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="stratify",
+        description="Pharmacogenomic and biomarker stratification for treatment-resistant depression.",
+        epilog="Run the whole workflow with snakemake (see README.md); these commands are its stages.")
+    ap.add_argument("--version", action="version", version=f"stratify {__version__}")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sim = sub.add_parser("simulate", help="write a simulated cohort with planted truth (or its null twin)")
+    sim.add_argument("--n", type=int, required=True, help="number of patients")
+    sim.add_argument("--seed", type=int, required=True, help="random seed (same seed, same files)")
+    sim.add_argument("--null", action="store_true", help="no subgroup and no effects (the null twin)")
+    sim.add_argument("--out", required=True, help="output folder")
+    sim.add_argument("--snps", type=int, default=3000, help="common SNPs in the VCF (default 3000)")
+    sim.add_argument("--cohort", help="cohort name written into the config")
+    sim.add_argument("--log")
+
+    for name in ("validate", "genotypes", "clinical", "features", "subtype", "explain"):
+        _common(sub.add_parser(name, help=STAGE_HELP[name]))
+    pgx = sub.add_parser("pgx", help="pharmacogenomics").add_subparsers(dest="pgx_command", required=True)
+    _common(pgx.add_parser("run", help="pipeline stage: CYP2C19 from the VCF, other tools' calls, CPIC phenotypes"))
+    model = sub.add_parser("model", help="response model").add_subparsers(dest="model_command", required=True)
+    _common(model.add_parser("fit", help="pipeline stage: cross-validated XGBoost and baselines"))
+    rep = sub.add_parser("report", help="write the self-contained HTML report")
+    _common(rep)
+    rep.add_argument("--out", help="HTML file (default: <results>/report/report.html)")
+    run = sub.add_parser("run", help="every stage in order without Snakemake (quick runs, tests)")
+    _common(run)
+    return ap
+
+
+def _load(args):
+    from stratify.config import load_config
+
+    cfg = load_config(args.config)
+    results = Path(args.results) if args.results else Path("results") / cfg["cohort"]
+    return cfg, results
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(getattr(args, "log", None), getattr(args, "quiet", False))
+    t0 = time.monotonic()
+    try:
+        if args.command == "simulate":
+            from stratify.simulate import write_cohort
+
+            paths = write_cohort(args.out, n=args.n, seed=args.seed, null=args.null, n_snps=args.snps,
+                                 cohort=args.cohort)
+            log.info("simulated cohort written to %s; run it with: snakemake --cores 2 --configfile %s",
+                     args.out, paths["config"])
+            return 0
+        from stratify import stages
+
+        cfg, results = _load(args)
+        if args.command == "report":
+            out = Path(args.out) if args.out else results / "report" / "report.html"
+            stages.run_report(cfg, results, out)
+            log.info("report written to %s", out)
+        elif args.command == "run":
+            out = stages.run_all(cfg, results)
+            log.info("all stages done; report: %s", out)
+        else:
+            name = args.command
+            stages.STAGES[name](cfg, results)
+            log.info("stage %s done in %.1fs; outputs in %s", name, time.monotonic() - t0, results / name)
+    except StratifyError as exc:
+        log.debug("user error", exc_info=True)
+        msg = f"stratify: error: {exc}"
+        print(msg, file=sys.stderr)
+        for h in logging.getLogger().handlers:
+            if isinstance(h, logging.FileHandler):
+                h.stream.write(msg + "\n")
+                h.flush()
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,247 @@
+"""Stage "clinical": symptom totals, dimensions, endpoint, treatment history, biomarkers.
+
+Inputs are the typed tables written by the validate stage; outputs are two Parquet
+tables: ``scores`` (one row per patient, visit and instrument) and ``patients`` (one
+row per patient: baseline severity, dimensions, endpoint, treatment summary, biomarkers
+in canonical units and the inflammatory and metabolic indices).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from stratify.config import load_resource
+
+log = logging.getLogger(__name__)
+
+VISIT_WINDOW_WEEKS = 2.0
+INFLAMMATORY = ("crp", "il6")
+# Metabolic-syndrome components available in the input contract (blood pressure is not):
+# waist, triglycerides, HDL (inverted), glucose. Lamers et al. 2020 use z-scores of these.
+METABOLIC = {"waist": 1.0, "triglycerides": 1.0, "hdl": -1.0, "glucose": 1.0}
+
+
+def instrument_totals(symptoms: pd.DataFrame, *, max_missing_items: float = 0.2) -> pd.DataFrame:
+    """Total score per patient, visit and instrument with the missing-item policy.
+
+    The total follows the instrument's rule in resources/instruments.yaml (QIDS-SR16
+    domains score their highest item). When a share of scoring units (items or domains)
+    up to ``max_missing_items`` is missing, the total is prorated
+    (``sum * units / units_present``) and flagged; with more missing it is NaN and
+    ``status`` says why.
+
+    Examples
+    --------
+    >>> s = pd.DataFrame({"patient_id": "P1", "week": 0.0, "instrument": "QIDS_SR16",
+    ...                   "item": range(1, 17), "score": [3, 0, 0, 1] + [1] * 12})
+    >>> instrument_totals(s)["total"].item()   # sleep domain = max(3, 0, 0, 1)
+    14.0
+    """
+    inst = load_resource("instruments.yaml")
+    frames = []
+    for name, df in symptoms.groupby("instrument", sort=True):
+        spec = inst[name]
+        items = sorted(int(i) for i in spec["items"])
+        wide = df.pivot_table(index=["patient_id", "week"], columns="item", values="score", aggfunc="first")
+        wide = wide.reindex(columns=items)
+        groups = spec.get("groups") or [[i] for i in items]
+        unit_scores = np.column_stack([wide[g].max(axis=1, skipna=True).to_numpy() for g in groups])
+        present = ~np.isnan(unit_scores)
+        n_units = len(groups)
+        n_present = present.sum(axis=1)
+        raw = np.nansum(unit_scores, axis=1)
+        share_missing = 1 - n_present / n_units
+        ok = share_missing <= max_missing_items + 1e-12
+        total = np.where(ok, raw * n_units / np.maximum(n_present, 1), np.nan)
+        status = np.where(ok, "ok", "too many missing items")
+        out = wide.index.to_frame(index=False)
+        out["instrument"] = name
+        out["total"] = total
+        out["n_units"] = n_units
+        out["n_missing"] = n_units - n_present
+        out["prorated"] = ok & (n_present < n_units)
+        out["status"] = status
+        frames.append(out)
+    if not frames:
+        return pd.DataFrame(columns=["patient_id", "week", "instrument", "total", "n_units", "n_missing",
+                                     "prorated", "status"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def dimension_scores(symptoms: pd.DataFrame, *, dimensions: dict[str, Any] | None = None,
+                     max_missing_items: float = 0.2) -> pd.DataFrame:
+    """Baseline (week 0) symptom dimensions: sums of items (resources/dimensions.yaml).
+
+    Missing items are prorated under the same policy as totals.
+    """
+    dims = dimensions or load_resource("dimensions.yaml")
+    base = symptoms[symptoms["week"] == 0]
+    out = pd.DataFrame({"patient_id": pd.unique(symptoms["patient_id"])}).set_index("patient_id")
+    for dname, d in dims.items():
+        sub = base[(base["instrument"] == d["instrument"]) & base["item"].isin(d["items"])]
+        wide = sub.pivot_table(index="patient_id", columns="item", values="score", aggfunc="first")
+        wide = wide.reindex(columns=d["items"])
+        n_present = wide.notna().sum(axis=1)
+        ok = (1 - n_present / len(d["items"])) <= max_missing_items + 1e-12
+        val = wide.sum(axis=1) * len(d["items"]) / n_present.clip(lower=1)
+        out[dname] = val.where(ok)
+    out["anxious_depression"] = (out["anxiety_somatization"] >= 7).where(out["anxiety_somatization"].notna())
+    return out.reset_index()
+
+
+def endpoint_outcomes(totals: pd.DataFrame, *, instrument: str, week: float) -> pd.DataFrame:
+    """Baseline, follow-up, percent change, response (>= 50%) and remission per patient.
+
+    The follow-up is the visit closest to ``week`` within +-2 weeks (the later one on a
+    tie). Patients without it keep a row with NaN outcome and ``endpoint_status`` saying
+    why.
+    """
+    inst = load_resource("instruments.yaml")[instrument]
+    t = totals[totals["instrument"] == instrument]
+    pids = pd.unique(totals["patient_id"])
+    res = pd.DataFrame({"patient_id": pids}).set_index("patient_id")
+    b = t[t["week"] == 0].set_index("patient_id")["total"]
+    res["baseline_severity"] = b
+    fu = t[(t["week"] - week).abs() <= VISIT_WINDOW_WEEKS].copy()
+    fu["dist"] = (fu["week"] - week).abs()
+    fu = fu.sort_values(["patient_id", "dist", "week"], ascending=[True, True, False])
+    fu = fu.drop_duplicates("patient_id").set_index("patient_id")
+    res["endpoint_week"] = fu["week"]
+    res["endpoint_score"] = fu["total"]
+    res["pct_change"] = 100 * (res["baseline_severity"] - res["endpoint_score"]) / res["baseline_severity"]
+    res.loc[res["baseline_severity"] == 0, "pct_change"] = np.nan
+    res["response"] = (res["pct_change"] >= 50).astype(float).where(res["pct_change"].notna())
+    res["remission"] = (res["endpoint_score"] <= inst["remission_max"]).astype(float).where(
+        res["endpoint_score"].notna())
+    status = pd.Series("ok", index=res.index, dtype=object)
+    status[res["endpoint_score"].isna()] = f"no {instrument} total within {VISIT_WINDOW_WEEKS:g} weeks of week {week:g}"
+    status[res["baseline_severity"].isna()] = f"no {instrument} total at week 0"
+    status[(res["baseline_severity"] == 0)] = f"{instrument} baseline total is 0"
+    res["endpoint_status"] = status
+    return res.reset_index()
+
+
+def treatment_summary(treatments: pd.DataFrame, *, adequate_weeks: float = 4.0) -> pd.DataFrame:
+    """Per patient: trials in the current episode, failed adequate trials, index treatment.
+
+    A failed trial (simple rule for this stage): a medication or augmentation trial in the
+    current (highest-numbered) episode, before the index trial, of at least
+    ``adequate_weeks`` weeks, with outcome "nonresponse" or, where scores are given, less
+    than 25% reduction (Sforzini et al. 2021). Issue 3 adds dose adequacy and the published
+    staging methods.
+    """
+    classes = load_resource("drugs.yaml")
+    cols = ["patient_id", "n_trials_current_episode", "n_failed_trials", "index_agent", "index_class",
+            "index_ssri_snri", "index_escitalopram_citalopram"]
+    if treatments.empty:
+        return pd.DataFrame(columns=cols)
+    t = treatments.copy()
+    t["current"] = t["episode"] == t.groupby("patient_id")["episode"].transform("max")
+    pro = t["prospective"].fillna(False).astype(bool)
+    red = (t["baseline_score"] - t["end_score"]) / t["baseline_score"]
+    failed_by_score = red < 0.25
+    failed = (t["current"] & ~pro & t["modality"].isin(["medication", "augmentation"])
+              & (t["duration_weeks"] >= adequate_weeks)
+              & ((t["outcome"] == "nonresponse") | failed_by_score.fillna(False)))
+    t["failed"] = failed
+    g = t[~pro].groupby("patient_id")
+    out = pd.DataFrame({
+        "n_trials_current_episode": g["current"].sum(),
+        "n_failed_trials": g["failed"].sum(),
+    })
+    idx = t[pro].set_index("patient_id")
+    out = out.reindex(pd.unique(t["patient_id"])).fillna(0).astype(int)
+    out["index_agent"] = idx["agent"]
+    out["index_class"] = out["index_agent"].map(lambda a: classes.get(a, "unknown") if isinstance(a, str) else None)
+    out["index_ssri_snri"] = out["index_class"].isin(["ssri", "snri"]).astype(float).where(out["index_agent"].notna())
+    out["index_escitalopram_citalopram"] = out["index_agent"].isin(["escitalopram", "citalopram"]).astype(
+        float).where(out["index_agent"].notna())
+    out.index.name = "patient_id"
+    return out.reset_index()[cols]
+
+
+def biomarker_values(biomarkers: pd.DataFrame, *, crp_acute_mg_l: float = 10.0) -> pd.DataFrame:
+    """Biomarkers at baseline in canonical units (CRP in mg/L), one column per marker.
+
+    Values below the detection limit are kept at the limit and flagged
+    (``<marker>_below_detection``); they are neither zero nor dropped. CRP above
+    ``crp_acute_mg_l`` is flagged as possible acute infection (``crp_acute``) and left out
+    of ``log_crp`` and the inflammatory index (policy "exclude").
+    """
+    units = load_resource("biomarker_units.yaml")
+    if biomarkers.empty:
+        return pd.DataFrame(columns=["patient_id"])
+    b = biomarkers.copy()
+    b["factor"] = [units[m]["units"][u] for m, u in zip(b["marker"], b["unit"])]
+    b["canonical"] = b["value"] * b["factor"]
+    # baseline: the visit closest to week 0
+    b["dist"] = b["visit"].abs()
+    b = b.sort_values(["patient_id", "marker", "dist"]).drop_duplicates(["patient_id", "marker"])
+    wide = b.pivot(index="patient_id", columns="marker", values="canonical")
+    cens = b.pivot(index="patient_id", columns="marker", values="below_detection")
+    out = pd.DataFrame(index=wide.index)
+    for m in units:
+        out[m] = wide[m] if m in wide else np.nan
+        out[f"{m}_below_detection"] = cens[m].astype("boolean") if m in cens else pd.NA
+    out = out.rename(columns={"crp": "crp_mg_l"})
+    out["crp_acute"] = (out["crp_mg_l"] > crp_acute_mg_l).where(out["crp_mg_l"].notna())
+    crp_use = out["crp_mg_l"].where(~out["crp_acute"].fillna(False).astype(bool))
+    out["log_crp"] = np.log(crp_use)
+    out["crp_band"] = pd.cut(out["crp_mg_l"], [-np.inf, 1, 3, np.inf], labels=["<=1", "1-3", ">3"]).astype(object)
+    return out.reset_index()
+
+
+def _z(x: pd.Series) -> pd.Series:
+    sd = x.std()
+    return (x - x.mean()) / sd if sd and np.isfinite(sd) else x * np.nan
+
+
+def immune_metabolic_indices(bio: pd.DataFrame) -> pd.DataFrame:
+    """Inflammatory index (mean z of log CRP and log IL-6) and metabolic index (mean z of
+    log waist, log triglycerides, -log HDL, log glucose), Lamers et al. 2020 style.
+
+    An index needs at least half of its components; z-scores are within the cohort.
+    """
+    out = bio[["patient_id"]].copy()
+    infl = pd.DataFrame({"crp": _z(bio["log_crp"]), "il6": _z(np.log(bio["il6"]))})
+    out["inflammatory_index"] = infl.mean(axis=1).where(infl.notna().sum(axis=1) >= 1)
+    met = pd.DataFrame({m: s * _z(np.log(bio[m])) for m, s in METABOLIC.items()})
+    out["metabolic_index"] = met.mean(axis=1).where(met.notna().sum(axis=1) >= 2)
+    return out
+
+
+def nesda_strata(crp_mg_l: pd.Series, aes: pd.Series) -> pd.Series:
+    """NESDA pragmatic immune-metabolic strata: CRP <=1 / 1-3 / >3 by AES <=3 / 4-5 / >=6."""
+    c = pd.cut(crp_mg_l, [-np.inf, 1, 3, np.inf], labels=["CRP<=1", "CRP1-3", "CRP>3"])
+    a = pd.cut(aes, [-np.inf, 3.5, 5.5, np.inf], labels=["AES<=3", "AES4-5", "AES>=6"])
+    s = c.astype(str) + " & " + a.astype(str)
+    return s.where(c.notna() & a.notna())
+
+
+def clinical_tables(tables: dict[str, pd.DataFrame], config: dict[str, Any]) -> dict[str, pd.DataFrame]:
+    """Run the clinical stage on validated tables; returns ``scores`` and ``patients``."""
+    cc = config["clinical"]
+    ep = config["endpoint"]
+    patients = tables["patients"][["patient_id", "site", "age", "sex"]].copy()
+    totals = instrument_totals(tables["symptoms"], max_missing_items=cc["max_missing_items"])
+    log.info("totals: %d visits x instruments, %d prorated, %d missing",
+             len(totals), int(totals["prorated"].sum()), int(totals["total"].isna().sum()))
+    dims = dimension_scores(tables["symptoms"], max_missing_items=cc["max_missing_items"])
+    endp = endpoint_outcomes(totals, instrument=ep["instrument"], week=ep["week"])
+    treat = treatment_summary(tables["treatments"], adequate_weeks=cc["adequate_weeks"])
+    bio = biomarker_values(tables["biomarkers"], crp_acute_mg_l=cc["crp_acute_mg_l"])
+    out = patients.merge(endp, on="patient_id", how="left")
+    out["endpoint_status"] = out["endpoint_status"].fillna("no symptom scores")
+    out = out.merge(dims, on="patient_id", how="left").merge(treat, on="patient_id", how="left")
+    if "n_failed_trials" in out:
+        out["trd_2plus_failures"] = (out["n_failed_trials"] >= 2).astype(float).where(out["n_failed_trials"].notna())
+    if len(bio.columns) > 1:
+        idx = immune_metabolic_indices(bio)
+        out = out.merge(bio, on="patient_id", how="left").merge(idx, on="patient_id", how="left")
+        out["nesda_stratum"] = nesda_strata(out["crp_mg_l"], out["aes"])
+    out["sex_female"] = (out["sex"] == "F").astype(float)
+    return {"scores": totals, "patients": out}

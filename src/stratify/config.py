@@ -1,0 +1,125 @@
+"""Cohort configuration: load, validate against the JSON schema, fill defaults.
+
+The schema is ``workflow/schemas/config.schema.yaml``; unknown keys are errors. The
+Snakefile and every ``stratify`` subcommand go through :func:`validate_config`, so a
+config that runs in one runs in the other.
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from stratify.errors import ConfigError
+from stratify.paths import resource_dir, schema_dir
+
+
+@lru_cache(maxsize=None)
+def load_schema(name: str) -> dict[str, Any]:
+    """Load ``<name>.schema.yaml`` from the schema folder."""
+    with open(schema_dir() / f"{name}.schema.yaml") as fh:
+        return yaml.safe_load(fh)
+
+
+@lru_cache(maxsize=None)
+def load_resource(name: str) -> dict[str, Any]:
+    """Load a YAML reference table from resources/ (returned object must not be mutated)."""
+    with open(resource_dir() / name) as fh:
+        return yaml.safe_load(fh)
+
+
+def _fill_defaults(instance: Any, schema: dict[str, Any]) -> None:
+    """Insert schema defaults for absent keys, recursing into objects (in place)."""
+    if not isinstance(instance, dict) or schema.get("type") != "object":
+        return
+    for key, sub in schema.get("properties", {}).items():
+        if key not in instance and "default" in sub:
+            instance[key] = copy.deepcopy(sub["default"])
+        if key in instance:
+            _fill_defaults(instance[key], sub)
+    items = schema.get("items")
+    if isinstance(instance, list) and isinstance(items, dict):
+        for x in instance:
+            _fill_defaults(x, items)
+
+
+def _describe(err: jsonschema.ValidationError) -> str:
+    loc = ".".join(str(p) for p in err.absolute_path) or "top level"
+    if err.validator == "additionalProperties":
+        allowed = sorted(err.schema.get("properties", {}))
+        extra = sorted(set(err.instance) - set(allowed))
+        return (f"unknown key {', '.join(repr(e) for e in extra)} at {loc}; "
+                f"allowed keys: {', '.join(allowed)}")
+    if err.validator == "required":
+        return f"{err.message} (at {loc})"
+    if err.validator == "enum":
+        return f"key {loc}: {err.instance!r} is not one of {err.validator_value}"
+    return f"key {loc}: {err.message}"
+
+
+def validate_config(config: dict[str, Any], *, source: str | Path = "config") -> dict[str, Any]:
+    """Validate a cohort config and return a copy with defaults filled in.
+
+    Parameters
+    ----------
+    config
+        The parsed YAML mapping.
+    source
+        File name used in error messages.
+
+    Raises
+    ------
+    ConfigError
+        One line: the file, the key and what was expected.
+
+    Examples
+    --------
+    >>> cfg = validate_config({"cohort": "x", "genome_build": "GRCh38",
+    ...     "inputs": {"patients": "p.tsv", "symptoms": "s.tsv"},
+    ...     "endpoint": {"instrument": "HAMD17", "week": 8}})
+    >>> cfg["endpoint"]["kind"], cfg["model"]["folds"]
+    ('response', 5)
+    """
+    if not isinstance(config, dict):
+        raise ConfigError(f"{source}: expected a YAML mapping of keys, found {type(config).__name__}")
+    schema = load_schema("config")
+    cfg = copy.deepcopy(config)
+    validator = jsonschema.Draft7Validator(schema)
+    errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
+    if errors:
+        raise ConfigError(f"{source}: {_describe(errors[0])}")
+    _fill_defaults(cfg, schema)
+    return cfg
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Read and validate a cohort config file."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        with open(path) as fh:
+            raw = yaml.safe_load(fh)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    return validate_config(raw, source=path)
+
+
+def cohort_inputs(config: dict[str, Any]) -> dict[str, str]:
+    """Flat mapping of every input file named in the config (role -> path)."""
+    inp = config["inputs"]
+    files = {k: inp[k] for k in ("patients", "symptoms", "treatments", "biomarkers") if k in inp}
+    if "genotypes" in inp:
+        files["vcf"] = inp["genotypes"]["vcf"]
+        if "sample_map" in inp["genotypes"]:
+            files["vcf_sample_map"] = inp["genotypes"]["sample_map"]
+    for i, sa in enumerate(inp.get("star_alleles", [])):
+        files[f"star_alleles_{i}"] = sa["path"]
+        if "sample_map" in sa:
+            files[f"star_alleles_{i}_sample_map"] = sa["sample_map"]
+    return files

@@ -1,0 +1,112 @@
+"""Stage "features": one row per patient with every candidate feature and the endpoint.
+
+Joins the clinical table, the PGx calls (one call per gene, see :func:`pgx_features`)
+and the genotype principal components. Feature sets named in the config must exist;
+a set whose data the cohort lacks (no VCF, no star-allele calls) is reported as
+skipped, not filled in.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from stratify.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+# CPIC metabolizer phenotypes as an ordinal of enzyme function (poor = 0 ... ultrarapid = 3).
+PHENOTYPE_RANK = {
+    "Poor Metabolizer": 0.0, "Likely Poor Metabolizer": 0.5, "Intermediate Metabolizer": 1.0,
+    "Likely Intermediate Metabolizer": 1.5, "Normal Metabolizer": 2.0, "Rapid Metabolizer": 2.5,
+    "Ultrarapid Metabolizer": 3.0,
+}
+# Source preference when a gene has calls from several tools: a dedicated caller first.
+SOURCE_ORDER = ["cyrius", "pharmcat_outside", "plain", "stratify-vcf"]
+
+CLINICAL_COLUMNS = [
+    "age", "sex_female", "baseline_severity", "anhedonia", "aes", "anxiety_somatization",
+    "n_failed_trials", "n_trials_current_episode", "index_ssri_snri", "index_escitalopram_citalopram",
+]
+BIOMARKER_COLUMNS = [
+    "log_crp", "crp_mg_l", "inflammatory_index", "metabolic_index", "il6", "tnf_alpha", "bmi", "waist",
+    "triglycerides", "hdl", "glucose",
+]
+
+
+def pgx_features(calls: pd.DataFrame) -> pd.DataFrame:
+    """Per patient: ``cyp2c19_rank``, ``cyp2d6_rank``, ``cyp2d6_activity_score`` and the
+    phenotype text per gene. Ambiguous calls with an Indeterminate phenotype and no-calls
+    give NaN (the model treats it as missing), never a normal metabolizer."""
+    if calls.empty:
+        return pd.DataFrame(columns=["patient_id"])
+    c = calls.copy()
+    c["_order"] = c["source_tool"].map({s: i for i, s in enumerate(SOURCE_ORDER)}).fillna(len(SOURCE_ORDER))
+    c = c.sort_values(["patient_id", "gene", "_order"]).drop_duplicates(["patient_id", "gene"])
+    out = pd.DataFrame({"patient_id": pd.unique(c["patient_id"])}).set_index("patient_id")
+    for gene in sorted(c["gene"].unique()):
+        g = c[c["gene"] == gene].set_index("patient_id")
+        low = gene.lower()
+        out[f"{low}_phenotype"] = g["phenotype"].replace("", np.nan)
+        out[f"{low}_rank"] = g["phenotype"].map(PHENOTYPE_RANK)
+        out[f"{low}_source"] = g["source_tool"]
+        if gene == "CYP2D6":
+            out["cyp2d6_activity_score"] = g["activity_score"].astype(float)
+    return out.reset_index()
+
+
+def build_features(
+    clinical: pd.DataFrame,
+    *,
+    pgx_calls: pd.DataFrame | None,
+    pcs: pd.DataFrame | None,
+    config: dict[str, Any],
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Join the stage outputs into the feature table and resolve the model's feature list.
+
+    Returns the table (patient_id, site, y, every available feature) and a summary with
+    ``model_features`` (the configured features that are available) and ``skipped``.
+    """
+    df = clinical.copy()
+    if pgx_calls is not None and not pgx_calls.empty:
+        df = df.merge(pgx_features(pgx_calls), on="patient_id", how="left")
+    if pcs is not None and len(pcs.columns) > 1:
+        df = df.merge(pcs, on="patient_id", how="left")
+    kind = config["endpoint"]["kind"]
+    df["y"] = df[kind]
+    known = set(CLINICAL_COLUMNS) | set(BIOMARKER_COLUMNS) | {
+        "cyp2c19_rank", "cyp2d6_rank", "cyp2d6_activity_score"} | {f"pc{i}" for i in range(1, 21)}
+    known |= {c for c in df.columns if c.startswith("pc") and c[2:].isdigit()}
+    for c in config.get("patient_covariates", []):
+        known.add(c)
+    wanted: dict[str, list[str]] = config["features"]
+    skipped: dict[str, str] = {}
+    model_features: list[str] = []
+    for group, names in wanted.items():
+        for name in names:
+            if name not in known and name not in df.columns:
+                raise ConfigError(
+                    f"config features.{group}: unknown feature {name!r}; available: "
+                    f"{', '.join(sorted(c for c in known if c in df.columns))}")
+            if name not in df.columns or df[name].isna().all():
+                skipped[name] = f"features.{group}: no data in this cohort"
+                continue
+            model_features.append(name)
+    for c in model_features:
+        df[c] = pd.to_numeric(df[c], errors="raise").astype(float)
+    keep = ["patient_id", "site", "y", "endpoint_status"] + [c for c in df.columns if c not in
+                                                            ("patient_id", "site", "y", "endpoint_status")]
+    df = df[keep]
+    n_missing_y = int(df["y"].isna().sum())
+    summary = {
+        "n_patients": int(len(df)), "model_features": model_features, "skipped_features": skipped,
+        "endpoint": config["endpoint"], "n_endpoint_missing": n_missing_y,
+        "endpoint_missing_reasons": df.loc[df["y"].isna(), "endpoint_status"].value_counts().to_dict(),
+        "feature_groups": {g: [n for n in names if n in model_features] for g, names in wanted.items()},
+    }
+    log.info("features: %d patients, %d model features, %d skipped, %d without endpoint",
+             len(df), len(model_features), len(skipped), n_missing_y)
+    return df, summary

@@ -1,0 +1,103 @@
+"""Static plots (matplotlib, Agg backend) written as PNG for the report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float | None, float | None]:
+    """Wilson score interval for a proportion k/n.
+
+    >>> [round(x, 3) for x in wilson(5, 10)]
+    [0.237, 0.763]
+    """
+    if n == 0:
+        return None, None
+    p = k / n
+    d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return float(c - h), float(c + h)
+
+
+def bic_png(bic: dict, chosen: int, path: Path) -> Path:
+    ks = sorted(int(k) for k in bic)
+    vals = [bic[str(k)] if str(k) in bic else bic[k] for k in ks]
+    fig, ax = plt.subplots(figsize=(4.5, 3))
+    ax.plot(ks, vals, "o-", color="#34495e")
+    ax.axvline(chosen, color="#c0392b", ls="--", lw=1, label=f"chosen k = {chosen}")
+    ax.set_xlabel("number of clusters k")
+    ax.set_ylabel("BIC (lower is better)")
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def profile_png(prof: pd.DataFrame, features: list[str], path: Path) -> Path:
+    """Standardised cluster means with 95% intervals, one panel row per feature."""
+    fig, ax = plt.subplots(figsize=(6, 0.5 * len(features) + 1.5))
+    k = len(prof)
+    width = 0.8 / max(k, 1)
+    y = np.arange(len(features))
+    for j, (_, row) in enumerate(prof.iterrows()):
+        m = np.array([row[f] for f in features])
+        lo = np.array([row[f"{f}_lo"] for f in features])
+        hi = np.array([row[f"{f}_hi"] for f in features])
+        ax.barh(y + j * width, m, height=width, xerr=[m - lo, hi - m], capsize=2,
+                label=f"cluster {row['cluster']}: {row['subtype']} (n={row['n']})")
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_yticks(y + width * (k - 1) / 2)
+    ax.set_yticklabels(features)
+    ax.set_xlabel("standardised mean (z)")
+    ax.legend(frameon=False, fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def roc_png(oof: pd.DataFrame, path: Path) -> Path:
+    """ROC curves of the out-of-fold predictions of every model."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    y = oof["y"].to_numpy()
+    fig, ax = plt.subplots(figsize=(4.5, 4.2))
+    for col in [c for c in oof.columns if c not in ("patient_id", "site", "y")]:
+        p = oof[col].to_numpy()
+        fpr, tpr, _ = roc_curve(y, p)
+        auc = roc_auc_score(y, p) if np.unique(p).size > 1 else 0.5
+        ax.plot(fpr, tpr, label=f"{col} (AUC {auc:.2f})")
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.legend(frameon=False, fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def bar_counts_png(counts: dict[str, dict[str, int]], path: Path, *, title: str = "") -> Path:
+    """Horizontal bars of category counts, one panel per group (e.g. phenotypes per gene)."""
+    n = max(len(counts), 1)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.2), squeeze=False)
+    for ax, (g, c) in zip(axes[0], counts.items()):
+        items = sorted(c.items(), key=lambda kv: -kv[1])
+        ax.barh([k for k, _ in items][::-1], [v for _, v in items][::-1], color="#2e86c1")
+        ax.set_title(g, fontsize=10)
+        ax.tick_params(axis="y", labelsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,255 @@
+"""Stage "report": one self-contained, offline HTML file.
+
+All styles are inline and every figure is embedded as a base64 PNG data URI, so the
+file opens anywhere, makes no network request and still reads in ten years.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import json
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from stratify import __version__
+from stratify.tables import read_table
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0;color:#1c2833;
+background:#fbfcfc;line-height:1.45}
+header{background:#1b4f72;color:#fff;padding:18px 32px}header h1{margin:0;font-size:1.5em}
+header p{margin:4px 0 0;opacity:.85}
+nav{background:#eaf2f8;padding:8px 32px;font-size:.9em}nav a{margin-right:14px;color:#1b4f72}
+main{padding:8px 32px 40px;max-width:1100px}
+section{margin-top:28px;border-top:1px solid #d5d8dc;padding-top:8px}
+h2{color:#1b4f72;font-size:1.25em}h3{font-size:1.02em;margin-bottom:4px}
+table{border-collapse:collapse;font-size:.86em;margin:8px 0}
+th,td{border:1px solid #d5d8dc;padding:3px 8px;text-align:left;vertical-align:top}
+th{background:#f2f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.statement{background:#fef9e7;border-left:4px solid #f1c40f;padding:8px 12px;margin:10px 0}
+.ok{background:#e9f7ef;border-left-color:#27ae60}.note{color:#566573;font-size:.88em}
+img{max-width:100%;height:auto;border:1px solid #eee;margin:6px 0}
+pre{background:#f4f6f6;padding:10px;font-size:.8em;overflow-x:auto}
+.grid{display:flex;flex-wrap:wrap;gap:16px}.grid>div{flex:1 1 420px}
+"""
+
+SECTIONS = [("overview", "Cohort overview"), ("pgx", "Pharmacogenomics"), ("clinical", "Clinical"),
+            ("subtypes", "Subtypes"), ("model", "Response model"), ("explain", "Explanations (SHAP)"),
+            ("provenance", "Provenance")]
+
+
+def _e(x: Any) -> str:
+    return html.escape(str(x))
+
+
+def _img(path: Path, alt: str) -> str:
+    if not path.exists():
+        return f'<p class="note">(figure {_e(path.name)} was not produced)</p>'
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<img alt="{_e(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
+    if v is None or (isinstance(v, float) and pd.isna(v)):
+        return ""
+    return str(v)
+
+
+def _table(df: pd.DataFrame, *, max_rows: int = 50) -> str:
+    rows = ["<table><thead><tr>" + "".join(f"<th>{_e(c)}</th>" for c in df.columns) + "</tr></thead><tbody>"]
+    for _, r in df.head(max_rows).iterrows():
+        cells = []
+        for v in r:
+            cls = ' class="num"' if isinstance(v, (int, float)) and not isinstance(v, bool) else ""
+            cells.append(f"<td{cls}>{_e(_fmt(v))}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    rows.append("</tbody></table>")
+    if len(df) > max_rows:
+        rows.append(f'<p class="note">{len(df) - max_rows} more rows in the result files.</p>')
+    return "".join(rows)
+
+
+def _kv(d: dict[str, Any]) -> str:
+    return _table(pd.DataFrame({"item": list(d), "value": [_fmt(v) for v in d.values()]}))
+
+
+def _json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version(), "stratify": __version__}
+    for p in ("numpy", "pandas", "scikit-learn", "xgboost-cpu", "xgboost", "shap", "cyvcf2", "pysam",
+              "snakemake", "pyarrow"):
+        try:
+            out[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def section_overview(config, r: Path) -> str:
+    man = _json(r / "validate" / "manifest.json")
+    pts = read_table(r / "validate" / "patients.parquet", kind="input.patients")
+    sites = pts.groupby("site").agg(patients=("patient_id", "size"), age_mean=("age", "mean"),
+                                    female=("sex", lambda s: float((s == "F").mean()))).reset_index()
+    feats = read_table(r / "features" / "features.parquet", kind="features")
+    comp = {
+        "symptom scores (baseline)": feats["baseline_severity"].notna().mean(),
+        "endpoint": feats["y"].notna().mean(),
+        "biomarkers (CRP)": feats["crp_mg_l"].notna().mean() if "crp_mg_l" in feats else 0.0,
+        "CYP2C19 call": feats["cyp2c19_phenotype"].notna().mean() if "cyp2c19_phenotype" in feats else 0.0,
+        "CYP2D6 call": feats["cyp2d6_phenotype"].notna().mean() if "cyp2d6_phenotype" in feats else 0.0,
+        "genotype PCs": feats["pc1"].notna().mean() if "pc1" in feats else 0.0,
+    }
+    comp_df = pd.DataFrame({"domain": list(comp), "share of patients with data": [round(v, 3) for v in comp.values()]})
+    skipped = dict(man.get("skipped", {}))
+    gs = _json(r / "genotypes" / "summary.json")
+    for k in ("skipped", "pcs_skipped", "pgx_skipped"):
+        if k in gs:
+            skipped[f"genotypes ({k})"] = gs[k]
+    if gs.get("n_samples_not_in_cohort"):
+        skipped["VCF samples not in the cohort"] = f"{gs['n_samples_not_in_cohort']} samples not used"
+    fs = _json(r / "features" / "summary.json")
+    for f, why in fs.get("skipped_features", {}).items():
+        skipped[f"feature {f}"] = why
+    for why, n in fs.get("endpoint_missing_reasons", {}).items():
+        skipped[f"no endpoint: {why}"] = f"{n} patients left out of the model"
+    out = [f"<p>{man.get('n_patients', len(pts))} patients from {pts['site'].nunique()} sites.</p>",
+           "<div class='grid'><div><h3>Sites</h3>", _table(sites), "</div><div><h3>Data completeness</h3>",
+           _table(comp_df), "</div></div><h3>What was skipped, and why</h3>"]
+    out.append(_kv(skipped) if skipped else "<p>Nothing was skipped: every input and stage ran.</p>")
+    return "".join(out)
+
+
+def section_pgx(config, r: Path) -> str:
+    from stratify.plots import bar_counts_png
+
+    s = _json(r / "pgx" / "summary.json")
+    calls = read_table(r / "pgx" / "calls.parquet", kind="pgx.calls")
+    if calls.empty:
+        return f"<p class='statement'>No pharmacogenomic data: {_e(s.get('skipped', ''))}.</p>"
+    tab = (calls.assign(phenotype=calls["phenotype"].replace("", "no call"))
+           .groupby(["gene", "source_tool", "status", "phenotype"]).size().rename("patients").reset_index())
+    png = r / "pgx" / "phenotypes.png"
+    bar_counts_png(s.get("phenotypes", {}), png, title="CPIC phenotypes per gene")
+    src = pd.DataFrame(s.get("sources", []))
+    return ("<p>CYP2C19 is called from the VCF against the CPIC/PharmVar allele definitions; "
+            "other genes come from the named star-allele caller. Ambiguous calls and no-calls stay visible "
+            "below and are treated as missing by the model; they never become *1/*1.</p>"
+            + _img(png, "phenotype distribution") + "<h3>Calls by gene, source, status and phenotype</h3>"
+            + _table(tab) + "<h3>Sources</h3>" + _table(src))
+
+
+def section_clinical(config, r: Path) -> str:
+    s = _json(r / "clinical" / "summary.json")
+    p = read_table(r / "clinical" / "patients.parquet", kind="clinical.patients")
+    ep = config["endpoint"]
+    items = {
+        "endpoint": f"{ep['kind']} on {ep['instrument']} at week {ep['week']:g}",
+        "response rate (patients with endpoint)": s.get("response_rate"),
+        "baseline severity, mean (SD)": f"{p['baseline_severity'].mean():.1f} ({p['baseline_severity'].std():.1f})",
+        "prorated totals (missing items)": s.get("prorated_totals"),
+        "totals missing (too many items missing)": s.get("missing_totals"),
+        ">= 2 failed adequate trials in the current episode": int(p.get("trd_2plus_failures", pd.Series()).sum()),
+    }
+    if "crp_acute_excluded" in s:
+        items["CRP > 10 mg/L (possible acute infection; left out of indices)"] = s["crp_acute_excluded"]
+        items["CRP below detection (kept at the limit)"] = s["crp_below_detection"]
+    out = [_kv(items)]
+    if s.get("nesda_strata"):
+        st = pd.Series(s["nesda_strata"]).rename("patients").rename_axis("CRP x AES stratum").reset_index()
+        out += ["<h3>NESDA immune-metabolic strata (CRP x atypical energy-related symptoms)</h3>", _table(st)]
+    return "".join(out)
+
+
+def section_subtypes(config, r: Path) -> str:
+    s = _json(r / "subtype" / "summary.json")
+    cls = "statement ok" if s.get("claimed") else "statement"
+    out = [f"<p class='{cls}'>{_e(s.get('statement', ''))}</p>",
+           f"<p class='note'>Features: {_e(', '.join(s.get('features', [])))}. Missing values: median imputation "
+           f"({s.get('n_imputed_patients', 0)} patients had at least one imputed value). Existence test against "
+           f"a no-cluster null: {_e(s.get('existence_test', ''))}; bootstrap stability: "
+           f"{_e(s.get('stability', ''))}. Treat the names as provisional until both are run.</p>"]
+    if s.get("bic"):
+        out.append("<div class='grid'><div>" + _img(r / "subtype" / "bic.png", "BIC by k") + "</div><div>"
+                   + _img(r / "subtype" / "profiles.png", "cluster profiles") + "</div></div>")
+        prof = pd.read_csv(r / "subtype" / "profiles.tsv", sep="\t")
+        out.append("<h3>Cluster profiles (standardised means)</h3>"
+                   + _table(prof[["cluster", "subtype", "n", *s["features"]]]))
+    if s.get("outcome_by_subtype"):
+        rows = [{"subtype": o["subtype"], "n": o["n"], "with endpoint": o["n_with_endpoint"],
+                 "response rate": o["response_rate"],
+                 "95% CI": f"{o['ci'][0]:.2f}-{o['ci'][1]:.2f}" if o["ci"][0] is not None else ""}
+                for o in s["outcome_by_subtype"]]
+        out.append("<h3>Response by subtype</h3>" + _table(pd.DataFrame(rows)))
+    return "".join(out)
+
+
+def section_model(config, r: Path) -> str:
+    m = _json(r / "model" / "metrics.json")
+    rows = []
+    for name, v in m["metrics"].items():
+        rows.append({"model": name, "AUC": v["auc"], "AUC 95% CI": f"{v['auc_ci'][0]:.3f}-{v['auc_ci'][1]:.3f}",
+                     "Brier": v["brier"], "balanced accuracy": v["balanced_accuracy"],
+                     "features": len(m["feature_sets"].get(name, [])) if name in m["feature_sets"] else 0})
+    main = m["metrics"]["xgboost"]
+    lo, hi = main["auc_ci"]
+    verdict = ("The interval includes 0.5: the model's discrimination is not distinguishable from chance."
+               if lo <= 0.5 <= hi else
+               f"Cross-validated AUC {main['auc']:.2f} (95% CI {lo:.2f}-{hi:.2f}) is above chance.")
+    return (f"<p class='statement{' ok' if lo > 0.5 else ''}'>{_e(verdict)}</p>"
+            f"<p>{m['n_train']} patients with the endpoint ({m['n_excluded_no_endpoint']} without it were left "
+            f"out), prevalence {m['prevalence']:.2f}; {_e(m['cv'])}, {m['folds']} folds; intervals from "
+            f"{config['model']['n_bootstrap']} bootstrap resamples of the out-of-fold predictions.</p>"
+            + "<div class='grid'><div>" + _table(pd.DataFrame(rows)) + "</div><div>"
+            + _img(r / "model" / "roc.png", "ROC curves") + "</div></div>")
+
+
+def section_explain(config, r: Path) -> str:
+    imp = pd.read_csv(r / "explain" / "importance.tsv", sep="\t")
+    out = ["<p>SHAP values (TreeExplainer, log-odds scale) of the final model, refit on all patients. "
+           "Importance is association within this cohort, not causation.</p><div class='grid'><div>",
+           _table(imp.head(15)), "</div><div>", _img(r / "explain" / "beeswarm.png", "SHAP beeswarm"),
+           "</div></div>"]
+    by = r / "explain" / "importance_by_subtype.tsv"
+    if by.exists():
+        t = pd.read_csv(by, sep="\t", index_col=0)
+        top = imp["feature"].head(8).tolist()
+        out.append("<h3>Mean |SHAP| per subtype (top features)</h3>" + _table(t[top].reset_index()))
+    return "".join(out)
+
+
+def section_provenance(config, r: Path) -> str:
+    man = _json(r / "validate" / "manifest.json")
+    inputs = pd.DataFrame([{"input": k, "path": v.get("path"), "sha256": v.get("sha256", "")[:16] + "...",
+                            "rows": v.get("rows", "")} for k, v in man.get("inputs", {}).items()])
+    return ("<h3>Inputs</h3>" + _table(inputs) + "<h3>Software</h3>" + _kv(_versions())
+            + f"<h3>Run</h3>{_kv({'seed': config['seed'], 'report written': _dt.datetime.now().isoformat(timespec='seconds'), 'results folder': str(r)})}"
+            + "<h3>Configuration</h3><pre>" + _e(yaml.safe_dump(config, sort_keys=False)) + "</pre>")
+
+
+def build_report(config: dict[str, Any], results: str | Path) -> str:
+    """Render the report for a finished run in ``results`` (results/<cohort>)."""
+    r = Path(results)
+    builders = {"overview": section_overview, "pgx": section_pgx, "clinical": section_clinical,
+                "subtypes": section_subtypes, "model": section_model, "explain": section_explain,
+                "provenance": section_provenance}
+    body = []
+    for sid, title in SECTIONS:
+        body.append(f"<section id='{sid}'><h2>{_e(title)}</h2>{builders[sid](config, r)}</section>")
+    nav = "".join(f"<a href='#{sid}'>{_e(t)}</a>" for sid, t in SECTIONS)
+    title = config["report"]["title"]
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{_e(title)}: "
+            f"{_e(config['cohort'])}</title><meta name='viewport' content='width=device-width,initial-scale=1'>"
+            f"<style>{CSS}</style></head><body><header><h1>{_e(title)}</h1><p>cohort {_e(config['cohort'])} "
+            f"&middot; stratify {__version__}</p></header><nav>{nav}</nav><main>{''.join(body)}</main></body></html>")

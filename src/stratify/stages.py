@@ -1,0 +1,294 @@
+"""Each pipeline stage as one function over files: read the previous stages' tables,
+call the stage's public functions, write typed tables and a JSON summary.
+
+The CLI subcommands (``stratify <stage>``) are thin wrappers over these, and the
+Snakemake rules are thin wrappers over the CLI. Layout of a run::
+
+    results/<cohort>/<stage>/...      (tables, summaries, plots)
+    logs/<cohort>/<stage>.log
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from stratify import __version__
+from stratify.config import validate_config
+from stratify.tables import read_table, write_table
+
+log = logging.getLogger(__name__)
+
+
+def _dump(obj: Any, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def default(o):
+        if isinstance(o, (np.integer,)):
+            return int(o)
+        if isinstance(o, (np.floating,)):
+            return float(o)
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+        return str(o)
+
+    path.write_text(json.dumps(obj, indent=2, default=default, sort_keys=False) + "\n")
+    return path
+
+
+def _prov(config: dict[str, Any], stage: str, **extra) -> dict[str, Any]:
+    return {"stage": stage, "cohort": config["cohort"], "seed": config["seed"], **extra}
+
+
+def run_validate(config: dict[str, Any], results: Path) -> dict[str, Any]:
+    """validate: typed copies of the input tables and ``manifest.json``."""
+    from stratify.validate import validate_inputs
+
+    out = results / "validate"
+    tables, manifest = validate_inputs(config)
+    for name, df in tables.items():
+        write_table(df, out / f"{name}.parquet", kind=f"input.{name}", provenance=_prov(config, "validate"))
+    manifest["config"] = config
+    manifest["stratify_version"] = __version__
+    _dump(manifest, out / "manifest.json")
+    return manifest
+
+
+def _patients(results: Path) -> pd.DataFrame:
+    return read_table(results / "validate" / "patients.parquet", kind="input.patients")
+
+
+def run_genotypes(config: dict[str, Any], results: Path) -> dict[str, Any]:
+    """genotypes: PCs and PGx-position genotypes from the VCF (or a note that there is none)."""
+    from stratify.genotypes import genotype_stage
+    from stratify.validate import read_sample_map
+
+    out = results / "genotypes"
+    gen = config["inputs"].get("genotypes")
+    prov = _prov(config, "genotypes")
+    if gen is None:
+        summary = {"skipped": "no VCF given (inputs.genotypes)"}
+        write_table(pd.DataFrame({"patient_id": pd.Series([], dtype=str)}), out / "pcs.parquet",
+                    kind="genotypes.pcs", provenance=prov)
+        write_table(pd.DataFrame({c: pd.Series([], dtype=object) for c in
+                                  ["patient_id", "sample", "pos", "rsid", "allele1", "allele2", "phased"]}),
+                    out / "pgx_genotypes.parquet", kind="genotypes.pgx", provenance=prov)
+    else:
+        smap = read_sample_map(gen["sample_map"]) if "sample_map" in gen else None
+        res = genotype_stage(gen["vcf"], patient_ids=set(_patients(results)["patient_id"]), sample_map=smap,
+                             genome_build=config["genome_build"], seed=config["seed"])
+        write_table(res["pcs"], out / "pcs.parquet", kind="genotypes.pcs", provenance=prov)
+        write_table(res["pgx_genotypes"], out / "pgx_genotypes.parquet", kind="genotypes.pgx", provenance=prov)
+        summary = res["summary"]
+    _dump(summary, out / "summary.json")
+    return summary
+
+
+def run_pgx(config: dict[str, Any], results: Path) -> dict[str, Any]:
+    """pgx: CYP2C19 from the VCF genotypes, other tools' star-allele calls, CPIC phenotypes."""
+    from stratify.pgx.alleles import call_diplotypes, load_definitions
+    from stratify.pgx.callers import read_calls
+    from stratify.pgx.phenotype import add_phenotypes
+    from stratify.validate import read_sample_map
+
+    out = results / "pgx"
+    patients = set(_patients(results)["patient_id"])
+    frames, summary = [], {"sources": []}
+    geno = read_table(results / "genotypes" / "pgx_genotypes.parquet", kind="genotypes.pgx")
+    if len(geno):
+        calls = call_diplotypes(geno.drop(columns=["patient_id"]), load_definitions("CYP2C19"))
+        smap = dict(zip(geno["sample"], geno["patient_id"]))
+        calls.insert(0, "patient_id", calls["sample"].map(smap))
+        calls["source_tool"] = "stratify-vcf"
+        frames.append(calls)
+        summary["sources"].append({"tool": "stratify-vcf", "gene": "CYP2C19", "calls": int(len(calls))})
+    for i, sa in enumerate(config["inputs"].get("star_alleles", [])):
+        c = read_calls(sa["path"], sa["tool"], gene=sa.get("gene"))
+        if "sample_map" in sa:
+            m = dict(zip(*read_sample_map(sa["sample_map"])[["sample_id", "patient_id"]].T.to_numpy()))
+        else:
+            m = {s: s for s in c["sample"]}
+        c.insert(0, "patient_id", c["sample"].map(m))
+        unknown = c["patient_id"].isna() | ~c["patient_id"].isin(patients)
+        if unknown.any():
+            log.warning("%s: %d calls belong to no patient of the cohort and are not used (first: %s)",
+                        sa["path"], int(unknown.sum()), ", ".join(c.loc[unknown, "sample"].astype(str)[:5]))
+        summary["sources"].append({"tool": sa["tool"], "path": sa["path"], "calls": int((~unknown).sum()),
+                                   "not_in_cohort": int(unknown.sum())})
+        frames.append(c[~unknown])
+    if frames:
+        calls = add_phenotypes(pd.concat(frames, ignore_index=True))
+    else:
+        calls = pd.DataFrame(columns=["patient_id", "sample", "gene", "diplotype", "status", "alternatives",
+                                      "source_tool", "phenotype", "activity_score"])
+        summary["skipped"] = "no VCF and no star-allele calls"
+    keep = [c for c in calls.columns]
+    calls = calls[keep]
+    write_table(calls, out / "calls.parquet", kind="pgx.calls", provenance=_prov(config, "pgx"))
+    calls.to_csv(out / "calls.tsv", sep="\t", index=False)
+    if len(calls):
+        summary["phenotypes"] = {g: d["phenotype"].replace("", "no call").value_counts().to_dict()
+                                 for g, d in calls.groupby("gene")}
+        summary["status"] = {g: d["status"].value_counts().to_dict() for g, d in calls.groupby("gene")}
+    _dump(summary, out / "summary.json")
+    return summary
+
+
+def run_clinical(config: dict[str, Any], results: Path) -> dict[str, Any]:
+    """clinical: totals per visit and the per-patient clinical table."""
+    from stratify.clinical import clinical_tables
+
+    tables = {n: read_table(results / "validate" / f"{n}.parquet", kind=f"input.{n}")
+              for n in ("patients", "symptoms", "treatments", "biomarkers")}
+    res = clinical_tables(tables, config)
+    out = results / "clinical"
+    write_table(res["scores"], out / "scores.parquet", kind="clinical.scores", provenance=_prov(config, "clinical"))
+    write_table(res["patients"], out / "patients.parquet", kind="clinical.patients",
+                provenance=_prov(config, "clinical"))
+    p = res["patients"]
+    summary = {
+        "n_patients": int(len(p)),
+        "endpoint_status": p["endpoint_status"].value_counts().to_dict(),
+        "response_rate": float(p["response"].mean()) if p["response"].notna().any() else None,
+        "prorated_totals": int(res["scores"]["prorated"].sum()),
+        "missing_totals": int(res["scores"]["total"].isna().sum()),
+    }
+    if "crp_acute" in p:
+        summary["crp_acute_excluded"] = int(p["crp_acute"].fillna(False).astype(bool).sum())
+        summary["crp_below_detection"] = int(p["crp_below_detection"].fillna(False).astype(bool).sum())
+        summary["nesda_strata"] = p["nesda_stratum"].value_counts().to_dict()
+    _dump(summary, out / "summary.json")
+    return summary
+
+
+def run_features(config: dict[str, Any], results: Path) -> dict[str, Any]:
+    """features: the per-patient feature table and the resolved model feature list."""
+    from stratify.features import build_features
+
+    clin = read_table(results / "clinical" / "patients.parquet", kind="clinical.patients")
+    calls = read_table(results / "pgx" / "calls.parquet", kind="pgx.calls")
+    pcs = read_table(results / "genotypes" / "pcs.parquet", kind="genotypes.pcs")
+    df, summary = build_features(clin, pgx_calls=calls, pcs=pcs, config=config)
+    write_table(df, results / "features" / "features.parquet", kind="features",
+                provenance=_prov(config, "features", model_features=summary["model_features"]))
+    _dump(summary, results / "features" / "summary.json")
+    return summary
+
+
+def _features(results: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    df = read_table(results / "features" / "features.parquet", kind="features")
+    summary = json.loads((results / "features" / "summary.json").read_text())
+    return df, summary
+
+
+def run_subtype(config: dict[str, Any], results: Path) -> dict[str, Any]:
+    """subtype: cluster assignments, profiles, BIC curve."""
+    from stratify.plots import bic_png, profile_png
+    from stratify.subtype import run_subtyping
+
+    df, _ = _features(results)
+    assign, prof, summary = run_subtyping(df, config)
+    out = results / "subtype"
+    write_table(assign, out / "assignments.parquet", kind="subtype.assignments",
+                provenance=_prov(config, "subtype"))
+    prof.to_csv(out / "profiles.tsv", sep="\t", index=False)
+    if summary.get("bic"):
+        bic_png(summary["bic"], summary["n_clusters"], out / "bic.png")
+        profile_png(prof, summary["features"], out / "profiles.png")
+    # response by subtype (descriptive, with Wilson intervals)
+    if len(assign):
+        from stratify.plots import wilson
+
+        m = assign.merge(df[["patient_id", "y"]], on="patient_id")
+        rows = []
+        for s, g in m.groupby("subtype"):
+            yy = g["y"].dropna()
+            lo, hi = wilson(int(yy.sum()), len(yy))
+            rows.append({"subtype": s, "n": int(len(g)), "n_with_endpoint": int(len(yy)),
+                         "response_rate": float(yy.mean()) if len(yy) else None, "ci": [lo, hi]})
+        summary["outcome_by_subtype"] = rows
+    _dump(summary, out / "summary.json")
+    return summary
+
+
+def run_model(config: dict[str, Any], results: Path) -> dict[str, Any]:
+    """model: cross-validated XGBoost and baselines; final model as XGBoost JSON."""
+    from stratify.model import fit_response_model
+    from stratify.plots import roc_png
+
+    df, fsum = _features(results)
+    res = fit_response_model(df, fsum, config)
+    out = results / "model"
+    out.mkdir(parents=True, exist_ok=True)
+    res["model"].save_model(str(out / "xgboost.json"))
+    write_table(res["oof"], out / "oof_predictions.parquet", kind="model.oof", provenance=_prov(config, "model"))
+    roc_png(res["oof"], out / "roc.png")
+    summary = {"metrics": res["metrics"], **res["info"], "features": res["features"],
+               "endpoint": config["endpoint"], "skipped_features": fsum["skipped_features"]}
+    _dump({"features": res["features"], "endpoint": config["endpoint"], "xgboost_params": res["info"]["params"],
+           "missing_values": "left missing; XGBoost learns a default direction per split"},
+          out / "model_features.json")
+    _dump(summary, out / "metrics.json")
+    return summary
+
+
+def run_explain(config: dict[str, Any], results: Path) -> dict[str, Any]:
+    """explain: SHAP values, global importance, beeswarm, importance per subtype."""
+    from xgboost import XGBClassifier
+
+    from stratify.explain import beeswarm_png, importance, importance_by_subtype, shap_values
+
+    df, _ = _features(results)
+    meta = json.loads((results / "model" / "model_features.json").read_text())
+    feats = meta["features"]
+    model = XGBClassifier()
+    model.load_model(str(results / "model" / "xgboost.json"))
+    X = df[feats].astype(float)
+    vals, base = shap_values(model, X)
+    out = results / "explain"
+    sv = pd.DataFrame(vals, columns=feats)
+    sv.insert(0, "patient_id", df["patient_id"].to_numpy())
+    write_table(sv, out / "shap_values.parquet", kind="explain.shap",
+                provenance=_prov(config, "explain", base_value=base))
+    imp = importance(vals, feats)
+    imp.to_csv(out / "importance.tsv", sep="\t", index=False)
+    beeswarm_png(vals, X, out / "beeswarm.png")
+    assign = read_table(results / "subtype" / "assignments.parquet", kind="subtype.assignments")
+    summary: dict[str, Any] = {"base_value_log_odds": base, "top_features": imp["feature"].head(10).tolist(),
+                               "n_patients": int(len(df))}
+    if len(assign) and assign["subtype"].nunique() > 1:
+        st = df[["patient_id"]].merge(assign, on="patient_id", how="left")["subtype"].fillna("unassigned")
+        by = importance_by_subtype(vals, feats, st)
+        by.to_csv(out / "importance_by_subtype.tsv", sep="\t")
+    _dump(summary, out / "summary.json")
+    return summary
+
+
+def run_report(config: dict[str, Any], results: Path, out_html: Path) -> Path:
+    """report: the single self-contained HTML file."""
+    from stratify.report import build_report
+
+    html = build_report(config, results)
+    out_html.parent.mkdir(parents=True, exist_ok=True)
+    out_html.write_text(html, encoding="utf-8")
+    return out_html
+
+
+STAGES = {
+    "validate": run_validate, "genotypes": run_genotypes, "pgx": run_pgx, "clinical": run_clinical,
+    "features": run_features, "subtype": run_subtype, "model": run_model, "explain": run_explain,
+}
+
+
+def run_all(config: dict[str, Any], results: Path) -> Path:
+    """Every stage in order, without Snakemake (used by tests and quick looks)."""
+    config = validate_config(config)
+    for name in ("validate", "genotypes", "pgx", "clinical", "features", "subtype", "model", "explain"):
+        log.info("stage %s", name)
+        STAGES[name](config, results)
+    return run_report(config, results, results / "report" / "report.html")

@@ -1,0 +1,332 @@
+"""Stage 1: read the cohort's input tables, check them strictly, write typed Parquet.
+
+Every check failure raises :class:`~stratify.errors.InputError` with one line naming
+the file, the line (header = line 1), the column and what was expected. Nothing is
+dropped silently: a record is either kept or the run stops and says which one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from stratify.config import load_resource, load_schema
+from stratify.errors import InputError, where
+
+log = logging.getLogger(__name__)
+
+TABLES = ("patients", "symptoms", "treatments", "biomarkers")
+_TRUE = {"true", "1", "yes", "y", "t"}
+_FALSE = {"false", "0", "no", "n", "f"}
+_KEYS = {
+    "patients": ["patient_id"],
+    "symptoms": ["patient_id", "week", "instrument", "item"],
+    "treatments": ["patient_id", "episode", "trial"],
+    "biomarkers": ["patient_id", "visit", "marker"],
+    "sample_map": ["sample_id"],
+}
+
+
+def sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_text_table(path: str | Path) -> pd.DataFrame:
+    """Read a tab-separated (or, for ``.csv``, comma-separated) file as text.
+
+    All cells are strings; empty cells are ``""``. Types are checked afterwards by
+    :func:`check_table`, so that a bad value is reported with its line.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    sep = "," if path.suffix.lower() == ".csv" else "\t"
+    try:
+        df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[],
+                         comment=None, skip_blank_lines=True)
+    except pd.errors.ParserError as exc:
+        raise InputError(f"{path}: cannot be parsed as a {'comma' if sep == ',' else 'tab'}-separated "
+                         f"table ({exc})") from None
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: file is empty; expected a header line") from None
+    df.columns = [c.strip() for c in df.columns]
+    return df
+
+
+def _bad(path, df_index, column, expected, value) -> InputError:
+    return InputError(f"{where(path, int(df_index) + 2, column)}: expected {expected}, found {value!r}")
+
+
+def check_table(
+    raw: pd.DataFrame,
+    schema: dict[str, Any],
+    *,
+    path: str | Path,
+    extra_numeric: tuple[str, ...] = (),
+) -> pd.DataFrame:
+    """Check a text table against a row schema and return it with typed columns.
+
+    The schema is a JSON schema for one row (``properties``, ``required``,
+    ``additionalProperties: false``); its checks are applied column-wise so that large
+    tables validate fast. Optional columns may be absent or have empty cells.
+
+    Examples
+    --------
+    >>> raw = pd.DataFrame({"patient_id": ["P1"], "site": ["A"], "age": ["40"], "sex": ["F"]})
+    >>> check_table(raw, load_schema("patients"), path="p.tsv")["age"].tolist()
+    [40.0]
+    >>> raw["age"] = ["forty"]
+    >>> check_table(raw, load_schema("patients"), path="p.tsv")
+    Traceback (most recent call last):
+    stratify.errors.InputError: p.tsv, line 2, column 'age': expected a number, found 'forty'
+    """
+    props: dict[str, Any] = dict(schema["properties"])
+    for c in extra_numeric:
+        props.setdefault(c, {"type": "number"})
+    unknown = [c for c in raw.columns if c not in props]
+    if unknown:
+        raise InputError(
+            f"{path}: unknown column {', '.join(repr(c) for c in unknown)}; expected columns: "
+            f"{', '.join(props)}" + ("" if schema.get("title") != "patients table" else
+                                      " (declare extra numeric covariates under patient_covariates in the config)")
+        )
+    missing = [c for c in schema.get("required", []) if c not in raw.columns]
+    if missing:
+        raise InputError(f"{path}: missing required column {', '.join(repr(c) for c in missing)}")
+    dup = raw.columns[raw.columns.duplicated()].tolist()
+    if dup:
+        raise InputError(f"{path}: column {dup[0]!r} appears more than once in the header")
+    out = {}
+    required = set(schema.get("required", []))
+    for col in raw.columns:
+        spec = props[col]
+        s = raw[col].str.strip()
+        empty = s == ""
+        if col in required and empty.any():
+            i = empty.idxmax()
+            raise _bad(path, i, col, "a value (the column is required)", "")
+        typ = spec.get("type", "string")
+        if typ in ("number", "integer"):
+            num = pd.to_numeric(s.where(~empty), errors="coerce")
+            badmask = num.isna() & ~empty
+            if badmask.any():
+                i = badmask.idxmax()
+                raise _bad(path, i, col, "an integer" if typ == "integer" else "a number", s[i])
+            if typ == "integer":
+                frac = (num % 1 != 0) & num.notna()
+                if frac.any():
+                    i = frac.idxmax()
+                    raise _bad(path, i, col, "an integer", s[i])
+            for bound, op, word in (("minimum", np.less, ">="), ("maximum", np.greater, "<="),
+                                    ("exclusiveMinimum", np.less_equal, ">")):
+                if bound in spec:
+                    viol = op(num, spec[bound]) & num.notna()
+                    if viol.any():
+                        i = viol.idxmax()
+                        raise _bad(path, i, col, f"a value {word} {spec[bound]}", s[i])
+            out[col] = num.astype("Int64") if typ == "integer" else num.astype(float)
+        elif typ == "boolean":
+            low = s.str.lower()
+            ok = low.isin(_TRUE | _FALSE) | empty
+            if not ok.all():
+                i = (~ok).idxmax()
+                raise _bad(path, i, col, "true or false", s[i])
+            out[col] = low.map(lambda v: True if v in _TRUE else (False if v in _FALSE else pd.NA)).astype("boolean")
+        else:
+            if "enum" in spec:
+                ok = s.isin(spec["enum"]) | empty
+                if not ok.all():
+                    i = (~ok).idxmax()
+                    raise _bad(path, i, col, f"one of {', '.join(map(str, spec['enum']))}", s[i])
+            if "pattern" in spec:
+                ok = s.str.fullmatch(spec["pattern"]) | empty
+                if not ok.all():
+                    i = (~ok).idxmax()
+                    raise _bad(path, i, col, f"text matching {spec['pattern']}", s[i])
+            out[col] = s.where(~empty, None).astype(object)
+    df = pd.DataFrame(out, index=raw.index)
+    return df
+
+
+def _check_duplicates(df: pd.DataFrame, keys: list[str], path) -> None:
+    d = df.duplicated(subset=keys, keep="first")
+    if d.any():
+        i = d.idxmax()
+        first = df.index[(df[keys] == df.loc[i, keys]).all(axis=1)][0]
+        vals = ", ".join(f"{k}={df.loc[i, k]}" for k in keys)
+        raise InputError(f"{where(path, int(i) + 2)}: duplicate record ({vals}); first seen on line {int(first) + 2}")
+
+
+def check_known_patients(df: pd.DataFrame, patients: set[str], *, path, patients_path) -> None:
+    """Every patient_id must be in the patients table."""
+    unknown = ~df["patient_id"].isin(patients)
+    if unknown.any():
+        i = unknown.idxmax()
+        n = int(df.loc[unknown, "patient_id"].nunique())
+        raise InputError(
+            f"{where(path, int(i) + 2, 'patient_id')}: patient {df.loc[i, 'patient_id']!r} is not in the "
+            f"patients table {patients_path}" + (f" ({n} unknown patients in all)" if n > 1 else "")
+        )
+
+
+def check_symptom_items(df: pd.DataFrame, *, path) -> None:
+    """Items must exist on their instrument and scores lie within the item's range."""
+    inst = load_resource("instruments.yaml")
+    maxes = {(k, int(i)): v["max"] for k, d in inst.items() for i, v in d["items"].items()}
+    key = list(zip(df["instrument"], df["item"].astype(int)))
+    mx = pd.Series([maxes.get(k, -1) for k in key], index=df.index, dtype=float)
+    unknown = mx < 0
+    if unknown.any():
+        i = unknown.idxmax()
+        n_items = len(inst[df.loc[i, "instrument"]]["items"])
+        raise _bad(path, i, "item", f"an item number 1-{n_items} of {df.loc[i, 'instrument']}",
+                   str(df.loc[i, "item"]))
+    over = df["score"] > mx
+    if over.any():
+        i = over.idxmax()
+        raise _bad(path, i, "score",
+                   f"a score 0-{int(mx[i])} for {df.loc[i, 'instrument']} item {df.loc[i, 'item']}",
+                   str(df.loc[i, "score"]))
+    frac = df["score"] % 1 != 0
+    if frac.any():
+        i = frac.idxmax()
+        raise _bad(path, i, "score", "a whole-number item score", str(df.loc[i, "score"]))
+
+
+def parse_biomarkers(df: pd.DataFrame, *, path) -> pd.DataFrame:
+    """Split "<L" values into value=L and below_detection=True; check units and ranges.
+
+    Values stay in the reported unit here; the clinical stage converts them.
+    """
+    units = load_resource("biomarker_units.yaml")
+    out = df.copy()
+    out["below_detection"] = out["value"].str.startswith("<")
+    out["value"] = out["value"].str.lstrip("<").astype(float)
+    for i, (m, u) in enumerate(zip(out["marker"], out["unit"])):
+        if u not in units[m]["units"]:
+            idx = out.index[i]
+            raise _bad(path, idx, "unit", f"a unit for {m}: {', '.join(units[m]['units'])}", u)
+    factor = np.array([units[m]["units"][u] for m, u in zip(out["marker"], out["unit"])])
+    canon = out["value"].to_numpy() * factor
+    lo = np.array([units[m]["plausible"][0] for m in out["marker"]])
+    hi = np.array([units[m]["plausible"][1] for m in out["marker"]])
+    bad = (canon < lo) | (canon > hi)
+    if bad.any():
+        j = int(np.argmax(bad))
+        m = out["marker"].iloc[j]
+        raise _bad(path, out.index[j], "value",
+                   f"a plausible {m} value ({lo[j]:g}-{hi[j]:g} {units[m]['canonical']})",
+                   f"{out['value'].iloc[j]:g} {out['unit'].iloc[j]}")
+    return out
+
+
+def check_treatments(df: pd.DataFrame, *, path) -> None:
+    """At most one prospective trial per patient."""
+    pro = df[df["prospective"].fillna(False).astype(bool)]
+    d = pro["patient_id"].duplicated()
+    if d.any():
+        i = d.idxmax()
+        raise _bad(path, i, "prospective", "at most one prospective (index) trial per patient",
+                   f"a second one for {pro.loc[i, 'patient_id']}")
+
+
+def empty_table(name: str) -> pd.DataFrame:
+    """An empty table with every column of the schema (for an input the cohort lacks)."""
+    schema = load_schema(name)
+    cols = {}
+    for c, spec in schema["properties"].items():
+        t = spec.get("type", "string")
+        cols[c] = pd.Series([], dtype={"number": float, "integer": "Int64", "boolean": "boolean"}.get(t, object))
+    df = pd.DataFrame(cols)
+    if name == "biomarkers":
+        df["value"] = df["value"].astype(float)
+        df["below_detection"] = pd.Series([], dtype=bool)
+    return df
+
+
+def read_sample_map(path: str | Path) -> pd.DataFrame:
+    """Read and check a sample_id -> patient_id map."""
+    df = check_table(read_text_table(path), load_schema("sample_map"), path=path)
+    _check_duplicates(df, _KEYS["sample_map"], path)
+    return df
+
+
+def validate_inputs(config: dict[str, Any]) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """Read and check every input table named in ``config``.
+
+    Returns
+    -------
+    tables
+        name -> typed DataFrame, for patients, symptoms, treatments, biomarkers (an absent
+        optional table is returned empty).
+    manifest
+        What was read: per input its path, SHA-256 and rows, or why it was skipped.
+    """
+    inp = config["inputs"]
+    manifest: dict[str, Any] = {"cohort": config["cohort"], "inputs": {}, "skipped": {}}
+    tables: dict[str, pd.DataFrame] = {}
+    covs = tuple(config.get("patient_covariates", []))
+    for name in TABLES:
+        if name not in inp:
+            tables[name] = empty_table(name)
+            manifest["skipped"][name] = "not given in the config (inputs.%s)" % name
+            log.info("%s: not given, skipped", name)
+            continue
+        path = inp[name]
+        raw = read_text_table(path)
+        df = check_table(raw, load_schema(name), path=path, extra_numeric=covs if name == "patients" else ())
+        _check_duplicates(df, _KEYS[name], path)
+        if name == "symptoms":
+            check_symptom_items(df, path=path)
+        elif name == "biomarkers":
+            df = parse_biomarkers(df, path=path)
+        elif name == "treatments":
+            check_treatments(df, path=path)
+        tables[name] = df.reset_index(drop=True)
+        manifest["inputs"][name] = {"path": str(path), "sha256": sha256(path), "rows": int(len(df))}
+        log.info("%s: %d rows read from %s", name, len(df), path)
+    pids = set(tables["patients"]["patient_id"])
+    if not pids:
+        raise InputError(f"{inp['patients']}: the patients table has no rows")
+    for name in TABLES[1:]:
+        if name in inp:
+            check_known_patients(tables[name], pids, path=inp[name], patients_path=inp["patients"])
+    for role in ("genotypes",):
+        if role in inp:
+            for k in ("vcf", "sample_map"):
+                if k in inp[role]:
+                    p = Path(inp[role][k])
+                    if not p.exists():
+                        raise InputError(f"{p}: file not found (inputs.{role}.{k})")
+                    manifest["inputs"][f"{role}.{k}"] = {"path": str(p), "sha256": sha256(p)}
+            vcf = Path(inp[role]["vcf"])
+            if not (Path(str(vcf) + ".tbi").exists() or Path(str(vcf) + ".csi").exists()):
+                raise InputError(f"{vcf}: no index found ({vcf}.tbi or {vcf}.csi); "
+                                 f"create one with `tabix -p vcf {vcf}` or `bcftools index {vcf}`")
+            if "sample_map" in inp[role]:
+                sm = read_sample_map(inp[role]["sample_map"])
+                check_known_patients(sm, pids, path=inp[role]["sample_map"], patients_path=inp["patients"])
+    else:
+        if "genotypes" not in inp:
+            manifest["skipped"]["genotypes"] = "no VCF given (inputs.genotypes)"
+    for i, sa in enumerate(inp.get("star_alleles", [])):
+        p = Path(sa["path"])
+        if not p.exists():
+            raise InputError(f"{p}: file not found (inputs.star_alleles[{i}].path)")
+        manifest["inputs"][f"star_alleles[{i}]"] = {"path": str(p), "sha256": sha256(p), "tool": sa["tool"]}
+    if not inp.get("star_alleles"):
+        manifest["skipped"]["star_alleles"] = "no star-allele calls given (inputs.star_alleles)"
+    manifest["n_patients"] = len(pids)
+    return tables, manifest
+
+

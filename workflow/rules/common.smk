@@ -1,0 +1,32 @@
+# Shared definitions: the validated config, result and log folders, input files.
+import sys
+from pathlib import Path
+
+from stratify.config import cohort_inputs, validate_config
+from stratify.errors import StratifyError
+
+_source = workflow.configfiles[-1] if workflow.configfiles else "config"
+try:
+    _validated = validate_config(dict(config), source=_source)
+except StratifyError as _exc:
+    sys.exit(f"stratify: error: {_exc}")
+config.clear()
+config.update(_validated)
+
+COHORT = config["cohort"]
+RESULTS = f"results/{COHORT}"
+LOGS = f"logs/{COHORT}"
+CONFIG = f"{RESULTS}/config.yaml"
+STRATIFY = "stratify"
+
+
+def cohort_files(wildcards=None):
+    """Every input file of the cohort, each once (the validate rule depends on all of them)."""
+    files, seen = {}, set()
+    for role, path in cohort_inputs(config).items():
+        if path not in seen:
+            seen.add(path)
+            files[role] = path
+    if "vcf" in files:
+        files["vcf_index"] = files["vcf"] + ".tbi"
+    return files

@@ -1,0 +1,20 @@
+rule explain:
+    input:
+        config=CONFIG,
+        features=f"{RESULTS}/features/features.parquet",
+        model=f"{RESULTS}/model/xgboost.json",
+        model_features=f"{RESULTS}/model/model_features.json",
+        assignments=f"{RESULTS}/subtype/assignments.parquet",
+    output:
+        shap=f"{RESULTS}/explain/shap_values.parquet",
+        importance=f"{RESULTS}/explain/importance.tsv",
+        beeswarm=report(
+            f"{RESULTS}/explain/beeswarm.png",
+            caption="../report/explain.rst",
+            category="Explanations",
+        ),
+        summary=f"{RESULTS}/explain/summary.json",
+    log:
+        f"{LOGS}/explain.log",
+    shell:
+        "{STRATIFY} explain --config {input.config} --results {RESULTS} --log {log}"

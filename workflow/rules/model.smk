@@ -1,0 +1,15 @@
+rule model:
+    input:
+        config=CONFIG,
+        features=f"{RESULTS}/features/features.parquet",
+    output:
+        model=f"{RESULTS}/model/xgboost.json",
+        features=f"{RESULTS}/model/model_features.json",
+        metrics=f"{RESULTS}/model/metrics.json",
+        oof=f"{RESULTS}/model/oof_predictions.parquet",
+        roc=report(f"{RESULTS}/model/roc.png", caption="../report/model.rst", category="Response model"),
+    log:
+        f"{LOGS}/model.log",
+    threads: 2
+    shell:
+        "{STRATIFY} model fit --config {input.config} --results {RESULTS} --log {log}"

@@ -1,0 +1,19 @@
+rule report:
+    input:
+        config=CONFIG,
+        manifest=f"{RESULTS}/validate/manifest.json",
+        pgx=f"{RESULTS}/pgx/summary.json",
+        clinical=f"{RESULTS}/clinical/summary.json",
+        subtype=f"{RESULTS}/subtype/summary.json",
+        metrics=f"{RESULTS}/model/metrics.json",
+        explain=f"{RESULTS}/explain/summary.json",
+    output:
+        html=report(
+            f"{RESULTS}/report/report.html",
+            caption="../report/report.rst",
+            category="Report",
+        ),
+    log:
+        f"{LOGS}/report.log",
+    shell:
+        "{STRATIFY} report --config {input.config} --results {RESULTS} --out {output.html} --log {log}"

@@ -1,0 +1,16 @@
+# Demo cohorts only: when the config has a `simulate` block, write the cohort first.
+if "simulate" in config:
+
+    rule simulate:
+        output:
+            **cohort_files(),
+        params:
+            out=lambda wc: str(Path(config["inputs"]["patients"]).parent),
+            n=config["simulate"]["n"],
+            seed=config["simulate"]["seed"],
+            null="--null" if config["simulate"]["null"] else "",
+        log:
+            f"{LOGS}/simulate.log",
+        shell:
+            "{STRATIFY} simulate --n {params.n} --seed {params.seed} {params.null} "
+            "--out {params.out} --cohort {COHORT} --log {log}"
