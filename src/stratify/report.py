@@ -57,10 +57,10 @@ def _img(path: Path, alt: str) -> str:
 
 
 def _fmt(v: Any) -> str:
+    if v is None or (isinstance(v, float) and pd.isna(v)) or v is pd.NA:
+        return ""
     if isinstance(v, float):
         return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
-    if v is None or (isinstance(v, float) and pd.isna(v)):
-        return ""
     return str(v)
 
 

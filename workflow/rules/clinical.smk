@@ -6,7 +6,11 @@ rule clinical:
         scores=f"{RESULTS}/clinical/scores.parquet",
         patients=f"{RESULTS}/clinical/patients.parquet",
         summary=f"{RESULTS}/clinical/summary.json",
+    params:
+        results=lambda wc, input: str(Path(input.config).parent),
     log:
         f"{LOGS}/clinical.log",
+    conda:
+        "../../environment.yml"
     shell:
-        "{STRATIFY} clinical --config {input.config} --results {RESULTS} --log {log}"
+        "stratify clinical --config {input.config} --results {params.results} --log {log}"

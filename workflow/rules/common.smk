@@ -17,7 +17,6 @@ COHORT = config["cohort"]
 RESULTS = f"results/{COHORT}"
 LOGS = f"logs/{COHORT}"
 CONFIG = f"{RESULTS}/config.yaml"
-STRATIFY = "stratify"
 
 
 def cohort_files(wildcards=None):

@@ -14,7 +14,11 @@ rule explain:
             category="Explanations",
         ),
         summary=f"{RESULTS}/explain/summary.json",
+    params:
+        results=lambda wc, input: str(Path(input.config).parent),
     log:
         f"{LOGS}/explain.log",
+    conda:
+        "../../environment.yml"
     shell:
-        "{STRATIFY} explain --config {input.config} --results {RESULTS} --log {log}"
+        "stratify explain --config {input.config} --results {params.results} --log {log}"

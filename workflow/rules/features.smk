@@ -7,7 +7,11 @@ rule features:
     output:
         table=f"{RESULTS}/features/features.parquet",
         summary=f"{RESULTS}/features/summary.json",
+    params:
+        results=lambda wc, input: str(Path(input.config).parent),
     log:
         f"{LOGS}/features.log",
+    conda:
+        "../../environment.yml"
     shell:
-        "{STRATIFY} features --config {input.config} --results {RESULTS} --log {log}"
+        "stratify features --config {input.config} --results {params.results} --log {log}"

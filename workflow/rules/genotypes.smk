@@ -7,9 +7,13 @@ rule genotypes:
         pcs=f"{RESULTS}/genotypes/pcs.parquet",
         pgx=f"{RESULTS}/genotypes/pgx_genotypes.parquet",
         summary=f"{RESULTS}/genotypes/summary.json",
+    params:
+        results=lambda wc, input: str(Path(input.config).parent),
     log:
         f"{LOGS}/genotypes.log",
     resources:
         mem_mb=4000,
+    conda:
+        "../../environment.yml"
     shell:
-        "{STRATIFY} genotypes --config {input.config} --results {RESULTS} --log {log}"
+        "stratify genotypes --config {input.config} --results {params.results} --log {log}"

@@ -8,8 +8,12 @@ rule model:
         metrics=f"{RESULTS}/model/metrics.json",
         oof=f"{RESULTS}/model/oof_predictions.parquet",
         roc=report(f"{RESULTS}/model/roc.png", caption="../report/model.rst", category="Response model"),
+    params:
+        results=lambda wc, input: str(Path(input.config).parent),
     log:
         f"{LOGS}/model.log",
     threads: 2
+    conda:
+        "../../environment.yml"
     shell:
-        "{STRATIFY} model fit --config {input.config} --results {RESULTS} --log {log}"
+        "stratify model fit --config {input.config} --results {params.results} --log {log}"

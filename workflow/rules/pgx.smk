@@ -7,7 +7,11 @@ rule pgx:
         calls=f"{RESULTS}/pgx/calls.parquet",
         tsv=f"{RESULTS}/pgx/calls.tsv",
         summary=f"{RESULTS}/pgx/summary.json",
+    params:
+        results=lambda wc, input: str(Path(input.config).parent),
     log:
         f"{LOGS}/pgx.log",
+    conda:
+        "../../environment.yml"
     shell:
-        "{STRATIFY} pgx run --config {input.config} --results {RESULTS} --log {log}"
+        "stratify pgx run --config {input.config} --results {params.results} --log {log}"

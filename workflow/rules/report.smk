@@ -13,7 +13,11 @@ rule report:
             caption="../report/report.rst",
             category="Report",
         ),
+    params:
+        results=lambda wc, input: str(Path(input.config).parent),
     log:
         f"{LOGS}/report.log",
+    conda:
+        "../../environment.yml"
     shell:
-        "{STRATIFY} report --config {input.config} --results {RESULTS} --out {output.html} --log {log}"
+        "stratify report --config {input.config} --results {params.results} --out {output.html} --log {log}"

@@ -9,8 +9,11 @@ if "simulate" in config:
             n=config["simulate"]["n"],
             seed=config["simulate"]["seed"],
             null="--null" if config["simulate"]["null"] else "",
+            cohort=COHORT,
         log:
             f"{LOGS}/simulate.log",
+        conda:
+            "../../environment.yml"
         shell:
-            "{STRATIFY} simulate --n {params.n} --seed {params.seed} {params.null} "
-            "--out {params.out} --cohort {COHORT} --log {log}"
+            "stratify simulate --n {params.n} --seed {params.seed} {params.null} "
+            "--out {params.out} --cohort {params.cohort} --log {log}"

@@ -10,7 +10,11 @@ rule subtype:
             category="Subtypes",
         ),
         summary=f"{RESULTS}/subtype/summary.json",
+    params:
+        results=lambda wc, input: str(Path(input.config).parent),
     log:
         f"{LOGS}/subtype.log",
+    conda:
+        "../../environment.yml"
     shell:
-        "{STRATIFY} subtype --config {input.config} --results {RESULTS} --log {log}"
+        "stratify subtype --config {input.config} --results {params.results} --log {log}"

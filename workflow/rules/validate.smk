@@ -23,7 +23,11 @@ rule validate:
             f"{RESULTS}/validate/{{table}}.parquet",
             table=["patients", "symptoms", "treatments", "biomarkers"],
         ),
+    params:
+        results=lambda wc, input: str(Path(input.config).parent),
     log:
         f"{LOGS}/validate.log",
+    conda:
+        "../../environment.yml"
     shell:
-        "{STRATIFY} validate --config {input.config} --results {RESULTS} --log {log}"
+        "stratify validate --config {input.config} --results {params.results} --log {log}"

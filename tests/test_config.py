@@ -1,0 +1,192 @@
+"""Tests for stratify.config: schema validation, defaults, error messages."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from stratify.config import cohort_inputs, load_config, load_resource, load_schema, validate_config
+from stratify.errors import ConfigError
+
+MINIMAL = {
+    "cohort": "demo",
+    "genome_build": "GRCh38",
+    "inputs": {"patients": "p.tsv", "symptoms": "s.tsv"},
+    "endpoint": {"instrument": "HAMD17", "week": 8},
+}
+
+
+def _cfg(**changes):
+    cfg = copy.deepcopy(MINIMAL)
+    cfg.update(changes)
+    return cfg
+
+
+def test_defaults_are_filled():
+    cfg = validate_config(MINIMAL)
+    assert cfg["seed"] == 20240601
+    assert cfg["endpoint"]["kind"] == "response"
+    assert cfg["patient_covariates"] == []
+    assert cfg["model"] == {"folds": 5, "n_bootstrap": 1000, "n_estimators": 200, "max_depth": 2,
+                            "learning_rate": 0.05}
+    assert cfg["clinical"] == {"max_missing_items": 0.2, "adequate_weeks": 4, "crp_acute_mg_l": 10}
+    assert cfg["subtype"] == {"features": ["inflammatory_index", "metabolic_index", "aes", "anhedonia"],
+                              "max_k": 6, "n_init": 5, "min_cluster_fraction": 0.05}
+    assert cfg["features"]["genetic"] == ["cyp2c19_rank", "cyp2d6_activity_score", "pc1", "pc2", "pc3"]
+    assert cfg["report"] == {"title": "stratify report"}
+
+
+def test_given_values_are_kept_and_partial_sections_completed():
+    cfg = validate_config(_cfg(seed=7, model={"folds": 3}))
+    assert cfg["seed"] == 7
+    # the given key stays, the others of the section come from the schema
+    assert cfg["model"]["folds"] == 3 and cfg["model"]["n_estimators"] == 200
+
+
+def test_input_is_not_modified():
+    raw = copy.deepcopy(MINIMAL)
+    validate_config(raw)
+    assert raw == MINIMAL
+
+
+def test_simulate_defaults():
+    cfg = validate_config(_cfg(simulate={"n": 100}))
+    assert cfg["simulate"] == {"n": 100, "seed": 1, "null": False}
+
+
+def test_unknown_top_level_key():
+    with pytest.raises(ConfigError) as e:
+        validate_config(_cfg(foo=1), source="cohort.yaml")
+    msg = str(e.value)
+    assert msg.startswith("cohort.yaml: unknown key 'foo' at top level")
+    assert ("allowed keys: clinical, cohort, endpoint, features, genome_build, inputs, model, "
+            "patient_covariates, report, seed, simulate, subtype") in msg
+
+
+def test_unknown_nested_key():
+    with pytest.raises(ConfigError) as e:
+        validate_config(_cfg(model={"fold": 3}), source="cohort.yaml")
+    assert str(e.value) == ("cohort.yaml: unknown key 'fold' at model; allowed keys: folds, learning_rate, "
+                            "max_depth, n_bootstrap, n_estimators")
+
+
+def test_unknown_key_in_list_item():
+    cfg = copy.deepcopy(MINIMAL)
+    cfg["inputs"]["star_alleles"] = [{"path": "c.tsv", "tool": "cyrius", "genes": "CYP2D6"}]
+    with pytest.raises(ConfigError) as e:
+        validate_config(cfg, source="c.yaml")
+    assert str(e.value) == ("c.yaml: unknown key 'genes' at inputs.star_alleles.0; "
+                            "allowed keys: gene, path, sample_map, tool")
+
+
+def test_wrong_enum():
+    cfg = copy.deepcopy(MINIMAL)
+    cfg["endpoint"]["kind"] = "cure"
+    with pytest.raises(ConfigError) as e:
+        validate_config(cfg, source="c.yaml")
+    assert str(e.value) == "c.yaml: key endpoint.kind: 'cure' is not one of ['response', 'remission']"
+
+
+def test_wrong_build_enum():
+    with pytest.raises(ConfigError, match=r"key genome_build: 'hg19' is not one of \['GRCh38', 'GRCh37'\]"):
+        validate_config(_cfg(genome_build="hg19"))
+
+
+@pytest.mark.parametrize("key", ["cohort", "genome_build", "inputs", "endpoint"])
+def test_missing_required_top_level(key):
+    cfg = copy.deepcopy(MINIMAL)
+    del cfg[key]
+    with pytest.raises(ConfigError) as e:
+        validate_config(cfg, source="c.yaml")
+    assert str(e.value) == f"c.yaml: '{key}' is a required property (at top level)"
+
+
+def test_missing_required_nested():
+    cfg = copy.deepcopy(MINIMAL)
+    del cfg["endpoint"]["week"]
+    with pytest.raises(ConfigError) as e:
+        validate_config(cfg, source="c.yaml")
+    assert str(e.value) == "c.yaml: 'week' is a required property (at endpoint)"
+
+
+def test_range_and_type_errors():
+    with pytest.raises(ConfigError, match=r"^config: key model\.folds: 1 is less than the minimum of 2$"):
+        validate_config(_cfg(model={"folds": 1}))
+    with pytest.raises(ConfigError, match=r"key seed: 'x' is not of type 'integer'"):
+        validate_config(_cfg(seed="x"))
+    with pytest.raises(ConfigError, match=r"key cohort: 'my cohort' does not match"):
+        validate_config(_cfg(cohort="my cohort"))
+
+
+def test_not_a_mapping():
+    with pytest.raises(ConfigError) as e:
+        validate_config(["cohort"], source="c.yaml")
+    assert str(e.value) == "c.yaml: expected a YAML mapping of keys, found list"
+
+
+def test_load_config_reads_and_validates(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("cohort: demo\ngenome_build: GRCh37\ninputs: {patients: p.tsv, symptoms: s.tsv}\n"
+                 "endpoint: {instrument: QIDS_SR16, week: 6, kind: remission}\n")
+    cfg = load_config(p)
+    assert (cfg["genome_build"], cfg["endpoint"]["instrument"], cfg["endpoint"]["kind"]) == (
+        "GRCh37", "QIDS_SR16", "remission")
+    assert cfg["model"]["folds"] == 5
+
+
+def test_load_config_error_names_the_file(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("cohort: demo\ngenome_build: GRCh38\ninputs: {patients: p.tsv, symptoms: s.tsv}\n"
+                 "endpoint: {instrument: HAMD17, week: 8}\nmodle: {}\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert str(e.value).startswith(f"{p}: unknown key 'modle' at top level")
+
+
+def test_load_config_missing_file(tmp_path):
+    p = tmp_path / "absent.yaml"
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert str(e.value) == f"{p}: config file not found"
+
+
+def test_load_config_invalid_yaml(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("cohort: demo\ninputs: [unclosed\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert str(e.value).startswith(f"{p}: not valid YAML (")
+
+
+def test_load_config_empty_file(tmp_path):
+    p = tmp_path / "empty.yaml"
+    p.write_text("")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert str(e.value) == f"{p}: expected a YAML mapping of keys, found NoneType"
+
+
+def test_cohort_inputs_flattens_every_file():
+    cfg = copy.deepcopy(MINIMAL)
+    cfg["inputs"].update(treatments="t.tsv", genotypes={"vcf": "g.vcf.gz", "sample_map": "m.tsv"},
+                         star_alleles=[{"path": "c.tsv", "tool": "cyrius"},
+                                       {"path": "o.tsv", "tool": "plain", "sample_map": "m2.tsv"}])
+    assert cohort_inputs(validate_config(cfg)) == {
+        "patients": "p.tsv", "symptoms": "s.tsv", "treatments": "t.tsv", "vcf": "g.vcf.gz",
+        "vcf_sample_map": "m.tsv", "star_alleles_0": "c.tsv", "star_alleles_1": "o.tsv",
+        "star_alleles_1_sample_map": "m2.tsv",
+    }
+
+
+def test_schemas_forbid_unknown_keys():
+    # house style 3: every schema is closed
+    for name in ("config", "patients", "symptoms", "treatments", "biomarkers", "sample_map"):
+        assert load_schema(name)["additionalProperties"] is False, name
+
+
+def test_resources_load():
+    inst = load_resource("instruments.yaml")
+    # HAMD-17: 17 items, maximum 52 (9 items 0-4 and 8 items 0-2: 9*4 + 8*2 = 52)
+    assert sum(v["max"] for v in inst["HAMD17"]["items"].values()) == inst["HAMD17"]["total_max"] == 52
+    assert inst["QIDS_SR16"]["total_max"] == 27 and inst["HAMD17"]["remission_max"] == 7

@@ -1,0 +1,88 @@
+"""End to end on a planted cohort and its null twin: the pipeline finds what was planted
+and says plainly when nothing is there."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from sklearn.metrics import adjusted_rand_score
+
+from stratify.tables import read_table
+
+
+def _truth(run):
+    return pd.read_csv(run["cohort"] / "truth.tsv", sep="\t")
+
+
+def _json(run, rel):
+    return json.loads((run["results"] / rel).read_text())
+
+
+def test_planted_subgroup_recovered_and_named(planted_run):
+    assign = read_table(planted_run["results"] / "subtype" / "assignments.parquet", kind="subtype.assignments")
+    m = assign.merge(_truth(planted_run), on="patient_id")
+    assert len(m) == 800
+    ari = adjusted_rand_score(m["immune_metabolic"], m["cluster"])
+    assert ari >= 0.8, ari
+    # the cluster holding most of the planted subgroup carries the name
+    top = m[m["immune_metabolic"] == 1]["subtype"].value_counts().idxmax()
+    assert top == "immune-metabolic"
+    s = _json(planted_run, "subtype/summary.json")
+    assert s["claimed"] is True and s["n_clusters"] == 2
+
+
+def test_planted_model_beats_chance_with_interval(planted_run):
+    met = _json(planted_run, "model/metrics.json")["metrics"]
+    lo, hi = met["xgboost"]["auc_ci"]
+    assert lo > 0.5, met["xgboost"]
+    assert lo <= met["xgboost"]["auc"] <= hi
+    # baselines are reported beside the model; the majority baseline is uninformative
+    assert {"majority", "logistic_clinical", "xgboost_no_genetic"} <= set(met)
+    mlo, mhi = met["majority"]["auc_ci"]
+    assert mlo <= 0.5 <= mhi
+
+
+def test_planted_predictor_in_shap_top5(planted_run):
+    imp = pd.read_csv(planted_run["results"] / "explain" / "importance.tsv", sep="\t")
+    import yaml
+
+    planted = set(yaml.safe_load((planted_run["cohort"] / "truth.yaml").read_text())["planted_predictors"])
+    top5 = imp["feature"].head(5).tolist()
+    assert planted & set(top5), top5
+    shap = read_table(planted_run["results"] / "explain" / "shap_values.parquet", kind="explain.shap")
+    assert len(shap) == 800 and set(imp["feature"]) <= set(shap.columns)
+
+
+def test_cyp2c19_called_from_vcf_matches_truth(planted_run):
+    calls = read_table(planted_run["results"] / "pgx" / "calls.parquet", kind="pgx.calls")
+    c19 = calls[calls["gene"] == "CYP2C19"].merge(_truth(planted_run), on="patient_id")
+    called = c19[c19["status"] == "called"]
+    assert len(called) >= 0.97 * 800
+    assert (called["phenotype"] == called["cyp2c19_phenotype"]).mean() >= 0.99
+
+
+def test_null_twin_auc_interval_includes_chance(null_run):
+    met = _json(null_run, "model/metrics.json")["metrics"]
+    lo, hi = met["xgboost"]["auc_ci"]
+    assert lo <= 0.5 <= hi, met["xgboost"]
+
+
+def test_null_twin_claims_no_subtypes(null_run):
+    s = _json(null_run, "subtype/summary.json")
+    assert s["claimed"] is False and s["n_clusters"] == 1
+    assert s["statement"].startswith("No subtypes")
+    html = null_run["report"].read_text()
+    assert "No subtypes" in html and "not distinguishable from chance" in html
+
+
+def test_report_is_self_contained(planted_run):
+    html = planted_run["report"].read_text()
+    for section in ("overview", "pgx", "clinical", "subtypes", "model", "explain", "provenance"):
+        assert f"<section id='{section}'>" in html
+    assert "data:image/png;base64," in html
+    for ref in ("http://", "https://", "src=\"//", "<script src", "<link"):
+        assert ref not in html, ref
+    # every model metric in the report comes from metrics.json
+    met = _json(planted_run, "model/metrics.json")["metrics"]
+    assert f"{met['xgboost']['auc']:.3g}" in html

@@ -1,0 +1,171 @@
+"""Tests for stratify.simulate: reproducibility, planted truth, and the input contract."""
+
+from __future__ import annotations
+
+import gzip
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from stratify.clinical import instrument_totals
+from stratify.config import load_config, load_resource
+from stratify.pgx import call_diplotypes, load_definitions, read_vcf_genotypes
+from stratify.simulate import NULL_INTERCEPT, simulate_cohort, write_cohort
+from stratify.validate import validate_inputs
+
+N = 200
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    """One planted cohort written to disk (n = 200, 100 common SNPs)."""
+    out = tmp_path_factory.mktemp("sim")
+    return write_cohort(out, n=N, seed=11, n_snps=100)
+
+
+@pytest.fixture(scope="module")
+def planted():
+    return simulate_cohort(400, seed=3)
+
+
+@pytest.fixture(scope="module")
+def null():
+    return simulate_cohort(400, seed=3, null=True)
+
+
+def _vcf_body(path):
+    with gzip.open(path, "rt") as fh:
+        return fh.read()
+
+
+def test_same_seed_same_tables(planted):
+    again = simulate_cohort(400, seed=3)
+    for name, df in planted["tables"].items():
+        pd.testing.assert_frame_equal(df, again["tables"][name], obj=name)
+    pd.testing.assert_frame_equal(planted["truth"], again["truth"])
+
+
+def test_different_seed_differs(planted):
+    other = simulate_cohort(400, seed=4)
+    assert not planted["tables"]["symptoms"].equals(other["tables"]["symptoms"])
+    assert not planted["truth"]["cyp2c19_diplotype"].equals(other["truth"]["cyp2c19_diplotype"])
+    assert planted["truth"]["immune_metabolic"].tolist() != other["truth"]["immune_metabolic"].tolist()
+
+
+def test_same_seed_same_files(tmp_path):
+    a = write_cohort(tmp_path / "a", n=60, seed=5, n_snps=40)
+    b = write_cohort(tmp_path / "b", n=60, seed=5, n_snps=40)
+    body = _vcf_body(a["vcf"])
+    assert body == _vcf_body(b["vcf"])
+    data = [ln.split("\t") for ln in body.splitlines() if not ln.startswith("#")]
+    pgx_pos = {p.pos for p in load_definitions("CYP2C19").positions}
+    # every one of the 35 CYP2C19 definition positions, then the common SNPs (40, minus any
+    # that happened to draw the same position)
+    assert sum(int(f[1]) in pgx_pos for f in data if f[0] == "chr10") == 35
+    assert 35 + 38 <= len(data) <= 35 + 40
+    assert all(len(f) == 9 + 60 for f in data)   # 9 fixed columns + 60 samples
+    for role in ("patients", "symptoms", "treatments", "biomarkers", "cyrius", "truth"):
+        assert a[role].read_bytes() == b[role].read_bytes(), role
+    c = write_cohort(tmp_path / "c", n=60, seed=6, n_snps=40)
+    assert _vcf_body(c["vcf"]) != body
+
+
+def test_too_few_patients():
+    with pytest.raises(ValueError, match="at least 20"):
+        simulate_cohort(19, seed=1)
+
+
+def test_null_has_no_subgroup_and_constant_response(null):
+    t = null["truth"]
+    assert (t["immune_metabolic"] == 0).all()
+    # p = 1 / (1 + exp(0.15)) = 0.462570...
+    assert t["p_response"].nunique() == 1
+    assert t["p_response"].iloc[0] == pytest.approx(1 / (1 + math.exp(-NULL_INTERCEPT)), abs=1e-6)
+    assert t["p_response"].iloc[0] == pytest.approx(0.46257, abs=1e-5)
+
+
+def test_planted_subgroup_share(planted):
+    share = planted["truth"]["immune_metabolic"].mean()
+    # Binomial(400, 0.25): sd = sqrt(0.25 * 0.75 / 400) = 0.022; allow about 3 sd
+    assert 0.18 <= share <= 0.32
+    assert planted["truth"]["p_response"].nunique() > 50
+
+
+def _crp_mg_l(c):
+    units = load_resource("biomarker_units.yaml")["crp"]["units"]
+    b = c["tables"]["biomarkers"]
+    b = b[b["marker"] == "crp"].copy()
+    b["mg_l"] = b["value"].str.lstrip("<").astype(float) * b["unit"].map(units)
+    return b.merge(c["truth"][["patient_id", "immune_metabolic"]], on="patient_id")
+
+
+def test_planted_subgroup_has_higher_crp(planted, null):
+    b = _crp_mg_l(planted)
+    med = b.groupby("immune_metabolic")["mg_l"].median()
+    # planted shift 1.1 on the log scale: a median ratio near e^1.1 = 3.0; require at least 2
+    assert med[1] / med[0] > 2.0
+    assert med[0] == pytest.approx(1.2, rel=0.25)   # exp(log 1.2) outside the subgroup
+
+
+def test_planted_subgroup_has_more_aes(planted):
+    t = planted["truth"]
+    d = t.groupby("immune_metabolic")["latent_aes"].mean()
+    assert d[1] - d[0] == pytest.approx(1.6, abs=0.25)
+
+
+def test_planted_response_is_what_the_hamd_shows(planted):
+    tot = instrument_totals(planted["tables"]["symptoms"])
+    h = tot[tot["instrument"] == "HAMD17"].pivot(index="patient_id", columns="week", values="total")
+    t = planted["truth"].set_index("patient_id")
+    kept = t.index[t["dropout"] == 0]
+    observed = ((h.loc[kept, 0.0] - h.loc[kept, 8.0]) / h.loc[kept, 0.0].clip(lower=1) >= 0.5).astype(int)
+    assert (observed == t.loc[kept, "planned_responder"]).all()
+    # dropouts have no week-8 scores at all
+    assert h.loc[t.index[t["dropout"] == 1], 8.0].isna().all()
+
+
+def test_tables_follow_the_contract(planted):
+    tab = planted["tables"]
+    assert len(tab["patients"]) == 400 and tab["patients"]["patient_id"].is_unique
+    pro = tab["treatments"][tab["treatments"]["prospective"]]
+    assert pro["patient_id"].is_unique and len(pro) == 400
+    assert set(tab["symptoms"]["instrument"]) == {"HAMD17", "QIDS_SR16", "IDS_SR30"}
+    below = tab["biomarkers"]["value"].str.startswith("<")
+    assert below.any() and set(tab["biomarkers"].loc[below, "marker"]) == {"crp"}
+
+
+def test_written_files_validate(written):
+    cfg = load_config(written["config"])
+    tables, manifest = validate_inputs(cfg)
+    assert manifest["n_patients"] == N
+    assert manifest["skipped"] == {}
+    assert len(tables["patients"]) == N
+    truth = pd.read_csv(written["truth"], sep="\t")
+    assert len(truth) == N
+    doc = yaml.safe_load(written["truth_doc"].read_text())
+    assert doc["immune_metabolic_share"] == 0.25 and "log_crp" in doc["planted_predictors"]
+
+
+def test_null_truth_doc(tmp_path):
+    p = write_cohort(tmp_path, n=30, seed=2, null=True, n_snps=20)
+    doc = yaml.safe_load(p["truth_doc"].read_text())
+    assert doc["planted_predictors"] == [] and doc["response_model"] == {"intercept": NULL_INTERCEPT}
+    assert load_config(p["config"])["cohort"] == "simnull_n30_s2"
+
+
+def test_cyp2c19_truth_matches_the_vcf_calls(written):
+    defs = load_definitions("CYP2C19")
+    calls = call_diplotypes(read_vcf_genotypes(written["vcf"], defs), defs)
+    smap = pd.read_csv(written["sample_map"], sep="\t")
+    calls["patient_id"] = calls["sample"].map(dict(zip(smap["sample_id"], smap["patient_id"])))
+    truth = pd.read_csv(written["truth"], sep="\t")
+    m = truth.merge(calls, on="patient_id", validate="one_to_one")
+    assert len(m) == N
+    agree = (m["cyp2c19_diplotype"] == m["diplotype"]).mean()
+    assert agree >= 0.98
+    # the disagreements come from the few samples with a position left uncalled on purpose
+    # (or definitions that the VCF cannot tell apart), never from most samples
+    assert (m["status"] == "called").mean() >= 0.95
