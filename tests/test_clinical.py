@@ -220,9 +220,6 @@ def test_endpoint_status_reasons():
     assert out["response"].isna().all() and out["pct_change"].isna().all()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: endpoint_outcomes picks the closest visit even when its total is "
-                                       "missing (too many missing items), losing a valid total in the window "
-                                       "and saying 'no total within 2 weeks'")
 def test_endpoint_skips_a_visit_without_total():
     t = _totals([("P1", 0, 20), ("P1", 8, np.nan), ("P1", 9, 6)])
     row = endpoint_outcomes(t, instrument="HAMD17", week=8).iloc[0]
@@ -289,9 +286,6 @@ def test_treatment_summary_empty():
     assert len(out) == 0 and "n_failed_trials" in out.columns
 
 
-@pytest.mark.xfail(strict=True, reason="bug: treatment_summary counts failed trials started after the index "
-                                       "trial (higher trial number), though its docstring says 'before the "
-                                       "index trial'; that leaks follow-up information into a baseline feature")
 def test_trial_after_index_is_not_a_prior_failure():
     t = _treatments([
         ("P1", 1, 1, "medication", "sertraline", 8.0, "nonresponse", NA, NA, False),
@@ -392,9 +386,6 @@ def test_metabolic_index_needs_two_components():
     assert out["metabolic_index"].notna().tolist() == [True, False, True]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a CRP of 0 mg/L passes validation (plausible 0-500) but gives "
-                                       "log_crp = -inf, whose z-score wipes CRP out of every patient's "
-                                       "inflammatory index")
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_zero_crp_does_not_break_the_inflammatory_index():
     bio = biomarker_values(_bio([("A", 0.0, "crp", 0.0, "mg/L", False), ("B", 0.0, "crp", 1.0, "mg/L", False),
@@ -450,9 +441,6 @@ def test_clinical_tables_without_optional_tables(tmp_path):
     assert p["response"].tolist()[:2] == [1.0, 1.0]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: clinical_tables keeps only patient_id, site, age and sex of the "
-                                       "patients table, so covariates declared in patient_covariates never "
-                                       "reach the features stage (always 'no data in this cohort')")
 def test_clinical_tables_keeps_declared_covariates(tmp_path):
     cfg = _fixture_config(tmp_path, patient_covariates=["smoker"])
     p = Path(cfg["inputs"]["patients"])

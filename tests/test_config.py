@@ -52,7 +52,7 @@ def test_input_is_not_modified():
 
 def test_simulate_defaults():
     cfg = validate_config(_cfg(simulate={"n": 100}))
-    assert cfg["simulate"] == {"n": 100, "seed": 1, "null": False}
+    assert cfg["simulate"] == {"n": 100, "seed": 1, "null_twin": False}
 
 
 def test_unknown_top_level_key():

@@ -106,7 +106,9 @@ def endpoint_outcomes(totals: pd.DataFrame, *, instrument: str, week: float) -> 
     res = pd.DataFrame({"patient_id": pids}).set_index("patient_id")
     b = t[t["week"] == 0].set_index("patient_id")["total"]
     res["baseline_severity"] = b
-    fu = t[(t["week"] - week).abs() <= VISIT_WINDOW_WEEKS].copy()
+    in_window = t[(t["week"] - week).abs() <= VISIT_WINDOW_WEEKS]
+    incomplete = set(in_window.loc[in_window["total"].isna(), "patient_id"])
+    fu = in_window[in_window["total"].notna()].copy()
     fu["dist"] = (fu["week"] - week).abs()
     fu = fu.sort_values(["patient_id", "dist", "week"], ascending=[True, True, False])
     fu = fu.drop_duplicates("patient_id").set_index("patient_id")
@@ -118,10 +120,15 @@ def endpoint_outcomes(totals: pd.DataFrame, *, instrument: str, week: float) -> 
     res["remission"] = (res["endpoint_score"] <= inst["remission_max"]).astype(float).where(
         res["endpoint_score"].notna())
     status = pd.Series("ok", index=res.index, dtype=object)
-    status[res["endpoint_score"].isna()] = f"no {instrument} total within {VISIT_WINDOW_WEEKS:g} weeks of week {week:g}"
+    no_fu = res["endpoint_score"].isna()
+    status[no_fu] = f"no {instrument} total within {VISIT_WINDOW_WEEKS:g} weeks of week {week:g}"
+    status[no_fu & res.index.isin(list(incomplete))] = (
+        f"{instrument} follow-up near week {week:g} has too many missing items")
     status[res["baseline_severity"].isna()] = f"no {instrument} total at week 0"
     status[(res["baseline_severity"] == 0)] = f"{instrument} baseline total is 0"
     res["endpoint_status"] = status
+    # an outcome is only defined relative to a usable baseline
+    res.loc[status != "ok", ["pct_change", "response", "remission"]] = np.nan
     return res.reset_index()
 
 
@@ -142,6 +149,13 @@ def treatment_summary(treatments: pd.DataFrame, *, adequate_weeks: float = 4.0) 
     t = treatments.copy()
     t["current"] = t["episode"] == t.groupby("patient_id")["episode"].transform("max")
     pro = t["prospective"].fillna(False).astype(bool)
+    # trials that started after the index trial are follow-up information, not history
+    idx_pos = t[pro].set_index("patient_id")[["episode", "trial"]]
+    ep_i = t["patient_id"].map(idx_pos["episode"])
+    tr_i = t["patient_id"].map(idx_pos["trial"])
+    after_index = ~pro & ep_i.notna() & ((t["episode"] > ep_i) | ((t["episode"] == ep_i) & (t["trial"] > tr_i)))
+    t = t[~after_index.fillna(False).astype(bool)]
+    pro = pro[t.index]
     red = (t["baseline_score"] - t["end_score"]) / t["baseline_score"]
     failed_by_score = red < 0.25
     failed = (t["current"] & ~pro & t["modality"].isin(["medication", "augmentation"])
@@ -190,9 +204,14 @@ def biomarker_values(biomarkers: pd.DataFrame, *, crp_acute_mg_l: float = 10.0) 
     out = out.rename(columns={"crp": "crp_mg_l"})
     out["crp_acute"] = (out["crp_mg_l"] > crp_acute_mg_l).where(out["crp_mg_l"].notna())
     crp_use = out["crp_mg_l"].where(~out["crp_acute"].fillna(False).astype(bool))
-    out["log_crp"] = np.log(crp_use)
+    out["log_crp"] = _log(crp_use)
     out["crp_band"] = pd.cut(out["crp_mg_l"], [-np.inf, 1, 3, np.inf], labels=["<=1", "1-3", ">3"]).astype(object)
     return out.reset_index()
+
+
+def _log(x: pd.Series) -> pd.Series:
+    """Natural log; values <= 0 (which validation rejects in input files) become missing."""
+    return np.log(x.where(x > 0))
 
 
 def _z(x: pd.Series) -> pd.Series:
@@ -207,9 +226,9 @@ def immune_metabolic_indices(bio: pd.DataFrame) -> pd.DataFrame:
     An index needs at least half of its components; z-scores are within the cohort.
     """
     out = bio[["patient_id"]].copy()
-    infl = pd.DataFrame({"crp": _z(bio["log_crp"]), "il6": _z(np.log(bio["il6"]))})
+    infl = pd.DataFrame({"crp": _z(bio["log_crp"]), "il6": _z(_log(bio["il6"]))})
     out["inflammatory_index"] = infl.mean(axis=1).where(infl.notna().sum(axis=1) >= 1)
-    met = pd.DataFrame({m: s * _z(np.log(bio[m])) for m, s in METABOLIC.items()})
+    met = pd.DataFrame({m: s * _z(_log(bio[m])) for m, s in METABOLIC.items()})
     out["metabolic_index"] = met.mean(axis=1).where(met.notna().sum(axis=1) >= 2)
     return out
 
@@ -226,7 +245,9 @@ def clinical_tables(tables: dict[str, pd.DataFrame], config: dict[str, Any]) -> 
     """Run the clinical stage on validated tables; returns ``scores`` and ``patients``."""
     cc = config["clinical"]
     ep = config["endpoint"]
-    patients = tables["patients"][["patient_id", "site", "age", "sex"]].copy()
+    keep = ["patient_id", "site", "age", "sex", "diagnosis", "episode_months",
+            *config.get("patient_covariates", [])]
+    patients = tables["patients"][[c for c in keep if c in tables["patients"].columns]].copy()
     totals = instrument_totals(tables["symptoms"], max_missing_items=cc["max_missing_items"])
     log.info("totals: %d visits x instruments, %d prorated, %d missing",
              len(totals), int(totals["prorated"].sum()), int(totals["total"].isna().sum()))

@@ -25,6 +25,8 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from stratify.errors import InputError
+
 log = logging.getLogger(__name__)
 
 
@@ -100,7 +102,10 @@ def fit_response_model(features: pd.DataFrame, summary: dict[str, Any], config: 
     y = data["y"].astype(int).to_numpy()
     n_excl = int(features["y"].isna().sum())
     if len(np.unique(y)) < 2 or min(np.bincount(y)) < mc["folds"]:
-        raise ValueError(f"the endpoint has too few patients in one class for {mc['folds']}-fold CV: {np.bincount(y)}")
+        counts = np.bincount(y, minlength=2)
+        raise InputError(
+            f"the endpoint has too few patients in one class for {mc['folds']}-fold cross-validation: "
+            f"{counts[1]} with and {counts[0]} without it; lower model.folds or choose another endpoint")
     X = data[feats].to_numpy(dtype=float)
     folds = list(StratifiedKFold(n_splits=mc["folds"], shuffle=True, random_state=seed).split(X, y))
     t0 = time.monotonic()
@@ -115,10 +120,8 @@ def fit_response_model(features: pd.DataFrame, summary: dict[str, Any], config: 
     if groups.get("genetic") and nongen:
         Xn = data[nongen].to_numpy(dtype=float)
         oof["xgboost_no_genetic"] = cross_validated_predictions(lambda: make_xgb(mc, seed=seed), Xn, y, folds)
-    prev = np.empty(len(y))
-    for train, test in folds:
-        prev[test] = y[train].mean()
-    oof["majority"] = prev
+    # one constant for everyone: AUC exactly 0.5 by construction, Brier score of the prevalence
+    oof["majority"] = float(y.mean())
     metrics = {}
     for col in [c for c in oof.columns if c not in ("patient_id", "site", "y")]:
         t1 = time.monotonic()

@@ -204,9 +204,17 @@ def section_model(config, r: Path) -> str:
                      "features": len(m["feature_sets"].get(name, [])) if name in m["feature_sets"] else 0})
     main = m["metrics"]["xgboost"]
     lo, hi = main["auc_ci"]
-    verdict = ("The interval includes 0.5: the model's discrimination is not distinguishable from chance."
-               if lo <= 0.5 <= hi else
-               f"Cross-validated AUC {main['auc']:.2f} (95% CI {lo:.2f}-{hi:.2f}) is above chance.")
+    if lo <= 0.5 <= hi:
+        verdict = (f"Cross-validated AUC {main['auc']:.2f} (95% CI {lo:.2f}-{hi:.2f}). The interval includes 0.5: "
+                   "the model's discrimination is not distinguishable from chance.")
+    elif hi < 0.5:
+        verdict = (f"Cross-validated AUC {main['auc']:.2f} (95% CI {lo:.2f}-{hi:.2f}) is below 0.5. Models that "
+                   "fit noise under cross-validation do this; read it as no usable discrimination, not as signal.")
+    else:
+        verdict = f"Cross-validated AUC {main['auc']:.2f} (95% CI {lo:.2f}-{hi:.2f}) is above chance."
+    verdict += (" The interval comes from resampling patients' out-of-fold predictions and does not include the "
+                "variability of the cross-validation itself, so it is somewhat too narrow; a permutation test is "
+                "not run yet.")
     return (f"<p class='statement{' ok' if lo > 0.5 else ''}'>{_e(verdict)}</p>"
             f"<p>{m['n_train']} patients with the endpoint ({m['n_excluded_no_endpoint']} without it were left "
             f"out), prevalence {m['prevalence']:.2f}; {_e(m['cv'])}, {m['folds']} folds; intervals from "

@@ -110,7 +110,8 @@ def run_pgx(config: dict[str, Any], results: Path) -> dict[str, Any]:
     for i, sa in enumerate(config["inputs"].get("star_alleles", [])):
         c = read_calls(sa["path"], sa["tool"], gene=sa.get("gene"))
         if "sample_map" in sa:
-            m = dict(zip(*read_sample_map(sa["sample_map"])[["sample_id", "patient_id"]].T.to_numpy()))
+            sm = read_sample_map(sa["sample_map"])
+            m = dict(zip(sm["sample_id"], sm["patient_id"]))
         else:
             m = {s: s for s in c["sample"]}
         c.insert(0, "patient_id", c["sample"].map(m))
@@ -127,8 +128,6 @@ def run_pgx(config: dict[str, Any], results: Path) -> dict[str, Any]:
         calls = pd.DataFrame(columns=["patient_id", "sample", "gene", "diplotype", "status", "alternatives",
                                       "source_tool", "phenotype", "activity_score"])
         summary["skipped"] = "no VCF and no star-allele calls"
-    keep = [c for c in calls.columns]
-    calls = calls[keep]
     write_table(calls, out / "calls.parquet", kind="pgx.calls", provenance=_prov(config, "pgx"))
     calls.to_csv(out / "calls.tsv", sep="\t", index=False)
     if len(calls):

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.mixture import GaussianMixture
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ NAMING_RULES: dict[str, list[tuple[tuple[str, ...], float]]] = {
 }
 
 
-class GaussianMixtureBIC:
+class GaussianMixtureBIC(ClusterMixin, BaseEstimator):
     """Gaussian mixture whose number of components is chosen by BIC (scikit-learn style).
 
     Parameters

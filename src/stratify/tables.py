@@ -86,7 +86,10 @@ def read_table(path: str | Path, *, kind: str) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise TableKindError(f"{path}: expected a '{kind}' table, but the file does not exist")
-    meta = pq.read_schema(path).metadata or {}
+    try:
+        meta = pq.read_schema(path).metadata or {}
+    except (pa.ArrowInvalid, OSError):
+        raise TableKindError(f"{path}: expected a '{kind}' table, found a file that is not Parquet") from None
     found = meta.get(_KEY_KIND, b"").decode() or "a Parquet file without a stratify kind"
     if found != kind:
         raise TableKindError(f"{path}: expected a '{kind}' table, found '{found}'")

@@ -51,16 +51,23 @@ def read_text_table(path: str | Path) -> pd.DataFrame:
     if not path.exists():
         raise InputError(f"{path}: file not found")
     sep = "," if path.suffix.lower() == ".csv" else "\t"
+    with open(path, encoding="utf-8-sig") as fh:
+        header = [c.strip() for c in fh.readline().rstrip("\r\n").split(sep)]
+    dup = sorted({c for c in header if header.count(c) > 1})
+    if dup:
+        raise InputError(f"{path}: column {dup[0]!r} appears more than once in the header")
     try:
+        # blank lines are kept while reading so that row positions stay line numbers
         df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[],
-                         comment=None, skip_blank_lines=True)
+                         comment=None, skip_blank_lines=False, encoding="utf-8-sig")
     except pd.errors.ParserError as exc:
         raise InputError(f"{path}: cannot be parsed as a {'comma' if sep == ',' else 'tab'}-separated "
                          f"table ({exc})") from None
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: file is empty; expected a header line") from None
     df.columns = [c.strip() for c in df.columns]
-    return df
+    blank = (df.apply(lambda col: col.str.strip()) == "").all(axis=1)
+    return df[~blank]
 
 
 def _bad(path, df_index, column, expected, value) -> InputError:
@@ -217,6 +224,11 @@ def parse_biomarkers(df: pd.DataFrame, *, path) -> pd.DataFrame:
             idx = out.index[i]
             raise _bad(path, idx, "unit", f"a unit for {m}: {', '.join(units[m]['units'])}", u)
     factor = np.array([units[m]["units"][u] for m, u in zip(out["marker"], out["unit"])])
+    nonpos = out["value"].to_numpy() <= 0
+    if nonpos.any():
+        j = int(np.argmax(nonpos))
+        raise _bad(path, out.index[j], "value",
+                   "a value above 0 (write '<L' for a value below the detection limit L)", "0")
     canon = out["value"].to_numpy() * factor
     lo = np.array([units[m]["plausible"][0] for m in out["marker"]])
     hi = np.array([units[m]["plausible"][1] for m in out["marker"]])

@@ -8,7 +8,7 @@ if "simulate" in config:
             out=lambda wc: str(Path(config["inputs"]["patients"]).parent),
             n=config["simulate"]["n"],
             seed=config["simulate"]["seed"],
-            null="--null" if config["simulate"]["null"] else "",
+            null="--null" if config["simulate"]["null_twin"] else "",
             cohort=COHORT,
         log:
             f"{LOGS}/simulate.log",
