@@ -77,7 +77,7 @@ def test_unknown_key_in_list_item():
     with pytest.raises(ConfigError) as e:
         validate_config(cfg, source="c.yaml")
     assert str(e.value) == ("c.yaml: unknown key 'genes' at inputs.star_alleles.0; "
-                            "allowed keys: gene, path, sample_map, tool")
+                            "allowed keys: gene, path, sample, sample_map, tool")
 
 
 def test_wrong_enum():

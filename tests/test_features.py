@@ -159,9 +159,30 @@ def test_unknown_feature_name():
     cfg = _config(features={"clinical": ["age", "agee"]})
     with pytest.raises(ConfigError) as e:
         build_features(_clinical(), pgx_calls=None, pcs=None, config=cfg)
-    assert str(e.value) == ("config features.clinical: unknown feature 'agee'; available: aes, age, anhedonia, "
-                            "anxiety_somatization, baseline_severity, index_escitalopram_citalopram, "
-                            "index_ssri_snri, inflammatory_index, log_crp, n_failed_trials, sex_female")
+    msg = str(e.value)
+    assert msg.startswith("config features.clinical: unknown feature 'agee'; features are: aes, age, ")
+    assert "cyp2c19_rank" in msg and "pc1," in msg
+
+
+@pytest.mark.parametrize("leak", ["response", "remission", "pct_change", "endpoint_score", "y"])
+def test_outcome_columns_are_never_features(leak):
+    df = _clinical().assign(pct_change=[60.0, 10.0, np.nan], endpoint_score=[8.0, 20.0, np.nan])
+    cfg = _config(features={"clinical": ["age", leak]})
+    with pytest.raises(ConfigError, match=f"unknown feature '{leak}'.*outcome columns"):
+        build_features(df, pgx_calls=None, pcs=None, config=cfg)
+
+
+def test_unknown_subtype_feature_is_an_error():
+    cfg = _config(subtype={"features": ["aes", "inflamatory_index"]})
+    with pytest.raises(ConfigError, match="config subtype.features: unknown feature 'inflamatory_index'"):
+        build_features(_clinical(), pgx_calls=None, pcs=None, config=cfg)
+
+
+def test_a_usable_call_beats_a_no_call_from_the_preferred_source():
+    calls = _calls([("P1", "CYP2D6", "", "cyrius", np.nan),
+                    ("P1", "CYP2D6", "Poor Metabolizer", "plain", 0.0)]).assign(status=["no-call", "called"])
+    out = pgx_features(calls).set_index("patient_id")
+    assert (out.loc["P1", "cyp2d6_rank"], out.loc["P1", "cyp2d6_source"]) == (0.0, "plain")
 
 
 def test_remission_endpoint():

@@ -72,11 +72,6 @@ def test_same_seed_same_files(tmp_path):
     assert _vcf_body(c["vcf"]) != body
 
 
-def test_too_few_patients():
-    with pytest.raises(ValueError, match="at least 20"):
-        simulate_cohort(19, seed=1)
-
-
 def test_null_has_no_subgroup_and_constant_response(null):
     t = null["truth"]
     assert (t["immune_metabolic"] == 0).all()
@@ -168,3 +163,10 @@ def test_cyp2c19_truth_matches_the_vcf_calls(written):
     # the disagreements come from the few samples with a position left uncalled on purpose
     # (or definitions that the VCF cannot tell apart), never from most samples
     assert (m["status"] == "called").mean() >= 0.95
+
+
+def test_too_few_patients_is_a_user_error():
+    from stratify.errors import InputError
+
+    with pytest.raises(InputError, match="--n 5 is too small; simulate at least 20 patients"):
+        simulate_cohort(5, seed=1)

@@ -221,7 +221,8 @@ def test_read_text_table_errors(tmp_path):
     ragged.write_text("a\tb\n1\t2\n1\t2\t3\n")
     with pytest.raises(InputError) as e:
         read_text_table(ragged)
-    assert str(e.value).startswith(f"{ragged}: cannot be parsed as a tab-separated table (")
+    assert str(e.value) == (f"{ragged}: cannot be read as a tab-separated table: line 3 has 3 fields, "
+                            "the header has 2")
 
 
 def test_sha256(tmp_path):
@@ -511,3 +512,26 @@ def test_line_number_after_blank_line(tmp_path):
     with pytest.raises(InputError) as e:
         check_table(read_text_table(p), load_schema("patients"), path=p)
     assert str(e.value) == f"{p}, line 4, column 'age': expected a number, found 'x'"
+
+
+def test_trailing_tab_is_a_clear_error(tmp_path):
+    p = tmp_path / "p.tsv"
+    p.write_text("patient_id\tsite\tage\tsex\nP1\tA\t40\tF\t\nP2\tA\t41\tM\t\n")
+    with pytest.raises(InputError) as e:
+        read_text_table(p)
+    assert str(e.value) == (f"{p}: cannot be read as a tab-separated table: line 2 has 5 fields, the header "
+                            "has 4 (a trailing separator?)")
+
+
+def test_extra_field_on_a_later_line(tmp_path):
+    p = tmp_path / "p.tsv"
+    p.write_text("patient_id\tsite\tage\tsex\nP1\tA\t40\tF\nP2\tA\t41\tM\tx\n")
+    with pytest.raises(InputError, match="line 3 has 5 fields, the header has 4"):
+        read_text_table(p)
+
+
+def test_two_samples_for_one_patient_in_a_sample_map(tmp_path):
+    p = tmp_path / "map.tsv"
+    p.write_text("sample_id\tpatient_id\nS1\tP1\nS2\tP1\n")
+    with pytest.raises(InputError, match=r"line 3: duplicate record \(patient_id=P1\); first seen on line 2"):
+        read_sample_map(p)

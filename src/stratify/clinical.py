@@ -263,6 +263,7 @@ def clinical_tables(tables: dict[str, pd.DataFrame], config: dict[str, Any]) -> 
     if len(bio.columns) > 1:
         idx = immune_metabolic_indices(bio)
         out = out.merge(bio, on="patient_id", how="left").merge(idx, on="patient_id", how="left")
-        out["nesda_stratum"] = nesda_strata(out["crp_mg_l"], out["aes"])
+        crp_ok = out["crp_mg_l"].where(~out["crp_acute"].fillna(False).astype(bool))
+        out["nesda_stratum"] = nesda_strata(crp_ok, out["aes"])
     out["sex_female"] = (out["sex"] == "F").astype(float)
     return {"scores": totals, "patients": out}

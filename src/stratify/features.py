@@ -37,6 +37,18 @@ BIOMARKER_COLUMNS = [
 ]
 
 
+def available_features(config: dict[str, Any]) -> set[str]:
+    """Names that may appear in the config's feature lists: baseline information only.
+
+    Outcome columns (y, response, remission, pct_change, endpoint_score) are never features.
+    """
+    known = set(CLINICAL_COLUMNS) | set(BIOMARKER_COLUMNS) | {
+        "cyp2c19_rank", "cyp2d6_rank", "cyp2d6_activity_score", "episode_months"}
+    known |= {f"pc{i}" for i in range(1, 21)}
+    known |= set(config.get("patient_covariates", []))
+    return known
+
+
 def pgx_features(calls: pd.DataFrame) -> pd.DataFrame:
     """Per patient: ``cyp2c19_rank``, ``cyp2d6_rank``, ``cyp2d6_activity_score`` and the
     phenotype text per gene. Ambiguous calls with an Indeterminate phenotype and no-calls
@@ -45,7 +57,10 @@ def pgx_features(calls: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=["patient_id"])
     c = calls.copy()
     c["_order"] = c["source_tool"].map({s: i for i, s in enumerate(SOURCE_ORDER)}).fillna(len(SOURCE_ORDER))
-    c = c.sort_values(["patient_id", "gene", "_order"]).drop_duplicates(["patient_id", "gene"])
+    # a usable call from any source beats a no-call from the preferred one
+    status = c["status"] if "status" in c else pd.Series("called", index=c.index)
+    c["_nocall"] = (status == "no-call") | (c["phenotype"].fillna("") == "")
+    c = c.sort_values(["patient_id", "gene", "_nocall", "_order"]).drop_duplicates(["patient_id", "gene"])
     out = pd.DataFrame({"patient_id": pd.unique(c["patient_id"])}).set_index("patient_id")
     for gene in sorted(c["gene"].unique()):
         g = c[c["gene"] == gene].set_index("patient_id")
@@ -77,20 +92,20 @@ def build_features(
         df = df.merge(pcs, on="patient_id", how="left")
     kind = config["endpoint"]["kind"]
     df["y"] = df[kind]
-    known = set(CLINICAL_COLUMNS) | set(BIOMARKER_COLUMNS) | {
-        "cyp2c19_rank", "cyp2d6_rank", "cyp2d6_activity_score"} | {f"pc{i}" for i in range(1, 21)}
-    known |= {c for c in df.columns if c.startswith("pc") and c[2:].isdigit()}
-    for c in config.get("patient_covariates", []):
-        known.add(c)
+    known = available_features(config)
     wanted: dict[str, list[str]] = config["features"]
     skipped: dict[str, str] = {}
     model_features: list[str] = []
-    for group, names in wanted.items():
+    sub = config.get("subtype", {}).get("features", [])
+    for group, names in [*wanted.items(), ("subtype.features", sub)]:
         for name in names:
-            if name not in known and name not in df.columns:
+            if name not in known:
+                where_ = group if "." in group else f"features.{group}"
                 raise ConfigError(
-                    f"config features.{group}: unknown feature {name!r}; available: "
-                    f"{', '.join(sorted(c for c in known if c in df.columns))}")
+                    f"config {where_}: unknown feature {name!r}; features are: {', '.join(sorted(known))} "
+                    "(outcome columns such as response or pct_change are never features)")
+            if group == "subtype.features":
+                continue
             if name not in df.columns or df[name].isna().all():
                 skipped[name] = f"features.{group}: no data in this cohort"
                 continue

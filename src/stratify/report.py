@@ -10,8 +10,6 @@ import base64
 import datetime as _dt
 import html
 import json
-import platform
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -87,14 +85,9 @@ def _json(path: Path) -> dict[str, Any]:
 
 
 def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version(), "stratify": __version__}
-    for p in ("numpy", "pandas", "scikit-learn", "xgboost-cpu", "xgboost", "shap", "cyvcf2", "pysam",
-              "snakemake", "pyarrow"):
-        try:
-            out[p] = metadata.version(p)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
+    from stratify.stages import package_versions
+
+    return package_versions()
 
 
 def section_overview(config, r: Path) -> str:
@@ -156,14 +149,15 @@ def section_clinical(config, r: Path) -> str:
     ep = config["endpoint"]
     items = {
         "endpoint": f"{ep['kind']} on {ep['instrument']} at week {ep['week']:g}",
-        "response rate (patients with endpoint)": s.get("response_rate"),
+        f"{ep['kind']} rate (patients with the endpoint)": s.get("endpoint_rate"),
         "baseline severity, mean (SD)": f"{p['baseline_severity'].mean():.1f} ({p['baseline_severity'].std():.1f})",
         "prorated totals (missing items)": s.get("prorated_totals"),
         "totals missing (too many items missing)": s.get("missing_totals"),
         ">= 2 failed adequate trials in the current episode": int(p.get("trd_2plus_failures", pd.Series()).sum()),
     }
     if "crp_acute_excluded" in s:
-        items["CRP > 10 mg/L (possible acute infection; left out of indices)"] = s["crp_acute_excluded"]
+        items[f"CRP > {config['clinical']['crp_acute_mg_l']:g} mg/L (possible acute infection; left out of "
+              "indices and strata)"] = s["crp_acute_excluded"]
         items["CRP below detection (kept at the limit)"] = s["crp_below_detection"]
     out = [_kv(items)]
     if s.get("nesda_strata"):
@@ -175,7 +169,10 @@ def section_clinical(config, r: Path) -> str:
 def section_subtypes(config, r: Path) -> str:
     s = _json(r / "subtype" / "summary.json")
     cls = "statement ok" if s.get("claimed") else "statement"
+    missing = s.get("features_missing") or []
     out = [f"<p class='{cls}'>{_e(s.get('statement', ''))}</p>",
+           (f"<p class='statement'>Configured clustering features without data in this cohort, not used: "
+            f"{_e(', '.join(missing))}.</p>" if missing else ""),
            f"<p class='note'>Features: {_e(', '.join(s.get('features', [])))}. Missing values: median imputation "
            f"({s.get('n_imputed_patients', 0)} patients had at least one imputed value). Existence test against "
            f"a no-cluster null: {_e(s.get('existence_test', ''))}; bootstrap stability: "
@@ -187,11 +184,12 @@ def section_subtypes(config, r: Path) -> str:
         out.append("<h3>Cluster profiles (standardised means)</h3>"
                    + _table(prof[["cluster", "subtype", "n", *s["features"]]]))
     if s.get("outcome_by_subtype"):
+        kind = config["endpoint"]["kind"]
         rows = [{"subtype": o["subtype"], "n": o["n"], "with endpoint": o["n_with_endpoint"],
-                 "response rate": o["response_rate"],
+                 f"{kind} rate": o["endpoint_rate"],
                  "95% CI": f"{o['ci'][0]:.2f}-{o['ci'][1]:.2f}" if o["ci"][0] is not None else ""}
                 for o in s["outcome_by_subtype"]]
-        out.append("<h3>Response by subtype</h3>" + _table(pd.DataFrame(rows)))
+        out.append(f"<h3>{kind.capitalize()} by subtype</h3>" + _table(pd.DataFrame(rows)))
     return "".join(out)
 
 

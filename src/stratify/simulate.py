@@ -36,6 +36,7 @@ import pandas as pd
 import yaml
 
 from stratify.config import load_resource
+from stratify.errors import InputError
 from stratify.paths import resource_dir
 
 log = logging.getLogger(__name__)
@@ -233,7 +234,7 @@ def simulate_cohort(n: int, *, seed: int, null: bool = False) -> dict[str, Any]:
     60
     """
     if n < 20:
-        raise ValueError("simulate at least 20 patients")
+        raise InputError(f"stratify simulate: --n {n} is too small; simulate at least 20 patients")
     rng = np.random.default_rng(seed)
     pid = np.array([f"P{i:05d}" for i in range(1, n + 1)], dtype=object)
     sid = np.array([f"S{i:05d}" for i in range(1, n + 1)], dtype=object)

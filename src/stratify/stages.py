@@ -24,6 +24,8 @@ from stratify.tables import read_table, write_table
 
 log = logging.getLogger(__name__)
 
+PHENOTYPED_GENES = ("CYP2C19", "CYP2D6")
+
 
 def _dump(obj: Any, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -41,8 +43,25 @@ def _dump(obj: Any, path: Path) -> Path:
     return path
 
 
+def package_versions() -> dict[str, str]:
+    """Versions of Python and the packages a result depends on."""
+    import platform
+    from importlib import metadata
+
+    out = {"python": platform.python_version(), "stratify": __version__}
+    for p in ("numpy", "pandas", "scikit-learn", "xgboost-cpu", "xgboost", "shap", "cyvcf2", "pysam",
+              "snakemake", "pyarrow"):
+        try:
+            out[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
 def _prov(config: dict[str, Any], stage: str, **extra) -> dict[str, Any]:
-    return {"stage": stage, "cohort": config["cohort"], "seed": config["seed"], **extra}
+    """Provenance stored in every table: stage, cohort, seed, config, package versions."""
+    return {"stage": stage, "cohort": config["cohort"], "seed": config["seed"], "config": config,
+            "packages": package_versions(), **extra}
 
 
 def run_validate(config: dict[str, Any], results: Path) -> dict[str, Any]:
@@ -52,7 +71,8 @@ def run_validate(config: dict[str, Any], results: Path) -> dict[str, Any]:
     out = results / "validate"
     tables, manifest = validate_inputs(config)
     for name, df in tables.items():
-        write_table(df, out / f"{name}.parquet", kind=f"input.{name}", provenance=_prov(config, "validate"))
+        write_table(df, out / f"{name}.parquet", kind=f"input.{name}",
+                    provenance=_prov(config, "validate", input=manifest["inputs"].get(name)))
     manifest["config"] = config
     manifest["stratify_version"] = __version__
     _dump(manifest, out / "manifest.json")
@@ -108,7 +128,14 @@ def run_pgx(config: dict[str, Any], results: Path) -> dict[str, Any]:
         frames.append(calls)
         summary["sources"].append({"tool": "stratify-vcf", "gene": "CYP2C19", "calls": int(len(calls))})
     for i, sa in enumerate(config["inputs"].get("star_alleles", [])):
-        c = read_calls(sa["path"], sa["tool"], gene=sa.get("gene"))
+        c = read_calls(sa["path"], sa["tool"], gene=sa.get("gene"), sample=sa.get("sample"))
+        other = ~c["gene"].isin(PHENOTYPED_GENES)
+        if other.any():
+            genes = sorted(c.loc[other, "gene"].unique())
+            log.warning("%s: %d calls for genes without a phenotype table here (%s) are not used",
+                        sa["path"], int(other.sum()), ", ".join(genes))
+            summary.setdefault("genes_not_used", {})[sa["path"]] = genes
+            c = c[~other]
         if "sample_map" in sa:
             sm = read_sample_map(sa["sample_map"])
             m = dict(zip(sm["sample_id"], sm["patient_id"]))
@@ -153,7 +180,9 @@ def run_clinical(config: dict[str, Any], results: Path) -> dict[str, Any]:
     summary = {
         "n_patients": int(len(p)),
         "endpoint_status": p["endpoint_status"].value_counts().to_dict(),
-        "response_rate": float(p["response"].mean()) if p["response"].notna().any() else None,
+        "endpoint": config["endpoint"],
+        "endpoint_rate": float(p[config["endpoint"]["kind"]].mean()) if p[config["endpoint"]["kind"]].notna().any()
+        else None,
         "prorated_totals": int(res["scores"]["prorated"].sum()),
         "missing_totals": int(res["scores"]["total"].isna().sum()),
     }
@@ -209,7 +238,7 @@ def run_subtype(config: dict[str, Any], results: Path) -> dict[str, Any]:
             yy = g["y"].dropna()
             lo, hi = wilson(int(yy.sum()), len(yy))
             rows.append({"subtype": s, "n": int(len(g)), "n_with_endpoint": int(len(yy)),
-                         "response_rate": float(yy.mean()) if len(yy) else None, "ci": [lo, hi]})
+                         "endpoint_rate": float(yy.mean()) if len(yy) else None, "ci": [lo, hi]})
         summary["outcome_by_subtype"] = rows
     _dump(summary, out / "summary.json")
     return summary
@@ -260,10 +289,12 @@ def run_explain(config: dict[str, Any], results: Path) -> dict[str, Any]:
     assign = read_table(results / "subtype" / "assignments.parquet", kind="subtype.assignments")
     summary: dict[str, Any] = {"base_value_log_odds": base, "top_features": imp["feature"].head(10).tolist(),
                                "n_patients": int(len(df))}
+    by_path = out / "importance_by_subtype.tsv"
+    by_path.unlink(missing_ok=True)
     if len(assign) and assign["subtype"].nunique() > 1:
         st = df[["patient_id"]].merge(assign, on="patient_id", how="left")["subtype"].fillna("unassigned")
         by = importance_by_subtype(vals, feats, st)
-        by.to_csv(out / "importance_by_subtype.tsv", sep="\t")
+        by.to_csv(by_path, sep="\t")
     _dump(summary, out / "summary.json")
     return summary
 

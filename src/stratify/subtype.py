@@ -150,7 +150,7 @@ def run_subtyping(features: pd.DataFrame, config: dict[str, Any]) -> tuple[pd.Da
         prof[f"{f}_lo"] = mean[f] - 1.96 * sem[f]
         prof[f"{f}_hi"] = mean[f] + 1.96 * sem[f]
     names = name_clusters(mean) if k > 1 else {}
-    prof.insert(1, "subtype", [names.get(int(c), "unlabelled") for c in prof.index])
+    prof.insert(1, "subtype", [names.get(int(c), "unlabelled") if k > 1 else "none" for c in prof.index])
     assign = pd.DataFrame({"patient_id": features["patient_id"].to_numpy(), "cluster": labels,
                            "subtype": [names.get(int(c), "unlabelled") if k > 1 else "none" for c in labels],
                            "probability": proba, "n_imputed": n_imp})

@@ -7,6 +7,7 @@ dropped silently: a record is either kept or the run stops and says which one.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import logging
 from pathlib import Path
@@ -51,20 +52,25 @@ def read_text_table(path: str | Path) -> pd.DataFrame:
     if not path.exists():
         raise InputError(f"{path}: file not found")
     sep = "," if path.suffix.lower() == ".csv" else "\t"
+    kind = "comma" if sep == "," else "tab"
     with open(path, encoding="utf-8-sig") as fh:
-        header = [c.strip() for c in fh.readline().rstrip("\r\n").split(sep)]
-    dup = sorted({c for c in header if header.count(c) > 1})
-    if dup:
-        raise InputError(f"{path}: column {dup[0]!r} appears more than once in the header")
-    try:
-        # blank lines are kept while reading so that row positions stay line numbers
-        df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[],
-                         comment=None, skip_blank_lines=False, encoding="utf-8-sig")
-    except pd.errors.ParserError as exc:
-        raise InputError(f"{path}: cannot be parsed as a {'comma' if sep == ',' else 'tab'}-separated "
-                         f"table ({exc})") from None
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{path}: file is empty; expected a header line") from None
+        first = fh.readline()
+        if not first.strip():
+            raise InputError(f"{path}: file is empty; expected a header line")
+        header = [c.strip() for c in first.rstrip("\r\n").split(sep)]
+        dup = sorted({c for c in header if header.count(c) > 1})
+        if dup:
+            raise InputError(f"{path}: column {dup[0]!r} appears more than once in the header")
+        for lineno, line in enumerate(fh, start=2):
+            n = line.rstrip("\r\n").count(sep) + 1
+            if line.strip() and n != len(header):
+                raise InputError(f"{path}: cannot be read as a {kind}-separated table: line {lineno} has {n} "
+                                 f"fields, the header has {len(header)}"
+                                 + (" (a trailing separator?)" if line.rstrip("\r\n").endswith(sep) else ""))
+    # blank lines are kept while reading so that row positions stay line numbers; quoting is
+    # off so that a field count seen above is the field count pandas sees
+    df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[], index_col=False,
+                     comment=None, skip_blank_lines=False, encoding="utf-8-sig", quoting=csv.QUOTE_NONE)
     df.columns = [c.strip() for c in df.columns]
     blank = (df.apply(lambda col: col.str.strip()) == "").all(axis=1)
     return df[~blank]
@@ -270,6 +276,7 @@ def read_sample_map(path: str | Path) -> pd.DataFrame:
     """Read and check a sample_id -> patient_id map."""
     df = check_table(read_text_table(path), load_schema("sample_map"), path=path)
     _check_duplicates(df, _KEYS["sample_map"], path)
+    _check_duplicates(df, ["patient_id"], path)
     return df
 
 
@@ -335,6 +342,9 @@ def validate_inputs(config: dict[str, Any]) -> tuple[dict[str, pd.DataFrame], di
         p = Path(sa["path"])
         if not p.exists():
             raise InputError(f"{p}: file not found (inputs.star_alleles[{i}].path)")
+        if "sample_map" in sa:
+            sm = read_sample_map(sa["sample_map"])
+            check_known_patients(sm, pids, path=sa["sample_map"], patients_path=inp["patients"])
         manifest["inputs"][f"star_alleles[{i}]"] = {"path": str(p), "sha256": sha256(p), "tool": sa["tool"]}
     if not inp.get("star_alleles"):
         manifest["skipped"]["star_alleles"] = "no star-allele calls given (inputs.star_alleles)"

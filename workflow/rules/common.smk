@@ -27,5 +27,9 @@ def cohort_files(wildcards=None):
             seen.add(path)
             files[role] = path
     if "vcf" in files:
-        files["vcf_index"] = files["vcf"] + ".tbi"
+        # whichever index exists; with none, the validate stage says how to make one
+        for ext in (".tbi", ".csi"):
+            if Path(files["vcf"] + ext).exists() or ("simulate" in config and ext == ".tbi"):
+                files["vcf_index"] = files["vcf"] + ext
+                break
     return files
