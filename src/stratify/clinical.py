@@ -38,8 +38,8 @@ def instrument_totals(symptoms: pd.DataFrame, *, max_missing_items: float = 0.2)
     --------
     >>> s = pd.DataFrame({"patient_id": "P1", "week": 0.0, "instrument": "QIDS_SR16",
     ...                   "item": range(1, 17), "score": [3, 0, 0, 1] + [1] * 12})
-    >>> instrument_totals(s)["total"].item()   # sleep domain = max(3, 0, 0, 1)
-    14.0
+    >>> instrument_totals(s)["total"].item()   # sleep max(3,0,0,1)=3, plus 8 other domains of 1
+    11.0
     """
     inst = load_resource("instruments.yaml")
     frames = []

@@ -10,7 +10,7 @@ Examples
 >>> import pandas as pd, tempfile, os
 >>> d = tempfile.mkdtemp()
 >>> p = os.path.join(d, "t.parquet")
->>> write_table(pd.DataFrame({"patient_id": ["P1"], "x": [1.0]}), p, kind="features")
+>>> _ = write_table(pd.DataFrame({"patient_id": ["P1"], "x": [1.0]}), p, kind="features")
 >>> read_table(p, kind="features").shape
 (1, 2)
 """
