@@ -34,3 +34,11 @@ rule all:
     input:
         f"{RESULTS}/report/report.html",
     default_target: True
+
+
+onsuccess:
+    print(f"\nstratify: done. Open the report: {RESULTS}/report/report.html (logs in {LOGS}/)")
+
+
+onerror:
+    print(f"\nstratify: a stage failed. Its one-line error is above; the full log is in {LOGS}/<stage>.log")
