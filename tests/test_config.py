@@ -156,7 +156,26 @@ def test_load_config_invalid_yaml(tmp_path):
     p.write_text("cohort: demo\ninputs: [unclosed\n")
     with pytest.raises(ConfigError) as e:
         load_config(p)
-    assert str(e.value).startswith(f"{p}: not valid YAML (")
+    assert str(e.value) == f"{p}: not valid YAML at line 3, column 1: expected ',' or ']', but got '<stream end>'"
+    assert "\n" not in str(e.value)
+
+
+def test_unknown_feature_name_is_caught_with_the_config():
+    cfg = copy.deepcopy(MINIMAL)
+    cfg["features"] = {"clinical": ["age", "pct_change"]}
+    with pytest.raises(ConfigError, match=r"c.yaml: key features.clinical: unknown feature 'pct_change'; features"):
+        validate_config(cfg, source="c.yaml")
+    cfg = copy.deepcopy(MINIMAL)
+    cfg["subtype"] = {"features": ["aes", "crp"]}
+    with pytest.raises(ConfigError, match=r"key subtype.features: unknown feature 'crp'"):
+        validate_config(cfg, source="c.yaml")
+
+
+def test_sample_key_only_for_single_sample_formats():
+    cfg = copy.deepcopy(MINIMAL)
+    cfg["inputs"]["star_alleles"] = [{"path": "c.tsv", "tool": "cyrius", "sample": "S1"}]
+    with pytest.raises(ConfigError, match=r"inputs.star_alleles.0.sample applies only to single-sample formats"):
+        validate_config(cfg, source="c.yaml")
 
 
 def test_load_config_empty_file(tmp_path):

@@ -156,7 +156,8 @@ def test_empty_pgx_and_pcs_tables():
 
 
 def test_unknown_feature_name():
-    cfg = _config(features={"clinical": ["age", "agee"]})
+    cfg = _config()
+    cfg["features"] = {"clinical": ["age", "agee"]}    # past config validation, which also checks
     with pytest.raises(ConfigError) as e:
         build_features(_clinical(), pgx_calls=None, pcs=None, config=cfg)
     msg = str(e.value)
@@ -167,13 +168,17 @@ def test_unknown_feature_name():
 @pytest.mark.parametrize("leak", ["response", "remission", "pct_change", "endpoint_score", "y"])
 def test_outcome_columns_are_never_features(leak):
     df = _clinical().assign(pct_change=[60.0, 10.0, np.nan], endpoint_score=[8.0, 20.0, np.nan])
-    cfg = _config(features={"clinical": ["age", leak]})
+    cfg = _config()
+    cfg["features"] = {"clinical": ["age", leak]}
+    with pytest.raises(ConfigError, match=f"unknown feature '{leak}'.*outcome columns"):
+        _config(features={"clinical": ["age", leak]})
     with pytest.raises(ConfigError, match=f"unknown feature '{leak}'.*outcome columns"):
         build_features(df, pgx_calls=None, pcs=None, config=cfg)
 
 
 def test_unknown_subtype_feature_is_an_error():
-    cfg = _config(subtype={"features": ["aes", "inflamatory_index"]})
+    cfg = _config()
+    cfg["subtype"]["features"] = ["aes", "inflamatory_index"]
     with pytest.raises(ConfigError, match="config subtype.features: unknown feature 'inflamatory_index'"):
         build_features(_clinical(), pgx_calls=None, pcs=None, config=cfg)
 

@@ -535,3 +535,18 @@ def test_two_samples_for_one_patient_in_a_sample_map(tmp_path):
     p.write_text("sample_id\tpatient_id\nS1\tP1\nS2\tP1\n")
     with pytest.raises(InputError, match=r"line 3: duplicate record \(patient_id=P1\); first seen on line 2"):
         read_sample_map(p)
+
+
+def test_header_with_trailing_separator(tmp_path):
+    p = tmp_path / "p.tsv"
+    p.write_text("patient_id\tsite\tage\tsex\t\nP1\tA\t40\tF\t\n")
+    with pytest.raises(InputError) as e:
+        read_text_table(p)
+    assert str(e.value) == f"{p}: line 1 (the header) has an empty column name at field 5 (a trailing separator?)"
+
+
+def test_blank_first_line(tmp_path):
+    p = tmp_path / "p.tsv"
+    p.write_text("\npatient_id\tsite\n")
+    with pytest.raises(InputError, match="line 1 is empty; the first line must be the header"):
+        read_text_table(p)

@@ -94,6 +94,20 @@ def validate_config(config: dict[str, Any], *, source: str | Path = "config") ->
     if errors:
         raise ConfigError(f"{source}: {_describe(errors[0])}")
     _fill_defaults(cfg, schema)
+    for i, sa in enumerate(cfg["inputs"].get("star_alleles", [])):
+        if "sample" in sa and sa["tool"] != "pharmcat_outside":
+            raise ConfigError(f"{source}: key inputs.star_alleles.{i}.sample applies only to single-sample "
+                              f"formats (pharmcat_outside); {sa['tool']} files name their samples")
+    from stratify.features import available_features
+
+    known = available_features(cfg)
+    for group, names in [*((f"features.{g}", v) for g, v in cfg["features"].items()),
+                         ("subtype.features", cfg["subtype"]["features"])]:
+        for name in names:
+            if name not in known:
+                raise ConfigError(
+                    f"{source}: key {group}: unknown feature {name!r}; features are: {', '.join(sorted(known))} "
+                    "(outcome columns such as response or pct_change are never features)")
     return cfg
 
 
@@ -106,7 +120,10 @@ def load_config(path: str | Path) -> dict[str, Any]:
         with open(path) as fh:
             raw = yaml.safe_load(fh)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: not valid YAML{at}: {what}") from None
     return validate_config(raw, source=path)
 
 

@@ -57,9 +57,10 @@ def pgx_features(calls: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=["patient_id"])
     c = calls.copy()
     c["_order"] = c["source_tool"].map({s: i for i, s in enumerate(SOURCE_ORDER)}).fillna(len(SOURCE_ORDER))
-    # a usable call from any source beats a no-call from the preferred one
+    # a usable call (a phenotype other than Indeterminate) from any source beats a no-call or an
+    # Indeterminate call from the preferred one
     status = c["status"] if "status" in c else pd.Series("called", index=c.index)
-    c["_nocall"] = (status == "no-call") | (c["phenotype"].fillna("") == "")
+    c["_nocall"] = (status == "no-call") | c["phenotype"].fillna("").isin(["", "Indeterminate"])
     c = c.sort_values(["patient_id", "gene", "_nocall", "_order"]).drop_duplicates(["patient_id", "gene"])
     out = pd.DataFrame({"patient_id": pd.unique(c["patient_id"])}).set_index("patient_id")
     for gene in sorted(c["gene"].unique()):

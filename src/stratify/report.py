@@ -108,8 +108,10 @@ def section_overview(config, r: Path) -> str:
     skipped = dict(man.get("skipped", {}))
     gs = _json(r / "genotypes" / "summary.json")
     for k in ("skipped", "pcs_skipped", "pgx_skipped"):
-        if k in gs:
+        if k in gs and gs[k] not in skipped.values():
             skipped[f"genotypes ({k})"] = gs[k]
+    for path, genes in _json(r / "pgx" / "summary.json").get("genes_not_used", {}).items():
+        skipped[f"star-allele calls in {path}"] = f"genes without a phenotype table here, not used: {', '.join(genes)}"
     if gs.get("n_samples_not_in_cohort"):
         skipped["VCF samples not in the cohort"] = f"{gs['n_samples_not_in_cohort']} samples not used"
     fs = _json(r / "features" / "summary.json")

@@ -234,7 +234,7 @@ def simulate_cohort(n: int, *, seed: int, null: bool = False) -> dict[str, Any]:
     60
     """
     if n < 20:
-        raise InputError(f"stratify simulate: --n {n} is too small; simulate at least 20 patients")
+        raise InputError(f"--n {n} is too small; simulate at least 20 patients")
     rng = np.random.default_rng(seed)
     pid = np.array([f"P{i:05d}" for i in range(1, n + 1)], dtype=object)
     sid = np.array([f"S{i:05d}" for i in range(1, n + 1)], dtype=object)
@@ -512,8 +512,8 @@ def write_cohort(out: str | Path, *, n: int, seed: int, null: bool = False, n_sn
     Returns the written paths by role.
     """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     c = simulate_cohort(n, seed=seed, null=null)
+    out.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
     for name, df in c["tables"].items():
         p = out / f"{name}.tsv"

@@ -55,9 +55,14 @@ def read_text_table(path: str | Path) -> pd.DataFrame:
     kind = "comma" if sep == "," else "tab"
     with open(path, encoding="utf-8-sig") as fh:
         first = fh.readline()
-        if not first.strip():
+        if not first:
             raise InputError(f"{path}: file is empty; expected a header line")
+        if not first.strip():
+            raise InputError(f"{path}: line 1 is empty; the first line must be the header")
         header = [c.strip() for c in first.rstrip("\r\n").split(sep)]
+        if "" in header:
+            raise InputError(f"{path}: line 1 (the header) has an empty column name at field "
+                             f"{header.index('') + 1}" + (" (a trailing separator?)" if header[-1] == "" else ""))
         dup = sorted({c for c in header if header.count(c) > 1})
         if dup:
             raise InputError(f"{path}: column {dup[0]!r} appears more than once in the header")
@@ -223,6 +228,7 @@ def parse_biomarkers(df: pd.DataFrame, *, path) -> pd.DataFrame:
     """
     units = load_resource("biomarker_units.yaml")
     out = df.copy()
+    raw_value = out["value"].copy()
     out["below_detection"] = out["value"].str.startswith("<")
     out["value"] = out["value"].str.lstrip("<").astype(float)
     for i, (m, u) in enumerate(zip(out["marker"], out["unit"])):
@@ -234,7 +240,7 @@ def parse_biomarkers(df: pd.DataFrame, *, path) -> pd.DataFrame:
     if nonpos.any():
         j = int(np.argmax(nonpos))
         raise _bad(path, out.index[j], "value",
-                   "a value above 0 (write '<L' for a value below the detection limit L)", "0")
+                   "a value above 0 (write '<L' for a value below the detection limit L)", raw_value.iloc[j])
     canon = out["value"].to_numpy() * factor
     lo = np.array([units[m]["plausible"][0] for m in out["marker"]])
     hi = np.array([units[m]["plausible"][1] for m in out["marker"]])
@@ -345,6 +351,8 @@ def validate_inputs(config: dict[str, Any]) -> tuple[dict[str, pd.DataFrame], di
         if "sample_map" in sa:
             sm = read_sample_map(sa["sample_map"])
             check_known_patients(sm, pids, path=sa["sample_map"], patients_path=inp["patients"])
+            manifest["inputs"][f"star_alleles[{i}].sample_map"] = {"path": sa["sample_map"],
+                                                                   "sha256": sha256(sa["sample_map"])}
         manifest["inputs"][f"star_alleles[{i}]"] = {"path": str(p), "sha256": sha256(p), "tool": sa["tool"]}
     if not inp.get("star_alleles"):
         manifest["skipped"]["star_alleles"] = "no star-allele calls given (inputs.star_alleles)"
