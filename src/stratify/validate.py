@@ -326,24 +326,23 @@ def validate_inputs(config: dict[str, Any]) -> tuple[dict[str, pd.DataFrame], di
     for name in TABLES[1:]:
         if name in inp:
             check_known_patients(tables[name], pids, path=inp[name], patients_path=inp["patients"])
-    for role in ("genotypes",):
-        if role in inp:
-            for k in ("vcf", "sample_map"):
-                if k in inp[role]:
-                    p = Path(inp[role][k])
-                    if not p.exists():
-                        raise InputError(f"{p}: file not found (inputs.{role}.{k})")
-                    manifest["inputs"][f"{role}.{k}"] = {"path": str(p), "sha256": sha256(p)}
-            vcf = Path(inp[role]["vcf"])
-            if not (Path(str(vcf) + ".tbi").exists() or Path(str(vcf) + ".csi").exists()):
-                raise InputError(f"{vcf}: no index found ({vcf}.tbi or {vcf}.csi); "
-                                 f"create one with `tabix -p vcf {vcf}` or `bcftools index {vcf}`")
-            if "sample_map" in inp[role]:
-                sm = read_sample_map(inp[role]["sample_map"])
-                check_known_patients(sm, pids, path=inp[role]["sample_map"], patients_path=inp["patients"])
+    gen = inp.get("genotypes")
+    if gen is None:
+        manifest["skipped"]["genotypes"] = "no VCF given (inputs.genotypes)"
     else:
-        if "genotypes" not in inp:
-            manifest["skipped"]["genotypes"] = "no VCF given (inputs.genotypes)"
+        for k in ("vcf", "sample_map"):
+            if k in gen:
+                p = Path(gen[k])
+                if not p.exists():
+                    raise InputError(f"{p}: file not found (inputs.genotypes.{k})")
+                manifest["inputs"][f"genotypes.{k}"] = {"path": str(p), "sha256": sha256(p)}
+        vcf = Path(gen["vcf"])
+        if not (Path(str(vcf) + ".tbi").exists() or Path(str(vcf) + ".csi").exists()):
+            raise InputError(f"{vcf}: no index found ({vcf}.tbi or {vcf}.csi); "
+                             f"create one with `tabix -p vcf {vcf}` or `bcftools index {vcf}`")
+        if "sample_map" in gen:
+            sm = read_sample_map(gen["sample_map"])
+            check_known_patients(sm, pids, path=gen["sample_map"], patients_path=inp["patients"])
     for i, sa in enumerate(inp.get("star_alleles", [])):
         p = Path(sa["path"])
         if not p.exists():
