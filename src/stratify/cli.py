@@ -75,6 +75,22 @@ def build_parser() -> argparse.ArgumentParser:
         _common(sub.add_parser(name, help=STAGE_HELP[name]))
     pgx = sub.add_parser("pgx", help="pharmacogenomics").add_subparsers(dest="pgx_command", required=True)
     _common(pgx.add_parser("run", help="pipeline stage: CYP2C19 from the VCF, other tools' calls, CPIC phenotypes"))
+    call = pgx.add_parser(
+        "call", help="call star-allele diplotypes and CPIC phenotypes from a VCF (no config needed)",
+        description="Call diplotypes from a bgzipped or plain GRCh38 VCF against the CPIC/PharmVar allele "
+                    "definitions shipped in resources/pgx (PharmCAT's matching rules: missing positions are "
+                    "reported, never read as reference; every best-scoring candidate is kept). A VCF whose "
+                    "header says GRCh37/hg19 is refused: lift it over to GRCh38 first.")
+    call.add_argument("--gene", required=True, choices=["CYP2C19"],
+                      help="gene to call (CYP2D6 needs copy-number data: use a dedicated caller and read its "
+                           "output with the pipeline)")
+    call.add_argument("--vcf", required=True, help="VCF (.vcf, .vcf.gz; an index speeds up region reading)")
+    call.add_argument("--out", required=True, help="output TSV, or - for standard output")
+    call.add_argument("--sample", action="append", dest="samples", metavar="NAME",
+                      help="call only this sample (repeatable); a name not in the VCF is an error")
+    call.add_argument("--all-matches", action="store_true",
+                      help="list every matching diplotype in 'alternatives', not only the best-scoring ones")
+    call.add_argument("--log")
     model = sub.add_parser("model", help="response model").add_subparsers(dest="model_command", required=True)
     _common(model.add_parser("fit", help="pipeline stage: cross-validated XGBoost and baselines"))
     rep = sub.add_parser("report", help="write the self-contained HTML report")
@@ -106,6 +122,16 @@ def main(argv: list[str] | None = None) -> int:
             log.info("simulated cohort written to %s; run it with: snakemake --cores 2 --configfile %s",
                      args.out, paths["config"])
             return 0
+        if args.command == "pgx" and args.pgx_command == "call":
+            from stratify.pgx.api import call_vcf
+
+            calls = call_vcf(args.vcf, gene=args.gene, samples=args.samples, top_only=not args.all_matches)
+            out = sys.stdout if args.out == "-" else args.out
+            calls.to_csv(out, sep="\t", index=False)
+            counts = calls["status"].value_counts().to_dict()
+            log.info("%d samples called (%s)%s", len(calls), ", ".join(f"{k}: {v}" for k, v in counts.items()),
+                     "" if args.out == "-" else f"; written to {args.out}")
+            return 0
         from stratify import stages
 
         cfg, results = _load(args)
@@ -118,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
             log.info("all stages done; report: %s", out)
         else:
             name = args.command
+            if name == "pgx" and args.pgx_command != "run":
+                raise AssertionError(args.pgx_command)
             stages.STAGES[name](cfg, results)
             log.info("stage %s done in %.1fs; outputs in %s", name, time.monotonic() - t0, results / name)
     except StratifyError as exc:

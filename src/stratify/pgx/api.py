@@ -1,0 +1,40 @@
+"""One-call entry points over the PGx building blocks (used by ``stratify pgx call``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from stratify.pgx.alleles import call_diplotypes, load_definitions, read_vcf_genotypes
+from stratify.pgx.phenotype import add_phenotypes
+
+CALL_TSV_COLUMNS = ["sample", "gene", "diplotype", "phenotype", "activity_score", "status", "alternatives",
+                    "missing_positions", "n_candidates", "haplotype1", "haplotype2"]
+
+
+def call_vcf(vcf: str | Path, *, gene: str = "CYP2C19", samples: list[str] | None = None,
+             top_only: bool = True) -> pd.DataFrame:
+    """Read a VCF, call diplotypes and add CPIC phenotypes: one row per sample.
+
+    Columns: :data:`CALL_TSV_COLUMNS`. ``status`` is called / ambiguous / no-call;
+    ``alternatives`` lists the other best-scoring diplotypes of an ambiguous call;
+    ``missing_positions`` the definition positions without a genotype (by rsID).
+
+    Raises
+    ------
+    GenotypeError
+        Missing or unreadable VCF, a GRCh37/hg19 header, a requested sample that is not in
+        the VCF, or a reference base that disagrees with the allele definitions.
+
+    Examples
+    --------
+    >>> from stratify.paths import resource_dir
+    >>> vcf = resource_dir().parent / "tests" / "data" / "pgx" / "cyp2c19_edgecases.nochr.vcf"
+    >>> call_vcf(vcf).loc[2, ["sample", "diplotype", "phenotype", "status"]].tolist()
+    ['C', '*2/*38', 'Intermediate Metabolizer', 'called']
+    """
+    defs = load_definitions(gene)
+    geno = read_vcf_genotypes(vcf, defs, samples=samples)
+    calls = add_phenotypes(call_diplotypes(geno, defs, gene=gene, top_only=top_only))
+    return calls[[c for c in CALL_TSV_COLUMNS if c in calls.columns]]
