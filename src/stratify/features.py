@@ -49,19 +49,29 @@ def available_features(config: dict[str, Any]) -> set[str]:
     return known
 
 
+def best_call_per_gene(calls: pd.DataFrame) -> pd.DataFrame:
+    """One call per patient and gene when several sources called it.
+
+    A usable call (a phenotype other than Indeterminate) from any source beats a no-call or
+    an Indeterminate call from the preferred one; among usable calls the order is
+    :data:`SOURCE_ORDER` (a dedicated caller first), unknown tools last.
+    """
+    c = calls.copy()
+    order = c["source_tool"].map({s: i for i, s in enumerate(SOURCE_ORDER)}).fillna(len(SOURCE_ORDER))
+    status = c["status"] if "status" in c else pd.Series("called", index=c.index)
+    nocall = (status == "no-call") | c["phenotype"].fillna("").isin(["", "Indeterminate"])
+    c = c.assign(_nocall=nocall, _order=order)
+    c = c.sort_values(["patient_id", "gene", "_nocall", "_order"], kind="stable")
+    return c.drop_duplicates(["patient_id", "gene"]).drop(columns=["_nocall", "_order"])
+
+
 def pgx_features(calls: pd.DataFrame) -> pd.DataFrame:
     """Per patient: ``cyp2c19_rank``, ``cyp2d6_rank``, ``cyp2d6_activity_score`` and the
     phenotype text per gene. Ambiguous calls with an Indeterminate phenotype and no-calls
     give NaN (the model treats it as missing), never a normal metabolizer."""
     if calls.empty:
         return pd.DataFrame(columns=["patient_id"])
-    c = calls.copy()
-    c["_order"] = c["source_tool"].map({s: i for i, s in enumerate(SOURCE_ORDER)}).fillna(len(SOURCE_ORDER))
-    # a usable call (a phenotype other than Indeterminate) from any source beats a no-call or an
-    # Indeterminate call from the preferred one
-    status = c["status"] if "status" in c else pd.Series("called", index=c.index)
-    c["_nocall"] = (status == "no-call") | c["phenotype"].fillna("").isin(["", "Indeterminate"])
-    c = c.sort_values(["patient_id", "gene", "_nocall", "_order"]).drop_duplicates(["patient_id", "gene"])
+    c = best_call_per_gene(calls)
     out = pd.DataFrame({"patient_id": pd.unique(c["patient_id"])}).set_index("patient_id")
     for gene in sorted(c["gene"].unique()):
         g = c[c["gene"] == gene].set_index("patient_id")
