@@ -174,7 +174,7 @@ def test_unknown_feature_name_is_caught_with_the_config():
 def test_sample_key_only_for_single_sample_formats():
     cfg = copy.deepcopy(MINIMAL)
     cfg["inputs"]["star_alleles"] = [{"path": "c.tsv", "tool": "cyrius", "sample": "S1"}]
-    with pytest.raises(ConfigError, match=r"inputs.star_alleles.0.sample applies only to single-sample formats"):
+    with pytest.raises(ConfigError, match=r"inputs.star_alleles.0.sample applies only to single-sample formats \(pharmcat_outside, "):
         validate_config(cfg, source="c.yaml")
 
 
@@ -209,3 +209,12 @@ def test_resources_load():
     # HAMD-17: 17 items, maximum 52 (9 items 0-4 and 8 items 0-2: 9*4 + 8*2 = 52)
     assert sum(v["max"] for v in inst["HAMD17"]["items"].values()) == inst["HAMD17"]["total_max"] == 52
     assert inst["QIDS_SR16"]["total_max"] == 27 and inst["HAMD17"]["remission_max"] == 7
+
+
+def test_config_accepts_exactly_the_supported_caller_formats():
+    from stratify.config import SINGLE_SAMPLE_TOOLS, load_schema
+    from stratify.pgx.callers import SUPPORTED_TOOLS
+
+    items = load_schema("config")["properties"]["inputs"]["properties"]["star_alleles"]["items"]
+    assert sorted(items["properties"]["tool"]["enum"]) == sorted(SUPPORTED_TOOLS)
+    assert set(SINGLE_SAMPLE_TOOLS) <= set(SUPPORTED_TOOLS)

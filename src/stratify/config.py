@@ -19,6 +19,10 @@ from stratify.errors import ConfigError
 from stratify.paths import resource_dir, schema_dir
 
 
+# star-allele formats that hold one sample, whose name may be given in the config
+SINGLE_SAMPLE_TOOLS = ("pharmcat_outside", "pharmcat_report", "pharmcat_phenotype", "stellarpgx")
+
+
 @lru_cache(maxsize=None)
 def load_schema(name: str) -> dict[str, Any]:
     """Load ``<name>.schema.yaml`` from the schema folder."""
@@ -95,9 +99,9 @@ def validate_config(config: dict[str, Any], *, source: str | Path = "config") ->
         raise ConfigError(f"{source}: {_describe(errors[0])}")
     _fill_defaults(cfg, schema)
     for i, sa in enumerate(cfg["inputs"].get("star_alleles", [])):
-        if "sample" in sa and sa["tool"] != "pharmcat_outside":
+        if "sample" in sa and sa["tool"] not in SINGLE_SAMPLE_TOOLS:
             raise ConfigError(f"{source}: key inputs.star_alleles.{i}.sample applies only to single-sample "
-                              f"formats (pharmcat_outside); {sa['tool']} files name their samples")
+                              f"formats ({', '.join(SINGLE_SAMPLE_TOOLS)}); {sa['tool']} files name their samples")
     from stratify.features import available_features
 
     known = available_features(cfg)

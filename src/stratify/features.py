@@ -25,7 +25,10 @@ PHENOTYPE_RANK = {
     "Ultrarapid Metabolizer": 3.0,
 }
 # Source preference when a gene has calls from several tools: a dedicated caller first.
-SOURCE_ORDER = ["cyrius", "pharmcat_outside", "plain", "stratify-vcf"]
+# Copy-number-aware CYP2D6 callers first, then PharmCAT (its CYP2D6 is an outside call), the
+# plain table, and stratify's own VCF call last.
+SOURCE_ORDER = ["cyrius", "aldy", "stellarpgx", "pypgx", "pharmcat_outside", "pharmcat_report",
+                "pharmcat_phenotype", "plain", "stratify-vcf"]
 
 CLINICAL_COLUMNS = [
     "age", "sex_female", "baseline_severity", "anhedonia", "aes", "anxiety_somatization",

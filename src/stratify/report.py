@@ -142,7 +142,29 @@ def section_pgx(config, r: Path) -> str:
             "other genes come from the named star-allele caller. Ambiguous calls and no-calls stay visible "
             "below and are treated as missing by the model; they never become *1/*1.</p>"
             + _img(png, "phenotype distribution") + "<h3>Calls by gene, source, status and phenotype</h3>"
-            + _table(tab) + "<h3>Sources</h3>" + _table(src))
+            + _table(tab) + "<h3>Sources</h3>" + _table(src) + _guidance(r, s))
+
+
+def _guidance(r: Path, s: dict[str, Any]) -> str:
+    p = r / "pgx" / "guidance.parquet"
+    g = read_table(p, kind="pgx.guidance") if p.exists() else pd.DataFrame()
+    if g.empty:
+        return f"<h3>Drug guidance (CPIC)</h3><p>Not available: {_e(s.get('guidance_skipped', 'not run'))}.</p>"
+    gs = s.get("guidance", {})
+    by = (g.groupby(["agent", "gene", "action"]).size().rename("trials").reset_index()
+          .sort_values(["agent", "gene", "trials"], ascending=[True, True, False]))
+    flagged = g[g["possible_pk_nonresponse"].astype(bool)]
+    cols = ["patient_id", "episode", "trial", "agent", "gene", "phenotype", "action", "recommendation"]
+    return ("<h3>Drug guidance (CPIC)</h3>"
+            f"<p>{gs.get('trials', 0)} medication trials looked up in the CPIC guidelines for SSRIs/SNRIs (2023) "
+            "and tricyclics (2016). <b>Possible pharmacokinetic non-response</b>: a failed trial of a drug for "
+            "which CPIC advises an alternative or a dose change in a patient whose phenotype lowers exposure "
+            f"(CYP2C19 ultrarapid/rapid, CYP2D6 ultrarapid): {gs.get('possible_pk_nonresponse_trials', 0)} "
+            f"trials. Possible pharmacokinetic intolerance: {gs.get('possible_pk_intolerance_trials', 0)} "
+            "trials. These flags are hypotheses for review, not diagnoses.</p>"
+            "<h3>Trials flagged as possible pharmacokinetic non-response</h3>"
+            + (_table(flagged[cols], max_rows=30) if len(flagged) else "<p>None.</p>")
+            + "<h3>Guidance actions by drug and gene</h3>" + _table(by, max_rows=60))
 
 
 def section_clinical(config, r: Path) -> str:

@@ -161,8 +161,36 @@ def run_pgx(config: dict[str, Any], results: Path) -> dict[str, Any]:
         summary["phenotypes"] = {g: d["phenotype"].replace("", "no call").value_counts().to_dict()
                                  for g, d in calls.groupby("gene")}
         summary["status"] = {g: d["status"].value_counts().to_dict() for g, d in calls.groupby("gene")}
+    guidance = _drug_guidance(calls, results)
+    write_table(guidance, out / "guidance.parquet", kind="pgx.guidance", provenance=_prov(config, "pgx"))
+    guidance.to_csv(out / "guidance.tsv", sep="\t", index=False)
+    if len(guidance):
+        summary["guidance"] = {
+            "trials": int(guidance[["patient_id", "episode", "trial"]].drop_duplicates().shape[0]),
+            "actions": guidance["action"].value_counts().to_dict(),
+            "possible_pk_nonresponse_trials": int(guidance.loc[guidance["possible_pk_nonresponse"],
+                                                               ["patient_id", "episode", "trial"]]
+                                                  .drop_duplicates().shape[0]),
+            "possible_pk_intolerance_trials": int(guidance.loc[guidance["possible_pk_intolerance"],
+                                                               ["patient_id", "episode", "trial"]]
+                                                  .drop_duplicates().shape[0]),
+        }
+    else:
+        summary["guidance_skipped"] = ("no medication trials" if len(calls) else "no pharmacogenomic calls")
     _dump(summary, out / "summary.json")
     return summary
+
+
+def _drug_guidance(calls: pd.DataFrame, results: Path) -> pd.DataFrame:
+    """CPIC guidance for every medication trial, from the call chosen per patient and gene."""
+    from stratify.features import best_call_per_gene
+    from stratify.pgx.guidance import OUTPUT_COLUMNS, patient_guidance
+
+    treatments = read_table(results / "validate" / "treatments.parquet", kind="input.treatments")
+    if calls.empty or treatments.empty:
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in OUTPUT_COLUMNS})
+    chosen = best_call_per_gene(calls)[["patient_id", "gene", "phenotype"]]
+    return patient_guidance(treatments, chosen)
 
 
 def run_clinical(config: dict[str, Any], results: Path) -> dict[str, Any]:

@@ -31,6 +31,44 @@ Supported tools (:data:`SUPPORTED_TOOLS`):
 ``pharmcat_outside``
     PharmCAT outside-call TSV: ``GENE<TAB>diplotype[<TAB>phenotype[<TAB>activity]]`` per
     line, no header, one sample (named by ``sample=`` or the file stem); ``#`` comments.
+``pharmcat_report``
+    PharmCAT ``<sample>.report.tsv`` (CallsOnlyFormat): line 1 ``PharmCAT <version>``, then
+    the header (``Gene, Source Diplotype, Phenotype, Activity Score, ...``; a leading
+    ``Sample ID`` column in single-file mode names each row's sample). Every gene row is
+    kept. ``no call``, ``Unknown/Unknown`` or empty -> no-call; diplotypes joined by `` OR ``,
+    or a gene on several rows (one per possible diplotype) -> ambiguous; `` AND `` (the lowest-function genes DPYD/RYR1: variants, not a
+    diplotype) -> called, text kept. ``note``: outside call, phenotype, activity score,
+    missing positions. Allele names are kept verbatim (spaces included). Sample:
+    ``sample=`` or the file name without ``.report.tsv``.
+``pharmcat_phenotype``
+    PharmCAT ``<sample>.phenotype.json``: ``geneReports`` per gene (PharmCAT 3) or per source
+    (PharmCAT 2: the ``CPIC`` block is used). Diplotypes from ``sourceDiplotypes``
+    (``allele1``/``allele2`` names); several -> ambiguous; ``Unknown`` alleles or
+    ``callSource`` NONE -> no-call; ``callSource`` OUTSIDE, phenotypes and activity score go
+    to ``note``. Sample: ``sample=``, ``matcherMetadata.sampleId`` or the file name.
+``pypgx``
+    PyPGx ``results.zip`` (an Archive: ``metadata.txt`` with ``Gene=``/``SemanticType=
+    SampleTable[Results]`` and ``data.tsv``) or a bare ``data.tsv`` (gene from ``gene=``):
+    unnamed sample column, ``Genotype, Phenotype, Haplotype1, Haplotype2, AlternativePhase,
+    VariantData, CNV``. ``Indeterminate``/empty Genotype -> no-call. ``AlternativePhase``
+    lists star alleles (not diplotypes) whose phase could differ: kept in ``note`` with the
+    PyPGx phenotype and a non-Normal CNV.
+``aldy``
+    Aldy ``.aldy``: header ``#Sample Gene SolutionID Major Minor Copy ...``, ``#Solution N:``
+    comments, one row per allele/variant. One call per sample and gene; ``Major``
+    (``*1/*4+*4.021.ALDY``) is reduced to major star alleles (``*1/*4+*4``: suballele
+    numbers, ``.ALDY`` tags and legacy letters go; ``-like`` stays, so a novel function
+    change stays visible). Solutions that differ after that -> ambiguous; identical ones
+    -> called. Every solution's raw ``Major`` and comment go to ``note``.
+``stellarpgx``
+    StellarPGx per-sample ``<sample>_<gene>.alleles`` (the block after ``Result:``; gene from
+    ``<GENE> Star Allele Calling with StellarPGx``) or a summary TSV ``sample<TAB>diplotype
+    [<TAB>note]`` (gene from ``gene=``). ``a or b`` -> ambiguous; ``No_call``, "Possible
+    novel allele ..." and bracketed background alleles (``[*1/*2]``) -> no-call with the
+    text in ``note`` (a novel allele's function is unknown, so the background is no call).
+    A call flagged "Duplication present" or "Possible ... gene deletion (*5) present" is a
+    no-call too (text in ``note``): its candidates come from SNVs alone and do not say
+    which haplotype carries the extra or missing gene copy. Other notes stay in ``note``.
 
 Examples
 --------
@@ -45,8 +83,10 @@ Examples
 from __future__ import annotations
 
 import csv
+import json
 import math
 import re
+import zipfile
 from itertools import product
 from pathlib import Path
 
@@ -57,7 +97,8 @@ from stratify.pgx.alleles import star_sort_key
 
 __all__ = ["CALL_COLUMNS", "SUPPORTED_TOOLS", "read_calls"]
 
-SUPPORTED_TOOLS = ("cyrius", "pharmcat_outside", "plain")
+SUPPORTED_TOOLS = ("cyrius", "pharmcat_outside", "plain", "pharmcat_report", "pharmcat_phenotype", "pypgx", "aldy",
+                   "stellarpgx")
 CALL_COLUMNS = [
     "sample",
     "gene",
@@ -92,9 +133,13 @@ def read_calls(
     tool
         One of :data:`SUPPORTED_TOOLS`.
     gene
-        Keep only this gene's calls (Cyrius calls only CYP2D6).
+        Keep only this gene's calls (Cyrius calls only CYP2D6). Formats that do not name the
+        gene (a bare PyPGx ``data.tsv``, a StellarPGx summary, an Aldy file without solutions)
+        take it from here.
     sample
-        Sample name for single-sample formats (``pharmcat_outside``); default: the file stem.
+        Sample name for single-sample formats (``pharmcat_outside``, ``pharmcat_report``,
+        ``pharmcat_phenotype``, a StellarPGx ``.alleles`` file); default: from the file
+        (PharmCAT's ``sampleId``) or its name.
 
     Returns
     -------
@@ -127,8 +172,18 @@ def read_calls(
         rows = _read_cyrius(path)
     elif tool == "plain":
         rows = _read_plain(path)
-    else:
+    elif tool == "pharmcat_outside":
         rows = _read_outside(path, sample or path.stem)
+    elif tool == "pharmcat_report":
+        rows = _read_pharmcat_report(path, sample)
+    elif tool == "pharmcat_phenotype":
+        rows = _read_pharmcat_phenotype(path, sample)
+    elif tool == "pypgx":
+        rows = _read_pypgx(path, gene)
+    elif tool == "aldy":
+        rows = _read_aldy(path, sample, gene)
+    else:
+        rows = _read_stellarpgx(path, sample, gene)
     out = pd.DataFrame(rows, columns=CALL_COLUMNS)
     if gene is not None:
         out = out[out["gene"] == gene].reset_index(drop=True)
@@ -153,10 +208,18 @@ def _order(h1: str, h2: str) -> tuple[str, str]:
     return (h1, h2) if k1 <= k2 else (h2, h1)
 
 
-def _diplotype(text: str, gene: str, path: Path, line: int) -> tuple[str, str, str]:
-    """Normalise ``"*2/*1"`` to ``("*1/*2", "*1", "*2")``; a single allele keeps h2 ""."""
-    text = _strip_gene(text, gene)
-    parts = text.split("/")
+def _diplotype(text: str, gene: str, path: Path, line: int, *, keep_spaces: bool = False) -> tuple[str, str, str]:
+    """Normalise ``"*2/*1"`` to ``("*1/*2", "*1", "*2")``; a single allele keeps h2 "".
+
+    ``keep_spaces`` keeps allele names verbatim (PharmCAT's ``rs9923231 reference (C)``):
+    only a gene prefix written before a star (``CYP2D6*4``) and the spaces around ``/`` go.
+    """
+    if keep_spaces:
+        text = re.sub(re.escape(gene) + r"(?=\*)", "", text).strip()
+        parts = [p.strip() for p in text.split("/")]
+    else:
+        text = _strip_gene(text, gene)
+        parts = text.split("/")
     if len(parts) == 1 and parts[0]:
         return parts[0], parts[0], ""
     if len(parts) != 2 or not all(parts):
@@ -198,9 +261,9 @@ def _copy_number(gene: str, diplotypes: list[str]) -> float:
     return values.pop()
 
 
-def _row(sample, gene, candidates: list[str], tool, status, note, path, line) -> list:
+def _row(sample, gene, candidates: list[str], tool, status, note, path, line, *, keep_spaces=False) -> list:
     """One output row from the normalised candidate diplotypes (first = the call)."""
-    normal = [_diplotype(c, gene, path, line) for c in candidates]
+    normal = [_diplotype(c, gene, path, line, keep_spaces=keep_spaces) for c in candidates]
     seen: list[str] = []
     for d, _, _ in normal:
         if d not in seen:
@@ -364,3 +427,405 @@ def _read_outside(path: Path, sample: str) -> list[list]:
             else:
                 rows.append(_row(sample, gene, [], "pharmcat_outside", "no-call", note, path, n))
     return rows
+
+
+# --------------------------------------------------------------------------- PharmCAT reports
+
+_PHARMCAT_NO_CALL = ("", "no call", "Unknown", "Unknown/Unknown")
+_PHARMCAT_IGNORABLE = ("", "n/a", "No Result")
+
+
+def _pharmcat_sample(path: Path, suffix: str) -> str:
+    return path.name[: -len(suffix)] if path.name.endswith(suffix) and path.name != suffix else path.stem
+
+
+def _join_note(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)
+
+
+def _combined_row(sample, gene, text, tool, note) -> list:
+    """A lowest-function gene (DPYD, RYR1): the variants PharmCAT found, not a diplotype."""
+    note = _join_note("PharmCAT lowest-function gene: the variants found, not a diplotype", note)
+    return [sample, gene, text, text, "", math.nan, tool, "called", "", note]
+
+
+def _read_pharmcat_report(path: Path, sample: str | None) -> list[list]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        lines = fh.read().splitlines()
+    if not lines:
+        raise PgxError(f"{path}: empty file; expected a PharmCAT report TSV (first line 'PharmCAT <version>')")
+    if not lines[0].startswith("PharmCAT"):
+        raise PgxError(f"{where(path, 1)}: expected the PharmCAT version line 'PharmCAT v...', found {lines[0]!r}")
+    if len(lines) < 2:
+        raise PgxError(
+            f"{where(path, 2)}: missing header; expected PharmCAT's report columns Gene, Source Diplotype, ..."
+        )
+    header = lines[1].split("\t")
+    absent = [c for c in ("Gene", "Source Diplotype") if c not in header]
+    if absent:
+        raise PgxError(
+            f"{where(path, 2)}: missing column(s) {', '.join(absent)}; expected PharmCAT's report header "
+            "(Gene, Source Diplotype, Phenotype, Activity Score, ..., Outside Call, ...)"
+        )
+    col = {h: i for i, h in enumerate(header)}
+    default_sample = sample or _pharmcat_sample(path, ".report.tsv")
+    rows = []
+    for n, line in enumerate(lines[2:], start=3):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) != len(header):
+            raise PgxError(f"{where(path, n)}: {len(fields)} fields, expected {len(header)} as in the header")
+
+        def get(name: str) -> str:
+            return fields[col[name]].strip() if name in col else ""
+
+        gene, dip = get("Gene"), get("Source Diplotype")
+        if not gene:
+            raise PgxError(f"{where(path, n, 'Gene')}: empty; expected a gene symbol")
+        who = (get("Sample ID") if "Sample ID" in col else "") or default_sample
+        note = _join_note(
+            "PharmCAT outside call" if get("Outside Call") == "yes" else "",
+            f"phenotype: {get('Phenotype')}" if get("Phenotype") not in _PHARMCAT_IGNORABLE else "",
+            f"activity score: {get('Activity Score')}" if get("Activity Score") not in _PHARMCAT_IGNORABLE else "",
+            "missing positions" if get("Missing positions") not in ("", "no") else "",
+        )
+        if " AND " in dip:
+            rows.append(_combined_row(who, gene, dip, "pharmcat_report", note))
+            continue
+        candidates = [c.strip() for c in dip.split(" OR ")]
+        if dip in _PHARMCAT_NO_CALL or any(
+            c in _PHARMCAT_NO_CALL or "Unknown" in [h.strip() for h in c.split("/")] for c in candidates
+        ):
+            if dip not in _PHARMCAT_NO_CALL:
+                note = _join_note(f"PharmCAT: {dip}", note)
+            rows.append(_row(who, gene, [], "pharmcat_report", "no-call", note, path, n))
+            continue
+        status = "ambiguous" if len(candidates) > 1 else "called"
+        rows.append(_row(who, gene, candidates, "pharmcat_report", status, note, path, n, keep_spaces=True))
+    return _merge_gene_rows(rows, "pharmcat_report", path)
+
+
+def _merge_gene_rows(rows: list[list], tool: str, path: Path) -> list[list]:
+    """One row per sample and gene: rows repeating a gene (one row per possible diplotype, as
+    older PharmCAT reports write them) become one ambiguous call, or a no-call if any is one."""
+    merged: dict[tuple[str, str], list] = {}
+    for r in rows:
+        key = (r[0], r[1])
+        if key not in merged:
+            merged[key] = r
+            continue
+        prev = merged[key]
+        notes = list(dict.fromkeys(x for x in (prev[9], r[9]) if x))
+        if "no-call" in (prev[7], r[7]):
+            merged[key] = _row(r[0], r[1], [], tool, "no-call", "; ".join(notes), path, None)
+            continue
+        candidates = [prev[2], *filter(None, prev[8].split(";")), r[2], *filter(None, r[8].split(";"))]
+        merged[key] = _row(r[0], r[1], candidates, tool, "ambiguous", "; ".join(notes), path, None, keep_spaces=True)
+    return list(merged.values())
+
+
+def _read_pharmcat_phenotype(path: Path, sample: str | None) -> list[list]:
+    text = path.read_text(encoding="utf-8")
+    if not text.strip():
+        raise PgxError(f"{path}: empty file; expected a PharmCAT phenotype JSON")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise PgxError(
+            f"{where(path, e.lineno)}: not valid JSON ({e.msg}); expected a PharmCAT phenotype JSON"
+        ) from None
+    reports = data.get("geneReports") if isinstance(data, dict) else None
+    if not isinstance(reports, dict):
+        raise PgxError(f"{path}: no 'geneReports' object; expected a PharmCAT phenotype JSON (*.phenotype.json)")
+    if reports and set(reports) <= {"CPIC", "DPWG", "FDA"}:  # PharmCAT 2: one block of gene reports per source
+        if not isinstance(reports.get("CPIC"), dict):
+            raise PgxError(f"{path}: geneReports has no CPIC block; expected geneReports.CPIC")
+        reports = reports["CPIC"]
+    meta = data.get("matcherMetadata") or {}
+    meta_id = meta.get("sampleId") if isinstance(meta, dict) else None
+    who = sample or meta_id or _pharmcat_sample(path, ".phenotype.json")
+    rows = []
+    for gene, rep in reports.items():
+        at = f"{path}, geneReports.{gene}"
+        if not isinstance(rep, dict):
+            raise PgxError(f"{at}: expected a gene report object, found {type(rep).__name__}")
+        dips = rep.get("sourceDiplotypes") or rep.get("recommendationDiplotypes") or []
+        if not isinstance(dips, list):
+            raise PgxError(f"{at}.sourceDiplotypes: expected a list of diplotypes")
+        candidates, unknown = [], False
+        for d in dips:
+            if not isinstance(d, dict):
+                raise PgxError(f"{at}.sourceDiplotypes: expected diplotype objects with allele1/allele2")
+            names = [(d.get(a) or {}).get("name") for a in ("allele1", "allele2")]
+            names = [str(x).strip() for x in names if x]
+            if not names or "Unknown" in names:
+                unknown = True
+                continue
+            candidates.append(names)
+        first = dips[0] if dips and isinstance(dips[0], dict) else {}
+        phens = [p for p in first.get("phenotypes") or [] if p not in _PHARMCAT_IGNORABLE]
+        score = first.get("activityScore")
+        note = _join_note(
+            "PharmCAT outside call" if rep.get("callSource") == "OUTSIDE" else "",
+            f"phenotype: {', '.join(phens)}" if phens else "",
+            f"activity score: {score}" if score not in (None, *_PHARMCAT_IGNORABLE) else "",
+        )
+        if rep.get("callSource") == "NONE" or unknown or not candidates:
+            rows.append(_row(who, gene, [], "pharmcat_phenotype", "no-call", note, at, None))
+        elif len(candidates) > 1 and all(len(c) == 1 for c in candidates):
+            rows.append(_combined_row(who, gene, " AND ".join(c[0] for c in candidates), "pharmcat_phenotype", note))
+        else:
+            status = "ambiguous" if len(candidates) > 1 else "called"
+            rows.append(_row(who, gene, ["/".join(c) for c in candidates], "pharmcat_phenotype", status, note,
+                             at, None, keep_spaces=True))
+    return rows
+
+
+# --------------------------------------------------------------------------- PyPGx
+
+PYPGX_COLUMNS = ["Genotype", "Phenotype", "Haplotype1", "Haplotype2", "AlternativePhase", "VariantData", "CNV"]
+
+
+def _read_pypgx(path: Path, gene: str | None) -> list[list]:
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+            meta_name = next((x for x in names if x.split("/")[-1] == "metadata.txt"), None)
+            data_name = next((x for x in names if x.split("/")[-1] == "data.tsv"), None)
+            if meta_name is None or data_name is None:
+                raise PgxError(
+                    f"{path}: a zip without metadata.txt and data.tsv; expected a PyPGx results archive "
+                    f"(results.zip), found {', '.join(names) or 'nothing'}"
+                )
+            meta_text = zf.read(meta_name).decode("utf-8")
+            text = zf.read(data_name).decode("utf-8")
+        meta = {}
+        for n, line in enumerate(meta_text.splitlines(), start=1):
+            if line.strip():
+                key, sep, value = line.strip().partition("=")
+                if not sep:
+                    raise PgxError(f"{where(f'{path}:{meta_name}', n)}: {line!r}; expected 'Key=value'")
+                meta[key] = value
+        kind = meta.get("SemanticType", "")
+        if kind != "SampleTable[Results]":
+            raise PgxError(f"{path}: expected a PyPGx archive of SemanticType SampleTable[Results], found {kind!r}")
+        if "Gene" not in meta:
+            raise PgxError(f"{path}: metadata.txt has no Gene=...; expected the gene of the results")
+        if gene is not None and meta["Gene"] != gene:
+            raise PgxError(f"{path}: the archive holds {meta['Gene']} calls, not {gene}")
+        gene, label = meta["Gene"], f"{path}:{data_name}"
+    else:
+        if gene is None:
+            raise PgxError(f"{path}: a bare PyPGx data.tsv does not name its gene; pass gene= (e.g. CYP2D6)")
+        text, label = path.read_text(encoding="utf-8"), str(path)
+    lines = text.splitlines()
+    if not lines:
+        raise PgxError(f"{label}: empty file; expected PyPGx results with columns {', '.join(PYPGX_COLUMNS)}")
+    header = lines[0].split("\t")
+    absent = [c for c in PYPGX_COLUMNS if c not in header]
+    if absent or header[0] in PYPGX_COLUMNS:
+        raise PgxError(
+            f"{where(label, 1)}: missing column(s) {', '.join(absent) or 'sample (unnamed first column)'}; expected "
+            f"PyPGx results: an unnamed sample column, then {', '.join(PYPGX_COLUMNS)}"
+        )
+    col = {h: i for i, h in enumerate(header)}
+    rows = []
+    for n, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) != len(header):
+            raise PgxError(f"{where(label, n)}: {len(fields)} fields, expected {len(header)} as in the header")
+
+        def get(name: str) -> str:
+            v = fields[col[name]].strip()
+            return "" if v in ("nan", "NaN") else v
+
+        who, genotype = fields[0].strip(), get("Genotype")
+        if not who:
+            raise PgxError(f"{where(label, n)}: empty sample name; expected one in the first column")
+        alt = ";".join(a for a in get("AlternativePhase").split(";") if a)
+        note = _join_note(
+            f"PyPGx phenotype: {get('Phenotype')}" if get("Phenotype") else "",
+            f"CNV: {get('CNV')}" if get("CNV") not in ("", "Normal") else "",
+            f"alternative phase: {alt}" if alt else "",
+        )
+        if genotype in ("", "Indeterminate"):
+            rows.append(_row(who, gene, [], "pypgx", "no-call", note, label, n))
+        else:
+            rows.append(_row(who, gene, [genotype], "pypgx", "called", note, label, n))
+    return rows
+
+
+# --------------------------------------------------------------------------- Aldy
+
+_ALDY_HEADER = ["Sample", "Gene", "SolutionID", "Major", "Minor"]
+_ALDY_ALLELE = re.compile(r"^\*(?P<num>\d+)[A-Z]*(?:\.\d+)*(?:\.ALDY(?:_\d+)?)?(?P<like>-like)?$")
+
+
+def _aldy_major(major: str, path: Path, line: int) -> str:
+    """``*1/*4+*4.021.ALDY`` -> ``*1/*4+*4``: suballele numbers, Aldy's novel-suballele tag and
+    legacy letters go; ``-like`` (a novel function-changing variant) and unknown names stay."""
+    haps = major.split("/")
+    if len(haps) != 2 or not all(h.strip() for h in haps) or any(not t for h in haps for t in h.split("+")):
+        raise PgxError(
+            f"{where(path, line, 'Major')}: {major!r} is not a diplotype; expected two haplotypes joined by '/', "
+            "like '*1/*4+*4.021'"
+        )
+
+    def one(token: str) -> str:
+        m = _ALDY_ALLELE.match(token.strip())
+        return f"*{m.group('num')}{m.group('like') or ''}" if m else token.strip()
+
+    return "/".join("+".join(one(t) for t in h.split("+")) for h in haps)
+
+
+def _read_aldy(path: Path, sample: str | None, gene: str | None) -> list[list]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        lines = fh.read().splitlines()
+    if not any(x.strip() for x in lines):
+        raise PgxError(f"{path}: empty file; expected an Aldy .aldy file (header '#Sample<TAB>Gene<TAB>SolutionID...')")
+    groups: dict[tuple[str, str], dict[str, list]] = {}
+    seen_header, pending = False, ""
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        if line.startswith("#Sample") or line.startswith("Sample\t"):
+            header = [h.strip() for h in line.lstrip("#").split("\t")]
+            if header[:5] != _ALDY_HEADER:
+                raise PgxError(
+                    f"{where(path, n)}: expected the Aldy header '#Sample<TAB>Gene<TAB>SolutionID<TAB>Major<TAB>Minor"
+                    f"<TAB>Copy...', found {line!r}"
+                )
+            seen_header = True
+            continue
+        if line.startswith("#"):
+            m = re.match(r"^#Solution\s+\d+\s*:\s*(.*)$", line)
+            pending = m.group(1).strip() if m else pending
+            continue
+        if not seen_header:
+            raise PgxError(
+                f"{where(path, n)}: expected the Aldy header '#Sample<TAB>Gene<TAB>SolutionID<TAB>Major<TAB>Minor"
+                f"<TAB>Copy...' first, found {line!r}"
+            )
+        fields = line.split("\t")
+        if len(fields) < 5:
+            raise PgxError(
+                f"{where(path, n)}: {len(fields)} field(s); expected at least Sample, Gene, SolutionID, Major, Minor"
+            )
+        who, g, sol, major = (f.strip() for f in fields[:4])
+        if not who or not g:
+            raise PgxError(f"{where(path, n)}: empty Sample or Gene; expected both")
+        if not sol.isdigit():
+            raise PgxError(f"{where(path, n, 'SolutionID')}: {sol!r}; expected a solution number")
+        solutions = groups.setdefault((who, g), {})
+        if sol not in solutions:
+            solutions[sol] = [major, n, pending]
+            pending = ""
+        elif solutions[sol][0] != major:
+            raise PgxError(
+                f"{where(path, n, 'Major')}: {major!r} differs from {solutions[sol][0]!r} on line {solutions[sol][1]} "
+                f"for solution {sol}; expected one Major per solution"
+            )
+    if not groups:
+        if gene is None:
+            raise PgxError(f"{path}: no Aldy solutions (a no-call), and no gene= to name the gene of the no-call")
+        who = sample or path.name.removesuffix(".aldy").removesuffix(f".{gene}")
+        return [_row(who, gene, [], "aldy", "no-call", "Aldy reported no solution", path, None)]
+    rows = []
+    for (who, g), solutions in groups.items():
+        first_line = min(v[1] for v in solutions.values())
+        candidates = [_aldy_major(major, path, n) for major, n, _ in solutions.values()]
+        normal = {_diplotype(c, g, path, first_line)[0] for c in candidates}
+        note = _join_note(*(
+            f"Aldy solution {sid}: {major}" + (f" ({comment})" if comment else "")
+            for sid, (major, _, comment) in solutions.items()
+        ))
+        status = "ambiguous" if len(normal) > 1 else "called"
+        rows.append(_row(who, g, candidates, "aldy", status, note, path, first_line))
+    return rows
+
+
+# --------------------------------------------------------------------------- StellarPGx
+
+_STELLAR_SECTION = re.compile(r"^[A-Z][A-Za-z ]*:$")
+
+
+def _stellar_call(text: str, background: str = "") -> tuple[list[str], str, str]:
+    """StellarPGx's result text -> (candidates, status, note)."""
+    call, _, extra = text.partition("\t")
+    call, extra = call.strip(), extra.strip()
+    bracket = re.fullmatch(r"\[(.*)\]", call)
+    if call.startswith("Possible novel allele") or bracket:
+        bg = bracket.group(1).strip() if bracket else background.strip("[] ")
+        note = "StellarPGx: possible novel allele or suballele" + (f"; likely background alleles {bg}" if bg else "")
+        return [], "no-call", _join_note(note, extra)
+    if "*" not in call:  # No_call, "Possible rare CYP2D6/2D7 hybrid present", ...
+        return [], "no-call", _join_note(f"StellarPGx: {call}" if call else "StellarPGx: no result", extra)
+    if re.search(r"duplication|deletion|hybrid", extra, re.IGNORECASE):
+        # the candidates come from SNVs alone: which haplotype carries the extra or missing gene is unknown
+        return [], "no-call", _join_note(f"StellarPGx: {call}", extra)
+    options = [o.strip() for o in re.split(r"\s+or\s+", call)]
+    return options, ("ambiguous" if len(options) > 1 else "called"), extra
+
+
+def _read_stellarpgx(path: Path, sample: str | None, gene: str | None) -> list[list]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        lines = fh.read().splitlines()
+    if not any(x.strip() for x in lines):
+        raise PgxError(f"{path}: empty file; expected a StellarPGx .alleles file or summary TSV")
+    if any(x.strip() == "Result:" for x in lines):
+        return [_read_stellar_alleles(path, lines, sample, gene)]
+    if gene is None:
+        raise PgxError(f"{path}: a StellarPGx summary does not name its gene; pass gene= (e.g. CYP2D6)")
+    rows = []
+    for n, line in enumerate(lines, start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        fields = line.split("\t")
+        if n == 1 and fields[0].strip().lower() in ("sample", "sample_id", "samples"):
+            continue
+        if not 2 <= len(fields) <= 3 or not fields[0].strip():
+            raise PgxError(
+                f"{where(path, n)}: expected 'sample<TAB>diplotype[<TAB>note]' (StellarPGx summary), "
+                f"found {len(fields)} field(s)"
+            )
+        candidates, status, note = _stellar_call("\t".join(f.strip() for f in fields[1:]))
+        rows.append(_row(fields[0].strip(), gene, candidates, "stellarpgx", status, note, path, n))
+    return rows
+
+
+def _read_stellar_alleles(path: Path, lines: list[str], sample: str | None, gene: str | None) -> list:
+    sections: dict[str, list[tuple[int, str]]] = {}
+    current = None
+    found_gene = None
+    for n, line in enumerate(lines, start=1):
+        m = re.match(r"^(\S+) Star Allele Calling with StellarPGx", line.strip())
+        if m:
+            found_gene = m.group(1).upper()
+        elif _STELLAR_SECTION.match(line.strip()):
+            current = line.strip()[:-1]
+            sections.setdefault(current, [])
+        elif current and line.strip():
+            sections[current].append((n, line.rstrip()))
+    g = found_gene or gene
+    if g is None:
+        raise PgxError(
+            f"{path}: no line '<GENE> Star Allele Calling with StellarPGx'; expected it, or pass gene="
+        )
+    who = sample or path.name.removesuffix(".alleles").rsplit("_", 1)[0]
+    result = sections.get("Result", [])
+    n, text = result[0] if result else (None, "")
+
+    def first(name: str) -> str:
+        return sections.get(name, [(0, "")])[0][1].strip()
+
+    background = first("Likely background alleles")
+    candidates, status, note = _stellar_call(text, background)
+    extra = _join_note(
+        f"StellarPGx activity score: {first('Activity score')}" if first("Activity score") else "",
+        f"metaboliser status: {first('Metaboliser status')}" if first("Metaboliser status") else "",
+    )
+    line = n if n is not None else next(i for i, x in enumerate(lines, start=1) if x.strip() == "Result:")
+    return _row(who, g, candidates, "stellarpgx", status, _join_note(note, extra), path, line)

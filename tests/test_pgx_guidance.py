@@ -1,0 +1,360 @@
+"""Tests for stratify.pgx.guidance: the CPIC antidepressant table and per-trial guidance.
+
+Expected values are worked by hand from the CPIC rows quoted in resources/SOURCES.md
+("CPIC antidepressant guidance").
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pandas as pd
+import pytest
+
+import stratify.pgx.guidance as guidance_mod
+from stratify.errors import InputError, PgxError
+from stratify.pgx.guidance import ACTIONS, load_guidance, patient_guidance
+
+UM, RM, NM, LIM, IM, LPM, PM, IND = (
+    "Ultrarapid Metabolizer",
+    "Rapid Metabolizer",
+    "Normal Metabolizer",
+    "Likely Intermediate Metabolizer",
+    "Intermediate Metabolizer",
+    "Likely Poor Metabolizer",
+    "Poor Metabolizer",
+    "Indeterminate",
+)
+CYP2C19_PHENOTYPES = [UM, RM, NM, LIM, IM, LPM, PM, IND]
+CYP2D6_PHENOTYPES = [UM, NM, IM, PM, IND]
+TERTIARY = ["amitriptyline", "clomipramine", "doxepin", "imipramine", "trimipramine"]
+EXPECTED_PAIRS = {
+    "CYP2C19": ["citalopram", "escitalopram", "sertraline", *TERTIARY],
+    "CYP2D6": [
+        "paroxetine",
+        "fluvoxamine",
+        "vortioxetine",
+        "venlafaxine",
+        *TERTIARY,
+        "nortriptyline",
+        "desipramine",
+    ],
+}
+
+
+def trial(agent, outcome="nonresponse", *, pid="p1", trial_no=1, modality="medication", **extra):
+    row = {
+        "patient_id": pid,
+        "episode": 1,
+        "trial": trial_no,
+        "modality": modality,
+        "agent": agent,
+        "dose_mg_day": 20.0,
+        "duration_weeks": 8.0,
+        "outcome": outcome,
+        "prospective": False,
+    }
+    row.update(extra)
+    return row
+
+
+def phen(pid="p1", **by_gene):
+    return pd.DataFrame(
+        [{"patient_id": pid, "gene": g, "phenotype": p} for g, p in by_gene.items()],
+        columns=["patient_id", "gene", "phenotype"],
+    )
+
+
+def one(out, gene):
+    rows = out[out["gene"] == gene]
+    assert len(rows) == 1, out
+    return rows.iloc[0]
+
+
+# --------------------------------------------------------------------------- the table
+
+
+def test_table_has_every_drug_gene_phenotype_exactly_once():
+    g = load_guidance()
+    expected = {
+        (drug, gene, p)
+        for gene, drugs in EXPECTED_PAIRS.items()
+        for drug in drugs
+        for p in (CYP2C19_PHENOTYPES if gene == "CYP2C19" else CYP2D6_PHENOTYPES)
+    }
+    got = list(zip(g["drug"], g["gene"], g["phenotype"]))
+    assert len(got) == len(set(got))
+    assert set(got) == expected
+    assert len(g) == 8 * 8 + 11 * 5 == 119
+
+
+def test_every_action_and_classification_is_allowed():
+    g = load_guidance()
+    assert set(g["action"]) <= set(ACTIONS)
+    assert set(g["classification"]) <= {"strong", "moderate", "optional", "no_recommendation", ""}
+    assert set(g["verified"]) <= {"yes", "no"}
+    assert (g["recommendation"].str.len() > 0).all()
+    assert (g["source_url_or_ref"].str.len() > 0).all()
+
+
+def test_indeterminate_is_never_actionable():
+    g = load_guidance()
+    assert set(g.loc[g["phenotype"] == IND, "action"]) == {"no_recommendation"}
+
+
+def test_likely_phenotypes_share_the_definite_recommendation():
+    g = load_guidance().set_index(["drug", "gene", "phenotype"])
+    for drug in EXPECTED_PAIRS["CYP2C19"]:
+        for likely, definite in ((LIM, IM), (LPM, PM)):
+            a, b = g.loc[(drug, "CYP2C19", likely)], g.loc[(drug, "CYP2C19", definite)]
+            assert a["action"] == b["action"], (drug, likely)
+
+
+def test_guidelines_are_the_current_ones():
+    g = load_guidance()
+    ssri = g[g["drug"].isin(["citalopram", "escitalopram", "sertraline", "paroxetine",
+                             "fluvoxamine", "vortioxetine", "venlafaxine"])]
+    assert ssri["guideline"].str.contains("Bousman").all()
+    assert g.loc[g["drug"].isin([*TERTIARY, "nortriptyline", "desipramine"]),
+                 "guideline"].str.contains("Hicks").all()
+    # The superseded 2015 SSRI guideline said "consider an alternative" for CYP2C19 RM;
+    # CPIC 2023 starts sertraline at the standard dose.
+    rm = g.query("drug == 'sertraline' and phenotype == @RM")
+    assert rm["action"].item() == "standard"
+
+
+def test_load_guidance_rejects_a_duplicate_and_an_unknown_action(tmp_path, monkeypatch):
+    good = load_guidance()
+    (tmp_path / "pgx").mkdir()
+    monkeypatch.setattr(guidance_mod, "resource_dir", lambda: tmp_path)
+    path = tmp_path / guidance_mod.GUIDANCE_FILE
+    pd.concat([good, good.iloc[:1]]).to_csv(path, sep="\t", index=False)
+    with pytest.raises(PgxError, match="more than once"):
+        load_guidance()
+    bad = good.copy()
+    bad.loc[0, "action"] = "maybe"
+    bad.to_csv(path, sep="\t", index=False)
+    with pytest.raises(PgxError, match="maybe"):
+        load_guidance()
+    good.drop(columns="action").to_csv(path, sep="\t", index=False)
+    with pytest.raises(PgxError, match="lacks column"):
+        load_guidance()
+
+
+# --------------------------------------------------------------------------- guidance
+
+
+def test_escitalopram_failed_in_cyp2c19_ultrarapid_is_flagged():
+    out = patient_guidance(pd.DataFrame([trial("escitalopram")]), phen(CYP2C19=UM))
+    r = one(out, "CYP2C19")
+    assert r["action"] == "alternative"
+    assert r["classification"] == "strong"
+    assert "Bousman" in r["guideline"]
+    assert bool(r["failed"]) is True
+    assert bool(r["possible_pk_nonresponse"]) is True
+    assert bool(r["possible_pk_intolerance"]) is False
+
+
+def test_escitalopram_response_in_ultrarapid_is_not_flagged():
+    out = patient_guidance(pd.DataFrame([trial("escitalopram", "response")]), phen(CYP2C19=UM))
+    r = one(out, "CYP2C19")
+    assert r["action"] == "alternative"
+    assert bool(r["possible_pk_nonresponse"]) is False
+
+
+def test_scores_alone_can_show_failure():
+    # outcome not recorded: 30 -> 24 is a 20% reduction (< 25%), 30 -> 22 is 26.7%.
+    rows = [
+        trial("escitalopram", None, trial_no=1, baseline_score=30, end_score=24),
+        trial("escitalopram", None, trial_no=2, baseline_score=30, end_score=22),
+    ]
+    out = patient_guidance(pd.DataFrame(rows), phen(CYP2C19=UM))
+    assert out.sort_values("trial")["possible_pk_nonresponse"].tolist() == [True, False]
+
+
+def test_partial_counts_as_failed_by_default_but_is_configurable():
+    tr = pd.DataFrame([trial("escitalopram", "partial")])
+    assert bool(one(patient_guidance(tr, phen(CYP2C19=UM)), "CYP2C19")["possible_pk_nonresponse"])
+    strict = patient_guidance(tr, phen(CYP2C19=UM), failed_outcomes=("nonresponse",))
+    assert bool(one(strict, "CYP2C19")["possible_pk_nonresponse"]) is False
+
+
+def test_escitalopram_poor_metabolizer_intolerance():
+    out = patient_guidance(pd.DataFrame([trial("escitalopram", "intolerance")]), phen(CYP2C19=PM))
+    r = one(out, "CYP2C19")
+    assert r["action"] == "alternative"
+    assert bool(r["possible_pk_intolerance"]) is True
+    assert bool(r["possible_pk_nonresponse"]) is False
+    assert bool(r["failed"]) is False
+
+
+def test_poor_metabolizer_nonresponse_is_not_pk_nonresponse():
+    # Higher exposure does not explain lack of effect.
+    out = patient_guidance(pd.DataFrame([trial("escitalopram", "nonresponse")]), phen(CYP2C19=PM))
+    r = one(out, "CYP2C19")
+    assert bool(r["possible_pk_nonresponse"]) is False
+    assert bool(r["possible_pk_intolerance"]) is False
+
+
+def test_intolerance_with_flat_scores_is_not_nonresponse():
+    row = trial("escitalopram", "intolerance", baseline_score=30, end_score=29)
+    out = patient_guidance(pd.DataFrame([row]), phen(CYP2C19=UM))
+    r = one(out, "CYP2C19")
+    assert bool(r["failed"]) is False
+    assert bool(r["possible_pk_nonresponse"]) is False
+    assert bool(r["possible_pk_intolerance"]) is False  # UM raises no exposure
+
+
+def test_sertraline_cyp2c19_poor_metabolizer_dose_change():
+    out = patient_guidance(pd.DataFrame([trial("sertraline", "intolerance")]), phen(CYP2C19=PM))
+    r = one(out, "CYP2C19")
+    assert r["action"] == "dose_change"
+    assert "50% reduction" in r["recommendation"]
+    assert bool(r["possible_pk_intolerance"]) is True
+    assert list(out["gene"]) == ["CYP2C19"]  # CYP2B6 not in scope
+
+
+def test_sertraline_ultrarapid_failure_is_not_flagged():
+    out = patient_guidance(pd.DataFrame([trial("sertraline")]), phen(CYP2C19=UM))
+    r = one(out, "CYP2C19")
+    assert r["action"] == "standard"
+    assert bool(r["possible_pk_nonresponse"]) is False
+
+
+def test_paroxetine_cyp2d6_ultrarapid_failed_is_flagged():
+    out = patient_guidance(pd.DataFrame([trial("paroxetine")]), phen(CYP2D6=UM, CYP2C19=PM))
+    assert list(out["gene"]) == ["CYP2D6"]
+    r = one(out, "CYP2D6")
+    assert r["action"] == "alternative"
+    assert bool(r["possible_pk_nonresponse"]) is True
+
+
+def test_venlafaxine_ultrarapid_has_no_cpic_action_so_no_flag():
+    out = patient_guidance(pd.DataFrame([trial("venlafaxine")]), phen(CYP2D6=UM))
+    r = one(out, "CYP2D6")
+    assert r["action"] == "no_recommendation"
+    assert bool(r["possible_pk_nonresponse"]) is False
+
+
+def test_amitriptyline_cyp2c19_ultrarapid_avoid_and_both_genes():
+    out = patient_guidance(
+        pd.DataFrame([trial("amitriptyline")]), phen(CYP2C19=UM, CYP2D6=NM)
+    )
+    assert sorted(out["gene"]) == ["CYP2C19", "CYP2D6"]
+    c19, d6 = one(out, "CYP2C19"), one(out, "CYP2D6")
+    assert c19["action"] == "avoid"
+    assert "Hicks" in c19["guideline"]
+    assert bool(c19["possible_pk_nonresponse"]) is True
+    assert d6["action"] == "standard"
+    assert bool(d6["possible_pk_nonresponse"]) is False
+
+
+def test_nortriptyline_has_no_cyp2c19_row():
+    g = load_guidance()
+    assert g.query("drug == 'nortriptyline' and gene == 'CYP2C19'").empty
+    out = patient_guidance(
+        pd.DataFrame([trial("nortriptyline")]), phen(CYP2C19=UM, CYP2D6=UM)
+    )
+    assert list(out["gene"]) == ["CYP2D6"]
+    assert bool(one(out, "CYP2D6")["possible_pk_nonresponse"]) is True
+
+
+@pytest.mark.parametrize("how", ["empty string", "nan", "absent"])
+def test_no_call_gives_no_result_and_no_flag(how):
+    if how == "absent":
+        ph = phen(CYP2D6=NM)
+    else:
+        ph = phen(CYP2C19="" if how == "empty string" else float("nan"))
+    out = patient_guidance(pd.DataFrame([trial("escitalopram")]), ph)
+    r = one(out, "CYP2C19")
+    assert r["action"] == "no_result"
+    assert r["phenotype"] == ""
+    assert r["recommendation"] == ""
+    assert bool(r["possible_pk_nonresponse"]) is False
+    assert bool(r["possible_pk_intolerance"]) is False
+
+
+def test_indeterminate_is_no_recommendation_not_no_result():
+    out = patient_guidance(pd.DataFrame([trial("citalopram")]), phen(CYP2C19=IND))
+    r = one(out, "CYP2C19")
+    assert r["action"] == "no_recommendation"
+    assert bool(r["possible_pk_nonresponse"]) is False
+
+
+def test_drug_without_guideline_gets_a_visible_row_and_non_drugs_none():
+    rows = [
+        trial("mirtazapine", trial_no=1),
+        trial("cbt", trial_no=2, modality="psychotherapy"),
+        trial("aripiprazole", trial_no=3, modality="augmentation"),
+    ]
+    out = patient_guidance(pd.DataFrame(rows), phen(CYP2C19=UM, CYP2D6=UM))
+    assert out["agent"].tolist() == ["mirtazapine", "aripiprazole"]
+    assert set(out["action"]) == {"no_guideline"}
+    assert set(out["gene"]) == {""}
+    assert not out["possible_pk_nonresponse"].any()
+
+
+def test_combination_agent_is_split_and_patients_kept_apart():
+    rows = [trial("olanzapine+fluoxetine", pid="p1"), trial("escitalopram", pid="p2")]
+    ph = pd.concat([phen("p1", CYP2C19=UM), phen("p2", CYP2C19=NM)])
+    out = patient_guidance(pd.DataFrame(rows), ph)
+    assert out["agent"].tolist() == ["olanzapine", "fluoxetine", "escitalopram"]
+    r = out[out["patient_id"] == "p2"].iloc[0]
+    assert r["phenotype"] == NM and r["action"] == "standard"
+    assert bool(r["possible_pk_nonresponse"]) is False
+
+
+def test_every_rapid_direction_row_flags_and_no_slow_row_does():
+    g = load_guidance()
+    lower = {("CYP2C19", UM), ("CYP2C19", RM), ("CYP2D6", UM)}
+    for (drug, gene), sub in g.groupby(["drug", "gene"]):
+        for p, action in zip(sub["phenotype"], sub["action"]):
+            out = patient_guidance(pd.DataFrame([trial(drug)]), phen(**{gene: p}))
+            flag = bool(one(out, gene)["possible_pk_nonresponse"])
+            expected = (gene, p) in lower and action in {"alternative", "avoid", "dose_change"}
+            assert flag is expected, (drug, gene, p, action)
+
+
+def test_output_columns_and_types():
+    out = patient_guidance(pd.DataFrame([trial("escitalopram")]), phen(CYP2C19=UM))
+    for c in ["patient_id", "episode", "trial", "agent", "gene", "phenotype",
+              "recommendation", "action", "guideline", "possible_pk_nonresponse"]:
+        assert c in out.columns
+    assert out["possible_pk_nonresponse"].dtype == bool
+    assert out["possible_pk_intolerance"].dtype == bool
+    empty = patient_guidance(pd.DataFrame([trial("cbt", modality="psychotherapy")]), phen())
+    assert empty.empty and list(empty.columns) == list(out.columns)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_missing_columns_raise():
+    with pytest.raises(InputError, match="treatments table lacks column"):
+        patient_guidance(
+            pd.DataFrame([trial("escitalopram")]).drop(columns="agent"), phen(CYP2C19=UM)
+        )
+    with pytest.raises(InputError, match="phenotypes table lacks column"):
+        patient_guidance(
+            pd.DataFrame([trial("escitalopram")]), phen(CYP2C19=UM).drop(columns="gene")
+        )
+
+
+def test_duplicate_phenotype_row_raises():
+    ph = pd.concat([phen(CYP2C19=UM), phen(CYP2C19=PM)])
+    with pytest.raises(InputError, match="more than one CYP2C19"):
+        patient_guidance(pd.DataFrame([trial("escitalopram")]), ph)
+
+
+def test_non_cpic_phenotype_raises():
+    # CYP2D6 has no "Rapid Metabolizer" category; accepting it would invent guidance.
+    with pytest.raises(InputError, match="not a CPIC category"):
+        patient_guidance(pd.DataFrame([trial("paroxetine")]), phen(CYP2D6=RM))
+
+
+def test_all_listed_phenotype_combinations_resolve():
+    for gene, drugs in EXPECTED_PAIRS.items():
+        phens = CYP2C19_PHENOTYPES if gene == "CYP2C19" else CYP2D6_PHENOTYPES
+        for drug, p in itertools.product(drugs, phens):
+            out = patient_guidance(pd.DataFrame([trial(drug)]), phen(**{gene: p}))
+            assert one(out, gene)["action"] in ACTIONS
