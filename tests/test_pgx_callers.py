@@ -470,7 +470,7 @@ def test_pypgx_table_errors(tmp_path, text, message):
 
 
 def test_pypgx_bare_table_needs_gene(tmp_path):
-    with pytest.raises(PgxError, match=r"data.tsv: a bare PyPGx data.tsv does not name its gene; pass gene="):
+    with pytest.raises(PgxError, match=r"data.tsv: a bare PyPGx data.tsv does not name its gene; give the gene \(gene: CYP2D6 in the config entry\)"):
         read_calls(_write(tmp_path, "data.tsv", "\tGenotype\n"), "pypgx")
 
 
@@ -590,7 +590,7 @@ def test_stellarpgx_alleles_or_is_ambiguous(tmp_path):
     "name, text, kwargs, message",
     [
         ("s.tsv", "", {"gene": "CYP2D6"}, r"s.tsv: empty file; expected a StellarPGx"),
-        ("s.tsv", "S1\t*1/*2\n", {}, r"s.tsv: a StellarPGx summary does not name its gene; pass gene="),
+        ("s.tsv", "S1\t*1/*2\n", {}, r"s.tsv: a StellarPGx summary does not name its gene; give the gene \(gene: CYP2D6 in the config entry\)"),
         ("s.tsv", "S1\t*1/*2\tnote\textra\n", {"gene": "CYP2D6"},
          r"s.tsv, line 1: expected 'sample<TAB>diplotype\[<TAB>note\]' .* found 4 field"),
         ("s.tsv", "S1 *1/*2\n", {"gene": "CYP2D6"}, r"s.tsv, line 1: expected 'sample<TAB>diplotype"),

@@ -358,3 +358,18 @@ def test_all_listed_phenotype_combinations_resolve():
         for drug, p in itertools.product(drugs, phens):
             out = patient_guidance(pd.DataFrame([trial(drug)]), phen(**{gene: p}))
             assert one(out, gene)["action"] in ACTIONS
+
+
+def test_a_recorded_outcome_wins_over_scores():
+    # recorded "response" although the scores fell only 10%: the clinician's outcome counts
+    t = trial("escitalopram", "response", baseline_score=30, end_score=27)
+    r = one(patient_guidance(pd.DataFrame([t]), phen(CYP2C19=UM)), "CYP2C19")
+    assert bool(r["failed"]) is False and bool(r["possible_pk_nonresponse"]) is False
+
+
+def test_a_trial_shorter_than_four_weeks_is_not_a_failure():
+    short = trial("escitalopram", "nonresponse", duration_weeks=3.0)
+    r = one(patient_guidance(pd.DataFrame([short]), phen(CYP2C19=UM)), "CYP2C19")
+    assert bool(r["failed"]) is False and bool(r["possible_pk_nonresponse"]) is False
+    long = trial("escitalopram", "nonresponse", duration_weeks=4.0)
+    assert bool(one(patient_guidance(pd.DataFrame([long]), phen(CYP2C19=UM)), "CYP2C19")["failed"]) is True

@@ -89,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--sample", action="append", dest="samples", metavar="NAME",
                       help="call only this sample (repeatable); a name not in the VCF is an error")
     call.add_argument("--all-matches", action="store_true",
-                      help="list every matching diplotype in 'alternatives', not only the best-scoring ones")
+                      help="keep every matching diplotype, not only the best-scoring ones: a sample with "
+                           "several matches is then 'ambiguous' (phenotype Indeterminate unless all agree)")
     call.add_argument("--log")
     model = sub.add_parser("model", help="response model").add_subparsers(dest="model_command", required=True)
     _common(model.add_parser("fit", help="pipeline stage: cross-validated XGBoost and baselines"))

@@ -132,7 +132,8 @@ def section_pgx(config, r: Path) -> str:
     s = _json(r / "pgx" / "summary.json")
     calls = read_table(r / "pgx" / "calls.parquet", kind="pgx.calls")
     if calls.empty:
-        return f"<p class='statement'>No pharmacogenomic data: {_e(s.get('skipped', ''))}.</p>"
+        return (f"<p class='statement'>No pharmacogenomic data: {_e(s.get('skipped', ''))}.</p>"
+                f"<h3>Drug guidance (CPIC)</h3><p>Not available: {_e(s.get('guidance_skipped', 'no calls'))}.</p>")
     tab = (calls.assign(phenotype=calls["phenotype"].replace("", "no call"))
            .groupby(["gene", "source_tool", "status", "phenotype"]).size().rename("patients").reset_index())
     png = r / "pgx" / "phenotypes.png"
@@ -154,16 +155,22 @@ def _guidance(r: Path, s: dict[str, Any]) -> str:
     by = (g.groupby(["agent", "gene", "action"]).size().rename("trials").reset_index()
           .sort_values(["agent", "gene", "trials"], ascending=[True, True, False]))
     flagged = g[g["possible_pk_nonresponse"].astype(bool)]
+    intol = g[g["possible_pk_intolerance"].astype(bool)]
     cols = ["patient_id", "episode", "trial", "agent", "gene", "phenotype", "action", "recommendation"]
     return ("<h3>Drug guidance (CPIC)</h3>"
-            f"<p>{gs.get('trials', 0)} medication trials looked up in the CPIC guidelines for SSRIs/SNRIs (2023) "
-            "and tricyclics (2016). <b>Possible pharmacokinetic non-response</b>: a failed trial of a drug for "
-            "which CPIC advises an alternative or a dose change in a patient whose phenotype lowers exposure "
-            f"(CYP2C19 ultrarapid/rapid, CYP2D6 ultrarapid): {gs.get('possible_pk_nonresponse_trials', 0)} "
-            f"trials. Possible pharmacokinetic intolerance: {gs.get('possible_pk_intolerance_trials', 0)} "
-            "trials. These flags are hypotheses for review, not diagnoses.</p>"
+            f"<p>{gs.get('trials', 0)} medication trials checked against the CPIC guidelines for SSRIs/SNRIs "
+            "(2023) and tricyclics (2016); drugs without a CPIC guideline are listed as no_guideline. "
+            "<b>Possible pharmacokinetic non-response</b>: a failed adequate trial (at least 4 weeks) of a drug "
+            "for which CPIC advises an alternative, avoidance or a dose change in a patient whose phenotype "
+            "lowers exposure (CYP2C19 ultrarapid/rapid, CYP2D6 ultrarapid): "
+            f"{gs.get('possible_pk_nonresponse_trials', 0)} trials. <b>Possible pharmacokinetic "
+            "intolerance</b>: a trial stopped for side effects in a patient whose phenotype raises exposure, "
+            f"for a drug with such advice: {gs.get('possible_pk_intolerance_trials', 0)} trials. These flags "
+            "are hypotheses for review, not diagnoses.</p>"
             "<h3>Trials flagged as possible pharmacokinetic non-response</h3>"
             + (_table(flagged[cols], max_rows=30) if len(flagged) else "<p>None.</p>")
+            + "<h3>Trials flagged as possible pharmacokinetic intolerance</h3>"
+            + (_table(intol[cols], max_rows=30) if len(intol) else "<p>None.</p>")
             + "<h3>Guidance actions by drug and gene</h3>" + _table(by, max_rows=60))
 
 

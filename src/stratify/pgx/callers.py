@@ -617,7 +617,8 @@ def _read_pypgx(path: Path, gene: str | None) -> list[list]:
         gene, label = meta["Gene"], f"{path}:{data_name}"
     else:
         if gene is None:
-            raise PgxError(f"{path}: a bare PyPGx data.tsv does not name its gene; pass gene= (e.g. CYP2D6)")
+            raise PgxError(f"{path}: a bare PyPGx data.tsv does not name its gene; "
+                           "give the gene (gene: CYP2D6 in the config entry)")
         text, label = path.read_text(encoding="utf-8"), str(path)
     lines = text.splitlines()
     if not lines:
@@ -778,7 +779,8 @@ def _read_stellarpgx(path: Path, sample: str | None, gene: str | None) -> list[l
     if any(x.strip() == "Result:" for x in lines):
         return [_read_stellar_alleles(path, lines, sample, gene)]
     if gene is None:
-        raise PgxError(f"{path}: a StellarPGx summary does not name its gene; pass gene= (e.g. CYP2D6)")
+        raise PgxError(f"{path}: a StellarPGx summary does not name its gene; "
+                       "give the gene (gene: CYP2D6 in the config entry)")
     rows = []
     for n, line in enumerate(lines, start=1):
         if not line.strip() or line.startswith("#"):
@@ -812,7 +814,7 @@ def _read_stellar_alleles(path: Path, lines: list[str], sample: str | None, gene
     g = found_gene or gene
     if g is None:
         raise PgxError(
-            f"{path}: no line '<GENE> Star Allele Calling with StellarPGx'; expected it, or pass gene="
+            f"{path}: no line '<GENE> Star Allele Calling with StellarPGx'; expected it, or give the gene (gene: in the config entry)"
         )
     who = sample or path.name.removesuffix(".alleles").rsplit("_", 1)[0]
     result = sections.get("Result", [])

@@ -147,12 +147,15 @@ def _number(x) -> float:
         return math.nan
 
 
-def _trial_failed(outcome: str, baseline: float, end: float, failed_outcomes) -> bool:
-    if outcome in failed_outcomes:
-        return True
-    # A trial stopped for side effects failed for tolerability, not for lack of effect.
-    if outcome == "intolerance":
+def _trial_failed(outcome: str, baseline: float, end: float, failed_outcomes, weeks: float = math.nan,
+                  min_weeks: float = 4.0) -> bool:
+    # Shorter than an adequate trial: not a failure (Sforzini et al. 2021: stopped before the
+    # end of week 4 without clear non-response)
+    if not math.isnan(weeks) and weeks < min_weeks:
         return False
+    # A recorded outcome is the clinician's judgement and wins over scores.
+    if outcome and outcome != "unknown":
+        return outcome in failed_outcomes
     if math.isnan(baseline) or math.isnan(end) or baseline <= 0:
         return False
     return (baseline - end) / baseline < NONRESPONSE_REDUCTION
@@ -163,6 +166,7 @@ def patient_guidance(
     phenotypes: pd.DataFrame,
     *,
     failed_outcomes=("nonresponse", "partial"),
+    min_weeks: float = 4.0,
 ) -> pd.DataFrame:
     """CPIC guidance for every medication trial and flags for pharmacokinetic failure.
 
@@ -177,9 +181,11 @@ def patient_guidance(
     subtherapeutic, which is what CPIC expects of faster metabolism. So
     ``possible_pk_nonresponse`` is True when all three hold:
 
-    1. the trial failed: its outcome is in `failed_outcomes`, or (outcome not
-       "intolerance") both scores are present and fell by less than 25% from a baseline
-       above 0 (Sforzini et al. 2021 non-response);
+    1. the trial failed: it lasted at least `min_weeks` weeks (when its duration is
+       given) and its recorded outcome is in `failed_outcomes`, or, with no recorded
+       outcome (empty or "unknown"), both scores are present and fell by less than 25%
+       from a baseline above 0 (Sforzini et al. 2021 non-response). A recorded outcome
+       wins over scores;
     2. the phenotype lowers exposure: CYP2C19 Ultrarapid or Rapid Metabolizer, CYP2D6
        Ultrarapid Metabolizer;
     3. CPIC's action for it is alternative, avoid or dose_change.
@@ -291,7 +297,7 @@ def patient_guidance(
         return [None] * len(treatments)
 
     records = []
-    for pid, episode, trial, modality, agent, outcome, base, end in zip(
+    for pid, episode, trial, modality, agent, outcome, base, end, weeks in zip(
         treatments["patient_id"],
         treatments["episode"],
         treatments["trial"],
@@ -300,11 +306,13 @@ def patient_guidance(
         column("outcome"),
         column("baseline_score"),
         column("end_score"),
+        column("duration_weeks"),
     ):
         if modality not in DRUG_MODALITIES or _blank(agent):
             continue
         outcome = "" if _blank(outcome) else str(outcome)
-        failed = _trial_failed(outcome, _number(base), _number(end), failed_outcomes)
+        failed = _trial_failed(outcome, _number(base), _number(end), failed_outcomes, _number(weeks),
+                               min_weeks)
         for drug in (a.strip() for a in str(agent).lower().split("+")):
             if not drug:
                 continue
