@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stratify.config import load_schema
+from stratify.config import load_config, load_schema
 from stratify.errors import InputError
 from stratify.validate import (
     check_known_patients,
@@ -550,3 +550,31 @@ def test_blank_first_line(tmp_path):
     p.write_text("\npatient_id\tsite\n")
     with pytest.raises(InputError, match="line 1 is empty; the first line must be the header"):
         read_text_table(p)
+
+
+def test_crp_in_mg_dl_labelled_mg_l_is_caught(tmp_path):
+    """A site that reports CRP in mg/dL but labels it mg/L: each value is plausible, the
+    site's median (about 0.15 'mg/L') is not."""
+    from stratify.simulate import write_cohort
+
+    paths = write_cohort(tmp_path / "c", n=200, seed=5, n_snps=20)
+    bio = pd.read_csv(paths["biomarkers"], sep="\t", dtype=str, keep_default_na=False)
+    site_b = set(pd.read_csv(paths["patients"], sep="\t").query("site == 'site_B'")["patient_id"])
+    wrong = bio["patient_id"].isin(site_b) & (bio["marker"] == "crp")
+    assert (bio.loc[wrong, "unit"] == "mg/dL").all() and wrong.sum() >= 20
+    bio.loc[wrong, "unit"] = "mg/L"
+    bio.to_csv(paths["biomarkers"], sep="\t", index=False)
+    cfg = load_config(paths["config"])
+    with pytest.raises(InputError) as e:
+        validate_inputs(cfg)
+    msg = str(e.value)
+    assert msg.startswith(f"{paths['biomarkers']}: site site_B, marker crp, unit mg/L: the median of ")
+    assert "outside the range expected for a cohort (0.3-20 mg/L); the unit is probably wrong" in msg
+
+
+def test_correctly_labelled_units_pass_the_plausibility_check(tmp_path):
+    from stratify.simulate import write_cohort
+
+    paths = write_cohort(tmp_path / "c", n=200, seed=5, n_snps=20)
+    tables, _ = validate_inputs(load_config(paths["config"]))
+    assert len(tables["biomarkers"]) > 0

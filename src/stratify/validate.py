@@ -254,6 +254,40 @@ def parse_biomarkers(df: pd.DataFrame, *, path) -> pd.DataFrame:
     return out
 
 
+MIN_VALUES_FOR_UNIT_CHECK = 20
+
+
+def check_unit_plausibility(biomarkers: pd.DataFrame, patients: pd.DataFrame, *, path) -> None:
+    """Catch unit mix-ups that single-value ranges cannot see.
+
+    Rule: for each site, marker and reported unit with at least 20 values, the median value
+    converted to the canonical unit must lie within the marker's ``typical_median`` range in
+    resources/biomarker_units.yaml. For CRP the range is 0.3-20 mg/L: depressed cohorts have
+    medians of about 1-3 mg/L (Osimo et al. 2019), so a site median of 0.15 "mg/L" is almost
+    certainly mg/dL labelled as mg/L (10x too small), and a median of 50 mg/L is mg/L
+    labelled as mg/dL. Values below the detection limit count at the limit.
+
+    Raises
+    ------
+    InputError
+        Naming the file, site, marker, unit, the median and the rule.
+    """
+    units = load_resource("biomarker_units.yaml")
+    site = biomarkers["patient_id"].map(dict(zip(patients["patient_id"], patients["site"])))
+    b = biomarkers.assign(site=site.fillna("(no site)"))
+    for (s, m, u), g in b.groupby(["site", "marker", "unit"], sort=True):
+        rng = units[m].get("typical_median")
+        if rng is None or len(g) < MIN_VALUES_FOR_UNIT_CHECK:
+            continue
+        med = float(g["value"].median()) * units[m]["units"][u]
+        if not rng[0] <= med <= rng[1]:
+            canon = units[m]["canonical"]
+            raise InputError(
+                f"{path}: site {s}, marker {m}, unit {u}: the median of {len(g)} values is {med:g} {canon}, "
+                f"outside the range expected for a cohort ({rng[0]:g}-{rng[1]:g} {canon}); the unit is probably "
+                f"wrong (for CRP, mg/dL and mg/L differ 10-fold). Check the unit column for this site")
+
+
 def check_treatments(df: pd.DataFrame, *, path) -> None:
     """At most one prospective trial per patient."""
     pro = df[df["prospective"].fillna(False).astype(bool)]
@@ -326,6 +360,8 @@ def validate_inputs(config: dict[str, Any]) -> tuple[dict[str, pd.DataFrame], di
     for name in TABLES[1:]:
         if name in inp:
             check_known_patients(tables[name], pids, path=inp[name], patients_path=inp["patients"])
+    if "biomarkers" in inp:
+        check_unit_plausibility(tables["biomarkers"], tables["patients"], path=inp["biomarkers"])
     gen = inp.get("genotypes")
     if gen is None:
         manifest["skipped"]["genotypes"] = "no VCF given (inputs.genotypes)"
