@@ -22,6 +22,7 @@ from stratify.clinical import (
     treatment_summary,
 )
 from stratify.config import validate_config
+from stratify.errors import InputError
 from stratify.validate import validate_inputs
 
 DATA = Path(__file__).resolve().parent / "data" / "inputs"
@@ -449,3 +450,19 @@ def test_clinical_tables_keeps_declared_covariates(tmp_path):
     tables, _ = validate_inputs(cfg)
     out = clinical_tables(tables, copy.deepcopy(cfg))["patients"]
     assert out["smoker"].tolist() == [1.0, 0.0, 1.0]
+
+
+def test_madrs_and_phq9_totals_and_item_ranges():
+    from stratify.validate import check_symptom_items
+
+    s = pd.DataFrame({"patient_id": "P1", "week": 0.0, "instrument": ["MADRS"] * 10 + ["PHQ9"] * 9,
+                      "item": list(range(1, 11)) + list(range(1, 10)),
+                      "score": [6, 5, 4, 3, 2, 1, 0, 6, 5, 4] + [3, 2, 1, 0, 3, 2, 1, 0, 3]})
+    check_symptom_items(s, path="s.tsv")
+    tot = instrument_totals(s).set_index("instrument")["total"]
+    assert tot["MADRS"] == 36.0      # 6+5+4+3+2+1+0+6+5+4
+    assert tot["PHQ9"] == 15.0       # 3+2+1+0+3+2+1+0+3
+    bad = s.copy()
+    bad.loc[10, "score"] = 4         # PHQ-9 items are 0-3
+    with pytest.raises(InputError, match=r"s.tsv, line 12, column 'score': expected a score 0-3 for PHQ9 item 1"):
+        check_symptom_items(bad, path="s.tsv")
