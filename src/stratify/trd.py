@@ -1,0 +1,813 @@
+"""Stage "trd": treatment-resistant depression by six published definitions, side by side.
+
+Input is the per-trial table written by :func:`stratify.adequacy.assess_trials` (not
+imported here: the contract is the column list in :data:`TRIAL_COLUMNS`) and the
+per-patient table. Each definition is one function returning one row per patient with
+its call and a ``*_reason`` column that says, in words, why; :func:`stage_all` puts them
+side by side and :func:`concordance` measures how often the binary TRD calls agree.
+
+Conventions shared by every definition (each docstring states what it adds):
+
+* **Current episode only.** Trials with ``current_episode`` False are ignored.
+* **The prospective trial.** By default (``include_prospective=False``) the staging
+  describes the history *before* the prospective (index) trial: the prospective trial and
+  any current-episode trial numbered after it are left out, as in
+  :func:`stratify.clinical.treatment_summary`. Counting the index trial's own outcome
+  would make a baseline stratifier depend on the outcome it is meant to predict. With
+  ``include_prospective=True`` the prospective trial counts exactly like a retrospective
+  one (a prospectively observed failure is one failure, no more).
+* **Failure** is the input's ``failed`` (adequate and < 25% reduction, ``outcome_class``
+  "nonresponse"); adequacy, including "stopped before the end of week 4 without clear
+  non-response is not a failure", is already in ``adequate``. A trial with unknown
+  adequacy (``adequate`` NA) and a non-response outcome is *uncertain*: each call is
+  computed with uncertain trials counted as failures and not counted; where the two
+  differ the call is NA and the reason names the uncertain trials.
+* **Bipolar depression** (``diagnosis`` "bipolar") is not evaluable by any definition:
+  Sforzini et al. 2021 exclude it explicitly; the Maudsley Staging Method is a model of
+  "unipolar depression" (Fekadu et al. 2018); Thase-Rush, Conway and Markowitz define
+  resistance in major depressive disorder.
+
+What was checked against sources (2025 look-up; quotations paraphrased):
+
+* Sforzini et al. 2021, Mol Psychiatry, doi:10.1038/s41380-021-01381-x, Table 1 (PMC9095475):
+  strong consensus rec. 3 (TRD = at least two failed treatments with < 25% improvement at
+  adequate dose and duration), rec. 10 (stopping before the end of week 4 without clear
+  non-response is not a failure), rec. 12 (a failed structured psychotherapy is not an
+  exclusion), rec. 15 (all specifiers except bipolar depression). A citing paper reports
+  moderate consensus that neurostimulation (ECT) may count among the two treatments.
+  **Not verified**: the PRD band of 25-50% reduction (the paper defines PRD; the numbers
+  were not seen in the text read) and the preference for prospective over retrospective
+  confirmation of non-response (facts.md marks it "verify"; not found) - hence the
+  prospective trial counts like any other when included.
+* Thase & Rush 1997 stages 0-V and the class list (TCA, MAOI, SSRI, SNRI, other), and
+  that augmentation is not part of the model: secondary summary (medicalalgorithms.com,
+  "Treatment-resistant depression strategies", citing Fava 2003). The 1997 chapter itself
+  was not read.
+* Maudsley Staging Method: Fekadu, Donocik & Cleare 2018, BMC Psychiatry 18:100, Table 3
+  (duration <=12 / 13-24 / >24 months = 1/2/3; severity subsyndromal, mild, moderate,
+  severe without psychosis, severe with psychosis = 1-5; total 3-15; mild 3-6, moderate
+  7-10, severe 11-15) and its abstract (severity by CGI, PSR or a diagnostic checklist -
+  not by a HAMD cut-off). Treatment items (antidepressants 1-2/3-4/5-6/7-10/>10 = 1-5;
+  augmentation used +1; ECT used +1): secondary summary only
+  (psychiatryeducationforum.com); Fekadu et al. 2009 itself was not read. HAMD-17 bands:
+  Zimmerman et al. 2013, J Affect Disord 150:384-388 (abstract: optimal cut-offs 17 for
+  mild vs moderate and 24 for moderate vs severe); the subsyndromal band (<= 7) is the
+  HAMD-17 remission cut-off (facts.md section 2), our choice.
+* Conway, George & Sackeim 2017 is JAMA Psychiatry 74(1):9-10 (title and citation
+  checked). **Not verified**: its stage rules and the 8-session psychotherapy minimum
+  (the text was not available); encoded as facts.md states them.
+* Markowitz et al. 2022, Am J Psychiatry, doi:10.1176/appi.ajp.2021.21050535: the
+  argument that TRD definitions should include psychotherapy (introduction read).
+  **Not verified**: the exact proposal (>= 2 medication trials AND >= 1 psychotherapy
+  trial of 9-16 sessions by a trained therapist); encoded as facts.md states it.
+
+Examples
+--------
+>>> t = pd.DataFrame({"patient_id": "P1", "episode": 1, "trial": [1, 2],
+...     "modality": "medication", "agent": ["sertraline", "venlafaxine"],
+...     "drug_class": ["ssri", "snri"], "current_episode": True, "prospective": False,
+...     "adequate": True, "outcome_class": "nonresponse", "failed": True,
+...     "failed_or_partial": True, "sessions": pd.NA})
+>>> p = pd.DataFrame({"patient_id": ["P1"], "diagnosis": ["MDD"], "episode_months": [18],
+...                   "baseline_severity": [22]})
+>>> s = stage_all(t, p)
+>>> print(*s[["sforzini_2021", "thase_rush_1997", "msm_score", "markowitz_2022"]].iloc[0])
+TRD 2 6 False
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from stratify.errors import InputError
+
+__all__ = [
+    "TRIAL_COLUMNS", "sforzini_2021", "sforzini_pk_variant", "thase_rush_1997",
+    "maudsley_staging", "conway_2017", "markowitz_2022", "stage_all", "concordance",
+    "binary_calls",
+]
+
+#: Columns the per-trial table must have (``possible_pk_nonresponse`` is optional).
+TRIAL_COLUMNS = ("patient_id", "episode", "trial", "modality", "agent", "drug_class",
+                 "current_episode", "prospective", "adequate", "outcome_class", "failed",
+                 "failed_or_partial", "sessions")
+MODALITIES = frozenset({"medication", "augmentation", "psychotherapy", "ECT", "rTMS",
+                        "esketamine", "ketamine", "other"})
+OUTCOMES = frozenset({"response", "partial", "nonresponse", "intolerance", "unknown"})
+#: Monotherapy antidepressant classes of the input vocabulary.
+ANTIDEPRESSANT_CLASSES = frozenset({"ssri", "snri", "tca", "maoi", "ndri", "nassa", "sari",
+                                    "multimodal", "melatonergic"})
+#: Thase & Rush's five classes; newer agents fall in "other" as in the source's list.
+THASE_RUSH_CLASS = {"ssri": "SSRI", "snri": "SNRI", "tca": "TCA", "maoi": "MAOI",
+                    "ndri": "other", "nassa": "other", "sari": "other",
+                    "multimodal": "other", "melatonergic": "other"}
+ROMAN = ("0", "I", "II", "III", "IV", "V")
+#: HAMD-17 upper bounds of the MSM severity levels 1-4 (Zimmerman et al. 2013 for 17 and
+#: 24; <= 7 is the remission cut-off). Psychotic features give level 5 whatever the total.
+HAMD17_SEVERITY = ((7, 1, "subsyndromal"), (16, 2, "mild"), (23, 3, "moderate"),
+                   (math.inf, 4, "severe without psychosis"))
+MSM_BANDS = ((6, "mild"), (10, "moderate"), (15, "severe"))
+PHARMACOLOGICAL = frozenset({"medication", "augmentation"})
+
+
+# ---------------------------------------------------------------------------- inputs
+def _flag(s: pd.Series) -> pd.Series:
+    """A nullable boolean column (True/False/NA) from bools, 0/1 or None."""
+    return s.astype("boolean")
+
+
+def _prepare(trials: pd.DataFrame, patients: pd.DataFrame, include_prospective: bool):
+    """Checked copies: the trials that count (current episode, prospective rule) and patients."""
+    missing = [c for c in TRIAL_COLUMNS if c not in trials.columns]
+    if missing:
+        raise InputError(f"trials: no column(s) {', '.join(repr(c) for c in missing)}; "
+                         f"expected the columns written by assess_trials: {', '.join(TRIAL_COLUMNS)}")
+    if "patient_id" not in patients.columns:
+        raise InputError("patients: no column 'patient_id'; expected one row per patient")
+    p = patients.copy()
+    p["patient_id"] = p["patient_id"].astype(str)
+    dup = p["patient_id"][p["patient_id"].duplicated()]
+    if len(dup):
+        raise InputError(f"patients: patient_id '{dup.iloc[0]}' appears more than once; "
+                         "expected one row per patient")
+    t = trials.copy()
+    t["patient_id"] = t["patient_id"].astype(str)
+    unknown = sorted(set(t["patient_id"]) - set(p["patient_id"]))
+    if unknown:
+        raise InputError(f"trials: patient_id '{unknown[0]}' is not in the patients table")
+    for col, allowed in (("modality", MODALITIES), ("outcome_class", OUTCOMES)):
+        bad = t.loc[~t[col].isin(allowed), col]
+        if len(bad):
+            raise InputError(f"trials, row {bad.index[0]}, column '{col}': {bad.iloc[0]!r}; "
+                             f"expected one of {', '.join(sorted(allowed))}")
+    try:
+        for col in ("current_episode", "prospective", "adequate", "failed"):
+            t[col] = _flag(t[col])
+        if "possible_pk_nonresponse" in t.columns:
+            t["possible_pk_nonresponse"] = _flag(t["possible_pk_nonresponse"]).fillna(False)
+    except (TypeError, ValueError) as e:
+        raise InputError(f"trials, column '{col}': expected True/False/NA ({e})") from None
+    t["sessions"] = pd.to_numeric(t["sessions"], errors="coerce")
+    t = t[t["current_episode"].fillna(False)]
+    if not include_prospective:
+        pro = t["prospective"].fillna(False)
+        first = t[pro].groupby("patient_id")["trial"].min()
+        cut = t["patient_id"].map(first)
+        t = t[~pro & ~(cut.notna() & (t["trial"] > cut))]
+    t = t.copy()
+    t["failed"] = t["failed"].fillna(False).astype(bool)
+    # Unknown adequacy with a non-response outcome: a failure we can neither count nor rule out.
+    t["uncertain"] = (t["adequate"].isna() & (t["outcome_class"] == "nonresponse")
+                      & ~t["failed"]).astype(bool)
+    dx = p["diagnosis"] if "diagnosis" in p.columns else pd.Series(pd.NA, index=p.index)
+    p["bipolar"] = dx.astype("string").str.strip().str.lower().eq("bipolar").fillna(False)
+    return t, p
+
+
+def _groups(t: pd.DataFrame, p: pd.DataFrame):
+    """(patient_id, bipolar, that patient's trials) for every patient, in table order."""
+    by = {k: g for k, g in t.groupby("patient_id", sort=False)}
+    empty = t.iloc[0:0]
+    for pid, bip in zip(p["patient_id"], p["bipolar"]):
+        yield pid, bool(bip), by.get(pid, empty)
+
+
+def _bounded(rule: Callable[[pd.Series], object], fail: pd.Series, unc: pd.Series):
+    """The rule's value with uncertain trials not counted and counted; equal -> determinate."""
+    lo, hi = rule(fail), rule(fail | unc)
+    return lo, hi, (lo == hi) if not (pd.isna(lo) or pd.isna(hi)) else False
+
+
+def _uncertain_reason(n: int) -> str:
+    return (f"not evaluable: the call depends on {n} non-response trial(s) of unknown "
+            "adequacy")
+
+
+BIPOLAR_REASON = "not evaluable: bipolar depression is excluded"
+
+
+# ---------------------------------------------------------------------------- Sforzini
+def _sforzini(trials, patients, *, include_prospective, exclude_pk, name):
+    t, p = _prepare(trials, patients, include_prospective)
+    rows = []
+    for pid, bip, g in _groups(t, p):
+        if bip:
+            rows.append((pid, "not evaluable", BIPOLAR_REASON, pd.NA))
+            continue
+        fail, unc = g["failed"], g["uncertain"]
+        note = ""
+        if exclude_pk:
+            pk = (g["possible_pk_nonresponse"] if "possible_pk_nonresponse" in g.columns
+                  else pd.Series(False, index=g.index))
+            n_pk = int((fail & pk).sum() + (unc & pk).sum())
+            fail, unc = fail & ~pk, unc & ~pk
+            note = (f"; {n_pk} failure(s) flagged possible PK non-response not counted"
+                    if n_pk else "; no failure flagged possible PK non-response")
+        n_fail, n_unc = int(fail.sum()), int(unc.sum())
+        n_pro = int((fail & g["prospective"].fillna(False)).sum())
+        mods = ", ".join(f"{m} {c}" for m, c in g.loc[fail, "modality"].value_counts().items())
+        adequate = g["adequate"].fillna(False).astype(bool)
+        if n_fail >= 2:
+            rows.append((pid, "TRD", f"{n_fail} failed adequate treatments (< 25% reduction) in "
+                         f"the current episode ({mods}; {n_pro} prospective){note}", n_fail))
+        elif n_fail + n_unc >= 2:
+            rows.append((pid, "not evaluable", _uncertain_reason(n_unc) + note, pd.NA))
+        elif (adequate & (g["outcome_class"] == "partial")).any():
+            rows.append((pid, "PRD", f"25-50% reduction on an adequate treatment, {n_fail} "
+                         f"failed adequate treatment(s){note}", n_fail))
+        elif (adequate & (g["outcome_class"] == "response")).any():
+            rows.append((pid, "responder", f">= 50% reduction on an adequate treatment, "
+                         f"{n_fail} failed adequate treatment(s){note}", n_fail))
+        else:
+            rows.append((pid, "not TRD", f"{n_fail} failed adequate treatment(s), fewer than "
+                         f"the 2 TRD needs; no adequate trial with partial or full response{note}",
+                         n_fail))
+    out = pd.DataFrame(rows, columns=["patient_id", name, f"{name}_reason", f"{name}_n_failed"])
+    out[f"{name}_n_failed"] = out[f"{name}_n_failed"].astype("Int64")
+    return out
+
+
+def sforzini_2021(trials: pd.DataFrame, patients: pd.DataFrame, *,
+                  include_prospective: bool = False) -> pd.DataFrame:
+    """TRD, PRD or response by the Delphi consensus of Sforzini et al. 2021.
+
+    Source: Sforzini L et al., "A Delphi-method-based consensus guideline for definition of
+    treatment-resistant depression for clinical trials", Mol Psychiatry 2022;27:1286-1299,
+    doi:10.1038/s41380-021-01381-x, Table 1 (recommendations 3, 10, 12, 15 verified; the
+    25-50% PRD band and the preference for prospective confirmation were not verified).
+
+    Rule, per patient, over current-episode trials (module conventions):
+
+    1. ``diagnosis`` bipolar -> "not evaluable" (rec. 15).
+    2. >= 2 failed adequate treatments of any modality (< 25% reduction) -> "TRD". A failed
+       psychotherapy, ECT, rTMS or (es)ketamine course counts like a failed medication
+       (rec. 12: a failed psychotherapy does not exclude). A trial stopped before the end
+       of week 4 without clear non-response is not a failure (rec. 10; in ``adequate``).
+    3. Otherwise, if uncertain trials could make it 2 -> "not evaluable".
+    4. Otherwise an adequate trial with 25-50% reduction (``outcome_class`` partial) -> "PRD";
+       else one with >= 50% reduction -> "responder"; else "not TRD" (0 or 1 failure and no
+       response recorded: not resistant by this definition, not a responder either).
+
+    The prospective trial: left out by default (see module notes); with
+    ``include_prospective=True`` it counts as one treatment like any retrospective one, and
+    the reason says how many failures were prospective.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``patient_id``, ``sforzini_2021`` (TRD / PRD / responder / not TRD / not
+        evaluable), ``sforzini_2021_reason``, ``sforzini_2021_n_failed``.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"patient_id": "P1", "episode": 1, "trial": [1, 2],
+    ...     "modality": "medication", "agent": ["sertraline", "citalopram"],
+    ...     "drug_class": "ssri", "current_episode": True, "prospective": False,
+    ...     "adequate": True, "outcome_class": "nonresponse", "failed": True,
+    ...     "failed_or_partial": True, "sessions": pd.NA})
+    >>> sforzini_2021(t, pd.DataFrame({"patient_id": ["P1"]}))["sforzini_2021"].item()
+    'TRD'
+    """
+    return _sforzini(trials, patients, include_prospective=include_prospective,
+                     exclude_pk=False, name="sforzini_2021")
+
+
+def sforzini_pk_variant(trials: pd.DataFrame, patients: pd.DataFrame, *,
+                        include_prospective: bool = False) -> pd.DataFrame:
+    """Sforzini et al. 2021 with possible pharmacokinetic non-response not counted.
+
+    Same rule as :func:`sforzini_2021`, except that a failed (or uncertain) trial with
+    ``possible_pk_nonresponse`` True - the PGx stage's flag that the patient's metaboliser
+    status may have kept the drug below its effective exposure - is not counted as an
+    adequate failure (pseudo-resistance: the dose was adequate on paper, not necessarily in
+    the patient). Without that column the result equals :func:`sforzini_2021` and the
+    reason says no failure was flagged. This variant is ours, not a published definition.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``patient_id``, ``sforzini_pk``, ``sforzini_pk_reason``, ``sforzini_pk_n_failed``.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"patient_id": "P1", "episode": 1, "trial": [1, 2],
+    ...     "modality": "medication", "agent": ["sertraline", "citalopram"],
+    ...     "drug_class": "ssri", "current_episode": True, "prospective": False,
+    ...     "adequate": True, "outcome_class": "nonresponse", "failed": True,
+    ...     "failed_or_partial": True, "sessions": pd.NA,
+    ...     "possible_pk_nonresponse": [True, False]})
+    >>> sforzini_pk_variant(t, pd.DataFrame({"patient_id": ["P1"]}))["sforzini_pk"].item()
+    'not TRD'
+    """
+    return _sforzini(trials, patients, include_prospective=include_prospective,
+                     exclude_pk=True, name="sforzini_pk")
+
+
+# ---------------------------------------------------------------------------- Thase-Rush
+def _thase_rush_stage(classes: set, n_failed: int, ect_failed: bool) -> int:
+    """Stage from the set of failed Thase-Rush classes; each step must be reached without its own class."""
+    def ii(s):
+        return len(s) >= 2
+
+    def iii(s):
+        return "TCA" in s and ii(s - {"TCA"})
+
+    def iv(s):
+        return "MAOI" in s and iii(s - {"MAOI"})
+
+    if iv(classes):
+        return 5 if ect_failed else 4
+    if iii(classes):
+        return 3
+    if ii(classes):
+        return 2
+    return 1 if n_failed else 0
+
+
+def thase_rush_1997(trials: pd.DataFrame, patients: pd.DataFrame, *,
+                    include_prospective: bool = False) -> pd.DataFrame:
+    """Thase & Rush 1997 stage 0-V.
+
+    Source: Thase ME, Rush AJ, "When at first you don't succeed: sequential strategies for
+    antidepressant nonresponders", J Clin Psychiatry 1997;58 Suppl 13:23-29; stages and
+    classes checked against a secondary summary only (see module notes).
+
+    Rule, over failed adequate *monotherapy antidepressant* trials (``modality`` medication)
+    of the current episode, with classes TCA, MAOI, SSRI, SNRI and "other" (NDRI, NaSSA,
+    SARI, multimodal, melatonergic: one class, as in the source's list):
+
+    * 0: no failed adequate antidepressant trial (the source's "responder" stage);
+    * I: >= 1 failed adequate trial (also when its class is unknown);
+    * II: failures in >= 2 different classes;
+    * III: a failed TCA, with II reached by the other failures (SSRI + TCA is II;
+      SSRI + SNRI + TCA is III);
+    * IV: a failed MAOI, with III reached by the other failures;
+    * V: IV plus a failed adequate ECT course. ECT laterality is not recorded: every failed
+      adequate ECT course is assumed to be the bilateral course the stage asks for, which
+      over-stages patients whose only ECT was unilateral.
+
+    Augmentation, psychotherapy, rTMS and ketamine do not enter the model. The source's
+    "following" is read as "in addition to": the order of the trials is not used.
+    Bipolar -> NA.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``patient_id``, ``thase_rush_1997`` (Int64 0-5, NA when not evaluable),
+        ``thase_rush_1997_reason``.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"patient_id": "P1", "episode": 1, "trial": [1, 2],
+    ...     "modality": "medication", "agent": ["sertraline", "citalopram"],
+    ...     "drug_class": "ssri", "current_episode": True, "prospective": False,
+    ...     "adequate": True, "outcome_class": "nonresponse", "failed": True,
+    ...     "failed_or_partial": True, "sessions": pd.NA})
+    >>> print(thase_rush_1997(t, pd.DataFrame({"patient_id": ["P1"]}))["thase_rush_1997"].item())
+    1
+    """
+    t, p = _prepare(trials, patients, include_prospective)
+    rows = []
+    for pid, bip, g in _groups(t, p):
+        if bip:
+            rows.append((pid, pd.NA, BIPOLAR_REASON))
+            continue
+        med = g["modality"] == "medication"
+        ect = g["modality"] == "ECT"
+        cls = g["drug_class"].map(THASE_RUSH_CLASS)
+
+        def rule(fail, med=med, ect=ect, cls=cls):
+            f = fail & med
+            return _thase_rush_stage(set(cls[f].dropna()), int(f.sum()), bool((fail & ect).any()))
+
+        lo, hi, ok = _bounded(rule, g["failed"], g["uncertain"])
+        if not ok:
+            rows.append((pid, pd.NA, _uncertain_reason(int(g["uncertain"].sum()))))
+            continue
+        f = g["failed"] & med
+        failed_classes = sorted(set(cls[f].dropna()))
+        n_unknown = int((f & cls.isna()).sum())
+        reason = (f"stage {ROMAN[lo]}: failed adequate antidepressant classes "
+                  f"{', '.join(failed_classes) if failed_classes else 'none'}")
+        if n_unknown:
+            reason += f"; {n_unknown} failed trial(s) of unknown class"
+        if lo == 5:
+            reason += "; failed ECT assumed bilateral (laterality not recorded)"
+        elif (g["failed"] & ect).any():
+            reason += "; failed ECT does not count before stage IV"
+        rows.append((pid, lo, reason))
+    out = pd.DataFrame(rows, columns=["patient_id", "thase_rush_1997", "thase_rush_1997_reason"])
+    out["thase_rush_1997"] = out["thase_rush_1997"].astype("Int64")
+    return out
+
+
+# ---------------------------------------------------------------------------- Maudsley
+def _msm_treatment_score(n: int) -> int:
+    """Failed antidepressants 1-2 / 3-4 / 5-6 / 7-10 / > 10 -> 1-5."""
+    for upper, score in ((2, 1), (4, 2), (6, 3), (10, 4)):
+        if n <= upper:
+            return score
+    return 5
+
+
+def _msm_band(score: int) -> str:
+    return next(name for upper, name in MSM_BANDS if score <= upper)
+
+
+def maudsley_staging(trials: pd.DataFrame, patients: pd.DataFrame, *,
+                     include_prospective: bool = False) -> pd.DataFrame:
+    """Maudsley Staging Method (MSM) score 3-15 and band.
+
+    Sources: Fekadu A et al., J Clin Psychiatry 2009;70:177-184 (the method; not read);
+    Fekadu A, Donocik JG, Cleare AJ, BMC Psychiatry 2018;18:100, Table 3 (duration,
+    severity and band scoring verified); treatment items from a secondary summary.
+
+    Rule, summing five items:
+
+    * duration of the current episode, ``patients.episode_months``: <= 12 -> 1,
+      13-24 -> 2 (any value above 12 and at most 24), > 24 -> 3;
+    * severity: ``psychotic_features`` True -> 5 (severe with psychosis); otherwise from
+      ``baseline_severity`` (HAMD-17): <= 7 subsyndromal 1, 8-16 mild 2, 17-23 moderate 3,
+      >= 24 severe without psychosis 4 (Zimmerman et al. 2013 cut-offs 17 and 24; the
+      MSM authors suggest CGI or a checklist instead, so this mapping is ours). A missing
+      or absent ``psychotic_features`` is taken as no psychotic features;
+    * failed antidepressants: distinct agents among failed adequate monotherapy
+      antidepressant trials of the current episode, 1-2 / 3-4 / 5-6 / 7-10 / > 10 -> 1-5;
+    * augmentation used (any current-episode ``modality`` augmentation trial, failed or
+      not) -> +1;
+    * ECT used (any current-episode ECT course) -> +1.
+
+    Band: mild 3-6, moderate 7-10, severe 11-15. With no failed antidepressant there is no
+    treatment resistance to stage: score NA, band "not staged". A missing
+    ``episode_months`` or ``baseline_severity`` (without psychosis) gives NA with the
+    missing input named. Bipolar -> NA.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``patient_id``, ``msm_score`` (Int64), ``msm_band``, ``msm_reason`` and the items
+        ``msm_duration``, ``msm_severity``, ``msm_treatment``, ``msm_augmentation``,
+        ``msm_ect``.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"patient_id": "P1", "episode": 1, "trial": [1, 2, 3],
+    ...     "modality": ["medication", "medication", "augmentation"],
+    ...     "agent": ["sertraline", "venlafaxine", "lithium"],
+    ...     "drug_class": ["ssri", "snri", "augmentation_lithium"], "current_episode": True,
+    ...     "prospective": False, "adequate": True, "outcome_class": "nonresponse",
+    ...     "failed": True, "failed_or_partial": True, "sessions": pd.NA})
+    >>> p = pd.DataFrame({"patient_id": ["P1"], "episode_months": [30],
+    ...                   "baseline_severity": [25]})
+    >>> print(*maudsley_staging(t, p)[["msm_score", "msm_band"]].iloc[0])
+    9 moderate
+    """
+    t, p = _prepare(trials, patients, include_prospective)
+    months = pd.to_numeric(p.get("episode_months", pd.Series(np.nan, index=p.index)),
+                           errors="coerce")
+    hamd = pd.to_numeric(p.get("baseline_severity", pd.Series(np.nan, index=p.index)),
+                         errors="coerce")
+    psych = (_flag(p["psychotic_features"]).fillna(False) if "psychotic_features" in p.columns
+             else pd.Series(False, index=p.index))
+    rows = []
+    for (pid, bip, g), m, h, ps in zip(_groups(t, p), months, hamd, psych):
+        empty = (pid, pd.NA, "not evaluable", BIPOLAR_REASON, pd.NA, pd.NA, pd.NA, pd.NA, pd.NA)
+        if bip:
+            rows.append(empty)
+            continue
+        ad = (g["modality"] == "medication") & g["drug_class"].isin(ANTIDEPRESSANT_CLASSES)
+        agent = g["agent"].astype("string").fillna("trial " + g["trial"].astype(str))
+
+        def rule(fail, ad=ad, agent=agent):
+            return agent[fail & ad].nunique()
+
+        lo, hi, ok = _bounded(rule, g["failed"], g["uncertain"])
+        aug = int((g["modality"] == "augmentation").any())
+        ect = int((g["modality"] == "ECT").any())
+        if lo != hi and _msm_treatment_score(max(lo, 1)) != _msm_treatment_score(max(hi, 1)) \
+                or (lo == 0) != (hi == 0):
+            rows.append(empty[:2] + ("not evaluable",
+                                     _uncertain_reason(int(g["uncertain"].sum()))) + empty[4:])
+            continue
+        if lo == 0:
+            rows.append((pid, pd.NA, "not staged", "no failed adequate antidepressant in the "
+                         "current episode: the MSM stages treatment failure from 1-2 failures",
+                         pd.NA, pd.NA, 0, aug, ect))
+            continue
+        treat = _msm_treatment_score(lo)
+        dur = pd.NA if pd.isna(m) else (1 if m <= 12 else 2 if m <= 24 else 3)
+        if ps:
+            sev, sev_word = 5, "severe with psychosis"
+        elif pd.isna(h):
+            sev, sev_word = pd.NA, None
+        else:
+            sev, sev_word = next((s, w) for upper, s, w in HAMD17_SEVERITY if h <= upper)
+        missing = [c for c, v in (("episode_months", dur), ("baseline_severity", sev))
+                   if pd.isna(v)]
+        if missing:
+            rows.append((pid, pd.NA, "not evaluable", f"not evaluable: no {' or '.join(missing)}",
+                         dur, sev, treat, aug, ect))
+            continue
+        score = dur + sev + treat + aug + ect
+        reason = (f"duration {m:g} months = {dur}; severity {sev_word} = {sev}"
+                  + ("" if ps else f" (HAMD-17 {h:g})")
+                  + f"; {lo} failed antidepressant(s) = {treat}; augmentation {'+1' if aug else '0'}"
+                  f"; ECT {'+1' if ect else '0'}")
+        rows.append((pid, score, _msm_band(score), reason, dur, sev, treat, aug, ect))
+    cols = ["patient_id", "msm_score", "msm_band", "msm_reason", "msm_duration", "msm_severity",
+            "msm_treatment", "msm_augmentation", "msm_ect"]
+    out = pd.DataFrame(rows, columns=cols)
+    for c in ("msm_score", "msm_duration", "msm_severity", "msm_treatment", "msm_augmentation",
+              "msm_ect"):
+        out[c] = out[c].astype("Int64")
+    return out
+
+
+# ---------------------------------------------------------------------------- psychotherapy
+def _psychotherapy_failures(g: pd.DataFrame, min_sessions: int):
+    """(failed, uncertain) adequate psychotherapy trials by session count.
+
+    Adequate = ``sessions`` >= ``min_sessions`` and the input's ``adequate`` not False (the
+    input may have ruled a course out for other reasons). Unknown ``sessions`` with a
+    non-response outcome is uncertain.
+    """
+    psy = (g["modality"] == "psychotherapy") & (g["outcome_class"] == "nonresponse")
+    not_ruled_out = g["adequate"].fillna(True).astype(bool)
+    s = g["sessions"]
+    failed = psy & not_ruled_out & (s >= min_sessions).fillna(False).astype(bool)
+    unc = psy & not_ruled_out & s.isna()
+    return failed, unc
+
+
+# ---------------------------------------------------------------------------- Conway
+def _conway_stage(fail: pd.Series, cls: pd.Series) -> int:
+    n = int(fail.sum())
+    if cls[fail].dropna().nunique() < 2:
+        return 0
+    return 2 if n >= 3 else 1
+
+
+def conway_2017(trials: pd.DataFrame, patients: pd.DataFrame, *,
+                min_psychotherapy_sessions: int = 8,
+                include_prospective: bool = False) -> pd.DataFrame:
+    """Stage 0-2 by Conway, George & Sackeim 2017.
+
+    Source: Conway CR, George MS, Sackeim HA, "Toward an evidence-based, operational
+    definition of treatment-resistant depression: when enough is enough", JAMA Psychiatry
+    2017;74(1):9-10 (citation verified; the rule below is from facts.md, not verified
+    against the text).
+
+    Rule, over failed adequate trials of the current episode that are either
+    pharmacological (``modality`` medication or augmentation, the input's ``failed``) or
+    psychotherapy (non-response after >= ``min_psychotherapy_sessions`` attended sessions,
+    default 8, and not ruled inadequate by the input):
+
+    * stage 1: failures from >= 2 different classes (``drug_class``; every psychotherapy is
+      one class, "psychotherapy"; an unknown class cannot be the second class);
+    * stage 2: stage 1 and a third failure (of any class);
+    * stage 0: otherwise (including two failures of the same class).
+
+    ECT, rTMS and (es)ketamine do not count. The input does not record the psychotherapy's
+    type, so any psychotherapy with enough sessions is taken as evidence-based (CBT, IPT).
+    Bipolar -> NA.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``patient_id``, ``conway_2017`` (Int64 0-2), ``conway_2017_reason``.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"patient_id": "P1", "episode": 1, "trial": [1, 2],
+    ...     "modality": ["medication", "psychotherapy"], "agent": ["sertraline", "CBT"],
+    ...     "drug_class": ["ssri", "psychotherapy"], "current_episode": True,
+    ...     "prospective": False, "adequate": True, "outcome_class": "nonresponse",
+    ...     "failed": True, "failed_or_partial": True, "sessions": [pd.NA, 12]})
+    >>> print(conway_2017(t, pd.DataFrame({"patient_id": ["P1"]}))["conway_2017"].item())
+    1
+    """
+    t, p = _prepare(trials, patients, include_prospective)
+    rows = []
+    for pid, bip, g in _groups(t, p):
+        if bip:
+            rows.append((pid, pd.NA, BIPOLAR_REASON))
+            continue
+        pharm = g["modality"].isin(PHARMACOLOGICAL)
+        psy_fail, psy_unc = _psychotherapy_failures(g, min_psychotherapy_sessions)
+        fail = (g["failed"] & pharm) | psy_fail
+        unc = (g["uncertain"] & pharm) | psy_unc
+        cls = g["drug_class"].where(g["modality"] != "psychotherapy", "psychotherapy")
+        cls = cls.where(cls != "unknown")
+        lo, hi, ok = _bounded(lambda f, cls=cls: _conway_stage(f, cls), fail, unc)
+        if not ok:
+            rows.append((pid, pd.NA, _uncertain_reason(int(unc.sum()))))
+            continue
+        classes = sorted(cls[fail].dropna().unique())
+        rows.append((pid, lo, f"stage {lo}: {int(fail.sum())} failed adequate antidepressant or "
+                     f"psychotherapy trial(s), classes {', '.join(classes) if classes else 'none'} "
+                     f"(psychotherapy adequate from {min_psychotherapy_sessions} sessions)"))
+    out = pd.DataFrame(rows, columns=["patient_id", "conway_2017", "conway_2017_reason"])
+    out["conway_2017"] = out["conway_2017"].astype("Int64")
+    return out
+
+
+# ---------------------------------------------------------------------------- Markowitz
+def markowitz_2022(trials: pd.DataFrame, patients: pd.DataFrame, *,
+                   min_psychotherapy_sessions: int = 9,
+                   include_prospective: bool = False) -> pd.DataFrame:
+    """TRD yes/no as proposed by Markowitz et al. 2022.
+
+    Source: Markowitz JC, Wright JH, Peeters F, Thase ME, Kocsis JH, Sudak DM, "The
+    neglected role of psychotherapy for treatment-resistant depression", Am J Psychiatry
+    2022;179:90-93, doi:10.1176/appi.ajp.2021.21050535 (argument verified; the numeric rule
+    below is from facts.md, not verified against the text).
+
+    Rule: TRD when, in the current episode, there are
+
+    * >= 2 failed adequate medication trials (``modality`` medication or augmentation; the
+      input's ``failed``), AND
+    * >= 1 failed adequate evidence-based psychotherapy trial. "Adequate" is taken from
+      the input's ``sessions`` (attended sessions): at least ``min_psychotherapy_sessions``
+      (default 9, the lower end of the 9-16 sessions of a time-limited course; more than 16
+      is still adequate), and the input's ``adequate`` not False. Failure = ``outcome_class``
+      nonresponse. The therapist's training and the therapy's type are not in the input;
+      every psychotherapy with enough sessions is taken as evidence-based.
+
+    The optional failed combined trial is not required. Uncertain trials (unknown adequacy,
+    unknown sessions) make the call NA where they could change it. Bipolar -> NA.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``patient_id``, ``markowitz_2022`` (nullable boolean), ``markowitz_2022_reason``.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"patient_id": "P1", "episode": 1, "trial": [1, 2],
+    ...     "modality": "medication", "agent": ["sertraline", "venlafaxine"],
+    ...     "drug_class": ["ssri", "snri"], "current_episode": True, "prospective": False,
+    ...     "adequate": True, "outcome_class": "nonresponse", "failed": True,
+    ...     "failed_or_partial": True, "sessions": pd.NA})
+    >>> print(markowitz_2022(t, pd.DataFrame({"patient_id": ["P1"]}))["markowitz_2022"].item())
+    False
+    """
+    t, p = _prepare(trials, patients, include_prospective)
+    rows = []
+    for pid, bip, g in _groups(t, p):
+        if bip:
+            rows.append((pid, pd.NA, BIPOLAR_REASON))
+            continue
+        pharm = g["modality"].isin(PHARMACOLOGICAL)
+        psy_fail, psy_unc = _psychotherapy_failures(g, min_psychotherapy_sessions)
+        med_fail, med_unc = g["failed"] & pharm, g["uncertain"] & pharm
+        lo = int(med_fail.sum()) >= 2 and bool(psy_fail.any())
+        hi = int((med_fail | med_unc).sum()) >= 2 and bool((psy_fail | psy_unc).any())
+        if lo != hi:
+            rows.append((pid, pd.NA, _uncertain_reason(int(med_unc.sum() + psy_unc.sum()))))
+            continue
+        rows.append((pid, lo, f"{'TRD' if lo else 'not TRD'}: {int(med_fail.sum())} failed adequate "
+                     f"medication trial(s) (2 needed), {int(psy_fail.sum())} failed psychotherapy "
+                     f"of >= {min_psychotherapy_sessions} sessions (1 needed)"))
+    out = pd.DataFrame(rows, columns=["patient_id", "markowitz_2022", "markowitz_2022_reason"])
+    out["markowitz_2022"] = out["markowitz_2022"].astype("boolean")
+    return out
+
+
+# ---------------------------------------------------------------------------- together
+def stage_all(trials: pd.DataFrame, patients: pd.DataFrame, *,
+              include_prospective: bool = False,
+              conway_min_sessions: int = 8, markowitz_min_sessions: int = 9) -> pd.DataFrame:
+    """Every definition side by side: one row per patient of ``patients``.
+
+    Columns: ``patient_id``, then each definition's call and ``*_reason`` (plus the MSM
+    band and items and the Sforzini failure counts), in the order Sforzini, Sforzini PK
+    variant, Thase-Rush, MSM, Conway, Markowitz. Options are passed to each definition.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"patient_id": "P1", "episode": 1, "trial": [1, 2],
+    ...     "modality": "medication", "agent": ["sertraline", "citalopram"],
+    ...     "drug_class": "ssri", "current_episode": True, "prospective": False,
+    ...     "adequate": True, "outcome_class": "nonresponse", "failed": True,
+    ...     "failed_or_partial": True, "sessions": pd.NA})
+    >>> s = stage_all(t, pd.DataFrame({"patient_id": ["P1", "P2"]}))
+    >>> print(s[["patient_id", "sforzini_2021", "thase_rush_1997", "conway_2017"]].to_string(index=False))
+    patient_id sforzini_2021  thase_rush_1997  conway_2017
+            P1           TRD                1            0
+            P2       not TRD                0            0
+    """
+    kw = {"include_prospective": include_prospective}
+    parts = [
+        sforzini_2021(trials, patients, **kw),
+        sforzini_pk_variant(trials, patients, **kw),
+        thase_rush_1997(trials, patients, **kw),
+        maudsley_staging(trials, patients, **kw),
+        conway_2017(trials, patients, min_psychotherapy_sessions=conway_min_sessions, **kw),
+        markowitz_2022(trials, patients, min_psychotherapy_sessions=markowitz_min_sessions, **kw),
+    ]
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.merge(part, on="patient_id", how="left", validate="one_to_one")
+    return out
+
+
+def _sforzini_binary(cat: pd.Series) -> pd.Series:
+    return cat.eq("TRD").astype("boolean").mask(cat.eq("not evaluable"))
+
+
+def _msm_binary(s: pd.DataFrame) -> pd.Series:
+    # No failed antidepressant ("not staged") is no resistance; missing inputs are NA.
+    call = (s["msm_score"] >= 7).astype("boolean")
+    return call.mask(s["msm_band"].eq("not staged"), False)
+
+
+#: The binary TRD call of each definition, from :func:`stage_all`'s columns.
+BINARY_CALLS: dict[str, Callable[[pd.DataFrame], pd.Series]] = {
+    "sforzini_trd": lambda s: _sforzini_binary(s["sforzini_2021"]),
+    "thase_rush_ge_II": lambda s: (s["thase_rush_1997"] >= 2).astype("boolean"),
+    "msm_moderate_plus": _msm_binary,
+    "conway_ge_1": lambda s: (s["conway_2017"] >= 1).astype("boolean"),
+    "markowitz": lambda s: s["markowitz_2022"].astype("boolean"),
+    "sforzini_pk_trd": lambda s: _sforzini_binary(s["sforzini_pk"]),
+}
+_CALL_COLUMNS = {"sforzini_trd": ["sforzini_2021"], "thase_rush_ge_II": ["thase_rush_1997"],
+                 "msm_moderate_plus": ["msm_score", "msm_band"], "conway_ge_1": ["conway_2017"],
+                 "markowitz": ["markowitz_2022"], "sforzini_pk_trd": ["sforzini_pk"]}
+
+
+def binary_calls(staging: pd.DataFrame) -> pd.DataFrame:
+    """The six binary TRD calls (nullable boolean) from :func:`stage_all`'s output.
+
+    Sforzini TRD (and the PK variant): category TRD; "not evaluable" -> NA. Thase-Rush:
+    stage >= II. MSM: score >= 7 (moderate or severe); "not staged" (no failed
+    antidepressant) -> False; missing inputs -> NA. Conway: stage >= 1. Markowitz: as is.
+
+    Examples
+    --------
+    >>> s = pd.DataFrame({"patient_id": ["P1"], "sforzini_2021": ["TRD"],
+    ...     "thase_rush_1997": [1], "msm_score": [8], "msm_band": ["moderate"],
+    ...     "conway_2017": [0], "markowitz_2022": [False], "sforzini_pk": ["not TRD"]})
+    >>> print(*binary_calls(s).iloc[0])
+    P1 True False True False False False
+    """
+    missing = sorted({c for cols in _CALL_COLUMNS.values() for c in cols} - set(staging.columns))
+    if "patient_id" not in staging.columns:
+        missing.insert(0, "patient_id")
+    if missing:
+        raise InputError(f"staging: no column(s) {', '.join(repr(c) for c in missing)}; "
+                         "expected the output of stage_all")
+    out = pd.DataFrame({"patient_id": staging["patient_id"].to_numpy()})
+    for name, f in BINARY_CALLS.items():
+        out[name] = f(staging).astype("boolean").to_numpy()
+    return out
+
+
+def _cohen_kappa(a: np.ndarray, b: np.ndarray) -> float:
+    """Cohen's kappa of two binary ratings: (p_o - p_e) / (1 - p_e); NaN when p_e = 1."""
+    n = len(a)
+    if n == 0:
+        return math.nan
+    po = float(np.mean(a == b))
+    pa, pb = float(np.mean(a)), float(np.mean(b))
+    pe = pa * pb + (1 - pa) * (1 - pb)
+    return math.nan if math.isclose(pe, 1.0) else (po - pe) / (1 - pe)
+
+
+def concordance(staging: pd.DataFrame) -> pd.DataFrame:
+    """Agreement between every pair of binary TRD calls.
+
+    For each pair (A, B) of :data:`BINARY_CALLS`, over patients where both calls are
+    known: ``n``, ``both_yes``, ``both_no``, ``only_a``, ``only_b``, ``agreement``
+    (proportion) and Cohen's ``kappa`` = (p_o - p_e) / (1 - p_e), with p_o the observed
+    agreement and p_e = p_A p_B + (1 - p_A)(1 - p_B) the agreement expected from the
+    margins (Cohen 1960). Kappa is NaN when p_e = 1 (both calls constant and equal) or
+    n = 0.
+
+    Examples
+    --------
+    >>> s = pd.DataFrame({"patient_id": ["P1", "P2"], "sforzini_2021": ["TRD", "not TRD"],
+    ...     "thase_rush_1997": [2, 1], "msm_score": [8, 5], "msm_band": ["moderate", "mild"],
+    ...     "conway_2017": [1, 0], "markowitz_2022": [False, False],
+    ...     "sforzini_pk": ["TRD", "not TRD"]})
+    >>> c = concordance(s)
+    >>> print(*c.loc[0, ["a", "b", "both_yes", "both_no", "kappa"]])
+    sforzini_trd thase_rush_ge_II 1 1 1.0
+    """
+    calls = binary_calls(staging)
+    rows = []
+    for a, b in itertools.combinations(BINARY_CALLS, 2):
+        known = calls[a].notna() & calls[b].notna()
+        x = calls.loc[known, a].to_numpy(dtype=bool)
+        y = calls.loc[known, b].to_numpy(dtype=bool)
+        n = len(x)
+        rows.append({"a": a, "b": b, "n": n, "both_yes": int((x & y).sum()),
+                     "both_no": int((~x & ~y).sum()), "only_a": int((x & ~y).sum()),
+                     "only_b": int((~x & y).sum()),
+                     "agreement": float(np.mean(x == y)) if n else math.nan,
+                     "kappa": _cohen_kappa(x, y)})
+    return pd.DataFrame(rows)
