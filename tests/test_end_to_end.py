@@ -78,7 +78,7 @@ def test_null_twin_claims_no_subtypes(null_run):
 
 def test_report_is_self_contained(planted_run):
     html = planted_run["report"].read_text()
-    for section in ("overview", "pgx", "clinical", "subtypes", "model", "explain", "provenance"):
+    for section in ("overview", "pgx", "clinical", "trd", "subtypes", "model", "explain", "provenance"):
         assert f"<section id='{section}'>" in html
     assert "data:image/png;base64," in html
     for ref in ("http://", "https://", "src=\"//", "<script src", "<link"):
@@ -86,3 +86,20 @@ def test_report_is_self_contained(planted_run):
     # every model metric in the report comes from metrics.json
     met = _json(planted_run, "model/metrics.json")["metrics"]
     assert f"{met['xgboost']['auc']:.3g}" in html
+
+
+def test_trd_staging_side_by_side_with_concordance(planted_run):
+    r = planted_run["results"] / "trd"
+    staging = read_table(r / "staging.parquet", kind="trd.staging")
+    assert len(staging) == 800
+    for col in ("sforzini_2021", "sforzini_pk", "thase_rush_1997", "msm_band", "conway_2017", "markowitz_2022"):
+        assert staging[col].notna().any(), col
+        assert f"{col}_reason" in staging.columns or col == "msm_band"
+    # the simulated histories exercise the definitions: some TRD by Sforzini, some staged by MSM
+    assert (staging["sforzini_2021"] == "TRD").sum() > 10
+    assert (staging["msm_band"] != "not staged").sum() > 10
+    conc = pd.read_csv(r / "concordance.tsv", sep="\t")
+    assert {"a", "b", "n", "both_yes", "both_no", "only_a", "only_b", "agreement", "kappa"} <= set(conc.columns)
+    assert len(conc) == 15 and conc["kappa"].between(-1, 1).all()
+    html = planted_run["report"].read_text()
+    assert "Concordance between definitions" in html

@@ -49,7 +49,8 @@ def test_second_cohort_config_runs_end_to_end(tmp_path):
     met = json.loads((r / "model" / "metrics.json").read_text())
     assert met["endpoint"] == {"kind": "remission", "instrument": "QIDS_SR16", "week": 8}
     assert "cyp2c19_rank" not in met["features"]
-    for stage in ("validate", "genotypes", "pgx", "clinical", "features", "subtype", "model", "explain", "report"):
+    for stage in ("validate", "genotypes", "pgx", "clinical", "trd", "features", "subtype", "model", "explain",
+                  "report"):
         assert (tmp_path / "logs" / "demo_null_noVCF" / f"{stage}.log").exists(), stage
     # a second run has nothing to do
     again = _snakemake("-n", "--cores", "2", "--directory", str(tmp_path), "--configfile", str(cfg))

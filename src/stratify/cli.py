@@ -23,6 +23,7 @@ STAGE_HELP = {
     "validate": "check the input tables against the schemas; write typed Parquet copies",
     "genotypes": "read the VCF: PGx-position genotypes and genotype principal components",
     "clinical": "symptom totals, dimensions, endpoint, treatment history, biomarkers",
+    "trd": "treatment adequacy and TRD staging under every published definition, side by side",
     "features": "join clinical, PGx and genotype features into one table per patient",
     "subtype": "Gaussian-mixture subtypes with k chosen by BIC (k = 1 allowed)",
     "explain": "SHAP values, importance and plots for the final model",
@@ -71,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--cohort", help="cohort name written into the config")
     sim.add_argument("--log")
 
-    for name in ("validate", "genotypes", "clinical", "features", "subtype", "explain"):
+    for name in ("validate", "genotypes", "clinical", "trd", "features", "subtype", "explain"):
         _common(sub.add_parser(name, help=STAGE_HELP[name]))
     pgx = sub.add_parser("pgx", help="pharmacogenomics").add_subparsers(dest="pgx_command", required=True)
     _common(pgx.add_parser("run", help="pipeline stage: CYP2C19 from the VCF, other tools' calls, CPIC phenotypes"))

@@ -39,6 +39,7 @@ pre{background:#f4f6f6;padding:10px;font-size:.8em;overflow-x:auto}
 """
 
 SECTIONS = [("overview", "Cohort overview"), ("pgx", "Pharmacogenomics"), ("clinical", "Clinical"),
+            ("trd", "Treatment resistance"),
             ("subtypes", "Subtypes"), ("model", "Response model"), ("explain", "Explanations (SHAP)"),
             ("provenance", "Provenance")]
 
@@ -197,6 +198,37 @@ def section_clinical(config, r: Path) -> str:
     return "".join(out)
 
 
+TRD_LABELS = {
+    "sforzini_2021": "Sforzini et al. 2021 (Delphi consensus)",
+    "sforzini_pk": "Sforzini, not counting possible pharmacokinetic non-response",
+    "thase_rush_1997": "Thase & Rush 1997 stage",
+    "msm_band": "Maudsley Staging Method band (Fekadu 2009)",
+    "conway_2017": "Conway, George & Sackeim 2017 stage",
+    "markowitz_2022": "Markowitz et al. 2022 (psychotherapy required)",
+}
+
+
+def section_trd(config, r: Path) -> str:
+    s = _json(r / "trd" / "summary.json")
+    if "skipped" in s:
+        return f"<p class='statement'>TRD staging skipped: {_e(s['skipped'])}.</p>"
+    rows = []
+    for col, counts in s.get("definitions", {}).items():
+        for k, v in counts.items():
+            rows.append({"definition": TRD_LABELS.get(col, col), "category": k, "patients": v})
+    conc = pd.read_csv(r / "trd" / "concordance.tsv", sep="\t")
+    return (f"<p>{s['n_trials']} treatment trials: {s['adequate_trials']} adequate (dose, duration or sessions), "
+            f"{s['trials_adequacy_unknown']} of unknown adequacy (missing dose or no sourced minimum; counted "
+            "both ways, and a call that depends on them is NA). Each definition is computed side by side from "
+            "the trials of the current episode before the index trial; <code>trd/staging.parquet</code> gives "
+            "every patient's call with its reason.</p>"
+            "<div class='grid'><div><h3>Patients per definition</h3>" + _table(pd.DataFrame(rows), max_rows=60)
+            + "</div><div><h3>Concordance between definitions (TRD yes/no)</h3>"
+            + _table(conc.round(3), max_rows=20)
+            + "<p class='note'>kappa: Cohen's kappa over patients evaluable under both definitions.</p>"
+            "</div></div>")
+
+
 def section_subtypes(config, r: Path) -> str:
     s = _json(r / "subtype" / "summary.json")
     cls = "statement ok" if s.get("claimed") else "statement"
@@ -279,6 +311,7 @@ def build_report(config: dict[str, Any], results: str | Path) -> str:
     """Render the report for a finished run in ``results`` (results/<cohort>)."""
     r = Path(results)
     builders = {"overview": section_overview, "pgx": section_pgx, "clinical": section_clinical,
+                "trd": section_trd,
                 "subtypes": section_subtypes, "model": section_model, "explain": section_explain,
                 "provenance": section_provenance}
     body = []

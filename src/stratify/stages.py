@@ -193,6 +193,58 @@ def _drug_guidance(calls: pd.DataFrame, results: Path) -> pd.DataFrame:
     return patient_guidance(treatments, chosen)
 
 
+def run_trd(config: dict[str, Any], results: Path) -> dict[str, Any]:
+    """trd: treatment adequacy per trial and TRD staging under every definition, side by side."""
+    from stratify.adequacy import assess_trials
+    from stratify.trd import concordance, stage_all
+
+    out = results / "trd"
+    out.mkdir(parents=True, exist_ok=True)
+    prov = _prov(config, "trd")
+    treatments = read_table(results / "validate" / "treatments.parquet", kind="input.treatments")
+    patients = _patients(results)
+    if treatments.empty:
+        summary = {"skipped": "no treatment history (inputs.treatments)"}
+        write_table(pd.DataFrame({"patient_id": pd.Series([], dtype=str)}), out / "staging.parquet",
+                    kind="trd.staging", provenance=prov)
+        pd.DataFrame().to_csv(out / "concordance.tsv", sep="\t", index=False)
+        _dump(summary, out / "summary.json")
+        return summary
+    cc = config["clinical"]
+    trials = assess_trials(treatments, min_weeks=cc["adequate_weeks"])
+    keys = ["patient_id", "episode", "trial"]
+    trials = trials.merge(treatments[keys + ["sessions"]], on=keys, how="left", validate="one_to_one")
+    guidance_path = results / "pgx" / "guidance.parquet"
+    g = read_table(guidance_path, kind="pgx.guidance") if guidance_path.exists() else pd.DataFrame()
+    if len(g):
+        flags = (g.assign(possible_pk_nonresponse=g["possible_pk_nonresponse"].astype(bool))
+                 .groupby(keys)["possible_pk_nonresponse"].any().reset_index())
+        trials = trials.merge(flags, on=keys, how="left")
+        trials["possible_pk_nonresponse"] = trials["possible_pk_nonresponse"].fillna(False).astype(bool)
+    else:
+        trials["possible_pk_nonresponse"] = False
+    pts = patients[[c for c in ("patient_id", "diagnosis", "episode_months") if c in patients.columns]].copy()
+    scores = read_table(results / "clinical" / "scores.parquet", kind="clinical.scores")
+    hamd0 = scores[(scores["instrument"] == "HAMD17") & (scores["week"] == 0)].set_index("patient_id")["total"]
+    pts["baseline_severity"] = pts["patient_id"].map(hamd0)
+    staging = stage_all(trials, pts)
+    conc = concordance(staging)
+    write_table(trials, out / "trials.parquet", kind="trd.trials", provenance=prov)
+    write_table(staging, out / "staging.parquet", kind="trd.staging", provenance=prov)
+    conc.to_csv(out / "concordance.tsv", sep="\t", index=False)
+    summary = {"n_patients": int(len(staging)), "n_trials": int(len(trials)),
+               "adequate_trials": int(trials["adequate"].fillna(False).astype(bool).sum()),
+               "trials_adequacy_unknown": int(trials["adequate"].isna().sum()),
+               "definitions": {}}
+    for col in ("sforzini_2021", "sforzini_pk", "thase_rush_1997", "msm_band", "conway_2017",
+                "markowitz_2022"):
+        if col in staging:
+            summary["definitions"][col] = {str(k): int(v) for k, v in
+                                           staging[col].astype("string").fillna("NA").value_counts().items()}
+    _dump(summary, out / "summary.json")
+    return summary
+
+
 def run_clinical(config: dict[str, Any], results: Path) -> dict[str, Any]:
     """clinical: totals per visit and the per-patient clinical table."""
     from stratify.clinical import clinical_tables
@@ -339,6 +391,7 @@ def run_report(config: dict[str, Any], results: Path, out_html: Path) -> Path:
 
 STAGES = {
     "validate": run_validate, "genotypes": run_genotypes, "pgx": run_pgx, "clinical": run_clinical,
+    "trd": run_trd,
     "features": run_features, "subtype": run_subtype, "model": run_model, "explain": run_explain,
 }
 
@@ -346,7 +399,7 @@ STAGES = {
 def run_all(config: dict[str, Any], results: Path) -> Path:
     """Every stage in order, without Snakemake (used by tests and quick looks)."""
     config = validate_config(config)
-    for name in ("validate", "genotypes", "pgx", "clinical", "features", "subtype", "model", "explain"):
+    for name in ("validate", "genotypes", "pgx", "clinical", "trd", "features", "subtype", "model", "explain"):
         log.info("stage %s", name)
         STAGES[name](config, results)
     return run_report(config, results, results / "report" / "report.html")

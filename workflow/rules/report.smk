@@ -4,6 +4,7 @@ rule report:
         manifest=f"{RESULTS}/validate/manifest.json",
         pgx=f"{RESULTS}/pgx/summary.json",
         clinical=f"{RESULTS}/clinical/summary.json",
+        trd=f"{RESULTS}/trd/summary.json",
         subtype=f"{RESULTS}/subtype/summary.json",
         metrics=f"{RESULTS}/model/metrics.json",
         explain=f"{RESULTS}/explain/summary.json",
