@@ -157,7 +157,7 @@ def _guidance(r: Path, s: dict[str, Any]) -> str:
           .sort_values(["agent", "gene", "trials"], ascending=[True, True, False]))
     flagged = g[g["possible_pk_nonresponse"].astype(bool)]
     intol = g[g["possible_pk_intolerance"].astype(bool)]
-    cols = ["patient_id", "episode", "trial", "agent", "gene", "phenotype", "action", "recommendation"]
+    cols = ["patient_id", "episode", "trial", "agent", "gene", "phenotype", "action"]
     return ("<h3>Drug guidance (CPIC)</h3>"
             f"<p>{gs.get('trials', 0)} medication trials checked against the CPIC guidelines for SSRIs/SNRIs "
             "(2023) and tricyclics (2016); drugs without a CPIC guideline are listed as no_guideline. "
@@ -169,9 +169,10 @@ def _guidance(r: Path, s: dict[str, Any]) -> str:
             f"for a drug with such advice: {gs.get('possible_pk_intolerance_trials', 0)} trials. These flags "
             "are hypotheses for review, not diagnoses.</p>"
             "<h3>Trials flagged as possible pharmacokinetic non-response</h3>"
-            + (_table(flagged[cols], max_rows=30) if len(flagged) else "<p>None.</p>")
+            + (_table(flagged[cols], max_rows=15) if len(flagged) else "<p>None.</p>")
             + "<h3>Trials flagged as possible pharmacokinetic intolerance</h3>"
-            + (_table(intol[cols], max_rows=30) if len(intol) else "<p>None.</p>")
+            + (_table(intol[cols], max_rows=15) if len(intol) else "<p>None.</p>")
+            + "<p class='note'>The CPIC recommendation text of every trial is in <code>pgx/guidance.tsv</code>.</p>"
             + "<h3>Guidance actions by drug and gene</h3>" + _table(by, max_rows=60))
 
 
