@@ -241,3 +241,16 @@ def test_input_not_modified():
     before = t.copy()
     assess_trials(t)
     pd.testing.assert_frame_equal(t, before)
+
+
+def test_remission_per_trial_follows_the_instrument_cut_off():
+    rows = pd.DataFrame({
+        "patient_id": ["P1", "P1", "P1", "P1"], "episode": 1, "trial": [1, 2, 3, 4],
+        "modality": "medication", "agent": "sertraline", "dose_mg_day": 100.0, "duration_weeks": 8.0,
+        "prospective": False, "outcome": None,
+        "instrument": ["HAMD17", "HAMD17", "MADRS", None],
+        "baseline_score": [20.0, 20.0, 30.0, 20.0], "end_score": [7.0, 8.0, 10.0, 5.0],
+    })
+    rem = assess_trials(rows)["remission"].tolist()
+    # HAMD-17 <= 7 remits, 8 does not; MADRS <= 10 remits; no instrument -> unknown
+    assert rem[:3] == [True, False, True] and rem[3] is pd.NA

@@ -466,3 +466,23 @@ def test_madrs_and_phq9_totals_and_item_ranges():
     bad.loc[10, "score"] = 4         # PHQ-9 items are 0-3
     with pytest.raises(InputError, match=r"s.tsv, line 12, column 'score': expected a score 0-3 for PHQ9 item 1"):
         check_symptom_items(bad, path="s.tsv")
+
+
+def _crp_rows(rows):
+    return pd.DataFrame(rows, columns=["patient_id", "visit", "marker", "value", "unit", "below_detection"])
+
+
+def test_acute_crp_policies():
+    b = _crp_rows([("A", 0.0, "crp", 25.0, "mg/L", False), ("A", 4.0, "crp", 2.0, "mg/L", False),
+                   ("B", 0.0, "crp", 30.0, "mg/L", False),
+                   ("C", 0.0, "crp", 1.0, "mg/L", False)])
+    ex = biomarker_values(b, crp_acute_policy="exclude").set_index("patient_id")
+    assert ex.loc["A", "crp_mg_l"] == 25.0 and bool(ex.loc["A", "crp_acute"]) and np.isnan(ex.loc["A", "log_crp"])
+    keep = biomarker_values(b, crp_acute_policy="keep").set_index("patient_id")
+    assert keep.loc["A", "log_crp"] == pytest.approx(math.log(25.0)) and bool(keep.loc["A", "crp_acute"])
+    other = biomarker_values(b, crp_acute_policy="other_visit").set_index("patient_id")
+    # A has a non-acute visit at week 4: used; B has none: excluded; C unaffected
+    assert other.loc["A", "crp_mg_l"] == 2.0 and other.loc["A", "crp_visit"] == 4.0
+    assert other.loc["A", "log_crp"] == pytest.approx(math.log(2.0))
+    assert np.isnan(other.loc["B", "log_crp"]) and bool(other.loc["B", "crp_acute"])
+    assert other.loc["C", "log_crp"] == pytest.approx(0.0)

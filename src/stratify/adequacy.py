@@ -42,7 +42,22 @@ NONRESPONSE_BELOW = 25.0
 RESPONSE_FROM = 50.0
 OUTPUT_COLUMNS = [*KEY, "drug_class", "current_episode", "adequate_dose", "adequate_duration",
                   "adequate_sessions", "adequate", "adequacy_reason", "pct_change", "outcome_class",
-                  "failed", "failed_or_partial"]
+                  "remission", "failed", "failed_or_partial"]
+
+
+def _remission(t: pd.DataFrame) -> pd.Series:
+    """End score at or below the instrument's remission cut-off (resources/instruments.yaml:
+    HAMD-17 <= 7, MADRS <= 10, QIDS-SR16 <= 5, IDS-SR30 <= 13, PHQ-9 <= 4); NA without an
+    instrument or an end score."""
+    from stratify.config import load_resource
+
+    cut = {k: v["remission_max"] for k, v in load_resource("instruments.yaml").items()}
+    inst = t["instrument"] if "instrument" in t.columns else pd.Series(pd.NA, index=t.index)
+    end = pd.to_numeric(t["end_score"], errors="coerce") if "end_score" in t.columns else pd.Series(
+        float("nan"), index=t.index)
+    limit = inst.map(cut)
+    rem = (end <= limit).astype("boolean")
+    return rem.mask(end.isna() | limit.isna()).astype("boolean")
 
 
 def load_doses() -> pd.DataFrame:
@@ -357,6 +372,7 @@ def assess_trials(treatments: pd.DataFrame, *, min_weeks: float = 4.0, min_psych
     pct = 100 * (base - end) / base
     out["pct_change"] = pct.where(base > 0).astype(float)
     out["outcome_class"] = [_outcome(o, p) for o, p in zip(t["outcome"], out["pct_change"])]
+    out["remission"] = _remission(t)
     is_adequate = out["adequate"].fillna(False).astype(bool)
     out["failed"] = is_adequate & (out["outcome_class"] == "nonresponse")
     out["failed_or_partial"] = is_adequate & out["outcome_class"].isin(["nonresponse", "partial"])

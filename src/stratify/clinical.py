@@ -178,23 +178,40 @@ def treatment_summary(treatments: pd.DataFrame, *, adequate_weeks: float = 4.0) 
     return out.reset_index()[cols]
 
 
-def biomarker_values(biomarkers: pd.DataFrame, *, crp_acute_mg_l: float = 10.0) -> pd.DataFrame:
+CRP_POLICIES = ("exclude", "keep", "other_visit")
+
+
+def biomarker_values(biomarkers: pd.DataFrame, *, crp_acute_mg_l: float = 10.0,
+                     crp_acute_policy: str = "exclude") -> pd.DataFrame:
     """Biomarkers at baseline in canonical units (CRP in mg/L), one column per marker.
 
     Values below the detection limit are kept at the limit and flagged
-    (``<marker>_below_detection``); they are neither zero nor dropped. CRP above
-    ``crp_acute_mg_l`` is flagged as possible acute infection (``crp_acute``) and left out
-    of ``log_crp`` and the inflammatory index (policy "exclude").
+    (``<marker>_below_detection``); they are neither zero nor dropped. The baseline value
+    is the visit closest to week 0. CRP above ``crp_acute_mg_l`` suggests an acute
+    infection (facts.md §4) and is flagged (``crp_acute``); ``crp_acute_policy`` says what
+    happens next:
+
+    * ``exclude`` (default): the value stays in ``crp_mg_l`` but is left out of ``log_crp``,
+      the inflammatory index and the NESDA strata;
+    * ``keep``: it is used like any other value (the flag remains);
+    * ``other_visit``: the closest other visit with CRP at or below the threshold is used
+      (``crp_visit`` says which); without one the value is excluded as above.
     """
+    if crp_acute_policy not in CRP_POLICIES:
+        raise ValueError(f"crp_acute_policy must be one of {CRP_POLICIES}")
     units = load_resource("biomarker_units.yaml")
     if biomarkers.empty:
         return pd.DataFrame(columns=["patient_id"])
     b = biomarkers.copy()
     b["factor"] = [units[m]["units"][u] for m, u in zip(b["marker"], b["unit"])]
     b["canonical"] = b["value"] * b["factor"]
-    # baseline: the visit closest to week 0
+    # baseline: the visit closest to week 0 (for CRP under "other_visit": the closest
+    # non-acute visit when there is one)
     b["dist"] = b["visit"].abs()
-    b = b.sort_values(["patient_id", "marker", "dist"]).drop_duplicates(["patient_id", "marker"])
+    b["acute"] = (b["marker"] == "crp") & (b["canonical"] > crp_acute_mg_l)
+    order = ["patient_id", "marker", "acute", "dist"] if crp_acute_policy == "other_visit" else [
+        "patient_id", "marker", "dist"]
+    b = b.sort_values(order).drop_duplicates(["patient_id", "marker"])
     wide = b.pivot(index="patient_id", columns="marker", values="canonical")
     cens = b.pivot(index="patient_id", columns="marker", values="below_detection")
     out = pd.DataFrame(index=wide.index)
@@ -202,8 +219,11 @@ def biomarker_values(biomarkers: pd.DataFrame, *, crp_acute_mg_l: float = 10.0) 
         out[m] = wide[m] if m in wide else np.nan
         out[f"{m}_below_detection"] = cens[m].astype("boolean") if m in cens else pd.NA
     out = out.rename(columns={"crp": "crp_mg_l"})
+    visits = b[b["marker"] == "crp"].set_index("patient_id")["visit"]
+    out["crp_visit"] = visits.reindex(out.index)
     out["crp_acute"] = (out["crp_mg_l"] > crp_acute_mg_l).where(out["crp_mg_l"].notna())
-    crp_use = out["crp_mg_l"].where(~out["crp_acute"].fillna(False).astype(bool))
+    acute = out["crp_acute"].fillna(False).astype(bool)
+    crp_use = out["crp_mg_l"] if crp_acute_policy == "keep" else out["crp_mg_l"].where(~acute)
     out["log_crp"] = _log(crp_use)
     out["crp_band"] = pd.cut(out["crp_mg_l"], [-np.inf, 1, 3, np.inf], labels=["<=1", "1-3", ">3"]).astype(object)
     return out.reset_index()
@@ -254,7 +274,8 @@ def clinical_tables(tables: dict[str, pd.DataFrame], config: dict[str, Any]) -> 
     dims = dimension_scores(tables["symptoms"], max_missing_items=cc["max_missing_items"])
     endp = endpoint_outcomes(totals, instrument=ep["instrument"], week=ep["week"])
     treat = treatment_summary(tables["treatments"], adequate_weeks=cc["adequate_weeks"])
-    bio = biomarker_values(tables["biomarkers"], crp_acute_mg_l=cc["crp_acute_mg_l"])
+    bio = biomarker_values(tables["biomarkers"], crp_acute_mg_l=cc["crp_acute_mg_l"],
+                           crp_acute_policy=cc["crp_acute_policy"])
     out = patients.merge(endp, on="patient_id", how="left")
     out["endpoint_status"] = out["endpoint_status"].fillna("no symptom scores")
     out = out.merge(dims, on="patient_id", how="left").merge(treat, on="patient_id", how="left")
@@ -263,7 +284,8 @@ def clinical_tables(tables: dict[str, pd.DataFrame], config: dict[str, Any]) -> 
     if len(bio.columns) > 1:
         idx = immune_metabolic_indices(bio)
         out = out.merge(bio, on="patient_id", how="left").merge(idx, on="patient_id", how="left")
-        crp_ok = out["crp_mg_l"].where(~out["crp_acute"].fillna(False).astype(bool))
+        acute = out["crp_acute"].fillna(False).astype(bool)
+        crp_ok = out["crp_mg_l"] if cc["crp_acute_policy"] == "keep" else out["crp_mg_l"].where(~acute)
         out["nesda_stratum"] = nesda_strata(crp_ok, out["aes"])
     out["sex_female"] = (out["sex"] == "F").astype(float)
     return {"scores": totals, "patients": out}
