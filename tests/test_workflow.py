@@ -55,3 +55,20 @@ def test_second_cohort_config_runs_end_to_end(tmp_path):
     # a second run has nothing to do
     again = _snakemake("-n", "--cores", "2", "--directory", str(tmp_path), "--configfile", str(cfg))
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_a_cohort_without_treatments_runs_every_stage(tmp_path):
+    """Optional inputs may be absent: no treatments table -> trd staging is skipped, not an error."""
+    from stratify.config import load_config
+    from stratify.simulate import write_cohort
+    from stratify.stages import run_all
+
+    paths = write_cohort(tmp_path / "c", n=120, seed=2, n_snps=30)
+    cfg = yaml.safe_load(Path(paths["config"]).read_text())
+    del cfg["inputs"]["treatments"]
+    p = tmp_path / "no_treatments.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    report = run_all(load_config(p), tmp_path / "r")
+    html = report.read_text()
+    assert "TRD staging skipped: no treatment history" in html
+    assert (tmp_path / "r" / "trd" / "trials.parquet").exists()

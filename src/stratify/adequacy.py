@@ -268,7 +268,7 @@ def assess_trials(treatments: pd.DataFrame, *, min_weeks: float = 4.0, min_psych
         One row per input trial, in input order: ``patient_id, episode, trial, modality,
         agent, prospective, drug_class, current_episode, adequate_dose,
         adequate_duration, adequate_sessions, adequate, adequacy_reason, pct_change,
-        outcome_class, failed, failed_or_partial``. The ``adequate*`` columns are
+        outcome_class, remission, failed, failed_or_partial``. The ``adequate*`` columns are
         pandas nullable booleans (NA where unknowable or not applicable).
 
     Raises

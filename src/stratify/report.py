@@ -188,9 +188,11 @@ def section_clinical(config, r: Path) -> str:
         "totals missing (too many items missing)": s.get("missing_totals"),
         ">= 2 failed adequate trials in the current episode": int(p.get("trd_2plus_failures", pd.Series()).sum()),
     }
-    if "crp_acute_excluded" in s:
-        items[f"CRP > {config['clinical']['crp_acute_mg_l']:g} mg/L (possible acute infection; left out of "
-              "indices and strata)"] = s["crp_acute_excluded"]
+    if "crp_acute" in s:
+        what = {"exclude": "left out of indices and strata", "keep": "kept in indices and strata",
+                "other_visit": "another visit used where there was one"}[s["crp_acute_policy"]]
+        items[f"CRP > {config['clinical']['crp_acute_mg_l']:g} mg/L (possible acute infection; {what})"] = (
+            s["crp_acute"])
         items["CRP below detection (kept at the limit)"] = s["crp_below_detection"]
     out = [_kv(items)]
     if s.get("nesda_strata"):
@@ -219,8 +221,9 @@ def section_trd(config, r: Path) -> str:
             rows.append({"definition": TRD_LABELS.get(col, col), "category": k, "patients": v})
     conc = pd.read_csv(r / "trd" / "concordance.tsv", sep="\t")
     return (f"<p>{s['n_trials']} treatment trials: {s['adequate_trials']} adequate (dose, duration or sessions), "
-            f"{s['trials_adequacy_unknown']} of unknown adequacy (missing dose or no sourced minimum; counted "
-            "both ways, and a call that depends on them is NA). Each definition is computed side by side from "
+            f"{s['trials_adequacy_unknown']} of unknown adequacy (a missing dose, duration or session count, "
+            "or no sourced minimum dose for the agent; counted both ways, and a call that depends on them is "
+            "NA). Each definition is computed side by side from "
             "the trials of the current episode before the index trial; <code>trd/staging.parquet</code> gives "
             "every patient's call with its reason.</p>"
             "<div class='grid'><div><h3>Patients per definition</h3>" + _table(pd.DataFrame(rows), max_rows=60)

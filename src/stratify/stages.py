@@ -205,8 +205,9 @@ def run_trd(config: dict[str, Any], results: Path) -> dict[str, Any]:
     patients = _patients(results)
     if treatments.empty:
         summary = {"skipped": "no treatment history (inputs.treatments)"}
-        write_table(pd.DataFrame({"patient_id": pd.Series([], dtype=str)}), out / "staging.parquet",
-                    kind="trd.staging", provenance=prov)
+        empty = pd.DataFrame({"patient_id": pd.Series([], dtype=str)})
+        write_table(empty, out / "trials.parquet", kind="trd.trials", provenance=prov)
+        write_table(empty, out / "staging.parquet", kind="trd.staging", provenance=prov)
         pd.DataFrame().to_csv(out / "concordance.tsv", sep="\t", index=False)
         _dump(summary, out / "summary.json")
         return summary
@@ -267,7 +268,8 @@ def run_clinical(config: dict[str, Any], results: Path) -> dict[str, Any]:
         "missing_totals": int(res["scores"]["total"].isna().sum()),
     }
     if "crp_acute" in p:
-        summary["crp_acute_excluded"] = int(p["crp_acute"].fillna(False).astype(bool).sum())
+        summary["crp_acute"] = int(p["crp_acute"].fillna(False).astype(bool).sum())
+        summary["crp_acute_policy"] = config["clinical"]["crp_acute_policy"]
         summary["crp_below_detection"] = int(p["crp_below_detection"].fillna(False).astype(bool).sum())
         summary["nesda_strata"] = p["nesda_stratum"].value_counts().to_dict()
     _dump(summary, out / "summary.json")
