@@ -486,3 +486,29 @@ def test_acute_crp_policies():
     assert other.loc["A", "log_crp"] == pytest.approx(math.log(2.0))
     assert np.isnan(other.loc["B", "log_crp"]) and bool(other.loc["B", "crp_acute"])
     assert other.loc["C", "log_crp"] == pytest.approx(0.0)
+
+
+def test_dimensions_from_the_config_add_and_override(tmp_path):
+    cfg = _fixture_config(tmp_path, clinical={"dimensions": {
+        "sleep": {"instrument": "HAMD17", "items": [4, 5, 6]},
+        "anhedonia": {"instrument": "HAMD17", "items": [7]}}})
+    tables, _ = validate_inputs(cfg)
+    p = clinical_tables(tables, cfg)["patients"].set_index("patient_id")
+    s = tables["symptoms"]
+    base = s[(s["week"] == 0) & (s["instrument"] == "HAMD17")].set_index(["patient_id", "item"])["score"]
+    checked = 0
+    for pid in p.index:
+        if all((pid, i) in base.index for i in (4, 5, 6, 7)):
+            assert p.loc[pid, "sleep"] == sum(base[(pid, i)] for i in (4, 5, 6))
+            assert p.loc[pid, "anhedonia"] == base[(pid, 7)]       # the default (IDS items) is replaced
+            checked += 1
+    assert checked >= 1
+    assert "aes" in p.columns                                     # other defaults stay
+
+
+def test_dimension_item_not_on_the_instrument_is_a_config_error(tmp_path):
+    from stratify.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"key clinical.dimensions.energy.items: PHQ9 has no item 12; its items "
+                                          r"are 1-9"):
+        _fixture_config(tmp_path, clinical={"dimensions": {"energy": {"instrument": "PHQ9", "items": [4, 12]}}})

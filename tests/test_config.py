@@ -31,7 +31,7 @@ def test_defaults_are_filled():
     assert cfg["model"] == {"folds": 5, "n_bootstrap": 1000, "n_estimators": 200, "max_depth": 2,
                             "learning_rate": 0.05}
     assert cfg["clinical"] == {"max_missing_items": 0.2, "adequate_weeks": 4, "crp_acute_mg_l": 10,
-                              "crp_acute_policy": "exclude"}
+                              "crp_acute_policy": "exclude", "dimensions": {}}
     assert cfg["subtype"] == {"features": ["inflammatory_index", "metabolic_index", "aes", "anhedonia"],
                               "max_k": 6, "n_init": 5, "min_cluster_fraction": 0.05}
     assert cfg["features"]["genetic"] == ["cyp2c19_rank", "cyp2d6_activity_score", "pc1", "pc2", "pc3"]

@@ -72,6 +72,11 @@ def instrument_totals(symptoms: pd.DataFrame, *, max_missing_items: float = 0.2)
     return pd.concat(frames, ignore_index=True)
 
 
+def dimension_definitions(config: dict[str, Any]) -> dict[str, Any]:
+    """The literature defaults (resources/dimensions.yaml) updated by ``clinical.dimensions``."""
+    return {**load_resource("dimensions.yaml"), **config.get("clinical", {}).get("dimensions", {})}
+
+
 def dimension_scores(symptoms: pd.DataFrame, *, dimensions: dict[str, Any] | None = None,
                      max_missing_items: float = 0.2) -> pd.DataFrame:
     """Baseline (week 0) symptom dimensions: sums of items (resources/dimensions.yaml).
@@ -271,7 +276,8 @@ def clinical_tables(tables: dict[str, pd.DataFrame], config: dict[str, Any]) -> 
     totals = instrument_totals(tables["symptoms"], max_missing_items=cc["max_missing_items"])
     log.info("totals: %d visits x instruments, %d prorated, %d missing",
              len(totals), int(totals["prorated"].sum()), int(totals["total"].isna().sum()))
-    dims = dimension_scores(tables["symptoms"], max_missing_items=cc["max_missing_items"])
+    dims = dimension_scores(tables["symptoms"], dimensions=dimension_definitions(config),
+                            max_missing_items=cc["max_missing_items"])
     endp = endpoint_outcomes(totals, instrument=ep["instrument"], week=ep["week"])
     treat = treatment_summary(tables["treatments"], adequate_weeks=cc["adequate_weeks"])
     bio = biomarker_values(tables["biomarkers"], crp_acute_mg_l=cc["crp_acute_mg_l"],

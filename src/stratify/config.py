@@ -102,6 +102,13 @@ def validate_config(config: dict[str, Any], *, source: str | Path = "config") ->
         if "sample" in sa and sa["tool"] not in SINGLE_SAMPLE_TOOLS:
             raise ConfigError(f"{source}: key inputs.star_alleles.{i}.sample applies only to single-sample "
                               f"formats ({', '.join(SINGLE_SAMPLE_TOOLS)}); {sa['tool']} files name their samples")
+    inst = load_resource("instruments.yaml")
+    for name, d in cfg["clinical"]["dimensions"].items():
+        known_items = {int(i) for i in inst[d["instrument"]]["items"]}
+        bad = [i for i in d["items"] if i not in known_items]
+        if bad:
+            raise ConfigError(f"{source}: key clinical.dimensions.{name}.items: {d['instrument']} has no item "
+                              f"{bad[0]}; its items are {min(known_items)}-{max(known_items)}")
     from stratify.features import available_features
 
     known = available_features(cfg)

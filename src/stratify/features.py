@@ -49,6 +49,7 @@ def available_features(config: dict[str, Any]) -> set[str]:
         "cyp2c19_rank", "cyp2d6_rank", "cyp2d6_activity_score", "episode_months"}
     known |= {f"pc{i}" for i in range(1, 21)}
     known |= set(config.get("patient_covariates", []))
+    known |= set(config.get("clinical", {}).get("dimensions", {}))
     return known
 
 
