@@ -177,6 +177,16 @@ def _groups(t: pd.DataFrame, p: pd.DataFrame):
         yield pid, bool(bip), by.get(pid, empty)
 
 
+def _evaluable(t: pd.DataFrame, p: pd.DataFrame, rows: list):
+    """(patient_id, trials) of every patient a definition can stage; a bipolar patient gets
+    the row ``(patient_id, NA, BIPOLAR_REASON)`` appended to `rows` instead."""
+    for pid, bip, g in _groups(t, p):
+        if bip:
+            rows.append((pid, pd.NA, BIPOLAR_REASON))
+        else:
+            yield pid, g
+
+
 def _bounded(rule: Callable[[pd.Series], object], fail: pd.Series, unc: pd.Series):
     """The rule's value with uncertain trials not counted and counted; equal -> determinate."""
     lo, hi = rule(fail), rule(fail | unc)
@@ -373,10 +383,7 @@ def thase_rush_1997(trials: pd.DataFrame, patients: pd.DataFrame, *,
     """
     t, p = _prepare(trials, patients, include_prospective)
     rows = []
-    for pid, bip, g in _groups(t, p):
-        if bip:
-            rows.append((pid, pd.NA, BIPOLAR_REASON))
-            continue
+    for pid, g in _evaluable(t, p, rows):
         med = g["modality"] == "medication"
         ect = g["modality"] == "ECT"
         cls = g["drug_class"].map(THASE_RUSH_CLASS)
@@ -593,10 +600,7 @@ def conway_2017(trials: pd.DataFrame, patients: pd.DataFrame, *,
     """
     t, p = _prepare(trials, patients, include_prospective)
     rows = []
-    for pid, bip, g in _groups(t, p):
-        if bip:
-            rows.append((pid, pd.NA, BIPOLAR_REASON))
-            continue
+    for pid, g in _evaluable(t, p, rows):
         pharm = g["modality"].isin(PHARMACOLOGICAL)
         psy_fail, psy_unc = _psychotherapy_failures(g, min_psychotherapy_sessions)
         fail = (g["failed"] & pharm) | psy_fail
@@ -658,10 +662,7 @@ def markowitz_2022(trials: pd.DataFrame, patients: pd.DataFrame, *,
     """
     t, p = _prepare(trials, patients, include_prospective)
     rows = []
-    for pid, bip, g in _groups(t, p):
-        if bip:
-            rows.append((pid, pd.NA, BIPOLAR_REASON))
-            continue
+    for pid, g in _evaluable(t, p, rows):
         pharm = g["modality"].isin(PHARMACOLOGICAL)
         psy_fail, psy_unc = _psychotherapy_failures(g, min_psychotherapy_sessions)
         med_fail, med_unc = g["failed"] & pharm, g["uncertain"] & pharm
