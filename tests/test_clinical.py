@@ -231,8 +231,8 @@ def test_endpoint_skips_a_visit_without_total():
 
 # --------------------------------------------------------------------------- treatment history
 
-TREAT_COLS = ["patient_id", "episode", "trial", "modality", "agent", "duration_weeks", "outcome",
-              "baseline_score", "end_score", "prospective"]
+TREAT_COLS = ["patient_id", "episode", "trial", "modality", "agent", "dose_mg_day", "duration_weeks", "sessions",
+              "outcome", "baseline_score", "end_score", "prospective"]
 
 
 def _treatments(rows):
@@ -245,26 +245,29 @@ def _treatments(rows):
 
 NA = np.nan
 HISTORY = _treatments([
-    ("P1", 1, 1, "medication", "sertraline", 8.0, "nonresponse", NA, NA, False),   # previous episode
-    ("P1", 2, 1, "medication", "fluoxetine", 3.0, "nonresponse", NA, NA, False),   # < 4 weeks
-    ("P1", 2, 2, "medication", "venlafaxine", 4.0, "nonresponse", NA, NA, False),  # counted (4 weeks)
-    ("P1", 2, 3, "medication", "mirtazapine", 6.0, None, 20.0, 16.0, False),       # 20% < 25%: counted
-    ("P1", 2, 4, "medication", "duloxetine", 6.0, None, 20.0, 15.0, False),        # exactly 25%: not
-    ("P1", 2, 5, "psychotherapy", "cbt", 12.0, "nonresponse", NA, NA, False),      # not a medication
-    ("P1", 2, 6, "augmentation", "lithium", 6.0, "nonresponse", NA, NA, False),    # counted
-    ("P1", 2, 7, "medication", "escitalopram", 8.0, "nonresponse", 20.0, 19.0, True),  # prospective
-    ("P2", 1, 1, "medication", "bupropion", 8.0, None, NA, NA, True),
-    ("P3", 1, 1, "medication", "sertraline", 8.0, "partial", NA, NA, False),
+    ("P1", 1, 1, "medication", "sertraline", 100, 8.0, NA, "nonresponse", NA, NA, False),   # previous episode
+    ("P1", 2, 1, "medication", "fluoxetine", 20, 3.0, NA, "nonresponse", NA, NA, False),    # < 4 weeks
+    ("P1", 2, 2, "medication", "venlafaxine", 150, 4.0, NA, "nonresponse", NA, NA, False),  # counted (4 weeks)
+    ("P1", 2, 3, "medication", "mirtazapine", 30, 6.0, NA, None, 20.0, 16.0, False),        # 20% < 25%: counted
+    ("P1", 2, 4, "medication", "duloxetine", 60, 6.0, NA, None, 20.0, 15.0, False),         # exactly 25%: not
+    ("P1", 2, 5, "psychotherapy", "cbt", NA, 12.0, 10, "nonresponse", NA, NA, False),       # 10 sessions: counted
+    ("P1", 2, 6, "augmentation", "quetiapine", 150, 6.0, NA, "nonresponse", NA, NA, False),  # counted
+    ("P1", 2, 7, "medication", "paroxetine", 10, 6.0, NA, "nonresponse", NA, NA, False),     # dose < 20 mg: not
+    ("P1", 2, 8, "medication", "citalopram", NA, 6.0, NA, "nonresponse", NA, NA, False),     # no dose: uncertain
+    ("P1", 2, 9, "medication", "escitalopram", 15, 8.0, NA, "nonresponse", 20.0, 19.0, True),  # prospective
+    ("P2", 1, 1, "medication", "bupropion", 300, 8.0, NA, None, NA, NA, True),
+    ("P3", 1, 1, "medication", "sertraline", 100, 8.0, NA, "partial", NA, NA, False),
+    ("P3", 1, 2, "psychotherapy", "ipt", NA, 6.0, 6, "nonresponse", NA, NA, False),          # 6 sessions < 8
 ])
 
 
 def test_treatment_summary_failed_trials():
     out = treatment_summary(HISTORY).set_index("patient_id")
-    # P1: venlafaxine, mirtazapine and lithium = 3 failed; 6 non-index trials in episode 2
-    assert out.loc["P1", "n_failed_trials"] == 3
-    assert out.loc["P1", "n_trials_current_episode"] == 6
-    assert (out.loc["P2", "n_failed_trials"], out.loc["P2", "n_trials_current_episode"]) == (0, 0)
-    assert (out.loc["P3", "n_failed_trials"], out.loc["P3", "n_trials_current_episode"]) == (0, 1)
+    # P1: venlafaxine, mirtazapine, cbt and quetiapine = 4 failed; citalopram has no dose, so
+    # its adequacy is unknown: uncertain, not counted; 8 non-index trials in episode 2
+    assert out.loc["P1", ["n_failed_trials", "n_uncertain_failures", "n_trials_current_episode"]].tolist() == [4, 1, 8]
+    assert out.loc["P2", ["n_failed_trials", "n_uncertain_failures", "n_trials_current_episode"]].tolist() == [0, 0, 0]
+    assert out.loc["P3", ["n_failed_trials", "n_uncertain_failures", "n_trials_current_episode"]].tolist() == [0, 0, 2]
 
 
 def test_treatment_summary_index_treatment():
@@ -277,9 +280,27 @@ def test_treatment_summary_index_treatment():
     assert pd.isna(out.loc["P3", "index_agent"]) and math.isnan(out.loc["P3", "index_ssri_snri"])
 
 
-def test_treatment_summary_adequate_weeks_parameter():
+def test_treatment_summary_adequacy_parameters():
     out = treatment_summary(HISTORY, adequate_weeks=2.0).set_index("patient_id")
-    assert out.loc["P1", "n_failed_trials"] == 4  # fluoxetine (3 weeks) now counts too
+    assert out.loc["P1", "n_failed_trials"] == 5  # fluoxetine (3 weeks) now counts too
+    out = treatment_summary(HISTORY, min_psychotherapy_sessions=12).set_index("patient_id")
+    assert out.loc["P1", "n_failed_trials"] == 3  # cbt (10 sessions) no longer adequate
+    out = treatment_summary(HISTORY, min_psychotherapy_sessions=6).set_index("patient_id")
+    assert out.loc["P3", "n_failed_trials"] == 1  # ipt (6 sessions) now adequate
+
+
+def test_treatment_summary_matches_trd_sforzini_count():
+    """One failed-trial rule: the clinical count equals the trd stage's Sforzini count."""
+    from stratify.adequacy import assess_trials
+    from stratify.trd import sforzini_2021
+
+    trials = assess_trials(HISTORY).merge(HISTORY[["patient_id", "episode", "trial", "sessions"]],
+                                          on=["patient_id", "episode", "trial"])
+    pts = pd.DataFrame({"patient_id": ["P1", "P2", "P3"]})
+    sf = sforzini_2021(trials, pts).set_index("patient_id")
+    out = treatment_summary(HISTORY).set_index("patient_id")
+    # P1 has an uncertain trial but 4 certain failures, so Sforzini is determinate (TRD, 4)
+    assert sf["sforzini_2021_n_failed"].tolist() == out["n_failed_trials"].tolist() == [4, 0, 0]
 
 
 def test_treatment_summary_empty():
@@ -289,9 +310,9 @@ def test_treatment_summary_empty():
 
 def test_trial_after_index_is_not_a_prior_failure():
     t = _treatments([
-        ("P1", 1, 1, "medication", "sertraline", 8.0, "nonresponse", NA, NA, False),
-        ("P1", 1, 2, "medication", "escitalopram", 8.0, None, 20.0, 18.0, True),
-        ("P1", 1, 3, "medication", "venlafaxine", 8.0, "nonresponse", NA, NA, False),   # after the index trial
+        ("P1", 1, 1, "medication", "sertraline", 100, 8.0, NA, "nonresponse", NA, NA, False),
+        ("P1", 1, 2, "medication", "escitalopram", 15, 8.0, NA, None, 20.0, 18.0, True),
+        ("P1", 1, 3, "medication", "venlafaxine", 150, 8.0, NA, "nonresponse", NA, NA, False),   # after the index
     ])
     assert treatment_summary(t)["n_failed_trials"].tolist() == [1]
 
@@ -512,3 +533,70 @@ def test_dimension_item_not_on_the_instrument_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match=r"key clinical.dimensions.energy.items: PHQ9 has no item 12; its items "
                                           r"are 1-9"):
         _fixture_config(tmp_path, clinical={"dimensions": {"energy": {"instrument": "PHQ9", "items": [4, 12]}}})
+
+
+# --------------------------------------------------------------------------- cross-instrument harmonisation
+
+def _site_totals():
+    t = pd.concat([
+        _totals([("P1", 0, 20), ("P1", 8, 8)]),                               # HAMD-17 site
+        _totals([("P2", 0, 14), ("P2", 8, 5)], instrument="QIDS_SR16"),       # QIDS-SR16 site
+        _totals([("P3", 0, 22)]), _totals([("P3", 8, 4)], instrument="QIDS_SR16"),  # HAMD baseline only
+    ], ignore_index=True)
+    return t.assign(n_units=0, n_missing=0, prorated=False, status="ok")
+
+
+def test_endpoint_from_a_converted_instrument_is_marked():
+    from stratify.clinical import harmonised_endpoint_totals
+
+    t = harmonised_endpoint_totals(_site_totals(), instrument="HAMD17", harmonise={"from": ["QIDS_SR16"]})
+    out = endpoint_outcomes(t, instrument="HAMD17", week=8).set_index("patient_id")
+    # P2: QIDS 14 -> HAMD 18.5 (18-19), QIDS 5 -> HAMD 7 (Rush 2003 table): (18.5 - 7) / 18.5 = 62.2%
+    assert out.loc["P2", "baseline_severity"] == 18.5 and out.loc["P2", "endpoint_score"] == 7.0
+    assert out.loc["P2", "pct_change"] == pytest.approx(100 * 11.5 / 18.5)
+    assert (out.loc["P2", "response"], out.loc["P2", "remission"]) == (1.0, 1.0)   # HAMD <= 7
+    assert out.loc["P2", "endpoint_converted_from"] == "QIDS_SR16"
+    assert "Rush" in out.loc["P2", "endpoint_conversion_source"]
+    # P1 is native; P3 has its own HAMD-17 baseline, so its QIDS follow-up is not mixed in
+    assert out.loc["P1", "endpoint_converted_from"] == "" and out.loc["P1", "response"] == 1.0
+    assert out.loc["P3", "endpoint_converted_from"] == ""
+    assert out.loc["P3", "endpoint_status"] == "no HAMD17 total within 2 weeks of week 8"
+
+
+def test_without_harmonisation_the_other_site_has_no_endpoint():
+    from stratify.clinical import harmonised_endpoint_totals
+
+    t = harmonised_endpoint_totals(_site_totals(), instrument="HAMD17", harmonise=None)
+    out = endpoint_outcomes(t, instrument="HAMD17", week=8).set_index("patient_id")
+    assert out.loc["P2", "endpoint_status"] == "no HAMD17 total at week 0"
+    assert math.isnan(out.loc["P2", "response"])
+
+
+def test_a_user_linking_table_converts_madrs(tmp_path):
+    from stratify.clinical import harmonised_endpoint_totals
+
+    # a made-up MADRS -> HAMD-17 table for the test: MADRS m -> HAMD floor(m * 52 / 60)
+    rows = [f"{m}\t{m * 52 // 60}\t{m * 52 // 60}" for m in range(61)]
+    path = tmp_path / "madrs_hamd.tsv"
+    path.write_text("from_score\tto_low\tto_high\n" + "\n".join(rows) + "\n")
+    links = [{"from": "MADRS", "to": "HAMD17", "path": str(path), "source": "test table"}]
+    t = _totals([("P9", 0, 30), ("P9", 8, 12)], instrument="MADRS").assign(
+        n_units=10, n_missing=0, prorated=False, status="ok")
+    h = harmonised_endpoint_totals(t, instrument="HAMD17", harmonise={"from": ["MADRS"], "links": links})
+    out = endpoint_outcomes(h, instrument="HAMD17", week=8).iloc[0]
+    assert (out["baseline_severity"], out["endpoint_score"]) == (26.0, 10.0)
+    assert (out["endpoint_converted_from"], out["endpoint_conversion_source"]) == ("MADRS", "test table")
+
+
+def test_harmonise_config_needs_a_table_for_each_instrument():
+    from stratify.errors import ConfigError
+
+    base = {"cohort": "x", "genome_build": "GRCh38", "inputs": {"patients": "p.tsv", "symptoms": "s.tsv"},
+            "endpoint": {"instrument": "HAMD17", "week": 8}}
+    validate_config({**base, "clinical": {"harmonise": {"from": ["QIDS_SR16"]}}})   # shipped table
+    with pytest.raises(ConfigError, match=r"clinical.harmonise.from: no linking table from MADRS to HAMD17 "
+                                          r"\(the endpoint instrument\); shipped: HAMD17->QIDS_SR16, "
+                                          r"QIDS_SR16->HAMD17; add one under clinical.harmonise.links"):
+        validate_config({**base, "clinical": {"harmonise": {"from": ["MADRS"]}}})
+    with pytest.raises(ConfigError, match="HAMD17 is the endpoint instrument itself"):
+        validate_config({**base, "clinical": {"harmonise": {"from": ["HAMD17"]}}})

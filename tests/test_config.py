@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from stratify.config import cohort_inputs, load_config, load_resource, load_schema, validate_config
-from stratify.errors import ConfigError
+from stratify.errors import ConfigError, InputError
 
 MINIMAL = {
     "cohort": "demo",
@@ -30,7 +30,8 @@ def test_defaults_are_filled():
     assert cfg["patient_covariates"] == []
     assert cfg["model"] == {"folds": 5, "n_bootstrap": 1000, "n_estimators": 200, "max_depth": 2,
                             "learning_rate": 0.05}
-    assert cfg["clinical"] == {"max_missing_items": 0.2, "adequate_weeks": 4, "crp_acute_mg_l": 10,
+    assert cfg["clinical"] == {"max_missing_items": 0.2, "adequate_weeks": 4, "min_psychotherapy_sessions": 8,
+                              "markowitz_min_sessions": 9, "min_sessions": {}, "crp_acute_mg_l": 10,
                               "crp_acute_policy": "exclude", "dimensions": {}}
     assert cfg["subtype"] == {"features": ["inflammatory_index", "metabolic_index", "aes", "anhedonia"],
                               "max_k": 6, "n_init": 5, "min_cluster_fraction": 0.05}
@@ -219,3 +220,33 @@ def test_config_accepts_exactly_the_supported_caller_formats():
     items = load_schema("config")["properties"]["inputs"]["properties"]["star_alleles"]["items"]
     assert sorted(items["properties"]["tool"]["enum"]) == sorted(SUPPORTED_TOOLS)
     assert set(SINGLE_SAMPLE_TOOLS) <= set(SUPPORTED_TOOLS)
+
+
+def test_adequacy_options_follow_the_config(tmp_path):
+    from stratify.adequacy import adequacy_options
+
+    table = tmp_path / "doses.tsv"
+    table.write_text("agent\tclass\tmin_daily_dose_mg\tsource\tverified\tnotes\n"
+                     "sertraline\tssri\t100\tlocal protocol\tyes\t\n")
+    cfg = validate_config({**MINIMAL, "clinical": {"adequate_weeks": 6, "min_psychotherapy_sessions": 12,
+                                                   "min_sessions": {"ECT": 8}, "dose_table": str(table)}})
+    opts = adequacy_options(cfg)
+    assert (opts["min_weeks"], opts["min_psychotherapy_sessions"], opts["min_sessions"]) == (6.0, 12, {"ECT": 8})
+    assert opts["doses"].set_index("agent").loc["sertraline", "min_daily_dose_mg"] == 100.0
+    assert "doses" not in adequacy_options(validate_config(MINIMAL))   # the shipped table
+
+
+def test_bad_dose_table_is_reported_with_file_agent_and_column(tmp_path):
+    from stratify.adequacy import load_doses
+
+    table = tmp_path / "doses.tsv"
+    table.write_text("agent\tclass\tmin_daily_dose_mg\tsource\n"
+                     "sertraline\tssri\tfifty\tlocal\n")
+    with pytest.raises(InputError, match=r"doses.tsv: agent 'sertraline', column 'min_daily_dose_mg' is "
+                                         r"'fifty'; expected a number >= 0 or empty"):
+        load_doses(table)
+
+
+def test_unknown_session_modality_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"unknown key 'TMS' at clinical.min_sessions"):
+        validate_config({**MINIMAL, "clinical": {"min_sessions": {"TMS": 10}}})

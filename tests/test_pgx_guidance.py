@@ -163,13 +163,17 @@ def test_escitalopram_response_in_ultrarapid_is_not_flagged():
 
 
 def test_scores_alone_can_show_failure():
-    # outcome not recorded: 30 -> 24 is a 20% reduction (< 25%), 30 -> 22 is 26.7%.
+    # outcome not recorded: 30 -> 24 is a 20% reduction (non-response), 30 -> 22 is 26.7%
+    # (partial), 30 -> 15 is 50% (response).
     rows = [
         trial("escitalopram", None, trial_no=1, baseline_score=30, end_score=24),
         trial("escitalopram", None, trial_no=2, baseline_score=30, end_score=22),
+        trial("escitalopram", None, trial_no=3, baseline_score=30, end_score=15),
     ]
     out = patient_guidance(pd.DataFrame(rows), phen(CYP2C19=UM))
-    assert out.sort_values("trial")["possible_pk_nonresponse"].tolist() == [True, False]
+    assert out.sort_values("trial")["possible_pk_nonresponse"].tolist() == [True, True, False]
+    strict = patient_guidance(pd.DataFrame(rows), phen(CYP2C19=UM), failed_outcomes=("nonresponse",))
+    assert strict.sort_values("trial")["possible_pk_nonresponse"].tolist() == [True, False, False]
 
 
 def test_partial_counts_as_failed_by_default_but_is_configurable():
@@ -360,9 +364,14 @@ def test_all_listed_phenotype_combinations_resolve():
             assert one(out, gene)["action"] in ACTIONS
 
 
-def test_a_recorded_outcome_wins_over_scores():
-    # recorded "response" although the scores fell only 10%: the clinician's outcome counts
+def test_scores_win_over_a_recorded_outcome_as_in_every_stage():
+    # recorded "response" although the scores fell only 10%: the scores count, as in
+    # stratify.adequacy (one failed-trial rule for the clinical, trd and pgx stages)
     t = trial("escitalopram", "response", baseline_score=30, end_score=27)
+    r = one(patient_guidance(pd.DataFrame([t]), phen(CYP2C19=UM)), "CYP2C19")
+    assert bool(r["failed"]) is True and bool(r["possible_pk_nonresponse"]) is True
+    # and recorded "nonresponse" with a 60% reduction is a response, not a failure
+    t = trial("escitalopram", "nonresponse", baseline_score=30, end_score=12)
     r = one(patient_guidance(pd.DataFrame([t]), phen(CYP2C19=UM)), "CYP2C19")
     assert bool(r["failed"]) is False and bool(r["possible_pk_nonresponse"]) is False
 

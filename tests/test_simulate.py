@@ -170,3 +170,48 @@ def test_too_few_patients_is_a_user_error():
 
     with pytest.raises(InputError, match="--n 5 is too small; simulate at least 20 patients"):
         simulate_cohort(5, seed=1)
+
+
+@pytest.fixture(scope="module")
+def demo_histories():
+    """The demo cohort's (seed 7, 800 patients) trials judged and staged by every definition."""
+    from stratify.adequacy import assess_trials
+    from stratify.trd import stage_all
+
+    c = simulate_cohort(800, seed=7)
+    t = c["tables"]["treatments"].assign(prospective=lambda d: d["prospective"].astype("boolean"))
+    trials = assess_trials(t).merge(t[["patient_id", "episode", "trial", "sessions"]],
+                                    on=["patient_id", "episode", "trial"])
+    sy = c["tables"]["symptoms"]
+    h0 = instrument_totals(sy[sy["week"] == 0]).query("instrument == 'HAMD17'").set_index("patient_id")["total"]
+    p = c["tables"]["patients"].assign(baseline_severity=lambda d: d["patient_id"].map(h0))
+    return c, t, stage_all(trials, p)
+
+
+def test_histories_exercise_every_trd_definition(demo_histories):
+    _, t, s = demo_histories
+    assert set(t["modality"]) >= {"medication", "augmentation", "psychotherapy", "ECT"}
+    assert set(s["sforzini_2021"]) == {"TRD", "PRD", "responder", "not TRD", "not evaluable"}
+    assert set(s["thase_rush_1997"].dropna()) == {0, 1, 2, 3, 4, 5} and s["thase_rush_1997"].isna().any()
+    assert set(s["msm_band"]) == {"not staged", "mild", "moderate", "severe", "not evaluable"}
+    assert set(s["conway_2017"].dropna()) == {0, 1, 2}
+    assert set(s["markowitz_2022"].dropna()) == {True, False}
+    # Markowitz needs psychotherapy: some patients are TRD by Sforzini and not by Markowitz
+    both = s.dropna(subset=["markowitz_2022"])
+    assert ((both["sforzini_2021"] == "TRD") & ~both["markowitz_2022"].astype(bool)).sum() > 50
+    # bipolar patients are not evaluable by any definition
+    bip = s["patient_id"].isin(demo_histories[0]["tables"]["patients"].query("diagnosis == 'bipolar'")["patient_id"])
+    assert bip.sum() > 5 and (s.loc[bip, "sforzini_2021"] == "not evaluable").all()
+
+
+def test_pipeline_failed_trial_count_matches_the_planted_one(demo_histories):
+    from stratify.clinical import treatment_summary
+
+    c, t, _ = demo_histories
+    ts = treatment_summary(t).set_index("patient_id")
+    truth = c["truth"].set_index("patient_id")["prior_failed_trials"]
+    agree = (ts["n_failed_trials"] == truth.reindex(ts.index)).mean()
+    # all disagreements are augmentations the dose table cannot judge (lithium, aripiprazole)
+    assert agree > 0.95
+    off = ts.index[ts["n_failed_trials"] != truth.reindex(ts.index)]
+    assert (ts.loc[off, "n_uncertain_failures"] > 0).all()

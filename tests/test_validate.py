@@ -157,7 +157,7 @@ def test_unknown_column():
     with pytest.raises(InputError) as e:
         _check(_patients(bmi=["25", "30"]))
     assert str(e.value) == ("patients.tsv: unknown column 'bmi'; expected columns: patient_id, site, age, sex, "
-                            "diagnosis, episode_months (declare extra numeric covariates under "
+                            "diagnosis, episode_months, psychotic_features (declare extra numeric covariates under "
                             "patient_covariates in the config)")
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,23 @@ OUTPUT_COLUMNS = [*KEY, "drug_class", "current_episode", "adequate_dose", "adequ
                   "remission", "failed", "failed_or_partial"]
 
 
+def adequacy_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Keyword arguments of :func:`assess_trials` from a validated config's ``clinical`` keys.
+
+    Every stage that judges trials (clinical, trd, pgx guidance) goes through this, so a
+    failed trial means the same thing everywhere: ``adequate_weeks``,
+    ``min_psychotherapy_sessions``, ``min_sessions`` and ``dose_table`` (a user TSV that
+    replaces ``resources/adequate_doses.tsv``).
+    """
+    cc = config.get("clinical", {})
+    opts: dict[str, Any] = {"min_weeks": float(cc.get("adequate_weeks", 4.0)),
+                            "min_psychotherapy_sessions": int(cc.get("min_psychotherapy_sessions", 8)),
+                            "min_sessions": dict(cc.get("min_sessions", {}))}
+    if cc.get("dose_table"):
+        opts["doses"] = load_doses(cc["dose_table"])
+    return opts
+
+
 def _remission(t: pd.DataFrame) -> pd.Series:
     """End score at or below the instrument's remission cut-off (resources/instruments.yaml:
     HAMD-17 <= 7, MADRS <= 10, QIDS-SR16 <= 5, IDS-SR30 <= 13, PHQ-9 <= 4); NA without an
@@ -60,8 +78,9 @@ def _remission(t: pd.DataFrame) -> pd.Series:
     return rem.mask(end.isna() | limit.isna()).astype("boolean")
 
 
-def load_doses() -> pd.DataFrame:
-    """The shipped minimum-dose table ``resources/adequate_doses.tsv``.
+def load_doses(path: str | Path | None = None) -> pd.DataFrame:
+    """The minimum-dose table: the shipped ``resources/adequate_doses.tsv``, or a study's own
+    (config ``clinical.dose_table``) with the same columns.
 
     Returns columns ``agent, class, min_daily_dose_mg, source, verified, notes``; an
     empty ``min_daily_dose_mg`` (no sourced minimum) is NaN.
@@ -72,14 +91,18 @@ def load_doses() -> pd.DataFrame:
     >>> float(d.loc["sertraline", "min_daily_dose_mg"]), d.loc["sertraline", "source"]
     (50.0, 'ATRQ')
     """
-    table = pd.read_csv(resource_dir() / DOSE_TABLE, sep="\t", dtype=str, keep_default_na=False)
-    return _check_doses(table)
+    if path is None:
+        table = pd.read_csv(resource_dir() / DOSE_TABLE, sep="\t", dtype=str, keep_default_na=False)
+        return _check_doses(table)
+    from stratify.validate import read_text_table
+
+    return _check_doses(read_text_table(path), name=f"{path}")
 
 
-def _check_doses(table: pd.DataFrame) -> pd.DataFrame:
+def _check_doses(table: pd.DataFrame, name: str = "dose table") -> pd.DataFrame:
     missing = [c for c in ("agent", "min_daily_dose_mg", "source") if c not in table.columns]
     if missing:
-        raise InputError(f"dose table: no column(s) {', '.join(repr(c) for c in missing)}; "
+        raise InputError(f"{name}: no column(s) {', '.join(repr(c) for c in missing)}; "
                          f"expected {', '.join(DOSE_COLUMNS)}")
     t = table.copy()
     for c in DOSE_COLUMNS:
@@ -88,13 +111,13 @@ def _check_doses(table: pd.DataFrame) -> pd.DataFrame:
     t["agent"] = t["agent"].astype(str).str.strip().str.lower()
     dup = t["agent"][t["agent"].duplicated()]
     if len(dup):
-        raise InputError(f"dose table: agent '{dup.iloc[0]}' appears more than once")
+        raise InputError(f"{name}: agent '{dup.iloc[0]}' appears more than once")
     raw = t["min_daily_dose_mg"].replace("", np.nan)
     num = pd.to_numeric(raw, errors="coerce")
     bad = (raw.notna() & num.isna()) | (num < 0)
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError(f"dose table: agent '{t['agent'].iloc[i]}', column 'min_daily_dose_mg' is "
+        raise InputError(f"{name}: agent '{t['agent'].iloc[i]}', column 'min_daily_dose_mg' is "
                          f"{t['min_daily_dose_mg'].iloc[i]!r}; expected a number >= 0 or empty")
     t["min_daily_dose_mg"] = num.astype(float)
     return t[DOSE_COLUMNS].reset_index(drop=True)
@@ -186,7 +209,22 @@ def _drug_class(modality: str, agent: str, classes: Mapping[str, str]) -> str:
     return "+".join(classes.get(p, "unknown") for p in parts) or "unknown"
 
 
-def _outcome(recorded: Any, pct: float) -> str:
+def classify_outcome(recorded: Any, pct: float) -> str:
+    """Outcome class of one trial: the single rule every stage uses.
+
+    Scores win over the recorded outcome: ``pct`` (percent reduction from baseline) >= 50
+    is "response", 25 to < 50 "partial", < 25 "nonresponse" (Sforzini et al. 2021).
+    Without scores (``pct`` NaN) the recorded outcome is used, "unknown" where there is
+    none. One exception: a recorded "intolerance" wins over scores, because a trial
+    stopped for side effects is not an efficacy failure.
+
+    Examples
+    --------
+    >>> classify_outcome("response", 10.0), classify_outcome("nonresponse", float("nan"))
+    ('nonresponse', 'nonresponse')
+    >>> classify_outcome("intolerance", 5.0), classify_outcome(None, 30.0)
+    ('intolerance', 'partial')
+    """
     # A recorded intolerance wins over scores: the trial ended for side effects, so a
     # small score change does not show non-response to an adequate trial.
     if recorded == "intolerance":
@@ -371,7 +409,7 @@ def assess_trials(treatments: pd.DataFrame, *, min_weeks: float = 4.0, min_psych
     base, end = t["baseline_score"], t["end_score"]
     pct = 100 * (base - end) / base
     out["pct_change"] = pct.where(base > 0).astype(float)
-    out["outcome_class"] = [_outcome(o, p) for o, p in zip(t["outcome"], out["pct_change"])]
+    out["outcome_class"] = [classify_outcome(o, p) for o, p in zip(t["outcome"], out["pct_change"])]
     out["remission"] = _remission(t)
     is_adequate = out["adequate"].fillna(False).astype(bool)
     out["failed"] = is_adequate & (out["outcome_class"] == "nonresponse")

@@ -119,6 +119,10 @@ def endpoint_outcomes(totals: pd.DataFrame, *, instrument: str, week: float) -> 
     fu = fu.drop_duplicates("patient_id").set_index("patient_id")
     res["endpoint_week"] = fu["week"]
     res["endpoint_score"] = fu["total"]
+    if "converted_from" in t.columns:
+        conv = t[t["converted_from"] != ""].drop_duplicates("patient_id").set_index("patient_id")
+        res["endpoint_converted_from"] = conv["converted_from"].reindex(res.index).fillna("")
+        res["endpoint_conversion_source"] = conv["conversion_source"].reindex(res.index).fillna("")
     res["pct_change"] = 100 * (res["baseline_severity"] - res["endpoint_score"]) / res["baseline_severity"]
     res.loc[res["baseline_severity"] == 0, "pct_change"] = np.nan
     res["response"] = (res["pct_change"] >= 50).astype(float).where(res["pct_change"].notna())
@@ -137,22 +141,79 @@ def endpoint_outcomes(totals: pd.DataFrame, *, instrument: str, week: float) -> 
     return res.reset_index()
 
 
-def treatment_summary(treatments: pd.DataFrame, *, adequate_weeks: float = 4.0) -> pd.DataFrame:
+def harmonised_endpoint_totals(totals: pd.DataFrame, *, instrument: str,
+                               harmonise: dict[str, Any] | None) -> pd.DataFrame:
+    """Totals plus, for patients with no ``instrument`` total at all, converted stand-ins.
+
+    ``harmonise`` is the config's ``clinical.harmonise``: ``from`` lists the instruments
+    that may stand in for the endpoint instrument, in order of preference; ``links`` adds
+    user linking tables (see :mod:`stratify.harmonise`). A patient with any ``instrument``
+    row (even one with too many missing items) keeps their own scores; otherwise every
+    visit of the first listed instrument they have is converted and appended as an
+    ``instrument`` row with ``converted_from`` and ``conversion_source`` filled. Native rows
+    get ``converted_from`` "". Without ``harmonise`` the table is returned with the two
+    columns empty.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"patient_id": ["P1", "P2", "P2"], "week": [0.0, 0.0, 8.0],
+    ...                   "instrument": ["HAMD17", "QIDS_SR16", "QIDS_SR16"], "total": [20.0, 14.0, 5.0],
+    ...                   "n_units": [17, 9, 9], "n_missing": 0, "prorated": False, "status": "ok"})
+    >>> out = harmonised_endpoint_totals(t, instrument="HAMD17", harmonise={"from": ["QIDS_SR16"]})
+    >>> h = out[out["instrument"] == "HAMD17"]
+    >>> h[["patient_id", "week", "total", "converted_from"]].values.tolist()
+    [['P1', 0.0, 20.0, ''], ['P2', 0.0, 18.5, 'QIDS_SR16'], ['P2', 8.0, 7.0, 'QIDS_SR16']]
+    """
+    out = totals.assign(converted_from="", conversion_source="")
+    if not harmonise or totals.empty:
+        return out
+    from stratify.harmonise import available_links, harmonise_totals, load_link
+
+    links = available_links([load_link(ln["path"], from_instrument=ln["from"], to_instrument=ln["to"],
+                                       source=ln["source"]) for ln in harmonise.get("links", [])])
+    done = set(totals.loc[totals["instrument"] == instrument, "patient_id"])
+    extra = []
+    for inst in harmonise["from"]:
+        rows = totals[(totals["instrument"] == inst) & ~totals["patient_id"].isin(done)]
+        if rows.empty:
+            continue
+        conv = harmonise_totals(rows, target=instrument, links=links)
+        conv = conv.assign(instrument=instrument, total=conv[f"total_{instrument}"],
+                           status=np.where(conv["converted"], conv["status"], conv["conversion_source"]))
+        extra.append(conv[out.columns])
+        done |= set(rows["patient_id"])
+    if extra:
+        out = pd.concat([out, *extra], ignore_index=True)
+    return out
+
+
+def treatment_summary(treatments: pd.DataFrame, *, adequate_weeks: float = 4.0,
+                      **adequacy: Any) -> pd.DataFrame:
     """Per patient: trials in the current episode, failed adequate trials, index treatment.
 
-    A failed trial (simple rule for this stage): a medication or augmentation trial in the
-    current (highest-numbered) episode, before the index trial, of at least
-    ``adequate_weeks`` weeks, with outcome "nonresponse" or, where scores are given, less
-    than 25% reduction (Sforzini et al. 2021). Issue 3 adds dose adequacy and the published
-    staging methods.
+    ``n_failed_trials`` counts the trials that :func:`stratify.adequacy.assess_trials`
+    marks ``failed`` (adequate dose and duration, or enough sessions, and < 25%
+    reduction; Sforzini et al. 2021) in the current (highest-numbered) episode, before
+    the prospective (index) trial. It is the same count the trd stage's Sforzini
+    definition uses (``sforzini_2021_n_failed``), except that trials of unknown adequacy
+    are not counted here: ``n_uncertain_failures`` counts them (non-response trials whose
+    adequacy cannot be judged, e.g. no dose recorded). ``adequate_weeks`` and
+    ``adequacy`` (``min_psychotherapy_sessions``, ``min_sessions``, ``doses``) are passed
+    to ``assess_trials``; see :func:`stratify.adequacy.adequacy_options`.
     """
+    from stratify.adequacy import assess_trials
+
     classes = load_resource("drugs.yaml")
-    cols = ["patient_id", "n_trials_current_episode", "n_failed_trials", "index_agent", "index_class",
+    cols = ["patient_id", "n_trials_current_episode", "n_failed_trials", "n_uncertain_failures",
+            "index_agent", "index_class",
             "index_ssri_snri", "index_escitalopram_citalopram"]
     if treatments.empty:
         return pd.DataFrame(columns=cols)
-    t = treatments.copy()
-    t["current"] = t["episode"] == t.groupby("patient_id")["episode"].transform("max")
+    t = treatments.reset_index(drop=True)
+    judged = assess_trials(t, min_weeks=adequate_weeks, **adequacy)
+    uncertain = judged["adequate"].isna() & (judged["outcome_class"] == "nonresponse")
+    t = t.assign(current=judged["current_episode"].to_numpy(), failed=judged["failed"].to_numpy(),
+                 uncertain=uncertain.fillna(False).astype(bool).to_numpy())
     pro = t["prospective"].fillna(False).astype(bool)
     # trials that started after the index trial are follow-up information, not history
     idx_pos = t[pro].set_index("patient_id")[["episode", "trial"]]
@@ -161,16 +222,12 @@ def treatment_summary(treatments: pd.DataFrame, *, adequate_weeks: float = 4.0) 
     after_index = ~pro & ep_i.notna() & ((t["episode"] > ep_i) | ((t["episode"] == ep_i) & (t["trial"] > tr_i)))
     t = t[~after_index.fillna(False).astype(bool)]
     pro = pro[t.index]
-    red = (t["baseline_score"] - t["end_score"]) / t["baseline_score"]
-    failed_by_score = red < 0.25
-    failed = (t["current"] & ~pro & t["modality"].isin(["medication", "augmentation"])
-              & (t["duration_weeks"] >= adequate_weeks)
-              & ((t["outcome"] == "nonresponse") | failed_by_score.fillna(False)))
-    t["failed"] = failed
+    t = t.assign(failed=t["failed"] & t["current"], uncertain=t["uncertain"] & t["current"])
     g = t[~pro].groupby("patient_id")
     out = pd.DataFrame({
         "n_trials_current_episode": g["current"].sum(),
         "n_failed_trials": g["failed"].sum(),
+        "n_uncertain_failures": g["uncertain"].sum(),
     })
     idx = t[pro].set_index("patient_id")
     out = out.reindex(pd.unique(t["patient_id"])).fillna(0).astype(int)
@@ -278,8 +335,12 @@ def clinical_tables(tables: dict[str, pd.DataFrame], config: dict[str, Any]) -> 
              len(totals), int(totals["prorated"].sum()), int(totals["total"].isna().sum()))
     dims = dimension_scores(tables["symptoms"], dimensions=dimension_definitions(config),
                             max_missing_items=cc["max_missing_items"])
+    totals = harmonised_endpoint_totals(totals, instrument=ep["instrument"], harmonise=cc.get("harmonise"))
     endp = endpoint_outcomes(totals, instrument=ep["instrument"], week=ep["week"])
-    treat = treatment_summary(tables["treatments"], adequate_weeks=cc["adequate_weeks"])
+    from stratify.adequacy import adequacy_options
+
+    opts = adequacy_options(config)
+    treat = treatment_summary(tables["treatments"], adequate_weeks=opts.pop("min_weeks"), **opts)
     bio = biomarker_values(tables["biomarkers"], crp_acute_mg_l=cc["crp_acute_mg_l"],
                            crp_acute_policy=cc["crp_acute_policy"])
     out = patients.merge(endp, on="patient_id", how="left")

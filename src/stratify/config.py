@@ -109,6 +109,9 @@ def validate_config(config: dict[str, Any], *, source: str | Path = "config") ->
         if bad:
             raise ConfigError(f"{source}: key clinical.dimensions.{name}.items: {d['instrument']} has no item "
                               f"{bad[0]}; its items are {min(known_items)}-{max(known_items)}")
+    h = cfg["clinical"].get("harmonise")
+    if h:
+        _check_harmonise(h, cfg["endpoint"]["instrument"], source)
     from stratify.features import available_features
 
     known = available_features(cfg)
@@ -120,6 +123,27 @@ def validate_config(config: dict[str, Any], *, source: str | Path = "config") ->
                     f"{source}: key {group}: unknown feature {name!r}; features are: {', '.join(sorted(known))} "
                     "(outcome columns such as response or pct_change are never features)")
     return cfg
+
+
+def _check_harmonise(h: dict[str, Any], target: str, source: str | Path) -> None:
+    """Every instrument in clinical.harmonise.from needs a linking table to the endpoint instrument."""
+    from stratify.harmonise import available_links
+
+    have = set(available_links())
+    for ln in h.get("links", []):
+        if ln["from"] == ln["to"]:
+            raise ConfigError(f"{source}: key clinical.harmonise.links: a table from {ln['from']} to itself "
+                              "is not a conversion")
+        have |= {(ln["from"], ln["to"]), (ln["to"], ln["from"])}
+    for inst in h["from"]:
+        if inst == target:
+            raise ConfigError(f"{source}: key clinical.harmonise.from: {inst} is the endpoint instrument itself; "
+                              "list the instruments that may stand in for it")
+        if (inst, target) not in have:
+            raise ConfigError(f"{source}: key clinical.harmonise.from: no linking table from {inst} to {target} "
+                              f"(the endpoint instrument); shipped: "
+                              f"{', '.join(f'{a}->{b}' for a, b in sorted(available_links()))}; add one under "
+                              "clinical.harmonise.links (from, to, path, source; see docs/harmonisation.md)")
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
@@ -146,6 +170,10 @@ def cohort_inputs(config: dict[str, Any]) -> dict[str, str]:
         files["vcf"] = inp["genotypes"]["vcf"]
         if "sample_map" in inp["genotypes"]:
             files["vcf_sample_map"] = inp["genotypes"]["sample_map"]
+    if config.get("clinical", {}).get("dose_table"):
+        files["dose_table"] = config["clinical"]["dose_table"]
+    for i, ln in enumerate((config.get("clinical", {}).get("harmonise") or {}).get("links", [])):
+        files[f"linking_table_{i}"] = ln["path"]
     for i, sa in enumerate(inp.get("star_alleles", [])):
         files[f"star_alleles_{i}"] = sa["path"]
         if "sample_map" in sa:

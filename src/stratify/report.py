@@ -188,6 +188,9 @@ def section_clinical(config, r: Path) -> str:
         "totals missing (too many items missing)": s.get("missing_totals"),
         ">= 2 failed adequate trials in the current episode": int(p.get("trd_2plus_failures", pd.Series()).sum()),
     }
+    for inst, n in (s.get("endpoint_converted") or {}).items():
+        src = p.loc[p["endpoint_converted_from"] == inst, "endpoint_conversion_source"].iloc[0]
+        items[f"endpoint CONVERTED from {inst} to {ep['instrument']} ({src})"] = n
     if "crp_acute" in s:
         what = {"exclude": "left out of indices and strata", "keep": "kept in indices and strata",
                 "other_visit": "another visit used where there was one"}[s["crp_acute_policy"]]

@@ -83,11 +83,30 @@ INDEX_AGENTS = {
     "escitalopram": (0.30, True, 15), "citalopram": (0.15, True, 30), "sertraline": (0.20, True, 100),
     "venlafaxine": (0.15, True, 150), "bupropion": (0.10, False, 300), "mirtazapine": (0.10, False, 30),
 }
-PRIOR_AGENTS = {
-    "sertraline": 100, "fluoxetine": 20, "paroxetine": 20, "citalopram": 20, "venlafaxine": 150,
-    "duloxetine": 60, "mirtazapine": 30, "bupropion": 300, "nortriptyline": 75, "amitriptyline": 100,
+# Prior trials by step of a typical treatment sequence: agent -> (class, usual dose mg/day).
+# Usual doses are at or above the minimum in resources/adequate_doses.tsv; an "inadequate"
+# trial is given half that minimum.
+PRIOR_SSRI = {"sertraline": 100, "fluoxetine": 20, "paroxetine": 20, "citalopram": 20, "escitalopram": 10}
+PRIOR_SWITCH = {"venlafaxine": 150, "duloxetine": 60, "mirtazapine": 30, "bupropion": 300, "vortioxetine": 10}
+PRIOR_TCA = {"nortriptyline": 75, "amitriptyline": 150, "clomipramine": 150}
+PRIOR_MAOI = {"phenelzine": 60, "tranylcypromine": 40}
+# Augmenters: the dose table has no minimum for lithium or aripiprazole, so those trials'
+# adequacy is unknown to the pipeline (uncertain failures), as it would be in real data.
+AUGMENTERS = {"quetiapine": 150, "lithium": 800, "aripiprazole": 5}
+AUGMENTER_SHARE = [0.6, 0.25, 0.15]
+PSYCHOTHERAPIES = ["cbt", "ipt", "behavioural_activation"]
+# History shares (see docs/simulation.md, "Treatment histories")
+HISTORY = {
+    "n_prior_p": [0.30, 0.25, 0.18, 0.12, 0.08, 0.05, 0.02],   # 0-6 prior trials in the current episode
+    "previous_episode": 0.3, "bipolar": 0.03, "psychotic_features": 0.04,
+    "inadequate_dose": 0.15, "short_trial": 0.15, "scores_recorded": 0.35,
+    "outcome_p": {"nonresponse": 0.57, "partial": 0.23, "intolerance": 0.15, "response": 0.05},
+    "psychotherapy": 0.15, "min_psychotherapy_sessions": 8, "min_ect_sessions": 6,
+    # a highly resistant tail climbing the Thase-Rush ladder: SSRI, SNRI, augmentation, TCA, MAOI, ECT
+    "ladder": 0.05, "ladder_nonresponse": 0.85,
 }
-AUGMENTERS = {"lithium": 800, "aripiprazole": 5, "quetiapine": 150}
+LADDER = [("ssri", PRIOR_SSRI), ("snri", {"venlafaxine": 150, "duloxetine": 60}), ("augmentation", AUGMENTERS),
+          ("tca", PRIOR_TCA), ("maoi", PRIOR_MAOI), ("ect", None)]
 
 # Item model: instrument -> item -> (mean, severity loading, dimension, dimension loading)
 _GEN, _ANH, _AES, _ANX = "gen", "anh", "aes", "anx"
@@ -222,6 +241,130 @@ def _items(rng, n, latent, instrument, reduction=None, base_latent=None):
     return out, lat
 
 
+_BANDS = ("nonresponse", "partial", "response")
+
+
+def _band(base: float, end: float) -> str:
+    r = (base - end) / base
+    return _BANDS[0] if r < 0.25 else _BANDS[1] if r < 0.5 else _BANDS[2]
+
+
+def _trial_outcome(rng) -> str:
+    o = HISTORY["outcome_p"]
+    return str(rng.choice(list(o), p=list(o.values())))
+
+
+def _histories(rng: np.random.Generator, pid: np.ndarray, index_agent: np.ndarray):
+    """Treatment histories rich enough to exercise every TRD definition.
+
+    Per patient: 0-6 prior trials in the current episode following a typical sequence (an
+    SSRI; a second SSRI or a switch to an SNRI or other class; then augmentation, a
+    tricyclic, a switch, an MAOI or ECT), psychotherapy courses of 3-20 sessions anywhere in
+    it, and for 30% one responded trial in a previous episode. A 5% highly resistant tail
+    climbs the ladder SSRI, SNRI, augmentation, TCA, MAOI, ECT (4-6 steps, adequate, 85%
+    non-response each) in a chronic episode of 2-5 years. Some trials are at half the
+    minimum dose or shorter than 4 weeks (inadequate); 35% of drug trials record HAMD-17
+    scores instead of an outcome. 3% of patients are bipolar, 4% have psychotic features.
+
+    Returns the rows, the true number of failed adequate trials per patient (adequate by
+    construction: usual dose, >= 4 weeks, >= 8 psychotherapy or >= 6 ECT sessions; outcome
+    non-response), the diagnosis and the psychotic-features flag.
+    """
+    n = len(pid)
+    n_prior = rng.choice(len(HISTORY["n_prior_p"]), size=n, p=HISTORY["n_prior_p"])
+    ladder = rng.random(n) < HISTORY["ladder"]
+    n_prior = np.where(ladder, rng.integers(4, len(LADDER) + 1, n), n_prior)
+    # the resistant tail is chronic: its current episode has lasted 2-5 years
+    chronic_months = np.where(ladder, rng.uniform(25, 60, n).round(1), 0.0)
+    episode = np.where(rng.random(n) < HISTORY["previous_episode"], 2, 1)
+    diagnosis = np.where(rng.random(n) < HISTORY["bipolar"], "bipolar", "MDD").astype(object)
+    psychotic = rng.random(n) < HISTORY["psychotic_features"]
+    rows: list[dict[str, Any]] = []
+    prior_failed = np.zeros(n, dtype=int)
+    for i in range(n):
+        t = 0
+        if episode[i] == 2:
+            ag = str(rng.choice(list(PRIOR_SSRI)))
+            rows.append(dict(patient_id=pid[i], episode=1, trial=1, modality="medication", agent=ag,
+                             dose_mg_day=float(PRIOR_SSRI[ag]), duration_weeks=float(rng.integers(6, 26)),
+                             outcome="response", prospective=False))
+        used = {index_agent[i]}
+        for k in range(1, n_prior[i] + 1):
+            t += 1
+            row = dict(patient_id=pid[i], episode=episode[i], trial=t, prospective=False)
+            if ladder[i]:
+                step = LADDER[k - 1][0]
+            elif rng.random() < HISTORY["psychotherapy"]:
+                sessions = int(rng.integers(3, 21))
+                outcome = str(rng.choice(["nonresponse", "partial"], p=[0.7, 0.3]))
+                row.update(modality="psychotherapy", agent=str(rng.choice(PSYCHOTHERAPIES)), sessions=sessions,
+                           duration_weeks=float(sessions + rng.integers(0, 5)), outcome=outcome)
+                prior_failed[i] += int(sessions >= HISTORY["min_psychotherapy_sessions"] and outcome == "nonresponse")
+                rows.append(row)
+                continue
+            elif k == 1:
+                step = "ssri"
+            elif k == 2:
+                step = str(rng.choice(["ssri", "switch"]))
+            else:
+                step = str(rng.choice(["augmentation", "tca", "switch", "maoi", "ect"],
+                                      p=[0.3, 0.25, 0.2, 0.15, 0.1] if k >= 4 else [0.4, 0.3, 0.3, 0, 0]))
+            ladder_outcome = ("nonresponse" if rng.random() < HISTORY["ladder_nonresponse"] else "partial")
+            if step == "ect":
+                sessions = int(rng.integers(6, 15)) if ladder[i] else int(rng.integers(3, 15))
+                outcome = ladder_outcome if ladder[i] else str(rng.choice(["nonresponse", "partial"], p=[0.6, 0.4]))
+                row.update(modality="ECT", agent="ect", sessions=sessions, duration_weeks=float(sessions // 3 + 1),
+                           outcome=outcome)
+                prior_failed[i] += int(sessions >= HISTORY["min_ect_sessions"] and outcome == "nonresponse")
+                rows.append(row)
+                continue
+            pool = {"ssri": PRIOR_SSRI, "switch": PRIOR_SWITCH, "tca": PRIOR_TCA, "maoi": PRIOR_MAOI,
+                    "augmentation": AUGMENTERS, "snri": LADDER[1][1]}[step]
+            if step == "augmentation" and ladder[i]:
+                ag = "quetiapine"
+            elif step == "augmentation":
+                ag = str(rng.choice(list(AUGMENTERS), p=AUGMENTER_SHARE))
+            else:
+                choices = [a for a in pool if a not in used] or list(pool)
+                ag = str(rng.choice(choices))
+            used.add(ag)
+            adequate_dose = ladder[i] or rng.random() >= HISTORY["inadequate_dose"]
+            dose = pool[ag] if adequate_dose else _min_dose(ag) / 2
+            short = not ladder[i] and rng.random() < HISTORY["short_trial"]
+            dur = float(rng.integers(2, 4)) if short else float(rng.integers(4, 13))
+            outcome = ladder_outcome if ladder[i] else _trial_outcome(rng)
+            row.update(modality="augmentation" if step == "augmentation" else "medication", agent=ag,
+                       dose_mg_day=float(dose), duration_weeks=dur)
+            if outcome != "intolerance" and rng.random() < HISTORY["scores_recorded"]:
+                base = float(rng.integers(16, 31))
+                lo, hi = {"nonresponse": (-0.10, 0.24), "partial": (0.25, 0.49), "response": (0.5, 0.9)}[outcome]
+                end = float(round(base * (1 - rng.uniform(lo, hi))))
+                # rounding must not move the trial across a band boundary (25% and 50%)
+                while (got := _BANDS.index(_band(base, end))) != _BANDS.index(outcome):
+                    end += 1.0 if got > _BANDS.index(outcome) else -1.0
+                row.update(instrument="HAMD17", baseline_score=base, end_score=end)
+            else:
+                row.update(outcome=outcome)
+            prior_failed[i] += int(adequate_dose and not short and outcome == "nonresponse")
+            rows.append(row)
+        rows.append(dict(patient_id=pid[i], episode=episode[i], trial=t + 1, modality="medication",
+                         agent=index_agent[i], dose_mg_day=float(INDEX_AGENTS[index_agent[i]][2]),
+                         duration_weeks=8.0, instrument="HAMD17", prospective=True))
+    return rows, prior_failed, diagnosis, psychotic, chronic_months
+
+
+_MIN_DOSES: dict[str, float] = {}
+
+
+def _min_dose(agent: str) -> float:
+    """Minimum daily dose from resources/adequate_doses.tsv (or the usual dose where it has none)."""
+    if not _MIN_DOSES:
+        table = pd.read_csv(resource_dir() / "adequate_doses.tsv", sep="\t")
+        _MIN_DOSES.update(zip(table["agent"], table["min_daily_dose_mg"]))
+    m = _MIN_DOSES.get(agent, np.nan)
+    return float(m) if np.isfinite(m) else float(AUGMENTERS.get(agent, 10))
+
+
 def simulate_cohort(n: int, *, seed: int, null: bool = False) -> dict[str, Any]:
     """Simulate a cohort; returns the tables (DataFrames), VCF records and truth.
 
@@ -275,48 +418,11 @@ def simulate_cohort(n: int, *, seed: int, null: bool = False) -> dict[str, Any]:
     index_agent = np.array(agents, dtype=object)[
         rng.choice(len(agents), size=n, p=[INDEX_AGENTS[a][0] for a in agents])]
     ssri_snri = np.array([INDEX_AGENTS[a][1] for a in index_agent])
-    n_prior = rng.choice(5, size=n, p=[0.35, 0.30, 0.20, 0.10, 0.05])
-    episode = np.where(rng.random(n) < 0.3, 2, 1)
-    treat_rows = []
-    prior_failed = np.zeros(n, dtype=int)
-    for i in range(n):
-        t = 0
-        if episode[i] == 2:
-            t += 1
-            ag = rng.choice(list(PRIOR_AGENTS))
-            treat_rows.append(dict(patient_id=pid[i], episode=1, trial=t, modality="medication", agent=ag,
-                                   dose_mg_day=PRIOR_AGENTS[ag], duration_weeks=float(rng.integers(6, 26)),
-                                   outcome="response", prospective=False))
-            t = 0
-        used = {index_agent[i]}
-        for _ in range(n_prior[i]):
-            t += 1
-            if rng.random() < 0.12:
-                sessions = int(rng.integers(4, 17))
-                treat_rows.append(dict(patient_id=pid[i], episode=episode[i], trial=t, modality="psychotherapy",
-                                       agent=str(rng.choice(["cbt", "ipt", "behavioural_activation"])),
-                                       duration_weeks=float(sessions + rng.integers(0, 5)), sessions=sessions,
-                                       outcome=str(rng.choice(["nonresponse", "partial"], p=[0.7, 0.3])),
-                                       prospective=False))
-                continue
-            if t > 2 and rng.random() < 0.3:
-                ag = str(rng.choice(list(AUGMENTERS)))
-                modality, dose = "augmentation", AUGMENTERS[ag]
-            else:
-                ag = str(rng.choice([a for a in PRIOR_AGENTS if a not in used]))
-                modality, dose = "medication", PRIOR_AGENTS[ag]
-            used.add(ag)
-            dose = dose if rng.random() < 0.85 else dose / 2
-            dur = float(rng.integers(2, 4)) if rng.random() < 0.15 else float(rng.integers(4, 13))
-            outcome = str(rng.choice(["nonresponse", "partial", "intolerance"], p=[0.6, 0.25, 0.15]))
-            if outcome == "nonresponse" and dur >= 4:
-                prior_failed[i] += 1
-            treat_rows.append(dict(patient_id=pid[i], episode=episode[i], trial=t, modality=modality, agent=ag,
-                                   dose_mg_day=float(dose), duration_weeks=dur, outcome=outcome, prospective=False))
-        treat_rows.append(dict(patient_id=pid[i], episode=episode[i], trial=t + 1, modality="medication",
-                               agent=index_agent[i], dose_mg_day=float(INDEX_AGENTS[index_agent[i]][2]),
-                               duration_weeks=8.0, instrument="HAMD17", prospective=True))
-
+    # treatment histories come from their own stream, so that richer histories leave every
+    # other draw (symptoms, markers, genotypes) of a seed unchanged
+    hist_rng = np.random.default_rng([seed, 7919])
+    treat_rows, prior_failed, diagnosis, psychotic, chronic_months = _histories(hist_rng, pid, index_agent)
+    episode_months = np.maximum(episode_months, chronic_months)
     # response to the index treatment
     if null:
         logit = np.full(n, NULL_INTERCEPT)
@@ -367,6 +473,11 @@ def simulate_cohort(n: int, *, seed: int, null: bool = False) -> dict[str, Any]:
                                                 kind="stable").reset_index(drop=True)
 
     treatments = pd.DataFrame(treat_rows)
+    # the current episode lasts at least as long as the trials already given in it
+    cur = treatments["episode"] == treatments.groupby("patient_id")["episode"].transform("max")
+    weeks = treatments[cur & ~treatments["prospective"]].groupby("patient_id")["duration_weeks"].sum()
+    episode_months = np.maximum(episode_months, np.ceil(10 * pd.Series(pid).map(weeks).fillna(0).to_numpy()
+                                                         / 4.345) / 10)
     idx_rows = treatments["prospective"].to_numpy()
     treatments.loc[idx_rows, "baseline_score"] = hamd_totals[0].astype(float)
     end = np.where(dropout, np.nan, hamd_totals[8]).astype(float)
@@ -399,13 +510,13 @@ def simulate_cohort(n: int, *, seed: int, null: bool = False) -> dict[str, Any]:
             bio.append((pid[i], 0.0, m, value, unit))
     biomarkers = pd.DataFrame(bio, columns=["patient_id", "visit", "marker", "value", "unit"])
 
-    patients = pd.DataFrame({"patient_id": pid, "site": site, "age": age, "sex": sex, "diagnosis": "MDD",
-                             "episode_months": episode_months})
+    patients = pd.DataFrame({"patient_id": pid, "site": site, "age": age, "sex": sex, "diagnosis": diagnosis,
+                             "episode_months": episode_months, "psychotic_features": psychotic})
     sample_map = pd.DataFrame({"sample_id": sid, "patient_id": pid})
     truth = pd.DataFrame({
         "patient_id": pid, "site": site, "ancestry": anc, "immune_metabolic": im.astype(int),
         "cyp2c19_diplotype": c19_dip, "cyp2c19_phenotype": c19_pheno, "cyp2d6_diplotype": d6_dip,
-        "index_agent": index_agent, "prior_failed_trials": prior_failed,
+        "index_agent": index_agent, "prior_failed_trials": prior_failed, "diagnosis": diagnosis,
         "latent_anhedonia": latent[_ANH].round(4), "latent_aes": latent[_AES].round(4),
         "p_response": p_resp.round(6), "planned_responder": responder.astype(int),
         "dropout": dropout.astype(int),

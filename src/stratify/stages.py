@@ -161,7 +161,7 @@ def run_pgx(config: dict[str, Any], results: Path) -> dict[str, Any]:
         summary["phenotypes"] = {g: d["phenotype"].replace("", "no call").value_counts().to_dict()
                                  for g, d in calls.groupby("gene")}
         summary["status"] = {g: d["status"].value_counts().to_dict() for g, d in calls.groupby("gene")}
-    guidance = _drug_guidance(calls, results)
+    guidance = _drug_guidance(calls, results, config)
     write_table(guidance, out / "guidance.parquet", kind="pgx.guidance", provenance=_prov(config, "pgx"))
     guidance.to_csv(out / "guidance.tsv", sep="\t", index=False)
     if len(guidance):
@@ -181,7 +181,7 @@ def run_pgx(config: dict[str, Any], results: Path) -> dict[str, Any]:
     return summary
 
 
-def _drug_guidance(calls: pd.DataFrame, results: Path) -> pd.DataFrame:
+def _drug_guidance(calls: pd.DataFrame, results: Path, config: dict[str, Any]) -> pd.DataFrame:
     """CPIC guidance for every medication trial, from the call chosen per patient and gene."""
     from stratify.features import best_call_per_gene
     from stratify.pgx.guidance import OUTPUT_COLUMNS, patient_guidance
@@ -190,12 +190,12 @@ def _drug_guidance(calls: pd.DataFrame, results: Path) -> pd.DataFrame:
     if calls.empty or treatments.empty:
         return pd.DataFrame({c: pd.Series([], dtype=object) for c in OUTPUT_COLUMNS})
     chosen = best_call_per_gene(calls)[["patient_id", "gene", "phenotype"]]
-    return patient_guidance(treatments, chosen)
+    return patient_guidance(treatments, chosen, min_weeks=config["clinical"]["adequate_weeks"])
 
 
 def run_trd(config: dict[str, Any], results: Path) -> dict[str, Any]:
     """trd: treatment adequacy per trial and TRD staging under every definition, side by side."""
-    from stratify.adequacy import assess_trials
+    from stratify.adequacy import adequacy_options, assess_trials
     from stratify.trd import concordance, stage_all
 
     out = results / "trd"
@@ -212,7 +212,7 @@ def run_trd(config: dict[str, Any], results: Path) -> dict[str, Any]:
         _dump(summary, out / "summary.json")
         return summary
     cc = config["clinical"]
-    trials = assess_trials(treatments, min_weeks=cc["adequate_weeks"])
+    trials = assess_trials(treatments, **adequacy_options(config))
     keys = ["patient_id", "episode", "trial"]
     trials = trials.merge(treatments[keys + ["sessions"]], on=keys, how="left", validate="one_to_one")
     guidance_path = results / "pgx" / "guidance.parquet"
@@ -224,11 +224,13 @@ def run_trd(config: dict[str, Any], results: Path) -> dict[str, Any]:
         trials["possible_pk_nonresponse"] = trials["possible_pk_nonresponse"].fillna(False).astype(bool)
     else:
         trials["possible_pk_nonresponse"] = False
-    pts = patients[[c for c in ("patient_id", "diagnosis", "episode_months") if c in patients.columns]].copy()
+    pts = patients[[c for c in ("patient_id", "diagnosis", "episode_months", "psychotic_features")
+                    if c in patients.columns]].copy()
     scores = read_table(results / "clinical" / "scores.parquet", kind="clinical.scores")
     hamd0 = scores[(scores["instrument"] == "HAMD17") & (scores["week"] == 0)].set_index("patient_id")["total"]
     pts["baseline_severity"] = pts["patient_id"].map(hamd0)
-    staging = stage_all(trials, pts)
+    staging = stage_all(trials, pts, conway_min_sessions=cc["min_psychotherapy_sessions"],
+                        markowitz_min_sessions=cc["markowitz_min_sessions"])
     conc = concordance(staging)
     write_table(trials, out / "trials.parquet", kind="trd.trials", provenance=prov)
     write_table(staging, out / "staging.parquet", kind="trd.staging", provenance=prov)
@@ -264,8 +266,11 @@ def run_clinical(config: dict[str, Any], results: Path) -> dict[str, Any]:
         "endpoint": config["endpoint"],
         "endpoint_rate": float(p[config["endpoint"]["kind"]].mean()) if p[config["endpoint"]["kind"]].notna().any()
         else None,
-        "prorated_totals": int(res["scores"]["prorated"].sum()),
-        "missing_totals": int(res["scores"]["total"].isna().sum()),
+        "prorated_totals": int(res["scores"].loc[res["scores"]["converted_from"] == "", "prorated"].sum()),
+        "endpoint_converted": ({str(k): int(v) for k, v in p.loc[p["endpoint_converted_from"] != "",
+                                                                  "endpoint_converted_from"].value_counts().items()}
+                               if "endpoint_converted_from" in p else {}),
+        "missing_totals": int(res["scores"].loc[res["scores"]["converted_from"] == "", "total"].isna().sum()),
     }
     if "crp_acute" in p:
         summary["crp_acute"] = int(p["crp_acute"].fillna(False).astype(bool).sum())

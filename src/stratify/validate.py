@@ -391,6 +391,20 @@ def validate_inputs(config: dict[str, Any]) -> tuple[dict[str, pd.DataFrame], di
         manifest["inputs"][f"star_alleles[{i}]"] = {"path": str(p), "sha256": sha256(p), "tool": sa["tool"]}
     if not inp.get("star_alleles"):
         manifest["skipped"]["star_alleles"] = "no star-allele calls given (inputs.star_alleles)"
+    dose_table = config.get("clinical", {}).get("dose_table")
+    if dose_table:
+        from stratify.adequacy import load_doses
+
+        doses = load_doses(dose_table)   # fails here, before any stage runs, if the table is malformed
+        manifest["inputs"]["clinical.dose_table"] = {"path": str(dose_table), "sha256": sha256(dose_table),
+                                                     "rows": int(len(doses))}
+    for i, ln in enumerate((config.get("clinical", {}).get("harmonise") or {}).get("links", [])):
+        from stratify.harmonise import load_link
+
+        load_link(ln["path"], from_instrument=ln["from"], to_instrument=ln["to"], source=ln["source"])
+        manifest["inputs"][f"clinical.harmonise.links[{i}]"] = {"path": str(ln["path"]), "sha256": sha256(ln["path"]),
+                                                                "from": ln["from"], "to": ln["to"],
+                                                                "source": ln["source"]}
     manifest["n_patients"] = len(pids)
     return tables, manifest
 

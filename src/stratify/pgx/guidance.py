@@ -66,7 +66,6 @@ HIGHER_EXPOSURE = {
 #: Treatment modalities whose ``agent`` is a drug.
 DRUG_MODALITIES = ("medication", "augmentation")
 #: Less than this fractional reduction from baseline is non-response (Sforzini et al. 2021).
-NONRESPONSE_REDUCTION = 0.25
 
 OUTPUT_COLUMNS = [
     "patient_id",
@@ -149,16 +148,16 @@ def _number(x) -> float:
 
 def _trial_failed(outcome: str, baseline: float, end: float, failed_outcomes, weeks: float = math.nan,
                   min_weeks: float = 4.0) -> bool:
+    """The trial's outcome class (:func:`stratify.adequacy.classify_outcome`, the rule every
+    stage shares) is in `failed_outcomes`, and it was not shorter than `min_weeks`."""
+    from stratify.adequacy import classify_outcome
+
     # Shorter than an adequate trial: not a failure (Sforzini et al. 2021: stopped before the
     # end of week 4 without clear non-response)
     if not math.isnan(weeks) and weeks < min_weeks:
         return False
-    # A recorded outcome is the clinician's judgement and wins over scores.
-    if outcome and outcome != "unknown":
-        return outcome in failed_outcomes
-    if math.isnan(baseline) or math.isnan(end) or baseline <= 0:
-        return False
-    return (baseline - end) / baseline < NONRESPONSE_REDUCTION
+    pct = 100 * (baseline - end) / baseline if baseline > 0 and not math.isnan(end) else math.nan
+    return classify_outcome(outcome or None, pct) in failed_outcomes
 
 
 def patient_guidance(
@@ -182,10 +181,12 @@ def patient_guidance(
     ``possible_pk_nonresponse`` is True when all three hold:
 
     1. the trial failed: it lasted at least `min_weeks` weeks (when its duration is
-       given) and its recorded outcome is in `failed_outcomes`, or, with no recorded
-       outcome (empty or "unknown"), both scores are present and fell by less than 25%
-       from a baseline above 0 (Sforzini et al. 2021 non-response). A recorded outcome
-       wins over scores;
+       given) and its outcome class is in `failed_outcomes`. The outcome class is the one
+       rule every stage shares (:func:`stratify.adequacy.classify_outcome`): with both
+       scores present and a baseline above 0, < 25% reduction is "nonresponse", 25 to
+       < 50% "partial", >= 50% "response" (Sforzini et al. 2021), whatever outcome was
+       recorded; without scores the recorded outcome; a recorded "intolerance" always
+       stays intolerance. Dose adequacy is not required here (see below);
     2. the phenotype lowers exposure: CYP2C19 Ultrarapid or Rapid Metabolizer, CYP2D6
        Ultrarapid Metabolizer;
     3. CPIC's action for it is alternative, avoid or dose_change.
