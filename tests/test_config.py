@@ -34,7 +34,9 @@ def test_defaults_are_filled():
                               "markowitz_min_sessions": 9, "min_sessions": {}, "crp_acute_mg_l": 10,
                               "crp_acute_policy": "exclude", "dimensions": {}}
     assert cfg["subtype"] == {"features": ["inflammatory_index", "metabolic_index", "aes", "anhedonia"],
-                              "max_k": 6, "n_init": 5, "min_cluster_fraction": 0.05}
+                              "max_k": 6, "n_init": 5, "min_cluster_fraction": 0.05, "method": "gmm_bic",
+                              "n_null": 100, "n_bootstrap": 100, "alpha": 0.05, "stable_jaccard": 0.75,
+                              "naming": {}}
     assert cfg["features"]["genetic"] == ["cyp2c19_rank", "cyp2d6_activity_score", "pc1", "pc2", "pc3"]
     assert cfg["report"] == {"title": "stratify report"}
 
@@ -250,3 +252,12 @@ def test_bad_dose_table_is_reported_with_file_agent_and_column(tmp_path):
 def test_unknown_session_modality_is_a_config_error():
     with pytest.raises(ConfigError, match=r"unknown key 'TMS' at clinical.min_sessions"):
         validate_config({**MINIMAL, "clinical": {"min_sessions": {"TMS": 10}}})
+
+
+def test_subtype_settings_that_cannot_claim_are_errors():
+    with pytest.raises(ConfigError, match=r"subtype.n_null: 19 simulations cannot give a p-value below "
+                                          r"alpha = 0.05 \(the smallest is 1/\(n_null \+ 1\)\); use at least 20"):
+        validate_config({**MINIMAL, "subtype": {"n_null": 19}})
+    validate_config({**MINIMAL, "subtype": {"n_null": 19, "alpha": 0.1}})
+    with pytest.raises(ConfigError, match="subtype.max_k: kmeans needs max_k >= 2"):
+        validate_config({**MINIMAL, "subtype": {"method": "kmeans", "max_k": 1}})

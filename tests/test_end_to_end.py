@@ -71,9 +71,9 @@ def test_null_twin_auc_interval_includes_chance(null_run):
 def test_null_twin_claims_no_subtypes(null_run):
     s = _json(null_run, "subtype/summary.json")
     assert s["claimed"] is False and s["n_clusters"] == 1
-    assert s["statement"].startswith("No subtypes")
+    assert s["statement"].startswith("No robust subtypes")
     html = null_run["report"].read_text()
-    assert "No subtypes" in html and "not distinguishable from chance" in html
+    assert "No robust subtypes" in html and "not distinguishable from chance" in html
 
 
 def test_report_is_self_contained(planted_run):

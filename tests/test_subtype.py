@@ -6,12 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stratify.subtype import NAMING_RULES, GaussianMixtureBIC, name_clusters, run_subtyping, standardise
+from stratify.subtype import (GaussianMixtureBIC, name_clusters, naming_rules, run_subtyping, standardise,
+                              subtype_adds_to_severity)
 
 
 def _config(**subtype):
     sc = {"features": ["inflammatory_index", "metabolic_index", "aes", "anhedonia"], "max_k": 2, "n_init": 1,
-          "min_cluster_fraction": 0.05}
+          "min_cluster_fraction": 0.05, "method": "gmm_bic", "n_null": 39, "n_bootstrap": 30, "alpha": 0.05,
+          "stable_jaccard": 0.75, "naming": {}}
     sc.update(subtype)
     return {"seed": 0, "subtype": sc}
 
@@ -123,7 +125,19 @@ def test_missing_feature_cannot_satisfy_a_rule():
 def test_custom_rules():
     rules = {"high-x": [(("x",), 1.0)]}
     assert name_clusters(_profile([{"x": 0.5}, {"x": 1.0}]), rules=rules) == {1: "high-x"}
-    assert list(NAMING_RULES) == ["immune-metabolic", "anhedonic", "anxious"]
+    assert list(naming_rules()) == ["immune-metabolic", "anhedonic", "cognitive", "anxious"]
+    # config rules add to the defaults, or replace one by name
+    cfg = {"subtype": {"naming": {"anhedonic": [{"features": ["anhedonia"], "min": 1.0}],
+                                  "sleepy": [{"features": ["sleep"], "min": 0.5}]}}}
+    r = naming_rules(cfg)
+    assert r["anhedonic"] == [(("anhedonia",), 1.0)] and r["sleepy"] == [(("sleep",), 0.5)]
+    assert list(r)[:4] == ["immune-metabolic", "anhedonic", "cognitive", "anxious"]
+
+
+def test_a_condition_needs_its_interval_above_zero():
+    prof = _profile([{"anhedonia": 0.6}])
+    assert name_clusters(prof, lower=_profile([{"anhedonia": 0.1}])) == {0: "anhedonic"}
+    assert name_clusters(prof, lower=_profile([{"anhedonia": -0.05}])) == {}
 
 
 # --------------------------------------------------------------------------- standardise, run_subtyping
@@ -155,24 +169,66 @@ def test_run_subtyping_no_subtypes():
     feats = _features([(120, 0.0, 0.0)])
     assign, prof, summary = run_subtyping(feats, _config())
     assert summary["n_clusters"] == 1 and summary["claimed"] is False
-    assert summary["statement"] == "No subtypes: a single Gaussian fits best (lowest BIC)."
+    assert summary["statement"] == "No robust subtypes: a single Gaussian fits best (lowest BIC)."
     assert set(assign["subtype"]) == {"none"} and len(assign) == 120
-    assert summary["existence_test"] == "not run (issue 4)"
+    assert summary["existence_test"] == {"run": False, "reason": "the method found a single cluster"}
 
 
-def test_run_subtyping_finds_and_names_the_planted_group():
+def test_run_subtyping_finds_tests_and_names_the_planted_group():
     feats = _features([(150, 0.0, 0.0), (60, 2.5, 0.0)])
     feats.loc[3, "aes"] = np.nan   # one imputed value
     assign, prof, summary = run_subtyping(feats, _config())
     assert summary["n_clusters"] == 2 and summary["claimed"] is True
+    # tested before named: the existence test rejects one Gaussian and both clusters are stable
+    assert summary["existence_test"]["p_value"] == pytest.approx(1 / 40)
+    assert prof["stability"].tolist() == ["stable", "stable"] and (prof["mean_jaccard"] > 0.9).all()
     # clusters are ordered by size: 0 is the larger (unlabelled), 1 the planted group
     assert prof["n"].tolist() == [150, 60]
     assert prof["subtype"].tolist() == ["unlabelled", "immune-metabolic"]
     assert (assign["subtype"].iloc[150:] == "immune-metabolic").all()
-    assert summary["statement"].startswith("BIC prefers 2 clusters over a single Gaussian; subtypes: ")
+    assert summary["statement"].startswith("Subtypes found: gmm_bic proposed 2 clusters; the existence test rejects")
+    assert "2 of the 2 clusters are stable" in summary["statement"]
     assert "cluster 1 = immune-metabolic (n=60)" in summary["statement"]
     assert assign.loc[3, "n_imputed"] == 1 and summary["n_imputed_patients"] == 1
     assert ((assign["probability"] > 0) & (assign["probability"] <= 1)).all()
+
+
+def test_kmeans_on_one_gaussian_is_not_claimed():
+    """k-means always splits; the existence test is what says there is nothing there."""
+    feats = _features([(300, 0.0, 0.0)], seed=2)
+    assign, prof, summary = run_subtyping(feats, _config(method="kmeans", max_k=3))
+    assert summary["n_clusters"] >= 2 and summary["claimed"] is False
+    assert summary["existence_test"]["p_value"] >= 0.05
+    assert summary["statement"].startswith("No robust subtypes: kmeans proposed")
+    assert "not more clustered than a single Gaussian" in summary["statement"]
+    assert set(assign["subtype"]) == {"none"}
+
+
+def test_unstable_clusters_are_not_named():
+    """Significant but unstable: claimed only when two clusters survive the bootstrap."""
+    feats = _features([(150, 0.0, 0.0), (150, 1.2, 0.0)])   # overlapping: mean Jaccard about 0.995
+    cfg = _config(stable_jaccard=1.0)            # a threshold only perfect stability passes
+    assign, prof, summary = run_subtyping(feats, cfg)
+    assert summary["existence_test"]["p_value"] < 0.05 and summary["claimed"] is False
+    assert "fewer than two clusters are stable under the bootstrap" in summary["statement"]
+    assert set(assign["subtype"]) == {"none"} and summary["names"] == {}
+
+
+def test_hdbscan_noise_is_labelled_noise():
+    feats = _features([(200, 0.0, 0.0), (100, 3.0, 0.0)], seed=1)
+    assign, prof, summary = run_subtyping(feats, _config(method="hdbscan"))
+    assert summary["n_noise"] == int((assign["cluster"] == -1).sum())
+    assert set(assign.loc[assign["cluster"] == -1, "subtype"]) <= {"noise"}
+
+
+def test_subtype_adds_to_severity_is_null_when_clusters_do_not_matter():
+    rng = np.random.default_rng(3)
+    sev = rng.normal(20, 5, 600)
+    y = (rng.random(600) < 1 / (1 + np.exp(-(sev - 20) / 5))).astype(float)
+    d = pd.DataFrame({"patient_id": range(600), "y": y, "baseline_severity": sev})
+    r = subtype_adds_to_severity(d, pd.DataFrame({"patient_id": range(600), "cluster": rng.integers(0, 3, 600)}))
+    assert r["df"] == 2 and r["p_value"] > 0.05
+    assert subtype_adds_to_severity(d.drop(columns="baseline_severity"), d.assign(cluster=0))["run"] is False
 
 
 def test_run_subtyping_needs_two_features():
@@ -182,4 +238,4 @@ def test_run_subtyping_needs_two_features():
     assert len(assign) == 0 and summary["n_clusters"] == 0 and summary["claimed"] is False
     assert summary["features"] == ["aes"]
     assert summary["features_missing"] == ["inflammatory_index", "metabolic_index", "anhedonia"]
-    assert summary["statement"] == "subtyping skipped: needs at least two features with data, has ['aes']"
+    assert summary["statement"] == "Subtyping skipped: it needs at least two features with data, has ['aes']."

@@ -109,6 +109,14 @@ def validate_config(config: dict[str, Any], *, source: str | Path = "config") ->
         if bad:
             raise ConfigError(f"{source}: key clinical.dimensions.{name}.items: {d['instrument']} has no item "
                               f"{bad[0]}; its items are {min(known_items)}-{max(known_items)}")
+    sc = cfg["subtype"]
+    if 1 / (sc["n_null"] + 1) >= sc["alpha"]:
+        raise ConfigError(f"{source}: key subtype.n_null: {sc['n_null']} simulations cannot give a p-value below "
+                          f"alpha = {sc['alpha']:g} (the smallest is 1/(n_null + 1)); use at least "
+                          f"{int(1 / sc['alpha'])} or raise subtype.alpha")
+    if sc["method"] in ("kmeans", "consensus") and sc["max_k"] < 2:
+        raise ConfigError(f"{source}: key subtype.max_k: {sc['method']} needs max_k >= 2 (it cannot choose one "
+                          "cluster; the existence test decides whether any clustering is real)")
     h = cfg["clinical"].get("harmonise")
     if h:
         _check_harmonise(h, cfg["endpoint"]["instrument"], source)

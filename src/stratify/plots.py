@@ -27,14 +27,15 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float | None, float | None]
     return max(0.0, float(c - h)), min(1.0, float(c + h))
 
 
-def bic_png(bic: dict, chosen: int, path: Path) -> Path:
+def criterion_png(bic: dict, chosen: int, path: Path, *, label: str = "BIC (lower is better)") -> Path:
+    """The selection criterion by k (BIC, silhouette or PAC) with the chosen k marked."""
     ks = sorted(int(k) for k in bic)
     vals = [bic[str(k)] if str(k) in bic else bic[k] for k in ks]
     fig, ax = plt.subplots(figsize=(4.5, 3))
     ax.plot(ks, vals, "o-", color="#34495e")
     ax.axvline(chosen, color="#c0392b", ls="--", lw=1, label=f"chosen k = {chosen}")
     ax.set_xlabel("number of clusters k")
-    ax.set_ylabel("BIC (lower is better)")
+    ax.set_ylabel(label)
     ax.legend(frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

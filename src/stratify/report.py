@@ -240,26 +240,50 @@ def section_subtypes(config, r: Path) -> str:
     s = _json(r / "subtype" / "summary.json")
     cls = "statement ok" if s.get("claimed") else "statement"
     missing = s.get("features_missing") or []
+    e, st = s.get("existence_test") or {}, s.get("stability") or {}
+    if e.get("run"):
+        ex = (f"SigClust-style parametric bootstrap against a single Gaussian with the data's covariance: "
+              f"2-means cluster index {e['statistic']:.3f} against {e['null_mean']:.3f} (SD {e['null_sd']:.3f}) "
+              f"in {e['n_sim']} null simulations, p = {e['p_value']:.3g} (alpha {s['alpha']:g})")
+    else:
+        ex = f"not run: {e.get('reason', '')}"
+    if st.get("run"):
+        stab = (f"{st['n_boot']} bootstrap resamples, mean adjusted Rand index {st['mean_ari']:.2f}; a cluster "
+                f"is stable from a mean Jaccard of {s['stable_jaccard']:g} (Hennig 2007)")
+    else:
+        stab = f"not run: {st.get('reason', '')}"
     out = [f"<p class='{cls}'>{_e(s.get('statement', ''))}</p>",
            (f"<p class='statement'>Configured clustering features without data in this cohort, not used: "
             f"{_e(', '.join(missing))}.</p>" if missing else ""),
-           f"<p class='note'>Features: {_e(', '.join(s.get('features', [])))}. Missing values: median imputation "
-           f"({s.get('n_imputed_patients', 0)} patients had at least one imputed value). Existence test against "
-           f"a no-cluster null: {_e(s.get('existence_test', ''))}; bootstrap stability: "
-           f"{_e(s.get('stability', ''))}. Treat the names as provisional until both are run.</p>"]
-    if s.get("bic"):
-        out.append("<div class='grid'><div>" + _img(r / "subtype" / "bic.png", "BIC by k") + "</div><div>"
-                   + _img(r / "subtype" / "profiles.png", "cluster profiles") + "</div></div>")
-        prof = pd.read_csv(r / "subtype" / "profiles.tsv", sep="\t")
-        out.append("<h3>Cluster profiles (standardised means)</h3>"
-                   + _table(prof[["cluster", "subtype", "n", *s["features"]]]))
+           f"<p class='note'>Method: {_e(s.get('method', ''))}. Features: {_e(', '.join(s.get('features', [])))}, "
+           f"standardised; missing values: median imputation ({s.get('n_imputed_patients', 0)} patients had at "
+           f"least one imputed value).</p>",
+           _kv({"existence test": ex, "stability": stab})]
+    imgs = [_img(r / "subtype" / f, alt) for f, alt in (("criterion.png", "selection criterion by k"),
+                                                         ("profiles.png", "cluster profiles"))
+            if (r / "subtype" / f).exists()]
+    if imgs:
+        out.append("<div class='grid'>" + "".join(f"<div>{i}</div>" for i in imgs) + "</div>")
+    prof_path = r / "subtype" / "profiles.tsv"
+    if prof_path.exists() and prof_path.stat().st_size > 1:
+        prof = pd.read_csv(prof_path, sep="\t")
+        if len(prof):
+            cols = ["cluster", "subtype", "n", "stability", "mean_jaccard", *s["features"]]
+            out.append("<h3>Cluster profiles (standardised means) and stability</h3>"
+                       + _table(prof[[c for c in cols if c in prof.columns]]))
     if s.get("outcome_by_subtype"):
         kind = config["endpoint"]["kind"]
-        rows = [{"subtype": o["subtype"], "n": o["n"], "with endpoint": o["n_with_endpoint"],
+        rows = [{"cluster": o.get("cluster", ""), "subtype": o["subtype"], "n": o["n"],
+                 "with endpoint": o["n_with_endpoint"],
                  f"{kind} rate": o["endpoint_rate"],
                  "95% CI": f"{o['ci'][0]:.2f}-{o['ci'][1]:.2f}" if o["ci"][0] is not None else ""}
                 for o in s["outcome_by_subtype"]]
         out.append(f"<h3>{kind.capitalize()} by subtype</h3>" + _table(pd.DataFrame(rows)))
+        add = s.get("adds_to_severity") or {}
+        if add.get("run"):
+            out.append(f"<p class='note'>Does subtype add to baseline severity? {_e(add['test'])}: "
+                       f"LR = {add['lr_statistic']:.2f}, df = {add['df']}, p = {add['p_value']:.3g} "
+                       f"(n = {add['n']}).</p>")
     return "".join(out)
 
 

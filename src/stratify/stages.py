@@ -303,8 +303,8 @@ def _features(results: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
 
 def run_subtype(config: dict[str, Any], results: Path) -> dict[str, Any]:
     """subtype: cluster assignments, profiles, BIC curve."""
-    from stratify.plots import bic_png, profile_png
-    from stratify.subtype import run_subtyping
+    from stratify.plots import criterion_png, profile_png
+    from stratify.subtype import run_subtyping, subtype_adds_to_severity
 
     df, _ = _features(results)
     assign, prof, summary = run_subtyping(df, config)
@@ -312,8 +312,11 @@ def run_subtype(config: dict[str, Any], results: Path) -> dict[str, Any]:
     write_table(assign, out / "assignments.parquet", kind="subtype.assignments",
                 provenance=_prov(config, "subtype"))
     prof.to_csv(out / "profiles.tsv", sep="\t", index=False)
-    if summary.get("bic"):
-        bic_png(summary["bic"], summary["n_clusters"], out / "bic.png")
+    if summary.get("criterion"):
+        label = {"BIC": "BIC (lower is better)", "silhouette": "mean silhouette (higher is better)",
+                 "PAC": "PAC (lower is better)"}[summary["criterion_name"]]
+        criterion_png(summary["criterion"], summary["n_clusters"], out / "criterion.png", label=label)
+    if len(prof):
         profile_png(prof, summary["features"], out / "profiles.png")
     # response by subtype (descriptive, with Wilson intervals)
     if len(assign):
@@ -321,12 +324,14 @@ def run_subtype(config: dict[str, Any], results: Path) -> dict[str, Any]:
 
         m = assign.merge(df[["patient_id", "y"]], on="patient_id")
         rows = []
-        for s, g in m.groupby("subtype"):
+        for (c, s), g in m.groupby(["cluster", "subtype"]):
             yy = g["y"].dropna()
             lo, hi = wilson(int(yy.sum()), len(yy))
-            rows.append({"subtype": s, "n": int(len(g)), "n_with_endpoint": int(len(yy)),
+            rows.append({"cluster": int(c), "subtype": s, "n": int(len(g)), "n_with_endpoint": int(len(yy)),
                          "endpoint_rate": float(yy.mean()) if len(yy) else None, "ci": [lo, hi]})
         summary["outcome_by_subtype"] = rows
+        if summary.get("claimed"):
+            summary["adds_to_severity"] = subtype_adds_to_severity(df, assign)
     _dump(summary, out / "summary.json")
     return summary
 
@@ -378,7 +383,8 @@ def run_explain(config: dict[str, Any], results: Path) -> dict[str, Any]:
                                "n_patients": int(len(df))}
     by_path = out / "importance_by_subtype.tsv"
     by_path.unlink(missing_ok=True)
-    if len(assign) and assign["subtype"].nunique() > 1:
+    sub = json.loads((results / "subtype" / "summary.json").read_text())
+    if len(assign) and sub.get("claimed"):
         st = df[["patient_id"]].merge(assign, on="patient_id", how="left")["subtype"].fillna("unassigned")
         by = importance_by_subtype(vals, feats, st)
         by.to_csv(by_path, sep="\t")
