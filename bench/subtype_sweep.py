@@ -41,7 +41,8 @@ def main() -> None:
         lines.append({"method": method, "null cohorts": len(z), "false claims": int(z["claimed"].sum()),
                       "planted cohorts": len(p), "recovered": int(ok.sum()),
                       "ARI min": round(p["ari"].min(), 3), "ARI median": round(p["ari"].median(), 3),
-                      "k on null (counts)": dict(z["n_clusters"].value_counts().sort_index()),
+                      "k on null (counts)": {int(k): int(v) for k, v in
+                                             z["n_clusters"].value_counts().sort_index().items()},
                       "minutes": round((time.monotonic() - t0) / 60, 1)})
         print(lines[-1], flush=True)
     pd.concat(frames, ignore_index=True).to_csv(args.out, sep="\t", index=False)
