@@ -28,7 +28,8 @@ def test_defaults_are_filled():
     assert cfg["seed"] == 20240601
     assert cfg["endpoint"]["kind"] == "response"
     assert cfg["patient_covariates"] == []
-    assert cfg["model"] == {"folds": 5, "n_bootstrap": 1000, "n_estimators": 200, "max_depth": 2,
+    assert cfg["model"] == {"folds": 5, "n_bootstrap": 1000, "n_permutations": 100, "n_estimators": 200,
+                            "max_depth": 2,
                             "learning_rate": 0.05}
     assert cfg["clinical"] == {"max_missing_items": 0.2, "adequate_weeks": 4, "min_psychotherapy_sessions": 8,
                               "markowitz_min_sessions": 9, "min_sessions": {}, "crp_acute_mg_l": 10,
@@ -72,7 +73,7 @@ def test_unknown_nested_key():
     with pytest.raises(ConfigError) as e:
         validate_config(_cfg(model={"fold": 3}), source="cohort.yaml")
     assert str(e.value) == ("cohort.yaml: unknown key 'fold' at model; allowed keys: folds, learning_rate, "
-                            "max_depth, n_bootstrap, n_estimators")
+                            "max_depth, n_bootstrap, n_estimators, n_permutations")
 
 
 def test_unknown_key_in_list_item():

@@ -17,7 +17,8 @@ from stratify.model import (
     metrics_with_ci,
 )
 
-MODEL = {"folds": 3, "n_bootstrap": 60, "n_estimators": 30, "max_depth": 2, "learning_rate": 0.2}
+MODEL = {"folds": 3, "n_bootstrap": 60, "n_estimators": 30, "max_depth": 2, "learning_rate": 0.2,
+         "n_permutations": 19}
 GROUPS = {"clinical": ["strong", "noise1"], "biomarker": [], "genetic": ["gen1"]}
 
 
@@ -167,3 +168,41 @@ def test_too_few_patients_in_a_class_is_a_user_error():
     df.loc[:1, "y"] = 1.0   # 2 responders, fewer than 3 folds
     with pytest.raises(StratifyError, match="too few patients in one class"):
         fit_response_model(df, _summary(), _config())
+
+
+# --------------------------------------------------------------------------- calibration, permutation test
+
+def test_calibration_slope_and_intercept_detect_miscalibration():
+    from stratify.model import _logit, calibration
+
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0.1, 0.9, 20000)
+    y = (rng.random(20000) < p).astype(float)
+    good = calibration(y, p)
+    assert good["slope"] == pytest.approx(1.0, abs=0.06) and good["intercept"] == pytest.approx(0.0, abs=0.05)
+    # too extreme: logit doubled -> slope about 0.5
+    extreme = 1 / (1 + np.exp(-2 * _logit(p)))
+    assert calibration(y, extreme)["slope"] == pytest.approx(0.5, abs=0.05)
+    # too low on average: logit shifted by -1 -> calibration-in-the-large about +1
+    low = 1 / (1 + np.exp(-(_logit(p) - 1)))
+    assert calibration(y, low)["intercept"] == pytest.approx(1.0, abs=0.06)
+    assert np.isnan(calibration(y, np.full(20000, 0.4))["slope"])
+
+
+def test_permutation_test_separates_signal_from_noise():
+    from sklearn.model_selection import StratifiedKFold
+
+    from stratify.model import cross_validated_predictions, make_logistic, permutation_test
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(300, 3))
+    make = lambda: make_logistic(seed=0)  # noqa: E731
+    for signal, check in ((1.5, lambda p: p == pytest.approx(1 / 40)), (0.0, lambda p: p > 0.05)):
+        y = (signal * X[:, 0] + rng.normal(size=300) > 0).astype(int)
+        cv = StratifiedKFold(5, shuffle=True, random_state=0).split(X, y)
+        from sklearn.metrics import roc_auc_score
+
+        auc = roc_auc_score(y, cross_validated_predictions(make, X, y, cv))
+        r = permutation_test(make, X, y, folds=5, observed_auc=auc, n_perm=39, seed=1)
+        assert check(r["p_value"]), (signal, r)
+        assert r["n_permutations"] == 39 and 0.4 < r["null_auc_mean"] < 0.6

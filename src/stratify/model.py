@@ -7,7 +7,10 @@ logistic regression on the clinical features, and XGBoost without the genetic fe
 so a reader sees what each data domain adds. The final model is refit on all patients and
 saved as XGBoost JSON (no pickle) with its feature list.
 
-Issue 5 deepens this stage (site-grouped nested CV, calibration, permutation test).
+The main model also gets a permutation test (the whole cross-validation repeated with
+shuffled outcomes: is its AUC better than chance?) and every model a calibration slope and
+intercept with bootstrap intervals and a calibration plot. Issue 5 still has to add
+site-grouped nested cross-validation.
 """
 
 from __future__ import annotations
@@ -72,6 +75,24 @@ def bootstrap_ci(y: np.ndarray, p: np.ndarray, metric, *, n_boot: int, seed: int
     return float(np.quantile(vals, a)), float(np.quantile(vals, 1 - a))
 
 
+def _calibration_ci(y: np.ndarray, p: np.ndarray, *, n_boot: int, seed: int) -> dict[str, list[float]]:
+    """Percentile bootstrap intervals of the calibration slope and intercept."""
+    rng = np.random.default_rng(seed)
+    sl, ic = [], []
+    for _ in range(n_boot):
+        i = rng.integers(0, len(y), len(y))
+        if y[i].min() == y[i].max():
+            continue
+        c = calibration(y[i], p[i])
+        sl.append(c["slope"])
+        ic.append(c["intercept"])
+    sl = np.array(sl)[np.isfinite(sl)]
+
+    def q(v):
+        return [float(np.quantile(v, 0.025)), float(np.quantile(v, 0.975))] if len(v) else [float("nan")] * 2
+    return {"slope_ci": q(sl), "intercept_ci": q(np.array(ic))}
+
+
 def metrics_with_ci(y: np.ndarray, p: np.ndarray, *, n_boot: int, seed: int) -> dict[str, Any]:
     """AUC (with bootstrap CI), Brier score (with CI) and balanced accuracy at the prevalence."""
     thr = float(y.mean())
@@ -87,6 +108,84 @@ def metrics_with_ci(y: np.ndarray, p: np.ndarray, *, n_boot: int, seed: int) -> 
         "brier": float(brier_score_loss(y, p)), "brier_ci": [blo, bhi],
         "balanced_accuracy": float(balanced_accuracy_score(y, p >= thr)), "threshold": thr,
     }
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def _logistic_fit(y: np.ndarray, x: np.ndarray | None, offset: np.ndarray, iters: int = 50) -> np.ndarray:
+    """Unpenalised logistic regression by Newton-Raphson: logit P(y) = b0 [+ b1 x] + offset."""
+    X = np.ones((len(y), 1)) if x is None else np.column_stack([np.ones(len(y)), x])
+    b = np.zeros(X.shape[1])
+    for _ in range(iters):
+        eta = np.clip(X @ b + offset, -30, 30)
+        mu = 1 / (1 + np.exp(-eta))
+        w = mu * (1 - mu)
+        H = X.T @ (X * w[:, None]) + 1e-9 * np.eye(X.shape[1])
+        step = np.linalg.solve(H, X.T @ (y - mu))
+        b = b + step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return b
+
+
+def calibration(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    """Calibration slope and intercept (calibration-in-the-large) of predicted probabilities.
+
+    Slope: the coefficient of ``logit(p)`` in a logistic regression of the outcome on it
+    (1 is ideal; below 1 means predictions too extreme, as overfitting makes them).
+    Intercept: ``a`` in ``logit P(y) = a + logit(p)`` with ``logit(p)`` as an offset (0 is
+    ideal; above 0 means predictions too low on average). Van Calster et al. 2019, BMC Med
+    17:230. A constant prediction has no slope (NaN).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> p = rng.uniform(0.05, 0.95, 20000); y = (rng.random(20000) < p).astype(float)
+    >>> c = calibration(y, p); round(c["slope"], 1), round(c["intercept"], 1)
+    (1.0, 0.0)
+    """
+    y = np.asarray(y, dtype=float)
+    lp = _logit(p)
+    intercept = float(_logistic_fit(y, None, lp)[0])
+    slope = float(_logistic_fit(y, lp, np.zeros(len(y)))[1]) if np.ptp(lp) > 1e-9 else float("nan")
+    return {"slope": slope, "intercept": intercept}
+
+
+def permutation_test(make, X: np.ndarray, y: np.ndarray, *, folds: int, observed_auc: float, n_perm: int,
+                     seed: int) -> dict[str, Any]:
+    """Is the cross-validated AUC better than chance? The whole stratified k-fold
+    cross-validation is repeated on ``n_perm`` random permutations of the outcome (folds
+    re-drawn for each); p = (1 + #{AUC_perm >= AUC_obs}) / (1 + n_perm), one-sided
+    (Ojala & Garriga 2010, J Mach Learn Res 11:1833).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> X = rng.normal(size=(200, 3)); y = (X[:, 0] + rng.normal(size=200) > 0).astype(int)
+    >>> make = lambda: make_logistic(seed=0)
+    >>> cv = StratifiedKFold(5, shuffle=True, random_state=0).split(X, y)
+    >>> auc = roc_auc_score(y, cross_validated_predictions(make, X, y, cv))
+    >>> permutation_test(make, X, y, folds=5, observed_auc=auc, n_perm=19, seed=0)["p_value"]
+    0.05
+    """
+    rng = np.random.default_rng(seed)
+    aucs = []
+    step = max(1, n_perm // 10)
+    for i in range(n_perm):
+        yp = rng.permutation(y)
+        cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed + 1 + i).split(X, yp)
+        pp = cross_validated_predictions(make, X, yp, cv)
+        aucs.append(float(roc_auc_score(yp, pp)) if np.unique(pp).size > 1 else 0.5)
+        if (i + 1) % step == 0 or i + 1 == n_perm:
+            log.info("permutation test: %d/%d", i + 1, n_perm)
+    aucs = np.array(aucs)
+    return {"p_value": float((1 + np.sum(aucs >= observed_auc)) / (1 + n_perm)), "n_permutations": int(n_perm),
+            "null_auc_mean": float(aucs.mean()), "null_auc_sd": float(aucs.std(ddof=1)) if n_perm > 1 else None,
+            "null_auc_95th": float(np.quantile(aucs, 0.95)),
+            "method": "stratified k-fold cross-validation repeated on permuted outcomes (one-sided)"}
 
 
 def fit_response_model(features: pd.DataFrame, summary: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
@@ -126,8 +225,19 @@ def fit_response_model(features: pd.DataFrame, summary: dict[str, Any], config: 
     for col in [c for c in oof.columns if c not in ("patient_id", "site", "y")]:
         t1 = time.monotonic()
         metrics[col] = metrics_with_ci(y, oof[col].to_numpy(), n_boot=mc["n_bootstrap"], seed=seed)
+        metrics[col]["calibration"] = calibration(y, oof[col].to_numpy())
+        if col != "majority":
+            metrics[col]["calibration"].update(_calibration_ci(y, oof[col].to_numpy(), n_boot=mc["n_bootstrap"],
+                                                               seed=seed + 2))
         log.info("%s: AUC %.3f (95%% CI %.3f-%.3f), bootstrap %d resamples in %.1fs", col,
                  metrics[col]["auc"], *metrics[col]["auc_ci"], mc["n_bootstrap"], time.monotonic() - t1)
+    if mc["n_permutations"]:
+        t1 = time.monotonic()
+        metrics["xgboost"]["permutation_test"] = permutation_test(
+            lambda: make_xgb(mc, seed=seed), X, y, folds=mc["folds"], observed_auc=metrics["xgboost"]["auc"],
+            n_perm=mc["n_permutations"], seed=seed)
+        log.info("xgboost: permutation p = %.4g (%d permutations, %.1fs)",
+                 metrics["xgboost"]["permutation_test"]["p_value"], mc["n_permutations"], time.monotonic() - t1)
     final = make_xgb(mc, seed=seed).fit(X, y)
     return {
         "metrics": metrics, "oof": oof, "model": final, "features": feats,

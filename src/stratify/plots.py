@@ -87,6 +87,35 @@ def roc_png(oof: pd.DataFrame, path: Path) -> Path:
     return Path(path)
 
 
+def calibration_png(oof: pd.DataFrame, path: Path, *, bins: int = 10) -> Path:
+    """Observed outcome rate against mean predicted probability, per decile of prediction,
+    with 95% Wilson intervals, for every model but the constant majority baseline."""
+    y = oof["y"].to_numpy()
+    fig, ax = plt.subplots(figsize=(4.5, 4.2))
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":", label="ideal")
+    for col in [c for c in oof.columns if c not in ("patient_id", "site", "y", "majority")]:
+        p = oof[col].to_numpy()
+        q = pd.qcut(p, bins, labels=False, duplicates="drop")
+        mp, obs, lo, hi = [], [], [], []
+        for b in np.unique(q):
+            m = q == b
+            mp.append(p[m].mean())
+            obs.append(y[m].mean())
+            a, z = wilson(int(y[m].sum()), int(m.sum()))
+            lo.append(obs[-1] - a)
+            hi.append(z - obs[-1])
+        ax.errorbar(mp, obs, yerr=[lo, hi], fmt="o-", ms=3, lw=1, capsize=2, label=col)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("predicted probability (decile mean)")
+    ax.set_ylabel("observed rate")
+    ax.legend(frameon=False, fontsize=8, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
 def bar_counts_png(counts: dict[str, dict[str, int]], path: Path, *, title: str = "") -> Path:
     """Horizontal bars of category counts, one panel per group (e.g. phenotypes per gene)."""
     n = max(len(counts), 1)

@@ -73,3 +73,46 @@ def recovery_sweep(seeds, *, n: int = 1000, subtype: dict[str, Any] | None = Non
         with ProcessPoolExecutor(processes) as ex:
             rows = list(ex.map(_one, jobs))
     return pd.DataFrame(rows)
+
+
+def model_null_check(seed: int, *, n: int = 800, null: bool = True, n_permutations: int = 100) -> dict[str, Any]:
+    """Simulate a cohort, build the clinical and biomarker features, and run the response
+    model with its permutation test (the genetic features are left out: they need the
+    genotypes stage, and a null cohort has no signal in any feature)."""
+    from stratify.clinical import clinical_tables
+    from stratify.config import load_config
+    from stratify.features import available_features
+    from stratify.model import fit_response_model
+    from stratify.simulate import write_cohort
+    from stratify.validate import validate_inputs
+
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = write_cohort(Path(tmp), n=n, seed=seed, null=null, n_snps=10)
+        cfg = load_config(paths["config"])
+        cfg["model"].update(n_permutations=n_permutations, n_bootstrap=200)
+        tables, _ = validate_inputs(cfg)
+        p = clinical_tables(tables, cfg)["patients"]
+    known = available_features(cfg)
+    groups = {g: [f for f in cfg["features"][g] if f in p.columns and f in known] for g in ("clinical", "biomarker")}
+    feats = groups["clinical"] + groups["biomarker"]
+    df = p[["patient_id", "site", *feats]].copy()
+    df["y"] = p[cfg["endpoint"]["kind"]]
+    res = fit_response_model(df, {"model_features": feats, "feature_groups": groups}, cfg)
+    x = res["metrics"]["xgboost"]
+    return {"seed": seed, "null": null, "n": n, "auc": x["auc"], "auc_lo": x["auc_ci"][0], "auc_hi": x["auc_ci"][1],
+            "permutation_p": x["permutation_test"]["p_value"], "calibration_slope": x["calibration"]["slope"],
+            "seconds": round(time.monotonic() - t0, 1)}
+
+
+def _model_one(args):
+    seed, n, null, n_perm = args
+    return model_null_check(seed, n=n, null=null, n_permutations=n_perm)
+
+
+def model_null_sweep(seeds, *, n: int = 800, null: bool = True, n_permutations: int = 100,
+                     processes: int = 2) -> pd.DataFrame:
+    """:func:`model_null_check` for every seed, in ``processes`` processes."""
+    jobs = [(s, n, null, n_permutations) for s in seeds]
+    with ProcessPoolExecutor(processes) as ex:
+        return pd.DataFrame(list(ex.map(_model_one, jobs)))

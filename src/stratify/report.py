@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -291,28 +292,53 @@ def section_model(config, r: Path) -> str:
     m = _json(r / "model" / "metrics.json")
     rows = []
     for name, v in m["metrics"].items():
+        cal = v.get("calibration", {})
         rows.append({"model": name, "AUC": v["auc"], "AUC 95% CI": f"{v['auc_ci'][0]:.3f}-{v['auc_ci'][1]:.3f}",
                      "Brier": v["brier"], "balanced accuracy": v["balanced_accuracy"],
+                     "calibration slope": _ci_text(cal.get("slope"), cal.get("slope_ci")),
+                     "calibration intercept": _ci_text(cal.get("intercept"), cal.get("intercept_ci")),
                      "features": len(m["feature_sets"].get(name, [])) if name in m["feature_sets"] else 0})
     main = m["metrics"]["xgboost"]
     lo, hi = main["auc_ci"]
-    if lo <= 0.5 <= hi:
-        verdict = (f"Cross-validated AUC {main['auc']:.2f} (95% CI {lo:.2f}-{hi:.2f}). The interval includes 0.5: "
-                   "the model's discrimination is not distinguishable from chance.")
-    elif hi < 0.5:
-        verdict = (f"Cross-validated AUC {main['auc']:.2f} (95% CI {lo:.2f}-{hi:.2f}) is below 0.5. Models that "
-                   "fit noise under cross-validation do this; read it as no usable discrimination, not as signal.")
+    perm = main.get("permutation_test")
+    if perm:
+        chance = perm["p_value"] >= 0.05
+        verdict = (f"Cross-validated AUC {main['auc']:.2f} (95% CI {lo:.2f}-{hi:.2f}); permutation test "
+                   f"p = {perm['p_value']:.3g} ({perm['n_permutations']} permutations of the outcome, null AUC "
+                   f"{perm['null_auc_mean']:.2f}, 95th percentile {perm['null_auc_95th']:.2f}). ")
+        verdict += ("The model's discrimination is not distinguishable from chance." if chance
+                    else "The model discriminates better than chance.")
+        if lo <= 0.5 <= hi and not chance:
+            verdict += " (The bootstrap interval includes 0.5.)"
+        ok = not chance
     else:
-        verdict = f"Cross-validated AUC {main['auc']:.2f} (95% CI {lo:.2f}-{hi:.2f}) is above chance."
-    verdict += (" The interval comes from resampling patients' out-of-fold predictions and does not include the "
-                "variability of the cross-validation itself, so it is somewhat too narrow; a permutation test is "
-                "not run yet.")
-    return (f"<p class='statement{' ok' if lo > 0.5 else ''}'>{_e(verdict)}</p>"
+        ok = lo > 0.5
+        if lo <= 0.5 <= hi:
+            verdict = (f"Cross-validated AUC {main['auc']:.2f} (95% CI {lo:.2f}-{hi:.2f}). The interval includes "
+                       "0.5: the model's discrimination is not distinguishable from chance.")
+        else:
+            verdict = f"Cross-validated AUC {main['auc']:.2f} (95% CI {lo:.2f}-{hi:.2f})."
+        verdict += " No permutation test was run (model.n_permutations: 0)."
+    if hi < 0.5:
+        verdict += (" An AUC below 0.5 is what models that fit noise under cross-validation produce; read it as "
+                    "no usable discrimination, not as signal.")
+    verdict += (" The AUC interval comes from resampling patients' out-of-fold predictions and leaves out the "
+                "variability of the cross-validation itself, so it is somewhat too narrow; the permutation test is "
+                "the check against chance.")
+    return (f"<p class='statement{' ok' if ok else ''}'>{_e(verdict)}</p>"
             f"<p>{m['n_train']} patients with the endpoint ({m['n_excluded_no_endpoint']} without it were left "
             f"out), prevalence {m['prevalence']:.2f}; {_e(m['cv'])}, {m['folds']} folds; intervals from "
-            f"{config['model']['n_bootstrap']} bootstrap resamples of the out-of-fold predictions.</p>"
-            + "<div class='grid'><div>" + _table(pd.DataFrame(rows)) + "</div><div>"
-            + _img(r / "model" / "roc.png", "ROC curves") + "</div></div>")
+            f"{config['model']['n_bootstrap']} bootstrap resamples of the out-of-fold predictions. Calibration: "
+            "slope 1 and intercept 0 are ideal; a slope below 1 means predictions that are too extreme.</p>"
+            + _table(pd.DataFrame(rows))
+            + "<div class='grid'><div>" + _img(r / "model" / "roc.png", "ROC curves") + "</div><div>"
+            + _img(r / "model" / "calibration.png", "calibration plot") + "</div></div>")
+
+
+def _ci_text(v, ci) -> str:
+    if v is None or not np.isfinite(v):
+        return ""
+    return f"{v:.2f}" + (f" ({ci[0]:.2f} to {ci[1]:.2f})" if ci and np.all(np.isfinite(ci)) else "")
 
 
 def section_explain(config, r: Path) -> str:

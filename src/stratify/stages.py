@@ -339,7 +339,7 @@ def run_subtype(config: dict[str, Any], results: Path) -> dict[str, Any]:
 def run_model(config: dict[str, Any], results: Path) -> dict[str, Any]:
     """model: cross-validated XGBoost and baselines; final model as XGBoost JSON."""
     from stratify.model import fit_response_model
-    from stratify.plots import roc_png
+    from stratify.plots import calibration_png, roc_png
 
     df, fsum = _features(results)
     res = fit_response_model(df, fsum, config)
@@ -348,6 +348,7 @@ def run_model(config: dict[str, Any], results: Path) -> dict[str, Any]:
     res["model"].save_model(str(out / "xgboost.json"))
     write_table(res["oof"], out / "oof_predictions.parquet", kind="model.oof", provenance=_prov(config, "model"))
     roc_png(res["oof"], out / "roc.png")
+    calibration_png(res["oof"], out / "calibration.png")
     summary = {"metrics": res["metrics"], **res["info"], "features": res["features"],
                "endpoint": config["endpoint"], "skipped_features": fsum["skipped_features"]}
     _dump({"features": res["features"], "endpoint": config["endpoint"], "xgboost_params": res["info"]["params"],
