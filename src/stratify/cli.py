@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--out", required=True, help="output folder")
     sim.add_argument("--snps", type=int, default=3000, help="common SNPs in the VCF (default 3000)")
     sim.add_argument("--cohort", help="cohort name written into the config")
+    sim.add_argument("--teh", choices=["planted", "none"],
+                     help="two-arm randomised index treatment (escitalopram vs bupropion) with planted or no "
+                          "treatment-effect heterogeneity (docs/simulation.md)")
     sim.add_argument("--log")
 
     for name in ("validate", "genotypes", "clinical", "trd", "features", "subtype", "explain"):
@@ -98,6 +101,26 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="write the self-contained HTML report")
     _common(rep)
     rep.add_argument("--out", help="HTML file (default: <results>/report/report.html)")
+    teh = sub.add_parser("teh", help="treatment-effect heterogeneity from trial arms").add_subparsers(
+        dest="teh_command", required=True)
+    vr = teh.add_parser(
+        "vr", help="variance-ratio meta-analysis (lnVR, lnCVR) of treatment vs control arms",
+        description="Compare the spread of outcomes on treatment and control, arm by arm, and pool across "
+                    "studies (Nakagawa 2015; effect sizes and pooling as R's metafor: escalc VR/CVR, rma FE "
+                    "and REML). See docs/heterogeneity.md.")
+    vr.add_argument("--arms", required=True,
+                    help="arms table (TSV, or CSV by extension): study, arm, group (treatment/control), n, mean, "
+                         "sd; optional measure (pooled separately) and scale (arms compared on the same scale)")
+    vr.add_argument("--out", required=True, help="output folder: comparisons.tsv, pooled.json, forest.png")
+    vr.add_argument("--log", help="also write the log to this file")
+    gr = teh.add_parser(
+        "griselda-arms", help="build the arms table of the GRISELDA reference check (Cipriani 2018)",
+        description="Every non-placebo arm vs the placebo arm of the same study and scale (HAMD17, HAMD21, "
+                    "MADRS), n = endpoint_n, end-point or change score by the sign of the mean, as "
+                    "../shared/data/teh/PROVENANCE.md describes.")
+    gr.add_argument("--csv", required=True, help="cipriani2018_griselda_arms.csv")
+    gr.add_argument("--out", required=True, help="arms table to write (TSV)")
+    gr.add_argument("--log", help="also write the log to this file")
     run = sub.add_parser("run", help="every stage in order without Snakemake (quick runs, tests)")
     _common(run)
     return ap
@@ -120,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             from stratify.simulate import write_cohort
 
             paths = write_cohort(args.out, n=args.n, seed=args.seed, null=args.null, n_snps=args.snps,
-                                 cohort=args.cohort)
+                                 cohort=args.cohort, teh=args.teh)
             log.info("simulated cohort written to %s; run it with: snakemake --cores 2 --configfile %s",
                      args.out, paths["config"])
             return 0
@@ -133,6 +156,19 @@ def main(argv: list[str] | None = None) -> int:
             counts = calls["status"].value_counts().to_dict()
             log.info("%d samples called (%s)%s", len(calls), ", ".join(f"{k}: {v}" for k, v in counts.items()),
                      "" if args.out == "-" else f"; written to {args.out}")
+            return 0
+        if args.command == "teh":
+            from stratify import teh
+
+            if args.teh_command == "griselda-arms":
+                arms, counts = teh.griselda_arms(args.csv)
+                Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+                arms.to_csv(args.out, sep="\t", index=False)
+                log.info("%d arms (%d comparisons) written to %s; %s", len(arms), counts["comparisons"], args.out,
+                         ", ".join(f"{k}: {v}" for k, v in counts.items()))
+                return 0
+            paths = teh.run_vr(args.arms, args.out)
+            log.info("teh vr done in %.1fs; outputs in %s", time.monotonic() - t0, paths["pooled"].parent)
             return 0
         from stratify import stages
 

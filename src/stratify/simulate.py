@@ -21,6 +21,13 @@ oracle AUC (from the true response probabilities) is about 0.7.
 
 The null twin draws the same kinds of patients, items, markers, genotypes and treatments,
 but with no subgroup and a response probability that is the same for every patient.
+
+Two-arm cohorts (``teh="planted"`` or ``teh="none"``; see :data:`TWO_ARM` and
+:data:`TEH_EFFECTS`) make the index treatment a 1:1 randomised comparison of escitalopram
+(arm A) with bupropion (arm B), for testing treatment-effect heterogeneity
+(:mod:`stratify.ite`). The arm assignment comes from its own stream
+(``numpy.random.default_rng([seed, 4243])``) and is drawn only when ``teh`` is given, so the
+default cohorts are unchanged.
 """
 
 from __future__ import annotations
@@ -158,6 +165,23 @@ EFFECTS = {
     },
 }
 NULL_INTERCEPT = -0.15
+
+# Two-arm cohorts (``teh``): the index treatment is randomised 1:1 between arm A and arm B.
+TWO_ARM = {"A": "escitalopram", "B": "bupropion"}
+TEH_MODES = ("planted", "none")
+# Log-odds of response in a two-arm cohort. The prognostic terms act the same in both arms;
+# with teh="planted" arm B differs from arm A by
+#     arm_b_vs_a + immune_metabolic_x_arm_b * subgroup + anhedonia_per_sd_x_arm_b * anhedonia,
+# split symmetrically (half added to arm B's log-odds, half subtracted from arm A's). With
+# teh="none" both arms have the prognostic model only: no arm effect and no heterogeneity.
+TEH_EFFECTS = {
+    "intercept": 0.6,
+    "anhedonia_per_sd": -0.5,
+    "per_prior_failed_trial": -0.35,
+    "arm_b_vs_a": -0.5,
+    "immune_metabolic_x_arm_b": 2.0,
+    "anhedonia_per_sd_x_arm_b": 1.0,
+}
 
 
 @dataclass(frozen=True)
@@ -365,8 +389,24 @@ def _min_dose(agent: str) -> float:
     return float(m) if np.isfinite(m) else float(AUGMENTERS.get(agent, 10))
 
 
-def simulate_cohort(n: int, *, seed: int, null: bool = False) -> dict[str, Any]:
+def _two_arm_logits(teh: str, im: np.ndarray, anh: np.ndarray, prior_failed: np.ndarray):
+    """Log-odds of response under arm A and arm B for a two-arm cohort (see TEH_EFFECTS)."""
+    e = TEH_EFFECTS
+    shared = e["intercept"] + e["anhedonia_per_sd"] * anh + e["per_prior_failed_trial"] * prior_failed
+    if teh == "planted":
+        half = 0.5 * (e["arm_b_vs_a"] + e["immune_metabolic_x_arm_b"] * im + e["anhedonia_per_sd_x_arm_b"] * anh)
+    else:
+        half = np.zeros(len(anh))
+    return shared - half, shared + half
+
+
+def simulate_cohort(n: int, *, seed: int, null: bool = False, teh: str | None = None) -> dict[str, Any]:
     """Simulate a cohort; returns the tables (DataFrames), VCF records and truth.
+
+    ``teh`` (``"planted"`` or ``"none"``) makes the index treatment a randomised two-arm
+    comparison (:data:`TWO_ARM`) with planted or no treatment-effect heterogeneity; the
+    truth then has the columns ``arm``, ``p_response_A``, ``p_response_B`` and ``ite_true``.
+    With ``teh=None`` (the default) nothing changes.
 
     Examples
     --------
@@ -375,9 +415,17 @@ def simulate_cohort(n: int, *, seed: int, null: bool = False) -> dict[str, Any]:
     ['biomarkers', 'patients', 'sample_map', 'symptoms', 'treatments']
     >>> len(c["tables"]["patients"])
     60
+    >>> t = simulate_cohort(60, seed=1, teh="none")["truth"]
+    >>> t["arm"].value_counts().to_dict(), float(t["ite_true"].abs().max())
+    ({'A': 30, 'B': 30}, 0.0)
     """
     if n < 20:
         raise InputError(f"--n {n} is too small; simulate at least 20 patients")
+    if teh is not None and teh not in TEH_MODES:
+        raise InputError(f"--teh {teh!r}: expected one of {', '.join(TEH_MODES)}")
+    if teh is not None and null:
+        raise InputError("--null and --teh cannot be combined; --teh none is the two-arm cohort without "
+                         "treatment-effect heterogeneity")
     rng = np.random.default_rng(seed)
     pid = np.array([f"P{i:05d}" for i in range(1, n + 1)], dtype=object)
     sid = np.array([f"S{i:05d}" for i in range(1, n + 1)], dtype=object)
@@ -417,6 +465,13 @@ def simulate_cohort(n: int, *, seed: int, null: bool = False) -> dict[str, Any]:
     agents = list(INDEX_AGENTS)
     index_agent = np.array(agents, dtype=object)[
         rng.choice(len(agents), size=n, p=[INDEX_AGENTS[a][0] for a in agents])]
+    arm_b = None
+    if teh is not None:
+        # randomised 1:1 (n // 2 patients to arm B), from a stream of its own
+        teh_rng = np.random.default_rng([seed, 4243])
+        arm_b = np.zeros(n, dtype=bool)
+        arm_b[teh_rng.permutation(n)[: n // 2]] = True
+        index_agent = np.where(arm_b, TWO_ARM["B"], TWO_ARM["A"]).astype(object)
     ssri_snri = np.array([INDEX_AGENTS[a][1] for a in index_agent])
     # treatment histories come from their own stream, so that richer histories leave every
     # other draw (symptoms, markers, genotypes) of a seed unchanged
@@ -426,6 +481,9 @@ def simulate_cohort(n: int, *, seed: int, null: bool = False) -> dict[str, Any]:
     # response to the index treatment
     if null:
         logit = np.full(n, NULL_INTERCEPT)
+    elif teh is not None:
+        logit_a, logit_b = _two_arm_logits(teh, im, latent[_ANH], prior_failed)
+        logit = np.where(arm_b, logit_b, logit_a)
     else:
         cyp_eff = np.array([EFFECTS["cyp2c19_on_escitalopram_citalopram"].get(p, 0.0) for p in c19_pheno])
         esc_cit = np.isin(index_agent, ["escitalopram", "citalopram"])
@@ -521,11 +579,18 @@ def simulate_cohort(n: int, *, seed: int, null: bool = False) -> dict[str, Any]:
         "p_response": p_resp.round(6), "planned_responder": responder.astype(int),
         "dropout": dropout.astype(int),
     })
+    if teh is not None:
+        p_a, p_b = 1 / (1 + np.exp(-logit_a)), 1 / (1 + np.exp(-logit_b))
+        at = truth.columns.get_loc("p_response") + 1
+        for k, (col, vals) in enumerate([("arm", np.where(arm_b, "B", "A").astype(object)),
+                                         ("p_response_A", p_a.round(6)), ("p_response_B", p_b.round(6)),
+                                         ("ite_true", (p_b - p_a).round(6))]):
+            truth.insert(at + k, col, vals)
     return {
         "tables": {"patients": patients, "symptoms": symptoms, "treatments": treatments,
                    "biomarkers": biomarkers, "sample_map": sample_map},
         "cyp2c19": (cyp, h1, h2), "cyp2d6": d6_dip, "sample_ids": sid, "ancestry": anc,
-        "truth": truth, "rng": rng, "null": null,
+        "truth": truth, "rng": rng, "null": null, "teh": teh,
     }
 
 
@@ -617,13 +682,14 @@ def write_cyrius(path: str | Path, sample_ids, diplotypes, rng) -> Path:
 
 
 def write_cohort(out: str | Path, *, n: int, seed: int, null: bool = False, n_snps: int = 3000,
-                 cohort: str | None = None) -> dict[str, Path]:
+                 cohort: str | None = None, teh: str | None = None) -> dict[str, Path]:
     """Simulate a cohort and write it, with its config and truth, into ``out``.
 
-    Returns the written paths by role.
+    ``teh`` as in :func:`simulate_cohort` (a two-arm cohort; ``truth.yaml`` then also has
+    ``teh`` and ``two_arm``). Returns the written paths by role.
     """
     out = Path(out)
-    c = simulate_cohort(n, seed=seed, null=null)
+    c = simulate_cohort(n, seed=seed, null=null, teh=teh)
     out.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
     for name, df in c["tables"].items():
@@ -648,10 +714,26 @@ def write_cohort(out: str | Path, *, n: int, seed: int, null: bool = False, n_sn
             "n_failed_trials", "cyp2c19_rank", "index_escitalopram_citalopram", "index_ssri_snri"],
         "endpoint": "HAMD17 response (>= 50% reduction) at week 8 of the index treatment",
     }
+    if teh is not None:
+        planted = teh == "planted"
+        truth_doc.update({
+            "response_model": {k: v for k, v in TEH_EFFECTS.items()
+                               if planted or k in ("intercept", "anhedonia_per_sd", "per_prior_failed_trial")},
+            "planted_predictors": ["anhedonia", "n_failed_trials"] + (
+                ["inflammatory_index", "log_crp", "metabolic_index", "aes"] if planted else []),
+            "teh": teh,
+            "two_arm": {
+                "arms": dict(TWO_ARM), "allocation": "1:1, n // 2 patients to arm B",
+                "randomisation_stream": [seed, 4243],
+                "prognostic_terms": ["intercept", "anhedonia_per_sd", "per_prior_failed_trial"],
+                "effect_modifiers": (["immune_metabolic", "latent_anhedonia"] if planted else []),
+                "ite_true": "p_response_B - p_response_A",
+            },
+        })
     with open(out / "truth.yaml", "w") as fh:
         yaml.safe_dump(truth_doc, fh, sort_keys=False)
     paths["truth_doc"] = out / "truth.yaml"
-    name = cohort or (f"sim{'null' if null else ''}_n{n}_s{seed}")
+    name = cohort or (f"sim{'null' if null else ''}_n{n}_s{seed}" if teh is None else f"simteh{teh}_n{n}_s{seed}")
     config = {
         "cohort": name,
         "genome_build": "GRCh38",
