@@ -179,7 +179,31 @@ class GMMBIC(GaussianMixtureBIC):
 # --------------------------------------------------------------------------------------
 
 
-class KMeansSilhouette(ClusterMixin, BaseEstimator):
+class _KMeansFinal:
+    """``predict`` and ``refit_fixed`` of methods whose final partition is a k-means
+    (``model_``) with the chosen number of clusters (``n_clusters_``)."""
+
+    def predict(self, X):
+        """Nearest chosen centroid for each row of ``X``."""
+        return self.model_.predict(_check_X(X))
+
+    @_single_threaded
+    def refit_fixed(self, X, rng=None) -> np.ndarray:
+        """k-means with the chosen k (3 restarts) on ``X``; returns its labels.
+
+        Parameters
+        ----------
+        X : array-like, shape (m, d)
+        rng : numpy.random.Generator, int or None
+
+        Returns
+        -------
+        ndarray of int, shape (m,)
+        """
+        return _refit_kmeans(X, self.n_clusters_, rng)
+
+
+class KMeansSilhouette(_KMeansFinal, ClusterMixin, BaseEstimator):
     """k-means with k in 2..max_k chosen by the highest mean silhouette width.
 
     The silhouette [1]_ of each solution is computed on one fixed random subsample of at
@@ -267,24 +291,6 @@ class KMeansSilhouette(ClusterMixin, BaseEstimator):
         self.labels_ = self.model_.labels_.astype(int)
         return self
 
-    def predict(self, X):
-        """Nearest chosen centroid for each row of ``X``."""
-        return self.model_.predict(_check_X(X))
-
-    @_single_threaded
-    def refit_fixed(self, X, rng=None) -> np.ndarray:
-        """k-means with the chosen k (3 restarts) on ``X``; returns its labels.
-
-        Parameters
-        ----------
-        X : array-like, shape (m, d)
-        rng : numpy.random.Generator, int or None
-
-        Returns
-        -------
-        ndarray of int, shape (m,)
-        """
-        return _refit_kmeans(X, self.n_clusters_, rng)
 
 
 # --------------------------------------------------------------------------------------
@@ -520,7 +526,7 @@ def pac(consensus, lower: float = 0.1, upper: float = 0.9) -> float:
     return float(np.mean((vals > lower) & (vals <= upper)))
 
 
-class ConsensusPAC(ClusterMixin, BaseEstimator):
+class ConsensusPAC(_KMeansFinal, ClusterMixin, BaseEstimator):
     """Consensus k-means [1]_ with k in 2..max_k chosen by the lowest PAC [2]_.
 
     For each k, k-means (one start) is run on ``n_resamples`` random subsamples of
@@ -644,24 +650,6 @@ class ConsensusPAC(ClusterMixin, BaseEstimator):
         self.consensus_ = matrices[chosen]
         return self
 
-    def predict(self, X):
-        """Nearest centroid of the final k-means for each row of ``X``."""
-        return self.model_.predict(_check_X(X))
-
-    @_single_threaded
-    def refit_fixed(self, X, rng=None) -> np.ndarray:
-        """k-means with the chosen k (3 restarts) on ``X``; returns its labels.
-
-        Parameters
-        ----------
-        X : array-like, shape (m, d)
-        rng : numpy.random.Generator, int or None
-
-        Returns
-        -------
-        ndarray of int, shape (m,)
-        """
-        return _refit_kmeans(X, self.n_clusters_, rng)
 
 
 # --------------------------------------------------------------------------------------

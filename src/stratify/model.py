@@ -115,8 +115,11 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def _logistic_fit(y: np.ndarray, x: np.ndarray | None, offset: np.ndarray, iters: int = 50) -> np.ndarray:
-    """Unpenalised logistic regression by Newton-Raphson: logit P(y) = b0 [+ b1 x] + offset."""
+def logistic_fit(y: np.ndarray, x: np.ndarray | None, offset: np.ndarray, iters: int = 50) -> np.ndarray:
+    """Unpenalised logistic regression by Newton-Raphson: logit P(y) = b0 [+ x @ b] + offset.
+
+    ``x`` is None (intercept only), one column or a matrix. Returns the coefficients,
+    intercept first."""
     X = np.ones((len(y), 1)) if x is None else np.column_stack([np.ones(len(y)), x])
     b = np.zeros(X.shape[1])
     for _ in range(iters):
@@ -149,8 +152,8 @@ def calibration(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     """
     y = np.asarray(y, dtype=float)
     lp = _logit(p)
-    intercept = float(_logistic_fit(y, None, lp)[0])
-    slope = float(_logistic_fit(y, lp, np.zeros(len(y)))[1]) if np.ptp(lp) > 1e-9 else float("nan")
+    intercept = float(logistic_fit(y, None, lp)[0])
+    slope = float(logistic_fit(y, lp, np.zeros(len(y)))[1]) if np.ptp(lp) > 1e-9 else float("nan")
     return {"slope": slope, "intercept": intercept}
 
 

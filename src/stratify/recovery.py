@@ -18,6 +18,23 @@ import pandas as pd
 from sklearn.metrics import adjusted_rand_score
 
 
+def _simulated_clinical(seed: int, n: int, null: bool) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+    """Simulate a cohort (10 SNPs: no stage here reads the genotypes) and run the validate
+    and clinical stages in memory; returns the config, the clinical patients table and the truth."""
+    from stratify.clinical import clinical_tables
+    from stratify.config import load_config
+    from stratify.simulate import write_cohort
+    from stratify.validate import validate_inputs
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = write_cohort(Path(tmp), n=n, seed=seed, null=null, n_snps=10)
+        cfg = load_config(paths["config"])
+        tables, _ = validate_inputs(cfg)
+        patients = clinical_tables(tables, cfg)["patients"]
+        truth = pd.read_csv(paths["truth"], sep="\t")
+    return cfg, patients, truth
+
+
 def subtype_recovery(seed: int, *, n: int = 1000, null: bool = False,
                      subtype: dict[str, Any] | None = None) -> dict[str, Any]:
     """Simulate, run validate, clinical and subtype, and score against the truth.
@@ -26,21 +43,11 @@ def subtype_recovery(seed: int, *, n: int = 1000, null: bool = False,
     between the clusters and the planted immune-metabolic membership, whether the
     cluster holding most planted patients is named immune-metabolic, and seconds.
     """
-    from stratify.clinical import clinical_tables
-    from stratify.config import load_config
-    from stratify.simulate import write_cohort
     from stratify.subtype import run_subtyping
-    from stratify.validate import validate_inputs
 
     t0 = time.monotonic()
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = write_cohort(Path(tmp), n=n, seed=seed, null=null, n_snps=10)
-        cfg = load_config(paths["config"])
-        if subtype:
-            cfg["subtype"].update(subtype)
-        tables, _ = validate_inputs(cfg)
-        patients = clinical_tables(tables, cfg)["patients"]
-        truth = pd.read_csv(paths["truth"], sep="\t")
+    cfg, patients, truth = _simulated_clinical(seed, n, null)
+    cfg["subtype"].update(subtype or {})
     assign, prof, summary = run_subtyping(patients, cfg)
     m = assign.merge(truth[["patient_id", "immune_metabolic"]], on="patient_id")
     ari = float(adjusted_rand_score(m["immune_metabolic"], m["cluster"]))
@@ -79,20 +86,12 @@ def model_null_check(seed: int, *, n: int = 800, null: bool = True, n_permutatio
     """Simulate a cohort, build the clinical and biomarker features, and run the response
     model with its permutation test (the genetic features are left out: they need the
     genotypes stage, and a null cohort has no signal in any feature)."""
-    from stratify.clinical import clinical_tables
-    from stratify.config import load_config
     from stratify.features import available_features
     from stratify.model import fit_response_model
-    from stratify.simulate import write_cohort
-    from stratify.validate import validate_inputs
 
     t0 = time.monotonic()
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = write_cohort(Path(tmp), n=n, seed=seed, null=null, n_snps=10)
-        cfg = load_config(paths["config"])
-        cfg["model"].update(n_permutations=n_permutations, n_bootstrap=200)
-        tables, _ = validate_inputs(cfg)
-        p = clinical_tables(tables, cfg)["patients"]
+    cfg, p, _ = _simulated_clinical(seed, n, null)
+    cfg["model"].update(n_permutations=n_permutations, n_bootstrap=200)
     known = available_features(cfg)
     groups = {g: [f for f in cfg["features"][g] if f in p.columns and f in known] for g in ("clinical", "biomarker")}
     feats = groups["clinical"] + groups["biomarker"]

@@ -381,9 +381,11 @@ _MIN_DOSES: dict[str, float] = {}
 
 
 def _min_dose(agent: str) -> float:
-    """Minimum daily dose from resources/adequate_doses.tsv (or the usual dose where it has none)."""
+    """Minimum daily dose of the shipped dose table (or the usual dose where it has none)."""
     if not _MIN_DOSES:
-        table = pd.read_csv(resource_dir() / "adequate_doses.tsv", sep="\t")
+        from stratify.adequacy import load_doses
+
+        table = load_doses()
         _MIN_DOSES.update(zip(table["agent"], table["min_daily_dose_mg"]))
     m = _MIN_DOSES.get(agent, np.nan)
     return float(m) if np.isfinite(m) else float(AUGMENTERS.get(agent, 10))

@@ -279,7 +279,8 @@ def subtype_adds_to_severity(df: pd.DataFrame, assign: pd.DataFrame, *, outcome:
     (1, True)
     """
     from scipy.stats import chi2
-    from sklearn.linear_model import LogisticRegression
+
+    from stratify.model import logistic_fit
 
     if outcome not in df.columns or severity not in df.columns:
         return {"run": False, "reason": f"needs columns {outcome!r} and {severity!r}"}
@@ -296,8 +297,8 @@ def subtype_adds_to_severity(df: pd.DataFrame, assign: pd.DataFrame, *, outcome:
     y = m[outcome].to_numpy(float)
 
     def loglik(x):
-        fit = LogisticRegression(C=np.inf, max_iter=1000).fit(x, y)
-        p = np.clip(fit.predict_proba(x)[:, 1], 1e-12, 1 - 1e-12)
+        b = logistic_fit(y, x, np.zeros(len(y)))
+        p = np.clip(1 / (1 + np.exp(-(b[0] + x @ b[1:]))), 1e-12, 1 - 1e-12)
         return float(np.sum(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
     ll0, ll1 = loglik(sev), loglik(np.hstack([sev, dummies]))
