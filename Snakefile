@@ -27,6 +27,7 @@ include: "workflow/rules/trd.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/subtype.smk"
 include: "workflow/rules/model.smk"
+include: "workflow/rules/heterogeneity.smk"
 include: "workflow/rules/explain.smk"
 include: "workflow/rules/report.smk"
 
@@ -38,7 +39,10 @@ rule all:
 
 
 onsuccess:
-    print(f"\nstratify: done. Open the report: {RESULTS}/report/report.html (logs in {LOGS}/)")
+    if Path(f"{RESULTS}/report/report.html").exists():
+        print(f"\nstratify: done. Open the report: {RESULTS}/report/report.html (logs in {LOGS}/)")
+    else:
+        print(f"\nstratify: done (logs in {LOGS}/); run without a target for the report")
 
 
 onerror:

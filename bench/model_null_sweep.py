@@ -1,10 +1,11 @@
 """Permutation test of the response model on null cohorts (issue 5 acceptance, null part).
 
 20 null cohorts (seeds 400-419, 800 patients, no planted signal) are simulated and run
-through validate and clinical; the response model (XGBoost, 5-fold CV, clinical and
-biomarker features) is fitted with its permutation test (100 permutations of the outcome,
-the whole cross-validation repeated each time). Acceptance: permutation p > 0.05 in at
-least 18 of 20.
+through validate and clinical; the response model (XGBoost with the default nested
+cross-validation: leave-one-site-out over the 4 simulated sites, inner search of 6
+candidates with early stopping; clinical and biomarker features) is fitted with its
+permutation test (100 permutations of the outcome, the outer cross-validation repeated each
+time). Acceptance: permutation p > 0.05 in at least 18 of 20.
 
     uv run python bench/model_null_sweep.py --out bench/model_null_sweep.tsv
 """

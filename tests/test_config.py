@@ -28,9 +28,11 @@ def test_defaults_are_filled():
     assert cfg["seed"] == 20240601
     assert cfg["endpoint"]["kind"] == "response"
     assert cfg["patient_covariates"] == []
-    assert cfg["model"] == {"folds": 5, "n_bootstrap": 1000, "n_permutations": 100, "n_estimators": 200,
-                            "max_depth": 2,
-                            "learning_rate": 0.05}
+    assert cfg["model"] == {"folds": 5, "cv": "auto", "n_bootstrap": 1000, "n_permutations": 100,
+                            "n_estimators": 200, "max_depth": 2, "learning_rate": 0.05,
+                            "search": {"n_candidates": 6, "inner_folds": 3, "time_budget_s": 600,
+                                       "early_stopping_rounds": 20, "max_estimators": 500}}
+    assert "definition" not in cfg["endpoint"]
     assert cfg["clinical"] == {"max_missing_items": 0.2, "adequate_weeks": 4, "min_psychotherapy_sessions": 8,
                               "markowitz_min_sessions": 9, "min_sessions": {}, "crp_acute_mg_l": 10,
                               "crp_acute_policy": "exclude", "dimensions": {}}
@@ -65,15 +67,15 @@ def test_unknown_top_level_key():
         validate_config(_cfg(foo=1), source="cohort.yaml")
     msg = str(e.value)
     assert msg.startswith("cohort.yaml: unknown key 'foo' at top level")
-    assert ("allowed keys: clinical, cohort, endpoint, features, genome_build, inputs, model, "
+    assert ("allowed keys: clinical, cohort, endpoint, features, genome_build, heterogeneity, inputs, model, "
             "patient_covariates, report, seed, simulate, subtype") in msg
 
 
 def test_unknown_nested_key():
     with pytest.raises(ConfigError) as e:
         validate_config(_cfg(model={"fold": 3}), source="cohort.yaml")
-    assert str(e.value) == ("cohort.yaml: unknown key 'fold' at model; allowed keys: folds, learning_rate, "
-                            "max_depth, n_bootstrap, n_estimators, n_permutations")
+    assert str(e.value) == ("cohort.yaml: unknown key 'fold' at model; allowed keys: cv, folds, learning_rate, "
+                            "max_depth, n_bootstrap, n_estimators, n_permutations, search")
 
 
 def test_unknown_key_in_list_item():
@@ -90,7 +92,8 @@ def test_wrong_enum():
     cfg["endpoint"]["kind"] = "cure"
     with pytest.raises(ConfigError) as e:
         validate_config(cfg, source="c.yaml")
-    assert str(e.value) == "c.yaml: key endpoint.kind: 'cure' is not one of ['response', 'remission']"
+    assert str(e.value) == ("c.yaml: key endpoint.kind: 'cure' is not one of ['response', 'remission', 'trd', "
+                            "'pct_change']")
 
 
 def test_wrong_build_enum():
@@ -262,3 +265,12 @@ def test_subtype_settings_that_cannot_claim_are_errors():
     validate_config({**MINIMAL, "subtype": {"n_null": 19, "alpha": 0.1}})
     with pytest.raises(ConfigError, match="subtype.max_k: kmeans needs max_k >= 2"):
         validate_config({**MINIMAL, "subtype": {"method": "kmeans", "max_k": 1}})
+
+
+def test_trd_endpoint_definition():
+    cfg = copy.deepcopy(MINIMAL)
+    cfg["endpoint"]["kind"] = "trd"
+    assert validate_config(cfg)["endpoint"]["definition"] == "sforzini_2021"
+    cfg["endpoint"].update(kind="response", definition="msm")
+    with pytest.raises(ConfigError, match="endpoint.definition applies only to endpoint.kind trd"):
+        validate_config(cfg, source="c.yaml")

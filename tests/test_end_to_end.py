@@ -103,3 +103,55 @@ def test_trd_staging_side_by_side_with_concordance(planted_run):
     assert len(conc) == 15 and conc["kappa"].between(-1, 1).all()
     html = planted_run["report"].read_text()
     assert "Concordance between definitions" in html
+
+
+def _rerun_with_endpoint(run, tmp_path, endpoint):
+    """The planted run's stage outputs copied, then features, model and explain re-run for
+    another endpoint kind (fixed hyperparameters and no permutations, for speed)."""
+    import copy
+    import shutil
+
+    from stratify.stages import run_explain, run_features, run_model, run_report
+
+    results = tmp_path / "results"
+    shutil.copytree(run["results"], results)
+    from stratify.config import validate_config
+
+    cfg = copy.deepcopy(run["config"])
+    cfg["endpoint"].update(endpoint)
+    cfg["model"].update(n_permutations=0, n_bootstrap=100, search={**cfg["model"]["search"], "n_candidates": 2})
+    cfg = validate_config(cfg)
+    run_features(cfg, results)
+    run_model(cfg, results)
+    run_explain(cfg, results)
+    html = run_report(cfg, results, results / "report" / "report.html").read_text()
+    return results, cfg, html
+
+
+def test_percent_change_endpoint_is_a_regression_end_to_end(planted_run, tmp_path):
+    results, _, html = _rerun_with_endpoint(planted_run, tmp_path, {"kind": "pct_change"})
+    met = json.loads((results / "model" / "metrics.json").read_text())
+    assert met["task"] == "regression" and met["cv_scheme"] == "leave-one-site-out"
+    assert set(met["metrics"]) >= {"xgboost", "ridge_clinical", "mean"}
+    # percent change carries the planted effects: R² above 0 with its interval
+    assert met["metrics"]["xgboost"]["r2_ci"][0] > 0, met["metrics"]["xgboost"]
+    meta = json.loads((results / "model" / "model_features.json").read_text())
+    assert meta["task"] == "regression"
+    assert json.loads((results / "explain" / "summary.json").read_text())["scale"] == "outcome units"
+    assert "Cross-validated R²" in html and "percent change" in html
+    assert "XGBoost regressor" in (results / "model" / "model_card.md").read_text()
+
+
+def test_trd_status_endpoint_end_to_end(planted_run, tmp_path):
+    results, _, html = _rerun_with_endpoint(planted_run, tmp_path, {"kind": "trd"})
+    feats = read_table(results / "features" / "features.parquet", kind="features")
+    after = read_table(results / "trd" / "after_index.parquet", kind="trd.after_index")
+    m = feats.merge(after, on="patient_id")
+    known = m["y"].notna()
+    # the outcome is the Sforzini call with the index trial counted
+    assert (m.loc[known, "y"] == m.loc[known, "sforzini_trd"].astype(float)).all()
+    assert 0.1 < m.loc[known, "y"].mean() < 0.9
+    met = json.loads((results / "model" / "metrics.json").read_text())
+    assert met["endpoint"]["definition"] == "sforzini_2021"
+    assert "n_failed_trials" in met["endpoint_defined_by"]
+    assert "enter(s) the TRD definition itself" in html

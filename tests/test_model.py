@@ -18,7 +18,7 @@ from stratify.model import (
 )
 
 MODEL = {"folds": 3, "n_bootstrap": 60, "n_estimators": 30, "max_depth": 2, "learning_rate": 0.2,
-         "n_permutations": 19}
+         "n_permutations": 19, "search": {"n_candidates": 0}}
 GROUPS = {"clinical": ["strong", "noise1"], "biomarker": [], "genetic": ["gen1"]}
 
 
@@ -203,6 +203,141 @@ def test_permutation_test_separates_signal_from_noise():
         from sklearn.metrics import roc_auc_score
 
         auc = roc_auc_score(y, cross_validated_predictions(make, X, y, cv))
-        r = permutation_test(make, X, y, folds=5, observed_auc=auc, n_perm=39, seed=1)
+        r = permutation_test(make, X, y, folds=5, observed=auc, n_perm=39, seed=1)
         assert check(r["p_value"]), (signal, r)
-        assert r["n_permutations"] == 39 and 0.4 < r["null_auc_mean"] < 0.6
+        assert r["n_permutations"] == 39 and 0.4 < r["null_mean"] < 0.6 and r["statistic"] == "auc"
+
+
+# --------------------------------------------------------------------------- outer folds, inner search
+
+def test_outer_folds_leave_one_site_out_with_three_sites():
+    from stratify.model import outer_folds
+
+    y = np.array([0, 1] * 30)
+    sites = np.repeat(["s1", "s2", "s3"], 20)
+    folds, info = outer_folds(y, sites, task="classification", scheme="auto", folds=5, seed=0)
+    assert info["scheme"] == "leave-one-site-out" and info["test_sites"] == ["s1", "s2", "s3"]
+    for (train, test), s in zip(folds, info["test_sites"]):
+        assert set(sites[test]) == {s} and s not in set(sites[train])
+        assert len(train) + len(test) == 60
+    # two sites: auto falls back to stratified k-fold and says why; "site" forces it
+    two = np.repeat(["a", "b"], 30)
+    f2, i2 = outer_folds(y, two, task="classification", scheme="auto", folds=5, seed=0)
+    assert i2["scheme"] == "stratified 5-fold" and "leave-one-site-out needs 3" in i2["description"]
+    assert len(f2) == 5
+    assert outer_folds(y, two, task="classification", scheme="site", folds=5, seed=0)[1]["n_folds"] == 2
+    with pytest.raises(StratifyError, match="at least 2 sites"):
+        outer_folds(y, np.repeat("a", 60), task="classification", scheme="site", folds=5, seed=0)
+    # regression uses plain k-fold
+    assert outer_folds(y.astype(float), two, task="regression", scheme="kfold", folds=4, seed=0)[1]["scheme"] == \
+        "4-fold"
+
+
+def test_outer_fold_whose_training_set_has_one_class_is_a_user_error():
+    from stratify.model import outer_folds
+
+    sites = np.repeat(["s1", "s2", "s3"], 10)
+    y = np.r_[np.ones(10), np.zeros(20)].astype(int)
+    y[:2] = 0
+    y[10] = 1   # without s1 only 1 patient with the endpoint remains
+    with pytest.raises(StratifyError, match="without site s1 the training set has 1 patients with"):
+        outer_folds(y, sites, task="classification", scheme="site", folds=3, seed=0)
+
+
+def test_inner_search_early_stops_and_respects_the_budget():
+    from stratify.model import draw_candidates, inner_search
+
+    df = _table(300, strength=2.0, seed=3)
+    X, y = df[["strong", "noise1", "gen1"]].to_numpy(), df["y"].astype(int).to_numpy()
+    cands = draw_candidates({"max_depth": 2, "learning_rate": 0.3}, 3, seed=0)
+    s = inner_search(X, y, task="classification", candidates=cands, inner_folds=3, early_stopping_rounds=10,
+                     max_estimators=400, budget_s=600, seed=0)
+    assert s["n_evaluated"] == 3 and not s["stopped_by_budget"]
+    # early stopping: a learning rate of 0.3 on 300 patients needs far fewer than 400 trees
+    assert s["results"][0]["n_estimators"] < 100
+    assert s["params"] in [{k: v for k, v in r.items() if k != "inner_loss"} for r in s["results"]]
+    assert s["inner_loss"] == min(r["inner_loss"] for r in s["results"])
+    # no time left: the first candidate is still tried, the rest are not, and the result says so
+    z = inner_search(X, y, task="classification", candidates=cands, inner_folds=3, early_stopping_rounds=10,
+                     max_estimators=400, budget_s=0, seed=0)
+    assert z["n_evaluated"] == 1 and z["stopped_by_budget"]
+
+
+def test_nested_cross_validation_by_site():
+    df = _table(240, strength=3.0, seed=4)
+    df["site"] = np.repeat(["s1", "s2", "s3"], 80)
+    res = fit_response_model(df, _summary(), _config(n_permutations=0, search={"n_candidates": 2, "inner_folds": 2}))
+    info = res["info"]
+    assert info["cv_scheme"] == "leave-one-site-out" and info["folds"] == 3
+    assert [f["test_site"] for f in res["folds"]] == ["s1", "s2", "s3"]
+    assert all(f["n_evaluated"] == 2 and f["n_train"] == 160 for f in res["folds"])
+    assert all(f["auc"] > 0.75 for f in res["folds"])
+    assert [s["site"] for s in info["per_site"]] == ["s1", "s2", "s3"]
+    # every patient predicted once, by a model that never saw the patient's site
+    assert res["oof"]["xgboost"].notna().all()
+    assert res["metrics"]["xgboost"]["auc"] > 0.8
+    assert "n_estimators" in info["params"] and info["search"]["final"]["n_evaluated"] == 2
+
+
+# --------------------------------------------------------------------------- regression (percent change)
+
+def _reg_table(n=200, *, strength=10.0, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 1, n)
+    y = 40 + strength * x + rng.normal(0, 10, n)
+    return pd.DataFrame({"patient_id": [f"P{i}" for i in range(n)], "site": np.where(np.arange(n) % 2, "A", "B"),
+                         "y": y, "strong": x, "noise1": rng.normal(0, 1, n), "gen1": rng.normal(0, 1, n)})
+
+
+def _reg_config(**model):
+    return {"seed": 0, "endpoint": {"kind": "pct_change"}, "model": {**MODEL, **model}}
+
+
+def test_regression_finds_a_linear_signal_and_says_so():
+    res = fit_response_model(_reg_table(200, seed=1), _summary(), _reg_config())
+    m = res["metrics"]
+    assert res["info"]["task"] == "regression" and res["info"]["prevalence"] is None
+    assert set(m) == {"xgboost", "ridge_clinical", "xgboost_no_genetic", "mean"}
+    # ridge recovers R² near its ceiling 0.5 (signal variance 100, noise 100); XGBoost less but well above 0
+    assert m["ridge_clinical"]["r2"] == pytest.approx(0.5, abs=0.12)
+    assert m["xgboost"]["r2_ci"][0] > 0.2
+    assert m["mean"]["r2"] == pytest.approx(0.0, abs=1e-12)
+    assert m["xgboost"]["permutation_test"]["statistic"] == "r2"
+    assert m["xgboost"]["permutation_test"]["p_value"] == pytest.approx(1 / 20)
+    assert m["ridge_clinical"]["calibration"]["slope"] == pytest.approx(1.0, abs=0.25)
+
+
+def test_regression_on_noise_claims_nothing():
+    res = fit_response_model(_reg_table(200, strength=0.0, seed=2), _summary(), _reg_config())
+    x = res["metrics"]["xgboost"]
+    assert x["r2"] < 0.05 and x["r2_ci"][0] < 0
+    assert x["permutation_test"]["p_value"] > 0.05
+
+
+def test_regression_metrics_known_values():
+    from stratify.model import regression_metrics_with_ci
+
+    y = np.array([1.0, 2.0, 3.0, 4.0] * 10)
+    m = regression_metrics_with_ci(y, y + 1.0, n_boot=50, seed=0)
+    assert m["rmse"] == pytest.approx(1.0) and m["mae"] == pytest.approx(1.0)
+    assert m["r2"] == pytest.approx(1 - 40 / 50)    # SS_res 40, SS_tot 50
+    assert m["calibration"]["slope"] == pytest.approx(1.0) and m["calibration"]["intercept"] == pytest.approx(-1.0)
+
+
+def test_within_site_auc_removes_the_leave_one_site_out_shift():
+    """No signal, sites with different outcome rates: each held-out site gets the other sites'
+    rate, so pooled predictions run against the sites' own rates. The pooled AUC falls well
+    below 0.5; the within-site AUC does not."""
+    from stratify.model import metrics_with_ci, stratified_auc
+
+    rng = np.random.default_rng(0)
+    sites = np.repeat(["a", "b", "c", "d"], 200)
+    rate = {"a": 0.2, "b": 0.4, "c": 0.6, "d": 0.8}
+    y = (rng.random(800) < np.vectorize(rate.get)(sites)).astype(int)
+    # leave-one-site-out "model": the training sites' rate plus noise
+    p = np.array([y[sites != s].mean() for s in sites]) + rng.normal(0, 0.01, 800)
+    pooled = roc_auc_score(y, p)
+    assert pooled < 0.35
+    assert stratified_auc(y, p, sites) == pytest.approx(0.5, abs=0.05)
+    m = metrics_with_ci(y, p, n_boot=100, seed=0, strata=sites)
+    assert m["auc_ci"][0] < 0.5 < m["auc_ci"][1] and m["auc_pooled"] == pytest.approx(pooled)

@@ -46,11 +46,13 @@ def test_second_cohort_config_runs_end_to_end(tmp_path):
     r = tmp_path / "results" / "demo_null_noVCF"
     html = (r / "report" / "report.html").read_text()
     assert "no VCF given" in html                       # the skipped input is reported
+    # no randomised two-arm index treatment: the heterogeneity section says why, not silence
+    assert "Treatment-effect heterogeneity was not analysed: the index treatment (index_agent)" in html
     met = json.loads((r / "model" / "metrics.json").read_text())
     assert met["endpoint"] == {"kind": "remission", "instrument": "QIDS_SR16", "week": 8}
     assert "cyp2c19_rank" not in met["features"]
     for stage in ("validate", "genotypes", "pgx", "clinical", "trd", "features", "subtype", "model", "explain",
-                  "report"):
+                  "heterogeneity", "report"):
         assert (tmp_path / "logs" / "demo_null_noVCF" / f"{stage}.log").exists(), stage
     # a second run has nothing to do
     again = _snakemake("-n", "--cores", "2", "--directory", str(tmp_path), "--configfile", str(cfg))

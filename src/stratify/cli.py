@@ -27,6 +27,7 @@ STAGE_HELP = {
     "features": "join clinical, PGx and genotype features into one table per patient",
     "subtype": "Gaussian-mixture subtypes with k chosen by BIC (k = 1 allowed)",
     "explain": "SHAP values, importance and plots for the final model",
+    "heterogeneity": "individual treatment effects between two randomised arms (or why not analysed)",
 }
 
 
@@ -75,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "treatment-effect heterogeneity (docs/simulation.md)")
     sim.add_argument("--log")
 
-    for name in ("validate", "genotypes", "clinical", "trd", "features", "subtype", "explain"):
+    for name in ("validate", "genotypes", "clinical", "trd", "features", "subtype", "explain", "heterogeneity"):
         _common(sub.add_parser(name, help=STAGE_HELP[name]))
     pgx = sub.add_parser("pgx", help="pharmacogenomics").add_subparsers(dest="pgx_command", required=True)
     _common(pgx.add_parser("run", help="pipeline stage: CYP2C19 from the VCF, other tools' calls, CPIC phenotypes"))
@@ -97,7 +98,19 @@ def build_parser() -> argparse.ArgumentParser:
                            "several matches is then 'ambiguous' (phenotype Indeterminate unless all agree)")
     call.add_argument("--log")
     model = sub.add_parser("model", help="response model").add_subparsers(dest="model_command", required=True)
-    _common(model.add_parser("fit", help="pipeline stage: cross-validated XGBoost and baselines"))
+    _common(model.add_parser("fit", help="pipeline stage: nested cross-validation of XGBoost and baselines"))
+    ap_ = model.add_parser(
+        "apply", help="external validation: score another cohort with a trained model and report its metrics",
+        description="Score cohort B with a model folder from cohort A (results/A/model: xgboost.json and "
+                    "model_features.json) and report the metrics on B. Cohort B must have been run through the "
+                    "features stage. Features B lacks are an error unless --allow-missing; every feature's "
+                    "distribution in B is compared with training (feature_check.tsv). See docs/outputs.md.")
+    ap_.add_argument("--model", required=True, help="model folder of cohort A (results/<A>/model)")
+    _common(ap_)
+    ap_.add_argument("--out", help="output folder (default: <results of B>/external/<A cohort>)")
+    ap_.add_argument("--allow-missing", action="store_true",
+                     help="score even when model features are absent in B (they are then missing for every "
+                          "patient; the outputs say so)")
     rep = sub.add_parser("report", help="write the self-contained HTML report")
     _common(rep)
     rep.add_argument("--out", help="HTML file (default: <results>/report/report.html)")
@@ -173,7 +186,14 @@ def main(argv: list[str] | None = None) -> int:
         from stratify import stages
 
         cfg, results = _load(args)
-        if args.command == "report":
+        if args.command == "model" and args.model_command == "apply":
+            from stratify.model_io import apply_model, load_model
+
+            _, meta = load_model(args.model)
+            out = Path(args.out) if args.out else results / "external" / meta["training"]["cohort"]
+            apply_model(args.model, cfg, results, out, allow_missing=args.allow_missing)
+            log.info("external validation written to %s (summary.md, metrics.json, feature_check.tsv)", out)
+        elif args.command == "report":
             out = Path(args.out) if args.out else results / "report" / "report.html"
             stages.run_report(cfg, results, out)
             log.info("report written to %s", out)

@@ -109,6 +109,12 @@ def validate_config(config: dict[str, Any], *, source: str | Path = "config") ->
         if bad:
             raise ConfigError(f"{source}: key clinical.dimensions.{name}.items: {d['instrument']} has no item "
                               f"{bad[0]}; its items are {min(known_items)}-{max(known_items)}")
+    ep = cfg["endpoint"]
+    if ep["kind"] == "trd":
+        ep.setdefault("definition", "sforzini_2021")
+    elif "definition" in ep:
+        raise ConfigError(f"{source}: key endpoint.definition applies only to endpoint.kind trd (the kind is "
+                          f"{ep['kind']}); remove it or set kind: trd")
     sc = cfg["subtype"]
     if 1 / (sc["n_null"] + 1) >= sc["alpha"]:
         raise ConfigError(f"{source}: key subtype.n_null: {sc['n_null']} simulations cannot give a p-value below "

@@ -88,17 +88,58 @@ def pgx_features(calls: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
+# endpoint.definition -> the binary call of stratify.trd.binary_calls
+TRD_CALLS = {"sforzini_2021": "sforzini_trd", "sforzini_pk": "sforzini_pk_trd", "thase_rush_1997": "thase_rush_ge_II",
+             "msm": "msm_moderate_plus", "conway_2017": "conway_ge_1", "markowitz_2022": "markowitz"}
+# features that enter a TRD definition's own rule: as predictors of TRD status their importance is
+# partly by construction (reported, not removed: they are known before the index treatment)
+TRD_DEFINED_BY = {"n_failed_trials", "n_uncertain_failures", "n_trials_current_episode", "trd_2plus_failures"}
+TRD_DEFINED_BY_MSM = TRD_DEFINED_BY | {"episode_months", "baseline_severity"}
+
+
+def endpoint_values(df: pd.DataFrame, config: dict[str, Any], trd_after_index: pd.DataFrame | None) -> pd.Series:
+    """The outcome ``y`` per row of the clinical table ``df``, as ``endpoint.kind`` asks.
+
+    response, remission and pct_change are clinical columns. trd is the binary call of
+    ``endpoint.definition`` once the index trial's outcome is counted (the trd stage's
+    ``after_index`` table); a patient who was not TRD before the index trial and has no
+    usable endpoint visit has no outcome (NaN), since the index trial could have tipped it.
+
+    Examples
+    --------
+    >>> clin = pd.DataFrame({"patient_id": ["P1", "P2", "P3"], "endpoint_status": ["ok", "missing", "ok"]})
+    >>> after = pd.DataFrame({"patient_id": ["P1", "P2", "P3"], "sforzini_trd": [True, False, pd.NA]})
+    >>> cfg = {"endpoint": {"kind": "trd", "definition": "sforzini_2021"}}
+    >>> endpoint_values(clin, cfg, after).tolist()
+    [1.0, nan, nan]
+    """
+    ep = config["endpoint"]
+    if ep["kind"] != "trd":
+        return df[ep["kind"]].astype(float)
+    call = TRD_CALLS[ep.get("definition", "sforzini_2021")]
+    if trd_after_index is None or call not in trd_after_index.columns:
+        raise ConfigError("endpoint.kind trd needs the trd stage's after_index table (and a treatment history, "
+                          "inputs.treatments); none was found. Run the trd stage first, or choose another "
+                          "endpoint.kind")
+    m = df[["patient_id"]].merge(trd_after_index[["patient_id", call]], on="patient_id", how="left")
+    y = pd.to_numeric(m[call].astype("Float64"), errors="coerce").astype(float)
+    unknown = (y == 0) & df["endpoint_status"].ne("ok").to_numpy()
+    return pd.Series(np.where(unknown, np.nan, y), index=df.index)
+
+
 def build_features(
     clinical: pd.DataFrame,
     *,
     pgx_calls: pd.DataFrame | None,
     pcs: pd.DataFrame | None,
     config: dict[str, Any],
+    trd_after_index: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Join the stage outputs into the feature table and resolve the model's feature list.
 
     Returns the table (patient_id, site, y, every available feature) and a summary with
-    ``model_features`` (the configured features that are available) and ``skipped``.
+    ``model_features`` (the configured features that are available), ``skipped`` and, for a
+    TRD endpoint, ``endpoint_defined_by`` (model features that enter the definition itself).
     """
     df = clinical.copy()
     if pgx_calls is not None and not pgx_calls.empty:
@@ -106,7 +147,7 @@ def build_features(
     if pcs is not None and len(pcs.columns) > 1:
         df = df.merge(pcs, on="patient_id", how="left")
     kind = config["endpoint"]["kind"]
-    df["y"] = df[kind]
+    df["y"] = endpoint_values(df, config, trd_after_index).to_numpy()
     known = available_features(config)
     wanted: dict[str, list[str]] = config["features"]
     skipped: dict[str, str] = {}
@@ -137,6 +178,9 @@ def build_features(
         "endpoint_missing_reasons": df.loc[df["y"].isna(), "endpoint_status"].value_counts().to_dict(),
         "feature_groups": {g: [n for n in names if n in model_features] for g, names in wanted.items()},
     }
+    if kind == "trd":
+        by = TRD_DEFINED_BY_MSM if config["endpoint"].get("definition") == "msm" else TRD_DEFINED_BY
+        summary["endpoint_defined_by"] = [f for f in model_features if f in by]
     log.info("features: %d patients, %d model features, %d skipped, %d without endpoint",
              len(df), len(model_features), len(skipped), n_missing_y)
     return df, summary

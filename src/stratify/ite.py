@@ -521,6 +521,34 @@ def analyse_heterogeneity(features_df: pd.DataFrame, treatment_col: str, outcome
     >>> r["statement"].split(":")[0]
     'No evidence of treatment-effect heterogeneity'
     """
+    return analyse_heterogeneity_with_estimates(
+        features_df, treatment_col, outcome_col, feature_cols, arms=arms, folds=folds, random_state=random_state,
+        learner=learner, propensity=propensity, repeats=repeats, n_splits=n_splits, alpha=alpha,
+        top_share=top_share, n_jobs=n_jobs)[0]
+
+
+def analyse_heterogeneity_with_estimates(
+        features_df: pd.DataFrame, treatment_col: str, outcome_col: str, feature_cols: list[str], *,
+        arms: tuple[Any, Any] | None = None, folds: int = 5, random_state: int = 0, learner: str = "xgboost",
+        propensity: float | None = 0.5, repeats: int = 1, n_splits: int = 5, alpha: float = ALPHA,
+        top_share: float = 0.6, n_jobs: int = 1) -> tuple[dict[str, Any], pd.DataFrame]:
+    """:func:`analyse_heterogeneity` and the per-patient out-of-fold estimates behind it.
+
+    Returns ``(summary, estimates)``: the summary is exactly what :func:`analyse_heterogeneity`
+    returns; ``estimates`` has one row per analysed patient, indexed like ``features_df``, with
+    the columns ``arm`` (the arm's value as text), ``treatment`` (0 = reference arm, 1 =
+    comparison arm), ``y`` (the outcome), ``mu0``, ``mu1``, ``tau_T``, ``tau_X`` (out-of-fold,
+    from :func:`cross_fit_learners`; the PAI is ``mu1 - mu0``) and ``fold``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> df = pd.DataFrame({"x": rng.normal(size=300), "arm": rng.permutation(["A", "B"] * 150)})
+    >>> df["resp"] = (rng.random(300) < 0.45).astype(float)
+    >>> s, est = analyse_heterogeneity_with_estimates(df, "arm", "resp", ["x"], learner="logistic", n_splits=2)
+    >>> list(est.columns), len(est) == s["n"]
+    (['arm', 'treatment', 'y', 'mu0', 'mu1', 'tau_T', 'tau_X', 'fold'], True)
+    """
     missing = [c for c in [treatment_col, outcome_col, *feature_cols] if c not in features_df.columns]
     if missing:
         raise KeyError(f"columns not in the feature table: {', '.join(missing)}")
@@ -558,7 +586,7 @@ def analyse_heterogeneity(features_df: pd.DataFrame, treatment_col: str, outcome
                      f"slope {test['beta2_median']:.2f}, p = {test['p_value']:.2g}, threshold {alpha}). "
                      f"Average difference {levels[1]} minus {levels[0]}: {ate_txt}. The data do not support "
                      f"recommending one arm over the other for individual patients.")
-    return {
+    summary = {
         "n": int(len(y)), "n_excluded": n_excluded, "arms": {"0": levels[0], "1": levels[1]},
         "n_per_arm": n_arm, "response_rate": rates, "ate": ate,
         "learner": learner, "folds": folds, "repeats": repeats, "propensity": propensity,
@@ -568,3 +596,6 @@ def analyse_heterogeneity(features_df: pd.DataFrame, treatment_col: str, outcome
                  for k in ("tau_T", "tau_X")},
         "heterogeneity_claimed": bool(test["claimed"]), "statement": statement,
     }
+    est = pd.DataFrame({"arm": df[treatment_col].astype(str).to_numpy(), "treatment": t, "y": y,
+                        **{k: cf[k] for k in ("mu0", "mu1", "tau_T", "tau_X", "fold")}}, index=df.index)
+    return summary, est

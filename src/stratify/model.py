@@ -1,16 +1,32 @@
-"""Stage "model": XGBoost response model with cross-validated, honestly reported metrics.
+"""Stage "model": an XGBoost response model with nested, site-aware cross-validation and
+honestly reported metrics.
 
-Out-of-fold predictions from stratified k-fold cross-validation give the AUC (with a
-percentile bootstrap interval over patients), the Brier score and balanced accuracy.
-Baselines are fitted on the same folds: the majority/prevalence model and a penalised
-logistic regression on the clinical features, and XGBoost without the genetic features,
-so a reader sees what each data domain adds. The final model is refit on all patients and
-saved as XGBoost JSON (no pickle) with its feature list.
+Outcomes (``endpoint.kind``): response or remission at the endpoint week, TRD status under
+one published definition (``endpoint.definition``), all binary (classification), or the
+percent change of the endpoint instrument's total (regression).
 
-The main model also gets a permutation test (the whole cross-validation repeated with
-shuffled outcomes: is its AUC better than chance?) and every model a calibration slope and
-intercept with bootstrap intervals and a calibration plot. Issue 5 still has to add
-site-grouped nested cross-validation.
+Nested cross-validation. The outer folds estimate performance: leave-one-site-out when the
+cohort has at least 3 sites (``model.cv: auto``), so every reported number is a prediction
+for patients of a site the model never saw; stratified k-fold otherwise. Inside each outer
+training set, a seeded random search (:func:`inner_search`) tries up to
+``model.search.n_candidates`` XGBoost configurations by inner k-fold cross-validation, each
+with early stopping on the inner validation fold, within ``model.search.time_budget_s``;
+the chosen configuration (and its mean early-stopped number of trees) is refitted on the
+whole outer training set and predicts the held-out fold. The held-out fold is never used
+for tuning or stopping.
+
+Baselines on the same outer folds: the majority model (one constant, the cohort's
+prevalence) or the mean model (regression); penalised logistic (L2) or ridge regression on the
+clinical features; and XGBoost without the genetic features, refitted with the
+configuration chosen for the main model in the same fold, so a reader sees what each data
+domain adds.
+
+Metrics with percentile bootstrap intervals over patients: AUC (within sites under
+leave-one-site-out, :func:`stratified_auc`), balanced accuracy, Brier score, calibration
+slope and intercept (classification); R², RMSE, MAE, calibration slope
+and intercept (regression). The main model gets a permutation test (the outer
+cross-validation repeated on permuted outcomes with the final model's configuration). The
+final model is tuned and refitted on all patients and saved as XGBoost JSON (no pickle).
 """
 
 from __future__ import annotations
@@ -22,9 +38,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import balanced_accuracy_score, brier_score_loss, roc_auc_score
-from sklearn.model_selection import StratifiedKFold
+from sklearn.linear_model import LogisticRegression, RidgeCV
+from sklearn.metrics import (balanced_accuracy_score, brier_score_loss, mean_absolute_error, r2_score,
+                             roc_auc_score)
+from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -32,17 +49,42 @@ from stratify.errors import InputError
 
 log = logging.getLogger(__name__)
 
+CLASSIFICATION, REGRESSION = "classification", "regression"
+REGRESSION_KINDS = ("pct_change",)
 
-def make_xgb(params: dict[str, Any], *, seed: int):
-    """An XGBoost classifier with the configured hyperparameters (2 threads, hist trees)."""
-    from xgboost import XGBClassifier
+# inner random search (defaults; config model.search overrides)
+SEARCH_DEFAULTS = {"n_candidates": 6, "inner_folds": 3, "time_budget_s": 600, "early_stopping_rounds": 20,
+                   "max_estimators": 500}
 
-    return XGBClassifier(
-        n_estimators=params["n_estimators"], max_depth=params["max_depth"],
-        learning_rate=params["learning_rate"], subsample=0.8, colsample_bytree=0.8,
-        min_child_weight=5, reg_lambda=1.0, tree_method="hist", n_jobs=2,
-        random_state=seed, eval_metric="logloss",
-    )
+
+def task_of(endpoint: dict[str, Any]) -> str:
+    """``"regression"`` for a continuous endpoint (percent change), else ``"classification"``.
+
+    >>> task_of({"kind": "pct_change"}), task_of({"kind": "response"})
+    ('regression', 'classification')
+    """
+    return REGRESSION if endpoint.get("kind") in REGRESSION_KINDS else CLASSIFICATION
+
+
+def make_xgb(params: dict[str, Any], *, seed: int, task: str = CLASSIFICATION, n_jobs: int = 2,
+             early_stopping_rounds: int | None = None):
+    """An XGBoost classifier (or regressor) with the given hyperparameters (hist trees).
+
+    ``params`` needs ``n_estimators``, ``max_depth`` and ``learning_rate``; ``subsample``,
+    ``colsample_bytree``, ``min_child_weight`` and ``reg_lambda`` default to 0.8, 0.8, 5 and 1.
+    """
+    from xgboost import XGBClassifier, XGBRegressor
+
+    kw = dict(n_estimators=int(params["n_estimators"]), max_depth=int(params["max_depth"]),
+              learning_rate=float(params["learning_rate"]), subsample=float(params.get("subsample", 0.8)),
+              colsample_bytree=float(params.get("colsample_bytree", 0.8)),
+              min_child_weight=float(params.get("min_child_weight", 5)), reg_lambda=float(params.get("reg_lambda", 1.0)),
+              tree_method="hist", n_jobs=n_jobs, random_state=seed)
+    if early_stopping_rounds:
+        kw["early_stopping_rounds"] = int(early_stopping_rounds)
+    if task == REGRESSION:
+        return XGBRegressor(eval_metric="rmse", **kw)
+    return XGBClassifier(eval_metric="logloss", **kw)
 
 
 def make_logistic(*, seed: int):
@@ -51,12 +93,37 @@ def make_logistic(*, seed: int):
                          LogisticRegression(C=1.0, max_iter=2000, random_state=seed))
 
 
+def make_ridge(*, seed: int):
+    """Median imputation, standardisation and ridge regression (penalty chosen by efficient
+    leave-one-out over 13 values from 0.01 to 1000)."""
+    return make_pipeline(SimpleImputer(strategy="median"), StandardScaler(), RidgeCV(alphas=np.logspace(-2, 3, 13)))
+
+
+def predict(model, X: np.ndarray) -> np.ndarray:
+    """Probability of the outcome (classifiers) or the predicted value (regressors)."""
+    if hasattr(model, "predict_proba"):
+        return model.predict_proba(X)[:, 1]
+    return model.predict(X)
+
+
+def _auc(y: np.ndarray, p: np.ndarray) -> float:
+    return float(roc_auc_score(y, p)) if np.unique(p).size > 1 and np.unique(y).size > 1 else 0.5
+
+
+def _r2(y: np.ndarray, p: np.ndarray) -> float:
+    return float(r2_score(y, p))
+
+
+# the statistic of the permutation test and the per-site table
+PRIMARY = {CLASSIFICATION: ("auc", _auc), REGRESSION: ("r2", _r2)}
+
+
 def cross_validated_predictions(make, X: np.ndarray, y: np.ndarray, folds) -> np.ndarray:
-    """Out-of-fold predicted probabilities for every patient."""
+    """Out-of-fold predictions (probabilities, or values for regressors) for every patient."""
     oof = np.full(len(y), np.nan)
     for train, test in folds:
         m = make().fit(X[train], y[train])
-        oof[test] = m.predict_proba(X[test])[:, 1]
+        oof[test] = predict(m, X[test])
     return oof
 
 
@@ -93,21 +160,73 @@ def _calibration_ci(y: np.ndarray, p: np.ndarray, *, n_boot: int, seed: int) -> 
     return {"slope_ci": q(sl), "intercept_ci": q(np.array(ic))}
 
 
-def metrics_with_ci(y: np.ndarray, p: np.ndarray, *, n_boot: int, seed: int) -> dict[str, Any]:
-    """AUC (with bootstrap CI), Brier score (with CI) and balanced accuracy at the prevalence."""
+def stratified_auc(y: np.ndarray, p: np.ndarray, strata: np.ndarray | None = None) -> float:
+    """AUC over the pairs of patients (one with, one without the outcome) in the same stratum:
+    the pair-weighted mean of the within-stratum AUCs. Without strata, the ordinary AUC.
+
+    Under leave-one-site-out cross-validation each site is predicted by a model whose
+    baseline rate comes from the other sites, so predictions shift site by site against the
+    site's own outcome rate; pooled over sites, that shift alone pulls the AUC of a model
+    without signal below 0.5. Comparing patients only within their site removes it (strata
+    with one class contribute no pairs). A constant prediction scores 0.5.
+
+    Examples
+    --------
+    >>> y = np.array([0, 1, 0, 1]); p = np.array([0.1, 0.2, 0.5, 0.6]); s = np.array(["a", "a", "b", "b"])
+    >>> stratified_auc(y, p), stratified_auc(y, p, s)
+    (0.75, 1.0)
+    """
+    y, p = np.asarray(y), np.asarray(p, dtype=float)
+    if strata is None:
+        return _auc(y, p)
+    strata = np.asarray(strata)
+    num = den = 0.0
+    for s in np.unique(strata):
+        i = strata == s
+        pos, neg = int(y[i].sum()), int(i.sum() - y[i].sum())
+        if pos and neg:
+            num += _auc(y[i], p[i]) * pos * neg
+            den += pos * neg
+    return float(num / den) if den else 0.5
+
+
+def _resample(n: int, strata: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+    """Bootstrap indexes: patients resampled within each stratum (or over all of them)."""
+    if strata is None:
+        return rng.integers(0, n, n)
+    return np.concatenate([rng.choice(idx, len(idx)) for idx in (np.flatnonzero(strata == s)
+                                                                  for s in np.unique(strata))])
+
+
+def metrics_with_ci(y: np.ndarray, p: np.ndarray, *, n_boot: int, seed: int,
+                    strata: np.ndarray | None = None) -> dict[str, Any]:
+    """AUC (with bootstrap CI), Brier score (with CI) and balanced accuracy at the prevalence.
+
+    With ``strata`` (the sites, under leave-one-site-out cross-validation) ``auc`` is the
+    within-site AUC (:func:`stratified_auc`), bootstrapped within sites, and the pooled AUC is
+    reported beside it as ``auc_pooled``.
+    """
     thr = float(y.mean())
-    auc = float(roc_auc_score(y, p)) if np.unique(p).size > 1 else 0.5
-
-    def _auc(a, b):
-        return roc_auc_score(a, b) if np.unique(b).size > 1 else 0.5
-
-    lo, hi = bootstrap_ci(y, p, _auc, n_boot=n_boot, seed=seed)
+    auc = stratified_auc(y, p, strata)
+    if strata is None:
+        lo, hi = bootstrap_ci(y, p, _auc, n_boot=n_boot, seed=seed)
+    else:
+        rng = np.random.default_rng(seed)
+        vals = []
+        for _ in range(n_boot):
+            i = _resample(len(y), strata, rng)
+            vals.append(stratified_auc(y[i], p[i], strata[i]))
+        lo, hi = float(np.quantile(vals, 0.025)), float(np.quantile(vals, 0.975))
     blo, bhi = bootstrap_ci(y, p, brier_score_loss, n_boot=n_boot, seed=seed + 1)
-    return {
+    out = {
         "auc": auc, "auc_ci": [lo, hi],
         "brier": float(brier_score_loss(y, p)), "brier_ci": [blo, bhi],
         "balanced_accuracy": float(balanced_accuracy_score(y, p >= thr)), "threshold": thr,
     }
+    if strata is not None:
+        out["auc_pooled"] = _auc(y, p)
+        out["auc_definition"] = "within-site AUC (pairs of patients from the same site)"
+    return out
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -157,12 +276,170 @@ def calibration(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     return {"slope": slope, "intercept": intercept}
 
 
-def permutation_test(make, X: np.ndarray, y: np.ndarray, *, folds: int, observed_auc: float, n_perm: int,
-                     seed: int) -> dict[str, Any]:
-    """Is the cross-validated AUC better than chance? The whole stratified k-fold
-    cross-validation is repeated on ``n_perm`` random permutations of the outcome (folds
-    re-drawn for each); p = (1 + #{AUC_perm >= AUC_obs}) / (1 + n_perm), one-sided
-    (Ojala & Garriga 2010, J Mach Learn Res 11:1833).
+def regression_calibration(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    """Calibration of continuous predictions: the slope of the least-squares line of the
+    observed on the predicted values (1 is ideal; below 1 means predictions spread too
+    widely) and calibration-in-the-large, the mean of observed minus predicted (0 is ideal).
+
+    >>> p = np.arange(10.0); calibration_ = regression_calibration(2 * p + 1, p)
+    >>> round(calibration_["slope"], 6), round(calibration_["intercept"], 6)
+    (2.0, 5.5)
+    """
+    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+    slope = float(np.polyfit(p, y, 1)[0]) if np.ptp(p) > 1e-12 else float("nan")
+    return {"slope": slope, "intercept": float(np.mean(y - p))}
+
+
+def regression_metrics_with_ci(y: np.ndarray, p: np.ndarray, *, n_boot: int, seed: int) -> dict[str, Any]:
+    """R², RMSE and MAE of continuous predictions, each with a percentile bootstrap interval,
+    and the calibration slope and intercept with theirs.
+
+    R² is 1 - SS_res / SS_tot with the cohort's own mean: a model no better than the mean
+    of the training folds scores slightly below 0 out of fold.
+    """
+    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+
+    def rmse(a, b):
+        return float(np.sqrt(np.mean((a - b) ** 2)))
+
+    out: dict[str, Any] = {"r2": _r2(y, p), "rmse": rmse(y, p), "mae": float(mean_absolute_error(y, p))}
+    out["r2_ci"] = list(bootstrap_ci(y, p, r2_score, n_boot=n_boot, seed=seed))
+    out["rmse_ci"] = list(bootstrap_ci(y, p, rmse, n_boot=n_boot, seed=seed + 1))
+    out["mae_ci"] = list(bootstrap_ci(y, p, mean_absolute_error, n_boot=n_boot, seed=seed + 3))
+    cal = regression_calibration(y, p)
+    if np.isfinite(cal["slope"]):
+        rng = np.random.default_rng(seed + 2)
+        sl, ic = [], []
+        for _ in range(n_boot):
+            i = rng.integers(0, len(y), len(y))
+            c = regression_calibration(y[i], p[i])
+            sl.append(c["slope"])
+            ic.append(c["intercept"])
+        sl = np.array(sl)[np.isfinite(sl)]
+        cal["slope_ci"] = [float(np.quantile(sl, 0.025)), float(np.quantile(sl, 0.975))]
+        cal["intercept_ci"] = [float(np.quantile(ic, 0.025)), float(np.quantile(ic, 0.975))]
+    out["calibration"] = cal
+    return out
+
+
+def outer_folds(y: np.ndarray, sites: np.ndarray, *, task: str, scheme: str, folds: int,
+                seed: int) -> tuple[list[tuple[np.ndarray, np.ndarray]], dict[str, Any]]:
+    """The outer cross-validation: leave-one-site-out or (stratified) k-fold.
+
+    ``scheme``: ``"site"`` (leave one site out; needs >= 2 sites), ``"kfold"`` or ``"auto"``
+    (leave one site out when there are >= 3 sites, else k-fold). Returns the folds, as
+    (train, test) index arrays, and a description with the held-out site of each fold.
+
+    Examples
+    --------
+    >>> y = np.array([0, 1] * 6); s = np.repeat(["a", "b", "c"], 4)
+    >>> f, info = outer_folds(y, s, task="classification", scheme="auto", folds=2, seed=0)
+    >>> info["scheme"], info["test_sites"], [len(t) for _, t in f]
+    ('leave-one-site-out', ['a', 'b', 'c'], [4, 4, 4])
+    >>> outer_folds(y, s, task="classification", scheme="kfold", folds=2, seed=0)[1]["scheme"]
+    'stratified 2-fold'
+    """
+    sites = np.asarray(sites).astype(str)
+    uniq = [str(s) for s in np.unique(sites)]
+    if scheme == "site" or (scheme == "auto" and len(uniq) >= 3):
+        if len(uniq) < 2:
+            raise InputError(f"model.cv: site: leave-one-site-out needs at least 2 sites; the cohort has "
+                             f"{len(uniq)} ({', '.join(uniq)}); use model.cv: kfold")
+        out = [(np.flatnonzero(sites != s), np.flatnonzero(sites == s)) for s in uniq]
+        if task == CLASSIFICATION:
+            for (train, _), s in zip(out, uniq):
+                counts = np.bincount(y[train].astype(int), minlength=2)
+                if counts.min() < 2:
+                    raise InputError(f"model.cv: without site {s} the training set has {counts[1]} patients with "
+                                     f"and {counts[0]} without the endpoint; too few to fit a model. Use "
+                                     "model.cv: kfold")
+        return out, {"scheme": "leave-one-site-out", "n_folds": len(uniq), "test_sites": uniq,
+                     "description": f"leave-one-site-out over {len(uniq)} sites"}
+    if task == CLASSIFICATION:
+        split = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)
+        name = f"stratified {folds}-fold"
+    else:
+        split = KFold(n_splits=folds, shuffle=True, random_state=seed).split(np.zeros(len(y)))
+        name = f"{folds}-fold"
+    out = list(split)
+    why = (f" (only {len(uniq)} site{'s' if len(uniq) != 1 else ''}; leave-one-site-out needs 3)"
+           if scheme == "auto" else "")
+    return out, {"scheme": name, "n_folds": folds, "test_sites": None,
+                 "description": f"{name}, shuffled with the seed{why}"}
+
+
+def draw_candidates(mc: dict[str, Any], n: int, *, seed: int) -> list[dict[str, Any]]:
+    """The inner search's candidate configurations: the configured one first
+    (``max_depth``, ``learning_rate`` of ``model``), then seeded random draws from
+    max_depth 1-4, learning rate 0.02-0.3 (log-uniform), min_child_weight {1, 3, 5, 10, 20},
+    subsample and colsample_bytree 0.6-1, reg_lambda 0.1-10 (log-uniform).
+
+    >>> c = draw_candidates({"max_depth": 2, "learning_rate": 0.05}, 3, seed=0)
+    >>> len(c), c[0]["max_depth"], c[0]["learning_rate"]
+    (3, 2, 0.05)
+    """
+    rng = np.random.default_rng([seed, 4021])
+    out = [{"max_depth": int(mc["max_depth"]), "learning_rate": float(mc["learning_rate"]), "min_child_weight": 5.0,
+            "subsample": 0.8, "colsample_bytree": 0.8, "reg_lambda": 1.0}]
+    while len(out) < n:
+        out.append({"max_depth": int(rng.integers(1, 5)),
+                    "learning_rate": float(round(np.exp(rng.uniform(np.log(0.02), np.log(0.3))), 4)),
+                    "min_child_weight": float(rng.choice([1, 3, 5, 10, 20])),
+                    "subsample": float(round(rng.uniform(0.6, 1.0), 3)),
+                    "colsample_bytree": float(round(rng.uniform(0.6, 1.0), 3)),
+                    "reg_lambda": float(round(np.exp(rng.uniform(np.log(0.1), np.log(10))), 3))})
+    return out[:n]
+
+
+def inner_search(X: np.ndarray, y: np.ndarray, *, task: str, candidates: list[dict[str, Any]],
+                 inner_folds: int, early_stopping_rounds: int, max_estimators: int, budget_s: float,
+                 seed: int) -> dict[str, Any]:
+    """Choose an XGBoost configuration by inner k-fold cross-validation, with early stopping.
+
+    Each candidate is fitted on every inner training fold with up to ``max_estimators``
+    trees, stopping when the inner validation fold's log loss (RMSE for regression) has not
+    improved for ``early_stopping_rounds`` rounds; its score is the mean best validation
+    loss and its number of trees the mean best iteration. Candidates are tried in order
+    until ``budget_s`` seconds have passed (the first is always tried). Returns the chosen
+    ``params`` (with ``n_estimators``), every candidate's ``results``, ``n_evaluated`` and
+    ``stopped_by_budget``.
+    """
+    if task == CLASSIFICATION:
+        splits = list(StratifiedKFold(inner_folds, shuffle=True, random_state=seed).split(X, y))
+    else:
+        splits = list(KFold(inner_folds, shuffle=True, random_state=seed).split(X))
+    t0 = time.monotonic()
+    results = []
+    stopped = False
+    for i, cand in enumerate(candidates):
+        if i and time.monotonic() - t0 > budget_s:
+            stopped = True
+            break
+        losses, iters = [], []
+        for train, val in splits:
+            m = make_xgb({**cand, "n_estimators": max_estimators}, seed=seed, task=task,
+                         early_stopping_rounds=early_stopping_rounds)
+            m.fit(X[train], y[train], eval_set=[(X[val], y[val])], verbose=False)
+            losses.append(float(m.best_score))
+            iters.append(int(m.best_iteration) + 1)
+        results.append({**cand, "inner_loss": float(np.mean(losses)), "n_estimators": int(round(np.mean(iters)))})
+    best = min(results, key=lambda r: r["inner_loss"])
+    params = {k: v for k, v in best.items() if k != "inner_loss"}
+    return {"params": params, "inner_loss": best["inner_loss"], "results": results, "n_evaluated": len(results),
+            "n_candidates": len(candidates), "stopped_by_budget": stopped,
+            "seconds": round(time.monotonic() - t0, 2)}
+
+
+def permutation_test(make, X: np.ndarray, y: np.ndarray, *, folds, observed: float, n_perm: int, seed: int,
+                     task: str = CLASSIFICATION, strata: np.ndarray | None = None) -> dict[str, Any]:
+    """Is the cross-validated AUC (R² for regression) better than chance? The outer
+    cross-validation is repeated on ``n_perm`` random permutations of the outcome;
+    p = (1 + #{stat_perm >= stat_obs}) / (1 + n_perm), one-sided (Ojala & Garriga 2010,
+    J Mach Learn Res 11:1833). ``folds`` is the number of (stratified) k-fold folds, re-drawn
+    for every permutation, or a fixed list of (train, test) folds such as leave-one-site-out.
+    With ``strata`` (the sites under leave-one-site-out) the outcome is permuted within each
+    site, which keeps the sites' outcome rates, and the statistic is the within-site AUC
+    (:func:`stratified_auc`), as for the observed value.
 
     Examples
     --------
@@ -171,81 +448,201 @@ def permutation_test(make, X: np.ndarray, y: np.ndarray, *, folds: int, observed
     >>> make = lambda: make_logistic(seed=0)
     >>> cv = StratifiedKFold(5, shuffle=True, random_state=0).split(X, y)
     >>> auc = roc_auc_score(y, cross_validated_predictions(make, X, y, cv))
-    >>> permutation_test(make, X, y, folds=5, observed_auc=auc, n_perm=19, seed=0)["p_value"]
+    >>> permutation_test(make, X, y, folds=5, observed=auc, n_perm=19, seed=0)["p_value"]
     0.05
     """
+    name, stat = PRIMARY[task]
     rng = np.random.default_rng(seed)
-    aucs = []
+    vals = []
     step = max(1, n_perm // 10)
     for i in range(n_perm):
-        yp = rng.permutation(y)
-        cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed + 1 + i).split(X, yp)
+        if strata is None:
+            yp = rng.permutation(y)
+        else:
+            yp = y.copy()
+            for s_ in np.unique(strata):
+                idx = np.flatnonzero(strata == s_)
+                yp[idx] = rng.permutation(y[idx])
+        if isinstance(folds, int):
+            splitter = (StratifiedKFold if task == CLASSIFICATION else KFold)(
+                n_splits=folds, shuffle=True, random_state=seed + 1 + i)
+            cv = list(splitter.split(X, yp))
+        else:
+            cv = folds
         pp = cross_validated_predictions(make, X, yp, cv)
-        aucs.append(float(roc_auc_score(yp, pp)) if np.unique(pp).size > 1 else 0.5)
+        vals.append(stratified_auc(yp, pp, strata) if strata is not None and task == CLASSIFICATION
+                    else stat(yp, pp))
         if (i + 1) % step == 0 or i + 1 == n_perm:
             log.info("permutation test: %d/%d", i + 1, n_perm)
-    aucs = np.array(aucs)
-    return {"p_value": float((1 + np.sum(aucs >= observed_auc)) / (1 + n_perm)), "n_permutations": int(n_perm),
-            "null_auc_mean": float(aucs.mean()), "null_auc_sd": float(aucs.std(ddof=1)) if n_perm > 1 else None,
-            "null_auc_95th": float(np.quantile(aucs, 0.95)),
-            "method": "stratified k-fold cross-validation repeated on permuted outcomes (one-sided)"}
+    vals = np.array(vals)
+    scheme = (f"stratified {folds}-fold" if task == CLASSIFICATION else f"{folds}-fold") if isinstance(folds, int) \
+        else "the same fixed outer folds"
+    return {"p_value": float((1 + np.sum(vals >= observed)) / (1 + n_perm)), "n_permutations": int(n_perm),
+            "statistic": name, "observed": float(observed),
+            "null_mean": float(vals.mean()), "null_sd": float(vals.std(ddof=1)) if n_perm > 1 else None,
+            "null_95th": float(np.quantile(vals, 0.95)),
+            "method": f"cross-validation ({scheme}) repeated on outcomes permuted "
+                      f"{'within sites' if strata is not None else 'over all patients'} (one-sided)"}
+
+
+def _check_classes(y: np.ndarray, folds: int) -> None:
+    counts = np.bincount(y.astype(int), minlength=2)
+    if len(np.unique(y)) < 2 or counts.min() < folds:
+        raise InputError(
+            f"the endpoint has too few patients in one class for {folds}-fold cross-validation: "
+            f"{counts[1]} with and {counts[0]} without it; lower model.folds or choose another endpoint")
+
+
+def _search_config(mc: dict[str, Any]) -> dict[str, Any]:
+    return {**SEARCH_DEFAULTS, **mc.get("search", {})}
+
+
+def _choose(X, y, *, task, mc, candidates, budget_s, seed, label) -> dict[str, Any]:
+    """Hyperparameters for one training set: the inner search, or the configured ones when
+    ``model.search.n_candidates`` is 0."""
+    sc = _search_config(mc)
+    if not candidates:
+        return {"params": {k: mc[k] for k in ("n_estimators", "max_depth", "learning_rate")}, "n_evaluated": 0,
+                "n_candidates": 0, "stopped_by_budget": False, "seconds": 0.0}
+    s = inner_search(X, y, task=task, candidates=candidates, inner_folds=sc["inner_folds"],
+                     early_stopping_rounds=sc["early_stopping_rounds"], max_estimators=sc["max_estimators"],
+                     budget_s=budget_s, seed=seed)
+    p = s["params"]
+    log.info("%s: %d/%d candidates in %.1fs%s; chose max_depth %d, learning rate %.3g, %d trees", label,
+             s["n_evaluated"], s["n_candidates"], s["seconds"], " (time budget reached)" if s["stopped_by_budget"]
+             else "", p["max_depth"], p["learning_rate"], p["n_estimators"])
+    return s
 
 
 def fit_response_model(features: pd.DataFrame, summary: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
-    """Cross-validate XGBoost and baselines; refit on all patients.
+    """Nested cross-validation of XGBoost and the baselines; the final model tuned and refitted
+    on all patients.
 
-    Returns a dict with ``metrics`` (per model), ``oof`` (DataFrame), ``model`` (fitted
-    XGBClassifier) and ``features`` (names, in model order).
+    ``config["endpoint"]["kind"]`` decides the task (:func:`task_of`); ``config["model"]``
+    holds ``folds``, ``cv`` (auto, site, kfold), ``search``, ``n_bootstrap``,
+    ``n_permutations`` and the first candidate's ``n_estimators``, ``max_depth`` and
+    ``learning_rate`` (``search.n_candidates: 0`` uses them as they are, with no search).
+
+    Returns a dict with ``metrics`` (per model), ``oof`` (DataFrame of out-of-fold
+    predictions), ``model`` (the fitted final XGBoost model), ``features`` (names, in model
+    order), ``folds`` (one record per outer fold) and ``info``.
     """
     mc, seed = config["model"], config["seed"]
+    task = task_of(config.get("endpoint", {}))
+    sc = _search_config(mc)
     feats: list[str] = summary["model_features"]
     groups = summary["feature_groups"]
     data = features[features["y"].notna()].reset_index(drop=True)
-    y = data["y"].astype(int).to_numpy()
     n_excl = int(features["y"].isna().sum())
-    if len(np.unique(y)) < 2 or min(np.bincount(y)) < mc["folds"]:
-        counts = np.bincount(y, minlength=2)
-        raise InputError(
-            f"the endpoint has too few patients in one class for {mc['folds']}-fold cross-validation: "
-            f"{counts[1]} with and {counts[0]} without it; lower model.folds or choose another endpoint")
+    if task == CLASSIFICATION:
+        y = data["y"].astype(int).to_numpy()
+        _check_classes(y, mc["folds"])
+    else:
+        y = data["y"].astype(float).to_numpy()
+        if len(y) < 2 * mc["folds"]:
+            raise InputError(f"only {len(y)} patients have the endpoint; too few for {mc['folds']}-fold "
+                             "cross-validation")
     X = data[feats].to_numpy(dtype=float)
-    folds = list(StratifiedKFold(n_splits=mc["folds"], shuffle=True, random_state=seed).split(X, y))
-    t0 = time.monotonic()
-    oof = pd.DataFrame({"patient_id": data["patient_id"], "site": data["site"], "y": y})
-    oof["xgboost"] = cross_validated_predictions(lambda: make_xgb(mc, seed=seed), X, y, folds)
-    log.info("xgboost: %d-fold CV done in %.1fs", mc["folds"], time.monotonic() - t0)
+    sites = data["site"].astype(str).to_numpy()
+    folds, cv_info = outer_folds(y, sites, task=task, scheme=mc.get("cv", "auto"), folds=mc["folds"], seed=seed)
+    candidates = draw_candidates(mc, sc["n_candidates"], seed=seed) if sc["n_candidates"] else []
+    budget = sc["time_budget_s"] / (len(folds) + 1)
     clin = [f for f in groups.get("clinical", []) if f in feats]
     nongen = [f for f in feats if f not in groups.get("genetic", [])]
+    with_nongen = bool(groups.get("genetic")) and bool(nongen) and len(nongen) < len(feats)
+    name, stat = PRIMARY[task]
+    t0 = time.monotonic()
+    oof = pd.DataFrame({"patient_id": data["patient_id"], "site": data["site"], "y": y})
+    pred = np.full(len(y), np.nan)
+    pred_ng = np.full(len(y), np.nan)
+    fold_rows = []
+    log.info("nested cross-validation: %s; inner search %s", cv_info["description"],
+             f"{len(candidates)} candidates, {sc['inner_folds']}-fold, early stopping after "
+             f"{sc['early_stopping_rounds']} rounds, {budget:.0f}s per search" if candidates else "off")
+    for k, (train, test) in enumerate(folds):
+        label = (f"outer fold {k + 1}/{len(folds)}"
+                 + (f" (held-out site {cv_info['test_sites'][k]})" if cv_info["test_sites"] else ""))
+        s = _choose(X[train], y[train], task=task, mc=mc, candidates=candidates, budget_s=budget,
+                    seed=seed + k, label=label)
+        m = make_xgb(s["params"], seed=seed, task=task).fit(X[train], y[train])
+        pred[test] = predict(m, X[test])
+        if with_nongen:
+            cols = [feats.index(f) for f in nongen]
+            mn = make_xgb(s["params"], seed=seed, task=task).fit(X[np.ix_(train, cols)], y[train])
+            pred_ng[test] = predict(mn, X[np.ix_(test, cols)])
+        ok = task == REGRESSION or np.unique(y[test]).size > 1
+        fold_rows.append({"fold": k + 1, "test_site": cv_info["test_sites"][k] if cv_info["test_sites"] else None,
+                          "n_train": int(len(train)), "n_test": int(len(test)),
+                          name: stat(y[test], pred[test]) if ok and len(test) > 2 else None,
+                          "params": s["params"], "n_evaluated": s["n_evaluated"],
+                          "stopped_by_budget": s["stopped_by_budget"], "search_seconds": s["seconds"]})
+        log.info("%s: %s on the held-out patients %s (%.0fs so far)", label, name,
+                 "n/a" if fold_rows[-1][name] is None else f"{fold_rows[-1][name]:.3f}", time.monotonic() - t0)
+    oof["xgboost"] = pred
     if clin:
         Xc = data[clin].to_numpy(dtype=float)
-        oof["logistic_clinical"] = cross_validated_predictions(lambda: make_logistic(seed=seed), Xc, y, folds)
-    if groups.get("genetic") and nongen:
-        Xn = data[nongen].to_numpy(dtype=float)
-        oof["xgboost_no_genetic"] = cross_validated_predictions(lambda: make_xgb(mc, seed=seed), Xn, y, folds)
-    # one constant for everyone: AUC exactly 0.5 by construction, Brier score of the prevalence
-    oof["majority"] = float(y.mean())
+        make_lin = (lambda: make_logistic(seed=seed)) if task == CLASSIFICATION else (lambda: make_ridge(seed=seed))
+        oof["logistic_clinical" if task == CLASSIFICATION else "ridge_clinical"] = \
+            cross_validated_predictions(make_lin, Xc, y, folds)
+    if with_nongen:
+        oof["xgboost_no_genetic"] = pred_ng
+    # one constant for everyone, the cohort's prevalence (mean): AUC exactly 0.5 and R² exactly 0 by
+    # construction (a per-fold constant would make the pooled AUC drift below 0.5 under leave-one-site-out)
+    oof["majority" if task == CLASSIFICATION else "mean"] = float(y.mean())
     metrics = {}
+    # leave-one-site-out: discrimination is measured within sites (see stratified_auc)
+    strata = sites if cv_info["test_sites"] and task == CLASSIFICATION else None
     for col in [c for c in oof.columns if c not in ("patient_id", "site", "y")]:
         t1 = time.monotonic()
-        metrics[col] = metrics_with_ci(y, oof[col].to_numpy(), n_boot=mc["n_bootstrap"], seed=seed)
-        metrics[col]["calibration"] = calibration(y, oof[col].to_numpy())
-        if col != "majority":
-            metrics[col]["calibration"].update(_calibration_ci(y, oof[col].to_numpy(), n_boot=mc["n_bootstrap"],
-                                                               seed=seed + 2))
-        log.info("%s: AUC %.3f (95%% CI %.3f-%.3f), bootstrap %d resamples in %.1fs", col,
-                 metrics[col]["auc"], *metrics[col]["auc_ci"], mc["n_bootstrap"], time.monotonic() - t1)
+        p = oof[col].to_numpy()
+        if task == CLASSIFICATION:
+            metrics[col] = metrics_with_ci(y, p, n_boot=mc["n_bootstrap"], seed=seed, strata=strata)
+            metrics[col]["calibration"] = calibration(y, p)
+            if col != "majority":
+                metrics[col]["calibration"].update(_calibration_ci(y, p, n_boot=mc["n_bootstrap"], seed=seed + 2))
+            log.info("%s: AUC %.3f (95%% CI %.3f-%.3f), bootstrap %d resamples in %.1fs", col,
+                     metrics[col]["auc"], *metrics[col]["auc_ci"], mc["n_bootstrap"], time.monotonic() - t1)
+        else:
+            metrics[col] = regression_metrics_with_ci(y, p, n_boot=mc["n_bootstrap"], seed=seed)
+            log.info("%s: R² %.3f (95%% CI %.3f-%.3f), RMSE %.2f, bootstrap %d resamples in %.1fs", col,
+                     metrics[col]["r2"], *metrics[col]["r2_ci"], metrics[col]["rmse"], mc["n_bootstrap"],
+                     time.monotonic() - t1)
+    per_site = []
+    for s_ in sorted(np.unique(sites)):
+        i = sites == s_
+        ok = (task == REGRESSION and i.sum() > 2) or (task == CLASSIFICATION and np.unique(y[i]).size > 1)
+        per_site.append({"site": s_, "n": int(i.sum()), name: stat(y[i], pred[i]) if ok else None,
+                         "observed_mean": float(y[i].mean()), "predicted_mean": float(pred[i].mean())})
+    final_s = _choose(X, y, task=task, mc=mc, candidates=candidates, budget_s=budget, seed=seed,
+                      label="final model (all patients)")
+    final_params = final_s["params"]
     if mc["n_permutations"]:
         t1 = time.monotonic()
+        perm_folds = folds if cv_info["test_sites"] else mc["folds"]
         metrics["xgboost"]["permutation_test"] = permutation_test(
-            lambda: make_xgb(mc, seed=seed), X, y, folds=mc["folds"], observed_auc=metrics["xgboost"]["auc"],
-            n_perm=mc["n_permutations"], seed=seed)
+            lambda: make_xgb(final_params, seed=seed, task=task), X, y, folds=perm_folds,
+            observed=metrics["xgboost"][name], n_perm=mc["n_permutations"], seed=seed, task=task, strata=strata)
+        metrics["xgboost"]["permutation_test"]["hyperparameters"] = (
+            "the final model's (chosen on all patients), held fixed: the search is not repeated per permutation")
         log.info("xgboost: permutation p = %.4g (%d permutations, %.1fs)",
                  metrics["xgboost"]["permutation_test"]["p_value"], mc["n_permutations"], time.monotonic() - t1)
-    final = make_xgb(mc, seed=seed).fit(X, y)
+    final = make_xgb(final_params, seed=seed, task=task).fit(X, y)
+    stopped = sum(r["stopped_by_budget"] for r in fold_rows) + int(final_s["stopped_by_budget"])
+    if stopped:
+        log.warning("the time budget (model.search.time_budget_s = %s) cut %d of %d searches short; results can "
+                    "differ on a faster or slower machine. Raise the budget or lower model.search.n_candidates "
+                    "for reproducible runs", sc["time_budget_s"], stopped, len(folds) + 1)
     return {
-        "metrics": metrics, "oof": oof, "model": final, "features": feats,
-        "info": {"n_train": int(len(y)), "n_excluded_no_endpoint": n_excl, "prevalence": float(y.mean()),
-                 "folds": mc["folds"], "cv": "stratified k-fold (shuffled, seeded)",
-                 "params": {k: mc[k] for k in ("n_estimators", "max_depth", "learning_rate")},
-                 "feature_sets": {"logistic_clinical": clin, "xgboost_no_genetic": nongen, "xgboost": feats}},
+        "metrics": metrics, "oof": oof, "model": final, "features": feats, "folds": fold_rows,
+        "info": {"task": task, "n_train": int(len(y)), "n_excluded_no_endpoint": n_excl,
+                 "prevalence": float(y.mean()) if task == CLASSIFICATION else None,
+                 "outcome_mean": float(y.mean()), "outcome_sd": float(y.std(ddof=1)),
+                 "folds": len(folds), "cv": cv_info["description"], "cv_scheme": cv_info["scheme"],
+                 "n_sites": int(len(np.unique(sites))), "per_site": per_site,
+                 "search": {**sc, "n_candidates": len(candidates), "searches_cut_by_budget": stopped,
+                            "final": {k: final_s[k] for k in ("n_evaluated", "stopped_by_budget", "seconds")}},
+                 "params": final_params,
+                 "feature_sets": {**({("logistic_clinical" if task == CLASSIFICATION else "ridge_clinical"): clin}
+                                     if clin else {}),
+                                  **({"xgboost_no_genetic": nongen} if with_nongen else {}), "xgboost": feats}},
     }

@@ -87,11 +87,52 @@ def roc_png(oof: pd.DataFrame, path: Path) -> Path:
     return Path(path)
 
 
-def calibration_png(oof: pd.DataFrame, path: Path, *, bins: int = 10) -> Path:
+def observed_predicted_png(oof: pd.DataFrame, path: Path, *, model: str = "xgboost",
+                           label: str = "percent change") -> Path:
+    """Regression: observed against out-of-fold predicted outcome for one model, with the
+    identity line and the least-squares line."""
+    y, p = oof["y"].to_numpy(dtype=float), oof[model].to_numpy(dtype=float)
+    fig, ax = plt.subplots(figsize=(4.5, 4.2))
+    ax.scatter(p, y, s=6, alpha=0.35, color="#2e86c1", label=f"{model} (out of fold)")
+    lo, hi = float(min(p.min(), y.min())), float(max(p.max(), y.max()))
+    ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8, ls=":", label="ideal")
+    if np.ptp(p) > 0:
+        b = np.polyfit(p, y, 1)
+        xs = np.linspace(p.min(), p.max(), 20)
+        ax.plot(xs, np.polyval(b, xs), color="#c0392b", lw=1.2, label=f"fit (slope {b[0]:.2f})")
+    ax.set_xlabel(f"predicted {label}")
+    ax.set_ylabel(f"observed {label}")
+    ax.legend(frameon=False, fontsize=8, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def calibration_png(oof: pd.DataFrame, path: Path, *, bins: int = 10, task: str = "classification") -> Path:
     """Observed outcome rate against mean predicted probability, per decile of prediction,
-    with 95% Wilson intervals, for every model but the constant majority baseline."""
+    with 95% Wilson intervals, for every model but the constant majority baseline.
+    For regression: the observed mean (with a normal 95% interval) against the mean
+    prediction per decile."""
     y = oof["y"].to_numpy()
     fig, ax = plt.subplots(figsize=(4.5, 4.2))
+    if task == "regression":
+        for col in [c for c in oof.columns if c not in ("patient_id", "site", "y", "mean")]:
+            p = oof[col].to_numpy(dtype=float)
+            q = pd.qcut(p, bins, labels=False, duplicates="drop")
+            mp = [p[q == b].mean() for b in np.unique(q)]
+            obs = [y[q == b].mean() for b in np.unique(q)]
+            se = [1.96 * y[q == b].std(ddof=1) / np.sqrt((q == b).sum()) for b in np.unique(q)]
+            ax.errorbar(mp, obs, yerr=se, fmt="o-", ms=3, lw=1, capsize=2, label=col)
+        lo, hi = ax.get_xlim()
+        ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8, ls=":", label="ideal")
+        ax.set_xlabel("predicted (decile mean)")
+        ax.set_ylabel("observed mean")
+        ax.legend(frameon=False, fontsize=8, loc="upper left")
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        return Path(path)
     ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":", label="ideal")
     for col in [c for c in oof.columns if c not in ("patient_id", "site", "y", "majority")]:
         p = oof[col].to_numpy()
@@ -102,8 +143,8 @@ def calibration_png(oof: pd.DataFrame, path: Path, *, bins: int = 10) -> Path:
             mp.append(p[m].mean())
             obs.append(y[m].mean())
             a, z = wilson(int(y[m].sum()), int(m.sum()))
-            lo.append(obs[-1] - a)
-            hi.append(z - obs[-1])
+            lo.append(max(0.0, obs[-1] - a))   # Wilson bounds can miss the rate by rounding
+            hi.append(max(0.0, z - obs[-1]))
         ax.errorbar(mp, obs, yerr=[lo, hi], fmt="o-", ms=3, lw=1, capsize=2, label=col)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)

@@ -42,6 +42,7 @@ pre{background:#f4f6f6;padding:10px;font-size:.8em;overflow-x:auto}
 SECTIONS = [("overview", "Cohort overview"), ("pgx", "Pharmacogenomics"), ("clinical", "Clinical"),
             ("trd", "Treatment resistance"),
             ("subtypes", "Subtypes"), ("model", "Response model"), ("explain", "Explanations (SHAP)"),
+            ("heterogeneity", "Treatment-effect heterogeneity"),
             ("provenance", "Provenance")]
 
 
@@ -290,49 +291,85 @@ def section_subtypes(config, r: Path) -> str:
 
 def section_model(config, r: Path) -> str:
     m = _json(r / "model" / "metrics.json")
+    task = m.get("task", "classification")
+    key, name = ("auc", "AUC") if task == "classification" else ("r2", "R²")
     rows = []
-    for name, v in m["metrics"].items():
+    for model, v in m["metrics"].items():
         cal = v.get("calibration", {})
-        rows.append({"model": name, "AUC": v["auc"], "AUC 95% CI": f"{v['auc_ci'][0]:.3f}-{v['auc_ci'][1]:.3f}",
-                     "Brier": v["brier"], "balanced accuracy": v["balanced_accuracy"],
-                     "calibration slope": _ci_text(cal.get("slope"), cal.get("slope_ci")),
-                     "calibration intercept": _ci_text(cal.get("intercept"), cal.get("intercept_ci")),
-                     "features": len(m["feature_sets"].get(name, [])) if name in m["feature_sets"] else 0})
+        row = {"model": model, name: v[key], f"{name} 95% CI": f"{v[key + '_ci'][0]:.3f}-{v[key + '_ci'][1]:.3f}"}
+        if task == "classification":
+            row.update({"Brier": v["brier"], "balanced accuracy": v["balanced_accuracy"]})
+        else:
+            row.update({"RMSE": v["rmse"], "MAE": v["mae"]})
+        row.update({"calibration slope": _ci_text(cal.get("slope"), cal.get("slope_ci")),
+                    "calibration intercept": _ci_text(cal.get("intercept"), cal.get("intercept_ci")),
+                    "features": len(m["feature_sets"].get(model, []))})
+        rows.append(row)
     main = m["metrics"]["xgboost"]
-    lo, hi = main["auc_ci"]
+    lo, hi = main[key + "_ci"]
+    null_value = 0.5 if task == "classification" else 0.0
     perm = main.get("permutation_test")
     if perm:
         chance = perm["p_value"] >= 0.05
-        verdict = (f"Cross-validated AUC {main['auc']:.2f} (95% CI {lo:.2f}-{hi:.2f}); permutation test "
-                   f"p = {perm['p_value']:.3g} ({perm['n_permutations']} permutations of the outcome, null AUC "
-                   f"{perm['null_auc_mean']:.2f}, 95th percentile {perm['null_auc_95th']:.2f}). ")
-        verdict += ("The model's discrimination is not distinguishable from chance." if chance
-                    else "The model discriminates better than chance.")
-        if lo <= 0.5 <= hi and not chance:
-            verdict += " (The bootstrap interval includes 0.5.)"
+        verdict = (f"Cross-validated {name} {main[key]:.2f} (95% CI {lo:.2f}-{hi:.2f}); permutation test "
+                   f"p = {perm['p_value']:.3g} ({perm['n_permutations']} permutations of the outcome, null {name} "
+                   f"{perm['null_mean']:.2f}, 95th percentile {perm['null_95th']:.2f}). ")
+        verdict += ("The model's performance is not distinguishable from chance." if chance
+                    else "The model predicts better than chance.")
+        if lo <= null_value <= hi and not chance:
+            verdict += f" (The bootstrap interval includes {null_value:g}.)"
         ok = not chance
     else:
-        ok = lo > 0.5
-        if lo <= 0.5 <= hi:
-            verdict = (f"Cross-validated AUC {main['auc']:.2f} (95% CI {lo:.2f}-{hi:.2f}). The interval includes "
-                       "0.5: the model's discrimination is not distinguishable from chance.")
-        else:
-            verdict = f"Cross-validated AUC {main['auc']:.2f} (95% CI {lo:.2f}-{hi:.2f})."
+        ok = lo > null_value
+        verdict = f"Cross-validated {name} {main[key]:.2f} (95% CI {lo:.2f}-{hi:.2f})."
+        if lo <= null_value <= hi:
+            verdict += (f" The interval includes {null_value:g}: the model's performance is not distinguishable "
+                        "from chance.")
         verdict += " No permutation test was run (model.n_permutations: 0)."
-    if hi < 0.5:
-        verdict += (" An AUC below 0.5 is what models that fit noise under cross-validation produce; read it as "
-                    "no usable discrimination, not as signal.")
-    verdict += (" The AUC interval comes from resampling patients' out-of-fold predictions and leaves out the "
+    if main.get("auc_definition"):
+        verdict += (f" Under leave-one-site-out the AUC compares patients within the same site (pooled over sites "
+                    f"it is {main['auc_pooled']:.2f}, which also mixes in how each site's baseline rate differs from "
+                    "the other sites').")
+    if hi < null_value:
+        verdict += (f" {name} below {null_value:g} is what models that fit noise under cross-validation produce; read "
+                    "it as no usable prediction, not as signal.")
+    verdict += (f" The {name} interval comes from resampling patients' out-of-fold predictions and leaves out the "
                 "variability of the cross-validation itself, so it is somewhat too narrow; the permutation test is "
                 "the check against chance.")
+    ep = m["endpoint"]
+    what = {"response": "response", "remission": "remission", "pct_change": "percent change",
+            "trd": f"TRD status after the index treatment ({ep.get('definition')})"}[ep["kind"]]
+    base = (f"prevalence {m['prevalence']:.2f}" if task == "classification"
+            else f"mean {m['outcome_mean']:.1f}, SD {m['outcome_sd']:.1f}")
+    sr = m.get("search", {})
+    search = (f"Inside each outer training set, {sr['n_candidates']} XGBoost configurations were compared by "
+              f"{sr['inner_folds']}-fold inner cross-validation with early stopping ({sr['early_stopping_rounds']} "
+              "rounds); the held-out patients were never used for tuning. "
+              + (f"The time budget cut {sr['searches_cut_by_budget']} search(es) short. " if sr.get(
+                  "searches_cut_by_budget") else "")
+              if sr.get("n_candidates") else "No hyperparameter search (model.search.n_candidates: 0). ")
+    defined = m.get("endpoint_defined_by") or []
+    note = (f"<p class='note'>{_e(', '.join(defined))} enter(s) the TRD definition itself: as predictors their "
+            "importance is partly by construction.</p>" if defined else "")
+    ps = pd.DataFrame(m.get("per_site", []))
+    site_html = ""
+    if len(ps) > 1:
+        ps = ps.rename(columns={key: f"{name} (out of fold)", "observed_mean": "observed mean",
+                                "predicted_mean": "predicted mean"})
+        site_html = ("<h3>By site</h3><p class='note'>Out-of-fold predictions of the main model per site"
+                     + (" (each site held out in turn)" if m.get("cv_scheme") == "leave-one-site-out" else "")
+                     + ".</p>" + _table(ps))
     return (f"<p class='statement{' ok' if ok else ''}'>{_e(verdict)}</p>"
-            f"<p>{m['n_train']} patients with the endpoint ({m['n_excluded_no_endpoint']} without it were left "
-            f"out), prevalence {m['prevalence']:.2f}; {_e(m['cv'])}, {m['folds']} folds; intervals from "
-            f"{config['model']['n_bootstrap']} bootstrap resamples of the out-of-fold predictions. Calibration: "
-            "slope 1 and intercept 0 are ideal; a slope below 1 means predictions that are too extreme.</p>"
+            f"<p>Outcome: {_e(what)} ({_e(ep['instrument'])}, week {ep['week']:g}). {m['n_train']} patients with "
+            f"the endpoint ({m['n_excluded_no_endpoint']} without it were left out), {base}. Nested "
+            f"cross-validation: {_e(m['cv'])}. {_e(search)}Intervals from {config['model']['n_bootstrap']} "
+            "bootstrap resamples of the out-of-fold predictions. Calibration: slope 1 and intercept 0 are ideal; a "
+            "slope below 1 means predictions that are too extreme. The model card (model/model_card.md) states "
+            "intended use and limitations.</p>" + note
             + _table(pd.DataFrame(rows))
-            + "<div class='grid'><div>" + _img(r / "model" / "roc.png", "ROC curves") + "</div><div>"
-            + _img(r / "model" / "calibration.png", "calibration plot") + "</div></div>")
+            + "<div class='grid'><div>" + _img(r / "model" / "performance.png",
+                                               "ROC curves" if task == "classification" else "observed vs predicted")
+            + "</div><div>" + _img(r / "model" / "calibration.png", "calibration plot") + "</div></div>" + site_html)
 
 
 def _ci_text(v, ci) -> str:
@@ -342,17 +379,117 @@ def _ci_text(v, ci) -> str:
 
 
 def section_explain(config, r: Path) -> str:
-    imp = pd.read_csv(r / "explain" / "importance.tsv", sep="\t")
-    out = ["<p>SHAP values (TreeExplainer, log-odds scale) of the final model, refit on all patients. "
+    ex = r / "explain"
+    s = _json(ex / "summary.json")
+    scale = s.get("scale", "log-odds")
+    imp = pd.read_csv(ex / "importance.tsv", sep="\t")
+    out = [f"<p>SHAP values (TreeExplainer, {_e(scale)}) of the final "
+           f"{_e(s.get('task', 'classification'))} model, refit on all patients; base value "
+           f"{_fmt(s.get('base_value', s.get('base_value_log_odds')))} {_e(scale)}. "
            "Importance is association within this cohort, not causation.</p><div class='grid'><div>",
-           _table(imp.head(15)), "</div><div>", _img(r / "explain" / "beeswarm.png", "SHAP beeswarm"),
-           "</div></div>"]
-    by = r / "explain" / "importance_by_subtype.tsv"
+           _table(imp.head(15)), "</div><div>", _img(ex / "beeswarm.png", "SHAP beeswarm"), "</div></div>"]
+    dep = s.get("dependence") or {}
+    if dep:
+        miss = dep.get("n_missing", {})
+        out.append("<h3>Dependence of the top features</h3><p class='note'>SHAP value against feature value, "
+                   "coloured by the feature's strongest interaction partner. Patients with the feature missing "
+                   "are the grey crosses left of the dashed line: "
+                   + _e(", ".join(f"{f} {miss.get(f, 0)}" for f in dep.get("features", []))) + " missing.</p>"
+                   + _img(ex / "dependence.png", "SHAP dependence plots"))
+    inter = s.get("interactions") or {}
+    if (ex / "interactions.tsv").exists():
+        sub = (f"a random subsample of {inter.get('n_patients_used')} patients (seed {inter.get('seed')})"
+               if inter.get("subsampled") else f"all {inter.get('n_patients_used')} patients")
+        out.append("<h3>Strongest SHAP interactions</h3><p class='note'>Mean |SHAP interaction value| of each "
+                   f"feature pair ({_e(scale)}; half of the pair's interaction effect, as TreeExplainer reports "
+                   f"it), on {_e(sub)}.</p>" + _table(pd.read_csv(ex / "interactions.tsv", sep="\t")))
+    wf = s.get("waterfalls") or []
+    if wf:
+        cells = []
+        for w in wf:
+            pred = f"prediction {_fmt(w['prediction'])} {scale}"
+            if "probability" in w:
+                pred += f", probability {w['probability']:.2f}"
+            cells.append(f"<div style='flex:1 1 300px'><p class='note'>{_e(w['patient_id'])}: {_e(w['reason'])} "
+                         f"({_e(pred)})</p>{_img(ex / w['file'], 'waterfall of ' + str(w['patient_id']))}</div>")
+        out.append("<h3>Individual patients</h3><p class='note'>Waterfalls for the patients with the highest, the "
+                   "lowest and the median prediction; any other patient's can be drawn with "
+                   "<code>stratify.explain.waterfall_for_patient</code>.</p><div class='grid'>"
+                   + "".join(cells) + "</div>")
+    by = ex / "importance_by_subtype.tsv"
     if by.exists():
-        t = pd.read_csv(by, sep="\t", index_col=0)
+        t = pd.read_csv(by, sep="\t", dtype={"subtype": str})
         top = imp["feature"].head(8).tolist()
-        out.append("<h3>Mean |SHAP| per subtype (top features)</h3>" + _table(t[top].reset_index()))
+        t = t[t["feature"].isin(top)]
+        wide = pd.DataFrame({"feature": top})
+        for st_name, g in t.groupby("subtype", sort=True):
+            g = g.set_index("feature").reindex(top)
+            n = int(g["n"].dropna().iloc[0]) if g["n"].notna().any() else 0
+            wide[f"{st_name} (n={n}) mean |SHAP|"] = g["mean_abs_shap"].to_numpy()
+            wide[f"{st_name} mean SHAP"] = g["mean_shap"].to_numpy()
+        out.append("<h3>SHAP per subtype (top features)</h3><p class='note'>Mean |SHAP| is the importance within "
+                   "the subtype; mean SHAP its direction (positive raises that subtype's predictions).</p>"
+                   + _table(wide))
+    elif (s.get("by_subtype") or {}).get("statement"):
+        out.append(f"<p class='statement'>{_e(s['by_subtype']['statement'].capitalize())}.</p>")
     return "".join(out)
+
+
+def section_heterogeneity(config, r: Path) -> str:
+    s = _json(r / "heterogeneity" / "summary.json")
+    vr = ("<p class='note'>Trial-level evidence: <code>stratify teh vr</code> compares the spread of outcomes "
+          "on treatment and control across published trials (variance-ratio meta-analysis; "
+          "docs/heterogeneity.md).</p>")
+    if not s:
+        return ("<p class='statement'>Not analysed: <code>heterogeneity/summary.json</code> is missing (run "
+                "<code>stratify heterogeneity</code>).</p>" + vr)
+    if not s.get("run"):
+        return f"<p class='statement'>{_e(s['statement'])}</p>" + vr
+    arms, t, kind = s["arms"], s["test"], s["endpoint"]["kind"]
+    ate = s["ate"]
+    ate_txt = (f"{100 * ate['difference']:+.1f} percentage points (95% CI {100 * ate['ci95'][0]:+.1f} to "
+               f"{100 * ate['ci95'][1]:+.1f}; p = {ate['p_value']:.3g})" if ate["difference"] is not None else "")
+    left = s.get("features_left_out") or {}
+    items = {
+        "arms (from column " + s["arm_column"] + ")": f"{arms['0']} (reference) vs {arms['1']}; effects are "
+                                                      f"{arms['1']} minus {arms['0']}",
+        "patients analysed": ", ".join(f"{a}: {n}" for a, n in s["n_per_arm"].items())
+        + f" (left out: {s.get('n_no_endpoint', 0)} without the endpoint, {s.get('n_other_arm', 0)} on another "
+          f"treatment, {s.get('n_no_arm', 0)} without one)",
+        f"{kind} rate": ", ".join(f"{a}: {v:.3f}" for a, v in s["response_rate"].items() if v is not None),
+        f"average difference in {kind} (unadjusted)": ate_txt,
+        "heterogeneity test (decision)": f"{t['method']}; p = {t['p_value']:.3g}, {t['rule']}",
+        "median BLP slope (1: predictions track the effect; 0: no information)": t["beta2_median"],
+        f"secondary: same test on {t['secondary']['cate']} (not used for the decision)": t["secondary"]["p_value"],
+        "learners": f"{s['learner']}, {s['folds']}-fold cross-fitting; allocation probability of {arms['1']} "
+                    f"{s['propensity']:g} (observed share {s['allocation']['observed_share_arm1']:.2f})",
+        "features": ", ".join(s["features"]),
+    }
+    if left:
+        items["features left out"] = "; ".join(f"{k}: {v}" for k, v in left.items())
+    rows = []
+    pai = s["pai"]
+    for name, g in [("all", pai["overall"]), (f"top {100 * pai['top']['share']:.0f}% |PAI|", pai["top"]),
+                    *((f"{x['tertile']} |PAI| tertile", x) for x in pai["tertiles"])]:
+        rows.append({"patients": name, "n indicated arm": g["n_indicated"], "n other arm": g["n_not_indicated"],
+                     f"{kind} rate, indicated arm": g["rate_indicated"],
+                     f"{kind} rate, other arm": g["rate_not_indicated"],
+                     "difference (95% CI)": (f"{g['difference']:+.3f} ({g['ci95'][0]:+.3f} to {g['ci95'][1]:+.3f})"
+                                             if g["difference"] is not None else ""),
+                     "p (descriptive)": g["p_value"]})
+    cls = "statement ok" if s["heterogeneity_claimed"] else "statement"
+    return (f"<p class='{cls}'>{_e(s['statement'])}</p>" + _kv(items)
+            + "<h3>Personalized Advantage Index (DeRubeis et al. 2014)</h3>"
+            f"<p>PAI = predicted P({_e(kind)} | {_e(arms['1'])}) minus P({_e(kind)} | {_e(arms['0'])}), from "
+            "models that did not see the patient; the indicated arm is the one with the higher prediction. Since "
+            "the arm was randomised, the patients who happened to receive their indicated arm are compared with "
+            "those who did not. A benefit here can also come from one arm being better on average; the test above "
+            "separates the two, and these p-values are descriptive.</p>" + _table(pd.DataFrame(rows))
+            + "<div class='grid'><div>" + _img(r / "heterogeneity" / "pai.png", "response by indicated arm")
+            + "</div><div>" + _img(r / "heterogeneity" / "cate.png", "predicted individual effects")
+            + "<p class='note'>The spread of predicted effects is not itself evidence of heterogeneity: noise "
+              "spreads them too. The test is the evidence.</p></div></div>"
+            + "<p class='note'>Per-patient estimates: <code>heterogeneity/cate.parquet</code>.</p>" + vr)
 
 
 def section_provenance(config, r: Path) -> str:
@@ -370,6 +507,7 @@ def build_report(config: dict[str, Any], results: str | Path) -> str:
     builders = {"overview": section_overview, "pgx": section_pgx, "clinical": section_clinical,
                 "trd": section_trd,
                 "subtypes": section_subtypes, "model": section_model, "explain": section_explain,
+                "heterogeneity": section_heterogeneity,
                 "provenance": section_provenance}
     body = []
     for sid, title in SECTIONS:

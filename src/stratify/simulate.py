@@ -688,7 +688,8 @@ def write_cohort(out: str | Path, *, n: int, seed: int, null: bool = False, n_sn
     """Simulate a cohort and write it, with its config and truth, into ``out``.
 
     ``teh`` as in :func:`simulate_cohort` (a two-arm cohort; ``truth.yaml`` then also has
-    ``teh`` and ``two_arm``). Returns the written paths by role.
+    ``teh`` and ``two_arm``, and the config a ``heterogeneity`` block declaring the randomised
+    arms, escitalopram first). Returns the written paths by role.
     """
     out = Path(out)
     c = simulate_cohort(n, seed=seed, null=null, teh=teh)
@@ -749,6 +750,9 @@ def write_cohort(out: str | Path, *, n: int, seed: int, null: bool = False, n_sn
         },
         "endpoint": {"kind": "response", "instrument": "HAMD17", "week": 8},
     }
+    if teh is not None:
+        # the index treatment is a 1:1 randomised trial: the heterogeneity stage analyses it
+        config["heterogeneity"] = {"arms": [TWO_ARM["A"], TWO_ARM["B"]], "randomised": True}
     with open(out / "config.yaml", "w") as fh:
         yaml.safe_dump(config, fh, sort_keys=False)
     paths["config"] = out / "config.yaml"

@@ -196,7 +196,7 @@ def _drug_guidance(calls: pd.DataFrame, results: Path, config: dict[str, Any]) -
 def run_trd(config: dict[str, Any], results: Path) -> dict[str, Any]:
     """trd: treatment adequacy per trial and TRD staging under every definition, side by side."""
     from stratify.adequacy import adequacy_options, assess_trials
-    from stratify.trd import concordance, stage_all
+    from stratify.trd import binary_calls, concordance, stage_all
 
     out = results / "trd"
     out.mkdir(parents=True, exist_ok=True)
@@ -208,6 +208,7 @@ def run_trd(config: dict[str, Any], results: Path) -> dict[str, Any]:
         empty = pd.DataFrame({"patient_id": pd.Series([], dtype=str)})
         write_table(empty, out / "trials.parquet", kind="trd.trials", provenance=prov)
         write_table(empty, out / "staging.parquet", kind="trd.staging", provenance=prov)
+        write_table(empty, out / "after_index.parquet", kind="trd.after_index", provenance=prov)
         pd.DataFrame().to_csv(out / "concordance.tsv", sep="\t", index=False)
         _dump(summary, out / "summary.json")
         return summary
@@ -234,6 +235,11 @@ def run_trd(config: dict[str, Any], results: Path) -> dict[str, Any]:
     conc = concordance(staging)
     write_table(trials, out / "trials.parquet", kind="trd.trials", provenance=prov)
     write_table(staging, out / "staging.parquet", kind="trd.staging", provenance=prov)
+    # TRD status once the index (prospective) trial's own outcome is counted: the endpoint.kind trd outcome
+    after = binary_calls(stage_all(trials, pts, include_prospective=True,
+                                   conway_min_sessions=cc["min_psychotherapy_sessions"],
+                                   markowitz_min_sessions=cc["markowitz_min_sessions"]))
+    write_table(after, out / "after_index.parquet", kind="trd.after_index", provenance=prov)
     conc.to_csv(out / "concordance.tsv", sep="\t", index=False)
     summary = {"n_patients": int(len(staging)), "n_trials": int(len(trials)),
                "adequate_trials": int(trials["adequate"].fillna(False).astype(bool).sum()),
@@ -288,7 +294,9 @@ def run_features(config: dict[str, Any], results: Path) -> dict[str, Any]:
     clin = read_table(results / "clinical" / "patients.parquet", kind="clinical.patients")
     calls = read_table(results / "pgx" / "calls.parquet", kind="pgx.calls")
     pcs = read_table(results / "genotypes" / "pcs.parquet", kind="genotypes.pcs")
-    df, summary = build_features(clin, pgx_calls=calls, pcs=pcs, config=config)
+    after = results / "trd" / "after_index.parquet"
+    trd = read_table(after, kind="trd.after_index") if after.exists() else None
+    df, summary = build_features(clin, pgx_calls=calls, pcs=pcs, config=config, trd_after_index=trd)
     write_table(df, results / "features" / "features.parquet", kind="features",
                 provenance=_prov(config, "features", model_features=summary["model_features"]))
     _dump(summary, results / "features" / "summary.json")
@@ -337,58 +345,122 @@ def run_subtype(config: dict[str, Any], results: Path) -> dict[str, Any]:
 
 
 def run_model(config: dict[str, Any], results: Path) -> dict[str, Any]:
-    """model: cross-validated XGBoost and baselines; final model as XGBoost JSON."""
+    """model: nested cross-validation of XGBoost and baselines; the final model as XGBoost JSON,
+    its metadata (features, preprocessing, training distribution) and a model card."""
     from stratify.model import fit_response_model
-    from stratify.plots import calibration_png, roc_png
+    from stratify.model_io import model_card, model_metadata
+    from stratify.plots import calibration_png, observed_predicted_png, roc_png
 
     df, fsum = _features(results)
     res = fit_response_model(df, fsum, config)
     out = results / "model"
     out.mkdir(parents=True, exist_ok=True)
+    task = res["info"]["task"]
     res["model"].save_model(str(out / "xgboost.json"))
     write_table(res["oof"], out / "oof_predictions.parquet", kind="model.oof", provenance=_prov(config, "model"))
-    roc_png(res["oof"], out / "roc.png")
-    calibration_png(res["oof"], out / "calibration.png")
+    if task == "classification":
+        roc_png(res["oof"], out / "performance.png")
+    else:
+        observed_predicted_png(res["oof"], out / "performance.png")
+    calibration_png(res["oof"], out / "calibration.png", task=task)
+    pd.DataFrame([{k: (json.dumps(v) if isinstance(v, dict) else v) for k, v in r.items()} for r in res["folds"]]
+                 ).to_csv(out / "folds.tsv", sep="\t", index=False)
     summary = {"metrics": res["metrics"], **res["info"], "features": res["features"],
-               "endpoint": config["endpoint"], "skipped_features": fsum["skipped_features"]}
-    _dump({"features": res["features"], "endpoint": config["endpoint"], "xgboost_params": res["info"]["params"],
-           "missing_values": "left missing; XGBoost learns a default direction per split"},
-          out / "model_features.json")
+               "endpoint": config["endpoint"], "skipped_features": fsum["skipped_features"],
+               "endpoint_defined_by": fsum.get("endpoint_defined_by", []), "outer_folds": res["folds"]}
+    meta = model_metadata(config, res, df, fsum)
+    _dump(meta, out / "model_features.json")
     _dump(summary, out / "metrics.json")
+    (out / "model_card.md").write_text(model_card(meta, summary), encoding="utf-8")
     return summary
 
 
 def run_explain(config: dict[str, Any], results: Path) -> dict[str, Any]:
-    """explain: SHAP values, global importance, beeswarm, importance per subtype."""
-    from xgboost import XGBClassifier
-
-    from stratify.explain import beeswarm_png, importance, importance_by_subtype, shap_values
+    """explain: SHAP values, importance, beeswarm, dependence plots, interactions of the top pairs,
+    waterfalls of three patients and SHAP summaries per subtype."""
+    from stratify.explain import (MAX_INTERACTION_PATIENTS, SCALES, beeswarm_png, dependence_png, importance,
+                                  importance_by_subtype, interaction_partners, interaction_summary,
+                                  select_waterfall_patients, shap_values, top_interactions, waterfall_filename,
+                                  waterfall_png)
+    from stratify.model_io import load_model
 
     df, _ = _features(results)
-    meta = json.loads((results / "model" / "model_features.json").read_text())
-    feats = meta["features"]
-    model = XGBClassifier()
-    model.load_model(str(results / "model" / "xgboost.json"))
+    model, meta = load_model(results / "model")
+    feats, task = meta["features"], meta["task"]
+    scale = SCALES[task]
     X = df[feats].astype(float)
     vals, base = shap_values(model, X)
     out = results / "explain"
     sv = pd.DataFrame(vals, columns=feats)
     sv.insert(0, "patient_id", df["patient_id"].to_numpy())
     write_table(sv, out / "shap_values.parquet", kind="explain.shap",
-                provenance=_prov(config, "explain", base_value=base))
+                provenance=_prov(config, "explain", base_value=base, task=task, scale=scale))
     imp = importance(vals, feats)
     imp.to_csv(out / "importance.tsv", sep="\t", index=False)
-    beeswarm_png(vals, X, out / "beeswarm.png")
-    assign = read_table(results / "subtype" / "assignments.parquet", kind="subtype.assignments")
-    summary: dict[str, Any] = {"base_value_log_odds": base, "top_features": imp["feature"].head(10).tolist(),
-                               "n_patients": int(len(df))}
+    beeswarm_png(vals, X, out / "beeswarm.png", scale=scale)
+    # interactions first: their top partner colours each dependence panel
+    inter = interaction_summary(model, X, max_patients=MAX_INTERACTION_PATIENTS, seed=config["seed"], shap=vals)
+    top_interactions(inter["mean_abs"], feats, n_patients_used=inter["n_patients_used"]).to_csv(
+        out / "interactions.tsv", sep="\t", index=False)
+    partners = interaction_partners(inter["mean_abs"], feats)
+    dep_feats = imp["feature"].head(4).tolist()
+    _, n_missing = dependence_png(vals, X, dep_feats, out / "dependence.png",
+                                  color_by={f: partners[f] for f in dep_feats}, scale=scale)
+    wdir = out / "waterfalls"
+    wdir.mkdir(parents=True, exist_ok=True)
+    for old in wdir.glob("waterfall_*.png"):
+        old.unlink()
+    waterfalls = select_waterfall_patients(vals, base, df["patient_id"])
+    for w in waterfalls:
+        i = int(np.flatnonzero(df["patient_id"].astype(str).to_numpy() == w["patient_id"])[0])
+        w["file"] = f"waterfalls/{waterfall_filename(w['patient_id'])}"
+        if task == "classification":
+            w["probability"] = float(1 / (1 + np.exp(-w["prediction"])))
+        waterfall_png(vals[i], base, X.iloc[i], out / w["file"], scale=scale,
+                      title=f"patient {w['patient_id']}: {w['reason']}")
+    summary: dict[str, Any] = {
+        "task": task, "scale": scale, "base_value": base,
+        **({"base_value_log_odds": base} if task == "classification" else {}),
+        "top_features": imp["feature"].head(10).tolist(), "n_patients": int(len(df)),
+        "dependence": {"file": "dependence.png", "features": dep_feats,
+                       "colour_by": {f: partners[f] for f in dep_feats}, "n_missing": n_missing},
+        "interactions": {"file": "interactions.tsv", "n_patients_used": inter["n_patients_used"],
+                         "max_patients": inter["max_patients"], "subsampled": inter["subsampled"],
+                         "seed": inter["seed"], "seconds": inter["seconds"],
+                         "max_additivity_error": inter["max_additivity_error"]},
+        "waterfalls": waterfalls,
+    }
     by_path = out / "importance_by_subtype.tsv"
     by_path.unlink(missing_ok=True)
+    assign = read_table(results / "subtype" / "assignments.parquet", kind="subtype.assignments")
     sub = json.loads((results / "subtype" / "summary.json").read_text())
     if len(assign) and sub.get("claimed"):
         st = df[["patient_id"]].merge(assign, on="patient_id", how="left")["subtype"].fillna("unassigned")
         by = importance_by_subtype(vals, feats, st)
-        by.to_csv(by_path, sep="\t")
+        by.to_csv(by_path, sep="\t", index=False)
+        summary["by_subtype"] = {"file": "importance_by_subtype.tsv",
+                                 "n": {str(k): int(v) for k, v in st.value_counts().sort_index().items()}}
+    else:
+        summary["by_subtype"] = {"file": None, "statement": "no subtypes were claimed, so no per-subtype summary"}
+    _dump(summary, out / "summary.json")
+    return summary
+
+
+def run_heterogeneity(config: dict[str, Any], results: Path) -> dict[str, Any]:
+    """heterogeneity: individual treatment effects between two randomised arms, or why not."""
+    from stratify.heterogeneity import analyse_cohort, cate_png, pai_png
+
+    path = results / "features" / "features.parquet"
+    df, fsum = _features(results)
+    summary, cate = analyse_cohort(df, config=config, feature_groups=fsum.get("feature_groups", {}), source=path)
+    out = results / "heterogeneity"
+    write_table(cate, out / "cate.parquet", kind="heterogeneity.cate", provenance=_prov(config, "heterogeneity"))
+    for name in ("pai.png", "cate.png"):
+        (out / name).unlink(missing_ok=True)   # figures of an earlier run must not outlive it
+    if summary["run"]:
+        pai_png(summary, out / "pai.png")
+        cate_png(cate, summary, out / "cate.png")
+    log.info("heterogeneity: %s", summary["statement"])
     _dump(summary, out / "summary.json")
     return summary
 
@@ -407,13 +479,15 @@ STAGES = {
     "validate": run_validate, "genotypes": run_genotypes, "pgx": run_pgx, "clinical": run_clinical,
     "trd": run_trd,
     "features": run_features, "subtype": run_subtype, "model": run_model, "explain": run_explain,
+    "heterogeneity": run_heterogeneity,
 }
 
 
 def run_all(config: dict[str, Any], results: Path) -> Path:
     """Every stage in order, without Snakemake (used by tests and quick looks)."""
     config = validate_config(config)
-    for name in ("validate", "genotypes", "pgx", "clinical", "trd", "features", "subtype", "model", "explain"):
+    for name in ("validate", "genotypes", "pgx", "clinical", "trd", "features", "subtype", "model", "heterogeneity",
+                 "explain"):
         log.info("stage %s", name)
         STAGES[name](config, results)
     return run_report(config, results, results / "report" / "report.html")

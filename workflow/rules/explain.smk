@@ -5,6 +5,7 @@ rule explain:
         model=f"{RESULTS}/model/xgboost.json",
         model_features=f"{RESULTS}/model/model_features.json",
         assignments=f"{RESULTS}/subtype/assignments.parquet",
+        subtype_summary=f"{RESULTS}/subtype/summary.json",
     output:
         shap=f"{RESULTS}/explain/shap_values.parquet",
         importance=f"{RESULTS}/explain/importance.tsv",
@@ -13,6 +14,14 @@ rule explain:
             caption="../report/explain.rst",
             category="Explanations",
         ),
+        dependence=report(
+            f"{RESULTS}/explain/dependence.png",
+            caption="../report/explain.rst",
+            category="Explanations",
+        ),
+        interactions=f"{RESULTS}/explain/interactions.tsv",
+        # one waterfall_<patient_id>.png per chosen patient; which ones is in summary.json
+        waterfalls=directory(f"{RESULTS}/explain/waterfalls"),
         summary=f"{RESULTS}/explain/summary.json",
     params:
         results=lambda wc, input: str(Path(input.config).parent),

@@ -7,7 +7,10 @@ rule model:
         features=f"{RESULTS}/model/model_features.json",
         metrics=f"{RESULTS}/model/metrics.json",
         oof=f"{RESULTS}/model/oof_predictions.parquet",
-        roc=report(f"{RESULTS}/model/roc.png", caption="../report/model.rst", category="Response model"),
+        performance=report(f"{RESULTS}/model/performance.png", caption="../report/model.rst", category="Response model"),
+        calibration=f"{RESULTS}/model/calibration.png",
+        folds=f"{RESULTS}/model/folds.tsv",
+        card=f"{RESULTS}/model/model_card.md",
     params:
         results=lambda wc, input: str(Path(input.config).parent),
     log:

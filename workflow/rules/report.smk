@@ -8,6 +8,7 @@ rule report:
         subtype=f"{RESULTS}/subtype/summary.json",
         metrics=f"{RESULTS}/model/metrics.json",
         explain=f"{RESULTS}/explain/summary.json",
+        heterogeneity=f"{RESULTS}/heterogeneity/summary.json",
     output:
         html=report(
             f"{RESULTS}/report/report.html",

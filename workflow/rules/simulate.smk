@@ -9,11 +9,12 @@ if "simulate" in config:
             n=config["simulate"]["n"],
             seed=config["simulate"]["seed"],
             null="--null" if config["simulate"]["null_twin"] else "",
+            teh=f"--teh {config['simulate']['teh']}" if "teh" in config["simulate"] else "",
             cohort=COHORT,
         log:
             f"{LOGS}/simulate.log",
         conda:
             "../../environment.yml"
         shell:
-            "stratify simulate --n {params.n} --seed {params.seed} {params.null} "
+            "stratify simulate --n {params.n} --seed {params.seed} {params.null} {params.teh} "
             "--out {params.out} --cohort {params.cohort} --log {log}"

@@ -7,6 +7,7 @@ rule trd:
     output:
         trials=f"{RESULTS}/trd/trials.parquet",
         staging=f"{RESULTS}/trd/staging.parquet",
+        after_index=f"{RESULTS}/trd/after_index.parquet",
         concordance=report(
             f"{RESULTS}/trd/concordance.tsv",
             caption="../report/trd.rst",

@@ -1,0 +1,140 @@
+"""Model artifacts without pickle, the model card, and external validation (stratify model apply)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stratify.errors import StratifyError
+from stratify.model import fit_response_model
+from stratify.model_io import apply_model, check_features, load_model, model_card, model_metadata
+from stratify.tables import write_table
+
+GROUPS = {"clinical": ["strong", "noise1"], "biomarker": [], "genetic": ["gen1"]}
+FSUM = {"model_features": ["strong", "noise1", "gen1"], "feature_groups": GROUPS}
+
+
+def _cohort(n, *, seed, shift=0.0, strength=2.5):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(shift, 1, n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-strength * (x - shift)))).astype(float)
+    return pd.DataFrame({"patient_id": [f"P{seed}_{i}" for i in range(n)], "site": np.where(np.arange(n) % 2, "A", "B"),
+                         "y": y, "strong": x, "noise1": rng.normal(0, 1, n), "gen1": rng.normal(0, 1, n)})
+
+
+def _config(cohort, **endpoint):
+    return {"cohort": cohort, "seed": 0, "endpoint": {"kind": "response", "instrument": "HAMD17", "week": 8, **endpoint},
+            "model": {"folds": 3, "n_bootstrap": 50, "n_estimators": 40, "max_depth": 2, "learning_rate": 0.2,
+                      "n_permutations": 9, "search": {"n_candidates": 0}}}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Cohort A trained and saved as the model stage saves it."""
+    d = tmp_path_factory.mktemp("A") / "model"
+    d.mkdir()
+    df = _cohort(300, seed=1)
+    cfg = _config("A")
+    res = fit_response_model(df, FSUM, cfg)
+    res["model"].save_model(str(d / "xgboost.json"))
+    meta = model_metadata(cfg, res, df, FSUM)
+    (d / "model_features.json").write_text(json.dumps(meta))
+    summary = {"metrics": res["metrics"], **res["info"]}
+    (d / "metrics.json").write_text(json.dumps(summary, default=float))
+    return d, res, meta, summary, df
+
+
+def _results_b(tmp_path, df):
+    write_table(df, tmp_path / "features" / "features.parquet", kind="features")
+    return tmp_path
+
+
+def test_json_roundtrip_predicts_exactly_like_the_fitted_model(trained):
+    d, res, meta, _, df = trained
+    model, meta2 = load_model(d)
+    X = df[meta2["features"]].to_numpy()
+    np.testing.assert_allclose(model.predict_proba(X)[:, 1], res["model"].predict_proba(X)[:, 1], rtol=1e-6)
+    assert not list(d.glob("*.pkl")) and not list(d.glob("*.pickle"))
+    prof = meta["preprocessing"]["training_distribution"]["strong"]
+    assert prof["mean"] == pytest.approx(df["strong"].mean()) and prof["missing_share"] == 0.0
+    assert meta["task"] == "classification" and meta["features"] == ["strong", "noise1", "gen1"]
+
+
+def test_model_card_states_data_metrics_use_and_limits(trained):
+    _, _, meta, summary, _ = trained
+    card = model_card(meta, summary)
+    for heading in ("## Model", "## Data", "## Metrics", "## Intended use", "## Limitations"):
+        assert heading in card
+    assert "Not for clinical decisions" in card and "| xgboost |" in card
+    assert f"{summary['metrics']['xgboost']['auc']:.2f}" in card
+
+
+def test_apply_to_a_cohort_from_the_same_population(trained, tmp_path):
+    d, _, _, _, _ = trained
+    b = _cohort(400, seed=2)
+    s = apply_model(d, _config("B"), _results_b(tmp_path / "B", b), tmp_path / "out")
+    assert s["n_with_endpoint"] == 400 and s["metrics"]["auc"] > 0.75
+    assert s["endpoint_differences"] == [] and s["features_unavailable"] == []
+    for f in ("predictions.parquet", "feature_check.tsv", "metrics.json", "performance.png", "calibration.png",
+              "summary.md"):
+        assert (tmp_path / "out" / f).exists(), f
+    check = pd.read_csv(tmp_path / "out" / "feature_check.tsv", sep="\t")
+    assert set(check["status"]) == {"ok"}
+
+
+def test_missing_feature_is_explained_not_filled(trained, tmp_path):
+    d, _, _, _, _ = trained
+    b = _cohort(200, seed=3).drop(columns=["gen1"])
+    rb = _results_b(tmp_path / "B", b)
+    with pytest.raises(StratifyError, match=r"1 of the model's 3 features are not available.*no column 'gen1'.*"
+                                            r"--allow-missing"):
+        apply_model(d, _config("B"), rb, tmp_path / "out")
+    s = apply_model(d, _config("B"), rb, tmp_path / "out", allow_missing=True)
+    assert s["features_unavailable"] == ["gen1"]
+    assert "missing for every patient" in (tmp_path / "out" / "summary.md").read_text()
+
+
+def test_shifted_features_and_endpoint_differences_are_reported(trained, tmp_path):
+    d, _, _, _, _ = trained
+    b = _cohort(300, seed=4, shift=1.5)
+    s = apply_model(d, _config("B", instrument="MADRS"), _results_b(tmp_path / "B", b), tmp_path / "out")
+    assert s["features_shifted"] == ["strong"]
+    assert s["endpoint_differences"] == ["endpoint.instrument: model 'HAMD17', this cohort 'MADRS'"]
+    text = (tmp_path / "out" / "summary.md").read_text()
+    assert "The endpoints differ" in text and "strong: shifted: mean differs by +1." in text
+
+
+def test_apply_refuses_a_different_task_and_a_missing_feature_table(trained, tmp_path):
+    d, _, _, _, _ = trained
+    with pytest.raises(StratifyError, match="features stage first"):
+        apply_model(d, _config("B"), tmp_path / "nothing", tmp_path / "out")
+    rb = _results_b(tmp_path / "B", _cohort(100, seed=5))
+    with pytest.raises(StratifyError, match="endpoint.kind: the model predicts a classification endpoint"):
+        apply_model(d, _config("B", kind="pct_change"), rb, tmp_path / "out")
+
+
+def test_check_features_statuses(trained):
+    _, _, meta, _, _ = trained
+    X = pd.DataFrame({"strong": [np.nan] * 5, "noise1": [0.0, 0.1, -0.1, 0.2, 0.0]})
+    check = check_features(meta, X, source="b.parquet").set_index("feature")
+    assert check.loc["strong", "status"] == "all missing"
+    assert check.loc["gen1", "status"] == "absent" and "no column 'gen1' in b.parquet" in check.loc["gen1", "note"]
+    assert check.loc["noise1", "status"] == "ok"
+
+
+def test_load_model_explains_a_wrong_folder(tmp_path):
+    with pytest.raises(StratifyError, match="model_features.json: not found"):
+        load_model(tmp_path)
+
+
+def test_genotype_pcs_are_flagged_as_not_comparable(trained):
+    _, _, meta, _, _ = trained
+    meta = json.loads(json.dumps(meta))
+    meta["features"].append("pc1")
+    meta["preprocessing"]["training_distribution"]["pc1"] = meta["preprocessing"]["training_distribution"]["noise1"]
+    X = pd.DataFrame({"strong": [0.0, 1.0], "noise1": [0.0, 0.1], "gen1": [0.0, 0.2], "pc1": [0.0, 0.1]})
+    check = check_features(meta, X, source="b").set_index("feature")
+    assert check.loc["pc1", "status"] == "not comparable" and "within each cohort" in check.loc["pc1", "note"]
