@@ -67,7 +67,8 @@ def profile_png(prof: pd.DataFrame, features: list[str], path: Path) -> Path:
 
 
 def roc_png(oof: pd.DataFrame, path: Path) -> Path:
-    """ROC curves of the out-of-fold predictions of every model."""
+    """ROC curves of the out-of-fold predictions of every model, pooled over all patients (the legend
+    gives the pooled AUC; under leave-one-site-out the headline AUC is the within-site one)."""
     from sklearn.metrics import roc_auc_score, roc_curve
 
     y = oof["y"].to_numpy()
@@ -76,7 +77,7 @@ def roc_png(oof: pd.DataFrame, path: Path) -> Path:
         p = oof[col].to_numpy()
         fpr, tpr, _ = roc_curve(y, p)
         auc = roc_auc_score(y, p) if np.unique(p).size > 1 else 0.5
-        ax.plot(fpr, tpr, label=f"{col} (AUC {auc:.2f})")
+        ax.plot(fpr, tpr, label=f"{col} (pooled AUC {auc:.2f})")
     ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
