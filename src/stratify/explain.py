@@ -75,10 +75,7 @@ def importance(values: np.ndarray, features: list[str]) -> pd.DataFrame:
 
 
 def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from stratify.plots import plt  # plots sets the Agg backend
 
     return plt
 
@@ -268,10 +265,9 @@ def dependence_png(values: np.ndarray, X: pd.DataFrame, features: list[str], pat
         ax.tick_params(labelsize=8)
     for ax in axes.ravel()[len(features):]:
         ax.set_visible(False)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path), n_missing
+    from stratify.plots import save_png
+
+    return save_png(fig, path), n_missing
 
 
 # --- waterfalls --------------------------------------------------------------------------

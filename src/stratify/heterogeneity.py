@@ -219,7 +219,7 @@ def analyse_cohort(features: pd.DataFrame, *, config: dict[str, Any], feature_gr
 def pai_png(summary: dict[str, Any], path: str | Path) -> Path:
     """Observed response of patients who received their PAI-indicated arm and of those who
     did not (95% Wilson intervals): all patients, the largest |PAI|, and by |PAI| tertile."""
-    from stratify.plots import plt, wilson  # plots sets the Agg backend
+    from stratify.plots import plt, save_png, wilson  # plots sets the Agg backend
 
     p = summary["pai"]
     groups = [("all", p["overall"]), (f"top {100 * p['top']['share']:.0f}% |PAI|", p["top"]),
@@ -243,15 +243,12 @@ def pai_png(summary: dict[str, Any], path: str | Path) -> Path:
     ax.set_ylim(0, 1)
     ax.set_ylabel(f"observed {summary['endpoint']['kind']} rate")
     ax.legend(frameon=False, fontsize=8, loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path)
 
 
 def cate_png(cate: pd.DataFrame, summary: dict[str, Any], path: str | Path) -> Path:
     """Histogram of the out-of-fold X-learner CATE with the unadjusted average difference."""
-    from stratify.plots import plt  # plots sets the Agg backend
+    from stratify.plots import plt, save_png  # plots sets the Agg backend
 
     arms = summary["arms"]
     fig, ax = plt.subplots(figsize=(5, 3.4))
@@ -264,7 +261,4 @@ def cate_png(cate: pd.DataFrame, summary: dict[str, Any], path: str | Path) -> P
     ax.set_xlabel(f"predicted effect (X-learner, out-of-fold) on P({summary['endpoint']['kind']}):\n"
                   f"{arms['1']} minus {arms['0']}", fontsize=9)
     ax.set_ylabel("patients")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path)

@@ -12,6 +12,14 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 
+def save_png(fig, path: str | Path) -> Path:
+    """Lay out ``fig``, write it as a PNG (110 dpi) to ``path`` and close it."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float | None, float | None]:
     """Wilson score interval for a proportion k/n.
 
@@ -37,10 +45,7 @@ def criterion_png(bic: dict, chosen: int, path: Path, *, label: str = "BIC (lowe
     ax.set_xlabel("number of clusters k")
     ax.set_ylabel(label)
     ax.legend(frameon=False)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path)
 
 
 def profile_png(prof: pd.DataFrame, features: list[str], path: Path) -> Path:
@@ -60,10 +65,7 @@ def profile_png(prof: pd.DataFrame, features: list[str], path: Path) -> Path:
     ax.set_yticklabels(features)
     ax.set_xlabel("standardised mean (z)")
     ax.legend(frameon=False, fontsize=8, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path)
 
 
 def roc_png(oof: pd.DataFrame, path: Path) -> Path:
@@ -82,10 +84,7 @@ def roc_png(oof: pd.DataFrame, path: Path) -> Path:
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
     ax.legend(frameon=False, fontsize=8, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path)
 
 
 def observed_predicted_png(oof: pd.DataFrame, path: Path, *, model: str = "xgboost",
@@ -104,10 +103,7 @@ def observed_predicted_png(oof: pd.DataFrame, path: Path, *, model: str = "xgboo
     ax.set_xlabel(f"predicted {label}")
     ax.set_ylabel(f"observed {label}")
     ax.legend(frameon=False, fontsize=8, loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path)
 
 
 def calibration_png(oof: pd.DataFrame, path: Path, *, bins: int = 10, task: str = "classification") -> Path:
@@ -130,10 +126,7 @@ def calibration_png(oof: pd.DataFrame, path: Path, *, bins: int = 10, task: str 
         ax.set_xlabel("predicted (decile mean)")
         ax.set_ylabel("observed mean")
         ax.legend(frameon=False, fontsize=8, loc="upper left")
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        return Path(path)
+        return save_png(fig, path)
     ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":", label="ideal")
     for col in [c for c in oof.columns if c not in ("patient_id", "site", "y", "majority")]:
         p = oof[col].to_numpy()
@@ -152,10 +145,7 @@ def calibration_png(oof: pd.DataFrame, path: Path, *, bins: int = 10, task: str 
     ax.set_xlabel("predicted probability (decile mean)")
     ax.set_ylabel("observed rate")
     ax.legend(frameon=False, fontsize=8, loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path)
 
 
 def bar_counts_png(counts: dict[str, dict[str, int]], path: Path, *, title: str = "") -> Path:
@@ -169,7 +159,4 @@ def bar_counts_png(counts: dict[str, dict[str, int]], path: Path, *, title: str 
         ax.tick_params(axis="y", labelsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path)

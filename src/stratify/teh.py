@@ -371,11 +371,9 @@ def forest_png(comparisons: pd.DataFrame, pooled: list[dict], path: str | Path) 
     more are drawn compactly, sorted by VR and unlabelled (the labels are in
     ``comparisons.tsv``).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    from stratify.plots import plt, save_png  # plots sets the Agg backend
 
     panels = []
     for entry in pooled:
@@ -438,10 +436,7 @@ def forest_png(comparisons: pd.DataFrame, pooled: list[dict], path: str | Path) 
         ax.tick_params(axis="x", labelbottom=False)
         ax.spines["bottom"].set_visible(False)
         ax_pool.spines["top"].set_linestyle(":")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path)
 
 
 # --------------------------------------------------------------------------- command
