@@ -124,6 +124,7 @@ def test_group_without_data_is_skipped_not_filled():
     assert s["skipped_features"] == {
         "inflammatory_index": "features.biomarker: no data in this cohort",   # column present, all NaN
         "metabolic_index": "features.biomarker: no data in this cohort",      # column absent
+        "immune_metabolic_score": "features.biomarker: no data in this cohort",
         "cyp2c19_rank": "features.genetic: no data in this cohort",
         "cyp2d6_activity_score": "features.genetic: no data in this cohort",
         "pc1": "features.genetic: no data in this cohort",
@@ -144,7 +145,7 @@ def test_pgx_and_pcs_are_joined():
     pcs = pd.DataFrame({"patient_id": ["P1", "P2"], "pc1": [0.1, -0.1], "pc2": [0.3, 0.0]})
     df, s = build_features(_clinical(), pgx_calls=calls, pcs=pcs, config=_config())
     assert s["feature_groups"]["genetic"] == ["cyp2c19_rank", "cyp2d6_activity_score", "pc1", "pc2"]
-    assert set(s["skipped_features"]) == {"inflammatory_index", "metabolic_index", "pc3"}
+    assert set(s["skipped_features"]) == {"inflammatory_index", "metabolic_index", "immune_metabolic_score", "pc3"}
     d = df.set_index("patient_id")
     assert d.loc["P1", "cyp2c19_rank"] == 0.0 and math.isnan(d.loc["P3", "cyp2c19_rank"])
     assert d.loc["P2", "cyp2d6_activity_score"] == 2.0 and math.isnan(d.loc["P3", "pc1"])

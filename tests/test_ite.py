@@ -29,15 +29,18 @@ from stratify.simulate import TEH_EFFECTS, TWO_ARM, simulate_cohort, write_cohor
 
 TEH_COLUMNS = ["arm", "p_response_A", "p_response_B", "ite_true"]
 
-# sha256 of the TSV text of the default cohort (n = 100, seed 1), computed with the code as it
-# was before two-arm cohorts were added: teh=None must leave every table byte-identical.
+# sha256 of the TSV text of the default cohort (n = 100, seed 1): teh=None must leave every
+# table byte-identical. Computed before two-arm cohorts were added, and again when the response
+# model moved from the latent anhedonia trait to the measured score: that changed only the
+# responses (symptoms, treatments, truth); patients, biomarkers, sample map, the Cyrius calls
+# and the null twin kept the hashes of the code before two-arm cohorts.
 HEAD_SHA256 = {
     "patients": "c382d653f0e8cdd0eada4ecbe9f18bb877efac22e633672a3008e28094f32e0a",
-    "treatments": "d0277be48c136f3db603abf6874843124f7ba181fee94ef08f587f68824364d5",
-    "symptoms": "b8b2b98d072fd6f7a4e5bdaa3e8152f54a7585547a9d6226497db417e05e9028",
+    "treatments": "b15be067d3573a8e0b02b72dbd6079ea3da715e5d7ee028c40c0c7e915a77827",
+    "symptoms": "79a80daf59a75dcce17ad72d83f1a8186d610c2033df2d962e3afe89ce9c227b",
     "biomarkers": "61e3ae723078847bc46e93aa2aa58769289d701df3dd05ee2e618e9ccc5fbc39",
     "sample_map": "59039f20f88c8401303187c0e084cc549f601f5dc0e225b556b2fcce12686771",
-    "truth": "30378aad767717dd6d6da4f3f31db2575c7dcfb9ca84d425c49ed5cf38d1b0d5",
+    "truth": "819a1ff3f50273053d5d76fe621c33f025fb9a1f5b0d567b59987e2cd61ea51c",
 }
 # the same for the null twin, and for files written by write_cohort(n=60, seed=5, n_snps=40)
 HEAD_SHA256_NULL = {
@@ -46,10 +49,10 @@ HEAD_SHA256_NULL = {
     "symptoms": "22475572a966e1dd60bcef10334e27c2c737646406ac52a4b8767b7b904496d2",
 }
 HEAD_SHA256_WRITTEN = {
-    "truth": "7ae04d67bd017dcc605791559c66e3cd0eedf6fbcb2a5caa54fc5ebd58ec0f1e",
+    "truth": "d3b7d0e83b1922512b62e649420b9dc0e332ef4165aac7ccc0bf5e5fb5848a83",
     "truth_doc": "1bbafb2b12e70cbfb1a5aba7080ff7b999ff442ee4a9d08637bf6f915d40fe9d",
     "cyrius": "bebb2eccc877bfdd1027d1f80d33c5a8576b9dbf6b0efc5b90d89857d9cd7ce1",
-    "treatments": "35b0b2b40c6c1a7a5085099787be891235c07c8266d1ecc57849c30aa8550042",
+    "treatments": "fbd81c1487827a066959f2b4e862a45c3c72b719559d364008fd6d7c61f3c9fb",
 }
 
 # Baseline features the pipeline's clinical stage computes (the index-treatment columns are
@@ -117,7 +120,7 @@ def test_teh_none_has_no_individual_effects(two_arm):
     assert (t["p_response_A"] == t["p_response_B"]).all()
     # prognostic terms remain: response still depends on anhedonia and failed trials
     assert t["p_response"].std() > 0.05
-    assert np.corrcoef(t["p_response"], t["latent_anhedonia"])[0, 1] < -0.3
+    assert np.corrcoef(t["p_response"], t["baseline_anhedonia_z"])[0, 1] < -0.3
 
 
 def test_teh_planted_effect_follows_the_modifiers(two_arm):
@@ -125,7 +128,7 @@ def test_teh_planted_effect_follows_the_modifiers(two_arm):
     im = t["immune_metabolic"] == 1
     assert t.loc[im, "ite_true"].mean() > 0.2          # the subgroup does much better on B
     assert t.loc[~im, "ite_true"].mean() < -0.05       # the others somewhat better on A
-    assert np.corrcoef(t["ite_true"], t["latent_anhedonia"])[0, 1] > 0.5
+    assert np.corrcoef(t["ite_true"], t["baseline_anhedonia_z"])[0, 1] > 0.5
     assert abs(t["ite_true"].mean()) < 0.05            # about no average difference
     assert t["ite_true"].std() > 0.2
 
@@ -142,7 +145,8 @@ def test_teh_keeps_the_patients():
     """The arm comes from its own stream: the same seed gives the same patients (sites,
     subgroup, latent traits, genotypes, baseline symptoms, dropout)."""
     a, b = simulate_cohort(200, seed=8, teh=None), simulate_cohort(200, seed=8, teh="planted")
-    for col in ("site", "immune_metabolic", "cyp2c19_diplotype", "latent_anhedonia", "latent_aes", "dropout"):
+    for col in ("site", "immune_metabolic", "cyp2c19_diplotype", "latent_anhedonia", "baseline_anhedonia_z",
+                "latent_aes", "dropout"):
         assert a["truth"][col].equals(b["truth"][col]), col
     # HAMD17 baseline items (self-report items lose a few rows at random in a later draw)
     sa, sb = (c["tables"]["symptoms"] for c in (a, b))

@@ -315,6 +315,25 @@ def immune_metabolic_indices(bio: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def immune_metabolic_score(patients: pd.DataFrame) -> pd.Series:
+    """One number for the immuno-metabolic depression profile (Milaneschi et al. 2020):
+    the mean of the cohort z-scores of its three domains, ``inflammatory_index``,
+    ``metabolic_index`` and ``aes`` (atypical energy-related symptoms), equal weights.
+    It needs at least two of the three. stratify's composite, not a published score; it
+    lets a model use the profile as one feature rather than rebuild it from three.
+
+    >>> d = pd.DataFrame({"inflammatory_index": [1.0, 0.0, -1.0], "metabolic_index": [1.0, 0.0, -1.0],
+    ...                   "aes": [3.0, np.nan, 1.0]})
+    >>> immune_metabolic_score(d).round(3).tolist()   # the z-scores of aes are 0.707 and -0.707
+    [0.902, 0.0, -0.902]
+    >>> immune_metabolic_score(d.assign(metabolic_index=[1.0, np.nan, -1.0])).isna().tolist()
+    [False, True, False]
+    """
+    z = pd.DataFrame({c: _z(patients[c]) for c in ("inflammatory_index", "metabolic_index", "aes")
+                      if c in patients})
+    return z.mean(axis=1).where(z.notna().sum(axis=1) >= 2)
+
+
 def nesda_strata(crp_mg_l: pd.Series, aes: pd.Series) -> pd.Series:
     """NESDA pragmatic immune-metabolic strata: CRP <=1 / 1-3 / >3 by AES <=3 / 4-5 / >=6."""
     c = pd.cut(crp_mg_l, [-np.inf, 1, 3, np.inf], labels=["CRP<=1", "CRP1-3", "CRP>3"])
@@ -354,5 +373,6 @@ def clinical_tables(tables: dict[str, pd.DataFrame], config: dict[str, Any]) -> 
         acute = out["crp_acute"].fillna(False).astype(bool)
         crp_ok = out["crp_mg_l"] if cc["crp_acute_policy"] == "keep" else out["crp_mg_l"].where(~acute)
         out["nesda_stratum"] = nesda_strata(crp_ok, out["aes"])
+        out["immune_metabolic_score"] = immune_metabolic_score(out)
     out["sex_female"] = (out["sex"] == "F").astype(float)
     return {"scores": totals, "patients": out}

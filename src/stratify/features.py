@@ -35,8 +35,8 @@ CLINICAL_COLUMNS = [
     "n_failed_trials", "n_trials_current_episode", "index_ssri_snri", "index_escitalopram_citalopram",
 ]
 BIOMARKER_COLUMNS = [
-    "log_crp", "crp_mg_l", "inflammatory_index", "metabolic_index", "il6", "tnf_alpha", "bmi", "waist",
-    "triglycerides", "hdl", "glucose",
+    "log_crp", "crp_mg_l", "inflammatory_index", "metabolic_index", "immune_metabolic_score", "il6", "tnf_alpha",
+    "bmi", "waist", "triglycerides", "hdl", "glucose",
 ]
 
 

@@ -13,8 +13,9 @@ What is planted (``--null`` plants none of it):
   its members respond less well to an SSRI/SNRI index treatment (log-odds -1.6);
 * a CYP2C19 effect on escitalopram/citalopram response: log-odds -1.5 for ultrarapid,
   -0.7 for rapid, -0.8 for poor metabolizers (intolerance-driven dropout is not modelled);
-* a baseline anhedonia effect (log-odds -0.5 per SD of the latent anhedonia trait) and
-  -0.35 per prior failed adequate trial, in the direction GENDEP/STAR*D analyses report.
+* a baseline anhedonia effect (log-odds -0.5 per SD of the measured baseline anhedonia
+  score, which the latent anhedonia trait drives) and -0.35 per prior failed adequate trial,
+  in the direction GENDEP/STAR*D analyses report.
 
 The effects are larger than real ones so that a demo-sized cohort shows them; the
 oracle AUC (from the true response probabilities) is about 0.7.
@@ -391,6 +392,16 @@ def _min_dose(agent: str) -> float:
     return float(m) if np.isfinite(m) else float(AUGMENTERS.get(agent, 10))
 
 
+def _anhedonia_z(base: dict[str, dict[int, np.ndarray]]) -> np.ndarray:
+    """The measured baseline anhedonia score (sum of its items in resources/dimensions.yaml),
+    z-scored within the cohort: the score the clinical stage computes, before the sporadic
+    missing self-report items are dropped."""
+    dim = load_resource("dimensions.yaml")["anhedonia"]
+    x = sum(base[dim["instrument"]][int(i)] for i in dim["items"]).astype(float)
+    sd = x.std()
+    return (x - x.mean()) / sd if sd > 0 else np.zeros(len(x))
+
+
 def _two_arm_logits(teh: str, im: np.ndarray, anh: np.ndarray, prior_failed: np.ndarray):
     """Log-odds of response under arm A and arm B for a two-arm cohort (see TEH_EFFECTS)."""
     e = TEH_EFFECTS
@@ -480,31 +491,39 @@ def simulate_cohort(n: int, *, seed: int, null: bool = False, teh: str | None = 
     hist_rng = np.random.default_rng([seed, 7919])
     treat_rows, prior_failed, diagnosis, psychotic, chronic_months = _histories(hist_rng, pid, index_agent)
     episode_months = np.maximum(episode_months, chronic_months)
+    # The random numbers that decide response, symptom change and dropout come first, the
+    # week-0 items after them (the stream order of every earlier version, so null twins are
+    # unchanged); the response probability is computed once the items exist, because it
+    # uses the measured anhedonia score (the IDS-SR30 items of resources/dimensions.yaml):
+    # published effects are of measured scores, and a model can only ever see the measured score.
+    u_response = rng.random(n)
+    change_if_responder, change_if_not = rng.uniform(0.55, 0.95, n), rng.uniform(-0.15, 0.42, n)
+    dropout = rng.random(n) < 0.03
+    base, base_lat, fu = {}, {}, {}
+    for inst in ("HAMD17", "QIDS_SR16", "IDS_SR30"):
+        base[inst], base_lat[inst] = _items(rng, n, latent, inst)
+    anh = _anhedonia_z(base)
     # response to the index treatment
     if null:
         logit = np.full(n, NULL_INTERCEPT)
     elif teh is not None:
-        logit_a, logit_b = _two_arm_logits(teh, im, latent[_ANH], prior_failed)
+        logit_a, logit_b = _two_arm_logits(teh, im, anh, prior_failed)
         logit = np.where(arm_b, logit_b, logit_a)
     else:
         cyp_eff = np.array([EFFECTS["cyp2c19_on_escitalopram_citalopram"].get(p, 0.0) for p in c19_pheno])
         esc_cit = np.isin(index_agent, ["escitalopram", "citalopram"])
         logit = (EFFECTS["intercept"] + EFFECTS["immune_metabolic_x_ssri_snri"] * (im & ssri_snri)
-                 + EFFECTS["anhedonia_per_sd"] * latent[_ANH]
+                 + EFFECTS["anhedonia_per_sd"] * anh
                  + EFFECTS["per_prior_failed_trial"] * prior_failed
                  + cyp_eff * esc_cit)
     p_resp = 1 / (1 + np.exp(-logit))
-    responder = rng.random(n) < p_resp
-    reduction = np.where(responder, rng.uniform(0.55, 0.95, n), rng.uniform(-0.15, 0.42, n))
-    dropout = rng.random(n) < 0.03
+    responder = u_response < p_resp
+    reduction = np.where(responder, change_if_responder, change_if_not)
 
     # symptoms at week 0 and 8 for three instruments. The HAMD-17 follow-up is redrawn
     # until its observed response (>= 50% reduction) equals the planned one, so the
     # endpoint carries exactly the planted signal and nothing else (rounding of items at
     # low baseline severity would otherwise add a little).
-    base, base_lat, fu = {}, {}, {}
-    for inst in ("HAMD17", "QIDS_SR16", "IDS_SR30"):
-        base[inst], base_lat[inst] = _items(rng, n, latent, inst)
     h0 = sum(base["HAMD17"].values())
     fu["HAMD17"], _ = _items(rng, n, latent, "HAMD17", reduction=reduction, base_latent=base_lat["HAMD17"])
     for _ in range(200):
@@ -577,7 +596,8 @@ def simulate_cohort(n: int, *, seed: int, null: bool = False, teh: str | None = 
         "patient_id": pid, "site": site, "ancestry": anc, "immune_metabolic": im.astype(int),
         "cyp2c19_diplotype": c19_dip, "cyp2c19_phenotype": c19_pheno, "cyp2d6_diplotype": d6_dip,
         "index_agent": index_agent, "prior_failed_trials": prior_failed, "diagnosis": diagnosis,
-        "latent_anhedonia": latent[_ANH].round(4), "latent_aes": latent[_AES].round(4),
+        "latent_anhedonia": latent[_ANH].round(4), "baseline_anhedonia_z": anh.round(4),
+        "latent_aes": latent[_AES].round(4),
         "p_response": p_resp.round(6), "planned_responder": responder.astype(int),
         "dropout": dropout.astype(int),
     })
@@ -729,7 +749,7 @@ def write_cohort(out: str | Path, *, n: int, seed: int, null: bool = False, n_sn
                 "arms": dict(TWO_ARM), "allocation": "1:1, n // 2 patients to arm B",
                 "randomisation_stream": [seed, 4243],
                 "prognostic_terms": ["intercept", "anhedonia_per_sd", "per_prior_failed_trial"],
-                "effect_modifiers": (["immune_metabolic", "latent_anhedonia"] if planted else []),
+                "effect_modifiers": (["immune_metabolic", "baseline_anhedonia_z"] if planted else []),
                 "ite_true": "p_response_B - p_response_A",
             },
         })
