@@ -41,7 +41,7 @@ def test_defaults_are_filled():
                               "n_null": 100, "n_bootstrap": 100, "alpha": 0.05, "stable_jaccard": 0.75,
                               "naming": {}}
     assert cfg["features"]["genetic"] == ["cyp2c19_rank", "cyp2d6_activity_score", "pc1", "pc2", "pc3"]
-    assert cfg["report"] == {"title": "stratify report"}
+    assert cfg["report"] == {"title": "stratify report", "pseudonymise": False}
 
 
 def test_given_values_are_kept_and_partial_sections_completed():

@@ -91,7 +91,23 @@ def test_randomised_two_arm_cohort_is_analysed(two_arm):
     html = section_heterogeneity(cfg, two_arm["results"])
     assert "statement ok'>Treatment-effect heterogeneity detected" in html
     assert "Personalized Advantage Index" in html and "stratify teh vr" in html
-    assert html.count("data:image/png;base64,") == 2
+    assert html.count("data:image/png;base64,") == 3
+    # the arms' spread compared within each site (sites as studies), pooled, with its forest plot
+    vr = s["variance_ratio"]
+    assert vr["run"] is True and vr["k_sites"] == 4
+    assert (vr["treatment_arm"], vr["control_arm"]) == ("bupropion", "escitalopram")
+    sites = pd.read_csv(out / "vr_sites.tsv", sep="\t")
+    f = read_table(two_arm["results"] / "features" / "features.parquet", kind="features")
+    f = f[f["pct_change"].notna()]
+    assert sites["n_treatment"].sum() + sites["n_control"].sum() == len(f)
+    a_ = f[(f["site"] == "site_A") & (f["index_agent"] == "bupropion")]["pct_change"]
+    b_ = f[(f["site"] == "site_A") & (f["index_agent"] == "escitalopram")]["pct_change"]
+    expect = np.log(a_.std() / b_.std()) + 1 / (2 * (len(a_) - 1)) - 1 / (2 * (len(b_) - 1))
+    assert sites.loc[sites["study"] == "site_A", "yi_vr"].item() == pytest.approx(expect, rel=1e-9)
+    re_ = vr["pooled"][0]["lnVR"]["random"]
+    assert re_["ratio_ci_low"] < re_["ratio"] < re_["ratio_ci_high"]
+    assert (out / "vr_forest.png").stat().st_size > 0
+    assert "Variance ratio between the arms, sites as studies" in html and f"VR {re_['ratio']:.3f}" in html
 
 
 def test_arms_not_declared_randomised_claim_nothing(two_arm):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -57,6 +58,32 @@ def test_second_cohort_config_runs_end_to_end(tmp_path):
     # a second run has nothing to do
     again = _snakemake("-n", "--cores", "2", "--directory", str(tmp_path), "--configfile", str(cfg))
     assert "Nothing to be done" in again.stdout + again.stderr
+    # snakemake --report works on the finished run, with every report output's caption
+    smk = tmp_path / "snakemake_report.html"
+    rep = _snakemake("--report", str(smk), "--directory", str(tmp_path), "--configfile", str(cfg))
+    assert rep.returncode == 0, rep.stdout[-3000:] + rep.stderr[-3000:]
+    page = smk.read_text()
+    for caption in _captions():
+        first = " ".join(caption.read_text().split()[:6])
+        assert first in " ".join(page.split()), caption.name
+
+
+def _captions() -> list[Path]:
+    """The caption files the rules' report() outputs name; each must exist."""
+    found = []
+    for rule in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        for rel in re.findall(r'caption="([^"]+)"', rule.read_text()):
+            path = (rule.parent / rel).resolve()
+            assert path.is_file(), f"{rule.name}: caption {rel} is missing"
+            found.append(path)
+    return sorted(set(found))
+
+
+def test_every_report_output_has_a_caption():
+    text = "".join(p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk"))
+    n_report = len(re.findall(r"\breport\(", text))
+    assert n_report >= 6 and n_report == text.count("caption=")
+    assert len(_captions()) >= 5
 
 
 def test_a_cohort_without_treatments_runs_every_stage(tmp_path):

@@ -262,3 +262,42 @@ def cate_png(cate: pd.DataFrame, summary: dict[str, Any], path: str | Path) -> P
                   f"{arms['1']} minus {arms['0']}", fontsize=9)
     ax.set_ylabel("patients")
     return save_png(fig, path)
+
+
+def site_variance_ratios(features: pd.DataFrame, summary: dict[str, Any]) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Variance-ratio meta-analysis of the cohort's own trial, with sites as studies.
+
+    In each site with at least two patients per arm, the spread of the percent change in
+    the endpoint instrument's total (``pct_change`` of the feature table) on
+    the second arm is compared with the first (lnVR, lnCVR; :mod:`stratify.teh`), and the
+    sites are pooled (fixed effect and REML random effects). Returns ``(result, comparisons)``;
+    ``result["run"]`` is false with a ``reason`` when no site qualifies. A VR near 1 says
+    the arms' outcomes are equally variable, the pattern of the trials Cipriani 2018
+    pooled; it is a test of heterogeneity beyond what the models see, not of the models.
+    """
+    from stratify.teh import pair_arms, pool_comparisons
+
+    arms = summary["arms"]
+    col = summary["arm_column"]
+    if "pct_change" not in features.columns:
+        return {"run": False, "reason": "the feature table has no pct_change column"}, pd.DataFrame()
+    labels = arm_labels(features[col])
+    d = features.assign(_arm=labels, _y=pd.to_numeric(features["pct_change"], errors="coerce"))
+    d = d[d["_arm"].isin([arms["0"], arms["1"]]) & d["_y"].notna()]
+    rows, line = [], 1
+    for site, g in d.groupby("site", sort=True):
+        stats_ = g.groupby("_arm")["_y"].agg(["size", "mean", "std"])
+        if len(stats_) < 2 or (stats_["size"] < 2).any() or (stats_["std"] <= 0).any():
+            continue
+        for a, group in ((arms["1"], "treatment"), (arms["0"], "control")):
+            line += 1
+            rows.append({"study": str(site), "arm": a, "group": group, "n": int(stats_.loc[a, "size"]),
+                         "mean": float(stats_.loc[a, "mean"]), "sd": float(stats_.loc[a, "std"]), "line": line})
+    if not rows:
+        return {"run": False, "reason": "no site has at least two patients with a percent change in each arm"}, \
+            pd.DataFrame()
+    comp = pair_arms(pd.DataFrame(rows), path="features.parquet (sites as studies)")
+    pooled = pool_comparisons(comp)
+    return {"run": True, "outcome": "percent change in the endpoint instrument's total (index trial)",
+            "treatment_arm": arms["1"], "control_arm": arms["0"], "k_sites": int(len(comp)),
+            "pooled": pooled}, comp

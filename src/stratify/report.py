@@ -7,9 +7,16 @@ file opens anywhere, makes no network request and still reads in ten years.
 from __future__ import annotations
 
 import base64
+import contextvars
 import datetime as _dt
+import hashlib
+import hmac
 import html
 import json
+import logging
+import os
+import re
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +26,40 @@ import yaml
 
 from stratify import __version__
 from stratify.tables import read_table
+
+log = logging.getLogger(__name__)
+
+SALT_ENV = "STRATIFY_REPORT_SALT"
+# the pseudonymiser of the report being built (None: identifiers as they are)
+_PSEUDO: contextvars.ContextVar[Pseudonymiser | None] = contextvars.ContextVar("stratify_report_pseudo",
+                                                                               default=None)
+
+
+class Pseudonymiser:
+    """Salted, keyed hashes of patient identifiers: ``anon-`` and the first 12 hex digits of
+    HMAC-SHA256(salt, identifier). Without the salt a pseudonym cannot be linked back to its
+    identifier, and the same salt gives the same pseudonym in every run.
+
+    >>> p = Pseudonymiser("s3cret")
+    >>> p("P00001") == p("P00001"), p("P00001") == p("P00002"), p("P00001")[:5], len(p("P00001"))
+    (True, False, 'anon-', 17)
+    >>> Pseudonymiser("other")("P00001") == p("P00001")
+    False
+    """
+
+    def __init__(self, salt: str):
+        if not salt:
+            raise ValueError("a pseudonymisation salt must not be empty")
+        self._key = salt.encode()
+
+    def __call__(self, patient_id: Any) -> str:
+        return "anon-" + hmac.new(self._key, str(patient_id).encode(), hashlib.sha256).hexdigest()[:12]
+
+
+def _pid(x: Any) -> str:
+    """A patient identifier as the report shows it (pseudonymised when the option is on)."""
+    p = _PSEUDO.get()
+    return p(x) if p is not None else str(x)
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0;color:#1c2833;
@@ -35,6 +76,8 @@ th{background:#f2f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .statement{background:#fef9e7;border-left:4px solid #f1c40f;padding:8px 12px;margin:10px 0}
 .ok{background:#e9f7ef;border-left-color:#27ae60}.note{color:#566573;font-size:.88em}
 img{max-width:100%;height:auto;border:1px solid #eee;margin:6px 0}
+form.pv{margin:8px 0}form.pv input{padding:4px 6px;min-width:16em}form.pv button{margin-left:4px}
+#pv-out svg{max-width:100%;height:auto;background:#fff;border:1px solid #eee}
 pre{background:#f4f6f6;padding:10px;font-size:.8em;overflow-x:auto}
 .grid{display:flex;flex-wrap:wrap;gap:16px}.grid>div{flex:1 1 420px}
 """
@@ -66,6 +109,8 @@ def _fmt(v: Any) -> str:
 
 
 def _table(df: pd.DataFrame, *, max_rows: int = 50) -> str:
+    if "patient_id" in df.columns and _PSEUDO.get() is not None:
+        df = df.assign(patient_id=df["patient_id"].map(_pid))
     rows = ["<table><thead><tr>" + "".join(f"<th>{_e(c)}</th>" for c in df.columns) + "</tr></thead><tbody>"]
     for _, r in df.head(max_rows).iterrows():
         cells = []
@@ -403,7 +448,8 @@ def section_explain(config, r: Path) -> str:
         out.append("<h3>Strongest SHAP interactions</h3><p class='note'>Mean |SHAP interaction value| of each "
                    f"feature pair ({_e(scale)}; half of the pair's interaction effect, as TreeExplainer reports "
                    f"it), on {_e(sub)}.</p>" + _table(pd.read_csv(ex / "interactions.tsv", sep="\t")))
-    wf = s.get("waterfalls") or []
+    out.append(_patient_view(r, s, scale))
+    wf = [] if _PSEUDO.get() is not None else (s.get("waterfalls") or [])   # their titles name the patient
     if wf:
         cells = []
         for w in wf:
@@ -412,8 +458,8 @@ def section_explain(config, r: Path) -> str:
                 pred += f", probability {w['probability']:.2f}"
             cells.append(f"<div style='flex:1 1 300px'><p class='note'>{_e(w['patient_id'])}: {_e(w['reason'])} "
                          f"({_e(pred)})</p>{_img(ex / w['file'], 'waterfall of ' + str(w['patient_id']))}</div>")
-        out.append("<h3>Individual patients</h3><p class='note'>Waterfalls for the patients with the highest, the "
-                   "lowest and the median prediction; any other patient's can be drawn with "
+        out.append("<h3>Waterfalls</h3><p class='note'>SHAP's waterfall plots for the patients with the highest, "
+                   "the lowest and the median prediction; any other patient's can be drawn with "
                    "<code>stratify.explain.waterfall_for_patient</code>.</p><div class='grid'>"
                    + "".join(cells) + "</div>")
     by = ex / "importance_by_subtype.tsv"
@@ -433,6 +479,96 @@ def section_explain(config, r: Path) -> str:
     elif (s.get("by_subtype") or {}).get("statement"):
         out.append(f"<p class='statement'>{_e(s['by_subtype']['statement'].capitalize())}.</p>")
     return "".join(out)
+
+
+PATIENT_VIEW_MAX = 50_000   # patients embedded in the per-patient view (about 40 bytes per feature each)
+
+PATIENT_VIEW_JS = """
+(function(){
+var D=JSON.parse(document.getElementById('pv-data').textContent);
+var ids=Object.keys(D.patients), box=document.getElementById('pv-out'), inp=document.getElementById('pv-id');
+var dl=document.getElementById('pv-ids');
+ids.slice(0,5000).forEach(function(k){var o=document.createElement('option');o.value=k;dl.appendChild(o);});
+function esc(t){return String(t).replace(/[&<>"']/g,function(c){return {'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;',"'":'&#39;'}[c];});}
+function fmt(v){return v===null?'missing':(Math.abs(v)>=1000?v.toFixed(0):Number(v.toPrecision(3)).toString());}
+function show(id){
+  id=String(id).trim(); var p=D.patients[id];
+  if(!p){box.innerHTML='<p class="statement">No patient '+esc(id)+' in this report ('+ids.length+' patients; identifiers are case-sensitive).</p>';return;}
+  var c=D.features.map(function(f,i){return {f:f,s:p[1][i],v:p[2][i]};});
+  c.sort(function(a,b){return Math.abs(b.s)-Math.abs(a.s);});
+  var top=c.slice(0,D.max_display), rest=c.slice(D.max_display), other=rest.reduce(function(t,x){return t+x.s;},0);
+  if(rest.length){top.push({f:rest.length+' other features',s:other,v:undefined});}
+  var W=720,L=230,R=90,rowH=22,H=rowH*(top.length+2)+30, x0=D.base, x=x0, lo=x0, hi=x0;
+  top.forEach(function(t){x+=t.s;lo=Math.min(lo,x);hi=Math.max(hi,x);});
+  var pad=(hi-lo)*0.05+1e-9; lo-=pad; hi+=pad;
+  function X(v){return L+(v-lo)/(hi-lo)*(W-L-R);}
+  var g='<svg width="'+W+'" height="'+H+'" role="img" aria-label="SHAP contributions of '+esc(id)+'">';
+  g+='<line x1="'+X(x0)+'" y1="4" x2="'+X(x0)+'" y2="'+(H-24)+'" stroke="#888" stroke-dasharray="3,3"/>';
+  x=x0;
+  top.forEach(function(t,i){var y=6+i*rowH, a=X(x), b=X(x+t.s), col=t.s>=0?'#c0392b':'#2471a3';
+    g+='<text x="'+(L-6)+'" y="'+(y+14)+'" text-anchor="end" font-size="12">'+esc(t.f)+(t.v===undefined?'':' = '+esc(fmt(t.v)))+'</text>';
+    g+='<rect x="'+Math.min(a,b)+'" y="'+(y+3)+'" width="'+Math.max(Math.abs(b-a),1)+'" height="'+(rowH-6)+'" fill="'+col+'"/>';
+    g+='<text x="'+(Math.max(a,b)+4)+'" y="'+(y+14)+'" font-size="11" fill="#444">'+(t.s>=0?'+':'')+t.s.toFixed(3)+'</text>';
+    x+=t.s;});
+  var yb=6+top.length*rowH+14;
+  g+='<line x1="'+X(x)+'" y1="4" x2="'+X(x)+'" y2="'+(H-24)+'" stroke="#1b4f72"/>';
+  g+='<text x="'+X(x0)+'" y="'+(yb+14)+'" font-size="11" text-anchor="middle" fill="#666">base '+x0.toFixed(3)+'</text>';
+  g+='<text x="'+X(x)+'" y="'+(yb+28)+'" font-size="11" text-anchor="middle" fill="#1b4f72">f(x) '+x.toFixed(3)+'</text></svg>';
+  var pr=D.task==='classification'?', probability '+(1/(1+Math.exp(-p[0]))).toFixed(2):'';
+  box.innerHTML='<p><b>'+esc(id)+'</b>: prediction '+p[0].toFixed(3)+' '+esc(D.scale)+pr+
+    '. Bars are SHAP values ('+esc(D.scale)+'): red raises the prediction, blue lowers it; they add up from the base value to the prediction.</p>'+g;
+}
+document.getElementById('pv-form').addEventListener('submit',function(e){e.preventDefault();show(inp.value);});
+Array.prototype.forEach.call(document.querySelectorAll('[data-pv]'),function(b){b.addEventListener('click',function(){inp.value=b.getAttribute('data-pv');show(inp.value);});});
+if(D.initial){inp.value=D.initial;show(D.initial);}
+})();
+"""
+
+
+def _patient_view(r: Path, s: dict[str, Any], scale: str) -> str:
+    """A searchable per-patient explanation: every patient's SHAP values and feature values
+    embedded as JSON, drawn as a waterfall-style SVG by a few lines of inline JavaScript (no
+    library, no network)."""
+    sv_path = r / "explain" / "shap_values.parquet"
+    if not sv_path.exists():
+        return "<p class='note'>(per-patient view not available: explain/shap_values.parquet is missing)</p>"
+    sv = pd.read_parquet(sv_path)
+    feats = [c for c in sv.columns if c != "patient_id"]
+    if len(sv) > PATIENT_VIEW_MAX:
+        return (f"<h3>Individual patients</h3><p class='note'>{len(sv)} patients are more than the report embeds "
+                f"({PATIENT_VIEW_MAX}); draw any patient's waterfall with "
+                "<code>stratify.explain.waterfall_for_patient</code>.</p>")
+    fx = read_table(r / "features" / "features.parquet", kind="features").set_index("patient_id")
+    vals = fx.reindex(sv["patient_id"])[[f for f in feats if f in fx.columns]].reindex(columns=feats)
+    base = float(s.get("base_value", s.get("base_value_log_odds", 0.0)))
+    shap_m = sv[feats].to_numpy(dtype=float)
+    pred = base + shap_m.sum(axis=1)
+
+    def num(v):
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            return None
+        return None if not np.isfinite(f) else round(f, 4)
+
+    ids = [_pid(x) for x in sv["patient_id"]]
+    patients = {pid: [round(float(pr), 4), [round(float(v), 4) for v in row], [num(v) for v in xrow]]
+                for pid, pr, row, xrow in zip(ids, pred, shap_m, vals.itertuples(index=False, name=None))}
+    order = np.argsort(pred)
+    picks = {"highest": ids[int(order[-1])], "median": ids[int(order[len(order) // 2])],
+             "lowest": ids[int(order[0])]} if len(ids) else {}
+    data = {"features": feats, "base": round(base, 6), "scale": scale, "task": s.get("task", "classification"),
+            "max_display": 12, "initial": picks.get("highest"), "patients": patients}
+    payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+    buttons = " ".join(f"<button type='button' data-pv='{_e(v)}'>{_e(k)} prediction</button>"
+                       for k, v in picks.items())
+    return ("<h3 id='patient-view'>Individual patients</h3><p class='note'>Type or pick a patient identifier to "
+            f"see why the final model predicts what it does for that patient ({len(ids)} patients). The values are "
+            "from the model refit on all patients, so they explain its predictions, not the cross-validated ones."
+            "</p><form id='pv-form' class='pv'><input id='pv-id' list='pv-ids' placeholder='patient identifier' "
+            "aria-label='patient identifier' autocomplete='off'><datalist id='pv-ids'></datalist> "
+            f"<button type='submit'>Show</button> {buttons}</form><div id='pv-out'></div>"
+            f"<script type='application/json' id='pv-data'>{payload}</script><script>{PATIENT_VIEW_JS}</script>")
 
 
 def section_heterogeneity(config, r: Path) -> str:
@@ -489,21 +625,113 @@ def section_heterogeneity(config, r: Path) -> str:
             + "</div><div>" + _img(r / "heterogeneity" / "cate.png", "predicted individual effects")
             + "<p class='note'>The spread of predicted effects is not itself evidence of heterogeneity: noise "
               "spreads them too. The test is the evidence.</p></div></div>"
-            + "<p class='note'>Per-patient estimates: <code>heterogeneity/cate.parquet</code>.</p>" + vr)
+            + "<p class='note'>Per-patient estimates: <code>heterogeneity/cate.parquet</code>.</p>"
+            + _site_vr(r, s) + vr)
+
+
+def _site_vr(r: Path, s: dict[str, Any]) -> str:
+    v = s.get("variance_ratio") or {}
+    if not v:
+        return ""
+    head = "<h3>Variance ratio between the arms, sites as studies</h3>"
+    if not v.get("run"):
+        return head + f"<p class='note'>Not computed: {_e(v.get('reason', ''))}.</p>"
+    p = v["pooled"][0]["lnVR"]
+    fe, re_ = p["fixed"], p["random"]
+    txt = (f"<p>Spread of the {_e(v['outcome'])} on {_e(v['treatment_arm'])} against {_e(v['control_arm'])} in "
+           f"{v['k_sites']} sites: VR {re_['ratio']:.3f} (95% CI {re_['ratio_ci_low']:.3f}-{re_['ratio_ci_high']:.3f}) "
+           f"by REML random effects, tau² {re_['tau2']:.3g}; fixed effect {fe['ratio']:.3f} "
+           f"({fe['ratio_ci_low']:.3f}-{fe['ratio_ci_high']:.3f}). A VR near 1 means equally variable outcomes in "
+           "both arms, as in the antidepressant trials Cipriani 2018 pooled; individual differences in response "
+           "to one arm would widen its spread. It needs no model, so it also covers what the learners above "
+           "cannot see.</p>")
+    return head + txt + _img(r / "heterogeneity" / "vr_forest.png", "variance-ratio forest plot by site")
+
+
+STAGE_OUTPUTS = [("validate", "validate/manifest.json"), ("genotypes", "genotypes/summary.json"),
+                 ("pgx", "pgx/summary.json"), ("clinical", "clinical/summary.json"), ("trd", "trd/summary.json"),
+                 ("features", "features/summary.json"), ("subtype", "subtype/summary.json"),
+                 ("model", "model/metrics.json"), ("heterogeneity", "heterogeneity/summary.json"),
+                 ("explain", "explain/summary.json")]
+
+
+def _run_times(r: Path) -> dict[str, str]:
+    """When each stage finished (its summary file's time), and the span from the first to the last."""
+    done = {name: _dt.datetime.fromtimestamp((r / rel).stat().st_mtime) for name, rel in STAGE_OUTPUTS
+            if (r / rel).exists()}
+    if not done:
+        return {}
+    first, last = min(done.values()), max(done.values())
+    out = {"stages finished": ", ".join(f"{k} {v.strftime('%H:%M:%S')}" for k, v in done.items()),
+           "first to last stage": f"{first.isoformat(timespec='seconds')} to {last.isoformat(timespec='seconds')} "
+                                  f"({(last - first).total_seconds() / 60:.1f} min after validation)"}
+    return out
 
 
 def section_provenance(config, r: Path) -> str:
     man = _json(r / "validate" / "manifest.json")
-    inputs = pd.DataFrame([{"input": k, "path": v.get("path"), "sha256": v.get("sha256", "")[:16] + "...",
+    inputs = pd.DataFrame([{"input": k, "path": v.get("path"), "sha256": v.get("sha256", ""),
                             "rows": v.get("rows", "")} for k, v in man.get("inputs", {}).items()])
+    seeds = {"seed (model, bootstrap, permutations, clustering)": config["seed"]}
+    if "simulate" in config:
+        seeds["simulate.seed (demo cohort)"] = config["simulate"].get("seed")
+    run = {**seeds, **_run_times(r), "report written": _dt.datetime.now().isoformat(timespec="seconds"),
+           "results folder": str(r)}
+    if _PSEUDO.get() is not None:
+        run["patient identifiers"] = ("pseudonymised (salted HMAC-SHA256; salt from " + SALT_ENV
+                                      + " or random)")
     return ("<h3>Inputs</h3>" + _table(inputs) + "<h3>Software</h3>" + _kv(_versions())
-            + f"<h3>Run</h3>{_kv({'seed': config['seed'], 'report written': _dt.datetime.now().isoformat(timespec='seconds'), 'results folder': str(r)})}"
+            + f"<h3>Run</h3>{_kv(run)}"
             + "<h3>Configuration</h3><pre>" + _e(yaml.safe_dump(config, sort_keys=False)) + "</pre>")
 
 
 def build_report(config: dict[str, Any], results: str | Path) -> str:
-    """Render the report for a finished run in ``results`` (results/<cohort>)."""
+    """Render the report for a finished run in ``results`` (results/<cohort>).
+
+    With ``report.pseudonymise`` every patient identifier is replaced by its salted hash
+    (:class:`Pseudonymiser`; salt from ``STRATIFY_REPORT_SALT`` or random), and the finished
+    page is checked: a raw identifier left anywhere outside the embedded images stops the
+    report with an error rather than publish it.
+    """
     r = Path(results)
+    if not config["report"].get("pseudonymise"):
+        return _build(config, r)
+    salt = os.environ.get(SALT_ENV, "")
+    if not salt:
+        salt = secrets.token_hex(32)
+        log.warning("report: pseudonymising with a random salt (%s is not set): the pseudonyms cannot be linked "
+                    "to patients or to another run; set %s to keep them stable", SALT_ENV, SALT_ENV)
+    token = _PSEUDO.set(Pseudonymiser(salt))
+    try:
+        page = _build(config, r)
+    finally:
+        _PSEUDO.reset(token)
+    leaked = raw_identifiers_in(page, _patient_ids(r))
+    if leaked:
+        raise RuntimeError(f"report: pseudonymisation left {len(leaked)} raw patient identifier(s) in the page "
+                           f"(first: {leaked[0]!r}); the report was not written. Please report this as a bug.")
+    return page
+
+
+def _patient_ids(r: Path) -> list[str]:
+    p = r / "validate" / "patients.parquet"
+    return [] if not p.exists() else read_table(p, kind="input.patients")["patient_id"].astype(str).tolist()
+
+
+def raw_identifiers_in(page: str, ids: list[str]) -> list[str]:
+    """The identifiers of ``ids`` that occur in ``page`` as whole tokens, outside embedded
+    ``data:`` images (base64 text can contain any short string by chance).
+
+    >>> raw_identifiers_in("<td>P001</td><td>P0012</td><img src='data:image/png;base64,P002'>", ["P001", "P002"])
+    ['P001']
+    """
+    text = re.sub(r"data:image/[a-z+]+;base64,[A-Za-z0-9+/=]+", "data:", page)
+    tokens = set(re.findall(r"[A-Za-z0-9_.:-]+", text))
+    plain = re.compile(r"[A-Za-z0-9_.:-]+")
+    return [i for i in ids if (i in tokens if plain.fullmatch(i) else (i in text or html.escape(i) in text))]
+
+
+def _build(config: dict[str, Any], r: Path) -> str:
     builders = {"overview": section_overview, "pgx": section_pgx, "clinical": section_clinical,
                 "trd": section_trd,
                 "subtypes": section_subtypes, "model": section_model, "explain": section_explain,

@@ -448,18 +448,28 @@ def run_explain(config: dict[str, Any], results: Path) -> dict[str, Any]:
 
 def run_heterogeneity(config: dict[str, Any], results: Path) -> dict[str, Any]:
     """heterogeneity: individual treatment effects between two randomised arms, or why not."""
-    from stratify.heterogeneity import analyse_cohort, cate_png, pai_png
+    from stratify.heterogeneity import analyse_cohort, cate_png, pai_png, site_variance_ratios
+    from stratify.teh import forest_png
 
     path = results / "features" / "features.parquet"
     df, fsum = _features(results)
     summary, cate = analyse_cohort(df, config=config, feature_groups=fsum.get("feature_groups", {}), source=path)
     out = results / "heterogeneity"
     write_table(cate, out / "cate.parquet", kind="heterogeneity.cate", provenance=_prov(config, "heterogeneity"))
-    for name in ("pai.png", "cate.png"):
+    for name in ("pai.png", "cate.png", "vr_forest.png", "vr_sites.tsv"):
         (out / name).unlink(missing_ok=True)   # figures of an earlier run must not outlive it
     if summary["run"]:
         pai_png(summary, out / "pai.png")
         cate_png(cate, summary, out / "cate.png")
+        vr, comp = site_variance_ratios(df, summary)
+        summary["variance_ratio"] = vr
+        if vr["run"]:
+            comp.drop(columns=["line_treatment", "line_control"]).to_csv(out / "vr_sites.tsv", sep="\t", index=False)
+            forest_png(comp, vr["pooled"], out / "vr_forest.png")
+            re = vr["pooled"][0]["lnVR"]["random"]
+            log.info("heterogeneity: variance ratio %s/%s over %d sites (REML) %.3f (%.3f-%.3f)",
+                     vr["treatment_arm"], vr["control_arm"], vr["k_sites"], re["ratio"], re["ratio_ci_low"],
+                     re["ratio_ci_high"])
     log.info("heterogeneity: %s", summary["statement"])
     _dump(summary, out / "summary.json")
     return summary
