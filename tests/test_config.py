@@ -67,7 +67,7 @@ def test_unknown_top_level_key():
         validate_config(_cfg(foo=1), source="cohort.yaml")
     msg = str(e.value)
     assert msg.startswith("cohort.yaml: unknown key 'foo' at top level")
-    assert ("allowed keys: clinical, cohort, endpoint, features, genome_build, heterogeneity, inputs, model, "
+    assert ("allowed keys: clinical, cohort, endpoint, features, genome_build, genotypes, heterogeneity, inputs, model, "
             "patient_covariates, report, seed, simulate, subtype") in msg
 
 

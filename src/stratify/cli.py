@@ -21,7 +21,7 @@ log = logging.getLogger("stratify")
 
 STAGE_HELP = {
     "validate": "check the input tables against the schemas; write typed Parquet copies",
-    "genotypes": "read the VCF: PGx-position genotypes and genotype principal components",
+    "genotypes": "read the VCF in shards: PGx-position genotypes, genotype principal components, polygenic scores",
     "clinical": "symptom totals, dimensions, endpoint, treatment history, biomarkers",
     "trd": "treatment adequacy and TRD staging under every published definition, side by side",
     "features": "join clinical, PGx and genotype features into one table per patient",
@@ -77,7 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--log")
 
     for name in ("validate", "genotypes", "clinical", "trd", "features", "subtype", "explain", "heterogeneity"):
-        _common(sub.add_parser(name, help=STAGE_HELP[name]))
+        sp = sub.add_parser(name, help=STAGE_HELP[name])
+        _common(sp)
+        if name == "genotypes":
+            sp.add_argument("--step", choices=["plan", "pca", "shard", "merge"],
+                            help="run one step of the sharded stage (what Snakemake's genotypes_* jobs do); "
+                                 "default: every step here")
+            sp.add_argument("--job", help="with --step shard: the shard to read (rNNNN_cNNNN, from plan.json)")
+            sp.add_argument("--processes", type=int, default=1,
+                            help="without --step: read the shards in this many processes (default 1)")
     pgx = sub.add_parser("pgx", help="pharmacogenomics").add_subparsers(dest="pgx_command", required=True)
     _common(pgx.add_parser("run", help="pipeline stage: CYP2C19 from the VCF, other tools' calls, CPIC phenotypes"))
     call = pgx.add_parser(
@@ -204,7 +212,10 @@ def main(argv: list[str] | None = None) -> int:
             name = args.command
             if name == "pgx" and args.pgx_command != "run":
                 raise AssertionError(args.pgx_command)
-            stages.STAGES[name](cfg, results)
+            if name == "genotypes":
+                stages.run_genotypes(cfg, results, step=args.step, job=args.job, processes=args.processes)
+            else:
+                stages.STAGES[name](cfg, results)
             log.info("stage %s done in %.1fs; outputs in %s", name, time.monotonic() - t0, results / name)
     except StratifyError as exc:
         log.debug("user error", exc_info=True)

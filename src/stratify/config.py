@@ -184,6 +184,8 @@ def cohort_inputs(config: dict[str, Any]) -> dict[str, str]:
         files["vcf"] = inp["genotypes"]["vcf"]
         if "sample_map" in inp["genotypes"]:
             files["vcf_sample_map"] = inp["genotypes"]["sample_map"]
+        for i, pgs in enumerate(inp["genotypes"].get("pgs", [])):
+            files[f"vcf_pgs_{i}"] = pgs
     if config.get("clinical", {}).get("dose_table"):
         files["dose_table"] = config["clinical"]["dose_table"]
     for i, ln in enumerate((config.get("clinical", {}).get("harmonise") or {}).get("links", [])):

@@ -8,6 +8,8 @@ skipped, not filled in.
 
 from __future__ import annotations
 
+import re
+
 import logging
 from typing import Any
 
@@ -51,6 +53,11 @@ def available_features(config: dict[str, Any]) -> set[str]:
     known |= set(config.get("patient_covariates", []))
     known |= set(config.get("clinical", {}).get("dimensions", {}))
     return known
+
+
+def is_prs_feature(name: str) -> bool:
+    """prs_<score id> and prs_<score id>_avg: polygenic scores from inputs.genotypes.pgs."""
+    return bool(re.fullmatch(r"prs_[A-Za-z0-9_]+", name)) and not name.endswith(("_allele_ct", "_missing_fraction"))
 
 
 def best_call_per_gene(calls: pd.DataFrame) -> pd.DataFrame:
@@ -133,6 +140,7 @@ def build_features(
     pgx_calls: pd.DataFrame | None,
     pcs: pd.DataFrame | None,
     config: dict[str, Any],
+    prs: pd.DataFrame | None = None,
     trd_after_index: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Join the stage outputs into the feature table and resolve the model's feature list.
@@ -146,6 +154,8 @@ def build_features(
         df = df.merge(pgx_features(pgx_calls), on="patient_id", how="left")
     if pcs is not None and len(pcs.columns) > 1:
         df = df.merge(pcs, on="patient_id", how="left")
+    if prs is not None and len(prs.columns) > 1:
+        df = df.merge(prs, on="patient_id", how="left")
     kind = config["endpoint"]["kind"]
     df["y"] = endpoint_values(df, config, trd_after_index).to_numpy()
     known = available_features(config)
@@ -155,7 +165,7 @@ def build_features(
     sub = config.get("subtype", {}).get("features", [])
     for group, names in [*wanted.items(), ("subtype.features", sub)]:
         for name in names:
-            if name not in known:
+            if name not in known and not is_prs_feature(name):
                 where_ = group if "." in group else f"features.{group}"
                 raise ConfigError(
                     f"config {where_}: unknown feature {name!r}; features are: {', '.join(sorted(known))} "

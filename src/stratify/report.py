@@ -171,6 +171,16 @@ def section_overview(config, r: Path) -> str:
            "<div class='grid'><div><h3>Sites</h3>", _table(sites), "</div><div><h3>Data completeness</h3>",
            _table(comp_df), "</div></div><h3>What was skipped, and why</h3>"]
     out.append(_kv(skipped) if skipped else "<p>Nothing was skipped: every input and stage ran.</p>")
+    prs_report = r / "genotypes" / "prs_report.tsv"
+    if prs_report.exists():
+        rep = pd.read_csv(prs_report, sep="\t")
+        cols = ["score", "variants", "used", "matched_flipped", "ambiguous_dropped", "allele_mismatch",
+                "multiallelic_in_vcf", "not_in_vcf", "not_harmonised", "fraction_used"]
+        if len(rep):
+            out.append("<h3>Polygenic scores: variants matched in the VCF</h3><p>Strand-ambiguous A/T and C/G SNPs "
+                       "are dropped unless <code>genotypes.pgs.keep_ambiguous</code>; missing calls add nothing "
+                       "(docs/genotypes.md). A score that uses few of its variants measures little of what it "
+                       "was built for.</p>" + _table(rep[[c for c in cols if c in rep.columns]]))
     return "".join(out)
 
 

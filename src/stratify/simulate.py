@@ -687,6 +687,43 @@ def write_vcf(path: str | Path, sample_ids, records) -> Path:
     return Path(out)
 
 
+def write_pgs_file(path: str | Path, records, *, seed: int) -> Path:
+    """A PGS Catalog-format (harmonised) scoring file over a quarter of the simulated SNPs.
+
+    Weights carry no planted effect (the response model must not profit from them). To
+    exercise the matching, a third of the rows give the alleles on the other strand, and five
+    extra rows cannot be used: a position absent from the VCF, an allele mismatch, and the
+    strand-ambiguous ones the SNP panel happens to hold are dropped. Drawn from its own
+    random stream, so the other simulated files do not change.
+    """
+    import gzip
+
+    rng = np.random.default_rng([seed, 7001])
+    comp = str.maketrans("ACGT", "TGCA")
+    rows = []
+    snps = [ln.split("\t") for _, _, ln in records if ln.split("\t")[2].startswith("snp")]
+    for i, f in enumerate(snps[::4]):
+        chrom, pos, _, ref, alt = f[:5]
+        e, o = (alt, ref) if rng.random() < 0.5 else (ref, alt)
+        if i % 3 == 0:
+            e, o = e.translate(comp), o.translate(comp)
+        rows.append((f"rs_sim{i}", chrom[3:], pos, e, o, f"{rng.normal(0, 0.05):.5f}", chrom[3:], pos))
+    chrom, pos, _, ref, alt = snps[1][:5]
+    bad = {"A": "C", "C": "G", "G": "T", "T": "A"}
+    rows.append(("rs_sim_mismatch", chrom[3:], pos, bad[ref] if bad[ref] != alt else bad[alt], ref, "0.1",
+                 chrom[3:], pos))
+    rows.append(("rs_sim_absent", "1", "1000", "A", "G", "0.1", "1", "1000"))
+    header = ("###PGS CATALOG SCORING FILE - see https://www.pgscatalog.org/downloads/#dl_ftp_scoring\n"
+              "#format_version=2.0\n#pgs_id=PGS_SIM\n#pgs_name=stratify_simulated\n"
+              "#trait_reported=none (simulated weights, no effect)\n#genome_build=GRCh38\n"
+              "#HmPOS_build=GRCh38\n"
+              "rsID\tchr_name\tchr_position\teffect_allele\tother_allele\teffect_weight\thm_chr\thm_pos\n")
+    path = Path(path)
+    with gzip.GzipFile(path, "wb", mtime=0) as fh:
+        fh.write((header + "".join("\t".join(r) + "\n" for r in rows)).encode())
+    return path
+
+
 def write_cyrius(path: str | Path, sample_ids, diplotypes, rng) -> Path:
     """CYP2D6 calls in Cyrius's TSV format (Sample, Genotype, Filter), with a few
     ambiguous and failed calls as Cyrius writes them."""
@@ -723,6 +760,7 @@ def write_cohort(out: str | Path, *, n: int, seed: int, null: bool = False, n_sn
     log.info("writing VCF: %d samples, %d CYP2C19 positions, %d common SNPs", n, len(cyp.positions), n_snps)
     recs = _vcf_text_records(c["rng"], cyp, h1, h2, c["ancestry"], n_snps)
     paths["vcf"] = write_vcf(out / "genotypes.vcf.gz", c["sample_ids"], recs)
+    paths["pgs"] = write_pgs_file(out / "PGS_SIM_hmPOS_GRCh38.txt.gz", recs, seed=seed)
     paths["cyrius"] = write_cyrius(out / "cyp2d6.cyrius.tsv", c["sample_ids"], c["cyp2d6"], c["rng"])
     c["truth"].to_csv(out / "truth.tsv", sep="\t", index=False)
     paths["truth"] = out / "truth.tsv"
@@ -764,7 +802,8 @@ def write_cohort(out: str | Path, *, n: int, seed: int, null: bool = False, n_sn
         "inputs": {
             "patients": str(out / "patients.tsv"), "symptoms": str(out / "symptoms.tsv"),
             "treatments": str(out / "treatments.tsv"), "biomarkers": str(out / "biomarkers.tsv"),
-            "genotypes": {"vcf": str(paths["vcf"]), "sample_map": str(out / "sample_map.tsv")},
+            "genotypes": {"vcf": str(paths["vcf"]), "sample_map": str(out / "sample_map.tsv"),
+                          "pgs": [str(paths["pgs"])]},
             "star_alleles": [{"path": str(paths["cyrius"]), "tool": "cyrius", "gene": "CYP2D6",
                               "sample_map": str(out / "sample_map.tsv")}],
         },

@@ -20,6 +20,7 @@ import pandas as pd
 
 from stratify import __version__
 from stratify.config import validate_config
+from stratify.errors import ConfigError
 from stratify.tables import read_table, write_table
 
 log = logging.getLogger(__name__)
@@ -83,30 +84,76 @@ def _patients(results: Path) -> pd.DataFrame:
     return read_table(results / "validate" / "patients.parquet", kind="input.patients")
 
 
-def run_genotypes(config: dict[str, Any], results: Path) -> dict[str, Any]:
-    """genotypes: PCs and PGx-position genotypes from the VCF (or a note that there is none)."""
-    from stratify.genotypes import genotype_stage
+def _genotype_context(config: dict[str, Any], results: Path) -> dict[str, Any]:
+    from stratify.genotypes import settings
     from stratify.validate import read_sample_map
+
+    gen = config["inputs"]["genotypes"]
+    return {"vcf": gen["vcf"], "sample_map": read_sample_map(gen["sample_map"]) if "sample_map" in gen else None,
+            "patient_ids": set(_patients(results)["patient_id"]), "cfg": settings(config),
+            "pgs": list(gen.get("pgs", [])), "genome_build": config["genome_build"], "seed": config["seed"]}
+
+
+def run_genotypes(config: dict[str, Any], results: Path, *, step: str | None = None, job: str | None = None,
+                  processes: int = 1) -> dict[str, Any]:
+    """genotypes: PCs, polygenic scores and PGx-position genotypes from the VCF (or a note that there is none).
+
+    ``step`` runs one step of the sharded stage (Snakemake's jobs): ``plan``, ``pca``,
+    ``shard`` (with ``job``) or ``merge``; None runs them all here.
+    """
+    from stratify import genotypes as G
 
     out = results / "genotypes"
     gen = config["inputs"].get("genotypes")
     prov = _prov(config, "genotypes")
     if gen is None:
-        summary = {"skipped": "no VCF given (inputs.genotypes)"}
+        if step not in (None, "merge"):
+            raise ConfigError(f"genotypes --step {step}: the config has no inputs.genotypes")
+        summary: dict[str, Any] = {"skipped": "no VCF given (inputs.genotypes)"}
         write_table(pd.DataFrame({"patient_id": pd.Series([], dtype=str)}), out / "pcs.parquet",
                     kind="genotypes.pcs", provenance=prov)
-        write_table(pd.DataFrame({c: pd.Series([], dtype=object) for c in
-                                  ["patient_id", "sample", "pos", "rsid", "allele1", "allele2", "phased"]}),
+        write_table(pd.DataFrame({"patient_id": pd.Series([], dtype=str)}), out / "prs.parquet",
+                    kind="genotypes.prs", provenance=prov)
+        write_table(pd.DataFrame({c: pd.Series([], dtype=object) for c in G.PGX_COLUMNS}),
                     out / "pgx_genotypes.parquet", kind="genotypes.pgx", provenance=prov)
+        _dump(summary, out / "summary.json")
+        return summary
+    ctx = _genotype_context(config, results)
+    kw = {"sample_map": ctx["sample_map"], "patient_ids": ctx["patient_ids"], "genome_build": ctx["genome_build"]}
+    if step is None:
+        plan = G.make_plan(ctx["vcf"], patient_ids=ctx["patient_ids"], sample_map=ctx["sample_map"],
+                           cfg=ctx["cfg"], seed=ctx["seed"])
+        pca = G.fit_pca(plan, seed=ctx["seed"])
+        scores = G.load_scores(ctx["pgs"], ctx["genome_build"])
+        res = G.genotype_stage_from(plan, pca, scores, processes=processes, **kw)
+    elif step == "plan":
+        plan = G.make_plan(ctx["vcf"], patient_ids=ctx["patient_ids"], sample_map=ctx["sample_map"],
+                           cfg=ctx["cfg"], seed=ctx["seed"])
+        _dump(plan, out / "plan.json")
+        return plan
     else:
-        smap = read_sample_map(gen["sample_map"]) if "sample_map" in gen else None
-        res = genotype_stage(gen["vcf"], patient_ids=set(_patients(results)["patient_id"]), sample_map=smap,
-                             genome_build=config["genome_build"], seed=config["seed"])
-        write_table(res["pcs"], out / "pcs.parquet", kind="genotypes.pcs", provenance=prov)
-        write_table(res["pgx_genotypes"], out / "pgx_genotypes.parquet", kind="genotypes.pgx", provenance=prov)
-        summary = res["summary"]
-    _dump(summary, out / "summary.json")
-    return summary
+        plan = json.loads((out / "plan.json").read_text())
+        if step == "pca":
+            G.save_pca(G.fit_pca(plan, seed=ctx["seed"]), out / "pca.npz")
+            return {}
+        pca = G.load_pca(out / "pca.npz")
+        scores = G.load_scores(ctx["pgs"], ctx["genome_build"])
+        if step == "shard":
+            if job not in plan["jobs"]:
+                raise ConfigError(f"genotypes --step shard: job {job!r} is not in {out / 'plan.json'} "
+                                  f"(jobs {plan['jobs'][0]} .. {plan['jobs'][-1]})")
+            G.save_shard(G.run_shard(plan, job, pca, scores, **kw), out / "shards" / job)
+            return {}
+        if step != "merge":
+            raise ConfigError(f"genotypes --step {step!r}: expected plan, pca, shard or merge")
+        res = G.merge(plan, pca, {j: G.load_shard(out / "shards" / j) for j in plan["jobs"]}, scores, **kw)
+    write_table(res["pcs"], out / "pcs.parquet", kind="genotypes.pcs", provenance=prov)
+    write_table(res["prs"], out / "prs.parquet", kind="genotypes.prs", provenance=prov)
+    write_table(res["pgx_genotypes"], out / "pgx_genotypes.parquet", kind="genotypes.pgx", provenance=prov)
+    res["prs_report"].to_csv(out / "prs_report.tsv", sep="\t", index=False)
+    res["prs_variants"].to_csv(out / "prs_variants.tsv.gz", sep="\t", index=False)
+    _dump(res["summary"], out / "summary.json")
+    return res["summary"]
 
 
 def run_pgx(config: dict[str, Any], results: Path) -> dict[str, Any]:
@@ -296,7 +343,9 @@ def run_features(config: dict[str, Any], results: Path) -> dict[str, Any]:
     pcs = read_table(results / "genotypes" / "pcs.parquet", kind="genotypes.pcs")
     after = results / "trd" / "after_index.parquet"
     trd = read_table(after, kind="trd.after_index") if after.exists() else None
-    df, summary = build_features(clin, pgx_calls=calls, pcs=pcs, config=config, trd_after_index=trd)
+    prs_path = results / "genotypes" / "prs.parquet"
+    prs = read_table(prs_path, kind="genotypes.prs") if prs_path.exists() else None
+    df, summary = build_features(clin, pgx_calls=calls, pcs=pcs, config=config, trd_after_index=trd, prs=prs)
     write_table(df, results / "features" / "features.parquet", kind="features",
                 provenance=_prov(config, "features", model_features=summary["model_features"]))
     _dump(summary, results / "features" / "summary.json")

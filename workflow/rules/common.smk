@@ -1,4 +1,5 @@
 # Shared definitions: the validated config, result and log folders, input files.
+import json
 import sys
 from pathlib import Path
 
@@ -33,3 +34,17 @@ def cohort_files(wildcards=None):
                 files["vcf_index"] = files["vcf"] + ext
                 break
     return files
+
+
+def vcf_inputs(wildcards=None):
+    """The VCF, its index, sample map and scoring files (inputs of the genotype rules)."""
+    return {k: v for k, v in cohort_files().items() if k.startswith("vcf")}
+
+
+def genotype_shard_outputs(wildcards):
+    """The merge's inputs: one result per shard job listed in the plan (checkpoint genotypes_plan)."""
+    if "genotypes" not in config["inputs"]:
+        return []
+    plan = checkpoints.genotypes_plan.get().output.plan
+    jobs = json.loads(Path(plan).read_text())["jobs"]
+    return [f"{RESULTS}/genotypes/pca.npz", plan] + [f"{RESULTS}/genotypes/shards/{j}.npz" for j in jobs]

@@ -4,6 +4,7 @@ rule features:
         clinical=f"{RESULTS}/clinical/patients.parquet",
         pgx=f"{RESULTS}/pgx/calls.parquet",
         pcs=f"{RESULTS}/genotypes/pcs.parquet",
+        prs=f"{RESULTS}/genotypes/prs.parquet",
         trd=f"{RESULTS}/trd/after_index.parquet",
     output:
         table=f"{RESULTS}/features/features.parquet",

@@ -1,0 +1,272 @@
+"""Polygenic scores from PGS Catalog scoring files (harmonised format).
+
+Reading (``read_scoring_file``): the PGS Catalog's harmonised files (``*_hmPOS_GRCh38.txt.gz``)
+carry ``#`` header lines (``#pgs_id=``, ``#HmPOS_build=``) and a table with ``effect_allele``,
+``effect_weight`` and the harmonised position ``hm_chr``/``hm_pos``, plus ``other_allele`` or
+the inferred ``hm_inferOtherAllele``. Unharmonised files (``chr_name``/``chr_position``) are
+read too when their ``#genome_build`` matches. Rows that cannot be scored (no harmonised
+position, interaction or haplotype terms) are kept in the report with the reason.
+
+Matching (``match_allele``), per score variant against a biallelic VCF record at the same
+position:
+
+1. the effect and other allele equal the record's ALT/REF (either way round): matched;
+2. otherwise their reverse complements do: matched on the other strand ("flipped"), unless
+   the pair is strand-ambiguous;
+3. strand-ambiguous SNPs (A/T, C/G: the same pair on both strands, so the strand cannot be
+   told from the alleles) are dropped unless ``keep_ambiguous`` is set, in which case they
+   are used as given (assuming the scoring file's strand, which the PGS Catalog harmonises to
+   the forward strand);
+4. anything else is an allele mismatch and is not used.
+
+Without an other allele, the effect allele alone must equal REF or ALT (or their complement
+for a non-ambiguous record).
+
+Missing genotypes (stated rule): a sample's missing call contributes nothing to the sum, and
+the sample's ``allele_ct`` counts only the alleles actually called, so ``avg`` = ``sum`` /
+``allele_ct`` is the score per called allele. No mean imputation: a sample's score never
+depends on the other samples in the cohort or on how it is sharded. This is plink2's
+``--score ... no-mean-imputation`` (``SCORE1_SUM``, ``ALLELE_CT``, ``SCORE1_AVG``), which
+bench/prs_vs_plink2.py reproduces to 1e-6. ``missing_fraction`` says how much of each
+sample's score was missing.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from stratify.errors import GenotypeError
+
+log = logging.getLogger(__name__)
+
+_COMP = str.maketrans("ACGTacgt", "TGCAtgca")
+AMBIGUOUS = {frozenset("AT"), frozenset("CG")}
+
+STATUSES = ["matched", "matched_flipped", "ambiguous_used", "ambiguous_dropped", "allele_mismatch",
+            "multiallelic_in_vcf", "not_in_vcf", "not_harmonised", "unsupported_term", "duplicate"]
+
+
+def _comp(a: str) -> str:
+    return a.translate(_COMP)[::-1]
+
+
+def norm_chrom(c: str) -> str:
+    c = str(c)
+    return c[3:] if c.lower().startswith("chr") else c
+
+
+@dataclass
+class Score:
+    """One scoring file: its id, build, and one row per variant (chrom, pos, effect, other, weight)."""
+
+    id: str
+    path: str
+    build: str | None
+    variants: pd.DataFrame  # chrom, pos, effect_allele, other_allele, weight, status (pre-match), row
+    header: dict
+
+
+def read_scoring_file(path: str | Path, *, genome_build: str = "GRCh38") -> Score:
+    """Read a PGS Catalog scoring file; rows that can never be scored get a status now."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    header: dict[str, str] = {}
+    try:
+        with opener(path, "rt") as f:
+            n_skip = 0
+            for line in f:
+                if not line.startswith("#"):
+                    break
+                n_skip += 1
+                m = re.match(r"#+\s*([A-Za-z_]+)\s*=\s*(.*)", line.strip())
+                if m:
+                    header[m.group(1)] = m.group(2).strip()
+        table = pd.read_csv(path, sep="\t", skiprows=n_skip, dtype=str, keep_default_na=False)
+    except (OSError, EOFError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise GenotypeError(f"{path}: cannot be read as a PGS Catalog scoring file ({exc})") from None
+    sid = header.get("pgs_id") or re.sub(r"(_hmPOS.*)?\.txt(\.gz)?$", "", path.name)
+    sid = re.sub(r"[^A-Za-z0-9_]", "_", sid)
+    for col in ("effect_allele", "effect_weight"):
+        if col not in table.columns:
+            raise GenotypeError(f"{path}: column {col!r} missing; a PGS Catalog scoring file has "
+                                f"effect_allele and effect_weight (columns found: {', '.join(table.columns)})")
+    if "hm_pos" in table.columns and "hm_chr" in table.columns:
+        build = header.get("HmPOS_build")
+        chrom, pos = table["hm_chr"], table["hm_pos"]
+        unharm = "no harmonised position (hm_pos empty)"
+    elif "chr_position" in table.columns and "chr_name" in table.columns:
+        build = header.get("genome_build")
+        chrom, pos = table["chr_name"], table["chr_position"]
+        unharm = "no position (chr_position empty)"
+    else:
+        raise GenotypeError(f"{path}: needs hm_chr/hm_pos (harmonised file) or chr_name/chr_position columns; "
+                            "download the harmonised file (…_hmPOS_GRCh38.txt.gz) from the PGS Catalog")
+    if build and build not in ("NR", "") and build != genome_build:
+        raise GenotypeError(f"{path}: positions are on {build} but the cohort's genome_build is {genome_build}; "
+                            f"use the PGS Catalog's harmonised file for {genome_build} (…_hmPOS_{genome_build}.txt.gz)")
+    if "other_allele" in table.columns:
+        other = table["other_allele"]
+    elif "hm_inferOtherAllele" in table.columns:
+        other = table["hm_inferOtherAllele"]
+    else:
+        other = pd.Series([""] * len(table))
+    weight = pd.to_numeric(table["effect_weight"], errors="coerce")
+    bad_w = weight.isna() & table["effect_weight"].ne("")
+    if bad_w.any():
+        i = int(np.flatnonzero(bad_w.to_numpy())[0])
+        raise GenotypeError(f"{path}: row {i + 1} (after the header), column effect_weight: "
+                            f"{table['effect_weight'].iloc[i]!r} is not a number")
+    v = pd.DataFrame({
+        "row": np.arange(1, len(table) + 1),
+        "chrom": chrom.map(norm_chrom),
+        "pos": pd.to_numeric(pos, errors="coerce").astype("Int64"),
+        "effect_allele": table["effect_allele"].str.upper(),
+        "other_allele": other.str.upper(),
+        "weight": weight.astype(float),
+        "status": "",
+    })
+    v.loc[v["pos"].isna() | v["chrom"].eq(""), "status"] = "not_harmonised"
+    for col in ("is_interaction", "is_haplotype", "is_diplotype"):
+        if col in table.columns:
+            v.loc[table[col].str.lower().isin(["true", "1"]) & v["status"].eq(""), "status"] = "unsupported_term"
+    v.loc[v["weight"].isna() & v["status"].eq(""), "status"] = "not_harmonised"
+    dup = v["status"].eq("") & v.duplicated(["chrom", "pos", "effect_allele", "other_allele"], keep="first")
+    v.loc[dup, "status"] = "duplicate"
+    n_bad = int(v["status"].ne("").sum())
+    log.info("%s: score %s, %d variants (%d cannot be scored: %s)", path.name, sid, len(v), n_bad, unharm)
+    return Score(sid, str(path), build, v, header)
+
+
+def match_allele(effect: str, other: str, ref: str, alt: str, *, keep_ambiguous: bool = False) -> tuple[str, int]:
+    """(status, orientation): orientation +1 = effect allele is ALT, -1 = it is REF, 0 = not used.
+
+    ``other`` may be empty or several inferred alleles separated by "/" (hm_inferOtherAllele).
+    """
+    others = [o for o in other.split("/") if o] if other else []
+    is_snp = len(ref) == 1 and len(alt) == 1
+    amb = is_snp and frozenset((ref, alt)) in AMBIGUOUS
+
+    def direct() -> int:
+        if others:
+            if effect == alt and ref in others:
+                return 1
+            if effect == ref and alt in others:
+                return -1
+            return 0
+        return 1 if effect == alt else (-1 if effect == ref else 0)
+
+    d = direct()
+    if d:
+        if amb:
+            return ("ambiguous_used", d) if keep_ambiguous else ("ambiguous_dropped", 0)
+        return "matched", d
+    if amb:
+        return "allele_mismatch", 0
+    ce = _comp(effect)
+    cos = [_comp(o) for o in others]
+    if cos:
+        if ce == alt and ref in cos:
+            return "matched_flipped", 1
+        if ce == ref and alt in cos:
+            return "matched_flipped", -1
+    elif is_snp:
+        if ce == alt:
+            return "matched_flipped", 1
+        if ce == ref:
+            return "matched_flipped", -1
+    return "allele_mismatch", 0
+
+
+class ScoreAccumulator:
+    """Sums of several scores over the records of one shard, for one sample chunk."""
+
+    def __init__(self, scores: list[Score], n_samples: int, *, keep_ambiguous: bool = False):
+        self.scores = scores
+        self.keep_ambiguous = keep_ambiguous
+        self.n = n_samples
+        self.sum = np.zeros((n_samples, len(scores)))
+        self.allele_ct = np.zeros((n_samples, len(scores)), dtype=np.int64)
+        self.missing_ct = np.zeros((n_samples, len(scores)), dtype=np.int64)
+        # (chrom, pos) -> [(score index, variant row index)]
+        self.lookup: dict[tuple[str, int], list[tuple[int, int]]] = {}
+        for si, s in enumerate(scores):
+            ok = s.variants["status"].eq("")
+            for ri, c, p in zip(np.flatnonzero(ok.to_numpy()), s.variants.loc[ok, "chrom"],
+                                s.variants.loc[ok, "pos"]):
+                self.lookup.setdefault((c, int(p)), []).append((si, int(ri)))
+        self.status: dict[tuple[int, int], tuple[str, str]] = {}  # (score, row) -> (status, vcf id)
+        # plain lists: a pandas lookup per record would cost more than the arithmetic
+        self._alleles = [(s.variants["effect_allele"].tolist(), s.variants["other_allele"].tolist()) for s in scores]
+        self._weight = [s.variants["weight"].to_numpy(float) for s in scores]
+
+    def want(self, vcf_contigs: list[str]) -> set[tuple[str, int]]:
+        """The (VCF contig name, pos) pairs to decode."""
+        by_norm = {norm_chrom(c): c for c in vcf_contigs}
+        return {(by_norm[c], p) for c, p in self.lookup if c in by_norm}
+
+    def add(self, rec) -> None:
+        hits = self.lookup.get((norm_chrom(rec.chrom), rec.pos))
+        if not hits:
+            return
+        for si, ri in hits:
+            prev = self.status.get((si, ri), ("", ""))[0]
+            if prev in ("matched", "matched_flipped", "ambiguous_used"):
+                continue  # already scored from another record at this position
+            if rec.dosage is None:
+                if not prev:
+                    self.status[(si, ri)] = ("multiallelic_in_vcf" if rec.skipped == "multi-allelic"
+                                             else "allele_mismatch", rec.id)
+                continue
+            eff_alleles, other_alleles = self._alleles[si]
+            st, orient = match_allele(eff_alleles[ri], other_alleles[ri], rec.ref.upper(), rec.alt.upper(),
+                                      keep_ambiguous=self.keep_ambiguous)
+            if orient == 0:
+                if prev not in ("ambiguous_dropped",):
+                    self.status[(si, ri)] = (st, rec.id)
+                continue
+            self.status[(si, ri)] = (st, rec.id)
+            d = rec.dosage
+            called = d >= 0
+            eff = np.where(called, d if orient > 0 else 2 - d, 0)
+            self.sum[:, si] += self._weight[si][ri] * eff
+            self.allele_ct[:, si] += called
+            self.missing_ct[:, si] += ~called
+
+    def counts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Score sums, called alleles (2 per called diploid genotype) and missing calls."""
+        return self.sum, 2 * self.allele_ct, self.missing_ct
+
+    def variant_table(self) -> pd.DataFrame:
+        rows = [(self.scores[si].id, ri, st, vid) for (si, ri), (st, vid) in self.status.items()]
+        return pd.DataFrame(rows, columns=["score", "index", "status", "vcf_id"])
+
+
+def score_report(scores: list[Score], seen: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-variant status (every row of every scoring file) and the per-score summary."""
+    per_var, summ = [], []
+    for s in scores:
+        v = s.variants.copy()
+        got = seen[seen["score"] == s.id].drop_duplicates("index", keep="last").set_index("index")
+        idx = np.arange(len(v))
+        st = pd.Series(got["status"].reindex(idx).to_numpy(), index=v.index)
+        vid = pd.Series(got["vcf_id"].reindex(idx).to_numpy(), index=v.index)
+        pre = v["status"].ne("")
+        v["status"] = np.where(pre, v["status"], st.fillna("not_in_vcf"))
+        v["vcf_id"] = vid.where(~pre)
+        v.insert(0, "score", s.id)
+        per_var.append(v)
+        counts = v["status"].value_counts()
+        row = {"score": s.id, "file": s.path, "variants": len(v)}
+        row.update({k: int(counts.get(k, 0)) for k in STATUSES})
+        used = row["matched"] + row["matched_flipped"] + row["ambiguous_used"]
+        row["used"] = used
+        row["fraction_used"] = round(used / len(v), 4) if len(v) else 0.0
+        summ.append(row)
+    return pd.concat(per_var, ignore_index=True) if per_var else pd.DataFrame(), pd.DataFrame(summ)
