@@ -322,7 +322,11 @@ def run_shard(plan: dict[str, Any], job: str, pca: dict[str, Any], scores: list,
             proj[:] += xb @ comps[:, block_idx].T
             block, block_idx = [], []
 
-    for r in scan(vcf, shard.intervals, columns=(lo, hi), stats=stats, yield_skipped=bool(scores)):
+    contigs = sorted({c for c, _, _ in shard.intervals})
+    want = acc.want(contigs) if scores else set()
+    if k:
+        want |= {(c, int(p)) for c, p in zip(pca["variants"]["chrom"], pca["variants"]["pos"])}
+    for r in scan(vcf, shard.intervals, columns=(lo, hi), stats=stats, yield_skipped=bool(scores), want=want):
         if r.dosage is not None and k:
             j = lookup.get((r.chrom, r.pos, r.ref, r.alt))
             if j is not None:

@@ -191,9 +191,12 @@ class ScoreAccumulator:
         self.scores = scores
         self.keep_ambiguous = keep_ambiguous
         self.n = n_samples
-        self.sum = np.zeros((n_samples, len(scores)))
-        self.allele_ct = np.zeros((n_samples, len(scores)), dtype=np.int64)
-        self.missing_ct = np.zeros((n_samples, len(scores)), dtype=np.int64)
+        # one contiguous row per score: sum of weight x ALT dosage, sum of weight over called
+        # genotypes of REF-effect variants (their dosage is 2 - ALT dosage), called genotypes
+        self._alt_sum = np.zeros((len(scores), n_samples))
+        self._ref_w = np.zeros((len(scores), n_samples))
+        self._called = np.zeros((len(scores), n_samples), dtype=np.int32)
+        self.n_used = np.zeros(len(scores), dtype=np.int64)
         # (chrom, pos) -> [(score index, variant row index)]
         self.lookup: dict[tuple[str, int], list[tuple[int, int]]] = {}
         for si, s in enumerate(scores):
@@ -234,14 +237,18 @@ class ScoreAccumulator:
             self.status[(si, ri)] = (st, rec.id)
             d = rec.dosage
             called = d >= 0
-            eff = np.where(called, d if orient > 0 else 2 - d, 0)
-            self.sum[:, si] += self._weight[si][ri] * eff
-            self.allele_ct[:, si] += called
-            self.missing_ct[:, si] += ~called
+            w = self._weight[si][ri]
+            # effect = ALT: w * d; effect = REF: w * (2 - d) = 2w - w * d; a missing call adds nothing
+            self._alt_sum[si] += (w if orient > 0 else -w) * np.maximum(d, 0)
+            if orient < 0:
+                self._ref_w[si] += (2 * w) * called
+            self._called[si] += called
+            self.n_used[si] += 1
 
     def counts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Score sums, called alleles (2 per called diploid genotype) and missing calls."""
-        return self.sum, 2 * self.allele_ct, self.missing_ct
+        """(samples x scores) score sums, called alleles (2 per called genotype) and missing calls."""
+        called = self._called.T.astype(np.int64)
+        return (self._alt_sum + self._ref_w).T, 2 * called, self.n_used[None, :] - called
 
     def variant_table(self) -> pd.DataFrame:
         rows = [(self.scores[si].id, ri, st, vid) for (si, ri), (st, vid) in self.status.items()]
