@@ -311,7 +311,8 @@ def run_shard(plan: dict[str, Any], job: str, pca: dict[str, Any], scores: list,
         v = pca["variants"]
         lookup = {(c, int(p), r, a): i for i, (c, p, r, a) in enumerate(zip(v["chrom"], v["pos"], v["ref"], v["alt"]))}
         pvec, sdvec, centre = v["p"].to_numpy(), v["sd"].to_numpy(), pca["centre"]
-    acc = ScoreAccumulator(scores, n, keep_ambiguous=plan["settings"]["pgs"]["keep_ambiguous"])
+    acc = ScoreAccumulator(scores, n, keep_ambiguous=plan["settings"]["pgs"]["keep_ambiguous"],
+                           intervals=shard.intervals)
     stats = ScanStats()
     block, block_idx = [], []
 

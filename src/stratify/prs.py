@@ -187,7 +187,8 @@ def match_allele(effect: str, other: str, ref: str, alt: str, *, keep_ambiguous:
 class ScoreAccumulator:
     """Sums of several scores over the records of one shard, for one sample chunk."""
 
-    def __init__(self, scores: list[Score], n_samples: int, *, keep_ambiguous: bool = False):
+    def __init__(self, scores: list[Score], n_samples: int, *, keep_ambiguous: bool = False,
+                 intervals: list[tuple[str, int, int]] | None = None):
         self.scores = scores
         self.keep_ambiguous = keep_ambiguous
         self.n = n_samples
@@ -200,10 +201,16 @@ class ScoreAccumulator:
         # (chrom, pos) -> [(score index, variant row index)]
         self.lookup: dict[tuple[str, int], list[tuple[int, int]]] = {}
         for si, s in enumerate(scores):
-            ok = s.variants["status"].eq("")
-            for ri, c, p in zip(np.flatnonzero(ok.to_numpy()), s.variants.loc[ok, "chrom"],
-                                s.variants.loc[ok, "pos"]):
-                self.lookup.setdefault((c, int(p)), []).append((si, int(ri)))
+            ok = s.variants["status"].eq("").to_numpy().copy()
+            chrom = s.variants["chrom"].to_numpy(dtype=object)
+            pos = s.variants["pos"].fillna(-1).to_numpy(dtype=np.int64)
+            if intervals is not None:   # only this shard's variants
+                inside = np.zeros(len(ok), dtype=bool)
+                for c, lo, hi in intervals:
+                    inside |= (chrom == norm_chrom(c)) & (pos >= lo) & (pos <= hi)
+                ok &= inside
+            for ri in np.flatnonzero(ok):
+                self.lookup.setdefault((chrom[ri], int(pos[ri])), []).append((si, int(ri)))
         self.status: dict[tuple[int, int], tuple[str, str]] = {}  # (score, row) -> (status, vcf id)
         # plain lists: a pandas lookup per record would cost more than the arithmetic
         self._alleles = [(s.variants["effect_allele"].tolist(), s.variants["other_allele"].tolist()) for s in scores]

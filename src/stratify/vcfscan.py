@@ -63,6 +63,10 @@ def _pair_tables() -> tuple[np.ndarray, np.ndarray]:
 
 
 _T1, _T2 = _pair_tables()
+# T1 + T2 -> dosage: 0-2, missing -1, not a valid call -128
+_DOSAGE = np.full(256, -128, dtype=np.int8)
+_DOSAGE[:3] = [0, 1, 2]
+_DOSAGE[8:64] = -1
 
 
 @dataclass
@@ -425,10 +429,9 @@ def scan(
                     u = np.frombuffer(line, dtype="<u2", count=2 * (hi - lo), offset=b0 + 4 * lo)
                     if not contiguous:
                         u = u.reshape(-1, 2)[sel].ravel()
-                    sm = _T1[u[0::2]] + _T2[u[1::2]]
-                    if sm.size == 0 or sm.max() < 64:
-                        d = sm.view(np.int8)
-                        d[sm >= 8] = -1
+                    d = _DOSAGE[_T1[u[0::2]] + _T2[u[1::2]]]
+                    if d.size and d.min() == -128:
+                        d = None   # not all fixed-width biallelic calls: the general path decides
                 if d is None:
                     body = line[b0:].rstrip(b"\r\n")
                     d, nh = _decode_general(np.frombuffer(body, dtype=np.uint8), n, sel, f"{vcf}: record {c}:{pos}")
