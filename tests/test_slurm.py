@@ -13,7 +13,7 @@ The slurm executor plugin is the optional extra `slurm`. The test installs it in
 environment of its own under tmp_path (`uv sync --locked --extra slurm`, same lock file), never into
 the project's .venv: with the plugin installed, every snakemake call runs `scontrol show config`
 while loading its plugins, which waits 10 s when a slurm.conf names a controller that is not
-running (docs/cluster.md#troubleshooting).
+running (docs/cluster.md#6-troubleshooting).
 """
 
 from __future__ import annotations
@@ -83,17 +83,21 @@ def _plugin_venv(tmp: Path) -> Path:
     return venv
 
 
-def _srun_shim(bindir: Path, conf: Path) -> None:
-    """An srun that finds this test cluster's slurm.conf.
+def _srun_shim(bindir: Path, conf: Path) -> Path:
+    """An srun that finds this test cluster's slurm.conf, and notes where it ran; returns the notes' path.
 
     Inside a job, the executor's jobstep calls `srun` with every SLURM_* variable removed, SLURM_CONF
     included (snakemake-executor-plugin-slurm issue #164), so srun looks for /etc/slurm/slurm.conf,
-    which a real cluster has and this throwaway one must not write.
+    which a real cluster has and this throwaway one must not write. Each call appends the job's id
+    and the `stratify` its environment finds, to check what the jobs inherited.
     """
     bindir.mkdir()
+    notes = bindir / "srun.calls"
     shim = bindir / "srun"
-    shim.write_text(f'#!/bin/sh\nSLURM_CONF={conf} exec {shutil.which("srun")} "$@"\n')
+    shim.write_text(f'#!/bin/sh\necho "$SLURM_JOB_ID|$(command -v stratify)" >> {notes}\n'
+                    f'SLURM_CONF={conf} exec {shutil.which("srun")} "$@"\n')
     shim.chmod(0o755)
+    return notes
 
 
 def _profile_within(memory_mb: int, tmp: Path) -> Path:
@@ -187,7 +191,7 @@ def test_workflow_under_slurm_matches_a_local_run(slurm, tmp_path):
     venv = _plugin_venv(tmp_path)
     cfg = _cohort_config(tmp_path / "cohort.yaml")
     profile = _profile_within(slurm.memory_mb, tmp_path)
-    _srun_shim(tmp_path / "bin", slurm.conf)
+    srun_calls = _srun_shim(tmp_path / "bin", slurm.conf)
 
     # jobs inherit this environment (sbatch --export=ALL): the plugin venv's python, snakemake and
     # stratify first on PATH, the project's .venv not at all
@@ -235,6 +239,10 @@ def test_workflow_under_slurm_matches_a_local_run(slurm, tmp_path):
     # one SLURM log per job, written by snakemake's jobstep on the node
     job_logs = sorted(slurm_logs.glob("rule_*/*.log"))
     assert {p.parent.name.removeprefix("rule_") for p in job_logs} == SUBMITTED
+    # each job ran its stage through srun, with the submitting environment: the plugin venv's stratify
+    calls = [line.split("|") for line in srun_calls.read_text().split()]
+    assert len({job for job, _ in calls}) == len(SUBMITTED), calls
+    assert {exe for _, exe in calls} == {str(venv / "bin" / "stratify")}, calls
 
     a, b = run_slurm / "results" / COHORT, run_local / "results" / COHORT
     for table, key in (("features/features.parquet", "patient_id"), ("subtype/assignments.parquet", "patient_id"),
