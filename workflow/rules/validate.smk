@@ -1,3 +1,8 @@
+# A few lines of YAML: on a cluster it runs on the submit host instead of waiting in the queue.
+localrules:
+    effective_config,
+
+
 rule effective_config:
     # The validated config with defaults filled in; every stage reads this file, so a
     # change of any setting re-runs the stages after it (snakemake's params trigger).
