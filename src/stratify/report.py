@@ -357,7 +357,8 @@ def section_model(config, r: Path) -> str:
     if perm:
         chance = perm["p_value"] >= 0.05
         verdict = (f"Cross-validated {name} {main[key]:.2f} (95% CI {lo:.2f}-{hi:.2f}); permutation test "
-                   f"p = {perm['p_value']:.3g} ({perm['n_permutations']} permutations of the outcome, null {name} "
+                   f"p = {perm['p_value']:.3g} ({perm['n_permutations']} permutations of the outcome, so the smallest "
+                   f"possible p is {1 / (perm['n_permutations'] + 1):.3g}; null {name} "
                    f"{perm['null_mean']:.2f}, 95th percentile {perm['null_95th']:.2f}). ")
         verdict += ("The model's performance is not distinguishable from chance." if chance
                     else "The model predicts better than chance.")
@@ -392,6 +393,11 @@ def section_model(config, r: Path) -> str:
               "rounds); the held-out patients were never used for tuning. "
               + (f"The time budget cut {sr['searches_cut_by_budget']} search(es) short. " if sr.get(
                   "searches_cut_by_budget") else "")
+              + (f"Training sets larger than {sr['max_patients']:,} patients were searched on a random "
+                 f"{sr['max_patients']:,} of them (model.search.max_patients); the chosen configuration was refitted "
+                 "on the whole training set. "
+                 if any(f.get("n_patients_searched", 0) < f.get("n_train", 0) for f in m.get("outer_folds", []))
+                 and sr.get("max_patients") else "")
               if sr.get("n_candidates") else "No hyperparameter search (model.search.n_candidates: 0). ")
     defined = m.get("endpoint_defined_by") or []
     note = (f"<p class='note'>{_e(', '.join(defined))} enter(s) the TRD definition itself: as predictors their "
