@@ -31,6 +31,7 @@ final model is tuned and refitted on all patients and saved as XGBoost JSON (no 
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from typing import Any
@@ -44,6 +45,8 @@ from sklearn.metrics import (balanced_accuracy_score, brier_score_loss, mean_abs
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+
+from threadpoolctl import threadpool_limits
 
 from stratify.errors import InputError
 
@@ -99,6 +102,18 @@ def make_ridge(*, seed: int):
     return make_pipeline(SimpleImputer(strategy="median"), StandardScaler(), RidgeCV(alphas=np.logspace(-2, 3, 13)))
 
 
+def _one_blas_thread(f):
+    """Run ``f`` with BLAS limited to one thread. The bootstrap loops make thousands of small
+    BLAS calls (dot products, 2 x 2 solves) between other work; OpenBLAS wakes its threads for
+    each, and on a loaded machine that made 1,000 calibration refits of 100,000 patients ten
+    times slower than one thread does (docs/performance.md)."""
+    @functools.wraps(f)
+    def run(*args, **kwargs):
+        with threadpool_limits(limits=1, user_api="blas"):
+            return f(*args, **kwargs)
+    return run
+
+
 def predict(model, X: np.ndarray) -> np.ndarray:
     """Probability of the outcome (classifiers) or the predicted value (regressors)."""
     if hasattr(model, "predict_proba"):
@@ -127,6 +142,7 @@ def cross_validated_predictions(make, X: np.ndarray, y: np.ndarray, folds) -> np
     return oof
 
 
+@_one_blas_thread
 def bootstrap_ci(y: np.ndarray, p: np.ndarray, metric, *, n_boot: int, seed: int,
                  level: float = 0.95) -> tuple[float, float]:
     """Percentile bootstrap interval of ``metric(y, p)`` resampling patients."""
@@ -197,6 +213,7 @@ class _PairCounts:
         return float(num.sum() / den.sum()) if den.sum() > 0 else 0.5
 
 
+@_one_blas_thread
 def _calibration_ci(y: np.ndarray, p: np.ndarray, *, n_boot: int, seed: int) -> dict[str, list[float]]:
     """Percentile bootstrap intervals of the calibration slope and intercept.
 
@@ -263,6 +280,7 @@ def _resample(n: int, strata: np.ndarray | None, rng: np.random.Generator) -> np
                                                                   for s in np.unique(strata))])
 
 
+@_one_blas_thread
 def metrics_with_ci(y: np.ndarray, p: np.ndarray, *, n_boot: int, seed: int,
                     strata: np.ndarray | None = None) -> dict[str, Any]:
     """AUC (with bootstrap CI), Brier score (with CI) and balanced accuracy at the prevalence.
@@ -310,7 +328,10 @@ def logistic_fit(y: np.ndarray, x: np.ndarray | None, offset: np.ndarray, iters:
     ``x`` is None (intercept only), one column or a matrix; ``weights`` (e.g. bootstrap
     counts) weight each row's likelihood; ``start`` is the first iterate (default zeros).
     Returns the coefficients, intercept first."""
-    X = np.ones((len(y), 1)) if x is None else np.column_stack([np.ones(len(y)), x])
+    if x is None or np.ndim(x) == 1:
+        return _logistic_fit_1d(np.asarray(y, dtype=float), None if x is None else np.asarray(x, dtype=float),
+                                np.asarray(offset, dtype=float), iters, weights, start)
+    X = np.column_stack([np.ones(len(y)), x])
     b = np.zeros(X.shape[1]) if start is None else np.array(start, dtype=float)
     for _ in range(iters):
         eta = np.clip(X @ b + offset, -30, 30)
@@ -321,6 +342,29 @@ def logistic_fit(y: np.ndarray, x: np.ndarray | None, offset: np.ndarray, iters:
             w, r = w * weights, r * weights
         H = X.T @ (X * w[:, None]) + 1e-9 * np.eye(X.shape[1])
         step = np.linalg.solve(H, X.T @ r)
+        b = b + step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return b
+
+
+def _logistic_fit_1d(y, x, offset, iters, weights, start) -> np.ndarray:
+    """:func:`logistic_fit` with at most one covariate (the calibration fits), from sums
+    instead of a design matrix: the same Newton-Raphson iterates, a few times faster, which
+    matters for the 1,000 bootstrap refits of a 100,000-patient cohort."""
+    b = np.zeros(1 if x is None else 2) if start is None else np.array(start, dtype=float)
+    wt = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
+    for _ in range(iters):
+        eta = b[0] + offset if x is None else b[0] + b[1] * x + offset
+        mu = 1 / (1 + np.exp(-np.clip(eta, -30, 30)))
+        w = mu * (1 - mu) * wt
+        r = (y - mu) * wt
+        if x is None:
+            step = np.array([r.sum() / (w.sum() + 1e-9)])
+        else:
+            wx = w @ x
+            H = np.array([[w.sum(), wx], [wx, w @ (x * x)]]) + 1e-9 * np.eye(2)
+            step = np.linalg.solve(H, np.array([r.sum(), r @ x]))
         b = b + step
         if np.max(np.abs(step)) < 1e-10:
             break
@@ -364,6 +408,7 @@ def regression_calibration(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     return {"slope": slope, "intercept": float(np.mean(y - p))}
 
 
+@_one_blas_thread
 def regression_metrics_with_ci(y: np.ndarray, p: np.ndarray, *, n_boot: int, seed: int) -> dict[str, Any]:
     """R², RMSE and MAE of continuous predictions, each with a percentile bootstrap interval,
     and the calibration slope and intercept with theirs.

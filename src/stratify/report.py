@@ -291,11 +291,16 @@ def section_subtypes(config, r: Path) -> str:
     if e.get("run"):
         ex = (f"SigClust-style parametric bootstrap against a single Gaussian with the data's covariance: "
               f"2-means cluster index {e['statistic']:.3f} against {e['null_mean']:.3f} (SD {e['null_sd']:.3f}) "
-              f"in {e['n_sim']} null simulations, p = {e['p_value']:.3g} (alpha {s['alpha']:g})")
+              f"in {e['n_sim']} null simulations, p = {e['p_value']:.3g} (alpha {s['alpha']:g})"
+              + (f"; statistic and null data on a fixed random subsample of {e['n_used']:,} of {e['n']:,} patients"
+                 if e.get("n_used") and e.get("n") and e["n_used"] < e["n"] else ""))
     else:
         ex = f"not run: {e.get('reason', '')}"
     if st.get("run"):
-        stab = (f"{st['n_boot']} bootstrap resamples, mean adjusted Rand index {st['mean_ari']:.2f}; a cluster "
+        stab = (f"{st['n_boot']} bootstrap resamples"
+                + (f" of a fixed random subsample of {st['n_used']:,} of {st['n']:,} patients"
+                   if st.get("n_used") and st.get("n") and st["n_used"] < st["n"] else "")
+                + f", mean adjusted Rand index {st['mean_ari']:.2f}; a cluster "
                 f"is stable from a mean Jaccard of {s['stable_jaccard']:g} (Hennig 2007)")
     else:
         stab = f"not run: {st.get('reason', '')}"
