@@ -10,8 +10,8 @@ with a cohort config written there: the demo config's endpoint (HAMD-17 response
 and a ``simulate`` block (n patients, seed 7), no ``inputs.genotypes`` and no
 ``inputs.star_alleles``, so ``stratify simulate`` writes no genotype files and the genetic
 features are absent. Every other setting is the default unless ``--scale-settings`` names a
-cohort size whose settings (``SCALE_SETTINGS``) are then added; docs/performance.md says
-which and why.
+cohort size whose settings (``SCALE_SETTINGS``: 39 permutations at 100,000 patients) are then
+added; docs/performance.md says what that changed.
 
 Measured per run:
 
@@ -294,8 +294,9 @@ def replace_section(doc: Path, text: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, nargs="+", default=[1000, 10_000, 100_000])
-    ap.add_argument("--scale-settings", type=int, nargs="*", default=[100_000],
-                    help="cohort sizes that get the SCALE_SETTINGS of their size (default: 100000)")
+    ap.add_argument("--scale-settings", type=int, nargs="*", default=[],
+                    help="cohort sizes that get the SCALE_SETTINGS of their size (default: none, every size "
+                         "runs with the defaults)")
     ap.add_argument("--workdir", default="/tmp/stratify-pipeline-scale",
                     help="scratch folder; <workdir>/<n> is deleted and rebuilt per run")
     ap.add_argument("--cores", type=int, default=2)
@@ -356,7 +357,8 @@ def doc_section(rows, facts, load0, load1, args) -> str:
         section=SECTION, date=date.today().isoformat(), machine=facts["machine"], versions=facts["versions"],
         load0=load0, load1=load1, loads=loads, settings=settings, table=markdown_table(rows),
         inside=markdown_inside(rows), n=" ".join(str(n) for n in args.n),
-        scale=" ".join(str(n) for n in args.scale_settings), acceptance=acceptance,
+        scale=(" --scale-settings " + " ".join(str(n) for n in args.scale_settings)) if args.scale_settings else "",
+        acceptance=acceptance,
         sizes=", ".join(f"{n:,}" for n in args.n),
         prose=prose_path.read_text().strip() if prose_path.exists() else "")
 
@@ -395,10 +397,10 @@ Inside the stages, and what the run computed (so that no row hides skipped work)
 ### Reproduce
 
 ```
-uv run python bench/pipeline_scale.py --n {n} --scale-settings {scale} --out bench/pipeline_scale.tsv
+uv run python bench/pipeline_scale.py --n {n}{scale} --out bench/pipeline_scale.tsv
 ```
 
-`--workdir` (default `/tmp/stratify-pipeline-scale`; `<workdir>/<n>` is deleted and rebuilt per run, and holds the cohort, results, logs and `snakemake.out`), `--cores` (2), `--timeout` (seconds per run, 3600), `--scale-settings` (the sizes that get the settings above; none with an empty list), `--no-compile` and `--no-doc` (print this section instead of replacing it) are the other options. The script replaces only this section of `docs/performance.md`.
+`--workdir` (default `/tmp/stratify-pipeline-scale`; `<workdir>/<n>` is deleted and rebuilt per run, and holds the cohort, results, logs and `snakemake.out`), `--cores` (2), `--timeout` (seconds per run, 3600), `--scale-settings N ...` (sizes whose config gets `SCALE_SETTINGS`: 39 permutations at 100,000; default none), `--no-compile` and `--no-doc` (print this section instead of replacing it) are the other options. The script replaces only this section of `docs/performance.md`.
 """
 
 if __name__ == "__main__":
