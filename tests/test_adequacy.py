@@ -254,3 +254,28 @@ def test_remission_per_trial_follows_the_instrument_cut_off():
     rem = assess_trials(rows)["remission"].tolist()
     # HAMD-17 <= 7 remits, 8 does not; MADRS <= 10 remits; no instrument -> unknown
     assert rem[:3] == [True, False, True] and rem[3] is pd.NA
+
+
+def test_the_first_bad_row_of_a_large_table_is_reported():
+    """Rows are checked only where a vectorised pre-check cannot clear them (for 100,000
+    patients); the error is still the first bad row's, with the message a row-by-row loop gave."""
+    from stratify.simulate import simulate_cohort
+
+    tr = simulate_cohort(300, seed=1)["tables"]["treatments"]
+    assert tr["outcome"].isna().any()   # blank outcomes are allowed and must not be reported
+    assert len(assess_trials(tr)) == len(tr)
+    for col, val, expected in [("dose_mg_day", -5.0, "column 'dose_mg_day' is -5.0; expected a number >= 0"),
+                               ("modality", "pill", "column 'modality' is 'pill'"),
+                               ("outcome", "better", "column 'outcome' is 'better'"),
+                               ("agent", "  ", "column 'agent' is empty")]:
+        bad = tr.copy()
+        bad.loc[[200, 500], col] = val
+        r = bad.loc[200]
+        with pytest.raises(InputError, match=f"patient {r['patient_id']}, episode {r['episode']}, trial "
+                                             f"{r['trial']}: {expected}"):
+            assess_trials(bad)
+    bad = tr.copy()
+    bad["trial"] = bad["trial"].astype(float)
+    bad.loc[400, "trial"] = 2.5
+    with pytest.raises(InputError, match="column 'trial' is 2.5; expected an integer >= 1"):
+        assess_trials(bad)

@@ -299,3 +299,29 @@ def test_bootstrap_rejects_bad_data():
         bootstrap_stability(np.array([[0.0], [np.nan], [1.0]]), [0, 0, 1], lambda xs, r: np.zeros(len(xs), int))
     with pytest.raises(ValueError, match="2-D"):
         bootstrap_stability(np.arange(5.0), [0, 0, 1, 1, 1], lambda xs, r: np.zeros(len(xs), int))
+
+
+def test_bootstrap_above_max_n_resamples_a_fixed_subsample():
+    """Above max_n rows the resamples come from a fixed random subsample (as sigclust's
+    statistic does); at or below it nothing changes, draw for draw."""
+    from sklearn.cluster import KMeans
+
+    rng = np.random.default_rng(0)
+    x = np.vstack([rng.normal(0, 1, (300, 2)), rng.normal(0, 1, (300, 2)) + [6, 0]])
+    lab = KMeans(2, n_init=3, random_state=0).fit_predict(x)
+    seen = []
+
+    def refit(xs, r):
+        seen.append(len(xs))
+        return KMeans(2, n_init=2, random_state=int(r.integers(2**31 - 1))).fit_predict(xs)
+
+    small = bootstrap_stability(x, lab, refit, n_boot=5, random_state=1, max_n=200)
+    assert small["n"] == 600 and small["n_used"] == 200 and max(seen) <= 200
+    assert "subsample of 200 of 600 rows" in small["method"]
+    assert all(c["verdict"] == "stable" for c in small["clusters"].values())
+    seen.clear()
+    whole = bootstrap_stability(x, lab, refit, n_boot=5, random_state=1)
+    assert whole["n_used"] == whole["n"] == 600 and max(seen) > 200 and "subsample" not in whole["method"]
+    assert whole == bootstrap_stability(x, lab, refit, n_boot=5, random_state=1, max_n=600)
+    with pytest.raises(ValueError, match="max_n"):
+        bootstrap_stability(x, lab, refit, n_boot=5, random_state=1, max_n=1)

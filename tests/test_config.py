@@ -31,7 +31,8 @@ def test_defaults_are_filled():
     assert cfg["model"] == {"folds": 5, "cv": "auto", "n_bootstrap": 1000, "n_permutations": 100,
                             "n_estimators": 200, "max_depth": 2, "learning_rate": 0.05,
                             "search": {"n_candidates": 6, "inner_folds": 3, "time_budget_s": 600,
-                                       "early_stopping_rounds": 20, "max_estimators": 500}}
+                                       "early_stopping_rounds": 20, "max_estimators": 500,
+                                       "max_patients": 20000}}
     assert "definition" not in cfg["endpoint"]
     assert cfg["clinical"] == {"max_missing_items": 0.2, "adequate_weeks": 4, "min_psychotherapy_sessions": 8,
                               "markowitz_min_sessions": 9, "min_sessions": {}, "crp_acute_mg_l": 10,

@@ -263,6 +263,72 @@ def test_inner_search_early_stops_and_respects_the_budget():
     assert z["n_evaluated"] == 1 and z["stopped_by_budget"]
 
 
+def test_search_on_a_subsample_of_large_training_sets():
+    """model.search.max_patients: a training set above it is searched on a seeded random
+    subsample; the chosen configuration is still fitted on the whole training set."""
+    from stratify.model import search_subsample
+
+    df = _table(240, strength=3.0, seed=4)
+    df["site"] = np.repeat(["s1", "s2", "s3"], 80)
+    res = fit_response_model(df, _summary(), _config(n_permutations=0, search={
+        "n_candidates": 2, "inner_folds": 2, "max_patients": 100}))
+    assert [f["n_patients_searched"] for f in res["folds"]] == [100, 100, 100]
+    assert all(f["n_train"] == 160 for f in res["folds"])
+    assert res["info"]["search"]["final"]["n_patients_searched"] == 100
+    assert res["info"]["search"]["max_patients"] == 100
+    assert res["oof"]["xgboost"].notna().all() and res["metrics"]["xgboost"]["auc"] > 0.75
+    # the final model has the configuration the search chose (fitted on all 240 patients)
+    assert res["model"].get_booster().num_boosted_rounds() == res["info"]["params"]["n_estimators"]
+    # at or under the limit every patient is searched (so small cohorts are unchanged)
+    whole = fit_response_model(df, _summary(), _config(n_permutations=0, search={"n_candidates": 2, "inner_folds": 2}))
+    assert [f["n_patients_searched"] for f in whole["folds"]] == [160, 160, 160]
+    rows = search_subsample(1000, 300, seed=3)
+    assert len(rows) == 300 and len(set(rows)) == 300 and (np.diff(rows) > 0).all()
+    assert (rows == search_subsample(1000, 300, seed=3)).all() and not (rows == search_subsample(1000, 300, seed=4)).all()
+    assert (search_subsample(300, 300, seed=3) == np.arange(300)).all()
+
+
+def test_bootstrap_counts_give_the_metrics_of_resampled_rows():
+    """metrics_with_ci and _calibration_ci weight patients by bootstrap counts instead of
+    copying resampled rows; each resample's AUC, Brier score and calibration equal those
+    computed on the copied rows (same draws), so the intervals are the same."""
+    from stratify.model import (_calibration_ci, _PairCounts, _resample, brier_score_loss, calibration,
+                                stratified_auc)
+
+    rng = np.random.default_rng(5)
+    n = 300
+    y = (rng.random(n) < 0.3).astype(int)
+    p = np.round(np.clip(0.25 * y + 0.75 * rng.random(n), 0.01, 0.99), 2)    # many ties
+    sites = rng.choice(["a", "b", "c"], n)
+    sites[:5] = "d"   # a small site, often one-class in a resample
+    pairs, pairs_s = _PairCounts(y, p), _PairCounts(y, p, sites)
+    r = np.random.default_rng(0)
+    for _ in range(30):
+        i = r.integers(0, n, n)
+        w = np.bincount(i, minlength=n)
+        assert pairs(w) == pytest.approx(roc_auc_score(y[i], p[i]), abs=1e-12)
+        j = _resample(n, sites, r)
+        assert pairs_s(np.bincount(j, minlength=n)) == pytest.approx(stratified_auc(y[j], p[j], sites[j]), abs=1e-12)
+    # the intervals: reference computed from copied rows with the draws metrics_with_ci makes
+    m = metrics_with_ci(y, p, n_boot=200, seed=3, strata=sites)
+    r = np.random.default_rng(3)
+    ref = [stratified_auc(y[k], p[k], sites[k]) for k in (_resample(n, sites, r) for _ in range(200))]
+    assert m["auc_ci"] == pytest.approx([np.quantile(ref, 0.025), np.quantile(ref, 0.975)], abs=1e-12)
+    r = np.random.default_rng(4)
+    ref = [brier_score_loss(y[k], p[k]) for k in (r.integers(0, n, n) for _ in range(200))
+           if y[k].min() != y[k].max()]
+    assert m["brier_ci"] == pytest.approx([np.quantile(ref, 0.025), np.quantile(ref, 0.975)], abs=1e-12)
+    c = _calibration_ci(y, p, n_boot=100, seed=9)
+    r = np.random.default_rng(9)
+    fits = [calibration(y[k], p[k]) for k in (r.integers(0, n, n) for _ in range(100))]
+    for key, name in (("slope", "slope_ci"), ("intercept", "intercept_ci")):
+        v = np.array([f[key] for f in fits])
+        assert c[name] == pytest.approx([np.quantile(v, 0.025), np.quantile(v, 0.975)], abs=1e-8)
+    # a one-class stratum in every resample contributes no pairs; a constant prediction is 0.5
+    assert _PairCounts(y, np.full(n, 0.4), sites)(np.ones(n)) == 0.5
+    assert _PairCounts(np.zeros(n, dtype=int), p)(np.ones(n)) == 0.5
+
+
 def test_nested_cross_validation_by_site():
     df = _table(240, strength=3.0, seed=4)
     df["site"] = np.repeat(["s1", "s2", "s3"], 80)

@@ -215,3 +215,20 @@ def test_pipeline_failed_trial_count_matches_the_planted_one(demo_histories):
     assert agree > 0.95
     off = ts.index[ts["n_failed_trials"] != truth.reindex(ts.index)]
     assert (ts.loc[off, "n_uncertain_failures"] > 0).all()
+
+
+def test_no_genotypes_writes_the_same_cohort_without_genetic_files(tmp_path):
+    from stratify.cli import main
+
+    a = write_cohort(tmp_path / "a", n=60, seed=5, n_snps=40)
+    assert main(["simulate", "--n", "60", "--seed", "5", "--snps", "40", "--no-genotypes",
+                 "--out", str(tmp_path / "b")]) == 0
+    b = tmp_path / "b"
+    assert not (b / "genotypes.vcf.gz").exists() and not (b / "cyp2d6.cyrius.tsv").exists()
+    for role in ("patients", "symptoms", "treatments", "biomarkers", "sample_map", "truth"):
+        assert a[role].read_bytes() == (b / a[role].name).read_bytes(), role
+    cfg = load_config(b / "config.yaml")
+    assert "genotypes" not in cfg["inputs"] and "star_alleles" not in cfg["inputs"]
+    # writing a cohort without genetic files over one with them removes the old ones
+    write_cohort(tmp_path / "a", n=60, seed=5, genotypes=False)
+    assert not a["vcf"].exists() and not a["cyrius"].exists()

@@ -465,3 +465,60 @@ def test_bad_boolean_raises():
 def test_concordance_needs_stage_all_columns():
     with pytest.raises(InputError, match="stage_all"):
         concordance(pd.DataFrame({"patient_id": ["P"], "sforzini_2021": ["TRD"]}))
+
+
+# --------------------------------------------------------------------------------------------
+# The per-patient rules run on plain lists (stratify.trd._ByPatient) since the stage had to
+# scale to 100,000 patients; before, each patient's trials were a pandas group. The output of
+# both for a simulated cohort, perturbed so that every call and every uncertain branch occurs
+# (unknown adequacy, unknown sessions, unknown and missing classes, PK flags, missing
+# severity, bipolar patients), is pinned here: sha256 of stage_all's TSV text, computed with
+# the pandas-group implementation (commit 9c244c4).
+STAGING_SHA256 = {False: "05568801678038fcea4458153bc0bf4574610ca6664030ff121a82e60fac7b4f",
+                  True: "ed2e9863858614cb786276e225b16326016df264db909bd06fcb1dd798d73cef"}
+
+
+def _simulated_staging_inputs(n=600, seed=5):
+    from stratify.adequacy import assess_trials
+    from stratify.simulate import simulate_cohort
+
+    c = simulate_cohort(n, seed=seed)
+    tr = c["tables"]["treatments"].copy()
+    keys = ["patient_id", "episode", "trial"]
+    trials = assess_trials(tr).merge(tr[keys + ["sessions"]], on=keys, how="left", validate="one_to_one")
+    rng = np.random.default_rng(seed)
+    trials["possible_pk_nonresponse"] = rng.random(len(trials)) < 0.2
+    trials.loc[rng.random(len(trials)) < 0.05, "adequate"] = pd.NA
+    trials.loc[rng.random(len(trials)) < 0.05, "sessions"] = np.nan
+    trials.loc[rng.random(len(trials)) < 0.03, "drug_class"] = "unknown"
+    trials.loc[rng.random(len(trials)) < 0.02, "drug_class"] = pd.NA
+    pts = c["tables"]["patients"][["patient_id", "diagnosis", "episode_months", "psychotic_features"]].copy()
+    pts["baseline_severity"] = rng.integers(5, 35, len(pts)).astype(float)
+    pts.loc[rng.random(len(pts)) < 0.05, "baseline_severity"] = np.nan
+    return trials, pts
+
+
+def test_staging_of_a_simulated_cohort_is_pinned():
+    import hashlib
+
+    trials, pts = _simulated_staging_inputs()
+    got = {}
+    for inc in (False, True):
+        s = stage_all(trials, pts, include_prospective=inc)
+        got[inc] = hashlib.sha256(s.to_csv(sep="\t", index=False).encode()).hexdigest()
+        # every call occurs, so the pin covers every branch of every definition
+        assert {"TRD", "PRD", "responder", "not TRD", "not evaluable"} <= set(s["sforzini_2021"])
+        assert {"not staged", "mild", "moderate", "not evaluable"} <= set(s["msm_band"])
+        assert s["thase_rush_1997"].isna().any() and s["conway_2017"].isna().any()
+        assert s["markowitz_2022"].isna().any() and s["markowitz_2022"].fillna(False).any()
+    assert got == STAGING_SHA256
+
+
+def test_rows_follow_the_patients_table_whatever_the_order_of_trials():
+    trials, pts = _simulated_staging_inputs(n=150, seed=2)
+    a = stage_all(trials, pts)
+    # patients' trials interleaved (round robin), each patient's own trials in their order
+    mixed = trials.assign(_r=trials.groupby("patient_id").cumcount()).sort_values("_r", kind="stable")
+    assert not mixed["patient_id"].equals(trials["patient_id"])
+    b = stage_all(mixed.drop(columns="_r"), pts.iloc[::-1])
+    pd.testing.assert_frame_equal(a.iloc[::-1].reset_index(drop=True), b.reset_index(drop=True))

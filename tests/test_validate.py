@@ -578,3 +578,27 @@ def test_correctly_labelled_units_pass_the_plausibility_check(tmp_path):
     paths = write_cohort(tmp_path / "c", n=200, seed=5, n_snps=20)
     tables, _ = validate_inputs(load_config(paths["config"]))
     assert len(tables["biomarkers"]) > 0
+
+
+@pytest.mark.parametrize("text, agree", [
+    ("a\tb\n1\t2\n3\t4\n", True), ("a\tb\n1\t2\n3\t4", True), ("a\tb\r\n1\t2\r\n", True), ("a\tb\n", True),
+    ("a\tb\n1\t2\t3\n3\t4\n", False), ("a\tb\n1\t2\n3\n", False), ("a\tb\n1\t2\n\n3\t4\n", False),
+    ("a\tb\r1\t2\r", False), ("a\tb\n1\n3\t4\n", False)])
+def test_field_counts_agree_counts_every_line(tmp_path, text, agree):
+    """The byte-level field count that lets a large table skip the line-by-line check."""
+    from stratify.validate import _field_counts_agree
+
+    p = tmp_path / "t.tsv"
+    p.write_bytes(text.encode())
+    assert _field_counts_agree(p, "\t", 2) is agree
+
+
+def test_read_text_table_reports_the_bad_line_and_drops_blank_rows(tmp_path):
+    from stratify.validate import read_text_table
+
+    p = tmp_path / "t.tsv"
+    p.write_text("a\tb\n" + "1\t2\n" * 500 + "3\t4\t5\n" + "1\t2\n" * 10)
+    with pytest.raises(InputError, match="line 502 has 3 fields, the header has 2"):
+        read_text_table(p)
+    p.write_text("a\tb\n1\t2\n \t \n\t3\n\n4\t\n")
+    assert read_text_table(p).to_dict("list") == {"a": ["1", "", "4"], "b": ["2", "3", ""]}

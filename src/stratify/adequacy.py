@@ -132,6 +132,32 @@ def _blank(x: Any) -> bool:
         isinstance(x, str) and x.strip() == "")
 
 
+def _suspect_blank(col: pd.Series) -> np.ndarray:
+    """Rows whose value may be blank (exactly :func:`_blank` for text and missing values)."""
+    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        return col.isna().to_numpy(dtype=bool)
+    return col.map(_blank).to_numpy(dtype=bool)
+
+
+def _suspect_not_positive_integer(col: pd.Series) -> np.ndarray:
+    """Rows that may not hold an integer >= 1 (all rows of a column that is not numeric)."""
+    if pd.api.types.is_integer_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        return (col < 1).fillna(True).to_numpy(dtype=bool)
+    if pd.api.types.is_float_dtype(col):
+        v = col.to_numpy(dtype=float, na_value=np.nan)
+        return ~np.isfinite(v) | (v < 1) | (v != np.floor(v))
+    return np.ones(len(col), dtype=bool)
+
+
+def _suspect_negative(col: pd.Series) -> np.ndarray:
+    """Rows whose value may not be blank-or-a-number >= 0 (all non-blank rows of a column
+    that is not numeric)."""
+    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        v = col.to_numpy(dtype=float, na_value=np.nan)
+        return v < 0
+    return ~_suspect_blank(col)
+
+
 def _validate(treatments: pd.DataFrame) -> pd.DataFrame:
     """Check the columns and values assess_trials relies on; return a normalised copy."""
     missing = [c for c in REQUIRED if c not in treatments.columns]
@@ -142,8 +168,17 @@ def _validate(treatments: pd.DataFrame) -> pd.DataFrame:
     for c in ("dose_mg_day", "sessions", "baseline_score", "end_score", "outcome"):
         if c not in t.columns:
             t[c] = np.nan
-    records = t[["patient_id", "episode", "trial"]].to_dict("records")
-    for i, rec in enumerate(records):
+    # Each check runs on the rows a vectorised pre-check cannot clear (a superset of the failing
+    # rows), in table order, so the first failing row and its message are what a loop over
+    # every row would report, at a cost that does not grow with clean rows (100,000 patients).
+    keys = t[["patient_id", "episode", "trial"]]
+    suspect = np.zeros(len(t), dtype=bool)
+    for c in ("patient_id", "episode", "trial"):
+        suspect |= _suspect_blank(keys[c])
+    for c in ("episode", "trial"):
+        suspect |= _suspect_not_positive_integer(keys[c])
+    for i in np.flatnonzero(suspect):
+        rec = keys.iloc[[i]].to_dict("records")[0]
         for c in ("patient_id", "episode", "trial"):
             if _blank(rec[c]):
                 raise InputError(f"treatments record {i + 1} (patient {rec['patient_id']}): column '{c}' is empty")
@@ -157,7 +192,13 @@ def _validate(treatments: pd.DataFrame) -> pd.DataFrame:
     dup = t.duplicated(["patient_id", "episode", "trial"], keep=False)
     if dup.any():
         raise InputError(f"{_record(t[dup].iloc[0])}: appears more than once")
-    for i, row in t.iterrows():
+    suspect = (~t["modality"].isin(MODALITIES)).to_numpy() | _suspect_blank(t["agent"])
+    suspect |= (~t["outcome"].isin(OUTCOMES)).to_numpy() & ~_suspect_blank(t["outcome"])
+    suspect |= t["prospective"].map(lambda v: not isinstance(v, (bool, np.bool_))).to_numpy(dtype=bool)
+    for c in NUMERIC:
+        suspect |= _suspect_negative(t[c])
+    for i in np.flatnonzero(suspect):
+        row = next(t.iloc[[i]].iterrows())[1]
         if row["modality"] not in MODALITIES:
             raise InputError(f"{_record(row)}: column 'modality' is {row['modality']!r}; "
                              f"expected one of {', '.join(MODALITIES)}")

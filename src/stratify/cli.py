@@ -31,6 +31,13 @@ STAGE_HELP = {
 }
 
 
+def peak_rss_mib() -> float:
+    """Peak resident set size of this process so far, in MiB (``ru_maxrss``; KiB on Linux)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _setup_logging(logfile: str | None, quiet: bool = False) -> None:
     root = logging.getLogger()
     root.handlers.clear()
@@ -70,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--null", action="store_true", help="no subgroup and no effects (the null twin)")
     sim.add_argument("--out", required=True, help="output folder")
     sim.add_argument("--snps", type=int, default=3000, help="common SNPs in the VCF (default 3000)")
+    sim.add_argument("--no-genotypes", action="store_true",
+                     help="write no VCF and no Cyrius CYP2D6 calls (a cohort without genetic data; the other "
+                          "files are the same as with them)")
     sim.add_argument("--cohort", help="cohort name written into the config")
     sim.add_argument("--teh", choices=["planted", "none"],
                      help="two-arm randomised index treatment (escitalopram vs bupropion) with planted or no "
@@ -164,9 +174,9 @@ def main(argv: list[str] | None = None) -> int:
             from stratify.simulate import write_cohort
 
             paths = write_cohort(args.out, n=args.n, seed=args.seed, null=args.null, n_snps=args.snps,
-                                 cohort=args.cohort, teh=args.teh)
-            log.info("simulated cohort written to %s; run it with: snakemake --cores 2 --configfile %s",
-                     args.out, paths["config"])
+                                 cohort=args.cohort, teh=args.teh, genotypes=not args.no_genotypes)
+            log.info("simulated cohort written to %s in %.1fs (peak RSS %.0f MiB); run it with: snakemake "
+                     "--cores 2 --configfile %s", args.out, time.monotonic() - t0, peak_rss_mib(), paths["config"])
             return 0
         if args.command == "pgx" and args.pgx_command == "call":
             from stratify.pgx.api import call_vcf
@@ -204,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "report":
             out = Path(args.out) if args.out else results / "report" / "report.html"
             stages.run_report(cfg, results, out)
-            log.info("report written to %s", out)
+            log.info("report written to %s in %.1fs (peak RSS %.0f MiB)", out, time.monotonic() - t0, peak_rss_mib())
         elif args.command == "run":
             out = stages.run_all(cfg, results)
             log.info("all stages done; report: %s", out)
@@ -216,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
                 stages.run_genotypes(cfg, results, step=args.step, job=args.job, processes=args.processes)
             else:
                 stages.STAGES[name](cfg, results)
-            log.info("stage %s done in %.1fs; outputs in %s", name, time.monotonic() - t0, results / name)
+            log.info("stage %s done in %.1fs (peak RSS %.0f MiB); outputs in %s", name, time.monotonic() - t0,
+                     peak_rss_mib(), results / name)
     except StratifyError as exc:
         log.debug("user error", exc_info=True)
         msg = f"stratify: error: {exc}"

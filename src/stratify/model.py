@@ -31,6 +31,7 @@ final model is tuned and refitted on all patients and saved as XGBoost JSON (no 
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from typing import Any
@@ -45,6 +46,8 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from threadpoolctl import threadpool_limits
+
 from stratify.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -54,7 +57,7 @@ REGRESSION_KINDS = ("pct_change",)
 
 # inner random search (defaults; config model.search overrides)
 SEARCH_DEFAULTS = {"n_candidates": 6, "inner_folds": 3, "time_budget_s": 600, "early_stopping_rounds": 20,
-                   "max_estimators": 500}
+                   "max_estimators": 500, "max_patients": 20000}
 
 
 def task_of(endpoint: dict[str, Any]) -> str:
@@ -99,6 +102,18 @@ def make_ridge(*, seed: int):
     return make_pipeline(SimpleImputer(strategy="median"), StandardScaler(), RidgeCV(alphas=np.logspace(-2, 3, 13)))
 
 
+def _one_blas_thread(f):
+    """Run ``f`` with BLAS limited to one thread. The bootstrap loops make thousands of small
+    BLAS calls (dot products, 2 x 2 solves) between other work; OpenBLAS wakes its threads for
+    each, and on a loaded machine that made 1,000 calibration refits of 100,000 patients ten
+    times slower than one thread does (docs/performance.md)."""
+    @functools.wraps(f)
+    def run(*args, **kwargs):
+        with threadpool_limits(limits=1, user_api="blas"):
+            return f(*args, **kwargs)
+    return run
+
+
 def predict(model, X: np.ndarray) -> np.ndarray:
     """Probability of the outcome (classifiers) or the predicted value (regressors)."""
     if hasattr(model, "predict_proba"):
@@ -127,6 +142,7 @@ def cross_validated_predictions(make, X: np.ndarray, y: np.ndarray, folds) -> np
     return oof
 
 
+@_one_blas_thread
 def bootstrap_ci(y: np.ndarray, p: np.ndarray, metric, *, n_boot: int, seed: int,
                  level: float = 0.95) -> tuple[float, float]:
     """Percentile bootstrap interval of ``metric(y, p)`` resampling patients."""
@@ -142,17 +158,83 @@ def bootstrap_ci(y: np.ndarray, p: np.ndarray, metric, *, n_boot: int, seed: int
     return float(np.quantile(vals, a)), float(np.quantile(vals, 1 - a))
 
 
-def _calibration_ci(y: np.ndarray, p: np.ndarray, *, n_boot: int, seed: int) -> dict[str, list[float]]:
-    """Percentile bootstrap intervals of the calibration slope and intercept."""
+def _bootstrap_counts(n: int, n_boot: int, seed: int, strata: np.ndarray | None = None):
+    """Each bootstrap resample as counts per patient (how often each was drawn), from the
+    same draws as ``rng.integers(0, n, n)`` (or :func:`_resample` within strata) with
+    ``numpy.random.default_rng(seed)``. A metric computed with these counts as weights equals
+    the metric of the resampled rows, without copying them: at 100,000 patients this is what
+    keeps 1,000 resamples per model affordable."""
     rng = np.random.default_rng(seed)
-    sl, ic = [], []
+    groups = None if strata is None else [np.flatnonzero(strata == s) for s in np.unique(strata)]
     for _ in range(n_boot):
-        i = rng.integers(0, len(y), len(y))
-        if y[i].min() == y[i].max():
+        # the draws of _resample, with the strata's members found once
+        i = rng.integers(0, n, n) if groups is None else np.concatenate([rng.choice(g, len(g)) for g in groups])
+        yield np.bincount(i, minlength=n)
+
+
+class _PairCounts:
+    """AUC of weighted patients (weights = bootstrap counts) in O(n) per call.
+
+    The AUC is the share of (outcome, no outcome) pairs ranked correctly, ties counting
+    half; with ``strata`` only pairs within a stratum count (:func:`stratified_auc`). The
+    patients are sorted by (stratum, prediction) once; per call, weighted counts of
+    positives and negatives per distinct (stratum, prediction) and a cumulative sum give
+    every pair count. All counts are integers (or halves), so the result is exact up to the
+    final division: it equals ``stratified_auc(y[i], p[i], strata[i])`` (or ``_auc``) of
+    the resampled rows ``i`` to rounding (about 1e-16).
+    """
+
+    def __init__(self, y: np.ndarray, p: np.ndarray, strata: np.ndarray | None = None):
+        y = np.asarray(y).astype(float)
+        p = np.asarray(p, dtype=float)
+        s = np.zeros(len(y), dtype=np.int64) if strata is None else np.unique(np.asarray(strata),
+                                                                             return_inverse=True)[1].ravel()
+        order = np.lexsort((p, s))
+        new = np.ones(len(y), dtype=bool)
+        new[1:] = (s[order][1:] != s[order][:-1]) | (p[order][1:] != p[order][:-1])
+        grp = np.empty(len(y), dtype=np.int64)
+        grp[order] = np.cumsum(new) - 1
+        n_grp = int(new.sum())
+        self.grp, self.n_grp, self.y = grp, n_grp, y
+        self.grp_stratum = np.zeros(n_grp, dtype=np.int64)
+        self.grp_stratum[grp] = s
+        self.n_strata = int(s.max()) + 1 if len(s) else 0
+        self.first_of_stratum = np.searchsorted(self.grp_stratum, np.arange(self.n_strata))
+
+    def __call__(self, w: np.ndarray) -> float:
+        wy = w * self.y
+        pos = np.bincount(self.grp, weights=wy, minlength=self.n_grp)
+        neg = np.bincount(self.grp, weights=w - wy, minlength=self.n_grp)
+        below = np.cumsum(neg) - neg                       # negatives ranked lower, all strata
+        below -= below[self.first_of_stratum][self.grp_stratum]   # ... within the stratum
+        num = np.bincount(self.grp_stratum, weights=pos * (below + 0.5 * neg), minlength=self.n_strata)
+        den = (np.bincount(self.grp_stratum, weights=pos, minlength=self.n_strata)
+               * np.bincount(self.grp_stratum, weights=neg, minlength=self.n_strata))
+        return float(num.sum() / den.sum()) if den.sum() > 0 else 0.5
+
+
+@_one_blas_thread
+def _calibration_ci(y: np.ndarray, p: np.ndarray, *, n_boot: int, seed: int) -> dict[str, list[float]]:
+    """Percentile bootstrap intervals of the calibration slope and intercept.
+
+    Each resample's fits are weighted by the bootstrap counts (the same likelihood as the
+    resampled rows) and start from the whole cohort's coefficients, which Newton-Raphson
+    then moves to the resample's optimum (the same stopping rule as :func:`calibration`)."""
+    y = np.asarray(y, dtype=float)
+    lp = _logit(p)
+    has_slope = np.ptp(lp) > 1e-9
+    b_ic = logistic_fit(y, None, lp)
+    b_sl = logistic_fit(y, lp, np.zeros(len(y))) if has_slope else None
+    sl, ic = [], []
+    for w in _bootstrap_counts(len(y), n_boot, seed):
+        wy = float(w @ y)
+        if wy == 0 or wy == w.sum():
             continue
-        c = calibration(y[i], p[i])
-        sl.append(c["slope"])
-        ic.append(c["intercept"])
+        keep = w > 0
+        yk, lk, wk = y[keep], lp[keep], w[keep].astype(float)
+        ic.append(float(logistic_fit(yk, None, lk, weights=wk, start=b_ic)[0]))
+        sl.append(float(logistic_fit(yk, lk, np.zeros(len(yk)), weights=wk, start=b_sl)[1])
+                  if has_slope and np.ptp(lk) > 1e-9 else float("nan"))
     sl = np.array(sl)[np.isfinite(sl)]
 
     def q(v):
@@ -198,6 +280,7 @@ def _resample(n: int, strata: np.ndarray | None, rng: np.random.Generator) -> np
                                                                   for s in np.unique(strata))])
 
 
+@_one_blas_thread
 def metrics_with_ci(y: np.ndarray, p: np.ndarray, *, n_boot: int, seed: int,
                     strata: np.ndarray | None = None) -> dict[str, Any]:
     """AUC (with bootstrap CI), Brier score (with CI) and balanced accuracy at the prevalence.
@@ -208,16 +291,20 @@ def metrics_with_ci(y: np.ndarray, p: np.ndarray, *, n_boot: int, seed: int,
     """
     thr = float(y.mean())
     auc = stratified_auc(y, p, strata)
-    if strata is None:
-        lo, hi = bootstrap_ci(y, p, _auc, n_boot=n_boot, seed=seed)
-    else:
-        rng = np.random.default_rng(seed)
-        vals = []
-        for _ in range(n_boot):
-            i = _resample(len(y), strata, rng)
-            vals.append(stratified_auc(y[i], p[i], strata[i]))
-        lo, hi = float(np.quantile(vals, 0.025)), float(np.quantile(vals, 0.975))
-    blo, bhi = bootstrap_ci(y, p, brier_score_loss, n_boot=n_boot, seed=seed + 1)
+    # the resamples of bootstrap_ci (skipping one-class ones) or, with strata, within strata;
+    # the AUC of each from its bootstrap counts (_PairCounts), not from copied rows
+    pairs = _PairCounts(y, p, strata)
+    yf = np.asarray(y, dtype=float)
+    vals = []
+    for w in _bootstrap_counts(len(y), n_boot, seed, strata):
+        if strata is None and float(w @ yf) in (0.0, float(len(y))):
+            continue
+        vals.append(pairs(w))
+    lo, hi = float(np.quantile(vals, 0.025)), float(np.quantile(vals, 0.975))
+    sq = (np.asarray(p, dtype=float) - yf) ** 2
+    briers = [float(w @ sq) / len(y) for w in _bootstrap_counts(len(y), n_boot, seed + 1)
+              if float(w @ yf) not in (0.0, float(len(y)))]
+    blo, bhi = float(np.quantile(briers, 0.025)), float(np.quantile(briers, 0.975))
     out = {
         "auc": auc, "auc_ci": [lo, hi],
         "brier": float(brier_score_loss(y, p)), "brier_ci": [blo, bhi],
@@ -234,19 +321,50 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def logistic_fit(y: np.ndarray, x: np.ndarray | None, offset: np.ndarray, iters: int = 50) -> np.ndarray:
+def logistic_fit(y: np.ndarray, x: np.ndarray | None, offset: np.ndarray, iters: int = 50, *,
+                 weights: np.ndarray | None = None, start: np.ndarray | None = None) -> np.ndarray:
     """Unpenalised logistic regression by Newton-Raphson: logit P(y) = b0 [+ x @ b] + offset.
 
-    ``x`` is None (intercept only), one column or a matrix. Returns the coefficients,
-    intercept first."""
-    X = np.ones((len(y), 1)) if x is None else np.column_stack([np.ones(len(y)), x])
-    b = np.zeros(X.shape[1])
+    ``x`` is None (intercept only), one column or a matrix; ``weights`` (e.g. bootstrap
+    counts) weight each row's likelihood; ``start`` is the first iterate (default zeros).
+    Returns the coefficients, intercept first."""
+    if x is None or np.ndim(x) == 1:
+        return _logistic_fit_1d(np.asarray(y, dtype=float), None if x is None else np.asarray(x, dtype=float),
+                                np.asarray(offset, dtype=float), iters, weights, start)
+    X = np.column_stack([np.ones(len(y)), x])
+    b = np.zeros(X.shape[1]) if start is None else np.array(start, dtype=float)
     for _ in range(iters):
         eta = np.clip(X @ b + offset, -30, 30)
         mu = 1 / (1 + np.exp(-eta))
         w = mu * (1 - mu)
+        r = y - mu
+        if weights is not None:
+            w, r = w * weights, r * weights
         H = X.T @ (X * w[:, None]) + 1e-9 * np.eye(X.shape[1])
-        step = np.linalg.solve(H, X.T @ (y - mu))
+        step = np.linalg.solve(H, X.T @ r)
+        b = b + step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return b
+
+
+def _logistic_fit_1d(y, x, offset, iters, weights, start) -> np.ndarray:
+    """:func:`logistic_fit` with at most one covariate (the calibration fits), from sums
+    instead of a design matrix: the same Newton-Raphson iterates, a few times faster, which
+    matters for the 1,000 bootstrap refits of a 100,000-patient cohort."""
+    b = np.zeros(1 if x is None else 2) if start is None else np.array(start, dtype=float)
+    wt = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
+    for _ in range(iters):
+        eta = b[0] + offset if x is None else b[0] + b[1] * x + offset
+        mu = 1 / (1 + np.exp(-np.clip(eta, -30, 30)))
+        w = mu * (1 - mu) * wt
+        r = (y - mu) * wt
+        if x is None:
+            step = np.array([r.sum() / (w.sum() + 1e-9)])
+        else:
+            wx = w @ x
+            H = np.array([[w.sum(), wx], [wx, w @ (x * x)]]) + 1e-9 * np.eye(2)
+            step = np.linalg.solve(H, np.array([r.sum(), r @ x]))
         b = b + step
         if np.max(np.abs(step)) < 1e-10:
             break
@@ -290,6 +408,7 @@ def regression_calibration(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     return {"slope": slope, "intercept": float(np.mean(y - p))}
 
 
+@_one_blas_thread
 def regression_metrics_with_ci(y: np.ndarray, p: np.ndarray, *, n_boot: int, seed: int) -> dict[str, Any]:
     """R², RMSE and MAE of continuous predictions, each with a percentile bootstrap interval,
     and the calibration slope and intercept with theirs.
@@ -478,6 +597,7 @@ def permutation_test(make, X: np.ndarray, y: np.ndarray, *, folds, observed: flo
     scheme = (f"stratified {folds}-fold" if task == CLASSIFICATION else f"{folds}-fold") if isinstance(folds, int) \
         else "the same fixed outer folds"
     return {"p_value": float((1 + np.sum(vals >= observed)) / (1 + n_perm)), "n_permutations": int(n_perm),
+            "smallest_possible_p": float(1 / (1 + n_perm)),
             "statistic": name, "observed": float(observed),
             "null_mean": float(vals.mean()), "null_sd": float(vals.std(ddof=1)) if n_perm > 1 else None,
             "null_95th": float(np.quantile(vals, 0.95)),
@@ -503,15 +623,36 @@ def _choose(X, y, *, task, mc, candidates, budget_s, seed, label) -> dict[str, A
     sc = _search_config(mc)
     if not candidates:
         return {"params": {k: mc[k] for k in ("n_estimators", "max_depth", "learning_rate")}, "n_evaluated": 0,
-                "n_candidates": 0, "stopped_by_budget": False, "seconds": 0.0}
-    s = inner_search(X, y, task=task, candidates=candidates, inner_folds=sc["inner_folds"],
+                "n_candidates": 0, "stopped_by_budget": False, "seconds": 0.0, "n_patients_searched": 0}
+    rows = search_subsample(len(y), sc["max_patients"], seed=seed)
+    s = inner_search(X[rows], y[rows], task=task, candidates=candidates, inner_folds=sc["inner_folds"],
                      early_stopping_rounds=sc["early_stopping_rounds"], max_estimators=sc["max_estimators"],
                      budget_s=budget_s, seed=seed)
+    s["n_patients_searched"] = int(len(rows))
     p = s["params"]
-    log.info("%s: %d/%d candidates in %.1fs%s; chose max_depth %d, learning rate %.3g, %d trees", label,
+    log.info("%s: %d/%d candidates in %.1fs%s%s; chose max_depth %d, learning rate %.3g, %d trees", label,
              s["n_evaluated"], s["n_candidates"], s["seconds"], " (time budget reached)" if s["stopped_by_budget"]
-             else "", p["max_depth"], p["learning_rate"], p["n_estimators"])
+             else "", f" on a random {len(rows)} of {len(y)} patients (model.search.max_patients)"
+             if len(rows) < len(y) else "", p["max_depth"], p["learning_rate"], p["n_estimators"])
     return s
+
+
+def search_subsample(n: int, max_patients: int, *, seed: int) -> np.ndarray:
+    """Rows (sorted) of a training set that the inner search uses: all of them, or a seeded
+    random subsample of ``max_patients`` when the set is larger.
+
+    Choosing hyperparameters needs far fewer patients than fitting the model: the chosen
+    configuration is refitted on the whole training set and predicts the held-out fold, which
+    the search never sees, so the cross-validated estimate stays honest; a subsample can only
+    make the choice somewhat worse (a conservative estimate). Its number of trees comes from
+    early stopping on the subsample, which tends to be fewer than the whole set would support.
+
+    >>> len(search_subsample(50_000, 20_000, seed=0)), len(search_subsample(800, 20_000, seed=0))
+    (20000, 800)
+    """
+    if n <= max_patients:
+        return np.arange(n)
+    return np.sort(np.random.default_rng([seed, 5381]).choice(n, size=max_patients, replace=False))
 
 
 def fit_response_model(features: pd.DataFrame, summary: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
@@ -575,7 +716,8 @@ def fit_response_model(features: pd.DataFrame, summary: dict[str, Any], config: 
                           "n_train": int(len(train)), "n_test": int(len(test)),
                           name: stat(y[test], pred[test]) if ok and len(test) > 2 else None,
                           "params": s["params"], "n_evaluated": s["n_evaluated"],
-                          "stopped_by_budget": s["stopped_by_budget"], "search_seconds": s["seconds"]})
+                          "stopped_by_budget": s["stopped_by_budget"], "search_seconds": s["seconds"],
+                          "n_patients_searched": s["n_patients_searched"]})
         log.info("%s: %s on the held-out patients %s (%.0fs so far)", label, name,
                  "n/a" if fold_rows[-1][name] is None else f"{fold_rows[-1][name]:.3f}", time.monotonic() - t0)
     oof["xgboost"] = pred
@@ -640,7 +782,8 @@ def fit_response_model(features: pd.DataFrame, summary: dict[str, Any], config: 
                  "folds": len(folds), "cv": cv_info["description"], "cv_scheme": cv_info["scheme"],
                  "n_sites": int(len(np.unique(sites))), "per_site": per_site,
                  "search": {**sc, "n_candidates": len(candidates), "searches_cut_by_budget": stopped,
-                            "final": {k: final_s[k] for k in ("n_evaluated", "stopped_by_budget", "seconds")}},
+                            "final": {k: final_s[k] for k in ("n_evaluated", "stopped_by_budget", "seconds",
+                                                              "n_patients_searched")}},
                  "params": final_params,
                  "feature_sets": {**({("logistic_clinical" if task == CLASSIFICATION else "ridge_clinical"): clin}
                                      if clin else {}),

@@ -301,11 +301,16 @@ def section_subtypes(config, r: Path) -> str:
     if e.get("run"):
         ex = (f"SigClust-style parametric bootstrap against a single Gaussian with the data's covariance: "
               f"2-means cluster index {e['statistic']:.3f} against {e['null_mean']:.3f} (SD {e['null_sd']:.3f}) "
-              f"in {e['n_sim']} null simulations, p = {e['p_value']:.3g} (alpha {s['alpha']:g})")
+              f"in {e['n_sim']} null simulations, p = {e['p_value']:.3g} (alpha {s['alpha']:g})"
+              + (f"; statistic and null data on a fixed random subsample of {e['n_used']:,} of {e['n']:,} patients"
+                 if e.get("n_used") and e.get("n") and e["n_used"] < e["n"] else ""))
     else:
         ex = f"not run: {e.get('reason', '')}"
     if st.get("run"):
-        stab = (f"{st['n_boot']} bootstrap resamples, mean adjusted Rand index {st['mean_ari']:.2f}; a cluster "
+        stab = (f"{st['n_boot']} bootstrap resamples"
+                + (f" of a fixed random subsample of {st['n_used']:,} of {st['n']:,} patients"
+                   if st.get("n_used") and st.get("n") and st["n_used"] < st["n"] else "")
+                + f", mean adjusted Rand index {st['mean_ari']:.2f}; a cluster "
                 f"is stable from a mean Jaccard of {s['stable_jaccard']:g} (Hennig 2007)")
     else:
         stab = f"not run: {st.get('reason', '')}"
@@ -367,7 +372,8 @@ def section_model(config, r: Path) -> str:
     if perm:
         chance = perm["p_value"] >= 0.05
         verdict = (f"Cross-validated {name} {main[key]:.2f} (95% CI {lo:.2f}-{hi:.2f}); permutation test "
-                   f"p = {perm['p_value']:.3g} ({perm['n_permutations']} permutations of the outcome, null {name} "
+                   f"p = {perm['p_value']:.3g} ({perm['n_permutations']} permutations of the outcome, so the smallest "
+                   f"possible p is {1 / (perm['n_permutations'] + 1):.3g}; null {name} "
                    f"{perm['null_mean']:.2f}, 95th percentile {perm['null_95th']:.2f}). ")
         verdict += ("The model's performance is not distinguishable from chance." if chance
                     else "The model predicts better than chance.")
@@ -402,6 +408,11 @@ def section_model(config, r: Path) -> str:
               "rounds); the held-out patients were never used for tuning. "
               + (f"The time budget cut {sr['searches_cut_by_budget']} search(es) short. " if sr.get(
                   "searches_cut_by_budget") else "")
+              + (f"Training sets larger than {sr['max_patients']:,} patients were searched on a random "
+                 f"{sr['max_patients']:,} of them (model.search.max_patients); the chosen configuration was refitted "
+                 "on the whole training set. "
+                 if any(f.get("n_patients_searched", 0) < f.get("n_train", 0) for f in m.get("outer_folds", []))
+                 and sr.get("max_patients") else "")
               if sr.get("n_candidates") else "No hyperparameter search (model.search.n_candidates: 0). ")
     defined = m.get("endpoint_defined_by") or []
     note = (f"<p class='note'>{_e(', '.join(defined))} enter(s) the TRD definition itself: as predictors their "

@@ -741,12 +741,15 @@ def write_cyrius(path: str | Path, sample_ids, diplotypes, rng) -> Path:
 
 
 def write_cohort(out: str | Path, *, n: int, seed: int, null: bool = False, n_snps: int = 3000,
-                 cohort: str | None = None, teh: str | None = None) -> dict[str, Path]:
+                 cohort: str | None = None, teh: str | None = None, genotypes: bool = True) -> dict[str, Path]:
     """Simulate a cohort and write it, with its config and truth, into ``out``.
 
     ``teh`` as in :func:`simulate_cohort` (a two-arm cohort; ``truth.yaml`` then also has
     ``teh`` and ``two_arm``, and the config a ``heterogeneity`` block declaring the randomised
-    arms, escitalopram first). Returns the written paths by role.
+    arms, escitalopram first). With ``genotypes=False`` neither the VCF nor the Cyrius CYP2D6
+    calls are written (a cohort without genetic data; the written config then has no
+    ``inputs.genotypes`` and no ``inputs.star_alleles``); every other file is the same as with
+    them, because both are drawn after everything else. Returns the written paths by role.
     """
     out = Path(out)
     c = simulate_cohort(n, seed=seed, null=null, teh=teh)
@@ -756,12 +759,17 @@ def write_cohort(out: str | Path, *, n: int, seed: int, null: bool = False, n_sn
         p = out / f"{name}.tsv"
         df.to_csv(p, sep="\t", index=False, float_format="%.6g")
         paths[name] = p
-    cyp, h1, h2 = c["cyp2c19"]
-    log.info("writing VCF: %d samples, %d CYP2C19 positions, %d common SNPs", n, len(cyp.positions), n_snps)
-    recs = _vcf_text_records(c["rng"], cyp, h1, h2, c["ancestry"], n_snps)
-    paths["vcf"] = write_vcf(out / "genotypes.vcf.gz", c["sample_ids"], recs)
-    paths["pgs"] = write_pgs_file(out / "PGS_SIM_hmPOS_GRCh38.txt.gz", recs, seed=seed)
-    paths["cyrius"] = write_cyrius(out / "cyp2d6.cyrius.tsv", c["sample_ids"], c["cyp2d6"], c["rng"])
+    if genotypes:
+        cyp, h1, h2 = c["cyp2c19"]
+        log.info("writing VCF: %d samples, %d CYP2C19 positions, %d common SNPs", n, len(cyp.positions), n_snps)
+        recs = _vcf_text_records(c["rng"], cyp, h1, h2, c["ancestry"], n_snps)
+        paths["vcf"] = write_vcf(out / "genotypes.vcf.gz", c["sample_ids"], recs)
+        paths["pgs"] = write_pgs_file(out / "PGS_SIM_hmPOS_GRCh38.txt.gz", recs, seed=seed)
+        paths["cyrius"] = write_cyrius(out / "cyp2d6.cyrius.tsv", c["sample_ids"], c["cyp2d6"], c["rng"])
+    else:
+        for stale in ("genotypes.vcf.gz", "genotypes.vcf.gz.tbi", "cyp2d6.cyrius.tsv", "PGS_SIM_hmPOS_GRCh38.txt.gz"):
+            (out / stale).unlink(missing_ok=True)   # files of an earlier run must not pass for this one's
+        log.info("no genotype files written (no VCF, no scoring file, no Cyrius calls): the cohort has no genetic data")
     c["truth"].to_csv(out / "truth.tsv", sep="\t", index=False)
     paths["truth"] = out / "truth.tsv"
     truth_doc = {
@@ -802,13 +810,14 @@ def write_cohort(out: str | Path, *, n: int, seed: int, null: bool = False, n_sn
         "inputs": {
             "patients": str(out / "patients.tsv"), "symptoms": str(out / "symptoms.tsv"),
             "treatments": str(out / "treatments.tsv"), "biomarkers": str(out / "biomarkers.tsv"),
-            "genotypes": {"vcf": str(paths["vcf"]), "sample_map": str(out / "sample_map.tsv"),
-                          "pgs": [str(paths["pgs"])]},
-            "star_alleles": [{"path": str(paths["cyrius"]), "tool": "cyrius", "gene": "CYP2D6",
-                              "sample_map": str(out / "sample_map.tsv")}],
         },
         "endpoint": {"kind": "response", "instrument": "HAMD17", "week": 8},
     }
+    if genotypes:
+        config["inputs"]["genotypes"] = {"vcf": str(paths["vcf"]), "sample_map": str(out / "sample_map.tsv"),
+                                         "pgs": [str(paths["pgs"])]}
+        config["inputs"]["star_alleles"] = [{"path": str(paths["cyrius"]), "tool": "cyrius", "gene": "CYP2D6",
+                                             "sample_map": str(out / "sample_map.tsv")}]
     if teh is not None:
         # the index treatment is a 1:1 randomised trial: the heterogeneity stage analyses it
         config["heterogeneity"] = {"arms": [TWO_ARM["A"], TWO_ARM["B"]], "randomised": True}
