@@ -37,8 +37,8 @@ REPO = Path(__file__).resolve().parent.parent
 PROFILE = REPO / "workflow" / "profiles" / "slurm"
 COHORT = "slurm_check"
 # rules that run as SLURM jobs (effective_config is a local rule; `all` has no job)
-SUBMITTED = {"simulate", "validate", "genotypes", "pgx", "clinical", "trd", "features", "subtype", "model",
-             "heterogeneity", "explain", "report"}
+SUBMITTED = {"simulate", "validate", "genotypes_plan", "genotypes_pca", "genotypes_shard", "genotypes", "pgx",
+             "clinical", "trd", "features", "subtype", "model", "heterogeneity", "explain", "report"}
 # numbers computed the same way on both sides: equal up to float noise
 RTOL, ATOL = 1e-6, 1e-9
 
@@ -56,6 +56,7 @@ def _cohort_config(path: Path) -> Path:
     cfg["simulate"] = {"n": 300, "seed": 7}
     cfg["subtype"] = {"n_null": 20, "n_bootstrap": 20}
     cfg["model"] = {"n_bootstrap": 100, "n_permutations": 0, "n_estimators": 20, "search": {"n_candidates": 0}}
+    cfg["genotypes"] = {"sample_chunk": 150}   # two sample chunks: two genotypes_shard jobs, merged
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
 
@@ -232,16 +233,18 @@ def test_workflow_under_slurm_matches_a_local_run(slurm, tmp_path):
     states = {}
     for line in jobs.stdout.split():
         job_id, state, comment = line.split("|", 2)
-        states.setdefault(comment.removeprefix("rule_"), []).append(state)
+        # a job with wildcards is commented rule_<rule>_wildcards_<values>
+        states.setdefault(comment.removeprefix("rule_").split("_wildcards_")[0], []).append(state)
     print(f"SLURM jobs: {dict(sorted(states.items()))}; wall {time.monotonic() - started:.0f} s")
     assert set(states) == SUBMITTED, f"jobs by rule: {states}"
-    assert all(s == ["COMPLETED"] for s in states.values()), f"jobs by rule: {states}"
+    assert all(set(s) == {"COMPLETED"} for s in states.values()), f"jobs by rule: {states}"
+    assert len(states["genotypes_shard"]) == 2, f"jobs by rule: {states}"
     # one SLURM log per job, written by snakemake's jobstep on the node
-    job_logs = sorted(slurm_logs.glob("rule_*/*.log"))
-    assert {p.parent.name.removeprefix("rule_") for p in job_logs} == SUBMITTED
+    job_logs = sorted(slurm_logs.glob("rule_*/**/*.log"))   # rule_<rule>/[<wildcards>/]<job id>.log
+    assert {p.relative_to(slurm_logs).parts[0].removeprefix("rule_") for p in job_logs} == SUBMITTED
     # each job ran its stage through srun, with the submitting environment: the plugin venv's stratify
     calls = [line.split("|") for line in srun_calls.read_text().split()]
-    assert len({job for job, _ in calls}) == len(SUBMITTED), calls
+    assert len({job for job, _ in calls}) == len(SUBMITTED) + 1, calls   # + the second shard job
     assert {exe for _, exe in calls} == {str(venv / "bin" / "stratify")}, calls
 
     a, b = run_slurm / "results" / COHORT, run_local / "results" / COHORT
