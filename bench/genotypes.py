@@ -352,6 +352,23 @@ def render(d: pd.DataFrame, cmp: dict, facts: dict, args, mb: float) -> str:
     for tool in piv.index:
         lines.append(f"| {tool} | {piv.loc[tool, a]:.0f} | {piv.loc[tool, b]:.0f} | "
                      f"{piv.loc[tool, b] / piv.loc[tool, a]:.2f} | {sec.loc[tool, a]:.1f} | {sec.loc[tool, b]:.1f} |")
+    st = pr.iloc[0]
+    pl = pr.iloc[1]
+    shard = piv.loc[[t for t in piv.index if t.startswith("one shard job")][0]]
+    ok = lambda b: "holds" if b else "does not hold"  # noqa: E731
+    lines += ["", "### Acceptance (issue 7)", "",
+              "| criterion | measured | |", "|---|---|---|",
+              f"| extraction throughput at least that of `bcftools query` | "
+              f"{bcf / ex.iloc[2]['best']:.2f}x (2 processes), {bcf / ex.iloc[1]['best']:.2f}x (1 process), "
+              f"best of {args.repeats} | {ok(ex.iloc[2]['best'] <= bcf)} |",
+              f"| polygenic score no slower than `plink2 --score` on the same VCF | median {st['median']:.2f} s "
+              f"vs {pl['median']:.2f} s, best {st['min']:.2f} s vs {pl['min']:.2f} s | "
+              f"{ok(st['median'] <= pl['median'])} |",
+              f"| scores equal to plink2's to 1e-6 | per-allele average: {cmp['max_abs_diff_avg']:.1e}; "
+              f"ALLELE_CT equal: {cmp['allele_ct_equal']} | "
+              f"{ok(cmp['max_abs_diff_avg'] < 1e-6 and cmp['allele_ct_equal'])} |",
+              f"| shard-job peak memory flat when samples double at a fixed chunk | {shard[a]:.0f} vs "
+              f"{shard[b]:.0f} MiB | {ok(shard[b] <= 1.1 * shard[a])} |"]
     lines += ["", "### Reproduce", "", "```", "apt-get install bcftools plink2 tabix   # the reference tools",
               "uv run python bench/genotypes.py", "```", END]
     return "\n".join(lines)
