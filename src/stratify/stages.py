@@ -121,11 +121,8 @@ def run_genotypes(config: dict[str, Any], results: Path, *, step: str | None = N
     ctx = _genotype_context(config, results)
     kw = {"sample_map": ctx["sample_map"], "patient_ids": ctx["patient_ids"], "genome_build": ctx["genome_build"]}
     if step is None:
-        plan = G.make_plan(ctx["vcf"], patient_ids=ctx["patient_ids"], sample_map=ctx["sample_map"],
-                           cfg=ctx["cfg"], seed=ctx["seed"])
-        pca = G.fit_pca(plan, seed=ctx["seed"])
-        scores = G.load_scores(ctx["pgs"], ctx["genome_build"])
-        res = G.genotype_stage_from(plan, pca, scores, processes=processes, **kw)
+        res = G.genotype_stage(ctx["vcf"], cfg=ctx["cfg"], seed=ctx["seed"], pgs=ctx["pgs"], processes=processes,
+                               **kw)
     elif step == "plan":
         plan = G.make_plan(ctx["vcf"], patient_ids=ctx["patient_ids"], sample_map=ctx["sample_map"],
                            cfg=ctx["cfg"], seed=ctx["seed"])

@@ -30,7 +30,7 @@ import struct
 import time
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -199,7 +199,6 @@ class ScanStats:
     no_gt: int = 0
     haploid_calls: int = 0
     seconds: float = 0.0
-    by_reason: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: "ScanStats") -> None:
         for k in ("records", "decoded", "multiallelic", "no_alt", "no_gt", "haploid_calls", "seconds"):
