@@ -100,7 +100,8 @@ def model_null_check(seed: int, *, n: int = 800, null: bool = True, n_permutatio
     res = fit_response_model(df, {"model_features": feats, "feature_groups": groups}, cfg)
     x = res["metrics"]["xgboost"]
     return {"seed": seed, "null": null, "n": n, "auc": x["auc"], "auc_lo": x["auc_ci"][0], "auc_hi": x["auc_ci"][1],
-            "permutation_p": x["permutation_test"]["p_value"], "calibration_slope": x["calibration"]["slope"],
+            "permutation_p": x["permutation_test"]["p_value"], "permutation_null_sd": x["permutation_test"]["null_sd"],
+            "calibration_slope": x["calibration"]["slope"],
             "seconds": round(time.monotonic() - t0, 1)}
 
 
