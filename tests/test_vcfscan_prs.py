@@ -85,6 +85,53 @@ def test_scan_rejects_a_non_biallelic_gt_with_its_record_and_column(tmp_path):
                             "(expected 0, 1 or . alleles separated by / or |)")
 
 
+def test_fixed_width_words_decode_as_the_general_path():
+    """The 4-byte-word fast path gives the general path's dosages on every valid call, in any
+    sample subset, and declines (None) wherever a word is not a valid diploid call."""
+    from stratify.vcfscan import _decode_general, _decode_words
+
+    rng = np.random.default_rng(3)
+    calls = [a + s + b for a in "01." for s in "/|" for b in "01."]
+    for trial in range(300):
+        n = int(rng.integers(1, 40))
+        gts = list(rng.choice(calls, n))
+        if trial % 3 == 0:   # one word that is not a valid call: a bad allele or separator, any 3 bytes
+            junk = bytes(rng.integers(0, 256, 3, dtype=np.uint8)).decode("latin-1")
+            bad = ["0/2", "A/0", "0-1", "1:0", "2|2", "\0\0\0", junk]
+            gts[int(rng.integers(n))] = bad[int(rng.integers(len(bad)))]
+        body = ("\t".join(gts) + "\n").encode("latin-1")
+        w = np.frombuffer(body, dtype="<u4", count=n)
+        sel = np.sort(rng.choice(n, size=int(rng.integers(1, n + 1)), replace=False))
+        last = np.flatnonzero(sel == n - 1)
+        fast = _decode_words(w[sel], int(last[0]) if last.size else None)
+        try:
+            general, _ = _decode_general(np.frombuffer(body.rstrip(b"\n"), dtype=np.uint8), n, sel, "x")
+        except GenotypeError:
+            general = None
+        if general is None:
+            assert fast is None, gts
+        elif fast is not None:
+            assert np.array_equal(fast, general), gts
+        else:   # the fast path may decline only for a bad word outside the selection
+            assert trial % 3 == 0, gts
+
+
+def test_bgzf_blocks_inflate_with_zlib_too_and_a_corrupt_block_is_named(tmp_path, monkeypatch):
+    import stratify.vcfscan as vs
+
+    paths = write_cohort(tmp_path, n=40, seed=9, n_snps=300)
+    fast = [(r.pos, r.dosage.tolist()) for r in scan(paths["vcf"], None)]
+    monkeypatch.setattr(vs, "_libdeflate", None)
+    assert [(r.pos, r.dosage.tolist()) for r in scan(paths["vcf"], None)] == fast
+    monkeypatch.undo()
+    raw = bytearray(paths["vcf"].read_bytes())
+    raw[len(raw) // 2] ^= 0xFF   # one flipped byte inside a block
+    bad = tmp_path / "bad.vcf.gz"
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(GenotypeError, match=r"bad\.vcf\.gz: a corrupt BGZF block"):
+        list(scan(bad, None))
+
+
 def test_scan_rejects_a_short_record(tmp_path):
     vcf = _vcf(tmp_path, ["chr1\t100\tbad\tA\tG\t.\tPASS\t.\tGT:DP\t0/0:1\t0/1:2\t0/1:3"])
     with pytest.raises(GenotypeError, match=r"record chr1:100: 3 sample columns, expected 4"):

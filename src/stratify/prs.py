@@ -192,11 +192,11 @@ class ScoreAccumulator:
         self.scores = scores
         self.keep_ambiguous = keep_ambiguous
         self.n = n_samples
-        # one contiguous row per score: sum of weight x ALT dosage, sum of weight over called
-        # genotypes of REF-effect variants (their dosage is 2 - ALT dosage), called genotypes
-        self._alt_sum = np.zeros((len(scores), n_samples))
-        self._ref_w = np.zeros((len(scores), n_samples))
-        self._called = np.zeros((len(scores), n_samples), dtype=np.int32)
+        # per score: sum of weight x effect-allele dosage (less the REF-effect records' 2w, which
+        # are added once per score in _ref_total), missing calls per sample
+        self._sum = np.zeros((len(scores), n_samples))
+        self._ref_total = np.zeros(len(scores))
+        self._missing = np.zeros((len(scores), n_samples), dtype=np.int32)
         self.n_used = np.zeros(len(scores), dtype=np.int64)
         # (chrom, pos) -> [(score index, variant row index)]
         self.lookup: dict[tuple[str, int], list[tuple[int, int]]] = {}
@@ -212,6 +212,11 @@ class ScoreAccumulator:
             for ri in np.flatnonzero(ok):
                 self.lookup.setdefault((chrom[ri], int(pos[ri])), []).append((si, int(ri)))
         self.status: dict[tuple[int, int], tuple[str, str]] = {}  # (score, row) -> (status, vcf id)
+        # matched records wait in a small block and are summed together (one matrix product
+        # per block instead of several array passes per record); a block holds at most 32
+        # records and about 250,000 calls, so it stays in the CPU cache at any chunk size
+        self._block = max(1, min(32, 250_000 // max(n_samples, 1)))
+        self._pending: list[tuple[int, float, bool, np.ndarray]] = []  # (score, weight, effect = REF, dosage)
         # plain lists: a pandas lookup per record would cost more than the arithmetic
         self._alleles = [(s.variants["effect_allele"].tolist(), s.variants["other_allele"].tolist()) for s in scores]
         self._weight = [s.variants["weight"].to_numpy(float) for s in scores]
@@ -242,20 +247,43 @@ class ScoreAccumulator:
                     self.status[(si, ri)] = (st, rec.id)
                 continue
             self.status[(si, ri)] = (st, rec.id)
-            d = rec.dosage
-            called = d >= 0
-            w = self._weight[si][ri]
-            # effect = ALT: w * d; effect = REF: w * (2 - d) = 2w - w * d; a missing call adds nothing
-            self._alt_sum[si] += (w if orient > 0 else -w) * np.maximum(d, 0)
-            if orient < 0:
-                self._ref_w[si] += (2 * w) * called
-            self._called[si] += called
+            # effect = ALT: w x d; effect = REF: w x (2 - d); a missing call adds nothing
+            self._pending.append((si, float(self._weight[si][ri]), orient < 0, rec.dosage))
             self.n_used[si] += 1
+            if len(self._pending) >= self._block:
+                self._flush()
+
+    def _flush(self) -> None:
+        """Add the pending records to the sums.
+
+        A record adds w x d (effect = ALT) or w x (2 - d) = 2w - w x d (effect = REF) for each
+        called genotype, nothing for a missing one. So a block adds s @ max(d, 0) with s = +w or
+        -w, plus the REF records' 2w to every sample (kept as one number per score), less 2w
+        where a REF record's call is missing; missing calls are rare, so they are looked for
+        once per block.
+        """
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        for s in sorted({p[0] for p in pending}):
+            rows = [p for p in pending if p[0] == s]
+            d = np.stack([p[3] for p in rows])
+            w = np.array([p[1] for p in rows])
+            ref = np.array([p[2] for p in rows])
+            self._sum[s] += np.where(ref, -w, w) @ np.maximum(d, 0).astype(np.float64)
+            self._ref_total[s] += 2 * w[ref].sum()
+            missing = d < 0
+            if missing.any():
+                self._missing[s] += missing.sum(axis=0, dtype=np.int32)
+                if ref.any():
+                    self._sum[s] -= (2 * w[ref]) @ missing[ref]
 
     def counts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(samples x scores) score sums, called alleles (2 per called genotype) and missing calls."""
-        called = self._called.T.astype(np.int64)
-        return (self._alt_sum + self._ref_w).T, 2 * called, self.n_used[None, :] - called
+        self._flush()
+        missing = self._missing.T.astype(np.int64)
+        called = self.n_used[None, :] - missing
+        return (self._sum + self._ref_total[:, None]).T, 2 * called, missing
 
     def variant_table(self) -> pd.DataFrame:
         rows = [(self.scores[si].id, ri, st, vid) for (si, ri), (st, vid) in self.status.items()]

@@ -5,8 +5,9 @@ of every sample through htslib and reads about half as fast as ``bcftools query`
 module reads the GT field itself, vectorised with numpy over a whole record:
 
 * **fixed-width fast path**: when FORMAT is exactly ``GT`` and every call is three bytes
-  (``0/1``, ``1|1``, ``./.``), a sample's alleles sit at fixed byte offsets, so a sample
-  chunk of a record is decoded without looking at the other samples' bytes;
+  (``0/1``, ``1|1``, ``./.``), a sample's call with its tab is one 4-byte word at a fixed
+  offset, so a sample chunk of a record is decoded (one table lookup per call) without
+  looking at the other samples' bytes;
 * **general path**: any FORMAT whose first key is GT (VCF 4.x requires GT first), any mix
   of phased and unphased calls, extra FORMAT fields, haploid calls (counted and set
   missing) and partly missing calls such as ``./1`` (missing).
@@ -44,29 +45,81 @@ WINDOW = 1 << 14  # the tabix linear-index window: 16 kb
 _TAB, _COLON, _DOT, _ZERO, _ONE, _SLASH, _PIPE = 9, 58, 46, 48, 49, 47, 124
 
 
-def _pair_tables() -> tuple[np.ndarray, np.ndarray]:
-    """Lookup tables over two bytes read as one little-endian uint16.
+def _word_tables() -> tuple[np.uint32, np.ndarray, np.ndarray, dict[int, int]]:
+    """Tables for decoding a fixed-width call read as one little-endian uint32 word.
 
-    ``_T1[allele | separator << 8]`` and ``_T2[allele | terminator << 8]`` give 0 or 1 for an
-    allele, 8 for a missing allele ('.') and 64 when the bytes are not a valid diploid call,
-    so the sum of the two is the dosage (< 8), missing (8..63) or invalid (>= 64).
+    A fixed-width call is four bytes: allele (0, 1 or .), separator (/ or |), allele, and a
+    tab (a newline after the line's last sample): 18 valid tab-terminated words. A
+    multiplicative hash, ``(word * MAGIC) >> 26``, sends each of them to its own one of 64
+    slots; ``_WORD[slot]`` holds the valid word (an empty slot holds another slot's word, which
+    cannot hash to it), so ``_WORD[hash(w)] == w`` checks a word and ``_WORD_DOSAGE[hash(w)]`` decodes it: 0-2, or -1
+    when either allele is missing ('.'). The newline-terminated words are a plain dict.
     """
-    code = {_ZERO: 0, _ONE: 1, _DOT: 8}
-    t1 = np.full(65536, 64, dtype=np.uint8)
-    t2 = np.full(65536, 64, dtype=np.uint8)
-    for a, v in code.items():
-        for sep in (_SLASH, _PIPE):
-            t1[a | sep << 8] = v
-        for term in (_TAB, 10):
-            t2[a | term << 8] = v
-    return t1, t2
+    code = {_ZERO: 0, _ONE: 1, _DOT: -1}
+    words: dict[int, int] = {}
+    for a, va in code.items():
+        for b, vb in code.items():
+            for sep in (_SLASH, _PIPE):
+                words[a | sep << 8 | b << 16 | _TAB << 24] = -1 if -1 in (va, vb) else va + vb
+    keys = np.array(list(words), dtype=np.uint32)
+    rng = np.random.default_rng(20261122)
+    while True:
+        magic = np.uint32(rng.integers(1, 2**32) | 1)
+        slots = (keys * magic) >> np.uint32(26)
+        if len(set(slots.tolist())) == len(keys):
+            break
+    # an empty slot holds a valid word of another slot: no word hashing to it can equal that
+    table = np.full(64, keys[0], dtype=np.uint32)
+    dosage = np.full(64, -128, dtype=np.int8)
+    table[slots] = keys
+    dosage[slots] = list(words.values())
+    line_end = {k ^ (_TAB << 24) ^ (10 << 24): v for k, v in words.items()}
+    return magic, table, dosage, line_end
 
 
-_T1, _T2 = _pair_tables()
-# T1 + T2 -> dosage: 0-2, missing -1, not a valid call -128
-_DOSAGE = np.full(256, -128, dtype=np.int8)
-_DOSAGE[:3] = [0, 1, 2]
-_DOSAGE[8:64] = -1
+_MAGIC, _WORD, _WORD_DOSAGE, _LINE_END_WORDS = _word_tables()
+
+
+def _decode_words(w: np.ndarray, end_at: int | None) -> np.ndarray | None:
+    """Dosages (int8, -1 missing) of fixed-width calls given as uint32 words, or None when any
+    word is not a valid diploid call (the caller then reads the record the general way).
+    ``end_at`` = the position of the line's last sample among ``w`` (newline-terminated)."""
+    slot = ((w * _MAGIC) >> np.uint32(26)).astype(np.intp)
+    ok = _WORD.take(slot) == w
+    d = _WORD_DOSAGE.take(slot)
+    if end_at is not None:
+        last = _LINE_END_WORDS.get(int(w[end_at]))
+        if last is None:
+            return None
+        ok[end_at], d[end_at] = True, last
+    return d if ok.all() else None
+
+
+try:   # libdeflate: inflates BGZF blocks several times faster than zlib, and checks the CRC cheaply
+    import deflate as _libdeflate
+except ImportError:   # pragma: no cover - a platform without the wheel falls back to zlib
+    _libdeflate = None
+
+
+_INFLATE_ERRORS: tuple[type[Exception], ...] = (zlib.error,) + (
+    (_libdeflate.DeflateError,) if _libdeflate is not None else ())
+
+
+def _inflate(body: bytes, isize: int, crc: int, where: str) -> bytes:
+    """One BGZF block's deflate stream (``body``), checked against its ISIZE (and its CRC32
+    with libdeflate; zlib checks the deflate stream itself)."""
+    try:
+        if _libdeflate is not None:
+            data = _libdeflate.deflate_decompress(body, isize)
+            if _libdeflate.crc32(data) != crc:
+                raise GenotypeError(f"{where}: a corrupt BGZF block (CRC32 differs)")
+        else:
+            data = zlib.decompress(body, -15)
+    except _INFLATE_ERRORS as exc:
+        raise GenotypeError(f"{where}: a corrupt BGZF block ({exc})") from None
+    if len(data) != isize:
+        raise GenotypeError(f"{where}: a corrupt BGZF block (length differs from ISIZE)")
+    return data
 
 
 @dataclass
@@ -226,9 +279,10 @@ def _bgzf_lines(raw, skip: int = 0) -> Iterator[bytes]:
     """Lines of a BGZF file from the block at ``raw``'s position, the first ``skip`` bytes dropped.
 
     Each BGZF block is a gzip member with its size in the BC extra field, so it is inflated in
-    one call (zlib.decompress), without the line-by-line buffering of the gzip module. The
-    deflate stream is checked by zlib and each block's length against its ISIZE; the CRC is
-    not recomputed. A file that is gzip but not BGZF is read through the gzip module instead.
+    one call (libdeflate, or zlib where the ``deflate`` wheel is missing), without the
+    line-by-line buffering of the gzip module. Each block's length is checked against its ISIZE
+    and, with libdeflate, its CRC32. A file that is gzip but not BGZF is read through the gzip
+    module instead.
     """
     pieces: list[bytes] = []
     while True:
@@ -252,9 +306,10 @@ def _bgzf_lines(raw, skip: int = 0) -> Iterator[bytes]:
             raise GenotypeError(f"{getattr(raw, 'name', 'VCF')}: a gzip block without the BGZF size field; "
                                 "recompress the file with bgzip")
         body = raw.read(bsize + 1 - 12 - xlen)
-        data = zlib.decompress(body[:-8], -15)
-        if len(data) != struct.unpack_from("<I", body, len(body) - 4)[0]:
-            raise GenotypeError(f"{getattr(raw, 'name', 'VCF')}: a corrupt BGZF block (length differs from ISIZE)")
+        if len(body) < 8:
+            raise GenotypeError(f"{getattr(raw, 'name', 'VCF')}: the file ends inside a BGZF block (truncated)")
+        crc, isize = struct.unpack_from("<II", body, len(body) - 8)
+        data = _inflate(body[:-8], isize, crc, getattr(raw, "name", "VCF"))
         if skip:
             data, skip = data[skip:], 0
         start = 0
@@ -355,6 +410,9 @@ def scan(
     if sel.size and (sel.min() < 0 or sel.max() >= n):
         raise GenotypeError(f"{vcf}: sample columns out of range (the VCF has {n} samples)")
     stats = stats if stats is not None else ScanStats()
+    # where the line's last sample (newline-terminated) sits among the decoded ones
+    last = np.flatnonzero(sel == n - 1)
+    end_at = int(last[0]) if last.size else None
     idx = index_of(vcf)
     t0 = time.monotonic()
     if intervals is not None and idx is not None and idx.suffix == ".csi":
@@ -425,12 +483,12 @@ def scan(
                 b0 = tabs[8] + 1
                 d = None
                 if fmt == b"GT" and len(line) - b0 == 4 * n and line[-1:] == b"\n":
-                    u = np.frombuffer(line, dtype="<u2", count=2 * (hi - lo), offset=b0 + 4 * lo)
-                    if not contiguous:
-                        u = u.reshape(-1, 2)[sel].ravel()
-                    d = _DOSAGE[_T1[u[0::2]] + _T2[u[1::2]]]
-                    if d.size and d.min() == -128:
-                        d = None   # not all fixed-width biallelic calls: the general path decides
+                    if contiguous:
+                        w = np.frombuffer(line, dtype="<u4", count=hi - lo, offset=b0 + 4 * lo)
+                    else:
+                        w = np.frombuffer(line, dtype="<u4", count=n, offset=b0)[sel]
+                    d = _decode_words(w, end_at)
+                    # None: not all fixed-width biallelic calls, so the general path decides
                 if d is None:
                     body = line[b0:].rstrip(b"\r\n")
                     d, nh = _decode_general(np.frombuffer(body, dtype=np.uint8), n, sel, f"{vcf}: record {c}:{pos}")
