@@ -32,3 +32,30 @@ def _run(tmp_path_factory, *, null: bool):
     config = load_config(paths["config"])
     report = run_all(config, base / "results")
     return {"cohort": base / "cohort", "results": base / "results", "config": config, "report": report}
+
+
+@pytest.fixture(scope="session")
+def slurm_runs(tmp_path_factory):
+    """tests/test_slurm.py's two workflow runs (under SLURM and local), going on in the background.
+
+    Started by `_start_slurm_runs_first` when the session begins, and the tests that use it run
+    last, so the SLURM run's waiting overlaps the rest of the suite; stopped (runs killed, daemons stopped by PID) at the end of
+    the session at the latest.
+    """
+    from slurm_cluster import WorkflowRuns
+
+    runs = WorkflowRuns(tmp_path_factory.mktemp("slurm")).start()
+    yield runs
+    runs.close()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that use `slurm_runs` go last, so their background runs have the whole session to finish."""
+    items.sort(key=lambda item: "slurm_runs" in getattr(item, "fixturenames", ()))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _start_slurm_runs_first(request):
+    """Start `slurm_runs` before the first test when a selected test uses it."""
+    if any("slurm_runs" in getattr(item, "fixturenames", ()) for item in request.session.items):
+        request.getfixturevalue("slurm_runs")

@@ -4,6 +4,9 @@ The test starts a single-node SLURM (munged, slurmctld, slurmd; tests/slurm_clus
 small simulated cohort through `snakemake --executor slurm` (the profile) and through a local
 `snakemake --cores 2` of the same config, and checks that every stage ran as its own SLURM job and
 that the results agree (see `test_workflow_under_slurm_matches_a_local_run` for what is compared).
+The two runs start in the background when the test session starts (the `slurm_runs` fixture of
+tests/conftest.py), because under SLURM they mostly wait for the executor's status checks; the
+test runs last, waits for them and compares.
 
 Needs root and the Debian packages munge, slurmctld, slurmd and slurm-client (.ci/run installs
 them). Without them, or when a daemon does not start, the test is skipped and says why and which
@@ -20,122 +23,18 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
-import pytest
-import yaml
+from slurm_cluster import COHORT
 
-from slurm_cluster import PACKAGES, LocalSlurm, SlurmUnavailable, missing_programs
-
-REPO = Path(__file__).resolve().parent.parent
-PROFILE = REPO / "workflow" / "profiles" / "slurm"
-COHORT = "slurm_check"
 # rules that run as SLURM jobs (effective_config is a local rule; `all` has no job)
 SUBMITTED = {"simulate", "validate", "genotypes_plan", "genotypes_pca", "genotypes_shard", "genotypes", "pgx",
              "clinical", "trd", "features", "subtype", "model", "heterogeneity", "explain", "report"}
 # numbers computed the same way on both sides: equal up to float noise
 RTOL, ATOL = 1e-6, 1e-9
-
-
-def _cohort_config(path: Path) -> Path:
-    """The demo config (config.yaml) at 300 patients with cheap statistical settings.
-
-    The inner hyperparameter search is off (n_candidates 0; 20 trees): its time budget would make the chosen
-    model depend on how fast each machine is, and the two runs must be comparable.
-    """
-    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
-    text = yaml.safe_dump(cfg).replace("results/demo/", f"results/{COHORT}/")
-    cfg = yaml.safe_load(text)
-    cfg["cohort"] = COHORT
-    cfg["simulate"] = {"n": 300, "seed": 7}
-    cfg["subtype"] = {"n_null": 20, "n_bootstrap": 20}
-    cfg["model"] = {"n_bootstrap": 100, "n_permutations": 0, "n_estimators": 20, "search": {"n_candidates": 0}}
-    cfg["genotypes"] = {"sample_chunk": 150}   # two sample chunks: two genotypes_shard jobs, merged
-    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    return path
-
-
-def _uv() -> str | None:
-    """The uv that runs this test (`uv run` sets UV), else uv on PATH."""
-    found = os.environ.get("UV")
-    return found if found and Path(found).exists() else shutil.which("uv")
-
-
-def _plugin_venv(tmp: Path) -> Path:
-    """A venv with the project and its `slurm` extra, from uv.lock; skips when uv cannot make it."""
-    uv = _uv()
-    if uv is None:
-        pytest.skip("uv not found (neither $UV nor on PATH): needed to install the optional extra "
-                    "`slurm` into a separate venv; run the suite with `uv run --locked pytest`")
-    venv = tmp / "venv-slurm"
-    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
-    env["UV_PROJECT_ENVIRONMENT"] = str(venv)
-    res = subprocess.run([uv, "sync", "--locked", "--extra", "slurm", "--no-dev", "--quiet"], cwd=REPO, env=env,
-                         capture_output=True, text=True, timeout=600)
-    if res.returncode != 0:
-        pytest.skip(f"could not install the `slurm` extra into {venv} (uv sync --locked --extra slurm, "
-                    f"exit {res.returncode}; no package registry?):\n{res.stderr[-2000:]}")
-    return venv
-
-
-def _srun_shim(bindir: Path, conf: Path) -> Path:
-    """An srun that finds this test cluster's slurm.conf, and notes where it ran; returns the notes' path.
-
-    Inside a job, the executor's jobstep calls `srun` with every SLURM_* variable removed, SLURM_CONF
-    included (snakemake-executor-plugin-slurm issue #164), so srun looks for /etc/slurm/slurm.conf,
-    which a real cluster has and this throwaway one must not write. Each call appends the job's id
-    and the `stratify` its environment finds, to check what the jobs inherited.
-    """
-    bindir.mkdir()
-    notes = bindir / "srun.calls"
-    shim = bindir / "srun"
-    shim.write_text(f'#!/bin/sh\necho "$SLURM_JOB_ID|$(command -v stratify)" >> {notes}\n'
-                    f'SLURM_CONF={conf} exec {shutil.which("srun")} "$@"\n')
-    shim.chmod(0o755)
-    return notes
-
-
-def _profile_within(memory_mb: int, tmp: Path) -> Path:
-    """workflow/profiles/slurm, or a copy with mem_mb capped at the node's memory when it is smaller
-    (SLURM refuses a job that asks for more memory than any node has)."""
-    cfg = yaml.safe_load((PROFILE / "config.yaml").read_text())
-    entries = [cfg["default-resources"], *cfg["set-resources"].values()]
-    if all(e.get("mem_mb", 0) <= memory_mb for e in entries):
-        return PROFILE
-    for e in entries:
-        if e.get("mem_mb", 0) > memory_mb:
-            e["mem_mb"] = memory_mb
-    capped = tmp / "profile"
-    capped.mkdir()
-    (capped / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    print(f"node has {memory_mb} MB: profile mem_mb capped at that ({capped})")
-    return capped
-
-
-@pytest.fixture
-def slurm(tmp_path):
-    """A running single-node SLURM cluster (stopped by PID afterwards), or a skip saying why not."""
-    if os.geteuid() != 0:
-        pytest.skip(f"starting slurmctld and slurmd needs root (uid {os.geteuid()})")
-    missing = missing_programs()
-    if missing:
-        pytest.skip(f"not installed: {', '.join(missing)}; install with "
-                    f"`apt-get install {' '.join(PACKAGES)}` (.ci/run does)")
-    cluster = LocalSlurm(tmp_path / "slurm")
-    try:
-        cluster.start()
-    except SlurmUnavailable as exc:
-        pytest.skip(f"could not start SLURM here: {exc}")
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
 
 
 def _is_duration(key: str) -> bool:
@@ -169,17 +68,11 @@ def _json(path: Path) -> dict:
     return data
 
 
-def _snakemake(python: Path | str, args: list[str], env: dict, log: Path) -> subprocess.Popen:
-    with open(log, "w") as out:
-        return subprocess.Popen([str(python), "-m", "snakemake", "-s", str(REPO / "Snakefile"), *args],
-                                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-
-
 def _tail(path: Path, n: int = 60) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
 
 
-def test_workflow_under_slurm_matches_a_local_run(slurm, tmp_path):
+def test_workflow_under_slurm_matches_a_local_run(slurm_runs):
     """Every stage of a 300-patient simulated cohort runs as a SLURM job and gives the local results.
 
     Compared, SLURM run against local run: the features table, subtype assignments, out-of-fold
@@ -188,43 +81,21 @@ def test_workflow_under_slurm_matches_a_local_run(slurm, tmp_path):
     wall-clock durations).
     Both runs use the same code and seeds, so anything beyond float noise is a real difference.
     """
-    started = time.monotonic()
-    venv = _plugin_venv(tmp_path)
-    cfg = _cohort_config(tmp_path / "cohort.yaml")
-    profile = _profile_within(slurm.memory_mb, tmp_path)
-    srun_calls = _srun_shim(tmp_path / "bin", slurm.conf)
-
-    # jobs inherit this environment (sbatch --export=ALL): the plugin venv's python, snakemake and
-    # stratify first on PATH, the project's .venv not at all
-    main_bin = str(Path(sys.executable).parent)
-    path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p != main_bin]
-    env_slurm = dict(slurm.env, VIRTUAL_ENV=str(venv),
-                     PATH=os.pathsep.join([str(venv / "bin"), str(tmp_path / "bin"), *path]))
-    env_local = {k: v for k, v in os.environ.items() if not k.startswith("SLURM")}
-    env_local["PATH"] = main_bin + os.pathsep + env_local.get("PATH", "")
-
-    run_slurm, run_local = tmp_path / "run_slurm", tmp_path / "run_local"
-    slurm_logs = tmp_path / "slurm_logs"
-    local = _snakemake(sys.executable, ["--cores", "2", "--directory", str(run_local), "--configfile", str(cfg)],
-                       env_local, tmp_path / "local.log")
-    remote = _snakemake(venv / "bin" / "python",
-                        ["--workflow-profile", str(profile), "--jobs", "4",
-                         "--slurm-status-command", "squeue",
-                         "--slurm-init-seconds-before-status-checks", "1",
-                         "--slurm-logdir", str(slurm_logs), "--slurm-keep-successful-logs",
-                         "--directory", str(run_slurm), "--configfile", str(cfg)],
-                        env_slurm, tmp_path / "slurm.log")
+    runs = slurm_runs
     try:
-        rc_remote = remote.wait(timeout=720)
-        rc_local = local.wait(timeout=300)
+        rc_remote, rc_local = runs.wait(timeout=900)
+        _check(runs, rc_remote, rc_local)
     finally:
-        for proc in (remote, local):
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    assert rc_local == 0, f"the local run failed (log {tmp_path / 'local.log'}):\n{_tail(tmp_path / 'local.log')}"
-    assert rc_remote == 0, (f"the run under SLURM failed (snakemake log {tmp_path / 'slurm.log'}, job logs under "
-                            f"{slurm_logs}, daemons' logs under {slurm.root / 'log'}):\n{_tail(tmp_path / 'slurm.log')}")
+        runs.close()   # the daemons stop now, not at the end of the session
+
+
+def _check(runs, rc_remote: int, rc_local: int) -> None:
+    slurm, venv, srun_calls, slurm_logs = runs.cluster, runs.venv, runs.srun_calls, runs.slurm_logs
+    run_slurm, run_local = runs.run_slurm, runs.run_local
+    log_local, log_slurm = runs.logs["local"], runs.logs["slurm"]
+    assert rc_local == 0, f"the local run failed (log {log_local}):\n{_tail(log_local)}"
+    assert rc_remote == 0, (f"the run under SLURM failed (snakemake log {log_slurm}, job logs under "
+                            f"{slurm_logs}, daemons' logs under {slurm.root / 'log'}):\n{_tail(log_slurm)}")
 
     # every stage ran as its own SLURM job, and completed
     jobs = subprocess.run(["squeue", "--states=all", "--noheader", "--format=%i|%T|%k"], env=slurm.env,
@@ -235,7 +106,7 @@ def test_workflow_under_slurm_matches_a_local_run(slurm, tmp_path):
         job_id, state, comment = line.split("|", 2)
         # a job with wildcards is commented rule_<rule>_wildcards_<values>
         states.setdefault(comment.removeprefix("rule_").split("_wildcards_")[0], []).append(state)
-    print(f"SLURM jobs: {dict(sorted(states.items()))}; wall {time.monotonic() - started:.0f} s")
+    print(f"SLURM jobs: {dict(sorted(states.items()))}; {time.monotonic() - runs.started:.0f} s since the runs started")
     assert set(states) == SUBMITTED, f"jobs by rule: {states}"
     assert all(set(s) == {"COMPLETED"} for s in states.values()), f"jobs by rule: {states}"
     assert len(states["genotypes_shard"]) == 2, f"jobs by rule: {states}"
