@@ -39,8 +39,8 @@ def slurm_runs(tmp_path_factory):
     """tests/test_slurm.py's two workflow runs (under SLURM and local), going on in the background.
 
     Started by `_start_slurm_runs_first` when the session begins, and the tests that use it run
-    last, so the SLURM run's waiting overlaps the rest of the suite; stopped (runs killed, daemons stopped by PID) at the end of
-    the session at the latest.
+    last, so the SLURM run's waiting overlaps the rest of the suite; stopped (runs killed,
+    daemons stopped by PID) at the end of the session at the latest.
     """
     from slurm_cluster import WorkflowRuns
 

@@ -52,8 +52,9 @@ def _word_tables() -> tuple[np.uint32, np.ndarray, np.ndarray, dict[int, int]]:
     tab (a newline after the line's last sample): 18 valid tab-terminated words. A
     multiplicative hash, ``(word * MAGIC) >> 26``, sends each of them to its own one of 64
     slots; ``_WORD[slot]`` holds the valid word (an empty slot holds another slot's word, which
-    cannot hash to it), so ``_WORD[hash(w)] == w`` checks a word and ``_WORD_DOSAGE[hash(w)]`` decodes it: 0-2, or -1
-    when either allele is missing ('.'). The newline-terminated words are a plain dict.
+    cannot hash to it), so ``_WORD[hash(w)] == w`` checks a word and ``_WORD_DOSAGE[hash(w)]``
+    decodes it: 0-2, or -1 when either allele is missing ('.'). The newline-terminated words
+    are a plain dict.
     """
     code = {_ZERO: 0, _ONE: 1, _DOT: -1}
     words: dict[int, int] = {}
