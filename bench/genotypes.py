@@ -12,7 +12,7 @@
 
 Writes bench/genotypes.tsv and the section between the markers in docs/performance.md.
 
-    uv run python bench/genotypes.py                   # about 10 minutes on 2 cores
+    uv run python bench/genotypes.py   # 1-2 minutes on 2 cores once the VCFs exist (the first run writes them)
 """
 
 from __future__ import annotations

@@ -373,7 +373,7 @@ Measured with `bench/pipeline_scale.py`: the whole workflow (`snakemake --cores 
 | machine | {machine} |
 | versions | {versions} |
 | machine load (1/5/15-min load average) | whole bench: {load0} at start, {load1} at end. Per run: {loads}. Other work shared the 2 cores (see below), so times carry noise; each run's load is also in the TSV |
-| threads | as the pipeline sets them: XGBoost 2 threads (`OMP_WAIT_POLICY=PASSIVE`, set by `stratify`), BLAS limited to 1 thread in the clustering and the bootstrap loops |
+| threads | as the pipeline sets them: one thread per XGBoost fit, the model rule's 2 threads fitting permutation-test models side by side (`stratify model fit --threads 2`), BLAS limited to 1 thread in the clustering and the bootstrap loops |
 | settings beyond the defaults | {settings} |
 
 **Cohorts.** A config per size (`scale_<n>.yaml`, written by the script): the demo's endpoint (HAMD-17 response at week 8), `seed: 7`, `simulate: {{n: <n>, seed: 7}}`, the four tables as inputs, no `inputs.genotypes` and no `inputs.star_alleles`. The `simulate` rule then passes `--no-genotypes`, so no VCF or Cyrius file is written; the genotypes and pgx stages run and record that there is no genetic data, and the genetic features are absent from the model (13 model features).

@@ -208,6 +208,23 @@ def test_permutation_test_separates_signal_from_noise():
         assert r["n_permutations"] == 39 and 0.4 < r["null_mean"] < 0.6 and r["statistic"] == "auc"
 
 
+def test_permutation_test_gives_the_same_result_with_fits_side_by_side():
+    """Permutations are drawn before any fit, so fitting them in 1 or 3 threads changes nothing."""
+    from stratify.model import make_xgb, permutation_test
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(240, 4))
+    y = (X[:, 0] + rng.normal(size=240) > 0).astype(int)
+    sites = np.repeat(["a", "b", "c"], 80)
+    folds = [(np.flatnonzero(sites != s), np.flatnonzero(sites == s)) for s in "abc"]
+    make = lambda: make_xgb({"n_estimators": 20, "max_depth": 2, "learning_rate": 0.3}, seed=0)  # noqa: E731
+    runs = [permutation_test(make, X, y, folds=folds, observed=0.6, n_perm=15, seed=3, strata=sites, workers=w)
+            for w in (1, 3)]
+    assert runs[0] == runs[1]
+    kfold = [permutation_test(make, X, y, folds=3, observed=0.6, n_perm=9, seed=4, workers=w) for w in (1, 2)]
+    assert kfold[0] == kfold[1]
+
+
 # --------------------------------------------------------------------------- outer folds, inner search
 
 def test_outer_folds_leave_one_site_out_with_three_sites():

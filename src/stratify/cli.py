@@ -116,7 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
                            "several matches is then 'ambiguous' (phenotype Indeterminate unless all agree)")
     call.add_argument("--log")
     model = sub.add_parser("model", help="response model").add_subparsers(dest="model_command", required=True)
-    _common(model.add_parser("fit", help="pipeline stage: nested cross-validation of XGBoost and baselines"))
+    fit = model.add_parser("fit", help="pipeline stage: nested cross-validation of XGBoost and baselines")
+    _common(fit)
+    fit.add_argument("--threads", type=int, default=1,
+                     help="fit this many permutation-test models side by side (default 1; the workflow passes "
+                          "the rule's threads); results do not depend on it")
     ap_ = model.add_parser(
         "apply", help="external validation: score another cohort with a trained model and report its metrics",
         description="Score cohort B with a model folder from cohort A (results/A/model: xgboost.json and "
@@ -224,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise AssertionError(args.pgx_command)
             if name == "genotypes":
                 stages.run_genotypes(cfg, results, step=args.step, job=args.job, processes=args.processes)
+            elif name == "model":
+                stages.run_model(cfg, results, threads=args.threads)
             else:
                 stages.STAGES[name](cfg, results)
             log.info("stage %s done in %.1fs (peak RSS %.0f MiB); outputs in %s", name, time.monotonic() - t0,

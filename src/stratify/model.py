@@ -34,6 +34,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 import numpy as np
@@ -69,7 +70,16 @@ def task_of(endpoint: dict[str, Any]) -> str:
     return REGRESSION if endpoint.get("kind") in REGRESSION_KINDS else CLASSIFICATION
 
 
-def make_xgb(params: dict[str, Any], *, seed: int, task: str = CLASSIFICATION, n_jobs: int = 2,
+# One OpenMP thread per XGBoost fit; a stage's cores go to fits side by side instead
+# (permutation_test's ``workers``). On a 2-core machine a 2-thread fit was either slower than one
+# thread (threads that sleep between parallel regions, OMP_WAIT_POLICY=PASSIVE: 0.26 vs 0.03 s for
+# 750 patients, 0.60 vs 0.51 s for 75,000) or ruinous on a busy machine (threads that spin,
+# ACTIVE: 20 times slower); two 1-thread fits side by side took 1.5-1.8 times less than one after
+# the other, with identical models (docs/performance.md).
+XGB_THREADS = 1
+
+
+def make_xgb(params: dict[str, Any], *, seed: int, task: str = CLASSIFICATION, n_jobs: int = XGB_THREADS,
              early_stopping_rounds: int | None = None):
     """An XGBoost classifier (or regressor) with the given hyperparameters (hist trees).
 
@@ -550,7 +560,7 @@ def inner_search(X: np.ndarray, y: np.ndarray, *, task: str, candidates: list[di
 
 
 def permutation_test(make, X: np.ndarray, y: np.ndarray, *, folds, observed: float, n_perm: int, seed: int,
-                     task: str = CLASSIFICATION, strata: np.ndarray | None = None) -> dict[str, Any]:
+                     task: str = CLASSIFICATION, strata: np.ndarray | None = None, workers: int = 1) -> dict[str, Any]:
     """Is the cross-validated AUC (R² for regression) better than chance? The outer
     cross-validation is repeated on ``n_perm`` random permutations of the outcome;
     p = (1 + #{stat_perm >= stat_obs}) / (1 + n_perm), one-sided (Ojala & Garriga 2010,
@@ -558,7 +568,9 @@ def permutation_test(make, X: np.ndarray, y: np.ndarray, *, folds, observed: flo
     for every permutation, or a fixed list of (train, test) folds such as leave-one-site-out.
     With ``strata`` (the sites under leave-one-site-out) the outcome is permuted within each
     site, which keeps the sites' outcome rates, and the statistic is the within-site AUC
-    (:func:`stratified_auc`), as for the observed value.
+    (:func:`stratified_auc`), as for the observed value. ``workers`` permutations are fitted
+    side by side (threads: XGBoost and scikit-learn fit outside Python's lock); every
+    permutation is drawn first, so the result does not depend on ``workers``.
 
     Examples
     --------
@@ -572,9 +584,8 @@ def permutation_test(make, X: np.ndarray, y: np.ndarray, *, folds, observed: flo
     """
     name, stat = PRIMARY[task]
     rng = np.random.default_rng(seed)
-    vals = []
-    step = max(1, n_perm // 10)
-    for i in range(n_perm):
+    perms = []
+    for _ in range(n_perm):
         if strata is None:
             yp = rng.permutation(y)
         else:
@@ -582,6 +593,10 @@ def permutation_test(make, X: np.ndarray, y: np.ndarray, *, folds, observed: flo
             for s_ in np.unique(strata):
                 idx = np.flatnonzero(strata == s_)
                 yp[idx] = rng.permutation(y[idx])
+        perms.append(yp)
+
+    def one(i: int) -> float:
+        yp = perms[i]
         if isinstance(folds, int):
             splitter = (StratifiedKFold if task == CLASSIFICATION else KFold)(
                 n_splits=folds, shuffle=True, random_state=seed + 1 + i)
@@ -589,10 +604,16 @@ def permutation_test(make, X: np.ndarray, y: np.ndarray, *, folds, observed: flo
         else:
             cv = folds
         pp = cross_validated_predictions(make, X, yp, cv)
-        vals.append(stratified_auc(yp, pp, strata) if strata is not None and task == CLASSIFICATION
-                    else stat(yp, pp))
-        if (i + 1) % step == 0 or i + 1 == n_perm:
-            log.info("permutation test: %d/%d", i + 1, n_perm)
+        return stratified_auc(yp, pp, strata) if strata is not None and task == CLASSIFICATION else stat(yp, pp)
+
+    vals = [0.0] * n_perm
+    step = max(1, n_perm // 10)
+    with ThreadPoolExecutor(max(1, int(workers))) as ex:
+        futures = {ex.submit(one, i): i for i in range(n_perm)}
+        for done, fut in enumerate(as_completed(futures), start=1):
+            vals[futures[fut]] = fut.result()
+            if done % step == 0 or done == n_perm:
+                log.info("permutation test: %d/%d", done, n_perm)
     vals = np.array(vals)
     scheme = (f"stratified {folds}-fold" if task == CLASSIFICATION else f"{folds}-fold") if isinstance(folds, int) \
         else "the same fixed outer folds"
@@ -655,7 +676,8 @@ def search_subsample(n: int, max_patients: int, *, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng([seed, 5381]).choice(n, size=max_patients, replace=False))
 
 
-def fit_response_model(features: pd.DataFrame, summary: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+def fit_response_model(features: pd.DataFrame, summary: dict[str, Any], config: dict[str, Any], *,
+                       threads: int = 1) -> dict[str, Any]:
     """Nested cross-validation of XGBoost and the baselines; the final model tuned and refitted
     on all patients.
 
@@ -763,7 +785,8 @@ def fit_response_model(features: pd.DataFrame, summary: dict[str, Any], config: 
         perm_folds = folds if cv_info["test_sites"] else mc["folds"]
         metrics["xgboost"]["permutation_test"] = permutation_test(
             lambda: make_xgb(final_params, seed=seed, task=task), X, y, folds=perm_folds,
-            observed=metrics["xgboost"][name], n_perm=mc["n_permutations"], seed=seed, task=task, strata=strata)
+            observed=metrics["xgboost"][name], n_perm=mc["n_permutations"], seed=seed, task=task, strata=strata,
+            workers=threads)
         metrics["xgboost"]["permutation_test"]["hyperparameters"] = (
             "the final model's (chosen on all patients), held fixed: the search is not repeated per permutation")
         log.info("xgboost: permutation p = %.4g (%d permutations, %.1fs)",

@@ -390,15 +390,16 @@ def run_subtype(config: dict[str, Any], results: Path) -> dict[str, Any]:
     return summary
 
 
-def run_model(config: dict[str, Any], results: Path) -> dict[str, Any]:
+def run_model(config: dict[str, Any], results: Path, *, threads: int = 1) -> dict[str, Any]:
     """model: nested cross-validation of XGBoost and baselines; the final model as XGBoost JSON,
-    its metadata (features, preprocessing, training distribution) and a model card."""
+    its metadata (features, preprocessing, training distribution) and a model card. ``threads``:
+    permutation-test fits run side by side (the results do not depend on it)."""
     from stratify.model import fit_response_model
     from stratify.model_io import model_card, model_metadata
     from stratify.plots import calibration_png, observed_predicted_png, roc_png
 
     df, fsum = _features(results)
-    res = fit_response_model(df, fsum, config)
+    res = fit_response_model(df, fsum, config, threads=threads)
     out = results / "model"
     out.mkdir(parents=True, exist_ok=True)
     task = res["info"]["task"]

@@ -19,4 +19,4 @@ rule model:
     conda:
         "../../environment.yml"
     shell:
-        "stratify model fit --config {input.config} --results {params.results} --log {log}"
+        "stratify model fit --config {input.config} --results {params.results} --threads {threads} --log {log}"
