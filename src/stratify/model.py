@@ -33,8 +33,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -584,36 +585,48 @@ def permutation_test(make, X: np.ndarray, y: np.ndarray, *, folds, observed: flo
     """
     name, stat = PRIMARY[task]
     rng = np.random.default_rng(seed)
-    perms = []
-    for _ in range(n_perm):
-        if strata is None:
-            yp = rng.permutation(y)
-        else:
+    vals = [0.0] * n_perm
+    step = max(1, n_perm // 10)
+    lock = threading.Lock()
+    state = {"next": 0, "done": 0}
+
+    def draw() -> tuple[int, np.ndarray] | None:
+        """The next permutation, drawn in order under the lock, so permutation i is the same
+        whatever thread fits it (and only one outcome vector per thread is held at a time)."""
+        with lock:
+            i = state["next"]
+            if i >= n_perm:
+                return None
+            state["next"] += 1
+            if strata is None:
+                return i, rng.permutation(y)
             yp = y.copy()
             for s_ in np.unique(strata):
                 idx = np.flatnonzero(strata == s_)
                 yp[idx] = rng.permutation(y[idx])
-        perms.append(yp)
+            return i, yp
 
-    def one(i: int) -> float:
-        yp = perms[i]
-        if isinstance(folds, int):
-            splitter = (StratifiedKFold if task == CLASSIFICATION else KFold)(
-                n_splits=folds, shuffle=True, random_state=seed + 1 + i)
-            cv = list(splitter.split(X, yp))
-        else:
-            cv = folds
-        pp = cross_validated_predictions(make, X, yp, cv)
-        return stratified_auc(yp, pp, strata) if strata is not None and task == CLASSIFICATION else stat(yp, pp)
-
-    vals = [0.0] * n_perm
-    step = max(1, n_perm // 10)
-    with ThreadPoolExecutor(max(1, int(workers))) as ex:
-        futures = {ex.submit(one, i): i for i in range(n_perm)}
-        for done, fut in enumerate(as_completed(futures), start=1):
-            vals[futures[fut]] = fut.result()
+    def work() -> None:
+        while (got := draw()) is not None:
+            i, yp = got
+            if isinstance(folds, int):
+                splitter = (StratifiedKFold if task == CLASSIFICATION else KFold)(
+                    n_splits=folds, shuffle=True, random_state=seed + 1 + i)
+                cv = list(splitter.split(X, yp))
+            else:
+                cv = folds
+            pp = cross_validated_predictions(make, X, yp, cv)
+            vals[i] = (stratified_auc(yp, pp, strata) if strata is not None and task == CLASSIFICATION
+                       else stat(yp, pp))
+            with lock:
+                state["done"] += 1
+                done = state["done"]
             if done % step == 0 or done == n_perm:
                 log.info("permutation test: %d/%d", done, n_perm)
+
+    with ThreadPoolExecutor(max(1, int(workers))) as ex:
+        for fut in [ex.submit(work) for _ in range(max(1, int(workers)))]:
+            fut.result()
     vals = np.array(vals)
     scheme = (f"stratified {folds}-fold" if task == CLASSIFICATION else f"{folds}-fold") if isinstance(folds, int) \
         else "the same fixed outer folds"
