@@ -54,6 +54,8 @@ import time
 from datetime import date
 from pathlib import Path
 
+from _tsv import write_tsv  # bench/ is on sys.path when a script runs
+
 REPO = Path(__file__).resolve().parent.parent
 SEED = 7
 SECTION = "## Whole pipeline at 1k, 10k and 100k patients"
@@ -210,14 +212,6 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def write_tsv(rows: list[dict], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as fh:
-        fh.write("\t".join(COLUMNS) + "\n")
-        for r in rows:
-            fh.write("\t".join(_fmt(r.get(c)).replace("\t", " ") for c in COLUMNS) + "\n")
-
-
 def _t(v) -> str:
     if v is None:
         return ""
@@ -325,7 +319,7 @@ def main() -> None:
         print(f"n={n:,} ...", file=sys.stderr, flush=True)
         row = run_one(n, args)
         rows.append(row)
-        write_tsv(rows, REPO / args.out)
+        write_tsv(rows, REPO / args.out, COLUMNS, lambda v, _col: _fmt(v))
         print(f"n={n:,}: {row.get('status')}, wall {row.get('wall_s')} s, peak RSS {row.get('peak_rss_mib')} MiB, "
               f"largest stage {row.get('largest_stage')}; load {row.get('load_start')} -> {row.get('load_end')}",
               file=sys.stderr, flush=True)

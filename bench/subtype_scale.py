@@ -49,6 +49,8 @@ import sys
 import time
 from pathlib import Path
 
+from _tsv import write_tsv  # bench/ is on sys.path when a script runs
+
 FEATURES = ["inflammatory_index", "metabolic_index", "aes", "anhedonia"]
 SHIFT = 2.4            # within-group SD, first three features
 SHARE = 0.25           # immune-metabolic subgroup
@@ -199,14 +201,6 @@ def _fmt(v, col: str) -> str:
     return str(v)
 
 
-def write_tsv(rows: list[dict], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as fh:
-        fh.write("\t".join(COLUMNS) + "\n")
-        for r in rows:
-            fh.write("\t".join(_fmt(r.get(c), c) for c in COLUMNS) + "\n")
-
-
 def _sec(v: float) -> str:
     return f"{v:.2f}" if v < 10 else f"{v:.1f}"
 
@@ -279,7 +273,7 @@ def main() -> None:
                 print(f"{data} n={n:,} {method} ...", file=sys.stderr, flush=True)
                 row = run_one(data, n, method, args)
                 rows.append(row)
-                write_tsv(rows, Path(args.out))
+                write_tsv(rows, Path(args.out), COLUMNS, _fmt)
                 if row.get("status") == "ok":
                     tests = (f"sigclust {row['sigclust_s']:.1f}, bootstrap {row['bootstrap_s']:.1f} with "
                              f"n_boot={row['n_boot']}" if row["n_boot"] else "tests not run")

@@ -570,8 +570,8 @@ def permutation_test(make, X: np.ndarray, y: np.ndarray, *, folds, observed: flo
     With ``strata`` (the sites under leave-one-site-out) the outcome is permuted within each
     site, which keeps the sites' outcome rates, and the statistic is the within-site AUC
     (:func:`stratified_auc`), as for the observed value. ``workers`` permutations are fitted
-    side by side (threads: XGBoost and scikit-learn fit outside Python's lock); every
-    permutation is drawn first, so the result does not depend on ``workers``.
+    side by side (threads: XGBoost and scikit-learn fit outside Python's lock); the threads take
+    the permutations in the order they are drawn, so the result does not depend on ``workers``.
 
     Examples
     --------
@@ -624,8 +624,9 @@ def permutation_test(make, X: np.ndarray, y: np.ndarray, *, folds, observed: flo
             if done % step == 0 or done == n_perm:
                 log.info("permutation test: %d/%d", done, n_perm)
 
-    with ThreadPoolExecutor(max(1, int(workers))) as ex:
-        for fut in [ex.submit(work) for _ in range(max(1, int(workers)))]:
+    n_threads = max(1, int(workers))
+    with ThreadPoolExecutor(n_threads) as ex:
+        for fut in [ex.submit(work) for _ in range(n_threads)]:
             fut.result()
     vals = np.array(vals)
     scheme = (f"stratified {folds}-fold" if task == CLASSIFICATION else f"{folds}-fold") if isinstance(folds, int) \
