@@ -140,7 +140,7 @@ def _inflate(body: bytes, isize: int, crc: int, where: str) -> bytes:
     with libdeflate; zlib checks the deflate stream itself)."""
     try:
         if _libdeflate is not None:
-            data = _libdeflate.deflate_decompress(body, isize)
+            data = bytes(_libdeflate.deflate_decompress(body, isize))   # bytearray -> bytes: lines are hashable
             if _libdeflate.crc32(data) != crc:
                 raise GenotypeError(f"{where}: a corrupt BGZF block (CRC32 differs)")
         else:
