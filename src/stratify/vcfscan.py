@@ -353,7 +353,7 @@ def scan(
                 if want is not None and (c, pos) not in want:
                     continue
                 rec = _decode_record(line, c, pos, tabs, n, sel, lo, hi, contiguous, end_at, stats,
-                                     f"{_where(vcf, lineno, None if lineno else prev)}, record {c}:{pos}")
+                                     f"{vcf}, {'' if lineno is None else f'line {lineno}, '}record {c}:{pos}")
                 if rec.dosage is not None or yield_skipped:
                     yield rec
         except GenotypeError as exc:

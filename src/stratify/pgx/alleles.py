@@ -470,7 +470,32 @@ class _GenotypeReader:
                 continue
             where = f"{self.vf.path}, {'line ' + str(lineno) + ', ' if lineno else ''}record {c}:{pos}"
             self._record(line, tabs, i, where)
+        if self.vf.index is not None and not self.ref_checked:
+            self._look_around(chrom_names)
         self._check_build()
+
+    def _look_around(self, chrom_names, flank: int = 3_000_000) -> None:
+        """No record at any definition position: look for the definition rsIDs within ``flank`` bases.
+
+        A GRCh37 file has the gene about 1.8 Mb away from its GRCh38 place (CYP2C19: chr10:96.5 Mb
+        vs 94.8 Mb), so its records would silently fall outside the region read. Bounded: only
+        the ID column of records near the gene is looked at, once, and only in this case.
+        """
+        from stratify.vcfio import read_index, region_lines
+        from stratify.vcfscan import _record_head
+
+        lo, hi = min(self.pos_index), max(self.pos_index)
+        idx = read_index(self.vf.index)
+        for c in chrom_names:
+            prev = None
+            for line in region_lines(self.vf, idx, c, max(lo - flank, 1), hi + flank):
+                c2, pos, tabs = _record_head(line, self.vf.path, None, prev)
+                prev = (c2, pos)
+                if c2 != c or pos > hi + flank:
+                    break
+                rsid = line[tabs[1] + 1:tabs[2]].decode("utf-8", "replace")
+                if rsid in self.rsids and self.rsids[rsid] != pos:
+                    self.rsid_elsewhere.append(f"{rsid} at {c2}:{pos} (GRCh38: {self.rsids[rsid]})")
 
     def _record(self, line: bytes, tabs: list[int], i: int, where: str) -> None:
         p = self.defs.positions[i]
@@ -829,6 +854,20 @@ def call_diplotypes(
         out[name] = arr.astype(np.int64) if name == "n_candidates" else pd.Series(arr, dtype=str)
     out["genotype_flags"] = _flags(g, status_col, positions).reindex(out["sample"]).fillna("").to_numpy()
     return out[DIPLOTYPE_COLUMNS]
+
+
+NOT_GENOTYPED = "not genotyped (no sample in the VCF)"
+
+
+def not_genotyped(patients: list[str], gene: str) -> pd.DataFrame:
+    """No-call rows (``genotype_flags`` = :data:`NOT_GENOTYPED`) for patients without a VCF sample."""
+    n = len(patients)
+    out = pd.DataFrame({"patient_id": pd.Series(list(patients), dtype=str), "sample": pd.Series([""] * n, dtype=str)})
+    for c in DIPLOTYPE_COLUMNS[1:]:
+        out[c] = 0 if c == "n_candidates" else ""
+    out["gene"], out["status"], out["genotype_flags"] = gene, "no-call", NOT_GENOTYPED
+    out["source_tool"] = "stratify-vcf"
+    return out
 
 
 def _flags(g: pd.DataFrame, status: np.ndarray, positions) -> pd.Series:
