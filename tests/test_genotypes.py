@@ -68,7 +68,7 @@ def test_read_dosages_not_a_vcf(tmp_path):
     p.write_text("hello\n")
     with pytest.raises(GenotypeError) as e:
         read_dosages(p)
-    assert str(e.value).startswith(f"{p}: cannot be read as a bgzipped VCF (")
+    assert str(e.value).startswith(f"{p}: not bgzip-compressed (first bytes b'hello\\n'); expected a bgzipped")
 
 
 def _two_populations(n_per=40, m=300, seed=0):

@@ -136,7 +136,7 @@ def test_star_sort_key():
 
 def test_read_single_fixture(defs):
     g = read_vcf_genotypes(CYP2C19_TESTS / "s1s2.vcf", defs)
-    assert list(g.columns) == ["sample", "pos", "rsid", "allele1", "allele2", "phased"]
+    assert list(g.columns) == ["sample", "pos", "rsid", "allele1", "allele2", "phased", "gt", "gt_status"]
     assert len(g) == 35 and set(g["sample"]) == {"PharmCAT"}
     assert g["pos"].dtype == np.int64 and g["phased"].dtype == bool
     assert g["allele1"].dtype == object
@@ -190,8 +190,10 @@ def test_indexed_region_query_equals_scan(defs, tmp_path):
 def test_merged_indexed_fixtures_equal_single_files(defs):
     merged = read_vcf_genotypes(CYP2C19_TESTS / "merged_fixtures.GRCh38.vcf.gz", defs)
     for name in FIXTURES:
-        single = read_vcf_genotypes(CYP2C19_TESTS / name, defs).drop(columns="sample")
-        part = merged[merged["sample"] == name[:-4]].drop(columns="sample").reset_index(drop=True)
+        # bcftools merge wrote ./. where a single file has no record: the bases agree, gt/gt_status do not
+        single = read_vcf_genotypes(CYP2C19_TESTS / name, defs).drop(columns=["sample", "gt", "gt_status"])
+        part = merged[merged["sample"] == name[:-4]].drop(columns=["sample", "gt", "gt_status"])
+        part = part.reset_index(drop=True)
         pd.testing.assert_frame_equal(single, part, obj=name)
 
 
@@ -235,8 +237,8 @@ def test_build_detection_from_header(defs, tmp_path, header, is_37):
 
 
 def test_ref_mismatch_names_file_position_and_bases(defs):
-    with pytest.raises(GenotypeError, match=r"cyp2c19_ref_mismatch.vcf, chr10:94781859 \(rs4244285\): REF is A, "
-                       r"but the CYP2C19 definition's reference base is G"):
+    with pytest.raises(GenotypeError, match=r"cyp2c19_ref_mismatch.vcf, line 7, record chr10:94781859 \(rs4244285\): "
+                       r"REF is A, the definition's is G; is the VCF on GRCh38 and normalised"):
         read_vcf_genotypes(DATA / "cyp2c19_ref_mismatch.vcf", defs)
 
 
@@ -248,7 +250,7 @@ def test_missing_vcf(defs, tmp_path):
 def test_unreadable_vcf(defs, tmp_path):
     p = tmp_path / "garbage.vcf.gz"
     p.write_bytes(b"\x00\x01 not a vcf")
-    with pytest.raises(GenotypeError, match="garbage.vcf.gz: cannot open as VCF"):
+    with pytest.raises(GenotypeError, match="garbage.vcf.gz, line 1: the first record comes before the #CHROM"):
         read_vcf_genotypes(p, defs)
 
 
@@ -289,8 +291,11 @@ EXPECTED = {
     "s1s1.vcf": (["*1/*1"], "junit", ""),
     "s1s17.vcf": (["*1/*17", "*17/*38"], "rule", "name says *1/*17; rs3758581 missing so *17/*38 ties"),
     "s1s17s1s4bmissing.vcf": (["*1/*4", "*1/*17"], "junit", "rs28399504 missing: *4 and *17 tie"),
-    "s1s17s1s4bmissingmore.vcf": (["*1/*4", "*1/*17"], "junit", ""),
-    "s1s1rs12248560missing.vcf": (["*1/*1"], "junit", "PharmCAT lists *1/*1, *1/*17, *17/*17; *1/*1 scores highest"),
+    "s1s17s1s4bmissingmore.vcf": (None, "junit", "ten ./. calls: every pair they leave open is kept (a superset "
+                                  "of PharmCAT's top-only *1/*4, *1/*17; Indeterminate either way)"),
+    "s1s1rs12248560missing.vcf": (["*1/*1", "*1/*17", "*17/*17"], "junit",
+                                  "rs12248560 ./.: *17 cannot be told from *1, so PharmCAT's full list, not its top "
+                                  "*1/*1 (a failed call is no evidence)"),
     "s1s2.vcf": (["*1/*2"], "junit", ""),
     "s1s28.vcf": (["*1/*28"], "junit", ""),
     "s1s2rs3758581missing.vcf": (["*1/*2", "*2/*38"], "rule", "name says *1/*2; rs3758581 missing so *2/*38 ties"),
@@ -328,6 +333,9 @@ def fixture_calls(defs):
 def test_pharmcat_fixture(fixture_calls, name):
     expected, _source, _reason = EXPECTED[name]
     row = fixture_calls.loc[name[:-4]]
+    if expected is None:   # failed calls keep every pair they leave open
+        assert row.status == "ambiguous" and {"*1/*4", "*1/*17"} <= candidates(row)
+        return
     if not expected:
         assert (row.status, row.diplotype, row.n_candidates) == ("no-call", "", 0)
         return
@@ -358,8 +366,11 @@ def test_concordance_with_pharmcat_assertions(fixture_calls):
         theirs = _pharmcat_alternatives(r.junit_assertion_same_named_test)
         assert EXPECTED[r.vcf_file][1] == "junit"
         row = fixture_calls.loc[r.vcf_file[:-4]]
-        assert sorted(candidates(row)) == sorted(ours)
-        assert set(ours) <= set(theirs) or (not ours and not theirs)
+        if ours is None:   # ./. calls: a superset of PharmCAT's top candidates
+            assert set(theirs) <= candidates(row)
+        else:
+            assert sorted(candidates(row)) == sorted(ours)
+            assert set(ours) <= set(theirs) or (not ours and not theirs)
         agree += 1
     assert agree == 17
 
@@ -470,7 +481,7 @@ def test_sample_without_any_position_is_no_call(defs):
 def test_output_columns_and_types(defs):
     out = call_diplotypes(genotypes(defs, {"rs3758581": ("G", "G")}), defs, gene="CYP2C19-test")
     assert list(out.columns) == ["sample", "gene", "diplotype", "haplotype1", "haplotype2", "status",
-                                 "alternatives", "missing_positions", "n_candidates"]
+                                 "alternatives", "missing_positions", "n_candidates", "genotype_flags"]
     assert out.loc[0, "gene"] == "CYP2C19-test"
     assert out["n_candidates"].dtype == np.int64
 

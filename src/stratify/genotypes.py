@@ -3,7 +3,7 @@
 Products, keyed by patient:
 
 * genotypes at the pharmacogene positions (CYP2C19 allele-definition positions), long
-  format, for the PGx caller (read with cyvcf2, only the gene's region);
+  format, for the PGx caller (stratify.pgx.alleles.read_vcf_genotypes, only the gene's region);
 * genotype principal components on LD-pruned common biallelic SNPs, the model's ancestry
   covariates: fitted on a reference set of at most ``genotypes.pca.samples`` samples
   (MAF and call-rate filters, greedy pairwise LD pruning within a window), then every
@@ -21,7 +21,8 @@ the shards as separate jobs (workflow/rules/genotypes.smk); ``genotype_stage`` r
 steps in one process.
 
 VCF samples are mapped to patients through the optional sample map; samples that map to
-no patient are counted and listed in the summary, never silently used or dropped.
+no patient are counted and listed in the summary, never silently used or dropped, and so are
+the cohort's patients without a VCF sample (``patients_without_vcf_sample``).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from stratify.vcfscan import ScanStats, Shard, header_samples, plan_shards, scan
 
 log = logging.getLogger(__name__)
 
-PGX_COLUMNS = ["patient_id", "sample", "pos", "rsid", "allele1", "allele2", "phased"]
+PGX_COLUMNS = ["patient_id", "sample", "pos", "rsid", "allele1", "allele2", "phased", "gt", "gt_status"]
 
 DEFAULTS: dict[str, Any] = {
     "shard_mb": 64,
@@ -123,6 +124,11 @@ def genotype_pcs(dosages: np.ndarray, *, n_components: int = 10, seed: int = 0) 
     p = np.nanmean(dosages, axis=0) / 2
     pca, scores = _pca(standardise(dosages, p), n_components, seed)
     return scores, pca.explained_variance_ratio_
+
+
+def patients_without_sample(mapping: dict[str, str], patient_ids: set[str]) -> list[str]:
+    """The cohort's patients that no VCF sample maps to (sorted)."""
+    return sorted(set(patient_ids) - set(mapping.values()))
 
 
 def map_samples(samples: list[str], sample_map: pd.DataFrame | None, patient_ids: set[str]) -> tuple[dict[str, str], list[str]]:
@@ -435,10 +441,16 @@ def merge(plan: dict[str, Any], pca: dict[str, Any], shard_results: dict[str, di
     summary: dict[str, Any] = {
         "vcf": plan["vcf"], "samples": len(samples), "samples_used": int(keep.sum()),
         "samples_not_in_cohort": unmapped[:100], "n_samples_not_in_cohort": len(unmapped),
+        "patients_without_vcf_sample": patients_without_sample(mapping, patient_ids),
+        "n_patients_without_vcf_sample": len(patients_without_sample(mapping, patient_ids)),
         "shards": {"regions": n_shards, "sample_chunks": len(chunks), "jobs": len(plan["jobs"]),
                    "sample_chunk": plan["settings"]["sample_chunk"], "shard_mb": plan["settings"]["shard_mb"]},
         "records": stats.as_dict(),
     }
+    if summary["n_patients_without_vcf_sample"]:
+        log.warning("%s: %d patients of the cohort have no sample in the VCF (first: %s); their PGx calls say "
+                    "'not genotyped'", plan["vcf"], summary["n_patients_without_vcf_sample"],
+                    ", ".join(summary["patients_without_vcf_sample"][:5]))
     if unmapped:
         log.warning("%s: %d samples map to no patient and are not used (first: %s)", plan["vcf"], len(unmapped),
                     ", ".join(unmapped[:5]))

@@ -171,6 +171,13 @@ def run_pgx(config: dict[str, Any], results: Path) -> dict[str, Any]:
         calls["source_tool"] = "stratify-vcf"
         frames.append(calls)
         summary["sources"].append({"tool": "stratify-vcf", "gene": "CYP2C19", "calls": int(len(calls))})
+    gsum_path = results / "genotypes" / "summary.json"
+    no_sample = json.loads(gsum_path.read_text()).get("patients_without_vcf_sample", []) if gsum_path.exists() else []
+    if len(geno) and no_sample:   # patients the VCF has no sample for: a visible no-call, not a missing row
+        from stratify.pgx.alleles import not_genotyped
+
+        frames.append(not_genotyped(no_sample, "CYP2C19"))
+        summary["not_genotyped"] = {"gene": "CYP2C19", "patients": len(no_sample)}
     for i, sa in enumerate(config["inputs"].get("star_alleles", [])):
         c = read_calls(sa["path"], sa["tool"], gene=sa.get("gene"), sample=sa.get("sample"))
         other = ~c["gene"].isin(PHENOTYPED_GENES)

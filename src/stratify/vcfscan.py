@@ -24,12 +24,8 @@ chunk's calls. With a CSI index (no linear index) the file is read with cyvcf2 i
 
 from __future__ import annotations
 
-import gzip
-import io
 import logging
-import struct
 import time
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,10 +33,22 @@ from pathlib import Path
 import numpy as np
 
 from stratify.errors import GenotypeError
+from stratify.vcfio import (  # noqa: F401  (TabixIndex, _fill_unset, index_of: this module's API before vcfio)
+    WINDOW,
+    CsiIndex,
+    TabixIndex,
+    VcfFile,
+    _fill_unset,
+    bgzf_lines,
+    check_vcf,
+    index_of,
+    read_header,
+    read_index,
+    region_lines,
+    reindex_hint,
+)
 
 log = logging.getLogger(__name__)
-
-WINDOW = 1 << 14  # the tabix linear-index window: 16 kb
 
 _TAB, _COLON, _DOT, _ZERO, _ONE, _SLASH, _PIPE = 9, 58, 46, 48, 49, 47, 124
 
@@ -96,94 +104,6 @@ def _decode_words(w: np.ndarray, end_at: int | None) -> np.ndarray | None:
     return d if ok.all() else None
 
 
-try:   # libdeflate: inflates BGZF blocks several times faster than zlib, and checks the CRC cheaply
-    import deflate as _libdeflate
-except ImportError:   # pragma: no cover - a platform without the wheel falls back to zlib
-    _libdeflate = None
-
-
-_INFLATE_ERRORS: tuple[type[Exception], ...] = (zlib.error,) + (
-    (_libdeflate.DeflateError,) if _libdeflate is not None else ())
-
-
-def _inflate(body: bytes, isize: int, crc: int, where: str) -> bytes:
-    """One BGZF block's deflate stream (``body``), checked against its ISIZE (and its CRC32
-    with libdeflate; zlib checks the deflate stream itself)."""
-    try:
-        if _libdeflate is not None:
-            data = _libdeflate.deflate_decompress(body, isize)
-            if _libdeflate.crc32(data) != crc:
-                raise GenotypeError(f"{where}: a corrupt BGZF block (CRC32 differs)")
-        else:
-            data = zlib.decompress(body, -15)
-    except _INFLATE_ERRORS as exc:
-        raise GenotypeError(f"{where}: a corrupt BGZF block ({exc})") from None
-    if len(data) != isize:
-        raise GenotypeError(f"{where}: a corrupt BGZF block (length differs from ISIZE)")
-    return data
-
-
-@dataclass
-class TabixIndex:
-    """Contig names and the linear index (first virtual offset per 16-kb window) of a .tbi."""
-
-    names: list[str]
-    linear: list[np.ndarray]
-
-    @classmethod
-    def read(cls, path: str | Path) -> "TabixIndex":
-        path = Path(path)
-        try:
-            with gzip.open(path, "rb") as f:
-                data = f.read()
-        except (OSError, EOFError) as exc:
-            raise GenotypeError(f"{path}: cannot be read as a tabix index ({exc})") from None
-        if data[:4] != b"TBI\x01":
-            raise GenotypeError(f"{path}: not a tabix index (magic {data[:4]!r}, expected TBI\\1)")
-        n_ref, _fmt, _cs, _cb, _ce, _meta, _skip, l_nm = struct.unpack_from("<8i", data, 4)
-        off = 36
-        names = [s.decode() for s in data[off:off + l_nm].split(b"\0")[:n_ref]]
-        off += l_nm
-        linear = []
-        for _ in range(n_ref):
-            (n_bin,) = struct.unpack_from("<i", data, off)
-            off += 4
-            for _ in range(n_bin):
-                _bin, n_chunk = struct.unpack_from("<Ii", data, off)
-                off += 8 + 16 * n_chunk
-            (n_intv,) = struct.unpack_from("<i", data, off)
-            off += 4
-            linear.append(_fill_unset(np.frombuffer(data, dtype="<u8", count=n_intv, offset=off).copy()))
-            off += 8 * n_intv
-        return cls(names, linear)
-
-
-def _fill_unset(lin: np.ndarray) -> np.ndarray:
-    """Windows without an offset (all bits set) read from the next window that has one.
-
-    Trailing unset windows are dropped: no record starts there.
-    """
-    unset = lin == np.iinfo(np.uint64).max
-    if not unset.any():
-        return lin
-    valid = np.flatnonzero(~unset)
-    if not valid.size:
-        return lin[:0]
-    lin, unset = lin[:valid[-1] + 1].copy(), unset[:valid[-1] + 1]
-    nxt = np.searchsorted(valid, np.arange(len(lin)))
-    lin[unset] = lin[valid[nxt[unset]]]
-    return lin
-
-
-def index_of(vcf: str | Path) -> Path | None:
-    """The VCF's .tbi or .csi index, or None."""
-    for ext in (".tbi", ".csi"):
-        p = Path(str(vcf) + ext)
-        if p.exists():
-            return p
-    return None
-
-
 @dataclass
 class Shard:
     """Intervals (contig, first position, last position; 1-based, inclusive) read by one job."""
@@ -203,30 +123,26 @@ def plan_shards(vcf: str | Path, *, target_bytes: int = 64 << 20) -> list[Shard]
     """Split the file into shards of about ``target_bytes`` compressed bytes (by the index).
 
     Intervals follow file order, a contig is cut at 16-kb window boundaries only, and every
-    record belongs to exactly one shard (by its POS). With a CSI index, or a file too small
-    to split, each contig with data is its own interval and shards are whole contigs
-    grouped to the target.
+    record belongs to exactly one shard (by its POS). With a CSI index (no linear index) each
+    contig of the index is one interval, all in one shard.
     """
-    vcf = Path(vcf)
-    idx = index_of(vcf)
-    if idx is None:
-        raise GenotypeError(f"{vcf}: no .tbi or .csi index beside it; make one with `tabix -p vcf {vcf}`")
-    size = vcf.stat().st_size
-    if idx.suffix == ".csi":
-        from cyvcf2 import VCF
-
-        v = VCF(str(vcf), lazy=True)
-        names = list(v.seqnames)
-        v.close()
-        return [Shard([(c, 1, 2**31 - 1) for c in names], size)]
-    tbi = TabixIndex.read(idx)
+    vf = check_vcf(vcf, need_index=True)
+    read_header(vf)
+    size = vf.path.stat().st_size
+    assert vf.index is not None
+    idx = read_index(vf.index)
+    if isinstance(idx, CsiIndex):
+        return [Shard([(c, 1, 2**31 - 1) for c, b in zip(idx.names, idx.bins) if b], size)]
     shards: list[Shard] = []
     cur: list[tuple[str, int, int]] = []
     cur_bytes = 0
-    contigs = [(n, lin) for n, lin in zip(tbi.names, tbi.linear) if len(lin)]
+    contigs = [(n, lin) for n, lin in zip(idx.names, idx.linear) if len(lin)]
     for ci, (name, lin) in enumerate(contigs):
         coff = (lin >> np.uint64(16)).astype(np.int64)
         nxt = (contigs[ci + 1][1][0] >> np.uint64(16)) if ci + 1 < len(contigs) else size
+        if int(coff.max()) > size:
+            raise GenotypeError(f"{vf.index}: points past the end of {vf.path.name} (byte {int(coff.max())} of "
+                                f"{size}): the index does not belong to this VCF; {reindex_hint(vf.path)}")
         end_of = np.append(coff[1:], int(nxt))
         w0 = 0
         for w in range(len(lin)):
@@ -276,75 +192,9 @@ class Record:
     skipped: str | None = None
 
 
-def _bgzf_lines(raw, skip: int = 0) -> Iterator[bytes]:
-    """Lines of a BGZF file from the block at ``raw``'s position, the first ``skip`` bytes dropped.
-
-    Each BGZF block is a gzip member with its size in the BC extra field, so it is inflated in
-    one call (libdeflate, or zlib where the ``deflate`` wheel is missing), without the
-    line-by-line buffering of the gzip module. Each block's length is checked against its ISIZE
-    and, with libdeflate, its CRC32. A file that is gzip but not BGZF is read through the gzip
-    module instead.
-    """
-    pieces: list[bytes] = []
-    while True:
-        head = raw.read(12)
-        if len(head) < 12:
-            break
-        if head[:4] != b"\x1f\x8b\x08\x04":
-            raw.seek(raw.tell() - len(head))
-            yield from io.BufferedReader(gzip.GzipFile(fileobj=raw), buffer_size=1 << 20)
-            return
-        (xlen,) = struct.unpack_from("<H", head, 10)
-        extra = raw.read(xlen)
-        bsize = None
-        i = 0
-        while i + 4 <= len(extra):
-            si1, si2, slen = extra[i], extra[i + 1], struct.unpack_from("<H", extra, i + 2)[0]
-            if si1 == 66 and si2 == 67 and slen == 2:
-                bsize = struct.unpack_from("<H", extra, i + 4)[0]
-            i += 4 + slen
-        if bsize is None:
-            raise GenotypeError(f"{getattr(raw, 'name', 'VCF')}: a gzip block without the BGZF size field; "
-                                "recompress the file with bgzip")
-        body = raw.read(bsize + 1 - 12 - xlen)
-        if len(body) < 8:
-            raise GenotypeError(f"{getattr(raw, 'name', 'VCF')}: the file ends inside a BGZF block (truncated)")
-        crc, isize = struct.unpack_from("<II", body, len(body) - 8)
-        data = _inflate(body[:-8], isize, crc, getattr(raw, "name", "VCF"))
-        if skip:
-            data, skip = data[skip:], 0
-        start = 0
-        while True:
-            j = data.find(b"\n", start)
-            if j < 0:
-                break
-            if pieces:
-                pieces.append(data[start:j + 1])
-                yield b"".join(pieces)
-                pieces = []
-            else:
-                yield data[start:j + 1]
-            start = j + 1
-        if start < len(data):
-            pieces.append(data[start:])
-    if pieces:
-        yield b"".join(pieces)
-
-
 def header_samples(vcf: str | Path) -> list[str]:
-    """Sample names from the #CHROM line."""
-    vcf = Path(vcf)
-    try:
-        with gzip.open(vcf, "rb") as f:
-            for line in f:
-                if line.startswith(b"#CHROM"):
-                    cols = line.rstrip(b"\r\n").decode().split("\t")
-                    return cols[9:]
-                if not line.startswith(b"#"):
-                    break
-    except (OSError, EOFError) as exc:
-        raise GenotypeError(f"{vcf}: cannot be read as a bgzipped VCF ({exc})") from None
-    raise GenotypeError(f"{vcf}: no #CHROM header line before the first record")
+    """Sample names from the #CHROM line of a bgzipped VCF (after :func:`check_vcf`'s checks)."""
+    return read_header(check_vcf(vcf, need_index=False)).samples
 
 
 def _decode_general(gt: np.ndarray, n: int, sel: np.ndarray, where: str) -> tuple[np.ndarray, int]:
@@ -375,6 +225,56 @@ def _decode_general(gt: np.ndarray, n: int, sel: np.ndarray, where: str) -> tupl
     return d, int(end1.sum())
 
 
+def _where(vcf: Path, lineno: int | None, prev: tuple[str, int] | None) -> str:
+    """Where a record is: its line number in a whole-file read, else the record before it."""
+    if lineno is not None:
+        return f"{vcf}, line {lineno}"
+    return f"{vcf}, the record after {prev[0]}:{prev[1]}" if prev else f"{vcf}, the first record of the region"
+
+
+def _record_head(line: bytes, vcf: Path, lineno: int | None, prev) -> tuple[str, int, list[int]]:
+    """CHROM, POS and the positions of the first nine tabs of a record line, or a named error."""
+    tabs = []
+    t = -1
+    for _ in range(9):
+        t = line.find(b"\t", t + 1)
+        if t < 0:
+            break
+        tabs.append(t)
+    chrom = line[:tabs[0]].decode("utf-8", "replace") if tabs else line[:20].decode("utf-8", "replace").rstrip()
+    if len(tabs) < 2:
+        raise GenotypeError(f"{_where(vcf, lineno, prev)}: a record line with {len(tabs) + 1} tab-separated "
+                            f"column(s) (starting {line[:30]!r}); a VCF record has CHROM POS ID REF ALT QUAL FILTER "
+                            "INFO FORMAT and one column per sample")
+    raw_pos = line[tabs[0] + 1:tabs[1]]
+    if not raw_pos.isdigit() or not chrom:
+        raise GenotypeError(f"{_where(vcf, lineno, prev)}, record {chrom}:{raw_pos.decode('utf-8', 'replace')}: "
+                            f"{'CHROM is empty' if not chrom else 'POS is not a positive integer'}; expected "
+                            "CHROM and a 1-based position")
+    pos = int(raw_pos)
+    if len(tabs) < 9:
+        raise GenotypeError(f"{_where(vcf, lineno, prev)}, record {chrom}:{pos}: {len(tabs) + 1} columns; a VCF "
+                            "with samples needs at least 10 (CHROM .. FORMAT and one per sample)")
+    return chrom, pos, tabs
+
+
+def _region_sources(vf: VcfFile, intervals, header) -> Iterator[tuple]:
+    """(contig, first, last, lines, first line number or None) for each interval (or the whole file)."""
+    if intervals is None:
+        yield None, 0, 2**31 - 1, _body_lines(vf, header.n_lines), header.n_lines
+        return
+    idx = read_index(vf.index)
+    for chrom, beg, end in intervals:
+        yield chrom, beg, end, region_lines(vf, idx, chrom, beg, end), None, idx
+
+
+def _body_lines(vf: VcfFile, n_header: int) -> Iterator[bytes]:
+    with open(vf.path, "rb") as raw:
+        for i, line in enumerate(bgzf_lines(raw, name=str(vf.path))):
+            if i >= n_header:
+                yield line
+
+
 def scan(
     vcf: str | Path,
     intervals: list[tuple[str, int, int]] | None = None,
@@ -392,12 +292,17 @@ def scan(
     ``want`` = {(contig, pos)}: decode only these positions (others are still counted).
     ``yield_skipped``: also yield skipped records (multi-allelic, no ALT, no GT) with
     ``dosage=None`` and ``skipped`` set to the reason.
+
+    Every record line is checked for its columns and POS, the order of positions within a
+    contig and (whole file) that a contig's records are together; with an index, that the
+    index belongs to the file. A problem raises GenotypeError naming the record.
     """
-    vcf = Path(vcf)
-    samples = header_samples(vcf)
-    n = len(samples)
+    vf = check_vcf(vcf, need_index=intervals is not None)
+    vcf = vf.path
+    header = read_header(vf)
+    n = len(header.samples)
     if n == 0:
-        raise GenotypeError(f"{vcf}: the VCF has no samples")
+        raise GenotypeError(f"{vcf}: the VCF has no samples (sites-only); expected genotype columns")
     if columns is None:
         columns = (0, n)
     if isinstance(columns, tuple):
@@ -414,39 +319,29 @@ def scan(
     # where the line's last sample (newline-terminated) sits among the decoded ones
     last = np.flatnonzero(sel == n - 1)
     end_at = int(last[0]) if last.size else None
-    idx = index_of(vcf)
     t0 = time.monotonic()
-    if intervals is not None and idx is not None and idx.suffix == ".csi":
-        yield from _scan_cyvcf2(vcf, intervals, [samples[i] for i in sel], want, stats, yield_skipped)
-        stats.seconds += time.monotonic() - t0
-        return
-    if intervals is not None and idx is None:
-        raise GenotypeError(f"{vcf}: no .tbi or .csi index; make one with `tabix -p vcf {vcf}`")
-    tbi = TabixIndex.read(idx) if intervals is not None else None
-    for chrom, beg, end in intervals or [(None, 0, 2**31 - 1)]:
-        with open(vcf, "rb") as raw:
-            if chrom is not None:
-                assert tbi is not None
-                if chrom not in tbi.names:
-                    continue
-                lin = tbi.linear[tbi.names.index(chrom)]
-                w = (beg - 1) // WINDOW
-                if w >= len(lin):
-                    continue
-                voff = int(lin[w])
-                raw.seek(voff >> 16)
-                gz = _bgzf_lines(raw, voff & 0xFFFF)
-            else:
-                gz = _bgzf_lines(raw)
-            bchrom = chrom.encode() if chrom is not None else None
-            for line in gz:
+    for chrom, beg, end, lines, lineno, *idx in _region_sources(vf, intervals, header):
+        prev: tuple[str, int] | None = None
+        done: set[str] = set()
+        try:
+            for line in lines:
+                if lineno is not None:
+                    lineno += 1
                 if line[:1] == b"#":
                     continue
-                t1 = line.index(b"\t")
-                if bchrom is not None and line[:t1] != bchrom:
+                c, pos, tabs = _record_head(line, vcf, lineno, prev)
+                if chrom is not None and c != chrom:
+                    if idx and c not in idx[0].names:
+                        raise GenotypeError(f"{vcf}: contig {c} follows {chrom} in the file but is not in the index "
+                                            f"{vf.index.name}: the index is stale; {reindex_hint(vcf)}")
                     break
-                t2 = line.index(b"\t", t1 + 1)
-                pos = int(line[t1 + 1:t2])
+                if prev is not None and (c == prev[0] and pos < prev[1] or c != prev[0] and c in done):
+                    raise GenotypeError(f"{_where(vcf, lineno, prev)}, record {c}:{pos}: the VCF is not sorted "
+                                        f"({c}:{pos} comes after {prev[0]}:{prev[1]}); sort it with `bcftools sort` "
+                                        "and index it again")
+                if prev is not None and c != prev[0]:
+                    done.add(prev[0])
+                prev = (c, pos)
                 if pos < beg:
                     continue
                 if pos > end:
@@ -455,79 +350,53 @@ def scan(
                 if stats.records % progress_every == 0:
                     log.info("%s: %d records read (%.0f records/s)", vcf.name, stats.records,
                              stats.records / max(time.monotonic() - t0, 1e-9))
-                tabs = [t1, t2]
-                for _ in range(7):
-                    tabs.append(line.find(b"\t", tabs[-1] + 1))
-                    if tabs[-1] < 0:
-                        raise GenotypeError(f"{vcf}: record {line[:t1].decode()}:{pos} has {len(tabs) - 1} "
-                                            "columns; a VCF with samples needs at least 10")
-                c = line[:t1].decode()
                 if want is not None and (c, pos) not in want:
                     continue
-                alt = line[tabs[3] + 1:tabs[4]]
-                fmt = line[tabs[7] + 1:tabs[8]]
-                reason = None
-                if alt == b"." or alt == b"*":
-                    stats.no_alt += 1
-                    reason = "no ALT allele"
-                elif b"," in alt:
-                    stats.multiallelic += 1
-                    reason = "multi-allelic"
-                elif not (fmt == b"GT" or fmt.startswith(b"GT:")):
-                    stats.no_gt += 1
-                    reason = "no GT field"
-                vid, ref = line[tabs[1] + 1:tabs[2]].decode(), line[tabs[2] + 1:tabs[3]].decode()
-                if reason is not None:
-                    if yield_skipped:
-                        yield Record(c, pos, vid, ref, alt.decode(), None, reason)
-                    continue
-                b0 = tabs[8] + 1
-                d = None
-                if fmt == b"GT" and len(line) - b0 == 4 * n and line[-1:] == b"\n":
-                    if contiguous:
-                        w = np.frombuffer(line, dtype="<u4", count=hi - lo, offset=b0 + 4 * lo)
-                    else:
-                        w = np.frombuffer(line, dtype="<u4", count=n, offset=b0)[sel]
-                    d = _decode_words(w, end_at)
-                    # None: not all fixed-width biallelic calls, so the general path decides
-                if d is None:
-                    body = line[b0:].rstrip(b"\r\n")
-                    d, nh = _decode_general(np.frombuffer(body, dtype=np.uint8), n, sel, f"{vcf}: record {c}:{pos}")
-                    stats.haploid_calls += nh
-                stats.decoded += 1
-                yield Record(c, pos, vid, ref, alt.decode(), d)
+                rec = _decode_record(line, c, pos, tabs, n, sel, lo, hi, contiguous, end_at, stats,
+                                     f"{vcf}, {'' if lineno is None else f'line {lineno}, '}record {c}:{pos}")
+                if rec.dosage is not None or yield_skipped:
+                    yield rec
+        except GenotypeError as exc:
+            if prev is None or "record" in str(exc):
+                raise
+            raise GenotypeError(f"{exc} (last good record: {prev[0]}:{prev[1]}"
+                                f"{'' if lineno is None else f', line {lineno - 1}'})") from None
     stats.seconds += time.monotonic() - t0
 
 
-def _scan_cyvcf2(vcf: Path, intervals, samples: list[str], want, stats: ScanStats,
-                 yield_skipped: bool) -> Iterator[Record]:
-    """The same records through cyvcf2 (for CSI-indexed files)."""
-    from cyvcf2 import VCF
-
-    v = VCF(str(vcf), gts012=True, lazy=True, samples=samples)
-    for chrom, beg, end in intervals:
-        for r in v(f"{chrom}:{beg}-{end}"):
-            if r.POS < beg:
-                continue
-            stats.records += 1
-            if want is not None and (r.CHROM, r.POS) not in want:
-                continue
-            reason = None
-            if not r.ALT or r.ALT[0] in (".", "*"):
-                stats.no_alt += 1
-                reason = "no ALT allele"
-            elif len(r.ALT) > 1:
-                stats.multiallelic += 1
-                reason = "multi-allelic"
-            elif "GT" not in r.FORMAT:
-                stats.no_gt += 1
-                reason = "no GT field"
-            if reason is not None:
-                if yield_skipped:
-                    yield Record(r.CHROM, r.POS, r.ID or ".", r.REF, ",".join(r.ALT), None, reason)
-                continue
-            gt = r.gt_types.astype(np.int8)
-            d = np.where(gt == 3, -1, gt).astype(np.int8)
-            stats.decoded += 1
-            yield Record(r.CHROM, r.POS, r.ID or ".", r.REF, r.ALT[0], d)
-    v.close()
+def _decode_record(line: bytes, c: str, pos: int, tabs: list[int], n: int, sel: np.ndarray, lo: int, hi: int,
+                   contiguous: bool, end_at: int | None, stats: ScanStats, where: str) -> Record:
+    """One record's dosages (or its skip reason, counted in ``stats``)."""
+    alt = line[tabs[3] + 1:tabs[4]]
+    fmt = line[tabs[7] + 1:tabs[8]]
+    reason = None
+    if alt == b"." or alt == b"*":
+        stats.no_alt += 1
+        reason = "no ALT allele"
+    elif b"," in alt:
+        stats.multiallelic += 1
+        reason = "multi-allelic"
+    elif not (fmt == b"GT" or fmt.startswith(b"GT:")):
+        stats.no_gt += 1
+        reason = "no GT field"
+    vid = line[tabs[1] + 1:tabs[2]].decode("utf-8", "replace")
+    ref = line[tabs[2] + 1:tabs[3]].decode("utf-8", "replace")
+    if reason is not None:
+        return Record(c, pos, vid, ref, alt.decode("utf-8", "replace"), None, reason)
+    b0 = tabs[8] + 1
+    d = None
+    if fmt == b"GT" and len(line) - b0 == 4 * n and line[-1:] == b"\n":
+        if contiguous:
+            w = np.frombuffer(line, dtype="<u4", count=hi - lo, offset=b0 + 4 * lo)
+        else:
+            w = np.frombuffer(line, dtype="<u4", count=n, offset=b0)[sel]
+        d = _decode_words(w, end_at)
+        # None: not all fixed-width biallelic calls, so the general path decides
+    if d is None:
+        body = line[b0:].rstrip(b"\r\n")
+        if not body:
+            raise GenotypeError(f"{where}: no sample columns, expected {n} (the #CHROM line's samples)")
+        d, nh = _decode_general(np.frombuffer(body, dtype=np.uint8), n, sel, where)
+        stats.haploid_calls += nh
+    stats.decoded += 1
+    return Record(c, pos, vid, ref, alt.decode("utf-8", "replace"), d)

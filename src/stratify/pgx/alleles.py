@@ -56,7 +56,7 @@ __all__ = [
     "star_sort_key",
 ]
 
-GENOTYPE_COLUMNS = ["sample", "pos", "rsid", "allele1", "allele2", "phased"]
+GENOTYPE_COLUMNS = ["sample", "pos", "rsid", "allele1", "allele2", "phased", "gt", "gt_status"]
 DIPLOTYPE_COLUMNS = [
     "sample",
     "gene",
@@ -67,6 +67,7 @@ DIPLOTYPE_COLUMNS = [
     "alternatives",
     "missing_positions",
     "n_candidates",
+    "genotype_flags",
 ]
 
 # IUPAC nucleotide codes used in PharmCAT definitions (e.g. *4 is "Y" at rs12248560).
@@ -301,8 +302,9 @@ def read_vcf_genotypes(
     Parameters
     ----------
     vcf_path
-        VCF or bgzipped VCF on GRCh38; contig ``chr10`` or ``10``. With a ``.tbi`` or
-        ``.csi`` index only the gene's region is read, otherwise the file is scanned.
+        VCF (plain text, or bgzipped: BGZF with its end-of-file marker) on GRCh38; contig
+        ``chr10`` or ``10``. With a ``.tbi`` or ``.csi`` index only the gene's region is read,
+        otherwise the file is scanned.
     definitions
         From :func:`load_definitions`.
     samples
@@ -312,16 +314,23 @@ def read_vcf_genotypes(
     -------
     pandas.DataFrame
         One row per sample per definition position: ``sample`` (str), ``pos`` (int),
-        ``rsid``, ``allele1``, ``allele2`` (the bases as strings, ``None`` when missing)
-        and ``phased`` (bool). A position absent from the VCF is missing for every
-        sample, never reference. Several records at one position (a split multi-allelic
-        site) are merged per sample; if they disagree the call is missing.
+        ``rsid``, ``allele1``, ``allele2`` (the bases as strings, ``None`` when missing),
+        ``phased`` (bool), ``gt`` (the GT text, "" without a record) and ``gt_status``:
+        ``called``, ``absent`` (no record at the position), ``missing`` (``./.``), ``half``
+        (``./1``: one allele kept), ``haploid`` (``1``), ``polyploid`` (``0/1/1``), ``no-gt``
+        (a record without GT) or ``conflict`` (split records that disagree). Only
+        ``called`` gives two alleles; a position absent from the VCF is missing, never
+        reference. Several records at one position (a split multi-allelic site) are merged
+        per sample.
 
     Raises
     ------
     GenotypeError
-        The file is missing, is on GRCh37, has no samples, lacks a requested sample,
-        or has a REF that differs from the definition's.
+        The file is missing, not BGZF (plain gzip), truncated, corrupt or has a stale index;
+        its header lacks ``#CHROM`` or repeats a sample; it is on GRCh37 (by its header, by
+        the definition rsIDs sitting at other positions, or by most REF bases disagreeing);
+        it has no samples or lacks a requested one; a record is malformed (columns, POS, a
+        GT such as ``0/x`` or an allele index without an ALT) -- named by line or record.
 
     Examples
     --------
@@ -333,130 +342,253 @@ def read_vcf_genotypes(
     ...         "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tP1\n"
     ...         "chr10\t94781859\trs4244285\tG\tA\t.\tPASS\t.\tGT\t0/1\n")
     >>> g = read_vcf_genotypes(vcf, load_definitions())
-    >>> g.loc[g.rsid == "rs4244285", ["allele1", "allele2"]].values.tolist()
-    [['G', 'A']]
+    >>> g.loc[g.rsid == "rs4244285", ["allele1", "allele2", "gt_status"]].values.tolist()
+    [['G', 'A', 'called']]
     >>> g.allele1.isna().sum()  # the 34 positions absent from the file are missing
     np.int64(34)
     """
-    from cyvcf2 import VCF
+    from stratify.vcfio import check_vcf, read_header
 
-    vcf_path = Path(vcf_path)
-    if not vcf_path.is_file():
-        raise GenotypeError(f"{vcf_path}: VCF not found")
-    try:
-        vcf = VCF(str(vcf_path), gts012=True, lazy=True)
-    except OSError as exc:
-        raise GenotypeError(f"{vcf_path}: cannot open as VCF ({exc})") from None
-    try:
-        return _read_genotypes(vcf, vcf_path, definitions, samples)
-    finally:
-        vcf.close()
-
-
-def _read_genotypes(vcf, vcf_path: Path, defs: AlleleDefinitions, samples) -> pd.DataFrame:
-    chrom_names = (defs.chrom, defs.chrom.removeprefix("chr"))
-    raw_header = vcf.raw_header
-    build = _header_build(raw_header, chrom_names)
-    if build == "GRCh37":
+    vf = check_vcf(vcf_path, need_index=False, allow_text=True)
+    header = read_header(vf)
+    chrom_names = (definitions.chrom, definitions.chrom.removeprefix("chr"))
+    if _header_build(header.meta, chrom_names) == "GRCh37":
         raise GenotypeError(
-            f"{vcf_path}: the header says GRCh37/hg19, which is not supported; the allele "
-            f"definitions are on {defs.build}. Lift the VCF over to GRCh38 first (e.g. with "
+            f"{vf.path}: the header says GRCh37/hg19, which is not supported; the allele "
+            f"definitions are on {definitions.build}. Lift the VCF over to GRCh38 first (e.g. with "
             "bcftools +liftover or CrossMap) and re-call variants at the PGx positions if you can."
         )
-    file_samples = list(vcf.samples)
+    file_samples = header.samples
     if not file_samples:
-        raise GenotypeError(f"{vcf_path}: the VCF has no samples (sites-only); expected genotype columns")
+        raise GenotypeError(f"{vf.path}: the VCF has no samples (sites-only); expected genotype columns")
     if samples is None:
-        samples = file_samples
+        samples = list(file_samples)
     else:
         samples = [str(s) for s in samples]
-        absent = [s for s in samples if s not in set(file_samples)]
+        known = set(file_samples)
+        absent = [s for s in samples if s not in known]
         if absent:
             raise GenotypeError(
-                f"{vcf_path}: sample(s) not in the VCF: {', '.join(absent[:10])}"
+                f"{vf.path}: sample(s) not in the VCF: {', '.join(absent[:10])}"
                 + (f" and {len(absent) - 10} more" if len(absent) > 10 else "")
             )
-        vcf.set_samples(samples)
-        # cyvcf2 keeps the file's column order; record it to reorder afterwards.
-    kept = list(vcf.samples)
-
-    n = len(kept)
-    n_pos = len(defs.positions)
-    pos_index = {p.pos: i for i, p in enumerate(defs.positions)}
-    a1 = np.full((n_pos, n), None, dtype=object)
-    a2 = np.full((n_pos, n), None, dtype=object)
-    ph = np.zeros((n_pos, n), dtype=bool)
-    seen = np.zeros(n_pos, dtype=bool)
-
-    contigs = _header_contigs(raw_header)
-    present = [c for c in chrom_names if c in contigs]
-    if contigs and not present:
+    contigs = _header_contigs(header.meta)
+    if contigs and not any(c in contigs for c in chrom_names):
         raise GenotypeError(
-            f"{vcf_path}: no contig {defs.chrom} or {chrom_names[1]} in the header "
+            f"{vf.path}: no contig {definitions.chrom} or {chrom_names[1]} in the header "
             f"(contigs: {', '.join(contigs[:8])}{'...' if len(contigs) > 8 else ''}); "
-            f"expected a VCF covering {defs.gene}"
+            f"expected a VCF covering {definitions.gene}"
         )
-    has_index = any(Path(str(vcf_path) + ext).is_file() for ext in (".tbi", ".csi"))
-    start = min(pos_index)
-    end = max(pos_index)
-    if has_index:
-        names = present or [c for c in chrom_names if c in set(vcf.seqnames)]
-        records = (r for c in names for r in vcf(f"{c}:{start}-{end}"))
-    else:
-        records = (r for r in vcf if r.CHROM in chrom_names)
+    column = {s: k for k, s in enumerate(file_samples)}
+    reader = _GenotypeReader(vf, header, definitions, np.array([column[s] for s in samples]))
+    reader.read(chrom_names)
+    return reader.table(samples)
 
-    for rec in records:
-        i = pos_index.get(rec.POS)
-        if i is None:
-            continue
-        p = defs.positions[i]
-        ref = rec.REF
+
+# GT text -> (allele index 1, allele index 2, phased, status); -1 = missing allele.
+_GT_CACHE: dict[bytes, tuple[int, int, bool, str]] = {}
+
+
+def _parse_gt(gt: bytes) -> tuple[int, int, bool, str] | None:
+    """One GT value (VCF 4.3 section 1.6.2): alleles separated by / or |, '.' missing; None if malformed."""
+    hit = _GT_CACHE.get(gt)
+    if hit is not None:
+        return hit
+    parts = re.split(rb"[/|]", gt)
+    if not gt or not all(p == b"." or p.isdigit() for p in parts):
+        return None
+    idx = [-1 if p == b"." else int(p) for p in parts]
+    phased = b"|" in gt
+    if len(idx) == 1:
+        out = (-1, -1, False, "missing" if idx[0] < 0 else "haploid")
+    elif len(idx) > 2:
+        out = (-1, -1, False, "polyploid")
+    elif idx[0] < 0 and idx[1] < 0:
+        out = (-1, -1, False, "missing")
+    elif idx[0] < 0 or idx[1] < 0:
+        out = (idx[0], idx[1], False, "half")
+    else:
+        out = (idx[0], idx[1], phased, "called")
+    if len(_GT_CACHE) < 4096:
+        _GT_CACHE[gt] = out
+    return out
+
+
+class _GenotypeReader:
+    """Reads the records at the definition positions into per-position arrays of bases."""
+
+    def __init__(self, vf, header, defs: AlleleDefinitions, cols: np.ndarray):
+        self.vf, self.header, self.defs, self.cols = vf, header, defs, cols
+        n, n_pos = len(cols), len(defs.positions)
+        self.pos_index = {p.pos: i for i, p in enumerate(defs.positions)}
+        self.a1 = np.full((n_pos, n), None, dtype=object)
+        self.a2 = np.full((n_pos, n), None, dtype=object)
+        self.ph = np.zeros((n_pos, n), dtype=bool)
+        self.gt = np.full((n_pos, n), "", dtype=object)
+        self.status = np.full((n_pos, n), "absent", dtype=object)
+        self.ref_mismatch: list[str] = []
+        self.ref_checked = 0
+        self.rsid_elsewhere: list[str] = []
+        self.rsids = {p.rsid: p.pos for p in defs.positions if p.rsid}
+
+    def _lines(self, chrom_names):
+        """(line, line number or None) of the gene's region (indexed) or of the whole file."""
+        from stratify.vcfio import file_lines, read_index, region_lines
+
+        lo, hi = min(self.pos_index), max(self.pos_index)
+        if self.vf.index is not None:
+            idx = read_index(self.vf.index)
+            for c in chrom_names:
+                for line in region_lines(self.vf, idx, c, lo, hi):
+                    yield line, None
+            return
+        for k, line in enumerate(file_lines(self.vf), start=1):
+            if k > self.header.n_lines:
+                yield line, k
+
+    def read(self, chrom_names) -> None:
+        from stratify.vcfscan import _record_head
+
+        hi = max(self.pos_index)
+        prev = None
+        for line, lineno in self._lines(chrom_names):
+            if line[:1] == b"#":
+                continue
+            c, pos, tabs = _record_head(line, self.vf.path, lineno, prev)
+            prev = (c, pos)
+            if c not in chrom_names:
+                if lineno is None:
+                    break
+                continue
+            if lineno is None and pos > hi:
+                break
+            i = self.pos_index.get(pos)
+            if i is None:
+                rsid = line[tabs[1] + 1:tabs[2]].decode("utf-8", "replace")
+                if rsid in self.rsids:
+                    self.rsid_elsewhere.append(f"{rsid} at {c}:{pos} (GRCh38: {self.rsids[rsid]})")
+                continue
+            where = f"{self.vf.path}, {'line ' + str(lineno) + ', ' if lineno else ''}record {c}:{pos}"
+            self._record(line, tabs, i, where)
+        if self.vf.index is not None and not self.ref_checked:
+            self._look_around(chrom_names)
+        self._check_build()
+
+    def _look_around(self, chrom_names, flank: int = 3_000_000) -> None:
+        """No record at any definition position: look for the definition rsIDs within ``flank`` bases.
+
+        A GRCh37 file has the gene about 1.8 Mb away from its GRCh38 place (CYP2C19: chr10:96.5 Mb
+        vs 94.8 Mb), so its records would silently fall outside the region read. Bounded: only
+        the ID column of records near the gene is looked at, once, and only in this case.
+        """
+        from stratify.vcfio import read_index, region_lines
+        from stratify.vcfscan import _record_head
+
+        lo, hi = min(self.pos_index), max(self.pos_index)
+        idx = read_index(self.vf.index)
+        for c in chrom_names:
+            prev = None
+            for line in region_lines(self.vf, idx, c, max(lo - flank, 1), hi + flank):
+                c2, pos, tabs = _record_head(line, self.vf.path, None, prev)
+                prev = (c2, pos)
+                if c2 != c or pos > hi + flank:
+                    break
+                rsid = line[tabs[1] + 1:tabs[2]].decode("utf-8", "replace")
+                if rsid in self.rsids and self.rsids[rsid] != pos:
+                    self.rsid_elsewhere.append(f"{rsid} at {c2}:{pos} (GRCh38: {self.rsids[rsid]})")
+
+    def _record(self, line: bytes, tabs: list[int], i: int, where: str) -> None:
+        p = self.defs.positions[i]
+        ref = line[tabs[2] + 1:tabs[3]].decode("utf-8", "replace").upper()
+        alts = line[tabs[3] + 1:tabs[4]].decode("utf-8", "replace").upper().split(",")
         snv = len(p.ref) == 1 and all(len(x) == 1 for x in p.alts)
-        if (ref[0] if snv else ref) != p.ref:
-            raise GenotypeError(
-                f"{vcf_path}, {rec.CHROM}:{rec.POS} ({p.rsid or 'no rsID'}): REF is {ref}, "
-                f"but the {defs.gene} definition's reference base is {p.ref}; "
-                f"is the VCF on {defs.build} and normalised?"
-            )
-        alleles = [ref, *rec.ALT]
+        self.ref_checked += 1
+        if (ref[:1] if snv else ref) != p.ref:
+            self.ref_mismatch.append(f"{where} ({p.rsid or 'no rsID'}): REF is {ref}, the definition's is {p.ref}")
+            return
+        alleles = [ref, *alts]
         if snv:
             # At a single-base position the base is the first of each allele: an indel record
             # starting here keeps its padding base.
             alleles = [x[0] if x and x not in (".", "*") and not x.startswith("<") else None for x in alleles]
         else:
             alleles = [x if x not in (".", "*") and not x.startswith("<") else None for x in alleles]
-        lookup = np.array(alleles + [None], dtype=object)  # index -1 -> None (missing)
-        gt = np.array(rec.genotype.array(), dtype=np.int16, copy=True)
-        g1 = gt[:, 0]
-        g2 = gt[:, 1] if gt.shape[1] > 2 else np.full(n, -1, dtype=np.int16)
-        phased = gt[:, -1].astype(bool)
-        b1 = lookup[np.where(g1 < 0, -1, g1)]
-        b2 = lookup[np.where(g2 < 0, -1, g2)]
-        if not seen[i]:
-            a1[i], a2[i], ph[i] = b1, b2, phased
-            seen[i] = True
-        else:
-            a1[i], a2[i], ph[i] = _merge_calls(a1[i], a2[i], ph[i], b1, b2, phased, p.ref)
+        fmt = line[tabs[7] + 1:tabs[8]].split(b":")
+        fields = line[tabs[8] + 1:].rstrip(b"\r\n").split(b"\t")
+        n_file = len(self.header.samples)
+        if len(fields) != n_file:
+            raise GenotypeError(f"{where}: {len(fields)} sample columns, expected {n_file} (the #CHROM line's "
+                                "samples)")
+        n = len(self.cols)
+        b1 = np.full(n, None, dtype=object)
+        b2 = np.full(n, None, dtype=object)
+        phased = np.zeros(n, dtype=bool)
+        gts = np.full(n, "", dtype=object)
+        status = np.full(n, "no-gt", dtype=object)
+        if fmt[0] == b"GT":
+            for k, col in enumerate(self.cols):
+                gt = fields[col].split(b":", 1)[0]
+                parsed = _parse_gt(gt)
+                text = gt.decode("utf-8", "replace")
+                if parsed is None or max(parsed[0], parsed[1]) >= len(alleles):
+                    raise GenotypeError(
+                        f"{where}, sample {self.header.samples[col]} (column {col + 10}): GT {text!r} is not a "
+                        f"genotype of this record (expected allele indexes 0..{len(alleles) - 1} or '.', separated "
+                        "by / or |); fix or remove the record")
+                x1, x2, phased[k], status[k] = parsed
+                gts[k] = text
+                b1[k] = alleles[x1] if x1 >= 0 else None
+                b2[k] = alleles[x2] if x2 >= 0 else None
+                if status[k] == "called" and (b1[k] is None or b2[k] is None):
+                    status[k] = "missing"   # an allele '*' or <DEL>: no base at this position
+        self._store(i, b1, b2, phased, gts, status, p.ref)
 
-    if kept != samples:
-        column = {s: k for k, s in enumerate(kept)}
-        order = [column[s] for s in samples]
-        a1, a2, ph = a1[:, order], a2[:, order], ph[:, order]
+    def _store(self, i, b1, b2, phased, gts, status, ref) -> None:
+        if (self.status[i] == "absent").all():
+            self.a1[i], self.a2[i], self.ph[i], self.gt[i], self.status[i] = b1, b2, phased, gts, status
+            return
+        # a second record at the position (split multi-allelic site): merge per sample
+        both = (self.status[i] == "called") & (status == "called")
+        a1, a2, ph = _merge_calls(self.a1[i], self.a2[i], self.ph[i], b1, b2, phased, ref)
+        take_new = (self.status[i] != "called") & (status == "called")
+        self.a1[i] = np.where(both, a1, np.where(take_new, b1, self.a1[i]))
+        self.a2[i] = np.where(both, a2, np.where(take_new, b2, self.a2[i]))
+        self.ph[i] = np.where(both, ph, np.where(take_new, phased, self.ph[i]))
+        self.gt[i] = np.where(self.gt[i] == "", gts, self.gt[i] + "," + gts)
+        conflict = both & pd.isna(pd.Series(self.a1[i])).to_numpy()
+        self.status[i] = np.where(conflict, "conflict", np.where(take_new, "called", self.status[i]))
 
-    # Row order: sample-major, positions in definition order.
-    n_out = n * n_pos
-    out = pd.DataFrame(
-        {
+    def _check_build(self) -> None:
+        """GRCh37 data with no build in the header: definition rsIDs elsewhere, or most REF bases wrong."""
+        d = self.defs
+        if len(self.rsid_elsewhere) >= 2 or (self.ref_checked >= 3 and 2 * len(self.ref_mismatch) > self.ref_checked):
+            what = (f"{len(self.rsid_elsewhere)} {d.gene} definition rsIDs sit at other positions (e.g. "
+                    f"{'; '.join(self.rsid_elsewhere[:2])})" if len(self.rsid_elsewhere) >= 2 else
+                    f"{len(self.ref_mismatch)} of {self.ref_checked} records at the {d.gene} definition positions "
+                    f"have another REF base (e.g. {self.ref_mismatch[0]})")
+            raise GenotypeError(
+                f"{self.vf.path}: not on {d.build}: {what}; the VCF looks like GRCh37/hg19 (its header names no "
+                f"build). Lift it over to {d.build} (bcftools +liftover, CrossMap), or set genome_build: GRCh37 "
+                "in the config (CYP2C19 is then not called from the VCF)")
+        if self.ref_mismatch:
+            raise GenotypeError(f"{self.ref_mismatch[0]}; is the VCF on {d.build} and normalised? (left-align and "
+                                "split multi-allelic sites with `bcftools norm -m -any -f GRCh38.fa`)")
+
+    def table(self, samples: list[str]) -> pd.DataFrame:
+        """Row order: sample-major, positions in definition order."""
+        n, n_pos = len(samples), len(self.defs.positions)
+        n_out = n * n_pos
+        return pd.DataFrame({
             "sample": pd.Series(np.repeat(np.array(samples, dtype=object), n_pos), dtype=str),
-            "pos": np.tile(np.array([p.pos for p in defs.positions], dtype=np.int64), n),
-            "rsid": pd.Series(np.tile(np.array([p.rsid for p in defs.positions], dtype=object), n), dtype=object),
-            "allele1": pd.Series(a1.T.reshape(n_out), dtype=object),
-            "allele2": pd.Series(a2.T.reshape(n_out), dtype=object),
-            "phased": ph.T.reshape(n_out),
-        }
-    )
-    return out
-
+            "pos": np.tile(np.array([p.pos for p in self.defs.positions], dtype=np.int64), n),
+            "rsid": pd.Series(np.tile(np.array([p.rsid for p in self.defs.positions], dtype=object), n),
+                              dtype=object),
+            "allele1": pd.Series(self.a1.T.reshape(n_out), dtype=object),
+            "allele2": pd.Series(self.a2.T.reshape(n_out), dtype=object),
+            "phased": self.ph.T.reshape(n_out),
+            "gt": pd.Series(self.gt.T.reshape(n_out), dtype=str),
+            "gt_status": pd.Series(self.status.T.reshape(n_out), dtype=str),
+        })
 
 def _merge_calls(c1, c2, cph, n1, n2, nph, ref):
     """Merge two records' calls at one position (split multi-allelic sites).
@@ -613,20 +745,28 @@ def call_diplotypes(
             "expected one row per sample per position"
         )
 
-    # Dense codes: -1 missing; len(vocab) = a base no definition has.
+    # Dense codes: -1 missing; len(vocab) = a base no definition has. HK: the known base of a
+    # half call (./1), else -1. UNC: a record was there but its call failed (./., ./1, 1, 0/1/1).
     C1 = np.full((n_s, n_pos), -1, dtype=np.int16)
     C2 = np.full((n_s, n_pos), -1, dtype=np.int16)
+    HK = np.full((n_s, n_pos), -1, dtype=np.int16)
+    UNC = np.zeros((n_s, n_pos), dtype=bool)
     PH = np.zeros((n_s, n_pos), dtype=bool)
     al1 = g["allele1"].to_numpy(dtype=object)
     al2 = g["allele2"].to_numpy(dtype=object)
     phased_col = g["phased"].fillna(False).to_numpy(dtype=bool) if "phased" in g else np.zeros(len(g), bool)
+    status_col = (g["gt_status"].fillna("").astype(str).to_numpy() if "gt_status" in g
+                  else np.full(len(g), "", dtype=object))
     for k in range(n_pos):
         rows = np.flatnonzero(pidx == k)
         if not len(rows):
             continue
         c1 = _codes(al1[rows], vocab[k])
         c2 = _codes(al2[rows], vocab[k])
-        miss = (c1 < 0) | (c2 < 0)  # a half call is treated as missing
+        miss = (c1 < 0) | (c2 < 0)  # a half call is missing for the scores; its known base still has to fit
+        HK[s_codes[rows], k] = np.where(miss & (c1 >= 0), c1, np.where(miss & (c2 >= 0), c2, -1))
+        UNC[s_codes[rows], k] = (miss & ((c1 >= 0) | (c2 >= 0))) | ~np.isin(status_col[rows],
+                                                                              ["", "called", "absent"])
         c1[miss] = -1
         c2[miss] = -1
         C1[s_codes[rows], k] = c1
@@ -638,13 +778,14 @@ def call_diplotypes(
     swap = ~PH & (C1 > C2)
     C1[swap], C2[swap] = C2[swap], C1[swap]
 
-    key = np.concatenate([C1, C2, PH.astype(np.int16)], axis=1)
+    key = np.concatenate([C1, C2, PH.astype(np.int16), HK, UNC.astype(np.int16)], axis=1)
     if n_s:
         patterns, inverse = np.unique(key, axis=0, return_inverse=True)
         inverse = inverse.reshape(-1)
     else:
         patterns, inverse = key, np.zeros(0, dtype=np.int64)
-    U1, U2, UPH = patterns[:, :n_pos], patterns[:, n_pos : 2 * n_pos], patterns[:, 2 * n_pos :].astype(bool)
+    U1, U2, UPH = patterns[:, :n_pos], patterns[:, n_pos : 2 * n_pos], patterns[:, 2 * n_pos : 3 * n_pos].astype(bool)
+    UHK, UUNC = patterns[:, 3 * n_pos : 4 * n_pos], patterns[:, 4 * n_pos :].astype(bool)
     umiss = U1 < 0
     n_u = len(patterns)
 
@@ -653,6 +794,10 @@ def call_diplotypes(
     rev_ok = np.ones((n_u, len(pi)), dtype=bool)
     for k in range(n_pos):
         acc = accept[k]
+        h = UHK[:, k] >= 0
+        if h.any():  # half call: one of the two alleles carries the known base
+            AH = acc[UHK[h, k]]
+            unph_ok[h] &= AH[:, pi] | AH[:, pj]
         m = ~umiss[:, k]
         if not m.any():
             continue
@@ -673,7 +818,8 @@ def call_diplotypes(
     cand = match & valid[:, pi] & valid[:, pj] & ~umiss.all(axis=1)[:, None]
     if top_only:
         best = np.where(cand, pair_score, -1).max(axis=1, initial=-1)
-        cand &= pair_score == best[:, None]
+        top = cand & (pair_score == best[:, None])
+        cand = top | _undecided(top, cand, UUNC, accept, pi, pj)
 
     rsids = [p.rsid or str(p.pos) for p in positions]
     per_pattern = []
@@ -706,7 +852,58 @@ def call_diplotypes(
     ):
         arr = np.asarray(values, dtype=object)[inverse] if n_s else np.array([], dtype=object)
         out[name] = arr.astype(np.int64) if name == "n_candidates" else pd.Series(arr, dtype=str)
+    out["genotype_flags"] = _flags(g, status_col, positions).reindex(out["sample"]).fillna("").to_numpy()
     return out[DIPLOTYPE_COLUMNS]
+
+
+NOT_GENOTYPED = "not genotyped (no sample in the VCF)"
+
+
+def not_genotyped(patients: list[str], gene: str) -> pd.DataFrame:
+    """No-call rows (``genotype_flags`` = :data:`NOT_GENOTYPED`) for patients without a VCF sample."""
+    n = len(patients)
+    out = pd.DataFrame({"patient_id": pd.Series(list(patients), dtype=str), "sample": pd.Series([""] * n, dtype=str)})
+    for c in DIPLOTYPE_COLUMNS[1:]:
+        out[c] = 0 if c == "n_candidates" else ""
+    out["gene"], out["status"], out["genotype_flags"] = gene, "no-call", NOT_GENOTYPED
+    out["source_tool"] = "stratify-vcf"
+    return out
+
+
+def _flags(g: pd.DataFrame, status: np.ndarray, positions) -> pd.Series:
+    """Per sample, the definition positions whose record was there but whose call failed."""
+    bad = ~np.isin(status, ["", "called", "absent"])
+    if not bad.any():
+        return pd.Series(dtype=str)
+    sub = g.loc[bad]
+    name = {p.pos: p.rsid or str(p.pos) for p in positions}
+    gt = sub["gt"].astype(str) if "gt" in sub else pd.Series("", index=sub.index)
+    text = [f"{name[p]} {t!r} ({s})" for p, t, s in zip(sub["pos"], gt, status[bad])]
+    return pd.Series(text, index=sub.index).groupby(sub["sample"].astype(str).to_numpy(), sort=False).agg(";".join)
+
+
+def _undecided(top: np.ndarray, cand: np.ndarray, unc: np.ndarray, accept: list[np.ndarray],
+               pi: np.ndarray, pj: np.ndarray) -> np.ndarray:
+    """Candidates that a failed call (``unc``: a record there, but ./., ./1, 1 or 0/1/1) could turn into a top one.
+
+    PharmCAT's scores prefer the more specific definition (CYP2C19 ``*1``, specified at every
+    position) over one whose defining position is missing (``*17`` without rs12248560), so a
+    sample whose rs12248560 call failed would be called ``*1/*1``. A failed call is no
+    evidence: alleles that agree at every other position are indistinguishable, so every
+    matching pair made of alleles indistinguishable from a top pair's is kept (PharmCAT's own
+    test of this case, ``s1s1rs12248560missing``, lists ``*1/*1``, ``*1/*17``, ``*17/*17``).
+    """
+    out = np.zeros_like(top)
+    ids: dict[bytes, int] = {}
+    sig = np.array([[ids.setdefault(acc[:, a].tobytes(), len(ids)) for a in range(acc.shape[1])] for acc in accept])
+    for u in np.flatnonzero(unc.any(axis=1) & top.any(axis=1)):
+        _, cls = np.unique(sig[~unc[u]].T, axis=0, return_inverse=True)
+        cls = cls.reshape(-1)
+        t = np.flatnonzero(top[u])
+        allowed = {(cls[pi[x]], cls[pj[x]]) for x in t} | {(cls[pj[x]], cls[pi[x]]) for x in t}
+        for x in np.flatnonzero(cand[u]):
+            out[u, x] = (cls[pi[x]], cls[pj[x]]) in allowed
+    return out
 
 
 def _specified_mask(definitions: AlleleDefinitions, names: list[str]) -> np.ndarray:

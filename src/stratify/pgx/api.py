@@ -10,7 +10,7 @@ from stratify.pgx.alleles import call_diplotypes, load_definitions, read_vcf_gen
 from stratify.pgx.phenotype import add_phenotypes
 
 CALL_TSV_COLUMNS = ["sample", "gene", "diplotype", "phenotype", "activity_score", "status", "alternatives",
-                    "missing_positions", "n_candidates", "haplotype1", "haplotype2"]
+                    "missing_positions", "genotype_flags", "n_candidates", "haplotype1", "haplotype2"]
 
 
 def call_vcf(vcf: str | Path, *, gene: str = "CYP2C19", samples: list[str] | None = None,
