@@ -316,6 +316,22 @@ def test_failed_call_at_rs12248560_is_never_star1_star1(tmp_path, gt, status):
         assert {row["diplotype"], *row["alternatives"].split(";")} == {"*1/*17", "*17/*17"}
 
 
+def test_failed_call_with_one_top_candidate_is_not_a_confident_call(tmp_path):
+    """rs4244285 ./. in s1s1.vcf: rs12769205 (called ref) alone already rules *2 out, so the
+    top-scoring candidate is *1/*1 alone; a failed call at a defining position keeps every
+    matching pair instead (or is a no-call when none other matches), never a confident *1/*1."""
+    text = (CYP2C19_TESTS / "s1s1.vcf").read_text()
+    lines = [ln if "\t94781859\t" not in ln else "\t".join(ln.split("\t")[:9] + ["./."]) + "\n"
+             for ln in text.splitlines(keepends=True)]
+    p = tmp_path / "s1s1_rs4244285_failed.vcf"
+    p.write_text("".join(lines))
+    row = call_vcf(p).iloc[0]
+    assert row["status"] in ("no-call", "ambiguous")
+    assert row["status"] == "no-call" or row["alternatives"] != ""   # never a lone, confident *1/*1
+    assert "rs4244285" in row["missing_positions"].split(";")
+    assert row["genotype_flags"] == "rs4244285 './.' (missing)"
+
+
 def test_failed_rs3758581_call_is_never_star38_star38(tmp_path):
     text = (CYP2C19_TESTS / "noCall.vcf").read_text()
     d = load_definitions()

@@ -816,21 +816,32 @@ def call_diplotypes(
     valid = allele_score > 0
     pair_score = allele_score[:, pi] + allele_score[:, pj]
     cand = match & valid[:, pi] & valid[:, pj] & ~umiss.all(axis=1)[:, None]
+    matching = cand
     if top_only:
         best = np.where(cand, pair_score, -1).max(axis=1, initial=-1)
         top = cand & (pair_score == best[:, None])
         cand = top | _undecided(top, cand, UUNC, accept, pi, pj)
 
     rsids = [p.rsid or str(p.pos) for p in positions]
-    per_pattern = []
+    per_pattern, lone = [], []
     for u in range(n_u):
         idx = np.flatnonzero(cand[u])
         if not top_only and len(idx) > 1:
             idx = idx[np.argsort(-pair_score[u, idx], kind="stable")]
         miss_txt = ";".join(r for r, m in zip(rsids, umiss[u]) if m)
+        lone.append("")
+        if len(idx) == 1 and UUNC[u].any():
+            # A record whose call failed at a defining position is no evidence for the one
+            # top diplotype: every matching pair stays a candidate; where the other positions
+            # leave only one, it is a no-call (issue 8: never a confident call over a failed
+            # genotype), the lone match named in genotype_flags.
+            lone[-1] = pair_names[idx[0]]
+            idx = np.flatnonzero(matching[u])
+            idx = idx[np.argsort(-pair_score[u, idx], kind="stable")] if len(idx) > 1 else idx[:0]
         if len(idx) == 0:
             per_pattern.append(("", "", "", "no-call", "", miss_txt, 0))
             continue
+        lone[-1] = ""
         first = idx[0]
         per_pattern.append(
             (
@@ -852,7 +863,11 @@ def call_diplotypes(
     ):
         arr = np.asarray(values, dtype=object)[inverse] if n_s else np.array([], dtype=object)
         out[name] = arr.astype(np.int64) if name == "n_candidates" else pd.Series(arr, dtype=str)
-    out["genotype_flags"] = _flags(g, status_col, positions).reindex(out["sample"]).fillna("").to_numpy()
+    flags = _flags(g, status_col, positions).reindex(out["sample"]).fillna("").to_numpy(dtype=object)
+    lone_s = np.asarray(lone, dtype=object)[inverse] if n_s else np.array([], dtype=object)
+    out["genotype_flags"] = ["; ".join(t for t in (f, x and f"only {x} matches the other positions, not called "
+                                                        "over a failed genotype") if t) for f, x in zip(flags, lone_s)]
+    out["genotype_flags"] = out["genotype_flags"].astype(str)
     return out[DIPLOTYPE_COLUMNS]
 
 
