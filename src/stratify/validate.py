@@ -75,10 +75,8 @@ def _number_error(path, i, col: str, expected: str, value: str) -> InputError:
         return _bad(path, i, col, f"a finite {expected.removeprefix('a ').removeprefix('an ')} (inf and nan are "
                     "not values; leave the cell empty, or write NA, where there is none)", value)
     hint = ""
-    if re.fullmatch(r"[+-]?[0-9]+,[0-9]+", value.strip()):
-        hint = " (a decimal comma? write the decimal point as '.')"
-    elif re.fullmatch(r"[+-]?[0-9]{1,3}([ ,'][0-9]{3})+(\.[0-9]+)?", value.strip()):
-        hint = " (thousands separators are not accepted)"
+    if re.fullmatch(r"[+-]?[0-9]*([,' ][0-9]+)+(\.[0-9]+)?", value.strip()):
+        hint = " (a decimal comma or a thousands separator? write plain numbers with '.' as the decimal point)"
     return InputError(f"{where(path, int(i) + 2, col)}: expected {expected}{hint}, found {value!r}")
 
 
@@ -392,7 +390,7 @@ def assume_episode(df: pd.DataFrame, *, path) -> str | None:
     sentence that says what was assumed (for the log and the manifest), or None.
     """
     if "episode" not in df.columns:
-        df["episode"] = pd.array([1] * len(df), dtype="Int64")
+        df.insert(min(1, len(df.columns)), "episode", pd.array([1] * len(df), dtype="Int64"))
         return f"{path}: no 'episode' column; episode 1 assumed for all {len(df)} trials"
     empty = df["episode"].isna()
     if not empty.any():
