@@ -371,3 +371,9 @@ def test_snakemake_stops_at_parse_time_on_a_missing_input(tmp_path):
     lines = [ln for ln in (res.stdout + res.stderr).splitlines() if ln.startswith("stratify: error:")]
     assert lines == [f"stratify: error: {p}: key inputs.patients: file not found: {cfg_dir / 'nowhere/patients.tsv'} "
                      "(relative paths in a config file are read from the folder the config file is in)"]
+
+
+def test_docs_list_the_synonym_table():
+    from stratify.synonyms import markdown_table
+
+    assert markdown_table() in (REPO / "docs" / "inputs.md").read_text()

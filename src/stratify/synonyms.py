@@ -151,3 +151,13 @@ def canonicalise(s: pd.Series, field: str, *, path, column: str,
 def column_synonyms(table: str) -> dict[str, str]:
     """Normalised column-name key -> canonical column name for ``table``."""
     return dict(load_synonyms()["map"].get(f"column:{table}", {}))
+
+
+def markdown_table() -> str:
+    """The table as Markdown, for docs/inputs.md (a test keeps the two equal)."""
+    df = pd.read_csv(resource_dir() / TABLE, sep="\t", dtype=str, keep_default_na=False)
+    lines = ["| field | canonical | accepted spellings | note |", "|---|---|---|---|"]
+    for row in df.itertuples(index=False):
+        acc = ", ".join(f"`{s.strip()}`" for s in row.accepted.split("|"))
+        lines.append(f"| {row.field} | `{row.canonical}` | {acc} | {row.note} |")
+    return "\n".join(lines) + "\n"
