@@ -377,3 +377,16 @@ def test_docs_list_the_synonym_table():
     from stratify.synonyms import markdown_table
 
     assert markdown_table() in (REPO / "docs" / "inputs.md").read_text()
+
+
+def test_lone_carriage_returns_end_lines(tmp_path):
+    p = tmp_path / "p.tsv"
+    p.write_bytes(b"a\tb\r1\t2\r3\r")
+    with pytest.raises(InputError, match=r"tab-separated table: line 3 has 1 fields, the header has 2$"):
+        read_text_table(p)
+
+
+def test_space_before_a_quoted_csv_cell(tmp_path):
+    p = tmp_path / "p.csv"
+    p.write_text('a, b\n1, "x, y"\n')
+    assert read_text_table(p).to_dict("list") == {"a": ["1"], "b": ["x, y"]}

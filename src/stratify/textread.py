@@ -99,7 +99,8 @@ def _read_plain(path: Path, text: str, data: np.ndarray, sep: str, header: list[
     """No quoting: a separator always separates (every tab-separated file, and delimited files
     without any quote character)."""
     if not _field_counts_agree(data, sep, len(header)):
-        for lineno, line in enumerate(io.StringIO(text), start=1):
+        # universal newlines: a lone carriage return ends a line here as it does for pandas
+        for lineno, line in enumerate(io.StringIO(text, newline=None), start=1):
             n = line.rstrip("\r\n").count(sep) + 1
             if lineno > 1 and line.strip() and n != len(header):
                 raise _ragged(path, sep, lineno, n, len(header), line.rstrip("\r\n").endswith(sep))
@@ -114,7 +115,7 @@ def _read_quoted(path: Path, text: str, sep: str, header: list[str]) -> pd.DataF
     """CSV quoting (``"a,b"``, ``""`` for a quote): records may span lines, so each row keeps
     the line it starts on."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, quotechar='"', doublequote=True,
-                        strict=True)
+                        skipinitialspace=True, strict=True)   # `a, "b"` as exports with spaces write it
     rows, starts = [], []
     try:
         next(reader)
