@@ -372,7 +372,12 @@ class WorkflowRuns:
             except SlurmUnavailable as exc:
                 pytest.skip(f"could not start SLURM here: {exc}")
             _plugin_venv(self.root)
-            cfg = _cohort_config(self.root / "cohort.yaml")
+            # one config per run folder: config paths are read from the config's folder, so each
+            # run simulates its cohort into its own folder (<run>/results/...)
+            cfgs = {}
+            for run in (self.run_local, self.run_slurm):
+                run.mkdir(parents=True, exist_ok=True)
+                cfgs[run] = _cohort_config(run / "cohort.yaml")
             profile = _profile_within(cluster.memory_mb, self.root)
             self.srun_calls = _srun_shim(self.root / "bin", cluster.conf)
             # jobs inherit this environment (sbatch --export=ALL): the plugin venv's python, snakemake
@@ -387,7 +392,8 @@ class WorkflowRuns:
                 if self._closed:
                     return
                 self._procs["local"] = _snakemake(
-                    sys.executable, ["--cores", "2", "--directory", str(self.run_local), "--configfile", str(cfg)],
+                    sys.executable, ["--cores", "2", "--directory", str(self.run_local), "--configfile",
+                                      str(cfgs[self.run_local])],
                     env_local, self.logs["local"])
                 self._procs["slurm"] = _snakemake(
                     self.venv / "bin" / "python",
@@ -395,7 +401,7 @@ class WorkflowRuns:
                      "--slurm-status-command", "squeue",
                      "--slurm-init-seconds-before-status-checks", "1",
                      "--slurm-logdir", str(self.slurm_logs), "--slurm-keep-successful-logs",
-                     "--directory", str(self.run_slurm), "--configfile", str(cfg)],
+                     "--directory", str(self.run_slurm), "--configfile", str(cfgs[self.run_slurm])],
                     env_slurm, self.logs["slurm"])
         except BaseException as exc:   # a skip too: re-raised in the test by wait()
             self._error = exc

@@ -320,7 +320,7 @@ def test_trial_after_index_is_not_a_prior_failure():
 # --------------------------------------------------------------------------- biomarkers
 
 def _bio(rows):
-    return pd.DataFrame(rows, columns=["patient_id", "visit", "marker", "value", "unit", "below_detection"])
+    return pd.DataFrame(rows, columns=["patient_id", "week", "marker", "value", "unit", "below_detection"])
 
 
 def test_crp_unit_conversion():
@@ -490,7 +490,7 @@ def test_madrs_and_phq9_totals_and_item_ranges():
 
 
 def _crp_rows(rows):
-    return pd.DataFrame(rows, columns=["patient_id", "visit", "marker", "value", "unit", "below_detection"])
+    return pd.DataFrame(rows, columns=["patient_id", "week", "marker", "value", "unit", "below_detection"])
 
 
 def test_acute_crp_policies():

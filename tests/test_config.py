@@ -138,7 +138,10 @@ def test_load_config_reads_and_validates(tmp_path):
     p = tmp_path / "c.yaml"
     p.write_text("cohort: demo\ngenome_build: GRCh37\ninputs: {patients: p.tsv, symptoms: s.tsv}\n"
                  "endpoint: {instrument: QIDS_SR16, week: 6, kind: remission}\n")
+    for f in ("p.tsv", "s.tsv"):
+        (tmp_path / f).write_text("x\n")
     cfg = load_config(p)
+    assert cfg["inputs"]["patients"] == str(tmp_path / "p.tsv")   # read from the config's folder
     assert (cfg["genome_build"], cfg["endpoint"]["instrument"], cfg["endpoint"]["kind"]) == (
         "GRCh37", "QIDS_SR16", "remission")
     assert cfg["model"]["folds"] == 5

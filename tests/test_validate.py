@@ -110,13 +110,15 @@ def test_boolean_values():
 def test_boolean_error():
     with pytest.raises(InputError) as e:
         _check(_treat(["no", "maybe"]), "treatments")
-    assert str(e.value) == "treatments.tsv, line 3, column 'prospective': expected true or false, found 'maybe'"
+    assert str(e.value) == ("treatments.tsv, line 3, column 'prospective': expected true or false "
+                            "(true (t, yes, y, 1); false (f, no, n, 0)), found 'maybe'")
 
 
 def test_enum_error():
     with pytest.raises(InputError) as e:
         _check(_patients(sex=["F", "X"]))
-    assert str(e.value) == "patients.tsv, line 3, column 'sex': expected one of F, M, found 'X'"
+    assert str(e.value) == ("patients.tsv, line 3, column 'sex': expected one of F, M; accepted spellings: "
+                            "F (female); M (male), found 'X'")
 
 
 def test_pattern_error():
@@ -128,7 +130,7 @@ def test_pattern_error():
 
 def test_pattern_error_agent():
     raw = _treat(["false", "true"])
-    raw["agent"] = ["sertraline", "Escitalopram"]
+    raw["agent"] = ["sertraline", "Escitalopram 20mg"]
     with pytest.raises(InputError, match=r"^treatments\.tsv, line 3, column 'agent': expected text matching"):
         _check(raw, "treatments")
 
@@ -164,8 +166,9 @@ def test_unknown_column():
 def test_declared_covariate_is_numeric():
     out = _check(_patients(bmi=["25", "30.5"]), extra_numeric=("bmi",))
     assert out["bmi"].tolist() == [25.0, 30.5]
-    with pytest.raises(InputError, match=r"^patients\.tsv, line 2, column 'bmi': expected a number, found 'n/a'$"):
-        _check(_patients(bmi=["n/a", "30"]), extra_numeric=("bmi",))
+    with pytest.raises(InputError, match=r"^patients\.tsv, line 2, column 'bmi': expected a number, found 'n.a.'$"):
+        _check(_patients(bmi=["n.a.", "30"]), extra_numeric=("bmi",))
+    assert _check(_patients(bmi=["n/a", "30"]), extra_numeric=("bmi",))["bmi"].isna().tolist() == [True, False]
 
 
 def test_missing_required_column():
@@ -179,8 +182,8 @@ def test_missing_required_column():
 def test_empty_required_cell():
     with pytest.raises(InputError) as e:
         _check(_patients(site=["A", "  "]))
-    assert str(e.value) == ("patients.tsv, line 3, column 'site': expected a value (the column is required), "
-                            "found ''")
+    assert str(e.value) == ("patients.tsv, line 3, column 'site': expected a value (the column is required; "
+                            "an empty cell, NA, N/A, NaN, null, '.' and '-' mean no value), found ''")
 
 
 def test_duplicate_header_column_in_memory():
@@ -270,7 +273,7 @@ def test_symptom_fractional_score():
 # --------------------------------------------------------------------------- biomarkers
 
 def _bio(rows):
-    return pd.DataFrame(rows, columns=["patient_id", "visit", "marker", "value", "unit"])
+    return pd.DataFrame(rows, columns=["patient_id", "week", "marker", "value", "unit"])
 
 
 def test_below_detection_is_parsed():
@@ -283,8 +286,9 @@ def test_below_detection_is_parsed():
 
 def test_biomarker_unit_not_accepted():
     with pytest.raises(InputError) as e:
-        parse_biomarkers(_bio([("P1", 0.0, "il6", "2", "pg/mL"), ("P1", 0.0, "crp", "1", "mg/l")]), path="b.tsv")
-    assert str(e.value) == "b.tsv, line 3, column 'unit': expected a unit for crp: mg/L, mg/dL, nmol/L, found 'mg/l'"
+        parse_biomarkers(_bio([("P1", 0.0, "il6", "2", "pg/mL"), ("P1", 0.0, "crp", "1", "mg/ml")]), path="b.tsv")
+    assert str(e.value) == ("b.tsv, line 3, column 'unit': expected a unit for crp: mg/L (µg/mL, ug/mL); mg/dL; "
+                            "nmol/L, found 'mg/ml'")
 
 
 def test_biomarker_implausible_value_in_canonical_units():
@@ -303,9 +307,10 @@ def test_biomarker_implausible_bmi():
 
 
 def test_biomarker_value_pattern():
-    raw = {"patient_id": ["P1"], "visit": ["0"], "marker": ["crp"], "value": ["> 3"], "unit": ["mg/L"]}
-    with pytest.raises(InputError, match=r"^biomarkers\.tsv, line 2, column 'value': expected text matching"):
-        _check(raw, "biomarkers")
+    raw = {"patient_id": ["P1"], "week": ["0"], "marker": ["crp"], "value": ["> 3"], "unit": ["mg/L"]}
+    with pytest.raises(InputError, match=r"^b\.tsv, line 2, column 'value': expected a number, or '<' and a number "
+                                         r"for a value below the detection limit, found '> 3'$"):
+        parse_biomarkers(_check(raw, "biomarkers"), path="b.tsv")
 
 
 # --------------------------------------------------------------------------- treatments, patients
@@ -333,7 +338,7 @@ def test_unknown_patient_counts_all():
 
 def test_empty_table_has_schema_columns():
     b = empty_table("biomarkers")
-    assert list(b.columns) == ["patient_id", "visit", "marker", "value", "unit", "below_detection"]
+    assert list(b.columns) == ["patient_id", "week", "marker", "value", "unit", "below_detection"]
     assert len(b) == 0 and b["value"].dtype == float and b["below_detection"].dtype == bool
     t = empty_table("treatments")
     assert str(t["episode"].dtype) == "Int64" and str(t["prospective"].dtype) == "boolean"
@@ -436,7 +441,7 @@ def test_validate_inputs_biomarker_unit(tmp_path):
     cfg = _cohort(tmp_path)
     line = _append(cfg["inputs"]["biomarkers"], "P2\t0\til6\t3\tpg/dL")
     assert _err(cfg) == (f"{cfg['inputs']['biomarkers']}, line {line}, column 'unit': expected a unit for il6: "
-                         f"pg/mL, ng/L, found 'pg/dL'")
+                         f"pg/mL; ng/L, found 'pg/dL'")
 
 
 def test_validate_inputs_no_patients(tmp_path):

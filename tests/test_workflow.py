@@ -41,7 +41,11 @@ def test_unknown_config_key_stops_the_workflow(tmp_path):
 
 
 def test_second_cohort_config_runs_end_to_end(tmp_path):
-    cfg = REPO / "cohorts" / "demo_null_noVCF.yaml"
+    # config paths are read from the config's folder (../results/...): a copy in tmp_path/cohorts
+    # keeps the simulated cohort in tmp_path/results, out of the repository
+    (tmp_path / "cohorts").mkdir()
+    cfg = tmp_path / "cohorts" / "demo_null_noVCF.yaml"
+    cfg.write_text((REPO / "cohorts" / "demo_null_noVCF.yaml").read_text())
     res = _snakemake("--cores", "2", "--directory", str(tmp_path), "--configfile", str(cfg))
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     r = tmp_path / "results" / "demo_null_noVCF"

@@ -269,7 +269,7 @@ def biomarker_values(biomarkers: pd.DataFrame, *, crp_acute_mg_l: float = 10.0,
     b["canonical"] = b["value"] * b["factor"]
     # baseline: the visit closest to week 0 (for CRP under "other_visit": the closest
     # non-acute visit when there is one)
-    b["dist"] = b["visit"].abs()
+    b["dist"] = b["week"].abs()
     b["acute"] = (b["marker"] == "crp") & (b["canonical"] > crp_acute_mg_l)
     order = ["patient_id", "marker", "acute", "dist"] if crp_acute_policy == "other_visit" else [
         "patient_id", "marker", "dist"]
@@ -281,7 +281,7 @@ def biomarker_values(biomarkers: pd.DataFrame, *, crp_acute_mg_l: float = 10.0,
         out[m] = wide[m] if m in wide else np.nan
         out[f"{m}_below_detection"] = cens[m].astype("boolean") if m in cens else pd.NA
     out = out.rename(columns={"crp": "crp_mg_l"})
-    visits = b[b["marker"] == "crp"].set_index("patient_id")["visit"]
+    visits = b[b["marker"] == "crp"].set_index("patient_id")["week"]
     out["crp_visit"] = visits.reindex(out.index)
     out["crp_acute"] = (out["crp_mg_l"] > crp_acute_mg_l).where(out["crp_mg_l"].notna())
     acute = out["crp_acute"].fillna(False).astype(bool)

@@ -66,7 +66,74 @@ def _describe(err: jsonschema.ValidationError) -> str:
     return f"key {loc}: {err.message}"
 
 
-def validate_config(config: dict[str, Any], *, source: str | Path = "config") -> dict[str, Any]:
+def config_paths(cfg: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """Every file path in a config, as ``(key, container, index)`` so that it can be rewritten
+    in place: ``container[index]`` is the path, ``key`` names it in messages."""
+    out: list[tuple[str, Any, Any]] = []
+    inp = cfg.get("inputs") or {}
+    for k in ("patients", "symptoms", "treatments", "biomarkers"):
+        if k in inp:
+            out.append((f"inputs.{k}", inp, k))
+    gen = inp.get("genotypes") or {}
+    for k in ("vcf", "sample_map"):
+        if k in gen:
+            out.append((f"inputs.genotypes.{k}", gen, k))
+    for i in range(len(gen.get("pgs") or [])):
+        out.append((f"inputs.genotypes.pgs.{i}", gen["pgs"], i))
+    for i, sa in enumerate(inp.get("star_alleles") or []):
+        for k in ("path", "sample_map"):
+            if k in sa:
+                out.append((f"inputs.star_alleles.{i}.{k}", sa, k))
+    clin = cfg.get("clinical") or {}
+    if clin.get("dose_table"):
+        out.append(("clinical.dose_table", clin, "dose_table"))
+    for i, ln in enumerate((clin.get("harmonise") or {}).get("links") or []):
+        if "path" in ln:
+            out.append((f"clinical.harmonise.links.{i}.path", ln, "path"))
+    return out
+
+
+def resolve_paths(cfg: dict[str, Any], base_dir: str | Path) -> None:
+    """Make every relative path in ``cfg`` absolute against ``base_dir`` (in place).
+
+    Paths in a config file are relative to the folder the file is in, so a config runs the
+    same from any working directory; ``~`` is expanded; absolute paths are kept.
+    """
+    base = Path(base_dir).expanduser().resolve()
+    for _key, box, idx in config_paths(cfg):
+        p = Path(str(box[idx])).expanduser()
+        box[idx] = str(p if p.is_absolute() else (base / p).resolve())
+
+
+def simulated_folder(cfg: dict[str, Any]) -> Path | None:
+    """The folder a ``simulate`` block writes the cohort to (that of ``inputs.patients``), or None."""
+    if "simulate" not in cfg:
+        return None
+    return Path(cfg["inputs"]["patients"]).parent
+
+
+def check_paths_exist(cfg: dict[str, Any], *, source: str | Path = "config") -> None:
+    """Every file the config names must exist, except those a ``simulate`` block will write
+    (files in the folder of ``inputs.patients``).
+
+    Raises
+    ------
+    ConfigError
+        ``<config>: key inputs.biomarkers: file not found: <absolute path>``, with the folder
+        relative paths are read from.
+    """
+    sim = simulated_folder(cfg)
+    for key, box, idx in config_paths(cfg):
+        p = Path(str(box[idx]))
+        if sim is not None and p.parent == sim:
+            continue
+        if not p.exists():
+            raise ConfigError(f"{source}: key {key}: file not found: {p} (relative paths in a config file are "
+                              "read from the folder the config file is in)")
+
+
+def validate_config(config: dict[str, Any], *, source: str | Path = "config",
+                    base_dir: str | Path | None = None) -> dict[str, Any]:
     """Validate a cohort config and return a copy with defaults filled in.
 
     Parameters
@@ -75,6 +142,10 @@ def validate_config(config: dict[str, Any], *, source: str | Path = "config") ->
         The parsed YAML mapping.
     source
         File name used in error messages.
+    base_dir
+        The folder relative paths are read from: the config file's folder (:func:`load_config`
+        and the Snakefile pass it). The returned config then holds absolute paths. None (an
+        in-memory config) leaves paths as given, i.e. relative to the working directory.
 
     Raises
     ------
@@ -98,6 +169,8 @@ def validate_config(config: dict[str, Any], *, source: str | Path = "config") ->
     if errors:
         raise ConfigError(f"{source}: {_describe(errors[0])}")
     _fill_defaults(cfg, schema)
+    if base_dir is not None:
+        resolve_paths(cfg, base_dir)
     for i, sa in enumerate(cfg["inputs"].get("star_alleles", [])):
         if "sample" in sa and sa["tool"] not in SINGLE_SAMPLE_TOOLS:
             raise ConfigError(f"{source}: key inputs.star_alleles.{i}.sample applies only to single-sample "
@@ -160,8 +233,12 @@ def _check_harmonise(h: dict[str, Any], target: str, source: str | Path) -> None
                               "clinical.harmonise.links (from, to, path, source; see docs/harmonisation.md)")
 
 
-def load_config(path: str | Path) -> dict[str, Any]:
-    """Read and validate a cohort config file."""
+def load_config(path: str | Path, *, check_files: bool = True) -> dict[str, Any]:
+    """Read and validate a cohort config file.
+
+    Relative paths in it are read from the file's folder and returned absolute; with
+    ``check_files`` every named file must exist (:func:`check_paths_exist`).
+    """
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: config file not found")
@@ -173,7 +250,10 @@ def load_config(path: str | Path) -> dict[str, Any]:
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{path}: not valid YAML{at}: {what}") from None
-    return validate_config(raw, source=path)
+    cfg = validate_config(raw, source=path, base_dir=path.parent)
+    if check_files:
+        check_paths_exist(cfg, source=path)
+    return cfg
 
 
 def cohort_inputs(config: dict[str, Any]) -> dict[str, str]:

@@ -750,8 +750,9 @@ def write_cohort(out: str | Path, *, n: int, seed: int, null: bool = False, n_sn
     calls are written (a cohort without genetic data; the written config then has no
     ``inputs.genotypes`` and no ``inputs.star_alleles``); every other file is the same as with
     them, because both are drawn after everything else. Returns the written paths by role.
+    The config names the files by absolute path, so it stays valid wherever it is copied.
     """
-    out = Path(out)
+    out = Path(out).resolve()
     c = simulate_cohort(n, seed=seed, null=null, teh=teh)
     out.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}

@@ -7,9 +7,10 @@ dropped silently: a record is either kept or the run stops and says which one.
 
 from __future__ import annotations
 
-import csv
 import hashlib
+import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +19,17 @@ import pandas as pd
 
 from stratify.config import load_resource, load_schema
 from stratify.errors import InputError, where
+from stratify.synonyms import accepted_text, canonicalise, column_synonyms, missing_spellings, normalise
+from stratify.textread import _field_counts_agree, read_text_table  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
 TABLES = ("patients", "symptoms", "treatments", "biomarkers")
-_TRUE = {"true", "1", "yes", "y", "t"}
-_FALSE = {"false", "0", "no", "n", "f"}
 _KEYS = {
     "patients": ["patient_id"],
     "symptoms": ["patient_id", "week", "instrument", "item"],
     "treatments": ["patient_id", "episode", "trial"],
-    "biomarkers": ["patient_id", "visit", "marker"],
+    "biomarkers": ["patient_id", "week", "marker"],
     "sample_map": ["sample_id"],
 }
 
@@ -42,91 +43,125 @@ def sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def _field_counts_agree(path: Path, sep: str, n_fields: int) -> bool:
-    """True when every line after the header has exactly ``n_fields`` fields, counted on the
-    bytes with numpy (a 12-million-line symptoms table in seconds). False means "look line
-    by line" (some line differs, possibly a blank one, or the file has lone carriage returns,
-    which Python's text mode also reads as line ends)."""
-    data = np.fromfile(path, dtype=np.uint8)
-    if not len(data):
-        return True
-    cr = data == ord("\r")
-    if cr.any():
-        nxt = np.zeros(len(data), dtype=bool)
-        nxt[:-1] = data[1:] == ord("\n")
-        if (cr & ~nxt).any():
-            return False
-    ends = np.flatnonzero(data == ord("\n"))
-    if not len(ends) or ends[-1] != len(data) - 1:
-        ends = np.append(ends, len(data))            # a last line without a newline
-    seps_before = np.searchsorted(np.flatnonzero(data == ord(sep)), ends)   # separators before each line end
-    per_line = np.diff(np.concatenate([[0], seps_before]))
-    return bool((per_line[1:] == n_fields - 1).all())   # line 1 is the header
+# a number in plain float notation: 2, -2, +3, 2.5, .5, 3., 2.57e+03, 1E-2 (no inf, nan, 1,5 or 0x10)
+NUMBER = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+_NONFINITE = {"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "nan", "+nan", "-nan"}
 
 
-def read_text_table(path: str | Path) -> pd.DataFrame:
-    """Read a tab-separated (or, for ``.csv``, comma-separated) file as text.
+def _to_number(s: pd.Series, empty: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Parse non-empty cells as numbers in plain float notation (:data:`NUMBER`).
 
-    All cells are strings; empty cells are ``""``. Types are checked afterwards by
-    :func:`check_table`, so that a bad value is reported with its line.
+    Returns the floats (NaN where empty or bad) and the mask of bad cells. The grammar is
+    checked and the cast done with Arrow (seconds for the 12.6 million cells of a
+    100,000-patient symptoms table), so what is a number does not depend on which parser
+    would have been lenient.
     """
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
-    sep = "," if path.suffix.lower() == ".csv" else "\t"
-    kind = "comma" if sep == "," else "tab"
-    with open(path, encoding="utf-8-sig") as fh:
-        first = fh.readline()
-        if not first:
-            raise InputError(f"{path}: file is empty; expected a header line")
-        if not first.strip():
-            raise InputError(f"{path}: line 1 is empty; the first line must be the header")
-        header = [c.strip() for c in first.rstrip("\r\n").split(sep)]
-        if "" in header:
-            raise InputError(f"{path}: line 1 (the header) has an empty column name at field "
-                             f"{header.index('') + 1}" + (" (a trailing separator?)" if header[-1] == "" else ""))
-        dup = sorted({c for c in header if header.count(c) > 1})
-        if dup:
-            raise InputError(f"{path}: column {dup[0]!r} appears more than once in the header")
-        if _field_counts_agree(path, sep, len(header)):
-            lines = iter(())   # every line has the header's field count: nothing to report
-        else:
-            lines = enumerate(fh, start=2)
-        for lineno, line in lines:
-            n = line.rstrip("\r\n").count(sep) + 1
-            if line.strip() and n != len(header):
-                raise InputError(f"{path}: cannot be read as a {kind}-separated table: line {lineno} has {n} "
-                                 f"fields, the header has {len(header)}"
-                                 + (" (a trailing separator?)" if line.rstrip("\r\n").endswith(sep) else ""))
-    # blank lines are kept while reading so that row positions stay line numbers; quoting is
-    # off so that a field count seen above is the field count pandas sees
-    df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[], index_col=False,
-                     comment=None, skip_blank_lines=False, encoding="utf-8-sig", quoting=csv.QUOTE_NONE)
-    df.columns = [c.strip() for c in df.columns]
-    # a row is blank when every cell is; only rows with a blank first cell can be
-    blank = np.array(df.iloc[:, 0].str.strip() == "", dtype=bool)
-    if blank.any():
-        blank[blank] = (df[blank].apply(lambda col: col.str.strip()) == "").all(axis=1).to_numpy(dtype=bool)
-    return df[~blank]
-
-
-def _to_number(s: pd.Series, empty: pd.Series) -> pd.Series:
-    """``pd.to_numeric(s.where(~empty), errors="coerce")``, through Arrow's string-to-double cast
-    when every non-empty cell parses (seconds instead of a minute for the 12.6 million cells of
-    a 100,000-patient symptoms table); any cell Arrow cannot parse sends the whole column to
-    ``pd.to_numeric``, whose missing values the caller reports."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    try:
-        arr = pa.array(s.where(~empty, None).to_numpy(dtype=object, na_value=None), type=pa.string())
-        return pd.Series(pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False), index=s.index, dtype=float)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        return pd.to_numeric(s.where(~empty), errors="coerce")
+    arr = pa.array(s.where(~empty, None).to_numpy(dtype=object, na_value=None), type=pa.string())
+    ok = pc.match_substring_regex(arr, f"^{NUMBER}$").fill_null(True)
+    bad = pd.Series(np.logical_not(ok.to_numpy(zero_copy_only=False)), index=s.index)
+    if bad.any():
+        arr = pc.if_else(ok, arr, pa.scalar(None, pa.string()))
+    num = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
+    return pd.Series(num, index=s.index, dtype=float), bad
+
+
+def _number_error(path, i, col: str, expected: str, value: str) -> InputError:
+    """The error for a cell that is not a number, with the likely cause where there is one."""
+    v = value.strip().casefold()
+    if v in _NONFINITE:
+        return _bad(path, i, col, f"a finite {expected.removeprefix('a ').removeprefix('an ')} (inf and nan are "
+                    "not values; leave the cell empty, or write NA, where there is none)", value)
+    hint = ""
+    if re.fullmatch(r"[+-]?[0-9]*([,' ][0-9]+)+(\.[0-9]+)?", value.strip()):
+        hint = " (a decimal comma or a thousands separator? write plain numbers with '.' as the decimal point)"
+    return InputError(f"{where(path, int(i) + 2, col)}: expected {expected}{hint}, found {value!r}")
 
 
 def _bad(path, df_index, column, expected, value) -> InputError:
     return InputError(f"{where(path, int(df_index) + 2, column)}: expected {expected}, found {value!r}")
+
+
+def _rename_columns(raw: pd.DataFrame, props: dict[str, Any], table: str, path, record: dict | None) -> pd.DataFrame:
+    """Map column names to the schema's: any letter case, spaces or hyphens for ``_``, and the
+    column synonyms of ``resources/synonyms.tsv`` (``visit`` -> ``week`` in the biomarkers table)."""
+    known = {normalise(f"column:{table}", c): c for c in props}
+    known.update(column_synonyms(table))
+    rename = {}
+    for c in raw.columns:
+        target = known.get(normalise(f"column:{table}", c), c)
+        if target != c:
+            rename[c] = target
+    if not rename:
+        return raw
+    targets = [rename.get(c, c) for c in raw.columns]
+    for t in dict.fromkeys(targets):
+        names = [c for c, tt in zip(raw.columns, targets) if tt == t]
+        if len(names) > 1:
+            raise InputError(f"{path}: columns {', '.join(repr(n) for n in names)} are both the column {t!r} "
+                             f"(accepted spellings of one column); keep one")
+    if record is not None:
+        record.setdefault("columns", {}).update({c: t for c, t in rename.items()})
+    log.info("%s: columns read as %s", path, ", ".join(f"{c!r} -> {t!r}" for c, t in rename.items()))
+    return raw.rename(columns=rename)
+
+
+def _check_text(s: pd.Series, empty: pd.Series, spec: dict[str, Any], col: str, path,
+                record: dict | None) -> pd.Series:
+    """A text column: accepted spellings to canonical values, then the enum and pattern."""
+    field = spec.get("x-synonyms")
+    if field:
+        counts: dict[str, int] = {}
+        s = canonicalise(s.where(~empty, ""), field, path=path, column=col, counts=counts,
+                         lower_unknown=field == "agent")
+        if counts and record is not None:
+            record.setdefault("values", {})[col] = counts
+    if "enum" in spec:
+        ok = s.isin(spec["enum"]) | empty
+        if not ok.all():
+            i = (~ok).idxmax()
+            acc = f"; accepted spellings: {accepted_text(field, list(spec['enum']))}" if field else ""
+            raise _bad(path, i, col, f"one of {', '.join(map(str, spec['enum']))}{acc}", s[i])
+    if "pattern" in spec:
+        ok = s.str.fullmatch(spec["pattern"]) | empty
+        if not ok.all():
+            i = (~ok).idxmax()
+            raise _bad(path, i, col, f"text matching {spec['pattern']}", s[i])
+    return s.where(~empty, None).astype(object)
+
+
+def _check_number(s: pd.Series, empty: pd.Series, spec: dict[str, Any], col: str, path) -> pd.Series:
+    """A number or integer column: plain float notation, whole numbers for integers, bounds."""
+    typ = spec.get("type")
+    num, badmask = _to_number(s, empty)
+    if badmask.any():
+        i = badmask.idxmax()
+        raise _number_error(path, i, col, "an integer" if typ == "integer" else "a number", s[i])
+    if typ == "integer":
+        frac = (num % 1 != 0) & num.notna()
+        if frac.any():
+            i = frac.idxmax()
+            raise _bad(path, i, col, "an integer", s[i])
+    for bound, op, word in (("minimum", np.less, ">="), ("maximum", np.greater, "<="),
+                            ("exclusiveMinimum", np.less_equal, ">")):
+        if bound in spec:
+            viol = op(num, spec[bound]) & num.notna()
+            if viol.any():
+                i = viol.idxmax()
+                raise _bad(path, i, col, f"a value {word} {spec[bound]}", s[i])
+    return num.astype("Int64") if typ == "integer" else num.astype(float)
+
+
+def _check_boolean(s: pd.Series, empty: pd.Series, col: str, path) -> pd.Series:
+    """A boolean column: the spellings of ``boolean`` in resources/synonyms.tsv, any case."""
+    low = canonicalise(s.where(~empty, ""), "boolean", path=path, column=col)
+    ok = low.isin(["true", "false"]) | empty
+    if not ok.all():
+        i = (~ok).idxmax()
+        raise _bad(path, i, col, "true or false (" + accepted_text("boolean") + ")", s[i])
+    return low.map({"true": True, "false": False}).where(~empty, pd.NA).astype("boolean")
 
 
 def check_table(
@@ -135,18 +170,26 @@ def check_table(
     *,
     path: str | Path,
     extra_numeric: tuple[str, ...] = (),
+    record: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """Check a text table against a row schema and return it with typed columns.
+    """Check a text table against a row schema and return it with typed, canonical columns.
 
     The schema is a JSON schema for one row (``properties``, ``required``,
     ``additionalProperties: false``); its checks are applied column-wise so that large
-    tables validate fast. Optional columns may be absent or have empty cells.
+    tables validate fast. Column names and the values of columns with ``x-synonyms: <field>``
+    are mapped to their canonical form through ``resources/synonyms.tsv``. A cell that is
+    empty or a missing-value spelling (``NA``, ``N/A``, ``NaN``, ``null``, ``.``, ``-``) is
+    missing: allowed in an optional column, an error in a required one. Optional columns may
+    be absent. ``record``, when given, receives what was mapped: ``columns`` (renamed),
+    ``values`` (column -> ``"spelling -> canonical": rows``) and ``missing`` (column ->
+    spelling -> rows, for spellings other than the empty cell).
 
     Examples
     --------
-    >>> raw = pd.DataFrame({"patient_id": ["P1"], "site": ["A"], "age": ["40"], "sex": ["F"]})
-    >>> check_table(raw, load_schema("patients"), path="p.tsv")["age"].tolist()
-    [40.0]
+    >>> raw = pd.DataFrame({"patient_id": ["P1"], "site": ["A"], "age": ["40"], "sex": ["female"]})
+    >>> out = check_table(raw, load_schema("patients"), path="p.tsv")
+    >>> out["age"].tolist(), out["sex"].tolist()
+    ([40.0], ['F'])
     >>> raw["age"] = ["forty"]
     >>> check_table(raw, load_schema("patients"), path="p.tsv")
     Traceback (most recent call last):
@@ -155,6 +198,7 @@ def check_table(
     props: dict[str, Any] = dict(schema["properties"])
     for c in extra_numeric:
         props.setdefault(c, {"type": "number"})
+    raw = _rename_columns(raw, props, str(schema.get("title", "")).split(" ")[0], path, record)
     unknown = [c for c in raw.columns if c not in props]
     if unknown:
         raise InputError(
@@ -170,54 +214,27 @@ def check_table(
         raise InputError(f"{path}: column {dup[0]!r} appears more than once in the header")
     out = {}
     required = set(schema.get("required", []))
+    na = missing_spellings()
     for col in raw.columns:
         spec = props[col]
         s = raw[col].str.strip()
-        empty = s == ""
-        if col in required and empty.any():
+        empty = s.isin(na)
+        if empty.any():
             i = empty.idxmax()
-            raise _bad(path, i, col, "a value (the column is required)", "")
+            if col in required:
+                raise _bad(path, i, col, "a value (the column is required; an empty cell, NA, N/A, NaN, null, "
+                           "'.' and '-' mean no value)", s[i])
+            spelled = s[empty & (s != "")]
+            if len(spelled) and record is not None:
+                record.setdefault("missing", {})[col] = {str(k): int(v) for k, v in spelled.value_counts().items()}
         typ = spec.get("type", "string")
         if typ in ("number", "integer"):
-            num = _to_number(s, empty)
-            badmask = num.isna() & ~empty
-            if badmask.any():
-                i = badmask.idxmax()
-                raise _bad(path, i, col, "an integer" if typ == "integer" else "a number", s[i])
-            if typ == "integer":
-                frac = (num % 1 != 0) & num.notna()
-                if frac.any():
-                    i = frac.idxmax()
-                    raise _bad(path, i, col, "an integer", s[i])
-            for bound, op, word in (("minimum", np.less, ">="), ("maximum", np.greater, "<="),
-                                    ("exclusiveMinimum", np.less_equal, ">")):
-                if bound in spec:
-                    viol = op(num, spec[bound]) & num.notna()
-                    if viol.any():
-                        i = viol.idxmax()
-                        raise _bad(path, i, col, f"a value {word} {spec[bound]}", s[i])
-            out[col] = num.astype("Int64") if typ == "integer" else num.astype(float)
+            out[col] = _check_number(s, empty, spec, col, path)
         elif typ == "boolean":
-            low = s.str.lower()
-            ok = low.isin(_TRUE | _FALSE) | empty
-            if not ok.all():
-                i = (~ok).idxmax()
-                raise _bad(path, i, col, "true or false", s[i])
-            out[col] = low.map(lambda v: True if v in _TRUE else (False if v in _FALSE else pd.NA)).astype("boolean")
+            out[col] = _check_boolean(s, empty, col, path)
         else:
-            if "enum" in spec:
-                ok = s.isin(spec["enum"]) | empty
-                if not ok.all():
-                    i = (~ok).idxmax()
-                    raise _bad(path, i, col, f"one of {', '.join(map(str, spec['enum']))}", s[i])
-            if "pattern" in spec:
-                ok = s.str.fullmatch(spec["pattern"]) | empty
-                if not ok.all():
-                    i = (~ok).idxmax()
-                    raise _bad(path, i, col, f"text matching {spec['pattern']}", s[i])
-            out[col] = s.where(~empty, None).astype(object)
-    df = pd.DataFrame(out, index=raw.index)
-    return df
+            out[col] = _check_text(s, empty, spec, col, path, record)
+    return pd.DataFrame(out, index=raw.index)
 
 
 def _check_duplicates(df: pd.DataFrame, keys: list[str], path) -> None:
@@ -278,20 +295,31 @@ def check_symptom_items(df: pd.DataFrame, *, path) -> None:
         raise _bad(path, i, "score", "a whole-number item score", str(df.loc[i, "score"]))
 
 
+_BIOMARKER_VALUE = re.compile(rf"(<)?\s*({NUMBER})")
+
+
 def parse_biomarkers(df: pd.DataFrame, *, path) -> pd.DataFrame:
     """Split "<L" values into value=L and below_detection=True; check units and ranges.
 
-    Values stay in the reported unit here; the clinical stage converts them.
+    A value is a number in plain float notation (``1.17``, ``2.57e+03``, ``.5``), or ``<``
+    followed by one (``<0.2``). Values stay in the reported unit here; the clinical stage
+    converts them.
     """
     units = load_resource("biomarker_units.yaml")
     out = df.copy()
-    raw_value = out["value"].copy()
-    out["below_detection"] = out["value"].str.startswith("<")
-    out["value"] = out["value"].str.lstrip("<").astype(float)
+    raw_value = out["value"].astype(str)
+    parts = raw_value.str.extract(f"^{_BIOMARKER_VALUE.pattern}$")
+    bad = parts[1].isna()
+    if bad.any():
+        i = bad.idxmax()
+        raise _number_error(path, i, "value", "a number, or '<' and a number for a value below the detection "
+                            "limit", raw_value[i])
+    out["below_detection"] = parts[0].notna().to_numpy(dtype=bool)
+    out["value"] = parts[1].astype(float)
     for i, (m, u) in enumerate(zip(out["marker"], out["unit"])):
         if u not in units[m]["units"]:
             idx = out.index[i]
-            raise _bad(path, idx, "unit", f"a unit for {m}: {', '.join(units[m]['units'])}", u)
+            raise _bad(path, idx, "unit", f"a unit for {m}: {accepted_text('unit', list(units[m]['units']))}", u)
     factor = np.array([units[m]["units"][u] for m, u in zip(out["marker"], out["unit"])])
     nonpos = out["value"].to_numpy() <= 0
     if nonpos.any():
@@ -355,6 +383,22 @@ def check_treatments(df: pd.DataFrame, *, path) -> None:
                    f"a second one for {pro.loc[i, 'patient_id']}")
 
 
+def assume_episode(df: pd.DataFrame, *, path) -> str | None:
+    """Fill ``episode`` with 1 where the column is absent or a cell is empty (in place).
+
+    A study that records one episode per patient need not write the column. Returns the
+    sentence that says what was assumed (for the log and the manifest), or None.
+    """
+    if "episode" not in df.columns:
+        df.insert(min(1, len(df.columns)), "episode", pd.array([1] * len(df), dtype="Int64"))
+        return f"{path}: no 'episode' column; episode 1 assumed for all {len(df)} trials"
+    empty = df["episode"].isna()
+    if not empty.any():
+        return None
+    df.loc[empty, "episode"] = 1
+    return f"{path}: 'episode' empty in {int(empty.sum())} of {len(df)} trials; episode 1 assumed for those"
+
+
 def empty_table(name: str) -> pd.DataFrame:
     """An empty table with every column of the schema (for an input the cohort lacks)."""
     schema = load_schema(name)
@@ -386,10 +430,14 @@ def validate_inputs(config: dict[str, Any]) -> tuple[dict[str, pd.DataFrame], di
         name -> typed DataFrame, for patients, symptoms, treatments, biomarkers (an absent
         optional table is returned empty).
     manifest
-        What was read: per input its path, SHA-256 and rows, or why it was skipped.
+        What was read: per input its path, SHA-256 and rows, or why it was skipped;
+        ``canonicalised``: per table the column names and values read in an accepted spelling
+        other than the canonical one, with row counts, and missing-value spellings;
+        ``assumed``: what was filled in (``treatments.episode``).
     """
     inp = config["inputs"]
-    manifest: dict[str, Any] = {"cohort": config["cohort"], "inputs": {}, "skipped": {}}
+    manifest: dict[str, Any] = {"cohort": config["cohort"], "inputs": {}, "skipped": {}, "canonicalised": {},
+                                "assumed": {}}
     tables: dict[str, pd.DataFrame] = {}
     covs = tuple(config.get("patient_covariates", []))
     for name in TABLES:
@@ -400,7 +448,17 @@ def validate_inputs(config: dict[str, Any]) -> tuple[dict[str, pd.DataFrame], di
             continue
         path = inp[name]
         raw = read_text_table(path)
-        df = check_table(raw, load_schema(name), path=path, extra_numeric=covs if name == "patients" else ())
+        record: dict[str, Any] = {}
+        df = check_table(raw, load_schema(name), path=path, extra_numeric=covs if name == "patients" else (),
+                         record=record)
+        if record:
+            manifest["canonicalised"][name] = record
+            log.info("%s: accepted spellings mapped to canonical values: %s", name, json.dumps(record))
+        if name == "treatments":
+            assumed = assume_episode(df, path=path)
+            if assumed:
+                manifest["assumed"]["treatments.episode"] = assumed
+                log.info("%s", assumed)
         _check_duplicates(df, _KEYS[name], path)
         if name == "symptoms":
             check_symptom_items(df, path=path)

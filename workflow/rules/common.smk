@@ -3,12 +3,17 @@ import json
 import sys
 from pathlib import Path
 
-from stratify.config import cohort_inputs, validate_config
+from stratify.config import check_paths_exist, cohort_inputs, validate_config
 from stratify.errors import StratifyError
 
+# Relative paths in a config file are read from the folder the file is in (for the root
+# config.yaml: the repository root), so the validated config holds absolute paths and a
+# missing input stops the workflow here, before any rule runs.
 _source = workflow.configfiles[-1] if workflow.configfiles else "config"
+_base = Path(_source).resolve().parent if workflow.configfiles else Path.cwd()
 try:
-    _validated = validate_config(dict(config), source=_source)
+    _validated = validate_config(dict(config), source=_source, base_dir=_base)
+    check_paths_exist(_validated, source=_source)
 except StratifyError as _exc:
     sys.exit(f"stratify: error: {_exc}")
 config.clear()
