@@ -38,7 +38,8 @@ HEAD_SHA256 = {
     "patients": "c382d653f0e8cdd0eada4ecbe9f18bb877efac22e633672a3008e28094f32e0a",
     "treatments": "b15be067d3573a8e0b02b72dbd6079ea3da715e5d7ee028c40c0c7e915a77827",
     "symptoms": "79a80daf59a75dcce17ad72d83f1a8186d610c2033df2d962e3afe89ce9c227b",
-    "biomarkers": "61e3ae723078847bc46e93aa2aa58769289d701df3dd05ee2e618e9ccc5fbc39",
+    # the header says week since issue 8 (visit before); with visit the hash is the old 61e3ae72...
+    "biomarkers": "ce561225ad49a99775659e59f06b2fb4fd5726fb6149b23b7a45bf9db078997a",
     "sample_map": "59039f20f88c8401303187c0e084cc549f601f5dc0e225b556b2fcce12686771",
     "truth": "819a1ff3f50273053d5d76fe621c33f025fb9a1f5b0d567b59987e2cd61ea51c",
 }

@@ -587,7 +587,7 @@ def simulate_cohort(n: int, *, seed: int, null: bool = False, teh: str | None = 
             else:
                 value = f"{v:.3g}" if v < 100 else f"{v:.1f}"
             bio.append((pid[i], 0.0, m, value, unit))
-    biomarkers = pd.DataFrame(bio, columns=["patient_id", "visit", "marker", "value", "unit"])
+    biomarkers = pd.DataFrame(bio, columns=["patient_id", "week", "marker", "value", "unit"])
 
     patients = pd.DataFrame({"patient_id": pid, "site": site, "age": age, "sex": sex, "diagnosis": diagnosis,
                              "episode_months": episode_months, "psychotic_features": psychotic})
