@@ -112,7 +112,8 @@ def load_model(model_dir: str | Path):
     model = (XGBRegressor if meta.get("task") == "regression" else XGBClassifier)()
     try:
         model.load_model(str(json_path))
-    except XGBoostError as exc:   # XGBoost's parser reports a damaged or foreign file this way
+    # a damaged or foreign file; XGBoost's message quotes its bytes, which may not even decode
+    except (XGBoostError, UnicodeDecodeError) as exc:
         raise InputError(f"{json_path}: XGBoost cannot read this model file ({str(exc).splitlines()[0]}); "
                          "re-run the model stage to write it again") from None
     if model.n_features_in_ != len(meta["features"]):
