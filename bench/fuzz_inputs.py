@@ -160,7 +160,6 @@ def run(args) -> None:
     cases_dir = Path(args.cases)
     shutil.rmtree(cases_dir, ignore_errors=True)
     (cases_dir / "all").mkdir(parents=True)
-    (cases_dir / "all" / ".gitignore").write_text("*\n")
     tmp = Path(tempfile.mkdtemp(prefix="fuzz_inputs"))
     err = open(tmp / "worker_stderr.log", "w")
     w = Worker(tmp / "ws", args.time_limit, err)
@@ -240,6 +239,8 @@ def write_failures(failures: dict, ws, w: Worker, cases_dir: Path, tmp: Path, ar
                      "where": f["where"], "input_bytes": size, "folder": str(d.relative_to(ROOT))
                      if d.is_relative_to(ROOT) else str(d)})
         log(f"{sig}: {f['count']} cases; minimal input {size} bytes in {d}")
+    big = [str(p.relative_to(cases_dir)) for p in cases_dir.glob("*/*") if p.stat().st_size > 20000]
+    (cases_dir / ".gitignore").write_text("".join(f"{p}\n" for p in ["all/", *sorted(big)]))   # not committed
     from _tsv import write_tsv
 
     write_tsv(rows, cases_dir / "index.tsv", ["reader", "kind", "count", "error", "where", "input_bytes", "folder"],
