@@ -138,3 +138,23 @@ def test_genotype_pcs_are_flagged_as_not_comparable(trained):
     X = pd.DataFrame({"strong": [0.0, 1.0], "noise1": [0.0, 0.1], "gen1": [0.0, 0.2], "pc1": [0.0, 0.1]})
     check = check_features(meta, X, source="b").set_index("feature")
     assert check.loc["pc1", "status"] == "not comparable" and "within each cohort" in check.loc["pc1", "note"]
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("model_features.json", b"", r"model_features.json: not a valid JSON file \(Expecting value"),
+    ("model_features.json", "{}".encode("utf-16"), r"model_features.json: not a valid JSON"),
+    ("model_features.json", b"[1, 2]", r"model_features.json: format 'a JSON list', expected 'stratify-model/1'"),
+    ("xgboost.json", b'{"learner": 1}', r"xgboost.json: XGBoost cannot read this model file"),
+    ("xgboost.json", "\u22125\n".encode(), r"xgboost.json: XGBoost cannot read this model file"),
+    ("metrics.json", b'{"metrics": ', r"metrics.json: not a valid JSON file"),
+])
+def test_damaged_model_files_are_named(trained, tmp_path, name, content, message):
+    """Found by tests/test_fuzz.py: a truncated, re-encoded or foreign file in the model folder."""
+    import shutil
+
+    d, _, _, _, _ = trained
+    m = tmp_path / "model"
+    shutil.copytree(d, m)
+    (m / name).write_bytes(content)
+    with pytest.raises(StratifyError, match=message):
+        apply_model(m, _config("B"), _results_b(tmp_path / "B", _cohort(100, seed=5)), tmp_path / "out")

@@ -96,6 +96,7 @@ def model_metadata(config: dict[str, Any], res: dict[str, Any], features: pd.Dat
 def load_model(model_dir: str | Path):
     """The XGBoost model and its metadata from a model folder (no pickle involved)."""
     from xgboost import XGBClassifier, XGBRegressor
+    from xgboost.core import XGBoostError
 
     d = Path(model_dir)
     meta_path, json_path = d / "model_features.json", d / "xgboost.json"
@@ -103,16 +104,30 @@ def load_model(model_dir: str | Path):
         if not p.exists():
             raise InputError(f"{p}: not found; a model folder holds xgboost.json and model_features.json "
                              "(results/<cohort>/model after the model stage)")
-    meta = json.loads(meta_path.read_text())
-    if meta.get("format") != FORMAT:
-        raise InputError(f"{meta_path}: format {meta.get('format')!r}, expected {FORMAT!r}; re-run the model stage "
+    meta = _read_json(meta_path)
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else f"a JSON {type(meta).__name__}"
+        raise InputError(f"{meta_path}: format {found!r}, expected {FORMAT!r}; re-run the model stage "
                          "with this stratify version")
-    model = (XGBRegressor if meta["task"] == "regression" else XGBClassifier)()
-    model.load_model(str(json_path))
+    model = (XGBRegressor if meta.get("task") == "regression" else XGBClassifier)()
+    try:
+        model.load_model(str(json_path))
+    # a damaged or foreign file; XGBoost's message quotes its bytes, which may not even decode
+    except (XGBoostError, UnicodeDecodeError) as exc:
+        raise InputError(f"{json_path}: XGBoost cannot read this model file ({str(exc).splitlines()[0]}); "
+                         "re-run the model stage to write it again") from None
     if model.n_features_in_ != len(meta["features"]):
         raise InputError(f"{json_path}: the booster has {model.n_features_in_} features, {meta_path} lists "
                          f"{len(meta['features'])}; the two files are not from the same run")
     return model, meta
+
+
+def _read_json(path: Path) -> Any:
+    """A model folder's JSON file; a file that is not UTF-8 JSON is an :class:`InputError`."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: not a valid JSON file ({exc}); re-run the model stage to write it again") from None
 
 
 def _ci(v: Any, ci: Any, fmt: str = ".2f") -> str:
@@ -338,7 +353,7 @@ def apply_model(model_dir: str | Path, config: dict[str, Any], results: str | Pa
     train_cv = None
     mpath = Path(model_dir) / "metrics.json"
     if mpath.exists():
-        train_cv = json.loads(mpath.read_text())["metrics"]["xgboost"]
+        train_cv = _read_json(mpath)["metrics"]["xgboost"]
     summary["training_cv_metrics"] = train_cv
     (out / "metrics.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
     (out / "summary.md").write_text(_apply_text(summary, check))
