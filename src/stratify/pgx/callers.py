@@ -619,6 +619,9 @@ def _read_pharmcat_phenotype(path: Path, sample: str | None) -> list[list]:
         reports = reports["CPIC"]
     meta = data.get("matcherMetadata") or {}
     meta_id = meta.get("sampleId") if isinstance(meta, dict) else None
+    if meta_id is not None and not isinstance(meta_id, str):
+        raise PgxError(f"{path}, matcherMetadata.sampleId: expected the sample name as text, "
+                       f"found {json.dumps(meta_id)[:80]}")
     who = sample or meta_id or _pharmcat_sample(path, ".phenotype.json")
     rows = []
     for gene, rep in reports.items():
@@ -632,15 +635,26 @@ def _read_pharmcat_phenotype(path: Path, sample: str | None) -> list[list]:
         for d in dips:
             if not isinstance(d, dict):
                 raise PgxError(f"{at}.sourceDiplotypes: expected diplotype objects with allele1/allele2")
-            names = [(d.get(a) or {}).get("name") for a in ("allele1", "allele2")]
-            names = [str(x).strip() for x in names if x]
+            alleles = [d.get(a) for a in ("allele1", "allele2")]
+            if any(a is not None and not (isinstance(a, dict) and isinstance(a.get("name"), (str, type(None))))
+                   for a in alleles):
+                raise PgxError(f"{at}.sourceDiplotypes: expected allele1/allele2 objects with a text 'name', "
+                               f"found {json.dumps(alleles)[:120]}")
+            names = [a["name"].strip() for a in alleles if a and a.get("name")]
             if not names or "Unknown" in names:
                 unknown = True
                 continue
             candidates.append(names)
         first = dips[0] if dips and isinstance(dips[0], dict) else {}
-        phens = [p for p in first.get("phenotypes") or [] if p not in _PHARMCAT_IGNORABLE]
+        phens = first.get("phenotypes") or []
+        if not (isinstance(phens, list) and all(isinstance(p, str) for p in phens)):
+            raise PgxError(f"{at}.sourceDiplotypes[0].phenotypes: expected a list of phenotype names, "
+                           f"found {json.dumps(phens)[:120]}")
+        phens = [p for p in phens if p not in _PHARMCAT_IGNORABLE]
         score = first.get("activityScore")
+        if isinstance(score, (list, dict)):
+            raise PgxError(f"{at}.sourceDiplotypes[0].activityScore: expected a number or text, "
+                           f"found {json.dumps(score)[:120]}")
         no_call = ("PharmCAT: callSource NONE, no call" if rep.get("callSource") == "NONE" else
                    "PharmCAT: Unknown allele, no call" if unknown else
                    "PharmCAT: no diplotype, no call" if not candidates else "")
@@ -911,7 +925,8 @@ def _read_stellar_alleles(path: Path, lines: list[str], sample: str | None, gene
     n, text = result[0] if result else (None, "")
 
     def first(name: str) -> str:
-        return sections.get(name, [(0, "")])[0][1].strip()
+        found = sections.get(name) or [(0, "")]   # a section header with no line under it is empty
+        return found[0][1].strip()
 
     background = first("Likely background alleles")
     candidates, status, note = _stellar_call(text, background)
