@@ -180,9 +180,9 @@ def fuzz(n_per_example: int, seed: int, workdir: Path) -> tuple[dict, list]:
         rng = random.Random(seed * 1000 + e)
         for i in range(n_per_example):
             mutant = mutate(tool, data, rng)
-            p = workdir / f"m{e}_{i}{''.join(example.suffixes[-2:]) if example.name.endswith('.report.tsv') else example.suffix}"
-            if tool == "pharmcat_phenotype":
-                p = workdir / f"m{e}_{i}.phenotype.json"
+            # keep the suffixes the readers name samples by (.report.tsv, .phenotype.json, .alleles)
+            suffix = "".join(example.suffixes[-2:]) if tool.startswith("pharmcat_") else example.suffix
+            p = workdir / f"m{e}_{i}{suffix}"
             p.write_bytes(mutant)
             try:
                 r = run_one(tool, p, kwargs)

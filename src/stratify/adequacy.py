@@ -262,9 +262,9 @@ def score_pct_change(baseline: Any, end: Any, given: Any = math.nan, *, record: 
     (60.0, 55.0)
     >>> score_pct_change(20, 8, 60.4)
     60.0
-    >>> score_pct_change(20, 8, -60, record="patient P1, episode 1, trial 2")
+    >>> score_pct_change(20, 8, -60, record="patient P1, episode 1, trial 2")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    stratify.errors.InputError: patient P1, episode 1, trial 2: pct_change -60 disagrees with baseline_score 20 and end_score 8 (a 60% reduction); pct_change is the percent reduction from baseline (positive = improvement): correct it or leave it blank
+    stratify.errors.InputError: patient P1, episode 1, trial 2: pct_change -60 disagrees with ... (a 60% reduction); ...
     """
     b, e, g = (math.nan if _blank(x) else float(x) for x in (baseline, end, given))
     from_scores = 100 * (b - e) / b if b > 0 and not math.isnan(e) else math.nan

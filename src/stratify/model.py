@@ -664,8 +664,8 @@ def _check_classes(y: np.ndarray, folds: int, cv_info: dict[str, Any]) -> None:
         fix = ("choose another endpoint, or pool sites" if site
                else "lower model.folds or choose another endpoint")
         raise InputError(
-            f"the endpoint has too few patients in one class for {cv_info['description'] if site else cv_info['scheme']} "
-            "cross-validation: "
+            f"the endpoint has too few patients in one class for "
+            f"{cv_info['description'] if site else cv_info['scheme']} cross-validation: "
             f"{counts[1]} with and {counts[0]} without it; {fix}")
 
 
