@@ -236,3 +236,13 @@ def test_apply_on_a_cohort_without_the_endpoint_is_a_named_error(trained, tmp_pa
     b = _results_b(tmp_path, _cohort(60, seed=5).assign(y=np.nan))
     with pytest.raises(StratifyError, match="none of cohort B's 60 patients has the endpoint"):
         apply_model(d, _config("B"), b, tmp_path / "out")
+
+
+def test_apply_refuses_metadata_without_what_scoring_needs(trained, tmp_path):
+    d, _, meta, _, df = trained
+    m = _copy_model(d, tmp_path / "m")
+    (m / "model_features.json").write_text(json.dumps({k: v for k, v in meta.items() if k != "preprocessing"}))
+    load_model(m)   # enough to explain the model (the explain stage)
+    b = _results_b(tmp_path / "b", _cohort(60, seed=5))
+    with pytest.raises(StratifyError, match="key 'preprocessing.training_distribution' is missing or malformed"):
+        apply_model(m, _config("B"), b, tmp_path / "out")

@@ -136,6 +136,15 @@ def _check_meta(meta: Any, meta_path: Path) -> dict[str, Any]:
         ("task", meta.get("task") in ("classification", "regression"), "'classification' or 'regression'"),
         ("features", isinstance(feats, list) and bool(feats) and all(isinstance(f, str) for f in feats),
          "a non-empty list of feature names"),
+    ]
+    _raise_first(checks, meta_path)
+    return meta
+
+
+def _check_apply_meta(meta: dict[str, Any], meta_path: Path) -> None:
+    """The further keys of ``model_features.json`` that scoring another cohort relies on."""
+    feats = meta["features"]
+    checks = [
         ("endpoint", isinstance(meta.get("endpoint"), dict) and "kind" in meta.get("endpoint", {}),
          "an object with kind"),
         ("training", isinstance(meta.get("training"), dict) and "cohort" in meta.get("training", {}),
@@ -147,11 +156,14 @@ def _check_meta(meta: Any, meta_path: Path) -> dict[str, Any]:
                                              for f in feats if isinstance(f, str)),
          "an object with a profile for every feature"),
     ]
+    _raise_first(checks, meta_path)
+
+
+def _raise_first(checks: list[tuple[str, bool, str]], meta_path: Path) -> None:
     for key, ok, expected in checks:
         if not ok:
             raise InputError(f"{meta_path}: key {key!r} is missing or malformed; expected {expected}. The file was "
                              "edited or is not from the model stage: re-run it")
-    return meta
 
 
 def _check_booster_json(doc: Any, json_path: Path) -> int:
@@ -364,6 +376,7 @@ def apply_model(model_dir: str | Path, config: dict[str, Any], results: str | Pa
     from stratify.tables import read_table, write_table
 
     model, meta = load_model(model_dir)
+    _check_apply_meta(meta, Path(model_dir) / "model_features.json")
     results, out = Path(results), Path(out)
     fpath = results / "features" / "features.parquet"
     if not fpath.exists():
