@@ -279,3 +279,50 @@ def test_the_first_bad_row_of_a_large_table_is_reported():
     bad.loc[400, "trial"] = 2.5
     with pytest.raises(InputError, match="column 'trial' is 2.5; expected an integer >= 1"):
         assess_trials(bad)
+
+
+# --------------------------------------------------------------------------- pct_change: a trial outcome as percent change
+
+@pytest.mark.parametrize("pct, expected", [(60.0, "response"), (50.0, "response"), (49.9, "partial"),
+                                           (25.0, "partial"), (24.9, "nonresponse"), (-10.0, "nonresponse")])
+def test_pct_change_without_scores_classifies_like_scores(pct, expected):
+    r = one(pct_change=pct)
+    assert r["outcome_class"] == expected and r["pct_change"] == pct
+    assert r["failed"] == (expected == "nonresponse")
+
+
+def test_pct_change_wins_over_a_recorded_outcome_like_scores_do():
+    assert one(pct_change=10.0, outcome="response")["outcome_class"] == "nonresponse"
+    assert one(pct_change=10.0, outcome="intolerance")["outcome_class"] == "intolerance"
+
+
+def test_pct_change_agreeing_with_scores_within_a_point_is_accepted():
+    r = one(baseline_score=20, end_score=13, pct_change=35.0)   # scores: 35%
+    assert r["pct_change"] == pytest.approx(35.0) and r["outcome_class"] == "partial"
+    assert one(baseline_score=30, end_score=20, pct_change=33.0)["pct_change"] == pytest.approx(100 / 3)
+
+
+def test_pct_change_conflicting_with_scores_is_a_named_error():
+    with pytest.raises(InputError) as e:
+        one(baseline_score=20, end_score=8, pct_change=-60.0)   # change written as negative: the wrong sign
+    assert str(e.value) == ("patient P1, episode 1, trial 1: pct_change -60 disagrees with baseline_score 20 and "
+                            "end_score 8 (a 60% reduction); pct_change is the percent reduction from baseline "
+                            "(positive = improvement): correct it or leave it blank")
+
+
+@pytest.mark.parametrize("value", [150.0, "lots", float("inf")])
+def test_pct_change_out_of_range_is_a_named_error(value):
+    with pytest.raises(InputError, match=r"column 'pct_change' is .*; expected the percent reduction from baseline"):
+        one(pct_change=value)
+
+
+def test_pct_change_counts_failures_in_clinical_and_trd():
+    from stratify.clinical import treatment_summary
+    from stratify.trd import sforzini_2021
+
+    t = pd.DataFrame([trial(trial=1, pct_change=10.0), trial(trial=2, agent="venlafaxine", dose_mg_day=150.0,
+                                                            pct_change=20.0),
+                      trial(trial=3, pct_change=70.0, prospective=True)])
+    assert treatment_summary(t)["n_failed_trials"].item() == 2
+    staged = sforzini_2021(assess_trials(t).assign(sessions=np.nan), pd.DataFrame({"patient_id": ["P1"]}))
+    assert staged["sforzini_2021_n_failed"].item() == 2 and staged["sforzini_2021"].item() == "TRD"

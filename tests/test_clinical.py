@@ -13,11 +13,13 @@ import pytest
 
 from stratify.clinical import (
     biomarker_values,
+    clinical_counts,
     clinical_tables,
     dimension_scores,
     endpoint_outcomes,
     immune_metabolic_indices,
     instrument_totals,
+    split_symptoms,
     nesda_strata,
     treatment_summary,
 )
@@ -515,7 +517,7 @@ def test_dimensions_from_the_config_add_and_override(tmp_path):
         "anhedonia": {"instrument": "HAMD17", "items": [7]}}})
     tables, _ = validate_inputs(cfg)
     p = clinical_tables(tables, cfg)["patients"].set_index("patient_id")
-    s = tables["symptoms"]
+    s = split_symptoms(tables["symptoms"])[0]     # the validated table keeps item as text ("1".."30", "total")
     base = s[(s["week"] == 0) & (s["instrument"] == "HAMD17")].set_index(["patient_id", "item"])["score"]
     checked = 0
     for pid in p.index:
@@ -600,3 +602,63 @@ def test_harmonise_config_needs_a_table_for_each_instrument():
         validate_config({**base, "clinical": {"harmonise": {"from": ["MADRS"]}}})
     with pytest.raises(ConfigError, match="HAMD17 is the endpoint instrument itself"):
         validate_config({**base, "clinical": {"harmonise": {"from": ["HAMD17"]}}})
+
+
+# --------------------------------------------------------------------------- total-only visits
+
+def _total_only_cohort():
+    """P1: HAMD17 items at weeks 0 and 8; P2: only HAMD17 totals (a registry export)."""
+    items = [("P1", w, "HAMD17", i, s) for w, scores in ((0.0, [2] * 10 + [0] * 7), (8.0, [1] * 5 + [0] * 12))
+             for i, s in enumerate(scores, start=1)]
+    totals = [("P2", 0.0, "HAMD17", "total", 24.0), ("P2", 8.0, "HAMD17", "total", 6.0)]
+    return pd.DataFrame(items + totals, columns=["patient_id", "week", "instrument", "item", "score"])
+
+
+def test_total_only_visits_give_totals_response_remission_and_pct_change():
+    s = _total_only_cohort()
+    t = instrument_totals(s)
+    p2 = t[t["patient_id"] == "P2"]
+    assert p2["total"].tolist() == [24.0, 6.0] and p2["total_only"].all() and (p2["status"] == "ok").all()
+    assert not t.loc[t["patient_id"] == "P1", "total_only"].any()
+    e = endpoint_outcomes(t, instrument="HAMD17", week=8).set_index("patient_id")
+    assert e.loc["P2", ["baseline_severity", "endpoint_score", "pct_change", "response", "remission"]].tolist() == [
+        24.0, 6.0, 75.0, 1.0, 1.0]
+    assert e.loc["P1", ["baseline_severity", "endpoint_score", "pct_change"]].tolist() == [20.0, 5.0, 75.0]
+
+
+def test_total_only_baseline_leaves_dimensions_missing_with_the_reason():
+    d = dimension_scores(_total_only_cohort()).set_index("patient_id")
+    assert d.loc["P2", ["anhedonia", "aes", "anxiety_somatization"]].isna().all()
+    assert d.loc["P2", "dimensions_status"] == "total-only"
+    assert d.loc["P1", "anxiety_somatization"] == pytest.approx(2 + 0 + 0 + 0 + 0 + 0)  # items 10 (2), 11-13, 15, 17
+    # P1 has HAMD17 items but no IDS-SR30 (anhedonia, aes): a different reason, never "total-only"
+    assert d.loc["P1", "dimensions_status"] == "no baseline items"
+
+
+def test_total_row_beside_items_is_not_counted_twice():
+    s = _total_only_cohort()
+    extra = pd.DataFrame([("P1", 0.0, "HAMD17", "total", 20.0)], columns=s.columns)
+    t = instrument_totals(pd.concat([s, extra], ignore_index=True))
+    p1 = t[(t["patient_id"] == "P1") & (t["week"] == 0)]
+    assert len(p1) == 1 and p1["total"].item() == 20.0 and not p1["total_only"].item()
+
+
+def test_clinical_counts_report_total_only_patients_and_missing_dimensions(tmp_path):
+    cfg = _fixture_config(tmp_path)
+    with open(cfg["inputs"]["symptoms"], "a") as fh:
+        fh.write("P3\t0\tHAMD17\ttotal\t22\nP3\t8\tHAMD17\ttotal\t10\n")
+    tables, _ = validate_inputs(cfg)
+    res = clinical_tables(tables, cfg)
+    p = res["patients"].set_index("patient_id")
+    assert p.loc["P3", "dimensions_status"] == "total-only" and p.loc["P3", "n_total_only_visits"] == 2
+    assert p.loc["P3", "endpoint_status"] == "ok" and p.loc["P3", "pct_change"] == pytest.approx(100 * 12 / 22)
+    counts = clinical_counts(res["scores"], res["patients"])
+    assert counts["total_only_visits"] == 2 and counts["total_only_patients"] == 1
+    assert counts["dimensions_missing"]["total-only"] == 1
+
+
+def test_endpoint_instrument_absent_from_the_cohort_is_said_plainly():
+    t = instrument_totals(_total_only_cohort())
+    e = endpoint_outcomes(t, instrument="MADRS", week=8)
+    assert set(e["endpoint_status"]) == {"the symptoms table has no MADRS scores (it has HAMD17); set "
+                                         "endpoint.instrument to one of them, or convert with clinical.harmonise"}

@@ -166,8 +166,26 @@ def test_too_few_patients_in_a_class_is_a_user_error():
     df = _table(30, seed=0)
     df["y"] = 0.0
     df.loc[:1, "y"] = 1.0   # 2 responders, fewer than 3 folds
-    with pytest.raises(StratifyError, match="too few patients in one class"):
+    with pytest.raises(StratifyError, match="too few patients in one class for stratified 3-fold cross-validation"):
         fit_response_model(df, _summary(), _config())
+
+
+def test_class_message_names_leave_one_site_out_when_that_is_used():
+    df = _table(30, seed=0).assign(site=lambda d: np.array(["A", "B", "C"])[np.arange(30) % 3])
+    df["y"] = 0.0
+    with pytest.raises(StratifyError, match="too few patients in one class for leave-one-site-out over 3 sites"):
+        fit_response_model(df, _summary(), _config(cv="auto"))
+
+
+def test_no_patient_with_the_endpoint_says_why_not_too_few_in_a_class():
+    df = _table(30, seed=0).assign(y=np.nan)
+    summary = {**_summary(), "endpoint_missing_reasons": {
+        "the symptoms table has no MADRS scores (it has HAMD17); set endpoint.instrument": 30}}
+    cfg = {**_config(), "endpoint": {"kind": "response", "instrument": "MADRS", "week": 8}}
+    with pytest.raises(StratifyError, match=r"endpoint \(response on MADRS\): none of the 30 patients.*no MADRS "
+                                            r"scores \(it has HAMD17\)") as e:
+        fit_response_model(df, summary, cfg)
+    assert "too few" not in str(e.value)
 
 
 # --------------------------------------------------------------------------- calibration, permutation test

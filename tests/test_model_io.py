@@ -141,11 +141,11 @@ def test_genotype_pcs_are_flagged_as_not_comparable(trained):
 
 
 @pytest.mark.parametrize("name, content, message", [
-    ("model_features.json", b"", r"model_features.json: not a valid JSON file \(Expecting value"),
-    ("model_features.json", "{}".encode("utf-16"), r"model_features.json: not a valid JSON"),
-    ("model_features.json", b"[1, 2]", r"model_features.json: format 'a JSON list', expected 'stratify-model/1'"),
-    ("xgboost.json", b'{"learner": 1}', r"xgboost.json: XGBoost cannot read this model file"),
-    ("xgboost.json", "\u22125\n".encode(), r"xgboost.json: XGBoost cannot read this model file"),
+    ("model_features.json", b"", r"model_features.json, line 1: not valid JSON \(Expecting value"),
+    ("model_features.json", "{}".encode("utf-16"), r"model_features.json: (a binary file|not UTF-8 text)"),
+    ("model_features.json", b"[1, 2]", r"model_features.json: a JSON list, expected an object"),
+    ("xgboost.json", b'{"learner": 1}', r"xgboost.json: JSON, but not an XGBoost model"),
+    ("xgboost.json", "\u22125\n".encode(), r"xgboost.json, line 1: not valid JSON"),
     ("metrics.json", b'{"metrics": ', r"metrics.json: not a valid JSON file"),
 ])
 def test_damaged_model_files_are_named(trained, tmp_path, name, content, message):
@@ -158,3 +158,111 @@ def test_damaged_model_files_are_named(trained, tmp_path, name, content, message
     (m / name).write_bytes(content)
     with pytest.raises(StratifyError, match=message):
         apply_model(m, _config("B"), _results_b(tmp_path / "B", _cohort(100, seed=5)), tmp_path / "out")
+
+
+# --------------------------------------------------------------------------- refusing what is not an XGBoost JSON model
+
+def _copy_model(src, dst):
+    dst.mkdir()
+    for f in ("xgboost.json", "model_features.json"):
+        (dst / f).write_bytes((src / f).read_bytes())
+    return dst
+
+
+@pytest.mark.parametrize("payload, message", [
+    ("pickle", "never unpickles"),
+    ("bytes", "not UTF-8 text|never unpickles"),
+    ("other_json", "not an XGBoost model"),
+    ("truncated", "not valid JSON"),
+    ("zip", "never unpickles"),
+])
+def test_anything_but_an_xgboost_json_model_is_refused_without_unpickling(trained, tmp_path, monkeypatch,
+                                                                          payload, message):
+    import io
+    import pickle
+    import zipfile
+
+    d, _, _, _, _ = trained
+    m = _copy_model(d, tmp_path / "m")
+    good = (d / "xgboost.json").read_bytes()
+    if payload == "pickle":   # a renamed pickle: the classic way to run code on load
+        data = pickle.dumps({"learner": 1})
+    elif payload == "bytes":
+        data = bytes(range(255, 0, -1)) * 4
+    elif payload == "other_json":
+        data = b'{"learner": "no", "version": [2, 0, 0]}'
+    elif payload == "truncated":
+        data = good[: len(good) // 2]
+    else:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            zf.writestr("model.pkl", pickle.dumps(1))
+        data = buf.getvalue()
+    (m / "xgboost.json").write_bytes(data)
+
+    def boom(*a, **k):   # unpickling at all is a failure of this test, whatever the file holds
+        raise AssertionError("pickle.load called on a user file")
+
+    monkeypatch.setattr(pickle, "load", boom)
+    monkeypatch.setattr(pickle, "loads", boom)
+    with pytest.raises(StratifyError, match=message):
+        load_model(m)
+
+
+def test_malformed_model_metadata_is_a_named_error(trained, tmp_path):
+    d, _, meta, _, _ = trained
+    m = _copy_model(d, tmp_path / "m")
+    (m / "model_features.json").write_text("[1, 2]")
+    with pytest.raises(StratifyError, match="expected an object"):
+        load_model(m)
+    bad = {**meta, "features": "strong"}
+    (m / "model_features.json").write_text(json.dumps(bad))
+    with pytest.raises(StratifyError, match="key 'features' is missing or malformed"):
+        load_model(m)
+    (m / "model_features.json").write_text(json.dumps(meta)[:40])
+    with pytest.raises(StratifyError, match="not valid JSON"):
+        load_model(m)
+
+
+def test_booster_and_metadata_from_different_runs_are_refused(trained, tmp_path):
+    d, _, meta, _, _ = trained
+    m = _copy_model(d, tmp_path / "m")
+    two = {**meta, "features": ["strong", "noise1"]}
+    (m / "model_features.json").write_text(json.dumps(two))
+    with pytest.raises(StratifyError, match="the booster has 3 features"):
+        load_model(m)
+
+
+def test_model_card_names_kfold_when_kfold_was_used(trained):
+    _, _, meta, summary, _ = trained
+    meta = json.loads(json.dumps(meta))
+    meta["training"]["cv"] = "stratified 3-fold, shuffled with the seed (only 2 sites; leave-one-site-out needs 3)"
+    meta["training"]["cv_scheme"] = "stratified 3-fold"
+    assert "with leave-one-site-out, at a site not seen" not in model_card(meta, summary)
+    meta["training"]["cv_scheme"] = "leave-one-site-out"
+    assert "with leave-one-site-out, at a site not seen" in model_card(meta, summary)
+
+
+def test_apply_explains_missing_features_and_what_to_do(trained, tmp_path):
+    d, _, _, _, df = trained
+    b = _results_b(tmp_path, _cohort(60, seed=5).drop(columns=["gen1"]))
+    with pytest.raises(StratifyError, match=r"1 of the model's 3 features are not available.*no column 'gen1'.*"
+                                            r"--allow-missing"):
+        apply_model(d, _config("B"), b, tmp_path / "out")
+
+
+def test_apply_on_a_cohort_without_the_endpoint_is_a_named_error(trained, tmp_path):
+    d, _, _, _, _ = trained
+    b = _results_b(tmp_path, _cohort(60, seed=5).assign(y=np.nan))
+    with pytest.raises(StratifyError, match="none of cohort B's 60 patients has the endpoint"):
+        apply_model(d, _config("B"), b, tmp_path / "out")
+
+
+def test_apply_refuses_metadata_without_what_scoring_needs(trained, tmp_path):
+    d, _, meta, _, df = trained
+    m = _copy_model(d, tmp_path / "m")
+    (m / "model_features.json").write_text(json.dumps({k: v for k, v in meta.items() if k != "preprocessing"}))
+    load_model(m)   # enough to explain the model (the explain stage)
+    b = _results_b(tmp_path / "b", _cohort(60, seed=5))
+    with pytest.raises(StratifyError, match="key 'preprocessing.training_distribution' is missing or malformed"):
+        apply_model(m, _config("B"), b, tmp_path / "out")

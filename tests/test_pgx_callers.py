@@ -103,7 +103,7 @@ def test_cyrius_unknown_filter(tmp_path):
 
 def test_cyrius_malformed_diplotype(tmp_path):
     p = _write(tmp_path, "c.tsv", "Sample\tGenotype\tFilter\nS1\t*1/\tPASS\n")
-    with pytest.raises(PgxError, match=r"c.tsv, line 2, column 'diplotype': '\*1/' is not a diplotype"):
+    with pytest.raises(PgxError, match=r"c.tsv, line 2, column 'Genotype': CYP2D6 diplotype '\*1/' is malformed \(an empty haplotype\)"):
         read_calls(p, "cyrius")
 
 
@@ -187,7 +187,7 @@ def test_plain_sample_names_stay_text(tmp_path):
          r"line 2, column 'diplotype': empty for status 'called'"),
         ("sample\tgene\tdiplotype\talternatives\nS\tCYP2C19\t*1/*1\t*1/*38\n",
          r"line 2, column 'alternatives': alternatives given for status 'called'"),
-        ("sample\tgene\tdiplotype\nS\tCYP2C19\t*1/*1/*2\n", r"line 2, column 'diplotype': '\*1/\*1/\*2' is not"),
+        ("sample\tgene\tdiplotype\nS\tCYP2C19\t*1/*1/*2\n", r"line 2, column 'diplotype': CYP2C19 diplotype '\*1/\*1/\*2' is malformed"),
     ],
 )
 def test_plain_errors(tmp_path, text, message):
@@ -289,10 +289,13 @@ def test_pharmcat_report_no_call_or_and_sample_id(tmp_path):
         ["S2", "CYP2D6", "", "no-call", ""],
         ["S2", "CYP2C9", "", "no-call", ""],
     ]
-    assert out.loc[1, "note"] == "PharmCAT outside call"
+    # every no-call says why (Unknown/Unknown is a flagged no-call, never a guess)
+    assert out.loc[0, "note"] == "PharmCAT: 'no call', no call"
+    assert out.loc[1, "note"] == "PharmCAT: 'Unknown/Unknown', no call; PharmCAT outside call"
     assert out.loc[2, "note"] == "missing positions"
     assert "lowest-function gene" in out.loc[4, "note"]
-    assert out.loc[5, "note"] == "PharmCAT: *1/Unknown"
+    assert out.loc[5, "note"] == "PharmCAT: '*1/Unknown', no call"
+    assert out.loc[6, "note"] == "PharmCAT: no diplotype, no call"
 
 
 def test_pharmcat_report_one_row_per_possible_diplotype(tmp_path):
@@ -319,7 +322,7 @@ def test_pharmcat_report_sample_from_file_name(tmp_path):
         ("PharmCAT v3\nGene\tDiplotype\tPhenotype\n", r"r.report.tsv, line 2: missing column\(s\) Source Diplotype"),
         (f"PharmCAT v3\n{REPORT_HEADER}\nCYP2C19\t*1/*2\n", r"r.report.tsv, line 3: 2 fields, expected 16"),
         (f"PharmCAT v3\n{REPORT_HEADER}\n{_report_row('CYP2C19', '*1/*2/*3')}\n",
-         r"r.report.tsv, line 3, column 'diplotype': '\*1/\*2/\*3' is not a diplotype"),
+         r"r.report.tsv, line 3, column 'Source Diplotype': [A-Z0-9]+ diplotype '\*1/\*2/\*3' is malformed"),
         (f"PharmCAT v3\n{REPORT_HEADER}\n{_report_row('', '*1/*2')}\n", r"line 3, column 'Gene': empty"),
     ],
 )
@@ -388,7 +391,7 @@ def test_pharmcat_phenotype_v2_per_source_uses_cpic(tmp_path):
         ('{"geneReports": {"DPWG": {}}}', r"p.phenotype.json: geneReports has no CPIC block"),
         ('{"geneReports": {"CYP2C19": []}}', r"geneReports.CYP2C19: expected a gene report object, found list"),
         ('{"geneReports": {"CYP2C19": {"sourceDiplotypes": [{"allele1": {"name": "*1/*2"}, '
-         '"allele2": {"name": "*3"}}]}}}', r"geneReports.CYP2C19, column 'diplotype': '\*1/\*2/\*3' is not"),
+         '"allele2": {"name": "*3"}}]}}}', r"geneReports.CYP2C19, column 'sourceDiplotypes': CYP2C19 diplotype '\*1/\*2/\*3' is malformed"),
     ],
 )
 def test_pharmcat_phenotype_errors(tmp_path, text, message):
@@ -459,7 +462,7 @@ def test_pypgx_archive_errors(tmp_path):
         ("\tGenotype\tPhenotype\tHaplotype1\tHaplotype2\tAlternativePhase\tVariantData\tCNV\nS\t*1/*2\n",
          r"data.tsv, line 2: 2 fields, expected 8"),
         ("\tGenotype\tPhenotype\tHaplotype1\tHaplotype2\tAlternativePhase\tVariantData\tCNV\nS\t*1/\t\t\t\t\t\t\n",
-         r"data.tsv, line 2, column 'diplotype': '\*1/' is not a diplotype"),
+         r"data.tsv, line 2, column 'Genotype': [A-Z0-9]+ diplotype '\*1/' is malformed"),
         ("\tGenotype\tPhenotype\tHaplotype1\tHaplotype2\tAlternativePhase\tVariantData\tCNV\n\t*1/*2\t\t\t\t\t\t\n",
          r"data.tsv, line 2: empty sample name"),
     ],
@@ -527,10 +530,15 @@ def test_aldy_errors(tmp_path, text, message):
 
 def test_aldy_unknown_allele_kept_verbatim(tmp_path):
     p = _write(tmp_path, "a.aldy", ALDY_HEAD + "S\tCYP2D6\t1\t*1/*999X.ALDY\t1;999\nS\tCYP2D6\t2\t*1/*1\t1;1\n"
-               "T\tCYP2D6\t1\t*1/novel_hyb\t1;x\n")
+               "T\tCYP2D6\t1\t*1/*novel_hyb\t1;x\n")
     out = read_calls(p, "aldy")
     assert out[["diplotype", "status", "alternatives"]].values.tolist() == [
-        ["*1/*999", "ambiguous", "*1/*1"], ["*1/novel_hyb", "called", ""]]
+        ["*1/*999", "ambiguous", "*1/*1"], ["*1/*novel_hyb", "called", ""]]
+    # a name without the star is not a star allele of a phenotyped gene: a named error, not a guess
+    p = _write(tmp_path, "b.aldy", ALDY_HEAD + "T\tCYP2D6\t1\t*1/novel_hyb\t1;x\n")
+    with pytest.raises(PgxError, match=r"b.aldy, line 2, column 'Major': CYP2D6 diplotype '\*1/novel_hyb' is "
+                                       r"malformed \('novel_hyb' is not a star allele\)"):
+        read_calls(p, "aldy")
 
 
 # --------------------------------------------------------------------------- StellarPGx
@@ -594,10 +602,10 @@ def test_stellarpgx_alleles_or_is_ambiguous(tmp_path):
         ("s.tsv", "S1\t*1/*2\tnote\textra\n", {"gene": "CYP2D6"},
          r"s.tsv, line 1: expected 'sample<TAB>diplotype\[<TAB>note\]' .* found 4 field"),
         ("s.tsv", "S1 *1/*2\n", {"gene": "CYP2D6"}, r"s.tsv, line 1: expected 'sample<TAB>diplotype"),
-        ("s.tsv", "S1\t*1/*2/*3\n", {"gene": "CYP2D6"}, r"s.tsv, line 1, column 'diplotype': '\*1/\*2/\*3'"),
+        ("s.tsv", "S1\t*1/*2/*3\n", {"gene": "CYP2D6"}, r"s.tsv, line 1, column 'diplotype \(Result\)': CYP2D6 diplotype '\*1/\*2/\*3'"),
         ("x.alleles", "Result:\n*1/*2\n", {}, r"x.alleles: no line '<GENE> Star Allele Calling with StellarPGx'"),
         ("x.alleles", "CYP2D6 Star Allele Calling with StellarPGx\n\nResult:\n*1//*2\n", {},
-         r"x.alleles, line 4, column 'diplotype': '\*1//\*2' is not a diplotype"),
+         r"x.alleles, line 4, column 'diplotype \(Result\)': CYP2D6 diplotype '\*1//\*2' is malformed"),
     ],
 )
 def test_stellarpgx_errors(tmp_path, name, text, kwargs, message):
@@ -609,3 +617,33 @@ def test_stellarpgx_errors(tmp_path, name, text, kwargs, message):
 def test_new_tools_missing_file(tmp_path, tool):
     with pytest.raises(PgxError, match=rf"nope: {tool} call file not found"):
         read_calls(tmp_path / "nope", tool)
+
+
+@pytest.mark.parametrize("dip", ["Unknown/Unknown", "Unknown", "*1/Unknown", "no call"])
+def test_pharmcat_outside_unknown_is_a_flagged_no_call(tmp_path, dip):
+    p = _write(tmp_path, "P9.outside.tsv", f"CYP2D6\t{dip}\nCYP2C19\t*1/*2\n")
+    out = read_calls(p, "pharmcat_outside")
+    assert out[["gene", "diplotype", "status"]].values.tolist() == [["CYP2D6", "", "no-call"],
+                                                                   ["CYP2C19", "*1/*2", "called"]]
+    assert out.loc[0, "note"] == f"outside call {dip!r}: no call"
+
+
+def test_pharmcat_phenotype_unknown_is_a_flagged_no_call(tmp_path):
+    doc = {"geneReports": {"CYP2D6": {"callSource": "MATCHER", "sourceDiplotypes": [
+        {"allele1": {"name": "Unknown"}, "allele2": {"name": "Unknown"}}]}}}
+    out = read_calls(_write(tmp_path, "S.phenotype.json", json.dumps(doc)), "pharmcat_phenotype")
+    assert out[["diplotype", "status"]].values.tolist() == [["", "no-call"]]
+    assert out.loc[0, "note"] == "PharmCAT: Unknown allele, no call"
+
+
+@pytest.mark.parametrize("dip", ["*1-*2", "*1//*2", "1/2", "*1", "*1/", "/*2", " / ", "junk", "*1 *2"])
+@pytest.mark.parametrize("tool, make", [
+    ("plain", lambda d: "sample\tgene\tdiplotype\nS1\tCYP2D6\t" + d + "\n"),
+    ("cyrius", lambda d: "Sample\tGenotype\tFilter\nS1\t" + d + "\tPASS\n"),
+    ("pharmcat_outside", lambda d: "CYP2D6\t" + d + "\n"),
+])
+def test_malformed_diplotypes_are_named_errors(tmp_path, tool, make, dip):
+    p = _write(tmp_path, "calls.tsv", make(dip))
+    with pytest.raises(PgxError, match=r"calls.tsv, line \d, column '[^']+': CYP2D6 diplotype .* is malformed .*"
+                                       r"expected two haplotypes joined by one '/'"):
+        read_calls(p, tool)

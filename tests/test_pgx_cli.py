@@ -61,3 +61,36 @@ def test_grch37_input_is_refused_with_what_to_do():
     assert res.returncode == 2
     line = res.stderr.strip().splitlines()[-1]
     assert line.startswith(f"stratify: error: {vcf}: the header says GRCh37/hg19") and "Lift the VCF over" in line
+
+
+def test_unwritable_output_is_a_named_error_not_a_traceback(tmp_path, capsys):
+    vcf = DATA / "cyp2c19_edgecases.nochr.vcf"
+    for out in (tmp_path / "no" / "such" / "folder" / "calls.tsv", tmp_path):
+        assert main(["pgx", "call", "--gene", "CYP2C19", "--vcf", str(vcf), "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert err.startswith(f"stratify: error: {out}: cannot write the calls TSV") and "or - for standard" in err
+
+
+def test_pgx_run_with_a_malformed_call_file_is_a_named_error(tmp_path):
+    """The pipeline stage: a star-allele file with a malformed diplotype exits 2 with one line."""
+    from stratify.simulate import write_cohort
+
+    paths = write_cohort(tmp_path / "c", n=20, seed=1, n_snps=200, genotypes=False)
+    import yaml
+
+    cfg = yaml.safe_load(Path(paths["config"]).read_text())
+    calls = tmp_path / "calls.tsv"
+    pid = pd.read_csv(cfg["inputs"]["patients"], sep="\t")["patient_id"].iloc[0]
+    calls.write_text(f"sample\tgene\tdiplotype\n{pid}\tCYP2D6\t*1-*2\n")
+    cfg["inputs"]["star_alleles"] = [{"path": str(calls), "tool": "plain"}]
+    cfg_path = tmp_path / "config.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    results = tmp_path / "results"
+    for stage in ("validate", "genotypes"):
+        assert main([stage, "--config", str(cfg_path), "--results", str(results), "--quiet"]) == 0
+    res = _run("pgx", "run", "--config", str(cfg_path), "--results", str(results))
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.strip().splitlines()[-1] == (
+        f"stratify: error: {calls}, line 2, column 'diplotype': CYP2D6 diplotype '*1-*2' is malformed (one "
+        "haplotype only; the haplotypes are separated by '/', not '-'); expected two haplotypes joined by one '/', "
+        "each a star allele or '+'-joined star alleles, like '*1/*4', '*1x2/*4' or '*36+*10/*4'")

@@ -382,3 +382,19 @@ def test_a_trial_shorter_than_four_weeks_is_not_a_failure():
     assert bool(r["failed"]) is False and bool(r["possible_pk_nonresponse"]) is False
     long = trial("escitalopram", "nonresponse", duration_weeks=4.0)
     assert bool(one(patient_guidance(pd.DataFrame([long]), phen(CYP2C19=UM)), "CYP2C19")["failed"]) is True
+
+
+def test_pct_change_without_scores_decides_a_failed_trial():
+    from stratify.pgx.guidance import patient_guidance
+
+    tr = pd.DataFrame({"patient_id": ["p1", "p1"], "episode": [1, 1], "trial": [1, 2],
+                       "modality": ["medication", "medication"], "agent": ["escitalopram", "citalopram"],
+                       "duration_weeks": [8, 8], "pct_change": [10.0, 70.0], "prospective": False})
+    ph = pd.DataFrame({"patient_id": ["p1"], "gene": ["CYP2C19"], "phenotype": ["Ultrarapid Metabolizer"]})
+    out = patient_guidance(tr, ph)
+    assert out["failed"].tolist() == [True, False]
+    assert out["possible_pk_nonresponse"].tolist() == [True, False]
+    bad = tr.assign(baseline_score=[20.0, 20.0], end_score=[18.0, 6.0])
+    bad.loc[1, "pct_change"] = 30.0   # the scores say 70%
+    with pytest.raises(InputError, match="patient p1, episode 1, trial 2: pct_change 30 disagrees"):
+        patient_guidance(bad, ph)

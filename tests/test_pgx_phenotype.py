@@ -288,3 +288,39 @@ def test_end_to_end_from_cyrius():
 def test_docstring_examples_run():
     result = doctest.testmod(phenotype_mod)
     assert result.attempted > 5 and result.failed == 0
+
+
+# --------------------------------------------------------------------------- the reason, in the row
+
+def _called(gene, *dips, status="called", alternatives="", note=""):
+    return pd.DataFrame({"gene": [gene] * len(dips), "diplotype": list(dips), "status": status,
+                         "alternatives": alternatives, "note": note})
+
+
+@pytest.mark.parametrize("gene, dip, reason", [
+    ("CYP2D6", "*1/*999", "allele *999 is not in CPIC's CYP2D6 table"),
+    ("CYP2D6", "*999/*999", "allele *999 is not in CPIC's CYP2D6 table"),
+    ("CYP2D6", "*5/*other", "allele *other is not in CPIC's CYP2D6 table"),
+    ("CYP2D6", "*1/*22", "allele *22 has unknown or uncertain function in CPIC's CYP2D6 table (no activity value)"),
+    ("CYP2D6", "*10xN/*4", "unknown copy number in *10xN/*4: the activity score is at least 0.75 (N = 3), which "
+                           "does not decide the phenotype"),
+    ("CYP2C19", "*1/*999", "allele *999 is not in CPIC's CYP2C19 table"),
+])
+def test_indeterminate_phenotype_states_its_reason_in_the_row(gene, dip, reason):
+    out = add_phenotypes(_called(gene, dip))
+    assert out["phenotype"].item() == "Indeterminate"
+    assert out["reason"].item() == reason
+
+
+def test_determinate_phenotype_has_no_reason_and_no_call_keeps_the_tools_note():
+    out = add_phenotypes(pd.concat([_called("CYP2D6", "*1/*4"),
+                                    _called("CYP2D6", "", status="no-call",
+                                            note="PharmCAT: 'Unknown/Unknown', no call")], ignore_index=True))
+    assert out["reason"].tolist() == ["", "no call: PharmCAT: 'Unknown/Unknown', no call"]
+
+
+def test_ambiguous_call_with_disagreeing_candidates_lists_them():
+    out = add_phenotypes(_called("CYP2D6", "*1/*4", status="ambiguous", alternatives="*1/*999"))
+    assert out["phenotype"].item() == "Indeterminate"
+    assert out["reason"].item() == ("ambiguous call whose candidates give different phenotypes: *1/*4 Intermediate "
+                                    "Metabolizer; *1/*999 Indeterminate (allele *999 is not in CPIC's CYP2D6 table)")

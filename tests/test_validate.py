@@ -82,18 +82,31 @@ def test_number_error():
     assert str(e.value) == "patients.tsv, line 3, column 'age': expected a number, found 'forty'"
 
 
+def _one_trial(**cols):
+    base = {"patient_id": ["P1"], "episode": ["1"], "trial": ["1"], "modality": ["medication"],
+            "agent": ["sertraline"], "duration_weeks": ["8"], "prospective": ["false"]}
+    return {**base, **cols}
+
+
 @pytest.mark.parametrize("value", ["1.5", "one"])
 def test_integer_error(value):
-    raw = {"patient_id": ["P1"], "week": ["0"], "instrument": ["HAMD17"], "item": [value], "score": ["1"]}
     with pytest.raises(InputError) as e:
-        _check(raw, "symptoms")
-    assert str(e.value) == f"symptoms.tsv, line 2, column 'item': expected an integer, found '{value}'"
+        _check(_one_trial(trial=[value]), "treatments")
+    assert str(e.value) == f"treatments.tsv, line 2, column 'trial': expected an integer, found '{value}'"
 
 
 def test_integer_column_is_nullable_int():
-    raw = {"patient_id": ["P1"], "week": ["0"], "instrument": ["HAMD17"], "item": ["3"], "score": ["1"]}
-    out = _check(raw, "symptoms")
-    assert str(out["item"].dtype) == "Int64" and out["item"].tolist() == [3]
+    out = _check(_one_trial(trial=["3"]), "treatments")
+    assert str(out["trial"].dtype) == "Int64" and out["trial"].tolist() == [3]
+
+
+@pytest.mark.parametrize("value", ["1.5", "one", "0", "-1", "Totaal"])
+def test_symptom_item_that_is_neither_a_number_nor_total(value):
+    raw = {"patient_id": ["P1"], "week": ["0"], "instrument": ["HAMD17"], "item": [value], "score": ["1"]}
+    with pytest.raises(InputError) as e:
+        check_symptom_items(_check(raw, "symptoms"), path="symptoms.tsv")
+    assert str(e.value) == ("symptoms.tsv, line 2, column 'item': expected an item number 1-17 of HAMD17, or 'total' "
+                            f"for a visit with only the total score, found '{value}'")
 
 
 def _treat(prospective):
@@ -248,7 +261,8 @@ def test_symptom_item_outside_instrument():
     df = _sym([("P1", 0.0, "QIDS_SR16", 16, 1), ("P1", 0.0, "QIDS_SR16", 17, 1)])
     with pytest.raises(InputError) as e:
         check_symptom_items(df, path="s.tsv")
-    assert str(e.value) == "s.tsv, line 3, column 'item': expected an item number 1-16 of QIDS_SR16, found '17'"
+    assert str(e.value) == ("s.tsv, line 3, column 'item': expected an item number 1-16 of QIDS_SR16, or 'total' for "
+                            "a visit with only the total score, found '17'")
 
 
 def test_symptom_score_above_item_maximum():
@@ -425,7 +439,7 @@ def test_validate_inputs_symptom_item_maximum_with_line(tmp_path):
     line = _append(cfg["inputs"]["symptoms"], "P3\t0\tHAMD17\t17\t3")
     assert line == 70
     assert _err(cfg) == (f"{cfg['inputs']['symptoms']}, line 70, column 'score': expected a score 0-2 for "
-                         f"HAMD17 item 17, found '3.0'")
+                         f"HAMD17 item 17, found '3'")
 
 
 def test_validate_inputs_two_prospective_trials(tmp_path):
@@ -607,3 +621,79 @@ def test_read_text_table_reports_the_bad_line_and_drops_blank_rows(tmp_path):
         read_text_table(p)
     p.write_text("a\tb\n1\t2\n \t \n\t3\n\n4\t\n")
     assert read_text_table(p).to_dict("list") == {"a": ["1", "", "4"], "b": ["2", "3", ""]}
+
+
+# --------------------------------------------------------------------------- total-only symptom rows
+
+def _ham_items(pid, week, scores):
+    return [(pid, week, "HAMD17", str(i), s) for i, s in enumerate(scores, start=1)]
+
+
+def _sym_text(rows):
+    df = pd.DataFrame(rows, columns=["patient_id", "week", "instrument", "item", "score"])
+    df["score"] = df["score"].astype(float)
+    return df
+
+
+def test_total_rows_are_accepted_within_the_instrument_total_range():
+    check_symptom_items(_sym_text([("P1", 0.0, "HAMD17", "total", 52), ("P1", 8.0, "HAMD17", "Total", 0),
+                                   ("P2", 0.0, "QIDS_SR16", "TOTAL", 27)]), path="s.tsv")
+
+
+def test_total_above_the_instrument_maximum_names_the_total_range():
+    with pytest.raises(InputError) as e:
+        check_symptom_items(_sym_text([("P1", 0.0, "QIDS_SR16", "total", 28)]), path="s.tsv")
+    assert str(e.value) == "s.tsv, line 2, column 'score': expected a QIDS_SR16 total 0-27, found '28'"
+
+
+def test_negative_item_score_names_the_item_range():
+    with pytest.raises(InputError) as e:
+        check_symptom_items(_sym_text([("P1", 0.0, "HAMD17", "4", -1)]), path="s.tsv")
+    assert str(e.value) == "s.tsv, line 2, column 'score': expected a score 0-2 for HAMD17 item 4, found '-1'"
+
+
+def test_items_and_an_agreeing_total_for_one_visit_are_accepted():
+    items = [1] * 17
+    check_symptom_items(_sym_text(_ham_items("P1", 0.0, items) + [("P1", 0.0, "HAMD17", "total", 17)]), path="s.tsv")
+
+
+def test_items_and_a_disagreeing_total_are_a_named_error():
+    rows = _ham_items("P1", 0.0, [1] * 17) + [("P1", 0.0, "HAMD17", "total", 20)]
+    with pytest.raises(InputError) as e:
+        check_symptom_items(_sym_text(rows), path="s.tsv")
+    assert str(e.value) == ("s.tsv, line 19, column 'score': the HAMD17 total for patient P1, week 0, is 20, but its "
+                            "items (lines 2-18) give 17; correct one of them or drop the total row (the items are used)")
+
+
+def test_qids_total_beside_items_follows_the_domain_rule():
+    # sleep domain max(3, 0, 0, 1) = 3, eight other domains of 1 -> 11 (not the plain sum 16)
+    rows = [("P1", 0.0, "QIDS_SR16", str(i), s) for i, s in enumerate([3, 0, 0, 1] + [1] * 12, start=1)]
+    check_symptom_items(_sym_text(rows + [("P1", 0.0, "QIDS_SR16", "total", 11)]), path="s.tsv")
+    with pytest.raises(InputError, match="give 11"):
+        check_symptom_items(_sym_text(rows + [("P1", 0.0, "QIDS_SR16", "total", 16)]), path="s.tsv")
+
+
+def test_incomplete_items_beside_a_total_are_a_named_error():
+    rows = _ham_items("P1", 0.0, [1] * 10) + [("P1", 0.0, "HAMD17", "total", 10)]
+    with pytest.raises(InputError) as e:
+        check_symptom_items(_sym_text(rows), path="s.tsv")
+    assert str(e.value) == ("s.tsv, line 12, column 'item': a HAMD17 total for patient P1, week 0, and item scores "
+                            "for 10 of its 17 items (first on line 2); give all items (the total is then checked "
+                            "against them) or only the total")
+
+
+def test_validate_inputs_total_rows_pass_the_schema_and_item_scores_above_6_name_the_item_range(tmp_path):
+    cfg = _cohort(tmp_path)
+    _append(cfg["inputs"]["symptoms"], "P3\t0\tHAMD17\ttotal\t24")
+    tables, _ = validate_inputs(cfg)
+    assert "total" in set(tables["symptoms"]["item"])
+    line = _append(cfg["inputs"]["symptoms"], "P3\t8\tHAMD17\t1\t7")   # above the old schema maximum of 6
+    assert _err(cfg) == (f"{cfg['inputs']['symptoms']}, line {line}, column 'score': expected a score 0-4 for "
+                         "HAMD17 item 1, found '7'")
+
+
+def test_validate_inputs_item_31_names_the_instruments_item_range(tmp_path):
+    cfg = _cohort(tmp_path)
+    line = _append(cfg["inputs"]["symptoms"], "P3\t0\tHAMD17\t31\t1")   # above the old schema maximum of 30
+    assert _err(cfg) == (f"{cfg['inputs']['symptoms']}, line {line}, column 'item': expected an item number 1-17 of "
+                         "HAMD17, or 'total' for a visit with only the total score, found '31'")

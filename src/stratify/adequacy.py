@@ -41,6 +41,9 @@ DEFAULT_MIN_SESSIONS = {"ECT": 6, "rTMS": 20, "esketamine": 8, "ketamine": 6}
 SESSION_MODALITIES = ("psychotherapy", *DEFAULT_MIN_SESSIONS)
 NONRESPONSE_BELOW = 25.0
 RESPONSE_FROM = 50.0
+#: How far a given ``pct_change`` may differ from the one its scores give (percentage points):
+#: a reported percentage is often rounded to a whole number.
+PCT_TOLERANCE = 1.0
 OUTPUT_COLUMNS = [*KEY, "drug_class", "current_episode", "adequate_dose", "adequate_duration",
                   "adequate_sessions", "adequate", "adequacy_reason", "pct_change", "outcome_class",
                   "remission", "failed", "failed_or_partial"]
@@ -165,7 +168,7 @@ def _validate(treatments: pd.DataFrame) -> pd.DataFrame:
         raise InputError(f"treatments: no column(s) {', '.join(repr(c) for c in missing)}; "
                          f"expected at least {', '.join(REQUIRED)}")
     t = treatments.reset_index(drop=True).copy()
-    for c in ("dose_mg_day", "sessions", "baseline_score", "end_score", "outcome"):
+    for c in ("dose_mg_day", "sessions", "baseline_score", "end_score", "pct_change", "outcome"):
         if c not in t.columns:
             t[c] = np.nan
     # Each check runs on the rows a vectorised pre-check cannot clear (a superset of the failing
@@ -222,8 +225,56 @@ def _validate(treatments: pd.DataFrame) -> pd.DataFrame:
                 raise InputError(f"{_record(row)}: column '{c}' is {v!r}; expected a number >= 0")
     for c in NUMERIC:
         t[c] = pd.to_numeric(t[c].where(~t[c].map(_blank)), errors="coerce").astype(float)
+    t["pct_change"] = _pct_column(t)
     t["agent"] = t["agent"].astype(str).str.strip().str.lower()
     return t
+
+
+def _pct_column(t: pd.DataFrame) -> pd.Series:
+    """The ``pct_change`` column as floats: blank or a finite number <= 100 (a reduction of more
+    than 100% would need a negative end score)."""
+    col = t["pct_change"]
+    blank = col.map(_blank).to_numpy(dtype=bool)
+    num = pd.to_numeric(col.where(~blank), errors="coerce").astype(float)
+    bad = ~blank & ~(np.isfinite(num.to_numpy()) & (num.to_numpy() <= 100))
+    if bad.any():
+        row = t.iloc[int(np.argmax(bad))]
+        raise InputError(f"{_record(row)}: column 'pct_change' is {row['pct_change']!r}; expected the percent "
+                         "reduction from baseline, a number <= 100 (positive = improvement), or blank")
+    return num
+
+
+def score_pct_change(baseline: Any, end: Any, given: Any = math.nan, *, record: str = "treatments") -> float:
+    """The trial's percent reduction from baseline: from the scores when both are present and
+    the baseline is above 0, else the given ``pct_change`` (NaN when neither).
+
+    Sign convention: 100 * (baseline - end) / baseline, so 60 is a 60% reduction
+    (improvement) and a negative value a worsening.
+
+    Raises
+    ------
+    InputError
+        Scores and ``pct_change`` both given and more than :data:`PCT_TOLERANCE` points apart.
+
+    Examples
+    --------
+    >>> score_pct_change(20, 8), score_pct_change(float("nan"), float("nan"), 55.0)
+    (60.0, 55.0)
+    >>> score_pct_change(20, 8, 60.4)
+    60.0
+    >>> score_pct_change(20, 8, -60, record="patient P1, episode 1, trial 2")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    stratify.errors.InputError: patient P1, episode 1, trial 2: pct_change -60 disagrees with ... (a 60% reduction); ...
+    """
+    b, e, g = (math.nan if _blank(x) else float(x) for x in (baseline, end, given))
+    from_scores = 100 * (b - e) / b if b > 0 and not math.isnan(e) else math.nan
+    if math.isnan(from_scores):
+        return g
+    if not math.isnan(g) and abs(g - from_scores) > PCT_TOLERANCE + 1e-9:
+        raise InputError(f"{record}: pct_change {g:g} disagrees with baseline_score {b:g} and end_score {e:g} "
+                         f"(a {from_scores:.3g}% reduction); pct_change is the percent reduction from baseline "
+                         "(positive = improvement): correct it or leave it blank")
+    return from_scores
 
 
 def _and3(values: list[Any]) -> Any:
@@ -310,9 +361,12 @@ def assess_trials(treatments: pd.DataFrame, *, min_weeks: float = 4.0, min_psych
     "clear non-response" exception is not judged from the table.
 
     Outcome class: ``pct_change = 100 * (baseline_score - end_score) / baseline_score``
-    when both scores are present and the baseline is above 0. Scores win over the
-    recorded ``outcome``: >= 50% response, 25% to < 50% partial, < 25% nonresponse
-    (Sforzini et al. 2021). Without scores the recorded outcome is used, and
+    when both scores are present and the baseline is above 0; otherwise the trial's own
+    ``pct_change`` column (percent reduction from baseline, positive = improvement, as
+    trials report it), which must agree with the scores within :data:`PCT_TOLERANCE`
+    points when both are given (:func:`score_pct_change`). A percentage (from scores or
+    given) wins over the recorded ``outcome``: >= 50% response, 25% to < 50% partial,
+    < 25% nonresponse (Sforzini et al. 2021). Without either the recorded outcome is used, and
     "unknown" where there is none. One exception: a recorded "intolerance" wins over
     scores, because a trial stopped for side effects is not an efficacy failure.
 
@@ -329,7 +383,7 @@ def assess_trials(treatments: pd.DataFrame, *, min_weeks: float = 4.0, min_psych
     treatments : pandas.DataFrame
         The treatments table (one row per trial). Needs ``patient_id, episode, trial,
         modality, agent, duration_weeks, prospective``; ``dose_mg_day, sessions,
-        baseline_score, end_score, outcome`` are used when present.
+        baseline_score, end_score, pct_change, outcome`` are used when present.
     min_weeks : float
         Minimum duration of an adequate drug trial, in weeks.
     min_psychotherapy_sessions : int
@@ -447,9 +501,10 @@ def assess_trials(treatments: pd.DataFrame, *, min_weeks: float = 4.0, min_psych
     out["adequate_sessions"] = pd.array(adq_ses, dtype="boolean")
     out["adequate"] = pd.array(adq, dtype="boolean")
     out["adequacy_reason"] = reasons
-    base, end = t["baseline_score"], t["end_score"]
-    pct = 100 * (base - end) / base
-    out["pct_change"] = pct.where(base > 0).astype(float)
+    out["pct_change"] = [score_pct_change(b, e, g, record=_record(r)) for b, e, g, r in
+                         zip(t["baseline_score"], t["end_score"], t["pct_change"],
+                             t[["patient_id", "episode", "trial"]].to_dict("records"))]
+    out["pct_change"] = out["pct_change"].astype(float)
     out["outcome_class"] = [classify_outcome(o, p) for o, p in zip(t["outcome"], out["pct_change"])]
     out["remission"] = _remission(t)
     is_adequate = out["adequate"].fillna(False).astype(bool)

@@ -187,7 +187,13 @@ def main(argv: list[str] | None = None) -> int:
 
             calls = call_vcf(args.vcf, gene=args.gene, samples=args.samples, top_only=not args.all_matches)
             out = sys.stdout if args.out == "-" else args.out
-            calls.to_csv(out, sep="\t", index=False)
+            try:
+                calls.to_csv(out, sep="\t", index=False)
+            except OSError as e:   # a missing folder, a directory, no permission: the user's --out
+                from stratify.errors import PgxError
+
+                raise PgxError(f"{args.out}: cannot write the calls TSV ({e.strerror or e}); give --out a file "
+                               "path in an existing, writable folder, or - for standard output") from None
             counts = calls["status"].value_counts().to_dict()
             log.info("%d samples called (%s)%s", len(calls), ", ".join(f"{k}: {v}" for k, v in counts.items()),
                      "" if args.out == "-" else f"; written to {args.out}")

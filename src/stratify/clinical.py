@@ -25,6 +25,30 @@ INFLAMMATORY = ("crp", "il6")
 METABOLIC = {"waist": 1.0, "triglycerides": 1.0, "hdl": -1.0, "glucose": 1.0}
 
 
+TOTAL_ONLY = "total-only"
+SCORE_COLUMNS = ["patient_id", "week", "instrument", "total", "n_units", "n_missing", "prorated", "status",
+                 "total_only"]
+
+
+def split_symptoms(symptoms: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Item rows (``item`` as int) and total rows (``item`` = "total") of a symptoms table.
+
+    The validated table keeps ``item`` as text (an item number, or "total" for a visit that
+    keeps only the instrument total); tables built in code may hold ints.
+
+    >>> s = pd.DataFrame({"patient_id": ["P1", "P2"], "week": 0.0, "instrument": "HAMD17",
+    ...                   "item": ["3", "Total"], "score": [2.0, 18.0]})
+    >>> items, totals = split_symptoms(s)
+    >>> items["item"].tolist(), totals["score"].tolist()
+    ([3], [18.0])
+    """
+    text = symptoms["item"].astype(str).str.strip()
+    is_total = (text.str.lower() == "total").to_numpy(dtype=bool)
+    items = symptoms[~is_total].copy()
+    items["item"] = pd.to_numeric(text[~is_total], errors="raise").astype(int)
+    return items, symptoms[is_total].copy()
+
+
 def instrument_totals(symptoms: pd.DataFrame, *, max_missing_items: float = 0.2) -> pd.DataFrame:
     """Total score per patient, visit and instrument with the missing-item policy.
 
@@ -34,16 +58,26 @@ def instrument_totals(symptoms: pd.DataFrame, *, max_missing_items: float = 0.2)
     (``sum * units / units_present``) and flagged; with more missing it is NaN and
     ``status`` says why.
 
+    A visit with only a ``total`` row (item = "total": older trials and registries keep only
+    the instrument total) takes that total as it is and is flagged ``total_only`` (its
+    ``n_missing`` is NaN: the items are unknown). A visit with item rows uses the items; a
+    ``total`` row beside them has been checked against them by validation
+    (:func:`stratify.validate.check_symptom_items`) and is not used again.
+
     Examples
     --------
     >>> s = pd.DataFrame({"patient_id": "P1", "week": 0.0, "instrument": "QIDS_SR16",
     ...                   "item": range(1, 17), "score": [3, 0, 0, 1] + [1] * 12})
     >>> instrument_totals(s)["total"].item()   # sleep max(3,0,0,1)=3, plus 8 other domains of 1
     11.0
+    >>> t = pd.DataFrame({"patient_id": "P2", "week": 0.0, "instrument": "HAMD17", "item": ["total"], "score": [21.0]})
+    >>> instrument_totals(t)[["total", "total_only", "status"]].values.tolist()
+    [[21.0, True, 'ok']]
     """
     inst = load_resource("instruments.yaml")
+    items_df, totals_df = split_symptoms(symptoms)
     frames = []
-    for name, df in symptoms.groupby("instrument", sort=True):
+    for name, df in items_df.groupby("instrument", sort=True):
         spec = inst[name]
         items = sorted(int(i) for i in spec["items"])
         wide = df.pivot_table(index=["patient_id", "week"], columns="item", values="score", aggfunc="first")
@@ -62,14 +96,27 @@ def instrument_totals(symptoms: pd.DataFrame, *, max_missing_items: float = 0.2)
         out["instrument"] = name
         out["total"] = total
         out["n_units"] = n_units
-        out["n_missing"] = n_units - n_present
+        out["n_missing"] = (n_units - n_present).astype(float)
         out["prorated"] = ok & (n_present < n_units)
         out["status"] = status
+        out["total_only"] = False
         frames.append(out)
+    if len(totals_df):
+        visit = ["patient_id", "week", "instrument"]
+        has_items = totals_df[visit].merge(items_df[visit].drop_duplicates(), on=visit, how="left", indicator=True)
+        only = totals_df[(has_items["_merge"] == "left_only").to_numpy()]
+        n_units = {k: len(v.get("groups") or v["items"]) for k, v in inst.items()}
+        frames.append(pd.DataFrame({
+            "patient_id": only["patient_id"].to_numpy(), "week": only["week"].to_numpy(dtype=float),
+            "instrument": only["instrument"].to_numpy(), "total": only["score"].to_numpy(dtype=float),
+            "n_units": only["instrument"].map(n_units).to_numpy(), "n_missing": np.nan, "prorated": False,
+            "status": "ok", "total_only": True}))
     if not frames:
-        return pd.DataFrame(columns=["patient_id", "week", "instrument", "total", "n_units", "n_missing",
-                                     "prorated", "status"])
-    return pd.concat(frames, ignore_index=True)
+        return pd.DataFrame(columns=SCORE_COLUMNS)
+    out = pd.concat(frames, ignore_index=True)[SCORE_COLUMNS]
+    out["total_only"] = out["total_only"].astype(bool)
+    out["prorated"] = out["prorated"].astype(bool)
+    return out.sort_values(["instrument", "patient_id", "week"], kind="stable").reset_index(drop=True)
 
 
 def dimension_definitions(config: dict[str, Any]) -> dict[str, Any]:
@@ -81,20 +128,45 @@ def dimension_scores(symptoms: pd.DataFrame, *, dimensions: dict[str, Any] | Non
                      max_missing_items: float = 0.2) -> pd.DataFrame:
     """Baseline (week 0) symptom dimensions: sums of items (resources/dimensions.yaml).
 
-    Missing items are prorated under the same policy as totals.
+    Missing items are prorated under the same policy as totals. A dimension that cannot be
+    formed is NaN, and ``dimensions_status`` says why, per patient: "total-only" (the
+    baseline of a dimension's instrument is a total without items), "too many missing
+    items", "no baseline items" (no week-0 item of the dimension's instrument), or "ok" when
+    every dimension was formed. With several reasons the first in that order is given.
+
+    >>> s = pd.DataFrame({"patient_id": ["P1"], "week": [0.0], "instrument": ["HAMD17"], "item": ["total"],
+    ...                   "score": [20.0]})
+    >>> dimension_scores(s)[["anhedonia", "dimensions_status"]].values.tolist()
+    [[nan, 'total-only']]
     """
     dims = dimensions or load_resource("dimensions.yaml")
-    base = symptoms[symptoms["week"] == 0]
-    out = pd.DataFrame({"patient_id": pd.unique(symptoms["patient_id"])}).set_index("patient_id")
+    items_df, totals_df = split_symptoms(symptoms)
+    base = items_df[items_df["week"] == 0]
+    base_totals = totals_df[totals_df["week"] == 0]
+    pids = pd.unique(symptoms["patient_id"])
+    out = pd.DataFrame({"patient_id": pids}).set_index("patient_id")
+    reason = {r: pd.Series(False, index=out.index) for r in (TOTAL_ONLY, "too many missing items",
+                                                             "no baseline items")}
     for dname, d in dims.items():
         sub = base[(base["instrument"] == d["instrument"]) & base["item"].isin(d["items"])]
         wide = sub.pivot_table(index="patient_id", columns="item", values="score", aggfunc="first")
-        wide = wide.reindex(columns=d["items"])
+        wide = wide.reindex(index=out.index, columns=d["items"])
         n_present = wide.notna().sum(axis=1)
         ok = (1 - n_present / len(d["items"])) <= max_missing_items + 1e-12
         val = wide.sum(axis=1) * len(d["items"]) / n_present.clip(lower=1)
         out[dname] = val.where(ok)
+        with_items = set(base.loc[base["instrument"] == d["instrument"], "patient_id"])
+        total_only = out.index.isin(list(set(base_totals.loc[base_totals["instrument"] == d["instrument"],
+                                                             "patient_id"]) - with_items))
+        missing = out[dname].isna().to_numpy()
+        reason[TOTAL_ONLY] |= missing & total_only
+        reason["too many missing items"] |= missing & (n_present > 0).to_numpy()
+        reason["no baseline items"] |= missing & ~total_only & (n_present == 0).to_numpy()
+    status = pd.Series("ok", index=out.index, dtype=object)
+    for r in reversed(list(reason)):
+        status[reason[r]] = r
     out["anxious_depression"] = (out["anxiety_somatization"] >= 7).where(out["anxiety_somatization"].notna())
+    out["dimensions_status"] = status
     return out.reset_index()
 
 
@@ -134,6 +206,10 @@ def endpoint_outcomes(totals: pd.DataFrame, *, instrument: str, week: float) -> 
     status[no_fu & res.index.isin(list(incomplete))] = (
         f"{instrument} follow-up near week {week:g} has too many missing items")
     status[res["baseline_severity"].isna()] = f"no {instrument} total at week 0"
+    if t.empty and len(totals):
+        have = ", ".join(sorted(totals["instrument"].astype(str).unique()))
+        status[:] = (f"the symptoms table has no {instrument} scores (it has {have}); set endpoint.instrument to one "
+                     f"of them, or convert with clinical.harmonise")
     status[(res["baseline_severity"] == 0)] = f"{instrument} baseline total is 0"
     res["endpoint_status"] = status
     # an outcome is only defined relative to a usable baseline
@@ -354,7 +430,15 @@ def clinical_tables(tables: dict[str, pd.DataFrame], config: dict[str, Any]) -> 
              len(totals), int(totals["prorated"].sum()), int(totals["total"].isna().sum()))
     dims = dimension_scores(tables["symptoms"], dimensions=dimension_definitions(config),
                             max_missing_items=cc["max_missing_items"])
+    if totals["total_only"].any():
+        log.info("totals: %d visits of %d patients keep only an instrument total (total-only): their symptom "
+                 "dimensions are missing", int(totals["total_only"].sum()),
+                 totals.loc[totals["total_only"], "patient_id"].nunique())
     totals = harmonised_endpoint_totals(totals, instrument=ep["instrument"], harmonise=cc.get("harmonise"))
+    if not (totals["instrument"] == ep["instrument"]).any() and len(totals):
+        log.warning("endpoint.instrument %s: the symptoms table has no %s scores (it has %s); no patient has the "
+                    "endpoint. Set endpoint.instrument to one of those, or convert with clinical.harmonise",
+                    ep["instrument"], ep["instrument"], ", ".join(sorted(totals["instrument"].unique())))
     endp = endpoint_outcomes(totals, instrument=ep["instrument"], week=ep["week"])
     from stratify.adequacy import adequacy_options
 
@@ -375,4 +459,25 @@ def clinical_tables(tables: dict[str, pd.DataFrame], config: dict[str, Any]) -> 
         out["nesda_stratum"] = nesda_strata(crp_ok, out["aes"])
         out["immune_metabolic_score"] = immune_metabolic_score(out)
     out["sex_female"] = (out["sex"] == "F").astype(float)
+    own = totals[totals["converted_from"] == ""]
+    n_to = own[own["total_only"]].groupby("patient_id").size()
+    out["n_total_only_visits"] = out["patient_id"].map(n_to).fillna(0).astype(int)
     return {"scores": totals, "patients": out}
+
+
+def clinical_counts(scores: pd.DataFrame, patients: pd.DataFrame) -> dict[str, Any]:
+    """Counts for the clinical summary.json (and the report): total-only visits and patients,
+    and per reason the patients whose symptom dimensions are missing.
+
+    >>> sc = pd.DataFrame({"patient_id": ["P1", "P1", "P2"], "total_only": [True, True, False],
+    ...                    "converted_from": ""})
+    >>> pa = pd.DataFrame({"patient_id": ["P1", "P2"], "dimensions_status": ["total-only", "ok"]})
+    >>> clinical_counts(sc, pa)
+    {'total_only_visits': 2, 'total_only_patients': 1, 'dimensions_missing': {'total-only': 1}}
+    """
+    own = scores[scores["converted_from"] == ""] if "converted_from" in scores else scores
+    to = own[own["total_only"].astype(bool)] if "total_only" in own else own.iloc[:0]
+    status = patients["dimensions_status"] if "dimensions_status" in patients else pd.Series([], dtype=object)
+    missing = status[status.notna() & (status != "ok")].value_counts()
+    return {"total_only_visits": int(len(to)), "total_only_patients": int(to["patient_id"].nunique()),
+            "dimensions_missing": {str(k): int(v) for k, v in missing.items()}}

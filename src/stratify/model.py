@@ -498,6 +498,16 @@ def outer_folds(y: np.ndarray, sites: np.ndarray, *, task: str, scheme: str, fol
                  "description": f"{name}, shuffled with the seed{why}"}
 
 
+
+def _scheme_of(sites: np.ndarray, scheme: str, folds: int, task: str) -> dict[str, Any]:
+    """The outer scheme :func:`outer_folds` would use, without drawing folds (for messages)."""
+    uniq = np.unique(np.asarray(sites).astype(str))
+    if scheme == "site" or (scheme == "auto" and len(uniq) >= 3):
+        return {"scheme": "leave-one-site-out", "n_folds": int(len(uniq)),
+                "description": f"leave-one-site-out over {len(uniq)} sites"}
+    name = f"stratified {folds}-fold" if task == CLASSIFICATION else f"{folds}-fold"
+    return {"scheme": name, "n_folds": folds, "description": name}
+
 def draw_candidates(mc: dict[str, Any], n: int, *, seed: int) -> list[dict[str, Any]]:
     """The inner search's candidate configurations: the configured one first
     (``max_depth``, ``learning_rate`` of ``model``), then seeded random draws from
@@ -640,12 +650,36 @@ def permutation_test(make, X: np.ndarray, y: np.ndarray, *, folds, observed: flo
                       f"{'within sites' if strata is not None else 'over all patients'} (one-sided)"}
 
 
-def _check_classes(y: np.ndarray, folds: int) -> None:
+def _check_classes(y: np.ndarray, folds: int, cv_info: dict[str, Any]) -> None:
+    """Both endpoint classes, with enough patients for the outer cross-validation in use.
+
+    k-fold needs at least ``folds`` patients per class (one per fold, stratified); under
+    leave-one-site-out each training set was already checked by :func:`outer_folds`, so only
+    the two classes are needed here. The message names the scheme actually used.
+    """
     counts = np.bincount(y.astype(int), minlength=2)
-    if len(np.unique(y)) < 2 or counts.min() < folds:
+    site = cv_info["scheme"] == "leave-one-site-out"
+    need = 1 if site else folds
+    if len(np.unique(y)) < 2 or counts.min() < need:
+        fix = ("choose another endpoint, or pool sites" if site
+               else "lower model.folds or choose another endpoint")
         raise InputError(
-            f"the endpoint has too few patients in one class for {folds}-fold cross-validation: "
-            f"{counts[1]} with and {counts[0]} without it; lower model.folds or choose another endpoint")
+            f"the endpoint has too few patients in one class for "
+            f"{cv_info['description'] if site else cv_info['scheme']} cross-validation: "
+            f"{counts[1]} with and {counts[0]} without it; {fix}")
+
+
+def _no_endpoint_error(summary: dict[str, Any], config: dict[str, Any], n: int) -> InputError:
+    """No patient has the endpoint: say why, from the features stage's reasons per patient
+    (e.g. the endpoint instrument is not in the symptoms table at all)."""
+    ep = config.get("endpoint", {})
+    what = ep.get("kind", "?") + (f" on {ep['instrument']}" if ep.get("instrument") and ep.get("kind") != "trd"
+                                  else "")
+    reasons = summary.get("endpoint_missing_reasons") or {}
+    why = "; ".join(f"{v} patient(s): {k}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1]))
+    return InputError(f"endpoint ({what}): none of the {n} patients has a usable endpoint value"
+                      + (f" ({why})" if why else "") + "; check endpoint.instrument, endpoint.week and "
+                      "endpoint.kind in the config against the symptoms table")
 
 
 def _search_config(mc: dict[str, Any]) -> dict[str, Any]:
@@ -711,17 +745,24 @@ def fit_response_model(features: pd.DataFrame, summary: dict[str, Any], config: 
     groups = summary["feature_groups"]
     data = features[features["y"].notna()].reset_index(drop=True)
     n_excl = int(features["y"].isna().sum())
-    if task == CLASSIFICATION:
-        y = data["y"].astype(int).to_numpy()
-        _check_classes(y, mc["folds"])
-    else:
-        y = data["y"].astype(float).to_numpy()
-        if len(y) < 2 * mc["folds"]:
-            raise InputError(f"only {len(y)} patients have the endpoint; too few for {mc['folds']}-fold "
-                             "cross-validation")
+    if data.empty:
+        raise _no_endpoint_error(summary, config, len(features))
+    y = data["y"].astype(int if task == CLASSIFICATION else float).to_numpy()
     X = data[feats].to_numpy(dtype=float)
     sites = data["site"].astype(str).to_numpy()
-    folds, cv_info = outer_folds(y, sites, task=task, scheme=mc.get("cv", "auto"), folds=mc["folds"], seed=seed)
+    if task == CLASSIFICATION:
+        if np.unique(y).size < 2:
+            _check_classes(y, mc["folds"], _scheme_of(sites, mc.get("cv", "auto"), mc["folds"], task))
+        folds, cv_info = outer_folds(y, sites, task=task, scheme=mc.get("cv", "auto"), folds=mc["folds"], seed=seed)
+        _check_classes(y, mc["folds"], cv_info)
+    else:
+        info = _scheme_of(sites, mc.get("cv", "auto"), mc["folds"], task)
+        n_need = 2 * (info["n_folds"] if info["scheme"] == "leave-one-site-out" else mc["folds"])
+        if len(y) < n_need:
+            raise InputError(f"only {len(y)} patients have the endpoint; too few for {info['description']} "
+                             "cross-validation" + ("" if info["scheme"] == "leave-one-site-out"
+                                                   else "; lower model.folds"))
+        folds, cv_info = outer_folds(y, sites, task=task, scheme=mc.get("cv", "auto"), folds=mc["folds"], seed=seed)
     candidates = draw_candidates(mc, sc["n_candidates"], seed=seed) if sc["n_candidates"] else []
     budget = sc["time_budget_s"] / (len(folds) + 1)
     clin = [f for f in groups.get("clinical", []) if f in feats]

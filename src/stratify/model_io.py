@@ -89,36 +89,129 @@ def model_metadata(config: dict[str, Any], res: dict[str, Any], features: pd.Dat
         "training": {"cohort": config["cohort"], "n": info["n_train"], "n_sites": info["n_sites"],
                      "sites": sorted(train["site"].astype(str).unique().tolist()),
                      "prevalence": info["prevalence"], "outcome_mean": info["outcome_mean"],
-                     "outcome_sd": info["outcome_sd"], "cv": info["cv"], "seed": config["seed"]},
+                     "outcome_sd": info["outcome_sd"], "cv": info["cv"], "cv_scheme": info.get("cv_scheme"),
+                     "seed": config["seed"]},
     }
 
 
+_PICKLE_MAGIC = (b"\x80", b"PK\x03\x04")   # pickle protocol 2+, a zip (joblib/numpy archives)
+#: The largest model file read: a JSON booster of thousands of deep trees is tens of MiB.
+MAX_MODEL_BYTES = 1 << 30
+
+
+def _read_json_file(path: Path, what: str) -> Any:
+    """Parse ``path`` as JSON text, refusing anything else by name. The bytes are only ever
+    decoded as UTF-8 JSON: a pickle (or any other binary) is never unpickled, because loading
+    a pickle runs code chosen by whoever wrote the file."""
+    if path.stat().st_size > MAX_MODEL_BYTES:
+        raise InputError(f"{path}: {path.stat().st_size} bytes, larger than any {what} stratify writes; "
+                         "expected the file the model stage wrote")
+    raw = path.read_bytes()
+    if raw.startswith(_PICKLE_MAGIC) or b"\x00" in raw[:4096]:   # JSON text never holds a NUL byte
+        raise InputError(f"{path}: a binary file (a Python pickle or archive?), not {what}; stratify reads "
+                         "only the JSON files its model stage writes and never unpickles a model (unsafe). "
+                         "Re-run the model stage to get xgboost.json and model_features.json")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not UTF-8 text (byte {e.start}); expected {what} (JSON). stratify never "
+                         "unpickles a model: re-run the model stage to get its JSON files") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"{path}, line {e.lineno}: not valid JSON ({e.msg}; a truncated or edited file?); "
+                         f"expected {what}. Re-run the model stage to write it again") from None
+
+
+def _check_meta(meta: Any, meta_path: Path) -> dict[str, Any]:
+    """The keys of ``model_features.json`` that scoring relies on, with their types."""
+    if not isinstance(meta, dict):
+        raise InputError(f"{meta_path}: a JSON {type(meta).__name__}, expected an object "
+                         f"(format {FORMAT!r}, written by the model stage)")
+    if meta.get("format") != FORMAT:
+        raise InputError(f"{meta_path}: format {meta.get('format')!r}, expected {FORMAT!r}; re-run the model stage "
+                         "with this stratify version")
+    feats = meta.get("features")
+    checks = [
+        ("task", meta.get("task") in ("classification", "regression"), "'classification' or 'regression'"),
+        ("features", isinstance(feats, list) and bool(feats) and all(isinstance(f, str) for f in feats),
+         "a non-empty list of feature names"),
+    ]
+    _raise_first(checks, meta_path)
+    return meta
+
+
+def _check_apply_meta(meta: dict[str, Any], meta_path: Path) -> None:
+    """The further keys of ``model_features.json`` that scoring another cohort relies on."""
+    feats = meta["features"]
+    checks = [
+        ("endpoint", isinstance(meta.get("endpoint"), dict) and "kind" in meta.get("endpoint", {}),
+         "an object with kind"),
+        ("training", isinstance(meta.get("training"), dict) and "cohort" in meta.get("training", {}),
+         "an object with cohort"),
+        ("preprocessing.training_distribution",
+         isinstance(meta.get("preprocessing"), dict)
+         and isinstance(meta["preprocessing"].get("training_distribution"), dict)
+         and isinstance(feats, list) and all(isinstance(meta["preprocessing"]["training_distribution"].get(f), dict)
+                                             for f in feats if isinstance(f, str)),
+         "an object with a profile for every feature"),
+    ]
+    _raise_first(checks, meta_path)
+
+
+def _raise_first(checks: list[tuple[str, bool, str]], meta_path: Path) -> None:
+    for key, ok, expected in checks:
+        if not ok:
+            raise InputError(f"{meta_path}: key {key!r} is missing or malformed; expected {expected}. The file was "
+                             "edited or is not from the model stage: re-run it")
+
+
+def _check_booster_json(doc: Any, json_path: Path) -> int:
+    """Number of features of an XGBoost JSON model document, or a named error when the JSON is
+    not one (XGBoost's own format: ``{"learner": {"learner_model_param": {"num_feature": ...},
+    "gradient_booster": ...}, "version": [major, minor, patch]}``)."""
+    learner = doc.get("learner") if isinstance(doc, dict) else None
+    param = learner.get("learner_model_param") if isinstance(learner, dict) else None
+    ok = (isinstance(param, dict) and "gradient_booster" in learner and isinstance(doc.get("version"), list)
+          and str(param.get("num_feature", "")).isdigit())
+    if not ok:
+        raise InputError(f"{json_path}: JSON, but not an XGBoost model (no learner.learner_model_param, "
+                         "gradient_booster and version); expected the xgboost.json the model stage writes")
+    return int(param["num_feature"])
+
+
 def load_model(model_dir: str | Path):
-    """The XGBoost model and its metadata from a model folder (no pickle involved)."""
+    """The XGBoost model and its metadata from a model folder.
+
+    Only JSON is read: ``model_features.json`` and XGBoost's JSON model format. Anything else
+    (a pickle, a pickle renamed ``.json``, other binary data, JSON that is not an XGBoost
+    model, a truncated file) is refused with :class:`~stratify.errors.InputError`; nothing is
+    ever unpickled.
+    """
     from xgboost import XGBClassifier, XGBRegressor
     from xgboost.core import XGBoostError
 
     d = Path(model_dir)
+    if not d.is_dir():
+        raise InputError(f"{d}: not a folder; expected a model folder (results/<cohort>/model after the model "
+                         "stage) with xgboost.json and model_features.json")
     meta_path, json_path = d / "model_features.json", d / "xgboost.json"
     for p in (meta_path, json_path):
-        if not p.exists():
+        if not p.is_file():
             raise InputError(f"{p}: not found; a model folder holds xgboost.json and model_features.json "
                              "(results/<cohort>/model after the model stage)")
-    meta = _read_json(meta_path)
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        found = meta.get("format") if isinstance(meta, dict) else f"a JSON {type(meta).__name__}"
-        raise InputError(f"{meta_path}: format {found!r}, expected {FORMAT!r}; re-run the model stage "
-                         "with this stratify version")
-    model = (XGBRegressor if meta.get("task") == "regression" else XGBClassifier)()
+    meta = _check_meta(_read_json_file(meta_path, "the model metadata"), meta_path)
+    n_feat = _check_booster_json(_read_json_file(json_path, "an XGBoost JSON model"), json_path)
+    if n_feat != len(meta["features"]):
+        raise InputError(f"{json_path}: the booster has {n_feat} features, {meta_path} lists "
+                         f"{len(meta['features'])}; the two files are not from the same run")
+    model = (XGBRegressor if meta["task"] == "regression" else XGBClassifier)()
     try:
         model.load_model(str(json_path))
-    # a damaged or foreign file; XGBoost's message quotes its bytes, which may not even decode
-    except (XGBoostError, UnicodeDecodeError) as exc:
-        raise InputError(f"{json_path}: XGBoost cannot read this model file ({str(exc).splitlines()[0]}); "
-                         "re-run the model stage to write it again") from None
-    if model.n_features_in_ != len(meta["features"]):
-        raise InputError(f"{json_path}: the booster has {model.n_features_in_} features, {meta_path} lists "
-                         f"{len(meta['features'])}; the two files are not from the same run")
+    except (XGBoostError, ValueError, TypeError, KeyError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InputError(f"{json_path}: XGBoost cannot load this model ({first[:200]}); expected the xgboost.json "
+                         "the model stage writes") from None
     return model, meta
 
 
@@ -179,7 +272,8 @@ def model_card(meta: dict[str, Any], summary: dict[str, Any]) -> str:
         "Trained on one cohort" + (f" of {t['n_sites']} sites" if t["n_sites"] > 1 else "") + "; performance in "
         "another population is unknown until measured there (`stratify model apply`).",
         "Cross-validated metrics estimate performance in new patients from the same sites"
-        + (" and, with leave-one-site-out, at a site not seen in training" if "site" in t["cv"] else "")
+        + (" and, with leave-one-site-out, at a site not seen in training"
+           if t.get("cv_scheme", t["cv"].split(" over ")[0]) == "leave-one-site-out" else "")
         + "; the bootstrap intervals leave out the variability of the cross-validation itself and are somewhat "
         "too narrow.",
         "Missing feature values are scored by XGBoost's learned default branches; a cohort that lacks a feature "
@@ -290,12 +384,17 @@ def apply_model(model_dir: str | Path, config: dict[str, Any], results: str | Pa
     from stratify.tables import read_table, write_table
 
     model, meta = load_model(model_dir)
+    _check_apply_meta(meta, Path(model_dir) / "model_features.json")
     results, out = Path(results), Path(out)
     fpath = results / "features" / "features.parquet"
     if not fpath.exists():
         raise InputError(f"{fpath}: not found; run cohort B through the features stage first: "
                          f"snakemake --cores 2 {fpath} --configfile <B config>")
     df = read_table(fpath, kind="features")
+    lacking = [c for c in ("patient_id", "site", "y") if c not in df.columns]
+    if lacking:
+        raise InputError(f"{fpath}: no column(s) {', '.join(lacking)}; expected the features stage's table. "
+                         "Re-run the features stage for cohort B")
     task = meta["task"]
     from stratify.model import task_of
 
@@ -326,6 +425,10 @@ def apply_model(model_dir: str | Path, config: dict[str, Any], results: str | Pa
                 provenance={"model_dir": str(model_dir), "cohort": config["cohort"], "allow_missing": allow_missing})
     check.to_csv(out / "feature_check.tsv", sep="\t", index=False)
     have = pred[pred["y"].notna()]
+    if have.empty:
+        raise InputError(f"{fpath}: none of cohort B's {len(pred)} patients has the endpoint ({config['endpoint']}); "
+                         "metrics need observed outcomes: check endpoint.* in the cohort B config "
+                         "(results/<B>/features/summary.json lists why each patient lacks it)")
     y, pp = have["y"].to_numpy(), have["xgboost"].to_numpy()
     nb = n_boot or config["model"]["n_bootstrap"]
     summary: dict[str, Any] = {

@@ -307,7 +307,7 @@ def run_trd(config: dict[str, Any], results: Path) -> dict[str, Any]:
 
 def run_clinical(config: dict[str, Any], results: Path) -> dict[str, Any]:
     """clinical: totals per visit and the per-patient clinical table."""
-    from stratify.clinical import clinical_tables
+    from stratify.clinical import clinical_counts, clinical_tables
 
     tables = {n: read_table(results / "validate" / f"{n}.parquet", kind=f"input.{n}")
               for n in ("patients", "symptoms", "treatments", "biomarkers")}
@@ -328,6 +328,7 @@ def run_clinical(config: dict[str, Any], results: Path) -> dict[str, Any]:
                                                                   "endpoint_converted_from"].value_counts().items()}
                                if "endpoint_converted_from" in p else {}),
         "missing_totals": int(res["scores"].loc[res["scores"]["converted_from"] == "", "total"].isna().sum()),
+        **clinical_counts(res["scores"], p),
     }
     if "crp_acute" in p:
         summary["crp_acute"] = int(p["crp_acute"].fillna(False).astype(bool).sum())

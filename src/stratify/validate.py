@@ -259,40 +259,116 @@ def check_known_patients(df: pd.DataFrame, patients: set[str], *, path, patients
 
 
 def check_symptom_items(df: pd.DataFrame, *, path) -> None:
-    """Items must exist on their instrument and scores lie within the item's range."""
+    """Items must exist on their instrument and scores lie within the item's own range.
+
+    ``item`` is an item number as printed on the scale (1..n of the instrument) or the text
+    ``total`` (any case) for a visit that keeps only the instrument's total, as older trials and
+    registries do. Rules, each failure an :class:`InputError` naming file, line and column:
+
+    * an item score is a whole number in 0..max of that item (resources/instruments.yaml;
+      the message states the item's range, e.g. "a score 0-4 for HAMD17 item 1");
+    * a total is a number in 0..``total_max`` of the instrument;
+    * one row per patient, week, instrument and item (``1`` and ``01`` are the same item);
+    * a visit with both item rows and a ``total`` row must have every item, and the total
+      the items give (the instrument's ``total_rule``) must equal the ``total`` row: the
+      items are then used and the total row is only a check. Items that are incomplete or
+      disagree with the total are an error: give the items or the total, not both.
+
+    Examples
+    --------
+    >>> s = pd.DataFrame({"patient_id": ["P1", "P2"], "week": [0.0, 0.0], "instrument": ["HAMD17", "HAMD17"],
+    ...                   "item": ["1", "total"], "score": [5.0, 20.0]})
+    >>> check_symptom_items(s, path="s.tsv")
+    Traceback (most recent call last):
+    stratify.errors.InputError: s.tsv, line 2, column 'score': expected a score 0-4 for HAMD17 item 1, found '5'
+    """
     inst = load_resource("instruments.yaml")
+    text = df["item"].astype(str).str.strip()
+    is_total = (text.str.lower() == "total").to_numpy()
+    num = _to_number(text, pd.Series(is_total, index=df.index))[0].to_numpy(dtype=float)
     maxes = {(k, int(i)): v["max"] for k, d in inst.items() for i, v in d["items"].items()}
     # the item's maximum per row (-1: no such item), looked up per instrument with numpy
     codes, names = pd.factorize(df["instrument"])
-    item = df["item"].astype(int).to_numpy()
+    whole = np.isfinite(num) & (num % 1 == 0) & (num >= 0)
+    item = np.where(whole, num, -1).astype(int)
     mx_arr = np.full(len(df), -1.0)
+    tmax_arr = np.full(len(df), -1.0)
     for c, name in enumerate(names):
         rows = np.flatnonzero(codes == c)
         known = {i: m for (k, i), m in maxes.items() if k == name}
         if not known or not len(rows):
             continue
+        tmax_arr[rows] = inst[name]["total_max"]
         table = np.full(max(known) + 1, -1.0)
         table[list(known)] = list(known.values())
         it = item[rows]
         ok = (it >= 0) & (it < len(table))
         mx_arr[rows[ok]] = table[it[ok]]
+    mx_arr[is_total] = tmax_arr[is_total]
     mx = pd.Series(mx_arr, index=df.index, dtype=float)
     unknown = mx < 0
     if unknown.any():
         i = unknown.idxmax()
         n_items = len(inst[df.loc[i, "instrument"]]["items"])
-        raise _bad(path, i, "item", f"an item number 1-{n_items} of {df.loc[i, 'instrument']}",
-                   str(df.loc[i, "item"]))
-    over = df["score"] > mx
+        raise _bad(path, i, "item", f"an item number 1-{n_items} of {df.loc[i, 'instrument']}, or 'total' for a "
+                   "visit with only the total score", str(df.loc[i, "item"]))
+    score = df["score"].astype(float)
+    label = np.where(is_total, "total", "item")
+    over = (score > mx) | (score < 0)
     if over.any():
         i = over.idxmax()
-        raise _bad(path, i, "score",
-                   f"a score 0-{int(mx[i])} for {df.loc[i, 'instrument']} item {df.loc[i, 'item']}",
-                   str(df.loc[i, "score"]))
-    frac = df["score"] % 1 != 0
+        k = df.index.get_loc(i)
+        what = (f"a {df.loc[i, 'instrument']} total 0-{int(mx[i])}" if is_total[k] else
+                f"a score 0-{int(mx[i])} for {df.loc[i, 'instrument']} item {int(item[k])}")
+        raise _bad(path, i, "score", what, f"{score[i]:g}")
+    frac = (score % 1 != 0) & (label == "item")
     if frac.any():
         i = frac.idxmax()
-        raise _bad(path, i, "score", "a whole-number item score", str(df.loc[i, "score"]))
+        raise _bad(path, i, "score", "a whole-number item score", f"{score[i]:g}")
+    # the reader's duplicate check saw the text; "1" and "01" (or "total" and "Total") are one item too
+    canonical = np.where(is_total, "total", item.astype(str))
+    respelled = bool((text.to_numpy(dtype=object) != canonical).any())
+    if not (respelled or is_total.any()):
+        return
+    key = pd.DataFrame({"patient_id": df["patient_id"], "week": df["week"], "instrument": df["instrument"],
+                        "item": canonical}, index=df.index)
+    dup = key.duplicated(keep="first") if respelled else pd.Series(False, index=df.index)
+    if dup.any():
+        i = dup.idxmax()
+        first = key.index[(key == key.loc[i]).all(axis=1)][0]
+        raise InputError(f"{where(path, int(i) + 2, 'item')}: duplicate record (patient_id={key.loc[i, 'patient_id']}, "
+                         f"week={key.loc[i, 'week']}, instrument={key.loc[i, 'instrument']}, item "
+                         f"{df.loc[i, 'item']!r} is item {key.loc[i, 'item']}); first seen on line {int(first) + 2}")
+    if is_total.any():
+        _check_items_against_totals(df, key, is_total, inst, path=path)
+
+
+def _check_items_against_totals(df: pd.DataFrame, key: pd.DataFrame, is_total: np.ndarray,
+                                inst: dict[str, Any], *, path) -> None:
+    """A visit with both item rows and a total row: every item present and the totals equal."""
+    visit = ["patient_id", "week", "instrument"]
+    tot = key[is_total].assign(line=key.index[is_total] + 2, total=df.loc[is_total, "score"].astype(float))
+    items = key[~is_total].assign(line=key.index[~is_total] + 2, score=df.loc[~is_total, "score"].astype(float))
+    both = items.merge(tot[visit + ["line", "total"]], on=visit, suffixes=("", "_total"))
+    if both.empty:
+        return
+    for (pid, week, name), g in both.groupby(visit, sort=False):
+        spec = inst[name]
+        scores = dict(zip(g["item"].astype(int), g["score"]))
+        n_items = len(spec["items"])
+        line_t, given = int(g["line_total"].iloc[0]), float(g["total"].iloc[0])
+        if len(scores) < n_items:
+            raise InputError(
+                f"{where(path, line_t, 'item')}: a {name} total for patient {pid}, week {week:g}, and item scores for "
+                f"{len(scores)} of its {n_items} items (first on line {int(g['line'].min())}); give all items (the "
+                "total is then checked against them) or only the total")
+        groups = spec.get("groups") or [[int(i)] for i in spec["items"]]
+        computed = float(sum(max(scores[int(i)] for i in grp) for grp in groups))
+        if abs(computed - given) > 1e-9:
+            raise InputError(
+                f"{where(path, line_t, 'score')}: the {name} total for patient {pid}, week {week:g}, is {given:g}, but "
+                f"its items (lines {int(g['line'].min())}-{int(g['line'].max())}) give {computed:g}; correct one of "
+                "them or drop the total row (the items are used)")
 
 
 _BIOMARKER_VALUE = re.compile(rf"(<)?\s*({NUMBER})")

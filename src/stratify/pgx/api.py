@@ -9,7 +9,7 @@ import pandas as pd
 from stratify.pgx.alleles import call_diplotypes, load_definitions, read_vcf_genotypes
 from stratify.pgx.phenotype import add_phenotypes
 
-CALL_TSV_COLUMNS = ["sample", "gene", "diplotype", "phenotype", "activity_score", "status", "alternatives",
+CALL_TSV_COLUMNS = ["sample", "gene", "diplotype", "phenotype", "activity_score", "status", "reason", "alternatives",
                     "missing_positions", "genotype_flags", "n_candidates", "haplotype1", "haplotype2"]
 
 

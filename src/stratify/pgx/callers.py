@@ -82,11 +82,12 @@ Examples
 
 from __future__ import annotations
 
-import csv
 import json
+import lzma
 import math
 import re
 import zipfile
+import zlib
 from itertools import product
 from pathlib import Path
 
@@ -197,6 +198,35 @@ def read_calls(
 # --------------------------------------------------------------------------- helpers
 
 
+def _decode(raw: bytes, label: str, what: str) -> str:
+    """UTF-8 text of a call file (a byte-order mark is dropped), or a PgxError naming the line."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise PgxError(f"{label}: UTF-16 text; expected {what} as UTF-8 (re-save the file as UTF-8)")
+    if raw.startswith(b"PK\x03\x04"):
+        raise PgxError(f"{label}: a damaged or truncated zip archive, not {what}; re-copy the file from the tool's "
+                       "output")
+    if b"\x00" in raw:
+        line = raw[: raw.index(b"\x00")].count(b"\n") + 1
+        raise PgxError(f"{where(label, line)}: a NUL byte (binary data); expected {what} as UTF-8 text")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise PgxError(f"{where(label, line)}: byte 0x{raw[e.start]:02x} is not UTF-8; expected {what} as UTF-8 "
+                       "text (re-save the file as UTF-8)") from None
+
+
+def _lines(text: str) -> list[str]:
+    """Lines as an editor counts them (\\n, \\r\\n or \\r ends a line; other control characters do not,
+    unlike str.splitlines, so line numbers in messages match what the user sees)."""
+    lines = re.split(r"\r\n|\r|\n", text)
+    return lines[:-1] if lines and lines[-1] == "" else lines
+
+
+def _read_lines(path: Path, what: str) -> list[str]:
+    return _lines(_decode(path.read_bytes(), str(path), what))
+
+
 def _strip_gene(text: str, gene: str) -> str:
     return text.replace(gene, "").replace(" ", "")
 
@@ -208,11 +238,36 @@ def _order(h1: str, h2: str) -> tuple[str, str]:
     return (h1, h2) if k1 <= k2 else (h2, h1)
 
 
-def _diplotype(text: str, gene: str, path: Path, line: int, *, keep_spaces: bool = False) -> tuple[str, str, str]:
+#: Genes whose diplotypes stratify turns into phenotypes: their haplotypes must be star alleles.
+STAR_GENES = ("CYP2C19", "CYP2D6")
+#: One part of a star-allele haplotype: ``*`` and a name (``*4``, ``*2A``, ``*4.001``, Aldy's ``*4-like``,
+#: copies ``*1x2`` / ``*1xN`` / ``*10x≥3``, or a name a tool prints that CPIC does not list, such as
+#: StellarPGx's ``*other``: kept, and phenotyped Indeterminate with the reason); parts are joined by
+#: "+" (``*36+*10``).
+_STAR_PART = re.compile(r"^\*[A-Za-z0-9][A-Za-z0-9._≥>=-]*$")
+#: The column (or field) that holds the diplotype, per tool, for error messages.
+_COLUMN = {"cyrius": "Genotype", "plain": "diplotype", "pharmcat_outside": "field 2 (diplotype)",
+           "pharmcat_report": "Source Diplotype", "pharmcat_phenotype": "sourceDiplotypes", "pypgx": "Genotype",
+           "aldy": "Major", "stellarpgx": "diplotype (Result)"}
+_LOOKS_LIKE = ("expected two haplotypes joined by one '/', each a star allele or '+'-joined star alleles, like "
+               "'*1/*4', '*1x2/*4' or '*36+*10/*4'")
+
+
+def _bad_diplotype(text: str, gene: str, path, line, column: str, why: str) -> PgxError:
+    shown = text if len(text) <= 80 else text[:77] + "..."
+    return PgxError(f"{where(path, line, column)}: {gene} diplotype {shown!r} is malformed ({why}); {_LOOKS_LIKE}")
+
+
+def _diplotype(text: str, gene: str, path: Path, line: int, *, keep_spaces: bool = False,
+               column: str = "diplotype") -> tuple[str, str, str]:
     """Normalise ``"*2/*1"`` to ``("*1/*2", "*1", "*2")``; a single allele keeps h2 "".
 
     ``keep_spaces`` keeps allele names verbatim (PharmCAT's ``rs9923231 reference (C)``):
     only a gene prefix written before a star (``CYP2D6*4``) and the spaces around ``/`` go.
+    For :data:`STAR_GENES` (the genes stratify phenotypes) the diplotype must be two star-allele
+    haplotypes; anything else (``*1-*2``, ``*1//*2``, ``1/2``, a lone ``*1``, an empty half) is
+    a :class:`PgxError` naming file, line and column. Other genes keep what the tool wrote
+    (PharmCAT's ``1555A>G`` for MT-RNR1 is one allele).
     """
     if keep_spaces:
         text = re.sub(re.escape(gene) + r"(?=\*)", "", text).strip()
@@ -220,11 +275,25 @@ def _diplotype(text: str, gene: str, path: Path, line: int, *, keep_spaces: bool
     else:
         text = _strip_gene(text, gene)
         parts = text.split("/")
+    if gene in STAR_GENES:
+        compact = [p.replace(" ", "") for p in parts]
+        if len(compact) != 2:
+            why = ("one haplotype only" if len(compact) == 1 else f"{len(compact)} '/'-separated parts")
+            if len(compact) == 1 and re.search(r"[-|,;_\\]", text):
+                why += "; the haplotypes are separated by '/', not " + repr(re.search(r"[-|,;_\\]", text).group())
+            raise _bad_diplotype(text, gene, path, line, column, why)
+        for h in compact:
+            if not h:
+                raise _bad_diplotype(text, gene, path, line, column, "an empty haplotype")
+            bad = [x for x in h.split("+") if not _STAR_PART.match(x)]
+            if bad:
+                raise _bad_diplotype(text, gene, path, line, column, f"{bad[0]!r} is not a star allele")
+        parts = compact
     if len(parts) == 1 and parts[0]:
         return parts[0], parts[0], ""
     if len(parts) != 2 or not all(parts):
         raise PgxError(
-            f"{where(path, line, 'diplotype')}: {text!r} is not a diplotype; expected two haplotypes "
+            f"{where(path, line, column)}: {text!r} is not a diplotype; expected two haplotypes "
             "joined by '/', like '*1/*2'"
         )
     h1, h2 = _order(*parts)
@@ -263,7 +332,8 @@ def _copy_number(gene: str, diplotypes: list[str]) -> float:
 
 def _row(sample, gene, candidates: list[str], tool, status, note, path, line, *, keep_spaces=False) -> list:
     """One output row from the normalised candidate diplotypes (first = the call)."""
-    normal = [_diplotype(c, gene, path, line, keep_spaces=keep_spaces) for c in candidates]
+    normal = [_diplotype(c, gene, path, line, keep_spaces=keep_spaces, column=_COLUMN.get(tool, "diplotype"))
+              for c in candidates]
     seen: list[str] = []
     for d, _, _ in normal:
         if d not in seen:
@@ -320,8 +390,7 @@ def _split_assignments(raw: str) -> list[str]:
 
 def _read_cyrius(path: Path) -> list[list]:
     rows = []
-    with open(path, newline="") as fh:
-        lines = fh.read().splitlines()
+    lines = _read_lines(path, "a Cyrius TSV")
     if not lines:
         raise PgxError(f"{path}: empty file; expected a Cyrius TSV")
     if lines[0].split("\t") != ["Sample", "Genotype", "Filter"]:
@@ -360,72 +429,72 @@ def _read_cyrius(path: Path) -> list[list]:
 
 
 def _read_plain(path: Path) -> list[list]:
-    with open(path, newline="") as fh:
-        reader = csv.reader(fh, delimiter="\t")
-        header = next(reader, None)
-        if header is None:
-            raise PgxError(f"{path}: empty file; expected a TSV with columns sample, gene, diplotype")
-        header = [h.strip() for h in header]
-        absent = [c for c in ("sample", "gene", "diplotype") if c not in header]
-        if absent:
+    # no quoting: a stray '"' must not join lines into one record
+    reader = iter([line.split("\t") for line in _read_lines(path, "a TSV of calls")])
+    header = next(reader, None)
+    if header is None:
+        raise PgxError(f"{path}: empty file; expected a TSV with columns sample, gene, diplotype")
+    header = [h.strip() for h in header]
+    absent = [c for c in ("sample", "gene", "diplotype") if c not in header]
+    if absent:
+        raise PgxError(
+            f"{where(path, 1)}: missing column(s) {', '.join(absent)}; expected sample, gene, "
+            "diplotype (optional status, alternatives, note)"
+        )
+    col = {h: i for i, h in enumerate(header)}
+    rows = []
+    for n, fields in enumerate(reader, start=2):
+        if not any(f.strip() for f in fields):
+            continue
+        if len(fields) != len(header):
+            raise PgxError(f"{where(path, n)}: {len(fields)} fields, expected {len(header)} as in the header")
+
+        def get(name: str) -> str:
+            return fields[col[name]].strip() if name in col else ""
+
+        sample, gene, dip = get("sample"), get("gene"), get("diplotype")
+        if not sample or not gene:
+            raise PgxError(f"{where(path, n)}: empty sample or gene; expected both")
+        status = get("status") or ("called" if dip else "no-call")
+        if status not in STATUSES:
+            raise PgxError(f"{where(path, n, 'status')}: {status!r}; expected one of {', '.join(STATUSES)}")
+        if status != "no-call" and not dip:
+            raise PgxError(f"{where(path, n, 'diplotype')}: empty for status {status!r}; expected a diplotype")
+        alternatives = [a.strip() for a in get("alternatives").split(";") if a.strip()]
+        if alternatives and status != "ambiguous":
             raise PgxError(
-                f"{where(path, 1)}: missing column(s) {', '.join(absent)}; expected sample, gene, "
-                "diplotype (optional status, alternatives, note)"
+                f"{where(path, n, 'alternatives')}: alternatives given for status {status!r}; "
+                "expected status 'ambiguous'"
             )
-        col = {h: i for i, h in enumerate(header)}
-        rows = []
-        for n, fields in enumerate(reader, start=2):
-            if not any(f.strip() for f in fields):
-                continue
-            if len(fields) != len(header):
-                raise PgxError(f"{where(path, n)}: {len(fields)} fields, expected {len(header)} as in the header")
-
-            def get(name: str) -> str:
-                return fields[col[name]].strip() if name in col else ""
-
-            sample, gene, dip = get("sample"), get("gene"), get("diplotype")
-            if not sample or not gene:
-                raise PgxError(f"{where(path, n)}: empty sample or gene; expected both")
-            status = get("status") or ("called" if dip else "no-call")
-            if status not in STATUSES:
-                raise PgxError(f"{where(path, n, 'status')}: {status!r}; expected one of {', '.join(STATUSES)}")
-            if status != "no-call" and not dip:
-                raise PgxError(f"{where(path, n, 'diplotype')}: empty for status {status!r}; expected a diplotype")
-            alternatives = [a.strip() for a in get("alternatives").split(";") if a.strip()]
-            if alternatives and status != "ambiguous":
-                raise PgxError(
-                    f"{where(path, n, 'alternatives')}: alternatives given for status {status!r}; "
-                    "expected status 'ambiguous'"
-                )
-            candidates = [dip, *alternatives] if dip else []
-            rows.append(_row(sample, gene, candidates, "plain", status, get("note"), path, n))
+        candidates = [dip, *alternatives] if dip else []
+        rows.append(_row(sample, gene, candidates, "plain", status, get("note"), path, n))
     return rows
 
 
 def _read_outside(path: Path, sample: str) -> list[list]:
     rows = []
     genes: set[str] = set()
-    with open(path, newline="") as fh:
-        for n, line in enumerate(fh.read().splitlines(), start=1):
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            fields = [f.strip() for f in line.split("\t")]
-            if len(fields) < 2 or len(fields) > 4 or not fields[0]:
-                raise PgxError(
-                    f"{where(path, n)}: expected 'GENE<TAB>diplotype' (optionally phenotype and activity "
-                    f"score), found {len(fields)} field(s)"
-                )
-            gene, dip = fields[0], fields[1]
-            if gene in genes:
-                raise PgxError(f"{where(path, n)}: second call for {gene}; expected one line per gene")
-            genes.add(gene)
-            note = ""
-            if len(fields) > 2 and fields[2]:
-                note = f"outside phenotype: {fields[2]}"
-            if dip:
-                rows.append(_row(sample, gene, [dip], "pharmcat_outside", "called", note, path, n))
-            else:
-                rows.append(_row(sample, gene, [], "pharmcat_outside", "no-call", note, path, n))
+    for n, line in enumerate(_read_lines(path, "a PharmCAT outside-call TSV"), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        fields = [f.strip() for f in line.split("\t")]
+        if len(fields) < 2 or len(fields) > 4 or not fields[0]:
+            raise PgxError(
+                f"{where(path, n)}: expected 'GENE<TAB>diplotype' (optionally phenotype and activity "
+                f"score), found {len(fields)} field(s)"
+            )
+        gene, dip = fields[0], fields[1]
+        if gene in genes:
+            raise PgxError(f"{where(path, n)}: second call for {gene}; expected one line per gene")
+        genes.add(gene)
+        note = ""
+        if len(fields) > 2 and fields[2]:
+            note = f"outside phenotype: {fields[2]}"
+        if _pharmcat_no_call(dip):
+            said = f"outside call {dip!r}: no call" if dip else "outside call: empty diplotype, no call"
+            rows.append(_row(sample, gene, [], "pharmcat_outside", "no-call", _join_note(said, note), path, n))
+        else:
+            rows.append(_row(sample, gene, [dip], "pharmcat_outside", "called", note, path, n))
     return rows
 
 
@@ -433,6 +502,14 @@ def _read_outside(path: Path, sample: str) -> list[list]:
 
 _PHARMCAT_NO_CALL = ("", "no call", "Unknown", "Unknown/Unknown")
 _PHARMCAT_IGNORABLE = ("", "n/a", "No Result")
+
+
+def _pharmcat_no_call(dip: str) -> bool:
+    """PharmCAT's ways of saying no call: "", "no call", "Unknown/Unknown", or any candidate with
+    an Unknown haplotype (``*1/Unknown``)."""
+    candidates = [c.strip() for c in dip.split(" OR ")]
+    return dip in _PHARMCAT_NO_CALL or any(
+        c in _PHARMCAT_NO_CALL or "Unknown" in [h.strip() for h in c.split("/")] for c in candidates)
 
 
 def _pharmcat_sample(path: Path, suffix: str) -> str:
@@ -450,8 +527,7 @@ def _combined_row(sample, gene, text, tool, note) -> list:
 
 
 def _read_pharmcat_report(path: Path, sample: str | None) -> list[list]:
-    with open(path, newline="", encoding="utf-8") as fh:
-        lines = fh.read().splitlines()
+    lines = _read_lines(path, "a PharmCAT report TSV")
     if not lines:
         raise PgxError(f"{path}: empty file; expected a PharmCAT report TSV (first line 'PharmCAT <version>')")
     if not lines[0].startswith("PharmCAT"):
@@ -494,11 +570,8 @@ def _read_pharmcat_report(path: Path, sample: str | None) -> list[list]:
             rows.append(_combined_row(who, gene, dip, "pharmcat_report", note))
             continue
         candidates = [c.strip() for c in dip.split(" OR ")]
-        if dip in _PHARMCAT_NO_CALL or any(
-            c in _PHARMCAT_NO_CALL or "Unknown" in [h.strip() for h in c.split("/")] for c in candidates
-        ):
-            if dip not in _PHARMCAT_NO_CALL:
-                note = _join_note(f"PharmCAT: {dip}", note)
+        if _pharmcat_no_call(dip):
+            note = _join_note(f"PharmCAT: {dip!r}, no call" if dip else "PharmCAT: no diplotype, no call", note)
             rows.append(_row(who, gene, [], "pharmcat_report", "no-call", note, path, n))
             continue
         status = "ambiguous" if len(candidates) > 1 else "called"
@@ -526,7 +599,7 @@ def _merge_gene_rows(rows: list[list], tool: str, path: Path) -> list[list]:
 
 
 def _read_pharmcat_phenotype(path: Path, sample: str | None) -> list[list]:
-    text = path.read_text(encoding="utf-8")
+    text = _decode(path.read_bytes(), str(path), "a PharmCAT phenotype JSON")
     if not text.strip():
         raise PgxError(f"{path}: empty file; expected a PharmCAT phenotype JSON")
     try:
@@ -535,6 +608,8 @@ def _read_pharmcat_phenotype(path: Path, sample: str | None) -> list[list]:
         raise PgxError(
             f"{where(path, e.lineno)}: not valid JSON ({e.msg}); expected a PharmCAT phenotype JSON"
         ) from None
+    except RecursionError:
+        raise PgxError(f"{path}: JSON nested too deeply to be a PharmCAT phenotype JSON") from None
     reports = data.get("geneReports") if isinstance(data, dict) else None
     if not isinstance(reports, dict):
         raise PgxError(f"{path}: no 'geneReports' object; expected a PharmCAT phenotype JSON (*.phenotype.json)")
@@ -544,6 +619,9 @@ def _read_pharmcat_phenotype(path: Path, sample: str | None) -> list[list]:
         reports = reports["CPIC"]
     meta = data.get("matcherMetadata") or {}
     meta_id = meta.get("sampleId") if isinstance(meta, dict) else None
+    if meta_id is not None and not isinstance(meta_id, str):
+        raise PgxError(f"{path}, matcherMetadata.sampleId: expected the sample name as text, "
+                       f"found {json.dumps(meta_id)[:80]}")
     who = sample or meta_id or _pharmcat_sample(path, ".phenotype.json")
     rows = []
     for gene, rep in reports.items():
@@ -557,21 +635,36 @@ def _read_pharmcat_phenotype(path: Path, sample: str | None) -> list[list]:
         for d in dips:
             if not isinstance(d, dict):
                 raise PgxError(f"{at}.sourceDiplotypes: expected diplotype objects with allele1/allele2")
-            names = [(d.get(a) or {}).get("name") for a in ("allele1", "allele2")]
-            names = [str(x).strip() for x in names if x]
+            alleles = [d.get(a) for a in ("allele1", "allele2")]
+            if any(a is not None and not (isinstance(a, dict) and isinstance(a.get("name"), (str, type(None))))
+                   for a in alleles):
+                raise PgxError(f"{at}.sourceDiplotypes: expected allele1/allele2 objects with a text 'name', "
+                               f"found {json.dumps(alleles)[:120]}")
+            names = [a["name"].strip() for a in alleles if a and a.get("name")]
             if not names or "Unknown" in names:
                 unknown = True
                 continue
             candidates.append(names)
         first = dips[0] if dips and isinstance(dips[0], dict) else {}
-        phens = [p for p in first.get("phenotypes") or [] if p not in _PHARMCAT_IGNORABLE]
+        phens = first.get("phenotypes") or []
+        if not (isinstance(phens, list) and all(isinstance(p, str) for p in phens)):
+            raise PgxError(f"{at}.sourceDiplotypes[0].phenotypes: expected a list of phenotype names, "
+                           f"found {json.dumps(phens)[:120]}")
+        phens = [p for p in phens if p not in _PHARMCAT_IGNORABLE]
         score = first.get("activityScore")
+        if isinstance(score, (list, dict)):
+            raise PgxError(f"{at}.sourceDiplotypes[0].activityScore: expected a number or text, "
+                           f"found {json.dumps(score)[:120]}")
+        no_call = ("PharmCAT: callSource NONE, no call" if rep.get("callSource") == "NONE" else
+                   "PharmCAT: Unknown allele, no call" if unknown else
+                   "PharmCAT: no diplotype, no call" if not candidates else "")
         note = _join_note(
+            no_call,
             "PharmCAT outside call" if rep.get("callSource") == "OUTSIDE" else "",
             f"phenotype: {', '.join(phens)}" if phens else "",
             f"activity score: {score}" if score not in (None, *_PHARMCAT_IGNORABLE) else "",
         )
-        if rep.get("callSource") == "NONE" or unknown or not candidates:
+        if no_call:
             rows.append(_row(who, gene, [], "pharmcat_phenotype", "no-call", note, at, None))
         elif len(candidates) > 1 and all(len(c) == 1 for c in candidates):
             rows.append(_combined_row(who, gene, " AND ".join(c[0] for c in candidates), "pharmcat_phenotype", note))
@@ -587,8 +680,10 @@ def _read_pharmcat_phenotype(path: Path, sample: str | None) -> list[list]:
 PYPGX_COLUMNS = ["Genotype", "Phenotype", "Haplotype1", "Haplotype2", "AlternativePhase", "VariantData", "CNV"]
 
 
-def _read_pypgx(path: Path, gene: str | None) -> list[list]:
-    if zipfile.is_zipfile(path):
+def _read_pypgx_zip(path: Path) -> tuple[str, str, str, str]:
+    """(metadata name, its text, data.tsv name, its text) of a PyPGx archive; a damaged archive
+    (bad CRC, truncated member, unknown compression, encryption) is a PgxError."""
+    try:
         with zipfile.ZipFile(path) as zf:
             names = zf.namelist()
             meta_name = next((x for x in names if x.split("/")[-1] == "metadata.txt"), None)
@@ -596,12 +691,23 @@ def _read_pypgx(path: Path, gene: str | None) -> list[list]:
             if meta_name is None or data_name is None:
                 raise PgxError(
                     f"{path}: a zip without metadata.txt and data.tsv; expected a PyPGx results archive "
-                    f"(results.zip), found {', '.join(names) or 'nothing'}"
+                    f"(results.zip), found {', '.join(names)[:200] or 'nothing'}"
                 )
-            meta_text = zf.read(meta_name).decode("utf-8")
-            text = zf.read(data_name).decode("utf-8")
+            raw_meta, raw_data = zf.read(meta_name), zf.read(data_name)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError,
+            ValueError, OSError, lzma.LZMAError) as e:
+        # zipfile reports damage with many exception types (RuntimeError: encrypted member)
+        raise PgxError(f"{path}: a damaged zip archive ({type(e).__name__}: {str(e)[:120]}); expected a PyPGx "
+                       "results.zip: re-copy it from the PyPGx output") from None
+    return (meta_name, _decode(raw_meta, f"{path}:{meta_name}", "PyPGx metadata"), data_name,
+            _decode(raw_data, f"{path}:{data_name}", "a PyPGx data.tsv"))
+
+
+def _read_pypgx(path: Path, gene: str | None) -> list[list]:
+    if zipfile.is_zipfile(path):
+        meta_name, meta_text, data_name, text = _read_pypgx_zip(path)
         meta = {}
-        for n, line in enumerate(meta_text.splitlines(), start=1):
+        for n, line in enumerate(_lines(meta_text), start=1):
             if line.strip():
                 key, sep, value = line.strip().partition("=")
                 if not sep:
@@ -619,8 +725,8 @@ def _read_pypgx(path: Path, gene: str | None) -> list[list]:
         if gene is None:
             raise PgxError(f"{path}: a bare PyPGx data.tsv does not name its gene; "
                            "give the gene (gene: CYP2D6 in the config entry)")
-        text, label = path.read_text(encoding="utf-8"), str(path)
-    lines = text.splitlines()
+        text, label = _decode(path.read_bytes(), str(path), "a PyPGx data.tsv"), str(path)
+    lines = _lines(text)
     if not lines:
         raise PgxError(f"{label}: empty file; expected PyPGx results with columns {', '.join(PYPGX_COLUMNS)}")
     header = lines[0].split("\t")
@@ -683,8 +789,7 @@ def _aldy_major(major: str, path: Path, line: int) -> str:
 
 
 def _read_aldy(path: Path, sample: str | None, gene: str | None) -> list[list]:
-    with open(path, newline="", encoding="utf-8") as fh:
-        lines = fh.read().splitlines()
+    lines = _read_lines(path, "an Aldy .aldy file")
     if not any(x.strip() for x in lines):
         raise PgxError(f"{path}: empty file; expected an Aldy .aldy file (header '#Sample<TAB>Gene<TAB>SolutionID...')")
     groups: dict[tuple[str, str], dict[str, list]] = {}
@@ -738,7 +843,7 @@ def _read_aldy(path: Path, sample: str | None, gene: str | None) -> list[list]:
     for (who, g), solutions in groups.items():
         first_line = min(v[1] for v in solutions.values())
         candidates = [_aldy_major(major, path, n) for major, n, _ in solutions.values()]
-        normal = {_diplotype(c, g, path, first_line)[0] for c in candidates}
+        normal = {_diplotype(c, g, path, first_line, column="Major")[0] for c in candidates}
         note = _join_note(*(
             f"Aldy solution {sid}: {major}" + (f" ({comment})" if comment else "")
             for sid, (major, _, comment) in solutions.items()
@@ -772,8 +877,7 @@ def _stellar_call(text: str, background: str = "") -> tuple[list[str], str, str]
 
 
 def _read_stellarpgx(path: Path, sample: str | None, gene: str | None) -> list[list]:
-    with open(path, newline="", encoding="utf-8") as fh:
-        lines = fh.read().splitlines()
+    lines = _read_lines(path, "a StellarPGx .alleles file or summary TSV")
     if not any(x.strip() for x in lines):
         raise PgxError(f"{path}: empty file; expected a StellarPGx .alleles file or summary TSV")
     if any(x.strip() == "Result:" for x in lines):
@@ -821,7 +925,8 @@ def _read_stellar_alleles(path: Path, lines: list[str], sample: str | None, gene
     n, text = result[0] if result else (None, "")
 
     def first(name: str) -> str:
-        return sections.get(name, [(0, "")])[0][1].strip()
+        found = sections.get(name) or [(0, "")]   # a section header with no line under it is empty
+        return found[0][1].strip()
 
     background = first("Likely background alleles")
     candidates, status, note = _stellar_call(text, background)

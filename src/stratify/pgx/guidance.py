@@ -65,7 +65,6 @@ HIGHER_EXPOSURE = {
 }
 #: Treatment modalities whose ``agent`` is a drug.
 DRUG_MODALITIES = ("medication", "augmentation")
-#: Less than this fractional reduction from baseline is non-response (Sforzini et al. 2021).
 
 OUTPUT_COLUMNS = [
     "patient_id",
@@ -147,16 +146,16 @@ def _number(x) -> float:
 
 
 def _trial_failed(outcome: str, baseline: float, end: float, failed_outcomes, weeks: float = math.nan,
-                  min_weeks: float = 4.0) -> bool:
+                  min_weeks: float = 4.0, pct_change: float = math.nan, record: str = "treatments") -> bool:
     """The trial's outcome class (:func:`stratify.adequacy.classify_outcome`, the rule every
     stage shares) is in `failed_outcomes`, and it was not shorter than `min_weeks`."""
-    from stratify.adequacy import classify_outcome
+    from stratify.adequacy import classify_outcome, score_pct_change
 
     # Shorter than an adequate trial: not a failure (Sforzini et al. 2021: stopped before the
     # end of week 4 without clear non-response)
     if not math.isnan(weeks) and weeks < min_weeks:
         return False
-    pct = 100 * (baseline - end) / baseline if baseline > 0 and not math.isnan(end) else math.nan
+    pct = score_pct_change(baseline, end, pct_change, record=record)
     return classify_outcome(outcome or None, pct) in failed_outcomes
 
 
@@ -183,7 +182,8 @@ def patient_guidance(
     1. the trial failed: it lasted at least `min_weeks` weeks (when its duration is
        given) and its outcome class is in `failed_outcomes`. The outcome class is the one
        rule every stage shares (:func:`stratify.adequacy.classify_outcome`): with both
-       scores present and a baseline above 0, < 25% reduction is "nonresponse", 25 to
+       scores present and a baseline above 0 (or, without them, the trial's
+       ``pct_change``), < 25% reduction is "nonresponse", 25 to
        < 50% "partial", >= 50% "response" (Sforzini et al. 2021), whatever outcome was
        recorded; without scores the recorded outcome; a recorded "intolerance" always
        stays intolerance. Dose adequacy is not required here (see below);
@@ -211,8 +211,9 @@ def patient_guidance(
     ----------
     treatments
         Validated treatments table (workflow/schemas/treatments.schema.yaml): at least
-        ``patient_id, episode, trial, modality, agent``; ``outcome``, ``baseline_score``
-        and ``end_score`` are used where present.
+        ``patient_id, episode, trial, modality, agent``; ``outcome``, ``baseline_score``,
+        ``end_score`` and ``pct_change`` (percent reduction, used without scores) are used
+        where present.
     phenotypes
         One row per patient and gene: ``patient_id, gene, phenotype`` with CPIC names as
         from :func:`stratify.pgx.add_phenotypes` ("" or missing = no call). A patient
@@ -298,7 +299,7 @@ def patient_guidance(
         return [None] * len(treatments)
 
     records = []
-    for pid, episode, trial, modality, agent, outcome, base, end, weeks in zip(
+    for pid, episode, trial, modality, agent, outcome, base, end, weeks, pct in zip(
         treatments["patient_id"],
         treatments["episode"],
         treatments["trial"],
@@ -308,12 +309,13 @@ def patient_guidance(
         column("baseline_score"),
         column("end_score"),
         column("duration_weeks"),
+        column("pct_change"),
     ):
         if modality not in DRUG_MODALITIES or _blank(agent):
             continue
         outcome = "" if _blank(outcome) else str(outcome)
         failed = _trial_failed(outcome, _number(base), _number(end), failed_outcomes, _number(weeks),
-                               min_weeks)
+                               min_weeks, _number(pct), f"patient {pid}, episode {episode}, trial {trial}")
         for drug in (a.strip() for a in str(agent).lower().split("+")):
             if not drug:
                 continue

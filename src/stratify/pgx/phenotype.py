@@ -79,6 +79,22 @@ def _split(diplotype: str, gene: str) -> tuple[str, str]:
     return parts[0], parts[1]
 
 
+@lru_cache(maxsize=1)
+def _cyp2c19_alleles() -> frozenset[str]:
+    return frozenset(a for pair in _cyp2c19_table() for a in pair)
+
+
+def _cyp2c19_reason(diplotype: str) -> str:
+    """Why a CYP2C19 diplotype is Indeterminate ("" when it is not)."""
+    a, b = _split(diplotype, "CYP2C19")
+    if (a, b) in _cyp2c19_table() or (b, a) in _cyp2c19_table():
+        return ""
+    unknown = [x for x in dict.fromkeys((a, b)) if x not in _cyp2c19_alleles()]
+    if unknown:
+        return "; ".join(f"allele {x} is not in CPIC's CYP2C19 table" for x in unknown)
+    return f"diplotype {a}/{b} is not in CPIC's CYP2C19 table"
+
+
 def cyp2c19_phenotype(diplotype: str) -> str:
     """CPIC phenotype of a CYP2C19 diplotype.
 
@@ -130,6 +146,21 @@ def cyp2d6_phenotype_from_score(score: float) -> str:
     if score <= 2.25 + eps:
         return NORMAL
     return ULTRARAPID
+
+
+def _haplotype_reason(haplotype: str) -> str:
+    """Why one CYP2D6 haplotype has no activity score ("" when it has one)."""
+    values = _cyp2d6_values()
+    for part in haplotype.split("+"):
+        m = _PART.match(part)
+        if not m:
+            return f"allele {part} is not in CPIC's CYP2D6 table"
+        allele = m.group("allele")
+        if allele not in values:
+            return f"allele {allele} is not in CPIC's CYP2D6 table"
+        if values[allele] is None:
+            return f"allele {allele} has unknown or uncertain function in CPIC's CYP2D6 table (no activity value)"
+    return ""
 
 
 def _haplotype_score(haplotype: str) -> tuple[float | None, bool]:
@@ -210,11 +241,22 @@ def cyp2d6_activity(diplotype: str) -> tuple[float | None, str, bool]:
     return score, phenotype, lower
 
 
-def _one(gene: str, diplotype: str) -> tuple[float, bool, str]:
+def _one(gene: str, diplotype: str) -> tuple[float, bool, str, str]:
+    """(activity score, lower bound, phenotype, reason) of one diplotype; the reason says why
+    the phenotype is Indeterminate ("" otherwise)."""
     if gene == "CYP2C19":
-        return math.nan, False, cyp2c19_phenotype(diplotype)
+        phenotype = cyp2c19_phenotype(diplotype)
+        return math.nan, False, phenotype, (_cyp2c19_reason(diplotype) if phenotype == INDETERMINATE else "")
     score, phenotype, lower = cyp2d6_activity(diplotype)
-    return (math.nan if score is None else score), lower, phenotype
+    reason = ""
+    if phenotype == INDETERMINATE:
+        if score is None:
+            h1, h2 = _split(diplotype, "CYP2D6")
+            reason = "; ".join(dict.fromkeys(r for r in (_haplotype_reason(h1), _haplotype_reason(h2)) if r))
+        else:
+            reason = (f"unknown copy number in {diplotype}: the activity score is at least {score:g} (N = "
+                      f"{_UNKNOWN_COPIES}), which does not decide the phenotype")
+    return (math.nan if score is None else score), lower, phenotype, reason
 
 
 def add_phenotypes(calls: pd.DataFrame) -> pd.DataFrame:
@@ -225,16 +267,18 @@ def add_phenotypes(calls: pd.DataFrame) -> pd.DataFrame:
     calls
         At least ``gene, diplotype, status, alternatives`` (as from
         :func:`stratify.pgx.call_diplotypes` or :func:`stratify.pgx.read_calls`); genes
-        CYP2C19 and CYP2D6.
+        CYP2C19 and CYP2D6. A ``note`` column, where present, goes into a no-call's reason.
 
     Returns
     -------
     pandas.DataFrame
         A copy with ``activity_score`` (float; NaN for CYP2C19, no-calls and unknown
-        alleles), ``activity_lower_bound`` (bool) and ``phenotype``. "called": the
-        diplotype's phenotype. "ambiguous": the phenotype shared by the diplotype and
-        every alternative, else "Indeterminate" (the score likewise, else NaN). "no-call":
-        phenotype "" and score NaN.
+        alleles), ``activity_lower_bound`` (bool), ``phenotype`` and ``reason``.
+        "called": the diplotype's phenotype. "ambiguous": the phenotype shared by the
+        diplotype and every alternative, else "Indeterminate" (the score likewise, else
+        NaN). "no-call": phenotype "" and score NaN. ``reason`` says, in the row, why a
+        phenotype is Indeterminate or empty (e.g. "allele *999 is not in CPIC's CYP2D6
+        table", "no call: PharmCAT: 'Unknown/Unknown', no call"); "" for a phenotype.
 
     Raises
     ------
@@ -245,11 +289,14 @@ def add_phenotypes(calls: pd.DataFrame) -> pd.DataFrame:
     Examples
     --------
     >>> import pandas as pd
-    >>> calls = pd.DataFrame({"gene": ["CYP2C19", "CYP2C19", "CYP2D6"],
-    ...     "diplotype": ["*1/*2", "*1/*4", ""], "status": ["called", "ambiguous", "no-call"],
-    ...     "alternatives": ["", "*1/*17", ""]})
-    >>> add_phenotypes(calls)["phenotype"].tolist()
-    ['Intermediate Metabolizer', 'Indeterminate', '']
+    >>> calls = pd.DataFrame({"gene": ["CYP2C19", "CYP2C19", "CYP2D6", "CYP2D6"],
+    ...     "diplotype": ["*1/*2", "*1/*4", "", "*1/*999"], "status": ["called", "ambiguous", "no-call", "called"],
+    ...     "alternatives": ["", "*1/*17", "", ""]})
+    >>> out = add_phenotypes(calls)
+    >>> out["phenotype"].tolist()
+    ['Intermediate Metabolizer', 'Indeterminate', '', 'Indeterminate']
+    >>> out["reason"].tolist()[2:]
+    ['no call', "allele *999 is not in CPIC's CYP2D6 table"]
     """
     needed = ["gene", "diplotype", "status", "alternatives"]
     absent = [c for c in needed if c not in calls.columns]
@@ -261,16 +308,18 @@ def add_phenotypes(calls: pd.DataFrame) -> pd.DataFrame:
     scores = np.full(len(out), np.nan)
     lowers = np.zeros(len(out), dtype=bool)
     phenotypes = np.empty(len(out), dtype=object)
-    cache: dict[tuple[str, str], tuple[float, bool, str]] = {}
+    reasons = np.full(len(out), "", dtype=object)
+    cache: dict[tuple[str, str], tuple[float, bool, str, str]] = {}
 
-    def lookup(gene: str, dip: str) -> tuple[float, bool, str]:
+    def lookup(gene: str, dip: str) -> tuple[float, bool, str, str]:
         key = (gene, dip)
         if key not in cache:
             cache[key] = _one(gene, dip)
         return cache[key]
 
-    for k, (gene, dip, status, alts) in enumerate(
-        zip(out["gene"], out["diplotype"], out["status"], out["alternatives"])
+    notes = out["note"] if "note" in out.columns else pd.Series("", index=out.index)
+    for k, (gene, dip, status, alts, note) in enumerate(
+        zip(out["gene"], out["diplotype"], out["status"], out["alternatives"], notes)
     ):
         if gene not in _SUPPORTED:
             raise PgxError(
@@ -280,20 +329,28 @@ def add_phenotypes(calls: pd.DataFrame) -> pd.DataFrame:
         dip = "" if _isna(dip) else str(dip)
         if status == "no-call":
             phenotypes[k] = ""
+            note = "" if _isna(note) else str(note)
+            reasons[k] = f"no call: {note}" if note else "no call"
             continue
         if status == "called":
-            scores[k], lowers[k], phenotypes[k] = lookup(gene, dip)
+            scores[k], lowers[k], phenotypes[k], reasons[k] = lookup(gene, dip)
         elif status == "ambiguous":
             options = [dip] + [a for a in ("" if _isna(alts) else str(alts)).split(";") if a]
-            results = [lookup(gene, d) for d in options if d]
+            results = [(d, lookup(gene, d)) for d in options if d]
             if not results:
-                phenotypes[k] = INDETERMINATE
+                phenotypes[k], reasons[k] = INDETERMINATE, "ambiguous call without candidate diplotypes"
                 continue
-            phens = {r[2] for r in results}
-            phenotypes[k] = phens.pop() if len(phens) == 1 else INDETERMINATE
-            vals = {(r[0], r[1]) for r in results}
-            if len(vals) == 1 and not math.isnan(results[0][0]):
-                scores[k], lowers[k] = results[0][0], results[0][1]
+            phens = {r[2] for _, r in results}
+            if len(phens) == 1:
+                phenotypes[k] = phens.pop()
+                reasons[k] = results[0][1][3]
+            else:
+                phenotypes[k] = INDETERMINATE
+                reasons[k] = "ambiguous call whose candidates give different phenotypes: " + "; ".join(
+                    f"{d} {r[2]}" + (f" ({r[3]})" if r[3] else "") for d, r in results)
+            vals = {(r[0], r[1]) for _, r in results}
+            if len(vals) == 1 and not math.isnan(results[0][1][0]):
+                scores[k], lowers[k] = results[0][1][0], results[0][1][1]
         else:
             raise PgxError(
                 f"calls table, row {k}: status {status!r}; expected one of called, ambiguous, no-call"
@@ -301,6 +358,7 @@ def add_phenotypes(calls: pd.DataFrame) -> pd.DataFrame:
     out["activity_score"] = scores
     out["activity_lower_bound"] = lowers
     out["phenotype"] = pd.Series(phenotypes, index=out.index, dtype=str)
+    out["reason"] = pd.Series(reasons, index=out.index, dtype=str)
     return out
 
 
