@@ -268,7 +268,9 @@ def _check_pgs(path: Path, data: bytes, seed: Seed) -> None:
     from stratify.prs import read_scoring_file
 
     score = read_scoring_file(path, genome_build="GRCh38")
-    lines = [ln for ln in re.split(rb"\r\n|\r|\n", data) if ln.strip() and not ln.startswith(b"#")]
+    # blank = blank as text (a line holding only U+2028 is whitespace to the reader too)
+    lines = [ln for ln in re.split(rb"\r\n|\r|\n", data)
+             if ln.decode("utf-8", "replace").strip() and not ln.startswith(b"#")]
     if lines and len(score.variants) != len(lines) - 1:
         raise InvariantViolation(f"read_scoring_file: {len(score.variants)} variants, the file has {len(lines) - 1} rows")
 

@@ -278,3 +278,12 @@ def test_trd_endpoint_definition():
     cfg["endpoint"].update(kind="response", definition="msm")
     with pytest.raises(ConfigError, match="endpoint.definition applies only to endpoint.kind trd"):
         validate_config(cfg, source="c.yaml")
+
+
+def test_load_config_latin1_bytes_are_named_with_line_and_byte(tmp_path):
+    p = tmp_path / "latin1.yaml"
+    p.write_bytes("cohort: demo\ntitle: caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert str(e.value) == (f"{p}: line 2, byte 11 of the line: byte 0xE9 is not UTF-8; expected a UTF-8 YAML "
+                            "file (re-save it as UTF-8)")

@@ -43,25 +43,8 @@ TARGETS = [
     "calls_pharmcat_phenotype", "calls_pypgx_zip", "calls_pypgx_tsv", "calls_aldy", "calls_stellarpgx_alleles",
     "calls_stellarpgx_summary", "model_features_json", "model_xgboost_json", "model_metrics_json",
 ]
-#: Readers that fail on the code this file was written against (bench/fuzz_catalog.md, failure
-#: classes F1-F8). Kept in a commit of its own: drop it once the fixes are merged.
-_UTF8 = "non-UTF-8 input raises UnicodeDecodeError (bench/fuzz_catalog.md F1)"
-_VCF = "cyvcf2/htslib raise a bare Exception on a malformed VCF (bench/fuzz_catalog.md F2)"
-KNOWN_FAILURES: dict[str, str] = {
-    **{n: _UTF8 for n in ("patients", "symptoms", "treatments", "biomarkers", "sample_map", "dose_table",
-                          "link_table", "teh_arms", "config", "calls_aldy", "calls_pharmcat_outside",
-                          "calls_pharmcat_report", "calls_plain", "calls_pypgx_tsv", "calls_stellarpgx_summary")},
-    "calls_cyrius": _UTF8 + "; str.splitlines() splits a line at \\v/\\f/U+2028 (F8)",
-    "calls_pharmcat_phenotype": _UTF8 + "; a non-string phenotype in the JSON raises TypeError (F7)",
-    "calls_stellarpgx_alleles": _UTF8 + "; an empty section raises IndexError (F7)",
-    "calls_pypgx_zip": "a damaged results.zip raises BadZipFile/zlib.error/OSError (bench/fuzz_catalog.md F4)",
-    "pgs_scoring": "a scoring file with no table raises pandas EmptyDataError (bench/fuzz_catalog.md F5)",
-    "vcf_stage_text": _VCF + "; a record without tabs or with a bad POS raises ValueError in vcfscan.scan (F3)",
-    "vcf_stage_bgzf": "damaged BGZF raises zlib.error/BadGzipFile/ValueError in vcfscan (bench/fuzz_catalog.md F3)",
-    "pgx_call_text": _VCF, "pgx_call_tabix": _VCF, "pgx_call_bgzf": _VCF,
-    "model_features_json": "a model_features.json of the wrong shape raises KeyError/TypeError (F6)",
-    "model_metrics_json": "a metrics.json of the wrong shape raises TypeError/IndexError (F6)",
-}
+#: Readers that fail on the current code (bench/fuzz_catalog.md); empty until the lead decides.
+KNOWN_FAILURES: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")

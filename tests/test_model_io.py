@@ -147,6 +147,7 @@ def test_genotype_pcs_are_flagged_as_not_comparable(trained):
     ("xgboost.json", b'{"learner": 1}', r"xgboost.json: JSON, but not an XGBoost model"),
     ("xgboost.json", "\u22125\n".encode(), r"xgboost.json, line 1: not valid JSON"),
     ("metrics.json", b'{"metrics": ', r"metrics.json: not a valid JSON file"),
+    ("metrics.json", b'{"metrics": {}}', r"metrics.json: no metrics.xgboost object"),
 ])
 def test_damaged_model_files_are_named(trained, tmp_path, name, content, message):
     """Found by tests/test_fuzz.py: a truncated, re-encoded or foreign file in the model folder."""

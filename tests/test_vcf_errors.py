@@ -181,6 +181,18 @@ def test_duplicate_sample_names(cohort):
         assert "duplicate sample name(s) in the #CHROM line: S00001" in msg
 
 
+def test_sample_name_with_a_control_character(cohort):
+    """Found by tests/test_fuzz.py: a stray carriage return between two tabs made a sample named '\\r'."""
+    def cr(ls):
+        k = [k for k, x in enumerate(ls) if x.startswith("#CHROM")][0]
+        cols = ls[k].rstrip("\n").split("\t")
+        cols[12] = "\r"
+        return [("\t".join(cols) + "\n") if i == k else x for i, x in enumerate(ls)]
+
+    for msg in both(variant(cohort, "cr", cr)):
+        assert "sample column 13 has a name with a space or control character ('\\r')" in msg
+
+
 def test_no_chrom_line(cohort):
     p = variant(cohort, "nochrom", lambda ls: [x for x in ls if not x.startswith("#CHROM")], index=False)
     pysam.tabix_index(str(p), preset="vcf", force=True)

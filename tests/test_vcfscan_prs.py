@@ -370,3 +370,25 @@ def test_prs_matches_plink2_score(cohort_with_score, tmp_path):
     assert (got.loc[p.index, "prs_PGS999999_allele_ct"] == p["ALLELE_CT"]).all()
     assert np.abs(got.loc[p.index, "prs_PGS999999_avg"] - p["SCORE1_AVG"]).max() < 1e-6
     assert np.allclose(got.loc[p.index, "prs_PGS999999"], p["SCORE1_SUM"], rtol=5e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", r"no header line after the # comments"),
+    ("#pgs_id=X\n", r"no header line after the # comments"),
+    ("rsID\teffect_allele\teffect_weight\nrs1\tA\n", r"c.txt, line 2: 2 fields, the header has 3"),
+    ("rsID\teffect_allele\teffect_weight\nrs1\tA\t0.1\n#genome_build=GRCh38\n",
+     r"c.txt, line 3: a '#' comment line after the header line"),
+])
+def test_scoring_file_short_records_and_late_comments_are_named(tmp_path, text, message):
+    """Found by tests/test_fuzz.py: pandas pads a short record with empty strings, which became a variant."""
+    p = tmp_path / "c.txt"
+    p.write_text(text)
+    with pytest.raises(GenotypeError, match=message):
+        read_scoring_file(p)
+
+
+def test_scoring_file_blank_lines_are_not_variants(tmp_path):
+    p = tmp_path / "c.txt"
+    p.write_text("#pgs_id=X\n\n#genome_build=GRCh38\nchr_name\tchr_position\teffect_allele\teffect_weight\n"
+                 "1\t5\tA\t0.1\n   \n1\t6\tC\t0.2\n")
+    assert read_scoring_file(p).variants["weight"].tolist() == [0.1, 0.2]

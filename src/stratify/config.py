@@ -243,8 +243,14 @@ def load_config(path: str | Path, *, check_files: bool = True) -> dict[str, Any]
     if not path.exists():
         raise ConfigError(f"{path}: config file not found")
     try:
-        with open(path) as fh:
+        with open(path, encoding="utf-8-sig") as fh:
             raw = yaml.safe_load(fh)
+    except UnicodeDecodeError as exc:
+        data = path.read_bytes()
+        line = data[: exc.start].count(b"\n") + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(f"{path}: line {line}, byte {col} of the line: byte 0x{data[exc.start]:02X} is not UTF-8; "
+                          "expected a UTF-8 YAML file (re-save it as UTF-8)") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

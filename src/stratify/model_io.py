@@ -147,16 +147,25 @@ def _check_apply_meta(meta: dict[str, Any], meta_path: Path) -> None:
     checks = [
         ("endpoint", isinstance(meta.get("endpoint"), dict) and "kind" in meta.get("endpoint", {}),
          "an object with kind"),
-        ("training", isinstance(meta.get("training"), dict) and "cohort" in meta.get("training", {}),
-         "an object with cohort"),
+        ("training", isinstance(meta.get("training"), dict) and "cohort" in meta["training"]
+         and isinstance(meta["training"].get("n"), int), "an object with cohort and n"),
         ("preprocessing.training_distribution",
          isinstance(meta.get("preprocessing"), dict)
          and isinstance(meta["preprocessing"].get("training_distribution"), dict)
-         and isinstance(feats, list) and all(isinstance(meta["preprocessing"]["training_distribution"].get(f), dict)
+         and isinstance(feats, list) and all(_profile_ok(meta["preprocessing"]["training_distribution"].get(f))
                                              for f in feats if isinstance(f, str)),
-         "an object with a profile for every feature"),
+         "an object with a profile for every feature (mean, sd, min, max: numbers or null; missing_share: "
+         "a number)"),
     ]
     _raise_first(checks, meta_path)
+
+
+def _profile_ok(p: Any) -> bool:
+    """A feature's training profile as the model stage writes it."""
+    def num(v, null=True):
+        return (v is None and null) or (isinstance(v, (int, float)) and not isinstance(v, bool))
+    return (isinstance(p, dict) and all(num(p.get(k, 0), True) and k in p for k in ("mean", "sd", "min", "max"))
+            and num(p.get("missing_share"), False))
 
 
 def _raise_first(checks: list[tuple[str, bool, str]], meta_path: Path) -> None:
@@ -224,10 +233,11 @@ def _read_json(path: Path) -> Any:
 
 
 def _ci(v: Any, ci: Any, fmt: str = ".2f") -> str:
-    if v is None or (isinstance(v, float) and not np.isfinite(v)):
-        return "n/a"
+    if not isinstance(v, (int, float)) or isinstance(v, bool) or not np.isfinite(v):
+        return "n/a"   # absent, or a metrics.json edited by hand
     s = format(v, fmt)
-    if ci and all(c is not None and np.isfinite(c) for c in ci):
+    if (isinstance(ci, (list, tuple)) and len(ci) == 2
+            and all(isinstance(c, (int, float)) and np.isfinite(c) for c in ci)):
         s += f" ({format(ci[0], fmt)} to {format(ci[1], fmt)})"
     return s
 
@@ -456,7 +466,11 @@ def apply_model(model_dir: str | Path, config: dict[str, Any], results: str | Pa
     train_cv = None
     mpath = Path(model_dir) / "metrics.json"
     if mpath.exists():
-        train_cv = _read_json(mpath)["metrics"]["xgboost"]
+        doc = _read_json(mpath)
+        train_cv = doc.get("metrics", {}).get("xgboost") if isinstance(doc, dict) else None
+        if not isinstance(train_cv, dict):
+            raise InputError(f"{mpath}: no metrics.xgboost object; expected the metrics.json the model stage "
+                             "writes (delete it to apply the model without its cross-validated metrics)")
     summary["training_cv_metrics"] = train_cv
     (out / "metrics.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
     (out / "summary.md").write_text(_apply_text(summary, check))

@@ -73,6 +73,58 @@ class Score:
     header: dict
 
 
+def _short_lines(path: Path, opener, *, header_line: int, n_fields: int) -> list[tuple[int, int, bytes]]:
+    """Lines after the header whose field count is not the header's: (line number, fields, text).
+
+    pandas pads a short record with empty strings, which would become a variant made of
+    padding, so the tabs are counted on the bytes first (numpy over 4 MiB blocks: memory
+    bounded, seconds for a genome-wide file). Lines that hold only blanks are returned too;
+    the caller skips them.
+    """
+    bad: list[tuple[int, int, bytes]] = []
+    line0, carry = 1, b""
+
+    def scan(block: bytes, first: int) -> None:
+        arr = np.frombuffer(block, dtype=np.uint8)
+        ends = np.flatnonzero(arr == 10)
+        tabs_before = np.searchsorted(np.flatnonzero(arr == 9), ends)
+        fields = np.diff(np.concatenate([[0], tabs_before])) + 1
+        nums = first + np.arange(len(ends))
+        for k in np.flatnonzero((fields != n_fields) & (nums > header_line))[:50]:
+            start = int(ends[k - 1]) + 1 if k else 0
+            bad.append((int(nums[k]), int(fields[k]), block[start:int(ends[k])]))
+
+    with opener(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            data = carry + chunk
+            cut = data.rfind(b"\n") + 1
+            if cut:
+                scan(data[:cut], line0)
+                line0 += data.count(b"\n", 0, cut)
+            carry = data[cut:]
+    if carry:
+        scan(carry + b"\n", line0)
+    return bad
+
+
+def _check_records(table: pd.DataFrame, path: Path, opener, *, header_line: int) -> pd.DataFrame:
+    """Blank lines dropped; a record whose field count is not the header's, or a '#' line after the
+    header, is a named error, never a variant made of padding."""
+    for lineno, n, text in _short_lines(path, opener, header_line=header_line, n_fields=table.shape[1]):
+        if text.strip():
+            what = ("a '#' comment line after the header line" if text.startswith(b"#")
+                    else f"{n} fields, the header has {table.shape[1]}")
+            raise GenotypeError(f"{path}, line {lineno}: {what}; expected one tab-separated record per variant "
+                                "after the header (PGS Catalog scoring file format)")
+    first = table.iloc[:, 0].fillna("").astype(str)
+    if first.str.startswith("#").any():
+        i = int(np.flatnonzero(first.str.startswith("#").to_numpy())[0])
+        raise GenotypeError(f"{path}: record {i + 1} after the header starts with '#' ({first.iloc[i][:30]!r}); "
+                            "comment lines belong before the header line")
+    blank = table.fillna("").astype(str).apply(lambda c: c.str.strip().eq("")).all(axis=1)
+    return table.loc[~blank].reset_index(drop=True)
+
+
 def read_scoring_file(path: str | Path, *, genome_build: str = "GRCh38") -> Score:
     """Read a PGS Catalog scoring file; rows that can never be scored get a status now."""
     path = Path(path)
@@ -82,14 +134,21 @@ def read_scoring_file(path: str | Path, *, genome_build: str = "GRCh38") -> Scor
         with opener(path, "rt") as f:
             n_skip = 0
             for line in f:
-                if not line.startswith("#"):
+                if line.strip() and not line.startswith("#"):
                     break
-                n_skip += 1
+                n_skip += 1   # the # header block (blank lines in it too): a line starting '#' is never the header
                 m = re.match(r"#+\s*([A-Za-z_]+)\s*=\s*(.*)", line.strip())
                 if m:
                     header[m.group(1)] = m.group(2).strip()
         table = pd.read_csv(path, sep="\t", skiprows=n_skip, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise GenotypeError(f"{path}: no header line after the # comments; expected a PGS Catalog scoring file "
+                            "(tab-separated, with effect_allele and effect_weight columns)") from None
     except (OSError, EOFError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise GenotypeError(f"{path}: cannot be read as a PGS Catalog scoring file ({exc})") from None
+    try:
+        table = _check_records(table, path, opener, header_line=n_skip + 1)
+    except (OSError, EOFError) as exc:
         raise GenotypeError(f"{path}: cannot be read as a PGS Catalog scoring file ({exc})") from None
     sid = header.get("pgs_id") or re.sub(r"(_hmPOS.*)?\.txt(\.gz)?$", "", path.name)
     sid = re.sub(r"[^A-Za-z0-9_]", "_", sid)

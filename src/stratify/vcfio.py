@@ -263,8 +263,11 @@ def _check_columns(cols: list[str], p: Path, n: int) -> list[str]:
         raise GenotypeError(f"{p}, line {n}: duplicate sample name(s) in the #CHROM line: {', '.join(dup[:10])}"
                             f"{' ...' if len(dup) > 10 else ''}; every sample column needs its own name "
                             "(rename them, e.g. with `bcftools reheader --samples`)")
-    if "" in seen:
-        raise GenotypeError(f"{p}, line {n}: sample column {samples.index('') + 10} has an empty name")
+    for i, s in enumerate(samples):
+        if not s.strip() or any(ord(c) < 32 or c.isspace() for c in s):
+            raise GenotypeError(f"{p}, line {n}: sample column {i + 10} has {'an empty name' if not s else 'a name with a space or control character'} "
+                                f"({s!r}); sample names are tab-separated and hold no blanks (a stray carriage "
+                                "return or a doubled tab?)")
     return samples
 
 
