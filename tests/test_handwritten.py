@@ -30,9 +30,8 @@ def absolute_config(folder: Path) -> Path:
     for key in ("vcf", "sample_map"):
         if key in gen:
             gen[key] = str(folder / gen[key])
-    gen["pgs"] = [str(folder / p) for p in gen.get("pgs", [])] or gen.pop("pgs", None) or []
-    if not gen["pgs"]:
-        del gen["pgs"]
+    if "pgs" in gen:
+        gen["pgs"] = [str(folder / p) for p in gen["pgs"]]
     for sa in inputs.get("star_alleles", []):
         for key in ("path", "sample_map"):
             if key in sa:
@@ -116,3 +115,42 @@ def test_report_reconciles_every_stage(handwritten):
     assert "does not reconcile" not in sec
     for what in ("patients.tsv", "symptoms.tsv", "treatments.tsv", "biomarkers.tsv", "model", "5 without the endpoint"):
         assert what in sec, what
+
+
+def _rebuild(handwritten, tmp_path, **report):
+    from stratify.report import build_report
+
+    results = tmp_path / "results"
+    shutil.copytree(handwritten["results"], results)
+    cfg = yaml.safe_load((results / "config.yaml").read_text())
+    cfg["report"].update(report)
+    return results, cfg, build_report
+
+
+def test_a_lost_patient_does_not_reconcile(handwritten, tmp_path):
+    from stratify.tables import write_table
+
+    results, cfg, build_report = _rebuild(handwritten, tmp_path)
+    clin = read_table(results / "clinical" / "patients.parquet", kind="clinical.patients")
+    write_table(clin.iloc[1:], results / "clinical" / "patients.parquet", kind="clinical.patients")
+    html = build_report(cfg, results)
+    start = html.index("<section id='reconciliation'>")
+    sec = html[start:html.index("</section>", start)]
+    assert "1 row(s) below do not reconcile" in sec and sec.count("does not reconcile") == 1
+
+
+def test_pseudonymised_reconciliation_names_no_patient(handwritten, tmp_path, monkeypatch):
+    monkeypatch.setenv("STRATIFY_REPORT_SALT", "handwritten")
+    results, cfg, build_report = _rebuild(handwritten, tmp_path, pseudonymise=True)
+    html = build_report(cfg, results)     # raises if a raw identifier is left in the page
+    assert "6 patients without a VCF sample" in html and "HCB-006" not in html
+
+
+def test_make_vcf_rewrites_the_committed_vcf(tmp_path):
+    import gzip
+    import runpy
+
+    runpy.run_path(str(DATA / "make_vcf.py"))["main"](tmp_path)
+    with gzip.open(tmp_path / "genotypes.vcf.gz", "rt") as new, gzip.open(DATA / "genotypes.vcf.gz", "rt") as old:
+        assert new.read() == old.read()
+    assert (tmp_path / "cyp2c19_expected.tsv").read_text() == (DATA / "cyp2c19_expected.tsv").read_text()

@@ -33,7 +33,7 @@ OPTIONS: dict[str, tuple] = {
 # small but real settings: every stage runs its real code, on few resamples
 SMALL = {
     "genotypes": {"pca": {"n_components": 3}},
-    "subtype": {"n_null": 20, "n_bootstrap": 20},
+    "subtype": {"n_null": 20, "n_bootstrap": 20, "n_init": 1, "max_k": 3},
     "model": {"n_bootstrap": 100, "n_permutations": 0, "search": {"n_candidates": 0}},
 }
 
@@ -168,3 +168,54 @@ def _assert_reconciled(html: str) -> None:
     section = html[start:html.index("</section>", start)]
     assert "Every input row and every patient is accounted for at every stage." in section
     assert "does not reconcile" not in section
+
+
+# ---------------------------------------------------------------- every shipped cohort config, end to end
+
+REPO = Path(__file__).resolve().parent.parent
+SHIPPED = sorted([REPO / "config.yaml", *(REPO / "cohorts").glob("*.yaml")])
+# configs that another test already runs end to end at their own size (not shrunk)
+RUN_ELSEWHERE = {"demo_null_noVCF.yaml": ("test_workflow.py", "test_second_cohort_config_runs_end_to_end")}
+
+
+def test_every_shipped_config_runs_somewhere():
+    for path in SHIPPED:
+        if path.name in RUN_ELSEWHERE:
+            module, test = RUN_ELSEWHERE[path.name]
+            source = (Path(__file__).parent / module).read_text()
+            body = source[source.index(f"def {test}("):]
+            assert f'"{path.name}"' in body.split("\ndef ")[0], f"{module}::{test} no longer runs {path.name}"
+    assert {p.name for p in SHIPPED} - set(RUN_ELSEWHERE), "no shipped config is run by this module"
+
+
+def shrunk_config(path: Path, folder: Path, n: int = 120) -> Path:
+    """A copy of a shipped config with a smaller simulated cohort and fewer resamples; everything
+    else (inputs, endpoint, features, heterogeneity) as shipped. Written into ``folder``, the run's
+    working directory, so its relative paths mean the same whether read from there or from the
+    config's folder."""
+    cfg = yaml.safe_load(path.read_text())
+    assert "simulate" in cfg, f"{path.name}: a shipped config simulates its cohort"
+    cfg["simulate"]["n"] = n
+    for section, values in SMALL.items():
+        if section != "genotypes":
+            cfg[section] = {**cfg.get(section, {}), **values}
+    if "heterogeneity" in cfg:
+        cfg["heterogeneity"]["n_splits"] = 1
+    p = folder / path.name
+    p.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return p
+
+
+@pytest.mark.parametrize("path", [p for p in SHIPPED if p.name not in RUN_ELSEWHERE], ids=lambda p: p.name)
+def test_shipped_config_runs_to_the_report(path, tmp_path):
+    cfg = shrunk_config(path, tmp_path)
+    res = _snakemake("--cores", "2", "--directory", str(tmp_path), "--configfile", str(cfg))
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    cohort = yaml.safe_load(path.read_text())["cohort"]
+    r = tmp_path / "results" / cohort
+    html = (r / "report" / "report.html").read_text()
+    for section in ("overview", "reconciliation", "pgx", "clinical", "trd", "subtypes", "model", "explain",
+                    "heterogeneity", "provenance"):
+        assert f"<section id='{section}'>" in html, section
+    _assert_reconciled(html)
+    assert json.loads((r / "validate" / "manifest.json").read_text())["n_patients"] == 120
