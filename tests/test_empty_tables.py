@@ -88,7 +88,8 @@ def test_skipped_subtyping_writes_profiles_with_a_header():
     from stratify.config import validate_config
     from stratify.subtype import profile_columns, run_subtyping
 
-    cfg = validate_config({"cohort": "c", "genome_build": "GRCh38", "inputs": {"patients": "p.tsv", "symptoms": "s.tsv"},
+    cfg = validate_config({"cohort": "c", "genome_build": "GRCh38",
+                           "inputs": {"patients": "p.tsv", "symptoms": "s.tsv"},
                            "endpoint": {"instrument": "HAMD17", "week": 8}})
     feats = pd.DataFrame({"patient_id": ["P1", "P2"], "aes": [1.0, 2.0], "anhedonia": [float("nan")] * 2})
     assign, prof, summary = run_subtyping(feats, cfg)

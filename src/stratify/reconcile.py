@@ -119,8 +119,9 @@ def _genotype_rows(r: Path, n: int, pid: Callable[[Any], str]) -> list[dict[str,
         note = f"{k} patients without a VCF sample: {g['skipped']}"
     else:
         by = "; ".join(f"{v}: {c}" for v, c in missing["reason"].value_counts().items())
-        note = (f"{k} patients without a VCF sample" + (f" ({by}): {_first([pid(x) for x in missing['patient_id']], k)}; "
-                                                        "all in genotypes/patients_without_genotypes.tsv" if k else ""))
+        named = _first([pid(x) for x in missing["patient_id"]], k)
+        note = f"{k} patients without a VCF sample" + (
+            f" ({by}): {named}; all in genotypes/patients_without_genotypes.tsv" if k else "")
     return [_row("genotypes: with a VCF sample", genotyped, n, note, genotyped + k == n)]
 
 
