@@ -49,13 +49,38 @@ def slurm_runs(tmp_path_factory):
     runs.close()
 
 
+# session fixtures whose tests must share one process under pytest-xdist: each worker would
+# otherwise build its own copy (the simulated runs) or start its own daemons (SLURM)
+SHARED_FIXTURES = ("slurm_runs", "planted_run", "null_run")
+
+
+def _xdist(config) -> bool:
+    """Whether this is a pytest-xdist worker (``pytest -n 2``, as .ci/run runs the suite)."""
+    return hasattr(config, "workerinput")   # set in xdist's worker processes only
+
+
 def pytest_collection_modifyitems(config, items):
-    """Tests that use `slurm_runs` go last, so their background runs have the whole session to finish."""
-    items.sort(key=lambda item: "slurm_runs" in getattr(item, "fixturenames", ()))
+    """Tests that use `slurm_runs` go last, so their background runs have the whole session to finish.
+
+    Under pytest-xdist every worker runs this session's fixtures for itself, so the tests of each
+    shared fixture form one xdist group (one worker; ``--dist loadgroup``), and the SLURM tests go
+    first instead: a worker cannot start the daemons for tests that another worker may be given,
+    so the runs start with their test and the other worker carries on meanwhile.
+    """
+    xdist = _xdist(config)
+    uses = {item: [f for f in SHARED_FIXTURES if f in getattr(item, "fixturenames", ())] for item in items}
+    items.sort(key=lambda item: ("slurm_runs" in uses[item]) != xdist)
+    if xdist:
+        for item in items:
+            if uses[item]:
+                item.add_marker(pytest.mark.xdist_group(uses[item][0]))
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _start_slurm_runs_first(request):
-    """Start `slurm_runs` before the first test when a selected test uses it."""
+    """Start `slurm_runs` before the first test when a selected test uses it (not under xdist: there
+    the worker given the SLURM tests starts it with them)."""
+    if _xdist(request.config):
+        return
     if any("slurm_runs" in getattr(item, "fixturenames", ()) for item in request.session.items):
         request.getfixturevalue("slurm_runs")

@@ -51,6 +51,10 @@ AMBIGUOUS = {frozenset("AT"), frozenset("CG")}
 
 STATUSES = ["matched", "matched_flipped", "ambiguous_used", "ambiguous_dropped", "allele_mismatch",
             "multiallelic_in_vcf", "not_in_vcf", "not_harmonised", "unsupported_term", "duplicate"]
+# the per-score summary (genotypes/prs_report.tsv) and per-variant table (prs_variants.tsv.gz) of
+# score_report: their columns, so that a run without scoring files still writes tables with a header
+REPORT_COLUMNS = ["score", "file", "variants", *STATUSES, "used", "fraction_used"]
+VARIANT_COLUMNS = ["score", "row", "chrom", "pos", "effect_allele", "other_allele", "weight", "status", "vcf_id"]
 
 
 def _comp(a: str) -> str:
@@ -350,7 +354,14 @@ class ScoreAccumulator:
 
 
 def score_report(scores: list[Score], seen: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per-variant status (every row of every scoring file) and the per-score summary."""
+    """Per-variant status (every row of every scoring file) and the per-score summary.
+
+    Both have their columns (``VARIANT_COLUMNS``, ``REPORT_COLUMNS``) even without scores.
+
+    >>> v, r = score_report([], pd.DataFrame(columns=["score", "index", "status", "vcf_id"]))
+    >>> (len(v), list(v.columns) == VARIANT_COLUMNS, len(r), list(r.columns) == REPORT_COLUMNS)
+    (0, True, 0, True)
+    """
     per_var, summ = [], []
     for s in scores:
         v = s.variants.copy()
@@ -370,4 +381,5 @@ def score_report(scores: list[Score], seen: pd.DataFrame) -> tuple[pd.DataFrame,
         row["used"] = used
         row["fraction_used"] = round(used / len(v), 4) if len(v) else 0.0
         summ.append(row)
-    return pd.concat(per_var, ignore_index=True) if per_var else pd.DataFrame(), pd.DataFrame(summ)
+    variants = pd.concat(per_var, ignore_index=True) if per_var else pd.DataFrame(columns=VARIANT_COLUMNS)
+    return variants[VARIANT_COLUMNS], pd.DataFrame(summ, columns=REPORT_COLUMNS)

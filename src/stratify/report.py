@@ -82,7 +82,8 @@ pre{background:#f4f6f6;padding:10px;font-size:.8em;overflow-x:auto}
 .grid{display:flex;flex-wrap:wrap;gap:16px}.grid>div{flex:1 1 420px}
 """
 
-SECTIONS = [("overview", "Cohort overview"), ("pgx", "Pharmacogenomics"), ("clinical", "Clinical"),
+SECTIONS = [("overview", "Cohort overview"), ("reconciliation", "Row reconciliation"),
+            ("pgx", "Pharmacogenomics"), ("clinical", "Clinical"),
             ("trd", "Treatment resistance"),
             ("subtypes", "Subtypes"), ("model", "Response model"), ("explain", "Explanations (SHAP)"),
             ("heterogeneity", "Treatment-effect heterogeneity"),
@@ -132,6 +133,18 @@ def _json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def _tsv(path: Path, **kw) -> pd.DataFrame:
+    """A stage's TSV result; an empty DataFrame when the file is absent or empty. The stages write
+    a header even for an empty result (stages.write_tsv), but a results folder written by an older
+    version may hold a one-byte file, which pandas cannot parse."""
+    if not path.exists():
+        return pd.DataFrame()
+    try:
+        return pd.read_csv(path, sep="\t", **kw)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+
+
 def _versions() -> dict[str, str]:
     from stratify.stages import package_versions
 
@@ -155,7 +168,7 @@ def section_overview(config, r: Path) -> str:
     comp_df = pd.DataFrame({"domain": list(comp), "share of patients with data": [round(v, 3) for v in comp.values()]})
     skipped = dict(man.get("skipped", {}))
     gs = _json(r / "genotypes" / "summary.json")
-    for k in ("skipped", "pcs_skipped", "pgx_skipped"):
+    for k in ("skipped", "pcs_skipped", "pgx_skipped", "pgs_skipped"):
         if k in gs and gs[k] not in skipped.values():
             skipped[f"genotypes ({k})"] = gs[k]
     for path, genes in _json(r / "pgx" / "summary.json").get("genes_not_used", {}).items():
@@ -171,17 +184,31 @@ def section_overview(config, r: Path) -> str:
            "<div class='grid'><div><h3>Sites</h3>", _table(sites), "</div><div><h3>Data completeness</h3>",
            _table(comp_df), "</div></div><h3>What was skipped, and why</h3>"]
     out.append(_kv(skipped) if skipped else "<p>Nothing was skipped: every input and stage ran.</p>")
-    prs_report = r / "genotypes" / "prs_report.tsv"
-    if prs_report.exists():
-        rep = pd.read_csv(prs_report, sep="\t")
+    rep = _tsv(r / "genotypes" / "prs_report.tsv")
+    if len(rep):
         cols = ["score", "variants", "used", "matched_flipped", "ambiguous_dropped", "allele_mismatch",
                 "multiallelic_in_vcf", "not_in_vcf", "not_harmonised", "fraction_used"]
-        if len(rep):
-            out.append("<h3>Polygenic scores: variants matched in the VCF</h3><p>Strand-ambiguous A/T and C/G SNPs "
-                       "are dropped unless <code>genotypes.pgs.keep_ambiguous</code>; missing calls add nothing "
-                       "(docs/genotypes.md). A score that uses few of its variants measures little of what it "
-                       "was built for.</p>" + _table(rep[[c for c in cols if c in rep.columns]]))
+        out.append("<h3>Polygenic scores: variants matched in the VCF</h3><p>Strand-ambiguous A/T and C/G SNPs "
+                   "are dropped unless <code>genotypes.pgs.keep_ambiguous</code>; missing calls add nothing "
+                   "(docs/genotypes.md). A score that uses few of its variants measures little of what it "
+                   "was built for.</p>" + _table(rep[[c for c in cols if c in rep.columns]]))
     return "".join(out)
+
+
+def section_reconciliation(config, r: Path) -> str:
+    """Rows read per input and patients per stage, with what accounts for every difference."""
+    from stratify.reconcile import BAD, input_rows, patient_flow
+
+    inputs, flow = input_rows(r), patient_flow(r, _pid)
+    bad = int((inputs["reconciles"] == BAD).sum() + (flow["reconciles"] == BAD).sum())
+    head = (f"<p class='statement'>{bad} row(s) below do not reconcile: a stage lost or added records it does not "
+            "account for. Please report this as a bug.</p>" if bad else
+            "<p class='statement ok'>Every input row and every patient is accounted for at every stage.</p>")
+    return (head + "<h3>Input tables: rows read and kept</h3>" + _table(inputs)
+            + "<h3>Patients per stage</h3>" + _table(flow, max_rows=40)
+            + "<p class='note'>Patients without a VCF sample are listed with the reason in "
+              "<code>genotypes/patients_without_genotypes.tsv</code>; patients without the endpoint have "
+              "<code>endpoint_status</code> in <code>features/features.parquet</code>.</p>")
 
 
 def section_pgx(config, r: Path) -> str:
@@ -279,7 +306,7 @@ def section_trd(config, r: Path) -> str:
     for col, counts in s.get("definitions", {}).items():
         for k, v in counts.items():
             rows.append({"definition": TRD_LABELS.get(col, col), "category": k, "patients": v})
-    conc = pd.read_csv(r / "trd" / "concordance.tsv", sep="\t")
+    conc = _tsv(r / "trd" / "concordance.tsv")
     return (f"<p>{s['n_trials']} treatment trials: {s['adequate_trials']} adequate (dose, duration or sessions), "
             f"{s['trials_adequacy_unknown']} of unknown adequacy (a missing dose, duration or session count, "
             "or no sourced minimum dose for the agent; counted both ways, and a call that depends on them is "
@@ -326,13 +353,11 @@ def section_subtypes(config, r: Path) -> str:
             if (r / "subtype" / f).exists()]
     if imgs:
         out.append("<div class='grid'>" + "".join(f"<div>{i}</div>" for i in imgs) + "</div>")
-    prof_path = r / "subtype" / "profiles.tsv"
-    if prof_path.exists() and prof_path.stat().st_size > 1:
-        prof = pd.read_csv(prof_path, sep="\t")
-        if len(prof):
-            cols = ["cluster", "subtype", "n", "stability", "mean_jaccard", *s["features"]]
-            out.append("<h3>Cluster profiles (standardised means) and stability</h3>"
-                       + _table(prof[[c for c in cols if c in prof.columns]]))
+    prof = _tsv(r / "subtype" / "profiles.tsv")
+    if len(prof):
+        cols = ["cluster", "subtype", "n", "stability", "mean_jaccard", *s["features"]]
+        out.append("<h3>Cluster profiles (standardised means) and stability</h3>"
+                   + _table(prof[[c for c in cols if c in prof.columns]]))
     if s.get("outcome_by_subtype"):
         kind = config["endpoint"]["kind"]
         rows = [{"cluster": o.get("cluster", ""), "subtype": o["subtype"], "n": o["n"],
@@ -448,7 +473,9 @@ def section_explain(config, r: Path) -> str:
     ex = r / "explain"
     s = _json(ex / "summary.json")
     scale = s.get("scale", "log-odds")
-    imp = pd.read_csv(ex / "importance.tsv", sep="\t")
+    imp = _tsv(ex / "importance.tsv")
+    if imp.empty:
+        imp = pd.DataFrame(columns=["feature", "mean_abs_shap"])
     out = [f"<p>SHAP values (TreeExplainer, {_e(scale)}) of the final "
            f"{_e(s.get('task', 'classification'))} model, refit on all patients; base value "
            f"{_fmt(s.get('base_value', s.get('base_value_log_odds')))} {_e(scale)}. "
@@ -468,7 +495,7 @@ def section_explain(config, r: Path) -> str:
                if inter.get("subsampled") else f"all {inter.get('n_patients_used')} patients")
         out.append("<h3>Strongest SHAP interactions</h3><p class='note'>Mean |SHAP interaction value| of each "
                    f"feature pair ({_e(scale)}; half of the pair's interaction effect, as TreeExplainer reports "
-                   f"it), on {_e(sub)}.</p>" + _table(pd.read_csv(ex / "interactions.tsv", sep="\t")))
+                   f"it), on {_e(sub)}.</p>" + _table(_tsv(ex / "interactions.tsv")))
     out.append(_patient_view(r, s, scale))
     wf = [] if _PSEUDO.get() is not None else (s.get("waterfalls") or [])   # their titles name the patient
     if wf:
@@ -484,8 +511,8 @@ def section_explain(config, r: Path) -> str:
                    "<code>stratify.explain.waterfall_for_patient</code>.</p><div class='grid'>"
                    + "".join(cells) + "</div>")
     by = ex / "importance_by_subtype.tsv"
-    if by.exists():
-        t = pd.read_csv(by, sep="\t", dtype={"subtype": str})
+    t = _tsv(by, dtype={"subtype": str})
+    if len(t):
         top = imp["feature"].head(8).tolist()
         t = t[t["feature"].isin(top)]
         wide = pd.DataFrame({"feature": top})
@@ -753,7 +780,7 @@ def raw_identifiers_in(page: str, ids: list[str]) -> list[str]:
 
 
 def _build(config: dict[str, Any], r: Path) -> str:
-    builders = {"overview": section_overview, "pgx": section_pgx, "clinical": section_clinical,
+    builders = {"overview": section_overview, "reconciliation": section_reconciliation, "pgx": section_pgx, "clinical": section_clinical,
                 "trd": section_trd,
                 "subtypes": section_subtypes, "model": section_model, "explain": section_explain,
                 "heterogeneity": section_heterogeneity,

@@ -44,6 +44,17 @@ def _dump(obj: Any, path: Path) -> Path:
     return path
 
 
+def write_tsv(df: pd.DataFrame, path: Path) -> Path:
+    """Write a result table as TSV. An empty result is still a table with its header: a frame
+    without columns is a bug of the stage (pandas would write a one-byte file that no reader can
+    parse), so it stops here rather than in the report."""
+    if df.columns.size == 0:
+        raise RuntimeError(f"{path}: a result table without columns; please report this as a bug")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, sep="\t", index=False)
+    return path
+
+
 def package_versions() -> dict[str, str]:
     """Versions of Python and the packages a result depends on."""
     import platform
@@ -116,6 +127,10 @@ def run_genotypes(config: dict[str, Any], results: Path, *, step: str | None = N
                     kind="genotypes.prs", provenance=prov)
         write_table(pd.DataFrame({c: pd.Series([], dtype=object) for c in G.PGX_COLUMNS}),
                     out / "pgx_genotypes.parquet", kind="genotypes.pgx", provenance=prov)
+        _write_prs_tables(*_empty_prs_tables(), out)
+        missing = pd.DataFrame({"patient_id": sorted(_patients(results)["patient_id"].astype(str))})
+        missing["reason"] = summary["skipped"]
+        _write_not_genotyped(missing, summary, out)
         _dump(summary, out / "summary.json")
         return summary
     ctx = _genotype_context(config, results)
@@ -147,10 +162,57 @@ def run_genotypes(config: dict[str, Any], results: Path, *, step: str | None = N
     write_table(res["pcs"], out / "pcs.parquet", kind="genotypes.pcs", provenance=prov)
     write_table(res["prs"], out / "prs.parquet", kind="genotypes.prs", provenance=prov)
     write_table(res["pgx_genotypes"], out / "pgx_genotypes.parquet", kind="genotypes.pgx", provenance=prov)
-    res["prs_report"].to_csv(out / "prs_report.tsv", sep="\t", index=False)
-    res["prs_variants"].to_csv(out / "prs_variants.tsv.gz", sep="\t", index=False)
-    _dump(res["summary"], out / "summary.json")
-    return res["summary"]
+    _write_prs_tables(res["prs_variants"], res["prs_report"], out)
+    summary = res["summary"]
+    if not ctx["pgs"]:
+        summary["pgs_skipped"] = "no polygenic-score files given (inputs.genotypes.pgs)"
+    _write_not_genotyped(_not_genotyped(ctx, set(res["pcs"]["patient_id"].astype(str))), summary, out)
+    _dump(summary, out / "summary.json")
+    return summary
+
+
+def _empty_prs_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+    from stratify.prs import score_report
+
+    return score_report([], pd.DataFrame(columns=["score", "index", "status", "vcf_id"]))
+
+
+def _write_prs_tables(variants: pd.DataFrame, report: pd.DataFrame, out: Path) -> None:
+    """genotypes/prs_report.tsv (per score) and prs_variants.tsv.gz (per variant); header-only without scores."""
+    write_tsv(report, out / "prs_report.tsv")
+    write_tsv(variants, out / "prs_variants.tsv.gz")
+
+
+def _not_genotyped(ctx: dict[str, Any], genotyped: set[str]) -> pd.DataFrame:
+    """The cohort's patients without a VCF sample, each with the reason."""
+    from stratify.vcfscan import header_samples
+
+    samples = set(header_samples(ctx["vcf"]))
+    smap = ctx["sample_map"]
+    sample_of = None if smap is None else dict(zip(smap["patient_id"].astype(str), smap["sample_id"].astype(str)))
+    rows = []
+    for pid in sorted(ctx["patient_ids"] - genotyped):
+        if sample_of is None:
+            why = "no VCF sample has the patient's ID (no sample map given: VCF sample names must be patient IDs)"
+        elif pid not in sample_of:
+            why = "not in the sample map (inputs.genotypes.sample_map)"
+        elif sample_of[pid] not in samples:
+            why = f"its sample {sample_of[pid]} (sample map) is not in the VCF"
+        else:
+            raise RuntimeError(f"genotypes: patient {pid} maps to VCF sample {sample_of[pid]} but was not genotyped; "
+                               "please report this as a bug")
+        rows.append((pid, why))
+    return pd.DataFrame(rows, columns=["patient_id", "reason"])
+
+
+def _write_not_genotyped(missing: pd.DataFrame, summary: dict[str, Any], out: Path) -> None:
+    """genotypes/patients_without_genotypes.tsv, and the count and first IDs in the summary."""
+    write_tsv(missing, out / "patients_without_genotypes.tsv")
+    summary["n_patients_without_genotypes"] = int(len(missing))
+    summary["patients_without_genotypes"] = missing["patient_id"].head(20).tolist()
+    if len(missing):
+        log.warning("genotypes: %d patients have no VCF sample (first: %s); all in %s", len(missing),
+                    ", ".join(missing["patient_id"].head(5)), out / "patients_without_genotypes.tsv")
 
 
 def run_pgx(config: dict[str, Any], results: Path) -> dict[str, Any]:
@@ -207,14 +269,14 @@ def run_pgx(config: dict[str, Any], results: Path) -> dict[str, Any]:
                                       "source_tool", "phenotype", "activity_score"])
         summary["skipped"] = "no VCF and no star-allele calls"
     write_table(calls, out / "calls.parquet", kind="pgx.calls", provenance=_prov(config, "pgx"))
-    calls.to_csv(out / "calls.tsv", sep="\t", index=False)
+    write_tsv(calls, out / "calls.tsv")
     if len(calls):
         summary["phenotypes"] = {g: d["phenotype"].replace("", "no call").value_counts().to_dict()
                                  for g, d in calls.groupby("gene")}
         summary["status"] = {g: d["status"].value_counts().to_dict() for g, d in calls.groupby("gene")}
     guidance = _drug_guidance(calls, results, config)
     write_table(guidance, out / "guidance.parquet", kind="pgx.guidance", provenance=_prov(config, "pgx"))
-    guidance.to_csv(out / "guidance.tsv", sep="\t", index=False)
+    write_tsv(guidance, out / "guidance.tsv")
     if len(guidance):
         summary["guidance"] = {
             "trials": int(guidance[["patient_id", "episode", "trial"]].drop_duplicates().shape[0]),
@@ -247,7 +309,7 @@ def _drug_guidance(calls: pd.DataFrame, results: Path, config: dict[str, Any]) -
 def run_trd(config: dict[str, Any], results: Path) -> dict[str, Any]:
     """trd: treatment adequacy per trial and TRD staging under every definition, side by side."""
     from stratify.adequacy import adequacy_options, assess_trials
-    from stratify.trd import binary_calls, concordance, stage_all
+    from stratify.trd import CONCORDANCE_COLUMNS, binary_calls, concordance, stage_all
 
     out = results / "trd"
     out.mkdir(parents=True, exist_ok=True)
@@ -260,7 +322,7 @@ def run_trd(config: dict[str, Any], results: Path) -> dict[str, Any]:
         write_table(empty, out / "trials.parquet", kind="trd.trials", provenance=prov)
         write_table(empty, out / "staging.parquet", kind="trd.staging", provenance=prov)
         write_table(empty, out / "after_index.parquet", kind="trd.after_index", provenance=prov)
-        pd.DataFrame().to_csv(out / "concordance.tsv", sep="\t", index=False)
+        write_tsv(pd.DataFrame(columns=CONCORDANCE_COLUMNS), out / "concordance.tsv")
         _dump(summary, out / "summary.json")
         return summary
     cc = config["clinical"]
@@ -291,7 +353,7 @@ def run_trd(config: dict[str, Any], results: Path) -> dict[str, Any]:
                                    conway_min_sessions=cc["min_psychotherapy_sessions"],
                                    markowitz_min_sessions=cc["markowitz_min_sessions"]))
     write_table(after, out / "after_index.parquet", kind="trd.after_index", provenance=prov)
-    conc.to_csv(out / "concordance.tsv", sep="\t", index=False)
+    write_tsv(conc, out / "concordance.tsv")
     summary = {"n_patients": int(len(staging)), "n_trials": int(len(trials)),
                "adequate_trials": int(trials["adequate"].fillna(False).astype(bool).sum()),
                "trials_adequacy_unknown": int(trials["adequate"].isna().sum()),
@@ -373,7 +435,7 @@ def run_subtype(config: dict[str, Any], results: Path) -> dict[str, Any]:
     out = results / "subtype"
     write_table(assign, out / "assignments.parquet", kind="subtype.assignments",
                 provenance=_prov(config, "subtype"))
-    prof.to_csv(out / "profiles.tsv", sep="\t", index=False)
+    write_tsv(prof, out / "profiles.tsv")
     if summary.get("criterion"):
         label = {"BIC": "BIC (lower is better)", "silhouette": "mean silhouette (higher is better)",
                  "PAC": "PAC (lower is better)"}[summary["criterion_name"]]
@@ -418,8 +480,8 @@ def run_model(config: dict[str, Any], results: Path, *, threads: int = 1) -> dic
     else:
         observed_predicted_png(res["oof"], out / "performance.png")
     calibration_png(res["oof"], out / "calibration.png", task=task)
-    pd.DataFrame([{k: (json.dumps(v) if isinstance(v, dict) else v) for k, v in r.items()} for r in res["folds"]]
-                 ).to_csv(out / "folds.tsv", sep="\t", index=False)
+    write_tsv(pd.DataFrame([{k: (json.dumps(v) if isinstance(v, dict) else v) for k, v in r.items()}
+                            for r in res["folds"]]), out / "folds.tsv")
     summary = {"metrics": res["metrics"], **res["info"], "features": res["features"],
                "endpoint": config["endpoint"], "skipped_features": fsum["skipped_features"],
                "endpoint_defined_by": fsum.get("endpoint_defined_by", []), "outer_folds": res["folds"]}
@@ -451,12 +513,12 @@ def run_explain(config: dict[str, Any], results: Path) -> dict[str, Any]:
     write_table(sv, out / "shap_values.parquet", kind="explain.shap",
                 provenance=_prov(config, "explain", base_value=base, task=task, scale=scale))
     imp = importance(vals, feats)
-    imp.to_csv(out / "importance.tsv", sep="\t", index=False)
+    write_tsv(imp, out / "importance.tsv")
     beeswarm_png(vals, X, out / "beeswarm.png", scale=scale)
     # interactions first: their top partner colours each dependence panel
     inter = interaction_summary(model, X, max_patients=MAX_INTERACTION_PATIENTS, seed=config["seed"], shap=vals)
-    top_interactions(inter["mean_abs"], feats, n_patients_used=inter["n_patients_used"]).to_csv(
-        out / "interactions.tsv", sep="\t", index=False)
+    write_tsv(top_interactions(inter["mean_abs"], feats, n_patients_used=inter["n_patients_used"]),
+              out / "interactions.tsv")
     partners = interaction_partners(inter["mean_abs"], feats)
     dep_feats = imp["feature"].head(4).tolist()
     _, n_missing = dependence_png(vals, X, dep_feats, out / "dependence.png",
@@ -492,7 +554,7 @@ def run_explain(config: dict[str, Any], results: Path) -> dict[str, Any]:
     if len(assign) and sub.get("claimed"):
         st = df[["patient_id"]].merge(assign, on="patient_id", how="left")["subtype"].fillna("unassigned")
         by = importance_by_subtype(vals, feats, st)
-        by.to_csv(by_path, sep="\t", index=False)
+        write_tsv(by, by_path)
         summary["by_subtype"] = {"file": "importance_by_subtype.tsv",
                                  "n": {str(k): int(v) for k, v in st.value_counts().sort_index().items()}}
     else:
@@ -519,7 +581,7 @@ def run_heterogeneity(config: dict[str, Any], results: Path) -> dict[str, Any]:
         vr, comp = site_variance_ratios(df, summary)
         summary["variance_ratio"] = vr
         if vr["run"]:
-            comp.drop(columns=["line_treatment", "line_control"]).to_csv(out / "vr_sites.tsv", sep="\t", index=False)
+            write_tsv(comp.drop(columns=["line_treatment", "line_control"]), out / "vr_sites.tsv")
             forest_png(comp, vr["pooled"], out / "vr_forest.png")
             re = vr["pooled"][0]["lnVR"]["random"]
             log.info("heterogeneity: variance ratio %s/%s over %d sites (REML) %.3f (%.3f-%.3f)",

@@ -170,7 +170,8 @@ def run_subtyping(features: pd.DataFrame, config: dict[str, Any]) -> tuple[pd.Da
     if len(feats) < 2:
         summary.update(n_clusters=0, claimed=False,
                        statement=f"Subtyping skipped: it needs at least two features with data, has {feats}.")
-        return pd.DataFrame(columns=["patient_id", "cluster", "subtype"]), pd.DataFrame(), summary
+        return (pd.DataFrame(columns=["patient_id", "cluster", "subtype"]),
+                pd.DataFrame(columns=profile_columns(feats)), summary)
     z, n_imp, params = standardise(features, feats)
     log.info("clustering %d patients on %s with %s", len(z), ", ".join(feats), sc["method"])
     est = make_method(sc["method"], max_k=sc["max_k"], min_cluster_fraction=sc["min_cluster_fraction"],
@@ -234,7 +235,17 @@ def run_subtyping(features: pd.DataFrame, config: dict[str, Any]) -> tuple[pd.Da
         summary["bic"] = summary["criterion"]
     summary["statement"] = _statement(summary, prof, sc)
     log.info(summary["statement"])
-    return assign, prof.reset_index(), summary
+    return assign, prof.reset_index()[profile_columns(feats)], summary
+
+
+def profile_columns(feats: list[str]) -> list[str]:
+    """Columns of the cluster profiles (subtype/profiles.tsv) for clustering features ``feats``.
+
+    >>> profile_columns(["aes"])
+    ['cluster', 'n', 'subtype', 'aes', 'aes_lo', 'aes_hi', 'mean_jaccard', 'stability']
+    """
+    return ["cluster", "n", "subtype", *feats, *[f"{f}_{s}" for f in feats for s in ("lo", "hi")],
+            "mean_jaccard", "stability"]
 
 
 def _statement(s: dict[str, Any], prof: pd.DataFrame, sc: dict[str, Any]) -> str:

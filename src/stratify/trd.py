@@ -834,6 +834,10 @@ def _cohen_kappa(a: np.ndarray, b: np.ndarray) -> float:
     return math.nan if math.isclose(pe, 1.0) else (po - pe) / (1 - pe)
 
 
+# columns of concordance() (trd/concordance.tsv), also of the header-only table of a cohort without treatments
+CONCORDANCE_COLUMNS = ["a", "b", "n", "both_yes", "both_no", "only_a", "only_b", "agreement", "kappa"]
+
+
 def concordance(staging: pd.DataFrame) -> pd.DataFrame:
     """Agreement between every pair of binary TRD calls.
 
@@ -866,4 +870,4 @@ def concordance(staging: pd.DataFrame) -> pd.DataFrame:
                      "only_b": int((~x & y).sum()),
                      "agreement": float(np.mean(x == y)) if n else math.nan,
                      "kappa": _cohen_kappa(x, y)})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=CONCORDANCE_COLUMNS)

@@ -75,6 +75,9 @@ rule genotypes:
         pcs=f"{RESULTS}/genotypes/pcs.parquet",
         prs=f"{RESULTS}/genotypes/prs.parquet",
         pgx=f"{RESULTS}/genotypes/pgx_genotypes.parquet",
+        prs_report=f"{RESULTS}/genotypes/prs_report.tsv",
+        # the cohort's patients without a VCF sample, with the reason (all of them without a VCF)
+        not_genotyped=f"{RESULTS}/genotypes/patients_without_genotypes.tsv",
         summary=f"{RESULTS}/genotypes/summary.json",
     params:
         results=lambda wc, input: str(Path(input.config).parent),
