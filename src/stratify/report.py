@@ -184,6 +184,7 @@ def section_overview(config, r: Path) -> str:
            "<div class='grid'><div><h3>Sites</h3>", _table(sites), "</div><div><h3>Data completeness</h3>",
            _table(comp_df), "</div></div><h3>What was skipped, and why</h3>"]
     out.append(_kv(skipped) if skipped else "<p>Nothing was skipped: every input and stage ran.</p>")
+    out.append(_how_read(man))
     rep = _tsv(r / "genotypes" / "prs_report.tsv")
     if len(rep):
         cols = ["score", "variants", "used", "matched_flipped", "ambiguous_dropped", "allele_mismatch",
@@ -193,6 +194,29 @@ def section_overview(config, r: Path) -> str:
                    "(docs/genotypes.md). A score that uses few of its variants measures little of what it "
                    "was built for.</p>" + _table(rep[[c for c in cols if c in rep.columns]]))
     return "".join(out)
+
+
+def _how_read(man: dict[str, Any]) -> str:
+    """What the validate stage assumed, and the spellings it read as canonical values (docs/inputs.md)."""
+    rows = [{"table": t, "what": "assumed", "as read": "", "read as": "", "rows": why}
+            for t, why in man.get("assumed", {}).items()]
+    for table, rec in man.get("canonicalised", {}).items():
+        for written, canon in rec.get("columns", {}).items():
+            rows.append({"table": table, "what": "column name", "as read": written, "read as": canon, "rows": ""})
+        for col, spellings in rec.get("values", {}).items():
+            for pair, n in spellings.items():
+                written, _, canon = pair.partition(" -> ")
+                rows.append({"table": table, "what": f"value of {col}", "as read": written, "read as": canon,
+                             "rows": n})
+        for col, spellings in rec.get("missing", {}).items():
+            for written, n in spellings.items():
+                rows.append({"table": table, "what": f"missing value in {col}", "as read": written,
+                             "read as": "missing", "rows": n})
+    if not rows:
+        return "<h3>How the inputs were read</h3><p>Every table was in canonical form; nothing was assumed.</p>"
+    return ("<h3>How the inputs were read</h3><p>Spellings accepted as the canonical value "
+            "(<code>resources/synonyms.tsv</code>, docs/inputs.md) and what was assumed where a column was "
+            "absent or empty:</p>" + _table(pd.DataFrame(rows), max_rows=60))
 
 
 def section_reconciliation(config, r: Path) -> str:
@@ -224,11 +248,15 @@ def section_pgx(config, r: Path) -> str:
     png = r / "pgx" / "phenotypes.png"
     bar_counts_png(s.get("phenotypes", {}), png, title="CPIC phenotypes per gene")
     src = pd.DataFrame(s.get("sources", []))
+    why = calls.loc[calls["reason"].fillna("").astype(str) != ""] if "reason" in calls else calls.iloc[:0]
+    reasons = ("" if why.empty else "<h3>Why a phenotype is Indeterminate or missing</h3>" + _table(
+        why.groupby(["gene", "reason"]).size().rename("calls").reset_index()
+        .sort_values("calls", ascending=False), max_rows=30))
     return ("<p>CYP2C19 is called from the VCF against the CPIC/PharmVar allele definitions; "
             "other genes come from the named star-allele caller. Ambiguous calls and no-calls stay visible "
             "below and are treated as missing by the model; they never become *1/*1.</p>"
             + _img(png, "phenotype distribution") + "<h3>Calls by gene, source, status and phenotype</h3>"
-            + _table(tab) + "<h3>Sources</h3>" + _table(src) + _guidance(r, s))
+            + _table(tab) + reasons + "<h3>Sources</h3>" + _table(src) + _guidance(r, s))
 
 
 def _guidance(r: Path, s: dict[str, Any]) -> str:
@@ -281,6 +309,11 @@ def section_clinical(config, r: Path) -> str:
         items[f"CRP > {config['clinical']['crp_acute_mg_l']:g} mg/L (possible acute infection; {what})"] = (
             s["crp_acute"])
         items["CRP below detection (kept at the limit)"] = s["crp_below_detection"]
+    if s.get("total_only_visits"):
+        items["visits with only an instrument total (total-only; no items)"] = (
+            f"{s['total_only_visits']} visits of {s.get('total_only_patients', 0)} patients")
+    for why, n in (s.get("dimensions_missing") or {}).items():
+        items[f"symptom dimensions missing: {why}"] = f"{n} patients"
     out = [_kv(items)]
     if s.get("nesda_strata"):
         st = pd.Series(s["nesda_strata"]).rename("patients").rename_axis("CRP x AES stratum").reset_index()
