@@ -697,3 +697,23 @@ def test_validate_inputs_item_31_names_the_instruments_item_range(tmp_path):
     line = _append(cfg["inputs"]["symptoms"], "P3\t0\tHAMD17\t31\t1")   # above the old schema maximum of 30
     assert _err(cfg) == (f"{cfg['inputs']['symptoms']}, line {line}, column 'item': expected an item number 1-17 of "
                          "HAMD17, or 'total' for a visit with only the total score, found '31'")
+
+
+def _header_only(path):
+    Path(path).write_text(Path(path).read_text().splitlines()[0] + "\n")
+
+
+def test_header_only_symptoms_is_a_named_error(tmp_path):
+    cfg = _cohort(tmp_path)
+    _header_only(cfg["inputs"]["symptoms"])
+    assert _err(cfg) == (f"{cfg['inputs']['symptoms']}: the symptoms table has a header and no rows; expected item "
+                         "scores (or instrument totals) per patient and visit: every endpoint and dimension needs them")
+
+
+@pytest.mark.parametrize("name", ["treatments", "biomarkers"])
+def test_header_only_optional_table_is_flagged_as_absent(tmp_path, name):
+    cfg = _cohort(tmp_path)
+    _header_only(cfg["inputs"][name])
+    tables, manifest = validate_inputs(cfg)
+    assert len(tables[name]) == 0 and manifest["inputs"][name]["rows"] == 0
+    assert manifest["skipped"][name] == f"{cfg['inputs'][name]} has a header and no rows: treated as absent"

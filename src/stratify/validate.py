@@ -545,9 +545,15 @@ def validate_inputs(config: dict[str, Any]) -> tuple[dict[str, pd.DataFrame], di
         tables[name] = df.reset_index(drop=True)
         manifest["inputs"][name] = {"path": str(path), "sha256": sha256(path), "rows": int(len(df))}
         log.info("%s: %d rows read from %s", name, len(df), path)
+        if df.empty and name == "patients":
+            raise InputError(f"{path}: the patients table has no rows")
+        if df.empty and name == "symptoms":
+            raise InputError(f"{path}: the symptoms table has a header and no rows; expected item scores (or "
+                             "instrument totals) per patient and visit: every endpoint and dimension needs them")
+        if df.empty and name != "patients":
+            manifest["skipped"][name] = f"{path} has a header and no rows: treated as absent"
+            log.warning("%s: a header and no rows; the %s table is treated as absent", path, name)
     pids = set(tables["patients"]["patient_id"])
-    if not pids:
-        raise InputError(f"{inp['patients']}: the patients table has no rows")
     for name in TABLES[1:]:
         if name in inp:
             check_known_patients(tables[name], pids, path=inp[name], patients_path=inp["patients"])
