@@ -390,3 +390,17 @@ def test_space_before_a_quoted_csv_cell(tmp_path):
     p = tmp_path / "p.csv"
     p.write_text('a, b\n1, "x, y"\n')
     assert read_text_table(p).to_dict("list") == {"a": ["1"], "b": ["x, y"]}
+
+
+@pytest.mark.parametrize("magic, says", [
+    (b"PK\x03\x04\x14\x00\x06\x00", "Excel .xlsx or LibreOffice .ods workbook"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an Excel .xls workbook"),
+    (b"\x1f\x8b\x08\x00", "gzip-compressed; decompress it"),
+])
+def test_spreadsheet_and_compressed_files_are_named(tmp_path, magic, says):
+    from stratify.textread import read_text_table
+
+    p = tmp_path / "patients.tsv"
+    p.write_bytes(magic + bytes(range(256)))
+    with pytest.raises(InputError, match=f"^{p}: .*{re.escape(says)}"):
+        read_text_table(p)

@@ -49,8 +49,22 @@ def _field_counts_agree(data: "np.ndarray | str | Path", sep: str, n_fields: int
     return bool((per_line[1:] == n_fields - 1).all())   # line 1 is the header
 
 
+#: Leading bytes of files that are not text tables, and what to do instead.
+_NOT_TEXT = {
+    b"PK\x03\x04": "a zip archive (an Excel .xlsx or LibreOffice .ods workbook?); export the sheet as CSV (UTF-8)",
+    b"\xd0\xcf\x11\xe0": "an Excel .xls workbook; export the sheet as CSV (UTF-8)",
+    b"\x1f\x8b": "gzip-compressed; decompress it (gunzip) and give the text file",
+    b"PAR1": "a Parquet file; give the table as tab- or comma-separated text",
+    b"%PDF": "a PDF document; give the table as tab- or comma-separated text",
+}
+
+
 def check_utf8(path: Path, raw: bytes, data: np.ndarray) -> None:
-    """Raise a named error, with line and byte, when ``raw`` is not UTF-8 text."""
+    """Raise a named error, with line and byte, when ``raw`` is not UTF-8 text (or is a known
+    binary format: a spreadsheet workbook, a compressed file)."""
+    for magic, what in _NOT_TEXT.items():
+        if raw.startswith(magic):
+            raise InputError(f"{path}: {what}")
     if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
         raise InputError(f"{path}: the file is UTF-16 text (it starts with a UTF-16 byte-order mark); "
                          "re-save it as UTF-8 (in Excel: Save As > CSV UTF-8)")
