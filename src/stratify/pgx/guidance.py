@@ -2,7 +2,8 @@
 
 The table ``resources/pgx/cpic_antidepressant_guidance.tsv`` holds one CPIC recommendation
 per (drug, gene, phenotype): the SSRI/SNRI guideline (Bousman et al., Clin Pharmacol Ther
-2023;114:51-68) for citalopram, escitalopram, sertraline (CYP2C19), paroxetine,
+2023;114:51-68) for citalopram, escitalopram, sertraline (CYP2C19; sertraline also
+CYP2B6, alone and combined with CYP2C19 in ``cpic_sertraline_cyp2c19_cyp2b6.tsv``), paroxetine,
 fluvoxamine, vortioxetine and venlafaxine (CYP2D6), and the tricyclic guideline (Hicks et
 al., Clin Pharmacol Ther 2017;102:37-44) for the tertiary amines amitriptyline,
 clomipramine, doxepin, imipramine, trimipramine (CYP2C19 and CYP2D6) and the secondary
