@@ -269,17 +269,25 @@ def _guidance(r: Path, s: dict[str, Any]) -> str:
           .sort_values(["agent", "gene", "trials"], ascending=[True, True, False]))
     flagged = g[g["possible_pk_nonresponse"].astype(bool)]
     intol = g[g["possible_pk_intolerance"].astype(bool)]
-    cols = ["patient_id", "episode", "trial", "agent", "gene", "phenotype", "action"]
+    cols = [c for c in ("patient_id", "episode", "trial", "agent", "gene", "genotype_phenotype", "phenotype",
+                        "action", "flag_reason") if c in g.columns]
+    conv = (g[g["phenoconversion"].astype(str) != ""] if "phenoconversion" in g.columns else g.iloc[:0])
     return ("<h3>Drug guidance (CPIC)</h3>"
             f"<p>{gs.get('trials', 0)} medication trials checked against the CPIC guidelines for SSRIs/SNRIs "
             "(2023) and tricyclics (2016); drugs without a CPIC guideline are listed as no_guideline. "
             "<b>Possible pharmacokinetic non-response</b>: a failed adequate trial (at least 4 weeks) of a drug "
             "for which CPIC advises an alternative, avoidance or a dose change in a patient whose phenotype "
-            "lowers exposure (CYP2C19 ultrarapid/rapid, CYP2D6 ultrarapid): "
+            "lowers exposure (CYP2C19 and CYP2B6 ultrarapid/rapid, CYP2D6 ultrarapid): "
             f"{gs.get('possible_pk_nonresponse_trials', 0)} trials. <b>Possible pharmacokinetic "
             "intolerance</b>: a trial stopped for side effects in a patient whose phenotype raises exposure, "
             f"for a drug with such advice: {gs.get('possible_pk_intolerance_trials', 0)} trials. These flags "
-            "are hypotheses for review, not diagnoses.</p>"
+            "are hypotheses for review, not diagnoses. A CYP2C19 rapid metabolizer is flagged only when the trial "
+            "stayed at the standard starting dose (CPIC advises titrating first). The phenotype used "
+            "(<code>phenotype</code>) is the genotype one (<code>genotype_phenotype</code>) after phenoconversion "
+            "by a concurrent strong/moderate inhibitor (see docs/pgx.md).</p>"
+            "<h3>Trials with a phenoconverted phenotype</h3>"
+            + (_table(conv[[c for c in cols if c != "flag_reason"] + ["phenoconversion"]], max_rows=15)
+               if len(conv) else "<p>None.</p>") +
             "<h3>Trials flagged as possible pharmacokinetic non-response</h3>"
             + (_table(flagged[cols], max_rows=15) if len(flagged) else "<p>None.</p>")
             + "<h3>Trials flagged as possible pharmacokinetic intolerance</h3>"

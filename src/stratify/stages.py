@@ -302,7 +302,9 @@ def _drug_guidance(calls: pd.DataFrame, results: Path, config: dict[str, Any]) -
     treatments = read_table(results / "validate" / "treatments.parquet", kind="input.treatments")
     if calls.empty or treatments.empty:
         return pd.DataFrame({c: pd.Series([], dtype=object) for c in OUTPUT_COLUMNS})
-    chosen = best_call_per_gene(calls)[["patient_id", "gene", "phenotype"]]
+    chosen = best_call_per_gene(calls)
+    chosen = chosen[[c for c in ("patient_id", "gene", "phenotype", "activity_score", "activity_lower_bound",
+                                 "candidate_phenotypes") if c in chosen.columns]]
     return patient_guidance(treatments, chosen, min_weeks=config["clinical"]["adequate_weeks"])
 
 
