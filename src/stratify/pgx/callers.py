@@ -239,7 +239,7 @@ def _order(h1: str, h2: str) -> tuple[str, str]:
 
 
 #: Genes whose diplotypes stratify turns into phenotypes: their haplotypes must be star alleles.
-STAR_GENES = ("CYP2C19", "CYP2D6")
+STAR_GENES = ("CYP2B6", "CYP2C19", "CYP2D6")
 #: One part of a star-allele haplotype: ``*`` and a name (``*4``, ``*2A``, ``*4.001``, Aldy's ``*4-like``,
 #: copies ``*1x2`` / ``*1xN`` / ``*10x≥3``, or a name a tool prints that CPIC does not list, such as
 #: StellarPGx's ``*other``: kept, and phenotyped Indeterminate with the reason); parts are joined by
