@@ -113,7 +113,9 @@ def cyp2b6_reason(diplotype: str) -> str:
     a, b = _split(diplotype)
     unknown = [x for x in dict.fromkeys((a, b)) if x not in FUNCTION]
     if unknown:
-        return "; ".join(f"allele {x} is not in CPIC's CYP2B6 table" for x in unknown)
+        return "; ".join(f"PharmCAT combination {x} (one haplotype with several alleles' variants) has no CPIC "
+                         "function" if x.startswith("[") else f"allele {x} is not in CPIC's CYP2B6 table"
+                         for x in unknown)
     unc = [x for x in dict.fromkeys((a, b)) if FUNCTION[x] == _U]
     return "; ".join(f"{x} has uncertain function (CPIC)" for x in unc)
 
