@@ -297,3 +297,95 @@ def test_features_have_cyp2b6_rank():
     assert f.loc["P1", "cyp2b6_rank"] == 1.0 and np.isnan(f.loc["P2", "cyp2b6_rank"])
     assert f.loc["P1", "cyp2b6_phenotype"] == "Intermediate Metabolizer"
     assert "cyp2b6_rank" in available_features({})
+
+
+# ------------------------------------------------------------------ genotype stage and pgx stage
+
+
+def _records(defs, chrom: str, samples: list[tuple[str, str]]) -> list[tuple[str, int, str]]:
+    recs = []
+    for k, p in enumerate(defs.positions):
+        code = {p.ref: "0", **{a: str(i + 1) for i, a in enumerate(p.alts)}}
+        gts = [f"{code[_haplotype(defs, a)[k]]}/{code[_haplotype(defs, b)[k]]}" for a, b in samples]
+        recs.append((chrom, p.pos, "\t".join([chrom, str(p.pos), p.rsid or ".", p.ref, ",".join(p.alts), ".",
+                                              "PASS", ".", "GT", *gts])))
+    return recs
+
+
+@pytest.fixture(scope="module")
+def two_gene_vcf(tmp_path_factory, defs):
+    """Indexed VCF, 4 samples: CYP2C19 from the definitions, CYP2B6 *1/*6, *6/*6, *1/*1, *4/*4."""
+    from stratify.simulate import write_vcf
+
+    c19 = load_definitions("CYP2C19")
+    b6 = [("*1", "*6"), ("*6", "*6"), ("*1", "*1"), ("*4", "*4")]
+    recs = _records(c19, "chr10", [("*1", "*1"), ("*1", "*2"), ("*1", "*17"), ("*2", "*2")]) + _records(
+        defs, "chr19", b6)
+    return write_vcf(tmp_path_factory.mktemp("v") / "two.vcf.gz", ["S1", "S2", "S3", "S4"], recs)
+
+
+def test_genotype_stage_reads_both_genes_sharded_or_not(two_gene_vcf):
+    from stratify.genotypes import PGX_COLUMNS, fit_pca, genotype_stage, make_plan, merge, run_shard, settings
+
+    pids = {"S1", "S2", "S3", "S4"}
+    one = genotype_stage(two_gene_vcf, patient_ids=pids, n_components=2)["pgx_genotypes"]
+    assert list(one.columns) == PGX_COLUMNS
+    assert one.groupby("gene").size().to_dict() == {"CYP2B6": 4 * 48, "CYP2C19": 4 * 35}
+    cfg = settings({"genotypes": {"sample_chunk": 2, "pca": {"n_components": 2}}})
+    plan = make_plan(two_gene_vcf, patient_ids=pids, cfg=cfg, seed=0)
+    pca = fit_pca(plan, seed=0)
+    sharded = merge(plan, pca, {j: run_shard(plan, j, pca, []) for j in plan["jobs"]}, [], sample_map=None,
+                    patient_ids=pids)["pgx_genotypes"]
+    key = ["gene", "patient_id", "pos"]
+    pd.testing.assert_frame_equal(sharded.sort_values(key).reset_index(drop=True),
+                                  one.sort_values(key).reset_index(drop=True))
+
+
+def test_genotype_stage_skips_a_gene_whose_contig_the_header_lacks(tmp_path, defs):
+    from stratify.genotypes import genotype_stage
+    from stratify.simulate import write_vcf
+
+    c19 = load_definitions("CYP2C19")
+    vcf = write_vcf(tmp_path / "c19.vcf.gz", ["S1"], _records(c19, "chr10", [("*1", "*2")]))
+    # rewrite the header without chr19 (a CYP2C19-only panel)
+    import gzip
+
+    import pysam
+
+    text = gzip.open(vcf, "rt").read().replace("##contig=<ID=chr19,", "##contig=<ID=chrUn_x,")
+    plain = tmp_path / "c19only.vcf"
+    plain.write_text(text)
+    vcf2 = Path(pysam.tabix_index(str(plain), preset="vcf", force=True))
+    res = genotype_stage(vcf2, patient_ids={"S1"}, n_components=0)
+    assert set(res["pgx_genotypes"]["gene"]) == {"CYP2C19"}
+    assert res["summary"]["pgx_genes_not_in_vcf"] == {
+        "CYP2B6": "the VCF header lists no contig chr19 or 19: CYP2B6 is not called from the VCF (give its calls "
+                  "from another tool, inputs.star_alleles)"}
+
+
+def test_run_pgx_calls_both_genes_and_not_genotyped_patients(tmp_path, two_gene_vcf):
+    from stratify.genotypes import genotype_stage
+    from stratify.stages import run_pgx
+    from stratify.tables import read_table, write_table
+
+    results = tmp_path / "results"
+    write_table(pd.DataFrame({"patient_id": ["S1", "S2", "S3", "S4", "P9"]}), results / "validate" /
+                "patients.parquet", kind="input.patients")
+    write_table(pd.DataFrame({"patient_id": pd.Series([], dtype=str)}), results / "validate" /
+                "treatments.parquet", kind="input.treatments")
+    res = genotype_stage(two_gene_vcf, patient_ids={"S1", "S2", "S3", "S4", "P9"}, n_components=0)
+    write_table(res["pgx_genotypes"], results / "genotypes" / "pgx_genotypes.parquet", kind="genotypes.pgx")
+    (results / "genotypes" / "summary.json").write_text(json.dumps(res["summary"]))
+    config = {"cohort": "t", "seed": 0, "inputs": {}, "clinical": {"adequate_weeks": 4}}
+    summary = run_pgx(config, results)
+    calls = read_table(results / "pgx" / "calls.parquet", kind="pgx.calls")
+    b6 = calls[calls["gene"] == "CYP2B6"].set_index("patient_id")
+    assert b6.loc[["S1", "S2", "S3", "S4"], "diplotype"].tolist() == ["*1/*6", "*6/*6", "*1/*1", "*4/*4"]
+    assert b6.loc[["S1", "S2", "S3", "S4"], "phenotype"].tolist() == [
+        "Intermediate Metabolizer", "Poor Metabolizer", "Normal Metabolizer", "Ultrarapid Metabolizer"]
+    assert b6.loc["S1", "alternatives"] == "*4/*9"
+    assert (b6.loc["P9", "status"], b6.loc["P9", "phenotype"]) == ("no-call", "")
+    c19 = calls[calls["gene"] == "CYP2C19"].set_index("patient_id")
+    assert c19.loc[["S1", "S2", "S3", "S4"], "diplotype"].tolist() == ["*1/*1", "*1/*2", "*1/*17", "*2/*2"]
+    assert summary["not_genotyped"] == {"CYP2C19": 1, "CYP2B6": 1}
+    assert [s["gene"] for s in summary["sources"]] == ["CYP2C19", "CYP2B6"]
