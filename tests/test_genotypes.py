@@ -8,7 +8,7 @@ import pytest
 import sklearn.decomposition  # noqa: F401  (slow one-off import, paid at collection rather than by one test)
 
 from stratify.errors import GenotypeError
-from stratify.genotypes import genotype_pcs, genotype_stage, map_samples, read_dosages
+from stratify.genotypes import PGX_COLUMNS, genotype_pcs, genotype_stage, map_samples, read_dosages
 from stratify.simulate import write_cohort, write_vcf
 
 SAMPLES = ["A", "B", "C", "D"]
@@ -140,16 +140,23 @@ def test_genotype_stage(cohort):
     assert s["samples_not_in_cohort"] == [f"S{i:05d}" for i in range(26, 31)]
     assert res["pcs"]["patient_id"].tolist() == sorted(pids)
     assert list(res["pcs"].columns) == ["patient_id", "pc1", "pc2", "pc3"]
-    # the CYP2C19 region is left out of the PCs and read for the caller instead
+    # the CYP2C19 and CYP2B6 regions are left out of the PCs and read for the caller instead
     assert s["common_snps"] <= 60
     g = res["pgx_genotypes"]
-    assert g["patient_id"].nunique() == 25 and len(g) == 25 * 35
+    assert list(g.columns) == PGX_COLUMNS
+    assert g["patient_id"].nunique() == 25 and len(g) == 25 * (35 + 48)
+    assert g.groupby("gene").size().to_dict() == {"CYP2B6": 25 * 48, "CYP2C19": 25 * 35}
+    # the simulated VCF has no CYP2B6 records (its header lists chr19): every CYP2B6 position is
+    # missing, never read as reference
+    assert set(g.loc[g["gene"] == "CYP2B6", "gt_status"]) == {"absent"}
+    assert "pgx_genes_not_in_vcf" not in s
 
 
 def test_genotype_stage_grch37_skips_pgx(cohort):
     res = genotype_stage(cohort["vcf"], patient_ids={f"S{i:05d}" for i in range(1, 31)}, genome_build="GRCh37")
     assert len(res["pgx_genotypes"]) == 0
-    assert res["summary"]["pgx_skipped"].startswith("genome_build is GRCh37; CYP2C19 calling from VCF needs GRCh38")
+    assert res["summary"]["pgx_skipped"].startswith(
+        "genome_build is GRCh37; CYP2C19 and CYP2B6 calling from VCF needs GRCh38")
 
 
 def test_genotype_stage_no_sample_maps(cohort):

@@ -503,8 +503,10 @@ def test_sample_without_any_position_is_no_call(defs):
 def test_output_columns_and_types(defs):
     out = call_diplotypes(genotypes(defs, {"rs3758581": ("G", "G")}), defs, gene="CYP2C19-test")
     assert list(out.columns) == ["sample", "gene", "diplotype", "haplotype1", "haplotype2", "status",
-                                 "alternatives", "missing_positions", "n_candidates", "genotype_flags"]
+                                 "alternatives", "missing_positions", "n_candidates", "genotype_flags",
+                                 "not_callable"]
     assert out.loc[0, "gene"] == "CYP2C19-test"
+    assert out.loc[0, "not_callable"].startswith("*36 (whole-gene deletion); *37 (partial gene deletion)")
     assert out["n_candidates"].dtype == np.int64
 
 

@@ -283,7 +283,7 @@ def test_pharmcat_report_no_call_or_and_sample_id(tmp_path):
     assert got == [
         ["S1", "CYP2C19", "", "no-call", ""],
         ["S1", "CYP2D6", "", "no-call", ""],
-        ["S1", "CYP2B6", "*4/[*6 + *10]", "ambiguous", "*6/[*4 + *10]"],
+        ["S1", "CYP2B6", "*4/[*6+*10]", "ambiguous", "*6/[*4+*10]"],
         ["S2", "CYP2C19", "*2/*17", "called", ""],
         ["S2", "DPYD", "c.1898delC (*3) AND c.295_298delTCAT (*7)", "called", ""],
         ["S2", "CYP2D6", "", "no-call", ""],

@@ -97,14 +97,15 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--processes", type=int, default=1,
                             help="without --step: read the shards in this many processes (default 1)")
     pgx = sub.add_parser("pgx", help="pharmacogenomics").add_subparsers(dest="pgx_command", required=True)
-    _common(pgx.add_parser("run", help="pipeline stage: CYP2C19 from the VCF, other tools' calls, CPIC phenotypes"))
+    _common(pgx.add_parser("run", help="pipeline stage: CYP2C19 and CYP2B6 from the VCF, other tools' calls, CPIC phenotypes"))
     call = pgx.add_parser(
         "call", help="call star-allele diplotypes and CPIC phenotypes from a VCF (no config needed)",
         description="Call diplotypes from a bgzipped or plain GRCh38 VCF against the CPIC/PharmVar allele "
                     "definitions shipped in resources/pgx (PharmCAT's matching rules: missing positions are "
-                    "reported, never read as reference; every best-scoring candidate is kept). A VCF whose "
+                    "reported, never read as reference; every best-scoring candidate is kept; for CYP2B6 the other "
+                    "phasings of unphased genotypes too, such as *4/*9 beside *1/*6). A VCF whose "
                     "header says GRCh37/hg19 is refused: lift it over to GRCh38 first.")
-    call.add_argument("--gene", required=True, choices=["CYP2C19"],
+    call.add_argument("--gene", required=True, choices=["CYP2C19", "CYP2B6"],
                       help="gene to call (CYP2D6 needs copy-number data: use a dedicated caller and read its "
                            "output with the pipeline)")
     call.add_argument("--vcf", required=True, help="VCF (.vcf, .vcf.gz; an index speeds up region reading)")

@@ -48,7 +48,7 @@ def available_features(config: dict[str, Any]) -> set[str]:
     Outcome columns (y, response, remission, pct_change, endpoint_score) are never features.
     """
     known = set(CLINICAL_COLUMNS) | set(BIOMARKER_COLUMNS) | {
-        "cyp2c19_rank", "cyp2d6_rank", "cyp2d6_activity_score", "episode_months"}
+        "cyp2b6_rank", "cyp2c19_rank", "cyp2d6_rank", "cyp2d6_activity_score", "episode_months"}
     known |= {f"pc{i}" for i in range(1, 21)}
     known |= set(config.get("patient_covariates", []))
     known |= set(config.get("clinical", {}).get("dimensions", {}))
@@ -77,8 +77,8 @@ def best_call_per_gene(calls: pd.DataFrame) -> pd.DataFrame:
 
 
 def pgx_features(calls: pd.DataFrame) -> pd.DataFrame:
-    """Per patient: ``cyp2c19_rank``, ``cyp2d6_rank``, ``cyp2d6_activity_score`` and the
-    phenotype text per gene. Ambiguous calls with an Indeterminate phenotype and no-calls
+    """Per patient and gene called (CYP2B6, CYP2C19, CYP2D6): ``<gene>_phenotype`` (CPIC text),
+    ``<gene>_rank`` (:data:`PHENOTYPE_RANK`) and ``<gene>_source``; ``cyp2d6_activity_score``. Ambiguous calls with an Indeterminate phenotype and no-calls
     give NaN (the model treats it as missing), never a normal metabolizer."""
     if calls.empty:
         return pd.DataFrame(columns=["patient_id"])

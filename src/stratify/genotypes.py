@@ -2,8 +2,11 @@
 
 Products, keyed by patient:
 
-* genotypes at the pharmacogene positions (CYP2C19 allele-definition positions), long
-  format, for the PGx caller (stratify.pgx.alleles.read_vcf_genotypes, only the gene's region);
+* genotypes at the pharmacogene positions (the allele-definition positions of every gene
+  called from a VCF: CYP2C19 and CYP2B6, ``stratify.pgx.alleles.VCF_CALLABLE_GENES``), long
+  format with a ``gene`` column, for the PGx caller (stratify.pgx.alleles.read_vcf_genotypes,
+  only each gene's region). A gene whose contig the VCF header does not list is not read,
+  and the summary's ``pgx_genes_not_in_vcf`` says so;
 * genotype principal components on LD-pruned common biallelic SNPs, the model's ancestry
   covariates: fitted on a reference set of at most ``genotypes.pca.samples`` samples
   (MAF and call-rate filters, greedy pairwise LD pruning within a window), then every
@@ -41,7 +44,7 @@ from stratify.vcfscan import ScanStats, Shard, header_samples, plan_shards, scan
 
 log = logging.getLogger(__name__)
 
-PGX_COLUMNS = ["patient_id", "sample", "pos", "rsid", "allele1", "allele2", "phased", "gt", "gt_status"]
+PGX_COLUMNS = ["patient_id", "gene", "sample", "pos", "rsid", "allele1", "allele2", "phased", "gt", "gt_status"]
 
 DEFAULTS: dict[str, Any] = {
     "shard_mb": 64,
@@ -148,16 +151,48 @@ def map_samples(samples: list[str], sample_map: pd.DataFrame | None, patient_ids
 # ---------------------------------------------------------------------------------- the steps
 
 
-def _pgx_region() -> tuple[Any, str, int, int]:
-    from stratify.pgx.alleles import load_definitions
+def _pgx_regions() -> list[tuple[Any, str, int, int]]:
+    """(definitions, contig without "chr", first, last position) of every gene called from a VCF."""
+    from stratify.pgx.alleles import VCF_CALLABLE_GENES, load_definitions
 
-    defs = load_definitions("CYP2C19")
-    return defs, defs.chrom.removeprefix("chr"), min(p.pos for p in defs.positions), max(p.pos for p in defs.positions)
+    out = []
+    for gene in VCF_CALLABLE_GENES:
+        defs = load_definitions(gene)
+        pos = [p.pos for p in defs.positions]
+        out.append((defs, defs.chrom.removeprefix("chr"), min(pos), max(pos)))
+    return out
 
 
-def _in_pgx_region(chrom: str, pos: int, region: tuple[str, int, int]) -> bool:
-    c, lo, hi = region
-    return chrom.removeprefix("chr") == c and lo <= pos <= hi
+def _in_pgx_region(chrom: str, pos: int, regions: list[tuple[Any, str, int, int]]) -> bool:
+    c = chrom.removeprefix("chr")
+    return any(c == rc and lo <= pos <= hi for _, rc, lo, hi in regions)
+
+
+def _empty_pgx() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series([], dtype=object) for c in PGX_COLUMNS})
+
+
+def _genes_not_in_header(vcf: str | Path) -> dict[str, str]:
+    """Genes whose contig a header that lists contigs lacks: gene -> why it is not read."""
+    from stratify.pgx.alleles import _header_contigs
+    from stratify.vcfio import check_vcf, read_header
+
+    contigs = _header_contigs(read_header(check_vcf(vcf, need_index=False, allow_text=True)).meta)
+    if not contigs:
+        return {}
+    return {d.gene: (f"the VCF header lists no contig {d.chrom} or {c}: {d.gene} is not called from the VCF "
+                     "(give its calls from another tool, inputs.star_alleles)")
+            for d, c, _, _ in _pgx_regions() if d.chrom not in contigs and c not in contigs}
+
+
+def _read_pgx(vcf: str | Path, defs, mapping: dict[str, str]) -> pd.DataFrame:
+    """One gene's genotypes for the mapped samples, keyed by patient (PGX_COLUMNS)."""
+    from stratify.pgx.alleles import read_vcf_genotypes
+
+    pgx = read_vcf_genotypes(vcf, defs, samples=list(mapping))
+    pgx.insert(0, "patient_id", pgx["sample"].map(mapping))
+    pgx.insert(1, "gene", pd.Series([defs.gene] * len(pgx), index=pgx.index, dtype=str))
+    return pgx[PGX_COLUMNS]
 
 
 def job_name(shard: int, chunk: int) -> str:
@@ -202,7 +237,7 @@ def fit_pca(plan: dict[str, Any], *, seed: int = 0) -> dict[str, Any]:
     """Reference-sample PCA on LD-pruned common SNPs (one streaming pass over the reference samples).
 
     Filters on the reference samples: biallelic SNP, call rate >= min_call_rate, MAF >=
-    min_maf, outside the CYP2C19 region. Pruning: a SNP is kept if its squared correlation
+    min_maf, outside the regions of the genes called from the VCF (CYP2C19, CYP2B6). Pruning: a SNP is kept if its squared correlation
     with every SNP kept within ld_window_kb on the same contig is below ld_r2 (greedy, in
     file order; plink's --indep-pairwise idea with a window in bases). At most max_snps are
     kept (later ones are dropped and the summary says how many).
@@ -210,7 +245,7 @@ def fit_pca(plan: dict[str, Any], *, seed: int = 0) -> dict[str, Any]:
     vcf = plan["vcf"]
     pc = plan["settings"]["pca"]
     cols = np.array(plan["pca_columns"], dtype=np.int64)
-    _, pchrom, plo, phi = _pgx_region()
+    regions = _pgx_regions()
     window = int(pc["ld_window_kb"] * 1000)
     kept_x: list[np.ndarray] = []
     kept_info: list[tuple] = []
@@ -225,7 +260,7 @@ def fit_pca(plan: dict[str, Any], *, seed: int = 0) -> dict[str, Any]:
             if len(r.ref) != 1 or len(r.alt) != 1:
                 continue
             counts["snps_seen"] += 1
-            if _in_pgx_region(r.chrom, r.pos, (pchrom, plo, phi)):
+            if _in_pgx_region(r.chrom, r.pos, regions):
                 counts["pgx_region"] += 1
                 continue
             d = r.dosage
@@ -300,7 +335,7 @@ def load_pca(path: Path) -> dict[str, Any]:
 def run_shard(plan: dict[str, Any], job: str, pca: dict[str, Any], scores: list, *,
               sample_map: pd.DataFrame | None = None, patient_ids: set[str] | None = None,
               genome_build: str = "GRCh38") -> dict[str, Any]:
-    """One region for one sample chunk: PC projections, score sums, CYP2C19 genotypes."""
+    """One region for one sample chunk: PC projections, score sums, PGx genotypes (CYP2C19, CYP2B6)."""
     from stratify.prs import ScoreAccumulator
 
     si, ci = (int(x[1:]) for x in job.split("_"))
@@ -351,17 +386,16 @@ def run_shard(plan: dict[str, Any], job: str, pca: dict[str, Any], scores: list,
     out: dict[str, Any] = {"samples": samples, "proj": proj, "pc_variants": pc_used, "scan": stats.as_dict(),
                            **dict(zip(("score_sum", "score_allele_ct", "score_missing_ct"), acc.counts())),
                            "score_variants": acc.variant_table()}
-    defs, pchrom, plo, _ = _pgx_region()
-    pgx = None
-    if genome_build == defs.build and any(c.removeprefix("chr") == pchrom and s <= plo <= e
-                                          for c, s, e in shard.intervals):
-        from stratify.pgx.alleles import read_vcf_genotypes
-
-        mapping, _ = map_samples(samples, sample_map, patient_ids or set(samples))
-        if mapping:
-            pgx = read_vcf_genotypes(vcf, defs, samples=list(mapping))
-            pgx.insert(0, "patient_id", pgx["sample"].map(mapping))
-    out["pgx"] = pgx
+    parts = []
+    skip = _genes_not_in_header(vcf)
+    for defs, pchrom, plo, _ in _pgx_regions():
+        if genome_build != defs.build or defs.gene in skip:
+            continue
+        if any(c.removeprefix("chr") == pchrom and s <= plo <= e for c, s, e in shard.intervals):
+            mapping, _ = map_samples(samples, sample_map, patient_ids or set(samples))
+            if mapping:
+                parts.append(_read_pgx(vcf, defs, mapping))
+    out["pgx"] = pd.concat(parts, ignore_index=True) if parts else None
     log.info("shard %s: %d records (%d decoded), %d PCA SNPs projected, %d score variants matched, "
              "%d samples, %.1f s", job, stats.records, stats.decoded, pc_used,
              int(sum(1 for st, _ in acc.status.values() if st in ("matched", "matched_flipped", "ambiguous_used"))),
@@ -370,14 +404,14 @@ def run_shard(plan: dict[str, Any], job: str, pca: dict[str, Any], scores: list,
 
 
 def save_shard(res: dict[str, Any], stem: Path) -> None:
-    """stem.npz (arrays) + stem.variants.parquet + stem.pgx.parquet (when the shard read CYP2C19)."""
+    """stem.npz (arrays) + stem.variants.parquet + stem.pgx.parquet (header-only unless the shard read a PGx gene)."""
     stem.parent.mkdir(parents=True, exist_ok=True)
     with open(f"{stem}.npz", "wb") as f:
         np.savez(f, samples=np.array(res["samples"], dtype=str), proj=res["proj"], score_sum=res["score_sum"],
                  score_allele_ct=res["score_allele_ct"], score_missing_ct=res["score_missing_ct"],
                  meta=np.array(json.dumps({"pc_variants": res["pc_variants"], "scan": res["scan"]})))
     res["score_variants"].to_parquet(f"{stem}.variants.parquet", index=False)
-    pgx = res["pgx"] if res["pgx"] is not None else pd.DataFrame({c: pd.Series([], dtype=object) for c in PGX_COLUMNS})
+    pgx = res["pgx"] if res["pgx"] is not None else _empty_pgx()
     pgx.to_parquet(f"{stem}.pgx.parquet", index=False)
 
 
@@ -390,6 +424,36 @@ def load_shard(stem: Path) -> dict[str, Any]:
     pgx = pd.read_parquet(f"{stem}.pgx.parquet")
     res["pgx"] = pgx if len(pgx) else None
     return res
+
+
+def _pgx_summary(vcf: str | Path, genome_build: str) -> dict[str, Any]:
+    """The summary's notes on PGx genes not read from the VCF (wrong build, contig not in the header)."""
+    regions = _pgx_regions()
+    out: dict[str, Any] = {}
+    builds = {d.build for d, *_ in regions}
+    if genome_build not in builds:
+        genes = " and ".join(d.gene for d, *_ in regions)
+        out["pgx_skipped"] = (f"genome_build is {genome_build}; {genes} calling from VCF needs "
+                              f"{'/'.join(sorted(builds))} (lift over, or give star-allele calls from another tool)")
+    elif skip := _genes_not_in_header(vcf):
+        out["pgx_genes_not_in_vcf"] = skip
+        for gene, why in skip.items():
+            log.warning("%s: %s", vcf, why)
+    return out
+
+
+def _merge_pgx(vcf: str | Path, parts: list[pd.DataFrame], mapping: dict[str, str], genome_build: str) -> pd.DataFrame:
+    """The shards' PGx genotypes, each gene once; a gene no shard read has every position missing."""
+    have = {g for p in parts for g in p["gene"].unique()}
+    skip = _genes_not_in_header(vcf)
+    parts = list(parts)
+    for defs, *_ in _pgx_regions():
+        if genome_build == defs.build and defs.gene not in have and defs.gene not in skip:
+            # no shard holds the gene's region: every position missing, as read_vcf_genotypes says
+            parts.append(_read_pgx(vcf, defs, mapping))
+    if not parts:
+        return _empty_pgx()
+    return pd.concat(parts, ignore_index=True)[PGX_COLUMNS]
 
 
 def merge(plan: dict[str, Any], pca: dict[str, Any], shard_results: dict[str, dict[str, Any]], scores: list, *,
@@ -482,20 +546,8 @@ def merge(plan: dict[str, Any], pca: dict[str, Any], shard_results: dict[str, di
         summary["pgs"] = report.drop(columns=["file"]).to_dict(orient="records")
         summary["pgs_missing_rule"] = ("missing calls add nothing to the sum; allele_ct counts called alleles only; "
                                        "avg = sum / allele_ct (plink2 --score no-mean-imputation)")
-    defs, *_ = _pgx_region()
-    if genome_build != defs.build:
-        summary["pgx_skipped"] = (f"genome_build is {genome_build}; CYP2C19 calling from VCF needs "
-                                  f"{defs.build} (lift over, or give star-allele calls from another tool)")
-    if pgx_parts:
-        pgx = pd.concat(pgx_parts, ignore_index=True)
-    else:
-        pgx = pd.DataFrame({c: pd.Series([], dtype=object) for c in PGX_COLUMNS})
-        if genome_build == defs.build:
-            # the gene's region has no records in any shard: every position missing, as read_vcf_genotypes says
-            from stratify.pgx.alleles import read_vcf_genotypes
-
-            pgx = read_vcf_genotypes(plan["vcf"], defs, samples=list(mapping))
-            pgx.insert(0, "patient_id", pgx["sample"].map(mapping))
+    summary.update(_pgx_summary(plan["vcf"], genome_build))
+    pgx = _merge_pgx(plan["vcf"], pgx_parts, mapping, genome_build)
     return {"pcs": pcs, "pgx_genotypes": pgx, "prs": prs, "prs_report": report, "prs_variants": var_table,
             "summary": summary}
 

@@ -25,7 +25,7 @@ from stratify.tables import read_table, write_table
 
 log = logging.getLogger(__name__)
 
-PHENOTYPED_GENES = ("CYP2C19", "CYP2D6")
+PHENOTYPED_GENES = ("CYP2B6", "CYP2C19", "CYP2D6")
 
 
 def _dump(obj: Any, path: Path) -> Path:
@@ -216,30 +216,18 @@ def _write_not_genotyped(missing: pd.DataFrame, summary: dict[str, Any], out: Pa
 
 
 def run_pgx(config: dict[str, Any], results: Path) -> dict[str, Any]:
-    """pgx: CYP2C19 from the VCF genotypes, other tools' star-allele calls, CPIC phenotypes."""
-    from stratify.pgx.alleles import call_diplotypes, load_definitions
+    """pgx: CYP2C19 and CYP2B6 from the VCF genotypes, other tools' star-allele calls, CPIC phenotypes."""
     from stratify.pgx.callers import read_calls
-    from stratify.pgx.phenotype import add_phenotypes
+    from stratify.pgx.cyp2b6_table import add_phenotypes_with_cyp2b6 as add_phenotypes
     from stratify.validate import read_sample_map
 
     out = results / "pgx"
     patients = set(_patients(results)["patient_id"])
-    frames, summary = [], {"sources": []}
+    summary: dict[str, Any] = {"sources": []}
     geno = read_table(results / "genotypes" / "pgx_genotypes.parquet", kind="genotypes.pgx")
-    if len(geno):
-        calls = call_diplotypes(geno.drop(columns=["patient_id"]), load_definitions("CYP2C19"))
-        smap = dict(zip(geno["sample"], geno["patient_id"]))
-        calls.insert(0, "patient_id", calls["sample"].map(smap))
-        calls["source_tool"] = "stratify-vcf"
-        frames.append(calls)
-        summary["sources"].append({"tool": "stratify-vcf", "gene": "CYP2C19", "calls": int(len(calls))})
     gsum_path = results / "genotypes" / "summary.json"
     no_sample = json.loads(gsum_path.read_text()).get("patients_without_vcf_sample", []) if gsum_path.exists() else []
-    if len(geno) and no_sample:   # patients the VCF has no sample for: a visible no-call, not a missing row
-        from stratify.pgx.alleles import not_genotyped
-
-        frames.append(not_genotyped(no_sample, "CYP2C19"))
-        summary["not_genotyped"] = {"gene": "CYP2C19", "patients": len(no_sample)}
+    frames = _vcf_calls(geno, no_sample, summary)
     for i, sa in enumerate(config["inputs"].get("star_alleles", [])):
         c = read_calls(sa["path"], sa["tool"], gene=sa.get("gene"), sample=sa.get("sample"))
         other = ~c["gene"].isin(PHENOTYPED_GENES)
@@ -292,6 +280,34 @@ def run_pgx(config: dict[str, Any], results: Path) -> dict[str, Any]:
         summary["guidance_skipped"] = ("no medication trials" if len(calls) else "no pharmacogenomic calls")
     _dump(summary, out / "summary.json")
     return summary
+
+
+def _vcf_calls(geno: pd.DataFrame, no_sample: list[str], summary: dict[str, Any]) -> list[pd.DataFrame]:
+    """Calls from the VCF genotypes, one block per gene read (stratify.pgx.alleles.VCF_CALLABLE_GENES).
+
+    Patients the VCF has no sample for get a visible no-call per gene, not a missing row.
+    A genotype table without a ``gene`` column (written before CYP2B6 was read) is CYP2C19.
+    """
+    from stratify.pgx.alleles import VCF_CALLABLE_GENES, call_diplotypes, load_definitions, not_genotyped
+
+    if not len(geno):
+        return []
+    gene_col = geno["gene"].astype(str) if "gene" in geno.columns else pd.Series("CYP2C19", index=geno.index)
+    frames = []
+    for gene in VCF_CALLABLE_GENES:
+        g = geno.loc[gene_col == gene]
+        if not len(g):
+            continue
+        calls = call_diplotypes(g.drop(columns=[c for c in ("patient_id", "gene") if c in g.columns]),
+                                load_definitions(gene))
+        calls.insert(0, "patient_id", calls["sample"].map(dict(zip(g["sample"], g["patient_id"]))))
+        calls["source_tool"] = "stratify-vcf"
+        frames.append(calls)
+        summary["sources"].append({"tool": "stratify-vcf", "gene": gene, "calls": int(len(calls))})
+        if no_sample:
+            frames.append(not_genotyped(no_sample, gene))
+            summary.setdefault("not_genotyped", {})[gene] = len(no_sample)
+    return frames
 
 
 def _drug_guidance(calls: pd.DataFrame, results: Path, config: dict[str, Any]) -> pd.DataFrame:

@@ -24,6 +24,19 @@ How the matching follows PharmCAT (PharmGKB/PharmCAT, ``haplotype/MatchData.java
   ``*38`` is the all-reference haplotype. When rs3758581 is missing, ``*1`` and ``*38``
   cannot be told apart and both are reported.
 
+One deliberate departure for CYP2B6 (``phase_alternatives``): where unphased genotypes
+fit several *different haplotype pairs*, PharmCAT keeps only the top-scoring one (its
+NamedAlleleMatcher-101 example: ``*1/*2`` over ``*3/*5``), because the reference allele
+scores every position. stratify also keeps the other phasings as alternatives of an
+``ambiguous`` call, first the PharmCAT one: CYP2B6 ``*6`` is ``*9``'s 516G>T plus ``*4``'s
+785A>G, so a sample heterozygous at both is ``*1/*6`` (PharmCAT's call, score 50) or
+``*4/*9``; both are Intermediate Metabolizers, but ``*1/*13`` vs ``*6/*8`` are not.
+
+The genes called from a VCF are :data:`VCF_CALLABLE_GENES`. Alleles that CPIC assigns a
+function but that no SNV/indel definition can describe (gene deletions, CYP2B6/CYP2B7
+hybrids) are :data:`STRUCTURAL_ALLELES`: never called, never excluded, and named in each
+call's ``not_callable`` column.
+
 Examples
 --------
 >>> defs = load_definitions("CYP2C19")
@@ -48,6 +61,9 @@ from stratify.errors import GenotypeError, PgxError, where
 from stratify.paths import resource_dir
 
 __all__ = [
+    "KEEP_OTHER_PHASINGS",
+    "STRUCTURAL_ALLELES",
+    "VCF_CALLABLE_GENES",
     "AlleleDefinitions",
     "Position",
     "call_diplotypes",
@@ -68,7 +84,26 @@ DIPLOTYPE_COLUMNS = [
     "missing_positions",
     "n_candidates",
     "genotype_flags",
+    "not_callable",
 ]
+
+#: Genes stratify calls from a VCF: those whose CPIC alleles are (almost) all SNV/indel-defined
+#: in PharmCAT's translation files (shipped in resources/pgx).
+VCF_CALLABLE_GENES = ("CYP2C19", "CYP2B6")
+
+#: Genes whose unphased calls keep the other phasings beside PharmCAT's top-scoring call (see
+#: ``phase_alternatives`` of :func:`call_diplotypes`). CYP2B6: ``*6`` (516G>T + 785A>G) vs
+#: ``*4`` (785A>G) + ``*9`` (516G>T). CYP2C19 stays as PharmCAT and its test expectations call it.
+KEEP_OTHER_PHASINGS = ("CYP2B6",)
+
+#: Alleles in CPIC's allele-function table that the translation file does not define, because
+#: they are structural (PharmVar): a VCF of SNVs/indels cannot show them, so a call never rules
+#: them out. tests/test_pgx_alleles.py checks that these are exactly CPIC's alleles (PharmCAT
+#: ``phenotype/<GENE>.json`` namedAlleles) missing from ``<GENE>_translation.json``.
+STRUCTURAL_ALLELES: dict[str, dict[str, str]] = {
+    "CYP2C19": {"*36": "whole-gene deletion", "*37": "partial gene deletion"},
+    "CYP2B6": {"*29": "CYP2B7/CYP2B6 hybrid (partial CYP2B6 deletion)", "*30": "CYP2B6/CYP2B7 hybrid"},
+}
 
 # IUPAC nucleotide codes used in PharmCAT definitions (e.g. *4 is "Y" at rs12248560).
 _IUPAC = {
@@ -77,8 +112,9 @@ _IUPAC = {
     "B": "CGT", "D": "AGT", "H": "ACT", "V": "ACG", "N": "ACGT",
 }  # fmt: skip
 
-# chr10 lengths that identify the assembly in a VCF header.
-_CHR10_LENGTH = {135534747: "GRCh37", 133797422: "GRCh38"}
+# Contig lengths that identify the assembly in a VCF header (chr10: CYP2C19, chr19: CYP2B6).
+_CONTIG_LENGTH = {"chr10": {135534747: "GRCh37", 133797422: "GRCh38"},
+                  "chr19": {59128983: "GRCh37", 58617616: "GRCh38"}}
 _GRCH37_NAMES = ("grch37", "hg19", "b37", "hs37d5", "g1k_v37", "grch37.p13")
 _GRCH38_NAMES = ("grch38", "hg38", "hs38", "b38")
 
@@ -258,7 +294,8 @@ def _parse_definitions(raw: dict, path: Path) -> AlleleDefinitions:
 
 
 def _header_build(raw_header: str, contigs: tuple[str, ...]) -> str | None:
-    """The assembly a VCF header states for chr10, or None when it does not say."""
+    """The assembly a VCF header states for the gene's contig, or None when it does not say."""
+    lengths = _CONTIG_LENGTH.get("chr" + contigs[0].removeprefix("chr"), {})
     contig_build = None
     reference_build = None
     for line in raw_header.splitlines():
@@ -268,8 +305,8 @@ def _header_build(raw_header: str, contigs: tuple[str, ...]) -> str | None:
             if not m or m.group(1) not in contigs:
                 continue
             length = re.search(r"length=(\d+)", line)
-            if length and int(length.group(1)) in _CHR10_LENGTH:
-                return _CHR10_LENGTH[int(length.group(1))]
+            if length and int(length.group(1)) in lengths:
+                return lengths[int(length.group(1))]
             asm = re.search(r"assembly=\"?([^,>\"]+)", line)
             if asm:
                 contig_build = _name_build(asm.group(1))
@@ -302,8 +339,9 @@ def read_vcf_genotypes(
     Parameters
     ----------
     vcf_path
-        VCF (plain text, or bgzipped: BGZF with its end-of-file marker) on GRCh38; contig
-        ``chr10`` or ``10``. With a ``.tbi`` or ``.csi`` index only the gene's region is read,
+        VCF (plain text, or bgzipped: BGZF with its end-of-file marker) on GRCh38; the
+        definitions' contig with or without "chr" (``chr10``/``10`` for CYP2C19,
+        ``chr19``/``19`` for CYP2B6). With a ``.tbi`` or ``.csi`` index only the gene's region is read,
         otherwise the file is scanned.
     definitions
         From :func:`load_definitions`.
@@ -569,7 +607,7 @@ class _GenotypeReader:
             raise GenotypeError(
                 f"{self.vf.path}: not on {d.build}: {what}; the VCF looks like GRCh37/hg19 (its header names no "
                 f"build). Lift it over to {d.build} (bcftools +liftover, CrossMap), or set genome_build: GRCh37 "
-                "in the config (CYP2C19 is then not called from the VCF)")
+                f"in the config ({d.gene} is then not called from the VCF)")
         if self.ref_mismatch:
             raise GenotypeError(f"{self.ref_mismatch[0]}; is the VCF on {d.build} and normalised? (left-align and "
                                 "split multi-allelic sites with `bcftools norm -m -any -f GRCh38.fa`)")
@@ -638,6 +676,7 @@ def call_diplotypes(
     *,
     gene: str | None = None,
     top_only: bool = True,
+    phase_alternatives: bool | None = None,
 ) -> pd.DataFrame:
     """Call each sample's diplotype by PharmCAT-style matching.
 
@@ -660,6 +699,14 @@ def call_diplotypes(
     top_only
         Keep only the top-scoring candidates (PharmCAT's default). ``False`` keeps every
         matching diplotype, best score first (PharmCAT with top-candidates-only off).
+    phase_alternatives
+        With ``top_only``, also keep every matching diplotype that is another pair of
+        haplotypes than each top one (another phasing of unphased heterozygous positions,
+        such as CYP2B6 ``*4/*9`` beside ``*1/*6``), after PharmCAT's candidates, best score
+        first. A pair that is a top pair's haplotypes under less specific names stays
+        dropped, as in PharmCAT. ``None`` (default): on for the genes in
+        :data:`KEEP_OTHER_PHASINGS` (CYP2B6), off otherwise (CYP2C19 as PharmCAT calls it).
+        ``False`` gives PharmCAT's calls exactly.
 
     Returns
     -------
@@ -668,8 +715,9 @@ def call_diplotypes(
         star-number order), ``haplotype1, haplotype2``, ``status`` (``"called"``: one
         candidate, ``"ambiguous"``: several, ``"no-call"``: none or every position
         missing), ``alternatives`` (";"-joined other candidates, "" if none),
-        ``missing_positions`` (";"-joined rsIDs, or positions where there is no rsID) and
-        ``n_candidates``. An ambiguous row carries its first candidate (in star-number
+        ``missing_positions`` (";"-joined rsIDs, or positions where there is no rsID),
+        ``n_candidates``, ``genotype_flags`` (failed genotype calls) and ``not_callable``
+        (the gene's :data:`STRUCTURAL_ALLELES`, which a VCF cannot show; "" if none). An ambiguous row carries its first candidate (in star-number
         order) in ``diplotype``; a no-call row has ``diplotype`` "".
 
     Raises
@@ -821,6 +869,10 @@ def call_diplotypes(
         best = np.where(cand, pair_score, -1).max(axis=1, initial=-1)
         top = cand & (pair_score == best[:, None])
         cand = top | _undecided(top, cand, UUNC, accept, pi, pj)
+    if phase_alternatives is None:
+        phase_alternatives = definitions.gene in KEEP_OTHER_PHASINGS
+    phasings = (_other_phasings(top, matching, umiss, accept, pi, pj) if top_only and phase_alternatives
+                else np.zeros_like(cand))
 
     rsids = [p.rsid or str(p.pos) for p in positions]
     per_pattern, lone = [], []
@@ -841,6 +893,9 @@ def call_diplotypes(
         if len(idx) == 0:
             per_pattern.append(("", "", "", "no-call", "", miss_txt, 0))
             continue
+        if phasings[u].any():  # after PharmCAT's candidates: the other phasings, best score first
+            more = np.setdiff1d(np.flatnonzero(phasings[u]), idx)
+            idx = np.concatenate([idx, more[np.argsort(-pair_score[u, more], kind="stable")]])
         lone[-1] = ""
         first = idx[0]
         per_pattern.append(
@@ -868,7 +923,22 @@ def call_diplotypes(
     out["genotype_flags"] = ["; ".join(t for t in (f, x and f"only {x} matches the other positions, not called "
                                                         "over a failed genotype") if t) for f, x in zip(flags, lone_s)]
     out["genotype_flags"] = out["genotype_flags"].astype(str)
+    out["not_callable"] = pd.Series([not_callable_text(definitions.gene)] * len(out), index=out.index, dtype=str)
     return out[DIPLOTYPE_COLUMNS]
+
+
+def not_callable_text(gene: str) -> str:
+    """The gene's structural alleles as one text ("" when every CPIC allele is SNV/indel-defined).
+
+    Examples
+    --------
+    >>> not_callable_text("CYP2B6")
+    '*29 (CYP2B7/CYP2B6 hybrid (partial CYP2B6 deletion)); *30 (CYP2B6/CYP2B7 hybrid): structural, not callable from a VCF, not excluded'
+    """
+    sv = STRUCTURAL_ALLELES.get(gene, {})
+    if not sv:
+        return ""
+    return "; ".join(f"{a} ({why})" for a, why in sv.items()) + ": structural, not callable from a VCF, not excluded"
 
 
 NOT_GENOTYPED = "not genotyped (no sample in the VCF)"
@@ -918,6 +988,29 @@ def _undecided(top: np.ndarray, cand: np.ndarray, unc: np.ndarray, accept: list[
         allowed = {(cls[pi[x]], cls[pj[x]]) for x in t} | {(cls[pj[x]], cls[pi[x]]) for x in t}
         for x in np.flatnonzero(cand[u]):
             out[u, x] = (cls[pi[x]], cls[pj[x]]) in allowed
+    return out
+
+
+def _other_phasings(top: np.ndarray, matching: np.ndarray, umiss: np.ndarray, accept: list[np.ndarray],
+                    pi: np.ndarray, pj: np.ndarray) -> np.ndarray:
+    """Matching pairs that are other haplotype pairs than every top pair (other phasings).
+
+    Two alleles are the same haplotype for a sample when they accept the same bases at every
+    position the sample has; a pair of such classes that no top pair has is another way to
+    split the unphased genotypes between the two chromosomes (CYP2B6 ``*4/*9`` beside
+    ``*1/*6``). A pair with a top pair's classes is the same haplotypes under less specific
+    names and stays dropped (PharmCAT's scoring).
+    """
+    out = np.zeros_like(top)
+    ids: dict[bytes, int] = {}
+    sig = np.array([[ids.setdefault(acc[:, a].tobytes(), len(ids)) for a in range(acc.shape[1])] for acc in accept])
+    for u in np.flatnonzero(top.any(axis=1) & (matching & ~top).any(axis=1)):
+        _, cls = np.unique(sig[~umiss[u]].T, axis=0, return_inverse=True)
+        cls = cls.reshape(-1)
+        t = np.flatnonzero(top[u])
+        taken = {(cls[pi[x]], cls[pj[x]]) for x in t} | {(cls[pj[x]], cls[pi[x]]) for x in t}
+        for x in np.flatnonzero(matching[u] & ~top[u]):
+            out[u, x] = (cls[pi[x]], cls[pj[x]]) not in taken
     return out
 
 

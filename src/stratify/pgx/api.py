@@ -7,10 +7,10 @@ from pathlib import Path
 import pandas as pd
 
 from stratify.pgx.alleles import call_diplotypes, load_definitions, read_vcf_genotypes
-from stratify.pgx.phenotype import add_phenotypes
+from stratify.pgx.cyp2b6_table import add_phenotypes_with_cyp2b6
 
 CALL_TSV_COLUMNS = ["sample", "gene", "diplotype", "phenotype", "activity_score", "status", "reason", "alternatives",
-                    "missing_positions", "genotype_flags", "n_candidates", "haplotype1", "haplotype2"]
+                    "missing_positions", "genotype_flags", "not_callable", "n_candidates", "haplotype1", "haplotype2"]
 
 
 def call_vcf(vcf: str | Path, *, gene: str = "CYP2C19", samples: list[str] | None = None,
@@ -18,8 +18,10 @@ def call_vcf(vcf: str | Path, *, gene: str = "CYP2C19", samples: list[str] | Non
     """Read a VCF, call diplotypes and add CPIC phenotypes: one row per sample.
 
     Columns: :data:`CALL_TSV_COLUMNS`. ``status`` is called / ambiguous / no-call;
-    ``alternatives`` lists the other best-scoring diplotypes of an ambiguous call;
-    ``missing_positions`` the definition positions without a genotype (by rsID).
+    ``alternatives`` lists the other best-scoring diplotypes of an ambiguous call (for
+    CYP2B6 also the other phasings, e.g. ``*4/*9`` beside ``*1/*6``); ``missing_positions``
+    the definition positions without a genotype (by rsID); ``not_callable`` the structural
+    alleles a VCF cannot show (CYP2B6 ``*29``, ``*30``; CYP2C19 ``*36``, ``*37``).
 
     Raises
     ------
@@ -39,5 +41,5 @@ def call_vcf(vcf: str | Path, *, gene: str = "CYP2C19", samples: list[str] | Non
     """
     defs = load_definitions(gene)
     geno = read_vcf_genotypes(vcf, defs, samples=samples)
-    calls = add_phenotypes(call_diplotypes(geno, defs, gene=gene, top_only=top_only))
+    calls = add_phenotypes_with_cyp2b6(call_diplotypes(geno, defs, gene=gene, top_only=top_only))
     return calls[[c for c in CALL_TSV_COLUMNS if c in calls.columns]]

@@ -239,7 +239,7 @@ def _order(h1: str, h2: str) -> tuple[str, str]:
 
 
 #: Genes whose diplotypes stratify turns into phenotypes: their haplotypes must be star alleles.
-STAR_GENES = ("CYP2C19", "CYP2D6")
+STAR_GENES = ("CYP2B6", "CYP2C19", "CYP2D6")
 #: One part of a star-allele haplotype: ``*`` and a name (``*4``, ``*2A``, ``*4.001``, Aldy's ``*4-like``,
 #: copies ``*1x2`` / ``*1xN`` / ``*10x≥3``, or a name a tool prints that CPIC does not list, such as
 #: StellarPGx's ``*other``: kept, and phenotyped Indeterminate with the reason); parts are joined by
@@ -265,7 +265,8 @@ def _diplotype(text: str, gene: str, path: Path, line: int, *, keep_spaces: bool
     ``keep_spaces`` keeps allele names verbatim (PharmCAT's ``rs9923231 reference (C)``):
     only a gene prefix written before a star (``CYP2D6*4``) and the spaces around ``/`` go.
     For :data:`STAR_GENES` (the genes stratify phenotypes) the diplotype must be two star-allele
-    haplotypes; anything else (``*1-*2``, ``*1//*2``, ``1/2``, a lone ``*1``, an empty half) is
+    haplotypes (a PharmCAT combination ``[*6 + *10]`` is one haplotype, kept as ``[*6+*10]``);
+    anything else (``*1-*2``, ``*1//*2``, ``1/2``, a lone ``*1``, an empty half) is
     a :class:`PgxError` naming file, line and column. Other genes keep what the tool wrote
     (PharmCAT's ``1555A>G`` for MT-RNR1 is one allele).
     """
@@ -285,7 +286,9 @@ def _diplotype(text: str, gene: str, path: Path, line: int, *, keep_spaces: bool
         for h in compact:
             if not h:
                 raise _bad_diplotype(text, gene, path, line, column, "an empty haplotype")
-            bad = [x for x in h.split("+") if not _STAR_PART.match(x)]
+            # PharmCAT writes a haplotype carrying several alleles' variants as "[*6 + *10]"
+            inner = h[1:-1] if h.startswith("[") and h.endswith("]") else h
+            bad = [x for x in inner.split("+") if not _STAR_PART.match(x)]
             if bad:
                 raise _bad_diplotype(text, gene, path, line, column, f"{bad[0]!r} is not a star allele")
         parts = compact
