@@ -416,7 +416,7 @@ def add_phenotypes(calls: pd.DataFrame, *, source: str = "calls table") -> pd.Da
         zip(out["gene"], out["diplotype"], out["status"], out["alternatives"], notes, samples)
     ):
         def at(k=k, sample=sample, gene=gene) -> str:
-            return f"{source}, row {k}" + ("" if _isna(sample) else f" (sample {sample!r}, gene {gene})")
+            return f"{source}, call {k + 1}" + ("" if _isna(sample) else f" (sample {sample!r}, gene {gene})")
 
         if gene not in GENES:
             raise PgxError(f"{at()}: gene {gene!r} has no phenotype rules here; supported: {', '.join(GENES)} "
