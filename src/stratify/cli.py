@@ -116,6 +116,21 @@ def build_parser() -> argparse.ArgumentParser:
                       help="keep every matching diplotype, not only the best-scoring ones: a sample with "
                            "several matches is then 'ambiguous' (phenotype Indeterminate unless all agree)")
     call.add_argument("--log")
+    phe = pgx.add_parser(
+        "phenotype", help="CPIC phenotypes and CYP2D6 activity scores of diplotypes called elsewhere",
+        description="Phenotype diplotype calls made by any caller (like PharmCAT's phenotyper over outside "
+                    "calls), with CPIC's tables shipped in resources/pgx: CYP2B6, CYP2C19, CYP2D6. Writes sample, "
+                    "gene, diplotype, phenotype, activity_score, activity_lower_bound, status, reason, "
+                    "alternatives, candidate_phenotypes. See docs/pgx.md.")
+    phe.add_argument("--calls", required=True,
+                     help="calls file, or - for standard input; default format: TSV with columns sample, gene, "
+                          "diplotype (optional status, alternatives, note)")
+    phe.add_argument("--out", required=True, help="output TSV, or - for standard output")
+    phe.add_argument("--tool", default="plain",
+                     help="format of --calls: plain (default), cyrius, pharmcat_outside, pharmcat_report, "
+                          "pharmcat_phenotype, pypgx, aldy, stellarpgx")
+    phe.add_argument("--sample", help="sample name for single-sample formats (pharmcat_outside, ...)")
+    phe.add_argument("--log")
     model = sub.add_parser("model", help="response model").add_subparsers(dest="model_command", required=True)
     fit = model.add_parser("fit", help="pipeline stage: nested cross-validation of XGBoost and baselines")
     _common(fit)
@@ -197,6 +212,15 @@ def main(argv: list[str] | None = None) -> int:
                                "path in an existing, writable folder, or - for standard output") from None
             counts = calls["status"].value_counts().to_dict()
             log.info("%d samples called (%s)%s", len(calls), ", ".join(f"{k}: {v}" for k, v in counts.items()),
+                     "" if args.out == "-" else f"; written to {args.out}")
+            return 0
+        if args.command == "pgx" and args.pgx_command == "phenotype":
+            from stratify.pgx.api import phenotype_from_cli, write_tsv_out
+
+            table = phenotype_from_cli(args.calls, tool=args.tool, sample=args.sample)
+            write_tsv_out(table, args.out, "phenotype TSV")
+            counts = table["phenotype"].replace("", "no phenotype").value_counts().to_dict()
+            log.info("%d calls phenotyped (%s)%s", len(table), ", ".join(f"{k}: {v}" for k, v in counts.items()),
                      "" if args.out == "-" else f"; written to {args.out}")
             return 0
         if args.command == "teh":

@@ -1,24 +1,35 @@
-"""Diplotype -> CPIC phenotype for CYP2C19 and CYP2D6.
+"""Diplotype -> CPIC phenotype for CYP2B6, CYP2C19 and CYP2D6, from CPIC's own tables.
 
-* CYP2C19: lookup in CPIC's diplotype table as PharmCAT ships it
-  (``resources/pgx/CYP2C19_phenotype.json``, CPIC version 2025-11-05; 666 diplotypes of 36
-  alleles). An allele outside the table (e.g. ``*40``, ``*41``) gives "Indeterminate".
-* CYP2D6: activity score (Caudle et al. 2020, Clin Transl Sci 13:116, CPIC/DPWG consensus),
-  the sum of the two haplotypes' values from ``resources/pgx/CYP2D6_activity.tsv`` (PyPGx's
-  copy of the CPIC allele-function table; ``*10`` = 0.25). ``*XxN`` scores N times the
-  allele; a tandem or hybrid such as ``*36+*10`` scores the sum of its parts; an unknown copy
-  number (``xN``, ``x≥3``) gives a lower bound with N = 3. Phenotype: 0 Poor; 0.25-1.0
-  Intermediate; 1.25-2.25 Normal; > 2.25 Ultrarapid.
+The tables are shipped in ``resources/pgx`` and rebuilt from CPIC's data by
+``scripts/build_pgx_tables.py`` (provenance and checksums in ``resources/SOURCES.md``):
 
-An ambiguous call keeps a phenotype only when every candidate diplotype gives the same one;
-a no-call has phenotype "" (never Normal).
+* CYP2C19, CYP2B6: a lookup in CPIC's diplotype table as PharmCAT ships it
+  (``CYP2C19_phenotype.json``, ``CYP2B6_phenotype.json``; CPIC version 2025-11-05; 666 and 1,176
+  diplotypes), in either allele order. A suballele counts as its core allele (``*2.001`` =
+  ``*2``: PharmVar suballeles share the core allele's function-defining variants). An allele
+  outside the table gives "Indeterminate", as does an allele of uncertain function (CPIC's rows).
+* CYP2D6: the activity score (Caudle et al. 2020, Clin Transl Sci 13:116, CPIC/DPWG consensus)
+  with CPIC's allele activity values, version 2024-08-27 (``CYP2D6_activity.tsv``: ``*9``,
+  ``*10`` and ``*41`` are 0.25), and CPIC's phenotype bands (``CYP2D6_phenotype_bands.tsv``:
+  0 Poor; 0.25-1.0 Intermediate; 1.25-2.25 Normal; 2.5 or more Ultrarapid). The score is the sum
+  of the two haplotypes. A name CPIC's table lists (``*1x2``, ``*41x3``, ``*1x≥3``) takes CPIC's
+  value; another duplication ``*XxK`` scores K times ``*X`` (CPIC's rule, which every duplication
+  in its table follows); a tandem or hybrid ``*36+*10`` sums its parts.
+* An unknown copy number makes the score a lower bound: ``xN`` means two or more copies,
+  ``x≥3`` (also ``x>=3``) three or more, ``x>3`` four or more (CPIC scores ``*1x≥3`` as "≥3.0"). The
+  phenotype is given when the bound decides it (the bound is already Ultrarapid, or the
+  duplicated allele scores 0), otherwise it is "Indeterminate" with the reason: ``*1xN/*4`` is at
+  least 2.0 (Normal) but 3.0 (Ultrarapid) with a third copy.
+
+An ambiguous call keeps a phenotype only when every candidate diplotype gives the same one; its
+``candidate_phenotypes`` lists each candidate's. A no-call has phenotype "" (never Normal).
 
 Examples
 --------
 >>> cyp2c19_phenotype("*2/*17")
 'Intermediate Metabolizer'
->>> cyp2d6_activity("*1/*10x2")
-(1.5, 'Normal Metabolizer', False)
+>>> cyp2d6_activity("*1x2/*41")
+(2.25, 'Normal Metabolizer', False)
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ import csv
 import json
 import math
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -35,7 +47,8 @@ import pandas as pd
 from stratify.errors import PgxError
 from stratify.paths import resource_dir
 
-__all__ = ["add_phenotypes", "cyp2c19_phenotype", "cyp2d6_activity", "cyp2d6_phenotype_from_score"]
+__all__ = ["GENES", "add_phenotypes", "cyp2b6_phenotype", "cyp2c19_phenotype", "cyp2d6_activity",
+           "cyp2d6_phenotype_from_score"]
 
 POOR = "Poor Metabolizer"
 INTERMEDIATE = "Intermediate Metabolizer"
@@ -43,35 +56,16 @@ NORMAL = "Normal Metabolizer"
 ULTRARAPID = "Ultrarapid Metabolizer"
 INDETERMINATE = "Indeterminate"
 
-# Copy number assumed for "xN" / "x≥3": the smallest number such a name can mean.
-_UNKNOWN_COPIES = 3
+GENES = ("CYP2B6", "CYP2C19", "CYP2D6")
+_LOOKUP_FILES = {"CYP2B6": "CYP2B6_phenotype.json", "CYP2C19": "CYP2C19_phenotype.json"}
+_KNOWN_FUNCTION = ("Normal function", "Increased function", "Decreased function", "No function")
 _PART = re.compile(r"^(?P<allele>\*\d+)(?:\.\d+)?(?:[xX](?P<n>\d+|N|n|≥\d+|>=\d+|>\d+))?$")
-_SUPPORTED = ("CYP2C19", "CYP2D6")
-
-
-@lru_cache(maxsize=1)
-def _cyp2c19_table() -> dict[tuple[str, str], str]:
-    path = resource_dir() / "pgx" / "CYP2C19_phenotype.json"
-    raw = json.loads(path.read_text())
-    table = {}
-    for row in raw["diplotypes"]:
-        a, b = row["diplotype"].split("/")
-        table[tuple(sorted((a, b)))] = row["generesult"]
-    return table
-
-
-@lru_cache(maxsize=1)
-def _cyp2d6_values() -> dict[str, float | None]:
-    path = resource_dir() / "pgx" / "CYP2D6_activity.tsv"
-    with open(path, newline="") as fh:
-        return {
-            r["allele"]: (float(r["activity_value"]) if r["activity_value"] else None)
-            for r in csv.DictReader(fh, delimiter="\t")
-        }
+_SUBALLELE = re.compile(r"^(\*\d+)\.\d+$")
+_EPS = 1e-9
 
 
 def _split(diplotype: str, gene: str) -> tuple[str, str]:
-    """Split ``"*1/*2"`` (gene prefixes such as ``CYP2D6*1`` allowed) into its haplotypes."""
+    """Split ``"*1/*2"`` (gene prefixes such as ``CYP2D6*1`` and spaces allowed) into its haplotypes."""
     text = diplotype.replace(gene, "").replace(" ", "")
     parts = text.split("/")
     if len(parts) != 2 or not all(parts):
@@ -79,24 +73,47 @@ def _split(diplotype: str, gene: str) -> tuple[str, str]:
     return parts[0], parts[1]
 
 
-@lru_cache(maxsize=1)
-def _cyp2c19_alleles() -> frozenset[str]:
-    return frozenset(a for pair in _cyp2c19_table() for a in pair)
+def _fmt(score: float) -> str:
+    """A score as CPIC writes it (``1.0``, ``2.25``)."""
+    return str(round(float(score), 4))
 
 
-def _cyp2c19_reason(diplotype: str) -> str:
-    """Why a CYP2C19 diplotype is Indeterminate ("" when it is not)."""
-    a, b = _split(diplotype, "CYP2C19")
-    if (a, b) in _cyp2c19_table() or (b, a) in _cyp2c19_table():
-        return ""
-    unknown = [x for x in dict.fromkeys((a, b)) if x not in _cyp2c19_alleles()]
+# --------------------------------------------------------------------------- CYP2C19, CYP2B6
+
+
+@dataclass(frozen=True)
+class _Lookup:
+    phenotype: dict[tuple[str, str], str]  # sorted allele pair -> CPIC phenotype
+    function: dict[str, str]  # allele -> CPIC function
+
+
+@lru_cache(maxsize=None)
+def _lookup_table(gene: str) -> _Lookup:
+    raw = json.loads((resource_dir() / "pgx" / _LOOKUP_FILES[gene]).read_text(encoding="utf-8"))
+    table = {tuple(sorted(r["diplotype"].split("/"))): r["generesult"] for r in raw["diplotypes"]}
+    return _Lookup(table, dict(raw["haplotypes"]))
+
+
+def _lookup(gene: str, diplotype: str) -> tuple[str, str]:
+    """(phenotype, reason) of a CYP2C19/CYP2B6 diplotype; reason "" unless Indeterminate."""
+    a, b = _split(diplotype, gene)
+    alleles = [_SUBALLELE.sub(r"\1", x) for x in (a, b)]
+    t = _lookup_table(gene)
+    unknown = [x for x in dict.fromkeys(alleles) if x not in t.function]
     if unknown:
-        return "; ".join(f"allele {x} is not in CPIC's CYP2C19 table" for x in unknown)
-    return f"diplotype {a}/{b} is not in CPIC's CYP2C19 table"
+        return INDETERMINATE, "; ".join(f"allele {x} is not in CPIC's {gene} table" for x in unknown)
+    phenotype = t.phenotype.get(tuple(sorted(alleles)))
+    if phenotype is None:
+        return INDETERMINATE, f"diplotype {a}/{b} is not in CPIC's {gene} table"
+    if phenotype != INDETERMINATE:
+        return phenotype, ""
+    why = [f"allele {x} has {t.function[x].lower()} in CPIC's {gene} table" for x in dict.fromkeys(alleles)
+           if t.function[x] not in _KNOWN_FUNCTION]
+    return INDETERMINATE, "; ".join(why) or f"CPIC's {gene} table gives Indeterminate for {a}/{b}"
 
 
 def cyp2c19_phenotype(diplotype: str) -> str:
-    """CPIC phenotype of a CYP2C19 diplotype.
+    """CPIC phenotype of a CYP2C19 diplotype (CPIC's table, version 2025-11-05).
 
     Parameters
     ----------
@@ -123,14 +140,46 @@ def cyp2c19_phenotype(diplotype: str) -> str:
     >>> cyp2c19_phenotype("")
     ''
     """
-    if diplotype == "":
-        return ""
-    a, b = _split(diplotype, "CYP2C19")
-    return _cyp2c19_table().get(tuple(sorted((a, b))), INDETERMINATE)
+    return _lookup("CYP2C19", diplotype)[0] if diplotype else ""
+
+
+def cyp2b6_phenotype(diplotype: str) -> str:
+    """CPIC phenotype of a CYP2B6 diplotype (CPIC's table, version 2025-11-05).
+
+    Same conventions as :func:`cyp2c19_phenotype`; CYP2B6 has no "Likely" categories.
+
+    Examples
+    --------
+    >>> cyp2b6_phenotype("*6/*1"), cyp2b6_phenotype("*6/*6"), cyp2b6_phenotype("*1/*4")
+    ('Intermediate Metabolizer', 'Poor Metabolizer', 'Rapid Metabolizer')
+    >>> cyp2b6_phenotype("*1/*3")   # *3 has uncertain function
+    'Indeterminate'
+    """
+    return _lookup("CYP2B6", diplotype)[0] if diplotype else ""
+
+
+# --------------------------------------------------------------------------- CYP2D6
+
+
+@lru_cache(maxsize=1)
+def _cyp2d6_values() -> dict[str, tuple[float | None, bool, str]]:
+    """CPIC allele name -> (activity value or None, value is a lower bound, function)."""
+    with open(resource_dir() / "pgx" / "CYP2D6_activity.tsv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    return {r["allele"]: (None if r["activity_value"] == "n/a" else float(r["activity_value"].lstrip("≥")),
+                          r["activity_value"].startswith("≥"), r["function"]) for r in rows}
+
+
+@lru_cache(maxsize=1)
+def _cyp2d6_bands() -> tuple[tuple[str, float], ...]:
+    """(phenotype, lowest score) in ascending order, from CPIC's diplotype table."""
+    with open(resource_dir() / "pgx" / "CYP2D6_phenotype_bands.tsv", newline="", encoding="utf-8") as fh:
+        rows = [(r["phenotype"], float(r["activity_score_min"])) for r in csv.DictReader(fh, delimiter="\t")]
+    return tuple(sorted(rows, key=lambda r: r[1]))
 
 
 def cyp2d6_phenotype_from_score(score: float) -> str:
-    """CPIC CYP2D6 phenotype of an activity score (Caudle et al. 2020).
+    """CPIC CYP2D6 phenotype of an activity score: the band whose lowest score it reaches.
 
     Examples
     --------
@@ -138,74 +187,113 @@ def cyp2d6_phenotype_from_score(score: float) -> str:
     ['Poor Metabolizer', 'Intermediate Metabolizer', 'Intermediate Metabolizer',
      'Normal Metabolizer', 'Normal Metabolizer', 'Ultrarapid Metabolizer']
     """
-    eps = 1e-9
-    if score <= eps:
-        return POOR
-    if score <= 1.0 + eps:
-        return INTERMEDIATE
-    if score <= 2.25 + eps:
-        return NORMAL
-    return ULTRARAPID
+    bands = _cyp2d6_bands()
+    phenotype = bands[0][0]
+    for name, lowest in bands:
+        if score >= lowest - _EPS:
+            phenotype = name
+    return phenotype
 
 
-def _haplotype_reason(haplotype: str) -> str:
-    """Why one CYP2D6 haplotype has no activity score ("" when it has one)."""
+@dataclass(frozen=True)
+class _Haplotype:
+    score: float | None  # None: an allele without an activity value
+    step: float  # > 0: the score is a lower bound and each further copy adds at least this
+    open_parts: tuple[str, ...]  # the parts with an unknown copy number, e.g. "*1xN: 2 or more copies"
+    reason: str  # why there is no score
+
+
+def _copies(n: str | None) -> tuple[int, bool]:
+    """(least number of copies, copy number open) of a duplication suffix ``x2``, ``xN``, ``x≥3``."""
+    if n is None:
+        return 1, False
+    if n.isdigit():
+        return int(n), False
+    if n in ("N", "n"):
+        return 2, True  # xN: an unknown number of copies, two or more
+    if n.startswith(">") and not n.startswith(">="):
+        return int(n[1:]) + 1, True
+    return int(n.lstrip("≥>=")), True
+
+
+def _haplotype(haplotype: str) -> _Haplotype:
     values = _cyp2d6_values()
+    total, step, open_parts = 0.0, 0.0, []
     for part in haplotype.split("+"):
         m = _PART.match(part)
-        if not m:
-            return f"allele {part} is not in CPIC's CYP2D6 table"
-        allele = m.group("allele")
-        if allele not in values:
-            return f"allele {allele} is not in CPIC's CYP2D6 table"
-        if values[allele] is None:
-            return f"allele {allele} has unknown or uncertain function in CPIC's CYP2D6 table (no activity value)"
-    return ""
-
-
-def _haplotype_score(haplotype: str) -> tuple[float | None, bool]:
-    """(score, is_lower_bound) of one CYP2D6 haplotype; score None if an allele is unknown."""
-    values = _cyp2d6_values()
-    total = 0.0
-    lower = False
-    for part in haplotype.split("+"):
-        m = _PART.match(part)
-        if not m:
-            return None, False
-        value = values.get(m.group("allele"))
-        if value is None:
-            return None, False
-        n = m.group("n")
-        if n is None:
-            copies = 1
-        elif n.isdigit():
-            copies = int(n)
+        if not m or m.group("allele") not in values:
+            allele = m.group("allele") if m else part
+            return _Haplotype(None, 0.0, (), f"allele {allele} is not in CPIC's CYP2D6 table")
+        allele, n = m.group("allele"), m.group("n")
+        base, _, function = values[allele]
+        if base is None:
+            return _Haplotype(None, 0.0, (), f"allele {allele} has {function.lower()} in CPIC's CYP2D6 table "
+                                             "(no activity value)")
+        copies, is_open = _copies(n)
+        if copies == 0:
+            return _Haplotype(None, 0.0, (), f"{part}: zero copies is not a haplotype (the gene deletion is *5)")
+        suffix = "" if n is None else "x" + ("N" if n in ("N", "n") else n.replace(">=", "≥"))
+        # CPIC's own row for this name (*1x2, *41x3, *1x≥3), else K copies of the allele
+        if allele + suffix in values:
+            value, bound = values[allele + suffix][:2]
         else:
-            copies = _UNKNOWN_COPIES
-            # More copies of a zero-value allele add nothing: the score is exact.
-            lower = lower or value > 0
-        total += copies * value
-    return total, lower
+            value, bound = copies * base, is_open and base > 0
+        total += value
+        if bound:
+            step = base if step == 0 else min(step, base)
+            open_parts.append(f"{part}: {copies} or more copies")
+    return _Haplotype(total, step, tuple(open_parts), "")
+
+
+def _undecided(score: float, step: float, open_parts: list[str]) -> str:
+    """The reason a lower-bound score does not decide the phenotype."""
+    at_bound = cyp2d6_phenotype_from_score(score)
+    reach, last, s = [], at_bound, score
+    while last != ULTRARAPID:
+        s += step
+        p = cyp2d6_phenotype_from_score(s)
+        if p != last:
+            reach.append(f"{_fmt(s)} ({p})")
+            last = p
+    return (f"copy number unknown ({'; '.join(open_parts)}): the activity score is at least {_fmt(score)} "
+            f"({at_bound}) and more copies make it {' or '.join(reach)}, so the lower bound does not decide "
+            "the phenotype")
+
+
+@lru_cache(maxsize=65536)
+def _cyp2d6(diplotype: str) -> tuple[float | None, bool, str, str]:
+    """(score, is a lower bound, phenotype, reason) of a CYP2D6 diplotype."""
+    haps = [_haplotype(h) for h in _split(diplotype, "CYP2D6")]
+    reasons = list(dict.fromkeys(h.reason for h in haps if h.reason))
+    if reasons:
+        return None, False, INDETERMINATE, "; ".join(reasons)
+    score = haps[0].score + haps[1].score
+    steps = [h.step for h in haps if h.step > 0]
+    phenotype = cyp2d6_phenotype_from_score(score)
+    if steps and phenotype != ULTRARAPID:
+        # More copies raise the score, so every band from here up to Ultrarapid is possible.
+        return score, True, INDETERMINATE, _undecided(score, min(steps), [p for h in haps for p in h.open_parts])
+    return score, bool(steps), phenotype, ""
 
 
 def cyp2d6_activity(diplotype: str) -> tuple[float | None, str, bool]:
-    """CYP2D6 activity score and phenotype of a diplotype (Caudle et al. 2020).
+    """CYP2D6 activity score and phenotype of a diplotype (Caudle et al. 2020; CPIC's values).
 
     Parameters
     ----------
     diplotype
-        Two haplotypes joined by "/". A haplotype is an allele (``*4``, suballele
-        ``*4.001``), a duplication ``*1x2``, an unknown copy number ``*1xN`` / ``*1x≥3``, or a
-        tandem/hybrid arrangement ``*36+*10`` / ``*68+*4``. ``""`` is a no-call.
+        Two haplotypes joined by "/". A haplotype is an allele (``*4``, suballele ``*4.001``),
+        a duplication ``*1x2``, an unknown copy number ``*1xN`` (two or more copies),
+        ``*1x≥3`` / ``*1x>=3`` (three or more), or a tandem/hybrid arrangement ``*36+*10`` /
+        ``*68+*4``. ``""`` is a no-call.
 
     Returns
     -------
     tuple
-        ``(score, phenotype, is_lower_bound)``. With an unknown copy number the score is
-        the lower bound for N = 3 copies, and the phenotype is given only where the bound
-        decides it (> 2.25, Ultrarapid), otherwise "Indeterminate". An allele of unknown or
-        uncertain function gives ``(None, "Indeterminate", False)``; a no-call
-        ``(None, "", False)``.
+        ``(score, phenotype, is_lower_bound)``. With an unknown copy number the score is the
+        least the name allows, and the phenotype is given only where that bound decides it,
+        otherwise "Indeterminate". An allele of unknown or uncertain function gives
+        ``(None, "Indeterminate", False)``; a no-call ``(None, "", False)``.
 
     Raises
     ------
@@ -214,52 +302,61 @@ def cyp2d6_activity(diplotype: str) -> tuple[float | None, str, bool]:
 
     Examples
     --------
-    >>> cyp2d6_activity("*1/*4")
-    (1.0, 'Intermediate Metabolizer', False)
+    >>> cyp2d6_activity("*1/*4"), cyp2d6_activity("*4/*41x3")
+    ((1.0, 'Intermediate Metabolizer', False), (0.75, 'Intermediate Metabolizer', False))
     >>> cyp2d6_activity("*36+*10/*4x2")
     (0.25, 'Intermediate Metabolizer', False)
-    >>> cyp2d6_activity("*1xN/*1")
-    (4.0, 'Ultrarapid Metabolizer', True)
-    >>> cyp2d6_activity("*10x≥3/*4")
-    (0.75, 'Indeterminate', True)
+    >>> cyp2d6_activity("*1xN/*1"), cyp2d6_activity("*1xN/*4")
+    ((3.0, 'Ultrarapid Metabolizer', True), (2.0, 'Indeterminate', True))
     >>> cyp2d6_activity("*1/*22")
     (None, 'Indeterminate', False)
     """
     if diplotype == "":
         return None, "", False
-    h1, h2 = _split(diplotype, "CYP2D6")
-    s1, lb1 = _haplotype_score(h1)
-    s2, lb2 = _haplotype_score(h2)
-    if s1 is None or s2 is None:
-        return None, INDETERMINATE, False
-    score = s1 + s2
-    lower = lb1 or lb2
-    phenotype = cyp2d6_phenotype_from_score(score)
-    if lower and phenotype != ULTRARAPID:
-        # More copies could move the score into a higher band.
-        phenotype = INDETERMINATE
+    score, lower, phenotype, _ = _cyp2d6(diplotype)
     return score, phenotype, lower
 
 
+# --------------------------------------------------------------------------- tables of calls
+
+
+@lru_cache(maxsize=65536)
 def _one(gene: str, diplotype: str) -> tuple[float, bool, str, str]:
-    """(activity score, lower bound, phenotype, reason) of one diplotype; the reason says why
-    the phenotype is Indeterminate ("" otherwise)."""
-    if gene == "CYP2C19":
-        phenotype = cyp2c19_phenotype(diplotype)
-        return math.nan, False, phenotype, (_cyp2c19_reason(diplotype) if phenotype == INDETERMINATE else "")
-    score, phenotype, lower = cyp2d6_activity(diplotype)
-    reason = ""
-    if phenotype == INDETERMINATE:
-        if score is None:
-            h1, h2 = _split(diplotype, "CYP2D6")
-            reason = "; ".join(dict.fromkeys(r for r in (_haplotype_reason(h1), _haplotype_reason(h2)) if r))
-        else:
-            reason = (f"unknown copy number in {diplotype}: the activity score is at least {score:g} (N = "
-                      f"{_UNKNOWN_COPIES}), which does not decide the phenotype")
-    return (math.nan if score is None else score), lower, phenotype, reason
+    """(activity score or NaN, lower bound, phenotype, reason) of one diplotype."""
+    if gene == "CYP2D6":
+        score, lower, phenotype, reason = _cyp2d6(diplotype)
+        return (math.nan if score is None else score), lower, phenotype, reason
+    phenotype, reason = _lookup(gene, diplotype)
+    return math.nan, False, phenotype, reason
 
 
-def add_phenotypes(calls: pd.DataFrame) -> pd.DataFrame:
+def _ambiguous(gene: str, options: list[str], at) -> tuple[float, bool, str, str, str]:
+    """(score, lower bound, phenotype, reason, candidate_phenotypes) of an ambiguous call."""
+    results = [(d, _checked(gene, d, at)) for d in dict.fromkeys(options) if d]
+    if not results:
+        return math.nan, False, INDETERMINATE, "ambiguous call without candidate diplotypes", ""
+    listing = "; ".join(f"{d}: {r[2]}" for d, r in results)
+    phens = {r[2] for _, r in results}
+    if len(phens) == 1:
+        phenotype = phens.pop()
+        reason = "; ".join(dict.fromkeys(r[3] for _, r in results if r[3]))
+    else:
+        phenotype = INDETERMINATE
+        reason = "ambiguous call whose candidates give different phenotypes: " + "; ".join(
+            f"{d} {r[2]}" + (f" ({r[3]})" if r[3] else "") for d, r in results)
+    scores = {(r[0], r[1]) for _, r in results}
+    score, lower = results[0][1][:2] if len(scores) == 1 else (math.nan, False)
+    return score, lower, phenotype, reason, listing
+
+
+def _checked(gene: str, diplotype: str, at) -> tuple[float, bool, str, str]:
+    try:
+        return _one(gene, diplotype)
+    except PgxError as e:
+        raise PgxError(f"{at()}: {e}") from None
+
+
+def add_phenotypes(calls: pd.DataFrame, *, source: str = "calls table") -> pd.DataFrame:
     """Add CPIC phenotypes (and CYP2D6 activity scores) to a table of calls.
 
     Parameters
@@ -267,23 +364,28 @@ def add_phenotypes(calls: pd.DataFrame) -> pd.DataFrame:
     calls
         At least ``gene, diplotype, status, alternatives`` (as from
         :func:`stratify.pgx.call_diplotypes` or :func:`stratify.pgx.read_calls`); genes
-        CYP2C19 and CYP2D6. A ``note`` column, where present, goes into a no-call's reason.
+        :data:`GENES`. A ``note`` column, where present, goes into a no-call's reason; a
+        ``sample`` column names the record in error messages.
+    source
+        What the table is (a file name), for error messages.
 
     Returns
     -------
     pandas.DataFrame
-        A copy with ``activity_score`` (float; NaN for CYP2C19, no-calls and unknown
-        alleles), ``activity_lower_bound`` (bool), ``phenotype`` and ``reason``.
-        "called": the diplotype's phenotype. "ambiguous": the phenotype shared by the
-        diplotype and every alternative, else "Indeterminate" (the score likewise, else
-        NaN). "no-call": phenotype "" and score NaN. ``reason`` says, in the row, why a
-        phenotype is Indeterminate or empty (e.g. "allele *999 is not in CPIC's CYP2D6
-        table", "no call: PharmCAT: 'Unknown/Unknown', no call"); "" for a phenotype.
+        A copy with ``activity_score`` (float; NaN for CYP2C19/CYP2B6, no-calls and alleles
+        without a value), ``activity_lower_bound`` (bool: the score is the least an unknown copy
+        number allows), ``phenotype``, ``reason`` and ``candidate_phenotypes``.
+        "called": the diplotype's phenotype. "ambiguous": the phenotype shared by the diplotype
+        and every alternative, else "Indeterminate" (the score likewise, else NaN), and
+        ``candidate_phenotypes`` lists every candidate's, ``"*1/*4: Intermediate Metabolizer;
+        *4/*4: Poor Metabolizer"`` ("" for other statuses). "no-call": phenotype "" and score NaN.
+        ``reason`` says why a phenotype is Indeterminate or empty (e.g. "allele *999 is not in
+        CPIC's CYP2D6 table", "no call: PharmCAT: 'Unknown/Unknown', no call"); "" otherwise.
 
     Raises
     ------
     PgxError
-        A column is absent, a gene is not CYP2C19/CYP2D6, a status is not
+        A column is absent, a gene is not one of :data:`GENES`, a status is not
         called/ambiguous/no-call, or a diplotype is malformed.
 
     Examples
@@ -295,70 +397,45 @@ def add_phenotypes(calls: pd.DataFrame) -> pd.DataFrame:
     >>> out = add_phenotypes(calls)
     >>> out["phenotype"].tolist()
     ['Intermediate Metabolizer', 'Indeterminate', '', 'Indeterminate']
+    >>> out["candidate_phenotypes"][1]
+    '*1/*4: Intermediate Metabolizer; *1/*17: Rapid Metabolizer'
     >>> out["reason"].tolist()[2:]
     ['no call', "allele *999 is not in CPIC's CYP2D6 table"]
     """
     needed = ["gene", "diplotype", "status", "alternatives"]
     absent = [c for c in needed if c not in calls.columns]
     if absent:
-        raise PgxError(
-            f"calls table lacks column(s) {', '.join(absent)}; expected at least {', '.join(needed)}"
-        )
+        raise PgxError(f"{source} lacks column(s) {', '.join(absent)}; expected at least {', '.join(needed)}")
     out = calls.copy()
-    scores = np.full(len(out), np.nan)
-    lowers = np.zeros(len(out), dtype=bool)
-    phenotypes = np.empty(len(out), dtype=object)
-    reasons = np.full(len(out), "", dtype=object)
-    cache: dict[tuple[str, str], tuple[float, bool, str, str]] = {}
-
-    def lookup(gene: str, dip: str) -> tuple[float, bool, str, str]:
-        key = (gene, dip)
-        if key not in cache:
-            cache[key] = _one(gene, dip)
-        return cache[key]
-
+    n = len(out)
+    scores, lowers = np.full(n, np.nan), np.zeros(n, dtype=bool)
+    phenotypes, reasons, listings = (np.full(n, "", dtype=object) for _ in range(3))
     notes = out["note"] if "note" in out.columns else pd.Series("", index=out.index)
-    for k, (gene, dip, status, alts, note) in enumerate(
-        zip(out["gene"], out["diplotype"], out["status"], out["alternatives"], notes)
+    samples = out["sample"] if "sample" in out.columns else pd.Series(None, index=out.index)
+    for k, (gene, dip, status, alts, note, sample) in enumerate(
+        zip(out["gene"], out["diplotype"], out["status"], out["alternatives"], notes, samples)
     ):
-        if gene not in _SUPPORTED:
-            raise PgxError(
-                f"calls table, row {k}: gene {gene!r} has no phenotype rules here; supported: "
-                f"{', '.join(_SUPPORTED)} (filter the calls to these genes first)"
-            )
+        def at(k=k, sample=sample, gene=gene) -> str:
+            return f"{source}, call {k + 1}" + ("" if _isna(sample) else f" (sample {sample!r}, gene {gene})")
+
+        if gene not in GENES:
+            raise PgxError(f"{at()}: gene {gene!r} has no phenotype rules here; supported: {', '.join(GENES)} "
+                           "(filter the calls to these genes first)")
         dip = "" if _isna(dip) else str(dip)
         if status == "no-call":
-            phenotypes[k] = ""
             note = "" if _isna(note) else str(note)
             reasons[k] = f"no call: {note}" if note else "no call"
-            continue
-        if status == "called":
-            scores[k], lowers[k], phenotypes[k], reasons[k] = lookup(gene, dip)
+        elif status == "called":
+            scores[k], lowers[k], phenotypes[k], reasons[k] = _checked(gene, dip, at)
         elif status == "ambiguous":
-            options = [dip] + [a for a in ("" if _isna(alts) else str(alts)).split(";") if a]
-            results = [(d, lookup(gene, d)) for d in options if d]
-            if not results:
-                phenotypes[k], reasons[k] = INDETERMINATE, "ambiguous call without candidate diplotypes"
-                continue
-            phens = {r[2] for _, r in results}
-            if len(phens) == 1:
-                phenotypes[k] = phens.pop()
-                reasons[k] = results[0][1][3]
-            else:
-                phenotypes[k] = INDETERMINATE
-                reasons[k] = "ambiguous call whose candidates give different phenotypes: " + "; ".join(
-                    f"{d} {r[2]}" + (f" ({r[3]})" if r[3] else "") for d, r in results)
-            vals = {(r[0], r[1]) for _, r in results}
-            if len(vals) == 1 and not math.isnan(results[0][1][0]):
-                scores[k], lowers[k] = results[0][1][0], results[0][1][1]
+            options = [dip] + ("" if _isna(alts) else str(alts)).split(";")
+            scores[k], lowers[k], phenotypes[k], reasons[k], listings[k] = _ambiguous(gene, options, at)
         else:
-            raise PgxError(
-                f"calls table, row {k}: status {status!r}; expected one of called, ambiguous, no-call"
-            )
+            raise PgxError(f"{at()}: status {status!r}; expected one of called, ambiguous, no-call")
     out["activity_score"] = scores
     out["activity_lower_bound"] = lowers
-    out["phenotype"] = pd.Series(phenotypes, index=out.index, dtype=str)
-    out["reason"] = pd.Series(reasons, index=out.index, dtype=str)
+    for name, values in (("phenotype", phenotypes), ("reason", reasons), ("candidate_phenotypes", listings)):
+        out[name] = pd.Series(values, index=out.index, dtype=str)
     return out
 
 
