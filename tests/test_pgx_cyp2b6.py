@@ -24,14 +24,7 @@ from stratify.pgx.alleles import (
 )
 from stratify.pgx.api import call_vcf
 from stratify.pgx.callers import read_calls
-from stratify.pgx.cyp2b6_table import (
-    FUNCTION,
-    PAIR_PHENOTYPE,
-    add_phenotypes_with_cyp2b6,
-    cyp2b6_phenotype,
-    cyp2b6_reason,
-    rules_from_cpic_json,
-)
+from stratify.pgx.phenotype import add_phenotypes
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "pgx" / "pharmcat"
 EXAMPLES = SHARED / "examples"
@@ -199,53 +192,27 @@ def test_cli_calls_cyp2b6(tmp_path):
 # ------------------------------------------------------------------ phenotypes (interim table)
 
 
-def test_rules_reproduce_every_cpic_diplotype():
-    path = SHARED / "phenotype" / "CYP2B6.json"
-    function, pairs = rules_from_cpic_json(path)
-    assert function == FUNCTION and pairs == PAIR_PHENOTYPE
-    rows = json.loads(path.read_text())["diplotypes"]
-    assert len(rows) == 1176
-    assert all(cyp2b6_phenotype(r["diplotype"]) == r["generesult"] for r in rows)
-
-
-def test_rules_refuse_a_table_that_is_not_a_function_pair_rule(tmp_path):
-    raw = json.loads((SHARED / "phenotype" / "CYP2B6.json").read_text())
-    row = next(r for r in raw["diplotypes"] if r["diplotype"] == "*1/*2")
-    row["generesult"] = "Poor Metabolizer"
-    p = tmp_path / "CYP2B6.json"
-    p.write_text(json.dumps(raw))
-    with pytest.raises(PgxError, match=r"\*1/\*2 gives Poor Metabolizer"):
-        rules_from_cpic_json(p)
-
-
-def test_indeterminate_reasons_and_malformed_diplotype():
-    assert cyp2b6_phenotype("*1/*99") == "Indeterminate"
-    assert cyp2b6_reason("*1/*99") == "allele *99 is not in CPIC's CYP2B6 table"
-    assert cyp2b6_reason("*4/[*6+*10]").startswith("PharmCAT combination [*6+*10]")
-    assert cyp2b6_reason("*1/*6") == ""
-    with pytest.raises(PgxError, match="malformed"):
-        cyp2b6_phenotype("*1")
-
-
-def test_add_phenotypes_with_cyp2b6_keeps_rows_in_order():
+def test_add_phenotypes_handles_cyp2b6_beside_the_other_genes_in_row_order():
+    """CYP2B6 goes through the one phenotyper (stratify.pgx.phenotype; every CPIC CYP2B6 row is
+    tested in tests/test_pgx_phenotype.py)."""
     calls = pd.DataFrame({
-        "gene": ["CYP2C19", "CYP2B6", "CYP2D6", "CYP2B6", "CYP2B6"],
-        "diplotype": ["*1/*2", "*6/*6", "*1/*1", "*1/*13", ""],
-        "status": ["called", "called", "called", "ambiguous", "no-call"],
-        "alternatives": ["", "", "", "*6/*8", ""],
-        "note": ["", "", "", "", "missing positions"]}, index=[10, 11, 12, 13, 14])
-    out = add_phenotypes_with_cyp2b6(calls)
-    assert list(out.index) == [10, 11, 12, 13, 14]
+        "gene": ["CYP2C19", "CYP2B6", "CYP2D6", "CYP2B6", "CYP2B6", "CYP2B6"],
+        "diplotype": ["*1/*2", "*6/*6", "*1/*1", "*1/*13", "", "*1/*99"],
+        "status": ["called", "called", "called", "ambiguous", "no-call", "called"],
+        "alternatives": ["", "", "", "*6/*8", "", ""],
+        "note": ["", "", "", "", "missing positions", ""]}, index=[10, 11, 12, 13, 14, 15])
+    out = add_phenotypes(calls)
+    assert list(out.index) == [10, 11, 12, 13, 14, 15]
     assert out["phenotype"].tolist() == ["Intermediate Metabolizer", "Poor Metabolizer", "Normal Metabolizer",
-                                         "Indeterminate", ""]
-    assert out.loc[14, "reason"] == "no call: missing positions"
+                                         "Indeterminate", "", "Indeterminate"]
+    assert "*99" in out.loc[15, "reason"]
     assert np.isnan(out.loc[11, "activity_score"]) and out.loc[12, "activity_score"] == 2.0
 
 
-def test_add_phenotypes_with_cyp2b6_bad_status_is_named():
+def test_add_phenotypes_bad_status_is_named_for_cyp2b6():
     calls = pd.DataFrame({"gene": ["CYP2B6"], "diplotype": ["*1/*1"], "status": ["maybe"], "alternatives": [""]})
     with pytest.raises(PgxError, match="status 'maybe'"):
-        add_phenotypes_with_cyp2b6(calls)
+        add_phenotypes(calls)
 
 
 # ------------------------------------------------------------------ other tools' calls

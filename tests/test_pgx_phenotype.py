@@ -557,7 +557,7 @@ def test_phenotype_command_reads_other_callers_formats(tmp_path):
     ("sample\tgene\tdiplotype\tstatus\nP1\tCYP2D6\t*1/*4\tmaybe\n", "plain",
      "{p}, line 2, column 'status': 'maybe'; expected one of called, ambiguous, no-call"),
     ("sample\tgene\tdiplotype\nP1\tCYP2B6\t*6\n", "plain",
-     "{p}, call 1 (sample 'P1', gene CYP2B6): CYP2B6 diplotype '*6': expected two haplotypes joined by '/'"),
+     "{p}, line 2, column 'diplotype': CYP2B6 diplotype '*6' is malformed (one haplotype only)"),
     ("x", "pharmgkb", "unknown star-allele caller 'pharmgkb'"),
 ])
 def test_phenotype_command_bad_input_is_one_named_error(tmp_path, content, tool, message):

@@ -218,7 +218,7 @@ def _write_not_genotyped(missing: pd.DataFrame, summary: dict[str, Any], out: Pa
 def run_pgx(config: dict[str, Any], results: Path) -> dict[str, Any]:
     """pgx: CYP2C19 and CYP2B6 from the VCF genotypes, other tools' star-allele calls, CPIC phenotypes."""
     from stratify.pgx.callers import read_calls
-    from stratify.pgx.cyp2b6_table import add_phenotypes_with_cyp2b6 as add_phenotypes
+    from stratify.pgx.phenotype import add_phenotypes
     from stratify.validate import read_sample_map
 
     out = results / "pgx"

@@ -7,10 +7,11 @@ from pathlib import Path
 import pandas as pd
 
 from stratify.pgx.alleles import call_diplotypes, load_definitions, read_vcf_genotypes
-from stratify.pgx.cyp2b6_table import add_phenotypes_with_cyp2b6
+from stratify.pgx.phenotype import add_phenotypes
 
 CALL_TSV_COLUMNS = ["sample", "gene", "diplotype", "phenotype", "activity_score", "status", "reason", "alternatives",
-                    "missing_positions", "genotype_flags", "not_callable", "n_candidates", "haplotype1", "haplotype2"]
+                    "candidate_phenotypes", "missing_positions", "genotype_flags", "not_callable", "n_candidates",
+                    "haplotype1", "haplotype2"]
 
 
 def call_vcf(vcf: str | Path, *, gene: str = "CYP2C19", samples: list[str] | None = None,
@@ -41,7 +42,7 @@ def call_vcf(vcf: str | Path, *, gene: str = "CYP2C19", samples: list[str] | Non
     """
     defs = load_definitions(gene)
     geno = read_vcf_genotypes(vcf, defs, samples=samples)
-    calls = add_phenotypes_with_cyp2b6(call_diplotypes(geno, defs, gene=gene, top_only=top_only))
+    calls = add_phenotypes(call_diplotypes(geno, defs, gene=gene, top_only=top_only))
     return calls[[c for c in CALL_TSV_COLUMNS if c in calls.columns]]
 
 
