@@ -34,7 +34,10 @@ What was checked against sources (2025 look-up; quotations paraphrased):
   adequate dose and duration), rec. 10 (stopping before the end of week 4 without clear
   non-response is not a failure), rec. 12 (a failed structured psychotherapy is not an
   exclusion), rec. 15 (all specifiers except bipolar depression). A citing paper reports
-  moderate consensus that neurostimulation (ECT) may count among the two treatments.
+  moderate consensus that neurostimulation (ECT) may count among the two treatments. The
+  paper's text on whether a failed psychotherapy is one of the two was not readable: by
+  default it is not (Table 1 only says it does not exclude); ``count_psychotherapy``
+  gives the other reading. Two trials of one agent are one treatment.
   **Not verified**: the PRD band of 25-50% reduction (the paper defines PRD; the numbers
   were not seen in the text read) and the preference for prospective over retrospective
   confirmation of non-response (facts.md marks it "verify"; not found) - hence the
@@ -57,9 +60,11 @@ What was checked against sources (2025 look-up; quotations paraphrased):
   checked). **Not verified**: its stage rules and the 8-session psychotherapy minimum
   (the text was not available); encoded as facts.md states them.
 * Markowitz et al. 2022, Am J Psychiatry, doi:10.1176/appi.ajp.2021.21050535: the
-  argument that TRD definitions should include psychotherapy (introduction read).
-  **Not verified**: the exact proposal (>= 2 medication trials AND >= 1 psychotherapy
-  trial of 9-16 sessions by a trained therapist); encoded as facts.md states it.
+  argument that TRD definitions should include psychotherapy, naming CBT and IPT
+  (introduction read). **Not verified**: the exact proposal (>= 2 prospective medication
+  trials AND >= 1 evidence-based psychotherapy trial of 9-16 sessions by a trained
+  therapist); encoded as facts.md states it, with "prospective" read from the data model
+  (a measured outcome) and the evidence-based list in resources/.
 
 Examples
 --------
