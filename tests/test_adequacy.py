@@ -35,19 +35,55 @@ def test_output_columns_and_one_row_per_trial():
 
 
 def test_three_week_trial_not_adequate_not_failed():
-    # 20 -> 19 is 5%: non-response, but 3 weeks < 4 (Sforzini: stopped before week 4)
+    # 20 -> 19 is 5%: non-response, but 3 weeks < 6 (ATRQ), and stopped before week 4 (Sforzini)
     r = one(duration_weeks=3.0, baseline_score=20, end_score=19)
     assert r["adequate_duration"] == False  # noqa: E712
     assert r["adequate"] == False  # noqa: E712
     assert r["outcome_class"] == "nonresponse"
     assert r["failed"] == False  # noqa: E712
-    assert "duration 3 weeks < 4" in r["adequacy_reason"]
+    assert "duration 3 weeks < 6" in r["adequacy_reason"]
 
 
-def test_four_week_trial_is_long_enough():
-    r = one(duration_weeks=4.0, baseline_score=20, end_score=19)
+@pytest.mark.parametrize("weeks, adequate", [(4.0, False), (5.9, False), (6.0, True), (8.0, True)])
+def test_adequate_duration_is_six_weeks_as_in_the_atrq(weeks, adequate):
+    # Item 11: the minimum doses come from the ATRQ, whose adequate trial is >= 6 weeks at an
+    # adequate dose; a 4-week trial (the old default) is too short, as its worked example says
+    r = one(duration_weeks=weeks, baseline_score=20, end_score=19)
+    assert r["adequate"] == adequate
+    assert r["failed"] == adequate
+    assert f"duration {weeks:g} weeks {'>=' if adequate else '<'} 6" in r["adequacy_reason"]
+
+
+def test_study_minimum_below_four_weeks_keeps_sforzini_week_four_rule():
+    # a study may count 2 weeks as adequate, but a trial stopped before the end of week 4 is
+    # still no failure (Sforzini et al. 2021 rec. 10); from week 4 the study's minimum decides
+    t = pd.DataFrame([trial(trial=1, duration_weeks=3.0, baseline_score=20, end_score=19),
+                      trial(trial=2, duration_weeks=4.0, baseline_score=20, end_score=19),
+                      trial(trial=3, duration_weeks=1.0, baseline_score=20, end_score=19)])
+    a = assess_trials(t, min_weeks=2.0)
+    assert a["adequate"].tolist() == [False, True, False]
+    assert a["failed"].tolist() == [False, True, False]
+    assert "stopped before the end of week 4, not a failure (Sforzini et al. 2021 rec. 10)" in a.loc[0, "adequacy_reason"]
+    assert a.loc[2, "adequacy_reason"].endswith("duration 1 weeks < 2")
+
+
+def test_four_week_trial_is_long_enough_with_a_four_week_minimum():
+    r = assess_trials(pd.DataFrame([trial(duration_weeks=4.0, baseline_score=20, end_score=19)]),
+                      min_weeks=4.0).iloc[0]
     assert r["adequate"] == True  # noqa: E712
     assert r["failed"] == True  # noqa: E712
+
+
+def test_config_default_adequate_weeks_is_the_atrq_six():
+    from stratify.adequacy import ATRQ_MIN_WEEKS, adequacy_options
+    from stratify.config import validate_config
+
+    assert ATRQ_MIN_WEEKS == 6.0
+    assert adequacy_options({})["min_weeks"] == 6.0
+    cfg = validate_config({"cohort": "demo", "genome_build": "GRCh38", "inputs": {"patients": "p.tsv", "symptoms": "s.tsv"},
+                           "endpoint": {"instrument": "HAMD17", "week": 8}})
+    assert cfg["clinical"]["adequate_weeks"] == 6
+    assert cfg["clinical"]["sforzini_count_psychotherapy"] is False
 
 
 def test_sub_minimum_dose_not_adequate():

@@ -284,7 +284,9 @@ def test_treatment_summary_index_treatment():
 
 def test_treatment_summary_adequacy_parameters():
     out = treatment_summary(HISTORY, adequate_weeks=2.0).set_index("patient_id")
-    assert out.loc["P1", "n_failed_trials"] == 5  # fluoxetine (3 weeks) now counts too
+    assert out.loc["P1", "n_failed_trials"] == 4  # fluoxetine (3 weeks): still stopped before week 4
+    out = treatment_summary(HISTORY, adequate_weeks=6.0).set_index("patient_id")
+    assert out.loc["P1", "n_failed_trials"] == 3  # venlafaxine (4 weeks) is short of the ATRQ's 6
     out = treatment_summary(HISTORY, min_psychotherapy_sessions=12).set_index("patient_id")
     assert out.loc["P1", "n_failed_trials"] == 3  # cbt (10 sessions) no longer adequate
     out = treatment_summary(HISTORY, min_psychotherapy_sessions=6).set_index("patient_id")
@@ -296,13 +298,17 @@ def test_treatment_summary_matches_trd_sforzini_count():
     from stratify.adequacy import assess_trials
     from stratify.trd import sforzini_2021
 
-    trials = assess_trials(HISTORY).merge(HISTORY[["patient_id", "episode", "trial", "sessions"]],
+    # the same adequacy options on both sides (treatment_summary's own default is 4 weeks)
+    trials = assess_trials(HISTORY, min_weeks=4.0).merge(HISTORY[["patient_id", "episode", "trial", "sessions"]],
                                           on=["patient_id", "episode", "trial"])
     pts = pd.DataFrame({"patient_id": ["P1", "P2", "P3"]})
-    sf = sforzini_2021(trials, pts).set_index("patient_id")
+    sf = sforzini_2021(trials, pts, count_psychotherapy=True).set_index("patient_id")
     out = treatment_summary(HISTORY).set_index("patient_id")
-    # P1 has an uncertain trial but 4 certain failures, so Sforzini is determinate (TRD, 4)
+    # P1 has an uncertain trial but 4 certain failures, so Sforzini is determinate (TRD, 4).
+    # Equal when Sforzini counts psychotherapy and every failed agent differs (as here); by
+    # default Sforzini leaves the failed cbt out (docs/trd.md), n_failed_trials counts trials.
     assert sf["sforzini_2021_n_failed"].tolist() == out["n_failed_trials"].tolist() == [4, 0, 0]
+    assert sforzini_2021(trials, pts)["sforzini_2021_n_failed"].tolist() == [3, 0, 0]
 
 
 def test_treatment_summary_empty():

@@ -34,8 +34,9 @@ def test_defaults_are_filled():
                                        "early_stopping_rounds": 20, "max_estimators": 500,
                                        "max_patients": 20000}}
     assert "definition" not in cfg["endpoint"]
-    assert cfg["clinical"] == {"max_missing_items": 0.2, "adequate_weeks": 4, "min_psychotherapy_sessions": 8,
-                              "markowitz_min_sessions": 9, "min_sessions": {}, "crp_acute_mg_l": 10,
+    assert cfg["clinical"] == {"max_missing_items": 0.2, "adequate_weeks": 6, "min_psychotherapy_sessions": 8,
+                              "markowitz_min_sessions": 9, "sforzini_count_psychotherapy": False,
+                              "min_sessions": {}, "crp_acute_mg_l": 10,
                               "crp_acute_policy": "exclude", "dimensions": {}}
     assert cfg["subtype"] == {"features": ["inflammatory_index", "metabolic_index", "aes", "anhedonia"],
                               "max_k": 6, "n_init": 5, "min_cluster_fraction": 0.05, "method": "gmm_bic",

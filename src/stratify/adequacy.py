@@ -9,7 +9,9 @@ the end of week 4 without clear non-response is not a failure. Adequate psychoth
 8 attended sessions (Conway, George & Sackeim 2017). Minimum daily doses are in
 ``resources/adequate_doses.tsv`` (MGH Antidepressant Treatment Response Questionnaire
 values; where each came from, and which are unverified, is in resources/SOURCES.md,
-section "Treatment adequacy").
+section "Treatment adequacy"). The adequate duration follows the same source: at least
+6 weeks at an adequate dose (ATRQ; its worked example calls a 4-week trial too short), so
+the dose and the duration of a trial are judged by one instrument.
 """
 
 from __future__ import annotations
@@ -40,6 +42,13 @@ NUMERIC = ("dose_mg_day", "duration_weeks", "sessions", "baseline_score", "end_s
 DEFAULT_MIN_SESSIONS = {"ECT": 6, "rTMS": 20, "esketamine": 8, "ketamine": 6}
 SESSION_MODALITIES = ("psychotherapy", *DEFAULT_MIN_SESSIONS)
 NONRESPONSE_BELOW = 25.0
+#: Minimum weeks of an adequate drug trial: the MGH ATRQ's "at least 6 weeks at an adequate
+#: dose" (Chandler et al. 2010; Fava 2003), the source of the minimum-dose table.
+ATRQ_MIN_WEEKS = 6.0
+#: Sforzini et al. 2021 rec. 10: stopping before the end of week 4 without clear evidence of
+#: non-response is not a treatment failure. Kept apart from ``min_weeks``: a trial shorter
+#: than this is never adequate, whatever ``min_weeks`` a study sets.
+SFORZINI_MIN_WEEKS = 4.0
 RESPONSE_FROM = 50.0
 #: How far a given ``pct_change`` may differ from the one its scores give (percentage points):
 #: a reported percentage is often rounded to a whole number.
@@ -58,7 +67,7 @@ def adequacy_options(config: Mapping[str, Any]) -> dict[str, Any]:
     replaces ``resources/adequate_doses.tsv``).
     """
     cc = config.get("clinical", {})
-    opts: dict[str, Any] = {"min_weeks": float(cc.get("adequate_weeks", 4.0)),
+    opts: dict[str, Any] = {"min_weeks": float(cc.get("adequate_weeks", ATRQ_MIN_WEEKS)),
                             "min_psychotherapy_sessions": int(cc.get("min_psychotherapy_sessions", 8)),
                             "min_sessions": dict(cc.get("min_sessions", {}))}
     if cc.get("dose_table"):
@@ -332,7 +341,7 @@ def classify_outcome(recorded: Any, pct: float) -> str:
     return str(recorded)
 
 
-def assess_trials(treatments: pd.DataFrame, *, min_weeks: float = 4.0, min_psychotherapy_sessions: int = 8,
+def assess_trials(treatments: pd.DataFrame, *, min_weeks: float = ATRQ_MIN_WEEKS, min_psychotherapy_sessions: int = 8,
                   doses: pd.DataFrame | None = None,
                   min_sessions: Mapping[str, int] | None = None) -> pd.DataFrame:
     """Adequacy, outcome class and failure of every treatment trial.
@@ -341,7 +350,7 @@ def assess_trials(treatments: pd.DataFrame, *, min_weeks: float = 4.0, min_psych
 
     * medication, augmentation and other: **dose** (``dose_mg_day`` >= the agent's
       ``min_daily_dose_mg`` in `doses`) and **duration** (``duration_weeks`` >=
-      `min_weeks`);
+      `min_weeks`, default 6: the ATRQ's adequate duration, :data:`ATRQ_MIN_WEEKS`);
     * psychotherapy: attended **sessions** >= `min_psychotherapy_sessions` (8: Conway,
       George & Sackeim 2017);
     * ECT, rTMS, esketamine and ketamine: attended **sessions** >= ``min_sessions[modality]``
@@ -355,10 +364,12 @@ def assess_trials(treatments: pd.DataFrame, *, min_weeks: float = 4.0, min_psych
     with three-valued logic: False if any is False, else NA if any is NA, else True.
     ``adequacy_reason`` says, criterion by criterion, why.
 
-    Short trials (Sforzini et al. 2021): a trial stopped before the end of week 4
-    without clear non-response is not a failure. Here any medication trial shorter than
-    `min_weeks` is not adequate, so it is never ``failed`` whatever its scores; the
-    "clear non-response" exception is not judged from the table.
+    Short trials (Sforzini et al. 2021 rec. 10): a trial stopped before the end of week 4
+    without clear non-response is not a failure. A drug trial shorter than `min_weeks` is
+    not adequate; independently of `min_weeks`, one shorter than 4 weeks
+    (:data:`SFORZINI_MIN_WEEKS`) is never adequate either, so with a study's own
+    `min_weeks` below 4 a 3-week trial is still not a failure. Neither is ever ``failed``
+    whatever its scores; the "clear non-response" exception is not judged from the table.
 
     Outcome class: ``pct_change = 100 * (baseline_score - end_score) / baseline_score``
     when both scores are present and the baseline is above 0; otherwise the trial's own
@@ -385,7 +396,7 @@ def assess_trials(treatments: pd.DataFrame, *, min_weeks: float = 4.0, min_psych
         modality, agent, duration_weeks, prospective``; ``dose_mg_day, sessions,
         baseline_score, end_score, pct_change, outcome`` are used when present.
     min_weeks : float
-        Minimum duration of an adequate drug trial, in weeks.
+        Minimum duration of an adequate drug trial, in weeks (default 6, the ATRQ's).
     min_psychotherapy_sessions : int
         Minimum attended sessions of an adequate psychotherapy.
     doses : pandas.DataFrame, optional
@@ -414,7 +425,9 @@ def assess_trials(treatments: pd.DataFrame, *, min_weeks: float = 4.0, min_psych
     References
     ----------
     Sforzini L et al. A Delphi-method-based consensus guideline for definition of
-    treatment-resistant depression for clinical trials. Mol Psychiatry 2021. Conway CR,
+    treatment-resistant depression for clinical trials. Mol Psychiatry 2021 (Table 1,
+    recs. 3 and 10). Chandler GM et al. Validation of the Massachusetts General Hospital
+    Antidepressant Treatment History Questionnaire (ATRQ). CNS Neurosci Ther 2010. Conway CR,
     George MS, Sackeim HA. Toward an evidence-based, operational definition of
     treatment-resistant depression. JAMA Psychiatry 2017. Minimum doses: MGH ATRQ (Chandler et al. 2010; Desseilles et al. 2011),
     see resources/SOURCES.md.
@@ -437,7 +450,7 @@ def assess_trials(treatments: pd.DataFrame, *, min_weeks: float = 4.0, min_psych
     2             True     False   nonresponse   False
     3             True      True   nonresponse    True
     >>> a.loc[1, "adequacy_reason"]
-    'dose 10 mg < minimum 20 mg (ATRQ); duration 6 weeks >= 4'
+    'dose 10 mg < minimum 20 mg (ATRQ); duration 6 weeks >= 6'
     >>> a.loc[3, "adequacy_reason"]
     '8 sessions >= 8'
     """
@@ -486,6 +499,11 @@ def assess_trials(treatments: pd.DataFrame, *, min_weeks: float = 4.0, min_psych
             weeks = row["duration_weeks"]
             if math.isnan(weeks):
                 parts.append("no duration recorded")
+            elif min_weeks <= weeks < SFORZINI_MIN_WEEKS:
+                # long enough for a study's own min_weeks below 4, but Sforzini's rule still holds
+                w = False
+                parts.append(f"duration {_fmt(weeks)} weeks < {_fmt(SFORZINI_MIN_WEEKS)}: stopped before the end "
+                             "of week 4, not a failure (Sforzini et al. 2021 rec. 10)")
             else:
                 w = bool(weeks >= min_weeks)
                 parts.append(f"duration {_fmt(weeks)} weeks {'>=' if w else '<'} {_fmt(min_weeks)}")

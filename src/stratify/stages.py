@@ -327,7 +327,7 @@ def _drug_guidance(calls: pd.DataFrame, results: Path, config: dict[str, Any]) -
 def run_trd(config: dict[str, Any], results: Path) -> dict[str, Any]:
     """trd: treatment adequacy per trial and TRD staging under every definition, side by side."""
     from stratify.adequacy import adequacy_options, assess_trials
-    from stratify.trd import CONCORDANCE_COLUMNS, binary_calls, concordance, stage_all
+    from stratify.trd import CONCORDANCE_COLUMNS, binary_calls, concordance, stage_all, trd_options
 
     out = results / "trd"
     out.mkdir(parents=True, exist_ok=True)
@@ -343,7 +343,6 @@ def run_trd(config: dict[str, Any], results: Path) -> dict[str, Any]:
         write_tsv(pd.DataFrame(columns=CONCORDANCE_COLUMNS), out / "concordance.tsv")
         _dump(summary, out / "summary.json")
         return summary
-    cc = config["clinical"]
     trials = assess_trials(treatments, **adequacy_options(config))
     keys = ["patient_id", "episode", "trial"]
     trials = trials.merge(treatments[keys + ["sessions"]], on=keys, how="left", validate="one_to_one")
@@ -361,15 +360,12 @@ def run_trd(config: dict[str, Any], results: Path) -> dict[str, Any]:
     scores = read_table(results / "clinical" / "scores.parquet", kind="clinical.scores")
     hamd0 = scores[(scores["instrument"] == "HAMD17") & (scores["week"] == 0)].set_index("patient_id")["total"]
     pts["baseline_severity"] = pts["patient_id"].map(hamd0)
-    staging = stage_all(trials, pts, conway_min_sessions=cc["min_psychotherapy_sessions"],
-                        markowitz_min_sessions=cc["markowitz_min_sessions"])
+    staging = stage_all(trials, pts, **trd_options(config))
     conc = concordance(staging)
     write_table(trials, out / "trials.parquet", kind="trd.trials", provenance=prov)
     write_table(staging, out / "staging.parquet", kind="trd.staging", provenance=prov)
     # TRD status once the index (prospective) trial's own outcome is counted: the endpoint.kind trd outcome
-    after = binary_calls(stage_all(trials, pts, include_prospective=True,
-                                   conway_min_sessions=cc["min_psychotherapy_sessions"],
-                                   markowitz_min_sessions=cc["markowitz_min_sessions"]))
+    after = binary_calls(stage_all(trials, pts, include_prospective=True, **trd_options(config)))
     write_table(after, out / "after_index.parquet", kind="trd.after_index", provenance=prov)
     write_tsv(conc, out / "concordance.tsv")
     summary = {"n_patients": int(len(staging)), "n_trials": int(len(trials)),

@@ -34,7 +34,10 @@ What was checked against sources (2025 look-up; quotations paraphrased):
   adequate dose and duration), rec. 10 (stopping before the end of week 4 without clear
   non-response is not a failure), rec. 12 (a failed structured psychotherapy is not an
   exclusion), rec. 15 (all specifiers except bipolar depression). A citing paper reports
-  moderate consensus that neurostimulation (ECT) may count among the two treatments.
+  moderate consensus that neurostimulation (ECT) may count among the two treatments. The
+  paper's text on whether a failed psychotherapy is one of the two was not readable: by
+  default it is not (Table 1 only says it does not exclude); ``count_psychotherapy``
+  gives the other reading. Two trials of one agent are one treatment.
   **Not verified**: the PRD band of 25-50% reduction (the paper defines PRD; the numbers
   were not seen in the text read) and the preference for prospective over retrospective
   confirmation of non-response (facts.md marks it "verify"; not found) - hence the
@@ -57,9 +60,11 @@ What was checked against sources (2025 look-up; quotations paraphrased):
   checked). **Not verified**: its stage rules and the 8-session psychotherapy minimum
   (the text was not available); encoded as facts.md states them.
 * Markowitz et al. 2022, Am J Psychiatry, doi:10.1176/appi.ajp.2021.21050535: the
-  argument that TRD definitions should include psychotherapy (introduction read).
-  **Not verified**: the exact proposal (>= 2 medication trials AND >= 1 psychotherapy
-  trial of 9-16 sessions by a trained therapist); encoded as facts.md states it.
+  argument that TRD definitions should include psychotherapy, naming CBT and IPT
+  (introduction read). **Not verified**: the exact proposal (>= 2 prospective medication
+  trials AND >= 1 evidence-based psychotherapy trial of 9-16 sessions by a trained
+  therapist); encoded as facts.md states it, with "prospective" read from the data model
+  (a measured outcome) and the evidence-based list in resources/.
 
 Examples
 --------
@@ -80,17 +85,19 @@ from __future__ import annotations
 import itertools
 import math
 from collections import Counter
-from typing import Callable
+from pathlib import Path
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
 
 from stratify.errors import InputError
+from stratify.paths import resource_dir
 
 __all__ = [
     "TRIAL_COLUMNS", "sforzini_2021", "sforzini_pk_variant", "thase_rush_1997",
     "maudsley_staging", "conway_2017", "markowitz_2022", "stage_all", "concordance",
-    "binary_calls",
+    "binary_calls", "trd_options", "load_psychotherapies",
 ]
 
 #: Columns the per-trial table must have (``possible_pk_nonresponse`` is optional).
@@ -114,6 +121,16 @@ HAMD17_SEVERITY = ((7, 1, "subsyndromal"), (16, 2, "mild"), (23, 3, "moderate"),
                    (math.inf, 4, "severe without psychosis"))
 MSM_BANDS = ((6, "mild"), (10, "moderate"), (15, "severe"))
 PHARMACOLOGICAL = frozenset({"medication", "augmentation"})
+#: Modalities whose failure Sforzini et al. 2021 count towards the two failed treatments by
+#: default: antidepressant medication and augmentation (rec. 3, "previous antidepressant
+#: treatments"), neurostimulation (a moderate consensus that the two may include it, as a
+#: citing paper reports) and (es)ketamine (an antidepressant medication). Psychotherapy is
+#: counted only with ``count_psychotherapy`` (see :func:`sforzini_2021`); "other" never.
+SFORZINI_COUNTED = frozenset({"medication", "augmentation", "ECT", "rTMS", "esketamine", "ketamine"})
+SFORZINI_PSYCHOTHERAPY_NOTE = (" (Sforzini rec. 12: a failed psychotherapy does not exclude, it is not "
+                               "one of the two failed treatments; clinical.sforzini_count_psychotherapy)")
+#: Psychotherapies Markowitz et al. 2022 accept as evidence-based (resources/SOURCES.md).
+PSYCHOTHERAPY_TABLE = "evidence_based_psychotherapies.tsv"
 
 
 # ---------------------------------------------------------------------------- inputs
@@ -223,23 +240,43 @@ BIPOLAR_REASON = "not evaluable: bipolar depression is excluded"
 
 
 # ---------------------------------------------------------------------------- Sforzini
-def _sforzini(trials, patients, *, include_prospective, exclude_pk, name):
+def _agent_key(t: pd.DataFrame) -> pd.Series:
+    """The treatment a trial belongs to: its agent, lower-cased (a second trial of the same
+    agent, e.g. at a higher dose, is the same treatment); a blank agent is its own trial."""
+    a = t["agent"].astype("string").str.strip().str.lower()
+    return a.mask(a.isna() | a.eq(""), "trial " + t["trial"].astype(str))
+
+
+def _repeats(agents: list, flags: list) -> str:
+    """'; sertraline failed 2 times, counted once' for agents that failed more than once."""
+    c = Counter(a for a, f in zip(agents, flags) if f)
+    rep = [f"{a} {n} times" for a, n in c.items() if n > 1]
+    return f"; {', '.join(rep)} failed: each agent counted once (same treatment)" if rep else ""
+
+
+def _sforzini(trials, patients, *, include_prospective, exclude_pk, name, count_psychotherapy):
     t, p = _prepare(trials, patients, include_prospective)
+    counted_modalities = SFORZINI_COUNTED | ({"psychotherapy"} if count_psychotherapy else set())
     pk_col = (t["possible_pk_nonresponse"] if "possible_pk_nonresponse" in t.columns
               else pd.Series(False, index=t.index))
     g = _ByPatient(t, p, {"failed": t["failed"], "uncertain": t["uncertain"], "pk": pk_col.astype(bool),
                           "prospective": t["prospective"].fillna(False).astype(bool),
-                          "modality": t["modality"], "adequate": t["adequate"].fillna(False).astype(bool),
+                          "counted": t["modality"].isin(counted_modalities), "modality": t["modality"],
+                          "agent": _agent_key(t), "adequate": t["adequate"].fillna(False).astype(bool),
                           "outcome_class": t["outcome_class"]})
-    F, U, PK, PRO, MOD, ADQ, OUT = (g.cols[c] for c in ("failed", "uncertain", "pk", "prospective", "modality",
-                                                         "adequate", "outcome_class"))
+    F, U, PK, PRO, CNT, MOD, AG, ADQ, OUT = (g.cols[c] for c in (
+        "failed", "uncertain", "pk", "prospective", "counted", "modality", "agent", "adequate", "outcome_class"))
     rows = []
     for i, pid in enumerate(g.patient_ids):
         if g.bipolar[i]:
             rows.append((pid, "not evaluable", BIPOLAR_REASON, pd.NA))
             continue
         r = g.rows(i)
-        fail, unc = F[r], U[r]
+        cnt, agents = CNT[r], AG[r]
+        # failures of modalities that do not count (psychotherapy by default, "other") are named only
+        skipped = Counter(m for m, f, c in zip(MOD[r], F[r], cnt) if f and not c)
+        fail = [f and c for f, c in zip(F[r], cnt)]
+        unc = [u and c for u, c in zip(U[r], cnt)]
         note = ""
         if exclude_pk:
             pk = PK[r]
@@ -248,50 +285,65 @@ def _sforzini(trials, patients, *, include_prospective, exclude_pk, name):
             unc = [u and not k for u, k in zip(unc, pk)]
             note = (f"; {n_pk} failure(s) flagged possible PK non-response not counted"
                     if n_pk else "; no failure flagged possible PK non-response")
-        n_fail, n_unc = sum(fail), sum(unc)
-        n_pro = sum(f and q for f, q in zip(fail, PRO[r]))
-        mods = _first_occurrence_counts([m for m, f in zip(MOD[r], fail) if f])
-        adequate_outcomes = {o for a_, o in zip(ADQ[r], OUT[r]) if a_}
-        if n_fail >= 2:
-            rows.append((pid, "TRD", f"{n_fail} failed adequate treatments (< 25% reduction) in "
-                         f"the current episode ({mods}; {n_pro} prospective){note}", n_fail))
-        elif n_fail + n_unc >= 2:
-            rows.append((pid, "not evaluable", _uncertain_reason(n_unc) + note, pd.NA))
+        note = _repeats(agents, fail) + "".join(
+            f"; {n} failed {m} course(s) not counted" + (SFORZINI_PSYCHOTHERAPY_NOTE if m == "psychotherapy" else "")
+            for m, n in skipped.items()) + note
+
+        def distinct(flags, agents=agents):
+            return len({a for a, f in zip(agents, flags) if f})
+
+        lo, hi, _ = _bounded(distinct, fail, unc)
+        failed_agents = list(dict.fromkeys(a for a, f in zip(agents, fail) if f))
+        n_pro = distinct([f and q for f, q in zip(fail, PRO[r])])
+        adequate_outcomes = {o for a_, o, c in zip(ADQ[r], OUT[r], cnt) if a_ and c}
+        if lo >= 2:
+            rows.append((pid, "TRD", f"{lo} different failed adequate treatments (< 25% reduction) in "
+                         f"the current episode ({', '.join(failed_agents)}; {n_pro} prospective){note}", lo))
+        elif hi >= 2:
+            rows.append((pid, "not evaluable", _uncertain_reason(sum(unc)) + note, pd.NA))
         elif "partial" in adequate_outcomes:
-            rows.append((pid, "PRD", f"25-50% reduction on an adequate treatment, {n_fail} "
-                         f"failed adequate treatment(s){note}", n_fail))
+            rows.append((pid, "PRD", f"25-50% reduction on an adequate treatment, {lo} "
+                         f"failed adequate treatment(s){note}", lo))
         elif "response" in adequate_outcomes:
             rows.append((pid, "responder", f">= 50% reduction on an adequate treatment, "
-                         f"{n_fail} failed adequate treatment(s){note}", n_fail))
+                         f"{lo} failed adequate treatment(s){note}", lo))
         else:
-            rows.append((pid, "not TRD", f"{n_fail} failed adequate treatment(s), fewer than "
-                         f"the 2 TRD needs; no adequate trial with partial or full response{note}",
-                         n_fail))
+            rows.append((pid, "not TRD", f"{lo} different failed adequate treatment(s), fewer than "
+                         f"the 2 TRD needs; no adequate trial with partial or full response{note}", lo))
     out = pd.DataFrame(rows, columns=["patient_id", name, f"{name}_reason", f"{name}_n_failed"])
     out[f"{name}_n_failed"] = out[f"{name}_n_failed"].astype("Int64")
     return out
 
 
 def sforzini_2021(trials: pd.DataFrame, patients: pd.DataFrame, *,
-                  include_prospective: bool = False) -> pd.DataFrame:
+                  include_prospective: bool = False, count_psychotherapy: bool = False) -> pd.DataFrame:
     """TRD, PRD or response by the Delphi consensus of Sforzini et al. 2021.
 
     Source: Sforzini L et al., "A Delphi-method-based consensus guideline for definition of
     treatment-resistant depression for clinical trials", Mol Psychiatry 2022;27:1286-1299,
     doi:10.1038/s41380-021-01381-x, Table 1 (recommendations 3, 10, 12, 15 verified; the
-    25-50% PRD band and the preference for prospective confirmation were not verified).
+    25-50% PRD band and the preference for prospective confirmation were not verified; the
+    recommendation text on whether a failed psychotherapy is one of the two treatments was
+    not found beyond rec. 12, see docs/trd.md).
 
     Rule, per patient, over current-episode trials (module conventions):
 
     1. ``diagnosis`` bipolar -> "not evaluable" (rec. 15).
-    2. >= 2 failed adequate treatments of any modality (< 25% reduction) -> "TRD". A failed
-       psychotherapy, ECT, rTMS or (es)ketamine course counts like a failed medication
-       (rec. 12: a failed psychotherapy does not exclude). A trial stopped before the end
-       of week 4 without clear non-response is not a failure (rec. 10; in ``adequate``).
+    2. >= 2 *different* failed adequate treatments (< 25% reduction) -> "TRD" (rec. 3).
+       Treatments are counted by agent: two failed sertraline trials are one treatment,
+       and a second trial of the same agent at a higher dose is the same treatment (the
+       treatments table records the highest dose reached per trial; the consensus speaks
+       of two failed *treatments*, the King's College news release of "two different
+       types of antidepressants"). Counted modalities (:data:`SFORZINI_COUNTED`):
+       medication, augmentation, ECT, rTMS, esketamine, ketamine. A failed psychotherapy
+       does not exclude (rec. 12) but is not one of the two unless ``count_psychotherapy``
+       is True (config ``clinical.sforzini_count_psychotherapy``; each psychotherapy, e.g.
+       ``cbt``, is then one treatment). A trial stopped before the end of week 4 is not a
+       failure (rec. 10; in ``adequate``, see :mod:`stratify.adequacy`).
     3. Otherwise, if uncertain trials could make it 2 -> "not evaluable".
-    4. Otherwise an adequate trial with 25-50% reduction (``outcome_class`` partial) -> "PRD";
-       else one with >= 50% reduction -> "responder"; else "not TRD" (0 or 1 failure and no
-       response recorded: not resistant by this definition, not a responder either).
+    4. Otherwise an adequate counted trial with 25-50% reduction (``outcome_class``
+       partial) -> "PRD"; else one with >= 50% reduction -> "responder"; else "not TRD"
+       (0 or 1 failed treatment and no response recorded).
 
     The prospective trial: left out by default (see module notes); with
     ``include_prospective=True`` it counts as one treatment like any retrospective one, and
@@ -301,7 +353,8 @@ def sforzini_2021(trials: pd.DataFrame, patients: pd.DataFrame, *,
     -------
     pandas.DataFrame
         ``patient_id``, ``sforzini_2021`` (TRD / PRD / responder / not TRD / not
-        evaluable), ``sforzini_2021_reason``, ``sforzini_2021_n_failed``.
+        evaluable), ``sforzini_2021_reason``, ``sforzini_2021_n_failed`` (different failed
+        treatments).
 
     Examples
     --------
@@ -312,13 +365,16 @@ def sforzini_2021(trials: pd.DataFrame, patients: pd.DataFrame, *,
     ...     "failed_or_partial": True, "sessions": pd.NA})
     >>> sforzini_2021(t, pd.DataFrame({"patient_id": ["P1"]}))["sforzini_2021"].item()
     'TRD'
+    >>> t["agent"] = "sertraline"  # the same agent twice is one treatment
+    >>> sforzini_2021(t, pd.DataFrame({"patient_id": ["P1"]}))["sforzini_2021"].item()
+    'not TRD'
     """
     return _sforzini(trials, patients, include_prospective=include_prospective,
-                     exclude_pk=False, name="sforzini_2021")
+                     exclude_pk=False, name="sforzini_2021", count_psychotherapy=count_psychotherapy)
 
 
 def sforzini_pk_variant(trials: pd.DataFrame, patients: pd.DataFrame, *,
-                        include_prospective: bool = False) -> pd.DataFrame:
+                        include_prospective: bool = False, count_psychotherapy: bool = False) -> pd.DataFrame:
     """Sforzini et al. 2021 with possible pharmacokinetic non-response not counted.
 
     Same rule as :func:`sforzini_2021`, except that a failed (or uncertain) trial with
@@ -345,7 +401,7 @@ def sforzini_pk_variant(trials: pd.DataFrame, patients: pd.DataFrame, *,
     'not TRD'
     """
     return _sforzini(trials, patients, include_prospective=include_prospective,
-                     exclude_pk=True, name="sforzini_pk")
+                     exclude_pk=True, name="sforzini_pk", count_psychotherapy=count_psychotherapy)
 
 
 # ---------------------------------------------------------------------------- Thase-Rush
@@ -669,6 +725,32 @@ def conway_2017(trials: pd.DataFrame, patients: pd.DataFrame, *,
 
 
 # ---------------------------------------------------------------------------- Markowitz
+def load_psychotherapies(path: str | Path | None = None) -> pd.DataFrame:
+    """The psychotherapy table, ``resources/evidence_based_psychotherapies.tsv`` by default.
+
+    Columns ``agent`` (the canonical code of resources/synonyms.tsv: cbt, ipt, ba,
+    supportive), ``name``, ``evidence_based`` (yes/no), ``source``, ``notes``. Sources are in
+    resources/SOURCES.md ("Evidence-based psychotherapies").
+
+    Examples
+    --------
+    >>> sorted(load_psychotherapies().query("evidence_based == 'yes'")["agent"])
+    ['ba', 'cbt', 'ipt']
+    """
+    path = Path(path) if path is not None else resource_dir() / PSYCHOTHERAPY_TABLE
+    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    missing = [c for c in ("agent", "evidence_based") if c not in table.columns]
+    if missing:
+        raise InputError(f"{path}: no column(s) {', '.join(repr(c) for c in missing)}; "
+                         "expected agent, name, evidence_based, source, notes")
+    bad = table.loc[~table["evidence_based"].isin(["yes", "no"]), "evidence_based"]
+    if len(bad):
+        raise InputError(f"{path}, row {bad.index[0] + 2}, column 'evidence_based': {bad.iloc[0]!r}; "
+                         "expected yes or no")
+    table["agent"] = table["agent"].str.strip().str.lower()
+    return table
+
+
 def markowitz_2022(trials: pd.DataFrame, patients: pd.DataFrame, *,
                    min_psychotherapy_sessions: int = 9,
                    include_prospective: bool = False) -> pd.DataFrame:
@@ -676,19 +758,26 @@ def markowitz_2022(trials: pd.DataFrame, patients: pd.DataFrame, *,
 
     Source: Markowitz JC, Wright JH, Peeters F, Thase ME, Kocsis JH, Sudak DM, "The
     neglected role of psychotherapy for treatment-resistant depression", Am J Psychiatry
-    2022;179:90-93, doi:10.1176/appi.ajp.2021.21050535 (argument verified; the numeric rule
-    below is from facts.md, not verified against the text).
+    2022;179:90-93, doi:10.1176/appi.ajp.2021.21050535 (introduction read: TRD definitions
+    should include psychotherapy; time-limited CBT and IPT "and others" treat major
+    depression. The numeric rule below is from facts.md section 2, not verified against the
+    text).
 
     Rule: TRD when, in the current episode, there are
 
-    * >= 2 failed adequate medication trials (``modality`` medication or augmentation; the
-      input's ``failed``), AND
-    * >= 1 failed adequate evidence-based psychotherapy trial. "Adequate" is taken from
-      the input's ``sessions`` (attended sessions): at least ``min_psychotherapy_sessions``
-      (default 9, the lower end of the 9-16 sessions of a time-limited course; more than 16
-      is still adequate), and the input's ``adequate`` not False. Failure = ``outcome_class``
-      nonresponse. The therapist's training and the therapy's type are not in the input;
-      every psychotherapy with enough sessions is taken as evidence-based.
+    * >= 2 different failed adequate antidepressant medication trials observed
+      *prospectively* (``modality`` medication or augmentation; the input's ``failed``;
+      one agent is one trial, as for Sforzini). The treatments table marks one trial per
+      patient ``prospective`` (the index trial); a history trial counts as prospectively
+      observed when its outcome was measured, i.e. it has a ``pct_change`` (from baseline
+      and end scores or given as a percentage), rather than only a recalled ``outcome``.
+      The index trial itself enters only with ``include_prospective=True``. AND
+    * >= 1 failed adequate *evidence-based* psychotherapy: the agent is marked
+      ``evidence_based`` yes in resources/evidence_based_psychotherapies.tsv (cbt, ipt, ba;
+      supportive therapy and unlisted therapies do not count), with at least
+      ``min_psychotherapy_sessions`` attended sessions (default 9, the lower end of the
+      proposed 9-16; more is still adequate) and the input's ``adequate`` not False.
+      Failure = ``outcome_class`` nonresponse. The therapist's training is not in the input.
 
     The optional failed combined trial is not required. Uncertain trials (unknown adequacy,
     unknown sessions) make the call NA where they could change it. Bipolar -> NA.
@@ -700,44 +789,87 @@ def markowitz_2022(trials: pd.DataFrame, patients: pd.DataFrame, *,
 
     Examples
     --------
-    >>> t = pd.DataFrame({"patient_id": "P1", "episode": 1, "trial": [1, 2],
-    ...     "modality": "medication", "agent": ["sertraline", "venlafaxine"],
-    ...     "drug_class": ["ssri", "snri"], "current_episode": True, "prospective": False,
-    ...     "adequate": True, "outcome_class": "nonresponse", "failed": True,
-    ...     "failed_or_partial": True, "sessions": pd.NA})
+    >>> t = pd.DataFrame({"patient_id": "P1", "episode": 1, "trial": [1, 2, 3],
+    ...     "modality": ["medication", "medication", "psychotherapy"],
+    ...     "agent": ["sertraline", "venlafaxine", "cbt"],
+    ...     "drug_class": ["ssri", "snri", "psychotherapy"], "current_episode": True,
+    ...     "prospective": False, "adequate": True, "outcome_class": "nonresponse",
+    ...     "failed": True, "failed_or_partial": True, "sessions": [pd.NA, pd.NA, 12],
+    ...     "pct_change": [10.0, 5.0, None]})
+    >>> print(markowitz_2022(t, pd.DataFrame({"patient_id": ["P1"]}))["markowitz_2022"].item())
+    True
+    >>> t["pct_change"] = None  # outcomes recalled, not measured: not prospective
     >>> print(markowitz_2022(t, pd.DataFrame({"patient_id": ["P1"]}))["markowitz_2022"].item())
     False
     """
     t, p = _prepare(trials, patients, include_prospective)
     pharm = t["modality"].isin(PHARMACOLOGICAL)
+    measured = (pd.to_numeric(t["pct_change"], errors="coerce").notna() if "pct_change" in t.columns
+                else pd.Series(False, index=t.index))
+    observed = t["prospective"].fillna(False).astype(bool) | measured
+    listed = load_psychotherapies()
+    ebp = set(listed.loc[listed["evidence_based"] == "yes", "agent"])
+    agent = _agent_key(t)
     psy_fail, psy_unc = _psychotherapy_failures(t, min_psychotherapy_sessions)
-    g = _ByPatient(t, p, {"med_fail": t["failed"] & pharm, "med_unc": t["uncertain"] & pharm,
-                          "psy_fail": psy_fail, "psy_unc": psy_unc})
-    MF, MU, PF, PU = (g.cols[c] for c in ("med_fail", "med_unc", "psy_fail", "psy_unc"))
+    is_ebp = agent.isin(ebp)
+    g = _ByPatient(t, p, {"med_fail": t["failed"] & pharm & observed, "med_unc": t["uncertain"] & pharm & observed,
+                          "recalled": t["failed"] & pharm & ~observed, "agent": agent,
+                          "psy_fail": psy_fail & is_ebp, "psy_unc": psy_unc & is_ebp,
+                          "psy_other": (psy_fail | psy_unc) & ~is_ebp})
+    MF, MU, REC, AG, PF, PU, PO = (g.cols[c] for c in ("med_fail", "med_unc", "recalled", "agent", "psy_fail",
+                                                       "psy_unc", "psy_other"))
     rows = []
     for i, pid in enumerate(g.patient_ids):
         if g.bipolar[i]:
             rows.append((pid, pd.NA, BIPOLAR_REASON))
             continue
         r = g.rows(i)
-        med_fail, med_unc, psy_f, psy_u = MF[r], MU[r], PF[r], PU[r]
-        lo = sum(med_fail) >= 2 and any(psy_f)
-        hi = sum(f or u for f, u in zip(med_fail, med_unc)) >= 2 and any(f or u for f, u in zip(psy_f, psy_u))
+        agents, psy_f, psy_u = AG[r], PF[r], PU[r]
+
+        def rule(med, agents=agents, psy=psy_f):
+            return len({a for a, f in zip(agents, med) if f}) >= 2 and any(psy)
+
+        n_med = len({a for a, f in zip(agents, MF[r]) if f})
+        lo = rule(MF[r])
+        hi = rule([f or u for f, u in zip(MF[r], MU[r])], psy=[f or u for f, u in zip(psy_f, psy_u)])
         if lo != hi:
-            rows.append((pid, pd.NA, _uncertain_reason(sum(med_unc) + sum(psy_u))))
+            rows.append((pid, pd.NA, _uncertain_reason(sum(MU[r]) + sum(psy_u))))
             continue
-        rows.append((pid, lo, f"{'TRD' if lo else 'not TRD'}: {sum(med_fail)} failed adequate "
-                     f"medication trial(s) (2 needed), {sum(psy_f)} failed psychotherapy "
-                     f"of >= {min_psychotherapy_sessions} sessions (1 needed)"))
+        recalled = len({a for a, f in zip(agents, REC[r]) if f} - {a for a, f in zip(agents, MF[r]) if f})
+        other = sorted({a for a, o in zip(agents, PO[r]) if o})
+        rows.append((pid, lo, f"{'TRD' if lo else 'not TRD'}: {n_med} different failed adequate "
+                     f"medication trial(s) observed prospectively (2 needed)"
+                     + (f"; {recalled} more with a recalled outcome only (not prospective)" if recalled else "")
+                     + f", {sum(psy_f)} failed evidence-based psychotherapy of >= "
+                     f"{min_psychotherapy_sessions} sessions (1 needed)"
+                     + (f"; not evidence-based: {', '.join(other)}" if other else "")
+                     + _repeats(agents, MF[r])))
     out = pd.DataFrame(rows, columns=["patient_id", "markowitz_2022", "markowitz_2022_reason"])
     out["markowitz_2022"] = out["markowitz_2022"].astype("boolean")
     return out
 
 
 # ---------------------------------------------------------------------------- together
+def trd_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Keyword arguments of :func:`stage_all` from a validated config's ``clinical`` keys:
+    ``min_psychotherapy_sessions`` (Conway), ``markowitz_min_sessions`` and
+    ``sforzini_count_psychotherapy``.
+
+    Examples
+    --------
+    >>> trd_options({"clinical": {"sforzini_count_psychotherapy": True}})
+    {'conway_min_sessions': 8, 'markowitz_min_sessions': 9, 'sforzini_count_psychotherapy': True}
+    """
+    cc = config.get("clinical", {})
+    return {"conway_min_sessions": int(cc.get("min_psychotherapy_sessions", 8)),
+            "markowitz_min_sessions": int(cc.get("markowitz_min_sessions", 9)),
+            "sforzini_count_psychotherapy": bool(cc.get("sforzini_count_psychotherapy", False))}
+
+
 def stage_all(trials: pd.DataFrame, patients: pd.DataFrame, *,
               include_prospective: bool = False,
-              conway_min_sessions: int = 8, markowitz_min_sessions: int = 9) -> pd.DataFrame:
+              conway_min_sessions: int = 8, markowitz_min_sessions: int = 9,
+              sforzini_count_psychotherapy: bool = False) -> pd.DataFrame:
     """Every definition side by side: one row per patient of ``patients``.
 
     Columns: ``patient_id``, then each definition's call and ``*_reason`` (plus the MSM
@@ -758,9 +890,10 @@ def stage_all(trials: pd.DataFrame, patients: pd.DataFrame, *,
             P2       not TRD                0            0
     """
     kw = {"include_prospective": include_prospective}
+    sf = {**kw, "count_psychotherapy": sforzini_count_psychotherapy}
     parts = [
-        sforzini_2021(trials, patients, **kw),
-        sforzini_pk_variant(trials, patients, **kw),
+        sforzini_2021(trials, patients, **sf),
+        sforzini_pk_variant(trials, patients, **sf),
         thase_rush_1997(trials, patients, **kw),
         maudsley_staging(trials, patients, **kw),
         conway_2017(trials, patients, min_psychotherapy_sessions=conway_min_sessions, **kw),
