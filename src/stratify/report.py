@@ -256,10 +256,11 @@ def section_pgx(config, r: Path) -> str:
             "other genes come from the named star-allele caller. Ambiguous calls and no-calls stay visible "
             "below and are treated as missing by the model; they never become *1/*1.</p>"
             + _img(png, "phenotype distribution") + "<h3>Calls by gene, source, status and phenotype</h3>"
-            + _table(tab) + reasons + "<h3>Sources</h3>" + _table(src) + _guidance(r, s))
+            + _table(tab) + reasons + "<h3>Sources</h3>" + _table(src)
+            + _guidance(r, s, config["clinical"]["adequate_weeks"]))
 
 
-def _guidance(r: Path, s: dict[str, Any]) -> str:
+def _guidance(r: Path, s: dict[str, Any], weeks: float = 6) -> str:
     p = r / "pgx" / "guidance.parquet"
     g = read_table(p, kind="pgx.guidance") if p.exists() else pd.DataFrame()
     if g.empty:
@@ -275,7 +276,7 @@ def _guidance(r: Path, s: dict[str, Any]) -> str:
     return ("<h3>Drug guidance (CPIC)</h3>"
             f"<p>{gs.get('trials', 0)} medication trials checked against the CPIC guidelines for SSRIs/SNRIs "
             "(2023) and tricyclics (2016); drugs without a CPIC guideline are listed as no_guideline. "
-            "<b>Possible pharmacokinetic non-response</b>: a failed adequate trial (at least 4 weeks) of a drug "
+            f"<b>Possible pharmacokinetic non-response</b>: a failed adequate trial (at least {weeks:g} weeks) of a drug "
             "for which CPIC advises an alternative, avoidance or a dose change in a patient whose phenotype "
             "lowers exposure (CYP2C19 and CYP2B6 ultrarapid/rapid, CYP2D6 ultrarapid): "
             f"{gs.get('possible_pk_nonresponse_trials', 0)} trials. <b>Possible pharmacokinetic "
