@@ -493,7 +493,7 @@ def test_bad_psychotherapy_table_raises(tmp_path):
     with pytest.raises(InputError, match="column 'evidence_based'"):
         load_psychotherapies(f)
     f.write_text("agent\nmaybe\n")
-    with pytest.raises(InputError, match="'evidence_based'"):
+    with pytest.raises(InputError, match="lacks column\\(s\\) evidence_based"):
         load_psychotherapies(f)
 
 

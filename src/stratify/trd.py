@@ -92,7 +92,7 @@ import numpy as np
 import pandas as pd
 
 from stratify.errors import InputError
-from stratify.paths import resource_dir
+from stratify.paths import read_reference_tsv, resource_dir
 
 __all__ = [
     "TRIAL_COLUMNS", "sforzini_2021", "sforzini_pk_variant", "thase_rush_1997",
@@ -738,11 +738,8 @@ def load_psychotherapies(path: str | Path | None = None) -> pd.DataFrame:
     ['ba', 'cbt', 'ipt']
     """
     path = Path(path) if path is not None else resource_dir() / PSYCHOTHERAPY_TABLE
-    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-    missing = [c for c in ("agent", "evidence_based") if c not in table.columns]
-    if missing:
-        raise InputError(f"{path}: no column(s) {', '.join(repr(c) for c in missing)}; "
-                         "expected agent, name, evidence_based, source, notes")
+    table = read_reference_tsv(path, ["agent", "evidence_based"], error=InputError,
+                               expected="agent, name, evidence_based, source, notes")
     bad = table.loc[~table["evidence_based"].isin(["yes", "no"]), "evidence_based"]
     if len(bad):
         raise InputError(f"{path}, row {bad.index[0] + 2}, column 'evidence_based': {bad.iloc[0]!r}; "

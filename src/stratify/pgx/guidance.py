@@ -26,7 +26,7 @@ import math
 import pandas as pd
 
 from stratify.errors import InputError, PgxError
-from stratify.paths import resource_dir
+from stratify.paths import read_reference_tsv, resource_dir
 from stratify.pgx.phenoconversion import concurrent_agents, convert, inhibitors_of
 
 GUIDANCE_FILE = "pgx/cpic_antidepressant_guidance.tsv"
@@ -131,10 +131,7 @@ def load_guidance() -> pd.DataFrame:
     'dose_change'
     """
     path = resource_dir() / GUIDANCE_FILE
-    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-    absent = [c for c in GUIDANCE_COLUMNS if c not in table.columns]
-    if absent:
-        raise PgxError(f"{path}: lacks column(s) {', '.join(absent)}")
+    table = read_reference_tsv(path, GUIDANCE_COLUMNS, error=PgxError)
     key = ["drug", "gene", "phenotype"]
     dup = table[table.duplicated(key, keep=False)]
     if len(dup):
@@ -192,11 +189,8 @@ def load_combined() -> dict[tuple[str, str], dict]:
         A column is missing, a pair repeats or an action is unknown (a corrupted installation).
     """
     path = resource_dir() / COMBINED_FILE
-    t = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
     cols = ["cyp2c19_phenotype", "cyp2b6_phenotype", "recommendation", "action", "classification"]
-    absent = [c for c in cols if c not in t.columns]
-    if absent:
-        raise PgxError(f"{path}: lacks column(s) {', '.join(absent)}")
+    t = read_reference_tsv(path, cols, error=PgxError)
     if t.duplicated(cols[:2]).any() or not set(t["action"]) <= set(ACTIONS):
         raise PgxError(f"{path}: a (CYP2C19, CYP2B6) pair repeats or an action is not one of {', '.join(ACTIONS)}")
     return {(r.cyp2c19_phenotype, r.cyp2b6_phenotype): r._asdict() for r in t.itertuples(index=False)}
@@ -209,10 +203,10 @@ def load_starting_doses() -> dict[str, float]:
     10.0
     """
     path = resource_dir() / STARTING_DOSE_FILE
-    t = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    t = read_reference_tsv(path, ["drug", "starting_dose_mg_day"], error=PgxError)
     try:
         return {d: float(v) for d, v in zip(t["drug"], t["starting_dose_mg_day"])}
-    except (KeyError, ValueError) as e:
+    except ValueError as e:
         raise PgxError(f"{path}: needs columns drug and a numeric starting_dose_mg_day ({e})") from e
 
 

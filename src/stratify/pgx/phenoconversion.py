@@ -36,7 +36,7 @@ from functools import lru_cache
 import pandas as pd
 
 from stratify.errors import PgxError
-from stratify.paths import resource_dir
+from stratify.paths import read_reference_tsv, resource_dir
 
 INHIBITOR_FILE = "pgx/cyp_inhibitors.tsv"
 INHIBITOR_COLUMNS = ["agent", "gene", "strength", "activity_factor", "source", "verified", "notes"]
@@ -77,10 +77,7 @@ def load_inhibitors() -> pd.DataFrame:
     'strong'
     """
     path = resource_dir() / INHIBITOR_FILE
-    t = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-    absent = [c for c in INHIBITOR_COLUMNS if c not in t.columns]
-    if absent:
-        raise PgxError(f"{path}: lacks column(s) {', '.join(absent)}")
+    t = read_reference_tsv(path, INHIBITOR_COLUMNS, error=PgxError)
     bad = sorted(set(t["strength"]) - set(STRENGTHS))
     if bad:
         raise PgxError(f"{path}: strength(s) {', '.join(bad)}; expected one of {', '.join(STRENGTHS)}")
