@@ -128,7 +128,9 @@ def _genotype_rows(r: Path, n: int, pid: Callable[[Any], str]) -> list[dict[str,
 def _pgx_rows(r: Path, n: int) -> list[dict[str, Any]]:
     calls = read_table(r / "pgx" / "calls.parquet", kind="pgx.calls")
     rows = []
-    for gene in ("CYP2C19", "CYP2D6"):
+    from stratify.pgx.phenotype import GENES
+
+    for gene in GENES:
         c = calls[calls["gene"] == gene] if len(calls) else calls
         have = int(c["patient_id"].nunique()) if len(c) else 0
         usable = int(c.loc[~c["phenotype"].isin(["", "Indeterminate"]) & c["phenotype"].notna(),

@@ -25,7 +25,6 @@ from stratify.tables import read_table, write_table
 
 log = logging.getLogger(__name__)
 
-PHENOTYPED_GENES = ("CYP2B6", "CYP2C19", "CYP2D6")
 
 
 def _dump(obj: Any, path: Path) -> Path:
@@ -218,7 +217,7 @@ def _write_not_genotyped(missing: pd.DataFrame, summary: dict[str, Any], out: Pa
 def run_pgx(config: dict[str, Any], results: Path) -> dict[str, Any]:
     """pgx: CYP2C19 and CYP2B6 from the VCF genotypes, other tools' star-allele calls, CPIC phenotypes."""
     from stratify.pgx.callers import read_calls
-    from stratify.pgx.phenotype import add_phenotypes
+    from stratify.pgx.phenotype import GENES, add_phenotypes
     from stratify.validate import read_sample_map
 
     out = results / "pgx"
@@ -230,7 +229,7 @@ def run_pgx(config: dict[str, Any], results: Path) -> dict[str, Any]:
     frames = _vcf_calls(geno, no_sample, summary)
     for i, sa in enumerate(config["inputs"].get("star_alleles", [])):
         c = read_calls(sa["path"], sa["tool"], gene=sa.get("gene"), sample=sa.get("sample"))
-        other = ~c["gene"].isin(PHENOTYPED_GENES)
+        other = ~c["gene"].isin(GENES)   # genes with CPIC phenotype tables here
         if other.any():
             genes = sorted(c.loc[other, "gene"].unique())
             log.warning("%s: %d calls for genes without a phenotype table here (%s) are not used",
