@@ -21,7 +21,7 @@ import pandas as pd
 
 
 def nested_auc(X, y, sites, folds, mc, candidates, budget, seed, task):
-    from stratify.model import _choose, make_xgb, predict, stratified_auc
+    from stratify.model.fit import _choose, make_xgb, predict, stratified_auc
 
     pred = np.full(len(y), np.nan)
     for k, (train, test) in enumerate(folds):
@@ -33,9 +33,9 @@ def nested_auc(X, y, sites, folds, mc, candidates, budget, seed, task):
 
 def one(args):
     seed, n_perm = args
-    from stratify.features import available_features
-    from stratify.model import _search_config, draw_candidates, outer_folds, task_of
-    from stratify.recovery import _simulated_clinical
+    from stratify.features.table import available_features
+    from stratify.model.fit import _search_config, draw_candidates, outer_folds, task_of
+    from recovery import _simulated_clinical
 
     t0 = time.monotonic()
     cfg, p, _ = _simulated_clinical(seed, 800, True)

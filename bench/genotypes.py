@@ -1,6 +1,6 @@
 """Genotype stage side by side with the reference tools, in one run (issue 7).
 
-1. Extraction: every genotype of a synthetic VCF decoded by stratify (stratify.vcfscan,
+1. Extraction: every genotype of a synthetic VCF decoded by stratify (stratify.genotypes.vcfscan,
    region shards in 1 and 2 processes) vs ``bcftools query -f '[%GT]'`` on the same file.
    Both totals of ALT alleles are compared, so both really decoded every call.
 2. Polygenic score: a PGS Catalog-format scoring file over the VCF's variants (a third on the
@@ -68,7 +68,7 @@ def write_vcf(path: Path, n: int, m: int, *, seed: int = 0, chroms: int = 4, mis
 
 
 def _scan_shard(args):
-    from stratify.vcfscan import scan
+    from stratify.genotypes.vcfscan import scan
 
     vcf, intervals = args
     alt = calls = 0
@@ -80,7 +80,7 @@ def _scan_shard(args):
 
 
 def extraction(vcf: Path, processes: int) -> tuple[float, int]:
-    from stratify.vcfscan import plan_shards
+    from stratify.genotypes.vcfscan import plan_shards
 
     t0 = time.perf_counter()
     shards = plan_shards(vcf, target_bytes=max(vcf.stat().st_size // (4 * processes), 1 << 16))
@@ -107,7 +107,7 @@ def score_file(vcf: Path, path: Path, *, seed: int = 1) -> Path:
     """A harmonised PGS Catalog file over every variant; a third given on the other strand."""
     import gzip
 
-    from stratify.vcfscan import scan
+    from stratify.genotypes.vcfscan import scan
 
     rng = np.random.default_rng(seed)
     comp = str.maketrans("ACGT", "TGCA")
@@ -124,7 +124,7 @@ def score_file(vcf: Path, path: Path, *, seed: int = 1) -> Path:
 
 
 def _prs_shard(args):
-    from stratify.genotypes import run_shard
+    from stratify.genotypes.shards import run_shard
 
     plan, job, scores = args
     r = run_shard(plan, job, {}, scores, genome_build="none")
@@ -132,8 +132,8 @@ def _prs_shard(args):
 
 
 def stratify_prs(vcf: Path, score: Path, processes: int) -> tuple[float, pd.DataFrame, pd.DataFrame]:
-    from stratify.genotypes import load_scores, make_plan, merge, settings
-    from stratify.vcfscan import header_samples
+    from stratify.genotypes.shards import load_scores, make_plan, merge, settings
+    from stratify.genotypes.vcfscan import header_samples
 
     t0 = time.perf_counter()
     samples = header_samples(vcf)
@@ -149,7 +149,7 @@ def stratify_prs(vcf: Path, score: Path, processes: int) -> tuple[float, pd.Data
 
 def plink2_prs(vcf: Path, report_variants: pd.DataFrame, work: Path, threads: int) -> tuple[float, pd.DataFrame]:
     """plink2 on the same VCF with the variants stratify matched (effect allele as the VCF spells it)."""
-    from stratify.prs import match_allele
+    from stratify.genotypes.prs import match_allele
 
     used = report_variants[report_variants["status"].isin(["matched", "matched_flipped"])]
     rows = []
@@ -169,7 +169,7 @@ def plink2_prs(vcf: Path, report_variants: pd.DataFrame, work: Path, threads: in
 STEP_CODE = """
 import json, sys, time
 from pathlib import Path
-from stratify import genotypes as G
+from stratify.genotypes.shards import shards as G
 vcf, step, work, chunk = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
 t0 = time.perf_counter()
 samples = G.header_samples(vcf)
@@ -265,7 +265,7 @@ def main() -> None:
         rows.append({"test": "prs", "tool": "stratify (2 processes)", "repeat": rep, "seconds": sec})
         log(f"  stratify: {sec:.2f} s")
         if rep == 0:
-            from stratify.vcfscan import scan
+            from stratify.genotypes.vcfscan import scan
 
             alleles = {(r.chrom[3:], r.pos): (r.ref, r.alt) for r in scan(vcf, None, columns=(0, 1))}
             v = variants.copy()   # stratify's own per-variant matching

@@ -26,7 +26,7 @@ import logging
 import pandas as pd
 from scipy import stats
 
-from stratify.recovery import model_null_sweep
+from recovery import model_null_sweep
 
 BLOCK = 20
 

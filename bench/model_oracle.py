@@ -25,9 +25,9 @@ from sklearn.metrics import roc_auc_score
 
 def oracle_check(seed: int, n: int, *, n_snps: int = 300) -> dict:
     from stratify.config import load_config
-    from stratify.simulate import write_cohort
+    from stratify.simulate.cohort import write_cohort
     from stratify.stages import STAGES
-    from stratify.tables import read_table
+    from stratify.io.tables import read_table
 
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
@@ -52,7 +52,7 @@ def oracle_check(seed: int, n: int, *, n_snps: int = 300) -> dict:
 
 def ceilings(seed: int, n: int) -> dict:
     """How much of the oracle AUC the observed data allow: 5-fold cross-validated AUCs of
-    logistic regressions that know the simulator's response model (src/stratify/simulate.py,
+    logistic regressions that know the simulator's response model (src/stratify/simulate/cohort.py,
     EFFECTS) and use (a) the observed proxies of the planted subgroup (inflammatory and
     metabolic index, log CRP) with their interactions with an SSRI/SNRI index treatment,
     plus CYP2C19 phenotype x escitalopram/citalopram, or (b) the true subgroup membership and
@@ -61,7 +61,7 @@ def ceilings(seed: int, n: int) -> dict:
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import cross_val_predict
 
-    from stratify.recovery import _simulated_clinical
+    from recovery import _simulated_clinical
 
     _, p, truth = _simulated_clinical(seed, n, False)
     d = p.merge(truth, on="patient_id", suffixes=("", "_truth"))

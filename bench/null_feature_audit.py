@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from stratify.recovery import _simulated_clinical
+from recovery import _simulated_clinical
 
 FEATURES = ["baseline_severity", "anhedonia", "aes", "anxiety_somatization", "inflammatory_index",
             "metabolic_index", "immune_metabolic_score", "n_failed_trials", "age", "sex_female",

@@ -19,9 +19,9 @@ import yaml
 from sklearn.metrics import adjusted_rand_score, roc_auc_score
 
 from stratify.config import load_config
-from stratify.simulate import write_cohort
+from stratify.simulate.cohort import write_cohort
 from stratify.stages import run_all
-from stratify.tables import read_table
+from stratify.io.tables import read_table
 
 
 def one(seed: int, n: int, null: bool, tmp: Path) -> dict:

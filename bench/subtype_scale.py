@@ -8,14 +8,14 @@ Every (data, n, method) configuration runs in a fresh Python subprocess (this sc
 ``--child``), so its peak resident set size (``ru_maxrss``) is that configuration's own.
 The child limits BLAS/OpenMP thread pools to one thread (``threadpoolctl.threadpool_limits(1)``,
 plus ``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` / ``MKL_NUM_THREADS`` = 1 in its
-environment) and does what ``stratify.subtype.run_subtyping`` does with the default
+environment) and does what ``stratify.subtype.mixture.run_subtyping`` does with the default
 configuration: ``make_method(name, max_k=6, min_cluster_fraction=0.05, n_init=5,
 random_state=0).fit(X)``, then, only when ``n_clusters_ > 1``, ``sigclust(X, n_sim=100,
 random_state=0)`` and ``bootstrap_stability(X, labels, est.refit_fixed, n_boot=100,
 random_state=0)``. (``--force-tests`` runs the two tests even when one cluster is found,
 to measure what they would cost.)
 
-Data (no cohort is simulated: ``stratify.simulate`` is far too slow at 100,000 patients):
+Data (no cohort is simulated: ``stratify.simulate.cohort`` is far too slow at 100,000 patients):
 four features standing for the pipeline's standardised ``inflammatory_index``,
 ``metabolic_index``, ``aes`` and ``anhedonia``, drawn with numpy:
 
@@ -24,7 +24,7 @@ four features standing for the pipeline's standardised ``inflammatory_index``,
   +2.4 within-group SD on the first three features (about 1.7 SD of the pooled,
   standardised feature); anhedonia is not shifted;
 * ``null``: the same without a subgroup;
-* then every column is z-scored, as ``stratify.subtype.standardise`` does.
+* then every column is z-scored, as ``stratify.subtype.mixture.standardise`` does.
 
 The shift and the correlation are what the demo cohort shows (``stratify simulate``,
 n = 800, seed 7: standardised mean differences 2.3-2.5 on the first three features,
@@ -97,8 +97,8 @@ def child(args) -> dict:
     from sklearn.metrics import adjusted_rand_score
     from threadpoolctl import threadpool_limits
 
-    from stratify.cluster_methods import make_method
-    from stratify.cluster_stats import bootstrap_stability, sigclust
+    from stratify.subtype.methods import make_method
+    from stratify.subtype.stats import bootstrap_stability, sigclust
 
     _limits = threadpool_limits(1)  # noqa: F841 (kept for the whole child)
     null = args.child_data == "null"

@@ -2,7 +2,7 @@
 
 For each method, 20 planted cohorts and their 20 null twins of 1,000 patients (seeds
 300-319, the seeds of tests/test_subtype_acceptance.py) are simulated and run through the
-validate, clinical and subtype stages (stratify.recovery). Reported per method: how often
+validate, clinical and subtype stages (recovery). Reported per method: how often
 subtypes were claimed on null cohorts (false claims), how often the planted subgroup was
 recovered (claimed, adjusted Rand index >= 0.8 and named immune-metabolic), and time.
 
@@ -17,7 +17,7 @@ import time
 
 import pandas as pd
 
-from stratify.recovery import recovery_sweep
+from recovery import recovery_sweep
 
 
 def main() -> None:

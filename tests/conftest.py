@@ -24,7 +24,7 @@ def null_run(tmp_path_factory):
 
 def _run(tmp_path_factory, *, null: bool):
     from stratify.config import load_config
-    from stratify.simulate import write_cohort
+    from stratify.simulate.cohort import write_cohort
     from stratify.stages import run_all
 
     base = tmp_path_factory.mktemp("null" if null else "planted")

@@ -153,7 +153,7 @@ class Workspace:
 
     def __init__(self, root: Path):
         from stratify.config import load_config
-        from stratify.simulate import write_cohort
+        from stratify.simulate.cohort import write_cohort
         from stratify.stages import run_validate
 
         self.root = root = Path(root)
@@ -174,9 +174,9 @@ def _train_model(root: Path) -> tuple[Path, Path]:
     import numpy as np
     import pandas as pd
 
-    from stratify.model import fit_response_model
-    from stratify.model_io import model_metadata
-    from stratify.tables import write_table
+    from stratify.model.fit import fit_response_model
+    from stratify.model.external import model_metadata
+    from stratify.io.tables import write_table
 
     def cohort(n, seed):
         rng = np.random.default_rng(seed)
@@ -215,7 +215,7 @@ def _table_target(ws: Workspace, name: str) -> Target:
                       f"{name}.csv", {"dir": ws.tiny}))
 
     def check(path: Path, data: bytes, seed: Seed) -> None:
-        from stratify.validate import TABLES, validate_inputs
+        from stratify.inputs.validate import TABLES, validate_inputs
 
         inputs = {t: str(seed.ctx["dir"] / f"{t}.tsv") for t in TABLES}
         inputs[name] = str(path)
@@ -228,19 +228,19 @@ def _table_target(ws: Workspace, name: str) -> Target:
 
 
 def _check_sample_map(path: Path, data: bytes, seed: Seed) -> None:
-    from stratify.validate import read_sample_map
+    from stratify.inputs.validate import read_sample_map
 
     _expect_rows(len(read_sample_map(path)), data, _sep_of(path), "read_sample_map")
 
 
 def _check_doses(path: Path, data: bytes, seed: Seed) -> None:
-    from stratify.adequacy import load_doses
+    from stratify.clinical.adequacy import load_doses
 
     _expect_rows(len(load_doses(path)), data, _sep_of(path), "load_doses")
 
 
 def _check_link(path: Path, data: bytes, seed: Seed) -> None:
-    from stratify.harmonise import load_link
+    from stratify.inputs.harmonise import load_link
 
     link = load_link(path, from_instrument="QIDS_SR16", to_instrument="HAMD17", source="fuzz seed")
     if len(link.table) != 28:   # QIDS-SR16 totals 0..27, one row each
@@ -257,7 +257,7 @@ def _check_config(path: Path, data: bytes, seed: Seed) -> None:
 
 
 def _check_arms(path: Path, data: bytes, seed: Seed) -> None:
-    from stratify.teh import pair_arms, read_arms
+    from stratify.heterogeneity.arms import pair_arms, read_arms
 
     arms = read_arms(path)
     _expect_rows(len(arms), data, _sep_of(path), "read_arms")
@@ -265,7 +265,7 @@ def _check_arms(path: Path, data: bytes, seed: Seed) -> None:
 
 
 def _check_pgs(path: Path, data: bytes, seed: Seed) -> None:
-    from stratify.prs import read_scoring_file
+    from stratify.genotypes.prs import read_scoring_file
 
     score = read_scoring_file(path, genome_build="GRCh38")
     # blank = blank as text (a line holding only U+2028 is whitespace to the reader too)
@@ -323,7 +323,7 @@ def _caller_check(tool: str, **kw) -> Callable[[Path, bytes, Seed], None]:
 
 
 def _check_model(path: Path, data: bytes, seed: Seed) -> None:
-    from stratify.model_io import apply_model
+    from stratify.model.external import apply_model
 
     model_dir = path.parent
     for f in ("xgboost.json", "model_features.json", "metrics.json"):

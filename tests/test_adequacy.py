@@ -1,4 +1,4 @@
-"""Treatment adequacy (stratify.adequacy): hand-worked trials, the dose table, errors."""
+"""Treatment adequacy (stratify.clinical.adequacy): hand-worked trials, the dose table, errors."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stratify.adequacy import DEFAULT_MIN_SESSIONS, OUTPUT_COLUMNS, assess_trials, load_doses
+from stratify.clinical.adequacy import DEFAULT_MIN_SESSIONS, OUTPUT_COLUMNS, assess_trials, load_doses
 from stratify.config import load_resource
 from stratify.errors import InputError
 
@@ -75,7 +75,7 @@ def test_four_week_trial_is_long_enough_with_a_four_week_minimum():
 
 
 def test_config_default_adequate_weeks_is_the_atrq_six():
-    from stratify.adequacy import ATRQ_MIN_WEEKS, adequacy_options
+    from stratify.clinical.adequacy import ATRQ_MIN_WEEKS, adequacy_options
     from stratify.config import validate_config
 
     assert ATRQ_MIN_WEEKS == 6.0
@@ -295,7 +295,7 @@ def test_remission_per_trial_follows_the_instrument_cut_off():
 def test_the_first_bad_row_of_a_large_table_is_reported():
     """Rows are checked only where a vectorised pre-check cannot clear them (for 100,000
     patients); the error is still the first bad row's, with the message a row-by-row loop gave."""
-    from stratify.simulate import simulate_cohort
+    from stratify.simulate.cohort import simulate_cohort
 
     tr = simulate_cohort(300, seed=1)["tables"]["treatments"]
     assert tr["outcome"].isna().any()   # blank outcomes are allowed and must not be reported
@@ -353,8 +353,8 @@ def test_pct_change_out_of_range_is_a_named_error(value):
 
 
 def test_pct_change_counts_failures_in_clinical_and_trd():
-    from stratify.clinical import treatment_summary
-    from stratify.trd import sforzini_2021
+    from stratify.clinical.scores import treatment_summary
+    from stratify.trd.staging import sforzini_2021
 
     t = pd.DataFrame([trial(trial=1, pct_change=10.0), trial(trial=2, agent="venlafaxine", dose_mg_day=150.0,
                                                             pct_change=20.0),

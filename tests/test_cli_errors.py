@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stratify.simulate import write_cohort
+from stratify.simulate.cohort import write_cohort
 
 
 def _env():

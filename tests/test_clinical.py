@@ -1,4 +1,4 @@
-"""Tests for stratify.clinical: totals, dimensions, endpoint, treatment history, biomarkers."""
+"""Tests for stratify.clinical.scores: totals, dimensions, endpoint, treatment history, biomarkers."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stratify.clinical import (
+from stratify.clinical.scores import (
     biomarker_values,
     clinical_counts,
     clinical_tables,
@@ -25,7 +25,7 @@ from stratify.clinical import (
 )
 from stratify.config import validate_config
 from stratify.errors import InputError
-from stratify.validate import validate_inputs
+from stratify.inputs.validate import validate_inputs
 
 DATA = Path(__file__).resolve().parent / "data" / "inputs"
 
@@ -295,8 +295,8 @@ def test_treatment_summary_adequacy_parameters():
 
 def test_treatment_summary_matches_trd_sforzini_count():
     """One failed-trial rule: the clinical count equals the trd stage's Sforzini count."""
-    from stratify.adequacy import assess_trials
-    from stratify.trd import sforzini_2021
+    from stratify.clinical.adequacy import assess_trials
+    from stratify.trd.staging import sforzini_2021
 
     # the same adequacy options on both sides (treatment_summary's own default is 4 weeks)
     trials = assess_trials(HISTORY, min_weeks=4.0).merge(HISTORY[["patient_id", "episode", "trial", "sessions"]],
@@ -482,7 +482,7 @@ def test_clinical_tables_keeps_declared_covariates(tmp_path):
 
 
 def test_madrs_and_phq9_totals_and_item_ranges():
-    from stratify.validate import check_symptom_items
+    from stratify.inputs.validate import check_symptom_items
 
     s = pd.DataFrame({"patient_id": "P1", "week": 0.0, "instrument": ["MADRS"] * 10 + ["PHQ9"] * 9,
                       "item": list(range(1, 11)) + list(range(1, 10)),
@@ -555,7 +555,7 @@ def _site_totals():
 
 
 def test_endpoint_from_a_converted_instrument_is_marked():
-    from stratify.clinical import harmonised_endpoint_totals
+    from stratify.clinical.scores import harmonised_endpoint_totals
 
     t = harmonised_endpoint_totals(_site_totals(), instrument="HAMD17", harmonise={"from": ["QIDS_SR16"]})
     out = endpoint_outcomes(t, instrument="HAMD17", week=8).set_index("patient_id")
@@ -572,7 +572,7 @@ def test_endpoint_from_a_converted_instrument_is_marked():
 
 
 def test_without_harmonisation_the_other_site_has_no_endpoint():
-    from stratify.clinical import harmonised_endpoint_totals
+    from stratify.clinical.scores import harmonised_endpoint_totals
 
     t = harmonised_endpoint_totals(_site_totals(), instrument="HAMD17", harmonise=None)
     out = endpoint_outcomes(t, instrument="HAMD17", week=8).set_index("patient_id")
@@ -581,7 +581,7 @@ def test_without_harmonisation_the_other_site_has_no_endpoint():
 
 
 def test_a_user_linking_table_converts_madrs(tmp_path):
-    from stratify.clinical import harmonised_endpoint_totals
+    from stratify.clinical.scores import harmonised_endpoint_totals
 
     # a made-up MADRS -> HAMD-17 table for the test: MADRS m -> HAMD floor(m * 52 / 60)
     rows = [f"{m}\t{m * 52 // 60}\t{m * 52 // 60}" for m in range(61)]

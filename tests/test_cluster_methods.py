@@ -1,4 +1,4 @@
-"""Tests for stratify.cluster_methods: four clustering methods behind one interface."""
+"""Tests for stratify.subtype.methods: four clustering methods behind one interface."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.metrics import adjusted_rand_score
 
-from stratify.cluster_methods import (
+from stratify.subtype.methods import (
     GMMBIC,
     METHODS,
     ConsensusPAC,
@@ -17,7 +17,7 @@ from stratify.cluster_methods import (
     make_method,
     pac,
 )
-from stratify.subtype import GaussianMixtureBIC
+from stratify.subtype.mixture import GaussianMixtureBIC
 
 # centres on an equilateral triangle (side 10, unit-SD blobs): no pair of blobs is closer
 # than another, so k = 2 is genuinely ambiguous for consensus clustering
@@ -336,7 +336,7 @@ def test_hdbscan_one_cluster_found_means_no_structure(monkeypatch):
             self.labels_ = np.where(np.arange(len(X)) % 4 == 0, -1, 0)
             return self
 
-    import stratify.cluster_methods as cm
+    import stratify.subtype.methods as cm
 
     monkeypatch.setattr(cm, "HDBSCAN", OneCluster)
     est = HDBSCANClusters().fit(np.random.default_rng(0).normal(0, 1, (100, 2)))

@@ -1,4 +1,4 @@
-"""Tests for stratify.cluster_stats: the SigClust existence test and bootstrap stability."""
+"""Tests for stratify.subtype.stats: the SigClust existence test and bootstrap stability."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from scipy.stats import special_ortho_group
 from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_info
 
-from stratify.cluster_stats import _max_jaccard, bootstrap_stability, cluster_index, sigclust
+from stratify.subtype.stats import _max_jaccard, bootstrap_stability, cluster_index, sigclust
 
 NULL_SD = np.sqrt([4.0, 2.0, 1.0, 0.5])  # anisotropic single Gaussian, eigenvalues 4, 2, 1, 0.5
 

@@ -234,7 +234,7 @@ def test_config_accepts_exactly_the_supported_caller_formats():
 
 
 def test_adequacy_options_follow_the_config(tmp_path):
-    from stratify.adequacy import adequacy_options
+    from stratify.clinical.adequacy import adequacy_options
 
     table = tmp_path / "doses.tsv"
     table.write_text("agent\tclass\tmin_daily_dose_mg\tsource\tverified\tnotes\n"
@@ -248,7 +248,7 @@ def test_adequacy_options_follow_the_config(tmp_path):
 
 
 def test_bad_dose_table_is_reported_with_file_agent_and_column(tmp_path):
-    from stratify.adequacy import load_doses
+    from stratify.clinical.adequacy import load_doses
 
     table = tmp_path / "doses.tsv"
     table.write_text("agent\tclass\tmin_daily_dose_mg\tsource\n"

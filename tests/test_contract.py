@@ -19,8 +19,8 @@ import yaml
 
 from stratify.config import load_config, load_schema, validate_config
 from stratify.errors import ConfigError, InputError
-from stratify.synonyms import AMBIGUOUS, load_synonyms, normalise
-from stratify.validate import check_table, parse_biomarkers, read_text_table, validate_inputs
+from stratify.inputs.synonyms import AMBIGUOUS, load_synonyms, normalise
+from stratify.inputs.validate import check_table, parse_biomarkers, read_text_table, validate_inputs
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -343,7 +343,7 @@ def test_an_in_memory_config_keeps_its_paths():
 
 
 def test_simulate_out_writes_a_config_valid_from_anywhere(tmp_path, monkeypatch):
-    from stratify.simulate import write_cohort
+    from stratify.simulate.cohort import write_cohort
 
     monkeypatch.chdir(tmp_path)
     paths = write_cohort("sim", n=60, seed=1, genotypes=False)
@@ -374,7 +374,7 @@ def test_snakemake_stops_at_parse_time_on_a_missing_input(tmp_path):
 
 
 def test_docs_list_the_synonym_table():
-    from stratify.synonyms import markdown_table
+    from stratify.inputs.synonyms import markdown_table
 
     assert markdown_table() in (REPO / "docs" / "inputs.md").read_text()
 
@@ -398,7 +398,7 @@ def test_space_before_a_quoted_csv_cell(tmp_path):
     (b"\x1f\x8b\x08\x00", "gzip-compressed; decompress it"),
 ])
 def test_spreadsheet_and_compressed_files_are_named(tmp_path, magic, says):
-    from stratify.textread import read_text_table
+    from stratify.io.text import read_text_table
 
     p = tmp_path / "patients.tsv"
     p.write_bytes(magic + bytes(range(256)))

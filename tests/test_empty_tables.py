@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from stratify.stages import _not_genotyped, run_genotypes, write_tsv
-from stratify.tables import write_table
+from stratify.io.tables import write_table
 
 DATA = Path(__file__).resolve().parent / "data" / "handwritten"
 
@@ -30,7 +30,7 @@ def _results_with_patients(tmp_path, ids):
 
 
 def test_genotypes_without_a_vcf_writes_header_only_tables(tmp_path):
-    from stratify.prs import REPORT_COLUMNS, VARIANT_COLUMNS
+    from stratify.genotypes.prs import REPORT_COLUMNS, VARIANT_COLUMNS
 
     results = _results_with_patients(tmp_path, ["P2", "P1"])
     summary = run_genotypes({"cohort": "c", "seed": 1, "inputs": {}}, results)
@@ -64,7 +64,7 @@ def test_a_mapped_patient_left_ungenotyped_is_a_bug_not_silence():
 
 
 def test_report_reads_empty_and_legacy_one_byte_tables(tmp_path):
-    from stratify.report import _tsv
+    from stratify.report.build import _tsv
 
     (tmp_path / "one_byte.tsv").write_text("\n")
     (tmp_path / "header.tsv").write_text("a\tb\n")
@@ -74,8 +74,8 @@ def test_report_reads_empty_and_legacy_one_byte_tables(tmp_path):
 
 
 def test_concordance_and_profiles_have_their_columns_when_empty():
-    from stratify.subtype import profile_columns
-    from stratify.trd import CONCORDANCE_COLUMNS, concordance
+    from stratify.subtype.mixture import profile_columns
+    from stratify.trd.staging import CONCORDANCE_COLUMNS, concordance
 
     staging = pd.DataFrame({"patient_id": ["P1"], "sforzini_2021": ["TRD"], "thase_rush_1997": [2],
                             "msm_score": [8], "msm_band": ["moderate"], "conway_2017": [1],
@@ -86,7 +86,7 @@ def test_concordance_and_profiles_have_their_columns_when_empty():
 
 def test_skipped_subtyping_writes_profiles_with_a_header():
     from stratify.config import validate_config
-    from stratify.subtype import profile_columns, run_subtyping
+    from stratify.subtype.mixture import profile_columns, run_subtyping
 
     cfg = validate_config({"cohort": "c", "genome_build": "GRCh38",
                            "inputs": {"patients": "p.tsv", "symptoms": "s.tsv"},

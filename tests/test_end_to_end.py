@@ -8,7 +8,7 @@ import json
 import pandas as pd
 from sklearn.metrics import adjusted_rand_score
 
-from stratify.tables import read_table
+from stratify.io.tables import read_table
 
 
 def _truth(run):

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 from stratify.errors import InputError
-from stratify.explain import (beeswarm_png, dependence_png, importance, importance_by_subtype, interaction_partners,
+from stratify.explain.shapley import (beeswarm_png, dependence_png, importance, importance_by_subtype, interaction_partners,
                               interaction_summary, interaction_values, select_waterfall_patients,
                               shap_values, top_interactions, waterfall_for_patient, waterfall_png)
-from stratify.tables import read_provenance, read_table, write_table
+from stratify.io.tables import read_provenance, read_table, write_table
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -211,7 +211,7 @@ def _results_folder(tmp_path, task, model, X, *, claimed):
 
 @pytest.mark.parametrize("claimed", [True, False])
 def test_run_explain_stage(planted, tmp_path, claimed):
-    from stratify.report import section_explain
+    from stratify.report.build import section_explain
     from stratify.stages import run_explain
 
     task, model, X = planted

@@ -1,4 +1,4 @@
-"""Tests for stratify.features: PGx features, joining stage outputs, the model's feature list."""
+"""Tests for stratify.features.table: PGx features, joining stage outputs, the model's feature list."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from stratify.config import validate_config
 from stratify.errors import ConfigError
-from stratify.features import PHENOTYPE_RANK, SOURCE_ORDER, build_features, pgx_features
+from stratify.features.table import PHENOTYPE_RANK, SOURCE_ORDER, build_features, pgx_features
 from stratify.pgx import add_phenotypes
 
 BASE = {"cohort": "t", "genome_build": "GRCh38", "inputs": {"patients": "p.tsv", "symptoms": "s.tsv"},

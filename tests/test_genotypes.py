@@ -1,4 +1,4 @@
-"""Tests for stratify.genotypes: dosages, SNP filters, principal components, sample mapping."""
+"""Tests for stratify.genotypes.shards: dosages, SNP filters, principal components, sample mapping."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 import sklearn.decomposition  # noqa: F401  (slow one-off import, paid at collection rather than by one test)
 
 from stratify.errors import GenotypeError
-from stratify.genotypes import PGX_COLUMNS, genotype_pcs, genotype_stage, map_samples, read_dosages
-from stratify.simulate import write_cohort, write_vcf
+from stratify.genotypes.shards import PGX_COLUMNS, genotype_pcs, genotype_stage, map_samples, read_dosages
+from stratify.simulate.cohort import write_cohort, write_vcf
 
 SAMPLES = ["A", "B", "C", "D"]
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from test_workflow import _snakemake
 
-from stratify.tables import read_table
+from stratify.io.tables import read_table
 
 DATA = Path(__file__).resolve().parent / "data" / "handwritten"
 NO_DNA = ["HCB-006", "HCB-017", "KCL-011", "KCL-027", "LMU-013", "LMU-026"]
@@ -118,7 +118,7 @@ def test_report_reconciles_every_stage(handwritten):
 
 
 def _rebuild(handwritten, tmp_path, **report):
-    from stratify.report import build_report
+    from stratify.report.build import build_report
 
     results = tmp_path / "results"
     shutil.copytree(handwritten["results"], results)
@@ -128,7 +128,7 @@ def _rebuild(handwritten, tmp_path, **report):
 
 
 def test_a_lost_patient_does_not_reconcile(handwritten, tmp_path):
-    from stratify.tables import write_table
+    from stratify.io.tables import write_table
 
     results, cfg, build_report = _rebuild(handwritten, tmp_path)
     clin = read_table(results / "clinical" / "patients.parquet", kind="clinical.patients")

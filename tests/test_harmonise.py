@@ -1,4 +1,4 @@
-"""Cross-instrument harmonisation (stratify.harmonise).
+"""Cross-instrument harmonisation (stratify.inputs.harmonise).
 
 Expected values are worked by hand from the QIDS-SR16 -> HRSD17 table of ids-qids.org
 (resources/SOURCES.md, "Cross-instrument linking").
@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from stratify.errors import InputError
-from stratify.harmonise import (
+from stratify.inputs.harmonise import (
     INSTRUMENT_RANGE,
     Link,
     available_links,
@@ -25,7 +25,7 @@ from stratify.harmonise import (
     reverse_link,
     shipped_links,
 )
-from stratify.validate import sha256
+from stratify.inputs.validate import sha256
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED_TSV = REPO / "resources" / "harmonisation" / "qids_sr16_hamd17.tsv"
@@ -253,7 +253,7 @@ def test_reverse_gap_gives_nan_with_reason(tmp_path, caplog):
     # QIDS -> MADRS made-up table that only ever hits even MADRS scores (and 54 for QIDS 27)
     p = _write(tmp_path / "q_m.tsv", [(q, 2 * q, 2 * q) for q in range(27)] + [(27, 54, 60)])
     link = load_link(p, from_instrument="QIDS_SR16", to_instrument="MADRS", source="gappy")
-    with caplog.at_level(logging.WARNING, logger="stratify.harmonise"):
+    with caplog.at_level(logging.WARNING, logger="stratify.inputs.harmonise"):
         out = convert([4, 5, 4.5, 58], from_instrument="MADRS", to_instrument="QIDS_SR16", links=[link])
     assert out[0] == 2 and np.isnan(out[1]) and np.isnan(out[2]) and out[3] == 27
     assert "MADRS score 5 has no corresponding QIDS_SR16 score" in caplog.text

@@ -18,9 +18,9 @@ import yaml
 
 from stratify.config import validate_config
 from stratify.errors import ConfigError
-from stratify.heterogeneity import CATE_COLUMNS
+from stratify.heterogeneity.variance import CATE_COLUMNS
 from stratify.stages import STAGES, run_heterogeneity
-from stratify.tables import read_table
+from stratify.io.tables import read_table
 
 REPO = Path(__file__).resolve().parent.parent
 UP_TO_FEATURES = ("validate", "genotypes", "pgx", "clinical", "features")
@@ -28,7 +28,7 @@ UP_TO_FEATURES = ("validate", "genotypes", "pgx", "clinical", "features")
 
 def _prepare(base: Path, **simulate) -> dict:
     """A simulated cohort written and run through the stages up to the feature table."""
-    from stratify.simulate import write_cohort
+    from stratify.simulate.cohort import write_cohort
 
     paths = write_cohort(base / "cohort", n_snps=20, **simulate)
     raw = yaml.safe_load(Path(paths["config"]).read_text())
@@ -62,7 +62,7 @@ def test_written_two_arm_config_declares_the_randomised_arms(two_arm):
 
 
 def test_randomised_two_arm_cohort_is_analysed(two_arm):
-    from stratify.report import section_heterogeneity
+    from stratify.report.build import section_heterogeneity
 
     cfg = _config(two_arm, learner="logistic", n_splits=3)
     s = run_heterogeneity(cfg, two_arm["results"])
@@ -111,7 +111,7 @@ def test_randomised_two_arm_cohort_is_analysed(two_arm):
 
 
 def test_arms_not_declared_randomised_claim_nothing(two_arm):
-    from stratify.report import section_heterogeneity
+    from stratify.report.build import section_heterogeneity
 
     cfg = _config(two_arm, randomised=False)
     out = two_arm["results"] / "heterogeneity"
@@ -142,7 +142,7 @@ def test_cohort_without_two_arms_says_why(default_cohort):
 
 
 def test_non_binary_endpoint_and_small_arms_are_not_analysed(two_arm):
-    from stratify.heterogeneity import analyse_cohort
+    from stratify.heterogeneity.variance import analyse_cohort
 
     feats = read_table(two_arm["results"] / "features" / "features.parquet", kind="features")
     groups = json.loads((two_arm["results"] / "features" / "summary.json").read_text())["feature_groups"]

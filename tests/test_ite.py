@@ -1,4 +1,4 @@
-"""Tests for two-arm simulated cohorts (simulate ``teh``) and stratify.ite (individual
+"""Tests for two-arm simulated cohorts (simulate ``teh``) and stratify.heterogeneity.ite (individual
 treatment effects, the heterogeneity test, the Personalized Advantage Index)."""
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ import pytest
 import yaml
 
 from stratify.errors import InputError
-from stratify.ite import (
+from stratify.heterogeneity.ite import (
     analyse_heterogeneity,
     blp_test,
     cross_fit_learners,
     heterogeneity_test,
     personalized_advantage_index,
 )
-from stratify.simulate import TEH_EFFECTS, TWO_ARM, simulate_cohort, write_cohort
+from stratify.simulate.cohort import TEH_EFFECTS, TWO_ARM, simulate_cohort, write_cohort
 
 TEH_COLUMNS = ["arm", "p_response_A", "p_response_B", "ite_true"]
 
@@ -279,9 +279,9 @@ ACCEPT_SEEDS = range(1, 21)
 
 def _cohort_features(n: int, seed: int, teh: str) -> pd.DataFrame:
     """A simulated two-arm cohort through the pipeline's validation and clinical stage."""
-    from stratify.clinical import clinical_tables
+    from stratify.clinical.scores import clinical_tables
     from stratify.config import validate_config
-    from stratify.validate import validate_inputs
+    from stratify.inputs.validate import validate_inputs
 
     c = simulate_cohort(n, seed=seed, teh=teh)
     with tempfile.TemporaryDirectory() as d:

@@ -6,7 +6,7 @@ combinations. The runs are a pairwise covering set (every value of every option 
 every value of every other option in at least one run), computed here and checked by
 `test_runs_cover_every_pair`, so adding an option or value cannot leave a pair untested.
 
-Each cohort is simulated small (`stratify.simulate.write_cohort`, n = 120), the inputs not in
+Each cohort is simulated small (`stratify.simulate.cohort.write_cohort`, n = 120), the inputs not in
 the run are deleted from its config, and it runs with small but real settings (bootstrap,
 permutation and clustering-test counts at their minimum) through `snakemake --cores 2`.
 """
@@ -89,7 +89,7 @@ def test_runs_cover_every_pair():
 
 def make_cohort(run: dict, folder: Path) -> Path:
     """A simulated cohort with the inputs of ``run``; returns its config file."""
-    from stratify.simulate import write_cohort
+    from stratify.simulate.cohort import write_cohort
 
     genetic = run["genotypes"] != "none" or run["star_alleles"]
     paths = write_cohort(folder / "cohort", n=120, seed=13, n_snps=200, genotypes=genetic,

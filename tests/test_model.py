@@ -1,4 +1,4 @@
-"""Tests for stratify.model: bootstrap intervals, metrics, the cross-validated response model."""
+"""Tests for stratify.model.fit: bootstrap intervals, metrics, the cross-validated response model."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import xgboost  # noqa: F401  (slow one-off import, paid at collection rather th
 from sklearn.metrics import roc_auc_score
 
 from stratify.errors import StratifyError
-from stratify.model import (
+from stratify.model.fit import (
     bootstrap_ci,
     cross_validated_predictions,
     fit_response_model,
@@ -191,7 +191,7 @@ def test_no_patient_with_the_endpoint_says_why_not_too_few_in_a_class():
 # --------------------------------------------------------------------------- calibration, permutation test
 
 def test_calibration_slope_and_intercept_detect_miscalibration():
-    from stratify.model import _logit, calibration
+    from stratify.model.fit import _logit, calibration
 
     rng = np.random.default_rng(0)
     p = rng.uniform(0.1, 0.9, 20000)
@@ -210,7 +210,7 @@ def test_calibration_slope_and_intercept_detect_miscalibration():
 def test_permutation_test_separates_signal_from_noise():
     from sklearn.model_selection import StratifiedKFold
 
-    from stratify.model import cross_validated_predictions, make_logistic, permutation_test
+    from stratify.model.fit import cross_validated_predictions, make_logistic, permutation_test
 
     rng = np.random.default_rng(2)
     X = rng.normal(size=(300, 3))
@@ -228,7 +228,7 @@ def test_permutation_test_separates_signal_from_noise():
 
 def test_permutation_test_gives_the_same_result_with_fits_side_by_side():
     """Permutations are drawn before any fit, so fitting them in 1 or 3 threads changes nothing."""
-    from stratify.model import make_xgb, permutation_test
+    from stratify.model.fit import make_xgb, permutation_test
 
     rng = np.random.default_rng(5)
     X = rng.normal(size=(240, 4))
@@ -246,7 +246,7 @@ def test_permutation_test_gives_the_same_result_with_fits_side_by_side():
 # --------------------------------------------------------------------------- outer folds, inner search
 
 def test_outer_folds_leave_one_site_out_with_three_sites():
-    from stratify.model import outer_folds
+    from stratify.model.fit import outer_folds
 
     y = np.array([0, 1] * 30)
     sites = np.repeat(["s1", "s2", "s3"], 20)
@@ -269,7 +269,7 @@ def test_outer_folds_leave_one_site_out_with_three_sites():
 
 
 def test_outer_fold_whose_training_set_has_one_class_is_a_user_error():
-    from stratify.model import outer_folds
+    from stratify.model.fit import outer_folds
 
     sites = np.repeat(["s1", "s2", "s3"], 10)
     y = np.r_[np.ones(10), np.zeros(20)].astype(int)
@@ -280,7 +280,7 @@ def test_outer_fold_whose_training_set_has_one_class_is_a_user_error():
 
 
 def test_inner_search_early_stops_and_respects_the_budget():
-    from stratify.model import draw_candidates, inner_search
+    from stratify.model.fit import draw_candidates, inner_search
 
     df = _table(300, strength=2.0, seed=3)
     X, y = df[["strong", "noise1", "gen1"]].to_numpy(), df["y"].astype(int).to_numpy()
@@ -301,7 +301,7 @@ def test_inner_search_early_stops_and_respects_the_budget():
 def test_search_on_a_subsample_of_large_training_sets():
     """model.search.max_patients: a training set above it is searched on a seeded random
     subsample; the chosen configuration is still fitted on the whole training set."""
-    from stratify.model import search_subsample
+    from stratify.model.fit import search_subsample
 
     df = _table(240, strength=3.0, seed=4)
     df["site"] = np.repeat(["s1", "s2", "s3"], 80)
@@ -327,7 +327,7 @@ def test_bootstrap_counts_give_the_metrics_of_resampled_rows():
     """metrics_with_ci and _calibration_ci weight patients by bootstrap counts instead of
     copying resampled rows; each resample's AUC, Brier score and calibration equal those
     computed on the copied rows (same draws), so the intervals are the same."""
-    from stratify.model import (_calibration_ci, _PairCounts, _resample, brier_score_loss, calibration,
+    from stratify.model.fit import (_calibration_ci, _PairCounts, _resample, brier_score_loss, calibration,
                                 stratified_auc)
 
     rng = np.random.default_rng(5)
@@ -416,7 +416,7 @@ def test_regression_on_noise_claims_nothing():
 
 
 def test_regression_metrics_known_values():
-    from stratify.model import regression_metrics_with_ci
+    from stratify.model.fit import regression_metrics_with_ci
 
     y = np.array([1.0, 2.0, 3.0, 4.0] * 10)
     m = regression_metrics_with_ci(y, y + 1.0, n_boot=50, seed=0)
@@ -429,7 +429,7 @@ def test_within_site_auc_removes_the_leave_one_site_out_shift():
     """No signal, sites with different outcome rates: each held-out site gets the other sites'
     rate, so pooled predictions run against the sites' own rates. The pooled AUC falls well
     below 0.5; the within-site AUC does not."""
-    from stratify.model import metrics_with_ci, stratified_auc
+    from stratify.model.fit import metrics_with_ci, stratified_auc
 
     rng = np.random.default_rng(0)
     sites = np.repeat(["a", "b", "c", "d"], 200)

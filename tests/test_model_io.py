@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from stratify.errors import StratifyError
-from stratify.model import fit_response_model
-from stratify.model_io import apply_model, check_features, load_model, model_card, model_metadata
-from stratify.tables import write_table
+from stratify.model.fit import fit_response_model
+from stratify.model.external import apply_model, check_features, load_model, model_card, model_metadata
+from stratify.io.tables import write_table
 
 GROUPS = {"clinical": ["strong", "noise1"], "biomarker": [], "genetic": ["gen1"]}
 FSUM = {"model_features": ["strong", "noise1", "gen1"], "feature_groups": GROUPS}

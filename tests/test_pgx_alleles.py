@@ -16,7 +16,7 @@ import pytest
 
 import stratify.pgx.alleles as alleles_mod
 from stratify.errors import GenotypeError, PgxError
-from stratify.paths import resource_dir
+from stratify.io.paths import resource_dir
 from stratify.pgx import call_diplotypes, load_definitions, read_vcf_genotypes, star_sort_key
 
 REPO = Path(__file__).resolve().parents[1]

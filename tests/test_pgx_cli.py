@@ -73,7 +73,7 @@ def test_unwritable_output_is_a_named_error_not_a_traceback(tmp_path, capsys):
 
 def test_pgx_run_with_a_malformed_call_file_is_a_named_error(tmp_path):
     """The pipeline stage: a star-allele file with a malformed diplotype exits 2 with one line."""
-    from stratify.simulate import write_cohort
+    from stratify.simulate.cohort import write_cohort
 
     paths = write_cohort(tmp_path / "c", n=20, seed=1, n_snps=200, genotypes=False)
     import yaml

@@ -12,7 +12,7 @@ import pytest
 
 from stratify.cli import main
 from stratify.errors import GenotypeError, PgxError
-from stratify.paths import resource_dir
+from stratify.io.paths import resource_dir
 from stratify.pgx.alleles import (
     _IUPAC,
     KEEP_OTHER_PHASINGS,
@@ -254,7 +254,7 @@ def test_config_schema_accepts_cyp2b6():
 
 
 def test_features_have_cyp2b6_rank():
-    from stratify.features import available_features, pgx_features
+    from stratify.features.table import available_features, pgx_features
 
     calls = pd.DataFrame({"patient_id": ["P1", "P2", "P1"], "gene": ["CYP2B6", "CYP2B6", "CYP2C19"],
                           "status": ["ambiguous", "no-call", "called"], "source_tool": "stratify-vcf",
@@ -282,7 +282,7 @@ def _records(defs, chrom: str, samples: list[tuple[str, str]]) -> list[tuple[str
 @pytest.fixture(scope="module")
 def two_gene_vcf(tmp_path_factory, defs):
     """Indexed VCF, 4 samples: CYP2C19 from the definitions, CYP2B6 *1/*6, *6/*6, *1/*1, *4/*4."""
-    from stratify.simulate import write_vcf
+    from stratify.simulate.cohort import write_vcf
 
     c19 = load_definitions("CYP2C19")
     b6 = [("*1", "*6"), ("*6", "*6"), ("*1", "*1"), ("*4", "*4")]
@@ -292,7 +292,7 @@ def two_gene_vcf(tmp_path_factory, defs):
 
 
 def test_genotype_stage_reads_both_genes_sharded_or_not(two_gene_vcf):
-    from stratify.genotypes import PGX_COLUMNS, fit_pca, genotype_stage, make_plan, merge, run_shard, settings
+    from stratify.genotypes.shards import PGX_COLUMNS, fit_pca, genotype_stage, make_plan, merge, run_shard, settings
 
     pids = {"S1", "S2", "S3", "S4"}
     one = genotype_stage(two_gene_vcf, patient_ids=pids, n_components=2)["pgx_genotypes"]
@@ -309,8 +309,8 @@ def test_genotype_stage_reads_both_genes_sharded_or_not(two_gene_vcf):
 
 
 def test_genotype_stage_skips_a_gene_whose_contig_the_header_lacks(tmp_path, defs):
-    from stratify.genotypes import genotype_stage
-    from stratify.simulate import write_vcf
+    from stratify.genotypes.shards import genotype_stage
+    from stratify.simulate.cohort import write_vcf
 
     c19 = load_definitions("CYP2C19")
     vcf = write_vcf(tmp_path / "c19.vcf.gz", ["S1"], _records(c19, "chr10", [("*1", "*2")]))
@@ -331,9 +331,9 @@ def test_genotype_stage_skips_a_gene_whose_contig_the_header_lacks(tmp_path, def
 
 
 def test_run_pgx_calls_both_genes_and_not_genotyped_patients(tmp_path, two_gene_vcf):
-    from stratify.genotypes import genotype_stage
+    from stratify.genotypes.shards import genotype_stage
     from stratify.stages import run_pgx
-    from stratify.tables import read_table, write_table
+    from stratify.io.tables import read_table, write_table
 
     results = tmp_path / "results"
     write_table(pd.DataFrame({"patient_id": ["S1", "S2", "S3", "S4", "P9"]}), results / "validate" /

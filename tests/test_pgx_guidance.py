@@ -374,7 +374,7 @@ def test_all_listed_phenotype_combinations_resolve():
 
 def test_scores_win_over_a_recorded_outcome_as_in_every_stage():
     # recorded "response" although the scores fell only 10%: the scores count, as in
-    # stratify.adequacy (one failed-trial rule for the clinical, trd and pgx stages)
+    # stratify.clinical.adequacy (one failed-trial rule for the clinical, trd and pgx stages)
     t = trial("escitalopram", "response", baseline_score=30, end_score=27)
     r = one(patient_guidance(pd.DataFrame([t]), phen(CYP2C19=UM)), "CYP2C19")
     assert bool(r["failed"]) is True and bool(r["possible_pk_nonresponse"]) is True

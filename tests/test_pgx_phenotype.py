@@ -17,7 +17,7 @@ import pytest
 
 import stratify.pgx.phenotype as phenotype_mod
 from stratify.errors import PgxError
-from stratify.paths import resource_dir
+from stratify.io.paths import resource_dir
 from stratify.pgx.phenotype import cyp2b6_phenotype
 from stratify.pgx import (
     add_phenotypes,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from stratify.plots import wilson
-from stratify.report import _fmt, _img, _table
+from stratify.report.build import _fmt, _img, _table
 
 
 def test_table_escapes_html_and_blanks_missing():
@@ -32,7 +32,7 @@ def test_wilson_interval():
 
 
 def test_how_the_inputs_were_read_lists_spellings_and_assumptions():
-    from stratify.report import _how_read
+    from stratify.report.build import _how_read
 
     man = {"assumed": {"treatments.episode": "t.tsv: no 'episode' column; episode 1 assumed for all 3 trials"},
            "canonicalised": {"biomarkers": {"columns": {"visit": "week"}, "values": {"marker": {"CRP -> crp": 4}},

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from stratify.report import SECTIONS, build_report
+from stratify.report.build import SECTIONS, build_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -34,7 +34,7 @@ def _config(run, **report):
 
 
 def _ids(run) -> list[str]:
-    from stratify.tables import read_table
+    from stratify.io.tables import read_table
 
     return read_table(run["results"] / "validate" / "patients.parquet", kind="input.patients")["patient_id"].tolist()
 
@@ -138,7 +138,7 @@ def test_pseudonymised_report_has_no_raw_identifier(planted_run, tmp_path, monke
     found = [i for i in ids if re.search(rf"(?<![A-Za-z0-9+/]){re.escape(i)}(?![A-Za-z0-9+/])", html)]
     assert found == []
     # the pseudonyms are there instead: in the per-patient view and the flagged-trial tables
-    from stratify.report import Pseudonymiser
+    from stratify.report.build import Pseudonymiser
 
     p = Pseudonymiser("consortium-salt")
     data = json.loads(re.search(r"<script type='application/json' id='pv-data'>(.*?)</script>", html).group(1))
@@ -160,7 +160,7 @@ def test_pseudonymisation_without_salt_warns_and_still_hides_identifiers(planted
 
 def test_a_leaked_identifier_stops_the_report(planted_run, monkeypatch):
     """The final check fails closed: a section that forgot to pseudonymise stops the report."""
-    import stratify.report as rep
+    import stratify.report.build as rep
 
     monkeypatch.setattr(rep, "section_provenance", lambda config, r: f"<p>{_ids(planted_run)[3]}</p>")
     with pytest.raises(RuntimeError, match="pseudonymisation left 1 raw patient identifier"):

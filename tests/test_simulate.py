@@ -1,4 +1,4 @@
-"""Tests for stratify.simulate: reproducibility, planted truth, and the input contract."""
+"""Tests for stratify.simulate.cohort: reproducibility, planted truth, and the input contract."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from stratify.clinical import instrument_totals
+from stratify.clinical.scores import instrument_totals
 from stratify.config import load_config, load_resource
 from stratify.pgx import call_diplotypes, load_definitions, read_vcf_genotypes
-from stratify.simulate import NULL_INTERCEPT, simulate_cohort, write_cohort
-from stratify.validate import validate_inputs
+from stratify.simulate.cohort import NULL_INTERCEPT, simulate_cohort, write_cohort
+from stratify.inputs.validate import validate_inputs
 
 N = 200
 
@@ -175,8 +175,8 @@ def test_too_few_patients_is_a_user_error():
 @pytest.fixture(scope="module")
 def demo_histories():
     """The demo cohort's (seed 7, 800 patients) trials judged and staged by every definition."""
-    from stratify.adequacy import assess_trials
-    from stratify.trd import stage_all
+    from stratify.clinical.adequacy import assess_trials
+    from stratify.trd.staging import stage_all
 
     c = simulate_cohort(800, seed=7)
     t = c["tables"]["treatments"].assign(prospective=lambda d: d["prospective"].astype("boolean"))
@@ -190,8 +190,8 @@ def demo_histories():
 
 def stage_all_after_index(demo_histories):
     """The demo's staging with the index (prospective) trial counted, as trd/after_index.parquet."""
-    from stratify.adequacy import assess_trials
-    from stratify.trd import stage_all
+    from stratify.clinical.adequacy import assess_trials
+    from stratify.trd.staging import stage_all
 
     c, t, _ = demo_histories
     trials = assess_trials(t).merge(t[["patient_id", "episode", "trial", "sessions"]],
@@ -223,7 +223,7 @@ def test_histories_exercise_every_trd_definition(demo_histories):
 
 
 def test_pipeline_failed_trial_count_matches_the_planted_one(demo_histories):
-    from stratify.clinical import treatment_summary
+    from stratify.clinical.scores import treatment_summary
 
     c, t, _ = demo_histories
     ts = treatment_summary(t).set_index("patient_id")

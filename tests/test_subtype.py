@@ -1,4 +1,4 @@
-"""Tests for stratify.subtype: BIC-chosen Gaussian mixtures, cluster naming, the stage."""
+"""Tests for stratify.subtype.mixture: BIC-chosen Gaussian mixtures, cluster naming, the stage."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stratify.subtype import (GaussianMixtureBIC, name_clusters, naming_rules, run_subtyping, standardise,
+from stratify.subtype.mixture import (GaussianMixtureBIC, name_clusters, naming_rules, run_subtyping, standardise,
                               subtype_adds_to_severity)
 
 

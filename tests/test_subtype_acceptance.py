@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from stratify.recovery import recovery_sweep
+from recovery import recovery_sweep
 
 SEEDS = range(300, 320)
 

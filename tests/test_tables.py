@@ -1,4 +1,4 @@
-"""Tests for stratify.tables: typed Parquet tables with kind, version and provenance."""
+"""Tests for stratify.io.tables: typed Parquet tables with kind, version and provenance."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from stratify import __version__
 from stratify.errors import TableKindError
-from stratify.tables import SCHEMA_VERSION, read_provenance, read_table, table_kind, write_table
+from stratify.io.tables import SCHEMA_VERSION, read_provenance, read_table, table_kind, write_table
 
 
 def _df():

@@ -1,4 +1,4 @@
-"""Tests for stratify.validate: strict checks of the input tables.
+"""Tests for stratify.inputs.validate: strict checks of the input tables.
 
 Line numbers in messages count the header as line 1, so the first record is line 2.
 """
@@ -14,7 +14,7 @@ import pytest
 
 from stratify.config import load_config, load_schema
 from stratify.errors import InputError
-from stratify.validate import (
+from stratify.inputs.validate import (
     check_known_patients,
     check_symptom_items,
     check_table,
@@ -574,7 +574,7 @@ def test_blank_first_line(tmp_path):
 def test_crp_in_mg_dl_labelled_mg_l_is_caught(tmp_path):
     """A site that reports CRP in mg/dL but labels it mg/L: each value is plausible, the
     site's median (about 0.15 'mg/L') is not."""
-    from stratify.simulate import write_cohort
+    from stratify.simulate.cohort import write_cohort
 
     paths = write_cohort(tmp_path / "c", n=200, seed=5, n_snps=20)
     bio = pd.read_csv(paths["biomarkers"], sep="\t", dtype=str, keep_default_na=False)
@@ -592,7 +592,7 @@ def test_crp_in_mg_dl_labelled_mg_l_is_caught(tmp_path):
 
 
 def test_correctly_labelled_units_pass_the_plausibility_check(tmp_path):
-    from stratify.simulate import write_cohort
+    from stratify.simulate.cohort import write_cohort
 
     paths = write_cohort(tmp_path / "c", n=200, seed=5, n_snps=20)
     tables, _ = validate_inputs(load_config(paths["config"]))
@@ -605,7 +605,7 @@ def test_correctly_labelled_units_pass_the_plausibility_check(tmp_path):
     ("a\tb\r1\t2\r", False), ("a\tb\n1\n3\t4\n", False)])
 def test_field_counts_agree_counts_every_line(tmp_path, text, agree):
     """The byte-level field count that lets a large table skip the line-by-line check."""
-    from stratify.validate import _field_counts_agree
+    from stratify.inputs.validate import _field_counts_agree
 
     p = tmp_path / "t.tsv"
     p.write_bytes(text.encode())
@@ -613,7 +613,7 @@ def test_field_counts_agree_counts_every_line(tmp_path, text, agree):
 
 
 def test_read_text_table_reports_the_bad_line_and_drops_blank_rows(tmp_path):
-    from stratify.validate import read_text_table
+    from stratify.inputs.validate import read_text_table
 
     p = tmp_path / "t.tsv"
     p.write_text("a\tb\n" + "1\t2\n" * 500 + "3\t4\t5\n" + "1\t2\n" * 10)

@@ -1,5 +1,5 @@
 """Every bad VCF ends in a named GenotypeError (or an explicit flag), in the sharded genotype
-stage (stratify.vcfscan / stratify.genotypes) and in ``stratify pgx call`` (stratify.pgx)."""
+stage (stratify.genotypes.vcfscan / stratify.genotypes.shards) and in ``stratify pgx call`` (stratify.pgx)."""
 
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ import pytest
 
 from stratify.cli import main
 from stratify.errors import GenotypeError, StratifyError
-from stratify.genotypes import genotype_stage
+from stratify.genotypes.shards import genotype_stage
 from stratify.pgx.alleles import call_diplotypes, load_definitions, read_vcf_genotypes
 from stratify.pgx.api import call_vcf
-from stratify.simulate import write_cohort
-from stratify.vcfio import BGZF_EOF
+from stratify.simulate.cohort import write_cohort
+from stratify.genotypes.vcfio import BGZF_EOF
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "pgx"
 CYP2C19_TESTS = SHARED / "pharmcat" / "tests" / "cyp2c19"
@@ -162,7 +162,7 @@ def test_corrupt_block_in_the_gene_region_stops_pgx_call(cohort):
 
 
 def _gene_offset(vcf: Path) -> int:
-    from stratify.vcfio import TabixIndex
+    from stratify.genotypes.vcfio import TabixIndex
 
     tbi = TabixIndex.read(str(vcf) + ".tbi")
     return int(tbi.offset("chr10", 94761900)) >> 16
@@ -248,7 +248,7 @@ def test_non_integer_pos_names_the_line(cohort):
 
 
 def test_unsorted_records_are_named(cohort):
-    from stratify.vcfscan import scan
+    from stratify.genotypes.vcfscan import scan
 
     def swap(ls):
         body = [k for k, x in enumerate(ls) if not x.startswith("#")]
@@ -406,7 +406,7 @@ def fuzz(workdir: Path, n: int, seed: int) -> dict[str, int]:
 
     Returns the outcome counts; any exception other than a StratifyError propagates (a bug).
     """
-    from stratify.vcfscan import plan_shards, scan
+    from stratify.genotypes.vcfscan import plan_shards, scan
 
     rng = np.random.default_rng(seed)
     src = CYP2C19_TESTS / "merged_fixtures.GRCh38.vcf.gz"
@@ -443,7 +443,7 @@ def test_fuzz_never_ends_in_a_traceback(tmp_path):
 
 def test_csi_index_reads_the_same_records_as_tbi(cohort, tmp_path):
     """CSI (bcftools index's default) has no linear index: region starts come from its bins."""
-    from stratify.vcfscan import plan_shards, scan
+    from stratify.genotypes.vcfscan import plan_shards, scan
 
     p = tmp_path / "csi.vcf.gz"
     shutil.copy(cohort["vcf"], p)

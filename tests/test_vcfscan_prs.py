@@ -1,4 +1,4 @@
-"""Sharded VCF reading (stratify.vcfscan), polygenic scores (stratify.prs) and the sharded stage."""
+"""Sharded VCF reading (stratify.genotypes.vcfscan), polygenic scores (stratify.genotypes.prs) and the sharded stage."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import pysam
 import pytest
 
 from stratify.errors import GenotypeError
-from stratify.genotypes import fit_pca, genotype_stage, make_plan, merge, run_shard, settings
-from stratify.prs import ScoreAccumulator, match_allele, read_scoring_file
-from stratify.simulate import write_cohort
-from stratify.vcfscan import ScanStats, TabixIndex, plan_shards, scan
+from stratify.genotypes.shards import fit_pca, genotype_stage, make_plan, merge, run_shard, settings
+from stratify.genotypes.prs import ScoreAccumulator, match_allele, read_scoring_file
+from stratify.simulate.cohort import write_cohort
+from stratify.genotypes.vcfscan import ScanStats, TabixIndex, plan_shards, scan
 
 HEADER = """##fileformat=VCFv4.2
 ##contig=<ID=chr1,length=248956422>
@@ -88,7 +88,7 @@ def test_scan_rejects_a_non_biallelic_gt_with_its_record_and_column(tmp_path):
 def test_fixed_width_words_decode_as_the_general_path():
     """The 4-byte-word fast path gives the general path's dosages on every valid call, in any
     sample subset, and declines (None) wherever a word is not a valid diploid call."""
-    from stratify.vcfscan import _decode_general, _decode_words
+    from stratify.genotypes.vcfscan import _decode_general, _decode_words
 
     rng = np.random.default_rng(3)
     calls = [a + s + b for a in "01." for s in "/|" for b in "01."]
@@ -117,7 +117,7 @@ def test_fixed_width_words_decode_as_the_general_path():
 
 
 def test_bgzf_blocks_inflate_with_zlib_too_and_a_corrupt_block_is_named(tmp_path, monkeypatch):
-    import stratify.vcfio as vs
+    import stratify.genotypes.vcfio as vs
 
     paths = write_cohort(tmp_path, n=40, seed=9, n_snps=300)
     fast = [(r.pos, r.dosage.tolist()) for r in scan(paths["vcf"], None)]
@@ -150,7 +150,7 @@ def test_tabix_index_and_shards_cover_every_record_once(tmp_path):
 
 
 def test_unset_linear_index_windows_read_from_the_next_offset():
-    from stratify.vcfscan import _fill_unset
+    from stratify.genotypes.vcfscan import _fill_unset
 
     unset = np.iinfo(np.uint64).max
     lin = np.array([unset, unset, 70000, unset, 90000, unset, unset], dtype=np.uint64)
@@ -292,7 +292,7 @@ def test_sharded_stage_equals_one_shard(cohort_with_score):
 
 
 def test_prs_equals_a_direct_computation(cohort_with_score):
-    from stratify.genotypes import read_dosages
+    from stratify.genotypes.shards import read_dosages
 
     paths, score = cohort_with_score
     pids = {f"S{i:05d}" for i in range(1, 241)}

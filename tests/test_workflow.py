@@ -93,7 +93,7 @@ def test_every_report_output_has_a_caption():
 def test_a_cohort_without_treatments_runs_every_stage(tmp_path):
     """Optional inputs may be absent: no treatments table -> trd staging is skipped, not an error."""
     from stratify.config import load_config
-    from stratify.simulate import write_cohort
+    from stratify.simulate.cohort import write_cohort
     from stratify.stages import run_all
 
     paths = write_cohort(tmp_path / "c", n=120, seed=2, n_snps=30)

@@ -16,7 +16,7 @@ import jsonschema
 import yaml
 
 from stratify.errors import ConfigError
-from stratify.paths import resource_dir, schema_dir
+from stratify.io.paths import resource_dir, schema_dir
 
 
 # star-allele formats that hold one sample, whose name may be given in the config
@@ -199,7 +199,7 @@ def validate_config(config: dict[str, Any], *, source: str | Path = "config",
     h = cfg["clinical"].get("harmonise")
     if h:
         _check_harmonise(h, cfg["endpoint"]["instrument"], source)
-    from stratify.features import available_features
+    from stratify.features.table import available_features
 
     known = available_features(cfg)
     for group, names in [*((f"features.{g}", v) for g, v in cfg["features"].items()),
@@ -214,7 +214,7 @@ def validate_config(config: dict[str, Any], *, source: str | Path = "config",
 
 def _check_harmonise(h: dict[str, Any], target: str, source: str | Path) -> None:
     """Every instrument in clinical.harmonise.from needs a linking table to the endpoint instrument."""
-    from stratify.harmonise import available_links
+    from stratify.inputs.harmonise import available_links
 
     have = set(available_links())
     for ln in h.get("links", []):

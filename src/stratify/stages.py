@@ -21,7 +21,7 @@ import pandas as pd
 from stratify import __version__
 from stratify.config import validate_config
 from stratify.errors import ConfigError
-from stratify.tables import read_table, write_table
+from stratify.io.tables import read_table, write_table
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def _prov(config: dict[str, Any], stage: str, **extra) -> dict[str, Any]:
 
 def run_validate(config: dict[str, Any], results: Path) -> dict[str, Any]:
     """validate: typed copies of the input tables and ``manifest.json``."""
-    from stratify.validate import validate_inputs
+    from stratify.inputs.validate import validate_inputs
 
     out = results / "validate"
     tables, manifest = validate_inputs(config)
@@ -95,8 +95,8 @@ def _patients(results: Path) -> pd.DataFrame:
 
 
 def _genotype_context(config: dict[str, Any], results: Path) -> dict[str, Any]:
-    from stratify.genotypes import settings
-    from stratify.validate import read_sample_map
+    from stratify.genotypes.shards import settings
+    from stratify.inputs.validate import read_sample_map
 
     gen = config["inputs"]["genotypes"]
     return {"vcf": gen["vcf"], "sample_map": read_sample_map(gen["sample_map"]) if "sample_map" in gen else None,
@@ -111,7 +111,7 @@ def run_genotypes(config: dict[str, Any], results: Path, *, step: str | None = N
     ``step`` runs one step of the sharded stage (Snakemake's jobs): ``plan``, ``pca``,
     ``shard`` (with ``job``) or ``merge``; None runs them all here.
     """
-    from stratify import genotypes as G
+    from stratify.genotypes.shards import shards as G
 
     out = results / "genotypes"
     gen = config["inputs"].get("genotypes")
@@ -171,7 +171,7 @@ def run_genotypes(config: dict[str, Any], results: Path, *, step: str | None = N
 
 
 def _empty_prs_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
-    from stratify.prs import score_report
+    from stratify.genotypes.prs import score_report
 
     return score_report([], pd.DataFrame(columns=["score", "index", "status", "vcf_id"]))
 
@@ -184,7 +184,7 @@ def _write_prs_tables(variants: pd.DataFrame, report: pd.DataFrame, out: Path) -
 
 def _not_genotyped(ctx: dict[str, Any], genotyped: set[str]) -> pd.DataFrame:
     """The cohort's patients without a VCF sample, each with the reason."""
-    from stratify.vcfscan import header_samples
+    from stratify.genotypes.vcfscan import header_samples
 
     samples = set(header_samples(ctx["vcf"]))
     smap = ctx["sample_map"]
@@ -218,7 +218,7 @@ def run_pgx(config: dict[str, Any], results: Path) -> dict[str, Any]:
     """pgx: CYP2C19 and CYP2B6 from the VCF genotypes, other tools' star-allele calls, CPIC phenotypes."""
     from stratify.pgx.callers import read_calls
     from stratify.pgx.phenotype import GENES, add_phenotypes
-    from stratify.validate import read_sample_map
+    from stratify.inputs.validate import read_sample_map
 
     out = results / "pgx"
     patients = set(_patients(results)["patient_id"])
@@ -311,7 +311,7 @@ def _vcf_calls(geno: pd.DataFrame, no_sample: list[str], summary: dict[str, Any]
 
 def _drug_guidance(calls: pd.DataFrame, results: Path, config: dict[str, Any]) -> pd.DataFrame:
     """CPIC guidance for every medication trial, from the call chosen per patient and gene."""
-    from stratify.features import best_call_per_gene
+    from stratify.features.table import best_call_per_gene
     from stratify.pgx.guidance import OUTPUT_COLUMNS, patient_guidance
 
     treatments = read_table(results / "validate" / "treatments.parquet", kind="input.treatments")
@@ -325,8 +325,8 @@ def _drug_guidance(calls: pd.DataFrame, results: Path, config: dict[str, Any]) -
 
 def run_trd(config: dict[str, Any], results: Path) -> dict[str, Any]:
     """trd: treatment adequacy per trial and TRD staging under every definition, side by side."""
-    from stratify.adequacy import adequacy_options, assess_trials
-    from stratify.trd import CONCORDANCE_COLUMNS, binary_calls, concordance, stage_all, trd_options
+    from stratify.clinical.adequacy import adequacy_options, assess_trials
+    from stratify.trd.staging import CONCORDANCE_COLUMNS, binary_calls, concordance, stage_all, trd_options
 
     out = results / "trd"
     out.mkdir(parents=True, exist_ok=True)
@@ -382,7 +382,7 @@ def run_trd(config: dict[str, Any], results: Path) -> dict[str, Any]:
 
 def run_clinical(config: dict[str, Any], results: Path) -> dict[str, Any]:
     """clinical: totals per visit and the per-patient clinical table."""
-    from stratify.clinical import clinical_counts, clinical_tables
+    from stratify.clinical.scores import clinical_counts, clinical_tables
 
     tables = {n: read_table(results / "validate" / f"{n}.parquet", kind=f"input.{n}")
               for n in ("patients", "symptoms", "treatments", "biomarkers")}
@@ -416,7 +416,7 @@ def run_clinical(config: dict[str, Any], results: Path) -> dict[str, Any]:
 
 def run_features(config: dict[str, Any], results: Path) -> dict[str, Any]:
     """features: the per-patient feature table and the resolved model feature list."""
-    from stratify.features import build_features
+    from stratify.features.table import build_features
 
     clin = read_table(results / "clinical" / "patients.parquet", kind="clinical.patients")
     calls = read_table(results / "pgx" / "calls.parquet", kind="pgx.calls")
@@ -441,7 +441,7 @@ def _features(results: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
 def run_subtype(config: dict[str, Any], results: Path) -> dict[str, Any]:
     """subtype: cluster assignments, profiles, BIC curve."""
     from stratify.plots import criterion_png, profile_png
-    from stratify.subtype import run_subtyping, subtype_adds_to_severity
+    from stratify.subtype.mixture import run_subtyping, subtype_adds_to_severity
 
     df, _ = _features(results)
     assign, prof, summary = run_subtyping(df, config)
@@ -477,8 +477,8 @@ def run_model(config: dict[str, Any], results: Path, *, threads: int = 1) -> dic
     """model: nested cross-validation of XGBoost and baselines; the final model as XGBoost JSON,
     its metadata (features, preprocessing, training distribution) and a model card. ``threads``:
     permutation-test fits run side by side (the results do not depend on it)."""
-    from stratify.model import fit_response_model
-    from stratify.model_io import model_card, model_metadata
+    from stratify.model.fit import fit_response_model
+    from stratify.model.external import model_card, model_metadata
     from stratify.plots import calibration_png, observed_predicted_png, roc_png
 
     df, fsum = _features(results)
@@ -508,11 +508,11 @@ def run_model(config: dict[str, Any], results: Path, *, threads: int = 1) -> dic
 def run_explain(config: dict[str, Any], results: Path) -> dict[str, Any]:
     """explain: SHAP values, importance, beeswarm, dependence plots, interactions of the top pairs,
     waterfalls of three patients and SHAP summaries per subtype."""
-    from stratify.explain import (MAX_INTERACTION_PATIENTS, SCALES, beeswarm_png, dependence_png, importance,
+    from stratify.explain.shapley import (MAX_INTERACTION_PATIENTS, SCALES, beeswarm_png, dependence_png, importance,
                                   importance_by_subtype, interaction_partners, interaction_summary,
                                   select_waterfall_patients, shap_values, top_interactions, waterfall_filename,
                                   waterfall_png)
-    from stratify.model_io import load_model
+    from stratify.model.external import load_model
 
     df, _ = _features(results)
     model, meta = load_model(results / "model")
@@ -578,8 +578,8 @@ def run_explain(config: dict[str, Any], results: Path) -> dict[str, Any]:
 
 def run_heterogeneity(config: dict[str, Any], results: Path) -> dict[str, Any]:
     """heterogeneity: individual treatment effects between two randomised arms, or why not."""
-    from stratify.heterogeneity import analyse_cohort, cate_png, pai_png, site_variance_ratios
-    from stratify.teh import forest_png
+    from stratify.heterogeneity.variance import analyse_cohort, cate_png, pai_png, site_variance_ratios
+    from stratify.heterogeneity.arms import forest_png
 
     path = results / "features" / "features.parquet"
     df, fsum = _features(results)
@@ -607,7 +607,7 @@ def run_heterogeneity(config: dict[str, Any], results: Path) -> dict[str, Any]:
 
 def run_report(config: dict[str, Any], results: Path, out_html: Path) -> Path:
     """report: the single self-contained HTML file."""
-    from stratify.report import build_report
+    from stratify.report.build import build_report
 
     html = build_report(config, results)
     out_html.parent.mkdir(parents=True, exist_ok=True)

@@ -58,7 +58,7 @@ import numpy as np
 import pandas as pd
 
 from stratify.errors import GenotypeError, PgxError, where
-from stratify.paths import resource_dir
+from stratify.io.paths import resource_dir
 
 __all__ = [
     "KEEP_OTHER_PHASINGS",
@@ -385,7 +385,7 @@ def read_vcf_genotypes(
     >>> g.allele1.isna().sum()  # the 34 positions absent from the file are missing
     np.int64(34)
     """
-    from stratify.vcfio import check_vcf, read_header
+    from stratify.genotypes.vcfio import check_vcf, read_header
 
     vf = check_vcf(vcf_path, need_index=False, allow_text=True)
     header = read_header(vf)
@@ -471,7 +471,7 @@ class _GenotypeReader:
 
     def _lines(self, chrom_names):
         """(line, line number or None) of the gene's region (indexed) or of the whole file."""
-        from stratify.vcfio import file_lines, read_index, region_lines
+        from stratify.genotypes.vcfio import file_lines, read_index, region_lines
 
         lo, hi = min(self.pos_index), max(self.pos_index)
         if self.vf.index is not None:
@@ -485,7 +485,7 @@ class _GenotypeReader:
                 yield line, k
 
     def read(self, chrom_names) -> None:
-        from stratify.vcfscan import _record_head
+        from stratify.genotypes.vcfscan import _record_head
 
         hi = max(self.pos_index)
         prev = None
@@ -519,8 +519,8 @@ class _GenotypeReader:
         vs 94.8 Mb), so its records would silently fall outside the region read. Bounded: only
         the ID column of records near the gene is looked at, once, and only in this case.
         """
-        from stratify.vcfio import read_index, region_lines
-        from stratify.vcfscan import _record_head
+        from stratify.genotypes.vcfio import read_index, region_lines
+        from stratify.genotypes.vcfscan import _record_head
 
         lo, hi = min(self.pos_index), max(self.pos_index)
         idx = read_index(self.vf.index)

@@ -32,7 +32,7 @@ def call_vcf(vcf: str | Path, *, gene: str = "CYP2C19", samples: list[str] | Non
 
     Examples
     --------
-    >>> from stratify.paths import resource_dir
+    >>> from stratify.io.paths import resource_dir
     >>> vcf = resource_dir().parent / "tests" / "data" / "pgx" / "cyp2c19_edgecases.nochr.vcf"
     >>> row = call_vcf(vcf).loc[2]   # sample C: rs12248560 ./. and a half call 0/. at rs58973490
     >>> row[["sample", "diplotype", "status"]].tolist()

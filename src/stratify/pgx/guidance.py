@@ -26,7 +26,7 @@ import math
 import pandas as pd
 
 from stratify.errors import InputError, PgxError
-from stratify.paths import read_reference_tsv, resource_dir
+from stratify.io.paths import read_reference_tsv, resource_dir
 from stratify.pgx.phenoconversion import concurrent_agents, convert, inhibitors_of
 
 GUIDANCE_FILE = "pgx/cpic_antidepressant_guidance.tsv"
@@ -164,9 +164,9 @@ def _number(x) -> float:
 
 def _trial_failed(outcome: str, baseline: float, end: float, failed_outcomes, weeks: float = math.nan,
                   min_weeks: float = 4.0, pct_change: float = math.nan, record: str = "treatments") -> bool:
-    """The trial's outcome class (:func:`stratify.adequacy.classify_outcome`, the rule every
+    """The trial's outcome class (:func:`stratify.clinical.adequacy.classify_outcome`, the rule every
     stage shares) is in `failed_outcomes`, and it was not shorter than `min_weeks`."""
-    from stratify.adequacy import classify_outcome, score_pct_change
+    from stratify.clinical.adequacy import classify_outcome, score_pct_change
 
     # Shorter than an adequate trial: not a failure (Sforzini et al. 2021: stopped before the
     # end of week 4 without clear non-response)
@@ -365,7 +365,7 @@ def patient_guidance(
     recommendation is the shared one if all candidates share it, else action "ambiguous".
 
     Flags. ``possible_pk_nonresponse``: the trial failed (it lasted at least `min_weeks`
-    weeks when its duration is given, and its outcome class, :func:`stratify.adequacy.classify_outcome`,
+    weeks when its duration is given, and its outcome class, :func:`stratify.clinical.adequacy.classify_outcome`,
     is in `failed_outcomes`), the phenotype lowers exposure (CYP2C19 Ultrarapid/Rapid,
     CYP2D6 Ultrarapid, CYP2B6 Ultrarapid/Rapid), and either CPIC's action is alternative or
     avoid, or CPIC's advice is to titrate up if there is no response (CYP2C19 Rapid for

@@ -36,7 +36,7 @@ from functools import lru_cache
 import pandas as pd
 
 from stratify.errors import PgxError
-from stratify.paths import read_reference_tsv, resource_dir
+from stratify.io.paths import read_reference_tsv, resource_dir
 
 INHIBITOR_FILE = "pgx/cyp_inhibitors.tsv"
 INHIBITOR_COLUMNS = ["agent", "gene", "strength", "activity_factor", "source", "verified", "notes"]

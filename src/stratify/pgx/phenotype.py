@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from stratify.errors import PgxError
-from stratify.paths import resource_dir
+from stratify.io.paths import resource_dir
 
 __all__ = ["GENES", "add_phenotypes", "cyp2b6_phenotype", "cyp2c19_phenotype", "cyp2d6_activity",
            "cyp2d6_phenotype_from_score"]

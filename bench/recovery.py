@@ -1,0 +1,118 @@
+"""Planted-truth checks of the subtype stage on simulated cohorts (used by tests and bench/).
+
+:func:`subtype_recovery` simulates one cohort (planted or its null twin), runs the
+validate and clinical stages in memory and the subtype stage on the clinical features,
+and compares the result with the planted truth. :func:`recovery_sweep` does that over
+many seeds, in parallel processes.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sklearn.metrics import adjusted_rand_score
+
+
+def _simulated_clinical(seed: int, n: int, null: bool) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+    """Simulate a cohort (10 SNPs: no stage here reads the genotypes) and run the validate
+    and clinical stages in memory; returns the config, the clinical patients table and the truth."""
+    from stratify.clinical.scores import clinical_tables
+    from stratify.config import load_config
+    from stratify.simulate.cohort import write_cohort
+    from stratify.inputs.validate import validate_inputs
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = write_cohort(Path(tmp), n=n, seed=seed, null=null, n_snps=10)
+        cfg = load_config(paths["config"])
+        tables, _ = validate_inputs(cfg)
+        patients = clinical_tables(tables, cfg)["patients"]
+        truth = pd.read_csv(paths["truth"], sep="\t")
+    return cfg, patients, truth
+
+
+def subtype_recovery(seed: int, *, n: int = 1000, null: bool = False,
+                     subtype: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Simulate, run validate, clinical and subtype, and score against the truth.
+
+    Returns seed, null, n_clusters, claimed, existence p-value, the adjusted Rand index
+    between the clusters and the planted immune-metabolic membership, whether the
+    cluster holding most planted patients is named immune-metabolic, and seconds.
+    """
+    from stratify.subtype.mixture import run_subtyping
+
+    t0 = time.monotonic()
+    cfg, patients, truth = _simulated_clinical(seed, n, null)
+    cfg["subtype"].update(subtype or {})
+    assign, prof, summary = run_subtyping(patients, cfg)
+    m = assign.merge(truth[["patient_id", "immune_metabolic"]], on="patient_id")
+    ari = float(adjusted_rand_score(m["immune_metabolic"], m["cluster"]))
+    named = False
+    if not null and summary["claimed"]:
+        planted = m[m["immune_metabolic"] == 1]
+        top = planted["cluster"].value_counts().idxmax()
+        named = bool((m.loc[m["cluster"] == top, "subtype"] == "immune-metabolic").all())
+    e = summary.get("existence_test", {})
+    return {"seed": seed, "null": null, "n": n, "method": summary.get("method"),
+            "n_clusters": summary.get("n_clusters"), "claimed": bool(summary.get("claimed")),
+            "existence_p": e.get("p_value"), "ari": ari, "named_immune_metabolic": named,
+            "min_jaccard": min((v["mean_jaccard"] for v in summary.get("stability", {}).get("clusters", {}).values()),
+                               default=None),
+            "seconds": round(time.monotonic() - t0, 1)}
+
+
+def _one(args):
+    seed, n, null, subtype = args
+    return subtype_recovery(seed, n=n, null=null, subtype=subtype)
+
+
+def recovery_sweep(seeds, *, n: int = 1000, subtype: dict[str, Any] | None = None,
+                   processes: int = 2) -> pd.DataFrame:
+    """:func:`subtype_recovery` for every seed, planted and null, in ``processes`` processes."""
+    jobs = [(s, n, null, subtype) for s in seeds for null in (False, True)]
+    if processes <= 1:
+        rows = [_one(j) for j in jobs]
+    else:
+        with ProcessPoolExecutor(processes) as ex:
+            rows = list(ex.map(_one, jobs))
+    return pd.DataFrame(rows)
+
+
+def model_null_check(seed: int, *, n: int = 800, null: bool = True, n_permutations: int = 100) -> dict[str, Any]:
+    """Simulate a cohort, build the clinical and biomarker features, and run the response
+    model with its permutation test (the genetic features are left out: they need the
+    genotypes stage, and a null cohort has no signal in any feature)."""
+    from stratify.features.table import available_features
+    from stratify.model.fit import fit_response_model
+
+    t0 = time.monotonic()
+    cfg, p, _ = _simulated_clinical(seed, n, null)
+    cfg["model"].update(n_permutations=n_permutations, n_bootstrap=200)
+    known = available_features(cfg)
+    groups = {g: [f for f in cfg["features"][g] if f in p.columns and f in known] for g in ("clinical", "biomarker")}
+    feats = groups["clinical"] + groups["biomarker"]
+    df = p[["patient_id", "site", *feats]].copy()
+    df["y"] = p[cfg["endpoint"]["kind"]]
+    res = fit_response_model(df, {"model_features": feats, "feature_groups": groups}, cfg)
+    x = res["metrics"]["xgboost"]
+    return {"seed": seed, "null": null, "n": n, "auc": x["auc"], "auc_lo": x["auc_ci"][0], "auc_hi": x["auc_ci"][1],
+            "permutation_p": x["permutation_test"]["p_value"], "permutation_null_sd": x["permutation_test"]["null_sd"],
+            "calibration_slope": x["calibration"]["slope"],
+            "seconds": round(time.monotonic() - t0, 1)}
+
+
+def _model_one(args):
+    seed, n, null, n_perm = args
+    return model_null_check(seed, n=n, null=null, n_permutations=n_perm)
+
+
+def model_null_sweep(seeds, *, n: int = 800, null: bool = True, n_permutations: int = 100,
+                     processes: int = 2) -> pd.DataFrame:
+    """:func:`model_null_check` for every seed, in ``processes`` processes."""
+    jobs = [(s, n, null, n_permutations) for s in seeds]
+    with ProcessPoolExecutor(processes) as ex:
+        return pd.DataFrame(list(ex.map(_model_one, jobs)))

@@ -1,0 +1,1 @@
+"""The clinical stage: symptom totals, dimensions, endpoint, treatment adequacy."""

@@ -1,0 +1,1 @@
+"""The explain stage: SHAP values, importance and plots."""

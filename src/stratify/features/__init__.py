@@ -1,0 +1,1 @@
+"""The features stage: one table of clinical, PGx and genotype features per patient."""

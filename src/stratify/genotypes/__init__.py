@@ -1,0 +1,1 @@
+"""The genotypes stage: VCF reading, sharded scan, principal components, polygenic scores."""

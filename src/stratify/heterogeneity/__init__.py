@@ -1,0 +1,1 @@
+"""The heterogeneity stage: variance ratios, arm pairing and individual treatment effects."""

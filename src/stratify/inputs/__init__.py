@@ -1,0 +1,1 @@
+"""The inputs stage: read, harmonise and validate the cohort's tables."""

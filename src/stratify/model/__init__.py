@@ -1,0 +1,1 @@
+"""The model stage: the response model in nested cross-validation, external validation, model card."""

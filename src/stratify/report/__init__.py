@@ -1,0 +1,1 @@
+"""The report stage: one offline HTML file."""

@@ -1,0 +1,1 @@
+"""Simulated demo cohorts (``stratify simulate``)."""

@@ -1,0 +1,1 @@
+"""The subtype stage: clustering methods, the no-cluster null test, subtype profiles."""

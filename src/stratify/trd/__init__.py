@@ -1,0 +1,1 @@
+"""The trd stage: treatment-resistant depression under every published definition."""
