@@ -111,7 +111,7 @@ def run_genotypes(config: dict[str, Any], results: Path, *, step: str | None = N
     ``step`` runs one step of the sharded stage (Snakemake's jobs): ``plan``, ``pca``,
     ``shard`` (with ``job``) or ``merge``; None runs them all here.
     """
-    from stratify.genotypes.shards import shards as G
+    from stratify.genotypes import shards as G
 
     out = results / "genotypes"
     gen = config["inputs"].get("genotypes")
