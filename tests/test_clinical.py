@@ -296,7 +296,7 @@ def test_treatment_summary_adequacy_parameters():
 def test_treatment_summary_matches_trd_sforzini_count():
     """One failed-trial rule: the clinical count equals the trd stage's Sforzini count."""
     from stratify.clinical.adequacy import assess_trials
-    from stratify.trd.staging import sforzini_2021
+    from stratify.trd import sforzini_2021
 
     # the same adequacy options on both sides (treatment_summary's own default is 4 weeks)
     trials = assess_trials(HISTORY, min_weeks=4.0).merge(HISTORY[["patient_id", "episode", "trial", "sessions"]],

@@ -326,7 +326,7 @@ def _drug_guidance(calls: pd.DataFrame, results: Path, config: dict[str, Any]) -
 def run_trd(config: dict[str, Any], results: Path) -> dict[str, Any]:
     """trd: treatment adequacy per trial and TRD staging under every definition, side by side."""
     from stratify.clinical.adequacy import adequacy_options, assess_trials
-    from stratify.trd.staging import CONCORDANCE_COLUMNS, binary_calls, concordance, stage_all, trd_options
+    from stratify.trd import CONCORDANCE_COLUMNS, binary_calls, concordance, stage_all, trd_options
 
     out = results / "trd"
     out.mkdir(parents=True, exist_ok=True)
