@@ -13,7 +13,7 @@ from stratify.clinical.scores import instrument_totals
 from stratify.config import load_config, load_resource
 from stratify.pgx import call_diplotypes, load_definitions, read_vcf_genotypes
 from stratify.simulate.cohort import NULL_INTERCEPT, simulate_cohort, write_cohort
-from stratify.inputs.validate import validate_inputs
+from stratify.inputs.validate import validate_inputs, validate_options
 
 N = 200
 
@@ -133,7 +133,7 @@ def test_tables_follow_the_contract(planted):
 
 def test_written_files_validate(written):
     cfg = load_config(written["config"])
-    tables, manifest = validate_inputs(cfg)
+    tables, manifest = validate_inputs(cfg["inputs"], **validate_options(cfg))
     assert manifest["n_patients"] == N
     assert manifest["skipped"] == {}
     assert len(tables["patients"]) == N

@@ -17,8 +17,8 @@ from stratify.errors import InputError
 from stratify.trd import (
     concordance,
     conway_2017,
-    maudsley_staging,
     markowitz_2022,
+    maudsley_staging,
     sforzini_2021,
     sforzini_pk_variant,
     stage_all,

@@ -8,7 +8,12 @@ One module per definition (:mod:`~stratify.trd.sforzini` with our PK variant,
 """
 
 from stratify.trd.common import TRIAL_COLUMNS
-from stratify.trd.concordance import BINARY_CALLS, CONCORDANCE_COLUMNS, binary_calls, concordance
+from stratify.trd.concordance import (
+    BINARY_CALLS,
+    CONCORDANCE_COLUMNS,
+    binary_calls,
+    concordance,
+)
 from stratify.trd.conway import conway_2017
 from stratify.trd.markowitz import load_psychotherapies, markowitz_2022
 from stratify.trd.maudsley import maudsley_staging
@@ -17,7 +22,21 @@ from stratify.trd.staging import DEFINITIONS, Definition, stage_all, trd_options
 from stratify.trd.thase_rush import thase_rush_1997
 
 __all__ = [
-    "TRIAL_COLUMNS", "SFORZINI_COUNTED", "DEFINITIONS", "Definition", "BINARY_CALLS", "CONCORDANCE_COLUMNS",
-    "sforzini_2021", "sforzini_pk_variant", "thase_rush_1997", "maudsley_staging", "conway_2017",
-    "markowitz_2022", "load_psychotherapies", "stage_all", "trd_options", "binary_calls", "concordance",
+    "BINARY_CALLS",
+    "CONCORDANCE_COLUMNS",
+    "DEFINITIONS",
+    "SFORZINI_COUNTED",
+    "TRIAL_COLUMNS",
+    "Definition",
+    "binary_calls",
+    "concordance",
+    "conway_2017",
+    "load_psychotherapies",
+    "markowitz_2022",
+    "maudsley_staging",
+    "sforzini_2021",
+    "sforzini_pk_variant",
+    "stage_all",
+    "thase_rush_1997",
+    "trd_options",
 ]

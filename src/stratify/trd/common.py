@@ -33,7 +33,8 @@ docs/trd.md.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd

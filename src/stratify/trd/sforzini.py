@@ -33,7 +33,7 @@ from stratify.trd.common import (
     uncertain_reason,
 )
 
-__all__ = ["SFORZINI_COUNTED", "sforzini_2021", "sforzini_pk_variant", "sforzini_binary"]
+__all__ = ["SFORZINI_COUNTED", "sforzini_2021", "sforzini_binary", "sforzini_pk_variant"]
 
 #: Modalities whose failure Sforzini et al. 2021 count towards the two failed treatments by
 #: default: antidepressant medication and augmentation (rec. 3, "previous antidepressant

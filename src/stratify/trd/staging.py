@@ -26,8 +26,9 @@ TRD 2 6 False
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -37,7 +38,7 @@ from stratify.trd.maudsley import maudsley_staging, msm_binary
 from stratify.trd.sforzini import sforzini_2021, sforzini_binary, sforzini_pk_variant
 from stratify.trd.thase_rush import thase_rush_1997, thase_rush_binary
 
-__all__ = ["Definition", "DEFINITIONS", "stage_all", "trd_options"]
+__all__ = ["DEFINITIONS", "Definition", "stage_all", "trd_options"]
 
 
 @dataclass(frozen=True)

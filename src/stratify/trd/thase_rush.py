@@ -12,7 +12,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from stratify.trd.common import BIPOLAR_REASON, bounded, stage_patients, uncertain_reason
+from stratify.trd.common import (
+    BIPOLAR_REASON,
+    bounded,
+    stage_patients,
+    uncertain_reason,
+)
 
 __all__ = ["THASE_RUSH_CLASS", "thase_rush_1997", "thase_rush_binary"]
 
