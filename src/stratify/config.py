@@ -8,7 +8,6 @@ config that runs in one runs in the other.
 from __future__ import annotations
 
 import copy
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -16,25 +15,10 @@ import jsonschema
 import yaml
 
 from stratify.errors import ConfigError
-from stratify.io.paths import resource_dir, schema_dir
-
+from stratify.io.resources import load_resource, load_schema
 
 # star-allele formats that hold one sample, whose name may be given in the config
 SINGLE_SAMPLE_TOOLS = ("pharmcat_outside", "pharmcat_report", "pharmcat_phenotype", "stellarpgx")
-
-
-@lru_cache(maxsize=None)
-def load_schema(name: str) -> dict[str, Any]:
-    """Load ``<name>.schema.yaml`` from the schema folder."""
-    with open(schema_dir() / f"{name}.schema.yaml") as fh:
-        return yaml.safe_load(fh)
-
-
-@lru_cache(maxsize=None)
-def load_resource(name: str) -> dict[str, Any]:
-    """Load a YAML reference table from resources/ (returned object must not be mutated)."""
-    with open(resource_dir() / name) as fh:
-        return yaml.safe_load(fh)
 
 
 def _fill_defaults(instance: Any, schema: dict[str, Any]) -> None:

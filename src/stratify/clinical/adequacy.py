@@ -24,9 +24,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stratify.config import load_resource
 from stratify.errors import InputError
 from stratify.io.paths import resource_dir
+from stratify.io.resources import load_resource
+from stratify.io.text import read_text_table
 
 DOSE_TABLE = "adequate_doses.tsv"
 DOSE_COLUMNS = ["agent", "class", "min_daily_dose_mg", "source", "verified", "notes"]
@@ -79,8 +80,6 @@ def _remission(t: pd.DataFrame) -> pd.Series:
     """End score at or below the instrument's remission cut-off (resources/instruments.yaml:
     HAMD-17 <= 7, MADRS <= 10, QIDS-SR16 <= 5, IDS-SR30 <= 13, PHQ-9 <= 4); NA without an
     instrument or an end score."""
-    from stratify.config import load_resource
-
     cut = {k: v["remission_max"] for k, v in load_resource("instruments.yaml").items()}
     inst = t["instrument"] if "instrument" in t.columns else pd.Series(pd.NA, index=t.index)
     end = pd.to_numeric(t["end_score"], errors="coerce") if "end_score" in t.columns else pd.Series(
@@ -106,8 +105,6 @@ def load_doses(path: str | Path | None = None) -> pd.DataFrame:
     if path is None:
         table = pd.read_csv(resource_dir() / DOSE_TABLE, sep="\t", dtype=str, keep_default_na=False)
         return _check_doses(table)
-    from stratify.inputs.validate import read_text_table
-
     return _check_doses(read_text_table(path), name=f"{path}")
 
 

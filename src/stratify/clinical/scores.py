@@ -9,12 +9,15 @@ in canonical units and the inflammatory and metabolic indices).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from stratify.config import load_resource
+from stratify.clinical.adequacy import ATRQ_MIN_WEEKS, adequacy_options, assess_trials
+from stratify.inputs.harmonise import available_links, harmonise_totals, load_link
+from stratify.io.resources import load_resource
 
 log = logging.getLogger(__name__)
 
@@ -119,9 +122,10 @@ def instrument_totals(symptoms: pd.DataFrame, *, max_missing_items: float = 0.2)
     return out.sort_values(["instrument", "patient_id", "week"], kind="stable").reset_index(drop=True)
 
 
-def dimension_definitions(config: dict[str, Any]) -> dict[str, Any]:
-    """The literature defaults (resources/dimensions.yaml) updated by ``clinical.dimensions``."""
-    return {**load_resource("dimensions.yaml"), **config.get("clinical", {}).get("dimensions", {})}
+def dimension_definitions(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The literature defaults (resources/dimensions.yaml) updated by ``overrides`` (the config's
+    ``clinical.dimensions``)."""
+    return {**load_resource("dimensions.yaml"), **(overrides or {})}
 
 
 def dimension_scores(symptoms: pd.DataFrame, *, dimensions: dict[str, Any] | None = None,
@@ -243,8 +247,6 @@ def harmonised_endpoint_totals(totals: pd.DataFrame, *, instrument: str,
     out = totals.assign(converted_from="", conversion_source="")
     if not harmonise or totals.empty:
         return out
-    from stratify.inputs.harmonise import available_links, harmonise_totals, load_link
-
     links = available_links([load_link(ln["path"], from_instrument=ln["from"], to_instrument=ln["to"],
                                        source=ln["source"]) for ln in harmonise.get("links", [])])
     done = set(totals.loc[totals["instrument"] == instrument, "patient_id"])
@@ -277,8 +279,6 @@ def treatment_summary(treatments: pd.DataFrame, *, adequate_weeks: float = 4.0,
     ``adequacy`` (``min_psychotherapy_sessions``, ``min_sessions``, ``doses``) are passed
     to ``assess_trials``; see :func:`stratify.clinical.adequacy.adequacy_options`.
     """
-    from stratify.clinical.adequacy import assess_trials
-
     classes = load_resource("drugs.yaml")
     cols = ["patient_id", "n_trials_current_episode", "n_failed_trials", "n_uncertain_failures",
             "index_agent", "index_class",
@@ -418,34 +418,50 @@ def nesda_strata(crp_mg_l: pd.Series, aes: pd.Series) -> pd.Series:
     return s.where(c.notna() & a.notna())
 
 
-def clinical_tables(tables: dict[str, pd.DataFrame], config: dict[str, Any]) -> dict[str, pd.DataFrame]:
-    """Run the clinical stage on validated tables; returns ``scores`` and ``patients``."""
-    cc = config["clinical"]
-    ep = config["endpoint"]
-    keep = ["patient_id", "site", "age", "sex", "diagnosis", "episode_months",
-            *config.get("patient_covariates", [])]
+def clinical_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Keyword arguments of :func:`clinical_tables` from a validated config (the one place the
+    clinical stage reads it): the endpoint's ``instrument`` and ``week``, the ``clinical``
+    keys, ``patient_covariates``, and the adequacy options of
+    :func:`stratify.clinical.adequacy.adequacy_options`."""
+    cc, ep = config["clinical"], config["endpoint"]
+    return {"instrument": ep["instrument"], "week": ep["week"], "max_missing_items": cc["max_missing_items"],
+            "crp_acute_mg_l": cc["crp_acute_mg_l"], "crp_acute_policy": cc["crp_acute_policy"],
+            "dimensions": dimension_definitions(cc.get("dimensions")), "harmonise": cc.get("harmonise"),
+            "covariates": tuple(config.get("patient_covariates", [])), "adequacy": adequacy_options(config)}
+
+
+def clinical_tables(tables: Mapping[str, pd.DataFrame], *, instrument: str, week: float,
+                    max_missing_items: float, crp_acute_mg_l: float, crp_acute_policy: str,
+                    dimensions: Mapping[str, Any], harmonise: Mapping[str, Any] | None = None,
+                    covariates: tuple[str, ...] = (), adequacy: Mapping[str, Any] | None = None
+                    ) -> dict[str, pd.DataFrame]:
+    """Run the clinical stage on validated tables; returns ``scores`` and ``patients``.
+
+    The endpoint is ``instrument`` at ``week``; ``dimensions`` as from
+    :func:`dimension_definitions`; ``harmonise`` the config's ``clinical.harmonise``;
+    ``covariates`` extra patient columns kept; ``adequacy`` the keyword arguments of
+    :func:`stratify.clinical.adequacy.assess_trials`. :func:`clinical_options` gives them all
+    from a config.
+    """
+    keep = ["patient_id", "site", "age", "sex", "diagnosis", "episode_months", *covariates]
     patients = tables["patients"][[c for c in keep if c in tables["patients"].columns]].copy()
-    totals = instrument_totals(tables["symptoms"], max_missing_items=cc["max_missing_items"])
+    totals = instrument_totals(tables["symptoms"], max_missing_items=max_missing_items)
     log.info("totals: %d visits x instruments, %d prorated, %d missing",
              len(totals), int(totals["prorated"].sum()), int(totals["total"].isna().sum()))
-    dims = dimension_scores(tables["symptoms"], dimensions=dimension_definitions(config),
-                            max_missing_items=cc["max_missing_items"])
+    dims = dimension_scores(tables["symptoms"], dimensions=dict(dimensions), max_missing_items=max_missing_items)
     if totals["total_only"].any():
         log.info("totals: %d visits of %d patients keep only an instrument total (total-only): their symptom "
                  "dimensions are missing", int(totals["total_only"].sum()),
                  totals.loc[totals["total_only"], "patient_id"].nunique())
-    totals = harmonised_endpoint_totals(totals, instrument=ep["instrument"], harmonise=cc.get("harmonise"))
-    if not (totals["instrument"] == ep["instrument"]).any() and len(totals):
+    totals = harmonised_endpoint_totals(totals, instrument=instrument, harmonise=harmonise)
+    if not (totals["instrument"] == instrument).any() and len(totals):
         log.warning("endpoint.instrument %s: the symptoms table has no %s scores (it has %s); no patient has the "
                     "endpoint. Set endpoint.instrument to one of those, or convert with clinical.harmonise",
-                    ep["instrument"], ep["instrument"], ", ".join(sorted(totals["instrument"].unique())))
-    endp = endpoint_outcomes(totals, instrument=ep["instrument"], week=ep["week"])
-    from stratify.clinical.adequacy import adequacy_options
-
-    opts = adequacy_options(config)
-    treat = treatment_summary(tables["treatments"], adequate_weeks=opts.pop("min_weeks"), **opts)
-    bio = biomarker_values(tables["biomarkers"], crp_acute_mg_l=cc["crp_acute_mg_l"],
-                           crp_acute_policy=cc["crp_acute_policy"])
+                    instrument, instrument, ", ".join(sorted(totals["instrument"].unique())))
+    endp = endpoint_outcomes(totals, instrument=instrument, week=week)
+    opts = dict(adequacy or {})
+    treat = treatment_summary(tables["treatments"], adequate_weeks=opts.pop("min_weeks", ATRQ_MIN_WEEKS), **opts)
+    bio = biomarker_values(tables["biomarkers"], crp_acute_mg_l=crp_acute_mg_l, crp_acute_policy=crp_acute_policy)
     out = patients.merge(endp, on="patient_id", how="left")
     out["endpoint_status"] = out["endpoint_status"].fillna("no symptom scores")
     out = out.merge(dims, on="patient_id", how="left").merge(treat, on="patient_id", how="left")
@@ -455,7 +471,7 @@ def clinical_tables(tables: dict[str, pd.DataFrame], config: dict[str, Any]) -> 
         idx = immune_metabolic_indices(bio)
         out = out.merge(bio, on="patient_id", how="left").merge(idx, on="patient_id", how="left")
         acute = out["crp_acute"].fillna(False).astype(bool)
-        crp_ok = out["crp_mg_l"] if cc["crp_acute_policy"] == "keep" else out["crp_mg_l"].where(~acute)
+        crp_ok = out["crp_mg_l"] if crp_acute_policy == "keep" else out["crp_mg_l"].where(~acute)
         out["nesda_stratum"] = nesda_strata(crp_ok, out["aes"])
         out["immune_metabolic_score"] = immune_metabolic_score(out)
     out["sex_female"] = (out["sex"] == "F").astype(float)

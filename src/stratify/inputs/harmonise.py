@@ -38,10 +38,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from stratify.config import load_resource
 from stratify.errors import InputError, where
 from stratify.io.paths import resource_dir
-from stratify.inputs.validate import read_text_table
+from stratify.io.resources import load_resource
+from stratify.io.text import read_text_table
 
 log = logging.getLogger(__name__)
 

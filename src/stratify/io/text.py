@@ -4,7 +4,7 @@ The separator is read from the header line (tabs, else commas or semicolons), no
 file name; the text must be UTF-8 (a byte-order mark is fine; LF or CRLF line ends). A
 comma- or semicolon-separated file may quote cells (``"site A"``, ``"1,5"``, a doubled quote for a quote) as
 CSV does; a tab-separated file is read without quoting, so a quote there is text. Every
-cell comes back as text; types are checked by :func:`stratify.inputs.validate.check_table`.
+cell comes back as text; types are checked by :func:`stratify.io.schema.check_table`.
 
 Row labels are line numbers minus 2 (the header is line 1, the first record line 2), so
 that ``index + 2`` names the line in an editor even after blank lines or quoted line
