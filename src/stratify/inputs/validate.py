@@ -120,16 +120,25 @@ def check_symptom_items(df: pd.DataFrame, *, path) -> None:
     if unknown.any():
         i = unknown.idxmax()
         n_items = len(inst[df.loc[i, "instrument"]]["items"])
-        raise cell_error(path, i, "item", f"an item number 1-{n_items} of {df.loc[i, 'instrument']}, or 'total' for a "
-                   "visit with only the total score", str(df.loc[i, "item"]))
+        raise cell_error(
+            path,
+            i,
+            "item",
+            f"an item number 1-{n_items} of {df.loc[i, 'instrument']}, or 'total' for a "
+            "visit with only the total score",
+            str(df.loc[i, "item"]),
+        )
     score = df["score"].astype(float)
     label = np.where(is_total, "total", "item")
     over = (score > mx) | (score < 0)
     if over.any():
         i = over.idxmax()
         k = df.index.get_loc(i)
-        what = (f"a {df.loc[i, 'instrument']} total 0-{int(mx[i])}" if is_total[k] else
-                f"a score 0-{int(mx[i])} for {df.loc[i, 'instrument']} item {int(item[k])}")
+        what = (
+            f"a {df.loc[i, 'instrument']} total 0-{int(mx[i])}"
+            if is_total[k]
+            else f"a score 0-{int(mx[i])} for {df.loc[i, 'instrument']} item {int(item[k])}"
+        )
         raise cell_error(path, i, "score", what, f"{score[i]:g}")
     frac = (score % 1 != 0) & (label == "item")
     if frac.any():
@@ -140,21 +149,26 @@ def check_symptom_items(df: pd.DataFrame, *, path) -> None:
     respelled = bool((text.to_numpy(dtype=object) != canonical).any())
     if not (respelled or is_total.any()):
         return
-    key = pd.DataFrame({"patient_id": df["patient_id"], "week": df["week"], "instrument": df["instrument"],
-                        "item": canonical}, index=df.index)
+    key = pd.DataFrame(
+        {"patient_id": df["patient_id"], "week": df["week"], "instrument": df["instrument"], "item": canonical},
+        index=df.index,
+    )
     dup = key.duplicated(keep="first") if respelled else pd.Series(False, index=df.index)
     if dup.any():
         i = dup.idxmax()
         first = key.index[(key == key.loc[i]).all(axis=1)][0]
-        raise InputError(f"{where(path, int(i) + 2, 'item')}: duplicate record (patient_id={key.loc[i, 'patient_id']}, "
-                         f"week={key.loc[i, 'week']}, instrument={key.loc[i, 'instrument']}, item "
-                         f"{df.loc[i, 'item']!r} is item {key.loc[i, 'item']}); first seen on line {int(first) + 2}")
+        raise InputError(
+            f"{where(path, int(i) + 2, 'item')}: duplicate record (patient_id={key.loc[i, 'patient_id']}, "
+            f"week={key.loc[i, 'week']}, instrument={key.loc[i, 'instrument']}, item "
+            f"{df.loc[i, 'item']!r} is item {key.loc[i, 'item']}); first seen on line {int(first) + 2}"
+        )
     if is_total.any():
         _check_items_against_totals(df, key, is_total, inst, path=path)
 
 
-def _check_items_against_totals(df: pd.DataFrame, key: pd.DataFrame, is_total: np.ndarray,
-                                inst: dict[str, Any], *, path) -> None:
+def _check_items_against_totals(
+    df: pd.DataFrame, key: pd.DataFrame, is_total: np.ndarray, inst: dict[str, Any], *, path
+) -> None:
     """A visit with both item rows and a total row: every item present and the totals equal."""
     visit = ["patient_id", "week", "instrument"]
     tot = key[is_total].assign(line=key.index[is_total] + 2, total=df.loc[is_total, "score"].astype(float))
@@ -171,14 +185,16 @@ def _check_items_against_totals(df: pd.DataFrame, key: pd.DataFrame, is_total: n
             raise InputError(
                 f"{where(path, line_t, 'item')}: a {name} total for patient {pid}, week {week:g}, and item scores for "
                 f"{len(scores)} of its {n_items} items (first on line {int(g['line'].min())}); give all items (the "
-                "total is then checked against them) or only the total")
+                "total is then checked against them) or only the total"
+            )
         groups = spec.get("groups") or [[int(i)] for i in spec["items"]]
         computed = float(sum(max(scores[int(i)] for i in grp) for grp in groups))
         if abs(computed - given) > 1e-9:
             raise InputError(
                 f"{where(path, line_t, 'score')}: the {name} total for patient {pid}, week {week:g}, is {given:g}, but "
                 f"its items (lines {int(g['line'].min())}-{int(g['line'].max())}) give {computed:g}; correct one of "
-                "them or drop the total row (the items are used)")
+                "them or drop the total row (the items are used)"
+            )
 
 
 _BIOMARKER_VALUE = re.compile(rf"(<)?\s*({NUMBER})")
@@ -198,8 +214,9 @@ def parse_biomarkers(df: pd.DataFrame, *, path) -> pd.DataFrame:
     bad = parts[1].isna()
     if bad.any():
         i = bad.idxmax()
-        raise number_error(path, i, "value", "a number, or '<' and a number for a value below the detection "
-                            "limit", raw_value[i])
+        raise number_error(
+            path, i, "value", "a number, or '<' and a number for a value below the detection limit", raw_value[i]
+        )
     out["below_detection"] = parts[0].notna().to_numpy(dtype=bool)
     out["value"] = parts[1].astype(float)
     for i, (m, u) in enumerate(zip(out["marker"], out["unit"])):
@@ -210,8 +227,13 @@ def parse_biomarkers(df: pd.DataFrame, *, path) -> pd.DataFrame:
     nonpos = out["value"].to_numpy() <= 0
     if nonpos.any():
         j = int(np.argmax(nonpos))
-        raise cell_error(path, out.index[j], "value",
-                   "a value above 0 (write '<L' for a value below the detection limit L)", raw_value.iloc[j])
+        raise cell_error(
+            path,
+            out.index[j],
+            "value",
+            "a value above 0 (write '<L' for a value below the detection limit L)",
+            raw_value.iloc[j],
+        )
     canon = out["value"].to_numpy() * factor
     lo = np.array([units[m]["plausible"][0] for m in out["marker"]])
     hi = np.array([units[m]["plausible"][1] for m in out["marker"]])
@@ -219,9 +241,13 @@ def parse_biomarkers(df: pd.DataFrame, *, path) -> pd.DataFrame:
     if bad.any():
         j = int(np.argmax(bad))
         m = out["marker"].iloc[j]
-        raise cell_error(path, out.index[j], "value",
-                   f"a plausible {m} value ({lo[j]:g}-{hi[j]:g} {units[m]['canonical']})",
-                   f"{out['value'].iloc[j]:g} {out['unit'].iloc[j]}")
+        raise cell_error(
+            path,
+            out.index[j],
+            "value",
+            f"a plausible {m} value ({lo[j]:g}-{hi[j]:g} {units[m]['canonical']})",
+            f"{out['value'].iloc[j]:g} {out['unit'].iloc[j]}",
+        )
     return out
 
 
@@ -256,7 +282,8 @@ def check_unit_plausibility(biomarkers: pd.DataFrame, patients: pd.DataFrame, *,
             raise InputError(
                 f"{path}: site {s}, marker {m}, unit {u}: the median of {len(g)} values is {med:g} {canon}, "
                 f"outside the range expected for a cohort ({rng[0]:g}-{rng[1]:g} {canon}); the unit is probably "
-                f"wrong (for CRP, mg/dL and mg/L differ 10-fold). Check the unit column for this site")
+                f"wrong (for CRP, mg/dL and mg/L differ 10-fold). Check the unit column for this site"
+            )
 
 
 def check_treatments(df: pd.DataFrame, *, path) -> None:
@@ -265,8 +292,13 @@ def check_treatments(df: pd.DataFrame, *, path) -> None:
     d = pro["patient_id"].duplicated()
     if d.any():
         i = d.idxmax()
-        raise cell_error(path, i, "prospective", "at most one prospective (index) trial per patient",
-                   f"a second one for {pro.loc[i, 'patient_id']}")
+        raise cell_error(
+            path,
+            i,
+            "prospective",
+            "at most one prospective (index) trial per patient",
+            f"a second one for {pro.loc[i, 'patient_id']}",
+        )
 
 
 def assume_episode(df: pd.DataFrame, *, path) -> str | None:
@@ -318,17 +350,21 @@ def validate_options(config: Mapping[str, Any]) -> dict[str, Any]:
     {'cohort': 'c', 'patient_covariates': (), 'dose_table': None, 'links': ()}
     """
     clin = config.get("clinical", {})
-    return {"cohort": config["cohort"], "patient_covariates": tuple(config.get("patient_covariates", [])),
-            "dose_table": clin.get("dose_table") or None,
-            "links": tuple((clin.get("harmonise") or {}).get("links", []))}
+    return {
+        "cohort": config["cohort"],
+        "patient_covariates": tuple(config.get("patient_covariates", [])),
+        "dose_table": clin.get("dose_table") or None,
+        "links": tuple((clin.get("harmonise") or {}).get("links", [])),
+    }
 
 
 def _read_input(name: str, path, *, covariates: tuple[str, ...], manifest: dict[str, Any]) -> pd.DataFrame:
     """One input table read, checked against its schema and recorded in the manifest."""
     raw = read_text_table(path)
     record: dict[str, Any] = {}
-    df = check_table(raw, load_schema(name), path=path, extra_numeric=covariates if name == "patients" else (),
-                     record=record)
+    df = check_table(
+        raw, load_schema(name), path=path, extra_numeric=covariates if name == "patients" else (), record=record
+    )
     if record:
         manifest["canonicalised"][name] = record
         log.info("%s: accepted spellings mapped to canonical values: %s", name, json.dumps(record))
@@ -349,16 +385,19 @@ def _read_input(name: str, path, *, covariates: tuple[str, ...], manifest: dict[
     if df.empty and name == "patients":
         raise InputError(f"{path}: the patients table has no rows")
     if df.empty and name == "symptoms":
-        raise InputError(f"{path}: the symptoms table has a header and no rows; expected item scores (or "
-                         "instrument totals) per patient and visit: every endpoint and dimension needs them")
+        raise InputError(
+            f"{path}: the symptoms table has a header and no rows; expected item scores (or "
+            "instrument totals) per patient and visit: every endpoint and dimension needs them"
+        )
     if df.empty and name != "patients":
         manifest["skipped"][name] = f"{path} has a header and no rows: treated as absent"
         log.warning("%s: a header and no rows; the %s table is treated as absent", path, name)
     return df.reset_index(drop=True)
 
 
-def _check_genotype_files(gen: Mapping[str, Any] | None, pids: set[str], *, patients_path,
-                          manifest: dict[str, Any]) -> None:
+def _check_genotype_files(
+    gen: Mapping[str, Any] | None, pids: set[str], *, patients_path, manifest: dict[str, Any]
+) -> None:
     """The VCF (with its index) and its sample map exist; the map names known patients."""
     if gen is None:
         manifest["skipped"]["genotypes"] = "no VCF given (inputs.genotypes)"
@@ -371,8 +410,10 @@ def _check_genotype_files(gen: Mapping[str, Any] | None, pids: set[str], *, pati
             manifest["inputs"][f"genotypes.{k}"] = {"path": str(p), "sha256": sha256(p)}
     vcf = Path(gen["vcf"])
     if not (Path(str(vcf) + ".tbi").exists() or Path(str(vcf) + ".csi").exists()):
-        raise InputError(f"{vcf}: no index found ({vcf}.tbi or {vcf}.csi); "
-                         f"create one with `tabix -p vcf {vcf}` or `bcftools index {vcf}`")
+        raise InputError(
+            f"{vcf}: no index found ({vcf}.tbi or {vcf}.csi); "
+            f"create one with `tabix -p vcf {vcf}` or `bcftools index {vcf}`"
+        )
     if "sample_map" in gen:
         sm = read_sample_map(gen["sample_map"])
         check_known_patients(sm, pids, path=gen["sample_map"], patients_path=patients_path)
@@ -387,8 +428,10 @@ def _check_star_allele_files(star: list, pids: set[str], *, patients_path, manif
         if "sample_map" in sa:
             sm = read_sample_map(sa["sample_map"])
             check_known_patients(sm, pids, path=sa["sample_map"], patients_path=patients_path)
-            manifest["inputs"][f"star_alleles[{i}].sample_map"] = {"path": sa["sample_map"],
-                                                                   "sha256": sha256(sa["sample_map"])}
+            manifest["inputs"][f"star_alleles[{i}].sample_map"] = {
+                "path": sa["sample_map"],
+                "sha256": sha256(sa["sample_map"]),
+            }
         manifest["inputs"][f"star_alleles[{i}]"] = {"path": str(p), "sha256": sha256(p), "tool": sa["tool"]}
     if not star:
         manifest["skipped"]["star_alleles"] = "no star-allele calls given (inputs.star_alleles)"
@@ -398,18 +441,30 @@ def _check_reference_files(dose_table, links, *, manifest: dict[str, Any]) -> No
     """A study's own dose table and linking tables are read (and fail here, before any stage runs)."""
     if dose_table:
         doses = load_doses(dose_table)
-        manifest["inputs"]["clinical.dose_table"] = {"path": str(dose_table), "sha256": sha256(dose_table),
-                                                     "rows": int(len(doses))}
+        manifest["inputs"]["clinical.dose_table"] = {
+            "path": str(dose_table),
+            "sha256": sha256(dose_table),
+            "rows": int(len(doses)),
+        }
     for i, ln in enumerate(links):
         load_link(ln["path"], from_instrument=ln["from"], to_instrument=ln["to"], source=ln["source"])
-        manifest["inputs"][f"clinical.harmonise.links[{i}]"] = {"path": str(ln["path"]), "sha256": sha256(ln["path"]),
-                                                                "from": ln["from"], "to": ln["to"],
-                                                                "source": ln["source"]}
+        manifest["inputs"][f"clinical.harmonise.links[{i}]"] = {
+            "path": str(ln["path"]),
+            "sha256": sha256(ln["path"]),
+            "from": ln["from"],
+            "to": ln["to"],
+            "source": ln["source"],
+        }
 
 
-def validate_inputs(inputs: Mapping[str, Any], *, cohort: str, patient_covariates: tuple[str, ...] = (),
-                    dose_table: str | Path | None = None,
-                    links: tuple[Mapping[str, Any], ...] = ()) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+def validate_inputs(
+    inputs: Mapping[str, Any],
+    *,
+    cohort: str,
+    patient_covariates: tuple[str, ...] = (),
+    dose_table: str | Path | None = None,
+    links: tuple[Mapping[str, Any], ...] = (),
+) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     """Read and check every input table named in ``inputs`` (the config's ``inputs`` block).
 
     ``patient_covariates`` are extra numeric columns of the patients table; ``dose_table``
@@ -428,8 +483,7 @@ def validate_inputs(inputs: Mapping[str, Any], *, cohort: str, patient_covariate
         other than the canonical one, with row counts, and missing-value spellings;
         ``assumed``: what was filled in (``treatments.episode``).
     """
-    manifest: dict[str, Any] = {"cohort": cohort, "inputs": {}, "skipped": {}, "canonicalised": {},
-                                "assumed": {}}
+    manifest: dict[str, Any] = {"cohort": cohort, "inputs": {}, "skipped": {}, "canonicalised": {}, "assumed": {}}
     tables: dict[str, pd.DataFrame] = {}
     for name in TABLES:
         if name not in inputs:
@@ -445,8 +499,9 @@ def validate_inputs(inputs: Mapping[str, Any], *, cohort: str, patient_covariate
     if "biomarkers" in inputs:
         check_unit_plausibility(tables["biomarkers"], tables["patients"], path=inputs["biomarkers"])
     _check_genotype_files(inputs.get("genotypes"), pids, patients_path=inputs["patients"], manifest=manifest)
-    _check_star_allele_files(inputs.get("star_alleles") or [], pids, patients_path=inputs["patients"],
-                             manifest=manifest)
+    _check_star_allele_files(
+        inputs.get("star_alleles") or [], pids, patients_path=inputs["patients"], manifest=manifest
+    )
     _check_reference_files(dose_table, links, manifest=manifest)
     manifest["n_patients"] = len(pids)
     return tables, manifest

@@ -59,8 +59,14 @@ def number_error(path, i, col: str, expected: str, value: str) -> InputError:
     """The error for a cell that is not a number, with the likely cause where there is one."""
     v = value.strip().casefold()
     if v in _NONFINITE:
-        return cell_error(path, i, col, f"a finite {expected.removeprefix('a ').removeprefix('an ')} (inf and nan are "
-                    "not values; leave the cell empty, or write NA, where there is none)", value)
+        return cell_error(
+            path,
+            i,
+            col,
+            f"a finite {expected.removeprefix('a ').removeprefix('an ')} (inf and nan are "
+            "not values; leave the cell empty, or write NA, where there is none)",
+            value,
+        )
     hint = ""
     if re.fullmatch(r"[+-]?[0-9]*([,' ][0-9]+)+(\.[0-9]+)?", value.strip()):
         hint = " (a decimal comma or a thousands separator? write plain numbers with '.' as the decimal point)"
@@ -88,22 +94,24 @@ def _rename_columns(raw: pd.DataFrame, props: dict[str, Any], table: str, path, 
     for t in dict.fromkeys(targets):
         names = [c for c, tt in zip(raw.columns, targets) if tt == t]
         if len(names) > 1:
-            raise InputError(f"{path}: columns {', '.join(repr(n) for n in names)} are both the column {t!r} "
-                             f"(accepted spellings of one column); keep one")
+            raise InputError(
+                f"{path}: columns {', '.join(repr(n) for n in names)} are both the column {t!r} "
+                f"(accepted spellings of one column); keep one"
+            )
     if record is not None:
         record.setdefault("columns", {}).update({c: t for c, t in rename.items()})
     log.info("%s: columns read as %s", path, ", ".join(f"{c!r} -> {t!r}" for c, t in rename.items()))
     return raw.rename(columns=rename)
 
 
-def _check_text(s: pd.Series, empty: pd.Series, spec: dict[str, Any], col: str, path,
-                record: dict | None) -> pd.Series:
+def _check_text(s: pd.Series, empty: pd.Series, spec: dict[str, Any], col: str, path, record: dict | None) -> pd.Series:
     """A text column: accepted spellings to canonical values, then the enum and pattern."""
     field = spec.get("x-synonyms")
     if field:
         counts: dict[str, int] = {}
-        s = canonicalise(s.where(~empty, ""), field, path=path, column=col, counts=counts,
-                         lower_unknown=field == "agent")
+        s = canonicalise(
+            s.where(~empty, ""), field, path=path, column=col, counts=counts, lower_unknown=field == "agent"
+        )
         if counts and record is not None:
             record.setdefault("values", {})[col] = counts
     if "enum" in spec:
@@ -132,8 +140,11 @@ def _check_number(s: pd.Series, empty: pd.Series, spec: dict[str, Any], col: str
         if frac.any():
             i = frac.idxmax()
             raise cell_error(path, i, col, "an integer", s[i])
-    for bound, op, word in (("minimum", np.less, ">="), ("maximum", np.greater, "<="),
-                            ("exclusiveMinimum", np.less_equal, ">")):
+    for bound, op, word in (
+        ("minimum", np.less, ">="),
+        ("maximum", np.greater, "<="),
+        ("exclusiveMinimum", np.less_equal, ">"),
+    ):
         if bound in spec:
             viol = op(num, spec[bound]) & num.notna()
             if viol.any():
@@ -192,8 +203,12 @@ def check_table(
     if unknown:
         raise InputError(
             f"{path}: unknown column {', '.join(repr(c) for c in unknown)}; expected columns: "
-            f"{', '.join(props)}" + ("" if schema.get("title") != "patients table" else
-                                      " (declare extra numeric covariates under patient_covariates in the config)")
+            f"{', '.join(props)}"
+            + (
+                ""
+                if schema.get("title") != "patients table"
+                else " (declare extra numeric covariates under patient_covariates in the config)"
+            )
         )
     missing = [c for c in schema.get("required", []) if c not in raw.columns]
     if missing:
@@ -211,8 +226,13 @@ def check_table(
         if empty.any():
             i = empty.idxmax()
             if col in required:
-                raise cell_error(path, i, col, "a value (the column is required; an empty cell, NA, N/A, NaN, null, "
-                           "'.' and '-' mean no value)", s[i])
+                raise cell_error(
+                    path,
+                    i,
+                    col,
+                    "a value (the column is required; an empty cell, NA, N/A, NaN, null, '.' and '-' mean no value)",
+                    s[i],
+                )
             spelled = s[empty & (s != "")]
             if len(spelled) and record is not None:
                 record.setdefault("missing", {})[col] = {str(k): int(v) for k, v in spelled.value_counts().items()}

@@ -42,15 +42,29 @@ import pandas as pd
 from stratify.errors import InputError
 
 #: Columns the per-trial table must have (``possible_pk_nonresponse`` is optional).
-TRIAL_COLUMNS = ("patient_id", "episode", "trial", "modality", "agent", "drug_class",
-                 "current_episode", "prospective", "adequate", "outcome_class", "failed",
-                 "failed_or_partial", "sessions")
-MODALITIES = frozenset({"medication", "augmentation", "psychotherapy", "ECT", "rTMS",
-                        "esketamine", "ketamine", "other"})
+TRIAL_COLUMNS = (
+    "patient_id",
+    "episode",
+    "trial",
+    "modality",
+    "agent",
+    "drug_class",
+    "current_episode",
+    "prospective",
+    "adequate",
+    "outcome_class",
+    "failed",
+    "failed_or_partial",
+    "sessions",
+)
+MODALITIES = frozenset(
+    {"medication", "augmentation", "psychotherapy", "ECT", "rTMS", "esketamine", "ketamine", "other"}
+)
 OUTCOMES = frozenset({"response", "partial", "nonresponse", "intolerance", "unknown"})
 #: Monotherapy antidepressant classes of the input vocabulary.
-ANTIDEPRESSANT_CLASSES = frozenset({"ssri", "snri", "tca", "maoi", "ndri", "nassa", "sari",
-                                    "multimodal", "melatonergic"})
+ANTIDEPRESSANT_CLASSES = frozenset(
+    {"ssri", "snri", "tca", "maoi", "ndri", "nassa", "sari", "multimodal", "melatonergic"}
+)
 PHARMACOLOGICAL = frozenset({"medication", "augmentation"})
 BIPOLAR_REASON = "not evaluable: bipolar depression is excluded"
 
@@ -64,16 +78,17 @@ def _check_inputs(trials: pd.DataFrame, patients: pd.DataFrame) -> tuple[pd.Data
     """Copies with text patient ids, after the column, key and vocabulary checks."""
     missing = [c for c in TRIAL_COLUMNS if c not in trials.columns]
     if missing:
-        raise InputError(f"trials: no column(s) {', '.join(repr(c) for c in missing)}; "
-                         f"expected the columns written by assess_trials: {', '.join(TRIAL_COLUMNS)}")
+        raise InputError(
+            f"trials: no column(s) {', '.join(repr(c) for c in missing)}; "
+            f"expected the columns written by assess_trials: {', '.join(TRIAL_COLUMNS)}"
+        )
     if "patient_id" not in patients.columns:
         raise InputError("patients: no column 'patient_id'; expected one row per patient")
     p = patients.copy()
     p["patient_id"] = p["patient_id"].astype(str)
     dup = p["patient_id"][p["patient_id"].duplicated()]
     if len(dup):
-        raise InputError(f"patients: patient_id '{dup.iloc[0]}' appears more than once; "
-                         "expected one row per patient")
+        raise InputError(f"patients: patient_id '{dup.iloc[0]}' appears more than once; expected one row per patient")
     t = trials.copy()
     t["patient_id"] = t["patient_id"].astype(str)
     unknown = sorted(set(t["patient_id"]) - set(p["patient_id"]))
@@ -82,13 +97,16 @@ def _check_inputs(trials: pd.DataFrame, patients: pd.DataFrame) -> tuple[pd.Data
     for col, allowed in (("modality", MODALITIES), ("outcome_class", OUTCOMES)):
         bad = t.loc[~t[col].isin(allowed), col]
         if len(bad):
-            raise InputError(f"trials, row {bad.index[0]}, column '{col}': {bad.iloc[0]!r}; "
-                             f"expected one of {', '.join(sorted(allowed))}")
+            raise InputError(
+                f"trials, row {bad.index[0]}, column '{col}': {bad.iloc[0]!r}; "
+                f"expected one of {', '.join(sorted(allowed))}"
+            )
     return t, p
 
 
-def prepare(trials: pd.DataFrame, patients: pd.DataFrame, *,
-            include_prospective: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+def prepare(
+    trials: pd.DataFrame, patients: pd.DataFrame, *, include_prospective: bool
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Checked copies: the trials that count (current episode, prospective rule) and patients.
 
     The trials gain ``uncertain`` (unknown adequacy with a non-response outcome); the
@@ -112,8 +130,7 @@ def prepare(trials: pd.DataFrame, patients: pd.DataFrame, *,
     t = t.copy()
     t["failed"] = t["failed"].fillna(False).astype(bool)
     # Unknown adequacy with a non-response outcome: a failure we can neither count nor rule out.
-    t["uncertain"] = (t["adequate"].isna() & (t["outcome_class"] == "nonresponse")
-                      & ~t["failed"]).astype(bool)
+    t["uncertain"] = (t["adequate"].isna() & (t["outcome_class"] == "nonresponse") & ~t["failed"]).astype(bool)
     dx = p["diagnosis"] if "diagnosis" in p.columns else pd.Series(pd.NA, index=p.index)
     p["bipolar"] = dx.astype("string").str.strip().str.lower().eq("bipolar").fillna(False)
     return t, p
@@ -162,12 +179,18 @@ class ByPatient:
 Rule = Callable[[dict[str, list], dict[str, Any]], tuple]
 
 
-def stage_patients(trials: pd.DataFrame, patients: pd.DataFrame, rule: Rule, *,
-                   include_prospective: bool,
-                   trial_columns: Callable[[pd.DataFrame], Mapping[str, pd.Series]],
-                   columns: list[str], bipolar: tuple, dtypes: Mapping[str, str],
-                   patient_columns: Callable[[pd.DataFrame], Mapping[str, pd.Series]] | None = None
-                   ) -> pd.DataFrame:
+def stage_patients(
+    trials: pd.DataFrame,
+    patients: pd.DataFrame,
+    rule: Rule,
+    *,
+    include_prospective: bool,
+    trial_columns: Callable[[pd.DataFrame], Mapping[str, pd.Series]],
+    columns: list[str],
+    bipolar: tuple,
+    dtypes: Mapping[str, str],
+    patient_columns: Callable[[pd.DataFrame], Mapping[str, pd.Series]] | None = None,
+) -> pd.DataFrame:
     """The per-patient loop every definition runs: one row per patient of ``patients``.
 
     ``trials`` and ``patients`` are checked and filtered by :func:`prepare`;
@@ -200,8 +223,7 @@ def bounded(rule: Callable[[list], object], fail: list, unc: list):
 
 def uncertain_reason(n: int) -> str:
     """The reason of a call that ``n`` trials of unknown adequacy could change."""
-    return (f"not evaluable: the call depends on {n} non-response trial(s) of unknown "
-            "adequacy")
+    return f"not evaluable: the call depends on {n} non-response trial(s) of unknown adequacy"
 
 
 def agent_key(t: pd.DataFrame) -> pd.Series:

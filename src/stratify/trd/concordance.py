@@ -14,7 +14,7 @@ from stratify.trd.staging import DEFINITIONS
 
 __all__ = ["BINARY_CALLS", "CONCORDANCE_COLUMNS", "binary_calls", "concordance"]
 
-_ORDER = sorted(DEFINITIONS, key=lambda d: not d.published)   # published first, then our variants
+_ORDER = sorted(DEFINITIONS, key=lambda d: not d.published)  # published first, then our variants
 #: The binary TRD call of each definition, from :func:`stratify.trd.staging.stage_all`'s columns.
 BINARY_CALLS: dict[str, Callable[[pd.DataFrame], pd.Series]] = {d.call: d.binary for d in _ORDER}
 _CALL_COLUMNS = {d.call: list(d.columns) for d in _ORDER}
@@ -42,8 +42,9 @@ def binary_calls(staging: pd.DataFrame) -> pd.DataFrame:
     if "patient_id" not in staging.columns:
         missing.insert(0, "patient_id")
     if missing:
-        raise InputError(f"staging: no column(s) {', '.join(repr(c) for c in missing)}; "
-                         "expected the output of stage_all")
+        raise InputError(
+            f"staging: no column(s) {', '.join(repr(c) for c in missing)}; expected the output of stage_all"
+        )
     out = pd.DataFrame({"patient_id": staging["patient_id"].to_numpy()})
     for name, f in BINARY_CALLS.items():
         out[name] = f(staging).astype("boolean").to_numpy()
@@ -88,9 +89,17 @@ def concordance(staging: pd.DataFrame) -> pd.DataFrame:
         x = calls.loc[known, a].to_numpy(dtype=bool)
         y = calls.loc[known, b].to_numpy(dtype=bool)
         n = len(x)
-        rows.append({"a": a, "b": b, "n": n, "both_yes": int((x & y).sum()),
-                     "both_no": int((~x & ~y).sum()), "only_a": int((x & ~y).sum()),
-                     "only_b": int((~x & y).sum()),
-                     "agreement": float(np.mean(x == y)) if n else math.nan,
-                     "kappa": _cohen_kappa(x, y)})
+        rows.append(
+            {
+                "a": a,
+                "b": b,
+                "n": n,
+                "both_yes": int((x & y).sum()),
+                "both_no": int((~x & ~y).sum()),
+                "only_a": int((x & ~y).sum()),
+                "only_b": int((~x & y).sum()),
+                "agreement": float(np.mean(x == y)) if n else math.nan,
+                "kappa": _cohen_kappa(x, y),
+            }
+        )
     return pd.DataFrame(rows, columns=CONCORDANCE_COLUMNS)

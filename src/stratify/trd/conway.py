@@ -34,8 +34,11 @@ def _trial_columns(t: pd.DataFrame, min_sessions: int) -> dict[str, pd.Series]:
     pharm = t["modality"].isin(PHARMACOLOGICAL)
     psy_fail, psy_unc = psychotherapy_failures(t, min_sessions)
     cls = t["drug_class"].where(t["modality"] != "psychotherapy", "psychotherapy")
-    return {"fail": (t["failed"] & pharm) | psy_fail, "unc": (t["uncertain"] & pharm) | psy_unc,
-            "cls": cls.where(cls != "unknown")}
+    return {
+        "fail": (t["failed"] & pharm) | psy_fail,
+        "unc": (t["uncertain"] & pharm) | psy_unc,
+        "cls": cls.where(cls != "unknown"),
+    }
 
 
 def _rule(tr: dict[str, list], _own: dict, *, min_sessions: int) -> tuple:
@@ -45,14 +48,20 @@ def _rule(tr: dict[str, list], _own: dict, *, min_sessions: int) -> tuple:
     if not ok:
         return pd.NA, uncertain_reason(sum(unc))
     classes = sorted({c for c, f in zip(cls_, fail) if f and c is not None})
-    return lo, (f"stage {lo}: {sum(fail)} failed adequate antidepressant or "
-                f"psychotherapy trial(s), classes {', '.join(classes) if classes else 'none'} "
-                f"(psychotherapy adequate from {min_sessions} sessions)")
+    return lo, (
+        f"stage {lo}: {sum(fail)} failed adequate antidepressant or "
+        f"psychotherapy trial(s), classes {', '.join(classes) if classes else 'none'} "
+        f"(psychotherapy adequate from {min_sessions} sessions)"
+    )
 
 
-def conway_2017(trials: pd.DataFrame, patients: pd.DataFrame, *,
-                min_psychotherapy_sessions: int = 8,
-                include_prospective: bool = False) -> pd.DataFrame:
+def conway_2017(
+    trials: pd.DataFrame,
+    patients: pd.DataFrame,
+    *,
+    min_psychotherapy_sessions: int = 8,
+    include_prospective: bool = False,
+) -> pd.DataFrame:
     """Stage 0-2 by Conway, George & Sackeim 2017.
 
     Source: Conway CR, George MS, Sackeim HA, "Toward an evidence-based, operational
@@ -91,10 +100,15 @@ def conway_2017(trials: pd.DataFrame, patients: pd.DataFrame, *,
     """
     n = min_psychotherapy_sessions
     return stage_patients(
-        trials, patients, lambda tr, own: _rule(tr, own, min_sessions=n),
-        include_prospective=include_prospective, trial_columns=lambda t: _trial_columns(t, n),
-        columns=["conway_2017", "conway_2017_reason"], bipolar=(pd.NA, BIPOLAR_REASON),
-        dtypes={"conway_2017": "Int64"})
+        trials,
+        patients,
+        lambda tr, own: _rule(tr, own, min_sessions=n),
+        include_prospective=include_prospective,
+        trial_columns=lambda t: _trial_columns(t, n),
+        columns=["conway_2017", "conway_2017_reason"],
+        bipolar=(pd.NA, BIPOLAR_REASON),
+        dtypes={"conway_2017": "Int64"},
+    )
 
 
 def conway_binary(staging: pd.DataFrame) -> pd.Series:

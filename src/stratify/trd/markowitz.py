@@ -48,30 +48,40 @@ def load_psychotherapies(path: str | Path | None = None) -> pd.DataFrame:
     ['ba', 'cbt', 'ipt']
     """
     path = Path(path) if path is not None else resource_dir() / PSYCHOTHERAPY_TABLE
-    table = read_reference_tsv(path, ["agent", "evidence_based"], error=InputError,
-                               expected="agent, name, evidence_based, source, notes")
+    table = read_reference_tsv(
+        path, ["agent", "evidence_based"], error=InputError, expected="agent, name, evidence_based, source, notes"
+    )
     bad = table.loc[~table["evidence_based"].isin(["yes", "no"]), "evidence_based"]
     if len(bad):
-        raise InputError(f"{path}, row {bad.index[0] + 2}, column 'evidence_based': {bad.iloc[0]!r}; "
-                         "expected yes or no")
+        raise InputError(
+            f"{path}, row {bad.index[0] + 2}, column 'evidence_based': {bad.iloc[0]!r}; expected yes or no"
+        )
     table["agent"] = table["agent"].str.strip().str.lower()
     return table
 
 
 def _trial_columns(t: pd.DataFrame, min_sessions: int) -> dict[str, pd.Series]:
     pharm = t["modality"].isin(PHARMACOLOGICAL)
-    measured = (pd.to_numeric(t["pct_change"], errors="coerce").notna() if "pct_change" in t.columns
-                else pd.Series(False, index=t.index))
+    measured = (
+        pd.to_numeric(t["pct_change"], errors="coerce").notna()
+        if "pct_change" in t.columns
+        else pd.Series(False, index=t.index)
+    )
     observed = t["prospective"].fillna(False).astype(bool) | measured
     listed = load_psychotherapies()
     ebp = set(listed.loc[listed["evidence_based"] == "yes", "agent"])
     agent = agent_key(t)
     psy_fail, psy_unc = psychotherapy_failures(t, min_sessions)
     is_ebp = agent.isin(ebp)
-    return {"med_fail": t["failed"] & pharm & observed, "med_unc": t["uncertain"] & pharm & observed,
-            "recalled": t["failed"] & pharm & ~observed, "agent": agent,
-            "psy_fail": psy_fail & is_ebp, "psy_unc": psy_unc & is_ebp,
-            "psy_other": (psy_fail | psy_unc) & ~is_ebp}
+    return {
+        "med_fail": t["failed"] & pharm & observed,
+        "med_unc": t["uncertain"] & pharm & observed,
+        "recalled": t["failed"] & pharm & ~observed,
+        "agent": agent,
+        "psy_fail": psy_fail & is_ebp,
+        "psy_unc": psy_unc & is_ebp,
+        "psy_other": (psy_fail | psy_unc) & ~is_ebp,
+    }
 
 
 def _rule(tr: dict[str, list], _own: dict, *, min_sessions: int) -> tuple:
@@ -88,18 +98,24 @@ def _rule(tr: dict[str, list], _own: dict, *, min_sessions: int) -> tuple:
     n_med = distinct(agents, med_f)
     recalled = len({a for a, f in zip(agents, tr["recalled"]) if f} - {a for a, f in zip(agents, med_f) if f})
     other = sorted({a for a, o in zip(agents, tr["psy_other"]) if o})
-    return lo, (f"{'TRD' if lo else 'not TRD'}: {n_med} different failed adequate "
-                f"medication trial(s) observed prospectively (2 needed)"
-                + (f"; {recalled} more with a recalled outcome only (not prospective)" if recalled else "")
-                + f", {sum(psy_f)} failed evidence-based psychotherapy of >= "
-                f"{min_sessions} sessions (1 needed)"
-                + (f"; not evidence-based: {', '.join(other)}" if other else "")
-                + repeats(agents, med_f))
+    return lo, (
+        f"{'TRD' if lo else 'not TRD'}: {n_med} different failed adequate "
+        f"medication trial(s) observed prospectively (2 needed)"
+        + (f"; {recalled} more with a recalled outcome only (not prospective)" if recalled else "")
+        + f", {sum(psy_f)} failed evidence-based psychotherapy of >= "
+        f"{min_sessions} sessions (1 needed)"
+        + (f"; not evidence-based: {', '.join(other)}" if other else "")
+        + repeats(agents, med_f)
+    )
 
 
-def markowitz_2022(trials: pd.DataFrame, patients: pd.DataFrame, *,
-                   min_psychotherapy_sessions: int = 9,
-                   include_prospective: bool = False) -> pd.DataFrame:
+def markowitz_2022(
+    trials: pd.DataFrame,
+    patients: pd.DataFrame,
+    *,
+    min_psychotherapy_sessions: int = 9,
+    include_prospective: bool = False,
+) -> pd.DataFrame:
     """TRD yes/no as proposed by Markowitz et al. 2022.
 
     Source: Markowitz JC, Wright JH, Peeters F, Thase ME, Kocsis JH, Sudak DM, "The
@@ -150,10 +166,15 @@ def markowitz_2022(trials: pd.DataFrame, patients: pd.DataFrame, *,
     """
     n = min_psychotherapy_sessions
     return stage_patients(
-        trials, patients, lambda tr, own: _rule(tr, own, min_sessions=n),
-        include_prospective=include_prospective, trial_columns=lambda t: _trial_columns(t, n),
-        columns=["markowitz_2022", "markowitz_2022_reason"], bipolar=(pd.NA, BIPOLAR_REASON),
-        dtypes={"markowitz_2022": "boolean"})
+        trials,
+        patients,
+        lambda tr, own: _rule(tr, own, min_sessions=n),
+        include_prospective=include_prospective,
+        trial_columns=lambda t: _trial_columns(t, n),
+        columns=["markowitz_2022", "markowitz_2022_reason"],
+        bipolar=(pd.NA, BIPOLAR_REASON),
+        dtypes={"markowitz_2022": "boolean"},
+    )
 
 
 def markowitz_binary(staging: pd.DataFrame) -> pd.Series:

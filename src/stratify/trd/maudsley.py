@@ -33,11 +33,23 @@ __all__ = ["HAMD17_SEVERITY", "MSM_BANDS", "maudsley_staging", "msm_binary"]
 
 #: HAMD-17 upper bounds of the MSM severity levels 1-4 (Zimmerman et al. 2013 for 17 and
 #: 24; <= 7 is the remission cut-off). Psychotic features give level 5 whatever the total.
-HAMD17_SEVERITY = ((7, 1, "subsyndromal"), (16, 2, "mild"), (23, 3, "moderate"),
-                   (math.inf, 4, "severe without psychosis"))
+HAMD17_SEVERITY = (
+    (7, 1, "subsyndromal"),
+    (16, 2, "mild"),
+    (23, 3, "moderate"),
+    (math.inf, 4, "severe without psychosis"),
+)
 MSM_BANDS = ((6, "mild"), (10, "moderate"), (15, "severe"))
-COLUMNS = ["msm_score", "msm_band", "msm_reason", "msm_duration", "msm_severity",
-           "msm_treatment", "msm_augmentation", "msm_ect"]
+COLUMNS = [
+    "msm_score",
+    "msm_band",
+    "msm_reason",
+    "msm_duration",
+    "msm_severity",
+    "msm_treatment",
+    "msm_augmentation",
+    "msm_ect",
+]
 
 
 def _msm_treatment_score(n: int) -> int:
@@ -53,17 +65,24 @@ def _msm_band(score: int) -> str:
 
 
 def _trial_columns(t: pd.DataFrame) -> dict[str, pd.Series]:
-    return {"failed": t["failed"], "uncertain": t["uncertain"],
-            "ad": (t["modality"] == "medication") & t["drug_class"].isin(ANTIDEPRESSANT_CLASSES),
-            "agent": t["agent"].astype("string").fillna("trial " + t["trial"].astype(str)),
-            "aug": t["modality"] == "augmentation", "ect": t["modality"] == "ECT"}
+    return {
+        "failed": t["failed"],
+        "uncertain": t["uncertain"],
+        "ad": (t["modality"] == "medication") & t["drug_class"].isin(ANTIDEPRESSANT_CLASSES),
+        "agent": t["agent"].astype("string").fillna("trial " + t["trial"].astype(str)),
+        "aug": t["modality"] == "augmentation",
+        "ect": t["modality"] == "ECT",
+    }
 
 
 def _patient_columns(p: pd.DataFrame) -> dict[str, pd.Series]:
     months = pd.to_numeric(p.get("episode_months", pd.Series(np.nan, index=p.index)), errors="coerce")
     hamd = pd.to_numeric(p.get("baseline_severity", pd.Series(np.nan, index=p.index)), errors="coerce")
-    psych = (flag(p["psychotic_features"]).fillna(False) if "psychotic_features" in p.columns
-             else pd.Series(False, index=p.index))
+    psych = (
+        flag(p["psychotic_features"]).fillna(False)
+        if "psychotic_features" in p.columns
+        else pd.Series(False, index=p.index)
+    )
     return {"months": months, "hamd": hamd, "psych": psych}
 
 
@@ -80,35 +99,44 @@ def _rule(tr: dict[str, list], own: dict) -> tuple:
     """One patient's score, band, reason and items."""
     m, h, ps = own["months"], own["hamd"], own["psych"]
     ad, agent = tr["ad"], tr["agent"]
-    lo, hi, ok = bounded(lambda fail: len({a_ for a_, f, d in zip(agent, fail, ad) if f and d}),
-                         tr["failed"], tr["uncertain"])
+    lo, hi, ok = bounded(
+        lambda fail: len({a_ for a_, f, d in zip(agent, fail, ad) if f and d}), tr["failed"], tr["uncertain"]
+    )
     aug = int(any(tr["aug"]))
     ect = int(any(tr["ect"]))
-    if lo != hi and _msm_treatment_score(max(lo, 1)) != _msm_treatment_score(max(hi, 1)) \
-            or (lo == 0) != (hi == 0):
-        return (pd.NA, "not evaluable", uncertain_reason(sum(tr["uncertain"])), pd.NA, pd.NA, pd.NA,
-                pd.NA, pd.NA)
+    if lo != hi and _msm_treatment_score(max(lo, 1)) != _msm_treatment_score(max(hi, 1)) or (lo == 0) != (hi == 0):
+        return (pd.NA, "not evaluable", uncertain_reason(sum(tr["uncertain"])), pd.NA, pd.NA, pd.NA, pd.NA, pd.NA)
     if lo == 0:
-        return (pd.NA, "not staged", "no failed adequate antidepressant in the "
-                "current episode: the MSM stages treatment failure from 1-2 failures",
-                pd.NA, pd.NA, 0, aug, ect)
+        return (
+            pd.NA,
+            "not staged",
+            "no failed adequate antidepressant in the "
+            "current episode: the MSM stages treatment failure from 1-2 failures",
+            pd.NA,
+            pd.NA,
+            0,
+            aug,
+            ect,
+        )
     treat = _msm_treatment_score(lo)
     dur = pd.NA if pd.isna(m) else (1 if m <= 12 else 2 if m <= 24 else 3)
     sev, sev_word = _severity(h, ps)
     missing = [c for c, v in (("episode_months", dur), ("baseline_severity", sev)) if pd.isna(v)]
     if missing:
-        return (pd.NA, "not evaluable", f"not evaluable: no {' or '.join(missing)}",
-                dur, sev, treat, aug, ect)
+        return (pd.NA, "not evaluable", f"not evaluable: no {' or '.join(missing)}", dur, sev, treat, aug, ect)
     score = dur + sev + treat + aug + ect
-    reason = (f"duration {m:g} months = {dur}; severity {sev_word} = {sev}"
-              + ("" if ps else f" (HAMD-17 {h:g})")
-              + f"; {lo} failed antidepressant(s) = {treat}; augmentation {'+1' if aug else '0'}"
-              f"; ECT {'+1' if ect else '0'}")
+    reason = (
+        f"duration {m:g} months = {dur}; severity {sev_word} = {sev}"
+        + ("" if ps else f" (HAMD-17 {h:g})")
+        + f"; {lo} failed antidepressant(s) = {treat}; augmentation {'+1' if aug else '0'}"
+        f"; ECT {'+1' if ect else '0'}"
+    )
     return score, _msm_band(score), reason, dur, sev, treat, aug, ect
 
 
-def maudsley_staging(trials: pd.DataFrame, patients: pd.DataFrame, *,
-                     include_prospective: bool = False) -> pd.DataFrame:
+def maudsley_staging(
+    trials: pd.DataFrame, patients: pd.DataFrame, *, include_prospective: bool = False
+) -> pd.DataFrame:
     """Maudsley Staging Method (MSM) score 3-15 and band.
 
     Sources: Fekadu A et al., J Clin Psychiatry 2009;70:177-184 (the method; not read);
@@ -156,10 +184,16 @@ def maudsley_staging(trials: pd.DataFrame, patients: pd.DataFrame, *,
     9 moderate
     """
     return stage_patients(
-        trials, patients, _rule, include_prospective=include_prospective,
-        trial_columns=_trial_columns, patient_columns=_patient_columns, columns=COLUMNS,
+        trials,
+        patients,
+        _rule,
+        include_prospective=include_prospective,
+        trial_columns=_trial_columns,
+        patient_columns=_patient_columns,
+        columns=COLUMNS,
         bipolar=(pd.NA, "not evaluable", BIPOLAR_REASON, pd.NA, pd.NA, pd.NA, pd.NA, pd.NA),
-        dtypes={c: "Int64" for c in COLUMNS if c not in ("msm_band", "msm_reason")})
+        dtypes={c: "Int64" for c in COLUMNS if c not in ("msm_band", "msm_reason")},
+    )
 
 
 def msm_binary(staging: pd.DataFrame) -> pd.Series:

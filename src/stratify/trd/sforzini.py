@@ -41,18 +41,25 @@ __all__ = ["SFORZINI_COUNTED", "sforzini_2021", "sforzini_binary", "sforzini_pk_
 #: citing paper reports) and (es)ketamine (an antidepressant medication). Psychotherapy is
 #: counted only with ``count_psychotherapy`` (see :func:`sforzini_2021`); "other" never.
 SFORZINI_COUNTED = frozenset({"medication", "augmentation", "ECT", "rTMS", "esketamine", "ketamine"})
-SFORZINI_PSYCHOTHERAPY_NOTE = (" (Sforzini rec. 12: a failed psychotherapy does not exclude, it is not "
-                               "one of the two failed treatments; clinical.sforzini_count_psychotherapy)")
+SFORZINI_PSYCHOTHERAPY_NOTE = (
+    " (Sforzini rec. 12: a failed psychotherapy does not exclude, it is not "
+    "one of the two failed treatments; clinical.sforzini_count_psychotherapy)"
+)
 
 
 def _trial_columns(t: pd.DataFrame, counted_modalities: frozenset) -> dict[str, pd.Series]:
-    pk_col = (t["possible_pk_nonresponse"] if "possible_pk_nonresponse" in t.columns
-              else pd.Series(False, index=t.index))
-    return {"failed": t["failed"], "uncertain": t["uncertain"], "pk": pk_col.astype(bool),
-            "prospective": t["prospective"].fillna(False).astype(bool),
-            "counted": t["modality"].isin(counted_modalities), "modality": t["modality"],
-            "agent": agent_key(t), "adequate": t["adequate"].fillna(False).astype(bool),
-            "outcome_class": t["outcome_class"]}
+    pk_col = t["possible_pk_nonresponse"] if "possible_pk_nonresponse" in t.columns else pd.Series(False, index=t.index)
+    return {
+        "failed": t["failed"],
+        "uncertain": t["uncertain"],
+        "pk": pk_col.astype(bool),
+        "prospective": t["prospective"].fillna(False).astype(bool),
+        "counted": t["modality"].isin(counted_modalities),
+        "modality": t["modality"],
+        "agent": agent_key(t),
+        "adequate": t["adequate"].fillna(False).astype(bool),
+        "outcome_class": t["outcome_class"],
+    }
 
 
 def _notes(tr: dict[str, list], fail: list, unc: list, exclude_pk: bool) -> tuple[list, list, str]:
@@ -66,11 +73,19 @@ def _notes(tr: dict[str, list], fail: list, unc: list, exclude_pk: bool) -> tupl
         n_pk = sum(f and k for f, k in zip(fail, pk)) + sum(u and k for u, k in zip(unc, pk))
         fail = [f and not k for f, k in zip(fail, pk)]
         unc = [u and not k for u, k in zip(unc, pk)]
-        note = (f"; {n_pk} failure(s) flagged possible PK non-response not counted"
-                if n_pk else "; no failure flagged possible PK non-response")
-    note = repeats(tr["agent"], fail) + "".join(
-        f"; {n} failed {m} course(s) not counted" + (SFORZINI_PSYCHOTHERAPY_NOTE if m == "psychotherapy" else "")
-        for m, n in skipped.items()) + note
+        note = (
+            f"; {n_pk} failure(s) flagged possible PK non-response not counted"
+            if n_pk
+            else "; no failure flagged possible PK non-response"
+        )
+    note = (
+        repeats(tr["agent"], fail)
+        + "".join(
+            f"; {n} failed {m} course(s) not counted" + (SFORZINI_PSYCHOTHERAPY_NOTE if m == "psychotherapy" else "")
+            for m, n in skipped.items()
+        )
+        + note
+    )
     return fail, unc, note
 
 
@@ -85,31 +100,47 @@ def _rule(tr: dict[str, list], _own: dict, *, exclude_pk: bool) -> tuple:
     n_pro = distinct(agents, [f and q for f, q in zip(fail, tr["prospective"])])
     adequate_outcomes = {o for a_, o, c in zip(tr["adequate"], tr["outcome_class"], cnt) if a_ and c}
     if lo >= 2:
-        return ("TRD", f"{lo} different failed adequate treatments (< 25% reduction) in "
-                f"the current episode ({', '.join(failed_agents)}; {n_pro} prospective){note}", lo)
+        return (
+            "TRD",
+            f"{lo} different failed adequate treatments (< 25% reduction) in "
+            f"the current episode ({', '.join(failed_agents)}; {n_pro} prospective){note}",
+            lo,
+        )
     if hi >= 2:
         return "not evaluable", uncertain_reason(sum(unc)) + note, pd.NA
     if "partial" in adequate_outcomes:
-        return ("PRD", f"25-50% reduction on an adequate treatment, {lo} "
-                f"failed adequate treatment(s){note}", lo)
+        return ("PRD", f"25-50% reduction on an adequate treatment, {lo} failed adequate treatment(s){note}", lo)
     if "response" in adequate_outcomes:
-        return ("responder", f">= 50% reduction on an adequate treatment, "
-                f"{lo} failed adequate treatment(s){note}", lo)
-    return ("not TRD", f"{lo} different failed adequate treatment(s), fewer than "
-            f"the 2 TRD needs; no adequate trial with partial or full response{note}", lo)
+        return ("responder", f">= 50% reduction on an adequate treatment, {lo} failed adequate treatment(s){note}", lo)
+    return (
+        "not TRD",
+        f"{lo} different failed adequate treatment(s), fewer than "
+        f"the 2 TRD needs; no adequate trial with partial or full response{note}",
+        lo,
+    )
 
 
 def _sforzini(trials, patients, *, include_prospective, exclude_pk, name, count_psychotherapy):
     counted = SFORZINI_COUNTED | ({"psychotherapy"} if count_psychotherapy else set())
     return stage_patients(
-        trials, patients, lambda tr, own: _rule(tr, own, exclude_pk=exclude_pk),
-        include_prospective=include_prospective, trial_columns=lambda t: _trial_columns(t, counted),
+        trials,
+        patients,
+        lambda tr, own: _rule(tr, own, exclude_pk=exclude_pk),
+        include_prospective=include_prospective,
+        trial_columns=lambda t: _trial_columns(t, counted),
         columns=[name, f"{name}_reason", f"{name}_n_failed"],
-        bipolar=("not evaluable", BIPOLAR_REASON, pd.NA), dtypes={f"{name}_n_failed": "Int64"})
+        bipolar=("not evaluable", BIPOLAR_REASON, pd.NA),
+        dtypes={f"{name}_n_failed": "Int64"},
+    )
 
 
-def sforzini_2021(trials: pd.DataFrame, patients: pd.DataFrame, *,
-                  include_prospective: bool = False, count_psychotherapy: bool = False) -> pd.DataFrame:
+def sforzini_2021(
+    trials: pd.DataFrame,
+    patients: pd.DataFrame,
+    *,
+    include_prospective: bool = False,
+    count_psychotherapy: bool = False,
+) -> pd.DataFrame:
     """TRD, PRD or response by the Delphi consensus of Sforzini et al. 2021.
 
     Source: Sforzini L et al., "A Delphi-method-based consensus guideline for definition of
@@ -162,12 +193,23 @@ def sforzini_2021(trials: pd.DataFrame, patients: pd.DataFrame, *,
     >>> sforzini_2021(t, pd.DataFrame({"patient_id": ["P1"]}))["sforzini_2021"].item()
     'not TRD'
     """
-    return _sforzini(trials, patients, include_prospective=include_prospective,
-                     exclude_pk=False, name="sforzini_2021", count_psychotherapy=count_psychotherapy)
+    return _sforzini(
+        trials,
+        patients,
+        include_prospective=include_prospective,
+        exclude_pk=False,
+        name="sforzini_2021",
+        count_psychotherapy=count_psychotherapy,
+    )
 
 
-def sforzini_pk_variant(trials: pd.DataFrame, patients: pd.DataFrame, *,
-                        include_prospective: bool = False, count_psychotherapy: bool = False) -> pd.DataFrame:
+def sforzini_pk_variant(
+    trials: pd.DataFrame,
+    patients: pd.DataFrame,
+    *,
+    include_prospective: bool = False,
+    count_psychotherapy: bool = False,
+) -> pd.DataFrame:
     """Sforzini et al. 2021 with possible pharmacokinetic non-response not counted.
 
     Same rule as :func:`sforzini_2021`, except that a failed (or uncertain) trial with
@@ -193,8 +235,14 @@ def sforzini_pk_variant(trials: pd.DataFrame, patients: pd.DataFrame, *,
     >>> sforzini_pk_variant(t, pd.DataFrame({"patient_id": ["P1"]}))["sforzini_pk"].item()
     'not TRD'
     """
-    return _sforzini(trials, patients, include_prospective=include_prospective,
-                     exclude_pk=True, name="sforzini_pk", count_psychotherapy=count_psychotherapy)
+    return _sforzini(
+        trials,
+        patients,
+        include_prospective=include_prospective,
+        exclude_pk=True,
+        name="sforzini_pk",
+        count_psychotherapy=count_psychotherapy,
+    )
 
 
 def sforzini_binary(cat: pd.Series) -> pd.Series:

@@ -73,16 +73,37 @@ _SFORZINI_OPTIONS = {"sforzini_count_psychotherapy": "count_psychotherapy"}
 
 #: Every definition, in the order of :func:`stage_all`'s columns.
 DEFINITIONS: tuple[Definition, ...] = (
-    Definition(sforzini_2021, "sforzini_trd", lambda s: sforzini_binary(s["sforzini_2021"]),
-               ("sforzini_2021",), _SFORZINI_OPTIONS),
-    Definition(sforzini_pk_variant, "sforzini_pk_trd", lambda s: sforzini_binary(s["sforzini_pk"]),
-               ("sforzini_pk",), _SFORZINI_OPTIONS, published=False),
+    Definition(
+        sforzini_2021,
+        "sforzini_trd",
+        lambda s: sforzini_binary(s["sforzini_2021"]),
+        ("sforzini_2021",),
+        _SFORZINI_OPTIONS,
+    ),
+    Definition(
+        sforzini_pk_variant,
+        "sforzini_pk_trd",
+        lambda s: sforzini_binary(s["sforzini_pk"]),
+        ("sforzini_pk",),
+        _SFORZINI_OPTIONS,
+        published=False,
+    ),
     Definition(thase_rush_1997, "thase_rush_ge_II", thase_rush_binary, ("thase_rush_1997",)),
     Definition(maudsley_staging, "msm_moderate_plus", msm_binary, ("msm_score", "msm_band")),
-    Definition(conway_2017, "conway_ge_1", conway_binary, ("conway_2017",),
-               {"conway_min_sessions": "min_psychotherapy_sessions"}),
-    Definition(markowitz_2022, "markowitz", markowitz_binary, ("markowitz_2022",),
-               {"markowitz_min_sessions": "min_psychotherapy_sessions"}),
+    Definition(
+        conway_2017,
+        "conway_ge_1",
+        conway_binary,
+        ("conway_2017",),
+        {"conway_min_sessions": "min_psychotherapy_sessions"},
+    ),
+    Definition(
+        markowitz_2022,
+        "markowitz",
+        markowitz_binary,
+        ("markowitz_2022",),
+        {"markowitz_min_sessions": "min_psychotherapy_sessions"},
+    ),
 )
 
 
@@ -97,15 +118,22 @@ def trd_options(config: Mapping[str, Any]) -> dict[str, Any]:
     {'conway_min_sessions': 8, 'markowitz_min_sessions': 9, 'sforzini_count_psychotherapy': True}
     """
     cc = config.get("clinical", {})
-    return {"conway_min_sessions": int(cc.get("min_psychotherapy_sessions", 8)),
-            "markowitz_min_sessions": int(cc.get("markowitz_min_sessions", 9)),
-            "sforzini_count_psychotherapy": bool(cc.get("sforzini_count_psychotherapy", False))}
+    return {
+        "conway_min_sessions": int(cc.get("min_psychotherapy_sessions", 8)),
+        "markowitz_min_sessions": int(cc.get("markowitz_min_sessions", 9)),
+        "sforzini_count_psychotherapy": bool(cc.get("sforzini_count_psychotherapy", False)),
+    }
 
 
-def stage_all(trials: pd.DataFrame, patients: pd.DataFrame, *,
-              include_prospective: bool = False,
-              conway_min_sessions: int = 8, markowitz_min_sessions: int = 9,
-              sforzini_count_psychotherapy: bool = False) -> pd.DataFrame:
+def stage_all(
+    trials: pd.DataFrame,
+    patients: pd.DataFrame,
+    *,
+    include_prospective: bool = False,
+    conway_min_sessions: int = 8,
+    markowitz_min_sessions: int = 9,
+    sforzini_count_psychotherapy: bool = False,
+) -> pd.DataFrame:
     """Every definition side by side: one row per patient of ``patients``.
 
     Columns: ``patient_id``, then each definition's call and ``*_reason`` (plus the MSM
@@ -126,8 +154,11 @@ def stage_all(trials: pd.DataFrame, patients: pd.DataFrame, *,
             P1           TRD                1            0
             P2       not TRD                0            0
     """
-    options = {"conway_min_sessions": conway_min_sessions, "markowitz_min_sessions": markowitz_min_sessions,
-               "sforzini_count_psychotherapy": sforzini_count_psychotherapy}
+    options = {
+        "conway_min_sessions": conway_min_sessions,
+        "markowitz_min_sessions": markowitz_min_sessions,
+        "sforzini_count_psychotherapy": sforzini_count_psychotherapy,
+    }
     out = None
     for d in DEFINITIONS:
         kw = {own: options[name] for name, own in d.options.items()}

@@ -22,14 +22,23 @@ from stratify.trd.common import (
 __all__ = ["THASE_RUSH_CLASS", "thase_rush_1997", "thase_rush_binary"]
 
 #: Thase & Rush's five classes; newer agents fall in "other" as in the source's list.
-THASE_RUSH_CLASS = {"ssri": "SSRI", "snri": "SNRI", "tca": "TCA", "maoi": "MAOI",
-                    "ndri": "other", "nassa": "other", "sari": "other",
-                    "multimodal": "other", "melatonergic": "other"}
+THASE_RUSH_CLASS = {
+    "ssri": "SSRI",
+    "snri": "SNRI",
+    "tca": "TCA",
+    "maoi": "MAOI",
+    "ndri": "other",
+    "nassa": "other",
+    "sari": "other",
+    "multimodal": "other",
+    "melatonergic": "other",
+}
 ROMAN = ("0", "I", "II", "III", "IV", "V")
 
 
 def _thase_rush_stage(classes: set, n_failed: int, ect_failed: bool) -> int:
     """Stage from the set of failed Thase-Rush classes; each step must be reached without its own class."""
+
     def ii(s):
         return len(s) >= 2
 
@@ -49,9 +58,13 @@ def _thase_rush_stage(classes: set, n_failed: int, ect_failed: bool) -> int:
 
 
 def _trial_columns(t: pd.DataFrame) -> dict[str, pd.Series]:
-    return {"failed": t["failed"], "uncertain": t["uncertain"],
-            "med": t["modality"] == "medication", "ect": t["modality"] == "ECT",
-            "cls": t["drug_class"].map(THASE_RUSH_CLASS)}
+    return {
+        "failed": t["failed"],
+        "uncertain": t["uncertain"],
+        "med": t["modality"] == "medication",
+        "ect": t["modality"] == "ECT",
+        "cls": t["drug_class"].map(THASE_RUSH_CLASS),
+    }
 
 
 def _rule(tr: dict[str, list], _own: dict) -> tuple:
@@ -60,8 +73,9 @@ def _rule(tr: dict[str, list], _own: dict) -> tuple:
 
     def stage(fail):
         f = [x and m for x, m in zip(fail, med)]
-        return _thase_rush_stage({c for c, x in zip(cls, f) if x and c is not None}, sum(f),
-                                 any(x and e for x, e in zip(fail, ect)))
+        return _thase_rush_stage(
+            {c for c, x in zip(cls, f) if x and c is not None}, sum(f), any(x and e for x, e in zip(fail, ect))
+        )
 
     lo, hi, ok = bounded(stage, fail_, unc)
     if not ok:
@@ -69,8 +83,10 @@ def _rule(tr: dict[str, list], _own: dict) -> tuple:
     f = [x and m for x, m in zip(fail_, med)]
     failed_classes = sorted({c for c, x in zip(cls, f) if x and c is not None})
     n_unknown = sum(x and c is None for c, x in zip(cls, f))
-    reason = (f"stage {ROMAN[lo]}: failed adequate antidepressant classes "
-              f"{', '.join(failed_classes) if failed_classes else 'none'}")
+    reason = (
+        f"stage {ROMAN[lo]}: failed adequate antidepressant classes "
+        f"{', '.join(failed_classes) if failed_classes else 'none'}"
+    )
     if n_unknown:
         reason += f"; {n_unknown} failed trial(s) of unknown class"
     if lo == 5:
@@ -80,8 +96,7 @@ def _rule(tr: dict[str, list], _own: dict) -> tuple:
     return lo, reason
 
 
-def thase_rush_1997(trials: pd.DataFrame, patients: pd.DataFrame, *,
-                    include_prospective: bool = False) -> pd.DataFrame:
+def thase_rush_1997(trials: pd.DataFrame, patients: pd.DataFrame, *, include_prospective: bool = False) -> pd.DataFrame:
     """Thase & Rush 1997 stage 0-V.
 
     Source: Thase ME, Rush AJ, "When at first you don't succeed: sequential strategies for
@@ -122,9 +137,16 @@ def thase_rush_1997(trials: pd.DataFrame, patients: pd.DataFrame, *,
     >>> print(thase_rush_1997(t, pd.DataFrame({"patient_id": ["P1"]}))["thase_rush_1997"].item())
     1
     """
-    return stage_patients(trials, patients, _rule, include_prospective=include_prospective,
-                          trial_columns=_trial_columns, columns=["thase_rush_1997", "thase_rush_1997_reason"],
-                          bipolar=(pd.NA, BIPOLAR_REASON), dtypes={"thase_rush_1997": "Int64"})
+    return stage_patients(
+        trials,
+        patients,
+        _rule,
+        include_prospective=include_prospective,
+        trial_columns=_trial_columns,
+        columns=["thase_rush_1997", "thase_rush_1997_reason"],
+        bipolar=(pd.NA, BIPOLAR_REASON),
+        dtypes={"thase_rush_1997": "Int64"},
+    )
 
 
 def thase_rush_binary(staging: pd.DataFrame) -> pd.Series:
