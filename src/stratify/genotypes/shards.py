@@ -174,7 +174,7 @@ def _empty_pgx() -> pd.DataFrame:
 
 def _genes_not_in_header(vcf: str | Path) -> dict[str, str]:
     """Genes whose contig a header that lists contigs lacks: gene -> why it is not read."""
-    from stratify.pgx.alleles import _header_contigs
+    from stratify.pgx.alleles.vcf import _header_contigs
     from stratify.genotypes.vcfio import check_vcf, read_header
 
     contigs = _header_contigs(read_header(check_vcf(vcf, need_index=False, allow_text=True)).meta)
