@@ -59,6 +59,7 @@ def split_lines(text: str) -> list[str]:
 
 
 def read_lines(path: Path, what: str) -> list[str]:
+    """The lines of a call file (see :func:`decode` and :func:`split_lines`)."""
     return split_lines(decode(path.read_bytes(), str(path), what))
 
 
@@ -194,4 +195,5 @@ def row(sample, gene, candidates: list[str], tool, status, note, path, line, *, 
 
 
 def join_note(*parts: str) -> str:
+    """The non-empty parts joined by "; "."""
     return "; ".join(p for p in parts if p)

@@ -46,7 +46,8 @@ def read_outside(path: Path, *, sample: str | None = None, gene: str | None = No
             note = f"outside phenotype: {fields[2]}"
         if _pharmcat_no_call(dip):
             said = f"outside call {dip!r}: no call" if dip else "outside call: empty diplotype, no call"
-            rows.append(row(sample, gene, [], "pharmcat_outside", "no-call", join_note(said, note), path, n, column=OUTSIDE_COLUMN))
+            rows.append(row(sample, gene, [], "pharmcat_outside", "no-call", join_note(said, note), path, n,
+                            column=OUTSIDE_COLUMN))
         else:
             rows.append(row(sample, gene, [dip], "pharmcat_outside", "called", note, path, n, column=OUTSIDE_COLUMN))
     return rows
@@ -123,7 +124,8 @@ def read_report(path: Path, *, sample: str | None = None, gene: str | None = Non
             rows.append(row(who, gene, [], "pharmcat_report", "no-call", note, path, n, column=REPORT_COLUMN))
             continue
         status = "ambiguous" if len(candidates) > 1 else "called"
-        rows.append(row(who, gene, candidates, "pharmcat_report", status, note, path, n, keep_spaces=True, column=REPORT_COLUMN))
+        rows.append(row(who, gene, candidates, "pharmcat_report", status, note, path, n, keep_spaces=True,
+                        column=REPORT_COLUMN))
     return _merge_gene_rows(rows, "pharmcat_report", path)
 
 
@@ -142,7 +144,8 @@ def _merge_gene_rows(rows: list[list], tool: str, path: Path) -> list[list]:
             merged[key] = row(r[0], r[1], [], tool, "no-call", "; ".join(notes), path, None, column=REPORT_COLUMN)
             continue
         candidates = [prev[2], *filter(None, prev[8].split(";")), r[2], *filter(None, r[8].split(";"))]
-        merged[key] = row(r[0], r[1], candidates, tool, "ambiguous", "; ".join(notes), path, None, keep_spaces=True, column=REPORT_COLUMN)
+        merged[key] = row(r[0], r[1], candidates, tool, "ambiguous", "; ".join(notes), path, None, keep_spaces=True,
+                          column=REPORT_COLUMN)
     return list(merged.values())
 
 

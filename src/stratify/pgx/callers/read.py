@@ -11,7 +11,12 @@ from pathlib import Path
 import pandas as pd
 
 from stratify.errors import PgxError
-from stratify.pgx.callers import aldy, cyrius, pharmcat, plain, pypgx, stellarpgx
+from stratify.pgx.callers.aldy import read_aldy
+from stratify.pgx.callers.cyrius import read_cyrius
+from stratify.pgx.callers.pharmcat import read_outside, read_phenotype, read_report
+from stratify.pgx.callers.plain import read_plain
+from stratify.pgx.callers.pypgx import read_pypgx
+from stratify.pgx.callers.stellarpgx import read_stellarpgx
 from stratify.pgx.callers.common import CALL_COLUMNS
 
 __all__ = ["READERS", "SUPPORTED_TOOLS", "read_calls"]
@@ -19,14 +24,14 @@ __all__ = ["READERS", "SUPPORTED_TOOLS", "read_calls"]
 #: Tool name -> its reader: ``reader(path, *, sample=None, gene=None)`` returns rows of
 #: :data:`CALL_COLUMNS`. The order is the order :data:`SUPPORTED_TOOLS` lists them.
 READERS: dict[str, Callable[..., list[list]]] = {
-    "cyrius": cyrius.read_cyrius,
-    "pharmcat_outside": pharmcat.read_outside,
-    "plain": plain.read_plain,
-    "pharmcat_report": pharmcat.read_report,
-    "pharmcat_phenotype": pharmcat.read_phenotype,
-    "pypgx": pypgx.read_pypgx,
-    "aldy": aldy.read_aldy,
-    "stellarpgx": stellarpgx.read_stellarpgx,
+    "cyrius": read_cyrius,
+    "pharmcat_outside": read_outside,
+    "plain": read_plain,
+    "pharmcat_report": read_report,
+    "pharmcat_phenotype": read_phenotype,
+    "pypgx": read_pypgx,
+    "aldy": read_aldy,
+    "stellarpgx": read_stellarpgx,
 }
 SUPPORTED_TOOLS = tuple(READERS)
 

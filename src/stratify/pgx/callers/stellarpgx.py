@@ -56,7 +56,8 @@ def read_stellarpgx(path: Path, *, sample: str | None = None, gene: str | None =
                 f"found {len(fields)} field(s)"
             )
         candidates, status, note = _stellar_call("\t".join(f.strip() for f in fields[1:]))
-        rows.append(row(fields[0].strip(), gene, candidates, "stellarpgx", status, note, path, n, column=COLUMN))
+        rows.append(row(fields[0].strip(), gene, candidates, "stellarpgx", status, note, path, n,
+                        column=COLUMN))
     return rows
 
 
