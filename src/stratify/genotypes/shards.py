@@ -155,8 +155,6 @@ def map_samples(samples: list[str], sample_map: pd.DataFrame | None, patient_ids
     return kept, unmapped
 
 
-
-
 # ---------------------------------------------------------------------------------- the steps
 
 

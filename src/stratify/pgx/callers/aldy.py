@@ -1,5 +1,4 @@
-"""Aldy ``.aldy`` files: solutions per sample and gene, reduced to major star alleles.
-"""
+"""Aldy ``.aldy`` files: solutions per sample and gene, reduced to major star alleles."""
 
 from __future__ import annotations
 

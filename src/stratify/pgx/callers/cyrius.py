@@ -1,5 +1,4 @@
-"""Cyrius (Illumina/Cyrius) CYP2D6 calls: ``<prefix>.tsv`` with ``Sample, Genotype, Filter``.
-"""
+"""Cyrius (Illumina/Cyrius) CYP2D6 calls: ``<prefix>.tsv`` with ``Sample, Genotype, Filter``."""
 
 from __future__ import annotations
 
@@ -7,9 +6,8 @@ import re
 from itertools import product
 from pathlib import Path
 
-from stratify.pgx.alleles.definitions import star_sort_key
-
 from stratify.errors import PgxError, where
+from stratify.pgx.alleles.definitions import star_sort_key
 from stratify.pgx.callers.common import COPIES, order_haplotypes, read_lines, row
 
 #: The column (or field) that holds the diplotype, for error messages.

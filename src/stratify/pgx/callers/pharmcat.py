@@ -22,7 +22,6 @@ _PHARMCAT_NO_CALL = ("", "no call", "Unknown", "Unknown/Unknown")
 _PHARMCAT_IGNORABLE = ("", "n/a", "No Result")
 
 
-
 def read_outside(path: Path, *, sample: str | None = None, gene: str | None = None) -> list[list]:
     """A PharmCAT outside-call TSV (``GENE<TAB>diplotype[<TAB>phenotype[<TAB>activity]]``), one sample."""
     sample = sample or path.stem
@@ -53,8 +52,6 @@ def read_outside(path: Path, *, sample: str | None = None, gene: str | None = No
     return rows
 
 
-
-
 def _pharmcat_no_call(dip: str) -> bool:
     """PharmCAT's ways of saying no call: "", "no call", "Unknown/Unknown", or any candidate with
     an Unknown haplotype (``*1/Unknown``)."""
@@ -65,7 +62,6 @@ def _pharmcat_no_call(dip: str) -> bool:
 
 def _pharmcat_sample(path: Path, suffix: str) -> str:
     return path.name[: -len(suffix)] if path.name.endswith(suffix) and path.name != suffix else path.stem
-
 
 
 def _combined_row(sample, gene, text, tool, note) -> list:

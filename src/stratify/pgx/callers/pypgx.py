@@ -1,5 +1,4 @@
-"""PyPGx results: a ``results.zip`` archive (``metadata.txt`` and ``data.tsv``) or a bare ``data.tsv``.
-"""
+"""PyPGx results: a ``results.zip`` archive (``metadata.txt`` and ``data.tsv``) or a bare ``data.tsv``."""
 
 from __future__ import annotations
 

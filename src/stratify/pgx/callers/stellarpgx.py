@@ -1,5 +1,4 @@
-"""StellarPGx: per-sample ``<sample>_<gene>.alleles`` files or a summary TSV.
-"""
+"""StellarPGx: per-sample ``<sample>_<gene>.alleles`` files or a summary TSV."""
 
 from __future__ import annotations
 
