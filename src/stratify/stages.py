@@ -148,7 +148,7 @@ def run_genotypes(config: dict[str, Any], results: Path, *, step: str | None = N
             G.save_pca(G.fit_pca(plan, seed=ctx["seed"]), out / "pca.npz")
             return {}
         pca = G.load_pca(out / "pca.npz")
-        scores = G.load_scores(ctx["pgs"], ctx["genome_build"])
+        scores = G.load_scores(ctx["pgs"], genome_build=ctx["genome_build"])
         if step == "shard":
             if job not in plan["jobs"]:
                 raise ConfigError(f"genotypes --step shard: job {job!r} is not in {out / 'plan.json'} "
@@ -311,7 +311,7 @@ def _vcf_calls(geno: pd.DataFrame, no_sample: list[str], summary: dict[str, Any]
 
 def _drug_guidance(calls: pd.DataFrame, results: Path, config: dict[str, Any]) -> pd.DataFrame:
     """CPIC guidance for every medication trial, from the call chosen per patient and gene."""
-    from stratify.features.table import best_call_per_gene
+    from stratify.pgx.choose import best_call_per_gene
     from stratify.pgx.guidance import OUTPUT_COLUMNS, patient_guidance
 
     treatments = read_table(results / "validate" / "treatments.parquet", kind="input.treatments")

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from stratify.errors import ConfigError
+from stratify.pgx.choose import SOURCE_ORDER, best_call_per_gene  # noqa: F401  (SOURCE_ORDER: re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +27,6 @@ PHENOTYPE_RANK = {
     "Likely Intermediate Metabolizer": 1.5, "Normal Metabolizer": 2.0, "Rapid Metabolizer": 2.5,
     "Ultrarapid Metabolizer": 3.0,
 }
-# Source preference when a gene has calls from several tools: a dedicated caller first.
-# Copy-number-aware CYP2D6 callers first, then PharmCAT (its CYP2D6 is an outside call), the
-# plain table, and stratify's own VCF call last.
-SOURCE_ORDER = ["cyrius", "aldy", "stellarpgx", "pypgx", "pharmcat_outside", "pharmcat_report",
-                "pharmcat_phenotype", "plain", "stratify-vcf"]
-
 CLINICAL_COLUMNS = [
     "age", "sex_female", "baseline_severity", "anhedonia", "aes", "anxiety_somatization",
     "n_failed_trials", "n_trials_current_episode", "index_ssri_snri", "index_escitalopram_citalopram",
@@ -58,22 +53,6 @@ def available_features(config: dict[str, Any]) -> set[str]:
 def is_prs_feature(name: str) -> bool:
     """prs_<score id> and prs_<score id>_avg: polygenic scores from inputs.genotypes.pgs."""
     return bool(re.fullmatch(r"prs_[A-Za-z0-9_]+", name)) and not name.endswith(("_allele_ct", "_missing_fraction"))
-
-
-def best_call_per_gene(calls: pd.DataFrame) -> pd.DataFrame:
-    """One call per patient and gene when several sources called it.
-
-    A usable call (a phenotype other than Indeterminate) from any source beats a no-call or
-    an Indeterminate call from the preferred one; among usable calls the order is
-    :data:`SOURCE_ORDER` (a dedicated caller first), unknown tools last.
-    """
-    c = calls.copy()
-    order = c["source_tool"].map({s: i for i, s in enumerate(SOURCE_ORDER)}).fillna(len(SOURCE_ORDER))
-    status = c["status"] if "status" in c else pd.Series("called", index=c.index)
-    nocall = (status == "no-call") | c["phenotype"].fillna("").isin(["", "Indeterminate"])
-    c = c.assign(_nocall=nocall, _order=order)
-    c = c.sort_values(["patient_id", "gene", "_nocall", "_order"], kind="stable")
-    return c.drop_duplicates(["patient_id", "gene"]).drop(columns=["_nocall", "_order"])
 
 
 def pgx_features(calls: pd.DataFrame) -> pd.DataFrame:
