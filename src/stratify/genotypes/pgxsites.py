@@ -50,9 +50,14 @@ def genes_not_in_header(vcf: str | Path) -> dict[str, str]:
     contigs = _header_contigs(read_header(check_vcf(vcf, need_index=False, allow_text=True)).meta)
     if not contigs:
         return {}
-    return {d.gene: (f"the VCF header lists no contig {d.chrom} or {c}: {d.gene} is not called from the VCF "
-                     "(give its calls from another tool, inputs.star_alleles)")
-            for d, c, _, _ in pgx_regions() if d.chrom not in contigs and c not in contigs}
+    return {
+        d.gene: (
+            f"the VCF header lists no contig {d.chrom} or {c}: {d.gene} is not called from the VCF "
+            "(give its calls from another tool, inputs.star_alleles)"
+        )
+        for d, c, _, _ in pgx_regions()
+        if d.chrom not in contigs and c not in contigs
+    }
 
 
 def read_pgx(vcf: str | Path, defs, mapping: dict[str, str]) -> pd.DataFrame:
@@ -72,8 +77,10 @@ def pgx_summary(vcf: str | Path, genome_build: str) -> dict[str, Any]:
     builds = {d.build for d, *_ in regions}
     if genome_build not in builds:
         genes = " and ".join(d.gene for d, *_ in regions)
-        out["pgx_skipped"] = (f"genome_build is {genome_build}; {genes} calling from VCF needs "
-                              f"{'/'.join(sorted(builds))} (lift over, or give star-allele calls from another tool)")
+        out["pgx_skipped"] = (
+            f"genome_build is {genome_build}; {genes} calling from VCF needs "
+            f"{'/'.join(sorted(builds))} (lift over, or give star-allele calls from another tool)"
+        )
     elif skip := genes_not_in_header(vcf):
         out["pgx_genes_not_in_vcf"] = skip
         for gene, why in skip.items():

@@ -58,8 +58,15 @@ log = logging.getLogger(__name__)
 DEFAULTS: dict[str, Any] = {
     "shard_mb": 64,
     "sample_chunk": 50000,
-    "pca": {"samples": 5000, "n_components": 10, "min_maf": 0.05, "min_call_rate": 0.95,
-            "ld_window_kb": 500, "ld_r2": 0.2, "max_snps": 50000},
+    "pca": {
+        "samples": 5000,
+        "n_components": 10,
+        "min_maf": 0.05,
+        "min_call_rate": 0.95,
+        "ld_window_kb": 500,
+        "ld_r2": 0.2,
+        "max_snps": 50000,
+    },
     "pgs": {"keep_ambiguous": False},
 }
 
@@ -143,7 +150,9 @@ def patients_without_sample(mapping: dict[str, str], patient_ids: set[str]) -> l
     return sorted(set(patient_ids) - set(mapping.values()))
 
 
-def map_samples(samples: list[str], sample_map: pd.DataFrame | None, patient_ids: set[str]) -> tuple[dict[str, str], list[str]]:
+def map_samples(
+    samples: list[str], sample_map: pd.DataFrame | None, patient_ids: set[str]
+) -> tuple[dict[str, str], list[str]]:
     """sample name -> patient_id for samples that belong to the cohort; and the others."""
     if sample_map is None:
         mapping = {s: s for s in samples}
@@ -178,7 +187,8 @@ def make_plan(
     if not mapping:
         raise GenotypeError(
             f"{vcf}: none of its {len(samples)} samples maps to a patient "
-            f"(first sample: {samples[0] if samples else 'none'}); give inputs.genotypes.sample_map")
+            f"(first sample: {samples[0] if samples else 'none'}); give inputs.genotypes.sample_map"
+        )
     shards = plan_shards(vcf, target_bytes=int(cfg["shard_mb"] * (1 << 20)))
     n = len(samples)
     step = int(cfg["sample_chunk"])
@@ -190,11 +200,29 @@ def make_plan(
     else:
         ref = used
     jobs = [job_name(i, j) for i in range(len(shards)) for j in range(len(chunks))]
-    log.info("%s: %d samples (%d in the cohort) in %d chunk(s) of up to %d; %d region shard(s); %d jobs; "
-             "PCA reference: %d samples", vcf, n, len(mapping), len(chunks), step, len(shards), len(jobs), len(ref))
-    return {"vcf": str(vcf), "n_samples": n, "n_mapped": len(mapping), "unmapped": unmapped,
-            "shards": [s.to_json() for s in shards], "chunks": chunks, "jobs": jobs,
-            "pca_columns": [int(i) for i in ref], "settings": cfg}
+    log.info(
+        "%s: %d samples (%d in the cohort) in %d chunk(s) of up to %d; %d region shard(s); %d jobs; "
+        "PCA reference: %d samples",
+        vcf,
+        n,
+        len(mapping),
+        len(chunks),
+        step,
+        len(shards),
+        len(jobs),
+        len(ref),
+    )
+    return {
+        "vcf": str(vcf),
+        "n_samples": n,
+        "n_mapped": len(mapping),
+        "unmapped": unmapped,
+        "shards": [s.to_json() for s in shards],
+        "chunks": chunks,
+        "jobs": jobs,
+        "pca_columns": [int(i) for i in ref],
+        "settings": cfg,
+    }
 
 
 def fit_pca(plan: dict[str, Any], *, seed: int = 0) -> dict[str, Any]:
@@ -215,8 +243,14 @@ def fit_pca(plan: dict[str, Any], *, seed: int = 0) -> dict[str, Any]:
     kept_info: list[tuple] = []
     recent: list[tuple[int, np.ndarray]] = []
     recent_chrom = None
-    counts = {"snps_seen": 0, "failed_call_rate": 0, "failed_maf": 0, "pruned_ld": 0, "pgx_region": 0,
-              "over_max_snps": 0}
+    counts = {
+        "snps_seen": 0,
+        "failed_call_rate": 0,
+        "failed_maf": 0,
+        "pruned_ld": 0,
+        "pgx_region": 0,
+        "over_max_snps": 0,
+    }
     stats = ScanStats()
     t0 = time.monotonic()
     for shard in plan["shards"]:
@@ -255,19 +289,31 @@ def fit_pca(plan: dict[str, Any], *, seed: int = 0) -> dict[str, Any]:
                 continue
             kept_x.append(x)
             kept_info.append((r.chrom, r.pos, r.ref, r.alt, p, sd))
-    log.info("PCA reference pass: %d records, %d SNPs kept after filters and LD pruning (%s) in %.1f s",
-             stats.records, len(kept_x), counts, time.monotonic() - t0)
+    log.info(
+        "PCA reference pass: %d records, %d SNPs kept after filters and LD pruning (%s) in %.1f s",
+        stats.records,
+        len(kept_x),
+        counts,
+        time.monotonic() - t0,
+    )
     out: dict[str, Any] = {"counts": counts, "n_reference": int(len(cols)), "scan": stats.as_dict()}
     if len(kept_x) < 10 or len(cols) <= 10:
-        out["skipped"] = (f"only {len(kept_x)} common SNPs after LD pruning and {len(cols)} reference samples; "
-                          "principal components need at least 10 of each")
+        out["skipped"] = (
+            f"only {len(kept_x)} common SNPs after LD pruning and {len(cols)} reference samples; "
+            "principal components need at least 10 of each"
+        )
         return out
     x = np.column_stack(kept_x)
     pca, _ = _pca(x, int(pc["n_components"]), seed)
     info = pd.DataFrame(kept_info, columns=["chrom", "pos", "ref", "alt", "p", "sd"])
-    out.update({"variants": info, "components": pca.components_.astype(np.float64),
-                "centre": pca.mean_.astype(np.float64),
-                "explained_variance_ratio": pca.explained_variance_ratio_})
+    out.update(
+        {
+            "variants": info,
+            "components": pca.components_.astype(np.float64),
+            "centre": pca.mean_.astype(np.float64),
+            "explained_variance_ratio": pca.explained_variance_ratio_,
+        }
+    )
     return out
 
 
@@ -278,10 +324,17 @@ def save_pca(res: dict[str, Any], path: Path) -> None:
     arrays: dict[str, Any] = {"meta": np.array(json.dumps(meta))}
     if "variants" in res:
         v = res["variants"]
-        arrays.update(chrom=v["chrom"].to_numpy(dtype=str), pos=v["pos"].to_numpy(np.int64),
-                      ref=v["ref"].to_numpy(dtype=str), alt=v["alt"].to_numpy(dtype=str),
-                      p=v["p"].to_numpy(float), sd=v["sd"].to_numpy(float), components=res["components"],
-                      centre=res["centre"], evr=res["explained_variance_ratio"])
+        arrays.update(
+            chrom=v["chrom"].to_numpy(dtype=str),
+            pos=v["pos"].to_numpy(np.int64),
+            ref=v["ref"].to_numpy(dtype=str),
+            alt=v["alt"].to_numpy(dtype=str),
+            p=v["p"].to_numpy(float),
+            sd=v["sd"].to_numpy(float),
+            components=res["components"],
+            centre=res["centre"],
+            evr=res["explained_variance_ratio"],
+        )
     with open(path, "wb") as f:
         np.savez(f, **arrays)
 
@@ -291,16 +344,24 @@ def load_pca(path: Path) -> dict[str, Any]:
     with np.load(path, allow_pickle=False) as z:
         res: dict[str, Any] = json.loads(str(z["meta"]))
         if "components" in z:
-            res["variants"] = pd.DataFrame({"chrom": z["chrom"], "pos": z["pos"], "ref": z["ref"], "alt": z["alt"],
-                                            "p": z["p"], "sd": z["sd"]})
+            res["variants"] = pd.DataFrame(
+                {"chrom": z["chrom"], "pos": z["pos"], "ref": z["ref"], "alt": z["alt"], "p": z["p"], "sd": z["sd"]}
+            )
             res["components"], res["centre"] = z["components"], z["centre"]
             res["explained_variance_ratio"] = z["evr"]
     return res
 
 
-def run_shard(plan: dict[str, Any], job: str, pca: dict[str, Any], scores: list, *,
-              sample_map: pd.DataFrame | None = None, patient_ids: set[str] | None = None,
-              genome_build: str = "GRCh38") -> dict[str, Any]:
+def run_shard(
+    plan: dict[str, Any],
+    job: str,
+    pca: dict[str, Any],
+    scores: list,
+    *,
+    sample_map: pd.DataFrame | None = None,
+    patient_ids: set[str] | None = None,
+    genome_build: str = "GRCh38",
+) -> dict[str, Any]:
     """One region for one sample chunk: PC projections, score sums, PGx genotypes (CYP2C19, CYP2B6)."""
     from stratify.genotypes.prs import ScoreAccumulator
 
@@ -318,8 +379,9 @@ def run_shard(plan: dict[str, Any], job: str, pca: dict[str, Any], scores: list,
         v = pca["variants"]
         lookup = {(c, int(p), r, a): i for i, (c, p, r, a) in enumerate(zip(v["chrom"], v["pos"], v["ref"], v["alt"]))}
         pvec, sdvec, centre = v["p"].to_numpy(), v["sd"].to_numpy(), pca["centre"]
-    acc = ScoreAccumulator(scores, n, keep_ambiguous=plan["settings"]["pgs"]["keep_ambiguous"],
-                           intervals=shard.intervals)
+    acc = ScoreAccumulator(
+        scores, n, keep_ambiguous=plan["settings"]["pgs"]["keep_ambiguous"], intervals=shard.intervals
+    )
     stats = ScanStats()
     block, block_idx = [], []
 
@@ -349,9 +411,14 @@ def run_shard(plan: dict[str, Any], job: str, pca: dict[str, Any], scores: list,
             acc.add(r)
     flush()
     samples = header_samples(vcf)[lo:hi]
-    out: dict[str, Any] = {"samples": samples, "proj": proj, "pc_variants": pc_used, "scan": stats.as_dict(),
-                           **dict(zip(("score_sum", "score_allele_ct", "score_missing_ct"), acc.counts())),
-                           "score_variants": acc.variant_table()}
+    out: dict[str, Any] = {
+        "samples": samples,
+        "proj": proj,
+        "pc_variants": pc_used,
+        "scan": stats.as_dict(),
+        **dict(zip(("score_sum", "score_allele_ct", "score_missing_ct"), acc.counts())),
+        "score_variants": acc.variant_table(),
+    }
     parts = []
     skip = genes_not_in_header(vcf)
     for defs, pchrom, plo, _ in pgx_regions():
@@ -362,10 +429,16 @@ def run_shard(plan: dict[str, Any], job: str, pca: dict[str, Any], scores: list,
             if mapping:
                 parts.append(read_pgx(vcf, defs, mapping))
     out["pgx"] = pd.concat(parts, ignore_index=True) if parts else None
-    log.info("shard %s: %d records (%d decoded), %d PCA SNPs projected, %d score variants matched, "
-             "%d samples, %.1f s", job, stats.records, stats.decoded, pc_used,
-             int(sum(1 for st, _ in acc.status.values() if st in ("matched", "matched_flipped", "ambiguous_used"))),
-             n, stats.seconds)
+    log.info(
+        "shard %s: %d records (%d decoded), %d PCA SNPs projected, %d score variants matched, %d samples, %.1f s",
+        job,
+        stats.records,
+        stats.decoded,
+        pc_used,
+        int(sum(1 for st, _ in acc.status.values() if st in ("matched", "matched_flipped", "ambiguous_used"))),
+        n,
+        stats.seconds,
+    )
     return out
 
 
@@ -373,9 +446,15 @@ def save_shard(res: dict[str, Any], stem: Path) -> None:
     """stem.npz (arrays) + stem.variants.parquet + stem.pgx.parquet (header-only unless the shard read a PGx gene)."""
     stem.parent.mkdir(parents=True, exist_ok=True)
     with open(f"{stem}.npz", "wb") as f:
-        np.savez(f, samples=np.array(res["samples"], dtype=str), proj=res["proj"], score_sum=res["score_sum"],
-                 score_allele_ct=res["score_allele_ct"], score_missing_ct=res["score_missing_ct"],
-                 meta=np.array(json.dumps({"pc_variants": res["pc_variants"], "scan": res["scan"]})))
+        np.savez(
+            f,
+            samples=np.array(res["samples"], dtype=str),
+            proj=res["proj"],
+            score_sum=res["score_sum"],
+            score_allele_ct=res["score_allele_ct"],
+            score_missing_ct=res["score_missing_ct"],
+            meta=np.array(json.dumps({"pc_variants": res["pc_variants"], "scan": res["scan"]})),
+        )
     res["score_variants"].to_parquet(f"{stem}.variants.parquet", index=False)
     pgx = res["pgx"] if res["pgx"] is not None else empty_pgx()
     pgx.to_parquet(f"{stem}.pgx.parquet", index=False)
@@ -393,15 +472,25 @@ def load_shard(stem: Path) -> dict[str, Any]:
     return res
 
 
-def merge(plan: dict[str, Any], pca: dict[str, Any], shard_results: dict[str, dict[str, Any]], scores: list, *,
-          sample_map: pd.DataFrame | None, patient_ids: set[str], genome_build: str = "GRCh38") -> dict[str, Any]:
+def merge(
+    plan: dict[str, Any],
+    pca: dict[str, Any],
+    shard_results: dict[str, dict[str, Any]],
+    scores: list,
+    *,
+    sample_map: pd.DataFrame | None,
+    patient_ids: set[str],
+    genome_build: str = "GRCh38",
+) -> dict[str, Any]:
     """Sum the regions, stack the chunks, key by patient; the per-score variant report."""
     samples = header_samples(plan["vcf"])
     mapping, unmapped = map_samples(samples, sample_map, patient_ids)
     missing = [j for j in plan["jobs"] if j not in shard_results]
     if missing:
-        raise GenotypeError(f"genotypes merge: {len(missing)} shard result(s) missing (first: {missing[0]}); "
-                            "re-run the genotypes_shard jobs")
+        raise GenotypeError(
+            f"genotypes merge: {len(missing)} shard result(s) missing (first: {missing[0]}); "
+            "re-run the genotypes_shard jobs"
+        )
     k = 0 if pca.get("components") is None else pca["components"].shape[0]
     sums = _sum_shards(plan, shard_results, samples, k=k, n_scores=len(scores))
     keep = np.array([s in mapping for s in samples])
@@ -411,8 +500,14 @@ def merge(plan: dict[str, Any], pca: dict[str, Any], shard_results: dict[str, di
     prs, report, var_table = _merged_scores(pids, scores, sums, keep, summary)
     summary.update(pgx_summary(plan["vcf"], genome_build))
     pgx = merge_pgx(plan["vcf"], sums.pgx_parts, mapping, genome_build)
-    return {"pcs": pcs, "pgx_genotypes": pgx, "prs": prs, "prs_report": report, "prs_variants": var_table,
-            "summary": summary}
+    return {
+        "pcs": pcs,
+        "pgx_genotypes": pgx,
+        "prs": prs,
+        "prs_report": report,
+        "prs_variants": var_table,
+        "summary": summary,
+    }
 
 
 @dataclass
@@ -429,19 +524,26 @@ class _ShardSums:
     var_parts: list = field(default_factory=list)
 
 
-def _sum_shards(plan: dict[str, Any], shard_results: dict[str, dict[str, Any]], samples: list[str], *, k: int,
-                n_scores: int) -> _ShardSums:
+def _sum_shards(
+    plan: dict[str, Any], shard_results: dict[str, dict[str, Any]], samples: list[str], *, k: int, n_scores: int
+) -> _ShardSums:
     """Add up the shard results (record counts and variant tables once per region, from chunk 0)."""
     n = len(samples)
-    out = _ShardSums(np.zeros((n, k)), np.zeros((n, n_scores)), np.zeros((n, n_scores), dtype=np.int64),
-                     np.zeros((n, n_scores), dtype=np.int64))
+    out = _ShardSums(
+        np.zeros((n, k)),
+        np.zeros((n, n_scores)),
+        np.zeros((n, n_scores), dtype=np.int64),
+        np.zeros((n, n_scores), dtype=np.int64),
+    )
     stats = out.stats
     for ci, (lo, hi) in enumerate(plan["chunks"]):
         for si in range(len(plan["shards"])):
             r = shard_results[job_name(si, ci)]
             if list(r["samples"]) != samples[lo:hi]:
-                raise GenotypeError(f"genotypes merge: shard {job_name(si, ci)} was made for other samples; "
-                                    "the VCF changed since the plan: re-run the genotypes stage")
+                raise GenotypeError(
+                    f"genotypes merge: shard {job_name(si, ci)} was made for other samples; "
+                    "the VCF changed since the plan: re-run the genotypes stage"
+                )
             out.proj[lo:hi] += r["proj"]
             out.ssum[lo:hi] += r["score_sum"]
             out.sct[lo:hi] += r["score_allele_ct"]
@@ -462,56 +564,91 @@ def _sum_shards(plan: dict[str, Any], shard_results: dict[str, dict[str, Any]], 
     return out
 
 
-def _merge_summary(plan: dict[str, Any], samples: list[str], mapping: dict[str, str], unmapped: list[str],
-                   patient_ids: set[str], stats: ScanStats, keep: np.ndarray) -> dict[str, Any]:
+def _merge_summary(
+    plan: dict[str, Any],
+    samples: list[str],
+    mapping: dict[str, str],
+    unmapped: list[str],
+    patient_ids: set[str],
+    stats: ScanStats,
+    keep: np.ndarray,
+) -> dict[str, Any]:
     """The summary's samples, shards and records; warns about unmatched samples and patients."""
     summary: dict[str, Any] = {
-        "vcf": plan["vcf"], "samples": len(samples), "samples_used": int(keep.sum()),
-        "samples_not_in_cohort": unmapped[:100], "n_samples_not_in_cohort": len(unmapped),
+        "vcf": plan["vcf"],
+        "samples": len(samples),
+        "samples_used": int(keep.sum()),
+        "samples_not_in_cohort": unmapped[:100],
+        "n_samples_not_in_cohort": len(unmapped),
         "patients_without_vcf_sample": patients_without_sample(mapping, patient_ids),
         "n_patients_without_vcf_sample": len(patients_without_sample(mapping, patient_ids)),
-        "shards": {"regions": len(plan["shards"]), "sample_chunks": len(plan["chunks"]), "jobs": len(plan["jobs"]),
-                   "sample_chunk": plan["settings"]["sample_chunk"], "shard_mb": plan["settings"]["shard_mb"]},
+        "shards": {
+            "regions": len(plan["shards"]),
+            "sample_chunks": len(plan["chunks"]),
+            "jobs": len(plan["jobs"]),
+            "sample_chunk": plan["settings"]["sample_chunk"],
+            "shard_mb": plan["settings"]["shard_mb"],
+        },
         "records": stats.as_dict(),
     }
     if summary["n_patients_without_vcf_sample"]:
-        log.warning("%s: %d patients of the cohort have no sample in the VCF (first: %s); their PGx calls say "
-                    "'not genotyped'", plan["vcf"], summary["n_patients_without_vcf_sample"],
-                    ", ".join(summary["patients_without_vcf_sample"][:5]))
+        log.warning(
+            "%s: %d patients of the cohort have no sample in the VCF (first: %s); their PGx calls say 'not genotyped'",
+            plan["vcf"],
+            summary["n_patients_without_vcf_sample"],
+            ", ".join(summary["patients_without_vcf_sample"][:5]),
+        )
     if unmapped:
-        log.warning("%s: %d samples map to no patient and are not used (first: %s)", plan["vcf"], len(unmapped),
-                    ", ".join(unmapped[:5]))
+        log.warning(
+            "%s: %d samples map to no patient and are not used (first: %s)",
+            plan["vcf"],
+            len(unmapped),
+            ", ".join(unmapped[:5]),
+        )
     return summary
 
 
-def _merged_pcs(pids: list[str], pca: dict[str, Any], plan: dict[str, Any], sums: _ShardSums, keep: np.ndarray,
-                k: int, summary: dict[str, Any]) -> pd.DataFrame:
+def _merged_pcs(
+    pids: list[str],
+    pca: dict[str, Any],
+    plan: dict[str, Any],
+    sums: _ShardSums,
+    keep: np.ndarray,
+    k: int,
+    summary: dict[str, Any],
+) -> pd.DataFrame:
     """The principal components per patient; their PCA facts go into ``summary``."""
     pcs = pd.DataFrame({"patient_id": pids})
     if k:
         if sums.pc_used != len(pca["variants"]):
-            raise GenotypeError(f"genotypes merge: {sums.pc_used} of the {len(pca['variants'])} PCA SNPs were found "
-                                "in the shards; the VCF changed since the PCA step: re-run the genotypes stage")
+            raise GenotypeError(
+                f"genotypes merge: {sums.pc_used} of the {len(pca['variants'])} PCA SNPs were found "
+                "in the shards; the VCF changed since the PCA step: re-run the genotypes stage"
+            )
         for j in range(k):
             pcs[f"pc{j + 1}"] = sums.proj[keep, j]
         summary["common_snps"] = int(len(pca["variants"]))
         summary["pc_explained_variance"] = [round(float(x), 5) for x in pca["explained_variance_ratio"]]
-        summary["pca"] = {"reference_samples": pca["n_reference"], **pca["counts"],
-                          "settings": plan["settings"]["pca"]}
+        summary["pca"] = {"reference_samples": pca["n_reference"], **pca["counts"], "settings": plan["settings"]["pca"]}
     else:
         summary["common_snps"] = 0
         summary["pcs_skipped"] = pca.get("skipped", "no principal components")
     return pcs
 
 
-def _merged_scores(pids: list[str], scores: list, sums: _ShardSums, keep: np.ndarray,
-                   summary: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def _merged_scores(
+    pids: list[str], scores: list, sums: _ShardSums, keep: np.ndarray, summary: dict[str, Any]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(polygenic scores per patient, per-score report, per-variant table); the report goes into ``summary``."""
     from stratify.genotypes.prs import score_report
 
     prs = pd.DataFrame({"patient_id": pids})
-    var_table, report = score_report(scores, pd.concat(sums.var_parts, ignore_index=True) if sums.var_parts else
-                                     pd.DataFrame(columns=["score", "index", "status", "vcf_id"]))
+    var_table, report = score_report(
+        scores,
+        pd.concat(sums.var_parts, ignore_index=True)
+        if sums.var_parts
+        else pd.DataFrame(columns=["score", "index", "status", "vcf_id"]),
+    )
     for j, sc in enumerate(scores):
         ct = sums.sct[keep, j]
         prs[f"prs_{sc.id}"] = sums.ssum[keep, j]
@@ -521,8 +658,10 @@ def _merged_scores(pids: list[str], scores: list, sums: _ShardSums, keep: np.nda
         prs[f"prs_{sc.id}_missing_fraction"] = sums.smiss[keep, j] / used if used else np.nan
     if scores:
         summary["pgs"] = report.drop(columns=["file"]).to_dict(orient="records")
-        summary["pgs_missing_rule"] = ("missing calls add nothing to the sum; allele_ct counts called alleles only; "
-                                       "avg = sum / allele_ct (plink2 --score no-mean-imputation)")
+        summary["pgs_missing_rule"] = (
+            "missing calls add nothing to the sum; allele_ct counts called alleles only; "
+            "avg = sum / allele_ct (plink2 --score no-mean-imputation)"
+        )
     return prs, report, var_table
 
 
@@ -557,12 +696,20 @@ def genotype_stage(
     plan = make_plan(vcf_path, patient_ids=patient_ids, sample_map=sample_map, cfg=cfg, seed=seed)
     pca = fit_pca(plan, seed=seed)
     scores = load_scores(pgs or [], genome_build=genome_build)
-    return genotype_stage_from(plan, pca, scores, sample_map=sample_map, patient_ids=patient_ids,
-                               genome_build=genome_build, processes=processes)
+    return genotype_stage_from(
+        plan,
+        pca,
+        scores,
+        sample_map=sample_map,
+        patient_ids=patient_ids,
+        genome_build=genome_build,
+        processes=processes,
+    )
 
 
-def genotype_stage_from(plan: dict[str, Any], pca: dict[str, Any], scores: list, *, processes: int = 1,
-                        **kw) -> dict[str, Any]:
+def genotype_stage_from(
+    plan: dict[str, Any], pca: dict[str, Any], scores: list, *, processes: int = 1, **kw
+) -> dict[str, Any]:
     """The shards of a plan (in ``processes`` worker processes) and their merge."""
     if processes > 1 and len(plan["jobs"]) > 1:
         from concurrent.futures import ProcessPoolExecutor

@@ -13,8 +13,17 @@ __all__ = ["SOURCE_ORDER", "best_call_per_gene"]
 # Source preference when a gene has calls from several tools: a dedicated caller first.
 # Copy-number-aware CYP2D6 callers first, then PharmCAT (its CYP2D6 is an outside call), the
 # plain table, and stratify's own VCF call last.
-SOURCE_ORDER = ["cyrius", "aldy", "stellarpgx", "pypgx", "pharmcat_outside", "pharmcat_report",
-                "pharmcat_phenotype", "plain", "stratify-vcf"]
+SOURCE_ORDER = [
+    "cyrius",
+    "aldy",
+    "stellarpgx",
+    "pypgx",
+    "pharmcat_outside",
+    "pharmcat_report",
+    "pharmcat_phenotype",
+    "plain",
+    "stratify-vcf",
+]
 
 
 def best_call_per_gene(calls: pd.DataFrame) -> pd.DataFrame:

@@ -219,9 +219,7 @@ def _parse_definitions(raw: dict, path: Path) -> AlleleDefinitions:
         )
         refs = [a for a in named if a.get("reference")]
         if len(refs) != 1:
-            raise PgxError(
-                f"{path}: expected exactly one named allele with \"reference\": true, found {len(refs)}"
-            )
+            raise PgxError(f'{path}: expected exactly one named allele with "reference": true, found {len(refs)}')
         ref_alleles = refs[0]["alleles"]
         n = len(positions)
         alleles: dict[str, tuple[str | None, ...]] = {}

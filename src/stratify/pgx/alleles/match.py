@@ -131,8 +131,14 @@ def call_diplotypes(
     if phase_alternatives is None:
         phase_alternatives = definitions.gene in KEEP_OTHER_PHASINGS
     cand, matching, phasings, pair_score = _candidates(
-        pat, match, pairs, _specified_mask(definitions, names), accept,
-        top_only=top_only, phase_alternatives=phase_alternatives)
+        pat,
+        match,
+        pairs,
+        _specified_mask(definitions, names),
+        accept,
+        top_only=top_only,
+        phase_alternatives=phase_alternatives,
+    )
     rsids = [p.rsid or str(p.pos) for p in definitions.positions]
     per_pattern, lone = _choose(pat, cand, matching, phasings, pair_score, pairs, rsids, top_only=top_only)
     return _table(codes, pat, per_pattern, lone, gene=gene or definitions.gene, definitions=definitions)
@@ -254,8 +260,9 @@ def _encode(genotypes: pd.DataFrame, positions: tuple[Position, ...], vocab: lis
     al1 = g["allele1"].to_numpy(dtype=object)
     al2 = g["allele2"].to_numpy(dtype=object)
     phased_col = g["phased"].fillna(False).to_numpy(dtype=bool) if "phased" in g else np.zeros(len(g), bool)
-    status_col = (g["gt_status"].fillna("").astype(str).to_numpy() if "gt_status" in g
-                  else np.full(len(g), "", dtype=object))
+    status_col = (
+        g["gt_status"].fillna("").astype(str).to_numpy() if "gt_status" in g else np.full(len(g), "", dtype=object)
+    )
     for k in range(n_pos):
         rows = np.flatnonzero(pidx == k)
         if not len(rows):
@@ -264,8 +271,7 @@ def _encode(genotypes: pd.DataFrame, positions: tuple[Position, ...], vocab: lis
         c2 = _codes(al2[rows], vocab[k])
         miss = (c1 < 0) | (c2 < 0)  # a half call is missing for the scores; its known base still has to fit
         HK[s_codes[rows], k] = np.where(miss & (c1 >= 0), c1, np.where(miss & (c2 >= 0), c2, -1))
-        UNC[s_codes[rows], k] = (miss & ((c1 >= 0) | (c2 >= 0))) | ~np.isin(status_col[rows],
-                                                                              ["", "called", "absent"])
+        UNC[s_codes[rows], k] = (miss & ((c1 >= 0) | (c2 >= 0))) | ~np.isin(status_col[rows], ["", "called", "absent"])
         c1[miss] = -1
         c2[miss] = -1
         C1[s_codes[rows], k] = c1
@@ -282,8 +288,7 @@ def _encode(genotypes: pd.DataFrame, positions: tuple[Position, ...], vocab: lis
 def _patterns(codes: _Codes) -> _Patterns:
     """Group samples with equal genotypes: each distinct pattern is matched once."""
     n_pos = codes.c1.shape[1]
-    key = np.concatenate([codes.c1, codes.c2, codes.ph.astype(np.int16), codes.hk, codes.unc.astype(np.int16)],
-                         axis=1)
+    key = np.concatenate([codes.c1, codes.c2, codes.ph.astype(np.int16), codes.hk, codes.unc.astype(np.int16)], axis=1)
     if len(codes.samples):
         patterns, inverse = np.unique(key, axis=0, return_inverse=True)
         inverse = inverse.reshape(-1)
@@ -325,8 +330,16 @@ def _match(pat: _Patterns, accept: list[np.ndarray], pairs: _Pairs) -> np.ndarra
     return unph_ok & (fwd_ok | rev_ok)
 
 
-def _candidates(pat: _Patterns, match: np.ndarray, pairs: _Pairs, defmask: np.ndarray, accept: list[np.ndarray],
-                *, top_only: bool, phase_alternatives: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _candidates(
+    pat: _Patterns,
+    match: np.ndarray,
+    pairs: _Pairs,
+    defmask: np.ndarray,
+    accept: list[np.ndarray],
+    *,
+    top_only: bool,
+    phase_alternatives: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(candidates, every matching pair, other phasings, pair scores), each (patterns, pairs).
 
     Scores drop the positions the sample is missing; a definition left empty is dropped.
@@ -342,13 +355,25 @@ def _candidates(pat: _Patterns, match: np.ndarray, pairs: _Pairs, defmask: np.nd
         best = np.where(cand, pair_score, -1).max(axis=1, initial=-1)
         top = cand & (pair_score == best[:, None])
         cand = top | undecided_pairs(top, cand, pat.uunc, accept, pi, pj)
-    phasings = (_other_phasings(top, matching, pat.umiss, accept, pi, pj) if top_only and phase_alternatives
-                else np.zeros_like(cand))
+    phasings = (
+        _other_phasings(top, matching, pat.umiss, accept, pi, pj)
+        if top_only and phase_alternatives
+        else np.zeros_like(cand)
+    )
     return cand, matching, phasings, pair_score
 
 
-def _choose(pat: _Patterns, cand: np.ndarray, matching: np.ndarray, phasings: np.ndarray, pair_score: np.ndarray,
-            pairs: _Pairs, rsids: list[str], *, top_only: bool) -> tuple[list[tuple], list[str]]:
+def _choose(
+    pat: _Patterns,
+    cand: np.ndarray,
+    matching: np.ndarray,
+    phasings: np.ndarray,
+    pair_score: np.ndarray,
+    pairs: _Pairs,
+    rsids: list[str],
+    *,
+    top_only: bool,
+) -> tuple[list[tuple], list[str]]:
     """Per pattern: (diplotype, haplotype1, haplotype2, status, alternatives, missing, n) and the lone match."""
     names, pi, pj, pair_names = pairs.names, pairs.i, pairs.j, pairs.labels
     per_pattern, lone = [], []
@@ -388,8 +413,15 @@ def _choose(pat: _Patterns, cand: np.ndarray, matching: np.ndarray, phasings: np
     return per_pattern, lone
 
 
-def _table(codes: _Codes, pat: _Patterns, per_pattern: list[tuple], lone: list[str], *, gene: str,
-           definitions: AlleleDefinitions) -> pd.DataFrame:
+def _table(
+    codes: _Codes,
+    pat: _Patterns,
+    per_pattern: list[tuple],
+    lone: list[str],
+    *,
+    gene: str,
+    definitions: AlleleDefinitions,
+) -> pd.DataFrame:
     """One row per sample (:data:`DIPLOTYPE_COLUMNS`) from its pattern's call."""
     n_s = len(codes.samples)
     inverse = pat.inverse
@@ -411,8 +443,9 @@ def _table(codes: _Codes, pat: _Patterns, per_pattern: list[tuple], lone: list[s
     return out[DIPLOTYPE_COLUMNS]
 
 
-def _other_phasings(top: np.ndarray, matching: np.ndarray, umiss: np.ndarray, accept: list[np.ndarray],
-                    pi: np.ndarray, pj: np.ndarray) -> np.ndarray:
+def _other_phasings(
+    top: np.ndarray, matching: np.ndarray, umiss: np.ndarray, accept: list[np.ndarray], pi: np.ndarray, pj: np.ndarray
+) -> np.ndarray:
     """Matching pairs that are other haplotype pairs than every top pair (other phasings).
 
     Two alleles are the same haplotype for a sample when they accept the same bases at every

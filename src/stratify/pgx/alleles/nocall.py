@@ -43,8 +43,9 @@ def failed_call_flags(g: pd.DataFrame, status: np.ndarray, positions) -> pd.Seri
     return pd.Series(text, index=sub.index).groupby(sub["sample"].astype(str).to_numpy(), sort=False).agg(";".join)
 
 
-def undecided_pairs(top: np.ndarray, cand: np.ndarray, unc: np.ndarray, accept: list[np.ndarray],
-                    pi: np.ndarray, pj: np.ndarray) -> np.ndarray:
+def undecided_pairs(
+    top: np.ndarray, cand: np.ndarray, unc: np.ndarray, accept: list[np.ndarray], pi: np.ndarray, pj: np.ndarray
+) -> np.ndarray:
     """Candidates that a failed call (``unc``: a record there, but ./., ./1, 1 or 0/1/1) could turn into a top one.
 
     PharmCAT's scores prefer the more specific definition (CYP2C19 ``*1``, specified at every
@@ -75,5 +76,7 @@ def genotype_flags_text(flags, lone) -> list[str]:
     >>> genotype_flags_text(["rs12248560 './.' (missing)", ""], ["*1/*1", ""])
     ["rs12248560 './.' (missing); only *1/*1 matches the other positions, not called over a failed genotype", '']
     """
-    return ["; ".join(t for t in (f, x and f"only {x} matches the other positions, not called "
-                                           "over a failed genotype") if t) for f, x in zip(flags, lone)]
+    return [
+        "; ".join(t for t in (f, x and f"only {x} matches the other positions, not called over a failed genotype") if t)
+        for f, x in zip(flags, lone)
+    ]

@@ -21,8 +21,10 @@ from stratify.pgx.alleles.definitions import AlleleDefinitions
 __all__ = ["read_vcf_genotypes"]
 
 # Contig lengths that identify the assembly in a VCF header (chr10: CYP2C19, chr19: CYP2B6).
-_CONTIG_LENGTH = {"chr10": {135534747: "GRCh37", 133797422: "GRCh38"},
-                  "chr19": {59128983: "GRCh37", 58617616: "GRCh38"}}
+_CONTIG_LENGTH = {
+    "chr10": {135534747: "GRCh37", 133797422: "GRCh38"},
+    "chr19": {59128983: "GRCh37", 58617616: "GRCh38"},
+}
 _GRCH37_NAMES = ("grch37", "hg19", "b37", "hs37d5", "g1k_v37", "grch37.p13")
 _GRCH38_NAMES = ("grch38", "hg38", "hs38", "b38")
 
@@ -237,7 +239,7 @@ class _GenotypeReader:
                 break
             i = self.pos_index.get(pos)
             if i is None:
-                rsid = line[tabs[1] + 1:tabs[2]].decode("utf-8", "replace")
+                rsid = line[tabs[1] + 1 : tabs[2]].decode("utf-8", "replace")
                 if rsid in self.rsids:
                     self.rsid_elsewhere.append(f"{rsid} at {c}:{pos} (GRCh38: {self.rsids[rsid]})")
                 continue
@@ -266,14 +268,14 @@ class _GenotypeReader:
                 prev = (c2, pos)
                 if c2 != c or pos > hi + flank:
                     break
-                rsid = line[tabs[1] + 1:tabs[2]].decode("utf-8", "replace")
+                rsid = line[tabs[1] + 1 : tabs[2]].decode("utf-8", "replace")
                 if rsid in self.rsids and self.rsids[rsid] != pos:
                     self.rsid_elsewhere.append(f"{rsid} at {c2}:{pos} (GRCh38: {self.rsids[rsid]})")
 
     def _record(self, line: bytes, tabs: list[int], i: int, where: str) -> None:
         p = self.defs.positions[i]
-        ref = line[tabs[2] + 1:tabs[3]].decode("utf-8", "replace").upper()
-        alts = line[tabs[3] + 1:tabs[4]].decode("utf-8", "replace").upper().split(",")
+        ref = line[tabs[2] + 1 : tabs[3]].decode("utf-8", "replace").upper()
+        alts = line[tabs[3] + 1 : tabs[4]].decode("utf-8", "replace").upper().split(",")
         snv = len(p.ref) == 1 and all(len(x) == 1 for x in p.alts)
         self.ref_checked += 1
         if (ref[:1] if snv else ref) != p.ref:
@@ -286,12 +288,11 @@ class _GenotypeReader:
             alleles = [x[0] if x and x not in (".", "*") and not x.startswith("<") else None for x in alleles]
         else:
             alleles = [x if x not in (".", "*") and not x.startswith("<") else None for x in alleles]
-        fmt = line[tabs[7] + 1:tabs[8]].split(b":")
-        fields = line[tabs[8] + 1:].rstrip(b"\r\n").split(b"\t")
+        fmt = line[tabs[7] + 1 : tabs[8]].split(b":")
+        fields = line[tabs[8] + 1 :].rstrip(b"\r\n").split(b"\t")
         n_file = len(self.header.samples)
         if len(fields) != n_file:
-            raise GenotypeError(f"{where}: {len(fields)} sample columns, expected {n_file} (the #CHROM line's "
-                                "samples)")
+            raise GenotypeError(f"{where}: {len(fields)} sample columns, expected {n_file} (the #CHROM line's samples)")
         n = len(self.cols)
         b1 = np.full(n, None, dtype=object)
         b2 = np.full(n, None, dtype=object)
@@ -307,13 +308,14 @@ class _GenotypeReader:
                     raise GenotypeError(
                         f"{where}, sample {self.header.samples[col]} (column {col + 10}): GT {text!r} is not a "
                         f"genotype of this record (expected allele indexes 0..{len(alleles) - 1} or '.', separated "
-                        "by / or |); fix or remove the record")
+                        "by / or |); fix or remove the record"
+                    )
                 x1, x2, phased[k], status[k] = parsed
                 gts[k] = text
                 b1[k] = alleles[x1] if x1 >= 0 else None
                 b2[k] = alleles[x2] if x2 >= 0 else None
                 if status[k] == "called" and (b1[k] is None or b2[k] is None):
-                    status[k] = "missing"   # an allele '*' or <DEL>: no base at this position
+                    status[k] = "missing"  # an allele '*' or <DEL>: no base at this position
         self._store(i, b1, b2, phased, gts, status, p.ref)
 
     def _store(self, i, b1, b2, phased, gts, status, ref) -> None:
@@ -335,33 +337,42 @@ class _GenotypeReader:
         """GRCh37 data with no build in the header: definition rsIDs elsewhere, or most REF bases wrong."""
         d = self.defs
         if len(self.rsid_elsewhere) >= 2 or (self.ref_checked >= 3 and 2 * len(self.ref_mismatch) > self.ref_checked):
-            what = (f"{len(self.rsid_elsewhere)} {d.gene} definition rsIDs sit at other positions (e.g. "
-                    f"{'; '.join(self.rsid_elsewhere[:2])})" if len(self.rsid_elsewhere) >= 2 else
-                    f"{len(self.ref_mismatch)} of {self.ref_checked} records at the {d.gene} definition positions "
-                    f"have another REF base (e.g. {self.ref_mismatch[0]})")
+            what = (
+                f"{len(self.rsid_elsewhere)} {d.gene} definition rsIDs sit at other positions (e.g. "
+                f"{'; '.join(self.rsid_elsewhere[:2])})"
+                if len(self.rsid_elsewhere) >= 2
+                else f"{len(self.ref_mismatch)} of {self.ref_checked} records at the {d.gene} definition positions "
+                f"have another REF base (e.g. {self.ref_mismatch[0]})"
+            )
             raise GenotypeError(
                 f"{self.vf.path}: not on {d.build}: {what}; the VCF looks like GRCh37/hg19 (its header names no "
                 f"build). Lift it over to {d.build} (bcftools +liftover, CrossMap), or set genome_build: GRCh37 "
-                f"in the config ({d.gene} is then not called from the VCF)")
+                f"in the config ({d.gene} is then not called from the VCF)"
+            )
         if self.ref_mismatch:
-            raise GenotypeError(f"{self.ref_mismatch[0]}; is the VCF on {d.build} and normalised? (left-align and "
-                                "split multi-allelic sites with `bcftools norm -m -any -f GRCh38.fa`)")
+            raise GenotypeError(
+                f"{self.ref_mismatch[0]}; is the VCF on {d.build} and normalised? (left-align and "
+                "split multi-allelic sites with `bcftools norm -m -any -f GRCh38.fa`)"
+            )
 
     def table(self, samples: list[str]) -> pd.DataFrame:
         """Row order: sample-major, positions in definition order."""
         n, n_pos = len(samples), len(self.defs.positions)
         n_out = n * n_pos
-        return pd.DataFrame({
-            "sample": pd.Series(np.repeat(np.array(samples, dtype=object), n_pos), dtype=str),
-            "pos": np.tile(np.array([p.pos for p in self.defs.positions], dtype=np.int64), n),
-            "rsid": pd.Series(np.tile(np.array([p.rsid for p in self.defs.positions], dtype=object), n),
-                              dtype=object),
-            "allele1": pd.Series(self.a1.T.reshape(n_out), dtype=object),
-            "allele2": pd.Series(self.a2.T.reshape(n_out), dtype=object),
-            "phased": self.ph.T.reshape(n_out),
-            "gt": pd.Series(self.gt.T.reshape(n_out), dtype=str),
-            "gt_status": pd.Series(self.status.T.reshape(n_out), dtype=str),
-        })
+        return pd.DataFrame(
+            {
+                "sample": pd.Series(np.repeat(np.array(samples, dtype=object), n_pos), dtype=str),
+                "pos": np.tile(np.array([p.pos for p in self.defs.positions], dtype=np.int64), n),
+                "rsid": pd.Series(
+                    np.tile(np.array([p.rsid for p in self.defs.positions], dtype=object), n), dtype=object
+                ),
+                "allele1": pd.Series(self.a1.T.reshape(n_out), dtype=object),
+                "allele2": pd.Series(self.a2.T.reshape(n_out), dtype=object),
+                "phased": self.ph.T.reshape(n_out),
+                "gt": pd.Series(self.gt.T.reshape(n_out), dtype=str),
+                "gt_status": pd.Series(self.status.T.reshape(n_out), dtype=str),
+            }
+        )
 
 
 def _merge_calls(c1, c2, cph, n1, n2, nph, ref):

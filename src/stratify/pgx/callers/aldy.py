@@ -89,10 +89,12 @@ def read_aldy(path: Path, *, sample: str | None = None, gene: str | None = None)
         first_line = min(v[1] for v in solutions.values())
         candidates = [_aldy_major(major, path, n) for major, n, _ in solutions.values()]
         normal = {diplotype(c, g, path, first_line, column="Major")[0] for c in candidates}
-        note = join_note(*(
-            f"Aldy solution {sid}: {major}" + (f" ({comment})" if comment else "")
-            for sid, (major, _, comment) in solutions.items()
-        ))
+        note = join_note(
+            *(
+                f"Aldy solution {sid}: {major}" + (f" ({comment})" if comment else "")
+                for sid, (major, _, comment) in solutions.items()
+            )
+        )
         status = "ambiguous" if len(normal) > 1 else "called"
         rows.append(row(who, g, candidates, "aldy", status, note, path, first_line, column=COLUMN))
     return rows

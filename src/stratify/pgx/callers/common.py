@@ -38,8 +38,9 @@ def decode(raw: bytes, label: str, what: str) -> str:
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise PgxError(f"{label}: UTF-16 text; expected {what} as UTF-8 (re-save the file as UTF-8)")
     if raw.startswith(b"PK\x03\x04"):
-        raise PgxError(f"{label}: a damaged or truncated zip archive, not {what}; re-copy the file from the tool's "
-                       "output")
+        raise PgxError(
+            f"{label}: a damaged or truncated zip archive, not {what}; re-copy the file from the tool's output"
+        )
     if b"\x00" in raw:
         line = raw[: raw.index(b"\x00")].count(b"\n") + 1
         raise PgxError(f"{where(label, line)}: a NUL byte (binary data); expected {what} as UTF-8 text")
@@ -47,8 +48,10 @@ def decode(raw: bytes, label: str, what: str) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
-        raise PgxError(f"{where(label, line)}: byte 0x{raw[e.start]:02x} is not UTF-8; expected {what} as UTF-8 "
-                       "text (re-save the file as UTF-8)") from None
+        raise PgxError(
+            f"{where(label, line)}: byte 0x{raw[e.start]:02x} is not UTF-8; expected {what} as UTF-8 "
+            "text (re-save the file as UTF-8)"
+        ) from None
 
 
 def split_lines(text: str) -> list[str]:
@@ -82,8 +85,10 @@ STAR_GENES = ("CYP2B6", "CYP2C19", "CYP2D6")
 #: StellarPGx's ``*other``: kept, and phenotyped Indeterminate with the reason); parts are joined by
 #: "+" (``*36+*10``).
 _STAR_PART = re.compile(r"^\*[A-Za-z0-9][A-Za-z0-9._≥>=-]*$")
-_LOOKS_LIKE = ("expected two haplotypes joined by one '/', each a star allele or '+'-joined star alleles, like "
-               "'*1/*4', '*1x2/*4' or '*36+*10/*4'")
+_LOOKS_LIKE = (
+    "expected two haplotypes joined by one '/', each a star allele or '+'-joined star alleles, like "
+    "'*1/*4', '*1x2/*4' or '*36+*10/*4'"
+)
 
 
 def _bad_diplotype(text: str, gene: str, path, line, column: str, why: str) -> PgxError:
@@ -91,8 +96,9 @@ def _bad_diplotype(text: str, gene: str, path, line, column: str, why: str) -> P
     return PgxError(f"{where(path, line, column)}: {gene} diplotype {shown!r} is malformed ({why}); {_LOOKS_LIKE}")
 
 
-def diplotype(text: str, gene: str, path: Path, line: int, *, keep_spaces: bool = False,
-               column: str = "diplotype") -> tuple[str, str, str]:
+def diplotype(
+    text: str, gene: str, path: Path, line: int, *, keep_spaces: bool = False, column: str = "diplotype"
+) -> tuple[str, str, str]:
     """Normalise ``"*2/*1"`` to ``("*1/*2", "*1", "*2")``; a single allele keeps h2 "".
 
     ``keep_spaces`` keeps allele names verbatim (PharmCAT's ``rs9923231 reference (C)``):
@@ -112,7 +118,7 @@ def diplotype(text: str, gene: str, path: Path, line: int, *, keep_spaces: bool 
     if gene in STAR_GENES:
         compact = [p.replace(" ", "") for p in parts]
         if len(compact) != 2:
-            why = ("one haplotype only" if len(compact) == 1 else f"{len(compact)} '/'-separated parts")
+            why = "one haplotype only" if len(compact) == 1 else f"{len(compact)} '/'-separated parts"
             if len(compact) == 1 and re.search(r"[-|,;_\\]", text):
                 why += "; the haplotypes are separated by '/', not " + repr(re.search(r"[-|,;_\\]", text).group())
             raise _bad_diplotype(text, gene, path, line, column, why)
@@ -166,8 +172,9 @@ def copy_number(gene: str, diplotypes: list[str]) -> float:
     return values.pop()
 
 
-def row(sample, gene, candidates: list[str], tool, status, note, path, line, *, keep_spaces=False,
-        column: str = "diplotype") -> list:
+def row(
+    sample, gene, candidates: list[str], tool, status, note, path, line, *, keep_spaces=False, column: str = "diplotype"
+) -> list:
     """One output row from the normalised candidate diplotypes (first = the call).
 
     ``column`` names the column (or field) that holds the diplotype, for error messages.

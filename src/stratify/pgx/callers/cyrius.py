@@ -53,9 +53,7 @@ def read_cyrius(path: Path, *, sample: str | None = None, gene: str | None = Non
             status = "ambiguous" if options else "no-call"
             rows.append(row(sample, "CYP2D6", options, "cyrius", status, note, path, n, column=COLUMN))
         else:
-            raise PgxError(
-                f"{where(path, n, 'Filter')}: {filt!r}; expected one of {', '.join(_CYRIUS_FILTERS)}"
-            )
+            raise PgxError(f"{where(path, n, 'Filter')}: {filt!r}; expected one of {', '.join(_CYRIUS_FILTERS)}")
     return rows
 
 

@@ -45,8 +45,19 @@ def read_outside(path: Path, *, sample: str | None = None, gene: str | None = No
             note = f"outside phenotype: {fields[2]}"
         if _pharmcat_no_call(dip):
             said = f"outside call {dip!r}: no call" if dip else "outside call: empty diplotype, no call"
-            rows.append(row(sample, gene, [], "pharmcat_outside", "no-call", join_note(said, note), path, n,
-                            column=OUTSIDE_COLUMN))
+            rows.append(
+                row(
+                    sample,
+                    gene,
+                    [],
+                    "pharmcat_outside",
+                    "no-call",
+                    join_note(said, note),
+                    path,
+                    n,
+                    column=OUTSIDE_COLUMN,
+                )
+            )
         else:
             rows.append(row(sample, gene, [dip], "pharmcat_outside", "called", note, path, n, column=OUTSIDE_COLUMN))
     return rows
@@ -57,7 +68,8 @@ def _pharmcat_no_call(dip: str) -> bool:
     an Unknown haplotype (``*1/Unknown``)."""
     candidates = [c.strip() for c in dip.split(" OR ")]
     return dip in _PHARMCAT_NO_CALL or any(
-        c in _PHARMCAT_NO_CALL or "Unknown" in [h.strip() for h in c.split("/")] for c in candidates)
+        c in _PHARMCAT_NO_CALL or "Unknown" in [h.strip() for h in c.split("/")] for c in candidates
+    )
 
 
 def _pharmcat_sample(path: Path, suffix: str) -> str:
@@ -120,8 +132,9 @@ def read_report(path: Path, *, sample: str | None = None, gene: str | None = Non
             rows.append(row(who, gene, [], "pharmcat_report", "no-call", note, path, n, column=REPORT_COLUMN))
             continue
         status = "ambiguous" if len(candidates) > 1 else "called"
-        rows.append(row(who, gene, candidates, "pharmcat_report", status, note, path, n, keep_spaces=True,
-                        column=REPORT_COLUMN))
+        rows.append(
+            row(who, gene, candidates, "pharmcat_report", status, note, path, n, keep_spaces=True, column=REPORT_COLUMN)
+        )
     return _merge_gene_rows(rows, "pharmcat_report", path)
 
 
@@ -140,8 +153,18 @@ def _merge_gene_rows(rows: list[list], tool: str, path: Path) -> list[list]:
             merged[key] = row(r[0], r[1], [], tool, "no-call", "; ".join(notes), path, None, column=REPORT_COLUMN)
             continue
         candidates = [prev[2], *filter(None, prev[8].split(";")), r[2], *filter(None, r[8].split(";"))]
-        merged[key] = row(r[0], r[1], candidates, tool, "ambiguous", "; ".join(notes), path, None, keep_spaces=True,
-                          column=REPORT_COLUMN)
+        merged[key] = row(
+            r[0],
+            r[1],
+            candidates,
+            tool,
+            "ambiguous",
+            "; ".join(notes),
+            path,
+            None,
+            keep_spaces=True,
+            column=REPORT_COLUMN,
+        )
     return list(merged.values())
 
 
@@ -168,8 +191,9 @@ def read_phenotype(path: Path, *, sample: str | None = None, gene: str | None = 
     meta = data.get("matcherMetadata") or {}
     meta_id = meta.get("sampleId") if isinstance(meta, dict) else None
     if meta_id is not None and not isinstance(meta_id, str):
-        raise PgxError(f"{path}, matcherMetadata.sampleId: expected the sample name as text, "
-                       f"found {json.dumps(meta_id)[:80]}")
+        raise PgxError(
+            f"{path}, matcherMetadata.sampleId: expected the sample name as text, found {json.dumps(meta_id)[:80]}"
+        )
     who = sample or meta_id or _pharmcat_sample(path, ".phenotype.json")
     rows = []
     for gene, rep in reports.items():
@@ -184,10 +208,14 @@ def read_phenotype(path: Path, *, sample: str | None = None, gene: str | None = 
             if not isinstance(d, dict):
                 raise PgxError(f"{at}.sourceDiplotypes: expected diplotype objects with allele1/allele2")
             alleles = [d.get(a) for a in ("allele1", "allele2")]
-            if any(a is not None and not (isinstance(a, dict) and isinstance(a.get("name"), (str, type(None))))
-                   for a in alleles):
-                raise PgxError(f"{at}.sourceDiplotypes: expected allele1/allele2 objects with a text 'name', "
-                               f"found {json.dumps(alleles)[:120]}")
+            if any(
+                a is not None and not (isinstance(a, dict) and isinstance(a.get("name"), (str, type(None))))
+                for a in alleles
+            ):
+                raise PgxError(
+                    f"{at}.sourceDiplotypes: expected allele1/allele2 objects with a text 'name', "
+                    f"found {json.dumps(alleles)[:120]}"
+                )
             names = [a["name"].strip() for a in alleles if a and a.get("name")]
             if not names or "Unknown" in names:
                 unknown = True
@@ -196,16 +224,25 @@ def read_phenotype(path: Path, *, sample: str | None = None, gene: str | None = 
         first = dips[0] if dips and isinstance(dips[0], dict) else {}
         phens = first.get("phenotypes") or []
         if not (isinstance(phens, list) and all(isinstance(p, str) for p in phens)):
-            raise PgxError(f"{at}.sourceDiplotypes[0].phenotypes: expected a list of phenotype names, "
-                           f"found {json.dumps(phens)[:120]}")
+            raise PgxError(
+                f"{at}.sourceDiplotypes[0].phenotypes: expected a list of phenotype names, "
+                f"found {json.dumps(phens)[:120]}"
+            )
         phens = [p for p in phens if p not in _PHARMCAT_IGNORABLE]
         score = first.get("activityScore")
         if isinstance(score, (list, dict)):
-            raise PgxError(f"{at}.sourceDiplotypes[0].activityScore: expected a number or text, "
-                           f"found {json.dumps(score)[:120]}")
-        no_call = ("PharmCAT: callSource NONE, no call" if rep.get("callSource") == "NONE" else
-                   "PharmCAT: Unknown allele, no call" if unknown else
-                   "PharmCAT: no diplotype, no call" if not candidates else "")
+            raise PgxError(
+                f"{at}.sourceDiplotypes[0].activityScore: expected a number or text, found {json.dumps(score)[:120]}"
+            )
+        no_call = (
+            "PharmCAT: callSource NONE, no call"
+            if rep.get("callSource") == "NONE"
+            else "PharmCAT: Unknown allele, no call"
+            if unknown
+            else "PharmCAT: no diplotype, no call"
+            if not candidates
+            else ""
+        )
         note = join_note(
             no_call,
             "PharmCAT outside call" if rep.get("callSource") == "OUTSIDE" else "",
@@ -218,6 +255,18 @@ def read_phenotype(path: Path, *, sample: str | None = None, gene: str | None = 
             rows.append(_combined_row(who, gene, " AND ".join(c[0] for c in candidates), "pharmcat_phenotype", note))
         else:
             status = "ambiguous" if len(candidates) > 1 else "called"
-            rows.append(row(who, gene, ["/".join(c) for c in candidates], "pharmcat_phenotype", status, note,
-                             at, None, keep_spaces=True, column=PHENOTYPE_COLUMN))
+            rows.append(
+                row(
+                    who,
+                    gene,
+                    ["/".join(c) for c in candidates],
+                    "pharmcat_phenotype",
+                    status,
+                    note,
+                    at,
+                    None,
+                    keep_spaces=True,
+                    column=PHENOTYPE_COLUMN,
+                )
+            )
     return rows

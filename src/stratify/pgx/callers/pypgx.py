@@ -30,13 +30,28 @@ def _read_pypgx_zip(path: Path) -> tuple[str, str, str, str]:
                     f"(results.zip), found {', '.join(names)[:200] or 'nothing'}"
                 )
             raw_meta, raw_data = zf.read(meta_name), zf.read(data_name)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError,
-            ValueError, OSError, lzma.LZMAError) as e:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        zlib.error,
+        EOFError,
+        NotImplementedError,
+        RuntimeError,
+        ValueError,
+        OSError,
+        lzma.LZMAError,
+    ) as e:
         # zipfile reports damage with many exception types (RuntimeError: encrypted member)
-        raise PgxError(f"{path}: a damaged zip archive ({type(e).__name__}: {str(e)[:120]}); expected a PyPGx "
-                       "results.zip: re-copy it from the PyPGx output") from None
-    return (meta_name, decode(raw_meta, f"{path}:{meta_name}", "PyPGx metadata"), data_name,
-            decode(raw_data, f"{path}:{data_name}", "a PyPGx data.tsv"))
+        raise PgxError(
+            f"{path}: a damaged zip archive ({type(e).__name__}: {str(e)[:120]}); expected a PyPGx "
+            "results.zip: re-copy it from the PyPGx output"
+        ) from None
+    return (
+        meta_name,
+        decode(raw_meta, f"{path}:{meta_name}", "PyPGx metadata"),
+        data_name,
+        decode(raw_data, f"{path}:{data_name}", "a PyPGx data.tsv"),
+    )
 
 
 def read_pypgx(path: Path, *, sample: str | None = None, gene: str | None = None) -> list[list]:
@@ -60,8 +75,10 @@ def read_pypgx(path: Path, *, sample: str | None = None, gene: str | None = None
         gene, label = meta["Gene"], f"{path}:{data_name}"
     else:
         if gene is None:
-            raise PgxError(f"{path}: a bare PyPGx data.tsv does not name its gene; "
-                           "give the gene (gene: CYP2D6 in the config entry)")
+            raise PgxError(
+                f"{path}: a bare PyPGx data.tsv does not name its gene; "
+                "give the gene (gene: CYP2D6 in the config entry)"
+            )
         text, label = decode(path.read_bytes(), str(path), "a PyPGx data.tsv"), str(path)
     lines = split_lines(text)
     if not lines:

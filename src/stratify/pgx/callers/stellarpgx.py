@@ -40,8 +40,9 @@ def read_stellarpgx(path: Path, *, sample: str | None = None, gene: str | None =
     if any(x.strip() == "Result:" for x in lines):
         return [_read_stellar_alleles(path, lines, sample, gene)]
     if gene is None:
-        raise PgxError(f"{path}: a StellarPGx summary does not name its gene; "
-                       "give the gene (gene: CYP2D6 in the config entry)")
+        raise PgxError(
+            f"{path}: a StellarPGx summary does not name its gene; give the gene (gene: CYP2D6 in the config entry)"
+        )
     rows = []
     for n, line in enumerate(lines, start=1):
         if not line.strip() or line.startswith("#"):
@@ -55,8 +56,7 @@ def read_stellarpgx(path: Path, *, sample: str | None = None, gene: str | None =
                 f"found {len(fields)} field(s)"
             )
         candidates, status, note = _stellar_call("\t".join(f.strip() for f in fields[1:]))
-        rows.append(row(fields[0].strip(), gene, candidates, "stellarpgx", status, note, path, n,
-                        column=COLUMN))
+        rows.append(row(fields[0].strip(), gene, candidates, "stellarpgx", status, note, path, n, column=COLUMN))
     return rows
 
 
@@ -83,7 +83,7 @@ def _read_stellar_alleles(path: Path, lines: list[str], sample: str | None, gene
     n, text = result[0] if result else (None, "")
 
     def first(name: str) -> str:
-        found = sections.get(name) or [(0, "")]   # a section header with no line under it is empty
+        found = sections.get(name) or [(0, "")]  # a section header with no line under it is empty
         return found[0][1].strip()
 
     background = first("Likely background alleles")
