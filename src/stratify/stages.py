@@ -477,12 +477,13 @@ def run_model(config: dict[str, Any], results: Path, *, threads: int = 1) -> dic
     """model: nested cross-validation of XGBoost and baselines; the final model as XGBoost JSON,
     its metadata (features, preprocessing, training distribution) and a model card. ``threads``:
     permutation-test fits run side by side (the results do not depend on it)."""
-    from stratify.model.fit import fit_response_model
-    from stratify.model.external import model_card, model_metadata
+    from stratify.model.card import model_card
+    from stratify.model.fit import fit_response_model, model_options
+    from stratify.model.io import model_metadata
     from stratify.plots import calibration_png, observed_predicted_png, roc_png
 
     df, fsum = _features(results)
-    res = fit_response_model(df, fsum, config, threads=threads)
+    res = fit_response_model(df, fsum, options=model_options(config), threads=threads)
     out = results / "model"
     out.mkdir(parents=True, exist_ok=True)
     task = res["info"]["task"]
@@ -498,7 +499,7 @@ def run_model(config: dict[str, Any], results: Path, *, threads: int = 1) -> dic
     summary = {"metrics": res["metrics"], **res["info"], "features": res["features"],
                "endpoint": config["endpoint"], "skipped_features": fsum["skipped_features"],
                "endpoint_defined_by": fsum.get("endpoint_defined_by", []), "outer_folds": res["folds"]}
-    meta = model_metadata(config, res, df, fsum)
+    meta = model_metadata(res, df, fsum, cohort=config["cohort"], endpoint=config["endpoint"], seed=config["seed"])
     _dump(meta, out / "model_features.json")
     _dump(summary, out / "metrics.json")
     (out / "model_card.md").write_text(model_card(meta, summary), encoding="utf-8")
@@ -512,7 +513,7 @@ def run_explain(config: dict[str, Any], results: Path) -> dict[str, Any]:
                                   importance_by_subtype, interaction_partners, interaction_summary,
                                   select_waterfall_patients, shap_values, top_interactions, waterfall_filename,
                                   waterfall_png)
-    from stratify.model.external import load_model
+    from stratify.model.io import load_model
 
     df, _ = _features(results)
     model, meta = load_model(results / "model")
