@@ -18,7 +18,7 @@ import yaml
 
 from stratify.config import validate_config
 from stratify.errors import ConfigError
-from stratify.heterogeneity.variance import CATE_COLUMNS
+from stratify.heterogeneity.cohort import CATE_COLUMNS
 from stratify.stages import STAGES, run_heterogeneity
 from stratify.io.tables import read_table
 
@@ -142,19 +142,20 @@ def test_cohort_without_two_arms_says_why(default_cohort):
 
 
 def test_non_binary_endpoint_and_small_arms_are_not_analysed(two_arm):
-    from stratify.heterogeneity.variance import analyse_cohort
+    from stratify.heterogeneity.cohort import analyse_cohort, heterogeneity_options
 
     feats = read_table(two_arm["results"] / "features" / "features.parquet", kind="features")
     groups = json.loads((two_arm["results"] / "features" / "summary.json").read_text())["feature_groups"]
     cfg = _config(two_arm)
     pct = copy.deepcopy(cfg)
     pct["endpoint"]["kind"] = "pct_change"
-    s, cate = analyse_cohort(feats.assign(y=feats["pct_change"]), config=pct, feature_groups=groups)
+    s, cate = analyse_cohort(feats.assign(y=feats["pct_change"]), options=heterogeneity_options(pct),
+                             feature_groups=groups)
     assert s["run"] is False and cate.empty
     assert s["reason"].startswith("the endpoint is pct_change; the analysis needs a binary endpoint")
     arm = feats["index_agent"]
     few = pd.concat([feats[arm == "escitalopram"], feats[arm == "bupropion"].head(15)])
-    s, _ = analyse_cohort(few, config=cfg, feature_groups=groups)
+    s, _ = analyse_cohort(few, options=heterogeneity_options(cfg), feature_groups=groups)
     assert s["run"] is False and s["reason"].startswith("too few patients with the endpoint per arm: bupropion (")
 
 

@@ -111,7 +111,7 @@ def run_genotypes(config: dict[str, Any], results: Path, *, step: str | None = N
     ``step`` runs one step of the sharded stage (Snakemake's jobs): ``plan``, ``pca``,
     ``shard`` (with ``job``) or ``merge``; None runs them all here.
     """
-    from stratify.genotypes.shards import shards as G
+    from stratify.genotypes import shards as G
 
     out = results / "genotypes"
     gen = config["inputs"].get("genotypes")
@@ -579,12 +579,14 @@ def run_explain(config: dict[str, Any], results: Path) -> dict[str, Any]:
 
 def run_heterogeneity(config: dict[str, Any], results: Path) -> dict[str, Any]:
     """heterogeneity: individual treatment effects between two randomised arms, or why not."""
-    from stratify.heterogeneity.variance import analyse_cohort, cate_png, pai_png, site_variance_ratios
-    from stratify.heterogeneity.arms import forest_png
+    from stratify.heterogeneity.cohort import (analyse_cohort, cate_png, heterogeneity_options, pai_png,
+                                               site_variance_ratios)
+    from stratify.heterogeneity.variance_ratio import forest_png
 
     path = results / "features" / "features.parquet"
     df, fsum = _features(results)
-    summary, cate = analyse_cohort(df, config=config, feature_groups=fsum.get("feature_groups", {}), source=path)
+    summary, cate = analyse_cohort(df, options=heterogeneity_options(config),
+                                   feature_groups=fsum.get("feature_groups", {}), source=path)
     out = results / "heterogeneity"
     write_table(cate, out / "cate.parquet", kind="heterogeneity.cate", provenance=_prov(config, "heterogeneity"))
     for name in ("pai.png", "cate.png", "vr_forest.png", "vr_sites.tsv"):
