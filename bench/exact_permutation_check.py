@@ -35,10 +35,11 @@ def nested_auc(X, y, sites, folds, opts, candidates, budget, seed, task):
 
 def one(args):
     seed, n_perm = args
+    from recovery import _simulated_clinical
+
     from stratify.features.table import available_features
     from stratify.model.cv import draw_candidates, outer_folds
     from stratify.model.fit import model_options
-    from recovery import _simulated_clinical
 
     t0 = time.monotonic()
     cfg, p, _ = _simulated_clinical(seed, 800, True)

@@ -23,8 +23,8 @@ def _simulated_clinical(seed: int, n: int, null: bool) -> tuple[dict[str, Any], 
     and clinical stages in memory; returns the config, the clinical patients table and the truth."""
     from stratify.clinical.scores import clinical_tables
     from stratify.config import load_config
-    from stratify.simulate.cohort import write_cohort
     from stratify.inputs.validate import validate_inputs
+    from stratify.simulate.cohort import write_cohort
 
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_cohort(Path(tmp), n=n, seed=seed, null=null, n_snps=10)

@@ -19,8 +19,8 @@ import yaml
 from stratify.config import validate_config
 from stratify.errors import ConfigError
 from stratify.heterogeneity.cohort import CATE_COLUMNS
-from stratify.stages import STAGES, run_heterogeneity
 from stratify.io.tables import read_table
+from stratify.stages import STAGES, run_heterogeneity
 
 REPO = Path(__file__).resolve().parent.parent
 UP_TO_FEATURES = ("validate", "genotypes", "pgx", "clinical", "features")
@@ -210,3 +210,20 @@ def test_workflow_wires_simulate_teh_and_the_stage(tmp_path):
     assert "stratify simulate --n 1000 --seed 5  --teh planted" in text
     assert "stratify heterogeneity --config results/demo_teh/config.yaml --results results/demo_teh" in text
     assert "rule heterogeneity:" in text and "rule report:" in text
+
+
+def test_heterogeneity_options_from_a_config():
+    """heterogeneity_options reads the config once; its defaults are the schema's."""
+    from stratify.heterogeneity.cohort import (
+        HeterogeneityOptions,
+        heterogeneity_options,
+    )
+
+    cfg = validate_config({"cohort": "x", "genome_build": "GRCh38", "inputs": {"patients": "p.tsv", "symptoms": "s.tsv"},
+                           "endpoint": {"instrument": "HAMD17", "week": 8}})
+    o = heterogeneity_options(cfg)
+    assert o == HeterogeneityOptions(endpoint=cfg["endpoint"], seed=cfg["seed"], known_features=o.known_features)
+    assert o.arms is None and o.features is None and "log_crp" in o.known_features
+    cfg["heterogeneity"].update(arms=["a", "b"], features=["age"], randomised=True)
+    o = heterogeneity_options(cfg)
+    assert o.arms == ("a", "b") and o.features == ("age",) and o.randomised

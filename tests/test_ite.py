@@ -19,7 +19,10 @@ import yaml
 
 from stratify.errors import InputError
 from stratify.heterogeneity.blp import blp_test, heterogeneity_test
-from stratify.heterogeneity.ite import analyse_heterogeneity, personalized_advantage_index
+from stratify.heterogeneity.ite import (
+    analyse_heterogeneity,
+    personalized_advantage_index,
+)
 from stratify.heterogeneity.learners import cross_fit_learners
 from stratify.simulate.cohort import TEH_EFFECTS, TWO_ARM, simulate_cohort, write_cohort
 

@@ -450,3 +450,23 @@ def test_within_site_auc_removes_the_leave_one_site_out_shift():
     assert stratified_auc(y, p, sites) == pytest.approx(0.5, abs=0.05)
     m = metrics_with_ci(y, p, n_boot=100, seed=0, strata=sites)
     assert m["auc_ci"][0] < 0.5 < m["auc_ci"][1] and m["auc_pooled"] == pytest.approx(pooled)
+
+
+# --------------------------------------------------------------------------- options
+
+def test_model_options_defaults_are_the_config_schemas():
+    """ModelOptions() and model_options(a config with no model keys) agree: the dataclass's
+    defaults are the schema's, so code that builds options by hand gets what a config gets."""
+    from stratify.config import validate_config
+    from stratify.model.fit import ModelOptions
+
+    cfg = validate_config({"cohort": "x", "genome_build": "GRCh38", "inputs": {"patients": "p.tsv", "symptoms": "s.tsv"},
+                           "endpoint": {"instrument": "HAMD17", "week": 8}})
+    assert model_options(cfg) == ModelOptions(endpoint=cfg["endpoint"], seed=cfg["seed"])
+    o = model_options({"seed": 3, "endpoint": {"kind": "pct_change"},
+                       "model": {**MODEL, "cv": "kfold", "search": {"n_candidates": 2}}})
+    assert (o.task, o.seed, o.folds, o.cv, o.n_bootstrap, o.n_permutations) == ("regression", 3, 3, "kfold", 60, 19)
+    assert o.search["n_candidates"] == 2 and o.search["inner_folds"] == 3   # the rest from SEARCH_DEFAULTS
+    assert o.first_params == {"n_estimators": 30, "max_depth": 2, "learning_rate": 0.2}
+    with pytest.raises(TypeError):
+        fit_response_model(_table(20), _summary(), _config())   # options are keyword-only

@@ -16,7 +16,12 @@ import numpy as np
 from scipy import stats
 from threadpoolctl import threadpool_limits
 
-from stratify.heterogeneity.learners import LEARNERS, as_binary, as_feature_matrix, fit_learners
+from stratify.heterogeneity.learners import (
+    LEARNERS,
+    as_binary,
+    as_feature_matrix,
+    fit_learners,
+)
 
 log = logging.getLogger(__name__)
 

@@ -41,10 +41,24 @@ import pandas as pd
 
 from stratify.errors import InputError
 from stratify.model.calibration import calibration, calibration_ci, logistic_fit
-from stratify.model.cv import (SEARCH_DEFAULTS, check_classes, choose_hyperparameters, cross_validated_predictions,
-                               draw_candidates, outer_folds, scheme_of)
-from stratify.model.learners import (CLASSIFICATION, REGRESSION, make_logistic, make_ridge, make_xgb, predict,
-                                     task_of)
+from stratify.model.cv import (
+    SEARCH_DEFAULTS,
+    check_classes,
+    choose_hyperparameters,
+    cross_validated_predictions,
+    draw_candidates,
+    outer_folds,
+    scheme_of,
+)
+from stratify.model.learners import (
+    CLASSIFICATION,
+    REGRESSION,
+    make_logistic,
+    make_ridge,
+    make_xgb,
+    predict,
+    task_of,
+)
 from stratify.model.metrics import PRIMARY, metrics_with_ci, regression_metrics_with_ci
 from stratify.model.permutation import permutation_test
 
@@ -52,7 +66,7 @@ log = logging.getLogger(__name__)
 
 # ``logistic_fit`` stays importable from here for stratify.subtype.mixture; it lives in
 # stratify.model.calibration.
-__all__ = ["ModelOptions", "model_options", "fit_response_model", "logistic_fit"]
+__all__ = ["ModelOptions", "fit_response_model", "logistic_fit", "model_options"]
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""The learners of the response model: the task of an endpoint, the XGBoost model and the
-linear baselines, and one function that gives any of them's predictions.
+"""The learners of the response model: the task of an endpoint, the XGBoost model, the
+linear baselines, and :func:`predict`, the predictions of any of them.
 
 :func:`task_of` maps the configured endpoint to classification or regression; :func:`make_xgb`
 builds the XGBoost classifier or regressor (hist trees, one thread per fit); :func:`make_logistic`

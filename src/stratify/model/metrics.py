@@ -11,8 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import (balanced_accuracy_score, brier_score_loss, mean_absolute_error, r2_score,
-                             roc_auc_score)
+from sklearn.metrics import (
+    balanced_accuracy_score,
+    brier_score_loss,
+    mean_absolute_error,
+    r2_score,
+    roc_auc_score,
+)
 
 from stratify.model.bootstrap import bootstrap_ci, bootstrap_counts, one_blas_thread
 from stratify.model.calibration import regression_calibration
