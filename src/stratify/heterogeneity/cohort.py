@@ -4,10 +4,12 @@ arms of the index treatment, or a plain statement of why it was not analysed.
 The analysis itself is :func:`stratify.heterogeneity.ite.analyse_heterogeneity_with_estimates` (cross-fitted
 T- and X-learners, the split-sample BLP test as the decision rule, the Personalized Advantage
 Index). This module decides whether the cohort allows it, picks the arms and the baseline
-features from the config and the feature table, and draws the figures. It runs only on a
-comparison the config declares randomised (``heterogeneity.randomised: true``): the test and
-the PAI evaluation rely on a known allocation probability, and arms chosen in clinical
-practice would need a propensity model, which stratify does not fit.
+features from the options (:func:`heterogeneity_options`) and the feature table, draws the
+figures, and pools the cohort's sites as a variance-ratio meta-analysis
+(:func:`site_variance_ratios`). It runs only on a comparison the config declares randomised
+(``heterogeneity.randomised: true``): the test and the PAI evaluation rely on a known
+allocation probability, and arms chosen in clinical practice would need a propensity model,
+which stratify does not fit.
 """
 
 from __future__ import annotations
