@@ -278,3 +278,26 @@ def test_apply_refuses_metadata_without_what_scoring_needs(trained, tmp_path):
     b = _results_b(tmp_path / "b", _cohort(60, seed=5))
     with pytest.raises(StratifyError, match="key 'preprocessing.training_distribution' is missing or malformed"):
         apply_model(m, b, tmp_path / "out", **_b())
+
+
+def test_cli_model_apply_passes_cohort_b_config(trained, tmp_path):
+    """``stratify model apply``: cohort B's config gives the endpoint, cohort, seed and
+    bootstrap size; its results folder gives the feature table."""
+    import yaml
+
+    from stratify.cli import main
+
+    d, _, _, _, _ = trained
+    rb = _results_b(tmp_path / "B", _cohort(200, seed=6)).parent.parent
+    for name in ("patients.tsv", "symptoms.tsv"):
+        (tmp_path / name).write_text("")
+    cfg = {**_config("B"), "genome_build": "GRCh38", "inputs": {"patients": "patients.tsv", "symptoms": "symptoms.tsv"}}
+    cfg["model"] = {"n_bootstrap": 100}
+    (tmp_path / "B.yaml").write_text(yaml.safe_dump(cfg))
+    argv = ["model", "apply", "--config", str(tmp_path / "B.yaml"), "--results", str(rb), "--model", str(d),
+            "--out", str(tmp_path / "out"), "--quiet"]
+    assert main(argv) == 0
+    s = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert s["cohort"] == "B" and s["n_with_endpoint"] == 200 and s["endpoint"]["instrument"] == "HAMD17"
+    assert s == apply_model(d, rb / "features" / "features.parquet", tmp_path / "again", cohort="B",
+                            endpoint=s["endpoint"], seed=0, n_boot=100)
