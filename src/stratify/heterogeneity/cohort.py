@@ -4,15 +4,18 @@ arms of the index treatment, or a plain statement of why it was not analysed.
 The analysis itself is :func:`stratify.heterogeneity.ite.analyse_heterogeneity_with_estimates` (cross-fitted
 T- and X-learners, the split-sample BLP test as the decision rule, the Personalized Advantage
 Index). This module decides whether the cohort allows it, picks the arms and the baseline
-features from the config and the feature table, and draws the figures. It runs only on a
-comparison the config declares randomised (``heterogeneity.randomised: true``): the test and
-the PAI evaluation rely on a known allocation probability, and arms chosen in clinical
-practice would need a propensity model, which stratify does not fit.
+features from the options (:func:`heterogeneity_options`) and the feature table, draws the
+figures, and pools the cohort's sites as a variance-ratio meta-analysis
+(:func:`site_variance_ratios`). It runs only on a comparison the config declares randomised
+(``heterogeneity.randomised: true``): the test and the PAI evaluation rely on a known
+allocation probability, and arms chosen in clinical practice would need a propensity model,
+which stratify does not fit.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,9 @@ import pandas as pd
 from scipy import stats
 
 from stratify.errors import ConfigError
+from stratify.features.table import available_features
+from stratify.heterogeneity.ite import analyse_heterogeneity_with_estimates
+from stratify.heterogeneity.variance_ratio import pair_arms, pool_comparisons
 
 log = logging.getLogger(__name__)
 
@@ -66,32 +72,68 @@ def not_run(reason: str, **extra: Any) -> dict[str, Any]:
             "statement": f"Treatment-effect heterogeneity was not analysed: {reason}", **extra}
 
 
-def choose_features(df: pd.DataFrame, labels: pd.Series, *, config: dict[str, Any],
-                    feature_groups: dict[str, list[str]]) -> tuple[list[str], dict[str, str]]:
+@dataclass(frozen=True)
+class HeterogeneityOptions:
+    """The options of :func:`analyse_cohort` (the config's ``heterogeneity``, ``endpoint`` and ``seed``).
+
+    ``arms`` (reference first) and ``features`` are None when the config does not name them
+    (then the arm column's two values in sorted order, and the response model's clinical and
+    biomarker features); ``known_features`` are the names ``features`` may use
+    (:func:`stratify.features.table.available_features`). The defaults are the config schema's.
+
+    >>> o = HeterogeneityOptions(endpoint={"kind": "response"})
+    >>> o.arm_column, o.randomised, o.learner, o.folds
+    ('index_agent', False, 'xgboost', 5)
+    """
+
+    endpoint: dict[str, Any]
+    seed: int = 0
+    arm_column: str = "index_agent"
+    arms: tuple[Any, Any] | None = None
+    randomised: bool = False
+    propensity: float = 0.5
+    learner: str = "xgboost"
+    folds: int = 5
+    n_splits: int = 5
+    alpha: float = 0.05
+    features: tuple[str, ...] | None = None
+    known_features: frozenset[str] = frozenset()
+
+
+def heterogeneity_options(config: dict[str, Any]) -> HeterogeneityOptions:
+    """The heterogeneity stage's options from a validated config."""
+    hc = config["heterogeneity"]
+    return HeterogeneityOptions(
+        endpoint=dict(config["endpoint"]), seed=config["seed"], arm_column=hc["arm_column"],
+        arms=tuple(hc["arms"]) if "arms" in hc else None, randomised=hc["randomised"], propensity=hc["propensity"],
+        learner=hc["learner"], folds=hc["folds"], n_splits=hc["n_splits"], alpha=hc["alpha"],
+        features=tuple(hc["features"]) if "features" in hc else None,
+        known_features=frozenset(available_features(config)))
+
+
+def choose_features(df: pd.DataFrame, labels: pd.Series, *, arm_column: str, feature_groups: dict[str, list[str]],
+                    features: tuple[str, ...] | list[str] | None = None,
+                    known_features: frozenset[str] | set[str] = frozenset()) -> tuple[list[str], dict[str, str]]:
     """Baseline features for the learners and the configured ones left out (name -> why).
 
-    ``heterogeneity.features`` when given, else the response model's clinical and biomarker
-    features that have data (``feature_groups`` of ``features/summary.json``). A feature is
-    left out when it has no data among the analysed patients, or when it takes a single
-    value within each arm: it then says nothing beyond the arm itself (``index_ssri_snri`` and
+    ``features`` (``heterogeneity.features``; each must be in ``known_features``) when given,
+    else the response model's clinical and biomarker features that have data
+    (``feature_groups`` of ``features/summary.json``). A feature is left out when it has no
+    data among the analysed patients, or when it takes a single value within each arm
+    (``labels``): it then says nothing beyond the arm itself (``index_ssri_snri`` and
     ``index_escitalopram_citalopram`` in an escitalopram-bupropion trial encode the arm).
     """
-    from stratify.features.table import available_features
-
-    hc = config["heterogeneity"]
-    arm_col = hc["arm_column"]
-    if "features" in hc:
-        wanted, key = list(hc["features"]), "heterogeneity.features"
-        known = available_features(config)
+    if features is not None:
+        wanted, key = list(features), "heterogeneity.features"
         for name in wanted:
-            if name not in known:
+            if name not in known_features:
                 raise ConfigError(f"config key {key}: unknown feature {name!r}; features are: "
-                                  f"{', '.join(sorted(known))} (outcome columns are never features)")
+                                  f"{', '.join(sorted(known_features))} (outcome columns are never features)")
     else:
         wanted = [*feature_groups.get("clinical", []), *feature_groups.get("biomarker", [])]
     used, dropped = [], {}
     for name in dict.fromkeys(wanted):
-        if name == arm_col:
+        if name == arm_column:
             dropped[name] = "the arm column itself"
             continue
         if name not in df.columns or df[name].isna().all():
@@ -109,9 +151,84 @@ def choose_features(df: pd.DataFrame, labels: pd.Series, *, config: dict[str, An
     return used, dropped
 
 
-def analyse_cohort(features: pd.DataFrame, *, config: dict[str, Any], feature_groups: dict[str, list[str]],
+def _empty_cate() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series([], dtype=object if c in ("patient_id", "arm", "indicated_arm") else float)
+                         for c in CATE_COLUMNS})
+
+
+def _choose_arms(features: pd.DataFrame, options: HeterogeneityOptions, base: dict[str, Any],
+                 source: str | Path) -> tuple[pd.Series | None, list[str] | None, dict[str, Any] | None]:
+    """The arm of each patient and the two arms compared, or the not-run summary saying why
+    there is no randomised two-arm comparison (``base`` gains ``arms_found`` and ``arms``)."""
+    arm_col, o = options.arm_column, options
+    if arm_col not in features.columns or features[arm_col].isna().all():
+        if o.randomised or o.arms is not None:
+            raise ConfigError(f"{source}: key heterogeneity.arm_column: column {arm_col!r} "
+                              f"{'has no values' if arm_col in features.columns else 'is not in the feature table'}; "
+                              "the arm is usually index_agent (the agent of the index trial in the treatments "
+                              "table) or a numeric column named in patient_covariates")
+        return None, None, not_run(f"the cohort has no index treatment to compare (column {arm_col!r} "
+                                   f"{'is empty' if arm_col in features.columns else 'is absent'}).", **base)
+    labels = arm_labels(features[arm_col])
+    found = labels.value_counts().to_dict()
+    base["arms_found"] = {str(k): int(v) for k, v in found.items()}
+    if o.arms is not None:
+        arms = [_label(a) for a in o.arms]
+        missing = [a for a in arms if a not in found]
+        if missing:
+            raise ConfigError(f"{source}, column '{arm_col}': heterogeneity.arms {arms}: "
+                              f"{' and '.join(repr(a) for a in missing)} not found; values found: "
+                              f"{_counts_text(base['arms_found'], 20)}")
+    elif len(found) == 2:
+        arms = sorted(found)
+    else:
+        return None, None, not_run(
+            f"the index treatment ({arm_col}) is not a two-arm comparison: {len(found)} values "
+            f"({_counts_text(base['arms_found'])}). The analysis needs a randomised two-arm index "
+            "treatment, declared with heterogeneity.arms and heterogeneity.randomised: true.", **base)
+    base["arms"] = {"0": arms[0], "1": arms[1]}
+    if not o.randomised:
+        return None, None, not_run(
+            f"the arms {arms[0]} ({found[arms[0]]}) and {arms[1]} ({found[arms[1]]}) in {arm_col} "
+            "are not declared randomised (heterogeneity.randomised: false). The heterogeneity test "
+            "and the PAI evaluation assume randomisation with a known allocation probability; arms "
+            "chosen in practice differ by indication, and comparing them needs a propensity model, "
+            "which stratify does not fit. Nothing is claimed about individual treatment effects.", **base)
+    return labels, arms, None
+
+
+def _check_allocation(n_arm: pd.Series, arms: list[str], propensity: float) -> dict[str, Any]:
+    """The allocation the analysis assumes against the arm sizes observed (a warning when unlikely)."""
+    n1, n = int(n_arm.iloc[1]), int(n_arm.sum())
+    p_alloc = float(stats.binomtest(n1, n, propensity).pvalue)
+    if p_alloc < ALLOCATION_WARN_P:
+        log.warning("heterogeneity: %d of %d analysed patients are in %s, unlikely under the declared allocation "
+                    "probability %g (binomial p = %.2g); check heterogeneity.propensity", n1, n, arms[1],
+                    propensity, p_alloc)
+    return {"declared_share_arm1": propensity, "observed_share_arm1": n1 / n, "binomial_p": p_alloc}
+
+
+def _cate_table(data: pd.DataFrame, est: pd.DataFrame, arms: list[str]) -> pd.DataFrame:
+    """One row per analysed patient: the out-of-fold estimates, the PAI and the indicated arm."""
+    pai = est["mu1"] - est["mu0"]
+    return pd.DataFrame({
+        "patient_id": data.loc[est.index, "patient_id"].astype(str).to_numpy(), "arm": est["arm"].to_numpy(),
+        "treatment": est["treatment"].to_numpy(), "y": est["y"].astype(float).to_numpy(),
+        **{k: est[k].to_numpy(dtype=float) for k in ("mu0", "mu1", "tau_T", "tau_X")},
+        "pai": pai.to_numpy(dtype=float),
+        "indicated_arm": np.where(pai > 0, arms[1], np.where(pai < 0, arms[0], "")).astype(object),
+        "received_indicated": ((est["treatment"] == 1) == (pai > 0)).where(pai != 0).to_numpy(dtype=float),
+        "fold": est["fold"].to_numpy(),
+    })
+
+
+def analyse_cohort(features: pd.DataFrame, *, options: HeterogeneityOptions, feature_groups: dict[str, list[str]],
                    source: str | Path = "features.parquet") -> tuple[dict[str, Any], pd.DataFrame]:
     """The heterogeneity stage on a feature table: ``(summary, cate)``.
+
+    ``options`` (:func:`heterogeneity_options` of a config) names the arm column and arms, the
+    learner and the test's settings; ``feature_groups`` is the features stage's
+    (``features/summary.json``); ``source`` names the table in messages.
 
     ``summary`` is :func:`stratify.heterogeneity.ite.analyse_heterogeneity`'s output with ``run: true`` and
     the stage's choices (arm column, features used and left out, allocation check), or
@@ -124,51 +241,17 @@ def analyse_cohort(features: pd.DataFrame, *, config: dict[str, Any], feature_gr
         ``heterogeneity.arms`` names a value the arm column does not hold, or the configured
         arm column is missing from a cohort declared randomised.
     """
-    from stratify.heterogeneity.ite import analyse_heterogeneity_with_estimates
-
-    hc = config["heterogeneity"]
-    arm_col = hc["arm_column"]
-    empty = pd.DataFrame({c: pd.Series([], dtype=object if c in ("patient_id", "arm", "indicated_arm") else float)
-                          for c in CATE_COLUMNS})
-    base = {"arm_column": arm_col, "randomised": hc["randomised"], "endpoint": config["endpoint"]}
-    if arm_col not in features.columns or features[arm_col].isna().all():
-        if hc["randomised"] or "arms" in hc:
-            raise ConfigError(f"{source}: key heterogeneity.arm_column: column {arm_col!r} "
-                              f"{'has no values' if arm_col in features.columns else 'is not in the feature table'}; "
-                              "the arm is usually index_agent (the agent of the index trial in the treatments "
-                              "table) or a numeric column named in patient_covariates")
-        return not_run(f"the cohort has no index treatment to compare (column {arm_col!r} "
-                       f"{'is empty' if arm_col in features.columns else 'is absent'}).", **base), empty
-    labels = arm_labels(features[arm_col])
-    found = labels.value_counts().to_dict()
-    base["arms_found"] = {str(k): int(v) for k, v in found.items()}
-    if "arms" in hc:
-        arms = [_label(a) for a in hc["arms"]]
-        missing = [a for a in arms if a not in found]
-        if missing:
-            raise ConfigError(f"{source}, column '{arm_col}': heterogeneity.arms {arms}: "
-                              f"{' and '.join(repr(a) for a in missing)} not found; values found: "
-                              f"{_counts_text(base['arms_found'], 20)}")
-    elif len(found) == 2:
-        arms = sorted(found)
-    else:
-        return not_run(f"the index treatment ({arm_col}) is not a two-arm comparison: {len(found)} values "
-                       f"({_counts_text(base['arms_found'])}). The analysis needs a randomised two-arm index "
-                       "treatment, declared with heterogeneity.arms and heterogeneity.randomised: true.",
-                       **base), empty
-    base["arms"] = {"0": arms[0], "1": arms[1]}
-    if not hc["randomised"]:
-        return not_run(f"the arms {arms[0]} ({found[arms[0]]}) and {arms[1]} ({found[arms[1]]}) in {arm_col} "
-                       "are not declared randomised (heterogeneity.randomised: false). The heterogeneity test "
-                       "and the PAI evaluation assume randomisation with a known allocation probability; arms "
-                       "chosen in practice differ by indication, and comparing them needs a propensity model, "
-                       "which stratify does not fit. Nothing is claimed about individual treatment effects.",
-                       **base), empty
-    kind = config["endpoint"]["kind"]
+    o = options
+    base = {"arm_column": o.arm_column, "randomised": o.randomised, "endpoint": o.endpoint}
+    labels, arms, stop = _choose_arms(features, o, base, source)
+    if stop is not None:
+        return stop, _empty_cate()
+    kind = o.endpoint["kind"]
     y_values = set(pd.to_numeric(features["y"], errors="coerce").dropna().unique())
     if kind not in BINARY_ENDPOINTS or not y_values <= {0.0, 1.0}:
         return not_run(f"the endpoint is {kind}; the analysis needs a binary endpoint of the index treatment in "
-                       f"which 1 is the good outcome (endpoint.kind {' or '.join(BINARY_ENDPOINTS)}).", **base), empty
+                       f"which 1 is the good outcome (endpoint.kind {' or '.join(BINARY_ENDPOINTS)}).",
+                       **base), _empty_cate()
     in_arms = labels.isin(arms)
     has_y = features["y"].notna()
     sel = in_arms & has_y
@@ -177,43 +260,26 @@ def analyse_cohort(features: pd.DataFrame, *, config: dict[str, Any], feature_gr
     base["n_no_endpoint"] = int((in_arms & ~has_y).sum())
     df = features[sel].assign(_arm=labels[sel])
     n_arm = df["_arm"].value_counts().reindex(arms, fill_value=0)
-    small = [f"{a} ({int(n)})" for a, n in n_arm.items() if n < max(MIN_PER_ARM, 2 * hc["folds"])]
+    small = [f"{a} ({int(n)})" for a, n in n_arm.items() if n < max(MIN_PER_ARM, 2 * o.folds)]
     if small:
         return not_run(f"too few patients with the endpoint per arm: {', '.join(small)}; at least "
-                       f"{max(MIN_PER_ARM, 2 * hc['folds'])} per arm are needed.", **base), empty
-    feats, dropped = choose_features(df, df["_arm"], config=config, feature_groups=feature_groups)
+                       f"{max(MIN_PER_ARM, 2 * o.folds)} per arm are needed.", **base), _empty_cate()
+    feats, dropped = choose_features(df, df["_arm"], arm_column=o.arm_column, feature_groups=feature_groups,
+                                     features=o.features, known_features=o.known_features)
     base["features_left_out"] = dropped
     if not feats:
         return not_run("no baseline feature with data varies within the arms "
                        f"(left out: {', '.join(f'{k}: {v}' for k, v in dropped.items()) or 'none configured'}).",
-                       **base), empty
+                       **base), _empty_cate()
     X = df[feats].apply(pd.to_numeric, errors="coerce").astype(float)
     data = pd.concat([df[["patient_id", "_arm", "y"]], X], axis=1)
-    # the allocation the analysis assumes, against the arm sizes observed
-    n1, n = int(n_arm.iloc[1]), int(n_arm.sum())
-    p_alloc = float(stats.binomtest(n1, n, hc["propensity"]).pvalue)
-    base["allocation"] = {"declared_share_arm1": hc["propensity"], "observed_share_arm1": n1 / n,
-                          "binomial_p": p_alloc}
-    if p_alloc < ALLOCATION_WARN_P:
-        log.warning("heterogeneity: %d of %d analysed patients are in %s, unlikely under the declared allocation "
-                    "probability %g (binomial p = %.2g); check heterogeneity.propensity", n1, n, arms[1],
-                    hc["propensity"], p_alloc)
+    base["allocation"] = _check_allocation(n_arm, arms, o.propensity)
     log.info("heterogeneity: %s (%d) vs %s (%d), %d features, learner %s", arms[0], int(n_arm.iloc[0]), arms[1],
-             n1, len(feats), hc["learner"])
+             int(n_arm.iloc[1]), len(feats), o.learner)
     summary, est = analyse_heterogeneity_with_estimates(
-        data, "_arm", "y", feats, arms=(arms[0], arms[1]), folds=hc["folds"], random_state=config["seed"],
-        learner=hc["learner"], propensity=hc["propensity"], n_splits=hc["n_splits"], alpha=hc["alpha"])
-    pai = est["mu1"] - est["mu0"]
-    cate = pd.DataFrame({
-        "patient_id": data.loc[est.index, "patient_id"].astype(str).to_numpy(), "arm": est["arm"].to_numpy(),
-        "treatment": est["treatment"].to_numpy(), "y": est["y"].astype(float).to_numpy(),
-        **{k: est[k].to_numpy(dtype=float) for k in ("mu0", "mu1", "tau_T", "tau_X")},
-        "pai": pai.to_numpy(dtype=float),
-        "indicated_arm": np.where(pai > 0, arms[1], np.where(pai < 0, arms[0], "")).astype(object),
-        "received_indicated": ((est["treatment"] == 1) == (pai > 0)).where(pai != 0).to_numpy(dtype=float),
-        "fold": est["fold"].to_numpy(),
-    })
-    return {"run": True, **base, **summary}, cate
+        data, "_arm", "y", feats, arms=(arms[0], arms[1]), folds=o.folds, random_state=o.seed,
+        learner=o.learner, propensity=o.propensity, n_splits=o.n_splits, alpha=o.alpha)
+    return {"run": True, **base, **summary}, _cate_table(data, est, arms)
 
 
 def pai_png(summary: dict[str, Any], path: str | Path) -> Path:
@@ -269,14 +335,12 @@ def site_variance_ratios(features: pd.DataFrame, summary: dict[str, Any]) -> tup
 
     In each site with at least two patients per arm, the spread of the percent change in
     the endpoint instrument's total (``pct_change`` of the feature table) on
-    the second arm is compared with the first (lnVR, lnCVR; :mod:`stratify.heterogeneity.arms`), and the
+    the second arm is compared with the first (lnVR, lnCVR; :mod:`stratify.heterogeneity.variance_ratio`), and the
     sites are pooled (fixed effect and REML random effects). Returns ``(result, comparisons)``;
     ``result["run"]`` is false with a ``reason`` when no site qualifies. A VR near 1 says
     the arms' outcomes are equally variable, the pattern of the trials Cipriani 2018
     pooled; it is a test of heterogeneity beyond what the models see, not of the models.
     """
-    from stratify.heterogeneity.arms import pair_arms, pool_comparisons
-
     arms = summary["arms"]
     col = summary["arm_column"]
     if "pct_change" not in features.columns:

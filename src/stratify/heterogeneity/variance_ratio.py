@@ -488,7 +488,7 @@ def run_vr(arms_path: str | Path, out_dir: str | Path) -> dict[str, Path]:
     comparisons.to_csv(paths["comparisons"], sep="\t", index=False)
     log.info("wrote %s", paths["comparisons"])
     doc = {
-        "kind": "stratify.heterogeneity.arms.vr", "schema_version": 1,
+        "kind": "stratify.teh.vr", "schema_version": 1,
         "provenance": {"stratify": __version__, "numpy": np.__version__, "scipy": __import__("scipy").__version__,
                        "arms": str(arms_path), "arms_sha256": sha256(arms_path)},
         "method": {"effect_sizes": "lnVR and lnCVR as metafor 3.8-1 escalc(measure='VR'/'CVR'), treatment = group 1; "
