@@ -79,7 +79,7 @@ def blp_test(y: Any, treatment: Any, tau_hat: Any, baseline: Any, *, propensity:
     w = 1 / (e * (1 - e))
     Z = np.column_stack([np.ones_like(yy), b, dc, dc * (s - s.mean())])
     sd_s = float(s.std())
-    if sd_s < 1e-12:   # a constant prediction says nothing about heterogeneity
+    if sd_s < 1e-12:  # a constant prediction says nothing about heterogeneity
         beta, se = _ols_hc(Z[:, :3], yy, w)
         beta2, se2, p = 0.0, float("nan"), 1.0
     else:
@@ -88,8 +88,14 @@ def blp_test(y: Any, treatment: Any, tau_hat: Any, baseline: Any, *, propensity:
         p = float(stats.norm.sf(beta2 / se2)) if se2 > 0 else 1.0
     beta1, se1 = float(beta[2]), float(se[2])
     zc = float(stats.norm.ppf(0.975))
-    return {"beta1": beta1, "beta1_ci95": [beta1 - zc * se1, beta1 + zc * se1], "beta2": beta2,
-            "beta2_se": se2, "p_value": p, "sd_tau_hat": sd_s}
+    return {
+        "beta1": beta1,
+        "beta1_ci95": [beta1 - zc * se1, beta1 + zc * se1],
+        "beta2": beta2,
+        "beta2_se": se2,
+        "p_value": p,
+        "sd_tau_hat": sd_s,
+    }
 
 
 def _half_split(t: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
@@ -103,9 +109,19 @@ def _half_split(t: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
     return half
 
 
-def heterogeneity_test(X: Any, treatment: Any, y: Any, *, n_splits: int = 5, random_state: int = 0,
-                       learner: str = "xgboost", cate: str = "tau_X", propensity: float | None = 0.5,
-                       alpha: float = ALPHA, n_jobs: int = 1) -> dict[str, Any]:
+def heterogeneity_test(
+    X: Any,
+    treatment: Any,
+    y: Any,
+    *,
+    n_splits: int = 5,
+    random_state: int = 0,
+    learner: str = "xgboost",
+    cate: str = "tau_X",
+    propensity: float | None = 0.5,
+    alpha: float = ALPHA,
+    n_jobs: int = 1,
+) -> dict[str, Any]:
     """Split-sample test for treatment-effect heterogeneity: the primary decision rule.
 
     The generic machine-learning inference of Chernozhukov, Demirer, Duflo and Fernández-Val
@@ -165,24 +181,49 @@ def heterogeneity_test(X: Any, treatment: Any, y: Any, *, n_splits: int = 5, ran
         for r in range(n_splits):
             half = _half_split(t, yy, random_state + 7919 * (r + 1))
             for h, (train, main) in enumerate(((half, ~half), (~half, half))):
-                pred = fit_learners(Xm[train], t[train], yy[train], learner=learner,
-                                    seed=random_state + 10 * r + h, n_jobs=n_jobs, propensity=propensity)(Xm[main])
+                pred = fit_learners(
+                    Xm[train],
+                    t[train],
+                    yy[train],
+                    learner=learner,
+                    seed=random_state + 10 * r + h,
+                    n_jobs=n_jobs,
+                    propensity=propensity,
+                )(Xm[main])
                 res = blp_test(yy[main], t[main], pred[cate], pred["mu0"], propensity=pred["propensity"])
                 ps.append(res["p_value"])
                 b1.append(res["beta1"])
                 b2.append(res["beta2"])
-                ps_other.append(blp_test(yy[main], t[main], pred[other], pred["mu0"],
-                                         propensity=pred["propensity"])["p_value"])
-            log.info("heterogeneity test: split %d/%d done (one-sided p %.3g and %.3g; %.1fs)",
-                     r + 1, n_splits, ps[-2], ps[-1], time.monotonic() - t0)
+                ps_other.append(
+                    blp_test(yy[main], t[main], pred[other], pred["mu0"], propensity=pred["propensity"])["p_value"]
+                )
+            log.info(
+                "heterogeneity test: split %d/%d done (one-sided p %.3g and %.3g; %.1fs)",
+                r + 1,
+                n_splits,
+                ps[-2],
+                ps[-1],
+                time.monotonic() - t0,
+            )
     p = float(min(1.0, 2 * np.median(ps)))
     return {
-        "method": ("split-sample BLP calibration test (Chernozhukov et al. 2018): beta2 > 0, one-sided, "
-                   f"{learner} {cate}, {n_splits} random half-splits used both ways, p = 2 x median"),
+        "method": (
+            "split-sample BLP calibration test (Chernozhukov et al. 2018): beta2 > 0, one-sided, "
+            f"{learner} {cate}, {n_splits} random half-splits used both ways, p = 2 x median"
+        ),
         "rule": f"heterogeneity claimed if p < {alpha}",
-        "p_value": p, "alpha": alpha, "claimed": bool(p < alpha),
-        "beta1_median": float(np.median(b1)), "beta2_median": float(np.median(b2)),
-        "split_p_values": [float(x) for x in ps], "n_splits": n_splits, "cate": cate, "learner": learner,
-        "secondary": {"cate": other, "p_value": float(min(1.0, 2 * np.median(ps_other))),
-                      "note": "same splits and models, other CATE estimate; reported, not used for the decision"},
+        "p_value": p,
+        "alpha": alpha,
+        "claimed": bool(p < alpha),
+        "beta1_median": float(np.median(b1)),
+        "beta2_median": float(np.median(b2)),
+        "split_p_values": [float(x) for x in ps],
+        "n_splits": n_splits,
+        "cate": cate,
+        "learner": learner,
+        "secondary": {
+            "cate": other,
+            "p_value": float(min(1.0, 2 * np.median(ps_other))),
+            "note": "same splits and models, other CATE estimate; reported, not used for the decision",
+        },
     }

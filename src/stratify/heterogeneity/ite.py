@@ -41,8 +41,15 @@ def _two_proportions(y: np.ndarray, g: np.ndarray) -> dict[str, Any]:
     y1, y0 = y[g == 1], y[g == 0]
     n1, n0 = len(y1), len(y0)
     if n1 == 0 or n0 == 0:
-        return {"n_indicated": n1, "n_not_indicated": n0, "rate_indicated": None, "rate_not_indicated": None,
-                "difference": None, "ci95": None, "p_value": None}
+        return {
+            "n_indicated": n1,
+            "n_not_indicated": n0,
+            "rate_indicated": None,
+            "rate_not_indicated": None,
+            "difference": None,
+            "ci95": None,
+            "p_value": None,
+        }
     p1, p0 = float(y1.mean()), float(y0.mean())
     d = p1 - p0
     se = math.sqrt(p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0)
@@ -50,12 +57,25 @@ def _two_proportions(y: np.ndarray, g: np.ndarray) -> dict[str, Any]:
     se0 = math.sqrt(pp * (1 - pp) * (1 / n1 + 1 / n0))
     p = float(2 * stats.norm.sf(abs(d) / se0)) if se0 > 0 else 1.0
     zc = stats.norm.ppf(0.975)
-    return {"n_indicated": n1, "n_not_indicated": n0, "rate_indicated": p1, "rate_not_indicated": p0,
-            "difference": d, "ci95": [d - zc * se, d + zc * se], "p_value": p}
+    return {
+        "n_indicated": n1,
+        "n_not_indicated": n0,
+        "rate_indicated": p1,
+        "rate_not_indicated": p0,
+        "difference": d,
+        "ci95": [d - zc * se, d + zc * se],
+        "p_value": p,
+    }
 
 
-def personalized_advantage_index(mu0: Any, mu1: Any, treatment: Any, y: Any, *, top_share: float = 0.6,
-                                 ) -> dict[str, Any]:
+def personalized_advantage_index(
+    mu0: Any,
+    mu1: Any,
+    treatment: Any,
+    y: Any,
+    *,
+    top_share: float = 0.6,
+) -> dict[str, Any]:
     """Personalized Advantage Index (DeRubeis et al. 2014) and its evaluation.
 
     ``PAI = mu1 - mu0``, the predicted difference in response probability between arm 1 and
@@ -91,7 +111,8 @@ def personalized_advantage_index(mu0: Any, mu1: Any, treatment: Any, y: Any, *, 
     a = np.abs(pai)
     out: dict[str, Any] = {
         "pai_definition": "predicted P(response | arm 1) - P(response | arm 0), out-of-fold",
-        "n_indicated_arm1": int((pai > 0).sum()), "n_indicated_arm0": int((pai < 0).sum()),
+        "n_indicated_arm1": int((pai > 0).sum()),
+        "n_indicated_arm0": int((pai < 0).sum()),
         "mean_abs_pai": float(a.mean()) if len(a) else None,
         "overall": _two_proportions(yy[ok], got[ok]),
     }
@@ -100,9 +121,14 @@ def personalized_advantage_index(mu0: Any, mu1: Any, treatment: Any, y: Any, *, 
     out["top"] = {"share": top_share, "min_abs_pai": float(cut), **_two_proportions(yy[top], got[top])}
     q1, q2 = np.quantile(a, [1 / 3, 2 / 3]) if len(a) else (0.0, 0.0)
     tert = np.where(a <= q1, 0, np.where(a <= q2, 1, 2))
-    out["tertiles"] = [{"tertile": name, "abs_pai_range": [float(a[tert == j].min()), float(a[tert == j].max())]
-                        if (tert == j).any() else None, **_two_proportions(yy[ok & (tert == j)], got[ok & (tert == j)])}
-                       for j, name in enumerate(("low", "middle", "high"))]
+    out["tertiles"] = [
+        {
+            "tertile": name,
+            "abs_pai_range": [float(a[tert == j].min()), float(a[tert == j].max())] if (tert == j).any() else None,
+            **_two_proportions(yy[ok & (tert == j)], got[ok & (tert == j)]),
+        }
+        for j, name in enumerate(("low", "middle", "high"))
+    ]
     out["pai"] = pai
     return out
 
@@ -111,11 +137,23 @@ def _fmt_ci(d: float, ci: list[float]) -> str:
     return f"{100 * d:+.1f} percentage points (95% CI {100 * ci[0]:+.1f} to {100 * ci[1]:+.1f})"
 
 
-def analyse_heterogeneity(features_df: pd.DataFrame, treatment_col: str, outcome_col: str,
-                          feature_cols: list[str], *, arms: tuple[Any, Any] | None = None, folds: int = 5,
-                          random_state: int = 0, learner: str = "xgboost", propensity: float | None = 0.5,
-                          repeats: int = 1, n_splits: int = 5, alpha: float = ALPHA, top_share: float = 0.6,
-                          n_jobs: int = 1) -> dict[str, Any]:
+def analyse_heterogeneity(
+    features_df: pd.DataFrame,
+    treatment_col: str,
+    outcome_col: str,
+    feature_cols: list[str],
+    *,
+    arms: tuple[Any, Any] | None = None,
+    folds: int = 5,
+    random_state: int = 0,
+    learner: str = "xgboost",
+    propensity: float | None = 0.5,
+    repeats: int = 1,
+    n_splits: int = 5,
+    alpha: float = ALPHA,
+    top_share: float = 0.6,
+    n_jobs: int = 1,
+) -> dict[str, Any]:
     """Treatment-effect heterogeneity in a randomised two-arm comparison: a JSON-able summary.
 
     Patients with a missing outcome or arm are left out (and counted). ``arms`` names the
@@ -146,16 +184,40 @@ def analyse_heterogeneity(features_df: pd.DataFrame, treatment_col: str, outcome
     'No evidence of treatment-effect heterogeneity'
     """
     return analyse_heterogeneity_with_estimates(
-        features_df, treatment_col, outcome_col, feature_cols, arms=arms, folds=folds, random_state=random_state,
-        learner=learner, propensity=propensity, repeats=repeats, n_splits=n_splits, alpha=alpha,
-        top_share=top_share, n_jobs=n_jobs)[0]
+        features_df,
+        treatment_col,
+        outcome_col,
+        feature_cols,
+        arms=arms,
+        folds=folds,
+        random_state=random_state,
+        learner=learner,
+        propensity=propensity,
+        repeats=repeats,
+        n_splits=n_splits,
+        alpha=alpha,
+        top_share=top_share,
+        n_jobs=n_jobs,
+    )[0]
 
 
 def analyse_heterogeneity_with_estimates(
-        features_df: pd.DataFrame, treatment_col: str, outcome_col: str, feature_cols: list[str], *,
-        arms: tuple[Any, Any] | None = None, folds: int = 5, random_state: int = 0, learner: str = "xgboost",
-        propensity: float | None = 0.5, repeats: int = 1, n_splits: int = 5, alpha: float = ALPHA,
-        top_share: float = 0.6, n_jobs: int = 1) -> tuple[dict[str, Any], pd.DataFrame]:
+    features_df: pd.DataFrame,
+    treatment_col: str,
+    outcome_col: str,
+    feature_cols: list[str],
+    *,
+    arms: tuple[Any, Any] | None = None,
+    folds: int = 5,
+    random_state: int = 0,
+    learner: str = "xgboost",
+    propensity: float | None = 0.5,
+    repeats: int = 1,
+    n_splits: int = 5,
+    alpha: float = ALPHA,
+    top_share: float = 0.6,
+    n_jobs: int = 1,
+) -> tuple[dict[str, Any], pd.DataFrame]:
     """:func:`analyse_heterogeneity` and the per-patient out-of-fold estimates behind it.
 
     Returns ``(summary, estimates)``: the summary is exactly what :func:`analyse_heterogeneity`
@@ -185,41 +247,92 @@ def analyse_heterogeneity_with_estimates(
     t = (df[treatment_col].astype(str) == levels[1]).to_numpy().astype(int)
     y = as_binary(df[outcome_col].to_numpy(dtype=float), outcome_col)
     X = df[list(feature_cols)]
-    cf = cross_fit_learners(X, t, y, folds=folds, random_state=random_state, learner=learner,
-                            propensity=propensity, repeats=repeats, n_jobs=n_jobs)
-    test = heterogeneity_test(X, t, y, n_splits=n_splits, random_state=random_state, learner=learner,
-                              propensity=propensity, alpha=alpha, n_jobs=n_jobs)
+    cf = cross_fit_learners(
+        X,
+        t,
+        y,
+        folds=folds,
+        random_state=random_state,
+        learner=learner,
+        propensity=propensity,
+        repeats=repeats,
+        n_jobs=n_jobs,
+    )
+    test = heterogeneity_test(
+        X,
+        t,
+        y,
+        n_splits=n_splits,
+        random_state=random_state,
+        learner=learner,
+        propensity=propensity,
+        alpha=alpha,
+        n_jobs=n_jobs,
+    )
     ate = _two_proportions(y, t)
-    ate = {"difference": ate["difference"], "ci95": ate["ci95"], "p_value": ate["p_value"],
-           "definition": f"response rate {levels[1]} minus {levels[0]}, unadjusted"}
+    ate = {
+        "difference": ate["difference"],
+        "ci95": ate["ci95"],
+        "p_value": ate["p_value"],
+        "definition": f"response rate {levels[1]} minus {levels[0]}, unadjusted",
+    }
     pai = personalized_advantage_index(cf["mu0"], cf["mu1"], t, y, top_share=top_share)
     pai.pop("pai")
     n_arm = {levels[0]: int((t == 0).sum()), levels[1]: int((t == 1).sum())}
-    rates = {levels[0]: float(y[t == 0].mean()) if n_arm[levels[0]] else None,
-             levels[1]: float(y[t == 1].mean()) if n_arm[levels[1]] else None}
-    ate_txt = (_fmt_ci(ate["difference"], ate["ci95"]) if ate["difference"] is not None else "not estimable")
-    if test["claimed"]:
-        statement = (f"Treatment-effect heterogeneity detected: patients predicted to benefit more from "
-                     f"{levels[1]} than from {levels[0]} did benefit more (median BLP slope "
-                     f"{test['beta2_median']:.2f}, p = {test['p_value']:.2g} < {alpha}). Average difference "
-                     f"{levels[1]} minus {levels[0]}: {ate_txt}. Individual predictions are uncertain; see the "
-                     f"PAI evaluation.")
-    else:
-        statement = (f"No evidence of treatment-effect heterogeneity: the predicted individual differences "
-                     f"between {levels[1]} and {levels[0]} did not track observed differences (median BLP "
-                     f"slope {test['beta2_median']:.2f}, p = {test['p_value']:.2g}, threshold {alpha}). "
-                     f"Average difference {levels[1]} minus {levels[0]}: {ate_txt}. The data do not support "
-                     f"recommending one arm over the other for individual patients.")
-    summary = {
-        "n": int(len(y)), "n_excluded": n_excluded, "arms": {"0": levels[0], "1": levels[1]},
-        "n_per_arm": n_arm, "response_rate": rates, "ate": ate,
-        "learner": learner, "folds": folds, "repeats": repeats, "propensity": propensity,
-        "features": list(feature_cols), "test": test, "pai": pai,
-        "cate": {k: {"mean": float(cf[k].mean()), "sd": float(cf[k].std()),
-                     "q05": float(np.quantile(cf[k], 0.05)), "q95": float(np.quantile(cf[k], 0.95))}
-                 for k in ("tau_T", "tau_X")},
-        "heterogeneity_claimed": bool(test["claimed"]), "statement": statement,
+    rates = {
+        levels[0]: float(y[t == 0].mean()) if n_arm[levels[0]] else None,
+        levels[1]: float(y[t == 1].mean()) if n_arm[levels[1]] else None,
     }
-    est = pd.DataFrame({"arm": df[treatment_col].astype(str).to_numpy(), "treatment": t, "y": y,
-                        **{k: cf[k] for k in ("mu0", "mu1", "tau_T", "tau_X", "fold")}}, index=df.index)
+    ate_txt = _fmt_ci(ate["difference"], ate["ci95"]) if ate["difference"] is not None else "not estimable"
+    if test["claimed"]:
+        statement = (
+            f"Treatment-effect heterogeneity detected: patients predicted to benefit more from "
+            f"{levels[1]} than from {levels[0]} did benefit more (median BLP slope "
+            f"{test['beta2_median']:.2f}, p = {test['p_value']:.2g} < {alpha}). Average difference "
+            f"{levels[1]} minus {levels[0]}: {ate_txt}. Individual predictions are uncertain; see the "
+            f"PAI evaluation."
+        )
+    else:
+        statement = (
+            f"No evidence of treatment-effect heterogeneity: the predicted individual differences "
+            f"between {levels[1]} and {levels[0]} did not track observed differences (median BLP "
+            f"slope {test['beta2_median']:.2f}, p = {test['p_value']:.2g}, threshold {alpha}). "
+            f"Average difference {levels[1]} minus {levels[0]}: {ate_txt}. The data do not support "
+            f"recommending one arm over the other for individual patients."
+        )
+    summary = {
+        "n": int(len(y)),
+        "n_excluded": n_excluded,
+        "arms": {"0": levels[0], "1": levels[1]},
+        "n_per_arm": n_arm,
+        "response_rate": rates,
+        "ate": ate,
+        "learner": learner,
+        "folds": folds,
+        "repeats": repeats,
+        "propensity": propensity,
+        "features": list(feature_cols),
+        "test": test,
+        "pai": pai,
+        "cate": {
+            k: {
+                "mean": float(cf[k].mean()),
+                "sd": float(cf[k].std()),
+                "q05": float(np.quantile(cf[k], 0.05)),
+                "q95": float(np.quantile(cf[k], 0.95)),
+            }
+            for k in ("tau_T", "tau_X")
+        },
+        "heterogeneity_claimed": bool(test["claimed"]),
+        "statement": statement,
+    }
+    est = pd.DataFrame(
+        {
+            "arm": df[treatment_col].astype(str).to_numpy(),
+            "treatment": t,
+            "y": y,
+            **{k: cf[k] for k in ("mu0", "mu1", "tau_T", "tau_X", "fold")},
+        },
+        index=df.index,
+    )
     return summary, est

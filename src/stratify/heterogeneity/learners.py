@@ -23,8 +23,16 @@ log = logging.getLogger(__name__)
 
 # Small, shallow, strongly regularised boosted trees: the data are a few hundred patients per
 # arm. No row or column subsampling, so a fit is deterministic.
-XGB_PARAMS = dict(n_estimators=100, max_depth=2, learning_rate=0.05, min_child_weight=20, subsample=1.0,
-                  colsample_bytree=1.0, reg_lambda=1.0, tree_method="hist")
+XGB_PARAMS = dict(
+    n_estimators=100,
+    max_depth=2,
+    learning_rate=0.05,
+    min_child_weight=20,
+    subsample=1.0,
+    colsample_bytree=1.0,
+    reg_lambda=1.0,
+    tree_method="hist",
+)
 LEARNERS = ("xgboost", "logistic")
 
 
@@ -35,8 +43,7 @@ def as_feature_matrix(X: Any) -> tuple[np.ndarray, list[str]]:
     columns must never reach XGBoost).
     """
     if isinstance(X, pd.DataFrame):
-        bad = [c for c in X.columns
-               if not (pd.api.types.is_numeric_dtype(X[c]) or pd.api.types.is_bool_dtype(X[c]))]
+        bad = [c for c in X.columns if not (pd.api.types.is_numeric_dtype(X[c]) or pd.api.types.is_bool_dtype(X[c]))]
         if bad:
             raise TypeError(f"features must be numeric; encode these columns first: {', '.join(map(str, bad))}")
         return X.to_numpy(dtype=float, na_value=np.nan), [str(c) for c in X.columns]
@@ -67,8 +74,9 @@ def _classifier(learner: str, seed: int, n_jobs: int):
     if learner == "xgboost":
         from xgboost import XGBClassifier
 
-        return XGBClassifier(**XGB_PARAMS, objective="binary:logistic", eval_metric="logloss",
-                             random_state=seed, n_jobs=n_jobs)
+        return XGBClassifier(
+            **XGB_PARAMS, objective="binary:logistic", eval_metric="logloss", random_state=seed, n_jobs=n_jobs
+        )
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -122,14 +130,15 @@ def _fold_ids(treatment: np.ndarray, y: np.ndarray, folds: int, seed: int) -> np
     return ids
 
 
-def fit_learners(X: np.ndarray, t: np.ndarray, y: np.ndarray, *, learner: str, seed: int, n_jobs: int,
-                  propensity: float | None):
+def fit_learners(
+    X: np.ndarray, t: np.ndarray, y: np.ndarray, *, learner: str, seed: int, n_jobs: int, propensity: float | None
+):
     """Fit the T- and X-learner on one training set; returns a function X -> predictions."""
     c0, c1 = t == 0, t == 1
     m0 = _fit_prob(learner, seed, n_jobs, X[c0], y[c0])
     m1 = _fit_prob(learner, seed, n_jobs, X[c1], y[c1])
-    d1 = y[c1] - m0.predict(X[c1])       # imputed effects in arm 1 (from the arm-0 model)
-    d0 = m1.predict(X[c0]) - y[c0]       # imputed effects in arm 0 (from the arm-1 model)
+    d1 = y[c1] - m0.predict(X[c1])  # imputed effects in arm 1 (from the arm-0 model)
+    d0 = m1.predict(X[c0]) - y[c0]  # imputed effects in arm 0 (from the arm-1 model)
     g1 = _fit_reg(learner, seed, n_jobs, X[c1], d1)
     g0 = _fit_reg(learner, seed, n_jobs, X[c0], d0)
     me = _fit_prob(learner, seed, n_jobs, X, t) if propensity is None else None
@@ -137,15 +146,29 @@ def fit_learners(X: np.ndarray, t: np.ndarray, y: np.ndarray, *, learner: str, s
     def predict(Z: np.ndarray) -> dict[str, np.ndarray]:
         e = np.full(len(Z), float(propensity)) if me is None else np.clip(me.predict(Z), 0.05, 0.95)
         mu0, mu1 = m0.predict(Z), m1.predict(Z)
-        return {"mu0": mu0, "mu1": mu1, "tau_T": mu1 - mu0,
-                "tau_X": e * g0.predict(Z) + (1 - e) * g1.predict(Z), "propensity": e}
+        return {
+            "mu0": mu0,
+            "mu1": mu1,
+            "tau_T": mu1 - mu0,
+            "tau_X": e * g0.predict(Z) + (1 - e) * g1.predict(Z),
+            "propensity": e,
+        }
 
     return predict
 
 
-def cross_fit_learners(X: Any, treatment: Any, y: Any, *, folds: int = 5, random_state: int = 0,
-                       learner: str = "xgboost", propensity: float | None = 0.5, repeats: int = 1,
-                       n_jobs: int = 1) -> dict[str, np.ndarray]:
+def cross_fit_learners(
+    X: Any,
+    treatment: Any,
+    y: Any,
+    *,
+    folds: int = 5,
+    random_state: int = 0,
+    learner: str = "xgboost",
+    propensity: float | None = 0.5,
+    repeats: int = 1,
+    n_jobs: int = 1,
+) -> dict[str, np.ndarray]:
     """Cross-fitted T-learner and X-learner for a binary outcome and two arms.
 
     For each of ``folds`` folds (stratified by arm and outcome) the models are trained on the
@@ -218,13 +241,22 @@ def cross_fit_learners(X: Any, treatment: Any, y: Any, *, folds: int = 5, random
                 first_fold = fold
             for k in range(folds):
                 te, tr = fold == k, fold != k
-                pred = fit_learners(Xm[tr], t[tr], yy[tr], learner=learner, seed=seed + k, n_jobs=n_jobs,
-                                    propensity=propensity)(Xm[te])
+                pred = fit_learners(
+                    Xm[tr], t[tr], yy[tr], learner=learner, seed=seed + k, n_jobs=n_jobs, propensity=propensity
+                )(Xm[te])
                 for key in acc:
                     acc[key][te] += pred[key]
-                log.info("cross-fit %s: repeat %d/%d, fold %d/%d done (train %d, predict %d; %.1fs)",
-                         learner, r + 1, repeats, k + 1, folds, int(tr.sum()), int(te.sum()),
-                         time.monotonic() - t0)
+                log.info(
+                    "cross-fit %s: repeat %d/%d, fold %d/%d done (train %d, predict %d; %.1fs)",
+                    learner,
+                    r + 1,
+                    repeats,
+                    k + 1,
+                    folds,
+                    int(tr.sum()),
+                    int(te.sum()),
+                    time.monotonic() - t0,
+                )
     out = {k: v / repeats for k, v in acc.items()}
     out["fold"] = first_fold
     return out

@@ -15,16 +15,19 @@ def one_blas_thread(f):
     BLAS calls (dot products, 2 x 2 solves) between other work; OpenBLAS wakes its threads for
     each, and on a loaded machine that made 1,000 calibration refits of 100,000 patients ten
     times slower than one thread does (docs/performance.md)."""
+
     @functools.wraps(f)
     def run(*args, **kwargs):
         with threadpool_limits(limits=1, user_api="blas"):
             return f(*args, **kwargs)
+
     return run
 
 
 @one_blas_thread
-def bootstrap_ci(y: np.ndarray, p: np.ndarray, metric, *, n_boot: int, seed: int,
-                 level: float = 0.95) -> tuple[float, float]:
+def bootstrap_ci(
+    y: np.ndarray, p: np.ndarray, metric, *, n_boot: int, seed: int, level: float = 0.95
+) -> tuple[float, float]:
     """Percentile bootstrap interval of ``metric(y, p)`` resampling patients."""
     rng = np.random.default_rng(seed)
     n = len(y)
@@ -56,5 +59,6 @@ def _resample(n: int, strata: np.ndarray | None, rng: np.random.Generator) -> np
     """Bootstrap indexes: patients resampled within each stratum (or over all of them)."""
     if strata is None:
         return rng.integers(0, n, n)
-    return np.concatenate([rng.choice(idx, len(idx)) for idx in (np.flatnonzero(strata == s)
-                                                                  for s in np.unique(strata))])
+    return np.concatenate(
+        [rng.choice(idx, len(idx)) for idx in (np.flatnonzero(strata == s) for s in np.unique(strata))]
+    )

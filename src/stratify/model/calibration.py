@@ -15,16 +15,29 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def logistic_fit(y: np.ndarray, x: np.ndarray | None, offset: np.ndarray, iters: int = 50, *,
-                 weights: np.ndarray | None = None, start: np.ndarray | None = None) -> np.ndarray:
+def logistic_fit(
+    y: np.ndarray,
+    x: np.ndarray | None,
+    offset: np.ndarray,
+    iters: int = 50,
+    *,
+    weights: np.ndarray | None = None,
+    start: np.ndarray | None = None,
+) -> np.ndarray:
     """Unpenalised logistic regression by Newton-Raphson: logit P(y) = b0 [+ x @ b] + offset.
 
     ``x`` is None (intercept only), one column or a matrix; ``weights`` (e.g. bootstrap
     counts) weight each row's likelihood; ``start`` is the first iterate (default zeros).
     Returns the coefficients, intercept first."""
     if x is None or np.ndim(x) == 1:
-        return _logistic_fit_1d(np.asarray(y, dtype=float), None if x is None else np.asarray(x, dtype=float),
-                                np.asarray(offset, dtype=float), iters, weights, start)
+        return _logistic_fit_1d(
+            np.asarray(y, dtype=float),
+            None if x is None else np.asarray(x, dtype=float),
+            np.asarray(offset, dtype=float),
+            iters,
+            weights,
+            start,
+        )
     X = np.column_stack([np.ones(len(y)), x])
     b = np.zeros(X.shape[1]) if start is None else np.array(start, dtype=float)
     for _ in range(iters):
@@ -122,10 +135,14 @@ def calibration_ci(y: np.ndarray, p: np.ndarray, *, n_boot: int, seed: int) -> d
         keep = w > 0
         yk, lk, wk = y[keep], lp[keep], w[keep].astype(float)
         ic.append(float(logistic_fit(yk, None, lk, weights=wk, start=b_ic)[0]))
-        sl.append(float(logistic_fit(yk, lk, np.zeros(len(yk)), weights=wk, start=b_sl)[1])
-                  if has_slope and np.ptp(lk) > 1e-9 else float("nan"))
+        sl.append(
+            float(logistic_fit(yk, lk, np.zeros(len(yk)), weights=wk, start=b_sl)[1])
+            if has_slope and np.ptp(lk) > 1e-9
+            else float("nan")
+        )
     sl = np.array(sl)[np.isfinite(sl)]
 
     def q(v):
         return [float(np.quantile(v, 0.025)), float(np.quantile(v, 0.975))] if len(v) else [float("nan")] * 2
+
     return {"slope_ci": q(sl), "intercept_ci": q(np.array(ic))}

@@ -18,8 +18,14 @@ from stratify.model.learners import CLASSIFICATION, make_xgb, predict
 log = logging.getLogger(__name__)
 
 # inner random search (defaults; config model.search overrides)
-SEARCH_DEFAULTS = {"n_candidates": 6, "inner_folds": 3, "time_budget_s": 600, "early_stopping_rounds": 20,
-                   "max_estimators": 500, "max_patients": 20000}
+SEARCH_DEFAULTS = {
+    "n_candidates": 6,
+    "inner_folds": 3,
+    "time_budget_s": 600,
+    "early_stopping_rounds": 20,
+    "max_estimators": 500,
+    "max_patients": 20000,
+}
 
 
 def cross_validated_predictions(make, X: np.ndarray, y: np.ndarray, folds) -> np.ndarray:
@@ -31,8 +37,9 @@ def cross_validated_predictions(make, X: np.ndarray, y: np.ndarray, folds) -> np
     return oof
 
 
-def outer_folds(y: np.ndarray, sites: np.ndarray, *, task: str, scheme: str, folds: int,
-                seed: int) -> tuple[list[tuple[np.ndarray, np.ndarray]], dict[str, Any]]:
+def outer_folds(
+    y: np.ndarray, sites: np.ndarray, *, task: str, scheme: str, folds: int, seed: int
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], dict[str, Any]]:
     """The outer cross-validation: leave-one-site-out or (stratified) k-fold.
 
     ``scheme``: ``"site"`` (leave one site out; needs >= 2 sites), ``"kfold"`` or ``"auto"``
@@ -52,18 +59,26 @@ def outer_folds(y: np.ndarray, sites: np.ndarray, *, task: str, scheme: str, fol
     uniq = [str(s) for s in np.unique(sites)]
     if scheme == "site" or (scheme == "auto" and len(uniq) >= 3):
         if len(uniq) < 2:
-            raise InputError(f"model.cv: site: leave-one-site-out needs at least 2 sites; the cohort has "
-                             f"{len(uniq)} ({', '.join(uniq)}); use model.cv: kfold")
+            raise InputError(
+                f"model.cv: site: leave-one-site-out needs at least 2 sites; the cohort has "
+                f"{len(uniq)} ({', '.join(uniq)}); use model.cv: kfold"
+            )
         out = [(np.flatnonzero(sites != s), np.flatnonzero(sites == s)) for s in uniq]
         if task == CLASSIFICATION:
             for (train, _), s in zip(out, uniq):
                 counts = np.bincount(y[train].astype(int), minlength=2)
                 if counts.min() < 2:
-                    raise InputError(f"model.cv: without site {s} the training set has {counts[1]} patients with "
-                                     f"and {counts[0]} without the endpoint; too few to fit a model. Use "
-                                     "model.cv: kfold")
-        return out, {"scheme": "leave-one-site-out", "n_folds": len(uniq), "test_sites": uniq,
-                     "description": f"leave-one-site-out over {len(uniq)} sites"}
+                    raise InputError(
+                        f"model.cv: without site {s} the training set has {counts[1]} patients with "
+                        f"and {counts[0]} without the endpoint; too few to fit a model. Use "
+                        "model.cv: kfold"
+                    )
+        return out, {
+            "scheme": "leave-one-site-out",
+            "n_folds": len(uniq),
+            "test_sites": uniq,
+            "description": f"leave-one-site-out over {len(uniq)} sites",
+        }
     if task == CLASSIFICATION:
         split = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)
         name = f"stratified {folds}-fold"
@@ -71,18 +86,28 @@ def outer_folds(y: np.ndarray, sites: np.ndarray, *, task: str, scheme: str, fol
         split = KFold(n_splits=folds, shuffle=True, random_state=seed).split(np.zeros(len(y)))
         name = f"{folds}-fold"
     out = list(split)
-    why = (f" (only {len(uniq)} site{'s' if len(uniq) != 1 else ''}; leave-one-site-out needs 3)"
-           if scheme == "auto" else "")
-    return out, {"scheme": name, "n_folds": folds, "test_sites": None,
-                 "description": f"{name}, shuffled with the seed{why}"}
+    why = (
+        f" (only {len(uniq)} site{'s' if len(uniq) != 1 else ''}; leave-one-site-out needs 3)"
+        if scheme == "auto"
+        else ""
+    )
+    return out, {
+        "scheme": name,
+        "n_folds": folds,
+        "test_sites": None,
+        "description": f"{name}, shuffled with the seed{why}",
+    }
 
 
 def scheme_of(sites: np.ndarray, scheme: str, folds: int, task: str) -> dict[str, Any]:
     """The outer scheme :func:`outer_folds` would use, without drawing folds (for messages)."""
     uniq = np.unique(np.asarray(sites).astype(str))
     if scheme == "site" or (scheme == "auto" and len(uniq) >= 3):
-        return {"scheme": "leave-one-site-out", "n_folds": int(len(uniq)),
-                "description": f"leave-one-site-out over {len(uniq)} sites"}
+        return {
+            "scheme": "leave-one-site-out",
+            "n_folds": int(len(uniq)),
+            "description": f"leave-one-site-out over {len(uniq)} sites",
+        }
     name = f"stratified {folds}-fold" if task == CLASSIFICATION else f"{folds}-fold"
     return {"scheme": name, "n_folds": folds, "description": name}
 
@@ -98,21 +123,42 @@ def draw_candidates(first: dict[str, Any], n: int, *, seed: int) -> list[dict[st
     (3, 2, 0.05)
     """
     rng = np.random.default_rng([seed, 4021])
-    out = [{"max_depth": int(first["max_depth"]), "learning_rate": float(first["learning_rate"]), "min_child_weight": 5.0,
-            "subsample": 0.8, "colsample_bytree": 0.8, "reg_lambda": 1.0}]
+    out = [
+        {
+            "max_depth": int(first["max_depth"]),
+            "learning_rate": float(first["learning_rate"]),
+            "min_child_weight": 5.0,
+            "subsample": 0.8,
+            "colsample_bytree": 0.8,
+            "reg_lambda": 1.0,
+        }
+    ]
     while len(out) < n:
-        out.append({"max_depth": int(rng.integers(1, 5)),
-                    "learning_rate": float(round(np.exp(rng.uniform(np.log(0.02), np.log(0.3))), 4)),
-                    "min_child_weight": float(rng.choice([1, 3, 5, 10, 20])),
-                    "subsample": float(round(rng.uniform(0.6, 1.0), 3)),
-                    "colsample_bytree": float(round(rng.uniform(0.6, 1.0), 3)),
-                    "reg_lambda": float(round(np.exp(rng.uniform(np.log(0.1), np.log(10))), 3))})
+        out.append(
+            {
+                "max_depth": int(rng.integers(1, 5)),
+                "learning_rate": float(round(np.exp(rng.uniform(np.log(0.02), np.log(0.3))), 4)),
+                "min_child_weight": float(rng.choice([1, 3, 5, 10, 20])),
+                "subsample": float(round(rng.uniform(0.6, 1.0), 3)),
+                "colsample_bytree": float(round(rng.uniform(0.6, 1.0), 3)),
+                "reg_lambda": float(round(np.exp(rng.uniform(np.log(0.1), np.log(10))), 3)),
+            }
+        )
     return out[:n]
 
 
-def inner_search(X: np.ndarray, y: np.ndarray, *, task: str, candidates: list[dict[str, Any]],
-                 inner_folds: int, early_stopping_rounds: int, max_estimators: int, budget_s: float,
-                 seed: int) -> dict[str, Any]:
+def inner_search(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    task: str,
+    candidates: list[dict[str, Any]],
+    inner_folds: int,
+    early_stopping_rounds: int,
+    max_estimators: int,
+    budget_s: float,
+    seed: int,
+) -> dict[str, Any]:
     """Choose an XGBoost configuration by inner k-fold cross-validation, with early stopping.
 
     Each candidate is fitted on every inner training fold with up to ``max_estimators``
@@ -136,17 +182,27 @@ def inner_search(X: np.ndarray, y: np.ndarray, *, task: str, candidates: list[di
             break
         losses, iters = [], []
         for train, val in splits:
-            m = make_xgb({**cand, "n_estimators": max_estimators}, seed=seed, task=task,
-                         early_stopping_rounds=early_stopping_rounds)
+            m = make_xgb(
+                {**cand, "n_estimators": max_estimators},
+                seed=seed,
+                task=task,
+                early_stopping_rounds=early_stopping_rounds,
+            )
             m.fit(X[train], y[train], eval_set=[(X[val], y[val])], verbose=False)
             losses.append(float(m.best_score))
             iters.append(int(m.best_iteration) + 1)
         results.append({**cand, "inner_loss": float(np.mean(losses)), "n_estimators": int(round(np.mean(iters)))})
     best = min(results, key=lambda r: r["inner_loss"])
     params = {k: v for k, v in best.items() if k != "inner_loss"}
-    return {"params": params, "inner_loss": best["inner_loss"], "results": results, "n_evaluated": len(results),
-            "n_candidates": len(candidates), "stopped_by_budget": stopped,
-            "seconds": round(time.monotonic() - t0, 2)}
+    return {
+        "params": params,
+        "inner_loss": best["inner_loss"],
+        "results": results,
+        "n_evaluated": len(results),
+        "n_candidates": len(candidates),
+        "stopped_by_budget": stopped,
+        "seconds": round(time.monotonic() - t0, 2),
+    }
 
 
 def check_classes(y: np.ndarray, folds: int, cv_info: dict[str, Any]) -> None:
@@ -160,35 +216,65 @@ def check_classes(y: np.ndarray, folds: int, cv_info: dict[str, Any]) -> None:
     site = cv_info["scheme"] == "leave-one-site-out"
     need = 1 if site else folds
     if len(np.unique(y)) < 2 or counts.min() < need:
-        fix = ("choose another endpoint, or pool sites" if site
-               else "lower model.folds or choose another endpoint")
+        fix = "choose another endpoint, or pool sites" if site else "lower model.folds or choose another endpoint"
         raise InputError(
             f"the endpoint has too few patients in one class for "
             f"{cv_info['description'] if site else cv_info['scheme']} cross-validation: "
-            f"{counts[1]} with and {counts[0]} without it; {fix}")
+            f"{counts[1]} with and {counts[0]} without it; {fix}"
+        )
 
 
-def choose_hyperparameters(X: np.ndarray, y: np.ndarray, *, task: str, search: dict[str, Any],
-                           first_params: dict[str, Any], candidates: list[dict[str, Any]], budget_s: float,
-                           seed: int, label: str) -> dict[str, Any]:
+def choose_hyperparameters(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    task: str,
+    search: dict[str, Any],
+    first_params: dict[str, Any],
+    candidates: list[dict[str, Any]],
+    budget_s: float,
+    seed: int,
+    label: str,
+) -> dict[str, Any]:
     """Hyperparameters for one training set: the inner search (:func:`inner_search` on at most
     ``search["max_patients"]`` patients, :func:`search_subsample`), or ``first_params``
     (``n_estimators``, ``max_depth``, ``learning_rate``) as they are when there are no
     ``candidates`` (``model.search.n_candidates: 0``)."""
     if not candidates:
-        return {"params": {k: first_params[k] for k in ("n_estimators", "max_depth", "learning_rate")},
-                "n_evaluated": 0, "n_candidates": 0, "stopped_by_budget": False, "seconds": 0.0,
-                "n_patients_searched": 0}
+        return {
+            "params": {k: first_params[k] for k in ("n_estimators", "max_depth", "learning_rate")},
+            "n_evaluated": 0,
+            "n_candidates": 0,
+            "stopped_by_budget": False,
+            "seconds": 0.0,
+            "n_patients_searched": 0,
+        }
     rows = search_subsample(len(y), search["max_patients"], seed=seed)
-    s = inner_search(X[rows], y[rows], task=task, candidates=candidates, inner_folds=search["inner_folds"],
-                     early_stopping_rounds=search["early_stopping_rounds"], max_estimators=search["max_estimators"],
-                     budget_s=budget_s, seed=seed)
+    s = inner_search(
+        X[rows],
+        y[rows],
+        task=task,
+        candidates=candidates,
+        inner_folds=search["inner_folds"],
+        early_stopping_rounds=search["early_stopping_rounds"],
+        max_estimators=search["max_estimators"],
+        budget_s=budget_s,
+        seed=seed,
+    )
     s["n_patients_searched"] = int(len(rows))
     p = s["params"]
-    log.info("%s: %d/%d candidates in %.1fs%s%s; chose max_depth %d, learning rate %.3g, %d trees", label,
-             s["n_evaluated"], s["n_candidates"], s["seconds"], " (time budget reached)" if s["stopped_by_budget"]
-             else "", f" on a random {len(rows)} of {len(y)} patients (model.search.max_patients)"
-             if len(rows) < len(y) else "", p["max_depth"], p["learning_rate"], p["n_estimators"])
+    log.info(
+        "%s: %d/%d candidates in %.1fs%s%s; chose max_depth %d, learning rate %.3g, %d trees",
+        label,
+        s["n_evaluated"],
+        s["n_candidates"],
+        s["seconds"],
+        " (time budget reached)" if s["stopped_by_budget"] else "",
+        f" on a random {len(rows)} of {len(y)} patients (model.search.max_patients)" if len(rows) < len(y) else "",
+        p["max_depth"],
+        p["learning_rate"],
+        p["n_estimators"],
+    )
     return s
 
 

@@ -91,8 +91,9 @@ class ModelOptions:
     cv: str = "auto"
     n_bootstrap: int = 1000
     n_permutations: int = 100
-    first_params: dict[str, Any] = field(default_factory=lambda: {"n_estimators": 200, "max_depth": 2,
-                                                                  "learning_rate": 0.05})
+    first_params: dict[str, Any] = field(
+        default_factory=lambda: {"n_estimators": 200, "max_depth": 2, "learning_rate": 0.05}
+    )
     search: dict[str, Any] = field(default_factory=lambda: dict(SEARCH_DEFAULTS))
 
     @property
@@ -104,23 +105,31 @@ class ModelOptions:
 def model_options(config: dict[str, Any]) -> ModelOptions:
     """The response model's options from a validated config (``endpoint``, ``seed``, ``model``)."""
     mc = config["model"]
-    return ModelOptions(endpoint=dict(config.get("endpoint", {})), seed=config["seed"], folds=mc["folds"],
-                        cv=mc.get("cv", "auto"), n_bootstrap=mc["n_bootstrap"], n_permutations=mc["n_permutations"],
-                        first_params={k: mc[k] for k in ("n_estimators", "max_depth", "learning_rate") if k in mc},
-                        search={**SEARCH_DEFAULTS, **mc.get("search", {})})
+    return ModelOptions(
+        endpoint=dict(config.get("endpoint", {})),
+        seed=config["seed"],
+        folds=mc["folds"],
+        cv=mc.get("cv", "auto"),
+        n_bootstrap=mc["n_bootstrap"],
+        n_permutations=mc["n_permutations"],
+        first_params={k: mc[k] for k in ("n_estimators", "max_depth", "learning_rate") if k in mc},
+        search={**SEARCH_DEFAULTS, **mc.get("search", {})},
+    )
 
 
 def _no_endpoint_error(summary: dict[str, Any], endpoint: dict[str, Any], n: int) -> InputError:
     """No patient has the endpoint: say why, from the features stage's reasons per patient
     (e.g. the endpoint instrument is not in the symptoms table at all)."""
     ep = endpoint
-    what = ep.get("kind", "?") + (f" on {ep['instrument']}" if ep.get("instrument") and ep.get("kind") != "trd"
-                                  else "")
+    what = ep.get("kind", "?") + (f" on {ep['instrument']}" if ep.get("instrument") and ep.get("kind") != "trd" else "")
     reasons = summary.get("endpoint_missing_reasons") or {}
     why = "; ".join(f"{v} patient(s): {k}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1]))
-    return InputError(f"endpoint ({what}): none of the {n} patients has a usable endpoint value"
-                      + (f" ({why})" if why else "") + "; check endpoint.instrument, endpoint.week and "
-                      "endpoint.kind in the config against the symptoms table")
+    return InputError(
+        f"endpoint ({what}): none of the {n} patients has a usable endpoint value"
+        + (f" ({why})" if why else "")
+        + "; check endpoint.instrument, endpoint.week and "
+        "endpoint.kind in the config against the symptoms table"
+    )
 
 
 def _endpoint_data(features: pd.DataFrame, summary: dict[str, Any], options: ModelOptions):
@@ -146,14 +155,24 @@ def _outer_cv(y: np.ndarray, sites: np.ndarray, options: ModelOptions):
     info = scheme_of(sites, o.cv, o.folds, task)
     n_need = 2 * (info["n_folds"] if info["scheme"] == "leave-one-site-out" else o.folds)
     if len(y) < n_need:
-        raise InputError(f"only {len(y)} patients have the endpoint; too few for {info['description']} "
-                         "cross-validation" + ("" if info["scheme"] == "leave-one-site-out"
-                                               else "; lower model.folds"))
+        raise InputError(
+            f"only {len(y)} patients have the endpoint; too few for {info['description']} "
+            "cross-validation" + ("" if info["scheme"] == "leave-one-site-out" else "; lower model.folds")
+        )
     return outer_folds(y, sites, task=task, scheme=o.cv, folds=o.folds, seed=o.seed)
 
 
-def _nested_cv(X: np.ndarray, y: np.ndarray, folds, cv_info: dict[str, Any], *, nongen_cols: list[int] | None,
-               options: ModelOptions, candidates: list[dict[str, Any]], budget: float):
+def _nested_cv(
+    X: np.ndarray,
+    y: np.ndarray,
+    folds,
+    cv_info: dict[str, Any],
+    *,
+    nongen_cols: list[int] | None,
+    options: ModelOptions,
+    candidates: list[dict[str, Any]],
+    budget: float,
+):
     """Out-of-fold predictions of XGBoost (and of XGBoost without the genetic features, with
     the same configuration, when ``nongen_cols``) and one record per outer fold."""
     task, seed = options.task, options.seed
@@ -163,30 +182,51 @@ def _nested_cv(X: np.ndarray, y: np.ndarray, folds, cv_info: dict[str, Any], *, 
     pred_ng = np.full(len(y), np.nan)
     fold_rows = []
     for k, (train, test) in enumerate(folds):
-        label = (f"outer fold {k + 1}/{len(folds)}"
-                 + (f" (held-out site {cv_info['test_sites'][k]})" if cv_info["test_sites"] else ""))
-        s = choose_hyperparameters(X[train], y[train], task=task, search=options.search,
-                                   first_params=options.first_params, candidates=candidates, budget_s=budget,
-                                   seed=seed + k, label=label)
+        label = f"outer fold {k + 1}/{len(folds)}" + (
+            f" (held-out site {cv_info['test_sites'][k]})" if cv_info["test_sites"] else ""
+        )
+        s = choose_hyperparameters(
+            X[train],
+            y[train],
+            task=task,
+            search=options.search,
+            first_params=options.first_params,
+            candidates=candidates,
+            budget_s=budget,
+            seed=seed + k,
+            label=label,
+        )
         m = make_xgb(s["params"], seed=seed, task=task).fit(X[train], y[train])
         pred[test] = predict(m, X[test])
         if nongen_cols is not None:
             mn = make_xgb(s["params"], seed=seed, task=task).fit(X[np.ix_(train, nongen_cols)], y[train])
             pred_ng[test] = predict(mn, X[np.ix_(test, nongen_cols)])
         ok = task == REGRESSION or np.unique(y[test]).size > 1
-        fold_rows.append({"fold": k + 1, "test_site": cv_info["test_sites"][k] if cv_info["test_sites"] else None,
-                          "n_train": int(len(train)), "n_test": int(len(test)),
-                          name: stat(y[test], pred[test]) if ok and len(test) > 2 else None,
-                          "params": s["params"], "n_evaluated": s["n_evaluated"],
-                          "stopped_by_budget": s["stopped_by_budget"], "search_seconds": s["seconds"],
-                          "n_patients_searched": s["n_patients_searched"]})
-        log.info("%s: %s on the held-out patients %s (%.0fs so far)", label, name,
-                 "n/a" if fold_rows[-1][name] is None else f"{fold_rows[-1][name]:.3f}", time.monotonic() - t0)
+        fold_rows.append(
+            {
+                "fold": k + 1,
+                "test_site": cv_info["test_sites"][k] if cv_info["test_sites"] else None,
+                "n_train": int(len(train)),
+                "n_test": int(len(test)),
+                name: stat(y[test], pred[test]) if ok and len(test) > 2 else None,
+                "params": s["params"],
+                "n_evaluated": s["n_evaluated"],
+                "stopped_by_budget": s["stopped_by_budget"],
+                "search_seconds": s["seconds"],
+                "n_patients_searched": s["n_patients_searched"],
+            }
+        )
+        log.info(
+            "%s: %s on the held-out patients %s (%.0fs so far)",
+            label,
+            name,
+            "n/a" if fold_rows[-1][name] is None else f"{fold_rows[-1][name]:.3f}",
+            time.monotonic() - t0,
+        )
     return pred, pred_ng, fold_rows
 
 
-def _all_metrics(oof: pd.DataFrame, y: np.ndarray, strata: np.ndarray | None,
-                 options: ModelOptions) -> dict[str, Any]:
+def _all_metrics(oof: pd.DataFrame, y: np.ndarray, strata: np.ndarray | None, options: ModelOptions) -> dict[str, Any]:
     """Metrics with bootstrap intervals of every model's out-of-fold predictions."""
     metrics: dict[str, Any] = {}
     nb, seed = options.n_bootstrap, options.seed
@@ -198,12 +238,25 @@ def _all_metrics(oof: pd.DataFrame, y: np.ndarray, strata: np.ndarray | None,
             metrics[col]["calibration"] = calibration(y, p)
             if col != "majority":
                 metrics[col]["calibration"].update(calibration_ci(y, p, n_boot=nb, seed=seed + 2))
-            log.info("%s: AUC %.3f (95%% CI %.3f-%.3f), bootstrap %d resamples in %.1fs", col,
-                     metrics[col]["auc"], *metrics[col]["auc_ci"], nb, time.monotonic() - t1)
+            log.info(
+                "%s: AUC %.3f (95%% CI %.3f-%.3f), bootstrap %d resamples in %.1fs",
+                col,
+                metrics[col]["auc"],
+                *metrics[col]["auc_ci"],
+                nb,
+                time.monotonic() - t1,
+            )
         else:
             metrics[col] = regression_metrics_with_ci(y, p, n_boot=nb, seed=seed)
-            log.info("%s: R² %.3f (95%% CI %.3f-%.3f), RMSE %.2f, bootstrap %d resamples in %.1fs", col,
-                     metrics[col]["r2"], *metrics[col]["r2_ci"], metrics[col]["rmse"], nb, time.monotonic() - t1)
+            log.info(
+                "%s: R² %.3f (95%% CI %.3f-%.3f), RMSE %.2f, bootstrap %d resamples in %.1fs",
+                col,
+                metrics[col]["r2"],
+                *metrics[col]["r2_ci"],
+                metrics[col]["rmse"],
+                nb,
+                time.monotonic() - t1,
+            )
     return metrics
 
 
@@ -214,28 +267,60 @@ def _per_site(sites: np.ndarray, y: np.ndarray, pred: np.ndarray, task: str) -> 
     for s_ in sorted(np.unique(sites)):
         i = sites == s_
         ok = (task == REGRESSION and i.sum() > 2) or (task == CLASSIFICATION and np.unique(y[i]).size > 1)
-        rows.append({"site": s_, "n": int(i.sum()), name: stat(y[i], pred[i]) if ok else None,
-                     "observed_mean": float(y[i].mean()), "predicted_mean": float(pred[i].mean())})
+        rows.append(
+            {
+                "site": s_,
+                "n": int(i.sum()),
+                name: stat(y[i], pred[i]) if ok else None,
+                "observed_mean": float(y[i].mean()),
+                "predicted_mean": float(pred[i].mean()),
+            }
+        )
     return rows
 
 
-def _permutation(X: np.ndarray, y: np.ndarray, *, params: dict[str, Any], folds, cv_info: dict[str, Any],
-                 observed: float, strata: np.ndarray | None, options: ModelOptions, threads: int) -> dict[str, Any]:
+def _permutation(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    params: dict[str, Any],
+    folds,
+    cv_info: dict[str, Any],
+    observed: float,
+    strata: np.ndarray | None,
+    options: ModelOptions,
+    threads: int,
+) -> dict[str, Any]:
     """The permutation test of the main model with the final model's configuration held fixed."""
     t1 = time.monotonic()
     task, seed = options.task, options.seed
-    res = permutation_test(lambda: make_xgb(params, seed=seed, task=task), X, y,
-                           folds=folds if cv_info["test_sites"] else options.folds, observed=observed,
-                           n_perm=options.n_permutations, seed=seed, task=task, strata=strata, workers=threads)
-    res["hyperparameters"] = ("the final model's (chosen on all patients), held fixed: the search is not repeated "
-                              "per permutation")
-    log.info("xgboost: permutation p = %.4g (%d permutations, %.1fs)", res["p_value"], options.n_permutations,
-             time.monotonic() - t1)
+    res = permutation_test(
+        lambda: make_xgb(params, seed=seed, task=task),
+        X,
+        y,
+        folds=folds if cv_info["test_sites"] else options.folds,
+        observed=observed,
+        n_perm=options.n_permutations,
+        seed=seed,
+        task=task,
+        strata=strata,
+        workers=threads,
+    )
+    res["hyperparameters"] = (
+        "the final model's (chosen on all patients), held fixed: the search is not repeated per permutation"
+    )
+    log.info(
+        "xgboost: permutation p = %.4g (%d permutations, %.1fs)",
+        res["p_value"],
+        options.n_permutations,
+        time.monotonic() - t1,
+    )
     return res
 
 
-def fit_response_model(features: pd.DataFrame, summary: dict[str, Any], *, options: ModelOptions,
-                       threads: int = 1) -> dict[str, Any]:
+def fit_response_model(
+    features: pd.DataFrame, summary: dict[str, Any], *, options: ModelOptions, threads: int = 1
+) -> dict[str, Any]:
     """Nested cross-validation of XGBoost and the baselines; the final model tuned and refitted
     on all patients.
 
@@ -261,12 +346,24 @@ def fit_response_model(features: pd.DataFrame, summary: dict[str, Any], *, optio
     nongen = [f for f in feats if f not in groups.get("genetic", [])]
     with_nongen = bool(groups.get("genetic")) and bool(nongen) and len(nongen) < len(feats)
     name = PRIMARY[task][0]
-    log.info("nested cross-validation: %s; inner search %s", cv_info["description"],
-             f"{len(candidates)} candidates, {sc['inner_folds']}-fold, early stopping after "
-             f"{sc['early_stopping_rounds']} rounds, {budget:.0f}s per search" if candidates else "off")
-    pred, pred_ng, fold_rows = _nested_cv(X, y, folds, cv_info, options=options, candidates=candidates,
-                                          budget=budget, nongen_cols=[feats.index(f) for f in nongen]
-                                          if with_nongen else None)
+    log.info(
+        "nested cross-validation: %s; inner search %s",
+        cv_info["description"],
+        f"{len(candidates)} candidates, {sc['inner_folds']}-fold, early stopping after "
+        f"{sc['early_stopping_rounds']} rounds, {budget:.0f}s per search"
+        if candidates
+        else "off",
+    )
+    pred, pred_ng, fold_rows = _nested_cv(
+        X,
+        y,
+        folds,
+        cv_info,
+        options=options,
+        candidates=candidates,
+        budget=budget,
+        nongen_cols=[feats.index(f) for f in nongen] if with_nongen else None,
+    )
     oof = pd.DataFrame({"patient_id": data["patient_id"], "site": data["site"], "y": y, "xgboost": pred})
     lin_name = "logistic_clinical" if task == CLASSIFICATION else "ridge_clinical"
     if clin:
@@ -281,30 +378,71 @@ def fit_response_model(features: pd.DataFrame, summary: dict[str, Any], *, optio
     strata = sites if cv_info["test_sites"] and task == CLASSIFICATION else None
     metrics = _all_metrics(oof, y, strata, options)
     per_site = _per_site(sites, y, pred, task)
-    final_s = choose_hyperparameters(X, y, task=task, search=sc, first_params=options.first_params,
-                                     candidates=candidates, budget_s=budget, seed=seed,
-                                     label="final model (all patients)")
+    final_s = choose_hyperparameters(
+        X,
+        y,
+        task=task,
+        search=sc,
+        first_params=options.first_params,
+        candidates=candidates,
+        budget_s=budget,
+        seed=seed,
+        label="final model (all patients)",
+    )
     if options.n_permutations:
         metrics["xgboost"]["permutation_test"] = _permutation(
-            X, y, params=final_s["params"], folds=folds, cv_info=cv_info, observed=metrics["xgboost"][name],
-            strata=strata, options=options, threads=threads)
+            X,
+            y,
+            params=final_s["params"],
+            folds=folds,
+            cv_info=cv_info,
+            observed=metrics["xgboost"][name],
+            strata=strata,
+            options=options,
+            threads=threads,
+        )
     final = make_xgb(final_s["params"], seed=seed, task=task).fit(X, y)
     stopped = sum(r["stopped_by_budget"] for r in fold_rows) + int(final_s["stopped_by_budget"])
     if stopped:
-        log.warning("the time budget (model.search.time_budget_s = %s) cut %d of %d searches short; results can "
-                    "differ on a faster or slower machine. Raise the budget or lower model.search.n_candidates "
-                    "for reproducible runs", sc["time_budget_s"], stopped, len(folds) + 1)
+        log.warning(
+            "the time budget (model.search.time_budget_s = %s) cut %d of %d searches short; results can "
+            "differ on a faster or slower machine. Raise the budget or lower model.search.n_candidates "
+            "for reproducible runs",
+            sc["time_budget_s"],
+            stopped,
+            len(folds) + 1,
+        )
     return {
-        "metrics": metrics, "oof": oof, "model": final, "features": feats, "folds": fold_rows,
-        "info": {"task": task, "n_train": int(len(y)), "n_excluded_no_endpoint": int(features["y"].isna().sum()),
-                 "prevalence": float(y.mean()) if task == CLASSIFICATION else None,
-                 "outcome_mean": float(y.mean()), "outcome_sd": float(y.std(ddof=1)),
-                 "folds": len(folds), "cv": cv_info["description"], "cv_scheme": cv_info["scheme"],
-                 "n_sites": int(len(np.unique(sites))), "per_site": per_site,
-                 "search": {**sc, "n_candidates": len(candidates), "searches_cut_by_budget": stopped,
-                            "final": {k: final_s[k] for k in ("n_evaluated", "stopped_by_budget", "seconds",
-                                                              "n_patients_searched")}},
-                 "params": final_s["params"],
-                 "feature_sets": {**({lin_name: clin} if clin else {}),
-                                  **({"xgboost_no_genetic": nongen} if with_nongen else {}), "xgboost": feats}},
+        "metrics": metrics,
+        "oof": oof,
+        "model": final,
+        "features": feats,
+        "folds": fold_rows,
+        "info": {
+            "task": task,
+            "n_train": int(len(y)),
+            "n_excluded_no_endpoint": int(features["y"].isna().sum()),
+            "prevalence": float(y.mean()) if task == CLASSIFICATION else None,
+            "outcome_mean": float(y.mean()),
+            "outcome_sd": float(y.std(ddof=1)),
+            "folds": len(folds),
+            "cv": cv_info["description"],
+            "cv_scheme": cv_info["scheme"],
+            "n_sites": int(len(np.unique(sites))),
+            "per_site": per_site,
+            "search": {
+                **sc,
+                "n_candidates": len(candidates),
+                "searches_cut_by_budget": stopped,
+                "final": {
+                    k: final_s[k] for k in ("n_evaluated", "stopped_by_budget", "seconds", "n_patients_searched")
+                },
+            },
+            "params": final_s["params"],
+            "feature_sets": {
+                **({lin_name: clin} if clin else {}),
+                **({"xgboost_no_genetic": nongen} if with_nongen else {}),
+                "xgboost": feats,
+            },
+        },
     }

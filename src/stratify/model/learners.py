@@ -38,8 +38,14 @@ def task_of(endpoint: dict[str, Any]) -> str:
 XGB_THREADS = 1
 
 
-def make_xgb(params: dict[str, Any], *, seed: int, task: str = CLASSIFICATION, n_jobs: int = XGB_THREADS,
-             early_stopping_rounds: int | None = None):
+def make_xgb(
+    params: dict[str, Any],
+    *,
+    seed: int,
+    task: str = CLASSIFICATION,
+    n_jobs: int = XGB_THREADS,
+    early_stopping_rounds: int | None = None,
+):
     """An XGBoost classifier (or regressor) with the given hyperparameters (hist trees).
 
     ``params`` needs ``n_estimators``, ``max_depth`` and ``learning_rate``; ``subsample``,
@@ -47,11 +53,18 @@ def make_xgb(params: dict[str, Any], *, seed: int, task: str = CLASSIFICATION, n
     """
     from xgboost import XGBClassifier, XGBRegressor
 
-    kw = dict(n_estimators=int(params["n_estimators"]), max_depth=int(params["max_depth"]),
-              learning_rate=float(params["learning_rate"]), subsample=float(params.get("subsample", 0.8)),
-              colsample_bytree=float(params.get("colsample_bytree", 0.8)),
-              min_child_weight=float(params.get("min_child_weight", 5)), reg_lambda=float(params.get("reg_lambda", 1.0)),
-              tree_method="hist", n_jobs=n_jobs, random_state=seed)
+    kw = dict(
+        n_estimators=int(params["n_estimators"]),
+        max_depth=int(params["max_depth"]),
+        learning_rate=float(params["learning_rate"]),
+        subsample=float(params.get("subsample", 0.8)),
+        colsample_bytree=float(params.get("colsample_bytree", 0.8)),
+        min_child_weight=float(params.get("min_child_weight", 5)),
+        reg_lambda=float(params.get("reg_lambda", 1.0)),
+        tree_method="hist",
+        n_jobs=n_jobs,
+        random_state=seed,
+    )
     if early_stopping_rounds:
         kw["early_stopping_rounds"] = int(early_stopping_rounds)
     if task == REGRESSION:
@@ -61,8 +74,9 @@ def make_xgb(params: dict[str, Any], *, seed: int, task: str = CLASSIFICATION, n
 
 def make_logistic(*, seed: int):
     """Median imputation, standardisation and L2-penalised logistic regression."""
-    return make_pipeline(SimpleImputer(strategy="median"), StandardScaler(),
-                         LogisticRegression(C=1.0, max_iter=2000, random_state=seed))
+    return make_pipeline(
+        SimpleImputer(strategy="median"), StandardScaler(), LogisticRegression(C=1.0, max_iter=2000, random_state=seed)
+    )
 
 
 def make_ridge(*, seed: int):

@@ -51,8 +51,11 @@ class _PairCounts:
     def __init__(self, y: np.ndarray, p: np.ndarray, strata: np.ndarray | None = None):
         y = np.asarray(y).astype(float)
         p = np.asarray(p, dtype=float)
-        s = np.zeros(len(y), dtype=np.int64) if strata is None else np.unique(np.asarray(strata),
-                                                                             return_inverse=True)[1].ravel()
+        s = (
+            np.zeros(len(y), dtype=np.int64)
+            if strata is None
+            else np.unique(np.asarray(strata), return_inverse=True)[1].ravel()
+        )
         order = np.lexsort((p, s))
         new = np.ones(len(y), dtype=bool)
         new[1:] = (s[order][1:] != s[order][:-1]) | (p[order][1:] != p[order][:-1])
@@ -69,11 +72,12 @@ class _PairCounts:
         wy = w * self.y
         pos = np.bincount(self.grp, weights=wy, minlength=self.n_grp)
         neg = np.bincount(self.grp, weights=w - wy, minlength=self.n_grp)
-        below = np.cumsum(neg) - neg                       # negatives ranked lower, all strata
-        below -= below[self.first_of_stratum][self.grp_stratum]   # ... within the stratum
+        below = np.cumsum(neg) - neg  # negatives ranked lower, all strata
+        below -= below[self.first_of_stratum][self.grp_stratum]  # ... within the stratum
         num = np.bincount(self.grp_stratum, weights=pos * (below + 0.5 * neg), minlength=self.n_strata)
-        den = (np.bincount(self.grp_stratum, weights=pos, minlength=self.n_strata)
-               * np.bincount(self.grp_stratum, weights=neg, minlength=self.n_strata))
+        den = np.bincount(self.grp_stratum, weights=pos, minlength=self.n_strata) * np.bincount(
+            self.grp_stratum, weights=neg, minlength=self.n_strata
+        )
         return float(num.sum() / den.sum()) if den.sum() > 0 else 0.5
 
 
@@ -108,8 +112,9 @@ def stratified_auc(y: np.ndarray, p: np.ndarray, strata: np.ndarray | None = Non
 
 
 @one_blas_thread
-def metrics_with_ci(y: np.ndarray, p: np.ndarray, *, n_boot: int, seed: int,
-                    strata: np.ndarray | None = None) -> dict[str, Any]:
+def metrics_with_ci(
+    y: np.ndarray, p: np.ndarray, *, n_boot: int, seed: int, strata: np.ndarray | None = None
+) -> dict[str, Any]:
     """AUC (with bootstrap CI), Brier score (with CI) and balanced accuracy at the prevalence.
 
     With ``strata`` (the sites, under leave-one-site-out cross-validation) ``auc`` is the
@@ -129,13 +134,19 @@ def metrics_with_ci(y: np.ndarray, p: np.ndarray, *, n_boot: int, seed: int,
         vals.append(pairs(w))
     lo, hi = float(np.quantile(vals, 0.025)), float(np.quantile(vals, 0.975))
     sq = (np.asarray(p, dtype=float) - yf) ** 2
-    briers = [float(w @ sq) / len(y) for w in bootstrap_counts(len(y), n_boot, seed + 1)
-              if float(w @ yf) not in (0.0, float(len(y)))]
+    briers = [
+        float(w @ sq) / len(y)
+        for w in bootstrap_counts(len(y), n_boot, seed + 1)
+        if float(w @ yf) not in (0.0, float(len(y)))
+    ]
     blo, bhi = float(np.quantile(briers, 0.025)), float(np.quantile(briers, 0.975))
     out = {
-        "auc": auc, "auc_ci": [lo, hi],
-        "brier": float(brier_score_loss(y, p)), "brier_ci": [blo, bhi],
-        "balanced_accuracy": float(balanced_accuracy_score(y, p >= thr)), "threshold": thr,
+        "auc": auc,
+        "auc_ci": [lo, hi],
+        "brier": float(brier_score_loss(y, p)),
+        "brier_ci": [blo, bhi],
+        "balanced_accuracy": float(balanced_accuracy_score(y, p >= thr)),
+        "threshold": thr,
     }
     if strata is not None:
         out["auc_pooled"] = _auc(y, p)

@@ -18,8 +18,19 @@ from stratify.model.metrics import PRIMARY, stratified_auc
 log = logging.getLogger(__name__)
 
 
-def permutation_test(make, X: np.ndarray, y: np.ndarray, *, folds, observed: float, n_perm: int, seed: int,
-                     task: str = CLASSIFICATION, strata: np.ndarray | None = None, workers: int = 1) -> dict[str, Any]:
+def permutation_test(
+    make,
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    folds,
+    observed: float,
+    n_perm: int,
+    seed: int,
+    task: str = CLASSIFICATION,
+    strata: np.ndarray | None = None,
+    workers: int = 1,
+) -> dict[str, Any]:
     """Is the cross-validated AUC (R² for regression) better than chance? The outer
     cross-validation is repeated on ``n_perm`` random permutations of the outcome;
     p = (1 + #{stat_perm >= stat_obs}) / (1 + n_perm), one-sided (Ojala & Garriga 2010,
@@ -71,13 +82,13 @@ def permutation_test(make, X: np.ndarray, y: np.ndarray, *, folds, observed: flo
             i, yp = got
             if isinstance(folds, int):
                 splitter = (StratifiedKFold if task == CLASSIFICATION else KFold)(
-                    n_splits=folds, shuffle=True, random_state=seed + 1 + i)
+                    n_splits=folds, shuffle=True, random_state=seed + 1 + i
+                )
                 cv = list(splitter.split(X, yp))
             else:
                 cv = folds
             pp = cross_validated_predictions(make, X, yp, cv)
-            vals[i] = (stratified_auc(yp, pp, strata) if strata is not None and task == CLASSIFICATION
-                       else stat(yp, pp))
+            vals[i] = stratified_auc(yp, pp, strata) if strata is not None and task == CLASSIFICATION else stat(yp, pp)
             with lock:
                 state["done"] += 1
                 done = state["done"]
@@ -89,12 +100,20 @@ def permutation_test(make, X: np.ndarray, y: np.ndarray, *, folds, observed: flo
         for fut in [ex.submit(work) for _ in range(n_threads)]:
             fut.result()
     vals = np.array(vals)
-    scheme = (f"stratified {folds}-fold" if task == CLASSIFICATION else f"{folds}-fold") if isinstance(folds, int) \
+    scheme = (
+        (f"stratified {folds}-fold" if task == CLASSIFICATION else f"{folds}-fold")
+        if isinstance(folds, int)
         else "the same fixed outer folds"
-    return {"p_value": float((1 + np.sum(vals >= observed)) / (1 + n_perm)), "n_permutations": int(n_perm),
-            "smallest_possible_p": float(1 / (1 + n_perm)),
-            "statistic": name, "observed": float(observed),
-            "null_mean": float(vals.mean()), "null_sd": float(vals.std(ddof=1)) if n_perm > 1 else None,
-            "null_95th": float(np.quantile(vals, 0.95)),
-            "method": f"cross-validation ({scheme}) repeated on outcomes permuted "
-                      f"{'within sites' if strata is not None else 'over all patients'} (one-sided)"}
+    )
+    return {
+        "p_value": float((1 + np.sum(vals >= observed)) / (1 + n_perm)),
+        "n_permutations": int(n_perm),
+        "smallest_possible_p": float(1 / (1 + n_perm)),
+        "statistic": name,
+        "observed": float(observed),
+        "null_mean": float(vals.mean()),
+        "null_sd": float(vals.std(ddof=1)) if n_perm > 1 else None,
+        "null_95th": float(np.quantile(vals, 0.95)),
+        "method": f"cross-validation ({scheme}) repeated on outcomes permuted "
+        f"{'within sites' if strata is not None else 'over all patients'} (one-sided)",
+    }
