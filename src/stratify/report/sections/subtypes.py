@@ -23,9 +23,10 @@ def subtypes_context(config, r: Path) -> dict[str, Any]:
     if len(prof):
         cols = ["cluster", "subtype", "n", "stability", "mean_jaccard", *s["features"]]
         profiles = table(prof[[c for c in cols if c in prof.columns]])
+    outcome = (_outcome(s, config["endpoint"]["kind"]) if s.get("outcome_by_subtype")
+               else {"outcome": None, "adds": None})
     return {"s": s, "missing": s.get("features_missing") or [], "figures": figures, "profiles": profiles,
-            "tests": kv({"existence test": _existence(s), "stability": _stability(s)}),
-            **_outcome(s, config["endpoint"]["kind"] if s.get("outcome_by_subtype") else "")}
+            "tests": kv({"existence test": _existence(s), "stability": _stability(s)}), **outcome}
 
 
 def _existence(s: dict[str, Any]) -> str:
@@ -52,8 +53,6 @@ def _stability(s: dict[str, Any]) -> str:
 
 def _outcome(s: dict[str, Any], kind: str) -> dict[str, Any]:
     """The endpoint per subtype with its interval, and whether subtype adds to baseline severity."""
-    if not s.get("outcome_by_subtype"):
-        return {"outcome": None, "adds": None}
     rows = [{"cluster": o.get("cluster", ""), "subtype": o["subtype"], "n": o["n"],
              "with endpoint": o["n_with_endpoint"],
              f"{kind} rate": o["endpoint_rate"],
