@@ -29,18 +29,38 @@ from stratify.report.sections.reconciliation import section_reconciliation
 from stratify.report.sections.subtypes import section_subtypes
 from stratify.report.sections.trd import section_trd
 
-__all__ = ["SALT_ENV", "SECTIONS", "Pseudonymiser", "build_report", "raw_identifiers_in", "section_clinical",
-           "section_explain", "section_heterogeneity", "section_model", "section_overview", "section_pgx",
-           "section_provenance", "section_reconciliation", "section_subtypes", "section_trd"]
+__all__ = [
+    "SALT_ENV",
+    "SECTIONS",
+    "Pseudonymiser",
+    "build_report",
+    "raw_identifiers_in",
+    "section_clinical",
+    "section_explain",
+    "section_heterogeneity",
+    "section_model",
+    "section_overview",
+    "section_pgx",
+    "section_provenance",
+    "section_reconciliation",
+    "section_subtypes",
+    "section_trd",
+]
 
 log = logging.getLogger(__name__)
 
-SECTIONS = [("overview", "Cohort overview"), ("reconciliation", "Row reconciliation"),
-            ("pgx", "Pharmacogenomics"), ("clinical", "Clinical"),
-            ("trd", "Treatment resistance"),
-            ("subtypes", "Subtypes"), ("model", "Response model"), ("explain", "Explanations (SHAP)"),
-            ("heterogeneity", "Treatment-effect heterogeneity"),
-            ("provenance", "Provenance")]
+SECTIONS = [
+    ("overview", "Cohort overview"),
+    ("reconciliation", "Row reconciliation"),
+    ("pgx", "Pharmacogenomics"),
+    ("clinical", "Clinical"),
+    ("trd", "Treatment resistance"),
+    ("subtypes", "Subtypes"),
+    ("model", "Response model"),
+    ("explain", "Explanations (SHAP)"),
+    ("heterogeneity", "Treatment-effect heterogeneity"),
+    ("provenance", "Provenance"),
+]
 
 
 def build_report(config: dict[str, Any], results: str | Path) -> str:
@@ -57,14 +77,20 @@ def build_report(config: dict[str, Any], results: str | Path) -> str:
     salt = os.environ.get(SALT_ENV, "")
     if not salt:
         salt = secrets.token_hex(32)
-        log.warning("report: pseudonymising with a random salt (%s is not set): the pseudonyms cannot be linked "
-                    "to patients or to another run; set %s to keep them stable", SALT_ENV, SALT_ENV)
+        log.warning(
+            "report: pseudonymising with a random salt (%s is not set): the pseudonyms cannot be linked "
+            "to patients or to another run; set %s to keep them stable",
+            SALT_ENV,
+            SALT_ENV,
+        )
     with pseudonymising(salt):
         page = _build(config, r)
     leaked = raw_identifiers_in(page, _patient_ids(r))
     if leaked:
-        raise RuntimeError(f"report: pseudonymisation left {len(leaked)} raw patient identifier(s) in the page "
-                           f"(first: {leaked[0]!r}); the report was not written. Please report this as a bug.")
+        raise RuntimeError(
+            f"report: pseudonymisation left {len(leaked)} raw patient identifier(s) in the page "
+            f"(first: {leaked[0]!r}); the report was not written. Please report this as a bug."
+        )
     return page
 
 
@@ -74,10 +100,25 @@ def _patient_ids(r: Path) -> list[str]:
 
 
 def _build(config: dict[str, Any], r: Path) -> str:
-    builders = {"overview": section_overview, "reconciliation": section_reconciliation, "pgx": section_pgx,
-                "clinical": section_clinical, "trd": section_trd, "subtypes": section_subtypes,
-                "model": section_model, "explain": section_explain, "heterogeneity": section_heterogeneity,
-                "provenance": section_provenance}
+    builders = {
+        "overview": section_overview,
+        "reconciliation": section_reconciliation,
+        "pgx": section_pgx,
+        "clinical": section_clinical,
+        "trd": section_trd,
+        "subtypes": section_subtypes,
+        "model": section_model,
+        "explain": section_explain,
+        "heterogeneity": section_heterogeneity,
+        "provenance": section_provenance,
+    }
     sections = [(sid, title, builders[sid](config, r)) for sid, title in SECTIONS]
-    return str(render("page.html.j2", title=config["report"]["title"], cohort=config["cohort"], version=__version__,
-                      sections=sections))
+    return str(
+        render(
+            "page.html.j2",
+            title=config["report"]["title"],
+            cohort=config["cohort"],
+            version=__version__,
+            sections=sections,
+        )
+    )

@@ -43,8 +43,7 @@ class Pseudonymiser:
 
 
 # the pseudonymiser of the report being built (None: identifiers as they are)
-_PSEUDO: contextvars.ContextVar[Pseudonymiser | None] = contextvars.ContextVar("stratify_report_pseudo",
-                                                                               default=None)
+_PSEUDO: contextvars.ContextVar[Pseudonymiser | None] = contextvars.ContextVar("stratify_report_pseudo", default=None)
 
 
 @contextlib.contextmanager
@@ -90,5 +89,8 @@ def raw_identifiers_in(page: str, ids: list[str]) -> list[str]:
     text = re.sub(r"data:image/[a-z+]+;base64,[A-Za-z0-9+/=]+", "data:", page)
     tokens = set(re.findall(r"[A-Za-z0-9_.:-]+", text))
     plain = re.compile(r"[A-Za-z0-9_.:-]+")
-    return [i for i in ids if (i in tokens if plain.fullmatch(i)
-                               else (i in text or html.escape(i) in text or str(escape(i)) in text))]
+    return [
+        i
+        for i in ids
+        if (i in tokens if plain.fullmatch(i) else (i in text or html.escape(i) in text or str(escape(i)) in text))
+    ]

@@ -31,11 +31,15 @@ def static(name: str) -> Markup:
 @functools.cache
 def environment() -> Environment:
     """The report's Jinja2 environment (autoescaped HTML, strict about undefined names)."""
-    env = Environment(loader=PackageLoader("stratify.report", "templates"),
-                      autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=True),
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=PackageLoader("stratify.report", "templates"),
+        autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["fmt"] = fmt
-    env.filters["f"] = format          # {{ x|f(".3g") }} is f"{x:.3g}"
+    env.filters["f"] = format  # {{ x|f(".3g") }} is f"{x:.3g}"
     env.globals["static"] = static
     return env
 

@@ -30,14 +30,19 @@ def clinical_context(config, r: Path) -> dict[str, Any]:
         src = p.loc[p["endpoint_converted_from"] == inst, "endpoint_conversion_source"].iloc[0]
         items[f"endpoint CONVERTED from {inst} to {ep['instrument']} ({src})"] = n
     if "crp_acute" in s:
-        what = {"exclude": "left out of indices and strata", "keep": "kept in indices and strata",
-                "other_visit": "another visit used where there was one"}[s["crp_acute_policy"]]
-        items[f"CRP > {config['clinical']['crp_acute_mg_l']:g} mg/L (possible acute infection; {what})"] = (
-            s["crp_acute"])
+        what = {
+            "exclude": "left out of indices and strata",
+            "keep": "kept in indices and strata",
+            "other_visit": "another visit used where there was one",
+        }[s["crp_acute_policy"]]
+        items[f"CRP > {config['clinical']['crp_acute_mg_l']:g} mg/L (possible acute infection; {what})"] = s[
+            "crp_acute"
+        ]
         items["CRP below detection (kept at the limit)"] = s["crp_below_detection"]
     if s.get("total_only_visits"):
         items["visits with only an instrument total (total-only; no items)"] = (
-            f"{s['total_only_visits']} visits of {s.get('total_only_patients', 0)} patients")
+            f"{s['total_only_visits']} visits of {s.get('total_only_patients', 0)} patients"
+        )
     for why, n in (s.get("dimensions_missing") or {}).items():
         items[f"symptom dimensions missing: {why}"] = f"{n} patients"
     strata = None

@@ -16,7 +16,7 @@ from stratify.report.context import fmt, img, read_json, read_tsv, table
 from stratify.report.pseudonym import active, pid
 from stratify.report.render import render
 
-PATIENT_VIEW_MAX = 50_000   # patients embedded in the per-patient view (about 40 bytes per feature each)
+PATIENT_VIEW_MAX = 50_000  # patients embedded in the per-patient view (about 40 bytes per feature each)
 
 
 def explain_context(config, r: Path) -> dict[str, Any]:
@@ -32,26 +32,44 @@ def explain_context(config, r: Path) -> dict[str, Any]:
     inter = s.get("interactions") or {}
     interactions = None
     if (ex / "interactions.tsv").exists():
-        sub = (f"a random subsample of {inter.get('n_patients_used')} patients (seed {inter.get('seed')})"
-               if inter.get("subsampled") else f"all {inter.get('n_patients_used')} patients")
+        sub = (
+            f"a random subsample of {inter.get('n_patients_used')} patients (seed {inter.get('seed')})"
+            if inter.get("subsampled")
+            else f"all {inter.get('n_patients_used')} patients"
+        )
         interactions = {"subsample": sub, "table": table(read_tsv(ex / "interactions.tsv"))}
-    wf = [] if active() else (s.get("waterfalls") or [])   # their titles name the patient
-    return {"scale": scale, "task": s.get("task", "classification"),
-            "base": fmt(s.get("base_value", s.get("base_value_log_odds"))),
-            "importance": table(imp.head(15)), "beeswarm": img(ex / "beeswarm.png", "SHAP beeswarm"),
-            "dependence": ({"missing": ", ".join(f"{f} {miss.get(f, 0)}" for f in dep.get("features", [])),
-                            "figure": img(ex / "dependence.png", "SHAP dependence plots")} if dep else None),
-            "interactions": interactions, "patient_view": _patient_view(r, s, scale),
-            "waterfalls": [_waterfall(ex, w, scale) for w in wf],
-            **_by_subtype(ex, s, imp)}
+    wf = [] if active() else (s.get("waterfalls") or [])  # their titles name the patient
+    return {
+        "scale": scale,
+        "task": s.get("task", "classification"),
+        "base": fmt(s.get("base_value", s.get("base_value_log_odds"))),
+        "importance": table(imp.head(15)),
+        "beeswarm": img(ex / "beeswarm.png", "SHAP beeswarm"),
+        "dependence": (
+            {
+                "missing": ", ".join(f"{f} {miss.get(f, 0)}" for f in dep.get("features", [])),
+                "figure": img(ex / "dependence.png", "SHAP dependence plots"),
+            }
+            if dep
+            else None
+        ),
+        "interactions": interactions,
+        "patient_view": _patient_view(r, s, scale),
+        "waterfalls": [_waterfall(ex, w, scale) for w in wf],
+        **_by_subtype(ex, s, imp),
+    }
 
 
 def _waterfall(ex: Path, w: dict[str, Any], scale: str) -> dict[str, Any]:
     pred = f"prediction {fmt(w['prediction'])} {scale}"
     if "probability" in w:
         pred += f", probability {w['probability']:.2f}"
-    return {"patient_id": w["patient_id"], "reason": w["reason"], "prediction": pred,
-            "figure": img(ex / w["file"], "waterfall of " + str(w["patient_id"]))}
+    return {
+        "patient_id": w["patient_id"],
+        "reason": w["reason"],
+        "prediction": pred,
+        "figure": img(ex / w["file"], "waterfall of " + str(w["patient_id"])),
+    }
 
 
 def _by_subtype(ex: Path, s: dict[str, Any], imp: pd.DataFrame) -> dict[str, Any]:
@@ -97,13 +115,25 @@ def _patient_view(r: Path, s: dict[str, Any], scale: str) -> dict[str, Any]:
         return None if not np.isfinite(f) else round(f, 4)
 
     ids = [pid(x) for x in sv["patient_id"]]
-    patients = {i: [round(float(pr), 4), [round(float(v), 4) for v in row], [num(v) for v in xrow]]
-                for i, pr, row, xrow in zip(ids, pred, shap_m, vals.itertuples(index=False, name=None))}
+    patients = {
+        i: [round(float(pr), 4), [round(float(v), 4) for v in row], [num(v) for v in xrow]]
+        for i, pr, row, xrow in zip(ids, pred, shap_m, vals.itertuples(index=False, name=None))
+    }
     order = np.argsort(pred)
-    picks = {"highest": ids[int(order[-1])], "median": ids[int(order[len(order) // 2])],
-             "lowest": ids[int(order[0])]} if len(ids) else {}
-    data = {"features": feats, "base": round(base, 6), "scale": scale, "task": s.get("task", "classification"),
-            "max_display": 12, "initial": picks.get("highest"), "patients": patients}
+    picks = (
+        {"highest": ids[int(order[-1])], "median": ids[int(order[len(order) // 2])], "lowest": ids[int(order[0])]}
+        if len(ids)
+        else {}
+    )
+    data = {
+        "features": feats,
+        "base": round(base, 6),
+        "scale": scale,
+        "task": s.get("task", "classification"),
+        "max_display": 12,
+        "initial": picks.get("highest"),
+        "patients": patients,
+    }
     # JSON in a <script> element is not HTML-escaped; "</" is, so the data cannot close the element
     payload = Markup(json.dumps(data, separators=(",", ":")).replace("</", "<\\/"))
     return {"state": "shown", "n": len(ids), "picks": picks, "payload": payload}

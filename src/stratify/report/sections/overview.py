@@ -12,16 +12,33 @@ from stratify.io.tables import read_table
 from stratify.report.context import Table, kv, read_json, read_tsv, table
 from stratify.report.render import render
 
-PRS_COLUMNS = ["score", "variants", "used", "matched_flipped", "ambiguous_dropped", "allele_mismatch",
-               "multiallelic_in_vcf", "not_in_vcf", "not_harmonised", "fraction_used"]
+PRS_COLUMNS = [
+    "score",
+    "variants",
+    "used",
+    "matched_flipped",
+    "ambiguous_dropped",
+    "allele_mismatch",
+    "multiallelic_in_vcf",
+    "not_in_vcf",
+    "not_harmonised",
+    "fraction_used",
+]
 
 
 def overview_context(config, r: Path) -> dict[str, Any]:
     """Patients and sites, completeness per data domain, the skipped inputs and the PGS match report."""
     man = read_json(r / "validate" / "manifest.json")
     pts = read_table(r / "validate" / "patients.parquet", kind="input.patients")
-    sites = pts.groupby("site").agg(patients=("patient_id", "size"), age_mean=("age", "mean"),
-                                    female=("sex", lambda s: float((s == "F").mean()))).reset_index()
+    sites = (
+        pts.groupby("site")
+        .agg(
+            patients=("patient_id", "size"),
+            age_mean=("age", "mean"),
+            female=("sex", lambda s: float((s == "F").mean())),
+        )
+        .reset_index()
+    )
     feats = read_table(r / "features" / "features.parquet", kind="features")
     comp = {
         "symptom scores (baseline)": feats["baseline_severity"].notna().mean(),
@@ -34,10 +51,15 @@ def overview_context(config, r: Path) -> dict[str, Any]:
     comp_df = pd.DataFrame({"domain": list(comp), "share of patients with data": [round(v, 3) for v in comp.values()]})
     skipped = _skipped(r, man)
     rep = read_tsv(r / "genotypes" / "prs_report.tsv")
-    return {"n_patients": man.get("n_patients", len(pts)), "n_sites": pts["site"].nunique(),
-            "sites": table(sites), "completeness": table(comp_df), "skipped": kv(skipped) if skipped else None,
-            "how_read": how_read(man),
-            "prs": table(rep[[c for c in PRS_COLUMNS if c in rep.columns]]) if len(rep) else None}
+    return {
+        "n_patients": man.get("n_patients", len(pts)),
+        "n_sites": pts["site"].nunique(),
+        "sites": table(sites),
+        "completeness": table(comp_df),
+        "skipped": kv(skipped) if skipped else None,
+        "how_read": how_read(man),
+        "prs": table(rep[[c for c in PRS_COLUMNS if c in rep.columns]]) if len(rep) else None,
+    }
 
 
 def _skipped(r: Path, man: dict[str, Any]) -> dict[str, Any]:
@@ -62,20 +84,28 @@ def _skipped(r: Path, man: dict[str, Any]) -> dict[str, Any]:
 def how_read(man: dict[str, Any]) -> Table | None:
     """What the validate stage assumed, and the spellings it read as canonical values (docs/inputs.md);
     None when every table was in canonical form."""
-    rows = [{"table": t, "what": "assumed", "as read": "", "read as": "", "rows": why}
-            for t, why in man.get("assumed", {}).items()]
+    rows = [
+        {"table": t, "what": "assumed", "as read": "", "read as": "", "rows": why}
+        for t, why in man.get("assumed", {}).items()
+    ]
     for tab, rec in man.get("canonicalised", {}).items():
         for written, canon in rec.get("columns", {}).items():
             rows.append({"table": tab, "what": "column name", "as read": written, "read as": canon, "rows": ""})
         for col, spellings in rec.get("values", {}).items():
             for pair, n in spellings.items():
                 written, _, canon = pair.partition(" -> ")
-                rows.append({"table": tab, "what": f"value of {col}", "as read": written, "read as": canon,
-                             "rows": n})
+                rows.append({"table": tab, "what": f"value of {col}", "as read": written, "read as": canon, "rows": n})
         for col, spellings in rec.get("missing", {}).items():
             for written, n in spellings.items():
-                rows.append({"table": tab, "what": f"missing value in {col}", "as read": written,
-                             "read as": "missing", "rows": n})
+                rows.append(
+                    {
+                        "table": tab,
+                        "what": f"missing value in {col}",
+                        "as read": written,
+                        "read as": "missing",
+                        "rows": n,
+                    }
+                )
     return table(pd.DataFrame(rows), max_rows=60) if rows else None
 
 

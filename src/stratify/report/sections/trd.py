@@ -31,8 +31,12 @@ def trd_context(config, r: Path) -> dict[str, Any]:
         for k, v in counts.items():
             rows.append({"definition": TRD_LABELS.get(col, col), "category": k, "patients": v})
     conc = read_tsv(r / "trd" / "concordance.tsv")
-    return {"skipped": None, "s": s, "definitions": table(pd.DataFrame(rows), max_rows=60),
-            "concordance": table(conc.round(3), max_rows=20)}
+    return {
+        "skipped": None,
+        "s": s,
+        "definitions": table(pd.DataFrame(rows), max_rows=60),
+        "concordance": table(conc.round(3), max_rows=20),
+    }
 
 
 def section_trd(config, r: Path) -> Markup:
