@@ -25,6 +25,8 @@ import pandas as pd
 import yaml
 
 from stratify import __version__
+from stratify.io.layout import DeclaredFiles, input_paths
+from stratify.io.results import package_versions
 from stratify.io.tables import read_table
 
 log = logging.getLogger(__name__)
@@ -146,8 +148,6 @@ def _tsv(path: Path, **kw) -> pd.DataFrame:
 
 
 def _versions() -> dict[str, str]:
-    from stratify.stages import package_versions
-
     return package_versions()
 
 
@@ -236,8 +236,6 @@ def section_reconciliation(config, r: Path) -> str:
 
 
 def section_pgx(config, r: Path) -> str:
-    from stratify.plots import bar_counts_png
-
     s = _json(r / "pgx" / "summary.json")
     calls = read_table(r / "pgx" / "calls.parquet", kind="pgx.calls")
     if calls.empty:
@@ -246,7 +244,6 @@ def section_pgx(config, r: Path) -> str:
     tab = (calls.assign(phenotype=calls["phenotype"].replace("", "no call"))
            .groupby(["gene", "source_tool", "status", "phenotype"]).size().rename("patients").reset_index())
     png = r / "pgx" / "phenotypes.png"
-    bar_counts_png(s.get("phenotypes", {}), png, title="CPIC phenotypes per gene")
     src = pd.DataFrame(s.get("sources", []))
     why = calls.loc[calls["reason"].fillna("").astype(str) != ""] if "reason" in calls else calls.iloc[:0]
     reasons = ("" if why.empty else "<h3>Why a phenotype is Indeterminate or missing</h3>" + _table(
@@ -775,15 +772,17 @@ def section_provenance(config, r: Path) -> str:
             + "<h3>Configuration</h3><pre>" + _e(yaml.safe_dump(config, sort_keys=False)) + "</pre>")
 
 
-def build_report(config: dict[str, Any], results: str | Path) -> str:
-    """Render the report for a finished run in ``results`` (results/<cohort>).
+def build_report(config: dict[str, Any], results: DeclaredFiles | str | Path) -> str:
+    """Render the report from the files it reads: ``results`` is the rule's declared inputs
+    (:class:`~stratify.io.layout.DeclaredFiles`), or a finished run's folder (results/<cohort>)
+    whose files the layout names (stratify.io.layout.REPORT_READS).
 
     With ``report.pseudonymise`` every patient identifier is replaced by its salted hash
     (:class:`Pseudonymiser`; salt from ``STRATIFY_REPORT_SALT`` or random), and the finished
     page is checked: a raw identifier left anywhere outside the embedded images stops the
     report with an error rather than publish it.
     """
-    r = Path(results)
+    r = results if isinstance(results, DeclaredFiles) else DeclaredFiles.from_inputs(input_paths("report", results))
     if not config["report"].get("pseudonymise"):
         return _build(config, r)
     salt = os.environ.get(SALT_ENV, "")
@@ -803,7 +802,7 @@ def build_report(config: dict[str, Any], results: str | Path) -> str:
     return page
 
 
-def _patient_ids(r: Path) -> list[str]:
+def _patient_ids(r: DeclaredFiles) -> list[str]:
     p = r / "validate" / "patients.parquet"
     return [] if not p.exists() else read_table(p, kind="input.patients")["patient_id"].astype(str).tolist()
 
@@ -821,7 +820,7 @@ def raw_identifiers_in(page: str, ids: list[str]) -> list[str]:
     return [i for i in ids if (i in tokens if plain.fullmatch(i) else (i in text or html.escape(i) in text))]
 
 
-def _build(config: dict[str, Any], r: Path) -> str:
+def _build(config: dict[str, Any], r: DeclaredFiles) -> str:
     builders = {"overview": section_overview, "reconciliation": section_reconciliation, "pgx": section_pgx, "clinical": section_clinical,
                 "trd": section_trd,
                 "subtypes": section_subtypes, "model": section_model, "explain": section_explain,
