@@ -13,11 +13,10 @@ import pandas as pd
 from stratify.errors import ConfigError
 from stratify.explain.shapley import (MAX_INTERACTION_PATIENTS, SCALES, beeswarm_png, dependence_png, importance,
                                       importance_by_subtype, interaction_partners, interaction_summary,
-                                      select_waterfall_patients, shap_values, top_interactions, waterfall_filename,
-                                      waterfall_png)
+                                      select_waterfall_patients, shap_values, top_interactions, waterfall_png)
 from stratify.features.stage import read_features
 from stratify.io.layout import StageFiles
-from stratify.io.results import dump_json, provenance, write_tsv
+from stratify.io.results import dump_json, not_drawn_png, provenance, write_tsv
 from stratify.io.tables import read_table, write_table
 from stratify.model.external import load_model
 
@@ -55,7 +54,7 @@ def run_explain(config: dict[str, Any], files: StageFiles | str | Path) -> dict[
     dep_feats = imp["feature"].head(4).tolist()
     _, n_missing = dependence_png(vals, X, dep_feats, files.output("dependence"),
                                   color_by={f: partners[f] for f in dep_feats}, scale=scale)
-    waterfalls = _waterfalls(vals, base, X, df, files.output("waterfalls"), task=task, scale=scale)
+    waterfalls = _waterfalls(vals, base, X, df, files, task=task, scale=scale)
     summary: dict[str, Any] = {
         "task": task, "scale": scale, "base_value": base,
         **({"base_value_log_odds": base} if task == "classification" else {}),
@@ -73,19 +72,30 @@ def run_explain(config: dict[str, Any], files: StageFiles | str | Path) -> dict[
     return summary
 
 
-def _waterfalls(vals: np.ndarray, base: float, X: pd.DataFrame, df: pd.DataFrame, folder: Path, *, task: str,
+# the waterfalls, one per role (stratify.explain.shapley.select_waterfall_patients), each a declared output
+WATERFALL_ROLES = {"highest prediction": "highest", "lowest prediction": "lowest",
+                   "closest to the median prediction": "median"}
+
+
+def _waterfalls(vals: np.ndarray, base: float, X: pd.DataFrame, df: pd.DataFrame, files: StageFiles, *, task: str,
                 scale: str) -> list[dict[str, Any]]:
-    """One waterfall_<patient_id>.png per chosen patient in ``folder`` (a directory output)."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """waterfalls/highest.png, lowest.png and median.png; a role whose patient is already shown
+    (or a cohort without patients) gets a figure that says so."""
     waterfalls = select_waterfall_patients(vals, base, df["patient_id"])
+    drawn = set()
     for w in waterfalls:
         i = int(np.flatnonzero(df["patient_id"].astype(str).to_numpy() == w["patient_id"])[0])
-        name = waterfall_filename(w["patient_id"])
-        w["file"] = f"waterfalls/{name}"
+        role = WATERFALL_ROLES[w["reason"]]
+        path = files.output(f"waterfall_{role}")
+        w["file"] = f"waterfalls/{path.name}"
         if task == "classification":
             w["probability"] = float(1 / (1 + np.exp(-w["prediction"])))
-        waterfall_png(vals[i], base, X.iloc[i], folder / name, scale=scale,
-                      title=f"patient {w['patient_id']}: {w['reason']}")
+        waterfall_png(vals[i], base, X.iloc[i], path, scale=scale, title=f"patient {w['patient_id']}: {w['reason']}")
+        drawn.add(role)
+    for role in WATERFALL_ROLES.values():
+        if role not in drawn:
+            why = "the same patient as another waterfall" if waterfalls else "no patients"
+            not_drawn_png(files.output(f"waterfall_{role}"), why)
     return waterfalls
 
 

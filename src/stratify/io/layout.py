@@ -53,7 +53,8 @@ OUTPUTS: dict[str, dict[str, str]] = {
                       "vr_forest_png": "heterogeneity/vr_forest.png", "vr_sites": "heterogeneity/vr_sites.tsv"},
     "explain": {"shap": "explain/shap_values.parquet", "importance": "explain/importance.tsv",
                 "beeswarm": "explain/beeswarm.png", "dependence": "explain/dependence.png",
-                "interactions": "explain/interactions.tsv", "waterfalls": "explain/waterfalls/",
+                "interactions": "explain/interactions.tsv", "waterfall_highest": "explain/waterfalls/highest.png",
+                "waterfall_lowest": "explain/waterfalls/lowest.png", "waterfall_median": "explain/waterfalls/median.png",
                 "importance_by_subtype": "explain/importance_by_subtype.tsv", "summary": "explain/summary.json"},
     "report": {"html": "report/report.html"},
 }
@@ -63,7 +64,7 @@ _FEATURES = {"features": "features:features", "features_summary": "features:summ
 INPUTS: dict[str, dict[str, str]] = {
     "validate": {},
     "genotypes_plan": {"patients": "validate:patients"},
-    "genotypes_pca": {"plan": "genotypes_plan:plan"},
+    "genotypes_pca": {"plan": "genotypes_plan:plan", "patients": "validate:patients"},
     "genotypes_shard": {"plan": "genotypes_plan:plan", "pca": "genotypes_pca:pca", "patients": "validate:patients"},
     # with a VCF the merge also reads the plan, the PCA and every shard (workflow: genotype_merge_inputs)
     "genotypes": {"patients": "validate:patients"},
@@ -92,8 +93,8 @@ REPORT_READS: dict[str, tuple[str, ...]] = {
     "subtype": ("summary", "assignments", "profiles", "criterion_png", "profiles_png"),
     "model": ("metrics", "performance", "calibration"),
     "heterogeneity": ("summary", "pai_png", "cate_png", "vr_forest_png"),
-    "explain": ("summary", "importance", "beeswarm", "dependence", "interactions", "waterfalls",
-                "importance_by_subtype", "shap"),
+    "explain": ("summary", "importance", "beeswarm", "dependence", "interactions", "waterfall_highest",
+                "waterfall_lowest", "waterfall_median", "importance_by_subtype", "shap"),
 }
 INPUTS["report"] = {f"{s}_{k}": f"{s}:{k}" for s, keys in REPORT_READS.items() for k in keys}
 
