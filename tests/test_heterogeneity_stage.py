@@ -19,11 +19,12 @@ import yaml
 from stratify.config import validate_config
 from stratify.errors import ConfigError
 from stratify.heterogeneity.variance import CATE_COLUMNS
-from stratify.stages import STAGES, run_heterogeneity
+from stratify.heterogeneity.stage import run_heterogeneity
+from stratify.pipeline import STAGES
 from stratify.io.tables import read_table
 
 REPO = Path(__file__).resolve().parent.parent
-UP_TO_FEATURES = ("validate", "genotypes", "pgx", "clinical", "features")
+UP_TO_FEATURES = ("validate", "genotypes", "pgx", "clinical", "trd", "features")
 
 
 def _prepare(base: Path, **simulate) -> dict:
@@ -207,5 +208,6 @@ def test_workflow_wires_simulate_teh_and_the_stage(tmp_path):
     text = res.stdout + res.stderr
     assert res.returncode == 0, text[-3000:]
     assert "stratify simulate --n 1000 --seed 5  --teh planted" in text
-    assert "stratify heterogeneity --config results/demo_teh/config.yaml --results results/demo_teh" in text
+    assert ("stratify heterogeneity --settings results/demo_teh/settings/heterogeneity.yaml "
+            "--input features=results/demo_teh/features/features.parquet") in text
     assert "rule heterogeneity:" in text and "rule report:" in text
