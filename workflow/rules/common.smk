@@ -62,12 +62,11 @@ def stage_inputs(stage):
 
 
 def stage_outputs(stage, **flags):
-    """The files ``stage`` writes (stratify.io.layout.OUTPUTS) by key; a path ending in / is a
-    directory output; ``flags``: key -> a function that flags the path (report(...))."""
+    """The files ``stage`` writes (stratify.io.layout.OUTPUTS) by key; ``flags``: key -> a
+    function that flags the path (report(...))."""
     out = {}
     for key, rel in layout.OUTPUTS[stage].items():
         path = f"{RESULTS}/{rel}"
-        path = directory(path.rstrip("/")) if rel.endswith("/") else path
         out[key] = flags[key](path) if key in flags else path
     return out
 
@@ -118,3 +117,23 @@ def genotype_merge_inputs(wildcards):
     shards = [f"{RESULTS}/genotypes/shards/{j}{ext}" for j in jobs
               for ext in (".npz", ".variants.parquet", ".pgx.parquet")]
     return {"plan": plan, "pca": f"{RESULTS}/genotypes/pca.npz", "shards": shards}
+
+
+def simulated_files(wildcards=None):
+    """Every file `stratify simulate` writes (stratify.simulate.cohort.write_cohort) for a config
+    with a `simulate` block, the cohort's inputs among them; genotype files only when the cohort
+    reads a VCF or star-allele calls."""
+    folder = Path(config["inputs"]["patients"]).parent
+    names = ["patients.tsv", "symptoms.tsv", "treatments.tsv", "biomarkers.tsv", "sample_map.tsv",
+             "truth.tsv", "truth.yaml", "config.yaml"]
+    if simulated_genotypes():
+        names += ["genotypes.vcf.gz", "genotypes.vcf.gz.tbi", "PGS_SIM_hmPOS_GRCh38.txt.gz", "cyp2d6.cyrius.tsv"]
+    files = cohort_files()
+    known = set(files.values())
+    extra = {n.replace(".", "_"): str(folder / n) for n in names if str(folder / n) not in known}
+    return {**files, **extra}
+
+
+def simulated_genotypes():
+    """Whether the simulated cohort gets genotype files: only a cohort that reads them."""
+    return "vcf" in cohort_files() or bool(config["inputs"].get("star_alleles"))
