@@ -128,7 +128,9 @@ def test_arms_not_declared_randomised_claim_nothing(two_arm):
     assert "test" not in s and "pai" not in s
     cate = read_table(out / "cate.parquet", kind="heterogeneity.cate")
     assert cate.empty and list(cate.columns) == CATE_COLUMNS
-    assert not (out / "pai.png").exists()          # an earlier run's figure does not outlive it
+    # an earlier run's figure does not outlive it: the declared figure now says why it was not drawn
+    assert (out / "pai.png").read_bytes().startswith(b"\x89PNG")
+    assert pd.read_csv(out / "vr_sites.tsv", sep="\t").empty
     assert "was not analysed" in section_heterogeneity(cfg, two_arm["results"])
 
 

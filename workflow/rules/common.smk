@@ -63,7 +63,7 @@ def stage_inputs(stage):
 
 def stage_outputs(stage, **flags):
     """The files ``stage`` writes (stratify.io.layout.OUTPUTS) by key; ``flags``: key -> a
-    function that flags the path (report(...))."""
+    function that flags the path (a Snakemake report entry)."""
     out = {}
     for key, rel in layout.OUTPUTS[stage].items():
         path = f"{RESULTS}/{rel}"
