@@ -26,7 +26,7 @@ from sklearn.metrics import roc_auc_score
 def oracle_check(seed: int, n: int, *, n_snps: int = 300) -> dict:
     from stratify.config import load_config
     from stratify.simulate.cohort import write_cohort
-    from stratify.stages import STAGES
+    from stratify.pipeline import STAGES
     from stratify.io.tables import read_table
 
     t0 = time.monotonic()

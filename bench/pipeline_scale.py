@@ -65,7 +65,7 @@ SCALE_SETTINGS: dict[int, dict] = {
     100_000: {"model": {"n_permutations": 39}},
 }
 
-#: Rules in the order they run (effective_config is a snakemake `run:` block and logs nothing).
+#: Rules in the order they run.
 RULES = ["simulate", "validate", "genotypes", "pgx", "clinical", "trd", "features", "subtype", "model",
          "heterogeneity", "explain", "report"]
 
@@ -139,7 +139,7 @@ def _details(work: Path, cohort: str) -> dict:
         searched = {f.get("n_patients_searched") for f in met.get("outer_folds", [])}
         searched.add(met.get("search", {}).get("final", {}).get("n_patients_searched"))
         d["search_patients"] = "/".join(str(v) for v in sorted(s for s in searched if s is not None))
-    cfg_path = r / "config.yaml"
+    cfg_path = r / "settings" / "model.yaml"
     if cfg_path.exists():
         import yaml
 

@@ -20,7 +20,7 @@ from sklearn.metrics import adjusted_rand_score, roc_auc_score
 
 from stratify.config import load_config
 from stratify.simulate.cohort import write_cohort
-from stratify.stages import run_all
+from stratify.pipeline import run_all
 from stratify.io.tables import read_table
 
 

@@ -25,7 +25,7 @@ def null_run(tmp_path_factory):
 def _run(tmp_path_factory, *, null: bool):
     from stratify.config import load_config
     from stratify.simulate.cohort import write_cohort
-    from stratify.stages import run_all
+    from stratify.pipeline import run_all
 
     base = tmp_path_factory.mktemp("null" if null else "planted")
     paths = write_cohort(base / "cohort", n=800, seed=7, null=null, n_snps=600)

@@ -154,7 +154,7 @@ class Workspace:
     def __init__(self, root: Path):
         from stratify.config import load_config
         from stratify.simulate.cohort import write_cohort
-        from stratify.stages import run_validate
+        from stratify.inputs.stage import run_validate
 
         self.root = root = Path(root)
         root.mkdir(parents=True, exist_ok=True)
@@ -278,7 +278,7 @@ def _check_pgs(path: Path, data: bytes, seed: Seed) -> None:
 
 def _genotype_stage_check(ws: Workspace) -> Callable[[Path, bytes, Seed], None]:
     def check(path: Path, data: bytes, seed: Seed) -> None:
-        from stratify.stages import run_genotypes
+        from stratify.genotypes.stage import run_genotypes
 
         cfg = json.loads(json.dumps(ws.sim_config))
         cfg["inputs"]["genotypes"]["vcf"] = str(path)

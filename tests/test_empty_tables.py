@@ -8,7 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from stratify.stages import _not_genotyped, run_genotypes, write_tsv
+from stratify.genotypes.stage import not_genotyped as _not_genotyped
+from stratify.genotypes.stage import run_genotypes
+from stratify.io.results import write_tsv
 from stratify.io.tables import write_table
 
 DATA = Path(__file__).resolve().parent / "data" / "handwritten"

@@ -111,7 +111,10 @@ def _rerun_with_endpoint(run, tmp_path, endpoint):
     import copy
     import shutil
 
-    from stratify.stages import run_explain, run_features, run_model, run_report
+    from stratify.explain.stage import run_explain
+    from stratify.features.stage import run_features
+    from stratify.model.stage import run_model
+    from stratify.report.stage import run_report
 
     results = tmp_path / "results"
     shutil.copytree(run["results"], results)
@@ -124,7 +127,7 @@ def _rerun_with_endpoint(run, tmp_path, endpoint):
     run_features(cfg, results)
     run_model(cfg, results)
     run_explain(cfg, results)
-    html = run_report(cfg, results, results / "report" / "report.html").read_text()
+    html = run_report(cfg, results).read_text()
     return results, cfg, html
 
 

@@ -122,7 +122,7 @@ def _rebuild(handwritten, tmp_path, **report):
 
     results = tmp_path / "results"
     shutil.copytree(handwritten["results"], results)
-    cfg = yaml.safe_load((results / "config.yaml").read_text())
+    cfg = yaml.safe_load((results / "settings" / "report.yaml").read_text())
     cfg["report"].update(report)
     return results, cfg, build_report
 

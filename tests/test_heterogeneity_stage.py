@@ -19,11 +19,12 @@ import yaml
 from stratify.config import validate_config
 from stratify.errors import ConfigError
 from stratify.heterogeneity.cohort import CATE_COLUMNS
+from stratify.heterogeneity.stage import run_heterogeneity
+from stratify.pipeline import STAGES
 from stratify.io.tables import read_table
-from stratify.stages import STAGES, run_heterogeneity
 
 REPO = Path(__file__).resolve().parent.parent
-UP_TO_FEATURES = ("validate", "genotypes", "pgx", "clinical", "features")
+UP_TO_FEATURES = ("validate", "genotypes", "pgx", "clinical", "trd", "features")
 
 
 def _prepare(base: Path, **simulate) -> dict:
@@ -127,7 +128,9 @@ def test_arms_not_declared_randomised_claim_nothing(two_arm):
     assert "test" not in s and "pai" not in s
     cate = read_table(out / "cate.parquet", kind="heterogeneity.cate")
     assert cate.empty and list(cate.columns) == CATE_COLUMNS
-    assert not (out / "pai.png").exists()          # an earlier run's figure does not outlive it
+    # an earlier run's figure does not outlive it: the declared figure now says why it was not drawn
+    assert (out / "pai.png").read_bytes().startswith(b"\x89PNG")
+    assert pd.read_csv(out / "vr_sites.tsv", sep="\t").empty
     assert "was not analysed" in section_heterogeneity(cfg, two_arm["results"])
 
 
@@ -208,7 +211,8 @@ def test_workflow_wires_simulate_teh_and_the_stage(tmp_path):
     text = res.stdout + res.stderr
     assert res.returncode == 0, text[-3000:]
     assert "stratify simulate --n 1000 --seed 5  --teh planted" in text
-    assert "stratify heterogeneity --config results/demo_teh/config.yaml --results results/demo_teh" in text
+    assert ("stratify heterogeneity --settings results/demo_teh/settings/heterogeneity.yaml "
+            "--input features=results/demo_teh/features/features.parquet") in text
     assert "rule heterogeneity:" in text and "rule report:" in text
 
 

@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 import yaml
 from test_workflow import _snakemake
+from test_workflow_dag import assert_edits_plan_only_their_readers, untracked
 
 OPTIONS: dict[str, tuple] = {
     "genotypes": ("vcf+pgs", "vcf", "none"),
@@ -161,6 +162,7 @@ def test_workflow_runs_to_the_report(run, tmp_path):
     missing = pd.read_csv(r / "genotypes" / "patients_without_genotypes.tsv", sep="\t")
     assert len(missing) == (120 if run["genotypes"] == "none" else 0)
     _assert_reconciled(html)
+    assert untracked(tmp_path, cfg) == []   # every file of the run is a declared output or log
 
 
 def _assert_reconciled(html: str) -> None:
@@ -219,3 +221,6 @@ def test_shipped_config_runs_to_the_report(path, tmp_path):
         assert f"<section id='{section}'>" in html, section
     _assert_reconciled(html)
     assert json.loads((r / "validate" / "manifest.json").read_text())["n_patients"] == 120
+    assert untracked(tmp_path, cfg) == []   # every file of the run is a declared output or log
+    if path.name == "config.yaml":   # the demo's shape: a config edit re-plans only the rules that read it
+        assert_edits_plan_only_their_readers(tmp_path, cfg)

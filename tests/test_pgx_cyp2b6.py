@@ -332,7 +332,7 @@ def test_genotype_stage_skips_a_gene_whose_contig_the_header_lacks(tmp_path, def
 
 def test_run_pgx_calls_both_genes_and_not_genotyped_patients(tmp_path, two_gene_vcf):
     from stratify.genotypes.shards import genotype_stage
-    from stratify.stages import run_pgx
+    from stratify.pgx.stage import run_pgx
     from stratify.io.tables import read_table, write_table
 
     results = tmp_path / "results"

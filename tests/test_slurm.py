@@ -30,7 +30,7 @@ from pathlib import Path
 import pandas as pd
 from slurm_cluster import COHORT
 
-# rules that run as SLURM jobs (effective_config is a local rule; `all` has no job)
+# rules that run as SLURM jobs (`all` has no job)
 SUBMITTED = {"simulate", "validate", "genotypes_plan", "genotypes_pca", "genotypes_shard", "genotypes", "pgx",
              "clinical", "trd", "features", "subtype", "model", "heterogeneity", "explain", "report"}
 # numbers computed the same way on both sides: equal up to float noise

@@ -62,6 +62,9 @@ def test_second_cohort_config_runs_end_to_end(tmp_path):
     # a second run has nothing to do
     again = _snakemake("-n", "--cores", "2", "--directory", str(tmp_path), "--configfile", str(cfg))
     assert "Nothing to be done" in again.stdout + again.stderr
+    from test_workflow_dag import untracked
+
+    assert untracked(tmp_path, cfg) == []   # every file of the run is a declared output or log
     # snakemake --report works on the finished run, with every report output's caption
     smk = tmp_path / "snakemake_report.html"
     rep = _snakemake("--report", str(smk), "--directory", str(tmp_path), "--configfile", str(cfg))
@@ -94,7 +97,7 @@ def test_a_cohort_without_treatments_runs_every_stage(tmp_path):
     """Optional inputs may be absent: no treatments table -> trd staging is skipped, not an error."""
     from stratify.config import load_config
     from stratify.simulate.cohort import write_cohort
-    from stratify.stages import run_all
+    from stratify.pipeline import run_all
 
     paths = write_cohort(tmp_path / "c", n=120, seed=2, n_snps=30)
     cfg = yaml.safe_load(Path(paths["config"]).read_text())

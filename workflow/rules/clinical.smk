@@ -1,16 +1,13 @@
 rule clinical:
     input:
-        config=CONFIG,
-        manifest=f"{RESULTS}/validate/manifest.json",
+        **stage_inputs("clinical"),
     output:
-        scores=f"{RESULTS}/clinical/scores.parquet",
-        patients=f"{RESULTS}/clinical/patients.parquet",
-        summary=f"{RESULTS}/clinical/summary.json",
+        **stage_outputs("clinical"),
     params:
-        results=lambda wc, input: str(Path(input.config).parent),
+        io=io_args("clinical"),
     log:
         f"{LOGS}/clinical.log",
     conda:
         "../../environment.yml"
     shell:
-        "stratify clinical --config {input.config} --results {params.results} --log {log}"
+        "stratify clinical {params.io} --log {log}"

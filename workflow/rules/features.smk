@@ -1,19 +1,13 @@
 rule features:
     input:
-        config=CONFIG,
-        clinical=f"{RESULTS}/clinical/patients.parquet",
-        pgx=f"{RESULTS}/pgx/calls.parquet",
-        pcs=f"{RESULTS}/genotypes/pcs.parquet",
-        prs=f"{RESULTS}/genotypes/prs.parquet",
-        trd=f"{RESULTS}/trd/after_index.parquet",
+        **stage_inputs("features"),
     output:
-        table=f"{RESULTS}/features/features.parquet",
-        summary=f"{RESULTS}/features/summary.json",
+        **stage_outputs("features"),
     params:
-        results=lambda wc, input: str(Path(input.config).parent),
+        io=io_args("features"),
     log:
         f"{LOGS}/features.log",
     conda:
         "../../environment.yml"
     shell:
-        "stratify features --config {input.config} --results {params.results} --log {log}"
+        "stratify features {params.io} --log {log}"

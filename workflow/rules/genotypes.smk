@@ -7,29 +7,27 @@
 checkpoint genotypes_plan:
     input:
         unpack(vcf_inputs),
-        config=CONFIG,
-        manifest=f"{RESULTS}/validate/manifest.json",
+        **stage_inputs("genotypes_plan"),
     output:
-        plan=f"{RESULTS}/genotypes/plan.json",
+        **stage_outputs("genotypes_plan"),
     params:
-        results=lambda wc, input: str(Path(input.config).parent),
+        io=io_args("genotypes_plan"),
     log:
         f"{LOGS}/genotypes_plan.log",
     conda:
         "../../environment.yml"
     shell:
-        "stratify genotypes --step plan --config {input.config} --results {params.results} --log {log}"
+        "stratify genotypes --step plan {params.io} --log {log}"
 
 
 rule genotypes_pca:
     input:
         unpack(vcf_inputs),
-        config=CONFIG,
-        plan=f"{RESULTS}/genotypes/plan.json",
+        **stage_inputs("genotypes_pca"),
     output:
-        pca=f"{RESULTS}/genotypes/pca.npz",
+        **stage_outputs("genotypes_pca"),
     params:
-        results=lambda wc, input: str(Path(input.config).parent),
+        io=io_args("genotypes_pca"),
     log:
         f"{LOGS}/genotypes_pca.log",
     resources:
@@ -37,23 +35,19 @@ rule genotypes_pca:
     conda:
         "../../environment.yml"
     shell:
-        "stratify genotypes --step pca --config {input.config} --results {params.results} --log {log}"
+        "stratify genotypes --step pca {params.io} --log {log}"
 
 
 rule genotypes_shard:
     input:
         unpack(vcf_inputs),
-        config=CONFIG,
-        plan=f"{RESULTS}/genotypes/plan.json",
-        pca=f"{RESULTS}/genotypes/pca.npz",
+        **stage_inputs("genotypes_shard"),
     output:
-        npz=f"{RESULTS}/genotypes/shards/{{job}}.npz",
-        variants=f"{RESULTS}/genotypes/shards/{{job}}.variants.parquet",
-        pgx=f"{RESULTS}/genotypes/shards/{{job}}.pgx.parquet",
+        **stage_outputs("genotypes_shard"),
     wildcard_constraints:
         job=r"r\d{4}_c\d{4}",
     params:
-        results=lambda wc, input: str(Path(input.config).parent),
+        io=io_args("genotypes_shard"),
     log:
         f"{LOGS}/genotypes_shard/{{job}}.log",
     resources:
@@ -61,27 +55,25 @@ rule genotypes_shard:
     conda:
         "../../environment.yml"
     shell:
-        "stratify genotypes --step shard --job {wildcards.job} --config {input.config} "
-        "--results {params.results} --log {log}"
+        "stratify genotypes --step shard --job {wildcards.job} {params.io} --log {log}"
 
 
 rule genotypes:
     input:
         unpack(vcf_inputs),
-        genotype_shard_outputs,
-        config=CONFIG,
-        manifest=f"{RESULTS}/validate/manifest.json",
+        unpack(genotype_merge_inputs),
+        **stage_inputs("genotypes"),
     output:
-        pcs=f"{RESULTS}/genotypes/pcs.parquet",
-        prs=f"{RESULTS}/genotypes/prs.parquet",
-        pgx=f"{RESULTS}/genotypes/pgx_genotypes.parquet",
-        prs_report=f"{RESULTS}/genotypes/prs_report.tsv",
-        # the cohort's patients without a VCF sample, with the reason (all of them without a VCF)
-        not_genotyped=f"{RESULTS}/genotypes/patients_without_genotypes.tsv",
-        summary=f"{RESULTS}/genotypes/summary.json",
+        **stage_outputs("genotypes"),
     params:
-        results=lambda wc, input: str(Path(input.config).parent),
-        step=lambda wc: "--step merge" if "genotypes" in config["inputs"] else "",
+        io=io_args("genotypes"),
+        # with a VCF: merge the shards (their folder; every shard file is an input above)
+        merge=(
+            f"--step merge --input plan={RESULTS}/genotypes/plan.json --input pca={RESULTS}/genotypes/pca.npz "
+            f"--input shards={RESULTS}/genotypes/shards"
+            if HAS_VCF
+            else ""
+        ),
     log:
         f"{LOGS}/genotypes.log",
     resources:
@@ -89,4 +81,4 @@ rule genotypes:
     conda:
         "../../environment.yml"
     shell:
-        "stratify genotypes {params.step} --config {input.config} --results {params.results} --log {log}"
+        "stratify genotypes {params.merge} {params.io} --log {log}"

@@ -1,16 +1,13 @@
 rule heterogeneity:
     input:
-        config=CONFIG,
-        features=f"{RESULTS}/features/features.parquet",
-        features_summary=f"{RESULTS}/features/summary.json",
+        **stage_inputs("heterogeneity"),
     output:
-        summary=f"{RESULTS}/heterogeneity/summary.json",
-        cate=f"{RESULTS}/heterogeneity/cate.parquet",
+        **stage_outputs("heterogeneity"),
     params:
-        results=lambda wc, input: str(Path(input.config).parent),
+        io=io_args("heterogeneity"),
     log:
         f"{LOGS}/heterogeneity.log",
     conda:
         "../../environment.yml"
     shell:
-        "stratify heterogeneity --config {input.config} --results {params.results} --log {log}"
+        "stratify heterogeneity {params.io} --log {log}"

@@ -1,20 +1,13 @@
 rule pgx:
     input:
-        config=CONFIG,
-        genotypes=f"{RESULTS}/genotypes/pgx_genotypes.parquet",
-        treatments=f"{RESULTS}/validate/treatments.parquet",
-        manifest=f"{RESULTS}/validate/manifest.json",
+        **stage_inputs("pgx"),
     output:
-        calls=f"{RESULTS}/pgx/calls.parquet",
-        tsv=f"{RESULTS}/pgx/calls.tsv",
-        guidance=f"{RESULTS}/pgx/guidance.parquet",
-        guidance_tsv=f"{RESULTS}/pgx/guidance.tsv",
-        summary=f"{RESULTS}/pgx/summary.json",
+        **stage_outputs("pgx"),
     params:
-        results=lambda wc, input: str(Path(input.config).parent),
+        io=io_args("pgx"),
     log:
         f"{LOGS}/pgx.log",
     conda:
         "../../environment.yml"
     shell:
-        "stratify pgx run --config {input.config} --results {params.results} --log {log}"
+        "stratify pgx run {params.io} --log {log}"

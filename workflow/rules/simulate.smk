@@ -3,17 +3,14 @@ if "simulate" in config:
 
     rule simulate:
         output:
-            **cohort_files(),
+            **simulated_files(),
         params:
             out=lambda wc: str(Path(config["inputs"]["patients"]).parent),
             n=config["simulate"]["n"],
             seed=config["simulate"]["seed"],
             null="--null" if config["simulate"]["null_twin"] else "",
             teh=f"--teh {config['simulate']['teh']}" if "teh" in config["simulate"] else "",
-            # a cohort that reads neither a VCF nor star-allele calls gets none written
-            genotypes=""
-            if "vcf" in cohort_files() or config["inputs"].get("star_alleles")
-            else "--no-genotypes",
+            genotypes="" if simulated_genotypes() else "--no-genotypes",
             cohort=COHORT,
         log:
             f"{LOGS}/simulate.log",

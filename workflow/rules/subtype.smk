@@ -1,20 +1,16 @@
 rule subtype:
     input:
-        config=CONFIG,
-        features=f"{RESULTS}/features/features.parquet",
+        **stage_inputs("subtype"),
     output:
-        assignments=f"{RESULTS}/subtype/assignments.parquet",
-        profiles=report(
-            f"{RESULTS}/subtype/profiles.tsv",
-            caption="../report/subtype.rst",
-            category="Subtypes",
+        **stage_outputs(
+            "subtype",
+            profiles=lambda p: report(p, caption="../report/subtype.rst", category="Subtypes"),
         ),
-        summary=f"{RESULTS}/subtype/summary.json",
     params:
-        results=lambda wc, input: str(Path(input.config).parent),
+        io=io_args("subtype"),
     log:
         f"{LOGS}/subtype.log",
     conda:
         "../../environment.yml"
     shell:
-        "stratify subtype --config {input.config} --results {params.results} --log {log}"
+        "stratify subtype {params.io} --log {log}"

@@ -1,24 +1,16 @@
 rule trd:
     input:
-        config=CONFIG,
-        treatments=f"{RESULTS}/validate/treatments.parquet",
-        scores=f"{RESULTS}/clinical/scores.parquet",
-        guidance=f"{RESULTS}/pgx/guidance.parquet",
+        **stage_inputs("trd"),
     output:
-        trials=f"{RESULTS}/trd/trials.parquet",
-        staging=f"{RESULTS}/trd/staging.parquet",
-        after_index=f"{RESULTS}/trd/after_index.parquet",
-        concordance=report(
-            f"{RESULTS}/trd/concordance.tsv",
-            caption="../report/trd.rst",
-            category="Treatment resistance",
+        **stage_outputs(
+            "trd",
+            concordance=lambda p: report(p, caption="../report/trd.rst", category="Treatment resistance"),
         ),
-        summary=f"{RESULTS}/trd/summary.json",
     params:
-        results=lambda wc, input: str(Path(input.config).parent),
+        io=io_args("trd"),
     log:
         f"{LOGS}/trd.log",
     conda:
         "../../environment.yml"
     shell:
-        "stratify trd --config {input.config} --results {params.results} --log {log}"
+        "stratify trd {params.io} --log {log}"

@@ -1,4 +1,4 @@
-"""``python -m stratify.cli``: the same as the ``stratify`` command."""
+"""``python -m stratify.cli``: the ``stratify`` command."""
 
 import sys
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from stratify import __version__
+from stratify.io.layout import DeclaredFiles, input_paths
 from stratify.io.tables import read_table
 from stratify.report.pseudonym import SALT_ENV, Pseudonymiser, pseudonymising, raw_identifiers_in
 from stratify.report.render import render
@@ -63,15 +64,17 @@ SECTIONS = [
 ]
 
 
-def build_report(config: dict[str, Any], results: str | Path) -> str:
-    """Render the report for a finished run in ``results`` (results/<cohort>).
+def build_report(config: dict[str, Any], results: DeclaredFiles | str | Path) -> str:
+    """Render the report from the files it reads: ``results`` is the rule's declared inputs
+    (:class:`~stratify.io.layout.DeclaredFiles`), or a finished run's folder (results/<cohort>)
+    whose files the layout names (stratify.io.layout.REPORT_READS).
 
     With ``report.pseudonymise`` every patient identifier is replaced by its salted hash
     (:class:`Pseudonymiser`; salt from ``STRATIFY_REPORT_SALT`` or random), and the finished
     page is checked: a raw identifier left anywhere outside the embedded images stops the
     report with an error rather than publish it.
     """
-    r = Path(results)
+    r = results if isinstance(results, DeclaredFiles) else DeclaredFiles.from_inputs(input_paths("report", results))
     if not config["report"].get("pseudonymise"):
         return _build(config, r)
     salt = os.environ.get(SALT_ENV, "")
@@ -94,12 +97,12 @@ def build_report(config: dict[str, Any], results: str | Path) -> str:
     return page
 
 
-def _patient_ids(r: Path) -> list[str]:
+def _patient_ids(r: DeclaredFiles) -> list[str]:
     p = r / "validate" / "patients.parquet"
     return [] if not p.exists() else read_table(p, kind="input.patients")["patient_id"].astype(str).tolist()
 
 
-def _build(config: dict[str, Any], r: Path) -> str:
+def _build(config: dict[str, Any], r: DeclaredFiles) -> str:
     builders = {
         "overview": section_overview,
         "reconciliation": section_reconciliation,

@@ -27,8 +27,6 @@ GUIDANCE_COLUMNS = (
 
 def pgx_context(config, r: Path) -> dict[str, Any]:
     """Calls by gene, source, status and phenotype; the reasons for missing phenotypes; the guidance."""
-    from stratify.plots import bar_counts_png
-
     s = read_json(r / "pgx" / "summary.json")
     calls = read_table(r / "pgx" / "calls.parquet", kind="pgx.calls")
     if calls.empty:
@@ -45,7 +43,6 @@ def pgx_context(config, r: Path) -> dict[str, Any]:
         .reset_index()
     )
     png = r / "pgx" / "phenotypes.png"
-    bar_counts_png(s.get("phenotypes", {}), png, title="CPIC phenotypes per gene")
     src = pd.DataFrame(s.get("sources", []))
     why = calls.loc[calls["reason"].fillna("").astype(str) != ""] if "reason" in calls else calls.iloc[:0]
     reasons = (

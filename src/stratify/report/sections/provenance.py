@@ -29,7 +29,7 @@ STAGE_OUTPUTS = [
 
 
 def _versions() -> dict[str, str]:
-    from stratify.stages import package_versions
+    from stratify.io.results import package_versions
 
     return package_versions()
 
