@@ -170,6 +170,7 @@ STEP_CODE = """
 import json, sys, time
 from pathlib import Path
 from stratify.genotypes import shards as G
+from stratify.genotypes.pca import fit_pca
 vcf, step, work, chunk = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
 t0 = time.perf_counter()
 samples = G.header_samples(vcf)
@@ -179,7 +180,7 @@ if step == "plan":
 else:
     plan = json.loads((work / "plan.json").read_text())
     if step == "pca":
-        G.save_pca(G.fit_pca(plan), work / "pca.npz")
+        G.save_pca(fit_pca(plan), work / "pca.npz")
     else:
         pca = G.load_pca(work / "pca.npz")
         if step in ("shard", "other_shards"):

@@ -258,7 +258,7 @@ def _check_config(path: Path, data: bytes, seed: Seed) -> None:
 
 
 def _check_arms(path: Path, data: bytes, seed: Seed) -> None:
-    from stratify.heterogeneity.variance_ratio import pair_arms, read_arms
+    from stratify.heterogeneity.trial_arms import pair_arms, read_arms
 
     arms = read_arms(path)
     _expect_rows(len(arms), data, _sep_of(path), "read_arms")

@@ -8,7 +8,8 @@ import pytest
 import sklearn.decomposition  # noqa: F401  (slow one-off import, paid at collection rather than by one test)
 
 from stratify.errors import GenotypeError
-from stratify.genotypes.shards import PGX_COLUMNS, genotype_pcs, genotype_stage, map_samples, read_dosages
+from stratify.genotypes.pca import genotype_pcs, read_dosages
+from stratify.genotypes.shards import PGX_COLUMNS, genotype_stage, map_samples
 from stratify.simulate.cohort import write_cohort, write_vcf
 
 SAMPLES = ["A", "B", "C", "D"]

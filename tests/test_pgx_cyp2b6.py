@@ -292,7 +292,8 @@ def two_gene_vcf(tmp_path_factory, defs):
 
 
 def test_genotype_stage_reads_both_genes_sharded_or_not(two_gene_vcf):
-    from stratify.genotypes.shards import PGX_COLUMNS, fit_pca, genotype_stage, make_plan, merge, run_shard, settings
+    from stratify.genotypes.pca import fit_pca
+    from stratify.genotypes.shards import PGX_COLUMNS, genotype_stage, make_plan, merge, run_shard, settings
 
     pids = {"S1", "S2", "S3", "S4"}
     one = genotype_stage(two_gene_vcf, patient_ids=pids, n_components=2)["pgx_genotypes"]

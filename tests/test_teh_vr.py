@@ -20,19 +20,17 @@ from scipy.optimize import minimize_scalar
 
 from stratify.cli import main
 from stratify.errors import InputError, StratifyError
-from stratify.heterogeneity.variance_ratio import (
+from stratify.heterogeneity.meta_analysis import (
     fixed_effect,
-    griselda_arms,
     lncvr,
     lnvr,
-    pair_arms,
     pool_comparisons,
     random_effects,
-    read_arms,
     reml_loglik,
     reml_tau2,
-    run_vr,
 )
+from stratify.heterogeneity.trial_arms import pair_arms, read_arms
+from stratify.heterogeneity.variance_ratio import griselda_arms, run_vr
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data" / "teh"

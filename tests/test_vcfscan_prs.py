@@ -12,7 +12,8 @@ import pysam
 import pytest
 
 from stratify.errors import GenotypeError
-from stratify.genotypes.shards import fit_pca, genotype_stage, make_plan, merge, run_shard, settings
+from stratify.genotypes.pca import fit_pca
+from stratify.genotypes.shards import genotype_stage, make_plan, merge, run_shard, settings
 from stratify.genotypes.prs import ScoreAccumulator, match_allele, read_scoring_file
 from stratify.simulate.cohort import write_cohort
 from stratify.genotypes.vcfscan import ScanStats, TabixIndex, plan_shards, scan
@@ -292,7 +293,7 @@ def test_sharded_stage_equals_one_shard(cohort_with_score):
 
 
 def test_prs_equals_a_direct_computation(cohort_with_score):
-    from stratify.genotypes.shards import read_dosages
+    from stratify.genotypes.pca import read_dosages
 
     paths, score = cohort_with_score
     pids = {f"S{i:05d}" for i in range(1, 241)}

@@ -146,10 +146,9 @@ def _check_records(table: pd.DataFrame, path: Path, opener, *, header_line: int)
     return table.loc[~blank].reset_index(drop=True)
 
 
-def read_scoring_file(path: str | Path, *, genome_build: str = "GRCh38") -> Score:
-    """Read a PGS Catalog scoring file; rows that can never be scored get a status now."""
-    path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
+def _read_table(path: Path, opener) -> tuple[dict[str, str], pd.DataFrame]:
+    """The ``#key=value`` header block and the table of a scoring file (all text), its
+    records checked (:func:`_check_records`)."""
     header: dict[str, str] = {}
     try:
         with opener(path, "rt") as f:
@@ -173,14 +172,14 @@ def read_scoring_file(path: str | Path, *, genome_build: str = "GRCh38") -> Scor
         table = _check_records(table, path, opener, header_line=n_skip + 1)
     except (OSError, EOFError) as exc:
         raise GenotypeError(f"{path}: cannot be read as a PGS Catalog scoring file ({exc})") from None
-    sid = header.get("pgs_id") or re.sub(r"(_hmPOS.*)?\.txt(\.gz)?$", "", path.name)
-    sid = re.sub(r"[^A-Za-z0-9_]", "_", sid)
-    for col in ("effect_allele", "effect_weight"):
-        if col not in table.columns:
-            raise GenotypeError(
-                f"{path}: column {col!r} missing; a PGS Catalog scoring file has "
-                f"effect_allele and effect_weight (columns found: {', '.join(table.columns)})"
-            )
+    return header, table
+
+
+def _positions(
+    table: pd.DataFrame, header: dict[str, str], path: Path, *, genome_build: str
+) -> tuple[str | None, pd.Series, pd.Series, str]:
+    """The genome build, chromosome and position columns (harmonised ``hm_*`` if present) and
+    what an empty position means; positions on another build than the cohort's are an error."""
     if "hm_pos" in table.columns and "hm_chr" in table.columns:
         build = header.get("HmPOS_build")
         chrom, pos = table["hm_chr"], table["hm_pos"]
@@ -199,6 +198,12 @@ def read_scoring_file(path: str | Path, *, genome_build: str = "GRCh38") -> Scor
             f"{path}: positions are on {build} but the cohort's genome_build is {genome_build}; "
             f"use the PGS Catalog's harmonised file for {genome_build} (…_hmPOS_{genome_build}.txt.gz)"
         )
+    return build, chrom, pos, unharm
+
+
+def _variants(table: pd.DataFrame, chrom: pd.Series, pos: pd.Series, path: Path) -> pd.DataFrame:
+    """One row per scoring-file row with normalised chromosome, position, alleles and weight,
+    and a status for rows that can never be scored (not harmonised, unsupported, duplicate)."""
     if "other_allele" in table.columns:
         other = table["other_allele"]
     elif "hm_inferOtherAllele" in table.columns:
@@ -231,6 +236,24 @@ def read_scoring_file(path: str | Path, *, genome_build: str = "GRCh38") -> Scor
     v.loc[v["weight"].isna() & v["status"].eq(""), "status"] = "not_harmonised"
     dup = v["status"].eq("") & v.duplicated(["chrom", "pos", "effect_allele", "other_allele"], keep="first")
     v.loc[dup, "status"] = "duplicate"
+    return v
+
+
+def read_scoring_file(path: str | Path, *, genome_build: str = "GRCh38") -> Score:
+    """Read a PGS Catalog scoring file; rows that can never be scored get a status now."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    header, table = _read_table(path, opener)
+    sid = header.get("pgs_id") or re.sub(r"(_hmPOS.*)?\.txt(\.gz)?$", "", path.name)
+    sid = re.sub(r"[^A-Za-z0-9_]", "_", sid)
+    for col in ("effect_allele", "effect_weight"):
+        if col not in table.columns:
+            raise GenotypeError(
+                f"{path}: column {col!r} missing; a PGS Catalog scoring file has "
+                f"effect_allele and effect_weight (columns found: {', '.join(table.columns)})"
+            )
+    build, chrom, pos, unharm = _positions(table, header, path, genome_build=genome_build)
+    v = _variants(table, chrom, pos, path)
     n_bad = int(v["status"].ne("").sum())
     log.info("%s: score %s, %d variants (%d cannot be scored: %s)", path.name, sid, len(v), n_bad, unharm)
     return Score(sid, str(path), build, v, header)

@@ -9,9 +9,9 @@ Products, keyed by patient:
   and the summary's ``pgx_genes_not_in_vcf`` says so;
 * genotype principal components on LD-pruned common biallelic SNPs, the model's ancestry
   covariates: fitted on a reference set of at most ``genotypes.pca.samples`` samples
-  (MAF and call-rate filters, greedy pairwise LD pruning within a window), then every
-  sample is projected onto the components (the reference samples' projections are exactly
-  their PCA scores);
+  (:mod:`stratify.genotypes.pca`: MAF and call-rate filters, greedy pairwise LD pruning
+  within a window), then every sample is projected onto the components (the reference
+  samples' projections are exactly their PCA scores);
 * polygenic scores from PGS Catalog scoring files (stratify.genotypes.prs), with a per-score report
   of the variants matched.
 
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,11 +40,11 @@ import numpy as np
 import pandas as pd
 
 from stratify.errors import GenotypeError
+from stratify.genotypes.pca import fit_pca
 from stratify.genotypes.pgxsites import (
     PGX_COLUMNS,  # noqa: F401  (re-exported: stages and tests read it here)
     empty_pgx,
     genes_not_in_header,
-    in_pgx_region,
     merge_pgx,
     pgx_regions,
     pgx_summary,
@@ -78,71 +77,6 @@ def settings(config: dict[str, Any] | None) -> dict[str, Any]:
     out["pca"] = {**DEFAULTS["pca"], **(g.get("pca") or {})}
     out["pgs"] = {**DEFAULTS["pgs"], **(g.get("pgs") or {})}
     return out
-
-
-def read_dosages(
-    vcf_path: str | Path,
-    *,
-    min_maf: float = 0.05,
-    min_call_rate: float = 0.95,
-    exclude_regions: tuple[tuple[str, int, int], ...] = (),
-) -> tuple[list[str], pd.DataFrame, np.ndarray]:
-    """Alternate-allele dosages (0/1/2, NaN missing) of common biallelic SNPs, whole file in memory.
-
-    For small files and tests; the stage itself streams (``fit_pca``, ``run_shard``).
-    Returns the VCF sample names, a variant table (chrom, pos, id, ref, alt, maf,
-    call_rate) and a float32 matrix of shape (samples, variants).
-    """
-    samples = header_samples(vcf_path)
-    cols, info = [], []
-    for r in scan(vcf_path, None):
-        if len(r.ref) != 1 or len(r.alt) != 1:
-            continue
-        if any(c == r.chrom and s <= r.pos <= e for c, s, e in exclude_regions):
-            continue
-        g = r.dosage.astype(np.float32)
-        g[g < 0] = np.nan
-        call_rate = float((~np.isnan(g)).mean())
-        if call_rate < min_call_rate:
-            continue
-        p = float(np.nanmean(g)) / 2
-        maf = min(p, 1 - p)
-        if maf < min_maf:
-            continue
-        cols.append(g)
-        info.append((r.chrom, r.pos, r.id if r.id != "." else f"{r.chrom}:{r.pos}", r.ref, r.alt, maf, call_rate))
-    variants = pd.DataFrame(info, columns=["chrom", "pos", "id", "ref", "alt", "maf", "call_rate"])
-    mat = np.column_stack(cols) if cols else np.empty((len(samples), 0), dtype=np.float32)
-    return samples, variants, mat
-
-
-def _pca(x: np.ndarray, n_components: int, seed: int):
-    from sklearn.decomposition import PCA
-
-    n, m = x.shape
-    k = min(n_components, n - 1, m)
-    if k < 1:
-        raise GenotypeError(f"too few samples ({n}) or common SNPs ({m}) for genotype principal components")
-    pca = PCA(n_components=k, svd_solver="randomized", random_state=seed)
-    scores = pca.fit_transform(x)
-    return pca, scores
-
-
-def standardise(dosages: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """(g - 2p) / sqrt(2p(1-p)) (Patterson et al. 2006); missing genotypes become 0."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        x = (dosages - 2 * p) / np.sqrt(2 * p * (1 - p))
-    return np.nan_to_num(x, nan=0.0).astype(np.float32)
-
-
-def genotype_pcs(dosages: np.ndarray, *, n_components: int = 10, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Principal components of standardised dosages (Patterson et al. 2006 scaling).
-
-    Returns the (samples x k) component scores and the explained-variance ratios.
-    """
-    p = np.nanmean(dosages, axis=0) / 2
-    pca, scores = _pca(standardise(dosages, p), n_components, seed)
-    return scores, pca.explained_variance_ratio_
 
 
 def patients_without_sample(mapping: dict[str, str], patient_ids: set[str]) -> list[str]:
@@ -223,98 +157,6 @@ def make_plan(
         "pca_columns": [int(i) for i in ref],
         "settings": cfg,
     }
-
-
-def fit_pca(plan: dict[str, Any], *, seed: int = 0) -> dict[str, Any]:
-    """Reference-sample PCA on LD-pruned common SNPs (one streaming pass over the reference samples).
-
-    Filters on the reference samples: biallelic SNP, call rate >= min_call_rate, MAF >=
-    min_maf, outside the regions of the genes called from the VCF (CYP2C19, CYP2B6). Pruning: a SNP is kept if its squared correlation
-    with every SNP kept within ld_window_kb on the same contig is below ld_r2 (greedy, in
-    file order; plink's --indep-pairwise idea with a window in bases). At most max_snps are
-    kept (later ones are dropped and the summary says how many).
-    """
-    vcf = plan["vcf"]
-    pc = plan["settings"]["pca"]
-    cols = np.array(plan["pca_columns"], dtype=np.int64)
-    regions = pgx_regions()
-    window = int(pc["ld_window_kb"] * 1000)
-    kept_x: list[np.ndarray] = []
-    kept_info: list[tuple] = []
-    recent: list[tuple[int, np.ndarray]] = []
-    recent_chrom = None
-    counts = {
-        "snps_seen": 0,
-        "failed_call_rate": 0,
-        "failed_maf": 0,
-        "pruned_ld": 0,
-        "pgx_region": 0,
-        "over_max_snps": 0,
-    }
-    stats = ScanStats()
-    t0 = time.monotonic()
-    for shard in plan["shards"]:
-        for r in scan(vcf, Shard.from_json(shard).intervals, columns=cols, stats=stats):
-            if len(r.ref) != 1 or len(r.alt) != 1:
-                continue
-            counts["snps_seen"] += 1
-            if in_pgx_region(r.chrom, r.pos, regions):
-                counts["pgx_region"] += 1
-                continue
-            d = r.dosage
-            called = d >= 0
-            cr = float(called.mean()) if d.size else 0.0
-            if cr < pc["min_call_rate"]:
-                counts["failed_call_rate"] += 1
-                continue
-            p = float(d[called].mean()) / 2
-            if min(p, 1 - p) < pc["min_maf"] or p <= 0 or p >= 1:
-                counts["failed_maf"] += 1
-                continue
-            sd = float(np.sqrt(2 * p * (1 - p)))
-            x = np.where(called, (d - 2 * p) / sd, 0.0).astype(np.float32)
-            if r.chrom != recent_chrom:
-                recent, recent_chrom = [], r.chrom
-            recent = [(q, y) for q, y in recent if r.pos - q <= window]
-            if recent:
-                ys = np.stack([y for _, y in recent])
-                num = ys @ x
-                den = np.sqrt((ys * ys).sum(axis=1) * float(x @ x))
-                if np.any((num / np.maximum(den, 1e-12)) ** 2 >= pc["ld_r2"]):
-                    counts["pruned_ld"] += 1
-                    continue
-            recent.append((r.pos, x))
-            if len(kept_x) >= pc["max_snps"]:
-                counts["over_max_snps"] += 1
-                continue
-            kept_x.append(x)
-            kept_info.append((r.chrom, r.pos, r.ref, r.alt, p, sd))
-    log.info(
-        "PCA reference pass: %d records, %d SNPs kept after filters and LD pruning (%s) in %.1f s",
-        stats.records,
-        len(kept_x),
-        counts,
-        time.monotonic() - t0,
-    )
-    out: dict[str, Any] = {"counts": counts, "n_reference": int(len(cols)), "scan": stats.as_dict()}
-    if len(kept_x) < 10 or len(cols) <= 10:
-        out["skipped"] = (
-            f"only {len(kept_x)} common SNPs after LD pruning and {len(cols)} reference samples; "
-            "principal components need at least 10 of each"
-        )
-        return out
-    x = np.column_stack(kept_x)
-    pca, _ = _pca(x, int(pc["n_components"]), seed)
-    info = pd.DataFrame(kept_info, columns=["chrom", "pos", "ref", "alt", "p", "sd"])
-    out.update(
-        {
-            "variants": info,
-            "components": pca.components_.astype(np.float64),
-            "centre": pca.mean_.astype(np.float64),
-            "explained_variance_ratio": pca.explained_variance_ratio_,
-        }
-    )
-    return out
 
 
 def save_pca(res: dict[str, Any], path: Path) -> None:

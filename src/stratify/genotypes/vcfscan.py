@@ -290,6 +290,29 @@ def _body_lines(vf: VcfFile, n_header: int) -> Iterator[bytes]:
                 yield line
 
 
+def _sample_selection(
+    columns: tuple[int, int] | np.ndarray | None, n: int, vcf: Path
+) -> tuple[np.ndarray, int, int, bool, int | None]:
+    """The sample columns to decode: their positions, the (first, stop) span the fast path
+    decodes, whether they are one contiguous chunk, and where the line's last sample
+    (newline-terminated) sits among them (None if it is not decoded)."""
+    if columns is None:
+        columns = (0, n)
+    if isinstance(columns, tuple):
+        lo, hi = columns
+        sel = np.arange(lo, hi)
+        contiguous = True
+    else:
+        sel = np.asarray(columns, dtype=np.int64)
+        lo, hi = 0, n
+        contiguous = False
+    if sel.size and (sel.min() < 0 or sel.max() >= n):
+        raise GenotypeError(f"{vcf}: sample columns out of range (the VCF has {n} samples)")
+    last = np.flatnonzero(sel == n - 1)
+    end_at = int(last[0]) if last.size else None
+    return sel, lo, hi, contiguous, end_at
+
+
 def scan(
     vcf: str | Path,
     intervals: list[tuple[str, int, int]] | None = None,
@@ -318,22 +341,8 @@ def scan(
     n = len(header.samples)
     if n == 0:
         raise GenotypeError(f"{vcf}: the VCF has no samples (sites-only); expected genotype columns")
-    if columns is None:
-        columns = (0, n)
-    if isinstance(columns, tuple):
-        lo, hi = columns
-        sel = np.arange(lo, hi)
-        contiguous = True
-    else:
-        sel = np.asarray(columns, dtype=np.int64)
-        lo, hi = 0, n
-        contiguous = False
-    if sel.size and (sel.min() < 0 or sel.max() >= n):
-        raise GenotypeError(f"{vcf}: sample columns out of range (the VCF has {n} samples)")
+    sel, lo, hi, contiguous, end_at = _sample_selection(columns, n, vcf)
     stats = stats if stats is not None else ScanStats()
-    # where the line's last sample (newline-terminated) sits among the decoded ones
-    last = np.flatnonzero(sel == n - 1)
-    end_at = int(last[0]) if last.size else None
     t0 = time.monotonic()
     for chrom, beg, end, lines, lineno, *idx in _region_sources(vf, intervals, header):
         prev: tuple[str, int] | None = None

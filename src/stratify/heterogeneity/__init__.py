@@ -15,7 +15,10 @@ Two questions, two kinds of data:
 
   The stage also draws the PAI and CATE figures and runs the variance-ratio meta-analysis with
   the cohort's sites as studies (:func:`~stratify.heterogeneity.cohort.site_variance_ratios`).
-- From published trial arms (``stratify teh vr``, :mod:`~stratify.heterogeneity.variance_ratio`):
-  reading and pairing arms tables, lnVR and lnCVR pooled by fixed and random effects as R's
-  metafor does, the forest plot, and the GRISELDA arms of Cipriani et al. 2018.
+- From published trial arms (``stratify teh vr``, :mod:`~stratify.heterogeneity.variance_ratio`,
+  with the forest plot and the GRISELDA arms of Cipriani et al. 2018):
+
+  - :mod:`~stratify.heterogeneity.trial_arms`: reading, checking and pairing arms tables;
+  - :mod:`~stratify.heterogeneity.meta_analysis`: lnVR and lnCVR pooled by fixed and random
+    effects as R's metafor does (also used for the cohort's sites as studies).
 """

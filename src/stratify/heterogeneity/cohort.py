@@ -26,7 +26,8 @@ from scipy import stats
 from stratify.errors import ConfigError
 from stratify.features.table import available_features
 from stratify.heterogeneity.ite import analyse_heterogeneity_with_estimates
-from stratify.heterogeneity.variance_ratio import pair_arms, pool_comparisons
+from stratify.heterogeneity.meta_analysis import pool_comparisons
+from stratify.heterogeneity.trial_arms import pair_arms
 
 log = logging.getLogger(__name__)
 

@@ -201,6 +201,73 @@ def analyse_heterogeneity(
     )[0]
 
 
+def _analysed_rows(
+    features_df: pd.DataFrame,
+    treatment_col: str,
+    outcome_col: str,
+    feature_cols: list[str],
+    *,
+    arms: tuple[Any, Any] | None,
+) -> tuple[pd.DataFrame, list[str], int]:
+    """The patients analysed (arm and outcome known, in one of the two arms), the two arms as
+    text (reference first) and how many patients lacked the arm or the outcome."""
+    missing = [c for c in [treatment_col, outcome_col, *feature_cols] if c not in features_df.columns]
+    if missing:
+        raise KeyError(f"columns not in the feature table: {', '.join(missing)}")
+    df = features_df[features_df[treatment_col].notna() & features_df[outcome_col].notna()]
+    n_excluded = int(len(features_df) - len(df))
+    levels = sorted(df[treatment_col].astype(str).unique()) if arms is None else [str(a) for a in arms]
+    if len(levels) != 2:
+        raise ValueError(f"{treatment_col} must have exactly two arms, found {levels}")
+    return df[df[treatment_col].astype(str).isin(levels)], levels, n_excluded
+
+
+def _average_effect(y: np.ndarray, t: np.ndarray, levels: list[str]) -> dict[str, Any]:
+    """The unadjusted difference in response rates, comparison arm minus reference arm."""
+    ate = _two_proportions(y, t)
+    return {
+        "difference": ate["difference"],
+        "ci95": ate["ci95"],
+        "p_value": ate["p_value"],
+        "definition": f"response rate {levels[1]} minus {levels[0]}, unadjusted",
+    }
+
+
+def _statement(test: dict[str, Any], ate: dict[str, Any], levels: list[str], *, alpha: float) -> str:
+    """The sentence the report shows: heterogeneity detected or not, and the average difference."""
+    ate_txt = _fmt_ci(ate["difference"], ate["ci95"]) if ate["difference"] is not None else "not estimable"
+    if test["claimed"]:
+        statement = (
+            f"Treatment-effect heterogeneity detected: patients predicted to benefit more from "
+            f"{levels[1]} than from {levels[0]} did benefit more (median BLP slope "
+            f"{test['beta2_median']:.2f}, p = {test['p_value']:.2g} < {alpha}). Average difference "
+            f"{levels[1]} minus {levels[0]}: {ate_txt}. Individual predictions are uncertain; see the "
+            f"PAI evaluation."
+        )
+    else:
+        statement = (
+            f"No evidence of treatment-effect heterogeneity: the predicted individual differences "
+            f"between {levels[1]} and {levels[0]} did not track observed differences (median BLP "
+            f"slope {test['beta2_median']:.2f}, p = {test['p_value']:.2g}, threshold {alpha}). "
+            f"Average difference {levels[1]} minus {levels[0]}: {ate_txt}. The data do not support "
+            f"recommending one arm over the other for individual patients."
+        )
+    return statement
+
+
+def _cate_summary(cf: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Mean, SD and 5th/95th percentiles of the T- and X-learner's out-of-fold CATEs."""
+    return {
+        k: {
+            "mean": float(cf[k].mean()),
+            "sd": float(cf[k].std()),
+            "q05": float(np.quantile(cf[k], 0.05)),
+            "q95": float(np.quantile(cf[k], 0.95)),
+        }
+        for k in ("tau_T", "tau_X")
+    }
+
+
 def analyse_heterogeneity_with_estimates(
     features_df: pd.DataFrame,
     treatment_col: str,
@@ -235,15 +302,7 @@ def analyse_heterogeneity_with_estimates(
     >>> list(est.columns), len(est) == s["n"]
     (['arm', 'treatment', 'y', 'mu0', 'mu1', 'tau_T', 'tau_X', 'fold'], True)
     """
-    missing = [c for c in [treatment_col, outcome_col, *feature_cols] if c not in features_df.columns]
-    if missing:
-        raise KeyError(f"columns not in the feature table: {', '.join(missing)}")
-    df = features_df[features_df[treatment_col].notna() & features_df[outcome_col].notna()]
-    n_excluded = int(len(features_df) - len(df))
-    levels = sorted(df[treatment_col].astype(str).unique()) if arms is None else [str(a) for a in arms]
-    if len(levels) != 2:
-        raise ValueError(f"{treatment_col} must have exactly two arms, found {levels}")
-    df = df[df[treatment_col].astype(str).isin(levels)]
+    df, levels, n_excluded = _analysed_rows(features_df, treatment_col, outcome_col, feature_cols, arms=arms)
     t = (df[treatment_col].astype(str) == levels[1]).to_numpy().astype(int)
     y = as_binary(df[outcome_col].to_numpy(dtype=float), outcome_col)
     X = df[list(feature_cols)]
@@ -269,13 +328,7 @@ def analyse_heterogeneity_with_estimates(
         alpha=alpha,
         n_jobs=n_jobs,
     )
-    ate = _two_proportions(y, t)
-    ate = {
-        "difference": ate["difference"],
-        "ci95": ate["ci95"],
-        "p_value": ate["p_value"],
-        "definition": f"response rate {levels[1]} minus {levels[0]}, unadjusted",
-    }
+    ate = _average_effect(y, t, levels)
     pai = personalized_advantage_index(cf["mu0"], cf["mu1"], t, y, top_share=top_share)
     pai.pop("pai")
     n_arm = {levels[0]: int((t == 0).sum()), levels[1]: int((t == 1).sum())}
@@ -283,23 +336,7 @@ def analyse_heterogeneity_with_estimates(
         levels[0]: float(y[t == 0].mean()) if n_arm[levels[0]] else None,
         levels[1]: float(y[t == 1].mean()) if n_arm[levels[1]] else None,
     }
-    ate_txt = _fmt_ci(ate["difference"], ate["ci95"]) if ate["difference"] is not None else "not estimable"
-    if test["claimed"]:
-        statement = (
-            f"Treatment-effect heterogeneity detected: patients predicted to benefit more from "
-            f"{levels[1]} than from {levels[0]} did benefit more (median BLP slope "
-            f"{test['beta2_median']:.2f}, p = {test['p_value']:.2g} < {alpha}). Average difference "
-            f"{levels[1]} minus {levels[0]}: {ate_txt}. Individual predictions are uncertain; see the "
-            f"PAI evaluation."
-        )
-    else:
-        statement = (
-            f"No evidence of treatment-effect heterogeneity: the predicted individual differences "
-            f"between {levels[1]} and {levels[0]} did not track observed differences (median BLP "
-            f"slope {test['beta2_median']:.2f}, p = {test['p_value']:.2g}, threshold {alpha}). "
-            f"Average difference {levels[1]} minus {levels[0]}: {ate_txt}. The data do not support "
-            f"recommending one arm over the other for individual patients."
-        )
+    statement = _statement(test, ate, levels, alpha=alpha)
     summary = {
         "n": int(len(y)),
         "n_excluded": n_excluded,
@@ -314,15 +351,7 @@ def analyse_heterogeneity_with_estimates(
         "features": list(feature_cols),
         "test": test,
         "pai": pai,
-        "cate": {
-            k: {
-                "mean": float(cf[k].mean()),
-                "sd": float(cf[k].std()),
-                "q05": float(np.quantile(cf[k], 0.05)),
-                "q95": float(np.quantile(cf[k], 0.95)),
-            }
-            for k in ("tau_T", "tau_X")
-        },
+        "cate": _cate_summary(cf),
         "heterogeneity_claimed": bool(test["claimed"]),
         "statement": statement,
     }

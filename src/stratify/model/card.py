@@ -22,19 +22,20 @@ def format_ci(v: Any, ci: Any, fmt: str = ".2f") -> str:
     return s
 
 
-def model_card(meta: dict[str, Any], summary: dict[str, Any]) -> str:
-    """A model card (Markdown): the model, its data, its metrics with intervals and baselines,
-    intended use and limitations, in the words the numbers allow."""
-    t, ep, task = meta["training"], meta["endpoint"], meta["task"]
-    m = summary["metrics"]
-    main = m["xgboost"]
-    perm = main.get("permutation_test")
+def _endpoint_words(ep: dict[str, Any], task: str) -> str:
+    """What the model predicts, in words."""
     if task == "classification":
-        what = {
+        return {
             "response": f"response (>= 50% reduction of {ep['instrument']}) at week {ep['week']:g}",
             "remission": f"remission on {ep['instrument']} at week {ep['week']:g}",
             "trd": f"TRD status ({ep.get('definition')}) after the index treatment",
         }[ep["kind"]]
+    return f"percent change of {ep['instrument']} from week 0 to week {ep['week']:g}"
+
+
+def _metrics_table(m: dict[str, Any], task: str) -> list[str]:
+    """The Markdown table of every model's metrics with intervals."""
+    if task == "classification":
         head = [
             "| model | AUC (95% CI) | Brier | balanced accuracy | calibration slope | calibration intercept |",
             "|---|---|---|---|---|---|",
@@ -45,9 +46,7 @@ def model_card(meta: dict[str, Any], summary: dict[str, Any]) -> str:
             f"{format_ci(v['calibration'].get('intercept'), v['calibration'].get('intercept_ci'))} |"
             for k, v in m.items()
         ]
-        base = f"prevalence {t['prevalence']:.2f}"
     else:
-        what = f"percent change of {ep['instrument']} from week 0 to week {ep['week']:g}"
         head = [
             "| model | R² (95% CI) | RMSE | MAE | calibration slope | calibration intercept |",
             "|---|---|---|---|---|---|",
@@ -58,20 +57,35 @@ def model_card(meta: dict[str, Any], summary: dict[str, Any]) -> str:
             f"{format_ci(v['calibration'].get('intercept'), v['calibration'].get('intercept_ci'), '.1f')} |"
             for k, v in m.items()
         ]
-        base = f"outcome mean {t['outcome_mean']:.1f}, SD {t['outcome_sd']:.1f}"
-    if perm:
-        chance = perm["p_value"] >= 0.05
-        verdict = (
-            f"Permutation test: p = {perm['p_value']:.3g} over {perm['n_permutations']} permutations of the "
-            f"outcome (null {perm['statistic']} mean {perm['null_mean']:.2f}). "
-            + (
-                "**The model's performance is not distinguishable from chance; do not use its predictions.**"
-                if chance
-                else "The model does better than chance on this cohort."
-            )
+    return head + rows
+
+
+def _baseline_words(t: dict[str, Any], task: str) -> str:
+    """The outcome's baseline in the training cohort (prevalence, or mean and SD)."""
+    if task == "classification":
+        return f"prevalence {t['prevalence']:.2f}"
+    return f"outcome mean {t['outcome_mean']:.1f}, SD {t['outcome_sd']:.1f}"
+
+
+def _permutation_verdict(perm: dict[str, Any] | None) -> str:
+    """The permutation test's verdict: better than chance or not (or not run)."""
+    if not perm:
+        return "No permutation test was run (model.n_permutations: 0)."
+    chance = perm["p_value"] >= 0.05
+    return (
+        f"Permutation test: p = {perm['p_value']:.3g} over {perm['n_permutations']} permutations of the "
+        f"outcome (null {perm['statistic']} mean {perm['null_mean']:.2f}). "
+        + (
+            "**The model's performance is not distinguishable from chance; do not use its predictions.**"
+            if chance
+            else "The model does better than chance on this cohort."
         )
-    else:
-        verdict = "No permutation test was run (model.n_permutations: 0)."
+    )
+
+
+def _limitations(meta: dict[str, Any]) -> list[str]:
+    """The limitations the card states: one cohort, CV intervals, missing features, SHAP, PCs, TRD."""
+    t = meta["training"]
     defined = meta.get("endpoint_defined_by") or []
     lims = [
         "Trained on one cohort" + (f" of {t['n_sites']} sites" if t["n_sites"] > 1 else "") + "; performance in "
@@ -99,6 +113,18 @@ def model_card(meta: dict[str, Any], summary: dict[str, Any]) -> str:
         lims.append(
             f"{', '.join(defined)} enter(s) the TRD definition itself; their importance is partly by construction."
         )
+    return lims
+
+
+def model_card(meta: dict[str, Any], summary: dict[str, Any]) -> str:
+    """A model card (Markdown): the model, its data, its metrics with intervals and baselines,
+    intended use and limitations, in the words the numbers allow."""
+    t, ep, task = meta["training"], meta["endpoint"], meta["task"]
+    m = summary["metrics"]
+    what = _endpoint_words(ep, task)
+    base = _baseline_words(t, task)
+    verdict = _permutation_verdict(m["xgboost"].get("permutation_test"))
+    lims = _limitations(meta)
     feats = ", ".join(meta["features"])
     return "\n".join(
         [
@@ -124,8 +150,7 @@ def model_card(meta: dict[str, Any], summary: dict[str, Any]) -> str:
             "",
             "## Metrics",
             "",
-            *head,
-            *rows,
+            *_metrics_table(m, task),
             "",
             verdict,
             "",

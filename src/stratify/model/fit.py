@@ -318,6 +318,173 @@ def _permutation(
     return res
 
 
+def _add_baselines(
+    oof: pd.DataFrame,
+    data: pd.DataFrame,
+    y: np.ndarray,
+    folds,
+    *,
+    task: str,
+    seed: int,
+    clin: list[str],
+    lin_name: str,
+    pred_ng: np.ndarray | None,
+) -> None:
+    """Add the baselines' out-of-fold predictions to ``oof``: the clinical linear model, XGBoost
+    without the genetic features, and the constant."""
+    if clin:
+        make_lin = (lambda: make_logistic(seed=seed)) if task == CLASSIFICATION else (lambda: make_ridge(seed=seed))
+        oof[lin_name] = cross_validated_predictions(make_lin, data[clin].to_numpy(dtype=float), y, folds)
+    if pred_ng is not None:
+        oof["xgboost_no_genetic"] = pred_ng
+    # one constant for everyone, the cohort's prevalence (mean): AUC exactly 0.5 and R² exactly 0 by
+    # construction (a per-fold constant would make the pooled AUC drift below 0.5 under leave-one-site-out)
+    oof["majority" if task == CLASSIFICATION else "mean"] = float(y.mean())
+
+
+def _out_of_fold_predictions(
+    data: pd.DataFrame,
+    X: np.ndarray,
+    y: np.ndarray,
+    folds,
+    cv_info: dict[str, Any],
+    *,
+    options: ModelOptions,
+    candidates: list[dict[str, Any]],
+    budget: float,
+    clin: list[str],
+    lin_name: str,
+    nongen_cols: list[int] | None,
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """The nested cross-validation's out-of-fold predictions of XGBoost and the baselines (one
+    column per model), and one record per outer fold."""
+    sc = options.search
+    log.info(
+        "nested cross-validation: %s; inner search %s",
+        cv_info["description"],
+        f"{len(candidates)} candidates, {sc['inner_folds']}-fold, early stopping after "
+        f"{sc['early_stopping_rounds']} rounds, {budget:.0f}s per search"
+        if candidates
+        else "off",
+    )
+    pred, pred_ng, fold_rows = _nested_cv(
+        X, y, folds, cv_info, options=options, candidates=candidates, budget=budget, nongen_cols=nongen_cols
+    )
+    oof = pd.DataFrame({"patient_id": data["patient_id"], "site": data["site"], "y": y, "xgboost": pred})
+    _add_baselines(
+        oof,
+        data,
+        y,
+        folds,
+        task=options.task,
+        seed=options.seed,
+        clin=clin,
+        lin_name=lin_name,
+        pred_ng=pred_ng if nongen_cols is not None else None,
+    )
+    return oof, fold_rows
+
+
+def _final_model(
+    X: np.ndarray,
+    y: np.ndarray,
+    folds,
+    cv_info: dict[str, Any],
+    *,
+    metrics: dict[str, Any],
+    strata: np.ndarray | None,
+    options: ModelOptions,
+    candidates: list[dict[str, Any]],
+    budget: float,
+    threads: int,
+):
+    """The final model: hyperparameters searched on all patients, the permutation test of that
+    configuration (added to ``metrics["xgboost"]``), and the refit on all patients. Returns the
+    fitted model and the search's record."""
+    task, seed = options.task, options.seed
+    final_s = choose_hyperparameters(
+        X,
+        y,
+        task=task,
+        search=options.search,
+        first_params=options.first_params,
+        candidates=candidates,
+        budget_s=budget,
+        seed=seed,
+        label="final model (all patients)",
+    )
+    if options.n_permutations:
+        metrics["xgboost"]["permutation_test"] = _permutation(
+            X,
+            y,
+            params=final_s["params"],
+            folds=folds,
+            cv_info=cv_info,
+            observed=metrics["xgboost"][PRIMARY[task][0]],
+            strata=strata,
+            options=options,
+            threads=threads,
+        )
+    return make_xgb(final_s["params"], seed=seed, task=task).fit(X, y), final_s
+
+
+def _searches_cut_by_budget(
+    fold_rows: list[dict[str, Any]], final_s: dict[str, Any], search: dict[str, Any], *, n_searches: int
+) -> int:
+    """How many hyperparameter searches the time budget cut short (warned about: results then
+    depend on the machine's speed)."""
+    stopped = sum(r["stopped_by_budget"] for r in fold_rows) + int(final_s["stopped_by_budget"])
+    if stopped:
+        log.warning(
+            "the time budget (model.search.time_budget_s = %s) cut %d of %d searches short; results can "
+            "differ on a faster or slower machine. Raise the budget or lower model.search.n_candidates "
+            "for reproducible runs",
+            search["time_budget_s"],
+            stopped,
+            n_searches,
+        )
+    return stopped
+
+
+def _fit_info(
+    features: pd.DataFrame,
+    y: np.ndarray,
+    sites: np.ndarray,
+    *,
+    task: str,
+    cv_info: dict[str, Any],
+    n_folds: int,
+    per_site: list[dict[str, Any]],
+    search: dict[str, Any],
+    n_candidates: int,
+    stopped: int,
+    final_s: dict[str, Any],
+    feature_sets: dict[str, list[str]],
+) -> dict[str, Any]:
+    """The ``info`` of a fit: training data, cross-validation, search and feature sets."""
+    return {
+        "task": task,
+        "n_train": int(len(y)),
+        "n_excluded_no_endpoint": int(features["y"].isna().sum()),
+        "prevalence": float(y.mean()) if task == CLASSIFICATION else None,
+        "outcome_mean": float(y.mean()),
+        "outcome_sd": float(y.std(ddof=1)),
+        "folds": n_folds,
+        "cv": cv_info["description"],
+        "cv_scheme": cv_info["scheme"],
+        "n_sites": int(len(np.unique(sites))),
+        "per_site": per_site,
+        "search": {
+            **search,
+            "n_candidates": n_candidates,
+            "searches_cut_by_budget": stopped,
+            "final": {k: final_s[k] for k in ("n_evaluated", "stopped_by_budget", "seconds", "n_patients_searched")},
+        },
+        "params": final_s["params"],
+        "feature_sets": feature_sets,
+    }
+
+
 def fit_response_model(
     features: pd.DataFrame, summary: dict[str, Any], *, options: ModelOptions, threads: int = 1
 ) -> dict[str, Any]:
@@ -345,16 +512,9 @@ def fit_response_model(
     clin = [f for f in groups.get("clinical", []) if f in feats]
     nongen = [f for f in feats if f not in groups.get("genetic", [])]
     with_nongen = bool(groups.get("genetic")) and bool(nongen) and len(nongen) < len(feats)
-    name = PRIMARY[task][0]
-    log.info(
-        "nested cross-validation: %s; inner search %s",
-        cv_info["description"],
-        f"{len(candidates)} candidates, {sc['inner_folds']}-fold, early stopping after "
-        f"{sc['early_stopping_rounds']} rounds, {budget:.0f}s per search"
-        if candidates
-        else "off",
-    )
-    pred, pred_ng, fold_rows = _nested_cv(
+    lin_name = "logistic_clinical" if task == CLASSIFICATION else "ridge_clinical"
+    oof, fold_rows = _out_of_fold_predictions(
+        data,
         X,
         y,
         folds,
@@ -362,87 +522,49 @@ def fit_response_model(
         options=options,
         candidates=candidates,
         budget=budget,
+        clin=clin,
+        lin_name=lin_name,
         nongen_cols=[feats.index(f) for f in nongen] if with_nongen else None,
     )
-    oof = pd.DataFrame({"patient_id": data["patient_id"], "site": data["site"], "y": y, "xgboost": pred})
-    lin_name = "logistic_clinical" if task == CLASSIFICATION else "ridge_clinical"
-    if clin:
-        make_lin = (lambda: make_logistic(seed=seed)) if task == CLASSIFICATION else (lambda: make_ridge(seed=seed))
-        oof[lin_name] = cross_validated_predictions(make_lin, data[clin].to_numpy(dtype=float), y, folds)
-    if with_nongen:
-        oof["xgboost_no_genetic"] = pred_ng
-    # one constant for everyone, the cohort's prevalence (mean): AUC exactly 0.5 and R² exactly 0 by
-    # construction (a per-fold constant would make the pooled AUC drift below 0.5 under leave-one-site-out)
-    oof["majority" if task == CLASSIFICATION else "mean"] = float(y.mean())
     # leave-one-site-out: discrimination is measured within sites (see stratified_auc)
     strata = sites if cv_info["test_sites"] and task == CLASSIFICATION else None
     metrics = _all_metrics(oof, y, strata, options)
-    per_site = _per_site(sites, y, pred, task)
-    final_s = choose_hyperparameters(
+    per_site = _per_site(sites, y, oof["xgboost"].to_numpy(), task)
+    final, final_s = _final_model(
         X,
         y,
-        task=task,
-        search=sc,
-        first_params=options.first_params,
+        folds,
+        cv_info,
+        metrics=metrics,
+        strata=strata,
+        options=options,
         candidates=candidates,
-        budget_s=budget,
-        seed=seed,
-        label="final model (all patients)",
+        budget=budget,
+        threads=threads,
     )
-    if options.n_permutations:
-        metrics["xgboost"]["permutation_test"] = _permutation(
-            X,
-            y,
-            params=final_s["params"],
-            folds=folds,
-            cv_info=cv_info,
-            observed=metrics["xgboost"][name],
-            strata=strata,
-            options=options,
-            threads=threads,
-        )
-    final = make_xgb(final_s["params"], seed=seed, task=task).fit(X, y)
-    stopped = sum(r["stopped_by_budget"] for r in fold_rows) + int(final_s["stopped_by_budget"])
-    if stopped:
-        log.warning(
-            "the time budget (model.search.time_budget_s = %s) cut %d of %d searches short; results can "
-            "differ on a faster or slower machine. Raise the budget or lower model.search.n_candidates "
-            "for reproducible runs",
-            sc["time_budget_s"],
-            stopped,
-            len(folds) + 1,
-        )
+    stopped = _searches_cut_by_budget(fold_rows, final_s, sc, n_searches=len(folds) + 1)
     return {
         "metrics": metrics,
         "oof": oof,
         "model": final,
         "features": feats,
         "folds": fold_rows,
-        "info": {
-            "task": task,
-            "n_train": int(len(y)),
-            "n_excluded_no_endpoint": int(features["y"].isna().sum()),
-            "prevalence": float(y.mean()) if task == CLASSIFICATION else None,
-            "outcome_mean": float(y.mean()),
-            "outcome_sd": float(y.std(ddof=1)),
-            "folds": len(folds),
-            "cv": cv_info["description"],
-            "cv_scheme": cv_info["scheme"],
-            "n_sites": int(len(np.unique(sites))),
-            "per_site": per_site,
-            "search": {
-                **sc,
-                "n_candidates": len(candidates),
-                "searches_cut_by_budget": stopped,
-                "final": {
-                    k: final_s[k] for k in ("n_evaluated", "stopped_by_budget", "seconds", "n_patients_searched")
-                },
-            },
-            "params": final_s["params"],
-            "feature_sets": {
+        "info": _fit_info(
+            features,
+            y,
+            sites,
+            task=task,
+            cv_info=cv_info,
+            n_folds=len(folds),
+            per_site=per_site,
+            search=sc,
+            n_candidates=len(candidates),
+            stopped=stopped,
+            final_s=final_s,
+            feature_sets={
                 **({lin_name: clin} if clin else {}),
                 **({"xgboost_no_genetic": nongen} if with_nongen else {}),
                 "xgboost": feats,
             },
-        },
+        ),
     }

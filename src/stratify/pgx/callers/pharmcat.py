@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 from stratify.errors import PgxError, where
 from stratify.pgx.callers.common import decode, join_note, read_lines, row
@@ -168,8 +169,9 @@ def _merge_gene_rows(rows: list[list], tool: str, path: Path) -> list[list]:
     return list(merged.values())
 
 
-def read_phenotype(path: Path, *, sample: str | None = None, gene: str | None = None) -> list[list]:
-    """PharmCAT ``<sample>.phenotype.json``: the CPIC gene reports (PharmCAT 2 or 3)."""
+def _gene_reports(path: Path) -> tuple[dict, str | None]:
+    """The CPIC gene reports of a PharmCAT phenotype JSON (PharmCAT 2 or 3 layout) and the
+    sample named in its matcher metadata, if any."""
     text = decode(path.read_bytes(), str(path), "a PharmCAT phenotype JSON")
     if not text.strip():
         raise PgxError(f"{path}: empty file; expected a PharmCAT phenotype JSON")
@@ -194,79 +196,95 @@ def read_phenotype(path: Path, *, sample: str | None = None, gene: str | None = 
         raise PgxError(
             f"{path}, matcherMetadata.sampleId: expected the sample name as text, found {json.dumps(meta_id)[:80]}"
         )
+    return reports, meta_id
+
+
+def _diplotype_candidates(dips: list, at: str) -> tuple[list[list[str]], bool]:
+    """The allele-name pairs of a gene report's diplotypes, and whether any had an Unknown
+    allele (those are left out)."""
+    candidates, unknown = [], False
+    for d in dips:
+        if not isinstance(d, dict):
+            raise PgxError(f"{at}.sourceDiplotypes: expected diplotype objects with allele1/allele2")
+        alleles = [d.get(a) for a in ("allele1", "allele2")]
+        if any(
+            a is not None and not (isinstance(a, dict) and isinstance(a.get("name"), (str, type(None))))
+            for a in alleles
+        ):
+            raise PgxError(
+                f"{at}.sourceDiplotypes: expected allele1/allele2 objects with a text 'name', "
+                f"found {json.dumps(alleles)[:120]}"
+            )
+        names = [a["name"].strip() for a in alleles if a and a.get("name")]
+        if not names or "Unknown" in names:
+            unknown = True
+            continue
+        candidates.append(names)
+    return candidates, unknown
+
+
+def _phenotype_note(rep: dict, first: dict, at: str, *, no_call: str) -> str:
+    """The row's note: the no-call reason, an outside call, PharmCAT's phenotype and activity
+    score (from the first diplotype)."""
+    phens = first.get("phenotypes") or []
+    if not (isinstance(phens, list) and all(isinstance(p, str) for p in phens)):
+        raise PgxError(
+            f"{at}.sourceDiplotypes[0].phenotypes: expected a list of phenotype names, found {json.dumps(phens)[:120]}"
+        )
+    phens = [p for p in phens if p not in _PHARMCAT_IGNORABLE]
+    score = first.get("activityScore")
+    if isinstance(score, (list, dict)):
+        raise PgxError(
+            f"{at}.sourceDiplotypes[0].activityScore: expected a number or text, found {json.dumps(score)[:120]}"
+        )
+    return join_note(
+        no_call,
+        "PharmCAT outside call" if rep.get("callSource") == "OUTSIDE" else "",
+        f"phenotype: {', '.join(phens)}" if phens else "",
+        f"activity score: {score}" if score not in (None, *_PHARMCAT_IGNORABLE) else "",
+    )
+
+
+def _gene_row(who: str, gene: str, rep: Any, at: str) -> list:
+    """One combined-table row from one gene report."""
+    if not isinstance(rep, dict):
+        raise PgxError(f"{at}: expected a gene report object, found {type(rep).__name__}")
+    dips = rep.get("sourceDiplotypes") or rep.get("recommendationDiplotypes") or []
+    if not isinstance(dips, list):
+        raise PgxError(f"{at}.sourceDiplotypes: expected a list of diplotypes")
+    candidates, unknown = _diplotype_candidates(dips, at)
+    first = dips[0] if dips and isinstance(dips[0], dict) else {}
+    no_call = (
+        "PharmCAT: callSource NONE, no call"
+        if rep.get("callSource") == "NONE"
+        else "PharmCAT: Unknown allele, no call"
+        if unknown
+        else "PharmCAT: no diplotype, no call"
+        if not candidates
+        else ""
+    )
+    note = _phenotype_note(rep, first, at, no_call=no_call)
+    if no_call:
+        return row(who, gene, [], "pharmcat_phenotype", "no-call", note, at, None, column=PHENOTYPE_COLUMN)
+    if len(candidates) > 1 and all(len(c) == 1 for c in candidates):
+        return _combined_row(who, gene, " AND ".join(c[0] for c in candidates), "pharmcat_phenotype", note)
+    status = "ambiguous" if len(candidates) > 1 else "called"
+    return row(
+        who,
+        gene,
+        ["/".join(c) for c in candidates],
+        "pharmcat_phenotype",
+        status,
+        note,
+        at,
+        None,
+        keep_spaces=True,
+        column=PHENOTYPE_COLUMN,
+    )
+
+
+def read_phenotype(path: Path, *, sample: str | None = None, gene: str | None = None) -> list[list]:
+    """PharmCAT ``<sample>.phenotype.json``: the CPIC gene reports (PharmCAT 2 or 3)."""
+    reports, meta_id = _gene_reports(path)
     who = sample or meta_id or _pharmcat_sample(path, ".phenotype.json")
-    rows = []
-    for gene, rep in reports.items():
-        at = f"{path}, geneReports.{gene}"
-        if not isinstance(rep, dict):
-            raise PgxError(f"{at}: expected a gene report object, found {type(rep).__name__}")
-        dips = rep.get("sourceDiplotypes") or rep.get("recommendationDiplotypes") or []
-        if not isinstance(dips, list):
-            raise PgxError(f"{at}.sourceDiplotypes: expected a list of diplotypes")
-        candidates, unknown = [], False
-        for d in dips:
-            if not isinstance(d, dict):
-                raise PgxError(f"{at}.sourceDiplotypes: expected diplotype objects with allele1/allele2")
-            alleles = [d.get(a) for a in ("allele1", "allele2")]
-            if any(
-                a is not None and not (isinstance(a, dict) and isinstance(a.get("name"), (str, type(None))))
-                for a in alleles
-            ):
-                raise PgxError(
-                    f"{at}.sourceDiplotypes: expected allele1/allele2 objects with a text 'name', "
-                    f"found {json.dumps(alleles)[:120]}"
-                )
-            names = [a["name"].strip() for a in alleles if a and a.get("name")]
-            if not names or "Unknown" in names:
-                unknown = True
-                continue
-            candidates.append(names)
-        first = dips[0] if dips and isinstance(dips[0], dict) else {}
-        phens = first.get("phenotypes") or []
-        if not (isinstance(phens, list) and all(isinstance(p, str) for p in phens)):
-            raise PgxError(
-                f"{at}.sourceDiplotypes[0].phenotypes: expected a list of phenotype names, "
-                f"found {json.dumps(phens)[:120]}"
-            )
-        phens = [p for p in phens if p not in _PHARMCAT_IGNORABLE]
-        score = first.get("activityScore")
-        if isinstance(score, (list, dict)):
-            raise PgxError(
-                f"{at}.sourceDiplotypes[0].activityScore: expected a number or text, found {json.dumps(score)[:120]}"
-            )
-        no_call = (
-            "PharmCAT: callSource NONE, no call"
-            if rep.get("callSource") == "NONE"
-            else "PharmCAT: Unknown allele, no call"
-            if unknown
-            else "PharmCAT: no diplotype, no call"
-            if not candidates
-            else ""
-        )
-        note = join_note(
-            no_call,
-            "PharmCAT outside call" if rep.get("callSource") == "OUTSIDE" else "",
-            f"phenotype: {', '.join(phens)}" if phens else "",
-            f"activity score: {score}" if score not in (None, *_PHARMCAT_IGNORABLE) else "",
-        )
-        if no_call:
-            rows.append(row(who, gene, [], "pharmcat_phenotype", "no-call", note, at, None, column=PHENOTYPE_COLUMN))
-        elif len(candidates) > 1 and all(len(c) == 1 for c in candidates):
-            rows.append(_combined_row(who, gene, " AND ".join(c[0] for c in candidates), "pharmcat_phenotype", note))
-        else:
-            status = "ambiguous" if len(candidates) > 1 else "called"
-            rows.append(
-                row(
-                    who,
-                    gene,
-                    ["/".join(c) for c in candidates],
-                    "pharmcat_phenotype",
-                    status,
-                    note,
-                    at,
-                    None,
-                    keep_spaces=True,
-                    column=PHENOTYPE_COLUMN,
-                )
-            )
-    return rows
+    return [_gene_row(who, g, rep, f"{path}, geneReports.{g}") for g, rep in reports.items()]
