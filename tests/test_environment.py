@@ -83,3 +83,17 @@ def test_main_prints_and_fails_on_a_difference(tmp_path, capsys):
     (tmp_path / "environment.yml").write_text("dependencies:\n  - python=3.11\n  - numpy>=1.20\n")
     assert check.main(tmp_path) == 1
     assert "numpy: pyproject.toml asks for >=1.26, environment.yml for >=1.20" in capsys.readouterr().out
+
+
+def test_default_profile_is_read_and_the_command_line_wins(monkeypatch):
+    """workflow/profiles/default applies to a run that names no profile (Snakemake finds it as
+    profiles/default beside the Snakefile), and options on the command line override it."""
+    from snakemake.cli import parse_args
+
+    monkeypatch.chdir(REPO)
+    _, args = parse_args(["-n", "-s", str(REPO / "Snakefile")])
+    assert (args.cores, args.printshellcmds, args.rerun_incomplete, args.keep_going) == (2, True, True, False)
+    _, args = parse_args(["-n", "-s", str(REPO / "Snakefile"), "--cores", "5"])
+    assert args.cores == 5
+    _, args = parse_args(["-n", "-s", str(REPO / "Snakefile"), "--workflow-profile", "none"])
+    assert args.cores is None and not args.printshellcmds
