@@ -441,10 +441,10 @@ def _features(results: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
 def run_subtype(config: dict[str, Any], results: Path) -> dict[str, Any]:
     """subtype: cluster assignments, profiles, BIC curve."""
     from stratify.plots import criterion_png, profile_png
-    from stratify.subtype.mixture import run_subtyping, subtype_adds_to_severity
+    from stratify.subtype.subtyping import run_subtyping, subtype_adds_to_severity, subtype_options
 
     df, _ = _features(results)
-    assign, prof, summary = run_subtyping(df, config)
+    assign, prof, summary = run_subtyping(df, options=subtype_options(config))
     out = results / "subtype"
     write_table(assign, out / "assignments.parquet", kind="subtype.assignments",
                 provenance=_prov(config, "subtype"))
