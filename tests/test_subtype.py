@@ -9,8 +9,13 @@ import pytest
 
 from stratify.subtype.mixture import GaussianMixtureBIC
 from stratify.subtype.naming import name_clusters, naming_rules
-from stratify.subtype.subtyping import (SubtypeOptions, run_subtyping, standardise, subtype_adds_to_severity,
-                                        subtype_options)
+from stratify.subtype.subtyping import (
+    SubtypeOptions,
+    run_subtyping,
+    standardise,
+    subtype_adds_to_severity,
+    subtype_options,
+)
 
 
 def _config(**subtype):
