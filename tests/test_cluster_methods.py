@@ -271,8 +271,9 @@ def test_consensus_skips_solutions_with_a_tiny_cluster():
 
 
 def test_make_method_builds_each_class_with_consistent_parameters():
-    assert {"gmm_bic": GaussianMixtureBIC, "kmeans": KMeansSilhouette, "hdbscan": HDBSCANClusters,
-                       "consensus": ConsensusPAC} == METHODS
+    expected = {"gmm_bic": GaussianMixtureBIC, "kmeans": KMeansSilhouette, "hdbscan": HDBSCANClusters,
+                "consensus": ConsensusPAC}
+    assert expected == METHODS
     for name, cls in METHODS.items():
         est = make_method(name, max_k=5, min_cluster_fraction=0.1, n_init=2, random_state=9)
         assert type(est) is cls

@@ -66,8 +66,9 @@ INSTRUMENTS = ("HAMD17", "QIDS_SR16", "IDS_SR30")
 
 
 def latent_traits(rng: np.random.Generator, n: int, im: np.ndarray) -> dict[str, np.ndarray]:
-    """Latent symptom traits: severity, anhedonia, anxiety and atypical energy-related symptoms
-    (the last shifted by 1.6 in the immune-metabolic subgroup ``im``)."""
+    """Latent symptom traits by key: ``sev`` (severity), ``anh`` (anhedonia), ``anx`` (anxiety),
+    ``aes`` (atypical energy-related symptoms, shifted by 1.6 in the immune-metabolic subgroup
+    ``im``) and ``gen`` (zero: items loading on severity only)."""
     return {
         "sev": rng.normal(0, 1, n),
         _ANH: rng.normal(0, 1, n),

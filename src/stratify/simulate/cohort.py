@@ -48,8 +48,6 @@ import yaml
 
 from stratify.errors import InputError
 from stratify.simulate.clinical import (
-    _AES,
-    _ANH,
     MARKERS,
     SITES,
     anhedonia_z,
@@ -180,8 +178,8 @@ def _truth_table(people: dict[str, np.ndarray], pgx: PgxDraw, hist: Histories, l
         "cyp2c19_diplotype": pgx.cyp2c19_diplotype, "cyp2c19_phenotype": pgx.cyp2c19_phenotype,
         "cyp2d6_diplotype": pgx.cyp2d6_diplotype,
         "index_agent": index_agent, "prior_failed_trials": hist.prior_failed, "diagnosis": hist.diagnosis,
-        "latent_anhedonia": latent[_ANH].round(4), "baseline_anhedonia_z": anh.round(4),
-        "latent_aes": latent[_AES].round(4),
+        "latent_anhedonia": latent["anh"].round(4), "baseline_anhedonia_z": anh.round(4),
+        "latent_aes": latent["aes"].round(4),
         "p_response": p_resp.round(6), "planned_responder": responder.astype(int),
         "dropout": dropout.astype(int),
     })

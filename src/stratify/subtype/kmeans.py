@@ -13,8 +13,14 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
-from stratify.subtype.base import (check_fit_data, check_predict_data, check_refit_data, draw_seed,
-                                   single_threaded, smallest_share)
+from stratify.subtype.base import (
+    check_fit_data,
+    check_predict_data,
+    check_refit_data,
+    draw_seed,
+    single_threaded,
+    smallest_share,
+)
 
 log = logging.getLogger(__name__)
 

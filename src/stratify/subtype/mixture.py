@@ -10,8 +10,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.mixture import GaussianMixture
 
-from stratify.subtype.base import (check_fit_data, check_predict_data, check_refit_data, draw_seed,
-                                   single_threaded)
+from stratify.subtype.base import check_fit_data, check_predict_data, check_refit_data, draw_seed, single_threaded
 
 __all__ = ["GaussianMixtureBIC"]
 
