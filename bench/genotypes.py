@@ -169,7 +169,7 @@ def plink2_prs(vcf: Path, report_variants: pd.DataFrame, work: Path, threads: in
 STEP_CODE = """
 import json, sys, time
 from pathlib import Path
-from stratify.genotypes.shards import shards as G
+from stratify.genotypes import shards as G
 vcf, step, work, chunk = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
 t0 = time.perf_counter()
 samples = G.header_samples(vcf)

@@ -21,16 +21,16 @@ from sklearn.metrics import adjusted_rand_score
 def _simulated_clinical(seed: int, n: int, null: bool) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
     """Simulate a cohort (10 SNPs: no stage here reads the genotypes) and run the validate
     and clinical stages in memory; returns the config, the clinical patients table and the truth."""
-    from stratify.clinical.scores import clinical_tables
+    from stratify.clinical.scores import clinical_options, clinical_tables
     from stratify.config import load_config
     from stratify.simulate.cohort import write_cohort
-    from stratify.inputs.validate import validate_inputs
+    from stratify.inputs.validate import validate_inputs, validate_options
 
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_cohort(Path(tmp), n=n, seed=seed, null=null, n_snps=10)
         cfg = load_config(paths["config"])
-        tables, _ = validate_inputs(cfg)
-        patients = clinical_tables(tables, cfg)["patients"]
+        tables, _ = validate_inputs(cfg["inputs"], **validate_options(cfg))
+        patients = clinical_tables(tables, **clinical_options(cfg))["patients"]
         truth = pd.read_csv(paths["truth"], sep="\t")
     return cfg, patients, truth
 

@@ -219,7 +219,7 @@ def _table_target(ws: Workspace, name: str) -> Target:
 
         inputs = {t: str(seed.ctx["dir"] / f"{t}.tsv") for t in TABLES}
         inputs[name] = str(path)
-        tables, manifest = validate_inputs({"cohort": "fuzz", "inputs": inputs})
+        tables, manifest = validate_inputs(inputs, cohort="fuzz")
         _expect_rows(len(tables[name]), data, _sep_of(path), f"validate_inputs: {name}")
         if manifest["inputs"][name]["rows"] != len(tables[name]):
             raise InvariantViolation(f"manifest rows {manifest['inputs'][name]['rows']} != {len(tables[name])}")

@@ -354,7 +354,7 @@ def test_pct_change_out_of_range_is_a_named_error(value):
 
 def test_pct_change_counts_failures_in_clinical_and_trd():
     from stratify.clinical.scores import treatment_summary
-    from stratify.trd.staging import sforzini_2021
+    from stratify.trd import sforzini_2021
 
     t = pd.DataFrame([trial(trial=1, pct_change=10.0), trial(trial=2, agent="venlafaxine", dose_mg_day=150.0,
                                                             pct_change=20.0),

@@ -14,18 +14,19 @@ import pytest
 from stratify.clinical.scores import (
     biomarker_values,
     clinical_counts,
+    clinical_options,
     clinical_tables,
     dimension_scores,
     endpoint_outcomes,
     immune_metabolic_indices,
     instrument_totals,
-    split_symptoms,
     nesda_strata,
+    split_symptoms,
     treatment_summary,
 )
 from stratify.config import validate_config
 from stratify.errors import InputError
-from stratify.inputs.validate import validate_inputs
+from stratify.inputs.validate import validate_inputs, validate_options
 
 DATA = Path(__file__).resolve().parent / "data" / "inputs"
 
@@ -296,7 +297,7 @@ def test_treatment_summary_adequacy_parameters():
 def test_treatment_summary_matches_trd_sforzini_count():
     """One failed-trial rule: the clinical count equals the trd stage's Sforzini count."""
     from stratify.clinical.adequacy import assess_trials
-    from stratify.trd.staging import sforzini_2021
+    from stratify.trd import sforzini_2021
 
     # the same adequacy options on both sides (treatment_summary's own default is 4 weeks)
     trials = assess_trials(HISTORY, min_weeks=4.0).merge(HISTORY[["patient_id", "episode", "trial", "sessions"]],
@@ -440,8 +441,8 @@ def _fixture_config(tmp_path, **extra):
 
 def test_clinical_tables_on_fixture(tmp_path):
     cfg = _fixture_config(tmp_path)
-    tables, _ = validate_inputs(cfg)
-    res = clinical_tables(tables, cfg)
+    tables, _ = validate_inputs(cfg["inputs"], **validate_options(cfg))
+    res = clinical_tables(tables, **clinical_options(cfg))
     p = res["patients"].set_index("patient_id")
     assert len(res["scores"]) == 4   # P1 and P2 at two visits each
     # see tests/data/inputs/README.md for the arithmetic
@@ -464,8 +465,8 @@ def test_clinical_tables_on_fixture(tmp_path):
 def test_clinical_tables_without_optional_tables(tmp_path):
     cfg = _fixture_config(tmp_path)
     del cfg["inputs"]["treatments"], cfg["inputs"]["biomarkers"]
-    tables, _ = validate_inputs(cfg)
-    p = clinical_tables(tables, cfg)["patients"]
+    tables, _ = validate_inputs(cfg["inputs"], **validate_options(cfg))
+    p = clinical_tables(tables, **clinical_options(cfg))["patients"]
     assert "crp_mg_l" not in p.columns and "nesda_stratum" not in p.columns
     assert p["n_failed_trials"].isna().all()
     assert p["response"].tolist()[:2] == [1.0, 1.0]
@@ -476,8 +477,8 @@ def test_clinical_tables_keeps_declared_covariates(tmp_path):
     p = Path(cfg["inputs"]["patients"])
     lines = p.read_text().splitlines()
     p.write_text("\n".join([lines[0] + "\tsmoker", lines[1] + "\t1", lines[2] + "\t0", lines[3] + "\t1"]) + "\n")
-    tables, _ = validate_inputs(cfg)
-    out = clinical_tables(tables, copy.deepcopy(cfg))["patients"]
+    tables, _ = validate_inputs(cfg["inputs"], **validate_options(cfg))
+    out = clinical_tables(tables, **clinical_options(copy.deepcopy(cfg)))["patients"]
     assert out["smoker"].tolist() == [1.0, 0.0, 1.0]
 
 
@@ -521,8 +522,8 @@ def test_dimensions_from_the_config_add_and_override(tmp_path):
     cfg = _fixture_config(tmp_path, clinical={"dimensions": {
         "sleep": {"instrument": "HAMD17", "items": [4, 5, 6]},
         "anhedonia": {"instrument": "HAMD17", "items": [7]}}})
-    tables, _ = validate_inputs(cfg)
-    p = clinical_tables(tables, cfg)["patients"].set_index("patient_id")
+    tables, _ = validate_inputs(cfg["inputs"], **validate_options(cfg))
+    p = clinical_tables(tables, **clinical_options(cfg))["patients"].set_index("patient_id")
     s = split_symptoms(tables["symptoms"])[0]     # the validated table keeps item as text ("1".."30", "total")
     base = s[(s["week"] == 0) & (s["instrument"] == "HAMD17")].set_index(["patient_id", "item"])["score"]
     checked = 0
@@ -653,8 +654,8 @@ def test_clinical_counts_report_total_only_patients_and_missing_dimensions(tmp_p
     cfg = _fixture_config(tmp_path)
     with open(cfg["inputs"]["symptoms"], "a") as fh:
         fh.write("P3\t0\tHAMD17\ttotal\t22\nP3\t8\tHAMD17\ttotal\t10\n")
-    tables, _ = validate_inputs(cfg)
-    res = clinical_tables(tables, cfg)
+    tables, _ = validate_inputs(cfg["inputs"], **validate_options(cfg))
+    res = clinical_tables(tables, **clinical_options(cfg))
     p = res["patients"].set_index("patient_id")
     assert p.loc["P3", "dimensions_status"] == "total-only" and p.loc["P3", "n_total_only_visits"] == 2
     assert p.loc["P3", "endpoint_status"] == "ok" and p.loc["P3", "pct_change"] == pytest.approx(100 * 12 / 22)

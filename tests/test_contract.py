@@ -19,8 +19,10 @@ import yaml
 
 from stratify.config import load_config, load_schema, validate_config
 from stratify.errors import ConfigError, InputError
-from stratify.inputs.synonyms import AMBIGUOUS, load_synonyms, normalise
-from stratify.inputs.validate import check_table, parse_biomarkers, read_text_table, validate_inputs
+from stratify.inputs.validate import parse_biomarkers, validate_inputs, validate_options
+from stratify.io.schema import check_table
+from stratify.io.synonyms import AMBIGUOUS, load_synonyms, normalise
+from stratify.io.text import read_text_table
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -70,7 +72,7 @@ def _write(folder: Path, files: dict[str, str], *, encoding="utf-8") -> dict[str
 
 
 def _validate(inputs):
-    return validate_inputs({"cohort": "c", "inputs": inputs, "patient_covariates": []})
+    return validate_inputs(inputs, cohort="c")
 
 
 def test_an_export_validates_to_the_tables_of_the_canonical_spelling(tmp_path):
@@ -351,7 +353,7 @@ def test_simulate_out_writes_a_config_valid_from_anywhere(tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path / "other")
     cfg = load_config(paths["config"])
     assert cfg["inputs"]["patients"] == str(tmp_path / "sim" / "patients.tsv")
-    tables, _ = validate_inputs(cfg)
+    tables, _ = validate_inputs(cfg["inputs"], **validate_options(cfg))
     assert list(tables["biomarkers"].columns)[:2] == ["patient_id", "week"]
 
 
@@ -374,7 +376,7 @@ def test_snakemake_stops_at_parse_time_on_a_missing_input(tmp_path):
 
 
 def test_docs_list_the_synonym_table():
-    from stratify.inputs.synonyms import markdown_table
+    from stratify.io.synonyms import markdown_table
 
     assert markdown_table() in (REPO / "docs" / "inputs.md").read_text()
 

@@ -75,7 +75,7 @@ def test_report_reads_empty_and_legacy_one_byte_tables(tmp_path):
 
 def test_concordance_and_profiles_have_their_columns_when_empty():
     from stratify.subtype.subtyping import profile_columns
-    from stratify.trd.staging import CONCORDANCE_COLUMNS, concordance
+    from stratify.trd import CONCORDANCE_COLUMNS, concordance
 
     staging = pd.DataFrame({"patient_id": ["P1"], "sforzini_2021": ["TRD"], "thase_rush_1997": [2],
                             "msm_score": [8], "msm_band": ["moderate"], "conway_2017": [1],

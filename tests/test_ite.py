@@ -279,9 +279,9 @@ ACCEPT_SEEDS = range(1, 21)
 
 def _cohort_features(n: int, seed: int, teh: str) -> pd.DataFrame:
     """A simulated two-arm cohort through the pipeline's validation and clinical stage."""
-    from stratify.clinical.scores import clinical_tables
+    from stratify.clinical.scores import clinical_options, clinical_tables
     from stratify.config import validate_config
-    from stratify.inputs.validate import validate_inputs
+    from stratify.inputs.validate import validate_inputs, validate_options
 
     c = simulate_cohort(n, seed=seed, teh=teh)
     with tempfile.TemporaryDirectory() as d:
@@ -292,8 +292,8 @@ def _cohort_features(n: int, seed: int, teh: str) -> pd.DataFrame:
             inputs[name] = str(p)
         cfg = validate_config({"cohort": "teh", "genome_build": "GRCh38", "inputs": inputs,
                                "endpoint": {"kind": "response", "instrument": "HAMD17", "week": 8}})
-        tables, _ = validate_inputs(cfg)
-        return clinical_tables(tables, cfg)["patients"]
+        tables, _ = validate_inputs(cfg["inputs"], **validate_options(cfg))
+        return clinical_tables(tables, **clinical_options(cfg))["patients"]
 
 
 def _accept_one(args: tuple[str, int]) -> tuple[str, int, float, bool, float]:

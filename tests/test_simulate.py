@@ -11,7 +11,7 @@ import yaml
 
 from stratify.clinical.scores import instrument_totals
 from stratify.config import load_config, load_resource
-from stratify.inputs.validate import validate_inputs
+from stratify.inputs.validate import validate_inputs, validate_options
 from stratify.pgx import call_diplotypes, load_definitions, read_vcf_genotypes
 from stratify.simulate.cohort import NULL_INTERCEPT, simulate_cohort, write_cohort
 
@@ -133,7 +133,7 @@ def test_tables_follow_the_contract(planted):
 
 def test_written_files_validate(written):
     cfg = load_config(written["config"])
-    tables, manifest = validate_inputs(cfg)
+    tables, manifest = validate_inputs(cfg["inputs"], **validate_options(cfg))
     assert manifest["n_patients"] == N
     assert manifest["skipped"] == {}
     assert len(tables["patients"]) == N
@@ -176,7 +176,7 @@ def test_too_few_patients_is_a_user_error():
 def demo_histories():
     """The demo cohort's (seed 7, 800 patients) trials judged and staged by every definition."""
     from stratify.clinical.adequacy import assess_trials
-    from stratify.trd.staging import stage_all
+    from stratify.trd import stage_all
 
     c = simulate_cohort(800, seed=7)
     t = c["tables"]["treatments"].assign(prospective=lambda d: d["prospective"].astype("boolean"))
@@ -191,7 +191,7 @@ def demo_histories():
 def stage_all_after_index(demo_histories):
     """The demo's staging with the index (prospective) trial counted, as trd/after_index.parquet."""
     from stratify.clinical.adequacy import assess_trials
-    from stratify.trd.staging import stage_all
+    from stratify.trd import stage_all
 
     c, t, _ = demo_histories
     trials = assess_trials(t).merge(t[["patient_id", "episode", "trial", "sessions"]],

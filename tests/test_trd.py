@@ -1,4 +1,4 @@
-"""TRD definitions on hand-worked patients (stratify.trd.staging).
+"""TRD definitions on hand-worked patients (stratify.trd).
 
 Each patient is built trial by trial with ``trial_row``; the expected call is worked out
 by hand from the rule in the function's docstring, written next to the assertion.
@@ -14,11 +14,11 @@ import pytest
 from sklearn.metrics import cohen_kappa_score
 
 from stratify.errors import InputError
-from stratify.trd.staging import (
+from stratify.trd import (
     concordance,
     conway_2017,
-    maudsley_staging,
     markowitz_2022,
+    maudsley_staging,
     sforzini_2021,
     sforzini_pk_variant,
     stage_all,
@@ -473,7 +473,7 @@ def test_markowitz_uncertain_only_among_prospective_trials():
 
 
 def test_evidence_based_psychotherapy_table():
-    from stratify.trd.staging import load_psychotherapies
+    from stratify.trd import load_psychotherapies
 
     tab = load_psychotherapies().set_index("agent")
     assert tab.loc[["cbt", "ipt", "ba"], "evidence_based"].tolist() == ["yes"] * 3
@@ -486,7 +486,7 @@ def test_evidence_based_psychotherapy_table():
 
 
 def test_bad_psychotherapy_table_raises(tmp_path):
-    from stratify.trd.staging import load_psychotherapies
+    from stratify.trd import load_psychotherapies
 
     f = tmp_path / "p.tsv"
     f.write_text("agent\tevidence_based\ncbt\tmaybe\n")
@@ -498,7 +498,7 @@ def test_bad_psychotherapy_table_raises(tmp_path):
 
 
 def test_trd_options_from_config():
-    from stratify.trd.staging import trd_options
+    from stratify.trd import trd_options
 
     assert trd_options({"clinical": {"min_psychotherapy_sessions": 10, "markowitz_min_sessions": 12,
                                      "sforzini_count_psychotherapy": True}}) == {
@@ -629,7 +629,7 @@ def test_concordance_needs_stage_all_columns():
 
 
 # --------------------------------------------------------------------------------------------
-# The per-patient rules run on plain lists (stratify.trd.staging._ByPatient) since the stage had to
+# The per-patient rules run on plain lists (stratify.trd.common.ByPatient) since the stage had to
 # scale to 100,000 patients; before, each patient's trials were a pandas group. The output of
 # both for a simulated cohort, perturbed so that every call and every uncertain branch occurs
 # (unknown adequacy, unknown sessions, unknown and missing classes, PK flags, missing

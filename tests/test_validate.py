@@ -1,4 +1,5 @@
-"""Tests for stratify.inputs.validate: strict checks of the input tables.
+"""Tests for stratify.inputs.validate (and the text-table library it uses, stratify.io.text and
+stratify.io.schema): strict checks of the input tables.
 
 Line numbers in messages count the header as line 1, so the first record is line 2.
 """
@@ -17,15 +18,16 @@ from stratify.errors import InputError
 from stratify.inputs.validate import (
     check_known_patients,
     check_symptom_items,
-    check_table,
     check_treatments,
     empty_table,
     parse_biomarkers,
     read_sample_map,
-    read_text_table,
     sha256,
     validate_inputs,
+    validate_options,
 )
+from stratify.io.schema import check_table
+from stratify.io.text import read_text_table
 
 DATA = Path(__file__).resolve().parent / "data" / "inputs"
 TABLE_FILES = ("patients", "symptoms", "treatments", "biomarkers")
@@ -51,7 +53,7 @@ def _append(path, line):
 
 def _err(cfg):
     with pytest.raises(InputError) as e:
-        validate_inputs(cfg)
+        validate_inputs(cfg["inputs"], **validate_options(cfg))
     return str(e.value)
 
 
@@ -370,7 +372,7 @@ def test_read_sample_map_duplicates(tmp_path):
 
 def test_validate_inputs_fixture(tmp_path):
     cfg = _cohort(tmp_path)
-    tables, manifest = validate_inputs(cfg)
+    tables, manifest = validate_inputs(cfg["inputs"], **validate_options(cfg))
     assert {k: len(v) for k, v in tables.items()} == {"patients": 3, "symptoms": 68, "treatments": 6,
                                                       "biomarkers": 4}
     assert manifest["n_patients"] == 3
@@ -386,7 +388,7 @@ def test_validate_inputs_fixture(tmp_path):
 
 def test_validate_inputs_optional_tables_absent(tmp_path):
     cfg = _cohort(tmp_path, tables=("patients", "symptoms"))
-    tables, manifest = validate_inputs(cfg)
+    tables, manifest = validate_inputs(cfg["inputs"], **validate_options(cfg))
     for name in ("treatments", "biomarkers"):
         assert len(tables[name]) == 0
         assert list(tables[name].columns) == list(empty_table(name).columns)
@@ -401,9 +403,9 @@ def test_validate_inputs_patient_covariates(tmp_path):
     lines = p.read_text().splitlines()
     p.write_text("\n".join([lines[0] + "\tbmi"] + [ln + "\t25" for ln in lines[1:]]) + "\n")
     with pytest.raises(InputError, match="unknown column 'bmi'"):
-        validate_inputs(cfg)
+        validate_inputs(cfg["inputs"], **validate_options(cfg))
     cfg["patient_covariates"] = ["bmi"]
-    tables, _ = validate_inputs(cfg)
+    tables, _ = validate_inputs(cfg["inputs"], **validate_options(cfg))
     assert tables["patients"]["bmi"].tolist() == [25.0, 25.0, 25.0]
 
 
@@ -495,7 +497,7 @@ def test_validate_inputs_vcf_with_index_and_sample_map(tmp_path):
     smap = tmp_path / "m.tsv"
     shutil.copy(DATA / "sample_map.tsv", smap)
     cfg = _cohort(tmp_path, genotypes={"vcf": str(vcf), "sample_map": str(smap)})
-    _, manifest = validate_inputs(cfg)
+    _, manifest = validate_inputs(cfg["inputs"], **validate_options(cfg))
     assert manifest["inputs"]["genotypes.vcf"]["sha256"] == sha256(vcf)
     assert "genotypes" not in manifest["skipped"]
     # a sample mapped to a patient the cohort lacks
@@ -508,7 +510,7 @@ def test_validate_inputs_star_alleles_missing(tmp_path):
     cfg = _cohort(tmp_path, star_alleles=[{"path": str(tmp_path / "c.tsv"), "tool": "cyrius"}])
     assert _err(cfg) == f"{tmp_path / 'c.tsv'}: file not found (inputs.star_alleles[0].path)"
     (tmp_path / "c.tsv").write_text("Sample\tGenotype\tFilter\n")
-    _, manifest = validate_inputs(cfg)
+    _, manifest = validate_inputs(cfg["inputs"], **validate_options(cfg))
     assert manifest["inputs"]["star_alleles[0]"]["tool"] == "cyrius"
     assert "star_alleles" not in manifest["skipped"]
 
@@ -520,7 +522,8 @@ def test_validate_inputs_missing_file(tmp_path):
 
 
 def test_biomarker_values_stay_in_reported_units(tmp_path):
-    tables, _ = validate_inputs(_cohort(tmp_path))
+    cfg = _cohort(tmp_path)
+    tables, _ = validate_inputs(cfg["inputs"], **validate_options(cfg))
     b = tables["biomarkers"]
     assert np.allclose(b.loc[b["unit"] == "nmol/L", "value"], 47.6)
 
@@ -585,7 +588,7 @@ def test_crp_in_mg_dl_labelled_mg_l_is_caught(tmp_path):
     bio.to_csv(paths["biomarkers"], sep="\t", index=False)
     cfg = load_config(paths["config"])
     with pytest.raises(InputError) as e:
-        validate_inputs(cfg)
+        validate_inputs(cfg["inputs"], **validate_options(cfg))
     msg = str(e.value)
     assert msg.startswith(f"{paths['biomarkers']}: site site_B, marker crp, unit mg/L: the median of ")
     assert "outside the range expected for a cohort (0.3-20 mg/L); the unit is probably wrong" in msg
@@ -595,7 +598,8 @@ def test_correctly_labelled_units_pass_the_plausibility_check(tmp_path):
     from stratify.simulate.cohort import write_cohort
 
     paths = write_cohort(tmp_path / "c", n=200, seed=5, n_snps=20)
-    tables, _ = validate_inputs(load_config(paths["config"]))
+    cfg = load_config(paths["config"])
+    tables, _ = validate_inputs(cfg["inputs"], **validate_options(cfg))
     assert len(tables["biomarkers"]) > 0
 
 
@@ -605,7 +609,7 @@ def test_correctly_labelled_units_pass_the_plausibility_check(tmp_path):
     ("a\tb\r1\t2\r", False), ("a\tb\n1\n3\t4\n", False)])
 def test_field_counts_agree_counts_every_line(tmp_path, text, agree):
     """The byte-level field count that lets a large table skip the line-by-line check."""
-    from stratify.inputs.validate import _field_counts_agree
+    from stratify.io.text import _field_counts_agree
 
     p = tmp_path / "t.tsv"
     p.write_bytes(text.encode())
@@ -613,8 +617,6 @@ def test_field_counts_agree_counts_every_line(tmp_path, text, agree):
 
 
 def test_read_text_table_reports_the_bad_line_and_drops_blank_rows(tmp_path):
-    from stratify.inputs.validate import read_text_table
-
     p = tmp_path / "t.tsv"
     p.write_text("a\tb\n" + "1\t2\n" * 500 + "3\t4\t5\n" + "1\t2\n" * 10)
     with pytest.raises(InputError, match="line 502 has 3 fields, the header has 2"):
@@ -685,7 +687,7 @@ def test_incomplete_items_beside_a_total_are_a_named_error():
 def test_validate_inputs_total_rows_pass_the_schema_and_item_scores_above_6_name_the_item_range(tmp_path):
     cfg = _cohort(tmp_path)
     _append(cfg["inputs"]["symptoms"], "P3\t0\tHAMD17\ttotal\t24")
-    tables, _ = validate_inputs(cfg)
+    tables, _ = validate_inputs(cfg["inputs"], **validate_options(cfg))
     assert "total" in set(tables["symptoms"]["item"])
     line = _append(cfg["inputs"]["symptoms"], "P3\t8\tHAMD17\t1\t7")   # above the old schema maximum of 6
     assert _err(cfg) == (f"{cfg['inputs']['symptoms']}, line {line}, column 'score': expected a score 0-4 for "
@@ -714,6 +716,6 @@ def test_header_only_symptoms_is_a_named_error(tmp_path):
 def test_header_only_optional_table_is_flagged_as_absent(tmp_path, name):
     cfg = _cohort(tmp_path)
     _header_only(cfg["inputs"][name])
-    tables, manifest = validate_inputs(cfg)
+    tables, manifest = validate_inputs(cfg["inputs"], **validate_options(cfg))
     assert len(tables[name]) == 0 and manifest["inputs"][name]["rows"] == 0
     assert manifest["skipped"][name] == f"{cfg['inputs'][name]} has a header and no rows: treated as absent"

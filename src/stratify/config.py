@@ -8,7 +8,6 @@ config that runs in one runs in the other.
 from __future__ import annotations
 
 import copy
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -16,25 +15,10 @@ import jsonschema
 import yaml
 
 from stratify.errors import ConfigError
-from stratify.io.paths import resource_dir, schema_dir
-
+from stratify.io.resources import load_resource, load_schema
 
 # star-allele formats that hold one sample, whose name may be given in the config
 SINGLE_SAMPLE_TOOLS = ("pharmcat_outside", "pharmcat_report", "pharmcat_phenotype", "stellarpgx")
-
-
-@lru_cache(maxsize=None)
-def load_schema(name: str) -> dict[str, Any]:
-    """Load ``<name>.schema.yaml`` from the schema folder."""
-    with open(schema_dir() / f"{name}.schema.yaml") as fh:
-        return yaml.safe_load(fh)
-
-
-@lru_cache(maxsize=None)
-def load_resource(name: str) -> dict[str, Any]:
-    """Load a YAML reference table from resources/ (returned object must not be mutated)."""
-    with open(resource_dir() / name) as fh:
-        return yaml.safe_load(fh)
 
 
 def _fill_defaults(instance: Any, schema: dict[str, Any]) -> None:
@@ -57,8 +41,7 @@ def _describe(err: jsonschema.ValidationError) -> str:
     if err.validator == "additionalProperties":
         allowed = sorted(err.schema.get("properties", {}))
         extra = sorted(set(err.instance) - set(allowed))
-        return (f"unknown key {', '.join(repr(e) for e in extra)} at {loc}; "
-                f"allowed keys: {', '.join(allowed)}")
+        return f"unknown key {', '.join(repr(e) for e in extra)} at {loc}; allowed keys: {', '.join(allowed)}"
     if err.validator == "required":
         return f"{err.message} (at {loc})"
     if err.validator == "enum":
@@ -128,12 +111,15 @@ def check_paths_exist(cfg: dict[str, Any], *, source: str | Path = "config") -> 
         if sim is not None and p.parent == sim:
             continue
         if not p.exists():
-            raise ConfigError(f"{source}: key {key}: file not found: {p} (relative paths in a config file are "
-                              "read from the folder the config file is in)")
+            raise ConfigError(
+                f"{source}: key {key}: file not found: {p} (relative paths in a config file are "
+                "read from the folder the config file is in)"
+            )
 
 
-def validate_config(config: dict[str, Any], *, source: str | Path = "config",
-                    base_dir: str | Path | None = None) -> dict[str, Any]:
+def validate_config(
+    config: dict[str, Any], *, source: str | Path = "config", base_dir: str | Path | None = None
+) -> dict[str, Any]:
     """Validate a cohort config and return a copy with defaults filled in.
 
     Parameters
@@ -173,42 +159,55 @@ def validate_config(config: dict[str, Any], *, source: str | Path = "config",
         resolve_paths(cfg, base_dir)
     for i, sa in enumerate(cfg["inputs"].get("star_alleles", [])):
         if "sample" in sa and sa["tool"] not in SINGLE_SAMPLE_TOOLS:
-            raise ConfigError(f"{source}: key inputs.star_alleles.{i}.sample applies only to single-sample "
-                              f"formats ({', '.join(SINGLE_SAMPLE_TOOLS)}); {sa['tool']} files name their samples")
+            raise ConfigError(
+                f"{source}: key inputs.star_alleles.{i}.sample applies only to single-sample "
+                f"formats ({', '.join(SINGLE_SAMPLE_TOOLS)}); {sa['tool']} files name their samples"
+            )
     inst = load_resource("instruments.yaml")
     for name, d in cfg["clinical"]["dimensions"].items():
         known_items = {int(i) for i in inst[d["instrument"]]["items"]}
         bad = [i for i in d["items"] if i not in known_items]
         if bad:
-            raise ConfigError(f"{source}: key clinical.dimensions.{name}.items: {d['instrument']} has no item "
-                              f"{bad[0]}; its items are {min(known_items)}-{max(known_items)}")
+            raise ConfigError(
+                f"{source}: key clinical.dimensions.{name}.items: {d['instrument']} has no item "
+                f"{bad[0]}; its items are {min(known_items)}-{max(known_items)}"
+            )
     ep = cfg["endpoint"]
     if ep["kind"] == "trd":
         ep.setdefault("definition", "sforzini_2021")
     elif "definition" in ep:
-        raise ConfigError(f"{source}: key endpoint.definition applies only to endpoint.kind trd (the kind is "
-                          f"{ep['kind']}); remove it or set kind: trd")
+        raise ConfigError(
+            f"{source}: key endpoint.definition applies only to endpoint.kind trd (the kind is "
+            f"{ep['kind']}); remove it or set kind: trd"
+        )
     sc = cfg["subtype"]
     if 1 / (sc["n_null"] + 1) >= sc["alpha"]:
-        raise ConfigError(f"{source}: key subtype.n_null: {sc['n_null']} simulations cannot give a p-value below "
-                          f"alpha = {sc['alpha']:g} (the smallest is 1/(n_null + 1)); use at least "
-                          f"{int(1 / sc['alpha'])} or raise subtype.alpha")
+        raise ConfigError(
+            f"{source}: key subtype.n_null: {sc['n_null']} simulations cannot give a p-value below "
+            f"alpha = {sc['alpha']:g} (the smallest is 1/(n_null + 1)); use at least "
+            f"{int(1 / sc['alpha'])} or raise subtype.alpha"
+        )
     if sc["method"] in ("kmeans", "consensus") and sc["max_k"] < 2:
-        raise ConfigError(f"{source}: key subtype.max_k: {sc['method']} needs max_k >= 2 (it cannot choose one "
-                          "cluster; the existence test decides whether any clustering is real)")
+        raise ConfigError(
+            f"{source}: key subtype.max_k: {sc['method']} needs max_k >= 2 (it cannot choose one "
+            "cluster; the existence test decides whether any clustering is real)"
+        )
     h = cfg["clinical"].get("harmonise")
     if h:
         _check_harmonise(h, cfg["endpoint"]["instrument"], source)
     from stratify.features.table import available_features
 
     known = available_features(cfg)
-    for group, names in [*((f"features.{g}", v) for g, v in cfg["features"].items()),
-                         ("subtype.features", cfg["subtype"]["features"])]:
+    for group, names in [
+        *((f"features.{g}", v) for g, v in cfg["features"].items()),
+        ("subtype.features", cfg["subtype"]["features"]),
+    ]:
         for name in names:
             if name not in known:
                 raise ConfigError(
                     f"{source}: key {group}: unknown feature {name!r}; features are: {', '.join(sorted(known))} "
-                    "(outcome columns such as response or pct_change are never features)")
+                    "(outcome columns such as response or pct_change are never features)"
+                )
     return cfg
 
 
@@ -219,18 +218,23 @@ def _check_harmonise(h: dict[str, Any], target: str, source: str | Path) -> None
     have = set(available_links())
     for ln in h.get("links", []):
         if ln["from"] == ln["to"]:
-            raise ConfigError(f"{source}: key clinical.harmonise.links: a table from {ln['from']} to itself "
-                              "is not a conversion")
+            raise ConfigError(
+                f"{source}: key clinical.harmonise.links: a table from {ln['from']} to itself is not a conversion"
+            )
         have |= {(ln["from"], ln["to"]), (ln["to"], ln["from"])}
     for inst in h["from"]:
         if inst == target:
-            raise ConfigError(f"{source}: key clinical.harmonise.from: {inst} is the endpoint instrument itself; "
-                              "list the instruments that may stand in for it")
+            raise ConfigError(
+                f"{source}: key clinical.harmonise.from: {inst} is the endpoint instrument itself; "
+                "list the instruments that may stand in for it"
+            )
         if (inst, target) not in have:
-            raise ConfigError(f"{source}: key clinical.harmonise.from: no linking table from {inst} to {target} "
-                              f"(the endpoint instrument); shipped: "
-                              f"{', '.join(f'{a}->{b}' for a, b in sorted(available_links()))}; add one under "
-                              "clinical.harmonise.links (from, to, path, source; see docs/harmonisation.md)")
+            raise ConfigError(
+                f"{source}: key clinical.harmonise.from: no linking table from {inst} to {target} "
+                f"(the endpoint instrument); shipped: "
+                f"{', '.join(f'{a}->{b}' for a, b in sorted(available_links()))}; add one under "
+                "clinical.harmonise.links (from, to, path, source; see docs/harmonisation.md)"
+            )
 
 
 def load_config(path: str | Path, *, check_files: bool = True) -> dict[str, Any]:
@@ -249,8 +253,10 @@ def load_config(path: str | Path, *, check_files: bool = True) -> dict[str, Any]
         data = path.read_bytes()
         line = data[: exc.start].count(b"\n") + 1
         col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise ConfigError(f"{path}: line {line}, byte {col} of the line: byte 0x{data[exc.start]:02X} is not UTF-8; "
-                          "expected a UTF-8 YAML file (re-save it as UTF-8)") from None
+        raise ConfigError(
+            f"{path}: line {line}, byte {col} of the line: byte 0x{data[exc.start]:02X} is not UTF-8; "
+            "expected a UTF-8 YAML file (re-save it as UTF-8)"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

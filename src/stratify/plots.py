@@ -58,8 +58,14 @@ def profile_png(prof: pd.DataFrame, features: list[str], path: Path) -> Path:
         m = np.array([row[f] for f in features])
         lo = np.array([row[f"{f}_lo"] for f in features])
         hi = np.array([row[f"{f}_hi"] for f in features])
-        ax.barh(y + j * width, m, height=width, xerr=[m - lo, hi - m], capsize=2,
-                label=f"cluster {row['cluster']}: {row['subtype']} (n={row['n']})")
+        ax.barh(
+            y + j * width,
+            m,
+            height=width,
+            xerr=[m - lo, hi - m],
+            capsize=2,
+            label=f"cluster {row['cluster']}: {row['subtype']} (n={row['n']})",
+        )
     ax.axvline(0, color="black", lw=0.8)
     ax.set_yticks(y + width * (k - 1) / 2)
     ax.set_yticklabels(features)
@@ -87,8 +93,9 @@ def roc_png(oof: pd.DataFrame, path: Path) -> Path:
     return save_png(fig, path)
 
 
-def observed_predicted_png(oof: pd.DataFrame, path: Path, *, model: str = "xgboost",
-                           label: str = "percent change") -> Path:
+def observed_predicted_png(
+    oof: pd.DataFrame, path: Path, *, model: str = "xgboost", label: str = "percent change"
+) -> Path:
     """Regression: observed against out-of-fold predicted outcome for one model, with the
     identity line and the least-squares line."""
     y, p = oof["y"].to_numpy(dtype=float), oof[model].to_numpy(dtype=float)
@@ -137,7 +144,7 @@ def calibration_png(oof: pd.DataFrame, path: Path, *, bins: int = 10, task: str 
             mp.append(p[m].mean())
             obs.append(y[m].mean())
             a, z = wilson(int(y[m].sum()), int(m.sum()))
-            lo.append(max(0.0, obs[-1] - a))   # Wilson bounds can miss the rate by rounding
+            lo.append(max(0.0, obs[-1] - a))  # Wilson bounds can miss the rate by rounding
             hi.append(max(0.0, z - obs[-1]))
         ax.errorbar(mp, obs, yerr=[lo, hi], fmt="o-", ms=3, lw=1, capsize=2, label=col)
     ax.set_xlim(0, 1)

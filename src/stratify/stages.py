@@ -77,10 +77,10 @@ def _prov(config: dict[str, Any], stage: str, **extra) -> dict[str, Any]:
 
 def run_validate(config: dict[str, Any], results: Path) -> dict[str, Any]:
     """validate: typed copies of the input tables and ``manifest.json``."""
-    from stratify.inputs.validate import validate_inputs
+    from stratify.inputs.validate import validate_inputs, validate_options
 
     out = results / "validate"
-    tables, manifest = validate_inputs(config)
+    tables, manifest = validate_inputs(config["inputs"], **validate_options(config))
     for name, df in tables.items():
         write_table(df, out / f"{name}.parquet", kind=f"input.{name}",
                     provenance=_prov(config, "validate", input=manifest["inputs"].get(name)))
@@ -111,7 +111,7 @@ def run_genotypes(config: dict[str, Any], results: Path, *, step: str | None = N
     ``step`` runs one step of the sharded stage (Snakemake's jobs): ``plan``, ``pca``,
     ``shard`` (with ``job``) or ``merge``; None runs them all here.
     """
-    from stratify.genotypes.shards import shards as G
+    from stratify.genotypes import shards as G
 
     out = results / "genotypes"
     gen = config["inputs"].get("genotypes")
@@ -326,7 +326,7 @@ def _drug_guidance(calls: pd.DataFrame, results: Path, config: dict[str, Any]) -
 def run_trd(config: dict[str, Any], results: Path) -> dict[str, Any]:
     """trd: treatment adequacy per trial and TRD staging under every definition, side by side."""
     from stratify.clinical.adequacy import adequacy_options, assess_trials
-    from stratify.trd.staging import CONCORDANCE_COLUMNS, binary_calls, concordance, stage_all, trd_options
+    from stratify.trd import CONCORDANCE_COLUMNS, binary_calls, concordance, stage_all, trd_options
 
     out = results / "trd"
     out.mkdir(parents=True, exist_ok=True)
@@ -382,11 +382,11 @@ def run_trd(config: dict[str, Any], results: Path) -> dict[str, Any]:
 
 def run_clinical(config: dict[str, Any], results: Path) -> dict[str, Any]:
     """clinical: totals per visit and the per-patient clinical table."""
-    from stratify.clinical.scores import clinical_counts, clinical_tables
+    from stratify.clinical.scores import clinical_counts, clinical_options, clinical_tables
 
     tables = {n: read_table(results / "validate" / f"{n}.parquet", kind=f"input.{n}")
               for n in ("patients", "symptoms", "treatments", "biomarkers")}
-    res = clinical_tables(tables, config)
+    res = clinical_tables(tables, **clinical_options(config))
     out = results / "clinical"
     write_table(res["scores"], out / "scores.parquet", kind="clinical.scores", provenance=_prov(config, "clinical"))
     write_table(res["patients"], out / "patients.parquet", kind="clinical.patients",

@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
                      "" if args.out == "-" else f"; written to {args.out}")
             return 0
         if args.command == "teh":
-            from stratify.heterogeneity.variance import arms as teh
+            from stratify.heterogeneity import arms as teh
 
             if args.teh_command == "griselda-arms":
                 arms, counts = teh.griselda_arms(args.csv)

@@ -24,9 +24,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stratify.config import load_resource
 from stratify.errors import InputError
 from stratify.io.paths import resource_dir
+from stratify.io.resources import load_resource
+from stratify.io.text import read_text_table
 
 DOSE_TABLE = "adequate_doses.tsv"
 DOSE_COLUMNS = ["agent", "class", "min_daily_dose_mg", "source", "verified", "notes"]
@@ -53,9 +54,21 @@ RESPONSE_FROM = 50.0
 #: How far a given ``pct_change`` may differ from the one its scores give (percentage points):
 #: a reported percentage is often rounded to a whole number.
 PCT_TOLERANCE = 1.0
-OUTPUT_COLUMNS = [*KEY, "drug_class", "current_episode", "adequate_dose", "adequate_duration",
-                  "adequate_sessions", "adequate", "adequacy_reason", "pct_change", "outcome_class",
-                  "remission", "failed", "failed_or_partial"]
+OUTPUT_COLUMNS = [
+    *KEY,
+    "drug_class",
+    "current_episode",
+    "adequate_dose",
+    "adequate_duration",
+    "adequate_sessions",
+    "adequate",
+    "adequacy_reason",
+    "pct_change",
+    "outcome_class",
+    "remission",
+    "failed",
+    "failed_or_partial",
+]
 
 
 def adequacy_options(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -67,9 +80,11 @@ def adequacy_options(config: Mapping[str, Any]) -> dict[str, Any]:
     replaces ``resources/adequate_doses.tsv``).
     """
     cc = config.get("clinical", {})
-    opts: dict[str, Any] = {"min_weeks": float(cc.get("adequate_weeks", ATRQ_MIN_WEEKS)),
-                            "min_psychotherapy_sessions": int(cc.get("min_psychotherapy_sessions", 8)),
-                            "min_sessions": dict(cc.get("min_sessions", {}))}
+    opts: dict[str, Any] = {
+        "min_weeks": float(cc.get("adequate_weeks", ATRQ_MIN_WEEKS)),
+        "min_psychotherapy_sessions": int(cc.get("min_psychotherapy_sessions", 8)),
+        "min_sessions": dict(cc.get("min_sessions", {})),
+    }
     if cc.get("dose_table"):
         opts["doses"] = load_doses(cc["dose_table"])
     return opts
@@ -79,12 +94,13 @@ def _remission(t: pd.DataFrame) -> pd.Series:
     """End score at or below the instrument's remission cut-off (resources/instruments.yaml:
     HAMD-17 <= 7, MADRS <= 10, QIDS-SR16 <= 5, IDS-SR30 <= 13, PHQ-9 <= 4); NA without an
     instrument or an end score."""
-    from stratify.config import load_resource
-
     cut = {k: v["remission_max"] for k, v in load_resource("instruments.yaml").items()}
     inst = t["instrument"] if "instrument" in t.columns else pd.Series(pd.NA, index=t.index)
-    end = pd.to_numeric(t["end_score"], errors="coerce") if "end_score" in t.columns else pd.Series(
-        float("nan"), index=t.index)
+    end = (
+        pd.to_numeric(t["end_score"], errors="coerce")
+        if "end_score" in t.columns
+        else pd.Series(float("nan"), index=t.index)
+    )
     limit = inst.map(cut)
     rem = (end <= limit).astype("boolean")
     return rem.mask(end.isna() | limit.isna()).astype("boolean")
@@ -106,16 +122,15 @@ def load_doses(path: str | Path | None = None) -> pd.DataFrame:
     if path is None:
         table = pd.read_csv(resource_dir() / DOSE_TABLE, sep="\t", dtype=str, keep_default_na=False)
         return _check_doses(table)
-    from stratify.inputs.validate import read_text_table
-
     return _check_doses(read_text_table(path), name=f"{path}")
 
 
 def _check_doses(table: pd.DataFrame, name: str = "dose table") -> pd.DataFrame:
     missing = [c for c in ("agent", "min_daily_dose_mg", "source") if c not in table.columns]
     if missing:
-        raise InputError(f"{name}: no column(s) {', '.join(repr(c) for c in missing)}; "
-                         f"expected {', '.join(DOSE_COLUMNS)}")
+        raise InputError(
+            f"{name}: no column(s) {', '.join(repr(c) for c in missing)}; expected {', '.join(DOSE_COLUMNS)}"
+        )
     t = table.copy()
     for c in DOSE_COLUMNS:
         if c not in t.columns:
@@ -129,8 +144,10 @@ def _check_doses(table: pd.DataFrame, name: str = "dose table") -> pd.DataFrame:
     bad = (raw.notna() & num.isna()) | (num < 0)
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError(f"{name}: agent '{t['agent'].iloc[i]}', column 'min_daily_dose_mg' is "
-                         f"{t['min_daily_dose_mg'].iloc[i]!r}; expected a number >= 0 or empty")
+        raise InputError(
+            f"{name}: agent '{t['agent'].iloc[i]}', column 'min_daily_dose_mg' is "
+            f"{t['min_daily_dose_mg'].iloc[i]!r}; expected a number >= 0 or empty"
+        )
     t["min_daily_dose_mg"] = num.astype(float)
     return t[DOSE_COLUMNS].reset_index(drop=True)
 
@@ -140,8 +157,9 @@ def _record(row: Mapping[str, Any]) -> str:
 
 
 def _blank(x: Any) -> bool:
-    return x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x)) or (
-        isinstance(x, str) and x.strip() == "")
+    return (
+        x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x)) or (isinstance(x, str) and x.strip() == "")
+    )
 
 
 def _suspect_blank(col: pd.Series) -> np.ndarray:
@@ -174,8 +192,9 @@ def _validate(treatments: pd.DataFrame) -> pd.DataFrame:
     """Check the columns and values assess_trials relies on; return a normalised copy."""
     missing = [c for c in REQUIRED if c not in treatments.columns]
     if missing:
-        raise InputError(f"treatments: no column(s) {', '.join(repr(c) for c in missing)}; "
-                         f"expected at least {', '.join(REQUIRED)}")
+        raise InputError(
+            f"treatments: no column(s) {', '.join(repr(c) for c in missing)}; expected at least {', '.join(REQUIRED)}"
+        )
     t = treatments.reset_index(drop=True).copy()
     for c in ("dose_mg_day", "sessions", "baseline_score", "end_score", "pct_change", "outcome"):
         if c not in t.columns:
@@ -212,16 +231,17 @@ def _validate(treatments: pd.DataFrame) -> pd.DataFrame:
     for i in np.flatnonzero(suspect):
         row = next(t.iloc[[i]].iterrows())[1]
         if row["modality"] not in MODALITIES:
-            raise InputError(f"{_record(row)}: column 'modality' is {row['modality']!r}; "
-                             f"expected one of {', '.join(MODALITIES)}")
+            raise InputError(
+                f"{_record(row)}: column 'modality' is {row['modality']!r}; expected one of {', '.join(MODALITIES)}"
+            )
         if _blank(row["agent"]):
             raise InputError(f"{_record(row)}: column 'agent' is empty")
         if not _blank(row["outcome"]) and row["outcome"] not in OUTCOMES:
-            raise InputError(f"{_record(row)}: column 'outcome' is {row['outcome']!r}; "
-                             f"expected one of {', '.join(OUTCOMES)}")
+            raise InputError(
+                f"{_record(row)}: column 'outcome' is {row['outcome']!r}; expected one of {', '.join(OUTCOMES)}"
+            )
         if not _blank(row["prospective"]) and not isinstance(row["prospective"], (bool, np.bool_)):
-            raise InputError(f"{_record(row)}: column 'prospective' is {row['prospective']!r}; "
-                             "expected true or false")
+            raise InputError(f"{_record(row)}: column 'prospective' is {row['prospective']!r}; expected true or false")
         for c in NUMERIC:
             v = row[c]
             if _blank(v):
@@ -248,8 +268,10 @@ def _pct_column(t: pd.DataFrame) -> pd.Series:
     bad = ~blank & ~(np.isfinite(num.to_numpy()) & (num.to_numpy() <= 100))
     if bad.any():
         row = t.iloc[int(np.argmax(bad))]
-        raise InputError(f"{_record(row)}: column 'pct_change' is {row['pct_change']!r}; expected the percent "
-                         "reduction from baseline, a number <= 100 (positive = improvement), or blank")
+        raise InputError(
+            f"{_record(row)}: column 'pct_change' is {row['pct_change']!r}; expected the percent "
+            "reduction from baseline, a number <= 100 (positive = improvement), or blank"
+        )
     return num
 
 
@@ -280,9 +302,11 @@ def score_pct_change(baseline: Any, end: Any, given: Any = math.nan, *, record: 
     if math.isnan(from_scores):
         return g
     if not math.isnan(g) and abs(g - from_scores) > PCT_TOLERANCE + 1e-9:
-        raise InputError(f"{record}: pct_change {g:g} disagrees with baseline_score {b:g} and end_score {e:g} "
-                         f"(a {from_scores:.3g}% reduction); pct_change is the percent reduction from baseline "
-                         "(positive = improvement): correct it or leave it blank")
+        raise InputError(
+            f"{record}: pct_change {g:g} disagrees with baseline_score {b:g} and end_score {e:g} "
+            f"(a {from_scores:.3g}% reduction); pct_change is the percent reduction from baseline "
+            "(positive = improvement): correct it or leave it blank"
+        )
     return from_scores
 
 
@@ -341,9 +365,14 @@ def classify_outcome(recorded: Any, pct: float) -> str:
     return str(recorded)
 
 
-def assess_trials(treatments: pd.DataFrame, *, min_weeks: float = ATRQ_MIN_WEEKS, min_psychotherapy_sessions: int = 8,
-                  doses: pd.DataFrame | None = None,
-                  min_sessions: Mapping[str, int] | None = None) -> pd.DataFrame:
+def assess_trials(
+    treatments: pd.DataFrame,
+    *,
+    min_weeks: float = ATRQ_MIN_WEEKS,
+    min_psychotherapy_sessions: int = 8,
+    doses: pd.DataFrame | None = None,
+    min_sessions: Mapping[str, int] | None = None,
+) -> pd.DataFrame:
     """Adequacy, outcome class and failure of every treatment trial.
 
     Each trial is judged on the criteria that apply to its modality:
@@ -458,70 +487,33 @@ def assess_trials(treatments: pd.DataFrame, *, min_weeks: float = ATRQ_MIN_WEEKS
     dose_table = load_doses() if doses is None else _check_doses(doses)
     min_dose = dict(zip(dose_table["agent"], dose_table["min_daily_dose_mg"]))
     dose_src = dict(zip(dose_table["agent"], dose_table["source"]))
-    sessions_needed = {**DEFAULT_MIN_SESSIONS, **dict(min_sessions or {}),
-                       "psychotherapy": int(min_psychotherapy_sessions)}
+    sessions_needed = {
+        **DEFAULT_MIN_SESSIONS,
+        **dict(min_sessions or {}),
+        "psychotherapy": int(min_psychotherapy_sessions),
+    }
     classes = load_resource("drugs.yaml")
 
     out = t[KEY].copy()
     out["drug_class"] = [_drug_class(m, a, classes) for m, a in zip(t["modality"], t["agent"])]
     out["current_episode"] = (t["episode"] == t.groupby("patient_id")["episode"].transform("max")).astype(bool)
 
-    adq_dose, adq_dur, adq_ses, adq, reasons = [], [], [], [], []
-    for row in t.to_dict("records"):
-        parts: list[str] = []
-        d = w = s = pd.NA
-        applicable: list[Any] = []
-        modality, agent = row["modality"], row["agent"]
-        if modality in SESSION_MODALITIES:
-            need = sessions_needed[modality]
-            n = row["sessions"]
-            if math.isnan(n):
-                parts.append("no sessions recorded")
-            else:
-                s = bool(n >= need)
-                parts.append(f"{_fmt(n)} sessions {'>=' if s else '<'} {need}")
-            applicable.append(s)
-        else:
-            dose = row["dose_mg_day"]
-            minimum = min_dose.get(agent, math.nan)
-            if "+" in agent:
-                parts.append(f"combination '{agent}': one dose cannot be checked against per-agent minima")
-            elif agent not in min_dose:
-                parts.append(f"no minimum dose for '{agent}' in the dose table")
-            elif math.isnan(minimum):
-                parts.append(f"no sourced minimum dose for '{agent}'")
-            elif math.isnan(dose):
-                parts.append("no dose recorded")
-            else:
-                d = bool(dose >= minimum)
-                parts.append(f"dose {_fmt(dose)} mg {'>=' if d else '<'} minimum {_fmt(minimum)} mg "
-                             f"({dose_src.get(agent, '')})")
-            weeks = row["duration_weeks"]
-            if math.isnan(weeks):
-                parts.append("no duration recorded")
-            elif min_weeks <= weeks < SFORZINI_MIN_WEEKS:
-                # long enough for a study's own min_weeks below 4, but Sforzini's rule still holds
-                w = False
-                parts.append(f"duration {_fmt(weeks)} weeks < {_fmt(SFORZINI_MIN_WEEKS)}: stopped before the end "
-                             "of week 4, not a failure (Sforzini et al. 2021 rec. 10)")
-            else:
-                w = bool(weeks >= min_weeks)
-                parts.append(f"duration {_fmt(weeks)} weeks {'>=' if w else '<'} {_fmt(min_weeks)}")
-            applicable += [d, w]
-        adq_dose.append(d)
-        adq_dur.append(w)
-        adq_ses.append(s)
-        adq.append(_and3(applicable))
-        reasons.append("; ".join(parts))
-
+    judged = [_judge_trial(row, sessions_needed, min_dose, dose_src, min_weeks) for row in t.to_dict("records")]
+    adq_dose, adq_dur, adq_ses, adq, reasons = (list(col) for col in zip(*judged)) if judged else ([],) * 5
     out["adequate_dose"] = pd.array(adq_dose, dtype="boolean")
     out["adequate_duration"] = pd.array(adq_dur, dtype="boolean")
     out["adequate_sessions"] = pd.array(adq_ses, dtype="boolean")
     out["adequate"] = pd.array(adq, dtype="boolean")
     out["adequacy_reason"] = reasons
-    out["pct_change"] = [score_pct_change(b, e, g, record=_record(r)) for b, e, g, r in
-                         zip(t["baseline_score"], t["end_score"], t["pct_change"],
-                             t[["patient_id", "episode", "trial"]].to_dict("records"))]
+    out["pct_change"] = [
+        score_pct_change(b, e, g, record=_record(r))
+        for b, e, g, r in zip(
+            t["baseline_score"],
+            t["end_score"],
+            t["pct_change"],
+            t[["patient_id", "episode", "trial"]].to_dict("records"),
+        )
+    ]
     out["pct_change"] = out["pct_change"].astype(float)
     out["outcome_class"] = [classify_outcome(o, p) for o, p in zip(t["outcome"], out["pct_change"])]
     out["remission"] = _remission(t)
@@ -529,3 +521,59 @@ def assess_trials(treatments: pd.DataFrame, *, min_weeks: float = ATRQ_MIN_WEEKS
     out["failed"] = is_adequate & (out["outcome_class"] == "nonresponse")
     out["failed_or_partial"] = is_adequate & out["outcome_class"].isin(["nonresponse", "partial"])
     return out[OUTPUT_COLUMNS]
+
+
+def _judge_sessions(row: dict[str, Any], need: int) -> tuple[Any, str]:
+    """A session-based trial: attended sessions against the modality's minimum."""
+    n = row["sessions"]
+    if math.isnan(n):
+        return pd.NA, "no sessions recorded"
+    s = bool(n >= need)
+    return s, f"{_fmt(n)} sessions {'>=' if s else '<'} {need}"
+
+
+def _judge_dose(row: dict[str, Any], min_dose: dict[str, float], dose_src: dict[str, str]) -> tuple[Any, str]:
+    """A drug trial's daily dose against the agent's minimum (NA where it cannot be judged)."""
+    agent, dose = row["agent"], row["dose_mg_day"]
+    minimum = min_dose.get(agent, math.nan)
+    if "+" in agent:
+        return pd.NA, f"combination '{agent}': one dose cannot be checked against per-agent minima"
+    if agent not in min_dose:
+        return pd.NA, f"no minimum dose for '{agent}' in the dose table"
+    if math.isnan(minimum):
+        return pd.NA, f"no sourced minimum dose for '{agent}'"
+    if math.isnan(dose):
+        return pd.NA, "no dose recorded"
+    d = bool(dose >= minimum)
+    return d, f"dose {_fmt(dose)} mg {'>=' if d else '<'} minimum {_fmt(minimum)} mg ({dose_src.get(agent, '')})"
+
+
+def _judge_duration(row: dict[str, Any], min_weeks: float) -> tuple[Any, str]:
+    """A drug trial's duration against `min_weeks`, and Sforzini's week-4 rule."""
+    weeks = row["duration_weeks"]
+    if math.isnan(weeks):
+        return pd.NA, "no duration recorded"
+    if min_weeks <= weeks < SFORZINI_MIN_WEEKS:
+        # long enough for a study's own min_weeks below 4, but Sforzini's rule still holds
+        return False, (
+            f"duration {_fmt(weeks)} weeks < {_fmt(SFORZINI_MIN_WEEKS)}: stopped before the end "
+            "of week 4, not a failure (Sforzini et al. 2021 rec. 10)"
+        )
+    w = bool(weeks >= min_weeks)
+    return w, f"duration {_fmt(weeks)} weeks {'>=' if w else '<'} {_fmt(min_weeks)}"
+
+
+def _judge_trial(
+    row: dict[str, Any],
+    sessions_needed: dict[str, int],
+    min_dose: dict[str, float],
+    dose_src: dict[str, str],
+    min_weeks: float,
+) -> tuple[Any, Any, Any, Any, str]:
+    """(adequate dose, duration, sessions, adequate overall, reason) of one trial."""
+    if row["modality"] in SESSION_MODALITIES:
+        s, why = _judge_sessions(row, sessions_needed[row["modality"]])
+        return pd.NA, pd.NA, s, _and3([s]), why
+    d, why_dose = _judge_dose(row, min_dose, dose_src)
+    w, why_weeks = _judge_duration(row, min_weeks)
+    return d, w, pd.NA, _and3([d, w]), f"{why_dose}; {why_weeks}"

@@ -9,12 +9,15 @@ in canonical units and the inflammatory and metabolic indices).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from stratify.config import load_resource
+from stratify.clinical.adequacy import ATRQ_MIN_WEEKS, adequacy_options, assess_trials
+from stratify.inputs.harmonise import available_links, harmonise_totals, load_link
+from stratify.io.resources import load_resource
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +29,17 @@ METABOLIC = {"waist": 1.0, "triglycerides": 1.0, "hdl": -1.0, "glucose": 1.0}
 
 
 TOTAL_ONLY = "total-only"
-SCORE_COLUMNS = ["patient_id", "week", "instrument", "total", "n_units", "n_missing", "prorated", "status",
-                 "total_only"]
+SCORE_COLUMNS = [
+    "patient_id",
+    "week",
+    "instrument",
+    "total",
+    "n_units",
+    "n_missing",
+    "prorated",
+    "status",
+    "total_only",
+]
 
 
 def split_symptoms(symptoms: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -106,11 +118,21 @@ def instrument_totals(symptoms: pd.DataFrame, *, max_missing_items: float = 0.2)
         has_items = totals_df[visit].merge(items_df[visit].drop_duplicates(), on=visit, how="left", indicator=True)
         only = totals_df[(has_items["_merge"] == "left_only").to_numpy()]
         n_units = {k: len(v.get("groups") or v["items"]) for k, v in inst.items()}
-        frames.append(pd.DataFrame({
-            "patient_id": only["patient_id"].to_numpy(), "week": only["week"].to_numpy(dtype=float),
-            "instrument": only["instrument"].to_numpy(), "total": only["score"].to_numpy(dtype=float),
-            "n_units": only["instrument"].map(n_units).to_numpy(), "n_missing": np.nan, "prorated": False,
-            "status": "ok", "total_only": True}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "patient_id": only["patient_id"].to_numpy(),
+                    "week": only["week"].to_numpy(dtype=float),
+                    "instrument": only["instrument"].to_numpy(),
+                    "total": only["score"].to_numpy(dtype=float),
+                    "n_units": only["instrument"].map(n_units).to_numpy(),
+                    "n_missing": np.nan,
+                    "prorated": False,
+                    "status": "ok",
+                    "total_only": True,
+                }
+            )
+        )
     if not frames:
         return pd.DataFrame(columns=SCORE_COLUMNS)
     out = pd.concat(frames, ignore_index=True)[SCORE_COLUMNS]
@@ -119,13 +141,15 @@ def instrument_totals(symptoms: pd.DataFrame, *, max_missing_items: float = 0.2)
     return out.sort_values(["instrument", "patient_id", "week"], kind="stable").reset_index(drop=True)
 
 
-def dimension_definitions(config: dict[str, Any]) -> dict[str, Any]:
-    """The literature defaults (resources/dimensions.yaml) updated by ``clinical.dimensions``."""
-    return {**load_resource("dimensions.yaml"), **config.get("clinical", {}).get("dimensions", {})}
+def dimension_definitions(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The literature defaults (resources/dimensions.yaml) updated by ``overrides`` (the config's
+    ``clinical.dimensions``)."""
+    return {**load_resource("dimensions.yaml"), **(overrides or {})}
 
 
-def dimension_scores(symptoms: pd.DataFrame, *, dimensions: dict[str, Any] | None = None,
-                     max_missing_items: float = 0.2) -> pd.DataFrame:
+def dimension_scores(
+    symptoms: pd.DataFrame, *, dimensions: dict[str, Any] | None = None, max_missing_items: float = 0.2
+) -> pd.DataFrame:
     """Baseline (week 0) symptom dimensions: sums of items (resources/dimensions.yaml).
 
     Missing items are prorated under the same policy as totals. A dimension that cannot be
@@ -145,8 +169,7 @@ def dimension_scores(symptoms: pd.DataFrame, *, dimensions: dict[str, Any] | Non
     base_totals = totals_df[totals_df["week"] == 0]
     pids = pd.unique(symptoms["patient_id"])
     out = pd.DataFrame({"patient_id": pids}).set_index("patient_id")
-    reason = {r: pd.Series(False, index=out.index) for r in (TOTAL_ONLY, "too many missing items",
-                                                             "no baseline items")}
+    reason = {r: pd.Series(False, index=out.index) for r in (TOTAL_ONLY, "too many missing items", "no baseline items")}
     for dname, d in dims.items():
         sub = base[(base["instrument"] == d["instrument"]) & base["item"].isin(d["items"])]
         wide = sub.pivot_table(index="patient_id", columns="item", values="score", aggfunc="first")
@@ -156,8 +179,9 @@ def dimension_scores(symptoms: pd.DataFrame, *, dimensions: dict[str, Any] | Non
         val = wide.sum(axis=1) * len(d["items"]) / n_present.clip(lower=1)
         out[dname] = val.where(ok)
         with_items = set(base.loc[base["instrument"] == d["instrument"], "patient_id"])
-        total_only = out.index.isin(list(set(base_totals.loc[base_totals["instrument"] == d["instrument"],
-                                                             "patient_id"]) - with_items))
+        total_only = out.index.isin(
+            list(set(base_totals.loc[base_totals["instrument"] == d["instrument"], "patient_id"]) - with_items)
+        )
         missing = out[dname].isna().to_numpy()
         reason[TOTAL_ONLY] |= missing & total_only
         reason["too many missing items"] |= missing & (n_present > 0).to_numpy()
@@ -198,18 +222,22 @@ def endpoint_outcomes(totals: pd.DataFrame, *, instrument: str, week: float) -> 
     res["pct_change"] = 100 * (res["baseline_severity"] - res["endpoint_score"]) / res["baseline_severity"]
     res.loc[res["baseline_severity"] == 0, "pct_change"] = np.nan
     res["response"] = (res["pct_change"] >= 50).astype(float).where(res["pct_change"].notna())
-    res["remission"] = (res["endpoint_score"] <= inst["remission_max"]).astype(float).where(
-        res["endpoint_score"].notna())
+    res["remission"] = (
+        (res["endpoint_score"] <= inst["remission_max"]).astype(float).where(res["endpoint_score"].notna())
+    )
     status = pd.Series("ok", index=res.index, dtype=object)
     no_fu = res["endpoint_score"].isna()
     status[no_fu] = f"no {instrument} total within {VISIT_WINDOW_WEEKS:g} weeks of week {week:g}"
     status[no_fu & res.index.isin(list(incomplete))] = (
-        f"{instrument} follow-up near week {week:g} has too many missing items")
+        f"{instrument} follow-up near week {week:g} has too many missing items"
+    )
     status[res["baseline_severity"].isna()] = f"no {instrument} total at week 0"
     if t.empty and len(totals):
         have = ", ".join(sorted(totals["instrument"].astype(str).unique()))
-        status[:] = (f"the symptoms table has no {instrument} scores (it has {have}); set endpoint.instrument to one "
-                     f"of them, or convert with clinical.harmonise")
+        status[:] = (
+            f"the symptoms table has no {instrument} scores (it has {have}); set endpoint.instrument to one "
+            f"of them, or convert with clinical.harmonise"
+        )
     status[(res["baseline_severity"] == 0)] = f"{instrument} baseline total is 0"
     res["endpoint_status"] = status
     # an outcome is only defined relative to a usable baseline
@@ -217,8 +245,9 @@ def endpoint_outcomes(totals: pd.DataFrame, *, instrument: str, week: float) -> 
     return res.reset_index()
 
 
-def harmonised_endpoint_totals(totals: pd.DataFrame, *, instrument: str,
-                               harmonise: dict[str, Any] | None) -> pd.DataFrame:
+def harmonised_endpoint_totals(
+    totals: pd.DataFrame, *, instrument: str, harmonise: dict[str, Any] | None
+) -> pd.DataFrame:
     """Totals plus, for patients with no ``instrument`` total at all, converted stand-ins.
 
     ``harmonise`` is the config's ``clinical.harmonise``: ``from`` lists the instruments
@@ -243,10 +272,12 @@ def harmonised_endpoint_totals(totals: pd.DataFrame, *, instrument: str,
     out = totals.assign(converted_from="", conversion_source="")
     if not harmonise or totals.empty:
         return out
-    from stratify.inputs.harmonise import available_links, harmonise_totals, load_link
-
-    links = available_links([load_link(ln["path"], from_instrument=ln["from"], to_instrument=ln["to"],
-                                       source=ln["source"]) for ln in harmonise.get("links", [])])
+    links = available_links(
+        [
+            load_link(ln["path"], from_instrument=ln["from"], to_instrument=ln["to"], source=ln["source"])
+            for ln in harmonise.get("links", [])
+        ]
+    )
     done = set(totals.loc[totals["instrument"] == instrument, "patient_id"])
     extra = []
     for inst in harmonise["from"]:
@@ -254,8 +285,11 @@ def harmonised_endpoint_totals(totals: pd.DataFrame, *, instrument: str,
         if rows.empty:
             continue
         conv = harmonise_totals(rows, target=instrument, links=links)
-        conv = conv.assign(instrument=instrument, total=conv[f"total_{instrument}"],
-                           status=np.where(conv["converted"], conv["status"], conv["conversion_source"]))
+        conv = conv.assign(
+            instrument=instrument,
+            total=conv[f"total_{instrument}"],
+            status=np.where(conv["converted"], conv["status"], conv["conversion_source"]),
+        )
         extra.append(conv[out.columns])
         done |= set(rows["patient_id"])
     if extra:
@@ -263,8 +297,7 @@ def harmonised_endpoint_totals(totals: pd.DataFrame, *, instrument: str,
     return out
 
 
-def treatment_summary(treatments: pd.DataFrame, *, adequate_weeks: float = 4.0,
-                      **adequacy: Any) -> pd.DataFrame:
+def treatment_summary(treatments: pd.DataFrame, *, adequate_weeks: float = 4.0, **adequacy: Any) -> pd.DataFrame:
     """Per patient: trials in the current episode, failed adequate trials, index treatment.
 
     ``n_failed_trials`` counts the trials that :func:`stratify.clinical.adequacy.assess_trials`
@@ -277,19 +310,27 @@ def treatment_summary(treatments: pd.DataFrame, *, adequate_weeks: float = 4.0,
     ``adequacy`` (``min_psychotherapy_sessions``, ``min_sessions``, ``doses``) are passed
     to ``assess_trials``; see :func:`stratify.clinical.adequacy.adequacy_options`.
     """
-    from stratify.clinical.adequacy import assess_trials
-
     classes = load_resource("drugs.yaml")
-    cols = ["patient_id", "n_trials_current_episode", "n_failed_trials", "n_uncertain_failures",
-            "index_agent", "index_class",
-            "index_ssri_snri", "index_escitalopram_citalopram"]
+    cols = [
+        "patient_id",
+        "n_trials_current_episode",
+        "n_failed_trials",
+        "n_uncertain_failures",
+        "index_agent",
+        "index_class",
+        "index_ssri_snri",
+        "index_escitalopram_citalopram",
+    ]
     if treatments.empty:
         return pd.DataFrame(columns=cols)
     t = treatments.reset_index(drop=True)
     judged = assess_trials(t, min_weeks=adequate_weeks, **adequacy)
     uncertain = judged["adequate"].isna() & (judged["outcome_class"] == "nonresponse")
-    t = t.assign(current=judged["current_episode"].to_numpy(), failed=judged["failed"].to_numpy(),
-                 uncertain=uncertain.fillna(False).astype(bool).to_numpy())
+    t = t.assign(
+        current=judged["current_episode"].to_numpy(),
+        failed=judged["failed"].to_numpy(),
+        uncertain=uncertain.fillna(False).astype(bool).to_numpy(),
+    )
     pro = t["prospective"].fillna(False).astype(bool)
     # trials that started after the index trial are follow-up information, not history
     idx_pos = t[pro].set_index("patient_id")[["episode", "trial"]]
@@ -300,18 +341,21 @@ def treatment_summary(treatments: pd.DataFrame, *, adequate_weeks: float = 4.0,
     pro = pro[t.index]
     t = t.assign(failed=t["failed"] & t["current"], uncertain=t["uncertain"] & t["current"])
     g = t[~pro].groupby("patient_id")
-    out = pd.DataFrame({
-        "n_trials_current_episode": g["current"].sum(),
-        "n_failed_trials": g["failed"].sum(),
-        "n_uncertain_failures": g["uncertain"].sum(),
-    })
+    out = pd.DataFrame(
+        {
+            "n_trials_current_episode": g["current"].sum(),
+            "n_failed_trials": g["failed"].sum(),
+            "n_uncertain_failures": g["uncertain"].sum(),
+        }
+    )
     idx = t[pro].set_index("patient_id")
     out = out.reindex(pd.unique(t["patient_id"])).fillna(0).astype(int)
     out["index_agent"] = idx["agent"]
     out["index_class"] = out["index_agent"].map(lambda a: classes.get(a, "unknown") if isinstance(a, str) else None)
     out["index_ssri_snri"] = out["index_class"].isin(["ssri", "snri"]).astype(float).where(out["index_agent"].notna())
-    out["index_escitalopram_citalopram"] = out["index_agent"].isin(["escitalopram", "citalopram"]).astype(
-        float).where(out["index_agent"].notna())
+    out["index_escitalopram_citalopram"] = (
+        out["index_agent"].isin(["escitalopram", "citalopram"]).astype(float).where(out["index_agent"].notna())
+    )
     out.index.name = "patient_id"
     return out.reset_index()[cols]
 
@@ -319,8 +363,9 @@ def treatment_summary(treatments: pd.DataFrame, *, adequate_weeks: float = 4.0,
 CRP_POLICIES = ("exclude", "keep", "other_visit")
 
 
-def biomarker_values(biomarkers: pd.DataFrame, *, crp_acute_mg_l: float = 10.0,
-                     crp_acute_policy: str = "exclude") -> pd.DataFrame:
+def biomarker_values(
+    biomarkers: pd.DataFrame, *, crp_acute_mg_l: float = 10.0, crp_acute_policy: str = "exclude"
+) -> pd.DataFrame:
     """Biomarkers at baseline in canonical units (CRP in mg/L), one column per marker.
 
     Values below the detection limit are kept at the limit and flagged
@@ -347,8 +392,11 @@ def biomarker_values(biomarkers: pd.DataFrame, *, crp_acute_mg_l: float = 10.0,
     # non-acute visit when there is one)
     b["dist"] = b["week"].abs()
     b["acute"] = (b["marker"] == "crp") & (b["canonical"] > crp_acute_mg_l)
-    order = ["patient_id", "marker", "acute", "dist"] if crp_acute_policy == "other_visit" else [
-        "patient_id", "marker", "dist"]
+    order = (
+        ["patient_id", "marker", "acute", "dist"]
+        if crp_acute_policy == "other_visit"
+        else ["patient_id", "marker", "dist"]
+    )
     b = b.sort_values(order).drop_duplicates(["patient_id", "marker"])
     wide = b.pivot(index="patient_id", columns="marker", values="canonical")
     cens = b.pivot(index="patient_id", columns="marker", values="below_detection")
@@ -405,8 +453,7 @@ def immune_metabolic_score(patients: pd.DataFrame) -> pd.Series:
     >>> immune_metabolic_score(d.assign(metabolic_index=[1.0, np.nan, -1.0])).isna().tolist()
     [False, True, False]
     """
-    z = pd.DataFrame({c: _z(patients[c]) for c in ("inflammatory_index", "metabolic_index", "aes")
-                      if c in patients})
+    z = pd.DataFrame({c: _z(patients[c]) for c in ("inflammatory_index", "metabolic_index", "aes") if c in patients})
     return z.mean(axis=1).where(z.notna().sum(axis=1) >= 2)
 
 
@@ -418,34 +465,76 @@ def nesda_strata(crp_mg_l: pd.Series, aes: pd.Series) -> pd.Series:
     return s.where(c.notna() & a.notna())
 
 
-def clinical_tables(tables: dict[str, pd.DataFrame], config: dict[str, Any]) -> dict[str, pd.DataFrame]:
-    """Run the clinical stage on validated tables; returns ``scores`` and ``patients``."""
-    cc = config["clinical"]
-    ep = config["endpoint"]
-    keep = ["patient_id", "site", "age", "sex", "diagnosis", "episode_months",
-            *config.get("patient_covariates", [])]
-    patients = tables["patients"][[c for c in keep if c in tables["patients"].columns]].copy()
-    totals = instrument_totals(tables["symptoms"], max_missing_items=cc["max_missing_items"])
-    log.info("totals: %d visits x instruments, %d prorated, %d missing",
-             len(totals), int(totals["prorated"].sum()), int(totals["total"].isna().sum()))
-    dims = dimension_scores(tables["symptoms"], dimensions=dimension_definitions(config),
-                            max_missing_items=cc["max_missing_items"])
-    if totals["total_only"].any():
-        log.info("totals: %d visits of %d patients keep only an instrument total (total-only): their symptom "
-                 "dimensions are missing", int(totals["total_only"].sum()),
-                 totals.loc[totals["total_only"], "patient_id"].nunique())
-    totals = harmonised_endpoint_totals(totals, instrument=ep["instrument"], harmonise=cc.get("harmonise"))
-    if not (totals["instrument"] == ep["instrument"]).any() and len(totals):
-        log.warning("endpoint.instrument %s: the symptoms table has no %s scores (it has %s); no patient has the "
-                    "endpoint. Set endpoint.instrument to one of those, or convert with clinical.harmonise",
-                    ep["instrument"], ep["instrument"], ", ".join(sorted(totals["instrument"].unique())))
-    endp = endpoint_outcomes(totals, instrument=ep["instrument"], week=ep["week"])
-    from stratify.clinical.adequacy import adequacy_options
+def clinical_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Keyword arguments of :func:`clinical_tables` from a validated config (the one place the
+    clinical stage reads it): the endpoint's ``instrument`` and ``week``, the ``clinical``
+    keys, ``patient_covariates``, and the adequacy options of
+    :func:`stratify.clinical.adequacy.adequacy_options`."""
+    cc, ep = config["clinical"], config["endpoint"]
+    return {
+        "instrument": ep["instrument"],
+        "week": ep["week"],
+        "max_missing_items": cc["max_missing_items"],
+        "crp_acute_mg_l": cc["crp_acute_mg_l"],
+        "crp_acute_policy": cc["crp_acute_policy"],
+        "dimensions": dimension_definitions(cc.get("dimensions")),
+        "harmonise": cc.get("harmonise"),
+        "covariates": tuple(config.get("patient_covariates", [])),
+        "adequacy": adequacy_options(config),
+    }
 
-    opts = adequacy_options(config)
-    treat = treatment_summary(tables["treatments"], adequate_weeks=opts.pop("min_weeks"), **opts)
-    bio = biomarker_values(tables["biomarkers"], crp_acute_mg_l=cc["crp_acute_mg_l"],
-                           crp_acute_policy=cc["crp_acute_policy"])
+
+def clinical_tables(
+    tables: Mapping[str, pd.DataFrame],
+    *,
+    instrument: str,
+    week: float,
+    max_missing_items: float,
+    crp_acute_mg_l: float,
+    crp_acute_policy: str,
+    dimensions: Mapping[str, Any],
+    harmonise: Mapping[str, Any] | None = None,
+    covariates: tuple[str, ...] = (),
+    adequacy: Mapping[str, Any] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Run the clinical stage on validated tables; returns ``scores`` and ``patients``.
+
+    The endpoint is ``instrument`` at ``week``; ``dimensions`` as from
+    :func:`dimension_definitions`; ``harmonise`` the config's ``clinical.harmonise``;
+    ``covariates`` extra patient columns kept; ``adequacy`` the keyword arguments of
+    :func:`stratify.clinical.adequacy.assess_trials`. :func:`clinical_options` gives them all
+    from a config.
+    """
+    keep = ["patient_id", "site", "age", "sex", "diagnosis", "episode_months", *covariates]
+    patients = tables["patients"][[c for c in keep if c in tables["patients"].columns]].copy()
+    totals = instrument_totals(tables["symptoms"], max_missing_items=max_missing_items)
+    log.info(
+        "totals: %d visits x instruments, %d prorated, %d missing",
+        len(totals),
+        int(totals["prorated"].sum()),
+        int(totals["total"].isna().sum()),
+    )
+    dims = dimension_scores(tables["symptoms"], dimensions=dict(dimensions), max_missing_items=max_missing_items)
+    if totals["total_only"].any():
+        log.info(
+            "totals: %d visits of %d patients keep only an instrument total (total-only): their symptom "
+            "dimensions are missing",
+            int(totals["total_only"].sum()),
+            totals.loc[totals["total_only"], "patient_id"].nunique(),
+        )
+    totals = harmonised_endpoint_totals(totals, instrument=instrument, harmonise=harmonise)
+    if not (totals["instrument"] == instrument).any() and len(totals):
+        log.warning(
+            "endpoint.instrument %s: the symptoms table has no %s scores (it has %s); no patient has the "
+            "endpoint. Set endpoint.instrument to one of those, or convert with clinical.harmonise",
+            instrument,
+            instrument,
+            ", ".join(sorted(totals["instrument"].unique())),
+        )
+    endp = endpoint_outcomes(totals, instrument=instrument, week=week)
+    opts = dict(adequacy or {})
+    treat = treatment_summary(tables["treatments"], adequate_weeks=opts.pop("min_weeks", ATRQ_MIN_WEEKS), **opts)
+    bio = biomarker_values(tables["biomarkers"], crp_acute_mg_l=crp_acute_mg_l, crp_acute_policy=crp_acute_policy)
     out = patients.merge(endp, on="patient_id", how="left")
     out["endpoint_status"] = out["endpoint_status"].fillna("no symptom scores")
     out = out.merge(dims, on="patient_id", how="left").merge(treat, on="patient_id", how="left")
@@ -455,7 +544,7 @@ def clinical_tables(tables: dict[str, pd.DataFrame], config: dict[str, Any]) -> 
         idx = immune_metabolic_indices(bio)
         out = out.merge(bio, on="patient_id", how="left").merge(idx, on="patient_id", how="left")
         acute = out["crp_acute"].fillna(False).astype(bool)
-        crp_ok = out["crp_mg_l"] if cc["crp_acute_policy"] == "keep" else out["crp_mg_l"].where(~acute)
+        crp_ok = out["crp_mg_l"] if crp_acute_policy == "keep" else out["crp_mg_l"].where(~acute)
         out["nesda_stratum"] = nesda_strata(crp_ok, out["aes"])
         out["immune_metabolic_score"] = immune_metabolic_score(out)
     out["sex_female"] = (out["sex"] == "F").astype(float)
@@ -479,5 +568,8 @@ def clinical_counts(scores: pd.DataFrame, patients: pd.DataFrame) -> dict[str, A
     to = own[own["total_only"].astype(bool)] if "total_only" in own else own.iloc[:0]
     status = patients["dimensions_status"] if "dimensions_status" in patients else pd.Series([], dtype=object)
     missing = status[status.notna() & (status != "ok")].value_counts()
-    return {"total_only_visits": int(len(to)), "total_only_patients": int(to["patient_id"].nunique()),
-            "dimensions_missing": {str(k): int(v) for k, v in missing.items()}}
+    return {
+        "total_only_visits": int(len(to)),
+        "total_only_patients": int(to["patient_id"].nunique()),
+        "dimensions_missing": {str(k): int(v) for k, v in missing.items()},
+    }

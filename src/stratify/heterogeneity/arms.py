@@ -32,7 +32,9 @@ from scipy import stats
 
 from stratify import __version__
 from stratify.errors import InputError, StratifyError, where
-from stratify.inputs.validate import check_table, read_text_table, sha256
+from stratify.inputs.validate import sha256
+from stratify.io.schema import check_table
+from stratify.io.text import read_text_table
 
 log = logging.getLogger(__name__)
 

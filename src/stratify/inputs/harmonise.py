@@ -38,10 +38,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from stratify.config import load_resource
 from stratify.errors import InputError, where
 from stratify.io.paths import resource_dir
-from stratify.inputs.validate import read_text_table
+from stratify.io.resources import load_resource
+from stratify.io.text import read_text_table
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ SHIPPED: dict[tuple[str, str], dict[str, str]] = {
     ("QIDS_SR16", "HAMD17"): {
         "file": "harmonisation/qids_sr16_hamd17.tsv",
         "source": "Rush AJ et al. Biol Psychiatry 2003;54:573-583 (QIDS-SR16 to HRSD17 table at "
-                  "ids-qids.org/interpretation.html, adapted from Rush et al. 2003 and Trivedi et al. 2004)",
+        "ids-qids.org/interpretation.html, adapted from Rush et al. 2003 and Trivedi et al. 2004)",
     },
 }
 
@@ -152,10 +152,12 @@ def load_link(path: str | Path, *, from_instrument: str, to_instrument: str, sou
     extra = [c for c in raw.columns if c not in COLUMNS]
     if missing or extra:
         found = ", ".join(raw.columns)
-        what = (f"missing column {', '.join(repr(c) for c in missing)}" if missing else
-                f"unexpected column {', '.join(repr(c) for c in extra)}")
-        raise InputError(f"{where(path, 1)}: {what}; expected exactly the columns "
-                         f"{', '.join(COLUMNS)} (found {found})")
+        what = (
+            f"missing column {', '.join(repr(c) for c in missing)}"
+            if missing
+            else f"unexpected column {', '.join(repr(c) for c in extra)}"
+        )
+        raise InputError(f"{where(path, 1)}: {what}; expected exactly the columns {', '.join(COLUMNS)} (found {found})")
     if raw.empty:
         raise InputError(f"{path}: no rows; expected one row per {from_instrument} score {lo_from}..{hi_from}")
     lines = raw.index.to_numpy() + 2
@@ -172,36 +174,46 @@ def load_link(path: str | Path, *, from_instrument: str, to_instrument: str, sou
         out = (num < lo) | (num > hi)
         if out.any():
             i = int(np.argmax(out))
-            raise InputError(f"{where(path, int(lines[i]), col)}: expected a {inst} score within its range "
-                             f"{lo}..{hi}, found {text.iloc[i]!r}")
+            raise InputError(
+                f"{where(path, int(lines[i]), col)}: expected a {inst} score within its range "
+                f"{lo}..{hi}, found {text.iloc[i]!r}"
+            )
         cols[col] = num
     lo, hi = cols["to_low"], cols["to_high"]
     inverted = lo > hi
     if inverted.any():
         i = int(np.argmax(inverted))
-        raise InputError(f"{where(path, int(lines[i]), 'to_low')}: expected to_low <= to_high, found to_low "
-                         f"{raw['to_low'].iloc[i].strip()} > to_high {raw['to_high'].iloc[i].strip()}")
+        raise InputError(
+            f"{where(path, int(lines[i]), 'to_low')}: expected to_low <= to_high, found to_low "
+            f"{raw['to_low'].iloc[i].strip()} > to_high {raw['to_high'].iloc[i].strip()}"
+        )
     fs = cols["from_score"].astype(int)
     seen: dict[int, int] = {}
     for line, s in zip(lines, fs):
         if s in seen:
-            raise InputError(f"{where(path, int(line), 'from_score')}: duplicate from_score {s} (first on line "
-                             f"{seen[s]}); expected each {from_instrument} score once")
+            raise InputError(
+                f"{where(path, int(line), 'from_score')}: duplicate from_score {s} (first on line "
+                f"{seen[s]}); expected each {from_instrument} score once"
+            )
         seen[int(s)] = int(line)
     absent = sorted(set(range(lo_from, hi_from + 1)) - set(seen))
     if absent:
-        raise InputError(f"{path}: column 'from_score' must list every {from_instrument} score {lo_from}..{hi_from} "
-                         f"once; missing {_show(absent)}")
+        raise InputError(
+            f"{path}: column 'from_score' must list every {from_instrument} score {lo_from}..{hi_from} "
+            f"once; missing {_show(absent)}"
+        )
     order = np.argsort(fs, kind="stable")
     for col, vals in (("to_low", lo), ("to_high", hi)):
         v = vals[order]
         drop = np.flatnonzero(np.diff(v) < 0)
         if drop.size:
             a, b = order[drop[0]], order[drop[0] + 1]
-            raise InputError(f"{where(path, int(lines[b]), col)}: expected {col} to be non-decreasing with "
-                             f"from_score (linking tables are monotone), found {raw[col].iloc[b].strip()} for "
-                             f"from_score {fs[b]} after {raw[col].iloc[a].strip()} for from_score {fs[a]} "
-                             f"(line {lines[a]})")
+            raise InputError(
+                f"{where(path, int(lines[b]), col)}: expected {col} to be non-decreasing with "
+                f"from_score (linking tables are monotone), found {raw[col].iloc[b].strip()} for "
+                f"from_score {fs[b]} after {raw[col].iloc[a].strip()} for from_score {fs[a]} "
+                f"(line {lines[a]})"
+            )
     table = pd.DataFrame({"from_score": fs[order], "to_low": lo[order], "to_high": hi[order]})
     table["value"] = (table["to_low"] + table["to_high"]) / 2
     return Link(from_instrument, to_instrument, table, str(source), path)
@@ -221,16 +233,19 @@ def reverse_link(link: Link) -> Link:
     lo_t, hi_t = _range(link.to_instrument)
     scores = np.arange(lo_t, hi_t + 1)
     f = link.table["from_score"].to_numpy(dtype=float)
-    covers = (link.table["to_low"].to_numpy()[None, :] <= scores[:, None]) & \
-             (scores[:, None] <= link.table["to_high"].to_numpy()[None, :])
+    covers = (link.table["to_low"].to_numpy()[None, :] <= scores[:, None]) & (
+        scores[:, None] <= link.table["to_high"].to_numpy()[None, :]
+    )
     n = covers.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(n > 0, (covers * f).sum(axis=1) / np.maximum(n, 1), np.nan)
     low = np.where(n > 0, np.where(covers, f, np.inf).min(axis=1), np.nan)
     high = np.where(n > 0, np.where(covers, f, -np.inf).max(axis=1), np.nan)
     table = pd.DataFrame({"from_score": scores, "to_low": low, "to_high": high, "value": mean})
-    source = (f"{link.source}; reversed (mean of the {link.from_instrument} scores whose "
-              f"{link.to_instrument} range contains the score)")
+    source = (
+        f"{link.source}; reversed (mean of the {link.from_instrument} scores whose "
+        f"{link.to_instrument} range contains the score)"
+    )
     return Link(link.to_instrument, link.from_instrument, table, source, link.path, reverse=True)
 
 
@@ -242,9 +257,12 @@ def shipped_links() -> dict[tuple[str, str], Link]:
     >>> sorted(shipped_links())
     [('QIDS_SR16', 'HAMD17')]
     """
-    return {pair: load_link(resource_dir() / spec["file"], from_instrument=pair[0], to_instrument=pair[1],
-                            source=spec["source"])
-            for pair, spec in SHIPPED.items()}
+    return {
+        pair: load_link(
+            resource_dir() / spec["file"], from_instrument=pair[0], to_instrument=pair[1], source=spec["source"]
+        )
+        for pair, spec in SHIPPED.items()
+    }
 
 
 def available_links(extra: list[Link] | None = None) -> dict[tuple[str, str], Link]:
@@ -265,8 +283,9 @@ def available_links(extra: list[Link] | None = None) -> dict[tuple[str, str], Li
             raise TypeError(f"extra must hold Link objects (from load_link), got {type(link).__name__}")
         pair = (link.from_instrument, link.to_instrument)
         if pair in users:
-            raise InputError(f"two linking tables from {pair[0]} to {pair[1]}: {written[pair].path} and "
-                             f"{link.path}; give one")
+            raise InputError(
+                f"two linking tables from {pair[0]} to {pair[1]}: {written[pair].path} and {link.path}; give one"
+            )
         if pair in written:
             log.info("the %s replaces the shipped one", link.name)
         users.add(pair)
@@ -334,10 +353,12 @@ def _gap_reason(link: Link, values: np.ndarray) -> str:
     lo = int(link.table["from_score"].iloc[0])
     uncovered = [s for s in ints if np.isnan(link.table["value"].iloc[s - lo])]
     plural = "s" if len(uncovered) > 1 else ""
-    return (f"{link.from_instrument} score{plural} {_show(uncovered)} ha{'ve' if plural else 's'} no "
-            f"corresponding {link.to_instrument} score in the {link.name}: no row of the table it was "
-            f"reversed from covers {'them' if plural else 'it'} (total{'s' if len(v) > 1 else ''} "
-            f"{_show(v)} give NaN)")
+    return (
+        f"{link.from_instrument} score{plural} {_show(uncovered)} ha{'ve' if plural else 's'} no "
+        f"corresponding {link.to_instrument} score in the {link.name}: no row of the table it was "
+        f"reversed from covers {'them' if plural else 'it'} (total{'s' if len(v) > 1 else ''} "
+        f"{_show(v)} give NaN)"
+    )
 
 
 def _show(values, n: int = 10) -> str:
@@ -446,8 +467,10 @@ def harmonise_totals(totals: pd.DataFrame, *, target: str, links=None) -> pd.Dat
     """
     missing = [c for c in ("instrument", "total") if c not in totals.columns]
     if missing:
-        raise InputError(f"harmonise_totals: totals table lacks column {', '.join(repr(c) for c in missing)}; "
-                         "expected patient_id, week, instrument, total")
+        raise InputError(
+            f"harmonise_totals: totals table lacks column {', '.join(repr(c) for c in missing)}; "
+            "expected patient_id, week, instrument, total"
+        )
     _range(target)
     table = _resolve(links)
     n = len(totals)
@@ -463,6 +486,7 @@ def harmonise_totals(totals: pd.DataFrame, *, target: str, links=None) -> pd.Dat
             r = rows[i]
             bits = [f"{c} {totals[c].iloc[r]}" for c in ("patient_id", "week") if c in totals.columns]
             return ", ".join(bits) or f"row {r + 1}"
+
         return at
 
     for name in pd.unique(inst):
@@ -494,5 +518,13 @@ def harmonise_totals(totals: pd.DataFrame, *, target: str, links=None) -> pd.Dat
     return out
 
 
-__all__ = ["INSTRUMENT_RANGE", "Link", "load_link", "reverse_link", "shipped_links", "available_links",
-           "convert", "harmonise_totals"]
+__all__ = [
+    "INSTRUMENT_RANGE",
+    "Link",
+    "load_link",
+    "reverse_link",
+    "shipped_links",
+    "available_links",
+    "convert",
+    "harmonise_totals",
+]

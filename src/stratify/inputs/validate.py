@@ -11,16 +11,20 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from stratify.config import load_resource, load_schema
+from stratify.clinical.adequacy import load_doses
 from stratify.errors import InputError, where
-from stratify.inputs.synonyms import accepted_text, canonicalise, column_synonyms, missing_spellings, normalise
-from stratify.io.text import _field_counts_agree, read_text_table  # noqa: F401 (re-exported)
+from stratify.inputs.harmonise import load_link
+from stratify.io.resources import load_resource, load_schema
+from stratify.io.schema import NUMBER, cell_error, check_table, number_error, to_number
+from stratify.io.synonyms import accepted_text
+from stratify.io.text import read_text_table
 
 log = logging.getLogger(__name__)
 
@@ -41,200 +45,6 @@ def sha256(path: str | Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-# a number in plain float notation: 2, -2, +3, 2.5, .5, 3., 2.57e+03, 1E-2 (no inf, nan, 1,5 or 0x10)
-NUMBER = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
-_NONFINITE = {"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "nan", "+nan", "-nan"}
-
-
-def _to_number(s: pd.Series, empty: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Parse non-empty cells as numbers in plain float notation (:data:`NUMBER`).
-
-    Returns the floats (NaN where empty or bad) and the mask of bad cells. The grammar is
-    checked and the cast done with Arrow (seconds for the 12.6 million cells of a
-    100,000-patient symptoms table), so what is a number does not depend on which parser
-    would have been lenient.
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    arr = pa.array(s.where(~empty, None).to_numpy(dtype=object, na_value=None), type=pa.string())
-    ok = pc.match_substring_regex(arr, f"^{NUMBER}$").fill_null(True)
-    bad = pd.Series(np.logical_not(ok.to_numpy(zero_copy_only=False)), index=s.index)
-    if bad.any():
-        arr = pc.if_else(ok, arr, pa.scalar(None, pa.string()))
-    num = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
-    return pd.Series(num, index=s.index, dtype=float), bad
-
-
-def _number_error(path, i, col: str, expected: str, value: str) -> InputError:
-    """The error for a cell that is not a number, with the likely cause where there is one."""
-    v = value.strip().casefold()
-    if v in _NONFINITE:
-        return _bad(path, i, col, f"a finite {expected.removeprefix('a ').removeprefix('an ')} (inf and nan are "
-                    "not values; leave the cell empty, or write NA, where there is none)", value)
-    hint = ""
-    if re.fullmatch(r"[+-]?[0-9]*([,' ][0-9]+)+(\.[0-9]+)?", value.strip()):
-        hint = " (a decimal comma or a thousands separator? write plain numbers with '.' as the decimal point)"
-    return InputError(f"{where(path, int(i) + 2, col)}: expected {expected}{hint}, found {value!r}")
-
-
-def _bad(path, df_index, column, expected, value) -> InputError:
-    return InputError(f"{where(path, int(df_index) + 2, column)}: expected {expected}, found {value!r}")
-
-
-def _rename_columns(raw: pd.DataFrame, props: dict[str, Any], table: str, path, record: dict | None) -> pd.DataFrame:
-    """Map column names to the schema's: any letter case, spaces or hyphens for ``_``, and the
-    column synonyms of ``resources/synonyms.tsv`` (``visit`` -> ``week`` in the biomarkers table)."""
-    known = {normalise(f"column:{table}", c): c for c in props}
-    known.update(column_synonyms(table))
-    rename = {}
-    for c in raw.columns:
-        target = known.get(normalise(f"column:{table}", c), c)
-        if target != c:
-            rename[c] = target
-    if not rename:
-        return raw
-    targets = [rename.get(c, c) for c in raw.columns]
-    for t in dict.fromkeys(targets):
-        names = [c for c, tt in zip(raw.columns, targets) if tt == t]
-        if len(names) > 1:
-            raise InputError(f"{path}: columns {', '.join(repr(n) for n in names)} are both the column {t!r} "
-                             f"(accepted spellings of one column); keep one")
-    if record is not None:
-        record.setdefault("columns", {}).update({c: t for c, t in rename.items()})
-    log.info("%s: columns read as %s", path, ", ".join(f"{c!r} -> {t!r}" for c, t in rename.items()))
-    return raw.rename(columns=rename)
-
-
-def _check_text(s: pd.Series, empty: pd.Series, spec: dict[str, Any], col: str, path,
-                record: dict | None) -> pd.Series:
-    """A text column: accepted spellings to canonical values, then the enum and pattern."""
-    field = spec.get("x-synonyms")
-    if field:
-        counts: dict[str, int] = {}
-        s = canonicalise(s.where(~empty, ""), field, path=path, column=col, counts=counts,
-                         lower_unknown=field == "agent")
-        if counts and record is not None:
-            record.setdefault("values", {})[col] = counts
-    if "enum" in spec:
-        ok = s.isin(spec["enum"]) | empty
-        if not ok.all():
-            i = (~ok).idxmax()
-            acc = f"; accepted spellings: {accepted_text(field, list(spec['enum']))}" if field else ""
-            raise _bad(path, i, col, f"one of {', '.join(map(str, spec['enum']))}{acc}", s[i])
-    if "pattern" in spec:
-        ok = s.str.fullmatch(spec["pattern"]) | empty
-        if not ok.all():
-            i = (~ok).idxmax()
-            raise _bad(path, i, col, f"text matching {spec['pattern']}", s[i])
-    return s.where(~empty, None).astype(object)
-
-
-def _check_number(s: pd.Series, empty: pd.Series, spec: dict[str, Any], col: str, path) -> pd.Series:
-    """A number or integer column: plain float notation, whole numbers for integers, bounds."""
-    typ = spec.get("type")
-    num, badmask = _to_number(s, empty)
-    if badmask.any():
-        i = badmask.idxmax()
-        raise _number_error(path, i, col, "an integer" if typ == "integer" else "a number", s[i])
-    if typ == "integer":
-        frac = (num % 1 != 0) & num.notna()
-        if frac.any():
-            i = frac.idxmax()
-            raise _bad(path, i, col, "an integer", s[i])
-    for bound, op, word in (("minimum", np.less, ">="), ("maximum", np.greater, "<="),
-                            ("exclusiveMinimum", np.less_equal, ">")):
-        if bound in spec:
-            viol = op(num, spec[bound]) & num.notna()
-            if viol.any():
-                i = viol.idxmax()
-                raise _bad(path, i, col, f"a value {word} {spec[bound]}", s[i])
-    return num.astype("Int64") if typ == "integer" else num.astype(float)
-
-
-def _check_boolean(s: pd.Series, empty: pd.Series, col: str, path) -> pd.Series:
-    """A boolean column: the spellings of ``boolean`` in resources/synonyms.tsv, any case."""
-    low = canonicalise(s.where(~empty, ""), "boolean", path=path, column=col)
-    ok = low.isin(["true", "false"]) | empty
-    if not ok.all():
-        i = (~ok).idxmax()
-        raise _bad(path, i, col, "true or false (" + accepted_text("boolean") + ")", s[i])
-    return low.map({"true": True, "false": False}).where(~empty, pd.NA).astype("boolean")
-
-
-def check_table(
-    raw: pd.DataFrame,
-    schema: dict[str, Any],
-    *,
-    path: str | Path,
-    extra_numeric: tuple[str, ...] = (),
-    record: dict[str, Any] | None = None,
-) -> pd.DataFrame:
-    """Check a text table against a row schema and return it with typed, canonical columns.
-
-    The schema is a JSON schema for one row (``properties``, ``required``,
-    ``additionalProperties: false``); its checks are applied column-wise so that large
-    tables validate fast. Column names and the values of columns with ``x-synonyms: <field>``
-    are mapped to their canonical form through ``resources/synonyms.tsv``. A cell that is
-    empty or a missing-value spelling (``NA``, ``N/A``, ``NaN``, ``null``, ``.``, ``-``) is
-    missing: allowed in an optional column, an error in a required one. Optional columns may
-    be absent. ``record``, when given, receives what was mapped: ``columns`` (renamed),
-    ``values`` (column -> ``"spelling -> canonical": rows``) and ``missing`` (column ->
-    spelling -> rows, for spellings other than the empty cell).
-
-    Examples
-    --------
-    >>> raw = pd.DataFrame({"patient_id": ["P1"], "site": ["A"], "age": ["40"], "sex": ["female"]})
-    >>> out = check_table(raw, load_schema("patients"), path="p.tsv")
-    >>> out["age"].tolist(), out["sex"].tolist()
-    ([40.0], ['F'])
-    >>> raw["age"] = ["forty"]
-    >>> check_table(raw, load_schema("patients"), path="p.tsv")
-    Traceback (most recent call last):
-    stratify.errors.InputError: p.tsv, line 2, column 'age': expected a number, found 'forty'
-    """
-    props: dict[str, Any] = dict(schema["properties"])
-    for c in extra_numeric:
-        props.setdefault(c, {"type": "number"})
-    raw = _rename_columns(raw, props, str(schema.get("title", "")).split(" ")[0], path, record)
-    unknown = [c for c in raw.columns if c not in props]
-    if unknown:
-        raise InputError(
-            f"{path}: unknown column {', '.join(repr(c) for c in unknown)}; expected columns: "
-            f"{', '.join(props)}" + ("" if schema.get("title") != "patients table" else
-                                      " (declare extra numeric covariates under patient_covariates in the config)")
-        )
-    missing = [c for c in schema.get("required", []) if c not in raw.columns]
-    if missing:
-        raise InputError(f"{path}: missing required column {', '.join(repr(c) for c in missing)}")
-    dup = raw.columns[raw.columns.duplicated()].tolist()
-    if dup:
-        raise InputError(f"{path}: column {dup[0]!r} appears more than once in the header")
-    out = {}
-    required = set(schema.get("required", []))
-    na = missing_spellings()
-    for col in raw.columns:
-        spec = props[col]
-        s = raw[col].str.strip()
-        empty = s.isin(na)
-        if empty.any():
-            i = empty.idxmax()
-            if col in required:
-                raise _bad(path, i, col, "a value (the column is required; an empty cell, NA, N/A, NaN, null, "
-                           "'.' and '-' mean no value)", s[i])
-            spelled = s[empty & (s != "")]
-            if len(spelled) and record is not None:
-                record.setdefault("missing", {})[col] = {str(k): int(v) for k, v in spelled.value_counts().items()}
-        typ = spec.get("type", "string")
-        if typ in ("number", "integer"):
-            out[col] = _check_number(s, empty, spec, col, path)
-        elif typ == "boolean":
-            out[col] = _check_boolean(s, empty, col, path)
-        else:
-            out[col] = _check_text(s, empty, spec, col, path, record)
-    return pd.DataFrame(out, index=raw.index)
 
 
 def _check_duplicates(df: pd.DataFrame, keys: list[str], path) -> None:
@@ -285,7 +95,7 @@ def check_symptom_items(df: pd.DataFrame, *, path) -> None:
     inst = load_resource("instruments.yaml")
     text = df["item"].astype(str).str.strip()
     is_total = (text.str.lower() == "total").to_numpy()
-    num = _to_number(text, pd.Series(is_total, index=df.index))[0].to_numpy(dtype=float)
+    num = to_number(text, pd.Series(is_total, index=df.index))[0].to_numpy(dtype=float)
     maxes = {(k, int(i)): v["max"] for k, d in inst.items() for i, v in d["items"].items()}
     # the item's maximum per row (-1: no such item), looked up per instrument with numpy
     codes, names = pd.factorize(df["instrument"])
@@ -310,41 +120,55 @@ def check_symptom_items(df: pd.DataFrame, *, path) -> None:
     if unknown.any():
         i = unknown.idxmax()
         n_items = len(inst[df.loc[i, "instrument"]]["items"])
-        raise _bad(path, i, "item", f"an item number 1-{n_items} of {df.loc[i, 'instrument']}, or 'total' for a "
-                   "visit with only the total score", str(df.loc[i, "item"]))
+        raise cell_error(
+            path,
+            i,
+            "item",
+            f"an item number 1-{n_items} of {df.loc[i, 'instrument']}, or 'total' for a "
+            "visit with only the total score",
+            str(df.loc[i, "item"]),
+        )
     score = df["score"].astype(float)
     label = np.where(is_total, "total", "item")
     over = (score > mx) | (score < 0)
     if over.any():
         i = over.idxmax()
         k = df.index.get_loc(i)
-        what = (f"a {df.loc[i, 'instrument']} total 0-{int(mx[i])}" if is_total[k] else
-                f"a score 0-{int(mx[i])} for {df.loc[i, 'instrument']} item {int(item[k])}")
-        raise _bad(path, i, "score", what, f"{score[i]:g}")
+        what = (
+            f"a {df.loc[i, 'instrument']} total 0-{int(mx[i])}"
+            if is_total[k]
+            else f"a score 0-{int(mx[i])} for {df.loc[i, 'instrument']} item {int(item[k])}"
+        )
+        raise cell_error(path, i, "score", what, f"{score[i]:g}")
     frac = (score % 1 != 0) & (label == "item")
     if frac.any():
         i = frac.idxmax()
-        raise _bad(path, i, "score", "a whole-number item score", f"{score[i]:g}")
+        raise cell_error(path, i, "score", "a whole-number item score", f"{score[i]:g}")
     # the reader's duplicate check saw the text; "1" and "01" (or "total" and "Total") are one item too
     canonical = np.where(is_total, "total", item.astype(str))
     respelled = bool((text.to_numpy(dtype=object) != canonical).any())
     if not (respelled or is_total.any()):
         return
-    key = pd.DataFrame({"patient_id": df["patient_id"], "week": df["week"], "instrument": df["instrument"],
-                        "item": canonical}, index=df.index)
+    key = pd.DataFrame(
+        {"patient_id": df["patient_id"], "week": df["week"], "instrument": df["instrument"], "item": canonical},
+        index=df.index,
+    )
     dup = key.duplicated(keep="first") if respelled else pd.Series(False, index=df.index)
     if dup.any():
         i = dup.idxmax()
         first = key.index[(key == key.loc[i]).all(axis=1)][0]
-        raise InputError(f"{where(path, int(i) + 2, 'item')}: duplicate record (patient_id={key.loc[i, 'patient_id']}, "
-                         f"week={key.loc[i, 'week']}, instrument={key.loc[i, 'instrument']}, item "
-                         f"{df.loc[i, 'item']!r} is item {key.loc[i, 'item']}); first seen on line {int(first) + 2}")
+        raise InputError(
+            f"{where(path, int(i) + 2, 'item')}: duplicate record (patient_id={key.loc[i, 'patient_id']}, "
+            f"week={key.loc[i, 'week']}, instrument={key.loc[i, 'instrument']}, item "
+            f"{df.loc[i, 'item']!r} is item {key.loc[i, 'item']}); first seen on line {int(first) + 2}"
+        )
     if is_total.any():
         _check_items_against_totals(df, key, is_total, inst, path=path)
 
 
-def _check_items_against_totals(df: pd.DataFrame, key: pd.DataFrame, is_total: np.ndarray,
-                                inst: dict[str, Any], *, path) -> None:
+def _check_items_against_totals(
+    df: pd.DataFrame, key: pd.DataFrame, is_total: np.ndarray, inst: dict[str, Any], *, path
+) -> None:
     """A visit with both item rows and a total row: every item present and the totals equal."""
     visit = ["patient_id", "week", "instrument"]
     tot = key[is_total].assign(line=key.index[is_total] + 2, total=df.loc[is_total, "score"].astype(float))
@@ -361,14 +185,16 @@ def _check_items_against_totals(df: pd.DataFrame, key: pd.DataFrame, is_total: n
             raise InputError(
                 f"{where(path, line_t, 'item')}: a {name} total for patient {pid}, week {week:g}, and item scores for "
                 f"{len(scores)} of its {n_items} items (first on line {int(g['line'].min())}); give all items (the "
-                "total is then checked against them) or only the total")
+                "total is then checked against them) or only the total"
+            )
         groups = spec.get("groups") or [[int(i)] for i in spec["items"]]
         computed = float(sum(max(scores[int(i)] for i in grp) for grp in groups))
         if abs(computed - given) > 1e-9:
             raise InputError(
                 f"{where(path, line_t, 'score')}: the {name} total for patient {pid}, week {week:g}, is {given:g}, but "
                 f"its items (lines {int(g['line'].min())}-{int(g['line'].max())}) give {computed:g}; correct one of "
-                "them or drop the total row (the items are used)")
+                "them or drop the total row (the items are used)"
+            )
 
 
 _BIOMARKER_VALUE = re.compile(rf"(<)?\s*({NUMBER})")
@@ -388,20 +214,26 @@ def parse_biomarkers(df: pd.DataFrame, *, path) -> pd.DataFrame:
     bad = parts[1].isna()
     if bad.any():
         i = bad.idxmax()
-        raise _number_error(path, i, "value", "a number, or '<' and a number for a value below the detection "
-                            "limit", raw_value[i])
+        raise number_error(
+            path, i, "value", "a number, or '<' and a number for a value below the detection limit", raw_value[i]
+        )
     out["below_detection"] = parts[0].notna().to_numpy(dtype=bool)
     out["value"] = parts[1].astype(float)
     for i, (m, u) in enumerate(zip(out["marker"], out["unit"])):
         if u not in units[m]["units"]:
             idx = out.index[i]
-            raise _bad(path, idx, "unit", f"a unit for {m}: {accepted_text('unit', list(units[m]['units']))}", u)
+            raise cell_error(path, idx, "unit", f"a unit for {m}: {accepted_text('unit', list(units[m]['units']))}", u)
     factor = np.array([units[m]["units"][u] for m, u in zip(out["marker"], out["unit"])])
     nonpos = out["value"].to_numpy() <= 0
     if nonpos.any():
         j = int(np.argmax(nonpos))
-        raise _bad(path, out.index[j], "value",
-                   "a value above 0 (write '<L' for a value below the detection limit L)", raw_value.iloc[j])
+        raise cell_error(
+            path,
+            out.index[j],
+            "value",
+            "a value above 0 (write '<L' for a value below the detection limit L)",
+            raw_value.iloc[j],
+        )
     canon = out["value"].to_numpy() * factor
     lo = np.array([units[m]["plausible"][0] for m in out["marker"]])
     hi = np.array([units[m]["plausible"][1] for m in out["marker"]])
@@ -409,9 +241,13 @@ def parse_biomarkers(df: pd.DataFrame, *, path) -> pd.DataFrame:
     if bad.any():
         j = int(np.argmax(bad))
         m = out["marker"].iloc[j]
-        raise _bad(path, out.index[j], "value",
-                   f"a plausible {m} value ({lo[j]:g}-{hi[j]:g} {units[m]['canonical']})",
-                   f"{out['value'].iloc[j]:g} {out['unit'].iloc[j]}")
+        raise cell_error(
+            path,
+            out.index[j],
+            "value",
+            f"a plausible {m} value ({lo[j]:g}-{hi[j]:g} {units[m]['canonical']})",
+            f"{out['value'].iloc[j]:g} {out['unit'].iloc[j]}",
+        )
     return out
 
 
@@ -446,7 +282,8 @@ def check_unit_plausibility(biomarkers: pd.DataFrame, patients: pd.DataFrame, *,
             raise InputError(
                 f"{path}: site {s}, marker {m}, unit {u}: the median of {len(g)} values is {med:g} {canon}, "
                 f"outside the range expected for a cohort ({rng[0]:g}-{rng[1]:g} {canon}); the unit is probably "
-                f"wrong (for CRP, mg/dL and mg/L differ 10-fold). Check the unit column for this site")
+                f"wrong (for CRP, mg/dL and mg/L differ 10-fold). Check the unit column for this site"
+            )
 
 
 def check_treatments(df: pd.DataFrame, *, path) -> None:
@@ -455,8 +292,13 @@ def check_treatments(df: pd.DataFrame, *, path) -> None:
     d = pro["patient_id"].duplicated()
     if d.any():
         i = d.idxmax()
-        raise _bad(path, i, "prospective", "at most one prospective (index) trial per patient",
-                   f"a second one for {pro.loc[i, 'patient_id']}")
+        raise cell_error(
+            path,
+            i,
+            "prospective",
+            "at most one prospective (index) trial per patient",
+            f"a second one for {pro.loc[i, 'patient_id']}",
+        )
 
 
 def assume_episode(df: pd.DataFrame, *, path) -> str | None:
@@ -497,8 +339,138 @@ def read_sample_map(path: str | Path) -> pd.DataFrame:
     return df
 
 
-def validate_inputs(config: dict[str, Any]) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-    """Read and check every input table named in ``config``.
+def validate_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Keyword arguments of :func:`validate_inputs` from a validated config: ``cohort``,
+    ``patient_covariates``, ``dose_table`` (``clinical.dose_table``) and ``links``
+    (``clinical.harmonise.links``).
+
+    Examples
+    --------
+    >>> validate_options({"cohort": "c", "inputs": {}})
+    {'cohort': 'c', 'patient_covariates': (), 'dose_table': None, 'links': ()}
+    """
+    clin = config.get("clinical", {})
+    return {
+        "cohort": config["cohort"],
+        "patient_covariates": tuple(config.get("patient_covariates", [])),
+        "dose_table": clin.get("dose_table") or None,
+        "links": tuple((clin.get("harmonise") or {}).get("links", [])),
+    }
+
+
+def _read_input(name: str, path, *, covariates: tuple[str, ...], manifest: dict[str, Any]) -> pd.DataFrame:
+    """One input table read, checked against its schema and recorded in the manifest."""
+    raw = read_text_table(path)
+    record: dict[str, Any] = {}
+    df = check_table(
+        raw, load_schema(name), path=path, extra_numeric=covariates if name == "patients" else (), record=record
+    )
+    if record:
+        manifest["canonicalised"][name] = record
+        log.info("%s: accepted spellings mapped to canonical values: %s", name, json.dumps(record))
+    if name == "treatments":
+        assumed = assume_episode(df, path=path)
+        if assumed:
+            manifest["assumed"]["treatments.episode"] = assumed
+            log.info("%s", assumed)
+    _check_duplicates(df, _KEYS[name], path)
+    if name == "symptoms":
+        check_symptom_items(df, path=path)
+    elif name == "biomarkers":
+        df = parse_biomarkers(df, path=path)
+    elif name == "treatments":
+        check_treatments(df, path=path)
+    manifest["inputs"][name] = {"path": str(path), "sha256": sha256(path), "rows": int(len(df))}
+    log.info("%s: %d rows read from %s", name, len(df), path)
+    if df.empty and name == "patients":
+        raise InputError(f"{path}: the patients table has no rows")
+    if df.empty and name == "symptoms":
+        raise InputError(
+            f"{path}: the symptoms table has a header and no rows; expected item scores (or "
+            "instrument totals) per patient and visit: every endpoint and dimension needs them"
+        )
+    if df.empty and name != "patients":
+        manifest["skipped"][name] = f"{path} has a header and no rows: treated as absent"
+        log.warning("%s: a header and no rows; the %s table is treated as absent", path, name)
+    return df.reset_index(drop=True)
+
+
+def _check_genotype_files(
+    gen: Mapping[str, Any] | None, pids: set[str], *, patients_path, manifest: dict[str, Any]
+) -> None:
+    """The VCF (with its index) and its sample map exist; the map names known patients."""
+    if gen is None:
+        manifest["skipped"]["genotypes"] = "no VCF given (inputs.genotypes)"
+        return
+    for k in ("vcf", "sample_map"):
+        if k in gen:
+            p = Path(gen[k])
+            if not p.exists():
+                raise InputError(f"{p}: file not found (inputs.genotypes.{k})")
+            manifest["inputs"][f"genotypes.{k}"] = {"path": str(p), "sha256": sha256(p)}
+    vcf = Path(gen["vcf"])
+    if not (Path(str(vcf) + ".tbi").exists() or Path(str(vcf) + ".csi").exists()):
+        raise InputError(
+            f"{vcf}: no index found ({vcf}.tbi or {vcf}.csi); "
+            f"create one with `tabix -p vcf {vcf}` or `bcftools index {vcf}`"
+        )
+    if "sample_map" in gen:
+        sm = read_sample_map(gen["sample_map"])
+        check_known_patients(sm, pids, path=gen["sample_map"], patients_path=patients_path)
+
+
+def _check_star_allele_files(star: list, pids: set[str], *, patients_path, manifest: dict[str, Any]) -> None:
+    """Every star-allele file exists; its sample map names known patients."""
+    for i, sa in enumerate(star):
+        p = Path(sa["path"])
+        if not p.exists():
+            raise InputError(f"{p}: file not found (inputs.star_alleles[{i}].path)")
+        if "sample_map" in sa:
+            sm = read_sample_map(sa["sample_map"])
+            check_known_patients(sm, pids, path=sa["sample_map"], patients_path=patients_path)
+            manifest["inputs"][f"star_alleles[{i}].sample_map"] = {
+                "path": sa["sample_map"],
+                "sha256": sha256(sa["sample_map"]),
+            }
+        manifest["inputs"][f"star_alleles[{i}]"] = {"path": str(p), "sha256": sha256(p), "tool": sa["tool"]}
+    if not star:
+        manifest["skipped"]["star_alleles"] = "no star-allele calls given (inputs.star_alleles)"
+
+
+def _check_reference_files(dose_table, links, *, manifest: dict[str, Any]) -> None:
+    """A study's own dose table and linking tables are read (and fail here, before any stage runs)."""
+    if dose_table:
+        doses = load_doses(dose_table)
+        manifest["inputs"]["clinical.dose_table"] = {
+            "path": str(dose_table),
+            "sha256": sha256(dose_table),
+            "rows": int(len(doses)),
+        }
+    for i, ln in enumerate(links):
+        load_link(ln["path"], from_instrument=ln["from"], to_instrument=ln["to"], source=ln["source"])
+        manifest["inputs"][f"clinical.harmonise.links[{i}]"] = {
+            "path": str(ln["path"]),
+            "sha256": sha256(ln["path"]),
+            "from": ln["from"],
+            "to": ln["to"],
+            "source": ln["source"],
+        }
+
+
+def validate_inputs(
+    inputs: Mapping[str, Any],
+    *,
+    cohort: str,
+    patient_covariates: tuple[str, ...] = (),
+    dose_table: str | Path | None = None,
+    links: tuple[Mapping[str, Any], ...] = (),
+) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """Read and check every input table named in ``inputs`` (the config's ``inputs`` block).
+
+    ``patient_covariates`` are extra numeric columns of the patients table; ``dose_table``
+    and ``links`` (``from``, ``to``, ``path``, ``source``) a study's own minimum-dose and
+    linking tables, read here so that a malformed one fails before any stage runs.
+    :func:`validate_options` gives all four from a config.
 
     Returns
     -------
@@ -511,98 +483,25 @@ def validate_inputs(config: dict[str, Any]) -> tuple[dict[str, pd.DataFrame], di
         other than the canonical one, with row counts, and missing-value spellings;
         ``assumed``: what was filled in (``treatments.episode``).
     """
-    inp = config["inputs"]
-    manifest: dict[str, Any] = {"cohort": config["cohort"], "inputs": {}, "skipped": {}, "canonicalised": {},
-                                "assumed": {}}
+    manifest: dict[str, Any] = {"cohort": cohort, "inputs": {}, "skipped": {}, "canonicalised": {}, "assumed": {}}
     tables: dict[str, pd.DataFrame] = {}
-    covs = tuple(config.get("patient_covariates", []))
     for name in TABLES:
-        if name not in inp:
+        if name not in inputs:
             tables[name] = empty_table(name)
             manifest["skipped"][name] = "not given in the config (inputs.%s)" % name
             log.info("%s: not given, skipped", name)
             continue
-        path = inp[name]
-        raw = read_text_table(path)
-        record: dict[str, Any] = {}
-        df = check_table(raw, load_schema(name), path=path, extra_numeric=covs if name == "patients" else (),
-                         record=record)
-        if record:
-            manifest["canonicalised"][name] = record
-            log.info("%s: accepted spellings mapped to canonical values: %s", name, json.dumps(record))
-        if name == "treatments":
-            assumed = assume_episode(df, path=path)
-            if assumed:
-                manifest["assumed"]["treatments.episode"] = assumed
-                log.info("%s", assumed)
-        _check_duplicates(df, _KEYS[name], path)
-        if name == "symptoms":
-            check_symptom_items(df, path=path)
-        elif name == "biomarkers":
-            df = parse_biomarkers(df, path=path)
-        elif name == "treatments":
-            check_treatments(df, path=path)
-        tables[name] = df.reset_index(drop=True)
-        manifest["inputs"][name] = {"path": str(path), "sha256": sha256(path), "rows": int(len(df))}
-        log.info("%s: %d rows read from %s", name, len(df), path)
-        if df.empty and name == "patients":
-            raise InputError(f"{path}: the patients table has no rows")
-        if df.empty and name == "symptoms":
-            raise InputError(f"{path}: the symptoms table has a header and no rows; expected item scores (or "
-                             "instrument totals) per patient and visit: every endpoint and dimension needs them")
-        if df.empty and name != "patients":
-            manifest["skipped"][name] = f"{path} has a header and no rows: treated as absent"
-            log.warning("%s: a header and no rows; the %s table is treated as absent", path, name)
+        tables[name] = _read_input(name, inputs[name], covariates=tuple(patient_covariates), manifest=manifest)
     pids = set(tables["patients"]["patient_id"])
     for name in TABLES[1:]:
-        if name in inp:
-            check_known_patients(tables[name], pids, path=inp[name], patients_path=inp["patients"])
-    if "biomarkers" in inp:
-        check_unit_plausibility(tables["biomarkers"], tables["patients"], path=inp["biomarkers"])
-    gen = inp.get("genotypes")
-    if gen is None:
-        manifest["skipped"]["genotypes"] = "no VCF given (inputs.genotypes)"
-    else:
-        for k in ("vcf", "sample_map"):
-            if k in gen:
-                p = Path(gen[k])
-                if not p.exists():
-                    raise InputError(f"{p}: file not found (inputs.genotypes.{k})")
-                manifest["inputs"][f"genotypes.{k}"] = {"path": str(p), "sha256": sha256(p)}
-        vcf = Path(gen["vcf"])
-        if not (Path(str(vcf) + ".tbi").exists() or Path(str(vcf) + ".csi").exists()):
-            raise InputError(f"{vcf}: no index found ({vcf}.tbi or {vcf}.csi); "
-                             f"create one with `tabix -p vcf {vcf}` or `bcftools index {vcf}`")
-        if "sample_map" in gen:
-            sm = read_sample_map(gen["sample_map"])
-            check_known_patients(sm, pids, path=gen["sample_map"], patients_path=inp["patients"])
-    for i, sa in enumerate(inp.get("star_alleles", [])):
-        p = Path(sa["path"])
-        if not p.exists():
-            raise InputError(f"{p}: file not found (inputs.star_alleles[{i}].path)")
-        if "sample_map" in sa:
-            sm = read_sample_map(sa["sample_map"])
-            check_known_patients(sm, pids, path=sa["sample_map"], patients_path=inp["patients"])
-            manifest["inputs"][f"star_alleles[{i}].sample_map"] = {"path": sa["sample_map"],
-                                                                   "sha256": sha256(sa["sample_map"])}
-        manifest["inputs"][f"star_alleles[{i}]"] = {"path": str(p), "sha256": sha256(p), "tool": sa["tool"]}
-    if not inp.get("star_alleles"):
-        manifest["skipped"]["star_alleles"] = "no star-allele calls given (inputs.star_alleles)"
-    dose_table = config.get("clinical", {}).get("dose_table")
-    if dose_table:
-        from stratify.clinical.adequacy import load_doses
-
-        doses = load_doses(dose_table)   # fails here, before any stage runs, if the table is malformed
-        manifest["inputs"]["clinical.dose_table"] = {"path": str(dose_table), "sha256": sha256(dose_table),
-                                                     "rows": int(len(doses))}
-    for i, ln in enumerate((config.get("clinical", {}).get("harmonise") or {}).get("links", [])):
-        from stratify.inputs.harmonise import load_link
-
-        load_link(ln["path"], from_instrument=ln["from"], to_instrument=ln["to"], source=ln["source"])
-        manifest["inputs"][f"clinical.harmonise.links[{i}]"] = {"path": str(ln["path"]), "sha256": sha256(ln["path"]),
-                                                                "from": ln["from"], "to": ln["to"],
-                                                                "source": ln["source"]}
+        if name in inputs:
+            check_known_patients(tables[name], pids, path=inputs[name], patients_path=inputs["patients"])
+    if "biomarkers" in inputs:
+        check_unit_plausibility(tables["biomarkers"], tables["patients"], path=inputs["biomarkers"])
+    _check_genotype_files(inputs.get("genotypes"), pids, patients_path=inputs["patients"], manifest=manifest)
+    _check_star_allele_files(
+        inputs.get("star_alleles") or [], pids, patients_path=inputs["patients"], manifest=manifest
+    )
+    _check_reference_files(dose_table, links, manifest=manifest)
     manifest["n_patients"] = len(pids)
     return tables, manifest
-
-

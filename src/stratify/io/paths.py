@@ -16,9 +16,7 @@ def _first_existing(*candidates: Path) -> Path:
     for c in candidates:
         if c.is_dir():
             return c
-    raise FileNotFoundError(
-        "stratify's data folder is missing; looked in: " + ", ".join(map(str, candidates))
-    )
+    raise FileNotFoundError("stratify's data folder is missing; looked in: " + ", ".join(map(str, candidates)))
 
 
 def schema_dir() -> Path:

@@ -4,7 +4,7 @@ The separator is read from the header line (tabs, else commas or semicolons), no
 file name; the text must be UTF-8 (a byte-order mark is fine; LF or CRLF line ends). A
 comma- or semicolon-separated file may quote cells (``"site A"``, ``"1,5"``, a doubled quote for a quote) as
 CSV does; a tab-separated file is read without quoting, so a quote there is text. Every
-cell comes back as text; types are checked by :func:`stratify.inputs.validate.check_table`.
+cell comes back as text; types are checked by :func:`stratify.io.schema.check_table`.
 
 Row labels are line numbers minus 2 (the header is line 1, the first record line 2), so
 that ``index + 2`` names the line in an editor even after blank lines or quoted line
@@ -43,10 +43,10 @@ def _field_counts_agree(data: "np.ndarray | str | Path", sep: str, n_fields: int
             return False
     ends = np.flatnonzero(data == ord("\n"))
     if not len(ends) or ends[-1] != len(data) - 1:
-        ends = np.append(ends, len(data))            # a last line without a newline
-    seps_before = np.searchsorted(np.flatnonzero(data == ord(sep)), ends)   # separators before each line end
+        ends = np.append(ends, len(data))  # a last line without a newline
+    seps_before = np.searchsorted(np.flatnonzero(data == ord(sep)), ends)  # separators before each line end
     per_line = np.diff(np.concatenate([[0], seps_before]))
-    return bool((per_line[1:] == n_fields - 1).all())   # line 1 is the header
+    return bool((per_line[1:] == n_fields - 1).all())  # line 1 is the header
 
 
 #: Leading bytes of files that are not text tables, and what to do instead.
@@ -66,10 +66,12 @@ def check_utf8(path: Path, raw: bytes, data: np.ndarray) -> None:
         if raw.startswith(magic):
             raise InputError(f"{path}: {what}")
     if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        raise InputError(f"{path}: the file is UTF-16 text (it starts with a UTF-16 byte-order mark); "
-                         "re-save it as UTF-8 (in Excel: Save As > CSV UTF-8)")
+        raise InputError(
+            f"{path}: the file is UTF-16 text (it starts with a UTF-16 byte-order mark); "
+            "re-save it as UTF-8 (in Excel: Save As > CSV UTF-8)"
+        )
     if not (data >= 0x80).any():
-        return                                   # plain ASCII: valid UTF-8, nothing to decode
+        return  # plain ASCII: valid UTF-8, nothing to decode
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -78,7 +80,8 @@ def check_utf8(path: Path, raw: bytes, data: np.ndarray) -> None:
         raise InputError(
             f"{path}, line {line}, byte {col} of the line: byte 0x{raw[exc.start]:02X} is not UTF-8 text; "
             "the file is probably in Latin-1 or Windows-1252 (an older spreadsheet export): re-save it as "
-            "UTF-8 (in Excel: Save As > CSV UTF-8; in LibreOffice: character set Unicode (UTF-8))") from None
+            "UTF-8 (in Excel: Save As > CSV UTF-8; in LibreOffice: character set Unicode (UTF-8))"
+        ) from None
 
 
 def sniff_separator(path: Path, header: str) -> str:
@@ -90,23 +93,29 @@ def sniff_separator(path: Path, header: str) -> str:
     if commas == semis == 0:
         return "\t"
     if commas == semis:
-        raise InputError(f"{path}: line 1 (the header) has as many commas as semicolons ({commas}); cannot "
-                         "tell which separates the columns. Use tabs, or one of the two")
+        raise InputError(
+            f"{path}: line 1 (the header) has as many commas as semicolons ({commas}); cannot "
+            "tell which separates the columns. Use tabs, or one of the two"
+        )
     return "," if commas > semis else ";"
 
 
 def _check_header(path: Path, header: list[str]) -> None:
     if "" in header:
-        raise InputError(f"{path}: line 1 (the header) has an empty column name at field "
-                         f"{header.index('') + 1}" + (" (a trailing separator?)" if header[-1] == "" else ""))
+        raise InputError(
+            f"{path}: line 1 (the header) has an empty column name at field "
+            f"{header.index('') + 1}" + (" (a trailing separator?)" if header[-1] == "" else "")
+        )
     dup = sorted({c for c in header if header.count(c) > 1})
     if dup:
         raise InputError(f"{path}: column {dup[0]!r} appears more than once in the header")
 
 
 def _ragged(path: Path, sep: str, lineno: int, n: int, n_header: int, trailing: bool) -> InputError:
-    return InputError(f"{path}: cannot be read as a {_KIND[sep]}-separated table: line {lineno} has {n} "
-                      f"fields, the header has {n_header}" + (" (a trailing separator?)" if trailing else ""))
+    return InputError(
+        f"{path}: cannot be read as a {_KIND[sep]}-separated table: line {lineno} has {n} "
+        f"fields, the header has {n_header}" + (" (a trailing separator?)" if trailing else "")
+    )
 
 
 def _read_plain(path: Path, text: str, data: np.ndarray, sep: str, header: list[str]) -> pd.DataFrame:
@@ -120,16 +129,32 @@ def _read_plain(path: Path, text: str, data: np.ndarray, sep: str, header: list[
                 raise _ragged(path, sep, lineno, n, len(header), line.rstrip("\r\n").endswith(sep))
     # blank lines are kept while reading so that row positions stay line numbers; quoting is
     # off so that a field count seen above is the field count pandas sees
-    df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[], index_col=False,
-                     comment=None, skip_blank_lines=False, encoding="utf-8-sig", quoting=csv.QUOTE_NONE)
+    df = pd.read_csv(
+        path,
+        sep=sep,
+        dtype=str,
+        keep_default_na=False,
+        na_values=[],
+        index_col=False,
+        comment=None,
+        skip_blank_lines=False,
+        encoding="utf-8-sig",
+        quoting=csv.QUOTE_NONE,
+    )
     return df
 
 
 def _read_quoted(path: Path, text: str, sep: str, header: list[str]) -> pd.DataFrame:
     """CSV quoting (``"a,b"``, ``""`` for a quote): records may span lines, so each row keeps
     the line it starts on."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, quotechar='"', doublequote=True,
-                        skipinitialspace=True, strict=True)   # `a, "b"` as exports with spaces write it
+    reader = csv.reader(
+        io.StringIO(text, newline=""),
+        delimiter=sep,
+        quotechar='"',
+        doublequote=True,
+        skipinitialspace=True,
+        strict=True,
+    )  # `a, "b"` as exports with spaces write it
     rows, starts = [], []
     try:
         next(reader)
@@ -142,8 +167,10 @@ def _read_quoted(path: Path, text: str, sep: str, header: list[str]) -> pd.DataF
                 starts.append(start)
             start = reader.line_num + 1
     except csv.Error as exc:
-        raise InputError(f"{path}: cannot be read as a {_KIND[sep]}-separated table: line {start}: {exc} "
-                         "(a quote that is never closed, or text after a closing quote?)") from None
+        raise InputError(
+            f"{path}: cannot be read as a {_KIND[sep]}-separated table: line {start}: {exc} "
+            "(a quote that is never closed, or text after a closing quote?)"
+        ) from None
     df = pd.DataFrame(rows, columns=[f"_{i}" for i in range(len(header))], dtype=str)
     df.columns = header
     df.index = np.asarray(starts, dtype=np.int64) - 2
@@ -171,7 +198,7 @@ def read_text_table(path: str | Path) -> pd.DataFrame:
     data = np.frombuffer(raw, dtype=np.uint8)
     check_utf8(path, raw, data)
     text = raw.decode("utf-8-sig")
-    first = re.split(r"\r\n|\r|\n", text[:1 << 20], maxsplit=1)[0]
+    first = re.split(r"\r\n|\r|\n", text[: 1 << 20], maxsplit=1)[0]
     if not text:
         raise InputError(f"{path}: file is empty; expected a header line")
     if not first.strip():

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from stratify.config import load_resource
+from stratify.io.resources import load_resource
 
 # Sites: (name, share of patients, ancestry, CRP unit, lipid/glucose unit, CRP detection limit in mg/L)
 SITES = [

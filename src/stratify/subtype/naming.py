@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from stratify.config import load_resource
+from stratify.io.resources import load_resource
 
 __all__ = ["Rules", "name_clusters", "naming_rules"]
 

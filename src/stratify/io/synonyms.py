@@ -77,8 +77,9 @@ def load_synonyms() -> dict[str, Any]:
         for s in spellings:
             key = normalise(row.field, s) if row.field != "missing" else s.casefold()
             if fmap.get(key, row.canonical) != row.canonical:
-                raise ValueError(f"resources/{TABLE}: {row.field} spelling {s!r} is given for both "
-                                 f"{fmap[key]} and {row.canonical}")
+                raise ValueError(
+                    f"resources/{TABLE}: {row.field} spelling {s!r} is given for both {fmap[key]} and {row.canonical}"
+                )
             fmap[key] = row.canonical
             if row.canonical == AMBIGUOUS:
                 out["notes"][(row.field, key)] = row.note
@@ -111,8 +112,9 @@ def accepted_text(field: str, canonicals: list[str] | None = None) -> str:
     return "; ".join(parts)
 
 
-def canonicalise(s: pd.Series, field: str, *, path, column: str,
-                 counts: dict[str, int] | None = None, lower_unknown: bool = False) -> pd.Series:
+def canonicalise(
+    s: pd.Series, field: str, *, path, column: str, counts: dict[str, int] | None = None, lower_unknown: bool = False
+) -> pd.Series:
     """Map every accepted spelling in ``s`` (stripped text, ``""`` = missing) to its canonical value.
 
     Unknown values are left as they are (lower-cased with ``lower_unknown``) for the caller's
