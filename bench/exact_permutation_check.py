@@ -20,38 +20,41 @@ import numpy as np
 import pandas as pd
 
 
-def nested_auc(X, y, sites, folds, mc, candidates, budget, seed, task):
-    from stratify.model.fit import _choose, make_xgb, predict, stratified_auc
+def nested_auc(X, y, sites, folds, opts, candidates, budget, seed, task):
+    from stratify.model.cv import choose_hyperparameters
+    from stratify.model.learners import make_xgb, predict
+    from stratify.model.metrics import stratified_auc
 
     pred = np.full(len(y), np.nan)
     for k, (train, test) in enumerate(folds):
-        s = _choose(X[train], y[train], task=task, mc=mc, candidates=candidates, budget_s=budget, seed=seed + k,
-                    label=f"fold {k + 1}")
+        s = choose_hyperparameters(X[train], y[train], task=task, search=opts.search, first_params=opts.first_params,
+                                   candidates=candidates, budget_s=budget, seed=seed + k, label=f"fold {k + 1}")
         pred[test] = predict(make_xgb(s["params"], seed=seed, task=task).fit(X[train], y[train]), X[test])
     return stratified_auc(y, pred, sites)
 
 
 def one(args):
     seed, n_perm = args
-    from stratify.features.table import available_features
-    from stratify.model.fit import _search_config, draw_candidates, outer_folds, task_of
     from recovery import _simulated_clinical
+
+    from stratify.features.table import available_features
+    from stratify.model.cv import draw_candidates, outer_folds
+    from stratify.model.fit import model_options
 
     t0 = time.monotonic()
     cfg, p, _ = _simulated_clinical(seed, 800, True)
-    mc = cfg["model"]
-    sc = _search_config(mc)
+    opts = model_options(cfg)
     known = available_features(cfg)
     feats = [f for g in ("clinical", "biomarker") for f in cfg["features"][g] if f in p.columns and f in known]
     d = p[p[cfg["endpoint"]["kind"]].notna()].reset_index(drop=True)
     y = d[cfg["endpoint"]["kind"]].astype(int).to_numpy()
     X = d[feats].to_numpy(dtype=float)
     sites = d["site"].astype(str).to_numpy()
-    task = task_of(cfg["endpoint"])
-    folds, _ = outer_folds(y, sites, task=task, scheme=mc.get("cv", "auto"), folds=mc["folds"], seed=cfg["seed"])
-    candidates = draw_candidates(mc, sc["n_candidates"], seed=cfg["seed"])
+    task = opts.task
+    folds, _ = outer_folds(y, sites, task=task, scheme=opts.cv, folds=opts.folds, seed=cfg["seed"])
+    candidates = draw_candidates(opts.first_params, opts.search["n_candidates"], seed=cfg["seed"])
     budget = 10 ** 6   # no time budget: results must not depend on the machine's load
-    obs = nested_auc(X, y, sites, folds, mc, candidates, budget, cfg["seed"], task)
+    obs = nested_auc(X, y, sites, folds, opts, candidates, budget, cfg["seed"], task)
     rng = np.random.default_rng(cfg["seed"])
     null = []
     for _ in range(n_perm):
@@ -59,7 +62,7 @@ def one(args):
         for s_ in np.unique(sites):
             idx = np.flatnonzero(sites == s_)
             yp[idx] = rng.permutation(y[idx])
-        null.append(nested_auc(X, yp, sites, folds, mc, candidates, budget, cfg["seed"], task))
+        null.append(nested_auc(X, yp, sites, folds, opts, candidates, budget, cfg["seed"], task))
     null = np.array(null)
     return {"seed": seed, "observed_auc": obs, "exact_p": (1 + np.sum(null >= obs)) / (1 + n_perm),
             "n_permutations": n_perm, "null_mean": null.mean(), "null_sd": null.std(ddof=1),

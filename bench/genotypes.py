@@ -140,7 +140,7 @@ def stratify_prs(vcf: Path, score: Path, processes: int) -> tuple[float, pd.Data
     cfg = settings({"genotypes": {"shard_mb": max(vcf.stat().st_size / (4 * processes) / 2**20, 0.1),
                                   "sample_chunk": len(samples)}})
     plan = make_plan(vcf, patient_ids=set(samples), cfg=cfg)
-    scores = load_scores([str(score)], "GRCh38")
+    scores = load_scores([str(score)], genome_build="GRCh38")
     with ProcessPoolExecutor(processes) as ex:
         res = dict(ex.map(_prs_shard, [(plan, j, scores) for j in plan["jobs"]]))
     out = merge(plan, {}, res, scores, sample_map=None, patient_ids=set(samples), genome_build="none")

@@ -23,8 +23,8 @@ def _simulated_clinical(seed: int, n: int, null: bool) -> tuple[dict[str, Any], 
     and clinical stages in memory; returns the config, the clinical patients table and the truth."""
     from stratify.clinical.scores import clinical_options, clinical_tables
     from stratify.config import load_config
-    from stratify.simulate.cohort import write_cohort
     from stratify.inputs.validate import validate_inputs, validate_options
+    from stratify.simulate.cohort import write_cohort
 
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_cohort(Path(tmp), n=n, seed=seed, null=null, n_snps=10)
@@ -87,7 +87,7 @@ def model_null_check(seed: int, *, n: int = 800, null: bool = True, n_permutatio
     model with its permutation test (the genetic features are left out: they need the
     genotypes stage, and a null cohort has no signal in any feature)."""
     from stratify.features.table import available_features
-    from stratify.model.fit import fit_response_model
+    from stratify.model.fit import fit_response_model, model_options
 
     t0 = time.monotonic()
     cfg, p, _ = _simulated_clinical(seed, n, null)
@@ -97,7 +97,7 @@ def model_null_check(seed: int, *, n: int = 800, null: bool = True, n_permutatio
     feats = groups["clinical"] + groups["biomarker"]
     df = p[["patient_id", "site", *feats]].copy()
     df["y"] = p[cfg["endpoint"]["kind"]]
-    res = fit_response_model(df, {"model_features": feats, "feature_groups": groups}, cfg)
+    res = fit_response_model(df, {"model_features": feats, "feature_groups": groups}, options=model_options(cfg))
     x = res["metrics"]["xgboost"]
     return {"seed": seed, "null": null, "n": n, "auc": x["auc"], "auc_lo": x["auc_ci"][0], "auc_hi": x["auc_ci"][1],
             "permutation_p": x["permutation_test"]["p_value"], "permutation_null_sd": x["permutation_test"]["null_sd"],

@@ -174,8 +174,8 @@ def _train_model(root: Path) -> tuple[Path, Path]:
     import numpy as np
     import pandas as pd
 
-    from stratify.model.fit import fit_response_model
-    from stratify.model.external import model_metadata
+    from stratify.model.fit import fit_response_model, model_options
+    from stratify.model.io import model_metadata
     from stratify.io.tables import write_table
 
     def cohort(n, seed):
@@ -190,9 +190,10 @@ def _train_model(root: Path) -> tuple[Path, Path]:
     d = root / "A"
     d.mkdir(parents=True, exist_ok=True)
     df = cohort(120, 1)
-    res = fit_response_model(df, fsum, _model_config("A"))
+    res = fit_response_model(df, fsum, options=model_options(_model_config("A")))
     res["model"].save_model(str(d / "xgboost.json"))
-    (d / "model_features.json").write_text(json.dumps(model_metadata(_model_config("A"), res, df, fsum), indent=1))
+    meta = model_metadata(res, df, fsum, cohort="A", endpoint=_model_config("A")["endpoint"], seed=0)
+    (d / "model_features.json").write_text(json.dumps(meta, indent=1))
     (d / "metrics.json").write_text(json.dumps({"metrics": res["metrics"], **res["info"]}, default=float, indent=1))
     write_table(cohort(60, 2), root / "B" / "features" / "features.parquet", kind="features")
     return d, root / "B"
@@ -257,7 +258,7 @@ def _check_config(path: Path, data: bytes, seed: Seed) -> None:
 
 
 def _check_arms(path: Path, data: bytes, seed: Seed) -> None:
-    from stratify.heterogeneity.arms import pair_arms, read_arms
+    from stratify.heterogeneity.variance_ratio import pair_arms, read_arms
 
     arms = read_arms(path)
     _expect_rows(len(arms), data, _sep_of(path), "read_arms")
@@ -329,7 +330,9 @@ def _check_model(path: Path, data: bytes, seed: Seed) -> None:
     for f in ("xgboost.json", "model_features.json", "metrics.json"):
         if not (model_dir / f).exists():
             shutil.copy(seed.ctx["model_dir"] / f, model_dir / f)
-    s = apply_model(model_dir, _model_config("B"), seed.ctx["b"], model_dir / "out", n_boot=5)
+    b = _model_config("B")
+    s = apply_model(model_dir, seed.ctx["b"] / "features" / "features.parquet", model_dir / "out", cohort="B",
+                    endpoint=b["endpoint"], seed=b["seed"], n_boot=5)
     if s["n_patients"] != 60:
         raise InvariantViolation(f"apply_model: {s['n_patients']} patients scored, cohort B has 60")
 

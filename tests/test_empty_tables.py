@@ -64,7 +64,7 @@ def test_a_mapped_patient_left_ungenotyped_is_a_bug_not_silence():
 
 
 def test_report_reads_empty_and_legacy_one_byte_tables(tmp_path):
-    from stratify.report.build import _tsv
+    from stratify.report.context import read_tsv as _tsv
 
     (tmp_path / "one_byte.tsv").write_text("\n")
     (tmp_path / "header.tsv").write_text("a\tb\n")

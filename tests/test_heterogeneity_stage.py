@@ -18,9 +18,9 @@ import yaml
 
 from stratify.config import validate_config
 from stratify.errors import ConfigError
-from stratify.heterogeneity.variance import CATE_COLUMNS
-from stratify.stages import STAGES, run_heterogeneity
+from stratify.heterogeneity.cohort import CATE_COLUMNS
 from stratify.io.tables import read_table
+from stratify.stages import STAGES, run_heterogeneity
 
 REPO = Path(__file__).resolve().parent.parent
 UP_TO_FEATURES = ("validate", "genotypes", "pgx", "clinical", "features")
@@ -142,19 +142,20 @@ def test_cohort_without_two_arms_says_why(default_cohort):
 
 
 def test_non_binary_endpoint_and_small_arms_are_not_analysed(two_arm):
-    from stratify.heterogeneity.variance import analyse_cohort
+    from stratify.heterogeneity.cohort import analyse_cohort, heterogeneity_options
 
     feats = read_table(two_arm["results"] / "features" / "features.parquet", kind="features")
     groups = json.loads((two_arm["results"] / "features" / "summary.json").read_text())["feature_groups"]
     cfg = _config(two_arm)
     pct = copy.deepcopy(cfg)
     pct["endpoint"]["kind"] = "pct_change"
-    s, cate = analyse_cohort(feats.assign(y=feats["pct_change"]), config=pct, feature_groups=groups)
+    s, cate = analyse_cohort(feats.assign(y=feats["pct_change"]), options=heterogeneity_options(pct),
+                             feature_groups=groups)
     assert s["run"] is False and cate.empty
     assert s["reason"].startswith("the endpoint is pct_change; the analysis needs a binary endpoint")
     arm = feats["index_agent"]
     few = pd.concat([feats[arm == "escitalopram"], feats[arm == "bupropion"].head(15)])
-    s, _ = analyse_cohort(few, config=cfg, feature_groups=groups)
+    s, _ = analyse_cohort(few, options=heterogeneity_options(cfg), feature_groups=groups)
     assert s["run"] is False and s["reason"].startswith("too few patients with the endpoint per arm: bupropion (")
 
 
@@ -209,3 +210,20 @@ def test_workflow_wires_simulate_teh_and_the_stage(tmp_path):
     assert "stratify simulate --n 1000 --seed 5  --teh planted" in text
     assert "stratify heterogeneity --config results/demo_teh/config.yaml --results results/demo_teh" in text
     assert "rule heterogeneity:" in text and "rule report:" in text
+
+
+def test_heterogeneity_options_from_a_config():
+    """heterogeneity_options reads the config once; its defaults are the schema's."""
+    from stratify.heterogeneity.cohort import (
+        HeterogeneityOptions,
+        heterogeneity_options,
+    )
+
+    cfg = validate_config({"cohort": "x", "genome_build": "GRCh38", "inputs": {"patients": "p.tsv", "symptoms": "s.tsv"},
+                           "endpoint": {"instrument": "HAMD17", "week": 8}})
+    o = heterogeneity_options(cfg)
+    assert o == HeterogeneityOptions(endpoint=cfg["endpoint"], seed=cfg["seed"], known_features=o.known_features)
+    assert o.arms is None and o.features is None and "log_crp" in o.known_features
+    cfg["heterogeneity"].update(arms=["a", "b"], features=["age"], randomised=True)
+    o = heterogeneity_options(cfg)
+    assert o.arms == ("a", "b") and o.features == ("age",) and o.randomised

@@ -18,13 +18,12 @@ import pytest
 import yaml
 
 from stratify.errors import InputError
+from stratify.heterogeneity.blp import blp_test, heterogeneity_test
 from stratify.heterogeneity.ite import (
     analyse_heterogeneity,
-    blp_test,
-    cross_fit_learners,
-    heterogeneity_test,
     personalized_advantage_index,
 )
+from stratify.heterogeneity.learners import cross_fit_learners
 from stratify.simulate.cohort import TEH_EFFECTS, TWO_ARM, simulate_cohort, write_cohort
 
 TEH_COLUMNS = ["arm", "p_response_A", "p_response_B", "ite_true"]

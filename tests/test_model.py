@@ -1,4 +1,4 @@
-"""Tests for stratify.model.fit: bootstrap intervals, metrics, the cross-validated response model."""
+"""Tests for stratify.model: bootstrap intervals, metrics, the cross-validated response model."""
 
 from __future__ import annotations
 
@@ -9,13 +9,11 @@ import xgboost  # noqa: F401  (slow one-off import, paid at collection rather th
 from sklearn.metrics import roc_auc_score
 
 from stratify.errors import StratifyError
-from stratify.model.fit import (
-    bootstrap_ci,
-    cross_validated_predictions,
-    fit_response_model,
-    make_logistic,
-    metrics_with_ci,
-)
+from stratify.model.bootstrap import bootstrap_ci
+from stratify.model.cv import cross_validated_predictions
+from stratify.model.fit import fit_response_model, model_options
+from stratify.model.learners import make_logistic
+from stratify.model.metrics import metrics_with_ci
 
 MODEL = {"folds": 3, "n_bootstrap": 60, "n_estimators": 30, "max_depth": 2, "learning_rate": 0.2,
          "n_permutations": 19, "search": {"n_candidates": 0}}
@@ -36,6 +34,10 @@ def _summary(groups=GROUPS):
 
 def _config(**model):
     return {"seed": 0, "model": {**MODEL, **model}}
+
+
+def _options(**model):
+    return model_options(_config(**model))
 
 
 # --------------------------------------------------------------------------- bootstrap and metrics
@@ -108,13 +110,13 @@ def test_cross_validated_predictions_cover_every_patient_once():
 def strong():
     df = _table(150, strength=3.0, seed=0)
     df.loc[[5, 6], "y"] = np.nan   # two patients without an endpoint
-    return fit_response_model(df, _summary(), _config())
+    return fit_response_model(df, _summary(), options=_options())
 
 
 @pytest.fixture(scope="module")
 def noise():
     df = _table(150, strength=0.0, seed=1)
-    return fit_response_model(df, _summary(), _config())
+    return fit_response_model(df, _summary(), options=_options())
 
 
 @pytest.mark.slow
@@ -157,7 +159,7 @@ def test_majority_baseline_has_no_discrimination(strong):
 @pytest.mark.slow
 def test_baselines_follow_the_feature_groups():
     df = _table(90, seed=2)
-    res = fit_response_model(df, _summary({"biomarker": ["strong", "noise1"]}), _config(n_estimators=10))
+    res = fit_response_model(df, _summary({"biomarker": ["strong", "noise1"]}), options=_options(n_estimators=10))
     # no clinical features -> no logistic baseline; no genetic features -> no "without genetic" model
     assert set(res["metrics"]) == {"xgboost", "majority"}
 
@@ -167,14 +169,14 @@ def test_too_few_patients_in_a_class_is_a_user_error():
     df["y"] = 0.0
     df.loc[:1, "y"] = 1.0   # 2 responders, fewer than 3 folds
     with pytest.raises(StratifyError, match="too few patients in one class for stratified 3-fold cross-validation"):
-        fit_response_model(df, _summary(), _config())
+        fit_response_model(df, _summary(), options=_options())
 
 
 def test_class_message_names_leave_one_site_out_when_that_is_used():
     df = _table(30, seed=0).assign(site=lambda d: np.array(["A", "B", "C"])[np.arange(30) % 3])
     df["y"] = 0.0
     with pytest.raises(StratifyError, match="too few patients in one class for leave-one-site-out over 3 sites"):
-        fit_response_model(df, _summary(), _config(cv="auto"))
+        fit_response_model(df, _summary(), options=_options(cv="auto"))
 
 
 def test_no_patient_with_the_endpoint_says_why_not_too_few_in_a_class():
@@ -184,14 +186,14 @@ def test_no_patient_with_the_endpoint_says_why_not_too_few_in_a_class():
     cfg = {**_config(), "endpoint": {"kind": "response", "instrument": "MADRS", "week": 8}}
     with pytest.raises(StratifyError, match=r"endpoint \(response on MADRS\): none of the 30 patients.*no MADRS "
                                             r"scores \(it has HAMD17\)") as e:
-        fit_response_model(df, summary, cfg)
+        fit_response_model(df, summary, options=model_options(cfg))
     assert "too few" not in str(e.value)
 
 
 # --------------------------------------------------------------------------- calibration, permutation test
 
 def test_calibration_slope_and_intercept_detect_miscalibration():
-    from stratify.model.fit import _logit, calibration
+    from stratify.model.calibration import _logit, calibration
 
     rng = np.random.default_rng(0)
     p = rng.uniform(0.1, 0.9, 20000)
@@ -210,7 +212,9 @@ def test_calibration_slope_and_intercept_detect_miscalibration():
 def test_permutation_test_separates_signal_from_noise():
     from sklearn.model_selection import StratifiedKFold
 
-    from stratify.model.fit import cross_validated_predictions, make_logistic, permutation_test
+    from stratify.model.cv import cross_validated_predictions
+    from stratify.model.learners import make_logistic
+    from stratify.model.permutation import permutation_test
 
     rng = np.random.default_rng(2)
     X = rng.normal(size=(300, 3))
@@ -228,7 +232,8 @@ def test_permutation_test_separates_signal_from_noise():
 
 def test_permutation_test_gives_the_same_result_with_fits_side_by_side():
     """Permutations are drawn before any fit, so fitting them in 1 or 3 threads changes nothing."""
-    from stratify.model.fit import make_xgb, permutation_test
+    from stratify.model.learners import make_xgb
+    from stratify.model.permutation import permutation_test
 
     rng = np.random.default_rng(5)
     X = rng.normal(size=(240, 4))
@@ -246,7 +251,7 @@ def test_permutation_test_gives_the_same_result_with_fits_side_by_side():
 # --------------------------------------------------------------------------- outer folds, inner search
 
 def test_outer_folds_leave_one_site_out_with_three_sites():
-    from stratify.model.fit import outer_folds
+    from stratify.model.cv import outer_folds
 
     y = np.array([0, 1] * 30)
     sites = np.repeat(["s1", "s2", "s3"], 20)
@@ -269,7 +274,7 @@ def test_outer_folds_leave_one_site_out_with_three_sites():
 
 
 def test_outer_fold_whose_training_set_has_one_class_is_a_user_error():
-    from stratify.model.fit import outer_folds
+    from stratify.model.cv import outer_folds
 
     sites = np.repeat(["s1", "s2", "s3"], 10)
     y = np.r_[np.ones(10), np.zeros(20)].astype(int)
@@ -280,7 +285,7 @@ def test_outer_fold_whose_training_set_has_one_class_is_a_user_error():
 
 
 def test_inner_search_early_stops_and_respects_the_budget():
-    from stratify.model.fit import draw_candidates, inner_search
+    from stratify.model.cv import draw_candidates, inner_search
 
     df = _table(300, strength=2.0, seed=3)
     X, y = df[["strong", "noise1", "gen1"]].to_numpy(), df["y"].astype(int).to_numpy()
@@ -301,11 +306,11 @@ def test_inner_search_early_stops_and_respects_the_budget():
 def test_search_on_a_subsample_of_large_training_sets():
     """model.search.max_patients: a training set above it is searched on a seeded random
     subsample; the chosen configuration is still fitted on the whole training set."""
-    from stratify.model.fit import search_subsample
+    from stratify.model.cv import search_subsample
 
     df = _table(240, strength=3.0, seed=4)
     df["site"] = np.repeat(["s1", "s2", "s3"], 80)
-    res = fit_response_model(df, _summary(), _config(n_permutations=0, search={
+    res = fit_response_model(df, _summary(), options=_options(n_permutations=0, search={
         "n_candidates": 2, "inner_folds": 2, "max_patients": 100}))
     assert [f["n_patients_searched"] for f in res["folds"]] == [100, 100, 100]
     assert all(f["n_train"] == 160 for f in res["folds"])
@@ -315,7 +320,7 @@ def test_search_on_a_subsample_of_large_training_sets():
     # the final model has the configuration the search chose (fitted on all 240 patients)
     assert res["model"].get_booster().num_boosted_rounds() == res["info"]["params"]["n_estimators"]
     # at or under the limit every patient is searched (so small cohorts are unchanged)
-    whole = fit_response_model(df, _summary(), _config(n_permutations=0, search={"n_candidates": 2, "inner_folds": 2}))
+    whole = fit_response_model(df, _summary(), options=_options(n_permutations=0, search={"n_candidates": 2, "inner_folds": 2}))
     assert [f["n_patients_searched"] for f in whole["folds"]] == [160, 160, 160]
     rows = search_subsample(1000, 300, seed=3)
     assert len(rows) == 300 and len(set(rows)) == 300 and (np.diff(rows) > 0).all()
@@ -324,11 +329,14 @@ def test_search_on_a_subsample_of_large_training_sets():
 
 
 def test_bootstrap_counts_give_the_metrics_of_resampled_rows():
-    """metrics_with_ci and _calibration_ci weight patients by bootstrap counts instead of
+    """metrics_with_ci and calibration_ci weight patients by bootstrap counts instead of
     copying resampled rows; each resample's AUC, Brier score and calibration equal those
     computed on the copied rows (same draws), so the intervals are the same."""
-    from stratify.model.fit import (_calibration_ci, _PairCounts, _resample, brier_score_loss, calibration,
-                                stratified_auc)
+    from sklearn.metrics import brier_score_loss
+
+    from stratify.model.bootstrap import _resample
+    from stratify.model.calibration import calibration, calibration_ci
+    from stratify.model.metrics import _PairCounts, stratified_auc
 
     rng = np.random.default_rng(5)
     n = 300
@@ -353,7 +361,7 @@ def test_bootstrap_counts_give_the_metrics_of_resampled_rows():
     ref = [brier_score_loss(y[k], p[k]) for k in (r.integers(0, n, n) for _ in range(200))
            if y[k].min() != y[k].max()]
     assert m["brier_ci"] == pytest.approx([np.quantile(ref, 0.025), np.quantile(ref, 0.975)], abs=1e-12)
-    c = _calibration_ci(y, p, n_boot=100, seed=9)
+    c = calibration_ci(y, p, n_boot=100, seed=9)
     r = np.random.default_rng(9)
     fits = [calibration(y[k], p[k]) for k in (r.integers(0, n, n) for _ in range(100))]
     for key, name in (("slope", "slope_ci"), ("intercept", "intercept_ci")):
@@ -367,7 +375,7 @@ def test_bootstrap_counts_give_the_metrics_of_resampled_rows():
 def test_nested_cross_validation_by_site():
     df = _table(240, strength=3.0, seed=4)
     df["site"] = np.repeat(["s1", "s2", "s3"], 80)
-    res = fit_response_model(df, _summary(), _config(n_permutations=0, search={"n_candidates": 2, "inner_folds": 2}))
+    res = fit_response_model(df, _summary(), options=_options(n_permutations=0, search={"n_candidates": 2, "inner_folds": 2}))
     info = res["info"]
     assert info["cv_scheme"] == "leave-one-site-out" and info["folds"] == 3
     assert [f["test_site"] for f in res["folds"]] == ["s1", "s2", "s3"]
@@ -395,7 +403,7 @@ def _reg_config(**model):
 
 
 def test_regression_finds_a_linear_signal_and_says_so():
-    res = fit_response_model(_reg_table(200, seed=1), _summary(), _reg_config())
+    res = fit_response_model(_reg_table(200, seed=1), _summary(), options=model_options(_reg_config()))
     m = res["metrics"]
     assert res["info"]["task"] == "regression" and res["info"]["prevalence"] is None
     assert set(m) == {"xgboost", "ridge_clinical", "xgboost_no_genetic", "mean"}
@@ -409,14 +417,14 @@ def test_regression_finds_a_linear_signal_and_says_so():
 
 
 def test_regression_on_noise_claims_nothing():
-    res = fit_response_model(_reg_table(200, strength=0.0, seed=2), _summary(), _reg_config())
+    res = fit_response_model(_reg_table(200, strength=0.0, seed=2), _summary(), options=model_options(_reg_config()))
     x = res["metrics"]["xgboost"]
     assert x["r2"] < 0.05 and x["r2_ci"][0] < 0
     assert x["permutation_test"]["p_value"] > 0.05
 
 
 def test_regression_metrics_known_values():
-    from stratify.model.fit import regression_metrics_with_ci
+    from stratify.model.metrics import regression_metrics_with_ci
 
     y = np.array([1.0, 2.0, 3.0, 4.0] * 10)
     m = regression_metrics_with_ci(y, y + 1.0, n_boot=50, seed=0)
@@ -429,7 +437,7 @@ def test_within_site_auc_removes_the_leave_one_site_out_shift():
     """No signal, sites with different outcome rates: each held-out site gets the other sites'
     rate, so pooled predictions run against the sites' own rates. The pooled AUC falls well
     below 0.5; the within-site AUC does not."""
-    from stratify.model.fit import metrics_with_ci, stratified_auc
+    from stratify.model.metrics import metrics_with_ci, stratified_auc
 
     rng = np.random.default_rng(0)
     sites = np.repeat(["a", "b", "c", "d"], 200)
@@ -442,3 +450,23 @@ def test_within_site_auc_removes_the_leave_one_site_out_shift():
     assert stratified_auc(y, p, sites) == pytest.approx(0.5, abs=0.05)
     m = metrics_with_ci(y, p, n_boot=100, seed=0, strata=sites)
     assert m["auc_ci"][0] < 0.5 < m["auc_ci"][1] and m["auc_pooled"] == pytest.approx(pooled)
+
+
+# --------------------------------------------------------------------------- options
+
+def test_model_options_defaults_are_the_config_schemas():
+    """ModelOptions() and model_options(a config with no model keys) agree: the dataclass's
+    defaults are the schema's, so code that builds options by hand gets what a config gets."""
+    from stratify.config import validate_config
+    from stratify.model.fit import ModelOptions
+
+    cfg = validate_config({"cohort": "x", "genome_build": "GRCh38", "inputs": {"patients": "p.tsv", "symptoms": "s.tsv"},
+                           "endpoint": {"instrument": "HAMD17", "week": 8}})
+    assert model_options(cfg) == ModelOptions(endpoint=cfg["endpoint"], seed=cfg["seed"])
+    o = model_options({"seed": 3, "endpoint": {"kind": "pct_change"},
+                       "model": {**MODEL, "cv": "kfold", "search": {"n_candidates": 2}}})
+    assert (o.task, o.seed, o.folds, o.cv, o.n_bootstrap, o.n_permutations) == ("regression", 3, 3, "kfold", 60, 19)
+    assert o.search["n_candidates"] == 2 and o.search["inner_folds"] == 3   # the rest from SEARCH_DEFAULTS
+    assert o.first_params == {"n_estimators": 30, "max_depth": 2, "learning_rate": 0.2}
+    with pytest.raises(TypeError):
+        fit_response_model(_table(20), _summary(), _config())   # options are keyword-only

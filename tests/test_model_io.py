@@ -9,9 +9,11 @@ import pandas as pd
 import pytest
 
 from stratify.errors import StratifyError
-from stratify.model.fit import fit_response_model
-from stratify.model.external import apply_model, check_features, load_model, model_card, model_metadata
 from stratify.io.tables import write_table
+from stratify.model.card import model_card
+from stratify.model.external import apply_model, check_features
+from stratify.model.fit import fit_response_model, model_options
+from stratify.model.io import load_model, model_metadata
 
 GROUPS = {"clinical": ["strong", "noise1"], "biomarker": [], "genetic": ["gen1"]}
 FSUM = {"model_features": ["strong", "noise1", "gen1"], "feature_groups": GROUPS}
@@ -31,6 +33,13 @@ def _config(cohort, **endpoint):
                       "n_permutations": 9, "search": {"n_candidates": 0}}}
 
 
+def _b(cohort="B", **endpoint):
+    """apply_model's options for cohort B, as the CLI takes them from B's config."""
+    cfg = _config(cohort, **endpoint)
+    return {"cohort": cfg["cohort"], "endpoint": cfg["endpoint"], "seed": cfg["seed"],
+            "n_boot": cfg["model"]["n_bootstrap"]}
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """Cohort A trained and saved as the model stage saves it."""
@@ -38,9 +47,9 @@ def trained(tmp_path_factory):
     d.mkdir()
     df = _cohort(300, seed=1)
     cfg = _config("A")
-    res = fit_response_model(df, FSUM, cfg)
+    res = fit_response_model(df, FSUM, options=model_options(cfg))
     res["model"].save_model(str(d / "xgboost.json"))
-    meta = model_metadata(cfg, res, df, FSUM)
+    meta = model_metadata(res, df, FSUM, cohort=cfg["cohort"], endpoint=cfg["endpoint"], seed=cfg["seed"])
     (d / "model_features.json").write_text(json.dumps(meta))
     summary = {"metrics": res["metrics"], **res["info"]}
     (d / "metrics.json").write_text(json.dumps(summary, default=float))
@@ -48,8 +57,10 @@ def trained(tmp_path_factory):
 
 
 def _results_b(tmp_path, df):
-    write_table(df, tmp_path / "features" / "features.parquet", kind="features")
-    return tmp_path
+    """Cohort B's feature table, as its features stage writes it; returns its path."""
+    path = tmp_path / "features" / "features.parquet"
+    write_table(df, path, kind="features")
+    return path
 
 
 def test_json_roundtrip_predicts_exactly_like_the_fitted_model(trained):
@@ -75,7 +86,7 @@ def test_model_card_states_data_metrics_use_and_limits(trained):
 def test_apply_to_a_cohort_from_the_same_population(trained, tmp_path):
     d, _, _, _, _ = trained
     b = _cohort(400, seed=2)
-    s = apply_model(d, _config("B"), _results_b(tmp_path / "B", b), tmp_path / "out")
+    s = apply_model(d, _results_b(tmp_path / "B", b), tmp_path / "out", **_b())
     assert s["n_with_endpoint"] == 400 and s["metrics"]["auc"] > 0.75
     assert s["endpoint_differences"] == [] and s["features_unavailable"] == []
     for f in ("predictions.parquet", "feature_check.tsv", "metrics.json", "performance.png", "calibration.png",
@@ -91,8 +102,8 @@ def test_missing_feature_is_explained_not_filled(trained, tmp_path):
     rb = _results_b(tmp_path / "B", b)
     with pytest.raises(StratifyError, match=r"1 of the model's 3 features are not available.*no column 'gen1'.*"
                                             r"--allow-missing"):
-        apply_model(d, _config("B"), rb, tmp_path / "out")
-    s = apply_model(d, _config("B"), rb, tmp_path / "out", allow_missing=True)
+        apply_model(d, rb, tmp_path / "out", **_b())
+    s = apply_model(d, rb, tmp_path / "out", **_b(), allow_missing=True)
     assert s["features_unavailable"] == ["gen1"]
     assert "missing for every patient" in (tmp_path / "out" / "summary.md").read_text()
 
@@ -100,7 +111,7 @@ def test_missing_feature_is_explained_not_filled(trained, tmp_path):
 def test_shifted_features_and_endpoint_differences_are_reported(trained, tmp_path):
     d, _, _, _, _ = trained
     b = _cohort(300, seed=4, shift=1.5)
-    s = apply_model(d, _config("B", instrument="MADRS"), _results_b(tmp_path / "B", b), tmp_path / "out")
+    s = apply_model(d, _results_b(tmp_path / "B", b), tmp_path / "out", **_b(instrument="MADRS"))
     assert s["features_shifted"] == ["strong"]
     assert s["endpoint_differences"] == ["endpoint.instrument: model 'HAMD17', this cohort 'MADRS'"]
     text = (tmp_path / "out" / "summary.md").read_text()
@@ -110,10 +121,10 @@ def test_shifted_features_and_endpoint_differences_are_reported(trained, tmp_pat
 def test_apply_refuses_a_different_task_and_a_missing_feature_table(trained, tmp_path):
     d, _, _, _, _ = trained
     with pytest.raises(StratifyError, match="features stage first"):
-        apply_model(d, _config("B"), tmp_path / "nothing", tmp_path / "out")
+        apply_model(d, tmp_path / "nothing" / "features" / "features.parquet", tmp_path / "out", **_b())
     rb = _results_b(tmp_path / "B", _cohort(100, seed=5))
     with pytest.raises(StratifyError, match="endpoint.kind: the model predicts a classification endpoint"):
-        apply_model(d, _config("B", kind="pct_change"), rb, tmp_path / "out")
+        apply_model(d, rb, tmp_path / "out", **_b(kind="pct_change"))
 
 
 def test_check_features_statuses(trained):
@@ -158,7 +169,7 @@ def test_damaged_model_files_are_named(trained, tmp_path, name, content, message
     shutil.copytree(d, m)
     (m / name).write_bytes(content)
     with pytest.raises(StratifyError, match=message):
-        apply_model(m, _config("B"), _results_b(tmp_path / "B", _cohort(100, seed=5)), tmp_path / "out")
+        apply_model(m, _results_b(tmp_path / "B", _cohort(100, seed=5)), tmp_path / "out", **_b())
 
 
 # --------------------------------------------------------------------------- refusing what is not an XGBoost JSON model
@@ -249,14 +260,14 @@ def test_apply_explains_missing_features_and_what_to_do(trained, tmp_path):
     b = _results_b(tmp_path, _cohort(60, seed=5).drop(columns=["gen1"]))
     with pytest.raises(StratifyError, match=r"1 of the model's 3 features are not available.*no column 'gen1'.*"
                                             r"--allow-missing"):
-        apply_model(d, _config("B"), b, tmp_path / "out")
+        apply_model(d, b, tmp_path / "out", **_b())
 
 
 def test_apply_on_a_cohort_without_the_endpoint_is_a_named_error(trained, tmp_path):
     d, _, _, _, _ = trained
     b = _results_b(tmp_path, _cohort(60, seed=5).assign(y=np.nan))
     with pytest.raises(StratifyError, match="none of cohort B's 60 patients has the endpoint"):
-        apply_model(d, _config("B"), b, tmp_path / "out")
+        apply_model(d, b, tmp_path / "out", **_b())
 
 
 def test_apply_refuses_metadata_without_what_scoring_needs(trained, tmp_path):
@@ -266,4 +277,27 @@ def test_apply_refuses_metadata_without_what_scoring_needs(trained, tmp_path):
     load_model(m)   # enough to explain the model (the explain stage)
     b = _results_b(tmp_path / "b", _cohort(60, seed=5))
     with pytest.raises(StratifyError, match="key 'preprocessing.training_distribution' is missing or malformed"):
-        apply_model(m, _config("B"), b, tmp_path / "out")
+        apply_model(m, b, tmp_path / "out", **_b())
+
+
+def test_cli_model_apply_passes_cohort_b_config(trained, tmp_path):
+    """``stratify model apply``: cohort B's config gives the endpoint, cohort, seed and
+    bootstrap size; its results folder gives the feature table."""
+    import yaml
+
+    from stratify.cli import main
+
+    d, _, _, _, _ = trained
+    rb = _results_b(tmp_path / "B", _cohort(200, seed=6)).parent.parent
+    for name in ("patients.tsv", "symptoms.tsv"):
+        (tmp_path / name).write_text("")
+    cfg = {**_config("B"), "genome_build": "GRCh38", "inputs": {"patients": "patients.tsv", "symptoms": "symptoms.tsv"}}
+    cfg["model"] = {"n_bootstrap": 100}
+    (tmp_path / "B.yaml").write_text(yaml.safe_dump(cfg))
+    argv = ["model", "apply", "--config", str(tmp_path / "B.yaml"), "--results", str(rb), "--model", str(d),
+            "--out", str(tmp_path / "out"), "--quiet"]
+    assert main(argv) == 0
+    s = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert s["cohort"] == "B" and s["n_with_endpoint"] == 200 and s["endpoint"]["instrument"] == "HAMD17"
+    assert s == apply_model(d, rb / "features" / "features.parquet", tmp_path / "again", cohort="B",
+                            endpoint=s["endpoint"], seed=0, n_boot=100)

@@ -638,8 +638,12 @@ def test_ten_thousand_samples_in_seconds(defs, kgp):
 
 
 def test_docstring_examples_run():
-    result = doctest.testmod(alleles_mod)
-    assert result.attempted > 5 and result.failed == 0
+    attempted = 0
+    for mod in (alleles_mod, alleles_mod.definitions, alleles_mod.vcf, alleles_mod.match, alleles_mod.nocall):
+        result = doctest.testmod(mod)
+        assert result.failed == 0, mod.__name__
+        attempted += result.attempted
+    assert attempted > 5
 
 
 def test_shared_data_present():

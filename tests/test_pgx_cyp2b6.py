@@ -14,7 +14,6 @@ from stratify.cli import main
 from stratify.errors import GenotypeError, PgxError
 from stratify.io.paths import resource_dir
 from stratify.pgx.alleles import (
-    _IUPAC,
     KEEP_OTHER_PHASINGS,
     STRUCTURAL_ALLELES,
     VCF_CALLABLE_GENES,
@@ -22,6 +21,7 @@ from stratify.pgx.alleles import (
     load_definitions,
     read_vcf_genotypes,
 )
+from stratify.pgx.alleles.definitions import _IUPAC
 from stratify.pgx.api import call_vcf
 from stratify.pgx.callers import read_calls
 from stratify.pgx.phenotype import add_phenotypes

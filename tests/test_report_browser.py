@@ -160,9 +160,11 @@ def test_pseudonymisation_without_salt_warns_and_still_hides_identifiers(planted
 
 def test_a_leaked_identifier_stops_the_report(planted_run, monkeypatch):
     """The final check fails closed: a section that forgot to pseudonymise stops the report."""
+    from markupsafe import Markup
+
     import stratify.report.build as rep
 
-    monkeypatch.setattr(rep, "section_provenance", lambda config, r: f"<p>{_ids(planted_run)[3]}</p>")
+    monkeypatch.setattr(rep, "section_provenance", lambda config, r: Markup(f"<p>{_ids(planted_run)[3]}</p>"))
     with pytest.raises(RuntimeError, match="pseudonymisation left 1 raw patient identifier"):
         build_report(_config(planted_run, pseudonymise=True), planted_run["results"])
 

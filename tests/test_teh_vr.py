@@ -20,7 +20,7 @@ from scipy.optimize import minimize_scalar
 
 from stratify.cli import main
 from stratify.errors import InputError, StratifyError
-from stratify.heterogeneity.arms import (
+from stratify.heterogeneity.variance_ratio import (
     fixed_effect,
     griselda_arms,
     lncvr,

@@ -148,7 +148,7 @@ def run_genotypes(config: dict[str, Any], results: Path, *, step: str | None = N
             G.save_pca(G.fit_pca(plan, seed=ctx["seed"]), out / "pca.npz")
             return {}
         pca = G.load_pca(out / "pca.npz")
-        scores = G.load_scores(ctx["pgs"], ctx["genome_build"])
+        scores = G.load_scores(ctx["pgs"], genome_build=ctx["genome_build"])
         if step == "shard":
             if job not in plan["jobs"]:
                 raise ConfigError(f"genotypes --step shard: job {job!r} is not in {out / 'plan.json'} "
@@ -311,7 +311,7 @@ def _vcf_calls(geno: pd.DataFrame, no_sample: list[str], summary: dict[str, Any]
 
 def _drug_guidance(calls: pd.DataFrame, results: Path, config: dict[str, Any]) -> pd.DataFrame:
     """CPIC guidance for every medication trial, from the call chosen per patient and gene."""
-    from stratify.features.table import best_call_per_gene
+    from stratify.pgx.choose import best_call_per_gene
     from stratify.pgx.guidance import OUTPUT_COLUMNS, patient_guidance
 
     treatments = read_table(results / "validate" / "treatments.parquet", kind="input.treatments")
@@ -477,12 +477,13 @@ def run_model(config: dict[str, Any], results: Path, *, threads: int = 1) -> dic
     """model: nested cross-validation of XGBoost and baselines; the final model as XGBoost JSON,
     its metadata (features, preprocessing, training distribution) and a model card. ``threads``:
     permutation-test fits run side by side (the results do not depend on it)."""
-    from stratify.model.fit import fit_response_model
-    from stratify.model.external import model_card, model_metadata
+    from stratify.model.card import model_card
+    from stratify.model.fit import fit_response_model, model_options
+    from stratify.model.io import model_metadata
     from stratify.plots import calibration_png, observed_predicted_png, roc_png
 
     df, fsum = _features(results)
-    res = fit_response_model(df, fsum, config, threads=threads)
+    res = fit_response_model(df, fsum, options=model_options(config), threads=threads)
     out = results / "model"
     out.mkdir(parents=True, exist_ok=True)
     task = res["info"]["task"]
@@ -498,7 +499,7 @@ def run_model(config: dict[str, Any], results: Path, *, threads: int = 1) -> dic
     summary = {"metrics": res["metrics"], **res["info"], "features": res["features"],
                "endpoint": config["endpoint"], "skipped_features": fsum["skipped_features"],
                "endpoint_defined_by": fsum.get("endpoint_defined_by", []), "outer_folds": res["folds"]}
-    meta = model_metadata(config, res, df, fsum)
+    meta = model_metadata(res, df, fsum, cohort=config["cohort"], endpoint=config["endpoint"], seed=config["seed"])
     _dump(meta, out / "model_features.json")
     _dump(summary, out / "metrics.json")
     (out / "model_card.md").write_text(model_card(meta, summary), encoding="utf-8")
@@ -512,7 +513,7 @@ def run_explain(config: dict[str, Any], results: Path) -> dict[str, Any]:
                                   importance_by_subtype, interaction_partners, interaction_summary,
                                   select_waterfall_patients, shap_values, top_interactions, waterfall_filename,
                                   waterfall_png)
-    from stratify.model.external import load_model
+    from stratify.model.io import load_model
 
     df, _ = _features(results)
     model, meta = load_model(results / "model")
@@ -578,12 +579,14 @@ def run_explain(config: dict[str, Any], results: Path) -> dict[str, Any]:
 
 def run_heterogeneity(config: dict[str, Any], results: Path) -> dict[str, Any]:
     """heterogeneity: individual treatment effects between two randomised arms, or why not."""
-    from stratify.heterogeneity.variance import analyse_cohort, cate_png, pai_png, site_variance_ratios
-    from stratify.heterogeneity.arms import forest_png
+    from stratify.heterogeneity.cohort import (analyse_cohort, cate_png, heterogeneity_options, pai_png,
+                                               site_variance_ratios)
+    from stratify.heterogeneity.variance_ratio import forest_png
 
     path = results / "features" / "features.parquet"
     df, fsum = _features(results)
-    summary, cate = analyse_cohort(df, config=config, feature_groups=fsum.get("feature_groups", {}), source=path)
+    summary, cate = analyse_cohort(df, options=heterogeneity_options(config),
+                                   feature_groups=fsum.get("feature_groups", {}), source=path)
     out = results / "heterogeneity"
     write_table(cate, out / "cate.parquet", kind="heterogeneity.cate", provenance=_prov(config, "heterogeneity"))
     for name in ("pai.png", "cate.png", "vr_forest.png", "vr_sites.tsv"):

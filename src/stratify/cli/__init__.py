@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
                      "" if args.out == "-" else f"; written to {args.out}")
             return 0
         if args.command == "teh":
-            from stratify.heterogeneity import arms as teh
+            from stratify.heterogeneity import variance_ratio as teh
 
             if args.teh_command == "griselda-arms":
                 arms, counts = teh.griselda_arms(args.csv)
@@ -240,11 +240,14 @@ def main(argv: list[str] | None = None) -> int:
 
         cfg, results = _load(args)
         if args.command == "model" and args.model_command == "apply":
-            from stratify.model.external import apply_model, load_model
+            from stratify.model.external import apply_model
+            from stratify.model.io import load_model
 
             _, meta = load_model(args.model)
             out = Path(args.out) if args.out else results / "external" / meta["training"]["cohort"]
-            apply_model(args.model, cfg, results, out, allow_missing=args.allow_missing)
+            apply_model(args.model, results / "features" / "features.parquet", out, cohort=cfg["cohort"],
+                        endpoint=cfg["endpoint"], seed=cfg["seed"], n_boot=cfg["model"]["n_bootstrap"],
+                        allow_missing=args.allow_missing)
             log.info("external validation written to %s (summary.md, metrics.json, feature_check.tsv)", out)
         elif args.command == "report":
             out = Path(args.out) if args.out else results / "report" / "report.html"

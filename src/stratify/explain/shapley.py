@@ -53,8 +53,7 @@ def shap_values(model, X: pd.DataFrame) -> tuple[np.ndarray, float]:
     vals = explainer.shap_values(X)
     vals = np.asarray(vals[1] if isinstance(vals, list) else vals, dtype=float)
     base = float(np.ravel(explainer.expected_value)[-1])
-    log.info("SHAP values: %d patients x %d features in %.1f s", X.shape[0], X.shape[1],
-             time.perf_counter() - t0)
+    log.info("SHAP values: %d patients x %d features in %.1f s", X.shape[0], X.shape[1], time.perf_counter() - t0)
     return vals, base
 
 
@@ -80,15 +79,17 @@ def _plt():
     return plt
 
 
-def beeswarm_png(values: np.ndarray, X: pd.DataFrame, path: str | Path, *, max_display: int = 15,
-                 scale: str = "log-odds") -> Path:
+def beeswarm_png(
+    values: np.ndarray, X: pd.DataFrame, path: str | Path, *, max_display: int = 15, scale: str = "log-odds"
+) -> Path:
     """SHAP beeswarm (summary) plot written as PNG."""
     plt = _plt()
     import shap
 
     plt.figure()
-    shap.summary_plot(values, X, show=False, max_display=max_display, plot_size=(7, 0.35 * min(
-        max_display, X.shape[1]) + 1.5))
+    shap.summary_plot(
+        values, X, show=False, max_display=max_display, plot_size=(7, 0.35 * min(max_display, X.shape[1]) + 1.5)
+    )
     plt.gca().set_xlabel(f"SHAP value ({scale})")
     plt.tight_layout()
     plt.savefig(path, dpi=110)
@@ -97,6 +98,7 @@ def beeswarm_png(values: np.ndarray, X: pd.DataFrame, path: str | Path, *, max_d
 
 
 # --- interaction values ------------------------------------------------------------------
+
 
 def interaction_values(model, X: pd.DataFrame) -> np.ndarray:
     """SHAP interaction values, shape (patients, features, features).
@@ -112,8 +114,15 @@ def interaction_values(model, X: pd.DataFrame) -> np.ndarray:
     return np.asarray(vals[1] if isinstance(vals, list) else vals, dtype=float)
 
 
-def interaction_summary(model, X: pd.DataFrame, *, max_patients: int = MAX_INTERACTION_PATIENTS, seed: int = 0,
-                        batch: int = INTERACTION_BATCH, shap: np.ndarray | None = None) -> dict[str, Any]:
+def interaction_summary(
+    model,
+    X: pd.DataFrame,
+    *,
+    max_patients: int = MAX_INTERACTION_PATIENTS,
+    seed: int = 0,
+    batch: int = INTERACTION_BATCH,
+    shap: np.ndarray | None = None,
+) -> dict[str, Any]:
     """Mean |SHAP interaction value| of every feature pair, on at most ``max_patients``.
 
     Interaction values are computed in batches (one log line each) and only their mean
@@ -145,24 +154,35 @@ def interaction_summary(model, X: pd.DataFrame, *, max_patients: int = MAX_INTER
     total = np.zeros((p, p))
     err = 0.0
     t0 = time.perf_counter()
-    log.info("interaction values: %d patients x %d features (%d pairs), in batches of %d",
-             len(rows), p, p * (p - 1) // 2, batch)
+    log.info(
+        "interaction values: %d patients x %d features (%d pairs), in batches of %d",
+        len(rows),
+        p,
+        p * (p - 1) // 2,
+        batch,
+    )
     for start in range(0, len(rows), batch):
-        part = rows[start:start + batch]
+        part = rows[start : start + batch]
         iv = interaction_values(model, X.iloc[part])
         total += np.abs(iv).sum(axis=0)
         if shap is not None:
             err = max(err, float(np.abs(iv.sum(axis=2) - shap[part]).max()))
-        log.info("interaction values: %d/%d patients done (%.1f s)", start + len(part), len(rows),
-                 time.perf_counter() - t0)
-    return {"mean_abs": total / max(len(rows), 1), "rows": rows, "n_patients_used": int(len(rows)),
-            "subsampled": bool(n > max_patients), "seed": int(seed), "max_patients": int(max_patients),
-            "seconds": round(time.perf_counter() - t0, 2),
-            "max_additivity_error": err if shap is not None else None}
+        log.info(
+            "interaction values: %d/%d patients done (%.1f s)", start + len(part), len(rows), time.perf_counter() - t0
+        )
+    return {
+        "mean_abs": total / max(len(rows), 1),
+        "rows": rows,
+        "n_patients_used": int(len(rows)),
+        "subsampled": bool(n > max_patients),
+        "seed": int(seed),
+        "max_patients": int(max_patients),
+        "seconds": round(time.perf_counter() - t0, 2),
+        "max_additivity_error": err if shap is not None else None,
+    }
 
 
-def top_interactions(mean_abs: np.ndarray, features: list[str], *, n_patients_used: int,
-                     top: int = 10) -> pd.DataFrame:
+def top_interactions(mean_abs: np.ndarray, features: list[str], *, n_patients_used: int, top: int = 10) -> pd.DataFrame:
     """The ``top`` off-diagonal feature pairs by mean |SHAP interaction value|.
 
     Each unordered pair appears once (``feature_a`` before ``feature_b`` in model order).
@@ -176,9 +196,13 @@ def top_interactions(mean_abs: np.ndarray, features: list[str], *, n_patients_us
     1         a         b                   0.2     2               50
     """
     ia, ib = np.triu_indices(len(features), k=1)
-    df = pd.DataFrame({"feature_a": np.asarray(features, dtype=object)[ia],
-                       "feature_b": np.asarray(features, dtype=object)[ib],
-                       "mean_abs_interaction": mean_abs[ia, ib]})
+    df = pd.DataFrame(
+        {
+            "feature_a": np.asarray(features, dtype=object)[ia],
+            "feature_b": np.asarray(features, dtype=object)[ib],
+            "mean_abs_interaction": mean_abs[ia, ib],
+        }
+    )
     df = df.sort_values("mean_abs_interaction", ascending=False, kind="stable").head(top).reset_index(drop=True)
     df["rank"] = np.arange(1, len(df) + 1)
     df["n_patients_used"] = int(n_patients_used)
@@ -202,9 +226,17 @@ def interaction_partners(mean_abs: np.ndarray, features: list[str]) -> dict[str,
 
 # --- dependence plots --------------------------------------------------------------------
 
-def dependence_png(values: np.ndarray, X: pd.DataFrame, features: list[str], path: str | Path, *,
-                   color_by: dict[str, str | None] | None = None, scale: str = "log-odds",
-                   ncols: int = 2) -> tuple[Path, dict[str, int]]:
+
+def dependence_png(
+    values: np.ndarray,
+    X: pd.DataFrame,
+    features: list[str],
+    path: str | Path,
+    *,
+    color_by: dict[str, str | None] | None = None,
+    scale: str = "log-odds",
+    ncols: int = 2,
+) -> tuple[Path, dict[str, int]]:
     """SHAP dependence plots of ``features`` as one multi-panel PNG.
 
     Each panel plots a feature's SHAP value against its value, coloured by the value of
@@ -243,8 +275,17 @@ def dependence_png(values: np.ndarray, X: pd.DataFrame, features: list[str], pat
             vmin, vmax = np.nanpercentile(c[has_c], [5, 95])
             if vmin == vmax:
                 vmin, vmax = vmin - 0.5, vmax + 0.5
-            sc = ax.scatter(x[ok & has_c], y[ok & has_c], c=c[ok & has_c], cmap="coolwarm", vmin=vmin, vmax=vmax,
-                            s=10, alpha=0.75, linewidths=0)
+            sc = ax.scatter(
+                x[ok & has_c],
+                y[ok & has_c],
+                c=c[ok & has_c],
+                cmap="coolwarm",
+                vmin=vmin,
+                vmax=vmax,
+                s=10,
+                alpha=0.75,
+                linewidths=0,
+            )
             cb = fig.colorbar(sc, ax=ax, pad=0.02)
             cb.set_label(partner, fontsize=8)
             cb.ax.tick_params(labelsize=7)
@@ -263,7 +304,7 @@ def dependence_png(values: np.ndarray, X: pd.DataFrame, features: list[str], pat
         ax.set_ylabel(f"SHAP value for {f} ({scale})", fontsize=8)
         ax.set_title(f"{f}: n missing = {n_missing[f]}" + (f"; colour: {partner}" if partner else ""), fontsize=9)
         ax.tick_params(labelsize=8)
-    for ax in axes.ravel()[len(features):]:
+    for ax in axes.ravel()[len(features) :]:
         ax.set_visible(False)
     from stratify.plots import save_png
 
@@ -271,6 +312,7 @@ def dependence_png(values: np.ndarray, X: pd.DataFrame, features: list[str], pat
 
 
 # --- waterfalls --------------------------------------------------------------------------
+
 
 def select_waterfall_patients(values: np.ndarray, base: float, patient_ids) -> list[dict[str, Any]]:
     """The patients shown as waterfalls: highest, lowest and median prediction.
@@ -290,8 +332,11 @@ def select_waterfall_patients(values: np.ndarray, base: float, patient_ids) -> l
     if not len(ids):
         return []
     med = float(np.median(pred))
-    picks = [(int(np.argmax(pred)), "highest prediction"), (int(np.argmin(pred)), "lowest prediction"),
-             (int(np.argmin(np.abs(pred - med))), "closest to the median prediction")]
+    picks = [
+        (int(np.argmax(pred)), "highest prediction"),
+        (int(np.argmin(pred)), "lowest prediction"),
+        (int(np.argmin(np.abs(pred - med))), "closest to the median prediction"),
+    ]
     out, seen = [], set()
     for i, reason in picks:
         if i in seen:
@@ -312,8 +357,16 @@ def waterfall_filename(patient_id: str) -> str:
     return "waterfall_" + re.sub(r"[^A-Za-z0-9._-]", "_", str(patient_id)) + ".png"
 
 
-def waterfall_png(shap_row: np.ndarray, base: float, x_row: pd.Series, path: str | Path, *,
-                  scale: str = "log-odds", title: str = "", max_display: int = 10) -> Path:
+def waterfall_png(
+    shap_row: np.ndarray,
+    base: float,
+    x_row: pd.Series,
+    path: str | Path,
+    *,
+    scale: str = "log-odds",
+    title: str = "",
+    max_display: int = 10,
+) -> Path:
     """Waterfall plot of one patient's SHAP values (``shap.plots.waterfall``) as PNG.
 
     ``x_row`` holds the patient's feature values, indexed by feature name; missing values
@@ -323,20 +376,28 @@ def waterfall_png(shap_row: np.ndarray, base: float, x_row: pd.Series, path: str
     import shap
 
     data = np.array([("missing" if pd.isna(v) else float(v)) for v in x_row.to_numpy()], dtype=object)
-    ex = shap.Explanation(values=np.asarray(shap_row, dtype=float), base_values=float(base), data=data,
-                          feature_names=[str(c) for c in x_row.index])
+    ex = shap.Explanation(
+        values=np.asarray(shap_row, dtype=float),
+        base_values=float(base),
+        data=data,
+        feature_names=[str(c) for c in x_row.index],
+    )
     plt.close("all")
     ax = shap.plots.waterfall(ex, max_display=max_display, show=False)
     fig = ax.figure
-    ax.set_title(f"{title}\nSHAP values in {scale}; E[f(X)] is the base value, f(x) the prediction"
-                 if title else f"SHAP values in {scale}", fontsize=10, pad=22)
+    ax.set_title(
+        f"{title}\nSHAP values in {scale}; E[f(X)] is the base value, f(x) the prediction"
+        if title
+        else f"SHAP values in {scale}",
+        fontsize=10,
+        pad=22,
+    )
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close("all")
     return Path(path)
 
 
-def waterfall_for_patient(results: str | Path, patient_id: str, path: str | Path, *,
-                          max_display: int = 10) -> Path:
+def waterfall_for_patient(results: str | Path, patient_id: str, path: str | Path, *, max_display: int = 10) -> Path:
     """Waterfall PNG for any patient of a finished run, from its saved files.
 
     Reads ``explain/shap_values.parquet`` (SHAP values, base value and task from its
@@ -361,11 +422,19 @@ def waterfall_for_patient(results: str | Path, patient_id: str, path: str | Path
     xrow = df.loc[df["patient_id"].astype(str) == str(patient_id)]
     x = (xrow.iloc[0].reindex(feats) if len(xrow) else pd.Series(np.nan, index=feats)).astype(float)
     task = prov.get("task", "classification")
-    return waterfall_png(sv.loc[hit[0], feats].to_numpy(dtype=float), float(prov["base_value"]), x, path,
-                         scale=SCALES.get(task, task), title=f"patient {patient_id}", max_display=max_display)
+    return waterfall_png(
+        sv.loc[hit[0], feats].to_numpy(dtype=float),
+        float(prov["base_value"]),
+        x,
+        path,
+        scale=SCALES.get(task, task),
+        title=f"patient {patient_id}",
+        max_display=max_display,
+    )
 
 
 # --- per subtype -------------------------------------------------------------------------
+
 
 def importance_by_subtype(values: np.ndarray, features: list[str], subtype: pd.Series) -> pd.DataFrame:
     """SHAP summary per subtype, long format.
@@ -391,7 +460,14 @@ def importance_by_subtype(values: np.ndarray, features: list[str], subtype: pd.S
         m = sub == s
         v = values[m]
         for j, f in enumerate(features):
-            rows.append({"subtype": s, "feature": f, "n": int(m.sum()), "mean_abs_shap": float(np.abs(v[:, j]).mean()),
-                         "mean_shap": float(v[:, j].mean())})
+            rows.append(
+                {
+                    "subtype": s,
+                    "feature": f,
+                    "n": int(m.sum()),
+                    "mean_abs_shap": float(np.abs(v[:, j]).mean()),
+                    "mean_shap": float(v[:, j].mean()),
+                }
+            )
     out = pd.DataFrame(rows, columns=["subtype", "feature", "n", "mean_abs_shap", "mean_shap"])
     return out.sort_values(["subtype", "mean_abs_shap"], ascending=[True, False], kind="stable").reset_index(drop=True)

@@ -17,28 +17,45 @@ import numpy as np
 import pandas as pd
 
 from stratify.errors import ConfigError
+from stratify.pgx.choose import SOURCE_ORDER, best_call_per_gene  # noqa: F401  (SOURCE_ORDER: re-exported)
 
 log = logging.getLogger(__name__)
 
 # CPIC metabolizer phenotypes as an ordinal of enzyme function (poor = 0 ... ultrarapid = 3).
 PHENOTYPE_RANK = {
-    "Poor Metabolizer": 0.0, "Likely Poor Metabolizer": 0.5, "Intermediate Metabolizer": 1.0,
-    "Likely Intermediate Metabolizer": 1.5, "Normal Metabolizer": 2.0, "Rapid Metabolizer": 2.5,
+    "Poor Metabolizer": 0.0,
+    "Likely Poor Metabolizer": 0.5,
+    "Intermediate Metabolizer": 1.0,
+    "Likely Intermediate Metabolizer": 1.5,
+    "Normal Metabolizer": 2.0,
+    "Rapid Metabolizer": 2.5,
     "Ultrarapid Metabolizer": 3.0,
 }
-# Source preference when a gene has calls from several tools: a dedicated caller first.
-# Copy-number-aware CYP2D6 callers first, then PharmCAT (its CYP2D6 is an outside call), the
-# plain table, and stratify's own VCF call last.
-SOURCE_ORDER = ["cyrius", "aldy", "stellarpgx", "pypgx", "pharmcat_outside", "pharmcat_report",
-                "pharmcat_phenotype", "plain", "stratify-vcf"]
-
 CLINICAL_COLUMNS = [
-    "age", "sex_female", "baseline_severity", "anhedonia", "aes", "anxiety_somatization",
-    "n_failed_trials", "n_trials_current_episode", "index_ssri_snri", "index_escitalopram_citalopram",
+    "age",
+    "sex_female",
+    "baseline_severity",
+    "anhedonia",
+    "aes",
+    "anxiety_somatization",
+    "n_failed_trials",
+    "n_trials_current_episode",
+    "index_ssri_snri",
+    "index_escitalopram_citalopram",
 ]
 BIOMARKER_COLUMNS = [
-    "log_crp", "crp_mg_l", "inflammatory_index", "metabolic_index", "immune_metabolic_score", "il6", "tnf_alpha",
-    "bmi", "waist", "triglycerides", "hdl", "glucose",
+    "log_crp",
+    "crp_mg_l",
+    "inflammatory_index",
+    "metabolic_index",
+    "immune_metabolic_score",
+    "il6",
+    "tnf_alpha",
+    "bmi",
+    "waist",
+    "triglycerides",
+    "hdl",
+    "glucose",
 ]
 
 
@@ -47,8 +64,11 @@ def available_features(config: dict[str, Any]) -> set[str]:
 
     Outcome columns (y, response, remission, pct_change, endpoint_score) are never features.
     """
-    known = set(CLINICAL_COLUMNS) | set(BIOMARKER_COLUMNS) | {
-        "cyp2b6_rank", "cyp2c19_rank", "cyp2d6_rank", "cyp2d6_activity_score", "episode_months"}
+    known = (
+        set(CLINICAL_COLUMNS)
+        | set(BIOMARKER_COLUMNS)
+        | {"cyp2b6_rank", "cyp2c19_rank", "cyp2d6_rank", "cyp2d6_activity_score", "episode_months"}
+    )
     known |= {f"pc{i}" for i in range(1, 21)}
     known |= set(config.get("patient_covariates", []))
     known |= set(config.get("clinical", {}).get("dimensions", {}))
@@ -58,22 +78,6 @@ def available_features(config: dict[str, Any]) -> set[str]:
 def is_prs_feature(name: str) -> bool:
     """prs_<score id> and prs_<score id>_avg: polygenic scores from inputs.genotypes.pgs."""
     return bool(re.fullmatch(r"prs_[A-Za-z0-9_]+", name)) and not name.endswith(("_allele_ct", "_missing_fraction"))
-
-
-def best_call_per_gene(calls: pd.DataFrame) -> pd.DataFrame:
-    """One call per patient and gene when several sources called it.
-
-    A usable call (a phenotype other than Indeterminate) from any source beats a no-call or
-    an Indeterminate call from the preferred one; among usable calls the order is
-    :data:`SOURCE_ORDER` (a dedicated caller first), unknown tools last.
-    """
-    c = calls.copy()
-    order = c["source_tool"].map({s: i for i, s in enumerate(SOURCE_ORDER)}).fillna(len(SOURCE_ORDER))
-    status = c["status"] if "status" in c else pd.Series("called", index=c.index)
-    nocall = (status == "no-call") | c["phenotype"].fillna("").isin(["", "Indeterminate"])
-    c = c.assign(_nocall=nocall, _order=order)
-    c = c.sort_values(["patient_id", "gene", "_nocall", "_order"], kind="stable")
-    return c.drop_duplicates(["patient_id", "gene"]).drop(columns=["_nocall", "_order"])
 
 
 def pgx_features(calls: pd.DataFrame) -> pd.DataFrame:
@@ -96,8 +100,14 @@ def pgx_features(calls: pd.DataFrame) -> pd.DataFrame:
 
 
 # endpoint.definition -> the binary call of stratify.trd.staging.binary_calls
-TRD_CALLS = {"sforzini_2021": "sforzini_trd", "sforzini_pk": "sforzini_pk_trd", "thase_rush_1997": "thase_rush_ge_II",
-             "msm": "msm_moderate_plus", "conway_2017": "conway_ge_1", "markowitz_2022": "markowitz"}
+TRD_CALLS = {
+    "sforzini_2021": "sforzini_trd",
+    "sforzini_pk": "sforzini_pk_trd",
+    "thase_rush_1997": "thase_rush_ge_II",
+    "msm": "msm_moderate_plus",
+    "conway_2017": "conway_ge_1",
+    "markowitz_2022": "markowitz",
+}
 # features that enter a TRD definition's own rule: as predictors of TRD status their importance is
 # partly by construction (reported, not removed: they are known before the index treatment)
 TRD_DEFINED_BY = {"n_failed_trials", "n_uncertain_failures", "n_trials_current_episode", "trd_2plus_failures"}
@@ -125,9 +135,11 @@ def endpoint_values(df: pd.DataFrame, config: dict[str, Any], trd_after_index: p
         return df[ep["kind"]].astype(float)
     call = TRD_CALLS[ep.get("definition", "sforzini_2021")]
     if trd_after_index is None or call not in trd_after_index.columns:
-        raise ConfigError("endpoint.kind trd needs the trd stage's after_index table (and a treatment history, "
-                          "inputs.treatments); none was found. Run the trd stage first, or choose another "
-                          "endpoint.kind")
+        raise ConfigError(
+            "endpoint.kind trd needs the trd stage's after_index table (and a treatment history, "
+            "inputs.treatments); none was found. Run the trd stage first, or choose another "
+            "endpoint.kind"
+        )
     m = df[["patient_id"]].merge(trd_after_index[["patient_id", call]], on="patient_id", how="left")
     y = pd.to_numeric(m[call].astype("Float64"), errors="coerce").astype(float)
     unknown = (y == 0) & df["endpoint_status"].ne("ok").to_numpy()
@@ -169,7 +181,8 @@ def build_features(
                 where_ = group if "." in group else f"features.{group}"
                 raise ConfigError(
                     f"config {where_}: unknown feature {name!r}; features are: {', '.join(sorted(known))} "
-                    "(outcome columns such as response or pct_change are never features)")
+                    "(outcome columns such as response or pct_change are never features)"
+                )
             if group == "subtype.features":
                 continue
             if name not in df.columns or df[name].isna().all():
@@ -178,19 +191,28 @@ def build_features(
             model_features.append(name)
     for c in model_features:
         df[c] = pd.to_numeric(df[c], errors="raise").astype(float)
-    keep = ["patient_id", "site", "y", "endpoint_status"] + [c for c in df.columns if c not in
-                                                            ("patient_id", "site", "y", "endpoint_status")]
+    keep = ["patient_id", "site", "y", "endpoint_status"] + [
+        c for c in df.columns if c not in ("patient_id", "site", "y", "endpoint_status")
+    ]
     df = df[keep]
     n_missing_y = int(df["y"].isna().sum())
     summary = {
-        "n_patients": int(len(df)), "model_features": model_features, "skipped_features": skipped,
-        "endpoint": config["endpoint"], "n_endpoint_missing": n_missing_y,
+        "n_patients": int(len(df)),
+        "model_features": model_features,
+        "skipped_features": skipped,
+        "endpoint": config["endpoint"],
+        "n_endpoint_missing": n_missing_y,
         "endpoint_missing_reasons": df.loc[df["y"].isna(), "endpoint_status"].value_counts().to_dict(),
         "feature_groups": {g: [n for n in names if n in model_features] for g, names in wanted.items()},
     }
     if kind == "trd":
         by = TRD_DEFINED_BY_MSM if config["endpoint"].get("definition") == "msm" else TRD_DEFINED_BY
         summary["endpoint_defined_by"] = [f for f in model_features if f in by]
-    log.info("features: %d patients, %d model features, %d skipped, %d without endpoint",
-             len(df), len(model_features), len(skipped), n_missing_y)
+    log.info(
+        "features: %d patients, %d model features, %d skipped, %d without endpoint",
+        len(df),
+        len(model_features),
+        len(skipped),
+        n_missing_y,
+    )
     return df, summary

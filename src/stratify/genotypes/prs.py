@@ -49,8 +49,18 @@ log = logging.getLogger(__name__)
 _COMP = str.maketrans("ACGTacgt", "TGCAtgca")
 AMBIGUOUS = {frozenset("AT"), frozenset("CG")}
 
-STATUSES = ["matched", "matched_flipped", "ambiguous_used", "ambiguous_dropped", "allele_mismatch",
-            "multiallelic_in_vcf", "not_in_vcf", "not_harmonised", "unsupported_term", "duplicate"]
+STATUSES = [
+    "matched",
+    "matched_flipped",
+    "ambiguous_used",
+    "ambiguous_dropped",
+    "allele_mismatch",
+    "multiallelic_in_vcf",
+    "not_in_vcf",
+    "not_harmonised",
+    "unsupported_term",
+    "duplicate",
+]
 # the per-score summary (genotypes/prs_report.tsv) and per-variant table (prs_variants.tsv.gz) of
 # score_report: their columns, so that a run without scoring files still writes tables with a header
 REPORT_COLUMNS = ["score", "file", "variants", *STATUSES, "used", "fraction_used"]
@@ -96,7 +106,7 @@ def _short_lines(path: Path, opener, *, header_line: int, n_fields: int) -> list
         nums = first + np.arange(len(ends))
         for k in np.flatnonzero((fields != n_fields) & (nums > header_line))[:50]:
             start = int(ends[k - 1]) + 1 if k else 0
-            bad.append((int(nums[k]), int(fields[k]), block[start:int(ends[k])]))
+            bad.append((int(nums[k]), int(fields[k]), block[start : int(ends[k])]))
 
     with opener(path, "rb") as f:
         while chunk := f.read(1 << 22):
@@ -116,15 +126,22 @@ def _check_records(table: pd.DataFrame, path: Path, opener, *, header_line: int)
     header, is a named error, never a variant made of padding."""
     for lineno, n, text in _short_lines(path, opener, header_line=header_line, n_fields=table.shape[1]):
         if text.strip():
-            what = ("a '#' comment line after the header line" if text.startswith(b"#")
-                    else f"{n} fields, the header has {table.shape[1]}")
-            raise GenotypeError(f"{path}, line {lineno}: {what}; expected one tab-separated record per variant "
-                                "after the header (PGS Catalog scoring file format)")
+            what = (
+                "a '#' comment line after the header line"
+                if text.startswith(b"#")
+                else f"{n} fields, the header has {table.shape[1]}"
+            )
+            raise GenotypeError(
+                f"{path}, line {lineno}: {what}; expected one tab-separated record per variant "
+                "after the header (PGS Catalog scoring file format)"
+            )
     first = table.iloc[:, 0].fillna("").astype(str)
     if first.str.startswith("#").any():
         i = int(np.flatnonzero(first.str.startswith("#").to_numpy())[0])
-        raise GenotypeError(f"{path}: record {i + 1} after the header starts with '#' ({first.iloc[i][:30]!r}); "
-                            "comment lines belong before the header line")
+        raise GenotypeError(
+            f"{path}: record {i + 1} after the header starts with '#' ({first.iloc[i][:30]!r}); "
+            "comment lines belong before the header line"
+        )
     blank = table.fillna("").astype(str).apply(lambda c: c.str.strip().eq("")).all(axis=1)
     return table.loc[~blank].reset_index(drop=True)
 
@@ -140,14 +157,16 @@ def read_scoring_file(path: str | Path, *, genome_build: str = "GRCh38") -> Scor
             for line in f:
                 if line.strip() and not line.startswith("#"):
                     break
-                n_skip += 1   # the # header block (blank lines in it too): a line starting '#' is never the header
+                n_skip += 1  # the # header block (blank lines in it too): a line starting '#' is never the header
                 m = re.match(r"#+\s*([A-Za-z_]+)\s*=\s*(.*)", line.strip())
                 if m:
                     header[m.group(1)] = m.group(2).strip()
         table = pd.read_csv(path, sep="\t", skiprows=n_skip, dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
-        raise GenotypeError(f"{path}: no header line after the # comments; expected a PGS Catalog scoring file "
-                            "(tab-separated, with effect_allele and effect_weight columns)") from None
+        raise GenotypeError(
+            f"{path}: no header line after the # comments; expected a PGS Catalog scoring file "
+            "(tab-separated, with effect_allele and effect_weight columns)"
+        ) from None
     except (OSError, EOFError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise GenotypeError(f"{path}: cannot be read as a PGS Catalog scoring file ({exc})") from None
     try:
@@ -158,8 +177,10 @@ def read_scoring_file(path: str | Path, *, genome_build: str = "GRCh38") -> Scor
     sid = re.sub(r"[^A-Za-z0-9_]", "_", sid)
     for col in ("effect_allele", "effect_weight"):
         if col not in table.columns:
-            raise GenotypeError(f"{path}: column {col!r} missing; a PGS Catalog scoring file has "
-                                f"effect_allele and effect_weight (columns found: {', '.join(table.columns)})")
+            raise GenotypeError(
+                f"{path}: column {col!r} missing; a PGS Catalog scoring file has "
+                f"effect_allele and effect_weight (columns found: {', '.join(table.columns)})"
+            )
     if "hm_pos" in table.columns and "hm_chr" in table.columns:
         build = header.get("HmPOS_build")
         chrom, pos = table["hm_chr"], table["hm_pos"]
@@ -169,11 +190,15 @@ def read_scoring_file(path: str | Path, *, genome_build: str = "GRCh38") -> Scor
         chrom, pos = table["chr_name"], table["chr_position"]
         unharm = "no position (chr_position empty)"
     else:
-        raise GenotypeError(f"{path}: needs hm_chr/hm_pos (harmonised file) or chr_name/chr_position columns; "
-                            "download the harmonised file (…_hmPOS_GRCh38.txt.gz) from the PGS Catalog")
+        raise GenotypeError(
+            f"{path}: needs hm_chr/hm_pos (harmonised file) or chr_name/chr_position columns; "
+            "download the harmonised file (…_hmPOS_GRCh38.txt.gz) from the PGS Catalog"
+        )
     if build and build not in ("NR", "") and build != genome_build:
-        raise GenotypeError(f"{path}: positions are on {build} but the cohort's genome_build is {genome_build}; "
-                            f"use the PGS Catalog's harmonised file for {genome_build} (…_hmPOS_{genome_build}.txt.gz)")
+        raise GenotypeError(
+            f"{path}: positions are on {build} but the cohort's genome_build is {genome_build}; "
+            f"use the PGS Catalog's harmonised file for {genome_build} (…_hmPOS_{genome_build}.txt.gz)"
+        )
     if "other_allele" in table.columns:
         other = table["other_allele"]
     elif "hm_inferOtherAllele" in table.columns:
@@ -184,17 +209,21 @@ def read_scoring_file(path: str | Path, *, genome_build: str = "GRCh38") -> Scor
     bad_w = weight.isna() & table["effect_weight"].ne("")
     if bad_w.any():
         i = int(np.flatnonzero(bad_w.to_numpy())[0])
-        raise GenotypeError(f"{path}: row {i + 1} (after the header), column effect_weight: "
-                            f"{table['effect_weight'].iloc[i]!r} is not a number")
-    v = pd.DataFrame({
-        "row": np.arange(1, len(table) + 1),
-        "chrom": chrom.map(norm_chrom),
-        "pos": pd.to_numeric(pos, errors="coerce").astype("Int64"),
-        "effect_allele": table["effect_allele"].str.upper(),
-        "other_allele": other.str.upper(),
-        "weight": weight.astype(float),
-        "status": "",
-    })
+        raise GenotypeError(
+            f"{path}: row {i + 1} (after the header), column effect_weight: "
+            f"{table['effect_weight'].iloc[i]!r} is not a number"
+        )
+    v = pd.DataFrame(
+        {
+            "row": np.arange(1, len(table) + 1),
+            "chrom": chrom.map(norm_chrom),
+            "pos": pd.to_numeric(pos, errors="coerce").astype("Int64"),
+            "effect_allele": table["effect_allele"].str.upper(),
+            "other_allele": other.str.upper(),
+            "weight": weight.astype(float),
+            "status": "",
+        }
+    )
     v.loc[v["pos"].isna() | v["chrom"].eq(""), "status"] = "not_harmonised"
     for col in ("is_interaction", "is_haplotype", "is_diplotype"):
         if col in table.columns:
@@ -250,8 +279,14 @@ def match_allele(effect: str, other: str, ref: str, alt: str, *, keep_ambiguous:
 class ScoreAccumulator:
     """Sums of several scores over the records of one shard, for one sample chunk."""
 
-    def __init__(self, scores: list[Score], n_samples: int, *, keep_ambiguous: bool = False,
-                 intervals: list[tuple[str, int, int]] | None = None):
+    def __init__(
+        self,
+        scores: list[Score],
+        n_samples: int,
+        *,
+        keep_ambiguous: bool = False,
+        intervals: list[tuple[str, int, int]] | None = None,
+    ):
         self.scores = scores
         self.keep_ambiguous = keep_ambiguous
         self.n = n_samples
@@ -267,7 +302,7 @@ class ScoreAccumulator:
             ok = s.variants["status"].eq("").to_numpy().copy()
             chrom = s.variants["chrom"].to_numpy(dtype=object)
             pos = s.variants["pos"].fillna(-1).to_numpy(dtype=np.int64)
-            if intervals is not None:   # only this shard's variants
+            if intervals is not None:  # only this shard's variants
                 inside = np.zeros(len(ok), dtype=bool)
                 for c, lo, hi in intervals:
                     inside |= (chrom == norm_chrom(c)) & (pos >= lo) & (pos <= hi)
@@ -299,12 +334,15 @@ class ScoreAccumulator:
                 continue  # already scored from another record at this position
             if rec.dosage is None:
                 if not prev:
-                    self.status[(si, ri)] = ("multiallelic_in_vcf" if rec.skipped == "multi-allelic"
-                                             else "allele_mismatch", rec.id)
+                    self.status[(si, ri)] = (
+                        "multiallelic_in_vcf" if rec.skipped == "multi-allelic" else "allele_mismatch",
+                        rec.id,
+                    )
                 continue
             eff_alleles, other_alleles = self._alleles[si]
-            st, orient = match_allele(eff_alleles[ri], other_alleles[ri], rec.ref.upper(), rec.alt.upper(),
-                                      keep_ambiguous=self.keep_ambiguous)
+            st, orient = match_allele(
+                eff_alleles[ri], other_alleles[ri], rec.ref.upper(), rec.alt.upper(), keep_ambiguous=self.keep_ambiguous
+            )
             if orient == 0:
                 if prev not in ("ambiguous_dropped",):
                     self.status[(si, ri)] = (st, rec.id)

@@ -2,7 +2,7 @@
 
 Products, keyed by patient:
 
-* genotypes at the pharmacogene positions (the allele-definition positions of every gene
+* genotypes at the pharmacogene positions (:mod:`stratify.genotypes.pgxsites`; the positions of every gene
   called from a VCF: CYP2C19 and CYP2B6, ``stratify.pgx.alleles.VCF_CALLABLE_GENES``), long
   format with a ``gene`` column, for the PGx caller (stratify.pgx.alleles.read_vcf_genotypes,
   only each gene's region). A gene whose contig the VCF header does not list is not read,
@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,17 +41,32 @@ import numpy as np
 import pandas as pd
 
 from stratify.errors import GenotypeError
+from stratify.genotypes.pgxsites import (
+    PGX_COLUMNS,  # noqa: F401  (re-exported: stages and tests read it here)
+    empty_pgx,
+    genes_not_in_header,
+    in_pgx_region,
+    merge_pgx,
+    pgx_regions,
+    pgx_summary,
+    read_pgx,
+)
 from stratify.genotypes.vcfscan import ScanStats, Shard, header_samples, plan_shards, scan
 
 log = logging.getLogger(__name__)
 
-PGX_COLUMNS = ["patient_id", "gene", "sample", "pos", "rsid", "allele1", "allele2", "phased", "gt", "gt_status"]
-
 DEFAULTS: dict[str, Any] = {
     "shard_mb": 64,
     "sample_chunk": 50000,
-    "pca": {"samples": 5000, "n_components": 10, "min_maf": 0.05, "min_call_rate": 0.95,
-            "ld_window_kb": 500, "ld_r2": 0.2, "max_snps": 50000},
+    "pca": {
+        "samples": 5000,
+        "n_components": 10,
+        "min_maf": 0.05,
+        "min_call_rate": 0.95,
+        "ld_window_kb": 500,
+        "ld_r2": 0.2,
+        "max_snps": 50000,
+    },
     "pgs": {"keep_ambiguous": False},
 }
 
@@ -134,7 +150,9 @@ def patients_without_sample(mapping: dict[str, str], patient_ids: set[str]) -> l
     return sorted(set(patient_ids) - set(mapping.values()))
 
 
-def map_samples(samples: list[str], sample_map: pd.DataFrame | None, patient_ids: set[str]) -> tuple[dict[str, str], list[str]]:
+def map_samples(
+    samples: list[str], sample_map: pd.DataFrame | None, patient_ids: set[str]
+) -> tuple[dict[str, str], list[str]]:
     """sample name -> patient_id for samples that belong to the cohort; and the others."""
     if sample_map is None:
         mapping = {s: s for s in samples}
@@ -146,56 +164,11 @@ def map_samples(samples: list[str], sample_map: pd.DataFrame | None, patient_ids
     return kept, unmapped
 
 
-
-
 # ---------------------------------------------------------------------------------- the steps
 
 
-def _pgx_regions() -> list[tuple[Any, str, int, int]]:
-    """(definitions, contig without "chr", first, last position) of every gene called from a VCF."""
-    from stratify.pgx.alleles import VCF_CALLABLE_GENES, load_definitions
-
-    out = []
-    for gene in VCF_CALLABLE_GENES:
-        defs = load_definitions(gene)
-        pos = [p.pos for p in defs.positions]
-        out.append((defs, defs.chrom.removeprefix("chr"), min(pos), max(pos)))
-    return out
-
-
-def _in_pgx_region(chrom: str, pos: int, regions: list[tuple[Any, str, int, int]]) -> bool:
-    c = chrom.removeprefix("chr")
-    return any(c == rc and lo <= pos <= hi for _, rc, lo, hi in regions)
-
-
-def _empty_pgx() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series([], dtype=object) for c in PGX_COLUMNS})
-
-
-def _genes_not_in_header(vcf: str | Path) -> dict[str, str]:
-    """Genes whose contig a header that lists contigs lacks: gene -> why it is not read."""
-    from stratify.pgx.alleles import _header_contigs
-    from stratify.genotypes.vcfio import check_vcf, read_header
-
-    contigs = _header_contigs(read_header(check_vcf(vcf, need_index=False, allow_text=True)).meta)
-    if not contigs:
-        return {}
-    return {d.gene: (f"the VCF header lists no contig {d.chrom} or {c}: {d.gene} is not called from the VCF "
-                     "(give its calls from another tool, inputs.star_alleles)")
-            for d, c, _, _ in _pgx_regions() if d.chrom not in contigs and c not in contigs}
-
-
-def _read_pgx(vcf: str | Path, defs, mapping: dict[str, str]) -> pd.DataFrame:
-    """One gene's genotypes for the mapped samples, keyed by patient (PGX_COLUMNS)."""
-    from stratify.pgx.alleles import read_vcf_genotypes
-
-    pgx = read_vcf_genotypes(vcf, defs, samples=list(mapping))
-    pgx.insert(0, "patient_id", pgx["sample"].map(mapping))
-    pgx.insert(1, "gene", pd.Series([defs.gene] * len(pgx), index=pgx.index, dtype=str))
-    return pgx[PGX_COLUMNS]
-
-
 def job_name(shard: int, chunk: int) -> str:
+    """The Snakemake job name of one region (shard) and one sample chunk."""
     return f"r{shard:04d}_c{chunk:04d}"
 
 
@@ -214,7 +187,8 @@ def make_plan(
     if not mapping:
         raise GenotypeError(
             f"{vcf}: none of its {len(samples)} samples maps to a patient "
-            f"(first sample: {samples[0] if samples else 'none'}); give inputs.genotypes.sample_map")
+            f"(first sample: {samples[0] if samples else 'none'}); give inputs.genotypes.sample_map"
+        )
     shards = plan_shards(vcf, target_bytes=int(cfg["shard_mb"] * (1 << 20)))
     n = len(samples)
     step = int(cfg["sample_chunk"])
@@ -226,11 +200,29 @@ def make_plan(
     else:
         ref = used
     jobs = [job_name(i, j) for i in range(len(shards)) for j in range(len(chunks))]
-    log.info("%s: %d samples (%d in the cohort) in %d chunk(s) of up to %d; %d region shard(s); %d jobs; "
-             "PCA reference: %d samples", vcf, n, len(mapping), len(chunks), step, len(shards), len(jobs), len(ref))
-    return {"vcf": str(vcf), "n_samples": n, "n_mapped": len(mapping), "unmapped": unmapped,
-            "shards": [s.to_json() for s in shards], "chunks": chunks, "jobs": jobs,
-            "pca_columns": [int(i) for i in ref], "settings": cfg}
+    log.info(
+        "%s: %d samples (%d in the cohort) in %d chunk(s) of up to %d; %d region shard(s); %d jobs; "
+        "PCA reference: %d samples",
+        vcf,
+        n,
+        len(mapping),
+        len(chunks),
+        step,
+        len(shards),
+        len(jobs),
+        len(ref),
+    )
+    return {
+        "vcf": str(vcf),
+        "n_samples": n,
+        "n_mapped": len(mapping),
+        "unmapped": unmapped,
+        "shards": [s.to_json() for s in shards],
+        "chunks": chunks,
+        "jobs": jobs,
+        "pca_columns": [int(i) for i in ref],
+        "settings": cfg,
+    }
 
 
 def fit_pca(plan: dict[str, Any], *, seed: int = 0) -> dict[str, Any]:
@@ -245,14 +237,20 @@ def fit_pca(plan: dict[str, Any], *, seed: int = 0) -> dict[str, Any]:
     vcf = plan["vcf"]
     pc = plan["settings"]["pca"]
     cols = np.array(plan["pca_columns"], dtype=np.int64)
-    regions = _pgx_regions()
+    regions = pgx_regions()
     window = int(pc["ld_window_kb"] * 1000)
     kept_x: list[np.ndarray] = []
     kept_info: list[tuple] = []
     recent: list[tuple[int, np.ndarray]] = []
     recent_chrom = None
-    counts = {"snps_seen": 0, "failed_call_rate": 0, "failed_maf": 0, "pruned_ld": 0, "pgx_region": 0,
-              "over_max_snps": 0}
+    counts = {
+        "snps_seen": 0,
+        "failed_call_rate": 0,
+        "failed_maf": 0,
+        "pruned_ld": 0,
+        "pgx_region": 0,
+        "over_max_snps": 0,
+    }
     stats = ScanStats()
     t0 = time.monotonic()
     for shard in plan["shards"]:
@@ -260,7 +258,7 @@ def fit_pca(plan: dict[str, Any], *, seed: int = 0) -> dict[str, Any]:
             if len(r.ref) != 1 or len(r.alt) != 1:
                 continue
             counts["snps_seen"] += 1
-            if _in_pgx_region(r.chrom, r.pos, regions):
+            if in_pgx_region(r.chrom, r.pos, regions):
                 counts["pgx_region"] += 1
                 continue
             d = r.dosage
@@ -291,50 +289,79 @@ def fit_pca(plan: dict[str, Any], *, seed: int = 0) -> dict[str, Any]:
                 continue
             kept_x.append(x)
             kept_info.append((r.chrom, r.pos, r.ref, r.alt, p, sd))
-    log.info("PCA reference pass: %d records, %d SNPs kept after filters and LD pruning (%s) in %.1f s",
-             stats.records, len(kept_x), counts, time.monotonic() - t0)
+    log.info(
+        "PCA reference pass: %d records, %d SNPs kept after filters and LD pruning (%s) in %.1f s",
+        stats.records,
+        len(kept_x),
+        counts,
+        time.monotonic() - t0,
+    )
     out: dict[str, Any] = {"counts": counts, "n_reference": int(len(cols)), "scan": stats.as_dict()}
     if len(kept_x) < 10 or len(cols) <= 10:
-        out["skipped"] = (f"only {len(kept_x)} common SNPs after LD pruning and {len(cols)} reference samples; "
-                          "principal components need at least 10 of each")
+        out["skipped"] = (
+            f"only {len(kept_x)} common SNPs after LD pruning and {len(cols)} reference samples; "
+            "principal components need at least 10 of each"
+        )
         return out
     x = np.column_stack(kept_x)
     pca, _ = _pca(x, int(pc["n_components"]), seed)
     info = pd.DataFrame(kept_info, columns=["chrom", "pos", "ref", "alt", "p", "sd"])
-    out.update({"variants": info, "components": pca.components_.astype(np.float64),
-                "centre": pca.mean_.astype(np.float64),
-                "explained_variance_ratio": pca.explained_variance_ratio_})
+    out.update(
+        {
+            "variants": info,
+            "components": pca.components_.astype(np.float64),
+            "centre": pca.mean_.astype(np.float64),
+            "explained_variance_ratio": pca.explained_variance_ratio_,
+        }
+    )
     return out
 
 
 def save_pca(res: dict[str, Any], path: Path) -> None:
+    """Write :func:`fit_pca`'s result to ``path`` (read back by :func:`load_pca`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {k: res[k] for k in ("counts", "n_reference", "scan", "skipped") if k in res}
     arrays: dict[str, Any] = {"meta": np.array(json.dumps(meta))}
     if "variants" in res:
         v = res["variants"]
-        arrays.update(chrom=v["chrom"].to_numpy(dtype=str), pos=v["pos"].to_numpy(np.int64),
-                      ref=v["ref"].to_numpy(dtype=str), alt=v["alt"].to_numpy(dtype=str),
-                      p=v["p"].to_numpy(float), sd=v["sd"].to_numpy(float), components=res["components"],
-                      centre=res["centre"], evr=res["explained_variance_ratio"])
+        arrays.update(
+            chrom=v["chrom"].to_numpy(dtype=str),
+            pos=v["pos"].to_numpy(np.int64),
+            ref=v["ref"].to_numpy(dtype=str),
+            alt=v["alt"].to_numpy(dtype=str),
+            p=v["p"].to_numpy(float),
+            sd=v["sd"].to_numpy(float),
+            components=res["components"],
+            centre=res["centre"],
+            evr=res["explained_variance_ratio"],
+        )
     with open(path, "wb") as f:
         np.savez(f, **arrays)
 
 
 def load_pca(path: Path) -> dict[str, Any]:
+    """Read what :func:`save_pca` wrote."""
     with np.load(path, allow_pickle=False) as z:
         res: dict[str, Any] = json.loads(str(z["meta"]))
         if "components" in z:
-            res["variants"] = pd.DataFrame({"chrom": z["chrom"], "pos": z["pos"], "ref": z["ref"], "alt": z["alt"],
-                                            "p": z["p"], "sd": z["sd"]})
+            res["variants"] = pd.DataFrame(
+                {"chrom": z["chrom"], "pos": z["pos"], "ref": z["ref"], "alt": z["alt"], "p": z["p"], "sd": z["sd"]}
+            )
             res["components"], res["centre"] = z["components"], z["centre"]
             res["explained_variance_ratio"] = z["evr"]
     return res
 
 
-def run_shard(plan: dict[str, Any], job: str, pca: dict[str, Any], scores: list, *,
-              sample_map: pd.DataFrame | None = None, patient_ids: set[str] | None = None,
-              genome_build: str = "GRCh38") -> dict[str, Any]:
+def run_shard(
+    plan: dict[str, Any],
+    job: str,
+    pca: dict[str, Any],
+    scores: list,
+    *,
+    sample_map: pd.DataFrame | None = None,
+    patient_ids: set[str] | None = None,
+    genome_build: str = "GRCh38",
+) -> dict[str, Any]:
     """One region for one sample chunk: PC projections, score sums, PGx genotypes (CYP2C19, CYP2B6)."""
     from stratify.genotypes.prs import ScoreAccumulator
 
@@ -352,8 +379,9 @@ def run_shard(plan: dict[str, Any], job: str, pca: dict[str, Any], scores: list,
         v = pca["variants"]
         lookup = {(c, int(p), r, a): i for i, (c, p, r, a) in enumerate(zip(v["chrom"], v["pos"], v["ref"], v["alt"]))}
         pvec, sdvec, centre = v["p"].to_numpy(), v["sd"].to_numpy(), pca["centre"]
-    acc = ScoreAccumulator(scores, n, keep_ambiguous=plan["settings"]["pgs"]["keep_ambiguous"],
-                           intervals=shard.intervals)
+    acc = ScoreAccumulator(
+        scores, n, keep_ambiguous=plan["settings"]["pgs"]["keep_ambiguous"], intervals=shard.intervals
+    )
     stats = ScanStats()
     block, block_idx = [], []
 
@@ -383,23 +411,34 @@ def run_shard(plan: dict[str, Any], job: str, pca: dict[str, Any], scores: list,
             acc.add(r)
     flush()
     samples = header_samples(vcf)[lo:hi]
-    out: dict[str, Any] = {"samples": samples, "proj": proj, "pc_variants": pc_used, "scan": stats.as_dict(),
-                           **dict(zip(("score_sum", "score_allele_ct", "score_missing_ct"), acc.counts())),
-                           "score_variants": acc.variant_table()}
+    out: dict[str, Any] = {
+        "samples": samples,
+        "proj": proj,
+        "pc_variants": pc_used,
+        "scan": stats.as_dict(),
+        **dict(zip(("score_sum", "score_allele_ct", "score_missing_ct"), acc.counts())),
+        "score_variants": acc.variant_table(),
+    }
     parts = []
-    skip = _genes_not_in_header(vcf)
-    for defs, pchrom, plo, _ in _pgx_regions():
+    skip = genes_not_in_header(vcf)
+    for defs, pchrom, plo, _ in pgx_regions():
         if genome_build != defs.build or defs.gene in skip:
             continue
         if any(c.removeprefix("chr") == pchrom and s <= plo <= e for c, s, e in shard.intervals):
             mapping, _ = map_samples(samples, sample_map, patient_ids or set(samples))
             if mapping:
-                parts.append(_read_pgx(vcf, defs, mapping))
+                parts.append(read_pgx(vcf, defs, mapping))
     out["pgx"] = pd.concat(parts, ignore_index=True) if parts else None
-    log.info("shard %s: %d records (%d decoded), %d PCA SNPs projected, %d score variants matched, "
-             "%d samples, %.1f s", job, stats.records, stats.decoded, pc_used,
-             int(sum(1 for st, _ in acc.status.values() if st in ("matched", "matched_flipped", "ambiguous_used"))),
-             n, stats.seconds)
+    log.info(
+        "shard %s: %d records (%d decoded), %d PCA SNPs projected, %d score variants matched, %d samples, %.1f s",
+        job,
+        stats.records,
+        stats.decoded,
+        pc_used,
+        int(sum(1 for st, _ in acc.status.values() if st in ("matched", "matched_flipped", "ambiguous_used"))),
+        n,
+        stats.seconds,
+    )
     return out
 
 
@@ -407,15 +446,22 @@ def save_shard(res: dict[str, Any], stem: Path) -> None:
     """stem.npz (arrays) + stem.variants.parquet + stem.pgx.parquet (header-only unless the shard read a PGx gene)."""
     stem.parent.mkdir(parents=True, exist_ok=True)
     with open(f"{stem}.npz", "wb") as f:
-        np.savez(f, samples=np.array(res["samples"], dtype=str), proj=res["proj"], score_sum=res["score_sum"],
-                 score_allele_ct=res["score_allele_ct"], score_missing_ct=res["score_missing_ct"],
-                 meta=np.array(json.dumps({"pc_variants": res["pc_variants"], "scan": res["scan"]})))
+        np.savez(
+            f,
+            samples=np.array(res["samples"], dtype=str),
+            proj=res["proj"],
+            score_sum=res["score_sum"],
+            score_allele_ct=res["score_allele_ct"],
+            score_missing_ct=res["score_missing_ct"],
+            meta=np.array(json.dumps({"pc_variants": res["pc_variants"], "scan": res["scan"]})),
+        )
     res["score_variants"].to_parquet(f"{stem}.variants.parquet", index=False)
-    pgx = res["pgx"] if res["pgx"] is not None else _empty_pgx()
+    pgx = res["pgx"] if res["pgx"] is not None else empty_pgx()
     pgx.to_parquet(f"{stem}.pgx.parquet", index=False)
 
 
 def load_shard(stem: Path) -> dict[str, Any]:
+    """Read what :func:`save_shard` wrote."""
     with np.load(f"{stem}.npz", allow_pickle=False) as z:
         res = {k: z[k] for k in ("samples", "proj", "score_sum", "score_allele_ct", "score_missing_ct")}
         res.update(json.loads(str(z["meta"])))
@@ -426,72 +472,87 @@ def load_shard(stem: Path) -> dict[str, Any]:
     return res
 
 
-def _pgx_summary(vcf: str | Path, genome_build: str) -> dict[str, Any]:
-    """The summary's notes on PGx genes not read from the VCF (wrong build, contig not in the header)."""
-    regions = _pgx_regions()
-    out: dict[str, Any] = {}
-    builds = {d.build for d, *_ in regions}
-    if genome_build not in builds:
-        genes = " and ".join(d.gene for d, *_ in regions)
-        out["pgx_skipped"] = (f"genome_build is {genome_build}; {genes} calling from VCF needs "
-                              f"{'/'.join(sorted(builds))} (lift over, or give star-allele calls from another tool)")
-    elif skip := _genes_not_in_header(vcf):
-        out["pgx_genes_not_in_vcf"] = skip
-        for gene, why in skip.items():
-            log.warning("%s: %s", vcf, why)
-    return out
-
-
-def _merge_pgx(vcf: str | Path, parts: list[pd.DataFrame], mapping: dict[str, str], genome_build: str) -> pd.DataFrame:
-    """The shards' PGx genotypes, each gene once; a gene no shard read has every position missing."""
-    have = {g for p in parts for g in p["gene"].unique()}
-    skip = _genes_not_in_header(vcf)
-    parts = list(parts)
-    for defs, *_ in _pgx_regions():
-        if genome_build == defs.build and defs.gene not in have and defs.gene not in skip:
-            # no shard holds the gene's region: every position missing, as read_vcf_genotypes says
-            parts.append(_read_pgx(vcf, defs, mapping))
-    if not parts:
-        return _empty_pgx()
-    return pd.concat(parts, ignore_index=True)[PGX_COLUMNS]
-
-
-def merge(plan: dict[str, Any], pca: dict[str, Any], shard_results: dict[str, dict[str, Any]], scores: list, *,
-          sample_map: pd.DataFrame | None, patient_ids: set[str], genome_build: str = "GRCh38") -> dict[str, Any]:
+def merge(
+    plan: dict[str, Any],
+    pca: dict[str, Any],
+    shard_results: dict[str, dict[str, Any]],
+    scores: list,
+    *,
+    sample_map: pd.DataFrame | None,
+    patient_ids: set[str],
+    genome_build: str = "GRCh38",
+) -> dict[str, Any]:
     """Sum the regions, stack the chunks, key by patient; the per-score variant report."""
-    from stratify.genotypes.prs import score_report
-
     samples = header_samples(plan["vcf"])
     mapping, unmapped = map_samples(samples, sample_map, patient_ids)
-    n_shards, chunks = len(plan["shards"]), plan["chunks"]
     missing = [j for j in plan["jobs"] if j not in shard_results]
     if missing:
-        raise GenotypeError(f"genotypes merge: {len(missing)} shard result(s) missing (first: {missing[0]}); "
-                            "re-run the genotypes_shard jobs")
+        raise GenotypeError(
+            f"genotypes merge: {len(missing)} shard result(s) missing (first: {missing[0]}); "
+            "re-run the genotypes_shard jobs"
+        )
     k = 0 if pca.get("components") is None else pca["components"].shape[0]
-    S = len(scores)
-    proj = np.zeros((len(samples), k))
-    ssum = np.zeros((len(samples), S))
-    sct = np.zeros((len(samples), S), dtype=np.int64)
-    smiss = np.zeros((len(samples), S), dtype=np.int64)
-    stats = ScanStats()
-    pc_used = 0
-    pgx_parts, var_parts = [], []
-    for ci, (lo, hi) in enumerate(chunks):
-        for si in range(n_shards):
+    sums = _sum_shards(plan, shard_results, samples, k=k, n_scores=len(scores))
+    keep = np.array([s in mapping for s in samples])
+    pids = [mapping[s] for s in np.array(samples)[keep]]
+    summary = _merge_summary(plan, samples, mapping, unmapped, patient_ids, sums.stats, keep)
+    pcs = _merged_pcs(pids, pca, plan, sums, keep, k, summary)
+    prs, report, var_table = _merged_scores(pids, scores, sums, keep, summary)
+    summary.update(pgx_summary(plan["vcf"], genome_build))
+    pgx = merge_pgx(plan["vcf"], sums.pgx_parts, mapping, genome_build)
+    return {
+        "pcs": pcs,
+        "pgx_genotypes": pgx,
+        "prs": prs,
+        "prs_report": report,
+        "prs_variants": var_table,
+        "summary": summary,
+    }
+
+
+@dataclass
+class _ShardSums:
+    """The shards' results summed over regions and stacked over sample chunks."""
+
+    proj: np.ndarray
+    ssum: np.ndarray
+    sct: np.ndarray
+    smiss: np.ndarray
+    stats: ScanStats = field(default_factory=ScanStats)
+    pc_used: int = 0
+    pgx_parts: list = field(default_factory=list)
+    var_parts: list = field(default_factory=list)
+
+
+def _sum_shards(
+    plan: dict[str, Any], shard_results: dict[str, dict[str, Any]], samples: list[str], *, k: int, n_scores: int
+) -> _ShardSums:
+    """Add up the shard results (record counts and variant tables once per region, from chunk 0)."""
+    n = len(samples)
+    out = _ShardSums(
+        np.zeros((n, k)),
+        np.zeros((n, n_scores)),
+        np.zeros((n, n_scores), dtype=np.int64),
+        np.zeros((n, n_scores), dtype=np.int64),
+    )
+    stats = out.stats
+    for ci, (lo, hi) in enumerate(plan["chunks"]):
+        for si in range(len(plan["shards"])):
             r = shard_results[job_name(si, ci)]
             if list(r["samples"]) != samples[lo:hi]:
-                raise GenotypeError(f"genotypes merge: shard {job_name(si, ci)} was made for other samples; "
-                                    "the VCF changed since the plan: re-run the genotypes stage")
-            proj[lo:hi] += r["proj"]
-            ssum[lo:hi] += r["score_sum"]
-            sct[lo:hi] += r["score_allele_ct"]
-            smiss[lo:hi] += r["score_missing_ct"]
+                raise GenotypeError(
+                    f"genotypes merge: shard {job_name(si, ci)} was made for other samples; "
+                    "the VCF changed since the plan: re-run the genotypes stage"
+                )
+            out.proj[lo:hi] += r["proj"]
+            out.ssum[lo:hi] += r["score_sum"]
+            out.sct[lo:hi] += r["score_allele_ct"]
+            out.smiss[lo:hi] += r["score_missing_ct"]
             if r["pgx"] is not None:
-                pgx_parts.append(r["pgx"])
+                out.pgx_parts.append(r["pgx"])
             if ci == 0:
-                pc_used += int(r["pc_variants"])
-                var_parts.append(r["score_variants"])
+                out.pc_used += int(r["pc_variants"])
+                out.var_parts.append(r["score_variants"])
                 s = r["scan"]
                 stats.records += s["records"]
                 stats.decoded += s["decoded_biallelic"]
@@ -500,59 +561,112 @@ def merge(plan: dict[str, Any], pca: dict[str, Any], shard_results: dict[str, di
                 stats.no_gt += s["skipped_no_gt_field"]
             stats.haploid_calls += r["scan"]["haploid_calls_set_missing"]
             stats.seconds += r["scan"]["seconds"]
-    keep = np.array([s in mapping for s in samples])
-    pids = [mapping[s] for s in np.array(samples)[keep]]
+    return out
+
+
+def _merge_summary(
+    plan: dict[str, Any],
+    samples: list[str],
+    mapping: dict[str, str],
+    unmapped: list[str],
+    patient_ids: set[str],
+    stats: ScanStats,
+    keep: np.ndarray,
+) -> dict[str, Any]:
+    """The summary's samples, shards and records; warns about unmatched samples and patients."""
     summary: dict[str, Any] = {
-        "vcf": plan["vcf"], "samples": len(samples), "samples_used": int(keep.sum()),
-        "samples_not_in_cohort": unmapped[:100], "n_samples_not_in_cohort": len(unmapped),
+        "vcf": plan["vcf"],
+        "samples": len(samples),
+        "samples_used": int(keep.sum()),
+        "samples_not_in_cohort": unmapped[:100],
+        "n_samples_not_in_cohort": len(unmapped),
         "patients_without_vcf_sample": patients_without_sample(mapping, patient_ids),
         "n_patients_without_vcf_sample": len(patients_without_sample(mapping, patient_ids)),
-        "shards": {"regions": n_shards, "sample_chunks": len(chunks), "jobs": len(plan["jobs"]),
-                   "sample_chunk": plan["settings"]["sample_chunk"], "shard_mb": plan["settings"]["shard_mb"]},
+        "shards": {
+            "regions": len(plan["shards"]),
+            "sample_chunks": len(plan["chunks"]),
+            "jobs": len(plan["jobs"]),
+            "sample_chunk": plan["settings"]["sample_chunk"],
+            "shard_mb": plan["settings"]["shard_mb"],
+        },
         "records": stats.as_dict(),
     }
     if summary["n_patients_without_vcf_sample"]:
-        log.warning("%s: %d patients of the cohort have no sample in the VCF (first: %s); their PGx calls say "
-                    "'not genotyped'", plan["vcf"], summary["n_patients_without_vcf_sample"],
-                    ", ".join(summary["patients_without_vcf_sample"][:5]))
+        log.warning(
+            "%s: %d patients of the cohort have no sample in the VCF (first: %s); their PGx calls say 'not genotyped'",
+            plan["vcf"],
+            summary["n_patients_without_vcf_sample"],
+            ", ".join(summary["patients_without_vcf_sample"][:5]),
+        )
     if unmapped:
-        log.warning("%s: %d samples map to no patient and are not used (first: %s)", plan["vcf"], len(unmapped),
-                    ", ".join(unmapped[:5]))
+        log.warning(
+            "%s: %d samples map to no patient and are not used (first: %s)",
+            plan["vcf"],
+            len(unmapped),
+            ", ".join(unmapped[:5]),
+        )
+    return summary
+
+
+def _merged_pcs(
+    pids: list[str],
+    pca: dict[str, Any],
+    plan: dict[str, Any],
+    sums: _ShardSums,
+    keep: np.ndarray,
+    k: int,
+    summary: dict[str, Any],
+) -> pd.DataFrame:
+    """The principal components per patient; their PCA facts go into ``summary``."""
     pcs = pd.DataFrame({"patient_id": pids})
     if k:
-        if pc_used != len(pca["variants"]):
-            raise GenotypeError(f"genotypes merge: {pc_used} of the {len(pca['variants'])} PCA SNPs were found in "
-                                "the shards; the VCF changed since the PCA step: re-run the genotypes stage")
+        if sums.pc_used != len(pca["variants"]):
+            raise GenotypeError(
+                f"genotypes merge: {sums.pc_used} of the {len(pca['variants'])} PCA SNPs were found "
+                "in the shards; the VCF changed since the PCA step: re-run the genotypes stage"
+            )
         for j in range(k):
-            pcs[f"pc{j + 1}"] = proj[keep, j]
+            pcs[f"pc{j + 1}"] = sums.proj[keep, j]
         summary["common_snps"] = int(len(pca["variants"]))
         summary["pc_explained_variance"] = [round(float(x), 5) for x in pca["explained_variance_ratio"]]
-        summary["pca"] = {"reference_samples": pca["n_reference"], **pca["counts"],
-                          "settings": plan["settings"]["pca"]}
+        summary["pca"] = {"reference_samples": pca["n_reference"], **pca["counts"], "settings": plan["settings"]["pca"]}
     else:
         summary["common_snps"] = 0
         summary["pcs_skipped"] = pca.get("skipped", "no principal components")
+    return pcs
+
+
+def _merged_scores(
+    pids: list[str], scores: list, sums: _ShardSums, keep: np.ndarray, summary: dict[str, Any]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(polygenic scores per patient, per-score report, per-variant table); the report goes into ``summary``."""
+    from stratify.genotypes.prs import score_report
+
     prs = pd.DataFrame({"patient_id": pids})
-    var_table, report = score_report(scores, pd.concat(var_parts, ignore_index=True) if var_parts else
-                                     pd.DataFrame(columns=["score", "index", "status", "vcf_id"]))
+    var_table, report = score_report(
+        scores,
+        pd.concat(sums.var_parts, ignore_index=True)
+        if sums.var_parts
+        else pd.DataFrame(columns=["score", "index", "status", "vcf_id"]),
+    )
     for j, sc in enumerate(scores):
-        ct = sct[keep, j]
-        prs[f"prs_{sc.id}"] = ssum[keep, j]
-        prs[f"prs_{sc.id}_avg"] = np.where(ct > 0, ssum[keep, j] / np.maximum(ct, 1), np.nan)
+        ct = sums.sct[keep, j]
+        prs[f"prs_{sc.id}"] = sums.ssum[keep, j]
+        prs[f"prs_{sc.id}_avg"] = np.where(ct > 0, sums.ssum[keep, j] / np.maximum(ct, 1), np.nan)
         prs[f"prs_{sc.id}_allele_ct"] = ct
         used = int(report.loc[report["score"] == sc.id, "used"].iloc[0])
-        prs[f"prs_{sc.id}_missing_fraction"] = smiss[keep, j] / used if used else np.nan
+        prs[f"prs_{sc.id}_missing_fraction"] = sums.smiss[keep, j] / used if used else np.nan
     if scores:
         summary["pgs"] = report.drop(columns=["file"]).to_dict(orient="records")
-        summary["pgs_missing_rule"] = ("missing calls add nothing to the sum; allele_ct counts called alleles only; "
-                                       "avg = sum / allele_ct (plink2 --score no-mean-imputation)")
-    summary.update(_pgx_summary(plan["vcf"], genome_build))
-    pgx = _merge_pgx(plan["vcf"], pgx_parts, mapping, genome_build)
-    return {"pcs": pcs, "pgx_genotypes": pgx, "prs": prs, "prs_report": report, "prs_variants": var_table,
-            "summary": summary}
+        summary["pgs_missing_rule"] = (
+            "missing calls add nothing to the sum; allele_ct counts called alleles only; "
+            "avg = sum / allele_ct (plink2 --score no-mean-imputation)"
+        )
+    return prs, report, var_table
 
 
-def load_scores(paths: list[str], genome_build: str) -> list:
+def load_scores(paths: list[str], *, genome_build: str) -> list:
+    """Read the PGS Catalog scoring files; a score id given twice is a GenotypeError."""
     from stratify.genotypes.prs import read_scoring_file
 
     scores = [read_scoring_file(p, genome_build=genome_build) for p in paths]
@@ -581,13 +695,21 @@ def genotype_stage(
         cfg["pca"]["n_components"] = n_components
     plan = make_plan(vcf_path, patient_ids=patient_ids, sample_map=sample_map, cfg=cfg, seed=seed)
     pca = fit_pca(plan, seed=seed)
-    scores = load_scores(pgs or [], genome_build)
-    return genotype_stage_from(plan, pca, scores, sample_map=sample_map, patient_ids=patient_ids,
-                               genome_build=genome_build, processes=processes)
+    scores = load_scores(pgs or [], genome_build=genome_build)
+    return genotype_stage_from(
+        plan,
+        pca,
+        scores,
+        sample_map=sample_map,
+        patient_ids=patient_ids,
+        genome_build=genome_build,
+        processes=processes,
+    )
 
 
-def genotype_stage_from(plan: dict[str, Any], pca: dict[str, Any], scores: list, *, processes: int = 1,
-                        **kw) -> dict[str, Any]:
+def genotype_stage_from(
+    plan: dict[str, Any], pca: dict[str, Any], scores: list, *, processes: int = 1, **kw
+) -> dict[str, Any]:
     """The shards of a plan (in ``processes`` worker processes) and their merge."""
     if processes > 1 and len(plan["jobs"]) > 1:
         from concurrent.futures import ProcessPoolExecutor

@@ -44,9 +44,9 @@ BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b00030000000000000000
 
 FIXED_COLUMNS = ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO"]
 
-try:   # libdeflate: inflates BGZF blocks several times faster than zlib, and checks the CRC cheaply
+try:  # libdeflate: inflates BGZF blocks several times faster than zlib, and checks the CRC cheaply
     import deflate as _libdeflate
-except ImportError:   # pragma: no cover - a platform without the wheel falls back to zlib
+except ImportError:  # pragma: no cover - a platform without the wheel falls back to zlib
     _libdeflate = None
 
 
@@ -72,11 +72,11 @@ def _bgzf_block_size(head: bytes) -> int | None:
     if len(head) < 12 or head[:4] != b"\x1f\x8b\x08\x04":
         return None
     (xlen,) = struct.unpack_from("<H", head, 10)
-    extra = head[12:12 + xlen]
+    extra = head[12 : 12 + xlen]
     i = 0
     while i + 4 <= len(extra):
         slen = struct.unpack_from("<H", extra, i + 2)[0]
-        if extra[i:i + 2] == b"BC" and slen == 2 and i + 6 <= len(extra):
+        if extra[i : i + 2] == b"BC" and slen == 2 and i + 6 <= len(extra):
             return struct.unpack_from("<H", extra, i + 4)[0]
         i += 4 + slen
     return None
@@ -112,26 +112,32 @@ def check_vcf(vcf: str | Path, *, need_index: bool, allow_text: bool = False) ->
         if _bgzf_block_size(head) is None:
             raise GenotypeError(
                 f"{p}: compressed with plain gzip, not bgzip (BGZF), so it cannot be indexed or read by region; "
-                f"recompress it: `gzip -dc {p} | bgzip -c > fixed.vcf.gz && tabix -p vcf fixed.vcf.gz`")
+                f"recompress it: `gzip -dc {p} | bgzip -c > fixed.vcf.gz && tabix -p vcf fixed.vcf.gz`"
+            )
         if tail != BGZF_EOF:
             raise GenotypeError(
                 f"{p}: no BGZF end-of-file marker (the 28-byte empty block that ends every bgzip file; htslib: "
                 f"'no BGZF EOF marker; file may be truncated'): the file is truncated ({size} bytes); "
-                "copy or download it again, or re-create it with bgzip")
+                "copy or download it again, or re-create it with bgzip"
+            )
         bgzf = True
     elif allow_text:
         bgzf = False
     else:
-        raise GenotypeError(f"{p}: not bgzip-compressed (first bytes {head[:8]!r}); expected a bgzipped, indexed "
-                            f"VCF: `bgzip {p} && tabix -p vcf {p}.gz`")
+        raise GenotypeError(
+            f"{p}: not bgzip-compressed (first bytes {head[:8]!r}); expected a bgzipped, indexed "
+            f"VCF: `bgzip {p} && tabix -p vcf {p}.gz`"
+        )
     idx = index_of(p) if bgzf else None
     if need_index and idx is None:
         raise GenotypeError(f"{p}: no .tbi or .csi index beside it; make one with `tabix -p vcf {p}`")
     if idx is not None and int(os.stat(p).st_mtime) > int(os.stat(idx).st_mtime):
         # htslib's rule (hts_idx_load3): the data file modified after its index, in whole seconds
-        raise GenotypeError(f"{idx}: the index is older than the VCF {p.name} (the VCF changed after it was "
-                            f"indexed, so the index may point to the wrong records); {reindex_hint(p)} (or, "
-                            "if only the modification time changed, e.g. by a copy, `touch` the index)")
+        raise GenotypeError(
+            f"{idx}: the index is older than the VCF {p.name} (the VCF changed after it was "
+            f"indexed, so the index may point to the wrong records); {reindex_hint(p)} (or, "
+            "if only the modification time changed, e.g. by a copy, `touch` the index)"
+        )
     return VcfFile(p, bgzf, idx)
 
 
@@ -140,7 +146,7 @@ def _inflate(body: bytes, isize: int, crc: int, where: str) -> bytes:
     with libdeflate; zlib checks the deflate stream itself)."""
     try:
         if _libdeflate is not None:
-            data = bytes(_libdeflate.deflate_decompress(body, isize))   # bytearray -> bytes: lines are hashable
+            data = bytes(_libdeflate.deflate_decompress(body, isize))  # bytearray -> bytes: lines are hashable
             if _libdeflate.crc32(data) != crc:
                 raise GenotypeError(f"{where}: a corrupt BGZF block (CRC32 differs)")
         else:
@@ -171,15 +177,21 @@ def bgzf_lines(raw, skip: int = 0, *, name: str = "VCF", seeked: bool = False) -
         bsize = _bgzf_block_size(head)
         if bsize is None or len(head) < 18:
             if first and seeked:
-                raise GenotypeError(f"{name}: the index points to byte offset {at}, where no BGZF block starts: the "
-                                    f"index does not belong to this VCF; {reindex_hint(Path(name))}")
-            raise GenotypeError(f"{name}: no BGZF block at byte offset {at} (the file is corrupt or truncated "
-                                "there); copy it again or re-create it with bgzip")
+                raise GenotypeError(
+                    f"{name}: the index points to byte offset {at}, where no BGZF block starts: the "
+                    f"index does not belong to this VCF; {reindex_hint(Path(name))}"
+                )
+            raise GenotypeError(
+                f"{name}: no BGZF block at byte offset {at} (the file is corrupt or truncated "
+                "there); copy it again or re-create it with bgzip"
+            )
         (xlen,) = struct.unpack_from("<H", head, 10)
-        body = head[12 + xlen:] + raw.read(bsize + 1 - 18)
+        body = head[12 + xlen :] + raw.read(bsize + 1 - 18)
         if len(body) < bsize + 1 - 12 - xlen or len(body) < 8:
-            raise GenotypeError(f"{name}: the file ends inside the BGZF block at byte offset {at} (truncated); "
-                                "copy it again or re-create it with bgzip")
+            raise GenotypeError(
+                f"{name}: the file ends inside the BGZF block at byte offset {at} (truncated); "
+                "copy it again or re-create it with bgzip"
+            )
         crc, isize = struct.unpack_from("<II", body, len(body) - 8)
         data = _inflate(body[:-8], isize, crc, f"{name}, byte offset {at}")
         first = False
@@ -191,11 +203,11 @@ def bgzf_lines(raw, skip: int = 0, *, name: str = "VCF", seeked: bool = False) -
             if j < 0:
                 break
             if pieces:
-                pieces.append(data[start:j + 1])
+                pieces.append(data[start : j + 1])
                 yield b"".join(pieces)
                 pieces = []
             else:
-                yield data[start:j + 1]
+                yield data[start : j + 1]
             start = j + 1
         if start < len(data):
             pieces.append(data[start:])
@@ -241,17 +253,21 @@ def _read_header(vf: VcfFile, _mtime: int, _size: int) -> Header:
             continue
         if not text.startswith("#CHROM"):
             what = "the first record" if text and not text.startswith("#") else f"a line starting {text[:20]!r}"
-            raise GenotypeError(f"{p}, line {n}: {what} comes before the #CHROM header line; a VCF needs the line "
-                                "'#CHROM POS ID REF ALT QUAL FILTER INFO [FORMAT samples...]' (tab-separated) "
-                                "after its ## lines")
+            raise GenotypeError(
+                f"{p}, line {n}: {what} comes before the #CHROM header line; a VCF needs the line "
+                "'#CHROM POS ID REF ALT QUAL FILTER INFO [FORMAT samples...]' (tab-separated) "
+                "after its ## lines"
+            )
         return Header("\n".join(meta), _check_columns(text.split("\t"), p, n), n)
     raise GenotypeError(f"{p}: no #CHROM header line (and no records); expected a VCF")
 
 
 def _check_columns(cols: list[str], p: Path, n: int) -> list[str]:
     if cols[:8] != FIXED_COLUMNS or (len(cols) > 8 and cols[8] != "FORMAT"):
-        raise GenotypeError(f"{p}, line {n}: the #CHROM line's columns are {' '.join(cols[:9])!r}; expected "
-                            f"{' '.join(FIXED_COLUMNS)} FORMAT <samples>, tab-separated")
+        raise GenotypeError(
+            f"{p}, line {n}: the #CHROM line's columns are {' '.join(cols[:9])!r}; expected "
+            f"{' '.join(FIXED_COLUMNS)} FORMAT <samples>, tab-separated"
+        )
     samples = cols[9:]
     seen: set[str] = set()
     dup = []
@@ -260,14 +276,18 @@ def _check_columns(cols: list[str], p: Path, n: int) -> list[str]:
             dup.append(s)
         seen.add(s)
     if dup:
-        raise GenotypeError(f"{p}, line {n}: duplicate sample name(s) in the #CHROM line: {', '.join(dup[:10])}"
-                            f"{' ...' if len(dup) > 10 else ''}; every sample column needs its own name "
-                            "(rename them, e.g. with `bcftools reheader --samples`)")
+        raise GenotypeError(
+            f"{p}, line {n}: duplicate sample name(s) in the #CHROM line: {', '.join(dup[:10])}"
+            f"{' ...' if len(dup) > 10 else ''}; every sample column needs its own name "
+            "(rename them, e.g. with `bcftools reheader --samples`)"
+        )
     for i, s in enumerate(samples):
         if not s.strip() or any(ord(c) < 32 or c.isspace() for c in s):
-            raise GenotypeError(f"{p}, line {n}: sample column {i + 10} has {'an empty name' if not s else 'a name with a space or control character'} "
-                                f"({s!r}); sample names are tab-separated and hold no blanks (a stray carriage "
-                                "return or a doubled tab?)")
+            raise GenotypeError(
+                f"{p}, line {n}: sample column {i + 10} has {'an empty name' if not s else 'a name with a space or control character'} "
+                f"({s!r}); sample names are tab-separated and hold no blanks (a stray carriage "
+                "return or a doubled tab?)"
+            )
     return samples
 
 
@@ -279,8 +299,9 @@ def _read_gz(path: Path) -> bytes:
         with gzip.open(path, "rb") as f:
             return f.read()
     except (OSError, EOFError, zlib.error) as exc:
-        raise GenotypeError(f"{path}: cannot be read as an index ({exc}); re-index the VCF with "
-                            "`tabix -f -p vcf`") from None
+        raise GenotypeError(
+            f"{path}: cannot be read as an index ({exc}); re-index the VCF with `tabix -f -p vcf`"
+        ) from None
 
 
 @dataclass
@@ -299,7 +320,7 @@ class TabixIndex:
         try:
             n_ref, _fmt, _cs, _cb, _ce, _meta, _skip, l_nm = struct.unpack_from("<8i", data, 4)
             off = 36
-            names = [s.decode() for s in data[off:off + l_nm].split(b"\0")[:n_ref]]
+            names = [s.decode() for s in data[off : off + l_nm].split(b"\0")[:n_ref]]
             off += l_nm
             linear = []
             for _ in range(n_ref):
@@ -313,8 +334,9 @@ class TabixIndex:
                 linear.append(_fill_unset(np.frombuffer(data, dtype="<u8", count=n_intv, offset=off).copy()))
                 off += 8 * n_intv
         except (struct.error, ValueError, UnicodeDecodeError) as exc:
-            raise GenotypeError(f"{path}: a damaged tabix index ({exc}); re-index the VCF with "
-                                "`tabix -f -p vcf`") from None
+            raise GenotypeError(
+                f"{path}: a damaged tabix index ({exc}); re-index the VCF with `tabix -f -p vcf`"
+            ) from None
         return cls(names, linear)
 
     def offset(self, chrom: str, beg: int, end: int = 2**31 - 1) -> int | None:
@@ -337,7 +359,7 @@ def _fill_unset(lin: np.ndarray) -> np.ndarray:
     valid = np.flatnonzero(~unset)
     if not valid.size:
         return lin[:0]
-    lin, unset = lin[:valid[-1] + 1].copy(), unset[:valid[-1] + 1]
+    lin, unset = lin[: valid[-1] + 1].copy(), unset[: valid[-1] + 1]
     nxt = np.searchsorted(valid, np.arange(len(lin)))
     lin[unset] = lin[valid[nxt[unset]]]
     return lin
@@ -364,14 +386,16 @@ class CsiIndex:
             raise GenotypeError(f"{path}: not a CSI index (magic {data[:4]!r}, expected CSI\\1)")
         try:
             min_shift, depth, l_aux = struct.unpack_from("<3i", data, 4)
-            aux = data[16:16 + l_aux]
+            aux = data[16 : 16 + l_aux]
             if l_aux < 28:
-                raise GenotypeError(f"{path}: a CSI index without contig names (made for BCF?); index the "
-                                    "bgzipped VCF with `tabix -p vcf` or `bcftools index`")
+                raise GenotypeError(
+                    f"{path}: a CSI index without contig names (made for BCF?); index the "
+                    "bgzipped VCF with `tabix -p vcf` or `bcftools index`"
+                )
             l_nm = struct.unpack_from("<i", aux, 24)[0]
             off = 16 + l_aux
             (n_ref,) = struct.unpack_from("<i", data, off)
-            names = [s.decode() for s in aux[28:28 + l_nm].split(b"\0")[:n_ref]]
+            names = [s.decode() for s in aux[28 : 28 + l_nm].split(b"\0")[:n_ref]]
             off += 4
             meta_bin = ((1 << (3 * depth + 3)) - 1) // 7 + 1
             bins: list[dict[int, int]] = []
@@ -394,7 +418,7 @@ class CsiIndex:
     def offset(self, chrom: str, beg: int, end: int = 2**31 - 1) -> int | None:
         if chrom not in self.names:
             return None
-        lo, hi = beg - 1, end   # 0-based half-open
+        lo, hi = beg - 1, end  # 0-based half-open
         best = None
         for b, start in self.bins[self.names.index(chrom)].items():
             level = 0
@@ -413,8 +437,9 @@ def read_index(path: Path) -> TabixIndex | CsiIndex:
     return CsiIndex.read(path) if path.suffix == ".csi" else TabixIndex.read(path)
 
 
-def region_lines(vf: VcfFile, index: TabixIndex | CsiIndex, chrom: str, beg: int,
-                 end: int = 2**31 - 1) -> Iterator[bytes]:
+def region_lines(
+    vf: VcfFile, index: TabixIndex | CsiIndex, chrom: str, beg: int, end: int = 2**31 - 1
+) -> Iterator[bytes]:
     """Lines from the first record of ``chrom`` that may overlap ``beg`` onwards (to the file's end:
     the caller stops at another contig or past its region). The first line must be a record of
     ``chrom``, else the index does not belong to this file."""
@@ -429,6 +454,7 @@ def region_lines(vf: VcfFile, index: TabixIndex | CsiIndex, chrom: str, beg: int
                 if not line.startswith(chrom.encode() + b"\t"):
                     raise GenotypeError(
                         f"{vf.path}: the index says a {chrom} record starts at virtual offset {voff}, but the line "
-                        f"there starts {line[:30]!r}: the index does not belong to this VCF; {reindex_hint(vf.path)}")
+                        f"there starts {line[:30]!r}: the index does not belong to this VCF; {reindex_hint(vf.path)}"
+                    )
                 first = False
             yield line

@@ -141,8 +141,10 @@ def plan_shards(vcf: str | Path, *, target_bytes: int = 64 << 20) -> list[Shard]
         coff = (lin >> np.uint64(16)).astype(np.int64)
         nxt = (contigs[ci + 1][1][0] >> np.uint64(16)) if ci + 1 < len(contigs) else size
         if int(coff.max()) > size:
-            raise GenotypeError(f"{vf.index}: points past the end of {vf.path.name} (byte {int(coff.max())} of "
-                                f"{size}): the index does not belong to this VCF; {reindex_hint(vf.path)}")
+            raise GenotypeError(
+                f"{vf.index}: points past the end of {vf.path.name} (byte {int(coff.max())} of "
+                f"{size}): the index does not belong to this VCF; {reindex_hint(vf.path)}"
+            )
         end_of = np.append(coff[1:], int(nxt))
         w0 = 0
         for w in range(len(lin)):
@@ -175,10 +177,15 @@ class ScanStats:
             setattr(self, k, getattr(self, k) + getattr(other, k))
 
     def as_dict(self) -> dict:
-        return {"records": self.records, "decoded_biallelic": self.decoded,
-                "skipped_multiallelic": self.multiallelic, "skipped_no_alt": self.no_alt,
-                "skipped_no_gt_field": self.no_gt, "haploid_calls_set_missing": self.haploid_calls,
-                "seconds": round(self.seconds, 3)}
+        return {
+            "records": self.records,
+            "decoded_biallelic": self.decoded,
+            "skipped_multiallelic": self.multiallelic,
+            "skipped_no_alt": self.no_alt,
+            "skipped_no_gt_field": self.no_gt,
+            "haploid_calls_set_missing": self.haploid_calls,
+            "seconds": round(self.seconds, 3),
+        }
 
 
 @dataclass
@@ -200,8 +207,8 @@ def header_samples(vcf: str | Path) -> list[str]:
 def _decode_general(gt: np.ndarray, n: int, sel: np.ndarray, where: str) -> tuple[np.ndarray, int]:
     """Dosages of the sample columns ``sel`` from the sample columns' bytes (any FORMAT with GT first)."""
     a = np.empty(gt.size + 4, dtype=np.uint8)
-    a[:gt.size] = gt
-    a[gt.size:] = _TAB
+    a[: gt.size] = gt
+    a[gt.size :] = _TAB
     starts = np.empty(n, dtype=np.int64)
     starts[0] = 0
     tabs = np.flatnonzero(gt == _TAB)
@@ -216,9 +223,11 @@ def _decode_general(gt: np.ndarray, n: int, sel: np.ndarray, where: str) -> tupl
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         j = int(s[i])
-        val = bytes(a[j:j + 12]).split(b"\t")[0].split(b":")[0].decode(errors="replace")
-        raise GenotypeError(f"{where}, sample column {int(sel[i]) + 1}: GT {val!r} is not a biallelic call "
-                            "(expected 0, 1 or . alleles separated by / or |)")
+        val = bytes(a[j : j + 12]).split(b"\t")[0].split(b":")[0].decode(errors="replace")
+        raise GenotypeError(
+            f"{where}, sample column {int(sel[i]) + 1}: GT {val!r} is not a biallelic call "
+            "(expected 0, 1 or . alleles separated by / or |)"
+        )
     d = (c0 - _ZERO).astype(np.int8) + (c2 - _ZERO).astype(np.int8)
     d[(c0 == _DOT) | (c2 == _DOT)] = -1
     d[end1] = -1
@@ -241,20 +250,26 @@ def _record_head(line: bytes, vcf: Path, lineno: int | None, prev) -> tuple[str,
         if t < 0:
             break
         tabs.append(t)
-    chrom = line[:tabs[0]].decode("utf-8", "replace") if tabs else line[:20].decode("utf-8", "replace").rstrip()
+    chrom = line[: tabs[0]].decode("utf-8", "replace") if tabs else line[:20].decode("utf-8", "replace").rstrip()
     if len(tabs) < 2:
-        raise GenotypeError(f"{_where(vcf, lineno, prev)}: a record line with {len(tabs) + 1} tab-separated "
-                            f"column(s) (starting {line[:30]!r}); a VCF record has CHROM POS ID REF ALT QUAL FILTER "
-                            "INFO FORMAT and one column per sample")
-    raw_pos = line[tabs[0] + 1:tabs[1]]
+        raise GenotypeError(
+            f"{_where(vcf, lineno, prev)}: a record line with {len(tabs) + 1} tab-separated "
+            f"column(s) (starting {line[:30]!r}); a VCF record has CHROM POS ID REF ALT QUAL FILTER "
+            "INFO FORMAT and one column per sample"
+        )
+    raw_pos = line[tabs[0] + 1 : tabs[1]]
     if not raw_pos.isdigit() or not chrom:
-        raise GenotypeError(f"{_where(vcf, lineno, prev)}, record {chrom}:{raw_pos.decode('utf-8', 'replace')}: "
-                            f"{'CHROM is empty' if not chrom else 'POS is not a positive integer'}; expected "
-                            "CHROM and a 1-based position")
+        raise GenotypeError(
+            f"{_where(vcf, lineno, prev)}, record {chrom}:{raw_pos.decode('utf-8', 'replace')}: "
+            f"{'CHROM is empty' if not chrom else 'POS is not a positive integer'}; expected "
+            "CHROM and a 1-based position"
+        )
     pos = int(raw_pos)
     if len(tabs) < 9:
-        raise GenotypeError(f"{_where(vcf, lineno, prev)}, record {chrom}:{pos}: {len(tabs) + 1} columns; a VCF "
-                            "with samples needs at least 10 (CHROM .. FORMAT and one per sample)")
+        raise GenotypeError(
+            f"{_where(vcf, lineno, prev)}, record {chrom}:{pos}: {len(tabs) + 1} columns; a VCF "
+            "with samples needs at least 10 (CHROM .. FORMAT and one per sample)"
+        )
     return chrom, pos, tabs
 
 
@@ -332,13 +347,17 @@ def scan(
                 c, pos, tabs = _record_head(line, vcf, lineno, prev)
                 if chrom is not None and c != chrom:
                     if idx and c not in idx[0].names:
-                        raise GenotypeError(f"{vcf}: contig {c} follows {chrom} in the file but is not in the index "
-                                            f"{vf.index.name}: the index is stale; {reindex_hint(vcf)}")
+                        raise GenotypeError(
+                            f"{vcf}: contig {c} follows {chrom} in the file but is not in the index "
+                            f"{vf.index.name}: the index is stale; {reindex_hint(vcf)}"
+                        )
                     break
                 if prev is not None and (c == prev[0] and pos < prev[1] or c != prev[0] and c in done):
-                    raise GenotypeError(f"{_where(vcf, lineno, prev)}, record {c}:{pos}: the VCF is not sorted "
-                                        f"({c}:{pos} comes after {prev[0]}:{prev[1]}); sort it with `bcftools sort` "
-                                        "and index it again")
+                    raise GenotypeError(
+                        f"{_where(vcf, lineno, prev)}, record {c}:{pos}: the VCF is not sorted "
+                        f"({c}:{pos} comes after {prev[0]}:{prev[1]}); sort it with `bcftools sort` "
+                        "and index it again"
+                    )
                 if prev is not None and c != prev[0]:
                     done.add(prev[0])
                 prev = (c, pos)
@@ -348,27 +367,56 @@ def scan(
                     break
                 stats.records += 1
                 if stats.records % progress_every == 0:
-                    log.info("%s: %d records read (%.0f records/s)", vcf.name, stats.records,
-                             stats.records / max(time.monotonic() - t0, 1e-9))
+                    log.info(
+                        "%s: %d records read (%.0f records/s)",
+                        vcf.name,
+                        stats.records,
+                        stats.records / max(time.monotonic() - t0, 1e-9),
+                    )
                 if want is not None and (c, pos) not in want:
                     continue
-                rec = _decode_record(line, c, pos, tabs, n, sel, lo, hi, contiguous, end_at, stats,
-                                     f"{vcf}, {'' if lineno is None else f'line {lineno}, '}record {c}:{pos}")
+                rec = _decode_record(
+                    line,
+                    c,
+                    pos,
+                    tabs,
+                    n,
+                    sel,
+                    lo,
+                    hi,
+                    contiguous,
+                    end_at,
+                    stats,
+                    f"{vcf}, {'' if lineno is None else f'line {lineno}, '}record {c}:{pos}",
+                )
                 if rec.dosage is not None or yield_skipped:
                     yield rec
         except GenotypeError as exc:
             if prev is None or "record" in str(exc):
                 raise
-            raise GenotypeError(f"{exc} (last good record: {prev[0]}:{prev[1]}"
-                                f"{'' if lineno is None else f', line {lineno - 1}'})") from None
+            raise GenotypeError(
+                f"{exc} (last good record: {prev[0]}:{prev[1]}{'' if lineno is None else f', line {lineno - 1}'})"
+            ) from None
     stats.seconds += time.monotonic() - t0
 
 
-def _decode_record(line: bytes, c: str, pos: int, tabs: list[int], n: int, sel: np.ndarray, lo: int, hi: int,
-                   contiguous: bool, end_at: int | None, stats: ScanStats, where: str) -> Record:
+def _decode_record(
+    line: bytes,
+    c: str,
+    pos: int,
+    tabs: list[int],
+    n: int,
+    sel: np.ndarray,
+    lo: int,
+    hi: int,
+    contiguous: bool,
+    end_at: int | None,
+    stats: ScanStats,
+    where: str,
+) -> Record:
     """One record's dosages (or its skip reason, counted in ``stats``)."""
-    alt = line[tabs[3] + 1:tabs[4]]
-    fmt = line[tabs[7] + 1:tabs[8]]
+    alt = line[tabs[3] + 1 : tabs[4]]
+    fmt = line[tabs[7] + 1 : tabs[8]]
     reason = None
     if alt == b"." or alt == b"*":
         stats.no_alt += 1
@@ -379,8 +427,8 @@ def _decode_record(line: bytes, c: str, pos: int, tabs: list[int], n: int, sel: 
     elif not (fmt == b"GT" or fmt.startswith(b"GT:")):
         stats.no_gt += 1
         reason = "no GT field"
-    vid = line[tabs[1] + 1:tabs[2]].decode("utf-8", "replace")
-    ref = line[tabs[2] + 1:tabs[3]].decode("utf-8", "replace")
+    vid = line[tabs[1] + 1 : tabs[2]].decode("utf-8", "replace")
+    ref = line[tabs[2] + 1 : tabs[3]].decode("utf-8", "replace")
     if reason is not None:
         return Record(c, pos, vid, ref, alt.decode("utf-8", "replace"), None, reason)
     b0 = tabs[8] + 1

@@ -6,6 +6,8 @@
   outside calls, a plain TSV).
 * :func:`add_phenotypes`, :func:`cyp2c19_phenotype`, :func:`cyp2d6_activity`: CPIC
   phenotypes and CYP2D6 activity scores.
+* :func:`stratify.pgx.choose.best_call_per_gene`: one call per patient and gene when several
+  tools called it (used by the drug guidance and the features).
 
 Examples
 --------

@@ -9,13 +9,28 @@ import pandas as pd
 from stratify.pgx.alleles import call_diplotypes, load_definitions, read_vcf_genotypes
 from stratify.pgx.phenotype import add_phenotypes
 
-CALL_TSV_COLUMNS = ["sample", "gene", "diplotype", "phenotype", "activity_score", "status", "reason", "alternatives",
-                    "candidate_phenotypes", "missing_positions", "genotype_flags", "not_callable", "n_candidates",
-                    "haplotype1", "haplotype2"]
+CALL_TSV_COLUMNS = [
+    "sample",
+    "gene",
+    "diplotype",
+    "phenotype",
+    "activity_score",
+    "status",
+    "reason",
+    "alternatives",
+    "candidate_phenotypes",
+    "missing_positions",
+    "genotype_flags",
+    "not_callable",
+    "n_candidates",
+    "haplotype1",
+    "haplotype2",
+]
 
 
-def call_vcf(vcf: str | Path, *, gene: str = "CYP2C19", samples: list[str] | None = None,
-             top_only: bool = True) -> pd.DataFrame:
+def call_vcf(
+    vcf: str | Path, *, gene: str = "CYP2C19", samples: list[str] | None = None, top_only: bool = True
+) -> pd.DataFrame:
     """Read a VCF, call diplotypes and add CPIC phenotypes: one row per sample.
 
     Columns: :data:`CALL_TSV_COLUMNS`. ``status`` is called / ambiguous / no-call;
@@ -46,8 +61,18 @@ def call_vcf(vcf: str | Path, *, gene: str = "CYP2C19", samples: list[str] | Non
     return calls[[c for c in CALL_TSV_COLUMNS if c in calls.columns]]
 
 
-PHENOTYPE_TSV_COLUMNS = ["sample", "gene", "diplotype", "phenotype", "activity_score", "activity_lower_bound",
-                         "status", "reason", "alternatives", "candidate_phenotypes"]
+PHENOTYPE_TSV_COLUMNS = [
+    "sample",
+    "gene",
+    "diplotype",
+    "phenotype",
+    "activity_score",
+    "activity_lower_bound",
+    "status",
+    "reason",
+    "alternatives",
+    "candidate_phenotypes",
+]
 
 
 def phenotype_calls(path: str | Path, *, tool: str = "plain", sample: str | None = None) -> pd.DataFrame:
@@ -117,8 +142,10 @@ def write_tsv_out(table: pd.DataFrame, out, what: str) -> None:
     try:
         table.to_csv(sys.stdout if out == "-" else out, sep="\t", index=False)
     except OSError as e:
-        raise PgxError(f"{out}: cannot write the {what} ({e.strerror or e}); give --out a file path in an "
-                       "existing, writable folder, or - for standard output") from None
+        raise PgxError(
+            f"{out}: cannot write the {what} ({e.strerror or e}); give --out a file path in an "
+            "existing, writable folder, or - for standard output"
+        ) from None
 
 
 def phenotype_from_cli(calls: str, *, tool: str = "plain", sample: str | None = None) -> pd.DataFrame:

@@ -136,14 +136,10 @@ def load_guidance() -> pd.DataFrame:
     dup = table[table.duplicated(key, keep=False)]
     if len(dup):
         first = dup.iloc[0]
-        raise PgxError(
-            f"{path}: ({first.drug}, {first.gene}, {first.phenotype}) appears more than once"
-        )
+        raise PgxError(f"{path}: ({first.drug}, {first.gene}, {first.phenotype}) appears more than once")
     unknown = sorted(set(table["action"]) - set(ACTIONS))
     if unknown:
-        raise PgxError(
-            f"{path}: action(s) {', '.join(unknown)}; expected one of {', '.join(ACTIONS)}"
-        )
+        raise PgxError(f"{path}: action(s) {', '.join(unknown)}; expected one of {', '.join(ACTIONS)}")
     return table[GUIDANCE_COLUMNS].copy()
 
 
@@ -162,8 +158,16 @@ def _number(x) -> float:
         return math.nan
 
 
-def _trial_failed(outcome: str, baseline: float, end: float, failed_outcomes, weeks: float = math.nan,
-                  min_weeks: float = 4.0, pct_change: float = math.nan, record: str = "treatments") -> bool:
+def _trial_failed(
+    outcome: str,
+    baseline: float,
+    end: float,
+    failed_outcomes,
+    weeks: float = math.nan,
+    min_weeks: float = 4.0,
+    pct_change: float = math.nan,
+    record: str = "treatments",
+) -> bool:
     """The trial's outcome class (:func:`stratify.clinical.adequacy.classify_outcome`, the rule every
     stage shares) is in `failed_outcomes`, and it was not shorter than `min_weeks`."""
     from stratify.clinical.adequacy import classify_outcome, score_pct_change
@@ -220,19 +224,27 @@ def _candidates(text, pid, gene, known) -> list[tuple[str, str]]:
         if not sep or not dip or (known and phen not in known):
             raise InputError(
                 f"phenotypes table, patient {pid!r}, {gene}: candidate_phenotypes entry {part.strip()!r} "
-                f"is not 'diplotype: CPIC phenotype'; expected e.g. '*1/*4: Intermediate Metabolizer'")
+                f"is not 'diplotype: CPIC phenotype'; expected e.g. '*1/*4: Intermediate Metabolizer'"
+            )
         out.append((dip.strip(), phen))
     return out
 
 
 def _read_calls(phenotypes: pd.DataFrame, known: dict[str, set]) -> dict[tuple[str, str], dict]:
     """(patient, gene) -> phenotype, activity score, lower-bound flag and candidates."""
+
     def col(name, default):
         return phenotypes[name].tolist() if name in phenotypes.columns else [default] * len(phenotypes)
 
     calls: dict[tuple[str, str], dict] = {}
-    rows = zip(phenotypes["patient_id"], phenotypes["gene"], phenotypes["phenotype"],
-               col("activity_score", None), col("activity_lower_bound", False), col("candidate_phenotypes", ""))
+    rows = zip(
+        phenotypes["patient_id"],
+        phenotypes["gene"],
+        phenotypes["phenotype"],
+        col("activity_score", None),
+        col("activity_lower_bound", False),
+        col("candidate_phenotypes", ""),
+    )
     for k, (pid, gene, phen, score, lower, cands) in enumerate(rows):
         key = (str(pid), str(gene))
         if key in calls:
@@ -241,12 +253,17 @@ def _read_calls(phenotypes: pd.DataFrame, known: dict[str, set]) -> dict[tuple[s
         if phen and gene in known and phen not in known[gene]:
             raise InputError(
                 f"phenotypes table, row {k}: {gene} phenotype {phen!r} is not a CPIC category; "
-                f"expected one of {', '.join(sorted(known[gene]))} or '' (no call)")
+                f"expected one of {', '.join(sorted(known[gene]))} or '' (no call)"
+            )
         options = _candidates(cands, pid, gene, known.get(gene))
         if len({p for _, p in options}) == 1:
             phen, options = options[0][1], []  # the candidates agree: that is the phenotype
-        calls[key] = {"phenotype": phen, "score": _number(score), "lower": bool(lower) if not _blank(lower) else False,
-                      "candidates": options}
+        calls[key] = {
+            "phenotype": phen,
+            "score": _number(score),
+            "lower": bool(lower) if not _blank(lower) else False,
+            "candidates": options,
+        }
     return calls
 
 
@@ -264,15 +281,37 @@ def _flags(gene, phen, rec, failed, outcome, drug, dose, starts) -> tuple[bool, 
         return False, False, ""
     start = starts.get(drug)
     if start is None:
-        return False, False, f"not flagged: {where} advises titrating if no response; no starting dose on file for {drug}"
+        return (
+            False,
+            False,
+            f"not flagged: {where} advises titrating if no response; no starting dose on file for {drug}",
+        )
     if math.isnan(dose):
-        return False, False, (f"not flagged: {where} advises titrating above the standard starting dose "
-                              f"({start:g} mg/day) if no response; the trial's dose is not recorded")
+        return (
+            False,
+            False,
+            (
+                f"not flagged: {where} advises titrating above the standard starting dose "
+                f"({start:g} mg/day) if no response; the trial's dose is not recorded"
+            ),
+        )
     if dose <= start:
-        return True, False, (f"failed at {dose:g} mg/day, not above the standard starting dose {start:g} mg/day; "
-                             f"{where} advises titrating to a higher dose before switching")
-    return False, False, (f"not flagged: titrated to {dose:g} mg/day, above the standard starting dose "
-                          f"{start:g} mg/day, as {where} advises")
+        return (
+            True,
+            False,
+            (
+                f"failed at {dose:g} mg/day, not above the standard starting dose {start:g} mg/day; "
+                f"{where} advises titrating to a higher dose before switching"
+            ),
+        )
+    return (
+        False,
+        False,
+        (
+            f"not flagged: titrated to {dose:g} mg/day, above the standard starting dose "
+            f"{start:g} mg/day, as {where} advises"
+        ),
+    )
 
 
 class _Tables:
@@ -299,8 +338,12 @@ class _Tables:
             pair = {gene: phen, partner[0]: partner[1]}
             a, b = COMBINED[drug]
             both = self.combined[(pair[a], pair[b])]
-            row.update(recommendation=both["recommendation"], action=both["action"],
-                       classification=both["classification"], lookup=f"{a}={pair[a]}; {b}={pair[b]}")
+            row.update(
+                recommendation=both["recommendation"],
+                action=both["action"],
+                classification=both["classification"],
+                lookup=f"{a}={pair[a]}; {b}={pair[b]}",
+            )
         return row
 
 
@@ -313,15 +356,24 @@ def _gene_row(tables, drug, gene, call, partner, inhibitors, trial_info) -> dict
         score = call["score"] if not dip else math.nan
         conv, note = convert(gene, phen, score, call["lower"], inhibitors)
         rec = tables.lookup(drug, gene, conv, partner)
-        results.append((dip, phen, conv, note, rec, _flags(gene, conv, rec, failed, outcome, drug, dose, tables.starts)))
-    out = {"gene": gene, "genotype_phenotype": call["phenotype"], "guideline": tables.guideline_of[(drug, gene)],
-           "phenoconversion": " | ".join(dict.fromkeys(r[3] for r in results if r[3])), "candidates": ""}
+        results.append(
+            (dip, phen, conv, note, rec, _flags(gene, conv, rec, failed, outcome, drug, dose, tables.starts))
+        )
+    out = {
+        "gene": gene,
+        "genotype_phenotype": call["phenotype"],
+        "guideline": tables.guideline_of[(drug, gene)],
+        "phenoconversion": " | ".join(dict.fromkeys(r[3] for r in results if r[3])),
+        "candidates": "",
+    }
     _, _, conv, _, rec, (nonresp, intol, reason) = results[0]
     if len(results) > 1:
         out["candidates"] = " | ".join(
-            f"{dip}: {phen}" + (f" (phenoconverted: {cv})" if cv != phen else "")
+            f"{dip}: {phen}"
+            + (f" (phenoconverted: {cv})" if cv != phen else "")
             + f" -> {r['action']} ({r['classification']}): {r['recommendation']}"
-            for dip, phen, cv, _, r, _ in results)
+            for dip, phen, cv, _, r, _ in results
+        )
         same_rec = len({r[4]["recommendation"] for r in results}) == 1
         if len({r[2] for r in results}) > 1:
             conv = call["phenotype"]
@@ -331,10 +383,16 @@ def _gene_row(tables, drug, gene, call, partner, inhibitors, trial_info) -> dict
         nonresp = all(r[5][0] for r in results)
         intol = all(r[5][1] for r in results)
         reason = results[0][5][2] if (nonresp or intol) else ("" if same_rec else "candidate diplotypes differ")
-    return out | {"phenotype": conv, "recommendation": rec["recommendation"], "action": rec["action"],
-                  "classification": rec["classification"], "lookup": rec["lookup"],
-                  "possible_pk_nonresponse": bool(nonresp), "possible_pk_intolerance": bool(intol),
-                  "flag_reason": reason}
+    return out | {
+        "phenotype": conv,
+        "recommendation": rec["recommendation"],
+        "action": rec["action"],
+        "classification": rec["classification"],
+        "lookup": rec["lookup"],
+        "possible_pk_nonresponse": bool(nonresp),
+        "possible_pk_intolerance": bool(intol),
+        "flag_reason": reason,
+    }
 
 
 def patient_guidance(
@@ -434,23 +492,40 @@ def patient_guidance(
 
     records = []
     for pid, episode, trial, modality, agent, outcome, base, end, weeks, pct, dose in zip(
-        treatments["patient_id"], treatments["episode"], treatments["trial"], treatments["modality"],
-        treatments["agent"], column("outcome"), column("baseline_score"), column("end_score"),
-        column("duration_weeks"), column("pct_change"), column("dose_mg_day"),
+        treatments["patient_id"],
+        treatments["episode"],
+        treatments["trial"],
+        treatments["modality"],
+        treatments["agent"],
+        column("outcome"),
+        column("baseline_score"),
+        column("end_score"),
+        column("duration_weeks"),
+        column("pct_change"),
+        column("dose_mg_day"),
     ):
         if modality not in DRUG_MODALITIES or _blank(agent):
             continue
         outcome = "" if _blank(outcome) else str(outcome)
-        failed = _trial_failed(outcome, _number(base), _number(end), failed_outcomes, _number(weeks),
-                               min_weeks, _number(pct), f"patient {pid}, episode {episode}, trial {trial}")
+        failed = _trial_failed(
+            outcome,
+            _number(base),
+            _number(end),
+            failed_outcomes,
+            _number(weeks),
+            min_weeks,
+            _number(pct),
+            f"patient {pid}, episode {episode}, trial {trial}",
+        )
         key = (str(pid), episode, trial)
         for drug in (a.strip() for a in str(agent).lower().split("+")):
             if drug:
-                base_rec = {"patient_id": str(pid), "episode": episode, "trial": trial, "agent": drug,
-                            "failed": failed}
+                base_rec = {"patient_id": str(pid), "episode": episode, "trial": trial, "agent": drug, "failed": failed}
                 others = together.get(key, set()) - {drug}
-                records += [base_rec | r for r in _drug_rows(tables, calls, str(pid), drug, others,
-                                                             (failed, outcome, _number(dose)))]
+                records += [
+                    base_rec | r
+                    for r in _drug_rows(tables, calls, str(pid), drug, others, (failed, outcome, _number(dose)))
+                ]
     out = pd.DataFrame.from_records(records, columns=OUTPUT_COLUMNS)
     for c in ("failed", "possible_pk_nonresponse", "possible_pk_intolerance"):
         out[c] = out[c].astype(bool)
@@ -459,9 +534,18 @@ def patient_guidance(
 
 def _drug_rows(tables, calls, pid, drug, others, trial_info) -> list[dict]:
     """The output rows of one drug of one trial (one per gene of its CPIC guideline)."""
-    blank = {"genotype_phenotype": "", "phenotype": "", "phenoconversion": "", "recommendation": "",
-             "classification": "", "lookup": "", "candidates": "", "possible_pk_nonresponse": False,
-             "possible_pk_intolerance": False, "flag_reason": ""}
+    blank = {
+        "genotype_phenotype": "",
+        "phenotype": "",
+        "phenoconversion": "",
+        "recommendation": "",
+        "classification": "",
+        "lookup": "",
+        "candidates": "",
+        "possible_pk_nonresponse": False,
+        "possible_pk_intolerance": False,
+        "flag_reason": "",
+    }
     if drug not in tables.genes_of:
         return [blank | {"gene": "", "action": NO_GUIDELINE, "guideline": ""}]
     rows = []

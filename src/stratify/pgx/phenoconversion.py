@@ -106,8 +106,9 @@ def concurrent_agents(treatments: pd.DataFrame) -> dict[tuple, set[str]]:
     effect lasting after it stops (fluoxetine: weeks) is not modelled.
     """
     keys = list(zip(treatments["patient_id"].astype(str), treatments["episode"], treatments["trial"]))
-    agents = {k: {a.strip() for a in str(ag).lower().split("+") if a.strip()}
-              for k, ag in zip(keys, treatments["agent"])}
+    agents = {
+        k: {a.strip() for a in str(ag).lower().split("+") if a.strip()} for k, ag in zip(keys, treatments["agent"])
+    }
     modality = dict(zip(keys, treatments["modality"]))
     base_of: dict[tuple, tuple] = {}
     anchor: dict[tuple, tuple] = {}
@@ -140,8 +141,9 @@ def _interval(gene: str, phenotype: str, score: float, lower_bound: bool) -> tup
     return CYP2D6_BANDS.get(phenotype, (0.0, math.inf))
 
 
-def convert(gene: str, phenotype: str, score: float, lower_bound: bool,
-            inhibitors: list[tuple[str, str, float]]) -> tuple[str, str]:
+def convert(
+    gene: str, phenotype: str, score: float, lower_bound: bool, inhibitors: list[tuple[str, str, float]]
+) -> tuple[str, str]:
     """The phenotype after phenoconversion and a note saying what was done.
 
     Parameters

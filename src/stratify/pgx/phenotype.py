@@ -47,8 +47,14 @@ import pandas as pd
 from stratify.errors import PgxError
 from stratify.io.paths import resource_dir
 
-__all__ = ["GENES", "add_phenotypes", "cyp2b6_phenotype", "cyp2c19_phenotype", "cyp2d6_activity",
-           "cyp2d6_phenotype_from_score"]
+__all__ = [
+    "GENES",
+    "add_phenotypes",
+    "cyp2b6_phenotype",
+    "cyp2c19_phenotype",
+    "cyp2d6_activity",
+    "cyp2d6_phenotype_from_score",
+]
 
 POOR = "Poor Metabolizer"
 INTERMEDIATE = "Intermediate Metabolizer"
@@ -107,8 +113,11 @@ def _lookup(gene: str, diplotype: str) -> tuple[str, str]:
         return INDETERMINATE, f"diplotype {a}/{b} is not in CPIC's {gene} table"
     if phenotype != INDETERMINATE:
         return phenotype, ""
-    why = [f"allele {x} has {t.function[x].lower()} in CPIC's {gene} table" for x in dict.fromkeys(alleles)
-           if t.function[x] not in _KNOWN_FUNCTION]
+    why = [
+        f"allele {x} has {t.function[x].lower()} in CPIC's {gene} table"
+        for x in dict.fromkeys(alleles)
+        if t.function[x] not in _KNOWN_FUNCTION
+    ]
     return INDETERMINATE, "; ".join(why) or f"CPIC's {gene} table gives Indeterminate for {a}/{b}"
 
 
@@ -166,8 +175,14 @@ def _cyp2d6_values() -> dict[str, tuple[float | None, bool, str]]:
     """CPIC allele name -> (activity value or None, value is a lower bound, function)."""
     with open(resource_dir() / "pgx" / "CYP2D6_activity.tsv", newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh, delimiter="\t"))
-    return {r["allele"]: (None if r["activity_value"] == "n/a" else float(r["activity_value"].lstrip("≥")),
-                          r["activity_value"].startswith("≥"), r["function"]) for r in rows}
+    return {
+        r["allele"]: (
+            None if r["activity_value"] == "n/a" else float(r["activity_value"].lstrip("≥")),
+            r["activity_value"].startswith("≥"),
+            r["function"],
+        )
+        for r in rows
+    }
 
 
 @lru_cache(maxsize=1)
@@ -227,8 +242,9 @@ def _haplotype(haplotype: str) -> _Haplotype:
         allele, n = m.group("allele"), m.group("n")
         base, _, function = values[allele]
         if base is None:
-            return _Haplotype(None, 0.0, (), f"allele {allele} has {function.lower()} in CPIC's CYP2D6 table "
-                                             "(no activity value)")
+            return _Haplotype(
+                None, 0.0, (), f"allele {allele} has {function.lower()} in CPIC's CYP2D6 table (no activity value)"
+            )
         copies, is_open = _copies(n)
         if copies == 0:
             return _Haplotype(None, 0.0, (), f"{part}: zero copies is not a haplotype (the gene deletion is *5)")
@@ -255,9 +271,11 @@ def _undecided(score: float, step: float, open_parts: list[str]) -> str:
         if p != last:
             reach.append(f"{_fmt(s)} ({p})")
             last = p
-    return (f"copy number unknown ({'; '.join(open_parts)}): the activity score is at least {_fmt(score)} "
-            f"({at_bound}) and more copies make it {' or '.join(reach)}, so the lower bound does not decide "
-            "the phenotype")
+    return (
+        f"copy number unknown ({'; '.join(open_parts)}): the activity score is at least {_fmt(score)} "
+        f"({at_bound}) and more copies make it {' or '.join(reach)}, so the lower bound does not decide "
+        "the phenotype"
+    )
 
 
 @lru_cache(maxsize=65536)
@@ -343,7 +361,8 @@ def _ambiguous(gene: str, options: list[str], at) -> tuple[float, bool, str, str
     else:
         phenotype = INDETERMINATE
         reason = "ambiguous call whose candidates give different phenotypes: " + "; ".join(
-            f"{d} {r[2]}" + (f" ({r[3]})" if r[3] else "") for d, r in results)
+            f"{d} {r[2]}" + (f" ({r[3]})" if r[3] else "") for d, r in results
+        )
     scores = {(r[0], r[1]) for _, r in results}
     score, lower = results[0][1][:2] if len(scores) == 1 else (math.nan, False)
     return score, lower, phenotype, reason, listing
@@ -415,12 +434,15 @@ def add_phenotypes(calls: pd.DataFrame, *, source: str = "calls table") -> pd.Da
     for k, (gene, dip, status, alts, note, sample) in enumerate(
         zip(out["gene"], out["diplotype"], out["status"], out["alternatives"], notes, samples)
     ):
+
         def at(k=k, sample=sample, gene=gene) -> str:
             return f"{source}, call {k + 1}" + ("" if _isna(sample) else f" (sample {sample!r}, gene {gene})")
 
         if gene not in GENES:
-            raise PgxError(f"{at()}: gene {gene!r} has no phenotype rules here; supported: {', '.join(GENES)} "
-                           "(filter the calls to these genes first)")
+            raise PgxError(
+                f"{at()}: gene {gene!r} has no phenotype rules here; supported: {', '.join(GENES)} "
+                "(filter the calls to these genes first)"
+            )
         dip = "" if _isna(dip) else str(dip)
         if status == "no-call":
             note = "" if _isna(note) else str(note)

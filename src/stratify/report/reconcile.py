@@ -24,7 +24,7 @@ import pandas as pd
 from stratify.io.tables import read_table
 
 OK, BAD = "yes", "does not reconcile"
-FIRST = 5   # patient IDs named in a row; the full lists are in the stages' files
+FIRST = 5  # patient IDs named in a row; the full lists are in the stages' files
 
 
 def _json(path: Path) -> dict[str, Any]:
@@ -44,38 +44,77 @@ def input_rows(r: Path) -> pd.DataFrame:
     for name in ("patients", "symptoms", "treatments", "biomarkers"):
         info = man.get("inputs", {}).get(name)
         if info is None:
-            rows.append({"input": name, "file": "", "rows read": None, "rows kept": None, "patients": None,
-                         "accounted for": man.get("skipped", {}).get(name, "not given"), "reconciles": OK})
+            rows.append(
+                {
+                    "input": name,
+                    "file": "",
+                    "rows read": None,
+                    "rows kept": None,
+                    "patients": None,
+                    "accounted for": man.get("skipped", {}).get(name, "not given"),
+                    "reconciles": OK,
+                }
+            )
             continue
         t = read_table(r / "validate" / f"{name}.parquet", kind=f"input.{name}")
         have = int(t["patient_id"].nunique())
         none = (n_pat or 0) - have
         note = f"{none} patient(s) without rows" if name != "patients" and none else ""
-        rows.append({"input": name, "file": Path(info["path"]).name, "rows read": info.get("rows"),
-                     "rows kept": len(t), "patients": have, "accounted for": note,
-                     "reconciles": OK if info.get("rows") == len(t) else BAD})
+        rows.append(
+            {
+                "input": name,
+                "file": Path(info["path"]).name,
+                "rows read": info.get("rows"),
+                "rows kept": len(t),
+                "patients": have,
+                "accounted for": note,
+                "reconciles": OK if info.get("rows") == len(t) else BAD,
+            }
+        )
     g = _json(r / "genotypes" / "summary.json")
     if "samples" in g:
         out = g.get("n_samples_not_in_cohort", 0)
-        rows.append({"input": "VCF samples", "file": Path(g.get("vcf", "")).name, "rows read": g["samples"],
-                     "rows kept": g.get("samples_used"), "patients": g.get("samples_used"),
-                     "accounted for": (f"{out} samples not in the cohort, not used: "
-                                       f"{_first(g.get('samples_not_in_cohort', []), out)}" if out else ""),
-                     "reconciles": OK if g.get("samples_used", 0) + out == g["samples"] else BAD})
+        rows.append(
+            {
+                "input": "VCF samples",
+                "file": Path(g.get("vcf", "")).name,
+                "rows read": g["samples"],
+                "rows kept": g.get("samples_used"),
+                "patients": g.get("samples_used"),
+                "accounted for": (
+                    f"{out} samples not in the cohort, not used: {_first(g.get('samples_not_in_cohort', []), out)}"
+                    if out
+                    else ""
+                ),
+                "reconciles": OK if g.get("samples_used", 0) + out == g["samples"] else BAD,
+            }
+        )
     for src in _json(r / "pgx" / "summary.json").get("sources", []):
         if "path" not in src:
             continue
         out = src.get("not_in_cohort", 0)
-        rows.append({"input": f"star-allele calls ({src['tool']})", "file": Path(src["path"]).name,
-                     "rows read": src["calls"] + out, "rows kept": src["calls"], "patients": None,
-                     "accounted for": f"{out} calls of samples not in the cohort, not used" if out else "",
-                     "reconciles": OK})
+        rows.append(
+            {
+                "input": f"star-allele calls ({src['tool']})",
+                "file": Path(src["path"]).name,
+                "rows read": src["calls"] + out,
+                "rows kept": src["calls"],
+                "patients": None,
+                "accounted for": f"{out} calls of samples not in the cohort, not used" if out else "",
+                "reconciles": OK,
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def _row(stage: str, n: int | None, of: int | None, note: str, ok: bool | None = True) -> dict[str, Any]:
-    return {"stage": stage, "patients": n, "of": of, "accounted for": note,
-            "reconciles": "" if ok is None else (OK if ok else BAD)}
+    return {
+        "stage": stage,
+        "patients": n,
+        "of": of,
+        "accounted for": note,
+        "reconciles": "" if ok is None else (OK if ok else BAD),
+    }
 
 
 def patient_flow(r: Path, pid: Callable[[Any], str] = str) -> pd.DataFrame:
@@ -97,9 +136,15 @@ def patient_flow(r: Path, pid: Callable[[Any], str] = str) -> pd.DataFrame:
     reasons = fs.get("endpoint_missing_reasons", {})
     n_out = met.get("n_excluded_no_endpoint", fs.get("n_endpoint_missing", 0))
     why = "; ".join(f"{k}: {v}" for k, v in reasons.items())
-    rows.append(_row("model: trained on (with the endpoint)", met.get("n_train"), nf,
-                     f"{n_out} without the endpoint" + (f" ({why})" if why else ""),
-                     met.get("n_train", 0) + n_out == nf and sum(reasons.values()) == n_out))
+    rows.append(
+        _row(
+            "model: trained on (with the endpoint)",
+            met.get("n_train"),
+            nf,
+            f"{n_out} without the endpoint" + (f" ({why})" if why else ""),
+            met.get("n_train", 0) + n_out == nf and sum(reasons.values()) == n_out,
+        )
+    )
     rows += _genotype_rows(r, n, pid)
     rows += _pgx_rows(r, n)
     rows += _later_rows(r, nf)
@@ -110,8 +155,9 @@ def _genotype_rows(r: Path, n: int, pid: Callable[[Any], str]) -> list[dict[str,
     g = _json(r / "genotypes" / "summary.json")
     path = r / "genotypes" / "patients_without_genotypes.tsv"
     if not path.exists():
-        return [_row("genotypes: with a VCF sample", None, n, "genotypes/patients_without_genotypes.tsv is missing",
-                     False)]
+        return [
+            _row("genotypes: with a VCF sample", None, n, "genotypes/patients_without_genotypes.tsv is missing", False)
+        ]
     missing = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
     genotyped = len(read_table(r / "genotypes" / "pcs.parquet", kind="genotypes.pcs"))
     k = len(missing)
@@ -121,7 +167,8 @@ def _genotype_rows(r: Path, n: int, pid: Callable[[Any], str]) -> list[dict[str,
         by = "; ".join(f"{v}: {c}" for v, c in missing["reason"].value_counts().items())
         named = _first([pid(x) for x in missing["patient_id"]], k)
         note = f"{k} patients without a VCF sample" + (
-            f" ({by}): {named}; all in genotypes/patients_without_genotypes.tsv" if k else "")
+            f" ({by}): {named}; all in genotypes/patients_without_genotypes.tsv" if k else ""
+        )
     return [_row("genotypes: with a VCF sample", genotyped, n, note, genotyped + k == n)]
 
 
@@ -133,11 +180,20 @@ def _pgx_rows(r: Path, n: int) -> list[dict[str, Any]]:
     for gene in GENES:
         c = calls[calls["gene"] == gene] if len(calls) else calls
         have = int(c["patient_id"].nunique()) if len(c) else 0
-        usable = int(c.loc[~c["phenotype"].isin(["", "Indeterminate"]) & c["phenotype"].notna(),
-                           "patient_id"].nunique()) if len(c) else 0
-        rows.append(_row(f"pgx: {gene} call", have, n,
-                         f"{n - have} without any call; {have - usable} with a no-call or indeterminate phenotype",
-                         None))
+        usable = (
+            int(c.loc[~c["phenotype"].isin(["", "Indeterminate"]) & c["phenotype"].notna(), "patient_id"].nunique())
+            if len(c)
+            else 0
+        )
+        rows.append(
+            _row(
+                f"pgx: {gene} call",
+                have,
+                n,
+                f"{n - have} without any call; {have - usable} with a no-call or indeterminate phenotype",
+                None,
+            )
+        )
     return rows
 
 
@@ -146,17 +202,31 @@ def _later_rows(r: Path, nf: int) -> list[dict[str, Any]]:
     assign = read_table(r / "subtype" / "assignments.parquet", kind="subtype.assignments")
     sub = _json(r / "subtype" / "summary.json")
     if len(assign):
-        rows.append(_row("subtype: clustered", len(assign), nf, f"{sub.get('n_noise', 0)} as noise" if sub.get(
-            "n_noise") else "", len(assign) == nf))
+        rows.append(
+            _row(
+                "subtype: clustered",
+                len(assign),
+                nf,
+                f"{sub.get('n_noise', 0)} as noise" if sub.get("n_noise") else "",
+                len(assign) == nf,
+            )
+        )
     else:
         rows.append(_row("subtype: clustered", 0, nf, sub.get("statement", ""), None))
     het = _json(r / "heterogeneity" / "summary.json")
     if het.get("run"):
         analysed = sum(het["n_per_arm"].values())
         left = {k: het.get(k, 0) for k in ("n_no_endpoint", "n_other_arm", "n_no_arm")}
-        rows.append(_row("heterogeneity: analysed", analysed, nf,
-                         f"{left['n_no_endpoint']} without the endpoint, {left['n_other_arm']} on another "
-                         f"treatment, {left['n_no_arm']} without one", analysed + sum(left.values()) == nf))
+        rows.append(
+            _row(
+                "heterogeneity: analysed",
+                analysed,
+                nf,
+                f"{left['n_no_endpoint']} without the endpoint, {left['n_other_arm']} on another "
+                f"treatment, {left['n_no_arm']} without one",
+                analysed + sum(left.values()) == nf,
+            )
+        )
     else:
         rows.append(_row("heterogeneity: analysed", 0, nf, "not analysed (see its section)", None))
     ex = _json(r / "explain" / "summary.json")

@@ -101,14 +101,11 @@ def lncvr(mean_t, sd_t, n_t, mean_c, sd_c, n_c) -> tuple[np.ndarray, np.ndarray]
     >>> bool(np.isnan(lncvr(20.0, 10.0, 21, -16.0, 8.0, 11)[0]))
     True
     """
-    mean_t, sd_t, n_t, mean_c, sd_c, n_c = (np.asarray(x, dtype=float)
-                                            for x in (mean_t, sd_t, n_t, mean_c, sd_c, n_c))
+    mean_t, sd_t, n_t, mean_c, sd_c, n_c = (np.asarray(x, dtype=float) for x in (mean_t, sd_t, n_t, mean_c, sd_c, n_c))
     ok = (mean_t * mean_c) > 0
     with np.errstate(divide="ignore", invalid="ignore"):
-        yi = (np.log(sd_t / np.abs(mean_t)) + 1 / (2 * (n_t - 1))
-              - np.log(sd_c / np.abs(mean_c)) - 1 / (2 * (n_c - 1)))
-        vi = (1 / (2 * (n_t - 1)) + sd_t**2 / (n_t * mean_t**2)
-              + 1 / (2 * (n_c - 1)) + sd_c**2 / (n_c * mean_c**2))
+        yi = np.log(sd_t / np.abs(mean_t)) + 1 / (2 * (n_t - 1)) - np.log(sd_c / np.abs(mean_c)) - 1 / (2 * (n_c - 1))
+        vi = 1 / (2 * (n_t - 1)) + sd_t**2 / (n_t * mean_t**2) + 1 / (2 * (n_c - 1)) + sd_c**2 / (n_c * mean_c**2)
     return np.where(ok, yi, np.nan), np.where(ok, vi, np.nan)
 
 
@@ -131,9 +128,18 @@ def _summary(yi: np.ndarray, vi: np.ndarray, tau2: float) -> dict:
     se = float(math.sqrt(1 / np.sum(w)))
     z = est / se
     lo, hi = est - Z975 * se, est + Z975 * se
-    return {"k": len(yi), "estimate": est, "se": se, "z": z, "p": float(2 * stats.norm.sf(abs(z))),
-            "ci_low": lo, "ci_high": hi,
-            "ratio": math.exp(est), "ratio_ci_low": math.exp(lo), "ratio_ci_high": math.exp(hi)}
+    return {
+        "k": len(yi),
+        "estimate": est,
+        "se": se,
+        "z": z,
+        "p": float(2 * stats.norm.sf(abs(z))),
+        "ci_low": lo,
+        "ci_high": hi,
+        "ratio": math.exp(est),
+        "ratio_ci_low": math.exp(lo),
+        "ratio_ci_high": math.exp(hi),
+    }
 
 
 def fixed_effect(yi, vi) -> dict:
@@ -153,9 +159,14 @@ def fixed_effect(yi, vi) -> dict:
     out = _summary(yi, vi, 0.0)
     h = _heterogeneity(yi, vi)
     df = h["Q_df"]
-    out.update(model="fixed", Q=h["Q"], Q_df=df, Q_p=h["Q_p"],
-               I2=(max(0.0, 100 * (h["Q"] - df) / h["Q"]) if df > 0 and h["Q"] > 0 else (0.0 if df > 0 else None)),
-               H2=(h["Q"] / df if df > 0 else None))
+    out.update(
+        model="fixed",
+        Q=h["Q"],
+        Q_df=df,
+        Q_p=h["Q_p"],
+        I2=(max(0.0, 100 * (h["Q"] - df) / h["Q"]) if df > 0 and h["Q"] > 0 else (0.0 if df > 0 else None)),
+        H2=(h["Q"] / df if df > 0 else None),
+    )
     return out
 
 
@@ -199,8 +210,10 @@ def reml_tau2(yi, vi, *, threshold: float = 1e-5, max_iter: int = 100) -> tuple[
     while change > threshold:
         it += 1
         if it > max_iter:
-            raise StratifyError(f"REML estimation of tau2 did not converge in {max_iter} Fisher scoring steps "
-                                f"(tau2 = {tau2:.6g}); metafor stops here too")
+            raise StratifyError(
+                f"REML estimation of tau2 did not converge in {max_iter} Fisher scoring steps "
+                f"(tau2 = {tau2:.6g}); metafor stops here too"
+            )
         w = 1 / (vi + tau2)
         sw, sw2 = np.sum(w), np.sum(w**2)
         py = w * (yi - np.sum(w * yi) / sw)
@@ -212,8 +225,11 @@ def reml_tau2(yi, vi, *, threshold: float = 1e-5, max_iter: int = 100) -> tuple[
         old, tau2 = tau2, tau2 + step
         change = abs(old - tau2)
     if tau2 > threshold and reml_loglik(0.0, yi, vi) - reml_loglik(tau2, yi, vi) > np.finfo(float).eps ** 0.25:
-        log.warning("REML: the restricted likelihood is higher at tau2 = 0 than at the Fisher scoring end point "
-                    "%.6g (a local maximum); tau2 set to 0, as metafor does", tau2)
+        log.warning(
+            "REML: the restricted likelihood is higher at tau2 = 0 than at the Fisher scoring end point "
+            "%.6g (a local maximum); tau2 set to 0, as metafor does",
+            tau2,
+        )
         tau2 = 0.0
     return float(tau2), it
 
@@ -238,11 +254,20 @@ def random_effects(yi, vi) -> dict:
     h = _heterogeneity(yi, vi)
     s2 = h["s2"]
     pse = math.sqrt(out["se"] ** 2 + tau2)
-    out.update(model="random", method="REML", tau2=tau2, tau=math.sqrt(tau2), iterations=iterations,
-               Q=h["Q"], Q_df=h["Q_df"], Q_p=h["Q_p"],
-               I2=(100 * tau2 / (tau2 + s2) if s2 is not None else None),
-               H2=((tau2 + s2) / s2 if s2 is not None else None),
-               pi_low=out["estimate"] - Z975 * pse, pi_high=out["estimate"] + Z975 * pse)
+    out.update(
+        model="random",
+        method="REML",
+        tau2=tau2,
+        tau=math.sqrt(tau2),
+        iterations=iterations,
+        Q=h["Q"],
+        Q_df=h["Q_df"],
+        Q_p=h["Q_p"],
+        I2=(100 * tau2 / (tau2 + s2) if s2 is not None else None),
+        H2=((tau2 + s2) / s2 if s2 is not None else None),
+        pi_low=out["estimate"] - Z975 * pse,
+        pi_high=out["estimate"] + Z975 * pse,
+    )
     out["ratio_pi_low"], out["ratio_pi_high"] = math.exp(out["pi_low"]), math.exp(out["pi_high"])
     return out
 
@@ -273,8 +298,10 @@ def read_arms(path: str | Path) -> pd.DataFrame:
     for col in OPTIONAL_KEYS:
         if col in arms.columns and arms[col].isna().any():
             i = arms[col].isna().idxmax()
-            raise InputError(f"{where(path, int(i) + 2, col)}: expected a value (the column is present, so "
-                             f"every arm needs one), found ''")
+            raise InputError(
+                f"{where(path, int(i) + 2, col)}: expected a value (the column is present, so "
+                f"every arm needs one), found ''"
+            )
     for col in ("mean", "sd"):
         bad = ~np.isfinite(arms[col])
         if bad.any():
@@ -309,35 +336,71 @@ def pair_arms(arms: pd.DataFrame, *, path: str | Path = "arms") -> pd.DataFrame:
             continue
         label = f"study {key[0]!r}" + "".join(f", {c} {v!r}" for c, v in zip(keys[1:], key[1:]))
         if ctl.empty:
-            raise InputError(f"{where(path, int(trt['line'].iloc[0]))}: {label} has treatment arms but no control "
-                             f"arm to compare them with (group 'control')")
+            raise InputError(
+                f"{where(path, int(trt['line'].iloc[0]))}: {label} has treatment arms but no control "
+                f"arm to compare them with (group 'control')"
+            )
         if len(ctl) > 1:
             lines = ", ".join(str(x) for x in ctl["line"])
-            raise InputError(f"{where(path, int(ctl['line'].iloc[1]))}: {label} has {len(ctl)} control arms "
-                             f"(lines {lines}); expected exactly one")
+            raise InputError(
+                f"{where(path, int(ctl['line'].iloc[1]))}: {label} has {len(ctl)} control arms "
+                f"(lines {lines}); expected exactly one"
+            )
         c = ctl.iloc[0]
         for _, t in trt.iterrows():
-            row = {"measure": key[keys.index("measure")] if "measure" in keys else "",
-                   "scale": key[keys.index("scale")] if "scale" in keys else "",
-                   "study": key[0], "arm_treatment": t["arm"], "arm_control": c["arm"],
-                   "line_treatment": int(t["line"]), "line_control": int(c["line"]),
-                   "n_treatment": int(t["n"]), "mean_treatment": float(t["mean"]), "sd_treatment": float(t["sd"]),
-                   "n_control": int(c["n"]), "mean_control": float(c["mean"]), "sd_control": float(c["sd"])}
+            row = {
+                "measure": key[keys.index("measure")] if "measure" in keys else "",
+                "scale": key[keys.index("scale")] if "scale" in keys else "",
+                "study": key[0],
+                "arm_treatment": t["arm"],
+                "arm_control": c["arm"],
+                "line_treatment": int(t["line"]),
+                "line_control": int(c["line"]),
+                "n_treatment": int(t["n"]),
+                "mean_treatment": float(t["mean"]),
+                "sd_treatment": float(t["sd"]),
+                "n_control": int(c["n"]),
+                "mean_control": float(c["mean"]),
+                "sd_control": float(c["sd"]),
+            }
             rows.append(row)
-    cols = ["measure", "scale", "study", "arm_treatment", "arm_control", "line_treatment", "line_control",
-            "n_treatment", "mean_treatment", "sd_treatment", "n_control", "mean_control", "sd_control"]
+    cols = [
+        "measure",
+        "scale",
+        "study",
+        "arm_treatment",
+        "arm_control",
+        "line_treatment",
+        "line_control",
+        "n_treatment",
+        "mean_treatment",
+        "sd_treatment",
+        "n_control",
+        "mean_control",
+        "sd_control",
+    ]
     out = pd.DataFrame(rows, columns=cols)
     if out.empty:
         raise InputError(f"{path}: no comparisons: no study has both a treatment and a control arm")
     out["yi_vr"], out["vi_vr"] = lnvr(out["sd_treatment"], out["n_treatment"], out["sd_control"], out["n_control"])
-    out["yi_cvr"], out["vi_cvr"] = lncvr(out["mean_treatment"], out["sd_treatment"], out["n_treatment"],
-                                         out["mean_control"], out["sd_control"], out["n_control"])
+    out["yi_cvr"], out["vi_cvr"] = lncvr(
+        out["mean_treatment"],
+        out["sd_treatment"],
+        out["n_treatment"],
+        out["mean_control"],
+        out["sd_control"],
+        out["n_control"],
+    )
     prod = out["mean_treatment"] * out["mean_control"]
     out["cvr_note"] = np.select(
-        [(out["mean_treatment"] == 0) | (out["mean_control"] == 0), prod < 0,
-         (out["mean_treatment"] < 0) & (out["mean_control"] < 0)],
-        ["not computed: a mean is 0", "not computed: means of opposite sign",
-         "both means negative: |mean| used"], default="")
+        [
+            (out["mean_treatment"] == 0) | (out["mean_control"] == 0),
+            prod < 0,
+            (out["mean_treatment"] < 0) & (out["mean_control"] < 0),
+        ],
+        ["not computed: a mean is 0", "not computed: means of opposite sign", "both means negative: |mean| used"],
+        default="",
+    )
     return out
 
 
@@ -357,10 +420,14 @@ def pool_comparisons(comparisons: pd.DataFrame) -> list[dict]:
     """Fixed- and random-effects pooling of lnVR and lnCVR, one entry per ``measure``."""
     out = []
     for measure, sub in comparisons.groupby("measure", sort=True):
-        entry = {"measure": measure or None, "k": len(sub), "n_studies": int(sub["study"].nunique()),
-                 "comparisons_by_scale": {str(s): int(n) for s, n in sub["scale"].value_counts().sort_index().items()
-                                          if s},
-                 "lnVR": _pool_one(sub, "yi_vr", "vi_vr"), "lnCVR": _pool_one(sub, "yi_cvr", "vi_cvr")}
+        entry = {
+            "measure": measure or None,
+            "k": len(sub),
+            "n_studies": int(sub["study"].nunique()),
+            "comparisons_by_scale": {str(s): int(n) for s, n in sub["scale"].value_counts().sort_index().items() if s},
+            "lnVR": _pool_one(sub, "yi_vr", "vi_vr"),
+            "lnCVR": _pool_one(sub, "yi_cvr", "vi_cvr"),
+        }
         out.append(entry)
     return out
 
@@ -386,13 +453,17 @@ def forest_png(comparisons: pd.DataFrame, pooled: list[dict], path: str | Path) 
     for _, sub, labelled in panels:
         ratios += [(0.2 if labelled else 0.022) * len(sub) + 0.5, 0.55, 0.9]
     ratios.pop()  # no gap after the last panel
-    fig, axes = plt.subplots(len(ratios), 1, figsize=(8, min(sum(ratios), 60)),
-                             gridspec_kw={"height_ratios": ratios, "hspace": 0}, squeeze=False)
+    fig, axes = plt.subplots(
+        len(ratios),
+        1,
+        figsize=(8, min(sum(ratios), 60)),
+        gridspec_kw={"height_ratios": ratios, "hspace": 0},
+        squeeze=False,
+    )
     lo_all = np.exp((comparisons["yi_vr"] - Z975 * np.sqrt(comparisons["vi_vr"])).min())
     hi_all = np.exp((comparisons["yi_vr"] + Z975 * np.sqrt(comparisons["vi_vr"])).max())
     xlim = (min(lo_all, 0.9) / 1.05, max(hi_all, 1.1) * 1.05)
-    ticks = [t for t in (0.1, 0.2, 0.25, 0.33, 0.5, 0.67, 0.8, 1, 1.25, 1.5, 2, 3, 4, 5, 10)
-             if xlim[0] <= t <= xlim[1]]
+    ticks = [t for t in (0.1, 0.2, 0.25, 0.33, 0.5, 0.67, 0.8, 1, 1.25, 1.5, 2, 3, 4, 5, 10) if xlim[0] <= t <= xlim[1]]
     for p, (entry, sub, labelled) in enumerate(panels):
         ax, ax_pool = axes[3 * p, 0], axes[3 * p + 1, 0]
         if 3 * p + 2 < len(ratios):
@@ -406,8 +477,13 @@ def forest_png(comparisons: pd.DataFrame, pooled: list[dict], path: str | Path) 
         ax.set_ylim(-0.7, k - 0.3)
         if labelled:
             ax.set_yticks(y)
-            ax.set_yticklabels([f"{s}: {a}" + (f" [{sc}]" if sc else "")
-                                for s, a, sc in zip(sub["study"], sub["arm_treatment"], sub["scale"])], fontsize=6)
+            ax.set_yticklabels(
+                [
+                    f"{s}: {a}" + (f" [{sc}]" if sc else "")
+                    for s, a, sc in zip(sub["study"], sub["arm_treatment"], sub["scale"])
+                ],
+                fontsize=6,
+            )
         else:
             ax.set_yticks([])
         title = f"{entry['measure'] or 'all comparisons'}: k = {k} comparisons, {entry['n_studies']} studies"
@@ -418,11 +494,16 @@ def forest_png(comparisons: pd.DataFrame, pooled: list[dict], path: str | Path) 
         for j, model in enumerate(("fixed", "random")):
             r = entry["lnVR"][model]
             yy = 1 - j
-            ax_pool.fill([r["ratio_ci_low"], r["ratio"], r["ratio_ci_high"], r["ratio"]],
-                         [yy, yy + 0.3, yy, yy - 0.3], color="#c0392b" if model == "random" else "#2980b9")
+            ax_pool.fill(
+                [r["ratio_ci_low"], r["ratio"], r["ratio_ci_high"], r["ratio"]],
+                [yy, yy + 0.3, yy, yy - 0.3],
+                color="#c0392b" if model == "random" else "#2980b9",
+            )
             tau = f", tau² = {r['tau2']:.3g}" if model == "random" else ""
-            names.append(f"{'RE (REML)' if model == 'random' else 'FE'}: VR {r['ratio']:.3f} "
-                         f"({r['ratio_ci_low']:.3f}-{r['ratio_ci_high']:.3f}){tau}")
+            names.append(
+                f"{'RE (REML)' if model == 'random' else 'FE'}: VR {r['ratio']:.3f} "
+                f"({r['ratio_ci_low']:.3f}-{r['ratio_ci_high']:.3f}){tau}"
+            )
         ax_pool.set_ylim(-0.6, 1.6)
         ax_pool.set_yticks([1, 0])
         ax_pool.set_yticklabels(names, fontsize=7)
@@ -465,12 +546,18 @@ def run_vr(arms_path: str | Path, out_dir: str | Path) -> dict[str, Path]:
     log.info("read %d arms from %d studies in %s", len(arms), arms["study"].nunique(), arms_path)
     comparisons = pair_arms(arms, path=arms_path)
     counts = comparisons.groupby("measure")["study"].agg(["size", "nunique"])
-    log.info("paired arms into %d comparisons (%s)", len(comparisons),
-             "; ".join(f"{m or 'all'}: k = {r['size']} in {r['nunique']} studies" for m, r in counts.iterrows()))
+    log.info(
+        "paired arms into %d comparisons (%s)",
+        len(comparisons),
+        "; ".join(f"{m or 'all'}: k = {r['size']} in {r['nunique']} studies" for m, r in counts.iterrows()),
+    )
     skipped = comparisons["yi_cvr"].isna()
     if skipped.any():
-        log.warning("lnCVR not computed for %d comparisons (a mean is 0 or the means differ in sign); "
-                    "see cvr_note in comparisons.tsv", int(skipped.sum()))
+        log.warning(
+            "lnCVR not computed for %d comparisons (a mean is 0 or the means differ in sign); "
+            "see cvr_note in comparisons.tsv",
+            int(skipped.sum()),
+        )
     pooled = pool_comparisons(comparisons)
     for e in pooled:
         for es in ("lnVR", "lnCVR"):
@@ -478,26 +565,51 @@ def run_vr(arms_path: str | Path, out_dir: str | Path) -> dict[str, Path]:
             if re_ is None:
                 log.info("%s %s: no comparison could be computed", e["measure"] or "all", es)
                 continue
-            log.info("%s %s (k = %d): FE %s = %.3f (%.3f-%.3f); RE %.3f (%.3f-%.3f), tau2 = %.4g, I2 = %.1f%%, "
-                     "Q = %.2f (df %d)", e["measure"] or "all", es, e[es]["k"], es[2:], fe["ratio"],
-                     fe["ratio_ci_low"], fe["ratio_ci_high"], re_["ratio"], re_["ratio_ci_low"],
-                     re_["ratio_ci_high"], re_["tau2"], re_["I2"] or 0.0, re_["Q"], re_["Q_df"])
+            log.info(
+                "%s %s (k = %d): FE %s = %.3f (%.3f-%.3f); RE %.3f (%.3f-%.3f), tau2 = %.4g, I2 = %.1f%%, "
+                "Q = %.2f (df %d)",
+                e["measure"] or "all",
+                es,
+                e[es]["k"],
+                es[2:],
+                fe["ratio"],
+                fe["ratio_ci_low"],
+                fe["ratio_ci_high"],
+                re_["ratio"],
+                re_["ratio_ci_low"],
+                re_["ratio_ci_high"],
+                re_["tau2"],
+                re_["I2"] or 0.0,
+                re_["Q"],
+                re_["Q_df"],
+            )
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"comparisons": out_dir / "comparisons.tsv", "pooled": out_dir / "pooled.json",
-             "forest": out_dir / "forest.png"}
+    paths = {
+        "comparisons": out_dir / "comparisons.tsv",
+        "pooled": out_dir / "pooled.json",
+        "forest": out_dir / "forest.png",
+    }
     comparisons.to_csv(paths["comparisons"], sep="\t", index=False)
     log.info("wrote %s", paths["comparisons"])
     doc = {
-        "kind": "stratify.heterogeneity.arms.vr", "schema_version": 1,
-        "provenance": {"stratify": __version__, "numpy": np.__version__, "scipy": __import__("scipy").__version__,
-                       "arms": str(arms_path), "arms_sha256": sha256(arms_path)},
-        "method": {"effect_sizes": "lnVR and lnCVR as metafor 3.8-1 escalc(measure='VR'/'CVR'), treatment = group 1; "
-                                   "lnCVR uses |mean| when both means are negative",
-                   "fixed": "inverse-variance, as rma(method='FE')",
-                   "random": "tau2 by REML (Fisher scoring from the HE estimate, truncated at 0, stopping when a "
-                             "step moves tau2 by at most 1e-5), as rma(method='REML') with its default control",
-                   "intervals": "Wald, z = 1.959964; ratio_* = exp of the log-scale values",
-                   "I2": "FE: max(0, 100 (Q - df)/Q); RE: 100 tau2/(tau2 + s2), s2 the typical within-study variance"},
+        "kind": "stratify.teh.vr",
+        "schema_version": 1,
+        "provenance": {
+            "stratify": __version__,
+            "numpy": np.__version__,
+            "scipy": __import__("scipy").__version__,
+            "arms": str(arms_path),
+            "arms_sha256": sha256(arms_path),
+        },
+        "method": {
+            "effect_sizes": "lnVR and lnCVR as metafor 3.8-1 escalc(measure='VR'/'CVR'), treatment = group 1; "
+            "lnCVR uses |mean| when both means are negative",
+            "fixed": "inverse-variance, as rma(method='FE')",
+            "random": "tau2 by REML (Fisher scoring from the HE estimate, truncated at 0, stopping when a "
+            "step moves tau2 by at most 1e-5), as rma(method='REML') with its default control",
+            "intervals": "Wald, z = 1.959964; ratio_* = exp of the log-scale values",
+            "I2": "FE: max(0, 100 (Q - df)/Q); RE: 100 tau2/(tau2 + s2), s2 the typical within-study variance",
+        },
         "subsets": pooled,
     }
     paths["pooled"].write_text(json.dumps(_json_safe(doc), indent=2) + "\n")
@@ -537,8 +649,10 @@ def griselda_arms(csv_path: str | Path) -> tuple[pd.DataFrame, dict]:
     raw = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
     missing = [c for c in GRISELDA_COLUMNS if c not in raw.columns]
     if missing:
-        raise InputError(f"{csv_path}: missing column {', '.join(repr(c) for c in missing)}; expected the "
-                         f"GRISELDA arms CSV described in ../shared/data/teh/PROVENANCE.md")
+        raise InputError(
+            f"{csv_path}: missing column {', '.join(repr(c) for c in missing)}; expected the "
+            f"GRISELDA arms CSV described in ../shared/data/teh/PROVENANCE.md"
+        )
     d = pd.DataFrame({"study": _clean(raw["study_id"]), "arm": _clean(raw["drug"]), "scale": raw["scale"].str.strip()})
     d["placebo"] = d["arm"].str.lower() == "placebo"
     d["group"] = np.where(d["placebo"], "control", "treatment")

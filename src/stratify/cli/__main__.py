@@ -1,0 +1,7 @@
+"""``python -m stratify.cli``: the same as the ``stratify`` command."""
+
+import sys
+
+from stratify.cli import main
+
+sys.exit(main())
