@@ -33,7 +33,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import chi2
 
+from stratify.model.calibration import logistic_fit
 from stratify.subtype.methods import make_method
 from stratify.subtype.naming import name_clusters, naming_rules
 from stratify.subtype.stats import bootstrap_stability, sigclust
@@ -291,10 +293,6 @@ def subtype_adds_to_severity(df: pd.DataFrame, assign: pd.DataFrame, *, outcome:
     >>> r["df"], r["p_value"] < 0.001
     (1, True)
     """
-    from scipy.stats import chi2
-
-    from stratify.model.fit import logistic_fit
-
     if outcome not in df.columns or severity not in df.columns:
         return {"run": False, "reason": f"needs columns {outcome!r} and {severity!r}"}
     m = df[["patient_id", outcome, severity]].merge(assign[["patient_id", "cluster"]], on="patient_id")
