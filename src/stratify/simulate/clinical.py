@@ -26,27 +26,73 @@ SITES = [
 _GEN, _ANH, _AES, _ANX = "gen", "anh", "aes", "anx"
 ITEM_MODEL = {
     "HAMD17": {
-        1: (2.2, .5, _GEN, 0), 2: (1.5, .4, _GEN, 0), 3: (0.8, .4, _GEN, 0), 4: (1.2, .3, _AES, -.3),
-        5: (1.1, .3, _AES, -.3), 6: (1.0, .3, _AES, -.3), 7: (2.2, .4, _ANH, .6), 8: (0.9, .3, _ANH, .3),
-        9: (0.9, .3, _GEN, 0), 10: (1.7, .3, _ANX, .6), 11: (1.4, .3, _ANX, .5), 12: (0.9, .3, _AES, -.3),
-        13: (1.3, .3, _AES, .4), 14: (1.1, .3, _ANH, .3), 15: (0.7, .3, _ANX, .3), 16: (0.6, .3, _AES, -.4),
-        17: (0.2, .2, _GEN, 0),
+        1: (2.2, 0.5, _GEN, 0),
+        2: (1.5, 0.4, _GEN, 0),
+        3: (0.8, 0.4, _GEN, 0),
+        4: (1.2, 0.3, _AES, -0.3),
+        5: (1.1, 0.3, _AES, -0.3),
+        6: (1.0, 0.3, _AES, -0.3),
+        7: (2.2, 0.4, _ANH, 0.6),
+        8: (0.9, 0.3, _ANH, 0.3),
+        9: (0.9, 0.3, _GEN, 0),
+        10: (1.7, 0.3, _ANX, 0.6),
+        11: (1.4, 0.3, _ANX, 0.5),
+        12: (0.9, 0.3, _AES, -0.3),
+        13: (1.3, 0.3, _AES, 0.4),
+        14: (1.1, 0.3, _ANH, 0.3),
+        15: (0.7, 0.3, _ANX, 0.3),
+        16: (0.6, 0.3, _AES, -0.4),
+        17: (0.2, 0.2, _GEN, 0),
     },
     "QIDS_SR16": {
-        1: (1.2, .3, _AES, -.3), 2: (1.3, .3, _AES, -.3), 3: (1.1, .3, _AES, -.3), 4: (0.5, .2, _AES, .9),
-        5: (1.8, .4, _GEN, 0), 6: (0.8, .3, _AES, -.5), 7: (0.4, .2, _AES, .9), 8: (0.6, .3, _AES, -.5),
-        9: (0.4, .2, _AES, .9), 10: (1.6, .4, _GEN, 0), 11: (1.4, .4, _GEN, 0), 12: (0.7, .4, _GEN, 0),
-        13: (1.5, .4, _ANH, .7), 14: (1.6, .4, _AES, .6), 15: (1.2, .3, _ANH, .3), 16: (0.9, .3, _ANX, .4),
+        1: (1.2, 0.3, _AES, -0.3),
+        2: (1.3, 0.3, _AES, -0.3),
+        3: (1.1, 0.3, _AES, -0.3),
+        4: (0.5, 0.2, _AES, 0.9),
+        5: (1.8, 0.4, _GEN, 0),
+        6: (0.8, 0.3, _AES, -0.5),
+        7: (0.4, 0.2, _AES, 0.9),
+        8: (0.6, 0.3, _AES, -0.5),
+        9: (0.4, 0.2, _AES, 0.9),
+        10: (1.6, 0.4, _GEN, 0),
+        11: (1.4, 0.4, _GEN, 0),
+        12: (0.7, 0.4, _GEN, 0),
+        13: (1.5, 0.4, _ANH, 0.7),
+        14: (1.6, 0.4, _AES, 0.6),
+        15: (1.2, 0.3, _ANH, 0.3),
+        16: (0.9, 0.3, _ANX, 0.4),
     },
     "IDS_SR30": {
-        1: (1.2, .3, _AES, -.3), 2: (1.3, .3, _AES, -.3), 3: (1.1, .3, _AES, -.3), 4: (0.6, .2, _AES, .9),
-        5: (1.8, .4, _GEN, 0), 6: (1.3, .3, _ANX, .3), 7: (1.4, .3, _ANX, .6), 8: (1.2, .4, _ANH, .4),
-        9: (1.0, .3, _GEN, 0), 10: (1.3, .4, _GEN, 0), 11: (0.9, .3, _AES, -.5), 12: (0.5, .2, _AES, .9),
-        13: (0.7, .3, _AES, -.5), 14: (0.5, .2, _AES, .9), 15: (1.6, .4, _GEN, 0), 16: (1.4, .4, _GEN, 0),
-        17: (1.5, .4, _GEN, 0), 18: (0.7, .4, _GEN, 0), 19: (1.4, .4, _ANH, .7), 20: (1.5, .4, _AES, .6),
-        21: (1.4, .4, _ANH, .7), 22: (1.2, .3, _ANH, .6), 23: (1.1, .3, _ANH, .3), 24: (0.9, .3, _ANX, .4),
-        25: (1.0, .3, _GEN, 0), 26: (0.9, .3, _ANX, .5), 27: (0.6, .3, _ANX, .5), 28: (0.6, .3, _GEN, 0),
-        29: (1.0, .3, _GEN, 0), 30: (0.8, .3, _AES, .8),
+        1: (1.2, 0.3, _AES, -0.3),
+        2: (1.3, 0.3, _AES, -0.3),
+        3: (1.1, 0.3, _AES, -0.3),
+        4: (0.6, 0.2, _AES, 0.9),
+        5: (1.8, 0.4, _GEN, 0),
+        6: (1.3, 0.3, _ANX, 0.3),
+        7: (1.4, 0.3, _ANX, 0.6),
+        8: (1.2, 0.4, _ANH, 0.4),
+        9: (1.0, 0.3, _GEN, 0),
+        10: (1.3, 0.4, _GEN, 0),
+        11: (0.9, 0.3, _AES, -0.5),
+        12: (0.5, 0.2, _AES, 0.9),
+        13: (0.7, 0.3, _AES, -0.5),
+        14: (0.5, 0.2, _AES, 0.9),
+        15: (1.6, 0.4, _GEN, 0),
+        16: (1.4, 0.4, _GEN, 0),
+        17: (1.5, 0.4, _GEN, 0),
+        18: (0.7, 0.4, _GEN, 0),
+        19: (1.4, 0.4, _ANH, 0.7),
+        20: (1.5, 0.4, _AES, 0.6),
+        21: (1.4, 0.4, _ANH, 0.7),
+        22: (1.2, 0.3, _ANH, 0.6),
+        23: (1.1, 0.3, _ANH, 0.3),
+        24: (0.9, 0.3, _ANX, 0.4),
+        25: (1.0, 0.3, _GEN, 0),
+        26: (0.9, 0.3, _ANX, 0.5),
+        27: (0.6, 0.3, _ANX, 0.5),
+        28: (0.6, 0.3, _GEN, 0),
+        29: (1.0, 0.3, _GEN, 0),
+        30: (0.8, 0.3, _AES, 0.8),
     },
 }
 
@@ -111,8 +157,9 @@ def anhedonia_z(base: dict[str, dict[int, np.ndarray]]) -> np.ndarray:
     return (x - x.mean()) / sd if sd > 0 else np.zeros(len(x))
 
 
-def follow_up_items(rng: np.random.Generator, latent, base, base_lat, *, responder: np.ndarray,
-                    reduction: np.ndarray) -> dict[str, dict[int, np.ndarray]]:
+def follow_up_items(
+    rng: np.random.Generator, latent, base, base_lat, *, responder: np.ndarray, reduction: np.ndarray
+) -> dict[str, dict[int, np.ndarray]]:
     """Week-8 item scores of every instrument after a symptom ``reduction`` per patient.
 
     The HAMD-17 follow-up is redrawn until its observed response (>= 50% reduction) equals the
@@ -147,13 +194,19 @@ def symptom_table(rng: np.random.Generator, pid: np.ndarray, base, fu, *, dropou
         for week, sc in ((0, base[inst]), (8, fu[inst])):
             for item, vals in sc.items():
                 keep = np.ones(n, dtype=bool) if week == 0 else ~dropout
-                sym_frames.append(pd.DataFrame({"patient_id": pid[keep], "week": week, "instrument": inst,
-                                                "item": item, "score": vals[keep]}))
+                sym_frames.append(
+                    pd.DataFrame(
+                        {"patient_id": pid[keep], "week": week, "instrument": inst, "item": item, "score": vals[keep]}
+                    )
+                )
     symptoms = pd.concat(sym_frames, ignore_index=True)
     # sporadic missing self-report items (prorated downstream); HAMD-17 items are kept
     drop_item = (rng.random(len(symptoms)) < 0.006) & (symptoms["instrument"] != "HAMD17").to_numpy()
-    return symptoms[~drop_item].sort_values(["patient_id", "week", "instrument", "item"],
-                                            kind="stable").reset_index(drop=True)
+    return (
+        symptoms[~drop_item]
+        .sort_values(["patient_id", "week", "instrument", "item"], kind="stable")
+        .reset_index(drop=True)
+    )
 
 
 def _reported(m: str, x: float, site: tuple, units: dict) -> tuple[str, str]:
@@ -170,15 +223,16 @@ def _reported(m: str, x: float, site: tuple, units: dict) -> tuple[str, str]:
     return (f"{v:.3g}" if v < 100 else f"{v:.1f}"), unit
 
 
-def biomarker_table(rng: np.random.Generator, pid: np.ndarray, site_idx: np.ndarray, im: np.ndarray, *,
-                    null: bool) -> pd.DataFrame:
+def biomarker_table(
+    rng: np.random.Generator, pid: np.ndarray, site_idx: np.ndarray, im: np.ndarray, *, null: bool
+) -> pd.DataFrame:
     """The biomarkers table at week 0: every marker of :data:`MARKERS` (shifted in the subgroup
     ``im`` unless ``null``), 3% missing per marker, CRP of an intercurrent infection (15-60 mg/L)
     in 2% of patients, in the units of each patient's site."""
     n = len(pid)
     units = load_resource("biomarker_units.yaml")
     bio = []
-    acute = rng.random(n) < 0.02    # intercurrent infection: CRP far above 10 mg/L
+    acute = rng.random(n) < 0.02  # intercurrent infection: CRP far above 10 mg/L
     for m, (mu, sd, shift) in MARKERS.items():
         x = np.exp(rng.normal(mu, sd, n) + (0 if null else shift) * im)
         if m == "crp":

@@ -63,8 +63,16 @@ from stratify.simulate.treatments import INDEX_AGENTS, Histories, draw_histories
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EFFECTS", "NULL_INTERCEPT", "TEH_EFFECTS", "TEH_MODES", "TWO_ARM", "simulate_cohort", "write_cohort",
-           "write_vcf"]
+__all__ = [
+    "EFFECTS",
+    "NULL_INTERCEPT",
+    "TEH_EFFECTS",
+    "TEH_MODES",
+    "TWO_ARM",
+    "simulate_cohort",
+    "write_cohort",
+    "write_vcf",
+]
 
 EFFECTS = {
     "intercept": 0.6,
@@ -72,7 +80,9 @@ EFFECTS = {
     "anhedonia_per_sd": -0.5,
     "per_prior_failed_trial": -0.35,
     "cyp2c19_on_escitalopram_citalopram": {
-        "Ultrarapid Metabolizer": -1.5, "Rapid Metabolizer": -0.7, "Poor Metabolizer": -0.8,
+        "Ultrarapid Metabolizer": -1.5,
+        "Rapid Metabolizer": -0.7,
+        "Poor Metabolizer": -0.8,
     },
 }
 NULL_INTERCEPT = -0.15
@@ -101,8 +111,10 @@ def _check_options(n: int, *, null: bool, teh: str | None) -> None:
     if teh is not None and teh not in TEH_MODES:
         raise InputError(f"--teh {teh!r}: expected one of {', '.join(TEH_MODES)}")
     if teh is not None and null:
-        raise InputError("--null and --teh cannot be combined; --teh none is the two-arm cohort without "
-                         "treatment-effect heterogeneity")
+        raise InputError(
+            "--null and --teh cannot be combined; --teh none is the two-arm cohort without "
+            "treatment-effect heterogeneity"
+        )
 
 
 def _draw_people(rng: np.random.Generator, n: int, *, null: bool) -> dict[str, np.ndarray]:
@@ -122,12 +134,14 @@ def _draw_people(rng: np.random.Generator, n: int, *, null: bool) -> dict[str, n
     }
 
 
-def _index_treatment(rng: np.random.Generator, n: int, *, seed: int,
-                     teh: str | None) -> tuple[np.ndarray, np.ndarray | None]:
+def _index_treatment(
+    rng: np.random.Generator, n: int, *, seed: int, teh: str | None
+) -> tuple[np.ndarray, np.ndarray | None]:
     """The index (prospective) agent per patient, and for a two-arm cohort who is in arm B."""
     agents = list(INDEX_AGENTS)
     index_agent = np.array(agents, dtype=object)[
-        rng.choice(len(agents), size=n, p=[INDEX_AGENTS[a][0] for a in agents])]
+        rng.choice(len(agents), size=n, p=[INDEX_AGENTS[a][0] for a in agents])
+    ]
     if teh is None:
         return index_agent, None
     # randomised 1:1 (n // 2 patients to arm B), from a stream of its own
@@ -148,47 +162,131 @@ def _two_arm_logits(teh: str, im: np.ndarray, anh: np.ndarray, prior_failed: np.
     return shared - half, shared + half
 
 
-def _response_logits(*, null: bool, teh: str | None, im, anh, prior_failed, index_agent, arm_b,
-                     c19_phenotype) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+def _response_logits(
+    anh: np.ndarray, im: np.ndarray, hist: Histories, pgx: PgxDraw, index_agent, arm_b, *, null: bool, teh: str | None
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
     """Log-odds of response to the index treatment (:data:`EFFECTS`, :data:`NULL_INTERCEPT` or
     :data:`TEH_EFFECTS`), and for a two-arm cohort those under arm A and arm B."""
     n = len(anh)
     if null:
         return np.full(n, NULL_INTERCEPT), None
     if teh is not None:
-        logit_a, logit_b = _two_arm_logits(teh, im, anh, prior_failed)
+        logit_a, logit_b = _two_arm_logits(teh, im, anh, hist.prior_failed)
         return np.where(arm_b, logit_b, logit_a), (logit_a, logit_b)
     ssri_snri = np.array([INDEX_AGENTS[a][1] for a in index_agent])
-    cyp_eff = np.array([EFFECTS["cyp2c19_on_escitalopram_citalopram"].get(p, 0.0) for p in c19_phenotype])
+    effects = EFFECTS["cyp2c19_on_escitalopram_citalopram"]
+    cyp_eff = np.array([effects.get(p, 0.0) for p in pgx.cyp2c19_phenotype])
     esc_cit = np.isin(index_agent, ["escitalopram", "citalopram"])
-    logit = (EFFECTS["intercept"] + EFFECTS["immune_metabolic_x_ssri_snri"] * (im & ssri_snri)
-             + EFFECTS["anhedonia_per_sd"] * anh
-             + EFFECTS["per_prior_failed_trial"] * prior_failed
-             + cyp_eff * esc_cit)
+    logit = (
+        EFFECTS["intercept"]
+        + EFFECTS["immune_metabolic_x_ssri_snri"] * (im & ssri_snri)
+        + EFFECTS["anhedonia_per_sd"] * anh
+        + EFFECTS["per_prior_failed_trial"] * hist.prior_failed
+        + cyp_eff * esc_cit
+    )
     return logit, None
 
 
-def _truth_table(people: dict[str, np.ndarray], pgx: PgxDraw, hist: Histories, latent, *, index_agent, anh,
-                 p_resp, responder, dropout, arm_b, arm_logits) -> pd.DataFrame:
+def _index_outcome(
+    rng: np.random.Generator, latent, people, hist: Histories, pgx: PgxDraw, index_agent, arm_b, *, null, teh
+) -> dict[str, Any]:
+    """Symptom items at week 0 and 8, response and dropout of the index treatment.
+
+    Returns ``dropout``, ``base`` and ``fu`` (items by instrument at week 0 and 8), ``anh`` (the
+    measured baseline anhedonia, z-scored), ``p_response``, ``responder`` and ``arm_logits``
+    (log-odds under arm A and arm B of a two-arm cohort, else None).
+    """
+    n = len(people["pid"])
+    # The random numbers that decide response, symptom change and dropout come first, the
+    # week-0 items after them (the stream order of every earlier version, so null twins are
+    # unchanged); the response probability is computed once the items exist, because it
+    # uses the measured anhedonia score (the IDS-SR30 items of resources/dimensions.yaml):
+    # published effects are of measured scores, and a model can only ever see the measured score.
+    u_response = rng.random(n)
+    change_if_responder, change_if_not = rng.uniform(0.55, 0.95, n), rng.uniform(-0.15, 0.42, n)
+    dropout = rng.random(n) < 0.03
+    base, base_lat = baseline_items(rng, n, latent)
+    anh = anhedonia_z(base)
+    logit, arm_logits = _response_logits(anh, people["im"], hist, pgx, index_agent, arm_b, null=null, teh=teh)
+    p_resp = 1 / (1 + np.exp(-logit))
+    responder = u_response < p_resp
+    reduction = np.where(responder, change_if_responder, change_if_not)
+    fu = follow_up_items(rng, latent, base, base_lat, responder=responder, reduction=reduction)
+    return {
+        "dropout": dropout,
+        "base": base,
+        "fu": fu,
+        "anh": anh,
+        "p_response": p_resp,
+        "responder": responder,
+        "arm_logits": arm_logits,
+    }
+
+
+def _tables(rng: np.random.Generator, people, hist: Histories, outcome: dict[str, Any], *, null: bool):
+    """The input tables of the cohort (symptoms, treatments and biomarkers drawn in this order)."""
+    pid, dropout = people["pid"], outcome["dropout"]
+    symptoms = symptom_table(rng, pid, outcome["base"], outcome["fu"], dropout=dropout)
+    h0, h8 = sum(outcome["base"]["HAMD17"].values()), sum(outcome["fu"]["HAMD17"].values())
+    months = np.maximum(people["episode_months"], hist.chronic_months)
+    treatments, months = treatment_table(rng, hist, pid, months, baseline=h0, end=h8, dropout=dropout)
+    biomarkers = biomarker_table(rng, pid, people["site_idx"], people["im"], null=null)
+    patients = pd.DataFrame(
+        {
+            "patient_id": pid,
+            "site": people["site"],
+            "age": people["age"],
+            "sex": people["sex"],
+            "diagnosis": hist.diagnosis,
+            "episode_months": months,
+            "psychotic_features": hist.psychotic,
+        }
+    )
+    return {
+        "patients": patients,
+        "symptoms": symptoms,
+        "treatments": treatments,
+        "biomarkers": biomarkers,
+        "sample_map": pd.DataFrame({"sample_id": people["sid"], "patient_id": pid}),
+    }
+
+
+def _truth_table(
+    people, pgx: PgxDraw, hist: Histories, latent, outcome: dict[str, Any], *, index_agent, arm_b
+) -> pd.DataFrame:
     """The planted truth per patient (truth.tsv); for a two-arm cohort also the arm, the
     response probability under each arm and the true individual treatment effect."""
-    truth = pd.DataFrame({
-        "patient_id": people["pid"], "site": people["site"], "ancestry": people["ancestry"],
-        "immune_metabolic": people["im"].astype(int),
-        "cyp2c19_diplotype": pgx.cyp2c19_diplotype, "cyp2c19_phenotype": pgx.cyp2c19_phenotype,
-        "cyp2d6_diplotype": pgx.cyp2d6_diplotype,
-        "index_agent": index_agent, "prior_failed_trials": hist.prior_failed, "diagnosis": hist.diagnosis,
-        "latent_anhedonia": latent["anh"].round(4), "baseline_anhedonia_z": anh.round(4),
-        "latent_aes": latent["aes"].round(4),
-        "p_response": p_resp.round(6), "planned_responder": responder.astype(int),
-        "dropout": dropout.astype(int),
-    })
-    if arm_logits is not None:
-        p_a, p_b = (1 / (1 + np.exp(-x)) for x in arm_logits)
+    truth = pd.DataFrame(
+        {
+            "patient_id": people["pid"],
+            "site": people["site"],
+            "ancestry": people["ancestry"],
+            "immune_metabolic": people["im"].astype(int),
+            "cyp2c19_diplotype": pgx.cyp2c19_diplotype,
+            "cyp2c19_phenotype": pgx.cyp2c19_phenotype,
+            "cyp2d6_diplotype": pgx.cyp2d6_diplotype,
+            "index_agent": index_agent,
+            "prior_failed_trials": hist.prior_failed,
+            "diagnosis": hist.diagnosis,
+            "latent_anhedonia": latent["anh"].round(4),
+            "baseline_anhedonia_z": outcome["anh"].round(4),
+            "latent_aes": latent["aes"].round(4),
+            "p_response": outcome["p_response"].round(6),
+            "planned_responder": outcome["responder"].astype(int),
+            "dropout": outcome["dropout"].astype(int),
+        }
+    )
+    if outcome["arm_logits"] is not None:
+        p_a, p_b = (1 / (1 + np.exp(-x)) for x in outcome["arm_logits"])
         at = truth.columns.get_loc("p_response") + 1
-        for k, (col, vals) in enumerate([("arm", np.where(arm_b, "B", "A").astype(object)),
-                                         ("p_response_A", p_a.round(6)), ("p_response_B", p_b.round(6)),
-                                         ("ite_true", (p_b - p_a).round(6))]):
+        for k, (col, vals) in enumerate(
+            [
+                ("arm", np.where(arm_b, "B", "A").astype(object)),
+                ("p_response_A", p_a.round(6)),
+                ("p_response_B", p_b.round(6)),
+                ("ite_true", (p_b - p_a).round(6)),
+            ]
+        ):
             truth.insert(at + k, col, vals)
     return truth
 
@@ -215,44 +313,25 @@ def simulate_cohort(n: int, *, seed: int, null: bool = False, teh: str | None = 
     _check_options(n, null=null, teh=teh)
     rng = np.random.default_rng(seed)
     people = _draw_people(rng, n, null=null)
-    pid, im = people["pid"], people["im"]
-    latent = latent_traits(rng, n, im)
+    latent = latent_traits(rng, n, people["im"])
     pgx = draw_pgx(rng, people["ancestry"])
     index_agent, arm_b = _index_treatment(rng, n, seed=seed, teh=teh)
     # treatment histories come from their own stream, so that richer histories leave every
     # other draw (symptoms, markers, genotypes) of a seed unchanged
-    hist = draw_histories(np.random.default_rng([seed, 7919]), pid, index_agent)
-    # The random numbers that decide response, symptom change and dropout come first, the
-    # week-0 items after them (the stream order of every earlier version, so null twins are
-    # unchanged); the response probability is computed once the items exist, because it
-    # uses the measured anhedonia score (the IDS-SR30 items of resources/dimensions.yaml):
-    # published effects are of measured scores, and a model can only ever see the measured score.
-    u_response = rng.random(n)
-    change_if_responder, change_if_not = rng.uniform(0.55, 0.95, n), rng.uniform(-0.15, 0.42, n)
-    dropout = rng.random(n) < 0.03
-    base, base_lat = baseline_items(rng, n, latent)
-    anh = anhedonia_z(base)
-    logit, arm_logits = _response_logits(null=null, teh=teh, im=im, anh=anh, prior_failed=hist.prior_failed,
-                                         index_agent=index_agent, arm_b=arm_b, c19_phenotype=pgx.cyp2c19_phenotype)
-    p_resp = 1 / (1 + np.exp(-logit))
-    responder = u_response < p_resp
-    fu = follow_up_items(rng, latent, base, base_lat, responder=responder,
-                         reduction=np.where(responder, change_if_responder, change_if_not))
-    symptoms = symptom_table(rng, pid, base, fu, dropout=dropout)
-    treatments, episode_months = treatment_table(
-        rng, hist, pid, np.maximum(people["episode_months"], hist.chronic_months),
-        baseline=sum(base["HAMD17"].values()), end=sum(fu["HAMD17"].values()), dropout=dropout)
-    biomarkers = biomarker_table(rng, pid, people["site_idx"], im, null=null)
-    patients = pd.DataFrame({"patient_id": pid, "site": people["site"], "age": people["age"], "sex": people["sex"],
-                             "diagnosis": hist.diagnosis, "episode_months": episode_months,
-                             "psychotic_features": hist.psychotic})
-    truth = _truth_table(people, pgx, hist, latent, index_agent=index_agent, anh=anh, p_resp=p_resp,
-                         responder=responder, dropout=dropout, arm_b=arm_b, arm_logits=arm_logits)
+    hist = draw_histories(np.random.default_rng([seed, 7919]), people["pid"], index_agent)
+    outcome = _index_outcome(rng, latent, people, hist, pgx, index_agent, arm_b, null=null, teh=teh)
+    tables = _tables(rng, people, hist, outcome, null=null)
+    truth = _truth_table(people, pgx, hist, latent, outcome, index_agent=index_agent, arm_b=arm_b)
     return {
-        "tables": {"patients": patients, "symptoms": symptoms, "treatments": treatments,
-                   "biomarkers": biomarkers, "sample_map": pd.DataFrame({"sample_id": people["sid"], "patient_id": pid})},
-        "cyp2c19": (pgx.cyp2c19, pgx.h1, pgx.h2), "cyp2d6": pgx.cyp2d6_diplotype, "sample_ids": people["sid"],
-        "ancestry": people["ancestry"], "truth": truth, "rng": rng, "null": null, "teh": teh,
+        "tables": tables,
+        "cyp2c19": (pgx.cyp2c19, pgx.h1, pgx.h2),
+        "cyp2d6": pgx.cyp2d6_diplotype,
+        "sample_ids": people["sid"],
+        "ancestry": people["ancestry"],
+        "truth": truth,
+        "rng": rng,
+        "null": null,
+        "teh": teh,
     }
 
 
@@ -264,61 +343,94 @@ def _write_genotypes(out: Path, c: dict[str, Any], *, n_snps: int, seed: int) ->
     cyp, h1, h2 = c["cyp2c19"]
     log.info("writing VCF: %d samples, %d CYP2C19 positions, %d common SNPs", len(h1), len(cyp.positions), n_snps)
     recs = vcf_records(c["rng"], cyp, h1, h2, c["ancestry"], n_snps)
-    return {"vcf": write_vcf(out / "genotypes.vcf.gz", c["sample_ids"], recs),
-            "pgs": write_pgs_file(out / "PGS_SIM_hmPOS_GRCh38.txt.gz", recs, seed=seed),
-            "cyrius": write_cyrius(out / "cyp2d6.cyrius.tsv", c["sample_ids"], c["cyp2d6"], c["rng"])}
+    return {
+        "vcf": write_vcf(out / "genotypes.vcf.gz", c["sample_ids"], recs),
+        "pgs": write_pgs_file(out / "PGS_SIM_hmPOS_GRCh38.txt.gz", recs, seed=seed),
+        "cyrius": write_cyrius(out / "cyp2d6.cyrius.tsv", c["sample_ids"], c["cyp2d6"], c["rng"]),
+    }
 
 
 def _truth_doc(*, n: int, seed: int, null: bool, teh: str | None) -> dict[str, Any]:
     """The planted effects (truth.yaml)."""
     doc = {
-        "simulator": "stratify simulate", "n": n, "seed": seed, "null": null,
+        "simulator": "stratify simulate",
+        "n": n,
+        "seed": seed,
+        "null": null,
         "immune_metabolic_share": 0.0 if null else 0.25,
         "response_model": {"intercept": NULL_INTERCEPT} if null else EFFECTS,
         "marker_shift_log_scale": {} if null else {m: v[2] for m, v in MARKERS.items()},
         "aes_latent_shift": 0.0 if null else 1.6,
-        "planted_predictors": [] if null else [
-            "inflammatory_index", "log_crp", "metabolic_index", "aes", "anhedonia",
-            "n_failed_trials", "cyp2c19_rank", "index_escitalopram_citalopram", "index_ssri_snri"],
+        "planted_predictors": []
+        if null
+        else [
+            "inflammatory_index",
+            "log_crp",
+            "metabolic_index",
+            "aes",
+            "anhedonia",
+            "n_failed_trials",
+            "cyp2c19_rank",
+            "index_escitalopram_citalopram",
+            "index_ssri_snri",
+        ],
         "endpoint": "HAMD17 response (>= 50% reduction) at week 8 of the index treatment",
     }
     if teh is not None:
         planted = teh == "planted"
-        doc.update({
-            "response_model": {k: v for k, v in TEH_EFFECTS.items()
-                               if planted or k in ("intercept", "anhedonia_per_sd", "per_prior_failed_trial")},
-            "planted_predictors": ["anhedonia", "n_failed_trials"] + (
-                ["inflammatory_index", "log_crp", "metabolic_index", "aes"] if planted else []),
-            "teh": teh,
-            "two_arm": {
-                "arms": dict(TWO_ARM), "allocation": "1:1, n // 2 patients to arm B",
-                "randomisation_stream": [seed, 4243],
-                "prognostic_terms": ["intercept", "anhedonia_per_sd", "per_prior_failed_trial"],
-                "effect_modifiers": (["immune_metabolic", "baseline_anhedonia_z"] if planted else []),
-                "ite_true": "p_response_B - p_response_A",
-            },
-        })
+        doc.update(
+            {
+                "response_model": {
+                    k: v
+                    for k, v in TEH_EFFECTS.items()
+                    if planted or k in ("intercept", "anhedonia_per_sd", "per_prior_failed_trial")
+                },
+                "planted_predictors": ["anhedonia", "n_failed_trials"]
+                + (["inflammatory_index", "log_crp", "metabolic_index", "aes"] if planted else []),
+                "teh": teh,
+                "two_arm": {
+                    "arms": dict(TWO_ARM),
+                    "allocation": "1:1, n // 2 patients to arm B",
+                    "randomisation_stream": [seed, 4243],
+                    "prognostic_terms": ["intercept", "anhedonia_per_sd", "per_prior_failed_trial"],
+                    "effect_modifiers": (["immune_metabolic", "baseline_anhedonia_z"] if planted else []),
+                    "ite_true": "p_response_B - p_response_A",
+                },
+            }
+        )
     return doc
 
 
-def _cohort_config(out: Path, paths: dict[str, Path], *, name: str, seed: int, genotypes: bool,
-                   teh: str | None) -> dict[str, Any]:
+def _cohort_config(
+    out: Path, paths: dict[str, Path], *, name: str, seed: int, genotypes: bool, teh: str | None
+) -> dict[str, Any]:
     """The config that runs the written cohort (files by absolute path)."""
     config = {
         "cohort": name,
         "genome_build": "GRCh38",
         "seed": seed,
         "inputs": {
-            "patients": str(out / "patients.tsv"), "symptoms": str(out / "symptoms.tsv"),
-            "treatments": str(out / "treatments.tsv"), "biomarkers": str(out / "biomarkers.tsv"),
+            "patients": str(out / "patients.tsv"),
+            "symptoms": str(out / "symptoms.tsv"),
+            "treatments": str(out / "treatments.tsv"),
+            "biomarkers": str(out / "biomarkers.tsv"),
         },
         "endpoint": {"kind": "response", "instrument": "HAMD17", "week": 8},
     }
     if genotypes:
-        config["inputs"]["genotypes"] = {"vcf": str(paths["vcf"]), "sample_map": str(out / "sample_map.tsv"),
-                                         "pgs": [str(paths["pgs"])]}
-        config["inputs"]["star_alleles"] = [{"path": str(paths["cyrius"]), "tool": "cyrius", "gene": "CYP2D6",
-                                             "sample_map": str(out / "sample_map.tsv")}]
+        config["inputs"]["genotypes"] = {
+            "vcf": str(paths["vcf"]),
+            "sample_map": str(out / "sample_map.tsv"),
+            "pgs": [str(paths["pgs"])],
+        }
+        config["inputs"]["star_alleles"] = [
+            {
+                "path": str(paths["cyrius"]),
+                "tool": "cyrius",
+                "gene": "CYP2D6",
+                "sample_map": str(out / "sample_map.tsv"),
+            }
+        ]
     if teh is not None:
         # the index treatment is a 1:1 randomised trial: the heterogeneity stage analyses it
         config["heterogeneity"] = {"arms": [TWO_ARM["A"], TWO_ARM["B"]], "randomised": True}
@@ -331,8 +443,17 @@ def _write_yaml(doc: dict[str, Any], path: Path) -> Path:
     return path
 
 
-def write_cohort(out: str | Path, *, n: int, seed: int, null: bool = False, n_snps: int = 3000,
-                 cohort: str | None = None, teh: str | None = None, genotypes: bool = True) -> dict[str, Path]:
+def write_cohort(
+    out: str | Path,
+    *,
+    n: int,
+    seed: int,
+    null: bool = False,
+    n_snps: int = 3000,
+    cohort: str | None = None,
+    teh: str | None = None,
+    genotypes: bool = True,
+) -> dict[str, Path]:
     """Simulate a cohort and write it, with its config and truth, into ``out``.
 
     ``teh`` as in :func:`simulate_cohort` (a two-arm cohort; ``truth.yaml`` then also has
@@ -354,7 +475,7 @@ def write_cohort(out: str | Path, *, n: int, seed: int, null: bool = False, n_sn
         paths.update(_write_genotypes(out, c, n_snps=n_snps, seed=seed))
     else:
         for stale in GENOTYPE_FILES:
-            (out / stale).unlink(missing_ok=True)   # files of an earlier run must not pass for this one's
+            (out / stale).unlink(missing_ok=True)  # files of an earlier run must not pass for this one's
         log.info("no genotype files written (no VCF, no scoring file, no Cyrius calls): the cohort has no genetic data")
     c["truth"].to_csv(out / "truth.tsv", sep="\t", index=False)
     paths["truth"] = out / "truth.tsv"

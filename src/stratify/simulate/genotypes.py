@@ -15,12 +15,28 @@ from stratify.simulate.pgx import Cyp2c19Alleles
 
 # GRCh38 autosome lengths (contig header lines; they also identify the build).
 GRCH38_LENGTHS = {
-    "chr1": 248956422, "chr2": 242193529, "chr3": 198295559, "chr4": 190214555,
-    "chr5": 181538259, "chr6": 170805979, "chr7": 159345973, "chr8": 145138636,
-    "chr9": 138394717, "chr10": 133797422, "chr11": 135086622, "chr12": 133275309,
-    "chr13": 114364328, "chr14": 107043718, "chr15": 101991189, "chr16": 90338345,
-    "chr17": 83257441, "chr18": 80373285, "chr19": 58617616, "chr20": 64444167,
-    "chr21": 46709983, "chr22": 50818468,
+    "chr1": 248956422,
+    "chr2": 242193529,
+    "chr3": 198295559,
+    "chr4": 190214555,
+    "chr5": 181538259,
+    "chr6": 170805979,
+    "chr7": 159345973,
+    "chr8": 145138636,
+    "chr9": 138394717,
+    "chr10": 133797422,
+    "chr11": 135086622,
+    "chr12": 133275309,
+    "chr13": 114364328,
+    "chr14": 107043718,
+    "chr15": 101991189,
+    "chr16": 90338345,
+    "chr17": 83257441,
+    "chr18": 80373285,
+    "chr19": 58617616,
+    "chr20": 64444167,
+    "chr21": 46709983,
+    "chr22": 50818468,
 }
 
 
@@ -29,7 +45,7 @@ def _pgx_lines(rng, cyp: Cyp2c19Alleles, h1, h2) -> list[tuple[str, int, str]]:
     not called."""
     n = len(h1)
     recs = []
-    miss_pgx = rng.random(n) < 0.01   # a few samples with one PGx position not called
+    miss_pgx = rng.random(n) < 0.01  # a few samples with one PGx position not called
     miss_pos = rng.integers(0, len(cyp.positions), n)
     for j, pos in enumerate(cyp.positions):
         a1 = np.array([cyp.alleles[h][j] for h in h1])
@@ -38,8 +54,9 @@ def _pgx_lines(rng, cyp: Cyp2c19Alleles, h1, h2) -> list[tuple[str, int, str]]:
         g2 = (a2 == cyp.alt[j]).astype(int)
         gts = np.char.add(np.char.add(g1.astype(str), "/"), g2.astype(str)).astype(object)
         gts[miss_pgx & (miss_pos == j)] = "./."
-        line = "\t".join([cyp.chrom, str(pos), cyp.rsids[j], cyp.ref[j], cyp.alt[j], ".", "PASS", ".", "GT"]
-                         + list(gts))
+        line = "\t".join(
+            [cyp.chrom, str(pos), cyp.rsids[j], cyp.ref[j], cyp.alt[j], ".", "PASS", ".", "GT"] + list(gts)
+        )
         recs.append((cyp.chrom, pos, line))
     return recs
 
@@ -99,9 +116,11 @@ def write_vcf(path: str | Path, sample_ids, records) -> Path:
     plain = path.with_suffix("")  # x.vcf.gz -> x.vcf
     header = ["##fileformat=VCFv4.2", "##reference=GRCh38", "##source=stratify simulate"]
     header += [f"##contig=<ID={c},length={ln},assembly=GRCh38>" for c, ln in GRCH38_LENGTHS.items()]
-    header += ['##FILTER=<ID=PASS,Description="All filters passed">',
-               '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
-               "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *sample_ids])]
+    header += [
+        '##FILTER=<ID=PASS,Description="All filters passed">',
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+        "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *sample_ids]),
+    ]
     with open(plain, "w") as fh:
         fh.write("\n".join(header) + "\n")
         for _, _, line in records:
@@ -133,14 +152,17 @@ def write_pgs_file(path: str | Path, records, *, seed: int) -> Path:
         rows.append((f"rs_sim{i}", chrom[3:], pos, e, o, f"{rng.normal(0, 0.05):.5f}", chrom[3:], pos))
     chrom, pos, _, ref, alt = snps[1][:5]
     bad = {"A": "C", "C": "G", "G": "T", "T": "A"}
-    rows.append(("rs_sim_mismatch", chrom[3:], pos, bad[ref] if bad[ref] != alt else bad[alt], ref, "0.1",
-                 chrom[3:], pos))
+    rows.append(
+        ("rs_sim_mismatch", chrom[3:], pos, bad[ref] if bad[ref] != alt else bad[alt], ref, "0.1", chrom[3:], pos)
+    )
     rows.append(("rs_sim_absent", "1", "1000", "A", "G", "0.1", "1", "1000"))
-    header = ("###PGS CATALOG SCORING FILE - see https://www.pgscatalog.org/downloads/#dl_ftp_scoring\n"
-              "#format_version=2.0\n#pgs_id=PGS_SIM\n#pgs_name=stratify_simulated\n"
-              "#trait_reported=none (simulated weights, no effect)\n#genome_build=GRCh38\n"
-              "#HmPOS_build=GRCh38\n"
-              "rsID\tchr_name\tchr_position\teffect_allele\tother_allele\teffect_weight\thm_chr\thm_pos\n")
+    header = (
+        "###PGS CATALOG SCORING FILE - see https://www.pgscatalog.org/downloads/#dl_ftp_scoring\n"
+        "#format_version=2.0\n#pgs_id=PGS_SIM\n#pgs_name=stratify_simulated\n"
+        "#trait_reported=none (simulated weights, no effect)\n#genome_build=GRCh38\n"
+        "#HmPOS_build=GRCh38\n"
+        "rsID\tchr_name\tchr_position\teffect_allele\tother_allele\teffect_weight\thm_chr\thm_pos\n"
+    )
     path = Path(path)
     with gzip.GzipFile(path, "wb", mtime=0) as fh:
         fh.write((header + "".join("\t".join(r) + "\n" for r in rows)).encode())

@@ -24,16 +24,60 @@ CYP2C19_FREQ = {
 }
 # CYP2D6 haplotypes by ancestry (approximate; duplications as xN).
 CYP2D6_FREQ = {
-    "EUR": {"*1": 0.36, "*2": 0.27, "*4": 0.17, "*41": 0.09, "*5": 0.03, "*10": 0.02, "*9": 0.02,
-            "*3": 0.01, "*2x2": 0.015, "*1x2": 0.01, "*6": 0.01, "*17": 0.005},
-    "EAS": {"*1": 0.28, "*2": 0.12, "*10": 0.42, "*5": 0.06, "*41": 0.03, "*36+*10": 0.06,
-            "*4": 0.005, "*1x2": 0.005, "*2x2": 0.01, "*9": 0.01},
-    "AFR": {"*1": 0.29, "*2": 0.17, "*17": 0.20, "*29": 0.09, "*5": 0.06, "*4": 0.04, "*41": 0.03,
-            "*2x2": 0.03, "*1x2": 0.02, "*10": 0.03, "*45": 0.04},
+    "EUR": {
+        "*1": 0.36,
+        "*2": 0.27,
+        "*4": 0.17,
+        "*41": 0.09,
+        "*5": 0.03,
+        "*10": 0.02,
+        "*9": 0.02,
+        "*3": 0.01,
+        "*2x2": 0.015,
+        "*1x2": 0.01,
+        "*6": 0.01,
+        "*17": 0.005,
+    },
+    "EAS": {
+        "*1": 0.28,
+        "*2": 0.12,
+        "*10": 0.42,
+        "*5": 0.06,
+        "*41": 0.03,
+        "*36+*10": 0.06,
+        "*4": 0.005,
+        "*1x2": 0.005,
+        "*2x2": 0.01,
+        "*9": 0.01,
+    },
+    "AFR": {
+        "*1": 0.29,
+        "*2": 0.17,
+        "*17": 0.20,
+        "*29": 0.09,
+        "*5": 0.06,
+        "*4": 0.04,
+        "*41": 0.03,
+        "*2x2": 0.03,
+        "*1x2": 0.02,
+        "*10": 0.03,
+        "*45": 0.04,
+    },
 }
 
-_IUPAC = {"R": "AG", "Y": "CT", "S": "CG", "W": "AT", "K": "GT", "M": "AC",
-          "B": "CGT", "D": "AGT", "H": "ACT", "V": "ACG", "N": "ACGT"}
+_IUPAC = {
+    "R": "AG",
+    "Y": "CT",
+    "S": "CG",
+    "W": "AT",
+    "K": "GT",
+    "M": "AC",
+    "B": "CGT",
+    "D": "AGT",
+    "H": "ACT",
+    "V": "ACG",
+    "N": "ACGT",
+}
 
 
 @dataclass(frozen=True)
@@ -82,10 +126,20 @@ def load_cyp2c19() -> Cyp2c19Alleles:
         alleles[a["name"]] = bases
     with open(resource_dir() / "pgx" / "CYP2C19_phenotype.json") as fh:
         ph = json.load(fh)
-    func = dict(ph["haplotypes"]) if isinstance(ph["haplotypes"], dict) else {
-        h["name"]: h["function"] for h in ph["haplotypes"]}
-    return Cyp2c19Alleles(d["chromosome"], [v["position"] for v in var], [v["rsid"] for v in var], ref,
-                          [v["alts"][0] for v in var], alleles, func)
+    func = (
+        dict(ph["haplotypes"])
+        if isinstance(ph["haplotypes"], dict)
+        else {h["name"]: h["function"] for h in ph["haplotypes"]}
+    )
+    return Cyp2c19Alleles(
+        d["chromosome"],
+        [v["position"] for v in var],
+        [v["rsid"] for v in var],
+        ref,
+        [v["alts"][0] for v in var],
+        alleles,
+        func,
+    )
 
 
 def cyp2c19_phenotype(f1: str, f2: str) -> str:

@@ -17,8 +17,12 @@ import pandas as pd
 
 # Index (prospective) treatments and their shares; SSRI/SNRI flag; typical dose (mg/day).
 INDEX_AGENTS = {
-    "escitalopram": (0.30, True, 15), "citalopram": (0.15, True, 30), "sertraline": (0.20, True, 100),
-    "venlafaxine": (0.15, True, 150), "bupropion": (0.10, False, 300), "mirtazapine": (0.10, False, 30),
+    "escitalopram": (0.30, True, 15),
+    "citalopram": (0.15, True, 30),
+    "sertraline": (0.20, True, 100),
+    "venlafaxine": (0.15, True, 150),
+    "bupropion": (0.10, False, 300),
+    "mirtazapine": (0.10, False, 30),
 }
 # Prior trials by step of a typical treatment sequence: agent -> (class, usual dose mg/day).
 # Usual doses are at or above the minimum in resources/adequate_doses.tsv; an "inadequate"
@@ -34,16 +38,29 @@ AUGMENTER_SHARE = [0.6, 0.25, 0.15]
 PSYCHOTHERAPIES = ["cbt", "ipt", "behavioural_activation"]
 # History shares (see docs/simulation.md, "Treatment histories")
 HISTORY = {
-    "n_prior_p": [0.30, 0.25, 0.18, 0.12, 0.08, 0.05, 0.02],   # 0-6 prior trials in the current episode
-    "previous_episode": 0.3, "bipolar": 0.03, "psychotic_features": 0.04,
-    "inadequate_dose": 0.15, "short_trial": 0.15, "scores_recorded": 0.35,
+    "n_prior_p": [0.30, 0.25, 0.18, 0.12, 0.08, 0.05, 0.02],  # 0-6 prior trials in the current episode
+    "previous_episode": 0.3,
+    "bipolar": 0.03,
+    "psychotic_features": 0.04,
+    "inadequate_dose": 0.15,
+    "short_trial": 0.15,
+    "scores_recorded": 0.35,
     "outcome_p": {"nonresponse": 0.57, "partial": 0.23, "intolerance": 0.15, "response": 0.05},
-    "psychotherapy": 0.15, "min_psychotherapy_sessions": 8, "min_ect_sessions": 6,
+    "psychotherapy": 0.15,
+    "min_psychotherapy_sessions": 8,
+    "min_ect_sessions": 6,
     # a highly resistant tail climbing the Thase-Rush ladder: SSRI, SNRI, augmentation, TCA, MAOI, ECT
-    "ladder": 0.05, "ladder_nonresponse": 0.85,
+    "ladder": 0.05,
+    "ladder_nonresponse": 0.85,
 }
-LADDER = [("ssri", PRIOR_SSRI), ("snri", {"venlafaxine": 150, "duloxetine": 60}), ("augmentation", AUGMENTERS),
-          ("tca", PRIOR_TCA), ("maoi", PRIOR_MAOI), ("ect", None)]
+LADDER = [
+    ("ssri", PRIOR_SSRI),
+    ("snri", {"venlafaxine": 150, "duloxetine": 60}),
+    ("augmentation", AUGMENTERS),
+    ("tca", PRIOR_TCA),
+    ("maoi", PRIOR_MAOI),
+    ("ect", None),
+]
 
 
 _BANDS = ("nonresponse", "partial", "response")
@@ -86,9 +103,17 @@ class Histories(NamedTuple):
 def _previous_episode_trial(rng, pid) -> dict[str, Any]:
     """A responded SSRI trial in a previous episode."""
     ag = str(rng.choice(list(PRIOR_SSRI)))
-    return dict(patient_id=pid, episode=1, trial=1, modality="medication", agent=ag,
-                dose_mg_day=float(PRIOR_SSRI[ag]), duration_weeks=float(rng.integers(6, 26)),
-                outcome="response", prospective=False)
+    return dict(
+        patient_id=pid,
+        episode=1,
+        trial=1,
+        modality="medication",
+        agent=ag,
+        dose_mg_day=float(PRIOR_SSRI[ag]),
+        duration_weeks=float(rng.integers(6, 26)),
+        outcome="response",
+        prospective=False,
+    )
 
 
 def _psychotherapy_trial(rng, row: dict[str, Any]) -> int:
@@ -96,8 +121,13 @@ def _psychotherapy_trial(rng, row: dict[str, Any]) -> int:
     adequate trial."""
     sessions = int(rng.integers(3, 21))
     outcome = str(rng.choice(["nonresponse", "partial"], p=[0.7, 0.3]))
-    row.update(modality="psychotherapy", agent=str(rng.choice(PSYCHOTHERAPIES)), sessions=sessions,
-               duration_weeks=float(sessions + rng.integers(0, 5)), outcome=outcome)
+    row.update(
+        modality="psychotherapy",
+        agent=str(rng.choice(PSYCHOTHERAPIES)),
+        sessions=sessions,
+        duration_weeks=float(sessions + rng.integers(0, 5)),
+        outcome=outcome,
+    )
     return int(sessions >= HISTORY["min_psychotherapy_sessions"] and outcome == "nonresponse")
 
 
@@ -107,16 +137,19 @@ def _next_step(rng, k: int) -> str:
         return "ssri"
     if k == 2:
         return str(rng.choice(["ssri", "switch"]))
-    return str(rng.choice(["augmentation", "tca", "switch", "maoi", "ect"],
-                          p=[0.3, 0.25, 0.2, 0.15, 0.1] if k >= 4 else [0.4, 0.3, 0.3, 0, 0]))
+    return str(
+        rng.choice(
+            ["augmentation", "tca", "switch", "maoi", "ect"],
+            p=[0.3, 0.25, 0.2, 0.15, 0.1] if k >= 4 else [0.4, 0.3, 0.3, 0, 0],
+        )
+    )
 
 
 def _ect_course(rng, row: dict[str, Any], *, ladder: bool, ladder_outcome: str) -> int:
     """Fill ``row`` with an ECT course; returns 1 if it is a failed adequate trial."""
     sessions = int(rng.integers(6, 15)) if ladder else int(rng.integers(3, 15))
     outcome = ladder_outcome if ladder else str(rng.choice(["nonresponse", "partial"], p=[0.6, 0.4]))
-    row.update(modality="ECT", agent="ect", sessions=sessions, duration_weeks=float(sessions // 3 + 1),
-               outcome=outcome)
+    row.update(modality="ECT", agent="ect", sessions=sessions, duration_weeks=float(sessions // 3 + 1), outcome=outcome)
     return int(sessions >= HISTORY["min_ect_sessions"] and outcome == "nonresponse")
 
 
@@ -134,8 +167,14 @@ def _recorded_scores(rng, outcome: str) -> tuple[float, float]:
 def _drug_trial(rng, row: dict[str, Any], step: str, *, ladder: bool, ladder_outcome: str, used: set) -> int:
     """Fill ``row`` with a medication or augmentation trial of kind ``step`` (an agent not yet
     ``used`` where the class has one); returns 1 if it is a failed adequate trial."""
-    pool = {"ssri": PRIOR_SSRI, "switch": PRIOR_SWITCH, "tca": PRIOR_TCA, "maoi": PRIOR_MAOI,
-            "augmentation": AUGMENTERS, "snri": LADDER[1][1]}[step]
+    pool = {
+        "ssri": PRIOR_SSRI,
+        "switch": PRIOR_SWITCH,
+        "tca": PRIOR_TCA,
+        "maoi": PRIOR_MAOI,
+        "augmentation": AUGMENTERS,
+        "snri": LADDER[1][1],
+    }[step]
     if step == "augmentation" and ladder:
         ag = "quetiapine"
     elif step == "augmentation":
@@ -149,8 +188,12 @@ def _drug_trial(rng, row: dict[str, Any], step: str, *, ladder: bool, ladder_out
     short = not ladder and rng.random() < HISTORY["short_trial"]
     dur = float(rng.integers(2, 4)) if short else float(rng.integers(4, 13))
     outcome = ladder_outcome if ladder else _trial_outcome(rng)
-    row.update(modality="augmentation" if step == "augmentation" else "medication", agent=ag,
-               dose_mg_day=float(dose), duration_weeks=dur)
+    row.update(
+        modality="augmentation" if step == "augmentation" else "medication",
+        agent=ag,
+        dose_mg_day=float(dose),
+        duration_weeks=dur,
+    )
     if outcome != "intolerance" and rng.random() < HISTORY["scores_recorded"]:
         base, end = _recorded_scores(rng, outcome)
         row.update(instrument="HAMD17", baseline_score=base, end_score=end)
@@ -171,15 +214,25 @@ def _patient_history(rng, pid, *, episode, n_prior, ladder: bool, index_agent) -
             failed += _psychotherapy_trial(rng, row)
         else:
             step = LADDER[k - 1][0] if ladder else _next_step(rng, k)
-            ladder_outcome = ("nonresponse" if rng.random() < HISTORY["ladder_nonresponse"] else "partial")
+            ladder_outcome = "nonresponse" if rng.random() < HISTORY["ladder_nonresponse"] else "partial"
             if step == "ect":
                 failed += _ect_course(rng, row, ladder=ladder, ladder_outcome=ladder_outcome)
             else:
                 failed += _drug_trial(rng, row, step, ladder=ladder, ladder_outcome=ladder_outcome, used=used)
         rows.append(row)
-    rows.append(dict(patient_id=pid, episode=episode, trial=int(n_prior) + 1, modality="medication",
-                     agent=index_agent, dose_mg_day=float(INDEX_AGENTS[index_agent][2]),
-                     duration_weeks=8.0, instrument="HAMD17", prospective=True))
+    rows.append(
+        dict(
+            patient_id=pid,
+            episode=episode,
+            trial=int(n_prior) + 1,
+            modality="medication",
+            agent=index_agent,
+            dose_mg_day=float(INDEX_AGENTS[index_agent][2]),
+            duration_weeks=8.0,
+            instrument="HAMD17",
+            prospective=True,
+        )
+    )
     return rows, failed
 
 
@@ -212,14 +265,23 @@ def draw_histories(rng: np.random.Generator, pid: np.ndarray, index_agent: np.nd
     rows: list[dict[str, Any]] = []
     prior_failed = np.zeros(n, dtype=int)
     for i in range(n):
-        patient_rows, prior_failed[i] = _patient_history(rng, pid[i], episode=episode[i], n_prior=n_prior[i],
-                                                         ladder=ladder[i], index_agent=index_agent[i])
+        patient_rows, prior_failed[i] = _patient_history(
+            rng, pid[i], episode=episode[i], n_prior=n_prior[i], ladder=ladder[i], index_agent=index_agent[i]
+        )
         rows.extend(patient_rows)
     return Histories(rows, prior_failed, diagnosis, psychotic, chronic_months)
 
 
-def treatment_table(rng: np.random.Generator, hist: Histories, pid: np.ndarray, episode_months: np.ndarray, *,
-                    baseline: np.ndarray, end: np.ndarray, dropout: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+def treatment_table(
+    rng: np.random.Generator,
+    hist: Histories,
+    pid: np.ndarray,
+    episode_months: np.ndarray,
+    *,
+    baseline: np.ndarray,
+    end: np.ndarray,
+    dropout: np.ndarray,
+) -> tuple[pd.DataFrame, np.ndarray]:
     """The treatments table: the histories with the index trial's HAMD-17 ``baseline`` and
     ``end`` totals, and for dropouts an end after 1-4 weeks with outcome ``unknown``.
 
@@ -230,8 +292,9 @@ def treatment_table(rng: np.random.Generator, hist: Histories, pid: np.ndarray, 
     treatments = pd.DataFrame(hist.rows)
     cur = treatments["episode"] == treatments.groupby("patient_id")["episode"].transform("max")
     weeks = treatments[cur & ~treatments["prospective"]].groupby("patient_id")["duration_weeks"].sum()
-    episode_months = np.maximum(episode_months, np.ceil(10 * pd.Series(pid).map(weeks).fillna(0).to_numpy()
-                                                         / 4.345) / 10)
+    episode_months = np.maximum(
+        episode_months, np.ceil(10 * pd.Series(pid).map(weeks).fillna(0).to_numpy() / 4.345) / 10
+    )
     idx_rows = treatments["prospective"].to_numpy()
     treatments.loc[idx_rows, "baseline_score"] = baseline.astype(float)
     treatments.loc[idx_rows, "end_score"] = np.where(dropout, np.nan, end).astype(float)

@@ -29,10 +29,12 @@ def _controller() -> ThreadpoolController:
 
 def single_threaded(method):
     """Run ``method`` with BLAS and OpenMP thread pools limited to one thread."""
+
     @functools.wraps(method)
     def wrapper(*args, **kwargs):
         with _controller().limit(limits=1):
             return method(*args, **kwargs)
+
     return wrapper
 
 

@@ -189,9 +189,16 @@ class ConsensusPAC(KMeansFinal, ClusterMixin, BaseEstimator):
     (2, 0.0)
     """
 
-    def __init__(self, max_k: int = 6, n_resamples: int = 50, subsample: float = 0.8,
-                 max_items: int = 2000, min_cluster_fraction: float = 0.05, n_init: int = 10,
-                 random_state: int | None = None):
+    def __init__(
+        self,
+        max_k: int = 6,
+        n_resamples: int = 50,
+        subsample: float = 0.8,
+        max_items: int = 2000,
+        min_cluster_fraction: float = 0.05,
+        n_init: int = 10,
+        random_state: int | None = None,
+    ):
         self.max_k = max_k
         self.n_resamples = n_resamples
         self.subsample = subsample
@@ -249,6 +256,8 @@ class ConsensusPAC(KMeansFinal, ClusterMixin, BaseEstimator):
                 break
             self.skipped_.append(k)
         else:
-            log.warning("every k has a cluster below min_cluster_fraction=%s; using the lowest PAC anyway",
-                        self.min_cluster_fraction)
+            log.warning(
+                "every k has a cluster below min_cluster_fraction=%s; using the lowest PAC anyway",
+                self.min_cluster_fraction,
+            )
         return models

@@ -78,8 +78,13 @@ class HDBSCANClusters(ClusterMixin, BaseEstimator):
     (2, {}, 15)
     """
 
-    def __init__(self, min_cluster_fraction: float = 0.05, min_samples: int | None = None,
-                 max_fit: int = 20_000, random_state: int | None = None):
+    def __init__(
+        self,
+        min_cluster_fraction: float = 0.05,
+        min_samples: int | None = None,
+        max_fit: int = 20_000,
+        random_state: int | None = None,
+    ):
         self.min_cluster_fraction = min_cluster_fraction
         self.min_samples = min_samples
         self.max_fit = max_fit
@@ -101,8 +106,11 @@ class HDBSCANClusters(ClusterMixin, BaseEstimator):
         if n_fit <= self.min_cluster_size_:
             return self._no_structure(n)
         min_samples = None if self.min_samples is None else min(self.min_samples, n_fit - 1)
-        sub_labels = HDBSCAN(min_cluster_size=self.min_cluster_size_, min_samples=min_samples,
-                             copy=True).fit(X[self.fit_index_]).labels_
+        sub_labels = (
+            HDBSCAN(min_cluster_size=self.min_cluster_size_, min_samples=min_samples, copy=True)
+            .fit(X[self.fit_index_])
+            .labels_
+        )
         found = np.unique(sub_labels[sub_labels >= 0])
         if len(found) <= 1:
             return self._no_structure(n)

@@ -115,8 +115,14 @@ class KMeansSilhouette(KMeansFinal, ClusterMixin, BaseEstimator):
     (2, [2, 3, 4])
     """
 
-    def __init__(self, max_k: int = 6, n_init: int = 5, min_cluster_fraction: float = 0.05,
-                 sample_size: int = 5000, random_state: int | None = None):
+    def __init__(
+        self,
+        max_k: int = 6,
+        n_init: int = 5,
+        min_cluster_fraction: float = 0.05,
+        sample_size: int = 5000,
+        random_state: int | None = None,
+    ):
         self.max_k = max_k
         self.n_init = n_init
         self.min_cluster_fraction = min_cluster_fraction
@@ -146,8 +152,10 @@ class KMeansSilhouette(KMeansFinal, ClusterMixin, BaseEstimator):
             raise ValueError(f"k-means found no solution with at least 2 clusters on {n} rows")
         eligible = [k for k in models if k not in self.skipped_]
         if not eligible:
-            log.warning("every k has a cluster below min_cluster_fraction=%s; using the best silhouette anyway",
-                        self.min_cluster_fraction)
+            log.warning(
+                "every k has a cluster below min_cluster_fraction=%s; using the best silhouette anyway",
+                self.min_cluster_fraction,
+            )
             eligible = list(models)
         self.n_clusters_ = max(eligible, key=lambda k: (self.criterion_[k], -k))
         self.model_ = models[self.n_clusters_]

@@ -53,8 +53,7 @@ METHODS: dict[str, type] = {
 }
 
 
-def make_method(name: str, *, max_k: int, min_cluster_fraction: float, n_init: int,
-                random_state: int | None) -> Any:
+def make_method(name: str, *, max_k: int, min_cluster_fraction: float, n_init: int, random_state: int | None) -> Any:
     """Build the clustering method called ``name`` in the configuration.
 
     Every method gets ``min_cluster_fraction`` and ``random_state``. ``max_k`` goes to

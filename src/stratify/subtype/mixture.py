@@ -71,8 +71,9 @@ class GaussianMixtureBIC(ClusterMixin, BaseEstimator):
     2
     """
 
-    def __init__(self, max_k: int = 6, n_init: int = 5, min_cluster_fraction: float = 0.05,
-                 random_state: int | None = None):
+    def __init__(
+        self, max_k: int = 6, n_init: int = 5, min_cluster_fraction: float = 0.05, random_state: int | None = None
+    ):
         self.max_k = max_k
         self.n_init = n_init
         self.min_cluster_fraction = min_cluster_fraction
@@ -86,8 +87,13 @@ class GaussianMixtureBIC(ClusterMixin, BaseEstimator):
         for k in range(1, self.max_k + 1):
             if k > len(X) // 2:
                 break
-            gm = GaussianMixture(n_components=k, covariance_type="full", n_init=self.n_init,
-                                 random_state=self.random_state, reg_covar=1e-4).fit(X)
+            gm = GaussianMixture(
+                n_components=k,
+                covariance_type="full",
+                n_init=self.n_init,
+                random_state=self.random_state,
+                reg_covar=1e-4,
+            ).fit(X)
             sizes = np.bincount(gm.predict(X), minlength=k) / len(X)
             if k > 1 and sizes.min() < self.min_cluster_fraction:
                 continue
@@ -127,6 +133,7 @@ class GaussianMixtureBIC(ClusterMixin, BaseEstimator):
             Component labels (``n_init=1``, ``reg_covar=1e-4`` as in the selection fit).
         """
         X = check_refit_data(X)
-        gm = GaussianMixture(n_components=self.n_clusters_, covariance_type="full", n_init=1,
-                             random_state=draw_seed(rng), reg_covar=1e-4).fit(X)
+        gm = GaussianMixture(
+            n_components=self.n_clusters_, covariance_type="full", n_init=1, random_state=draw_seed(rng), reg_covar=1e-4
+        ).fit(X)
         return gm.predict(X)

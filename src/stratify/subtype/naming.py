@@ -37,8 +37,9 @@ def naming_rules(overrides: Mapping[str, Any] | None = None) -> Rules:
     return {name: [(tuple(c["features"]), float(c["min"])) for c in conds] for name, conds in raw.items()}
 
 
-def name_clusters(profile: pd.DataFrame, *, rules: Rules | None = None,
-                  lower: pd.DataFrame | None = None) -> dict[int, str]:
+def name_clusters(
+    profile: pd.DataFrame, *, rules: Rules | None = None, lower: pd.DataFrame | None = None
+) -> dict[int, str]:
     """Apply naming rules to a (cluster x feature) table of standardised means.
 
     A condition ``(features, min)`` holds when any of its features has a mean >= ``min``
@@ -57,8 +58,7 @@ def name_clusters(profile: pd.DataFrame, *, rules: Rules | None = None,
         for name, conds in rules.items():
             ok = True
             for feats, thr in conds:
-                vals = [f for f in feats if f in row.index and row[f] >= thr
-                        and (lower is None or lower.loc[k, f] > 0)]
+                vals = [f for f in feats if f in row.index and row[f] >= thr and (lower is None or lower.loc[k, f] > 0)]
                 if not vals:
                     ok = False
                     break

@@ -42,8 +42,14 @@ from stratify.subtype.stats import bootstrap_stability, sigclust
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SubtypeOptions", "profile_columns", "run_subtyping", "standardise", "subtype_adds_to_severity",
-           "subtype_options"]
+__all__ = [
+    "SubtypeOptions",
+    "profile_columns",
+    "run_subtyping",
+    "standardise",
+    "subtype_adds_to_severity",
+    "subtype_options",
+]
 
 CRITERION_NAMES = {"gmm_bic": "BIC", "kmeans": "silhouette", "consensus": "PAC"}
 
@@ -109,8 +115,15 @@ def profile_columns(feats: list[str]) -> list[str]:
     >>> profile_columns(["aes"])
     ['cluster', 'n', 'subtype', 'aes', 'aes_lo', 'aes_hi', 'mean_jaccard', 'stability']
     """
-    return ["cluster", "n", "subtype", *feats, *[f"{f}_{s}" for f in feats for s in ("lo", "hi")],
-            "mean_jaccard", "stability"]
+    return [
+        "cluster",
+        "n",
+        "subtype",
+        *feats,
+        *[f"{f}_{s}" for f in feats for s in ("lo", "hi")],
+        "mean_jaccard",
+        "stability",
+    ]
 
 
 def _progress(what: str, total: int):
@@ -119,6 +132,7 @@ def _progress(what: str, total: int):
     def report(i: int, n: int) -> None:
         if i % step == 0 or i == n:
             log.info("%s: %d/%d", what, i, n)
+
     return report
 
 
@@ -136,22 +150,35 @@ def _by_size(raw: np.ndarray, k: int) -> np.ndarray:
     return np.where(raw >= 0, relabel[np.clip(raw, 0, None)], -1)
 
 
-def _test_solution(z: np.ndarray, labels: np.ndarray, est, k: int,
-                   o: SubtypeOptions) -> tuple[dict[str, Any], dict[str, Any]]:
+def _test_solution(
+    z: np.ndarray, labels: np.ndarray, est, k: int, o: SubtypeOptions
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """The existence test and the bootstrap stability of a solution with ``k`` > 1 clusters."""
     if k <= 1:
         skipped = {"run": False, "reason": "the method found a single cluster"}
         return skipped, dict(skipped)
-    existence = {"run": True, **sigclust(z, n_sim=o.n_null, random_state=o.seed,
-                                         progress=_progress("existence test (SigClust)", o.n_null))}
-    stability = {"run": True, **bootstrap_stability(
-        z, labels, lambda x, rng: est.refit_fixed(x, rng), n_boot=o.n_bootstrap, random_state=o.seed,
-        stable=o.stable_jaccard, progress=_progress("bootstrap stability", o.n_bootstrap))}
+    existence = {
+        "run": True,
+        **sigclust(z, n_sim=o.n_null, random_state=o.seed, progress=_progress("existence test (SigClust)", o.n_null)),
+    }
+    stability = {
+        "run": True,
+        **bootstrap_stability(
+            z,
+            labels,
+            lambda x, rng: est.refit_fixed(x, rng),
+            n_boot=o.n_bootstrap,
+            random_state=o.seed,
+            stable=o.stable_jaccard,
+            progress=_progress("bootstrap stability", o.n_bootstrap),
+        ),
+    }
     return existence, stability
 
 
-def _profiles(z: np.ndarray, feats: list[str], labels: np.ndarray,
-              jac: dict[int, dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def _profiles(
+    z: np.ndarray, feats: list[str], labels: np.ndarray, jac: dict[int, dict[str, Any]]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Per cluster (noise left out): the standardised means, their 95% lower bounds and the
     profile table (n, means with intervals, stability), indexed by cluster."""
     zdf = pd.DataFrame(z, columns=feats)
@@ -182,14 +209,21 @@ def _label(c: int, *, claimed: bool, stable: list[int], names: dict[int, str]) -
 
 def _skipped(feats: list[str], summary: dict[str, Any]):
     """The stage's result without clustering: fewer than two features have data."""
-    summary.update(n_clusters=0, claimed=False,
-                   statement=f"Subtyping skipped: it needs at least two features with data, has {feats}.")
-    return (pd.DataFrame(columns=["patient_id", "cluster", "subtype"]),
-            pd.DataFrame(columns=profile_columns(feats)), summary)
+    summary.update(
+        n_clusters=0,
+        claimed=False,
+        statement=f"Subtyping skipped: it needs at least two features with data, has {feats}.",
+    )
+    return (
+        pd.DataFrame(columns=["patient_id", "cluster", "subtype"]),
+        pd.DataFrame(columns=profile_columns(feats)),
+        summary,
+    )
 
 
-def run_subtyping(features: pd.DataFrame, *,
-                  options: SubtypeOptions) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+def run_subtyping(
+    features: pd.DataFrame, *, options: SubtypeOptions
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Cluster patients, test the solution, check its stability and name what survives.
 
     Parameters
@@ -214,14 +248,20 @@ def run_subtyping(features: pd.DataFrame, *,
     """
     o = options
     feats = [f for f in o.features if f in features.columns and features[f].notna().any()]
-    summary: dict[str, Any] = {"features": feats, "features_missing": [f for f in o.features if f not in feats],
-                               "method": o.method, "alpha": o.alpha, "stable_jaccard": o.stable_jaccard}
+    summary: dict[str, Any] = {
+        "features": feats,
+        "features_missing": [f for f in o.features if f not in feats],
+        "method": o.method,
+        "alpha": o.alpha,
+        "stable_jaccard": o.stable_jaccard,
+    }
     if len(feats) < 2:
         return _skipped(feats, summary)
     z, n_imp, params = standardise(features, feats)
     log.info("clustering %d patients on %s with %s", len(z), ", ".join(feats), o.method)
-    est = make_method(o.method, max_k=o.max_k, min_cluster_fraction=o.min_cluster_fraction,
-                      n_init=o.n_init, random_state=o.seed).fit(z)
+    est = make_method(
+        o.method, max_k=o.max_k, min_cluster_fraction=o.min_cluster_fraction, n_init=o.n_init, random_state=o.seed
+    ).fit(z)
     k = int(est.n_clusters_)
     labels = _by_size(np.asarray(est.labels_, dtype=int), k)
     proba = est.predict_proba(z).max(axis=1) if hasattr(est, "predict_proba") else np.full(len(z), np.nan)
@@ -237,13 +277,28 @@ def run_subtyping(features: pd.DataFrame, *,
         return _label(int(c), claimed=claimed, stable=stable, names=names)
 
     prof.insert(1, "subtype", [label(c) for c in prof.index])
-    assign = pd.DataFrame({"patient_id": features["patient_id"].to_numpy(), "cluster": labels,
-                           "subtype": [label(c) for c in labels], "probability": proba, "n_imputed": n_imp})
-    summary.update(n_clusters=k, criterion={str(a): float(b) for a, b in getattr(est, "criterion_", {}).items()},
-                   criterion_name=CRITERION_NAMES.get(o.method), standardisation=params,
-                   names={str(c): n for c, n in names.items()}, claimed=claimed,
-                   n_imputed_patients=int((n_imp > 0).sum()), n_noise=int((labels < 0).sum()),
-                   existence_test=existence, stability=stability, stable_clusters=stable)
+    assign = pd.DataFrame(
+        {
+            "patient_id": features["patient_id"].to_numpy(),
+            "cluster": labels,
+            "subtype": [label(c) for c in labels],
+            "probability": proba,
+            "n_imputed": n_imp,
+        }
+    )
+    summary.update(
+        n_clusters=k,
+        criterion={str(a): float(b) for a, b in getattr(est, "criterion_", {}).items()},
+        criterion_name=CRITERION_NAMES.get(o.method),
+        standardisation=params,
+        names={str(c): n for c, n in names.items()},
+        claimed=claimed,
+        n_imputed_patients=int((n_imp > 0).sum()),
+        n_noise=int((labels < 0).sum()),
+        existence_test=existence,
+        stability=stability,
+        stable_clusters=stable,
+    )
     if o.method == "gmm_bic":
         summary["bic"] = summary["criterion"]
     summary["statement"] = _statement(summary, prof, alpha=o.alpha, stable_jaccard=o.stable_jaccard)
@@ -255,27 +310,37 @@ def _statement(s: dict[str, Any], prof: pd.DataFrame, *, alpha: float, stable_ja
     """The summary's ``statement``: what was found, or why no robust subtypes were claimed."""
     k = s["n_clusters"]
     if k <= 1:
-        why = ("a single Gaussian fits best (lowest BIC)" if s["method"] == "gmm_bic"
-               else f"{s['method']} found no more than one cluster")
+        why = (
+            "a single Gaussian fits best (lowest BIC)"
+            if s["method"] == "gmm_bic"
+            else f"{s['method']} found no more than one cluster"
+        )
         return f"No robust subtypes: {why}."
     e = s["existence_test"]
     found = f"{s['method']} proposed {k} clusters"
     if e["p_value"] >= alpha:
-        return (f"No robust subtypes: {found}, but the data are not more clustered than a single Gaussian "
-                f"with their covariance (SigClust p = {e['p_value']:.3g}, {e['n_sim']} simulations).")
+        return (
+            f"No robust subtypes: {found}, but the data are not more clustered than a single Gaussian "
+            f"with their covariance (SigClust p = {e['p_value']:.3g}, {e['n_sim']} simulations)."
+        )
     jac = ", ".join(f"cluster {c} {v['mean_jaccard']:.2f}" for c, v in s["stability"]["clusters"].items())
     if not s["claimed"]:
-        return (f"No robust subtypes: {found} and the existence test rejects a single Gaussian "
-                f"(SigClust p = {e['p_value']:.3g}), but fewer than two clusters are stable under the bootstrap "
-                f"(mean Jaccard {jac}; stable from {stable_jaccard:g}).")
+        return (
+            f"No robust subtypes: {found} and the existence test rejects a single Gaussian "
+            f"(SigClust p = {e['p_value']:.3g}), but fewer than two clusters are stable under the bootstrap "
+            f"(mean Jaccard {jac}; stable from {stable_jaccard:g})."
+        )
     parts = ", ".join(f"cluster {c} = {prof.loc[c, 'subtype']} (n={prof.loc[c, 'n']})" for c in prof.index)
-    return (f"Subtypes found: {found}; the existence test rejects a single Gaussian (SigClust p = {e['p_value']:.3g}) "
-            f"and {len(s['stable_clusters'])} of the {k} clusters are stable under the bootstrap (mean Jaccard {jac}). "
-            f"{parts}.")
+    return (
+        f"Subtypes found: {found}; the existence test rejects a single Gaussian (SigClust p = {e['p_value']:.3g}) "
+        f"and {len(s['stable_clusters'])} of the {k} clusters are stable under the bootstrap (mean Jaccard {jac}). "
+        f"{parts}."
+    )
 
 
-def subtype_adds_to_severity(df: pd.DataFrame, assign: pd.DataFrame, *, outcome: str = "y",
-                             severity: str = "baseline_severity") -> dict[str, Any]:
+def subtype_adds_to_severity(
+    df: pd.DataFrame, assign: pd.DataFrame, *, outcome: str = "y", severity: str = "baseline_severity"
+) -> dict[str, Any]:
     """Does subtype membership improve a logistic model that already has baseline severity?
 
     Likelihood-ratio test of ``outcome ~ severity + subtype`` against ``outcome ~ severity``
@@ -315,7 +380,14 @@ def subtype_adds_to_severity(df: pd.DataFrame, assign: pd.DataFrame, *, outcome:
     ll0, ll1 = loglik(sev), loglik(np.hstack([sev, dummies]))
     lr = max(0.0, 2 * (ll1 - ll0))
     df_ = dummies.shape[1]
-    return {"run": True, "n": int(len(m)), "n_left_out": int(n_all - len(m)), "loglik_severity": ll0,
-            "loglik_severity_subtype": ll1, "lr_statistic": lr, "df": int(df_),
-            "p_value": float(chi2.sf(lr, df_)),
-            "test": "likelihood-ratio test, logistic regression: outcome ~ baseline severity (+ subtype)"}
+    return {
+        "run": True,
+        "n": int(len(m)),
+        "n_left_out": int(n_all - len(m)),
+        "loglik_severity": ll0,
+        "loglik_severity_subtype": ll1,
+        "lr_statistic": lr,
+        "df": int(df_),
+        "p_value": float(chi2.sf(lr, df_)),
+        "test": "likelihood-ratio test, logistic regression: outcome ~ baseline severity (+ subtype)",
+    }
