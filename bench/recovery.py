@@ -43,12 +43,12 @@ def subtype_recovery(seed: int, *, n: int = 1000, null: bool = False,
     between the clusters and the planted immune-metabolic membership, whether the
     cluster holding most planted patients is named immune-metabolic, and seconds.
     """
-    from stratify.subtype.mixture import run_subtyping
+    from stratify.subtype.subtyping import run_subtyping, subtype_options
 
     t0 = time.monotonic()
     cfg, patients, truth = _simulated_clinical(seed, n, null)
     cfg["subtype"].update(subtype or {})
-    assign, prof, summary = run_subtyping(patients, cfg)
+    assign, prof, summary = run_subtyping(patients, options=subtype_options(cfg))
     m = assign.merge(truth[["patient_id", "immune_metabolic"]], on="patient_id")
     ari = float(adjusted_rand_score(m["immune_metabolic"], m["cluster"]))
     named = False

@@ -8,7 +8,7 @@ Every (data, n, method) configuration runs in a fresh Python subprocess (this sc
 ``--child``), so its peak resident set size (``ru_maxrss``) is that configuration's own.
 The child limits BLAS/OpenMP thread pools to one thread (``threadpoolctl.threadpool_limits(1)``,
 plus ``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` / ``MKL_NUM_THREADS`` = 1 in its
-environment) and does what ``stratify.subtype.mixture.run_subtyping`` does with the default
+environment) and does what ``stratify.subtype.subtyping.run_subtyping`` does with the default
 configuration: ``make_method(name, max_k=6, min_cluster_fraction=0.05, n_init=5,
 random_state=0).fit(X)``, then, only when ``n_clusters_ > 1``, ``sigclust(X, n_sim=100,
 random_state=0)`` and ``bootstrap_stability(X, labels, est.refit_fixed, n_boot=100,
@@ -24,7 +24,7 @@ four features standing for the pipeline's standardised ``inflammatory_index``,
   +2.4 within-group SD on the first three features (about 1.7 SD of the pooled,
   standardised feature); anhedonia is not shifted;
 * ``null``: the same without a subgroup;
-* then every column is z-scored, as ``stratify.subtype.mixture.standardise`` does.
+* then every column is z-scored, as ``stratify.subtype.subtyping.standardise`` does.
 
 The shift and the correlation are what the demo cohort shows (``stratify simulate``,
 n = 800, seed 7: standardised mean differences 2.3-2.5 on the first three features,

@@ -1,4 +1,5 @@
-"""Tests for stratify.subtype.methods: four clustering methods behind one interface."""
+"""Tests for stratify.subtype.methods: four clustering methods behind one interface (the estimators in
+stratify.subtype.mixture, .kmeans, .density and .consensus), and scikit-learn's estimator checks."""
 
 from __future__ import annotations
 
@@ -6,17 +7,12 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.metrics import adjusted_rand_score
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from stratify.subtype.methods import (
-    GMMBIC,
-    METHODS,
-    ConsensusPAC,
-    HDBSCANClusters,
-    KMeansSilhouette,
-    consensus_matrix,
-    make_method,
-    pac,
-)
+from stratify.subtype.consensus import ConsensusPAC, consensus_matrix, pac
+from stratify.subtype.density import HDBSCANClusters
+from stratify.subtype.kmeans import KMeansSilhouette
+from stratify.subtype.methods import METHODS, make_method
 from stratify.subtype.mixture import GaussianMixtureBIC
 
 # centres on an equilateral triangle (side 10, unit-SD blobs): no pair of blobs is closer
@@ -275,8 +271,9 @@ def test_consensus_skips_solutions_with_a_tiny_cluster():
 
 
 def test_make_method_builds_each_class_with_consistent_parameters():
-    assert METHODS == {"gmm_bic": GMMBIC, "kmeans": KMeansSilhouette, "hdbscan": HDBSCANClusters,
-                       "consensus": ConsensusPAC}
+    expected = {"gmm_bic": GaussianMixtureBIC, "kmeans": KMeansSilhouette, "hdbscan": HDBSCANClusters,
+                "consensus": ConsensusPAC}
+    assert expected == METHODS
     for name, cls in METHODS.items():
         est = make_method(name, max_k=5, min_cluster_fraction=0.1, n_init=2, random_state=9)
         assert type(est) is cls
@@ -284,8 +281,6 @@ def test_make_method_builds_each_class_with_consistent_parameters():
         assert params["min_cluster_fraction"] == 0.1 and params["random_state"] == 9
         if name != "hdbscan":
             assert params["max_k"] == 5 and params["n_init"] == 2
-    assert isinstance(make_method("gmm_bic", max_k=2, min_cluster_fraction=0.1, n_init=1, random_state=0),
-                      GaussianMixtureBIC)
 
 
 def test_make_method_unknown_name_lists_valid_names():
@@ -336,8 +331,18 @@ def test_hdbscan_one_cluster_found_means_no_structure(monkeypatch):
             self.labels_ = np.where(np.arange(len(X)) % 4 == 0, -1, 0)
             return self
 
-    import stratify.subtype.methods as cm
+    import stratify.subtype.density as density
 
-    monkeypatch.setattr(cm, "HDBSCAN", OneCluster)
+    monkeypatch.setattr(density, "HDBSCAN", OneCluster)
     est = HDBSCANClusters().fit(np.random.default_rng(0).normal(0, 1, (100, 2)))
     assert est.n_clusters_ == 1 and set(est.labels_) == {0} and est.noise_fraction_ == 0.0
+
+
+# ---------------------------------------------------------------- scikit-learn's estimator checks
+
+# Small settings keep the checks fast (scikit-learn's checks fit each estimator some 60 times);
+# every class's code path is the same as with the defaults.
+@parametrize_with_checks([GaussianMixtureBIC(max_k=4, n_init=1), KMeansSilhouette(max_k=4, n_init=2),
+                          HDBSCANClusters(), ConsensusPAC(max_k=4, n_resamples=10, n_init=2)])
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)

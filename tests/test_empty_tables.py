@@ -76,7 +76,7 @@ def test_report_reads_empty_and_legacy_one_byte_tables(tmp_path):
 
 
 def test_concordance_and_profiles_have_their_columns_when_empty():
-    from stratify.subtype.mixture import profile_columns
+    from stratify.subtype.subtyping import profile_columns
     from stratify.trd import CONCORDANCE_COLUMNS, concordance
 
     staging = pd.DataFrame({"patient_id": ["P1"], "sforzini_2021": ["TRD"], "thase_rush_1997": [2],
@@ -88,12 +88,12 @@ def test_concordance_and_profiles_have_their_columns_when_empty():
 
 def test_skipped_subtyping_writes_profiles_with_a_header():
     from stratify.config import validate_config
-    from stratify.subtype.mixture import profile_columns, run_subtyping
+    from stratify.subtype.subtyping import profile_columns, run_subtyping, subtype_options
 
     cfg = validate_config({"cohort": "c", "genome_build": "GRCh38",
                            "inputs": {"patients": "p.tsv", "symptoms": "s.tsv"},
                            "endpoint": {"instrument": "HAMD17", "week": 8}})
     feats = pd.DataFrame({"patient_id": ["P1", "P2"], "aes": [1.0, 2.0], "anhedonia": [float("nan")] * 2})
-    assign, prof, summary = run_subtyping(feats, cfg)
+    assign, prof, summary = run_subtyping(feats, options=subtype_options(cfg))
     assert summary["statement"].startswith("Subtyping skipped")
     assert list(prof.columns) == profile_columns(["aes"]) and prof.empty

@@ -11,9 +11,9 @@ import yaml
 
 from stratify.clinical.scores import instrument_totals
 from stratify.config import load_config, load_resource
+from stratify.inputs.validate import validate_inputs, validate_options
 from stratify.pgx import call_diplotypes, load_definitions, read_vcf_genotypes
 from stratify.simulate.cohort import NULL_INTERCEPT, simulate_cohort, write_cohort
-from stratify.inputs.validate import validate_inputs, validate_options
 
 N = 200
 

@@ -1,4 +1,5 @@
-"""Tests for stratify.subtype.mixture: BIC-chosen Gaussian mixtures, cluster naming, the stage."""
+"""Tests for the subtype stage's analysis: BIC-chosen Gaussian mixtures (stratify.subtype.mixture),
+cluster naming (stratify.subtype.naming) and run_subtyping (stratify.subtype.subtyping)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stratify.subtype.mixture import (GaussianMixtureBIC, name_clusters, naming_rules, run_subtyping, standardise,
-                              subtype_adds_to_severity)
+from stratify.subtype.mixture import GaussianMixtureBIC
+from stratify.subtype.naming import name_clusters, naming_rules
+from stratify.subtype.subtyping import (
+    SubtypeOptions,
+    run_subtyping,
+    standardise,
+    subtype_adds_to_severity,
+    subtype_options,
+)
 
 
 def _config(**subtype):
@@ -16,6 +24,10 @@ def _config(**subtype):
           "stable_jaccard": 0.75, "naming": {}}
     sc.update(subtype)
     return {"seed": 0, "subtype": sc}
+
+
+def _options(**subtype):
+    return subtype_options(_config(**subtype))
 
 
 def test_single_gaussian_gives_k1():
@@ -63,7 +75,8 @@ def test_estimator_conventions():
     x = np.random.default_rng(0).normal(0, 1, (40, 2))
     assert est.fit(x) is est
     learned = sorted(a for a in vars(est) if a not in ("max_k", "n_init", "min_cluster_fraction", "random_state"))
-    assert learned == ["bic_", "model_", "n_components_"]
+    assert learned == ["bic_", "criterion_", "labels_", "model_", "n_clusters_", "n_components_", "n_features_in_",
+                       "skipped_"]
     assert (est.max_k, est.n_init, est.min_cluster_fraction, est.random_state) == (2, 1, 0.1, 3)
 
 
@@ -127,9 +140,8 @@ def test_custom_rules():
     assert name_clusters(_profile([{"x": 0.5}, {"x": 1.0}]), rules=rules) == {1: "high-x"}
     assert list(naming_rules()) == ["immune-metabolic", "anhedonic", "cognitive", "anxious"]
     # config rules add to the defaults, or replace one by name
-    cfg = {"subtype": {"naming": {"anhedonic": [{"features": ["anhedonia"], "min": 1.0}],
-                                  "sleepy": [{"features": ["sleep"], "min": 0.5}]}}}
-    r = naming_rules(cfg)
+    naming = {"anhedonic": [{"features": ["anhedonia"], "min": 1.0}], "sleepy": [{"features": ["sleep"], "min": 0.5}]}
+    r = naming_rules(naming)
     assert r["anhedonic"] == [(("anhedonia",), 1.0)] and r["sleepy"] == [(("sleep",), 0.5)]
     assert list(r)[:4] == ["immune-metabolic", "anhedonic", "cognitive", "anxious"]
 
@@ -140,7 +152,26 @@ def test_a_condition_needs_its_interval_above_zero():
     assert name_clusters(prof, lower=_profile([{"anhedonia": -0.05}])) == {}
 
 
-# --------------------------------------------------------------------------- standardise, run_subtyping
+# --------------------------------------------------------------------------- options, standardise, run_subtyping
+
+def test_options_defaults_are_the_config_schemas():
+    from stratify.config import validate_config
+
+    cfg = validate_config({"cohort": "c", "genome_build": "GRCh38", "seed": 4,
+                           "inputs": {"patients": "p.tsv", "symptoms": "s.tsv"},
+                           "endpoint": {"instrument": "HAMD17", "week": 8}})
+    assert subtype_options(cfg) == SubtypeOptions(seed=4)
+
+
+def test_options_from_a_config_carry_every_setting():
+    o = _options(method="kmeans", max_k=3, naming={"sleepy": [{"features": ["sleep"], "min": 0.5}]})
+    assert (o.method, o.max_k, o.n_init, o.n_null, o.n_bootstrap, o.seed) == ("kmeans", 3, 1, 39, 30, 0)
+    assert o.features == ("inflammatory_index", "metabolic_index", "aes", "anhedonia")
+    assert o.naming == {"sleepy": [{"features": ["sleep"], "min": 0.5}]}
+    with pytest.raises(TypeError):
+        subtype_options({"seed": 0, "subtype": {"n_clusters": 3}})   # not an option
+
+
 
 def test_standardise_imputes_the_median():
     df = pd.DataFrame({"a": [1.0, np.nan, 3.0, 4.0], "b": [5.0, 5.0, 5.0, 5.0]})
@@ -167,7 +198,7 @@ def _features(groups, seed=0):
 
 def test_run_subtyping_no_subtypes():
     feats = _features([(120, 0.0, 0.0)])
-    assign, prof, summary = run_subtyping(feats, _config())
+    assign, prof, summary = run_subtyping(feats, options=_options())
     assert summary["n_clusters"] == 1 and summary["claimed"] is False
     assert summary["statement"] == "No robust subtypes: a single Gaussian fits best (lowest BIC)."
     assert set(assign["subtype"]) == {"none"} and len(assign) == 120
@@ -177,7 +208,7 @@ def test_run_subtyping_no_subtypes():
 def test_run_subtyping_finds_tests_and_names_the_planted_group():
     feats = _features([(150, 0.0, 0.0), (60, 2.5, 0.0)])
     feats.loc[3, "aes"] = np.nan   # one imputed value
-    assign, prof, summary = run_subtyping(feats, _config())
+    assign, prof, summary = run_subtyping(feats, options=_options())
     assert summary["n_clusters"] == 2 and summary["claimed"] is True
     # tested before named: the existence test rejects one Gaussian and both clusters are stable
     assert summary["existence_test"]["p_value"] == pytest.approx(1 / 40)
@@ -196,7 +227,7 @@ def test_run_subtyping_finds_tests_and_names_the_planted_group():
 def test_kmeans_on_one_gaussian_is_not_claimed():
     """k-means always splits; the existence test is what says there is nothing there."""
     feats = _features([(300, 0.0, 0.0)], seed=2)
-    assign, prof, summary = run_subtyping(feats, _config(method="kmeans", max_k=3))
+    assign, prof, summary = run_subtyping(feats, options=_options(method="kmeans", max_k=3))
     assert summary["n_clusters"] >= 2 and summary["claimed"] is False
     assert summary["existence_test"]["p_value"] >= 0.05
     assert summary["statement"].startswith("No robust subtypes: kmeans proposed")
@@ -208,7 +239,7 @@ def test_unstable_clusters_are_not_named():
     """Significant but unstable: claimed only when two clusters survive the bootstrap."""
     feats = _features([(150, 0.0, 0.0), (150, 1.2, 0.0)])   # overlapping: mean Jaccard about 0.995
     cfg = _config(stable_jaccard=1.0)            # a threshold only perfect stability passes
-    assign, prof, summary = run_subtyping(feats, cfg)
+    assign, prof, summary = run_subtyping(feats, options=subtype_options(cfg))
     assert summary["existence_test"]["p_value"] < 0.05 and summary["claimed"] is False
     assert "fewer than two clusters are stable under the bootstrap" in summary["statement"]
     assert set(assign["subtype"]) == {"none"} and summary["names"] == {}
@@ -216,7 +247,7 @@ def test_unstable_clusters_are_not_named():
 
 def test_hdbscan_noise_is_labelled_noise():
     feats = _features([(200, 0.0, 0.0), (100, 3.0, 0.0)], seed=1)
-    assign, prof, summary = run_subtyping(feats, _config(method="hdbscan"))
+    assign, prof, summary = run_subtyping(feats, options=_options(method="hdbscan"))
     assert summary["n_noise"] == int((assign["cluster"] == -1).sum())
     assert set(assign.loc[assign["cluster"] == -1, "subtype"]) <= {"noise"}
 
@@ -234,7 +265,7 @@ def test_subtype_adds_to_severity_is_null_when_clusters_do_not_matter():
 def test_run_subtyping_needs_two_features():
     feats = _features([(50, 0.0, 0.0)])[["patient_id", "aes"]]
     feats["inflammatory_index"] = np.nan   # present but empty
-    assign, prof, summary = run_subtyping(feats, _config())
+    assign, prof, summary = run_subtyping(feats, options=_options())
     assert len(assign) == 0 and summary["n_clusters"] == 0 and summary["claimed"] is False
     assert summary["features"] == ["aes"]
     assert summary["features_missing"] == ["inflammatory_index", "metabolic_index", "anhedonia"]

@@ -10,7 +10,7 @@ from stratify.io.layout import StageFiles
 from stratify.io.results import dump_json, not_drawn_png, provenance, write_tsv
 from stratify.io.tables import write_table
 from stratify.plots import criterion_png, profile_png
-from stratify.subtype.mixture import run_subtyping, subtype_adds_to_severity
+from stratify.subtype.subtyping import run_subtyping, subtype_adds_to_severity, subtype_options
 from stratify.subtype.outcomes import outcome_by_subtype
 
 CRITERION_LABELS = {"BIC": "BIC (lower is better)", "silhouette": "mean silhouette (higher is better)",
@@ -21,7 +21,7 @@ def run_subtype(config: dict[str, Any], files: StageFiles | str | Path) -> dict[
     """subtype: cluster the feature table; write assignments, profiles, figures and the summary."""
     files = StageFiles.of(files, "subtype")
     df, _ = read_features(files)
-    assign, prof, summary = run_subtyping(df, config)
+    assign, prof, summary = run_subtyping(df, options=subtype_options(config))
     write_table(assign, files.output("assignments"), kind="subtype.assignments",
                 provenance=provenance(config, "subtype"))
     write_tsv(prof, files.output("profiles"))

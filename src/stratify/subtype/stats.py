@@ -59,7 +59,9 @@ def _as_data(X: Any, *, min_rows: int, name: str = "X") -> np.ndarray:
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name} must be a numeric 2-D array (rows = patients, columns = features): {exc}") from exc
     if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (rows = patients, columns = features); got {arr.ndim} dimension(s)")
+        raise ValueError(
+            f"{name} must be a 2-D array (rows = patients, columns = features); got {arr.ndim} dimension(s)"
+        )
     n, d = arr.shape
     if d < 1:
         raise ValueError(f"{name} must have at least 1 column (feature); got {d}")
@@ -259,7 +261,9 @@ def sigclust(
     else:
         p_normal = None
     p_value = (1 + int(np.count_nonzero(ci_sim <= ci_obs))) / (1 + n_sim)
-    subsample = f"; statistic and null computed on a fixed random subsample of {n_used} of {n} rows" if n_used < n else ""
+    subsample = (
+        f"; statistic and null computed on a fixed random subsample of {n_used} of {n} rows" if n_used < n else ""
+    )
     method = (
         "SigClust (Liu et al. 2008): 2-means cluster index (within-cluster SS / total SS; small = "
         f"clustered) against {n_sim} simulations from a single Gaussian with the data's covariance, "
@@ -447,7 +451,9 @@ def bootstrap_stability(
     if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
         raise ValueError(f"n_boot must be a positive integer; got {n_boot!r}")
     if not (0.0 <= dissolved <= stable <= 1.0):
-        raise ValueError(f"thresholds must satisfy 0 <= dissolved <= stable <= 1; got dissolved={dissolved}, stable={stable}")
+        raise ValueError(
+            f"thresholds must satisfy 0 <= dissolved <= stable <= 1; got dissolved={dissolved}, stable={stable}"
+        )
     if not callable(fit_predict):
         raise ValueError("fit_predict must be a callable fit_predict(X_sample, rng) -> labels")
     n_boot = int(n_boot)
