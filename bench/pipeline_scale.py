@@ -169,7 +169,7 @@ def child(args) -> dict:
 
     cfg_path = work / f"scale_{n}.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(work),
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"), "--directory", str(work),
            "--configfile", str(cfg_path), "--cores", str(args.cores)]
     row = {"n": n, "load_start": _loadavg(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
            "settings": json.dumps({k: v for k, v in cfg.items() if k in ("model", "subtype", "explain")}) or "{}"}

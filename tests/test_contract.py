@@ -366,7 +366,7 @@ def test_snakemake_stops_at_parse_time_on_a_missing_input(tmp_path):
     p = cfg_dir / "c.yaml"
     p.write_text(yaml.safe_dump(cfg))
     env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
-    res = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-n", "--directory",
+    res = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"), "-n", "--directory",
                           str(tmp_path), "--configfile", str(p)], cwd=tmp_path, env=env, capture_output=True,
                          text=True, timeout=300)
     assert res.returncode != 0

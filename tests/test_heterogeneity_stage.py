@@ -205,7 +205,7 @@ def test_workflow_wires_simulate_teh_and_the_stage(tmp_path):
     """Dry run of cohorts/demo_teh.yaml: the simulate rule passes --teh, the stage feeds the report."""
     env = dict(os.environ)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    res = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-n", "-p",
+    res = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"), "-n", "-p",
                           "--directory", str(tmp_path), "--configfile", str(REPO / "cohorts" / "demo_teh.yaml")],
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
     text = res.stdout + res.stderr
