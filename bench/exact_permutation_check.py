@@ -27,8 +27,17 @@ def nested_auc(X, y, sites, folds, opts, candidates, budget, seed, task):
 
     pred = np.full(len(y), np.nan)
     for k, (train, test) in enumerate(folds):
-        s = choose_hyperparameters(X[train], y[train], task=task, search=opts.search, first_params=opts.first_params,
-                                   candidates=candidates, budget_s=budget, seed=seed + k, label=f"fold {k + 1}")
+        s = choose_hyperparameters(
+            X[train],
+            y[train],
+            task=task,
+            search=opts.search,
+            first_params=opts.first_params,
+            candidates=candidates,
+            budget_s=budget,
+            seed=seed + k,
+            label=f"fold {k + 1}",
+        )
         pred[test] = predict(make_xgb(s["params"], seed=seed, task=task).fit(X[train], y[train]), X[test])
     return stratified_auc(y, pred, sites)
 
@@ -36,7 +45,6 @@ def nested_auc(X, y, sites, folds, opts, candidates, budget, seed, task):
 def one(args):
     seed, n_perm = args
     from recovery import _simulated_clinical
-
     from stratify.features.table import available_features
     from stratify.model.cv import draw_candidates, outer_folds
     from stratify.model.fit import model_options
@@ -53,7 +61,7 @@ def one(args):
     task = opts.task
     folds, _ = outer_folds(y, sites, task=task, scheme=opts.cv, folds=opts.folds, seed=cfg["seed"])
     candidates = draw_candidates(opts.first_params, opts.search["n_candidates"], seed=cfg["seed"])
-    budget = 10 ** 6   # no time budget: results must not depend on the machine's load
+    budget = 10**6  # no time budget: results must not depend on the machine's load
     obs = nested_auc(X, y, sites, folds, opts, candidates, budget, cfg["seed"], task)
     rng = np.random.default_rng(cfg["seed"])
     null = []
@@ -64,9 +72,15 @@ def one(args):
             yp[idx] = rng.permutation(y[idx])
         null.append(nested_auc(X, yp, sites, folds, opts, candidates, budget, cfg["seed"], task))
     null = np.array(null)
-    return {"seed": seed, "observed_auc": obs, "exact_p": (1 + np.sum(null >= obs)) / (1 + n_perm),
-            "n_permutations": n_perm, "null_mean": null.mean(), "null_sd": null.std(ddof=1),
-            "seconds": round(time.monotonic() - t0, 1)}
+    return {
+        "seed": seed,
+        "observed_auc": obs,
+        "exact_p": (1 + np.sum(null >= obs)) / (1 + n_perm),
+        "n_permutations": n_perm,
+        "null_mean": null.mean(),
+        "null_sd": null.std(ddof=1),
+        "seconds": round(time.monotonic() - t0, 1),
+    }
 
 
 def main() -> None:

@@ -25,7 +25,6 @@ import hashlib
 import json
 import os
 import random
-import re
 import select
 import shutil
 import subprocess
@@ -83,12 +82,23 @@ def worker(ws_dir: Path, time_limit: float) -> None:
         out, data = run_case(t, req["seed"], [tuple(p) for p in req["plan"]], case, time_limit=time_limit, data=data)
         if out.kind not in ("valid", "named") and req.get("save"):
             Path(req["save"]).write_bytes(data)
-        proto.write(json.dumps({"kind": out.kind, "error": out.error, "where": out.where,
-                                "traceback": out.traceback, "size": len(data)}) + "\n")
+        proto.write(
+            json.dumps(
+                {
+                    "kind": out.kind,
+                    "error": out.error,
+                    "where": out.where,
+                    "traceback": out.traceback,
+                    "size": len(data),
+                }
+            )
+            + "\n"
+        )
 
 
-def minimise(target, seed: int, data: bytes, signature: str, scratch: Path, time_limit: float,
-             budget: int = 200) -> bytes:
+def minimise(
+    target, seed: int, data: bytes, signature: str, scratch: Path, time_limit: float, budget: int = 200
+) -> bytes:
     """Greedy line-level reduction keeping the failure's signature (at most ``budget`` runs):
     chunks of lines are dropped, halving the chunk size down to single lines."""
     from fuzz_targets import run_case
@@ -105,8 +115,8 @@ def minimise(target, seed: int, data: bytes, signature: str, scratch: Path, time
     runs, chunk = 0, max(1, len(lines) // 2)
     while chunk >= 1 and runs < budget:
         i = len(lines) - chunk
-        while i >= 1 and runs < budget:   # line 0 (a header) stays unless the whole file goes
-            cand = lines[:i] + lines[i + chunk:]
+        while i >= 1 and runs < budget:  # line 0 (a header) stays unless the whole file goes
+            cand = lines[:i] + lines[i + chunk :]
             runs += 1
             if same(b"".join(cand)):
                 lines = cand
@@ -124,8 +134,9 @@ class Worker:
         self.start()
 
     def start(self) -> None:
-        self.p = subprocess.Popen(self.args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err,
-                                  text=True, bufsize=1)
+        self.p = subprocess.Popen(
+            self.args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err, text=True, bufsize=1
+        )
         self.targets = json.loads(self.p.stdout.readline())["ready"]
 
     def ask(self, req: dict) -> dict | None:
@@ -141,10 +152,18 @@ class Worker:
         log(f"worker {'silent' if not ready else 'died'} (exit {rc}) on {req.get('reader')}; restarting")
         self.start()
         if not ready:
-            return {"kind": "hang", "error": "Hang: no answer from the worker; killed", "where": "(process)",
-                    "traceback": ""}
-        return {"kind": "crash", "error": f"Crash: the worker process ended with exit status {rc}",
-                "where": "(process)", "traceback": ""}
+            return {
+                "kind": "hang",
+                "error": "Hang: no answer from the worker; killed",
+                "where": "(process)",
+                "traceback": "",
+            }
+        return {
+            "kind": "crash",
+            "error": f"Crash: the worker process ended with exit status {rc}",
+            "where": "(process)",
+            "traceback": "",
+        }
 
     def close(self) -> None:
         self.p.stdin.close()
@@ -183,18 +202,38 @@ def run(args) -> None:
             if res["kind"] == "crash":
                 save.write_bytes(mutate(t.seeds[k].data, t.fmt, plan))
             sig = f"{reader} | {res['error'].split(':', 1)[0]} at {res['where']}"
-            f = failures.setdefault(sig, {"reader": reader, "kind": res["kind"], "error": res["error"],
-                                          "where": res["where"], "count": 0, "examples": []})
+            f = failures.setdefault(
+                sig,
+                {
+                    "reader": reader,
+                    "kind": res["kind"],
+                    "error": res["error"],
+                    "where": res["where"],
+                    "count": 0,
+                    "examples": [],
+                },
+            )
             f["count"] += 1
             if f["count"] <= args.keep:
                 shutil.copy(save, cases_dir / "all" / f"{_slug(sig)}.{i}.{t.seeds[k].name}")
-            f["examples"].append({"case": i, "seed": k, "plan": plan, "size": save.stat().st_size,
-                                  "traceback": res["traceback"], "error": res["error"]})
-            f["examples"] = sorted(f["examples"], key=lambda e: e["size"])[:1]   # the smallest is minimised
+            f["examples"].append(
+                {
+                    "case": i,
+                    "seed": k,
+                    "plan": plan,
+                    "size": save.stat().st_size,
+                    "traceback": res["traceback"],
+                    "error": res["error"],
+                }
+            )
+            f["examples"] = sorted(f["examples"], key=lambda e: e["size"])[:1]  # the smallest is minimised
             save.unlink(missing_ok=True)
         seconds[reader] = time.monotonic() - t0
         c = tally[reader]
-        log(f"{reader}: {args.per_reader} cases in {seconds[reader]:.0f}s: " + ", ".join(f"{k} {c[k]}" for k in KINDS if c[k]))
+        log(
+            f"{reader}: {args.per_reader} cases in {seconds[reader]:.0f}s: "
+            + ", ".join(f"{k} {c[k]}" for k in KINDS if c[k])
+        )
     write_failures(failures, ws, w, cases_dir, tmp, args)
     w.close()
     err.close()
@@ -220,31 +259,68 @@ def write_failures(failures: dict, ws, w: Worker, cases_dir: Path, tmp: Path, ar
         (tmp / "full").write_bytes(full)
         size = len(full)
         if f["kind"] != "crash" and args.minimise:
-            ans = w.ask({"reader": f["reader"], "seed": ex["seed"], "minimise": True, "data": str(tmp / "full"),
-                         "signature": f"{f['error'].split(':', 1)[0]} at {f['where']}", "out": str(d / name)})
+            ans = w.ask(
+                {
+                    "reader": f["reader"],
+                    "seed": ex["seed"],
+                    "minimise": True,
+                    "data": str(tmp / "full"),
+                    "signature": f"{f['error'].split(':', 1)[0]} at {f['where']}",
+                    "out": str(d / name),
+                }
+            )
             size = ans.get("size", size) if ans.get("kind") != "crash" else size
         if not (d / name).exists():
             (d / name).write_bytes(full)
         shown = (d / name).relative_to(ROOT) if (d / name).is_relative_to(ROOT) else d / name
         replay = f"uv run python bench/fuzz_inputs.py --replay {f['reader']} {ex['seed']} --data {shown}"
-        (d / "case.json").write_text(json.dumps({
-            "reader": f["reader"], "kind": f["kind"], "error": f["error"], "where": f["where"], "count": f["count"],
-            "seed_file": t.seeds[ex["seed"]].label, "seed_index": ex["seed"], "plan": ex["plan"],
-            "bench_case": ex["case"], "master_seed": args.seed, "input": name, "input_bytes": size,
-            "unminimised_bytes": len(full), "replay": replay,
-            "replay_plan": f"uv run python bench/fuzz_inputs.py --replay {f['reader']} {ex['seed']} "
-                           f"'{json.dumps(ex['plan'])}'"}, indent=1) + "\n")
+        (d / "case.json").write_text(
+            json.dumps(
+                {
+                    "reader": f["reader"],
+                    "kind": f["kind"],
+                    "error": f["error"],
+                    "where": f["where"],
+                    "count": f["count"],
+                    "seed_file": t.seeds[ex["seed"]].label,
+                    "seed_index": ex["seed"],
+                    "plan": ex["plan"],
+                    "bench_case": ex["case"],
+                    "master_seed": args.seed,
+                    "input": name,
+                    "input_bytes": size,
+                    "unminimised_bytes": len(full),
+                    "replay": replay,
+                    "replay_plan": f"uv run python bench/fuzz_inputs.py --replay {f['reader']} {ex['seed']} "
+                    f"'{json.dumps(ex['plan'])}'",
+                },
+                indent=1,
+            )
+            + "\n"
+        )
         (d / "traceback.txt").write_text(ex["traceback"] or ex["error"])
-        rows.append({"reader": f["reader"], "kind": f["kind"], "count": f["count"], "error": f["error"][:200],
-                     "where": f["where"], "input_bytes": size, "folder": str(d.relative_to(ROOT))
-                     if d.is_relative_to(ROOT) else str(d)})
+        rows.append(
+            {
+                "reader": f["reader"],
+                "kind": f["kind"],
+                "count": f["count"],
+                "error": f["error"][:200],
+                "where": f["where"],
+                "input_bytes": size,
+                "folder": str(d.relative_to(ROOT)) if d.is_relative_to(ROOT) else str(d),
+            }
+        )
         log(f"{sig}: {f['count']} cases; minimal input {size} bytes in {d}")
     big = [str(p.relative_to(cases_dir)) for p in cases_dir.glob("*/*") if p.stat().st_size > 20000]
-    (cases_dir / ".gitignore").write_text("".join(f"{p}\n" for p in ["all/", *sorted(big)]))   # not committed
+    (cases_dir / ".gitignore").write_text("".join(f"{p}\n" for p in ["all/", *sorted(big)]))  # not committed
     from _tsv import write_tsv
 
-    write_tsv(rows, cases_dir / "index.tsv", ["reader", "kind", "count", "error", "where", "input_bytes", "folder"],
-              lambda v, c: str(v).replace("\n", " "))
+    write_tsv(
+        rows,
+        cases_dir / "index.tsv",
+        ["reader", "kind", "count", "error", "where", "input_bytes", "folder"],
+        lambda v, c: str(v).replace("\n", " "),
+    )
 
 
 def write_tally(tally, failures, seconds, ws, readers, args) -> None:
@@ -253,16 +329,31 @@ def write_tally(tally, failures, seconds, ws, readers, args) -> None:
     rows = []
     for r in readers:
         c = tally[r]
-        rows.append({"reader": r, "format": ws.targets[r].fmt, "seed_files": len(ws.targets[r].seeds),
-                     "cases": sum(c.values()), **{k: c[k] for k in KINDS},
-                     "distinct_failures": sum(1 for f in failures.values() if f["reader"] == r),
-                     "seconds": round(seconds[r], 1)})
+        rows.append(
+            {
+                "reader": r,
+                "format": ws.targets[r].fmt,
+                "seed_files": len(ws.targets[r].seeds),
+                "cases": sum(c.values()),
+                **{k: c[k] for k in KINDS},
+                "distinct_failures": sum(1 for f in failures.values() if f["reader"] == r),
+                "seconds": round(seconds[r], 1),
+            }
+        )
     total = Counter()
     for r in readers:
         total.update(tally[r])
-    rows.append({"reader": "ALL", "format": "", "seed_files": sum(len(ws.targets[r].seeds) for r in readers),
-                 "cases": sum(total.values()), **{k: total[k] for k in KINDS}, "distinct_failures": len(failures),
-                 "seconds": round(sum(seconds.values()), 1)})
+    rows.append(
+        {
+            "reader": "ALL",
+            "format": "",
+            "seed_files": sum(len(ws.targets[r].seeds) for r in readers),
+            "cases": sum(total.values()),
+            **{k: total[k] for k in KINDS},
+            "distinct_failures": len(failures),
+            "seconds": round(sum(seconds.values()), 1),
+        }
+    )
     cols = ["reader", "format", "seed_files", "cases", *KINDS, "distinct_failures", "seconds"]
     write_tsv(rows, Path(args.out), cols, lambda v, c: str(v))
     print("\t".join(cols))

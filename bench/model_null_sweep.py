@@ -35,12 +35,14 @@ def summarise(d: pd.DataFrame, n_perm: int = 100, alpha: float = 0.05) -> list[s
     """Lines: every block of 20 seeds, then the pooled calibration of the test."""
     d = d.sort_values("seed").reset_index(drop=True)
     lines = []
-    for b, g in d.groupby(d.index // BLOCK):
+    for _b, g in d.groupby(d.index // BLOCK):
         above = int((g["permutation_p"] > alpha).sum())
         below = ", ".join(f"{s} (p = {p:.3f})" for s, p in zip(g["seed"], g["permutation_p"]) if p <= alpha)
         verdict = "meets" if above >= 18 else "does not meet"
-        lines.append(f"seeds {g['seed'].min()}-{g['seed'].max()}: p > {alpha} in {above} of {len(g)} "
-                     f"({verdict} >= 18){'; below: ' + below if below else ''}")
+        lines.append(
+            f"seeds {g['seed'].min()}-{g['seed'].max()}: p > {alpha} in {above} of {len(g)} "
+            f"({verdict} >= 18){'; below: ' + below if below else ''}"
+        )
     n = len(d)
     k = int((d["permutation_p"] <= alpha).sum())
     full = [g for _, g in d.groupby(d.index // BLOCK) if len(g) == BLOCK]
@@ -54,12 +56,17 @@ def summarise(d: pd.DataFrame, n_perm: int = 100, alpha: float = 0.05) -> list[s
     excl = int(((d["auc_lo"] > 0.5) | (d["auc_hi"] < 0.5)).sum())
     lines += [
         f"blocks of {BLOCK} meeting >= 18: {met} of {len(full)} (a valid 5% test: 92.5% of blocks)",
-        (f"pooled: p <= {alpha} in {k} of {n} null cohorts = {k / n:.1%} (95% CI {ci.low:.1%}-{ci.high:.1%}); "
-         f"one-sided binomial test against {p_level:.4f}: p = {binom_p:.2f}"),
+        (
+            f"pooled: p <= {alpha} in {k} of {n} null cohorts = {k / n:.1%} (95% CI {ci.low:.1%}-{ci.high:.1%}); "
+            f"one-sided binomial test against {p_level:.4f}: p = {binom_p:.2f}"
+        ),
         f"p-values against uniform: Kolmogorov-Smirnov D = {ks.statistic:.3f}, p = {ks.pvalue:.2f}",
         f"observed within-site AUC over the cohorts: mean {d['auc'].mean():.3f}, SD {d['auc'].std():.4f}"
-        + (f"; the permutation nulls' SD averages {d['permutation_null_sd'].mean():.4f}"
-           if "permutation_null_sd" in d else ""),
+        + (
+            f"; the permutation nulls' SD averages {d['permutation_null_sd'].mean():.4f}"
+            if "permutation_null_sd" in d
+            else ""
+        ),
         f"bootstrap AUC interval excludes 0.5 in {excl} of {n} ({excl / n:.1%}; a 95% interval: about 5%)",
     ]
     return lines
@@ -79,8 +86,13 @@ def main() -> None:
     if args.summarise:
         d = pd.read_csv(args.summarise, sep="\t")
     else:
-        d = model_null_sweep(range(args.first_seed, args.first_seed + args.seeds), n=args.n, null=True,
-                             n_permutations=args.permutations, processes=args.processes)
+        d = model_null_sweep(
+            range(args.first_seed, args.first_seed + args.seeds),
+            n=args.n,
+            null=True,
+            n_permutations=args.permutations,
+            processes=args.processes,
+        )
         d.to_csv(args.out, sep="\t", index=False)
         print(d.round(3).to_string(index=False))
     print("\n".join(summarise(d, n_perm=args.permutations)))

@@ -25,9 +25,9 @@ from sklearn.metrics import roc_auc_score
 
 def oracle_check(seed: int, n: int, *, n_snps: int = 300) -> dict:
     from stratify.config import load_config
-    from stratify.simulate.cohort import write_cohort
-    from stratify.pipeline import STAGES
     from stratify.io.tables import read_table
+    from stratify.pipeline import STAGES
+    from stratify.simulate.cohort import write_cohort
 
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
@@ -80,9 +80,11 @@ def ceilings(seed: int, n: int) -> dict:
         pr = cross_val_predict(LogisticRegression(max_iter=3000), X, y, cv=5, method="predict_proba")[:, 1]
         return float(roc_auc_score(y, pr))
 
-    return {"oracle_auc": float(roc_auc_score(y, d["p_response"])),
-            "ceiling_observed_proxies": cv_auc(base + prox + [ssri * v for v in prox] + cyp),
-            "ceiling_true_subgroup": cv_auc(base + [im, ssri * im] + cyp)}
+    return {
+        "oracle_auc": float(roc_auc_score(y, d["p_response"])),
+        "ceiling_observed_proxies": cv_auc(base + prox + [ssri * v for v in prox] + cyp),
+        "ceiling_true_subgroup": cv_auc(base + [im, ssri * im] + cyp),
+    }
 
 
 def main() -> None:
@@ -99,22 +101,28 @@ def main() -> None:
     for seed in args.seeds:
         row = {} if args.ceiling_only else oracle_check(seed, args.n)
         c = ceilings(seed, args.n)
-        print(f"seed {seed}: correctly specified logistic regression, 5-fold CV: observed proxies "
-              f"{c['ceiling_observed_proxies']:.3f}, true subgroup and CYP2C19 {c['ceiling_true_subgroup']:.3f}; "
-              f"oracle {c['oracle_auc']:.3f}")
+        print(
+            f"seed {seed}: correctly specified logistic regression, 5-fold CV: observed proxies "
+            f"{c['ceiling_observed_proxies']:.3f}, true subgroup and CYP2C19 {c['ceiling_true_subgroup']:.3f}; "
+            f"oracle {c['oracle_auc']:.3f}"
+        )
         if args.ceiling_only:
             continue
         row.update({k: v for k, v in c.items() if k != "oracle_auc"})
         rows.append(row)
         ok = row["gap_xgboost"] <= 0.03
-        print(f"seed {seed}: oracle AUC {row['oracle_auc']:.3f}, cross-validated XGBoost AUC "
-              f"{row['cv_auc_xgboost']:.3f}: gap {row['gap_xgboost']:.3f} ({'within' if ok else 'NOT within'} 0.03)")
+        print(
+            f"seed {seed}: oracle AUC {row['oracle_auc']:.3f}, cross-validated XGBoost AUC "
+            f"{row['cv_auc_xgboost']:.3f}: gap {row['gap_xgboost']:.3f} ({'within' if ok else 'NOT within'} 0.03)"
+        )
     if rows:
         d = pd.DataFrame(rows)
         d.to_csv(args.out, sep="\t", index=False)
         print(d.round(4).T.to_string(header=False))
-        print(f"{int((d['gap_xgboost'] <= 0.03).sum())} of {len(d)} cohorts within 0.03 of the oracle "
-              f"(gap {d['gap_xgboost'].min():.3f} to {d['gap_xgboost'].max():.3f})")
+        print(
+            f"{int((d['gap_xgboost'] <= 0.03).sum())} of {len(d)} cohorts within 0.03 of the oracle "
+            f"(gap {d['gap_xgboost'].min():.3f} to {d['gap_xgboost'].max():.3f})"
+        )
 
 
 if __name__ == "__main__":

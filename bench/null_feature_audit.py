@@ -17,9 +17,20 @@ from sklearn.metrics import roc_auc_score
 
 from recovery import _simulated_clinical
 
-FEATURES = ["baseline_severity", "anhedonia", "aes", "anxiety_somatization", "inflammatory_index",
-            "metabolic_index", "immune_metabolic_score", "n_failed_trials", "age", "sex_female",
-            "index_ssri_snri", "log_crp"]
+FEATURES = [
+    "baseline_severity",
+    "anhedonia",
+    "aes",
+    "anxiety_somatization",
+    "inflammatory_index",
+    "metabolic_index",
+    "immune_metabolic_score",
+    "n_failed_trials",
+    "age",
+    "sex_female",
+    "index_ssri_snri",
+    "log_crp",
+]
 
 
 def main() -> None:
@@ -40,8 +51,9 @@ def main() -> None:
         rows.append(r)
     d = pd.DataFrame(rows).set_index("seed")
     d.to_csv(args.out, sep="\t")
-    summ = pd.DataFrame({"mean": d.mean(), "sd": d.std(ddof=1),
-                         "t": (d.mean() - 0.5) / (d.std(ddof=1) / np.sqrt(len(d)))})
+    summ = pd.DataFrame(
+        {"mean": d.mean(), "sd": d.std(ddof=1), "t": (d.mean() - 0.5) / (d.std(ddof=1) / np.sqrt(len(d)))}
+    )
     print(d.round(3).to_string())
     print(summ.round(4).to_string())
 

@@ -325,7 +325,7 @@ def render(r: dict) -> str:
     )
     L.append("")
     L.append(f"### 1000 Genomes 30x panel ({p['n']:,} samples, `{PANEL_VCF.relative_to(DATA)}`)\n")
-    L.append("| step | seconds (best of %d) |\n|---|---:|" % r["repeats"])
+    L.append(f"| step | seconds (best of {r['repeats']}) |\n|---|---:|")
     for k in ("read", "call", "phenotype", "total"):
         L.append(f"| {k} | {fmt(p['t'][k], 3)} |")
     L.append(f"| **samples / second** | **{fmt(p['n'] / p['t']['total'], 0)}** |")
@@ -355,13 +355,19 @@ def render(r: dict) -> str:
         cold_ps = g["cold"] / g["n"]
         px_ps = px["wall"] / g["n"]
         L.append("| | stratify | PyPGx |\n|---|---:|---:|")
-        L.append(f"| wall seconds, 88 samples | {fmt(g['t']['total'], 3)} (in process) / {fmt(g['cold'], 2)} (fresh process) | {fmt(px['wall'], 1)} |")
+        L.append(
+            f"| wall seconds, 88 samples | {fmt(g['t']['total'], 3)} (in process) / {fmt(g['cold'], 2)} (fresh process) | {fmt(px['wall'], 1)} |"
+        )
         L.append(f"| per sample | {fmt(st_ps * 1e3, 3)} ms / {fmt(cold_ps * 1e3, 1)} ms | {fmt(px_ps, 2)} s |")
-        L.append(f"| speed ratio (PyPGx / stratify, per sample) | **{fmt(px_ps / st_ps, 0)}x** in process, **{fmt(px_ps / cold_ps, 0)}x** fresh process | 1x |")
-        L.append(f"| peak RSS | {fmt(p['rss'], 0)} MiB (benchmark process) | {fmt(px['rss'], 0)} MiB (largest child: Beagle JVM or pypgx) |")
+        L.append(
+            f"| speed ratio (PyPGx / stratify, per sample) | **{fmt(px_ps / st_ps, 0)}x** in process, **{fmt(px_ps / cold_ps, 0)}x** fresh process | 1x |"
+        )
+        L.append(
+            f"| peak RSS | {fmt(p['rss'], 0)} MiB (benchmark process) | {fmt(px['rss'], 0)} MiB (largest child: Beagle JVM or pypgx) |"
+        )
         L.append("")
         L.append(
-            "\"Fresh process\" is a new Python process that imports stratify and calls the file; its time is "
+            '"Fresh process" is a new Python process that imports stratify and calls the file; its time is '
             f"almost all a fixed start-up cost (importing pandas, numpy and cyvcf2: {fmt(r['import_s'], 2)} s "
             "here), not per-sample work. PyPGx's time likewise includes its own start-up, but is dominated by "
             "Beagle phasing of the unphased VCF against the 1KGP panel (which itself contains these 88 samples).\n"
@@ -382,7 +388,9 @@ def render(r: dict) -> str:
             L.append("Discordant samples:\n")
             L.append("| sample | stratify (status) | PyPGx | phenotype stratify / PyPGx |\n|---|---|---|---|")
             for x in d.itertuples(index=False):
-                L.append(f"| {x.sample} | {x.stratify} ({x.status}) | {x.pypgx} | {x.pheno_stratify} / {x.pheno_pypgx} |")
+                L.append(
+                    f"| {x.sample} | {x.stratify} ({x.status}) | {x.pypgx} | {x.pheno_stratify} / {x.pheno_pypgx} |"
+                )
             L.append("")
         if r.get("notes"):
             L.append(r["notes"].strip() + "\n")
@@ -391,7 +399,9 @@ def render(r: dict) -> str:
     L.append("| criterion | measured | holds |\n|---|---|---|")
     ok1 = p["t"]["total"] < 10
     note_cores = "" if mc["nproc"] == "2" else f" (this machine has {mc['nproc']} cores, not 2)"
-    L.append(f"| 3,202-sample panel in < 10 s on 2 cores | {fmt(p['t']['total'], 2)} s on {mc['nproc']} cores{note_cores} | {'yes' if ok1 else 'no'} |")
+    L.append(
+        f"| 3,202-sample panel in < 10 s on 2 cores | {fmt(p['t']['total'], 2)} s on {mc['nproc']} cores{note_cores} | {'yes' if ok1 else 'no'} |"
+    )
     if r.get("pypgx_error"):
         L.append("| per sample >= 100x faster than PyPGx | PyPGx did not run | not measured |")
         L.append("| concordance reported | PyPGx did not run | no |")
@@ -409,7 +419,7 @@ def render(r: dict) -> str:
         "```\nuv run python bench/pgx_cyp2c19.py\n```\n\n"
         "Needs the shared test data in `../shared/data/pgx` (see its `PROVENANCE.md`), `java` (17 used "
         "here) and network access the first time: PyPGx 0.27 is installed into its own virtualenv "
-        f"(`~/.cache/stratify-bench/pypgx-venv`, `uv venv` + `uv pip install \"pypgx==0.27.*\" \"pandas<3\"`). "
+        '(`~/.cache/stratify-bench/pypgx-venv`, `uv venv` + `uv pip install "pypgx==0.27.*" "pandas<3"`). '
         "PyPGx reads `PYPGX_BUNDLE`, set to `../shared/data/pgx/pypgx-bundle`; for CYP2C19 it only "
         "needs `1kgp/GRCh38/CYP2C19.vcf.gz` (the Beagle phasing panel); the bundle's `cnv/` CNV-caller "
         "models are only for genes with SVs (CYP2D6 etc.). `--skip-pypgx` runs the stratify part only "
@@ -467,8 +477,10 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import stratify.pgx, pandas, numpy, cyvcf2"], check=True)
     r["import_s"] = time.perf_counter() - t0
-    print(f"\n== stratify, {a.getrm.name}: {len(gcalls)} samples: {tg['total']:.3f} s in process "
-          f"({tg['total'] / len(gcalls) * 1e3:.3f} ms/sample), {r['getrm']['cold']:.2f} s in a fresh process")
+    print(
+        f"\n== stratify, {a.getrm.name}: {len(gcalls)} samples: {tg['total']:.3f} s in process "
+        f"({tg['total'] / len(gcalls) * 1e3:.3f} ms/sample), {r['getrm']['cold']:.2f} s in a fresh process"
+    )
 
     if a.skip_pypgx:
         print("\n--skip-pypgx: PyPGx not run; doc not written")
@@ -493,11 +505,15 @@ def main(argv=None) -> int:
         px_ps = r["pypgx"]["wall"] / n
         st_ps = tg["total"] / n
         print(f"\n== PyPGx {r['versions']['pypgx']}: {r['pypgx']['wall']:.1f} s for {n} samples ({px_ps:.2f} s/sample)")
-        print(f"  speed ratio per sample: {px_ps / st_ps:,.0f}x (stratify in process), "
-              f"{px_ps / (r['getrm']['cold'] / n):,.0f}x (stratify fresh process)")
-        print(f"  concordance: {c['concordant']}/{c['n']}  (called {c['called_concordant']}/{c['called_n']}, "
-              f"ambiguous {c['ambiguous_concordant']}/{c['ambiguous_n']}, no-call {c['nocall_n']}); "
-              f"phenotype {c['pheno_concordant']}/{c['n']}")
+        print(
+            f"  speed ratio per sample: {px_ps / st_ps:,.0f}x (stratify in process), "
+            f"{px_ps / (r['getrm']['cold'] / n):,.0f}x (stratify fresh process)"
+        )
+        print(
+            f"  concordance: {c['concordant']}/{c['n']}  (called {c['called_concordant']}/{c['called_n']}, "
+            f"ambiguous {c['ambiguous_concordant']}/{c['ambiguous_n']}, no-call {c['nocall_n']}); "
+            f"phenotype {c['pheno_concordant']}/{c['n']}"
+        )
         if len(c["discordant"]):
             print("  discordant:")
             print(c["discordant"].to_string(index=False))

@@ -66,18 +66,56 @@ SCALE_SETTINGS: dict[int, dict] = {
 }
 
 #: Rules in the order they run.
-RULES = ["simulate", "validate", "genotypes", "pgx", "clinical", "trd", "features", "subtype", "model",
-         "heterogeneity", "explain", "report"]
+RULES = [
+    "simulate",
+    "validate",
+    "genotypes",
+    "pgx",
+    "clinical",
+    "trd",
+    "features",
+    "subtype",
+    "model",
+    "heterogeneity",
+    "explain",
+    "report",
+]
 
-COLUMNS = ["n", "status", "wall_s", "peak_rss_mib", "stage_sum_s", "largest_stage", "settings",
-           "auc", "auc_ci", "permutation_p", "n_permutations", "smallest_possible_p", "n_bootstrap",
-           "search_patients", "interaction_patients", "patient_view", "report_html_mib", "subtypes",
-           *[f"{r}_s" for r in RULES], *[f"{r}_mib" for r in RULES],
-           "model_search_s", "model_bootstrap_s", "model_permutation_s", "explain_shap_s", "explain_interactions_s",
-           "load_start", "load_end", "started"]
+COLUMNS = [
+    "n",
+    "status",
+    "wall_s",
+    "peak_rss_mib",
+    "stage_sum_s",
+    "largest_stage",
+    "settings",
+    "auc",
+    "auc_ci",
+    "permutation_p",
+    "n_permutations",
+    "smallest_possible_p",
+    "n_bootstrap",
+    "search_patients",
+    "interaction_patients",
+    "patient_view",
+    "report_html_mib",
+    "subtypes",
+    *[f"{r}_s" for r in RULES],
+    *[f"{r}_mib" for r in RULES],
+    "model_search_s",
+    "model_bootstrap_s",
+    "model_permutation_s",
+    "explain_shap_s",
+    "explain_interactions_s",
+    "load_start",
+    "load_end",
+    "started",
+]
 
-DONE = re.compile(r"(?:stage \w+ done|simulated cohort written to \S+|report written to \S+) in "
-                  r"([0-9.]+)s \(peak RSS ([0-9.]+) MiB\)")
+DONE = re.compile(
+    r"(?:stage \w+ done|simulated cohort written to \S+|report written to \S+) in "
+    r"([0-9.]+)s \(peak RSS ([0-9.]+) MiB\)"
+)
 
 
 def _loadavg() -> str:
@@ -90,9 +128,14 @@ def _loadavg() -> str:
 def cohort_config(n: int, scale_settings: bool) -> dict:
     cohort = f"scale_{n}"
     base = f"results/{cohort}/cohort"
-    cfg = {"cohort": cohort, "genome_build": "GRCh38", "seed": SEED, "simulate": {"n": n, "seed": SEED},
-           "inputs": {t: f"{base}/{t}.tsv" for t in ("patients", "symptoms", "treatments", "biomarkers")},
-           "endpoint": {"kind": "response", "instrument": "HAMD17", "week": 8}}
+    cfg = {
+        "cohort": cohort,
+        "genome_build": "GRCh38",
+        "seed": SEED,
+        "simulate": {"n": n, "seed": SEED},
+        "inputs": {t: f"{base}/{t}.tsv" for t in ("patients", "symptoms", "treatments", "biomarkers")},
+        "endpoint": {"kind": "response", "instrument": "HAMD17", "week": 8},
+    }
     if scale_settings:
         cfg.update(SCALE_SETTINGS.get(n, {}))
     return cfg
@@ -169,10 +212,25 @@ def child(args) -> dict:
 
     cfg_path = work / f"scale_{n}.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"), "--directory", str(work),
-           "--configfile", str(cfg_path), "--cores", str(args.cores)]
-    row = {"n": n, "load_start": _loadavg(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-           "settings": json.dumps({k: v for k, v in cfg.items() if k in ("model", "subtype", "explain")}) or "{}"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "workflow" / "Snakefile"),
+        "--directory",
+        str(work),
+        "--configfile",
+        str(cfg_path),
+        "--cores",
+        str(args.cores),
+    ]
+    row = {
+        "n": n,
+        "load_start": _loadavg(),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "settings": json.dumps({k: v for k, v in cfg.items() if k in ("model", "subtype", "explain")}) or "{}",
+    }
     t = time.perf_counter()
     with open(work / "snakemake.out", "w") as out:
         try:
@@ -195,9 +253,21 @@ def child(args) -> dict:
 
 
 def run_one(n: int, args) -> dict:
-    cmd = [sys.executable, __file__, "--child", "--child-n", str(n), "--workdir", args.workdir,
-           "--cores", str(args.cores), "--timeout", str(args.timeout),
-           "--scale-settings", *[str(s) for s in args.scale_settings]]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        "--child-n",
+        str(n),
+        "--workdir",
+        args.workdir,
+        "--cores",
+        str(args.cores),
+        "--timeout",
+        str(args.timeout),
+        "--scale-settings",
+        *[str(s) for s in args.scale_settings],
+    ]
     out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
     if out.returncode != 0:
         return {"n": n, "status": f"bench child failed (exit {out.returncode})"}
@@ -226,8 +296,12 @@ def markdown_table(rows: list[dict]) -> str:
     head = ["n", "status", "wall (m:ss)", "peak RSS MiB (largest process)", *RULES]
     lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
     for r in rows:
-        cells = [f"{r['n']:,}", r.get("status", ""), _mmss(r["wall_s"]) if r.get("wall_s") else "",
-                 str(r.get("peak_rss_mib", ""))]
+        cells = [
+            f"{r['n']:,}",
+            r.get("status", ""),
+            _mmss(r["wall_s"]) if r.get("wall_s") else "",
+            str(r.get("peak_rss_mib", "")),
+        ]
         for rule in RULES:
             s, mib = r.get(f"{rule}_s"), r.get(f"{rule}_mib")
             cells.append("" if s is None else f"{_t(s)} s / {mib} MiB")
@@ -236,19 +310,42 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def markdown_inside(rows: list[dict]) -> str:
-    head = ["n", "model: searches s", "bootstrap s", "permutation test s", "explain: SHAP s", "interactions s",
-            "AUC (95% CI)", "permutation p (permutations; smallest possible p)", "search patients",
-            "interaction patients", "per-patient view", "subtypes"]
+    head = [
+        "n",
+        "model: searches s",
+        "bootstrap s",
+        "permutation test s",
+        "explain: SHAP s",
+        "interactions s",
+        "AUC (95% CI)",
+        "permutation p (permutations; smallest possible p)",
+        "search patients",
+        "interaction patients",
+        "per-patient view",
+        "subtypes",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * 5 + "---|" * (len(head) - 6)]
     for r in rows:
-        perm = (f"{r['permutation_p']:.3g} ({r['n_permutations']}; {r['smallest_possible_p']:.3g})"
-                if r.get("permutation_p") is not None else "not run")
+        perm = (
+            f"{r['permutation_p']:.3g} ({r['n_permutations']}; {r['smallest_possible_p']:.3g})"
+            if r.get("permutation_p") is not None
+            else "not run"
+        )
         ci = r.get("auc_ci", "")
-        cells = [f"{r['n']:,}", _t(r.get("model_search_s")), _t(r.get("model_bootstrap_s")),
-                 _t(r.get("model_permutation_s")), _t(r.get("explain_shap_s")), _t(r.get("explain_interactions_s")),
-                 f"{r['auc']:.3f} ({ci.replace('-', '-')})" if r.get("auc") is not None else "",
-                 perm, str(r.get("search_patients", "")), str(r.get("interaction_patients", "")),
-                 str(r.get("patient_view", "")), str(r.get("subtypes", ""))]
+        cells = [
+            f"{r['n']:,}",
+            _t(r.get("model_search_s")),
+            _t(r.get("model_bootstrap_s")),
+            _t(r.get("model_permutation_s")),
+            _t(r.get("explain_shap_s")),
+            _t(r.get("explain_interactions_s")),
+            f"{r['auc']:.3f} ({ci.replace('-', '-')})" if r.get("auc") is not None else "",
+            perm,
+            str(r.get("search_patients", "")),
+            str(r.get("interaction_patients", "")),
+            str(r.get("patient_view", "")),
+            str(r.get("subtypes", "")),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -258,16 +355,31 @@ def machine() -> dict[str, str]:
 
     mem = cpu = ""
     try:
-        kb = int(next(ln for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal"))
-                 .split()[1])
+        kb = int(
+            next(ln for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal")).split()[1]
+        )
         mem = f"{kb / 1024**2:.1f} GiB RAM (MemTotal {kb:,} kB)"
-        cpu = next(ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                   if ln.startswith("model name"))
+        cpu = next(
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        )
     except (OSError, StopIteration, ValueError):
         pass
     vers = [f"Python {platform.python_version()}"]
-    for p in ("stratify", "snakemake", "numpy", "pandas", "scikit-learn", "xgboost", "xgboost-cpu", "shap", "scipy",
-              "pyarrow", "matplotlib"):
+    for p in (
+        "stratify",
+        "snakemake",
+        "numpy",
+        "pandas",
+        "scikit-learn",
+        "xgboost",
+        "xgboost-cpu",
+        "shap",
+        "scipy",
+        "pyarrow",
+        "matplotlib",
+    ):
         try:
             vers.append(f"{p} {metadata.version(p)}")
         except metadata.PackageNotFoundError:
@@ -281,18 +393,26 @@ def replace_section(doc: Path, text: str) -> None:
     if SECTION in old:
         start = old.index(SECTION)
         nxt = old.find("\n## ", start + len(SECTION))
-        old = old[:start].rstrip("\n") + ("\n\n" + old[nxt + 1:] if nxt != -1 else "")
+        old = old[:start].rstrip("\n") + ("\n\n" + old[nxt + 1 :] if nxt != -1 else "")
     doc.write_text(old.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, nargs="+", default=[1000, 10_000, 100_000])
-    ap.add_argument("--scale-settings", type=int, nargs="*", default=[],
-                    help="cohort sizes that get the SCALE_SETTINGS of their size (default: none, every size "
-                         "runs with the defaults)")
-    ap.add_argument("--workdir", default="/tmp/stratify-pipeline-scale",
-                    help="scratch folder; <workdir>/<n> is deleted and rebuilt per run")
+    ap.add_argument(
+        "--scale-settings",
+        type=int,
+        nargs="*",
+        default=[],
+        help="cohort sizes that get the SCALE_SETTINGS of their size (default: none, every size "
+        "runs with the defaults)",
+    )
+    ap.add_argument(
+        "--workdir",
+        default="/tmp/stratify-pipeline-scale",
+        help="scratch folder; <workdir>/<n> is deleted and rebuilt per run",
+    )
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--timeout", type=int, default=3600, help="seconds per run before snakemake is stopped")
     ap.add_argument("--out", default="bench/pipeline_scale.tsv")
@@ -320,9 +440,12 @@ def main() -> None:
         row = run_one(n, args)
         rows.append(row)
         write_tsv(rows, REPO / args.out, COLUMNS, lambda v, _col: _fmt(v))
-        print(f"n={n:,}: {row.get('status')}, wall {row.get('wall_s')} s, peak RSS {row.get('peak_rss_mib')} MiB, "
-              f"largest stage {row.get('largest_stage')}; load {row.get('load_start')} -> {row.get('load_end')}",
-              file=sys.stderr, flush=True)
+        print(
+            f"n={n:,}: {row.get('status')}, wall {row.get('wall_s')} s, peak RSS {row.get('peak_rss_mib')} MiB, "
+            f"largest stage {row.get('largest_stage')}; load {row.get('load_start')} -> {row.get('load_end')}",
+            file=sys.stderr,
+            flush=True,
+        )
     load1 = _loadavg()
     print(f"load average at end: {load1}; all runs {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     section = doc_section(rows, facts, load0, load1, args)
@@ -336,8 +459,14 @@ def main() -> None:
 def doc_section(rows, facts, load0, load1, args) -> str:
     """The generated part of the section: facts and tables (the prose around them is in DOC_TEXT)."""
     loads = "; ".join(f"{r['n']:,}: {r.get('load_start')} at start, {r.get('load_end')} at end" for r in rows)
-    settings = "; ".join(f"{n:,}: `{json.dumps(SCALE_SETTINGS[n])}`" for n in args.scale_settings
-                         if n in SCALE_SETTINGS and n in args.n) or "none"
+    settings = (
+        "; ".join(
+            f"{n:,}: `{json.dumps(SCALE_SETTINGS[n])}`"
+            for n in args.scale_settings
+            if n in SCALE_SETTINGS and n in args.n
+        )
+        or "none"
+    )
     big = [r for r in rows if r["n"] == 100_000]
     if not big:
         acceptance = "not measured in this run"
@@ -348,13 +477,22 @@ def doc_section(rows, facts, load0, load1, args) -> str:
         acceptance = f"does not hold (run {big[0].get('status')})"
     prose_path = Path(__file__).with_name("pipeline_scale_notes.md")
     return DOC_TEXT.format(
-        section=SECTION, date=date.today().isoformat(), machine=facts["machine"], versions=facts["versions"],
-        load0=load0, load1=load1, loads=loads, settings=settings, table=markdown_table(rows),
-        inside=markdown_inside(rows), n=" ".join(str(n) for n in args.n),
+        section=SECTION,
+        date=date.today().isoformat(),
+        machine=facts["machine"],
+        versions=facts["versions"],
+        load0=load0,
+        load1=load1,
+        loads=loads,
+        settings=settings,
+        table=markdown_table(rows),
+        inside=markdown_inside(rows),
+        n=" ".join(str(n) for n in args.n),
         scale=(" --scale-settings " + " ".join(str(n) for n in args.scale_settings)) if args.scale_settings else "",
         acceptance=acceptance,
         sizes=", ".join(f"{n:,}" for n in args.n),
-        prose=prose_path.read_text().strip() if prose_path.exists() else "")
+        prose=prose_path.read_text().strip() if prose_path.exists() else "",
+    )
 
 
 DOC_TEXT = """{section}

@@ -35,8 +35,9 @@ def _simulated_clinical(seed: int, n: int, null: bool) -> tuple[dict[str, Any], 
     return cfg, patients, truth
 
 
-def subtype_recovery(seed: int, *, n: int = 1000, null: bool = False,
-                     subtype: dict[str, Any] | None = None) -> dict[str, Any]:
+def subtype_recovery(
+    seed: int, *, n: int = 1000, null: bool = False, subtype: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Simulate, run validate, clinical and subtype, and score against the truth.
 
     Returns seed, null, n_clusters, claimed, existence p-value, the adjusted Rand index
@@ -57,12 +58,21 @@ def subtype_recovery(seed: int, *, n: int = 1000, null: bool = False,
         top = planted["cluster"].value_counts().idxmax()
         named = bool((m.loc[m["cluster"] == top, "subtype"] == "immune-metabolic").all())
     e = summary.get("existence_test", {})
-    return {"seed": seed, "null": null, "n": n, "method": summary.get("method"),
-            "n_clusters": summary.get("n_clusters"), "claimed": bool(summary.get("claimed")),
-            "existence_p": e.get("p_value"), "ari": ari, "named_immune_metabolic": named,
-            "min_jaccard": min((v["mean_jaccard"] for v in summary.get("stability", {}).get("clusters", {}).values()),
-                               default=None),
-            "seconds": round(time.monotonic() - t0, 1)}
+    return {
+        "seed": seed,
+        "null": null,
+        "n": n,
+        "method": summary.get("method"),
+        "n_clusters": summary.get("n_clusters"),
+        "claimed": bool(summary.get("claimed")),
+        "existence_p": e.get("p_value"),
+        "ari": ari,
+        "named_immune_metabolic": named,
+        "min_jaccard": min(
+            (v["mean_jaccard"] for v in summary.get("stability", {}).get("clusters", {}).values()), default=None
+        ),
+        "seconds": round(time.monotonic() - t0, 1),
+    }
 
 
 def _one(args):
@@ -70,8 +80,7 @@ def _one(args):
     return subtype_recovery(seed, n=n, null=null, subtype=subtype)
 
 
-def recovery_sweep(seeds, *, n: int = 1000, subtype: dict[str, Any] | None = None,
-                   processes: int = 2) -> pd.DataFrame:
+def recovery_sweep(seeds, *, n: int = 1000, subtype: dict[str, Any] | None = None, processes: int = 2) -> pd.DataFrame:
     """:func:`subtype_recovery` for every seed, planted and null, in ``processes`` processes."""
     jobs = [(s, n, null, subtype) for s in seeds for null in (False, True)]
     if processes <= 1:
@@ -99,10 +108,18 @@ def model_null_check(seed: int, *, n: int = 800, null: bool = True, n_permutatio
     df["y"] = p[cfg["endpoint"]["kind"]]
     res = fit_response_model(df, {"model_features": feats, "feature_groups": groups}, options=model_options(cfg))
     x = res["metrics"]["xgboost"]
-    return {"seed": seed, "null": null, "n": n, "auc": x["auc"], "auc_lo": x["auc_ci"][0], "auc_hi": x["auc_ci"][1],
-            "permutation_p": x["permutation_test"]["p_value"], "permutation_null_sd": x["permutation_test"]["null_sd"],
-            "calibration_slope": x["calibration"]["slope"],
-            "seconds": round(time.monotonic() - t0, 1)}
+    return {
+        "seed": seed,
+        "null": null,
+        "n": n,
+        "auc": x["auc"],
+        "auc_lo": x["auc_ci"][0],
+        "auc_hi": x["auc_ci"][1],
+        "permutation_p": x["permutation_test"]["p_value"],
+        "permutation_null_sd": x["permutation_test"]["null_sd"],
+        "calibration_slope": x["calibration"]["slope"],
+        "seconds": round(time.monotonic() - t0, 1),
+    }
 
 
 def _model_one(args):
@@ -110,8 +127,9 @@ def _model_one(args):
     return model_null_check(seed, n=n, null=null, n_permutations=n_perm)
 
 
-def model_null_sweep(seeds, *, n: int = 800, null: bool = True, n_permutations: int = 100,
-                     processes: int = 2) -> pd.DataFrame:
+def model_null_sweep(
+    seeds, *, n: int = 800, null: bool = True, n_permutations: int = 100, processes: int = 2
+) -> pd.DataFrame:
     """:func:`model_null_check` for every seed, in ``processes`` processes."""
     jobs = [(s, n, null, n_permutations) for s in seeds]
     with ProcessPoolExecutor(processes) as ex:

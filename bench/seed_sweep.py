@@ -19,9 +19,9 @@ import yaml
 from sklearn.metrics import adjusted_rand_score, roc_auc_score
 
 from stratify.config import load_config
-from stratify.simulate.cohort import write_cohort
-from stratify.pipeline import run_all
 from stratify.io.tables import read_table
+from stratify.pipeline import run_all
+from stratify.simulate.cohort import write_cohort
 
 
 def one(seed: int, n: int, null: bool, tmp: Path) -> dict:
@@ -39,12 +39,17 @@ def one(seed: int, n: int, null: bool, tmp: Path) -> dict:
     imp = pd.read_csv(r / "explain" / "importance.tsv", sep="\t")
     planted = set(yaml.safe_load(Path(paths["truth_doc"]).read_text())["planted_predictors"])
     return {
-        "seed": seed, "null": null, "seconds": round(time.monotonic() - t0, 1),
-        "n_clusters": sub["n_clusters"], "claimed": sub["claimed"],
+        "seed": seed,
+        "null": null,
+        "seconds": round(time.monotonic() - t0, 1),
+        "n_clusters": sub["n_clusters"],
+        "claimed": sub["claimed"],
         "ari": adjusted_rand_score(a["immune_metabolic"], a["cluster"]),
         "named_immune_metabolic": "immune-metabolic" in set(a["subtype"]),
         "oracle_auc": roc_auc_score(f["y"], f["p_response"]) if not null else 0.5,
-        "auc": met["auc"], "auc_lo": met["auc_ci"][0], "auc_hi": met["auc_ci"][1],
+        "auc": met["auc"],
+        "auc_lo": met["auc_ci"][0],
+        "auc_hi": met["auc_ci"][1],
         "planted_in_top5": bool(planted & set(imp["feature"].head(5))),
     }
 
@@ -66,12 +71,16 @@ def main() -> None:
     df = pd.DataFrame(rows)
     df.to_csv(args.out, sep="\t", index=False)
     p, z = df[~df["null"]], df[df["null"]]
-    print(f"planted ({len(p)}): ARI >= 0.8 in {(p['ari'] >= 0.8).sum()}, named immune-metabolic in "
-          f"{p['named_immune_metabolic'].sum()}, AUC CI above 0.5 in {(p['auc_lo'] > 0.5).sum()}, "
-          f"planted predictor in SHAP top 5 in {p['planted_in_top5'].sum()}; "
-          f"mean AUC {p['auc'].mean():.3f} vs oracle {p['oracle_auc'].mean():.3f}")
-    print(f"null ({len(z)}): subtypes claimed in {z['claimed'].sum()}, AUC CI excludes 0.5 in "
-          f"{((z['auc_lo'] > 0.5) | (z['auc_hi'] < 0.5)).sum()}")
+    print(
+        f"planted ({len(p)}): ARI >= 0.8 in {(p['ari'] >= 0.8).sum()}, named immune-metabolic in "
+        f"{p['named_immune_metabolic'].sum()}, AUC CI above 0.5 in {(p['auc_lo'] > 0.5).sum()}, "
+        f"planted predictor in SHAP top 5 in {p['planted_in_top5'].sum()}; "
+        f"mean AUC {p['auc'].mean():.3f} vs oracle {p['oracle_auc'].mean():.3f}"
+    )
+    print(
+        f"null ({len(z)}): subtypes claimed in {z['claimed'].sum()}, AUC CI excludes 0.5 in "
+        f"{((z['auc_lo'] > 0.5) | (z['auc_hi'] < 0.5)).sum()}"
+    )
 
 
 if __name__ == "__main__":

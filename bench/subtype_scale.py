@@ -52,15 +52,39 @@ from pathlib import Path
 from _tsv import write_tsv  # bench/ is on sys.path when a script runs
 
 FEATURES = ["inflammatory_index", "metabolic_index", "aes", "anhedonia"]
-SHIFT = 2.4            # within-group SD, first three features
-SHARE = 0.25           # immune-metabolic subgroup
+SHIFT = 2.4  # within-group SD, first three features
+SHARE = 0.25  # immune-metabolic subgroup
 AES_ANH_CORR = 0.24
 MIN_BOOT = 5
 
-COLUMNS = ["data", "n", "method", "n_clusters", "tests", "fit_s", "sigclust_s", "n_sim", "bootstrap_s",
-           "n_boot", "boot_per_resample_s", "total_s", "rss_base_mib", "peak_fit_mib", "peak_sigclust_mib",
-           "peak_rss_mib", "ari_truth", "noise_fraction", "sigclust_p", "min_jaccard", "max_jaccard",
-           "claimed", "child_wall_s", "load_start", "load_end", "status"]
+COLUMNS = [
+    "data",
+    "n",
+    "method",
+    "n_clusters",
+    "tests",
+    "fit_s",
+    "sigclust_s",
+    "n_sim",
+    "bootstrap_s",
+    "n_boot",
+    "boot_per_resample_s",
+    "total_s",
+    "rss_base_mib",
+    "peak_fit_mib",
+    "peak_sigclust_mib",
+    "peak_rss_mib",
+    "ari_truth",
+    "noise_fraction",
+    "sigclust_p",
+    "min_jaccard",
+    "max_jaccard",
+    "claimed",
+    "child_wall_s",
+    "load_start",
+    "load_end",
+    "status",
+]
 
 
 def _loadavg() -> str:
@@ -100,11 +124,20 @@ def child(args) -> dict:
     from stratify.subtype.methods import make_method
     from stratify.subtype.stats import bootstrap_stability, sigclust
 
-    _limits = threadpool_limits(1)  # noqa: F841 (kept for the whole child)
+    _limits = threadpool_limits(1)
     null = args.child_data == "null"
     X, truth = make_data(args.child_n, null)
-    row = {"data": args.child_data, "n": args.child_n, "method": args.child_method, "load_start": load_start,
-           "rss_base_mib": _peak_mib(), "n_sim": None, "n_boot": None, "sigclust_s": None, "bootstrap_s": None}
+    row = {
+        "data": args.child_data,
+        "n": args.child_n,
+        "method": args.child_method,
+        "load_start": load_start,
+        "rss_base_mib": _peak_mib(),
+        "n_sim": None,
+        "n_boot": None,
+        "sigclust_s": None,
+        "bootstrap_s": None,
+    }
 
     def say(msg: str) -> None:
         print(f"  [{args.child_data} n={args.child_n} {args.child_method}] {msg}", file=sys.stderr, flush=True)
@@ -126,8 +159,9 @@ def child(args) -> dict:
     if run_tests:
         step = max(1, args.n_sim // 4)
         t = time.perf_counter()
-        sc = sigclust(X, n_sim=args.n_sim, random_state=0,
-                      progress=lambda i, m: i % step == 0 and say(f"sigclust {i}/{m}"))
+        sc = sigclust(
+            X, n_sim=args.n_sim, random_state=0, progress=lambda i, m: i % step == 0 and say(f"sigclust {i}/{m}")
+        )
         row["sigclust_s"] = time.perf_counter() - t
         row["n_sim"] = args.n_sim
         row["sigclust_p"] = sc["p_value"]
@@ -147,8 +181,14 @@ def child(args) -> dict:
             say(f"one refit took {probe:.1f} s: bootstrap cut to {n_boot} resamples (budget {args.budget:.0f} s)")
         step = max(1, n_boot // 4)
         t = time.perf_counter()
-        bs = bootstrap_stability(X, labels, lambda x, rng: est.refit_fixed(x, rng), n_boot=n_boot, random_state=0,
-                                 progress=lambda i, m: i % step == 0 and say(f"bootstrap {i}/{m}"))
+        bs = bootstrap_stability(
+            X,
+            labels,
+            lambda x, rng: est.refit_fixed(x, rng),
+            n_boot=n_boot,
+            random_state=0,
+            progress=lambda i, m: i % step == 0 and say(f"bootstrap {i}/{m}"),
+        )
         row["bootstrap_s"] = time.perf_counter() - t
         row["n_boot"] = n_boot
         row["boot_per_resample_s"] = row["bootstrap_s"] / n_boot
@@ -169,8 +209,23 @@ def child(args) -> dict:
 
 def run_one(data: str, n: int, method: str, args) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    cmd = [sys.executable, __file__, "--child", "--child-data", data, "--child-n", str(n), "--child-method", method,
-           "--n-sim", str(args.n_sim), "--n-boot", str(args.n_boot), "--budget", str(args.budget)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        "--child-data",
+        data,
+        "--child-n",
+        str(n),
+        "--child-method",
+        method,
+        "--n-sim",
+        str(args.n_sim),
+        "--n-boot",
+        str(args.n_boot),
+        "--budget",
+        str(args.budget),
+    ]
     if args.force_tests:
         cmd.append("--force-tests")
     t = time.perf_counter()
@@ -206,8 +261,22 @@ def _sec(v: float) -> str:
 
 
 def markdown(rows: list[dict]) -> str:
-    head = ["data", "n", "method", "k", "fit s", "sigclust s", "bootstrap s (n_boot)", "total s",
-            "RSS after data MiB", "peak RSS MiB", "ARI vs truth", "SigClust p", "Jaccard min-max", "claimed"]
+    head = [
+        "data",
+        "n",
+        "method",
+        "k",
+        "fit s",
+        "sigclust s",
+        "bootstrap s (n_boot)",
+        "total s",
+        "RSS after data MiB",
+        "peak RSS MiB",
+        "ARI vs truth",
+        "SigClust p",
+        "Jaccard min-max",
+        "claimed",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * 3 + "---:|" * (len(head) - 3)]
     for r in rows:
         if r.get("status") != "ok":
@@ -217,11 +286,22 @@ def markdown(rows: list[dict]) -> str:
         boot = f"{_sec(r['bootstrap_s'])} ({r['n_boot']})" if tested else "not run"
         sig = _sec(r["sigclust_s"]) if tested else "not run"
         jac = f"{r['min_jaccard']:.2f}-{r['max_jaccard']:.2f}" if tested and r.get("min_jaccard") is not None else ""
-        cells = [r["data"], f"{r['n']:,}", r["method"] + (" (tests forced)" if r["tests"].startswith("forced") else ""),
-                 str(r["n_clusters"]), _sec(r["fit_s"]), sig, boot, _sec(r["total_s"]),
-                 f"{r['rss_base_mib']:.0f}", f"{r['peak_rss_mib']:.0f}",
-                 "" if r.get("ari_truth") is None else f"{r['ari_truth']:.3f}",
-                 f"{r['sigclust_p']:.3f}" if tested else "", jac, "yes" if r["claimed"] else "no"]
+        cells = [
+            r["data"],
+            f"{r['n']:,}",
+            r["method"] + (" (tests forced)" if r["tests"].startswith("forced") else ""),
+            str(r["n_clusters"]),
+            _sec(r["fit_s"]),
+            sig,
+            boot,
+            _sec(r["total_s"]),
+            f"{r['rss_base_mib']:.0f}",
+            f"{r['peak_rss_mib']:.0f}",
+            "" if r.get("ari_truth") is None else f"{r['ari_truth']:.3f}",
+            f"{r['sigclust_p']:.3f}" if tested else "",
+            jac,
+            "yes" if r["claimed"] else "no",
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -232,26 +312,41 @@ def machine() -> str:
 
     mem = ""
     try:
-        kb = int(next(ln for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal")).split()[1])
+        kb = int(
+            next(ln for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal")).split()[1]
+        )
         mem = f"{kb / 1024**2:.1f} GiB RAM"
     except (OSError, StopIteration, ValueError):
         pass
-    return (f"{os.cpu_count()} cores, {mem}; {platform.platform()}; Python {platform.python_version()}, "
-            f"numpy {numpy.__version__}, scikit-learn {sklearn.__version__}")
+    return (
+        f"{os.cpu_count()} cores, {mem}; {platform.platform()}; Python {platform.python_version()}, "
+        f"numpy {numpy.__version__}, scikit-learn {sklearn.__version__}"
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, nargs="+", default=[10_000, 100_000])
-    ap.add_argument("--methods", nargs="+", default=["gmm_bic", "kmeans", "hdbscan", "consensus"],
-                    choices=["gmm_bic", "kmeans", "hdbscan", "consensus"])
+    ap.add_argument(
+        "--methods",
+        nargs="+",
+        default=["gmm_bic", "kmeans", "hdbscan", "consensus"],
+        choices=["gmm_bic", "kmeans", "hdbscan", "consensus"],
+    )
     ap.add_argument("--data", nargs="+", default=["planted", "null"], choices=["planted", "null"])
     ap.add_argument("--n-sim", type=int, default=100, help="SigClust null simulations (default 100)")
     ap.add_argument("--n-boot", type=int, default=100, help="bootstrap resamples (default 100)")
-    ap.add_argument("--budget", type=float, default=600.0,
-                    help="seconds per configuration above which the bootstrap runs fewer resamples (default 600)")
-    ap.add_argument("--force-tests", action="store_true",
-                    help="run SigClust and the bootstrap even when the method finds one cluster")
+    ap.add_argument(
+        "--budget",
+        type=float,
+        default=600.0,
+        help="seconds per configuration above which the bootstrap runs fewer resamples (default 600)",
+    )
+    ap.add_argument(
+        "--force-tests",
+        action="store_true",
+        help="run SigClust and the bootstrap even when the method finds one cluster",
+    )
     ap.add_argument("--out", default="bench/subtype_scale.tsv")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--child-n", type=int, help=argparse.SUPPRESS)
@@ -275,11 +370,18 @@ def main() -> None:
                 rows.append(row)
                 write_tsv(rows, Path(args.out), COLUMNS, _fmt)
                 if row.get("status") == "ok":
-                    tests = (f"sigclust {row['sigclust_s']:.1f}, bootstrap {row['bootstrap_s']:.1f} with "
-                             f"n_boot={row['n_boot']}" if row["n_boot"] else "tests not run")
-                    print(f"{data} n={n:,} {method}: k={row['n_clusters']}, total {row['total_s']:.1f} s "
-                          f"(fit {row['fit_s']:.1f}, {tests}), peak RSS {row['peak_rss_mib']:.0f} MiB",
-                          file=sys.stderr, flush=True)
+                    tests = (
+                        f"sigclust {row['sigclust_s']:.1f}, bootstrap {row['bootstrap_s']:.1f} with "
+                        f"n_boot={row['n_boot']}"
+                        if row["n_boot"]
+                        else "tests not run"
+                    )
+                    print(
+                        f"{data} n={n:,} {method}: k={row['n_clusters']}, total {row['total_s']:.1f} s "
+                        f"(fit {row['fit_s']:.1f}, {tests}), peak RSS {row['peak_rss_mib']:.0f} MiB",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                 else:
                     print(f"{data} n={n:,} {method}: {row['status']}", file=sys.stderr, flush=True)
     print(f"load average at end: {_loadavg()}; whole run {time.perf_counter() - t0:.0f} s", file=sys.stderr)

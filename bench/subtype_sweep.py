@@ -33,17 +33,28 @@ def main() -> None:
     frames, lines = [], []
     for method in args.methods:
         t0 = time.monotonic()
-        d = recovery_sweep(range(args.first_seed, args.first_seed + args.seeds), n=args.n,
-                           subtype={"method": method}, processes=args.processes)
+        d = recovery_sweep(
+            range(args.first_seed, args.first_seed + args.seeds),
+            n=args.n,
+            subtype={"method": method},
+            processes=args.processes,
+        )
         frames.append(d)
         p, z = d[~d["null"]], d[d["null"]]
         ok = p["claimed"] & (p["ari"] >= 0.8) & p["named_immune_metabolic"]
-        lines.append({"method": method, "null cohorts": len(z), "false claims": int(z["claimed"].sum()),
-                      "planted cohorts": len(p), "recovered": int(ok.sum()),
-                      "ARI min": round(p["ari"].min(), 3), "ARI median": round(p["ari"].median(), 3),
-                      "k on null (counts)": {int(k): int(v) for k, v in
-                                             z["n_clusters"].value_counts().sort_index().items()},
-                      "minutes": round((time.monotonic() - t0) / 60, 1)})
+        lines.append(
+            {
+                "method": method,
+                "null cohorts": len(z),
+                "false claims": int(z["claimed"].sum()),
+                "planted cohorts": len(p),
+                "recovered": int(ok.sum()),
+                "ARI min": round(p["ari"].min(), 3),
+                "ARI median": round(p["ari"].median(), 3),
+                "k on null (counts)": {int(k): int(v) for k, v in z["n_clusters"].value_counts().sort_index().items()},
+                "minutes": round((time.monotonic() - t0) / 60, 1),
+            }
+        )
         print(lines[-1], flush=True)
     pd.concat(frames, ignore_index=True).to_csv(args.out, sep="\t", index=False)
     print(pd.DataFrame(lines).to_markdown(index=False))

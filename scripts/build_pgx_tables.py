@@ -44,8 +44,12 @@ DEFAULT_SHARED = REPO.parent / "shared" / "data" / "pgx" / "pharmcat" / "phenoty
 OUT = REPO / "resources" / "pgx"
 COPIES = {"CYP2C19.json": "CYP2C19_phenotype.json", "CYP2B6.json": "CYP2B6_phenotype.json"}
 # Caudle et al. 2020 (Clin Transl Sci 13:116), CPIC's CYP2D6 activity-score cut-offs.
-CAUDLE_2020 = {"Poor Metabolizer": (0.0, 0.0), "Intermediate Metabolizer": (0.25, 1.0),
-               "Normal Metabolizer": (1.25, 2.25), "Ultrarapid Metabolizer": (2.5, None)}
+CAUDLE_2020 = {
+    "Poor Metabolizer": (0.0, 0.0),
+    "Intermediate Metabolizer": (0.25, 1.0),
+    "Normal Metabolizer": (1.25, 2.25),
+    "Ultrarapid Metabolizer": (2.5, None),
+}
 _DUP = re.compile(r"^(?P<base>\*\d+)x(?P<n>\d+|≥\d+)$")
 
 
@@ -84,14 +88,18 @@ def _cyp2d6_bands(d: dict) -> dict[str, tuple[float, float | None]]:
         parts = [_value(values[a]) for a, n in row["diplotypekey"].items() for _ in range(n)]
         if any(v is None for v, _ in parts):
             if (row["activityScore"], row["generesult"]) != ("n/a", "Indeterminate"):
-                raise SourceError(f"cpic_CYP2D6.json: {row['diplotype']} has an allele without a value but "
-                                  f"score {row['activityScore']} and phenotype {row['generesult']}")
+                raise SourceError(
+                    f"cpic_CYP2D6.json: {row['diplotype']} has an allele without a value but "
+                    f"score {row['activityScore']} and phenotype {row['generesult']}"
+                )
             continue
         total, lower = sum(v for v, _ in parts), any(b for _, b in parts)
         text = ("≥" if lower else "") + str(total)
         if text != row["activityScore"] or row["phenotype"] != row["generesult"]:
-            raise SourceError(f"cpic_CYP2D6.json: {row['diplotype']} scores {row['activityScore']}, not the sum "
-                              f"of its alleles ({text})")
+            raise SourceError(
+                f"cpic_CYP2D6.json: {row['diplotype']} scores {row['activityScore']}, not the sum "
+                f"of its alleles ({text})"
+            )
         p = row["generesult"]
         lo[p] = min(lo.get(p, total), total)
         hi[p] = None if lower or hi.get(p, 0.0) is None else max(hi.get(p, total), total)
@@ -129,8 +137,12 @@ def build(shared: Path) -> dict[str, bytes]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--shared", type=Path, default=DEFAULT_SHARED,
-                    help=f"folder with cpic_CYP2D6.json, CYP2C19.json, CYP2B6.json (default {DEFAULT_SHARED})")
+    ap.add_argument(
+        "--shared",
+        type=Path,
+        default=DEFAULT_SHARED,
+        help=f"folder with cpic_CYP2D6.json, CYP2C19.json, CYP2B6.json (default {DEFAULT_SHARED})",
+    )
     ap.add_argument("--check", action="store_true", help="compare with resources/pgx instead of writing")
     args = ap.parse_args(argv)
     try:

@@ -24,8 +24,8 @@ def null_run(tmp_path_factory):
 
 def _run(tmp_path_factory, *, null: bool):
     from stratify.config import load_config
-    from stratify.simulate.cohort import write_cohort
     from stratify.pipeline import run_all
+    from stratify.simulate.cohort import write_cohort
 
     base = tmp_path_factory.mktemp("null" if null else "planted")
     paths = write_cohort(base / "cohort", n=800, seed=7, null=null, n_snps=600)
@@ -56,7 +56,7 @@ SHARED_FIXTURES = ("slurm_runs", "planted_run", "null_run")
 
 def _xdist(config) -> bool:
     """Whether this is a pytest-xdist worker (``pytest -n 2``, as .ci/run runs the suite)."""
-    return hasattr(config, "workerinput")   # set in xdist's worker processes only
+    return hasattr(config, "workerinput")  # set in xdist's worker processes only
 
 
 def pytest_collection_modifyitems(config, items):

@@ -35,23 +35,173 @@ import zlib
 #: Cell values that have broken parsers before: missing-value spellings, numbers that do not
 #: fit, non-ASCII digits, NUL, a latin-1 byte, very long text, caller syntax, quotes, separators.
 NASTY: tuple[bytes, ...] = (
-    b"", b"NA", b"N/A", b".", b"-", b"-1", b"0", b"1e400", b"-1e400", b"1e-400", b"nan", b"NaN", b"inf", b"-inf",
-    "\uff12".encode(), "\u0661\u0662".encode(), "\u22125".encode(), b"\x00", b"\xe9", b"\xff\xfe", b"x" * 5000,
-    b"9" * 40, b"*1-*2", b"*1/*2/*3", b"*1/", b"./.", b"0|1", b"1/2/3", b"\"", b"'", b"\"quoted\tcell\"", b"\t",
-    b",", b"1,5", b" ", b"\r", b"true", b"None", b"null", b"<0", b"<", b"<-1", b"1.5", b"+5", b"0x10", b"1_000",
-    b" 12 ", "\u2028".encode(), "\ufeff".encode(), "\U0001f642".encode(), b"#", b"# comment", b"*", b"<DEL>",
-    b"A,,G", b"chr10", b"{", b"[", b"]", b"}", b":", b"- x", b"&a", b"*a", b"!!python/object:os.system",
-    b"%YAML 1.1", b"---", b"...", b"\\", b"\x1b[31m", b"12345678901234567890",
+    b"",
+    b"NA",
+    b"N/A",
+    b".",
+    b"-",
+    b"-1",
+    b"0",
+    b"1e400",
+    b"-1e400",
+    b"1e-400",
+    b"nan",
+    b"NaN",
+    b"inf",
+    b"-inf",
+    "\uff12".encode(),
+    "\u0661\u0662".encode(),
+    "\u22125".encode(),
+    b"\x00",
+    b"\xe9",
+    b"\xff\xfe",
+    b"x" * 5000,
+    b"9" * 40,
+    b"*1-*2",
+    b"*1/*2/*3",
+    b"*1/",
+    b"./.",
+    b"0|1",
+    b"1/2/3",
+    b'"',
+    b"'",
+    b'"quoted\tcell"',
+    b"\t",
+    b",",
+    b"1,5",
+    b" ",
+    b"\r",
+    b"true",
+    b"None",
+    b"null",
+    b"<0",
+    b"<",
+    b"<-1",
+    b"1.5",
+    b"+5",
+    b"0x10",
+    b"1_000",
+    b" 12 ",
+    "\u2028".encode(),
+    "\ufeff".encode(),
+    "\U0001f642".encode(),
+    b"#",
+    b"# comment",
+    b"*",
+    b"<DEL>",
+    b"A,,G",
+    b"chr10",
+    b"{",
+    b"[",
+    b"]",
+    b"}",
+    b":",
+    b"- x",
+    b"&a",
+    b"*a",
+    b"!!python/object:os.system",
+    b"%YAML 1.1",
+    b"---",
+    b"...",
+    b"\\",
+    b"\x1b[31m",
+    b"12345678901234567890",
 )
-JSON_JUNK = (None, 0, -1, 1.5, 1e308, "", "NA", "\u00e9", "x" * 3000, True, [], {}, [None], {"": None},
-             "*1/*2/*3", "Unknown", float("nan"))
-YAML_JUNK = (b"", b"~", b"null", b"[]", b"{}", b"-1", b"0", b"1e400", b".nan", b".inf", b"yes", b"no", b"'",
-             b"\"unterminated", b"[a, b", b"{a: 1", b"*anchor", b"&x 1", b"!!binary AAAA", b"!!python/name:os.system",
-             b"2024-01-01", b"0o17", b"|", b">", b"? x", b"- - -", b"'\t'", b"\xe9", b"x" * 3000, b"- a\n- b")
-VCF_FIELD_JUNK = (b".", b"", b"0", b"-5", b"99999999999", b"1.5", b"A", b"N", b"ACGTN", b"*", b"<DEL>", b"A,G",
-                  b"A,", b",", b"G,G", b"a", b"X", b"GT", b"GT:DP", b"DP", b"./.", b".|.", b"0/1", b"1|0", b"2/2",
-                  b"0/", b"/1", b"0//1", b"1/2/3", b"0|1|2", b"00/11", b"-1/0", b"10/0", b"0/1:35", b"0:1",
-                  b"\xe9", b"chr10", b"10", b"chrUn", b"1e3", b"\x00", b"x" * 2000)
+JSON_JUNK = (
+    None,
+    0,
+    -1,
+    1.5,
+    1e308,
+    "",
+    "NA",
+    "\u00e9",
+    "x" * 3000,
+    True,
+    [],
+    {},
+    [None],
+    {"": None},
+    "*1/*2/*3",
+    "Unknown",
+    float("nan"),
+)
+YAML_JUNK = (
+    b"",
+    b"~",
+    b"null",
+    b"[]",
+    b"{}",
+    b"-1",
+    b"0",
+    b"1e400",
+    b".nan",
+    b".inf",
+    b"yes",
+    b"no",
+    b"'",
+    b'"unterminated',
+    b"[a, b",
+    b"{a: 1",
+    b"*anchor",
+    b"&x 1",
+    b"!!binary AAAA",
+    b"!!python/name:os.system",
+    b"2024-01-01",
+    b"0o17",
+    b"|",
+    b">",
+    b"? x",
+    b"- - -",
+    b"'\t'",
+    b"\xe9",
+    b"x" * 3000,
+    b"- a\n- b",
+)
+VCF_FIELD_JUNK = (
+    b".",
+    b"",
+    b"0",
+    b"-5",
+    b"99999999999",
+    b"1.5",
+    b"A",
+    b"N",
+    b"ACGTN",
+    b"*",
+    b"<DEL>",
+    b"A,G",
+    b"A,",
+    b",",
+    b"G,G",
+    b"a",
+    b"X",
+    b"GT",
+    b"GT:DP",
+    b"DP",
+    b"./.",
+    b".|.",
+    b"0/1",
+    b"1|0",
+    b"2/2",
+    b"0/",
+    b"/1",
+    b"0//1",
+    b"1/2/3",
+    b"0|1|2",
+    b"00/11",
+    b"-1/0",
+    b"10/0",
+    b"0/1:35",
+    b"0:1",
+    b"\xe9",
+    b"chr10",
+    b"10",
+    b"chrUn",
+    b"1e3",
+    b"\x00",
+    b"x" * 2000,
+)
 
 
 def _rng(seed: int) -> random.Random:
@@ -66,7 +216,7 @@ def _lines(data: bytes) -> list[bytes]:
 def _pick_line(lines: list[bytes], r: random.Random, *, data_only: bool = False) -> int:
     cand = [i for i, ln in enumerate(lines) if ln.strip() and not (data_only and ln.startswith(b"#"))]
     if data_only and len(cand) > 1 and not lines[0].startswith(b"#"):
-        cand = cand[1:]   # a header line without '#' (tables): prefer data lines
+        cand = cand[1:]  # a header line without '#' (tables): prefer data lines
     return r.choice(cand) if cand else r.randrange(len(lines))
 
 
@@ -80,7 +230,7 @@ def _sep(line: bytes, fmt: str) -> bytes:
 
 def _split_end(line: bytes) -> tuple[bytes, bytes]:
     body = line.rstrip(b"\r\n")
-    return body, line[len(body):]
+    return body, line[len(body) :]
 
 
 # ------------------------------------------------------------------------- byte level
@@ -106,17 +256,17 @@ def byte_delete(data: bytes, r: random.Random, fmt: str) -> bytes:
     if not data:
         return data
     i = r.randrange(len(data))
-    return data[:i] + data[i + r.choice((1, 1, 2, 16, 256)):]
+    return data[:i] + data[i + r.choice((1, 1, 2, 16, 256)) :]
 
 
 def truncate(data: bytes, r: random.Random, fmt: str) -> bytes:
     if not data:
         return data
-    if r.random() < 0.3:   # at a line boundary
+    if r.random() < 0.3:  # at a line boundary
         ends = [m.end() for m in re.finditer(rb"\n", data)]
         if ends:
-            return data[:r.choice(ends)]
-    return data[:r.randrange(len(data))]
+            return data[: r.choice(ends)]
+    return data[: r.randrange(len(data))]
 
 
 def empty(data: bytes, r: random.Random, fmt: str) -> bytes:
@@ -202,7 +352,7 @@ def encode(data: bytes, r: random.Random, fmt: str) -> bytes:
         return b"\xef\xbb\xbf" + data
     if how == "bom2":
         return b"\xef\xbb\xbf\xef\xbb\xbf" + data
-    if how == "latin1-one":   # one latin-1 character in an otherwise UTF-8 file
+    if how == "latin1-one":  # one latin-1 character in an otherwise UTF-8 file
         i = r.randrange(len(data) + 1)
         return data[:i] + b"\xe9" + data[i:]
     return text.encode(how, errors="replace")
@@ -249,8 +399,9 @@ def yaml_key(data: bytes, r: random.Random, fmt: str) -> bytes:
     if not cand:
         return data
     i = r.choice(cand)
-    new = r.choice((b"Cohort", b"inputs ", b"x", b"", b"1", b"null", b"\xe9", b"patients", b"vcf", b"seed",
-                    b"<<", b"? key"))
+    new = r.choice(
+        (b"Cohort", b"inputs ", b"x", b"", b"1", b"null", b"\xe9", b"patients", b"vcf", b"seed", b"<<", b"? key")
+    )
     lines[i] = re.sub(rb"[\w.]+(?=:)", lambda m: new, lines[i], count=1)
     return b"".join(lines)
 
@@ -295,7 +446,7 @@ def _json_edit(data: bytes, r: random.Random, fmt: str, how: str) -> bytes:
         del parent[key]
     elif isinstance(parent, list):
         parent.insert(key, parent[key])
-    else:   # a dict: its value wrapped in a list, or the key renamed
+    else:  # a dict: its value wrapped in a list, or the key renamed
         if r.random() < 0.5:
             parent[key] = [parent[key], parent[key]]
         else:
@@ -356,8 +507,19 @@ def vcf_header(data: bytes, r: random.Random, fmt: str) -> bytes:
     lines = _lines(data)
     meta = [i for i, ln in enumerate(lines) if ln.startswith(b"##")]
     chrom = next((i for i, ln in enumerate(lines) if ln.startswith(b"#CHROM")), None)
-    how = r.choice(("del_meta", "dup_meta", "junk_meta", "chrom_cols", "chrom_dup_sample", "chrom_drop_sample",
-                    "chrom_rename", "no_chrom", "build"))
+    how = r.choice(
+        (
+            "del_meta",
+            "dup_meta",
+            "junk_meta",
+            "chrom_cols",
+            "chrom_dup_sample",
+            "chrom_drop_sample",
+            "chrom_rename",
+            "no_chrom",
+            "build",
+        )
+    )
     if how.startswith("chrom") or how == "no_chrom" or not meta:
         if chrom is None:
             return vcf_field(data, r, fmt)
@@ -372,7 +534,7 @@ def vcf_header(data: bytes, r: random.Random, fmt: str) -> bytes:
         elif how == "chrom_rename":
             cells[r.randrange(len(cells))] = r.choice(NASTY)
         else:
-            cells = cells[:r.randrange(1, len(cells) + 1)]
+            cells = cells[: r.randrange(1, len(cells) + 1)]
         if how != "no_chrom":
             lines[chrom] = b"\t".join(cells) + end
         return b"".join(lines)
@@ -382,12 +544,22 @@ def vcf_header(data: bytes, r: random.Random, fmt: str) -> bytes:
     elif how == "dup_meta":
         lines.insert(i, lines[i])
     elif how == "build":
-        lines.insert(i, r.choice((b"##reference=GRCh37\n", b"##reference=hg19\n", b"##contig=<ID=chr10>\n",
-                                  b"##contig=<ID=10,assembly=b37>\n", b"##contig=<ID=chr10,length=x>\n")))
+        lines.insert(
+            i,
+            r.choice(
+                (
+                    b"##reference=GRCh37\n",
+                    b"##reference=hg19\n",
+                    b"##contig=<ID=chr10>\n",
+                    b"##contig=<ID=10,assembly=b37>\n",
+                    b"##contig=<ID=chr10,length=x>\n",
+                )
+            ),
+        )
     else:
         body, end = _split_end(lines[i])
         j = r.randrange(len(body) + 1)
-        lines[i] = body[:j] + r.choice((b"<", b">", b"\"", b",", b"=", b"\xe9", b"\t")) + body[j:] + end
+        lines[i] = body[:j] + r.choice((b"<", b">", b'"', b",", b"=", b"\xe9", b"\t")) + body[j:] + end
     return b"".join(lines)
 
 
@@ -397,13 +569,13 @@ def vcf_header(data: bytes, r: random.Random, fmt: str) -> bytes:
 def bgzf_blocks(data: bytes) -> list[tuple[int, int]]:
     """(start, end) of each BGZF block, as far as the BSIZE fields can be followed."""
     out, i = [], 0
-    while i + 18 <= len(data) and data[i:i + 4] == b"\x1f\x8b\x08\x04":
+    while i + 18 <= len(data) and data[i : i + 4] == b"\x1f\x8b\x08\x04":
         (xlen,) = struct.unpack_from("<H", data, i + 10)
         bsize = None
         j = i + 12
         while j + 4 <= i + 12 + xlen and j + 4 <= len(data):
             slen = struct.unpack_from("<H", data, j + 2)[0]
-            if data[j:j + 2] == b"BC" and slen == 2:
+            if data[j : j + 2] == b"BC" and slen == 2:
                 bsize = struct.unpack_from("<H", data, j + 4)[0]
             j += 4 + slen
         if bsize is None:
@@ -417,12 +589,16 @@ def bgzf_compress(text: bytes) -> bytes:
     """BGZF blocks of up to 64,000 input bytes and the EOF block (as bgzip writes them)."""
     out = []
     for k in range(0, len(text), 64000):
-        chunk = text[k:k + 64000]
+        chunk = text[k : k + 64000]
         c = zlib.compressobj(6, zlib.DEFLATED, -15)
         body = c.compress(chunk) + c.flush()
         head = b"\x1f\x8b\x08\x04\x00\x00\x00\x00\x00\xff\x06\x00BC\x02\x00"
-        out.append(head + struct.pack("<H", len(head) + 2 + len(body) + 8 - 1) + body
-                   + struct.pack("<II", zlib.crc32(chunk), len(chunk)))
+        out.append(
+            head
+            + struct.pack("<H", len(head) + 2 + len(body) + 8 - 1)
+            + body
+            + struct.pack("<II", zlib.crc32(chunk), len(chunk))
+        )
     out.append(bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000"))
     return b"".join(out)
 
@@ -443,9 +619,9 @@ def bgzf_damage(data: bytes, r: random.Random, fmt: str) -> bytes:
         b[r.randrange(s, min(s + 18, e))] ^= 1 << r.randrange(8)
         return bytes(b)
     if how == "cut_boundary":
-        return data[:max(0, s + r.choice((0, 0, 1, -1, 12, 18, 26)))]
+        return data[: max(0, s + r.choice((0, 0, 1, -1, 12, 18, 26)))]
     if how == "cut_inside":
-        return data[:r.randrange(s, e)]
+        return data[: r.randrange(s, e)]
     if how == "delete":
         return data[:s] + data[e:]
     if how == "dup":
@@ -453,7 +629,7 @@ def bgzf_damage(data: bytes, r: random.Random, fmt: str) -> bytes:
     if how == "swap" and len(blocks) > 1:
         (s1, e1), (s2, e2) = sorted(r.sample(blocks, 2))
         return data[:s1] + data[s2:e2] + data[e1:s2] + data[s1:e1] + data[e2:]
-    return data[:blocks[-1][0]]   # drop_eof (or a swap with one block): the last block goes
+    return data[: blocks[-1][0]]  # drop_eof (or a swap with one block): the last block goes
 
 
 def bgzf_text(data: bytes, r: random.Random, fmt: str) -> bytes:
@@ -499,21 +675,69 @@ def zip_damage(data: bytes, r: random.Random, fmt: str) -> bytes:
     return buf.getvalue()
 
 
-OPERATORS = {f.__name__: f for f in (
-    byte_flip, byte_insert, byte_delete, truncate, empty, line_delete, line_duplicate, line_swap, field_delete,
-    field_insert, cell_junk, header_junk, encode, newline, yaml_value, yaml_key, yaml_indent, json_value,
-    json_delete, json_dup, vcf_field, vcf_gt_all, vcf_header, bgzf_damage, bgzf_text, zip_damage)}
+OPERATORS = {
+    f.__name__: f
+    for f in (
+        byte_flip,
+        byte_insert,
+        byte_delete,
+        truncate,
+        empty,
+        line_delete,
+        line_duplicate,
+        line_swap,
+        field_delete,
+        field_insert,
+        cell_junk,
+        header_junk,
+        encode,
+        newline,
+        yaml_value,
+        yaml_key,
+        yaml_indent,
+        json_value,
+        json_delete,
+        json_dup,
+        vcf_field,
+        vcf_gt_all,
+        vcf_header,
+        bgzf_damage,
+        bgzf_text,
+        zip_damage,
+    )
+}
 
 BYTE_OPS = ("byte_flip", "byte_insert", "byte_delete", "truncate")
-TEXT_OPS = (*BYTE_OPS, "line_delete", "line_duplicate", "line_swap", "field_delete", "field_insert", "cell_junk",
-            "cell_junk", "cell_junk", "header_junk", "encode", "newline")
+TEXT_OPS = (
+    *BYTE_OPS,
+    "line_delete",
+    "line_duplicate",
+    "line_swap",
+    "field_delete",
+    "field_insert",
+    "cell_junk",
+    "cell_junk",
+    "cell_junk",
+    "header_junk",
+    "encode",
+    "newline",
+)
 #: Operators per file family (repeats weight the draw).
 OPS: dict[str, tuple[str, ...]] = {
     "tsv": (*TEXT_OPS, "empty"),
     "yaml": (*TEXT_OPS, "empty", "yaml_value", "yaml_value", "yaml_value", "yaml_key", "yaml_indent"),
     "json": (*TEXT_OPS, "empty", "json_value", "json_value", "json_value", "json_delete", "json_delete", "json_dup"),
-    "vcf": (*TEXT_OPS, "vcf_field", "vcf_field", "vcf_field", "vcf_field", "vcf_gt_all", "vcf_header",
-            "vcf_header", "vcf_header"),
+    "vcf": (
+        *TEXT_OPS,
+        "vcf_field",
+        "vcf_field",
+        "vcf_field",
+        "vcf_field",
+        "vcf_gt_all",
+        "vcf_header",
+        "vcf_header",
+        "vcf_header",
+    ),
     "bgzf": (*BYTE_OPS, "bgzf_damage", "bgzf_damage", "bgzf_damage", "bgzf_damage", "bgzf_text", "bgzf_text"),
     "zip": (*BYTE_OPS, "zip_damage", "zip_damage", "zip_damage", "zip_damage", "zip_damage"),
 }

@@ -36,9 +36,18 @@ REPO = Path(__file__).resolve().parent.parent
 PROFILE = REPO / "workflow" / "profiles" / "slurm"
 COHORT = "slurm_check"
 PACKAGES = ("munge", "slurmctld", "slurmd", "slurm-client")
-PROGRAMS = {"munged": "munge", "munge": "munge", "slurmctld": "slurmctld", "slurmd": "slurmd",
-            "sbatch": "slurm-client", "squeue": "slurm-client", "sinfo": "slurm-client",
-            "scontrol": "slurm-client", "scancel": "slurm-client", "srun": "slurm-client"}
+PROGRAMS = {
+    "munged": "munge",
+    "munge": "munge",
+    "slurmctld": "slurmctld",
+    "slurmd": "slurmd",
+    "sbatch": "slurm-client",
+    "squeue": "slurm-client",
+    "sinfo": "slurm-client",
+    "scontrol": "slurm-client",
+    "scancel": "slurm-client",
+    "srun": "slurm-client",
+}
 
 
 class SlurmUnavailable(RuntimeError):
@@ -78,9 +87,11 @@ class LocalSlurm:
         self.root = Path(root)
         self.conf = self.root / "slurm.conf"
         self.munge_socket = self.root / "munge" / "munge.socket"
-        self.logs = {"munged": self.root / "munge" / "munged.log",
-                     "slurmctld": self.root / "log" / "slurmctld.log",
-                     "slurmd": self.root / "log" / "slurmd.log"}
+        self.logs = {
+            "munged": self.root / "munge" / "munged.log",
+            "slurmctld": self.root / "log" / "slurmctld.log",
+            "slurmd": self.root / "log" / "slurmd.log",
+        }
         self.node = ""
         self.cpus = 0
         self.memory_mb = 0
@@ -104,16 +115,19 @@ class LocalSlurm:
 
     def _spawn(self, name: str, cmd: list[str]) -> subprocess.Popen:
         out = open(self.root / "log" / f"{name}.stdout", "w")
-        proc = subprocess.Popen(cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
         out.close()
         self._procs[name] = proc
         return proc
 
     def _fail(self, what: str, name: str) -> SlurmUnavailable:
         log = self.logs[name]
-        return SlurmUnavailable(f"{what}; read {log} (last lines below) and {self.root}/log/{name}.stdout\n"
-                                f"{_tail(log)}\n{_tail(self.root / 'log' / f'{name}.stdout', 5)}")
+        return SlurmUnavailable(
+            f"{what}; read {log} (last lines below) and {self.root}/log/{name}.stdout\n"
+            f"{_tail(log)}\n{_tail(self.root / 'log' / f'{name}.stdout', 5)}"
+        )
 
     def _wait(self, name: str, ready, what: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -144,8 +158,10 @@ class LocalSlurm:
         probe = self._run("slurmd", "-C")
         node_line = probe.stdout.splitlines()[0] if probe.returncode == 0 and probe.stdout else ""
         if not node_line.startswith("NodeName="):
-            raise SlurmUnavailable(f"`slurmd -C` did not describe this node (exit {probe.returncode}): "
-                                   f"{probe.stdout.strip()} {probe.stderr.strip()}")
+            raise SlurmUnavailable(
+                f"`slurmd -C` did not describe this node (exit {probe.returncode}): "
+                f"{probe.stdout.strip()} {probe.stderr.strip()}"
+            )
         fields = dict(item.split("=", 1) for item in node_line.split())
         self.node, self.cpus, self.memory_mb = fields["NodeName"], int(fields["CPUs"]), int(fields["RealMemory"])
 
@@ -169,8 +185,8 @@ StateSaveLocation={r}/state
 SlurmdSpoolDir={r}/spool
 SlurmctldPidFile={r}/state/slurmctld.pid
 SlurmdPidFile={r}/spool/slurmd.pid
-SlurmctldLogFile={self.logs['slurmctld']}
-SlurmdLogFile={self.logs['slurmd']}
+SlurmctldLogFile={self.logs["slurmctld"]}
+SlurmdLogFile={self.logs["slurmd"]}
 SlurmctldDebug=info
 SlurmdDebug=info
 ProctrackType=proctrack/linuxproc
@@ -190,15 +206,28 @@ MailProg=/bin/true
 PartitionName=test Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
 """)
 
-        self._spawn("munged", ["munged", "--foreground", "--force", f"--key-file={key}",
-                               f"--socket={self.munge_socket}", f"--pid-file={r}/munge/munged.pid",
-                               f"--log-file={self.logs['munged']}", f"--seed-file={r}/munge/munged.seed"])
-        self._wait("munged", lambda: self._run("munge", "-n", f"--socket={self.munge_socket}").returncode == 0,
-                   "(munge -n against its socket)", timeout)
+        self._spawn(
+            "munged",
+            [
+                "munged",
+                "--foreground",
+                "--force",
+                f"--key-file={key}",
+                f"--socket={self.munge_socket}",
+                f"--pid-file={r}/munge/munged.pid",
+                f"--log-file={self.logs['munged']}",
+                f"--seed-file={r}/munge/munged.seed",
+            ],
+        )
+        self._wait(
+            "munged",
+            lambda: self._run("munge", "-n", f"--socket={self.munge_socket}").returncode == 0,
+            "(munge -n against its socket)",
+            timeout,
+        )
 
         self._spawn("slurmctld", ["slurmctld", "-D", "-i", "-f", str(self.conf)])
-        self._wait("slurmctld", lambda: "is UP" in self._run("scontrol", "ping").stdout,
-                   "(scontrol ping)", timeout)
+        self._wait("slurmctld", lambda: "is UP" in self._run("scontrol", "ping").stdout, "(scontrol ping)", timeout)
 
         self._spawn("slurmd", ["slurmd", "-D", "-f", str(self.conf), "-N", self.node])
         self._wait("slurmd", lambda: self.node_state() == "idle", "(node idle in sinfo)", timeout)
@@ -215,8 +244,7 @@ PartitionName=test Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
                 self._run("scancel", "--full", f"--user={os.getuid()}", timeout=10)
                 deadline = time.monotonic() + 20
                 while time.monotonic() < deadline:
-                    q = self._run("squeue", "--noheader", "--states=PENDING,RUNNING,COMPLETING,CONFIGURING",
-                                  timeout=10)
+                    q = self._run("squeue", "--noheader", "--states=PENDING,RUNNING,COMPLETING,CONFIGURING", timeout=10)
                     if q.returncode != 0 or not q.stdout.strip():
                         break
                     time.sleep(1)
@@ -250,7 +278,7 @@ def _cohort_config(path: Path) -> Path:
     cfg["simulate"] = {"n": 300, "seed": 7}
     cfg["subtype"] = {"n_null": 20, "n_bootstrap": 20}
     cfg["model"] = {"n_bootstrap": 100, "n_permutations": 0, "n_estimators": 20, "search": {"n_candidates": 0}}
-    cfg["genotypes"] = {"sample_chunk": 150}   # two sample chunks: two genotypes_shard jobs, merged
+    cfg["genotypes"] = {"sample_chunk": 150}  # two sample chunks: two genotypes_shard jobs, merged
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
 
@@ -265,16 +293,26 @@ def _plugin_venv(tmp: Path) -> Path:
     """A venv with the project and its `slurm` extra, from uv.lock; skips when uv cannot make it."""
     uv = _uv()
     if uv is None:
-        pytest.skip("uv not found (neither $UV nor on PATH): needed to install the optional extra "
-                    "`slurm` into a separate venv; run the suite with `uv run --locked pytest`")
+        pytest.skip(
+            "uv not found (neither $UV nor on PATH): needed to install the optional extra "
+            "`slurm` into a separate venv; run the suite with `uv run --locked pytest`"
+        )
     venv = tmp / "venv-slurm"
     env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
     env["UV_PROJECT_ENVIRONMENT"] = str(venv)
-    res = subprocess.run([uv, "sync", "--locked", "--extra", "slurm", "--no-dev", "--quiet"], cwd=REPO, env=env,
-                         capture_output=True, text=True, timeout=600)
+    res = subprocess.run(
+        [uv, "sync", "--locked", "--extra", "slurm", "--no-dev", "--quiet"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if res.returncode != 0:
-        pytest.skip(f"could not install the `slurm` extra into {venv} (uv sync --locked --extra slurm, "
-                    f"exit {res.returncode}; no package registry?):\n{res.stderr[-2000:]}")
+        pytest.skip(
+            f"could not install the `slurm` extra into {venv} (uv sync --locked --extra slurm, "
+            f"exit {res.returncode}; no package registry?):\n{res.stderr[-2000:]}"
+        )
     return venv
 
 
@@ -289,8 +327,10 @@ def _srun_shim(bindir: Path, conf: Path) -> Path:
     bindir.mkdir()
     notes = bindir / "srun.calls"
     shim = bindir / "srun"
-    shim.write_text(f'#!/bin/sh\necho "$SLURM_JOB_ID|$(command -v stratify)" >> {notes}\n'
-                    f'SLURM_CONF={conf} exec {shutil.which("srun")} "$@"\n')
+    shim.write_text(
+        f'#!/bin/sh\necho "$SLURM_JOB_ID|$(command -v stratify)" >> {notes}\n'
+        f'SLURM_CONF={conf} exec {shutil.which("srun")} "$@"\n'
+    )
     shim.chmod(0o755)
     return notes
 
@@ -314,9 +354,13 @@ def _profile_within(memory_mb: int, tmp: Path) -> Path:
 
 def _snakemake(python: Path | str, args: list[str], env: dict, log: Path) -> subprocess.Popen:
     with open(log, "w") as out:
-        return subprocess.Popen([str(python), "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"), *args],
-                                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-
+        return subprocess.Popen(
+            [str(python), "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"), *args],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 class WorkflowRuns:
@@ -349,7 +393,7 @@ class WorkflowRuns:
         self._lock = threading.Lock()
         self._closed = False
 
-    def start(self) -> "WorkflowRuns":
+    def start(self) -> WorkflowRuns:
         self.started = time.monotonic()
         self._thread.start()
         return self
@@ -360,8 +404,10 @@ class WorkflowRuns:
                 pytest.skip(f"starting slurmctld and slurmd needs root (uid {os.geteuid()})")
             missing = missing_programs()
             if missing:
-                pytest.skip(f"not installed: {', '.join(missing)}; install with "
-                            f"`apt-get install {' '.join(PACKAGES)}` (.ci/run does)")
+                pytest.skip(
+                    f"not installed: {', '.join(missing)}; install with "
+                    f"`apt-get install {' '.join(PACKAGES)}` (.ci/run does)"
+                )
             cluster = LocalSlurm(self.root / "slurm")
             with self._lock:
                 if self._closed:
@@ -384,26 +430,45 @@ class WorkflowRuns:
             # and stratify first on PATH, the project's .venv not at all
             main_bin = str(Path(sys.executable).parent)
             path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p != main_bin]
-            env_slurm = dict(cluster.env, VIRTUAL_ENV=str(self.venv),
-                             PATH=os.pathsep.join([str(self.venv / "bin"), str(self.root / "bin"), *path]))
+            env_slurm = dict(
+                cluster.env,
+                VIRTUAL_ENV=str(self.venv),
+                PATH=os.pathsep.join([str(self.venv / "bin"), str(self.root / "bin"), *path]),
+            )
             env_local = {k: v for k, v in os.environ.items() if not k.startswith("SLURM")}
             env_local["PATH"] = main_bin + os.pathsep + env_local.get("PATH", "")
             with self._lock:
                 if self._closed:
                     return
                 self._procs["local"] = _snakemake(
-                    sys.executable, ["--cores", "2", "--directory", str(self.run_local), "--configfile",
-                                      str(cfgs[self.run_local])],
-                    env_local, self.logs["local"])
+                    sys.executable,
+                    ["--cores", "2", "--directory", str(self.run_local), "--configfile", str(cfgs[self.run_local])],
+                    env_local,
+                    self.logs["local"],
+                )
                 self._procs["slurm"] = _snakemake(
                     self.venv / "bin" / "python",
-                    ["--workflow-profile", str(profile), "--jobs", "4",
-                     "--slurm-status-command", "squeue",
-                     "--slurm-init-seconds-before-status-checks", "1",
-                     "--slurm-logdir", str(self.slurm_logs), "--slurm-keep-successful-logs",
-                     "--directory", str(self.run_slurm), "--configfile", str(cfgs[self.run_slurm])],
-                    env_slurm, self.logs["slurm"])
-        except BaseException as exc:   # a skip too: re-raised in the test by wait()
+                    [
+                        "--workflow-profile",
+                        str(profile),
+                        "--jobs",
+                        "4",
+                        "--slurm-status-command",
+                        "squeue",
+                        "--slurm-init-seconds-before-status-checks",
+                        "1",
+                        "--slurm-logdir",
+                        str(self.slurm_logs),
+                        "--slurm-keep-successful-logs",
+                        "--directory",
+                        str(self.run_slurm),
+                        "--configfile",
+                        str(cfgs[self.run_slurm]),
+                    ],
+                    env_slurm,
+                    self.logs["slurm"],
+                )
+        except BaseException as exc:  # a skip too: re-raised in the test by wait()
             self._error = exc
 
     def wait(self, timeout: float = 900) -> tuple[int, int]:
@@ -411,8 +476,9 @@ class WorkflowRuns:
         deadline = self.started + timeout
         self._thread.join(max(deadline - time.monotonic(), 1))
         if self._thread.is_alive():
-            raise TimeoutError(f"SLURM did not start within {timeout:.0f} s; daemons' logs under "
-                               f"{self.root / 'slurm' / 'log'}")
+            raise TimeoutError(
+                f"SLURM did not start within {timeout:.0f} s; daemons' logs under {self.root / 'slurm' / 'log'}"
+            )
         if self._error is not None:
             raise self._error
         rcs = []
@@ -420,8 +486,10 @@ class WorkflowRuns:
             try:
                 rcs.append(self._procs[name].wait(timeout=max(deadline - time.monotonic(), 1)))
             except subprocess.TimeoutExpired:
-                raise TimeoutError(f"the {name} run did not finish within {timeout:.0f} s of the session's "
-                                   f"start (log {self.logs[name]})") from None
+                raise TimeoutError(
+                    f"the {name} run did not finish within {timeout:.0f} s of the session's "
+                    f"start (log {self.logs[name]})"
+                ) from None
         return rcs[0], rcs[1]
 
     def close(self) -> None:
@@ -433,7 +501,7 @@ class WorkflowRuns:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-        self._thread.join(120)   # a start still under way finishes (or fails) before the stop
+        self._thread.join(120)  # a start still under way finishes (or fails) before the stop
         cluster = self.cluster or cluster
         if cluster is not None:
             cluster.stop()

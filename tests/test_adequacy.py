@@ -15,9 +15,20 @@ ANTIDEPRESSANT_CLASSES = {"ssri", "snri", "tca", "maoi", "ndri", "nassa", "sari"
 
 def trial(**kw):
     """One trial row with neutral defaults: adequate-dose sertraline for 8 weeks, no scores."""
-    row = {"patient_id": "P1", "episode": 1, "trial": 1, "modality": "medication", "agent": "sertraline",
-           "dose_mg_day": 100.0, "duration_weeks": 8.0, "sessions": np.nan, "baseline_score": np.nan,
-           "end_score": np.nan, "outcome": None, "prospective": False}
+    row = {
+        "patient_id": "P1",
+        "episode": 1,
+        "trial": 1,
+        "modality": "medication",
+        "agent": "sertraline",
+        "dose_mg_day": 100.0,
+        "duration_weeks": 8.0,
+        "sessions": np.nan,
+        "baseline_score": np.nan,
+        "end_score": np.nan,
+        "outcome": None,
+        "prospective": False,
+    }
     row.update(kw)
     return row
 
@@ -57,19 +68,24 @@ def test_adequate_duration_is_six_weeks_as_in_the_atrq(weeks, adequate):
 def test_study_minimum_below_four_weeks_keeps_sforzini_week_four_rule():
     # a study may count 2 weeks as adequate, but a trial stopped before the end of week 4 is
     # still no failure (Sforzini et al. 2021 rec. 10); from week 4 the study's minimum decides
-    t = pd.DataFrame([trial(trial=1, duration_weeks=3.0, baseline_score=20, end_score=19),
-                      trial(trial=2, duration_weeks=4.0, baseline_score=20, end_score=19),
-                      trial(trial=3, duration_weeks=1.0, baseline_score=20, end_score=19)])
+    t = pd.DataFrame(
+        [
+            trial(trial=1, duration_weeks=3.0, baseline_score=20, end_score=19),
+            trial(trial=2, duration_weeks=4.0, baseline_score=20, end_score=19),
+            trial(trial=3, duration_weeks=1.0, baseline_score=20, end_score=19),
+        ]
+    )
     a = assess_trials(t, min_weeks=2.0)
     assert a["adequate"].tolist() == [False, True, False]
     assert a["failed"].tolist() == [False, True, False]
-    assert "stopped before the end of week 4, not a failure (Sforzini et al. 2021 rec. 10)" in a.loc[0, "adequacy_reason"]
+    assert (
+        "stopped before the end of week 4, not a failure (Sforzini et al. 2021 rec. 10)" in a.loc[0, "adequacy_reason"]
+    )
     assert a.loc[2, "adequacy_reason"].endswith("duration 1 weeks < 2")
 
 
 def test_four_week_trial_is_long_enough_with_a_four_week_minimum():
-    r = assess_trials(pd.DataFrame([trial(duration_weeks=4.0, baseline_score=20, end_score=19)]),
-                      min_weeks=4.0).iloc[0]
+    r = assess_trials(pd.DataFrame([trial(duration_weeks=4.0, baseline_score=20, end_score=19)]), min_weeks=4.0).iloc[0]
     assert r["adequate"] == True  # noqa: E712
     assert r["failed"] == True  # noqa: E712
 
@@ -80,8 +96,14 @@ def test_config_default_adequate_weeks_is_the_atrq_six():
 
     assert ATRQ_MIN_WEEKS == 6.0
     assert adequacy_options({})["min_weeks"] == 6.0
-    cfg = validate_config({"cohort": "demo", "genome_build": "GRCh38", "inputs": {"patients": "p.tsv", "symptoms": "s.tsv"},
-                           "endpoint": {"instrument": "HAMD17", "week": 8}})
+    cfg = validate_config(
+        {
+            "cohort": "demo",
+            "genome_build": "GRCh38",
+            "inputs": {"patients": "p.tsv", "symptoms": "s.tsv"},
+            "endpoint": {"instrument": "HAMD17", "week": 8},
+        }
+    )
     assert cfg["clinical"]["adequate_weeks"] == 6
     assert cfg["clinical"]["sforzini_count_psychotherapy"] is False
 
@@ -136,8 +158,14 @@ def test_combination_agent_class_and_na():
 
 @pytest.mark.parametrize("sessions, adequate", [(8, True), (7, False)])
 def test_cbt_sessions_against_minimum_eight(sessions, adequate):
-    r = one(modality="psychotherapy", agent="cbt", dose_mg_day=np.nan, duration_weeks=2.0,
-            sessions=sessions, outcome="nonresponse")
+    r = one(
+        modality="psychotherapy",
+        agent="cbt",
+        dose_mg_day=np.nan,
+        duration_weeks=2.0,
+        sessions=sessions,
+        outcome="nonresponse",
+    )
     assert r["drug_class"] == "psychotherapy"
     assert r["adequate_sessions"] == adequate
     assert r["adequate"] == adequate
@@ -153,8 +181,12 @@ def test_psychotherapy_minimum_is_configurable():
 
 
 def test_ect_and_rtms_use_session_defaults_and_overrides():
-    t = pd.DataFrame([trial(trial=1, modality="ECT", agent="ect", sessions=6, duration_weeks=2),
-                      trial(trial=2, modality="rTMS", agent="rtms", sessions=19, duration_weeks=4)])
+    t = pd.DataFrame(
+        [
+            trial(trial=1, modality="ECT", agent="ect", sessions=6, duration_weeks=2),
+            trial(trial=2, modality="rTMS", agent="rtms", sessions=19, duration_weeks=4),
+        ]
+    )
     a = assess_trials(t)
     assert DEFAULT_MIN_SESSIONS["ECT"] == 6 and DEFAULT_MIN_SESSIONS["rTMS"] == 20
     assert a["adequate"].tolist() == [True, False]
@@ -163,8 +195,9 @@ def test_ect_and_rtms_use_session_defaults_and_overrides():
     assert b["adequate"].tolist() == [False, True]
 
 
-@pytest.mark.parametrize("end, pct, cls", [(16, 20.0, "nonresponse"), (12, 40.0, "partial"),
-                                           (10, 50.0, "response"), (15, 25.0, "partial")])
+@pytest.mark.parametrize(
+    "end, pct, cls", [(16, 20.0, "nonresponse"), (12, 40.0, "partial"), (10, 50.0, "response"), (15, 25.0, "partial")]
+)
 def test_score_outcome_classes(end, pct, cls):
     r = one(baseline_score=20, end_score=end)
     assert r["pct_change"] == pytest.approx(pct)
@@ -194,8 +227,7 @@ def test_intolerance_is_not_failed():
 
 
 def test_previous_episode_not_current():
-    t = pd.DataFrame([trial(episode=1, trial=1), trial(episode=2, trial=1),
-                      trial(patient_id="P2", episode=1, trial=1)])
+    t = pd.DataFrame([trial(episode=1, trial=1), trial(episode=2, trial=1), trial(patient_id="P2", episode=1, trial=1)])
     a = assess_trials(t)
     assert a["current_episode"].tolist() == [False, True, True]
 
@@ -229,15 +261,18 @@ def test_every_dose_row_is_a_known_agent_with_its_class():
         assert (row["source"] == "none") == bool(np.isnan(row["min_daily_dose_mg"])), agent
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"modality": "pill"}, "patient P1, episode 1, trial 1: column 'modality' is 'pill'"),
-    ({"outcome": "better"}, "patient P1, episode 1, trial 1: column 'outcome' is 'better'"),
-    ({"dose_mg_day": -5.0}, "patient P1, episode 1, trial 1: column 'dose_mg_day' is -5.0"),
-    ({"sessions": "many"}, "patient P1, episode 1, trial 1: column 'sessions' is 'many'"),
-    ({"agent": ""}, "patient P1, episode 1, trial 1: column 'agent' is empty"),
-    ({"episode": 0}, "patient P1, episode 0, trial 1: column 'episode' is 0"),
-    ({"prospective": "yes"}, "patient P1, episode 1, trial 1: column 'prospective' is 'yes'"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"modality": "pill"}, "patient P1, episode 1, trial 1: column 'modality' is 'pill'"),
+        ({"outcome": "better"}, "patient P1, episode 1, trial 1: column 'outcome' is 'better'"),
+        ({"dose_mg_day": -5.0}, "patient P1, episode 1, trial 1: column 'dose_mg_day' is -5.0"),
+        ({"sessions": "many"}, "patient P1, episode 1, trial 1: column 'sessions' is 'many'"),
+        ({"agent": ""}, "patient P1, episode 1, trial 1: column 'agent' is empty"),
+        ({"episode": 0}, "patient P1, episode 0, trial 1: column 'episode' is 0"),
+        ({"prospective": "yes"}, "patient P1, episode 1, trial 1: column 'prospective' is 'yes'"),
+    ],
+)
 def test_bad_values_raise_with_record(change, message):
     with pytest.raises(InputError) as e:
         assess_trials(pd.DataFrame([trial(**change)]))
@@ -280,13 +315,22 @@ def test_input_not_modified():
 
 
 def test_remission_per_trial_follows_the_instrument_cut_off():
-    rows = pd.DataFrame({
-        "patient_id": ["P1", "P1", "P1", "P1"], "episode": 1, "trial": [1, 2, 3, 4],
-        "modality": "medication", "agent": "sertraline", "dose_mg_day": 100.0, "duration_weeks": 8.0,
-        "prospective": False, "outcome": None,
-        "instrument": ["HAMD17", "HAMD17", "MADRS", None],
-        "baseline_score": [20.0, 20.0, 30.0, 20.0], "end_score": [7.0, 8.0, 10.0, 5.0],
-    })
+    rows = pd.DataFrame(
+        {
+            "patient_id": ["P1", "P1", "P1", "P1"],
+            "episode": 1,
+            "trial": [1, 2, 3, 4],
+            "modality": "medication",
+            "agent": "sertraline",
+            "dose_mg_day": 100.0,
+            "duration_weeks": 8.0,
+            "prospective": False,
+            "outcome": None,
+            "instrument": ["HAMD17", "HAMD17", "MADRS", None],
+            "baseline_score": [20.0, 20.0, 30.0, 20.0],
+            "end_score": [7.0, 8.0, 10.0, 5.0],
+        }
+    )
     rem = assess_trials(rows)["remission"].tolist()
     # HAMD-17 <= 7 remits, 8 does not; MADRS <= 10 remits; no instrument -> unknown
     assert rem[:3] == [True, False, True] and rem[3] is pd.NA
@@ -298,17 +342,20 @@ def test_the_first_bad_row_of_a_large_table_is_reported():
     from stratify.simulate.cohort import simulate_cohort
 
     tr = simulate_cohort(300, seed=1)["tables"]["treatments"]
-    assert tr["outcome"].isna().any()   # blank outcomes are allowed and must not be reported
+    assert tr["outcome"].isna().any()  # blank outcomes are allowed and must not be reported
     assert len(assess_trials(tr)) == len(tr)
-    for col, val, expected in [("dose_mg_day", -5.0, "column 'dose_mg_day' is -5.0; expected a number >= 0"),
-                               ("modality", "pill", "column 'modality' is 'pill'"),
-                               ("outcome", "better", "column 'outcome' is 'better'"),
-                               ("agent", "  ", "column 'agent' is empty")]:
+    for col, val, expected in [
+        ("dose_mg_day", -5.0, "column 'dose_mg_day' is -5.0; expected a number >= 0"),
+        ("modality", "pill", "column 'modality' is 'pill'"),
+        ("outcome", "better", "column 'outcome' is 'better'"),
+        ("agent", "  ", "column 'agent' is empty"),
+    ]:
         bad = tr.copy()
         bad.loc[[200, 500], col] = val
         r = bad.loc[200]
-        with pytest.raises(InputError, match=f"patient {r['patient_id']}, episode {r['episode']}, trial "
-                                             f"{r['trial']}: {expected}"):
+        with pytest.raises(
+            InputError, match=f"patient {r['patient_id']}, episode {r['episode']}, trial {r['trial']}: {expected}"
+        ):
             assess_trials(bad)
     bad = tr.copy()
     bad["trial"] = bad["trial"].astype(float)
@@ -319,8 +366,18 @@ def test_the_first_bad_row_of_a_large_table_is_reported():
 
 # --------------------------------------------------------------------------- pct_change: a trial outcome as percent change
 
-@pytest.mark.parametrize("pct, expected", [(60.0, "response"), (50.0, "response"), (49.9, "partial"),
-                                           (25.0, "partial"), (24.9, "nonresponse"), (-10.0, "nonresponse")])
+
+@pytest.mark.parametrize(
+    "pct, expected",
+    [
+        (60.0, "response"),
+        (50.0, "response"),
+        (49.9, "partial"),
+        (25.0, "partial"),
+        (24.9, "nonresponse"),
+        (-10.0, "nonresponse"),
+    ],
+)
 def test_pct_change_without_scores_classifies_like_scores(pct, expected):
     r = one(pct_change=pct)
     assert r["outcome_class"] == expected and r["pct_change"] == pct
@@ -333,17 +390,19 @@ def test_pct_change_wins_over_a_recorded_outcome_like_scores_do():
 
 
 def test_pct_change_agreeing_with_scores_within_a_point_is_accepted():
-    r = one(baseline_score=20, end_score=13, pct_change=35.0)   # scores: 35%
+    r = one(baseline_score=20, end_score=13, pct_change=35.0)  # scores: 35%
     assert r["pct_change"] == pytest.approx(35.0) and r["outcome_class"] == "partial"
     assert one(baseline_score=30, end_score=20, pct_change=33.0)["pct_change"] == pytest.approx(100 / 3)
 
 
 def test_pct_change_conflicting_with_scores_is_a_named_error():
     with pytest.raises(InputError) as e:
-        one(baseline_score=20, end_score=8, pct_change=-60.0)   # change written as negative: the wrong sign
-    assert str(e.value) == ("patient P1, episode 1, trial 1: pct_change -60 disagrees with baseline_score 20 and "
-                            "end_score 8 (a 60% reduction); pct_change is the percent reduction from baseline "
-                            "(positive = improvement): correct it or leave it blank")
+        one(baseline_score=20, end_score=8, pct_change=-60.0)  # change written as negative: the wrong sign
+    assert str(e.value) == (
+        "patient P1, episode 1, trial 1: pct_change -60 disagrees with baseline_score 20 and "
+        "end_score 8 (a 60% reduction); pct_change is the percent reduction from baseline "
+        "(positive = improvement): correct it or leave it blank"
+    )
 
 
 @pytest.mark.parametrize("value", [150.0, "lots", float("inf")])
@@ -356,9 +415,13 @@ def test_pct_change_counts_failures_in_clinical_and_trd():
     from stratify.clinical.scores import treatment_summary
     from stratify.trd import sforzini_2021
 
-    t = pd.DataFrame([trial(trial=1, pct_change=10.0), trial(trial=2, agent="venlafaxine", dose_mg_day=150.0,
-                                                            pct_change=20.0),
-                      trial(trial=3, pct_change=70.0, prospective=True)])
+    t = pd.DataFrame(
+        [
+            trial(trial=1, pct_change=10.0),
+            trial(trial=2, agent="venlafaxine", dose_mg_day=150.0, pct_change=20.0),
+            trial(trial=3, pct_change=70.0, prospective=True),
+        ]
+    )
     assert treatment_summary(t)["n_failed_trials"].item() == 2
     staged = sforzini_2021(assess_trials(t).assign(sessions=np.nan), pd.DataFrame({"patient_id": ["P1"]}))
     assert staged["sforzini_2021_n_failed"].item() == 2 and staged["sforzini_2021"].item() == "TRD"

@@ -23,8 +23,9 @@ def _env():
 
 
 def _stratify(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "stratify.cli", *args], cwd=cwd, env=_env(),
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "stratify.cli", *args], cwd=cwd, env=_env(), capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +73,14 @@ def test_missing_required_column(small_cohort, tmp_path):
     bad = tmp_path / "patients_no_site.tsv"
     lines = Path(paths["patients"]).read_text().splitlines()
     bad.write_text("\n".join("\t".join(c for j, c in enumerate(ln.split("\t")) if j != 1) for ln in lines) + "\n")
-    res = _stratify("validate", "--config", str(_config(small_cohort, inputs={"patients": str(bad)})),
-                    "--results", str(tmp_path), cwd=tmp_path)
+    res = _stratify(
+        "validate",
+        "--config",
+        str(_config(small_cohort, inputs={"patients": str(bad)})),
+        "--results",
+        str(tmp_path),
+        cwd=tmp_path,
+    )
     assert res.returncode == 2
     assert _error_lines(res) == [f"stratify: error: {bad}: missing required column 'site'"]
 
@@ -84,8 +91,14 @@ def test_patient_not_in_patients(small_cohort, tmp_path):
     text = Path(paths["symptoms"]).read_text()
     bad.write_text(text + "P99999\t0\tHAMD17\t1\t2\n")
     n_lines = len(text.splitlines()) + 1
-    res = _stratify("validate", "--config", str(_config(small_cohort, inputs={"symptoms": str(bad)})),
-                    "--results", str(tmp_path), cwd=tmp_path)
+    res = _stratify(
+        "validate",
+        "--config",
+        str(_config(small_cohort, inputs={"symptoms": str(bad)})),
+        "--results",
+        str(tmp_path),
+        cwd=tmp_path,
+    )
     assert res.returncode == 2
     (line,) = _error_lines(res)
     assert line.startswith(f"stratify: error: {bad}, line {n_lines}, column 'patient_id': patient 'P99999'")

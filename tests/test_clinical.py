@@ -32,8 +32,15 @@ DATA = Path(__file__).resolve().parent / "data" / "inputs"
 
 
 def _items(pid, week, instrument, scores: dict[int, float]) -> pd.DataFrame:
-    return pd.DataFrame({"patient_id": pid, "week": float(week), "instrument": instrument,
-                         "item": list(scores), "score": [float(v) for v in scores.values()]})
+    return pd.DataFrame(
+        {
+            "patient_id": pid,
+            "week": float(week),
+            "instrument": instrument,
+            "item": list(scores),
+            "score": [float(v) for v in scores.values()],
+        }
+    )
 
 
 def _one_total(df, **kw):
@@ -44,8 +51,9 @@ def _one_total(df, **kw):
 
 # --------------------------------------------------------------------------- totals
 
+
 def test_hamd17_total_is_the_sum():
-    scores = {i: 1 for i in range(1, 18)} | {1: 4, 4: 2}
+    scores = dict.fromkeys(range(1, 18), 1) | {1: 4, 4: 2}
     row = _one_total(_items("P1", 0, "HAMD17", scores))
     # 15 items at 1, item 1 = 4, item 4 = 2: 15 + 4 + 2 = 21
     assert row["total"] == 21.0
@@ -53,11 +61,24 @@ def test_hamd17_total_is_the_sum():
 
 
 def test_qids_domains_score_their_highest_item():
-    scores = {1: 3, 2: 0, 3: 1, 4: 2,      # sleep = max(3, 0, 1, 2) = 3
-              5: 2,                        # mood
-              6: 0, 7: 2, 8: 1, 9: 3,      # appetite/weight = max(0, 2, 1, 3) = 3
-              10: 1, 11: 1, 12: 0, 13: 2, 14: 1,
-              15: 1, 16: 2}                # psychomotor = max(1, 2) = 2
+    scores = {
+        1: 3,
+        2: 0,
+        3: 1,
+        4: 2,  # sleep = max(3, 0, 1, 2) = 3
+        5: 2,  # mood
+        6: 0,
+        7: 2,
+        8: 1,
+        9: 3,  # appetite/weight = max(0, 2, 1, 3) = 3
+        10: 1,
+        11: 1,
+        12: 0,
+        13: 2,
+        14: 1,
+        15: 1,
+        16: 2,
+    }  # psychomotor = max(1, 2) = 2
     row = _one_total(_items("P1", 0, "QIDS_SR16", scores))
     # 3 + 2 + 3 + 1 + 1 + 0 + 2 + 1 + 2 = 15 (9 domains, not 16 items)
     assert row["total"] == 15.0
@@ -65,14 +86,14 @@ def test_qids_domains_score_their_highest_item():
 
 
 def test_qids_total_range_is_0_to_27():
-    top = _one_total(_items("P1", 0, "QIDS_SR16", {i: 3 for i in range(1, 17)}))
-    low = _one_total(_items("P1", 0, "QIDS_SR16", {i: 0 for i in range(1, 17)}))
+    top = _one_total(_items("P1", 0, "QIDS_SR16", dict.fromkeys(range(1, 17), 3)))
+    low = _one_total(_items("P1", 0, "QIDS_SR16", dict.fromkeys(range(1, 17), 0)))
     # 9 domains x 3 = 27 (the item sum would be 48)
     assert (top["total"], low["total"]) == (27.0, 0.0)
 
 
 def test_ids_sr30_appetite_and_weight_pairs():
-    scores = {i: 1 for i in range(1, 31)} | {11: 3, 12: 0, 13: 1, 14: 2}
+    scores = dict.fromkeys(range(1, 31), 1) | {11: 3, 12: 0, 13: 1, 14: 2}
     row = _one_total(_items("P1", 0, "IDS_SR30", scores))
     # 26 single items at 1, max(11: 3, 12: 0) = 3, max(13: 1, 14: 2) = 2 -> 26 + 3 + 2 = 31
     assert row["total"] == 31.0
@@ -80,12 +101,12 @@ def test_ids_sr30_appetite_and_weight_pairs():
 
 
 def test_ids_sr30_maximum_is_84():
-    row = _one_total(_items("P1", 0, "IDS_SR30", {i: 3 for i in range(1, 31)}))
+    row = _one_total(_items("P1", 0, "IDS_SR30", dict.fromkeys(range(1, 31), 3)))
     assert row["total"] == 84.0  # 28 units x 3
 
 
 def test_prorating_one_missing_hamd_item():
-    scores = {i: 1 for i in range(1, 17)} | {1: 4}  # item 17 missing
+    scores = dict.fromkeys(range(1, 17), 1) | {1: 4}  # item 17 missing
     row = _one_total(_items("P1", 0, "HAMD17", scores))
     # sum of 16 items = 15 + 4 = 19; prorated 19 * 17 / 16 = 20.1875
     assert row["total"] == pytest.approx(19 * 17 / 16) == pytest.approx(20.1875)
@@ -94,22 +115,22 @@ def test_prorating_one_missing_hamd_item():
 
 def test_prorating_a_missing_qids_domain():
     # items 15 and 16 missing -> the psychomotor domain is missing (1 of 9 units, 11% <= 20%)
-    scores = {i: 2 for i in range(1, 15)}
+    scores = dict.fromkeys(range(1, 15), 2)
     row = _one_total(_items("P1", 0, "QIDS_SR16", scores))
     # 8 domains at 2 = 16; prorated 16 * 9 / 8 = 18
     assert row["total"] == 18.0 and row["n_missing"] == 1 and row["prorated"]
 
 
 def test_one_item_of_a_domain_missing_is_not_missing():
-    scores = {i: 1 for i in range(1, 17)}
+    scores = dict.fromkeys(range(1, 17), 1)
     del scores[4]  # hypersomnia; the sleep domain still has items 1-3
     row = _one_total(_items("P1", 0, "QIDS_SR16", scores))
     assert (row["total"], row["n_missing"], row["prorated"]) == (9.0, 0, False)
 
 
 def test_too_many_missing_items():
-    three = {i: 1 for i in range(1, 15)}   # 3 of 17 missing: 17.6% <= 20%
-    four = {i: 1 for i in range(1, 14)}    # 4 of 17 missing: 23.5% > 20%
+    three = dict.fromkeys(range(1, 15), 1)  # 3 of 17 missing: 17.6% <= 20%
+    four = dict.fromkeys(range(1, 14), 1)  # 4 of 17 missing: 23.5% > 20%
     ok = _one_total(_items("P1", 0, "HAMD17", three))
     bad = _one_total(_items("P1", 0, "HAMD17", four))
     assert ok["total"] == pytest.approx(14 * 17 / 14) and ok["status"] == "ok"
@@ -120,12 +141,19 @@ def test_too_many_missing_items():
 
 
 def test_totals_per_patient_visit_and_instrument():
-    df = pd.concat([_items("P1", 0, "HAMD17", {i: 1 for i in range(1, 18)}),
-                    _items("P1", 8, "HAMD17", {i: 0 for i in range(1, 18)}),
-                    _items("P2", 0, "QIDS_SR16", {i: 1 for i in range(1, 17)})])
+    df = pd.concat(
+        [
+            _items("P1", 0, "HAMD17", dict.fromkeys(range(1, 18), 1)),
+            _items("P1", 8, "HAMD17", dict.fromkeys(range(1, 18), 0)),
+            _items("P2", 0, "QIDS_SR16", dict.fromkeys(range(1, 17), 1)),
+        ]
+    )
     out = instrument_totals(df).sort_values(["patient_id", "week"])
     assert out[["patient_id", "week", "instrument", "total"]].values.tolist() == [
-        ["P1", 0.0, "HAMD17", 17.0], ["P1", 8.0, "HAMD17", 0.0], ["P2", 0.0, "QIDS_SR16", 9.0]]
+        ["P1", 0.0, "HAMD17", 17.0],
+        ["P1", 8.0, "HAMD17", 0.0],
+        ["P2", 0.0, "QIDS_SR16", 9.0],
+    ]
 
 
 def test_totals_of_no_symptoms():
@@ -136,21 +164,44 @@ def test_totals_of_no_symptoms():
 
 # --------------------------------------------------------------------------- dimensions
 
+
 def test_dimensions():
-    ids = {i: 0 for i in range(1, 31)} | {4: 1, 12: 2, 14: 3, 20: 1, 30: 2,   # AES 1+2+3+1+2 = 9
-                                          19: 3, 21: 2, 22: 1}                # anhedonia 3+2+1 = 6
-    hamd = {i: 0 for i in range(1, 18)} | {10: 2, 11: 1, 12: 1, 13: 1, 15: 1, 17: 1,  # 2+1+1+1+1+1 = 7
-                                           1: 4, 14: 2, 16: 2}  # items outside the factor do not count
-    df = pd.concat([_items("P1", 0, "IDS_SR30", ids), _items("P1", 0, "HAMD17", hamd),
-                    _items("P1", 8, "IDS_SR30", {i: 3 for i in range(1, 31)})])  # week 8 is ignored
+    ids = dict.fromkeys(range(1, 31), 0) | {
+        4: 1,
+        12: 2,
+        14: 3,
+        20: 1,
+        30: 2,  # AES 1+2+3+1+2 = 9
+        19: 3,
+        21: 2,
+        22: 1,
+    }  # anhedonia 3+2+1 = 6
+    hamd = dict.fromkeys(range(1, 18), 0) | {
+        10: 2,
+        11: 1,
+        12: 1,
+        13: 1,
+        15: 1,
+        17: 1,  # 2+1+1+1+1+1 = 7
+        1: 4,
+        14: 2,
+        16: 2,
+    }  # items outside the factor do not count
+    df = pd.concat(
+        [
+            _items("P1", 0, "IDS_SR30", ids),
+            _items("P1", 0, "HAMD17", hamd),
+            _items("P1", 8, "IDS_SR30", dict.fromkeys(range(1, 31), 3)),
+        ]
+    )  # week 8 is ignored
     row = dimension_scores(df).iloc[0]
     assert (row["aes"], row["anhedonia"], row["anxiety_somatization"]) == (9.0, 6.0, 7.0)
     assert bool(row["anxious_depression"]) is True
 
 
 def test_anxious_depression_threshold():
-    six = {i: 0 for i in range(1, 18)} | {10: 2, 11: 1, 12: 1, 13: 1, 15: 1}   # 6
-    seven = six | {17: 1}                                                     # 7
+    six = dict.fromkeys(range(1, 18), 0) | {10: 2, 11: 1, 12: 1, 13: 1, 15: 1}  # 6
+    seven = six | {17: 1}  # 7
     df = pd.concat([_items("P6", 0, "HAMD17", six), _items("P7", 0, "HAMD17", seven)])
     out = dimension_scores(df).set_index("patient_id")
     assert out.loc["P6", "anxiety_somatization"] == 6.0 and not out.loc["P6", "anxious_depression"]
@@ -158,8 +209,8 @@ def test_anxious_depression_threshold():
 
 
 def test_dimension_prorated_and_missing():
-    ids = {4: 1, 12: 2, 14: 3, 20: 2}   # AES item 30 missing (1 of 5 = 20%)
-    ids2 = {4: 1, 12: 2, 14: 3}         # 2 of 5 missing (40%)
+    ids = {4: 1, 12: 2, 14: 3, 20: 2}  # AES item 30 missing (1 of 5 = 20%)
+    ids2 = {4: 1, 12: 2, 14: 3}  # 2 of 5 missing (40%)
     df = pd.concat([_items("P1", 0, "IDS_SR30", ids), _items("P2", 0, "IDS_SR30", ids2)])
     out = dimension_scores(df).set_index("patient_id")
     assert out.loc["P1", "aes"] == pytest.approx((1 + 2 + 3 + 2) * 5 / 4)  # 8 * 5 / 4 = 10
@@ -170,14 +221,22 @@ def test_dimension_prorated_and_missing():
 
 # --------------------------------------------------------------------------- endpoint
 
+
 def _totals(rows, instrument="HAMD17"):
-    return pd.DataFrame([(p, float(w), instrument, t) for p, w, t in rows],
-                        columns=["patient_id", "week", "instrument", "total"])
+    return pd.DataFrame(
+        [(p, float(w), instrument, t) for p, w, t in rows], columns=["patient_id", "week", "instrument", "total"]
+    )
 
 
 def test_response_at_exactly_50_percent():
-    t = _totals([("P1", 0, 20), ("P1", 8, 10),     # (20 - 10) / 20 = 50.0% -> response
-                 ("P2", 0, 20), ("P2", 8, 10.5)])  # (20 - 10.5) / 20 = 47.5% -> no response
+    t = _totals(
+        [
+            ("P1", 0, 20),
+            ("P1", 8, 10),  # (20 - 10) / 20 = 50.0% -> response
+            ("P2", 0, 20),
+            ("P2", 8, 10.5),
+        ]
+    )  # (20 - 10.5) / 20 = 47.5% -> no response
     out = endpoint_outcomes(t, instrument="HAMD17", week=8).set_index("patient_id")
     assert out.loc["P1", "pct_change"] == 50.0 and out.loc["P1", "response"] == 1.0
     assert out.loc["P2", "pct_change"] == 47.5 and out.loc["P2", "response"] == 0.0
@@ -195,11 +254,22 @@ def test_remission_cutoffs():
 
 
 def test_visit_window():
-    t = _totals([("P1", 0, 20), ("P1", 10, 6),        # +2 weeks: inside
-                 ("P2", 0, 20), ("P2", 6, 6),         # -2 weeks: inside
-                 ("P3", 0, 20), ("P3", 10.5, 6),      # +2.5 weeks: outside
-                 ("P4", 0, 20), ("P4", 6, 15), ("P4", 10, 5),   # tie: the later visit
-                 ("P5", 0, 20), ("P5", 7, 15), ("P5", 9.5, 5)])  # closest wins
+    t = _totals(
+        [
+            ("P1", 0, 20),
+            ("P1", 10, 6),  # +2 weeks: inside
+            ("P2", 0, 20),
+            ("P2", 6, 6),  # -2 weeks: inside
+            ("P3", 0, 20),
+            ("P3", 10.5, 6),  # +2.5 weeks: outside
+            ("P4", 0, 20),
+            ("P4", 6, 15),
+            ("P4", 10, 5),  # tie: the later visit
+            ("P5", 0, 20),
+            ("P5", 7, 15),
+            ("P5", 9.5, 5),
+        ]
+    )  # closest wins
     out = endpoint_outcomes(t, instrument="HAMD17", week=8).set_index("patient_id")
     assert out["endpoint_week"].tolist()[:2] == [10.0, 6.0]
     assert math.isnan(out.loc["P3", "endpoint_score"]) and math.isnan(out.loc["P3", "response"])
@@ -210,10 +280,19 @@ def test_visit_window():
 
 
 def test_endpoint_status_reasons():
-    t = pd.concat([_totals([("P1", 8, 5),                    # no baseline
-                            ("P2", 0, 0), ("P2", 8, 0),      # baseline 0: % change undefined
-                            ("P3", 0, 20)]),                 # no follow-up
-                   _totals([("P4", 0, 10), ("P4", 8, 2)], "QIDS_SR16")])  # other instrument only
+    t = pd.concat(
+        [
+            _totals(
+                [
+                    ("P1", 8, 5),  # no baseline
+                    ("P2", 0, 0),
+                    ("P2", 8, 0),  # baseline 0: % change undefined
+                    ("P3", 0, 20),
+                ]
+            ),  # no follow-up
+            _totals([("P4", 0, 10), ("P4", 8, 2)], "QIDS_SR16"),
+        ]
+    )  # other instrument only
     out = endpoint_outcomes(t, instrument="HAMD17", week=8).set_index("patient_id")
     assert out["endpoint_status"].to_dict() == {
         "P1": "no HAMD17 total at week 0",
@@ -234,8 +313,20 @@ def test_endpoint_skips_a_visit_without_total():
 
 # --------------------------------------------------------------------------- treatment history
 
-TREAT_COLS = ["patient_id", "episode", "trial", "modality", "agent", "dose_mg_day", "duration_weeks", "sessions",
-              "outcome", "baseline_score", "end_score", "prospective"]
+TREAT_COLS = [
+    "patient_id",
+    "episode",
+    "trial",
+    "modality",
+    "agent",
+    "dose_mg_day",
+    "duration_weeks",
+    "sessions",
+    "outcome",
+    "baseline_score",
+    "end_score",
+    "prospective",
+]
 
 
 def _treatments(rows):
@@ -247,21 +338,23 @@ def _treatments(rows):
 
 
 NA = np.nan
-HISTORY = _treatments([
-    ("P1", 1, 1, "medication", "sertraline", 100, 8.0, NA, "nonresponse", NA, NA, False),   # previous episode
-    ("P1", 2, 1, "medication", "fluoxetine", 20, 3.0, NA, "nonresponse", NA, NA, False),    # < 4 weeks
-    ("P1", 2, 2, "medication", "venlafaxine", 150, 4.0, NA, "nonresponse", NA, NA, False),  # counted (4 weeks)
-    ("P1", 2, 3, "medication", "mirtazapine", 30, 6.0, NA, None, 20.0, 16.0, False),        # 20% < 25%: counted
-    ("P1", 2, 4, "medication", "duloxetine", 60, 6.0, NA, None, 20.0, 15.0, False),         # exactly 25%: not
-    ("P1", 2, 5, "psychotherapy", "cbt", NA, 12.0, 10, "nonresponse", NA, NA, False),       # 10 sessions: counted
-    ("P1", 2, 6, "augmentation", "quetiapine", 150, 6.0, NA, "nonresponse", NA, NA, False),  # counted
-    ("P1", 2, 7, "medication", "paroxetine", 10, 6.0, NA, "nonresponse", NA, NA, False),     # dose < 20 mg: not
-    ("P1", 2, 8, "medication", "citalopram", NA, 6.0, NA, "nonresponse", NA, NA, False),     # no dose: uncertain
-    ("P1", 2, 9, "medication", "escitalopram", 15, 8.0, NA, "nonresponse", 20.0, 19.0, True),  # prospective
-    ("P2", 1, 1, "medication", "bupropion", 300, 8.0, NA, None, NA, NA, True),
-    ("P3", 1, 1, "medication", "sertraline", 100, 8.0, NA, "partial", NA, NA, False),
-    ("P3", 1, 2, "psychotherapy", "ipt", NA, 6.0, 6, "nonresponse", NA, NA, False),          # 6 sessions < 8
-])
+HISTORY = _treatments(
+    [
+        ("P1", 1, 1, "medication", "sertraline", 100, 8.0, NA, "nonresponse", NA, NA, False),  # previous episode
+        ("P1", 2, 1, "medication", "fluoxetine", 20, 3.0, NA, "nonresponse", NA, NA, False),  # < 4 weeks
+        ("P1", 2, 2, "medication", "venlafaxine", 150, 4.0, NA, "nonresponse", NA, NA, False),  # counted (4 weeks)
+        ("P1", 2, 3, "medication", "mirtazapine", 30, 6.0, NA, None, 20.0, 16.0, False),  # 20% < 25%: counted
+        ("P1", 2, 4, "medication", "duloxetine", 60, 6.0, NA, None, 20.0, 15.0, False),  # exactly 25%: not
+        ("P1", 2, 5, "psychotherapy", "cbt", NA, 12.0, 10, "nonresponse", NA, NA, False),  # 10 sessions: counted
+        ("P1", 2, 6, "augmentation", "quetiapine", 150, 6.0, NA, "nonresponse", NA, NA, False),  # counted
+        ("P1", 2, 7, "medication", "paroxetine", 10, 6.0, NA, "nonresponse", NA, NA, False),  # dose < 20 mg: not
+        ("P1", 2, 8, "medication", "citalopram", NA, 6.0, NA, "nonresponse", NA, NA, False),  # no dose: uncertain
+        ("P1", 2, 9, "medication", "escitalopram", 15, 8.0, NA, "nonresponse", 20.0, 19.0, True),  # prospective
+        ("P2", 1, 1, "medication", "bupropion", 300, 8.0, NA, None, NA, NA, True),
+        ("P3", 1, 1, "medication", "sertraline", 100, 8.0, NA, "partial", NA, NA, False),
+        ("P3", 1, 2, "psychotherapy", "ipt", NA, 6.0, 6, "nonresponse", NA, NA, False),  # 6 sessions < 8
+    ]
+)
 
 
 def test_treatment_summary_failed_trials():
@@ -275,10 +368,12 @@ def test_treatment_summary_failed_trials():
 
 def test_treatment_summary_index_treatment():
     out = treatment_summary(HISTORY).set_index("patient_id")
-    assert out.loc["P1", ["index_agent", "index_class", "index_ssri_snri", "index_escitalopram_citalopram"]
-                   ].tolist() == ["escitalopram", "ssri", 1.0, 1.0]
-    assert out.loc["P2", ["index_agent", "index_class", "index_ssri_snri", "index_escitalopram_citalopram"]
-                   ].tolist() == ["bupropion", "ndri", 0.0, 0.0]
+    assert out.loc[
+        "P1", ["index_agent", "index_class", "index_ssri_snri", "index_escitalopram_citalopram"]
+    ].tolist() == ["escitalopram", "ssri", 1.0, 1.0]
+    assert out.loc[
+        "P2", ["index_agent", "index_class", "index_ssri_snri", "index_escitalopram_citalopram"]
+    ].tolist() == ["bupropion", "ndri", 0.0, 0.0]
     # no prospective trial: index features missing, not 0
     assert pd.isna(out.loc["P3", "index_agent"]) and math.isnan(out.loc["P3", "index_ssri_snri"])
 
@@ -300,8 +395,9 @@ def test_treatment_summary_matches_trd_sforzini_count():
     from stratify.trd import sforzini_2021
 
     # the same adequacy options on both sides (treatment_summary's own default is 4 weeks)
-    trials = assess_trials(HISTORY, min_weeks=4.0).merge(HISTORY[["patient_id", "episode", "trial", "sessions"]],
-                                          on=["patient_id", "episode", "trial"])
+    trials = assess_trials(HISTORY, min_weeks=4.0).merge(
+        HISTORY[["patient_id", "episode", "trial", "sessions"]], on=["patient_id", "episode", "trial"]
+    )
     pts = pd.DataFrame({"patient_id": ["P1", "P2", "P3"]})
     sf = sforzini_2021(trials, pts, count_psychotherapy=True).set_index("patient_id")
     out = treatment_summary(HISTORY).set_index("patient_id")
@@ -318,26 +414,33 @@ def test_treatment_summary_empty():
 
 
 def test_trial_after_index_is_not_a_prior_failure():
-    t = _treatments([
-        ("P1", 1, 1, "medication", "sertraline", 100, 8.0, NA, "nonresponse", NA, NA, False),
-        ("P1", 1, 2, "medication", "escitalopram", 15, 8.0, NA, None, 20.0, 18.0, True),
-        ("P1", 1, 3, "medication", "venlafaxine", 150, 8.0, NA, "nonresponse", NA, NA, False),   # after the index
-    ])
+    t = _treatments(
+        [
+            ("P1", 1, 1, "medication", "sertraline", 100, 8.0, NA, "nonresponse", NA, NA, False),
+            ("P1", 1, 2, "medication", "escitalopram", 15, 8.0, NA, None, 20.0, 18.0, True),
+            ("P1", 1, 3, "medication", "venlafaxine", 150, 8.0, NA, "nonresponse", NA, NA, False),  # after the index
+        ]
+    )
     assert treatment_summary(t)["n_failed_trials"].tolist() == [1]
 
 
 # --------------------------------------------------------------------------- biomarkers
+
 
 def _bio(rows):
     return pd.DataFrame(rows, columns=["patient_id", "week", "marker", "value", "unit", "below_detection"])
 
 
 def test_crp_unit_conversion():
-    out = biomarker_values(_bio([
-        ("P1", 0.0, "crp", 0.25, "mg/dL", False),   # 0.25 x 10 = 2.5 mg/L
-        ("P2", 0.0, "crp", 47.6, "nmol/L", False),  # 47.6 / 9.52 = 5.0 mg/L
-        ("P3", 0.0, "crp", 4.0, "mg/L", False),
-    ])).set_index("patient_id")
+    out = biomarker_values(
+        _bio(
+            [
+                ("P1", 0.0, "crp", 0.25, "mg/dL", False),  # 0.25 x 10 = 2.5 mg/L
+                ("P2", 0.0, "crp", 47.6, "nmol/L", False),  # 47.6 / 9.52 = 5.0 mg/L
+                ("P3", 0.0, "crp", 4.0, "mg/L", False),
+            ]
+        )
+    ).set_index("patient_id")
     assert out.loc["P1", "crp_mg_l"] == pytest.approx(2.5)
     assert out.loc["P2", "crp_mg_l"] == pytest.approx(5.0, rel=1e-5)
     assert out.loc["P3", "crp_mg_l"] == 4.0
@@ -345,29 +448,40 @@ def test_crp_unit_conversion():
 
 
 def test_other_unit_conversions():
-    out = biomarker_values(_bio([
-        ("P1", 0.0, "waist", 40.0, "in", False),          # 40 x 2.54 = 101.6 cm
-        ("P1", 0.0, "glucose", 90.0, "mg/dL", False),     # 90 x 0.05551 = 4.9959 mmol/L
-    ])).iloc[0]
+    out = biomarker_values(
+        _bio(
+            [
+                ("P1", 0.0, "waist", 40.0, "in", False),  # 40 x 2.54 = 101.6 cm
+                ("P1", 0.0, "glucose", 90.0, "mg/dL", False),  # 90 x 0.05551 = 4.9959 mmol/L
+            ]
+        )
+    ).iloc[0]
     assert out["waist"] == pytest.approx(101.6) and out["glucose"] == pytest.approx(4.9959)
 
 
 def test_below_detection_kept_at_the_limit():
-    out = biomarker_values(_bio([("P1", 0.0, "crp", 0.2, "mg/L", True),
-                                 ("P2", 0.0, "crp", 0.03, "mg/dL", True)])).set_index("patient_id")
+    out = biomarker_values(
+        _bio([("P1", 0.0, "crp", 0.2, "mg/L", True), ("P2", 0.0, "crp", 0.03, "mg/dL", True)])
+    ).set_index("patient_id")
     assert out.loc["P1", "crp_mg_l"] == 0.2 and bool(out.loc["P1", "crp_below_detection"])
     assert out.loc["P2", "crp_mg_l"] == pytest.approx(0.3)  # the limit 0.03 mg/dL = 0.3 mg/L
     assert out.loc["P1", "log_crp"] == pytest.approx(math.log(0.2))  # neither 0 nor dropped
 
 
 def test_acute_crp_flagged_and_excluded():
-    out = biomarker_values(_bio([("P1", 0.0, "crp", 10.0, "mg/L", False),
-                                 ("P2", 0.0, "crp", 10.5, "mg/L", False),
-                                 ("P3", 0.0, "crp", 1.2, "mg/dL", False)])).set_index("patient_id")
-    assert out["crp_acute"].tolist() == [False, True, True]   # > 10 mg/L; 1.2 mg/dL = 12 mg/L
+    out = biomarker_values(
+        _bio(
+            [
+                ("P1", 0.0, "crp", 10.0, "mg/L", False),
+                ("P2", 0.0, "crp", 10.5, "mg/L", False),
+                ("P3", 0.0, "crp", 1.2, "mg/dL", False),
+            ]
+        )
+    ).set_index("patient_id")
+    assert out["crp_acute"].tolist() == [False, True, True]  # > 10 mg/L; 1.2 mg/dL = 12 mg/L
     assert out.loc["P1", "log_crp"] == pytest.approx(math.log(10.0))
     assert out[["log_crp"]].iloc[1:].isna().all().all()
-    assert out.loc["P2", "crp_mg_l"] == 10.5   # the value itself is kept
+    assert out.loc["P2", "crp_mg_l"] == 10.5  # the value itself is kept
     # a different threshold from the config
     strict = biomarker_values(_bio([("P1", 0.0, "crp", 6.0, "mg/L", False)]), crp_acute_mg_l=5.0)
     assert bool(strict["crp_acute"].iloc[0]) and math.isnan(strict["log_crp"].iloc[0])
@@ -380,28 +494,45 @@ def test_crp_bands():
 
 
 def test_baseline_is_the_visit_closest_to_week_0():
-    out = biomarker_values(_bio([("P1", 8.0, "crp", 9.0, "mg/L", False),
-                                 ("P1", 0.5, "crp", 2.0, "mg/L", False),
-                                 ("P1", 4.0, "crp", 5.0, "mg/L", False)]))
+    out = biomarker_values(
+        _bio(
+            [
+                ("P1", 8.0, "crp", 9.0, "mg/L", False),
+                ("P1", 0.5, "crp", 2.0, "mg/L", False),
+                ("P1", 4.0, "crp", 5.0, "mg/L", False),
+            ]
+        )
+    )
     assert out["crp_mg_l"].tolist() == [2.0]
 
 
 def test_nesda_strata_boundaries():
     crp = pd.Series([1.0, 1.0001, 3.0, 3.01, 0.5, np.nan, 2.0])
     aes = pd.Series([3, 4, 5, 6, np.nan, 6, 0])
-    assert nesda_strata(crp, aes).tolist()[:4] == ["CRP<=1 & AES<=3", "CRP1-3 & AES4-5", "CRP1-3 & AES4-5",
-                                                   "CRP>3 & AES>=6"]
+    assert nesda_strata(crp, aes).tolist()[:4] == [
+        "CRP<=1 & AES<=3",
+        "CRP1-3 & AES4-5",
+        "CRP1-3 & AES4-5",
+        "CRP>3 & AES>=6",
+    ]
     out = nesda_strata(crp, aes)
-    assert pd.isna(out[4]) and pd.isna(out[5])   # either part missing -> no stratum
+    assert pd.isna(out[4]) and pd.isna(out[5])  # either part missing -> no stratum
     assert out[6] == "CRP1-3 & AES<=3"
 
 
 def test_immune_metabolic_indices_hand_worked():
     e = math.e
-    bio = pd.DataFrame({"patient_id": ["A", "B", "C"],
-                        "log_crp": [0.0, 1.0, 2.0], "il6": [np.nan] * 3,
-                        "waist": [1.0, e, e ** 2], "triglycerides": [1.0, e, e ** 2],
-                        "hdl": [1.0, e, e ** 2], "glucose": [np.nan, np.nan, np.nan]})
+    bio = pd.DataFrame(
+        {
+            "patient_id": ["A", "B", "C"],
+            "log_crp": [0.0, 1.0, 2.0],
+            "il6": [np.nan] * 3,
+            "waist": [1.0, e, e**2],
+            "triglycerides": [1.0, e, e**2],
+            "hdl": [1.0, e, e**2],
+            "glucose": [np.nan, np.nan, np.nan],
+        }
+    )
     out = immune_metabolic_indices(bio)
     # log values 0, 1, 2: mean 1, sd (ddof 1) 1 -> z -1, 0, 1; IL-6 absent -> index = z(log CRP)
     assert out["inflammatory_index"].tolist() == pytest.approx([-1.0, 0.0, 1.0])
@@ -410,18 +541,33 @@ def test_immune_metabolic_indices_hand_worked():
 
 
 def test_metabolic_index_needs_two_components():
-    bio = pd.DataFrame({"patient_id": ["A", "B", "C"], "log_crp": [0.0, 1.0, 2.0], "il6": [1.0, 2.0, 3.0],
-                        "waist": [80.0, 90.0, 100.0], "triglycerides": [1.0, np.nan, 2.0],
-                        "hdl": [np.nan] * 3, "glucose": [np.nan] * 3})
+    bio = pd.DataFrame(
+        {
+            "patient_id": ["A", "B", "C"],
+            "log_crp": [0.0, 1.0, 2.0],
+            "il6": [1.0, 2.0, 3.0],
+            "waist": [80.0, 90.0, 100.0],
+            "triglycerides": [1.0, np.nan, 2.0],
+            "hdl": [np.nan] * 3,
+            "glucose": [np.nan] * 3,
+        }
+    )
     out = immune_metabolic_indices(bio)
     assert out["metabolic_index"].notna().tolist() == [True, False, True]
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_zero_crp_does_not_break_the_inflammatory_index():
-    bio = biomarker_values(_bio([("A", 0.0, "crp", 0.0, "mg/L", False), ("B", 0.0, "crp", 1.0, "mg/L", False),
-                                 ("C", 0.0, "crp", math.e, "mg/L", False),
-                                 ("D", 0.0, "crp", math.e ** 2, "mg/L", False)]))
+    bio = biomarker_values(
+        _bio(
+            [
+                ("A", 0.0, "crp", 0.0, "mg/L", False),
+                ("B", 0.0, "crp", 1.0, "mg/L", False),
+                ("C", 0.0, "crp", math.e, "mg/L", False),
+                ("D", 0.0, "crp", math.e**2, "mg/L", False),
+            ]
+        )
+    )
     out = immune_metabolic_indices(bio).set_index("patient_id")
     # B, C, D have log CRP 0, 1, 2 -> their indices are ordered by CRP and not missing
     idx = out.loc[["B", "C", "D"], "inflammatory_index"]
@@ -430,13 +576,21 @@ def test_zero_crp_does_not_break_the_inflammatory_index():
 
 # --------------------------------------------------------------------------- the stage on the fixture cohort
 
+
 def _fixture_config(tmp_path, **extra):
     inputs = {}
     for name in ("patients", "symptoms", "treatments", "biomarkers"):
         shutil.copy(DATA / f"{name}.tsv", tmp_path / f"{name}.tsv")
         inputs[name] = str(tmp_path / f"{name}.tsv")
-    return validate_config({"cohort": "fixture", "genome_build": "GRCh38", "inputs": inputs,
-                            "endpoint": {"instrument": "HAMD17", "week": 8}, **extra})
+    return validate_config(
+        {
+            "cohort": "fixture",
+            "genome_build": "GRCh38",
+            "inputs": inputs,
+            "endpoint": {"instrument": "HAMD17", "week": 8},
+            **extra,
+        }
+    )
 
 
 def test_clinical_tables_on_fixture(tmp_path):
@@ -444,12 +598,18 @@ def test_clinical_tables_on_fixture(tmp_path):
     tables, _ = validate_inputs(cfg["inputs"], **validate_options(cfg))
     res = clinical_tables(tables, **clinical_options(cfg))
     p = res["patients"].set_index("patient_id")
-    assert len(res["scores"]) == 4   # P1 and P2 at two visits each
+    assert len(res["scores"]) == 4  # P1 and P2 at two visits each
     # see tests/data/inputs/README.md for the arithmetic
-    assert p.loc["P1", ["baseline_severity", "endpoint_score", "pct_change", "response", "remission"]
-                 ].tolist() == [20.0, 10.0, 50.0, 1.0, 0.0]
-    assert p.loc["P2", ["baseline_severity", "endpoint_week", "endpoint_score", "pct_change", "response",
-                        "remission"]].tolist() == [20.0, 9.0, 7.0, 65.0, 1.0, 1.0]
+    assert p.loc["P1", ["baseline_severity", "endpoint_score", "pct_change", "response", "remission"]].tolist() == [
+        20.0,
+        10.0,
+        50.0,
+        1.0,
+        0.0,
+    ]
+    assert p.loc[
+        "P2", ["baseline_severity", "endpoint_week", "endpoint_score", "pct_change", "response", "remission"]
+    ].tolist() == [20.0, 9.0, 7.0, 65.0, 1.0, 1.0]
     assert p["endpoint_status"].to_dict() == {"P1": "ok", "P2": "ok", "P3": "no symptom scores"}
     assert p.loc["P1", "anxiety_somatization"] == 6.0
     assert p.loc["P1", "n_failed_trials"] == 1 and p.loc["P2", "n_failed_trials"] == 1
@@ -459,7 +619,7 @@ def test_clinical_tables_on_fixture(tmp_path):
     assert p["crp_below_detection"].tolist() == [True, False, False]
     assert p["crp_band"].tolist() == ["<=1", "1-3", ">3"]
     assert p["sex_female"].tolist() == [1.0, 0.0, 1.0]
-    assert p["nesda_stratum"].isna().all()   # no IDS-SR30, so no AES
+    assert p["nesda_stratum"].isna().all()  # no IDS-SR30, so no AES
 
 
 def test_clinical_tables_without_optional_tables(tmp_path):
@@ -485,15 +645,21 @@ def test_clinical_tables_keeps_declared_covariates(tmp_path):
 def test_madrs_and_phq9_totals_and_item_ranges():
     from stratify.inputs.validate import check_symptom_items
 
-    s = pd.DataFrame({"patient_id": "P1", "week": 0.0, "instrument": ["MADRS"] * 10 + ["PHQ9"] * 9,
-                      "item": list(range(1, 11)) + list(range(1, 10)),
-                      "score": [6, 5, 4, 3, 2, 1, 0, 6, 5, 4] + [3, 2, 1, 0, 3, 2, 1, 0, 3]})
+    s = pd.DataFrame(
+        {
+            "patient_id": "P1",
+            "week": 0.0,
+            "instrument": ["MADRS"] * 10 + ["PHQ9"] * 9,
+            "item": list(range(1, 11)) + list(range(1, 10)),
+            "score": [6, 5, 4, 3, 2, 1, 0, 6, 5, 4] + [3, 2, 1, 0, 3, 2, 1, 0, 3],
+        }
+    )
     check_symptom_items(s, path="s.tsv")
     tot = instrument_totals(s).set_index("instrument")["total"]
-    assert tot["MADRS"] == 36.0      # 6+5+4+3+2+1+0+6+5+4
-    assert tot["PHQ9"] == 15.0       # 3+2+1+0+3+2+1+0+3
+    assert tot["MADRS"] == 36.0  # 6+5+4+3+2+1+0+6+5+4
+    assert tot["PHQ9"] == 15.0  # 3+2+1+0+3+2+1+0+3
     bad = s.copy()
-    bad.loc[10, "score"] = 4         # PHQ-9 items are 0-3
+    bad.loc[10, "score"] = 4  # PHQ-9 items are 0-3
     with pytest.raises(InputError, match=r"s.tsv, line 12, column 'score': expected a score 0-3 for PHQ9 item 1"):
         check_symptom_items(bad, path="s.tsv")
 
@@ -503,9 +669,14 @@ def _crp_rows(rows):
 
 
 def test_acute_crp_policies():
-    b = _crp_rows([("A", 0.0, "crp", 25.0, "mg/L", False), ("A", 4.0, "crp", 2.0, "mg/L", False),
-                   ("B", 0.0, "crp", 30.0, "mg/L", False),
-                   ("C", 0.0, "crp", 1.0, "mg/L", False)])
+    b = _crp_rows(
+        [
+            ("A", 0.0, "crp", 25.0, "mg/L", False),
+            ("A", 4.0, "crp", 2.0, "mg/L", False),
+            ("B", 0.0, "crp", 30.0, "mg/L", False),
+            ("C", 0.0, "crp", 1.0, "mg/L", False),
+        ]
+    )
     ex = biomarker_values(b, crp_acute_policy="exclude").set_index("patient_id")
     assert ex.loc["A", "crp_mg_l"] == 25.0 and bool(ex.loc["A", "crp_acute"]) and np.isnan(ex.loc["A", "log_crp"])
     keep = biomarker_values(b, crp_acute_policy="keep").set_index("patient_id")
@@ -519,39 +690,53 @@ def test_acute_crp_policies():
 
 
 def test_dimensions_from_the_config_add_and_override(tmp_path):
-    cfg = _fixture_config(tmp_path, clinical={"dimensions": {
-        "sleep": {"instrument": "HAMD17", "items": [4, 5, 6]},
-        "anhedonia": {"instrument": "HAMD17", "items": [7]}}})
+    cfg = _fixture_config(
+        tmp_path,
+        clinical={
+            "dimensions": {
+                "sleep": {"instrument": "HAMD17", "items": [4, 5, 6]},
+                "anhedonia": {"instrument": "HAMD17", "items": [7]},
+            }
+        },
+    )
     tables, _ = validate_inputs(cfg["inputs"], **validate_options(cfg))
     p = clinical_tables(tables, **clinical_options(cfg))["patients"].set_index("patient_id")
-    s = split_symptoms(tables["symptoms"])[0]     # the validated table keeps item as text ("1".."30", "total")
+    s = split_symptoms(tables["symptoms"])[0]  # the validated table keeps item as text ("1".."30", "total")
     base = s[(s["week"] == 0) & (s["instrument"] == "HAMD17")].set_index(["patient_id", "item"])["score"]
     checked = 0
     for pid in p.index:
         if all((pid, i) in base.index for i in (4, 5, 6, 7)):
             assert p.loc[pid, "sleep"] == sum(base[(pid, i)] for i in (4, 5, 6))
-            assert p.loc[pid, "anhedonia"] == base[(pid, 7)]       # the default (IDS items) is replaced
+            assert p.loc[pid, "anhedonia"] == base[(pid, 7)]  # the default (IDS items) is replaced
             checked += 1
     assert checked >= 1
-    assert "aes" in p.columns                                     # other defaults stay
+    assert "aes" in p.columns  # other defaults stay
 
 
 def test_dimension_item_not_on_the_instrument_is_a_config_error(tmp_path):
     from stratify.errors import ConfigError
 
-    with pytest.raises(ConfigError, match=r"key clinical.dimensions.energy.items: PHQ9 has no item 12; its items "
-                                          r"are 1-9"):
+    with pytest.raises(
+        ConfigError,
+        match=r"key clinical.dimensions.energy.items: PHQ9 has no item 12; its items "
+        r"are 1-9",
+    ):
         _fixture_config(tmp_path, clinical={"dimensions": {"energy": {"instrument": "PHQ9", "items": [4, 12]}}})
 
 
 # --------------------------------------------------------------------------- cross-instrument harmonisation
 
+
 def _site_totals():
-    t = pd.concat([
-        _totals([("P1", 0, 20), ("P1", 8, 8)]),                               # HAMD-17 site
-        _totals([("P2", 0, 14), ("P2", 8, 5)], instrument="QIDS_SR16"),       # QIDS-SR16 site
-        _totals([("P3", 0, 22)]), _totals([("P3", 8, 4)], instrument="QIDS_SR16"),  # HAMD baseline only
-    ], ignore_index=True)
+    t = pd.concat(
+        [
+            _totals([("P1", 0, 20), ("P1", 8, 8)]),  # HAMD-17 site
+            _totals([("P2", 0, 14), ("P2", 8, 5)], instrument="QIDS_SR16"),  # QIDS-SR16 site
+            _totals([("P3", 0, 22)]),
+            _totals([("P3", 8, 4)], instrument="QIDS_SR16"),  # HAMD baseline only
+        ],
+        ignore_index=True,
+    )
     return t.assign(n_units=0, n_missing=0, prorated=False, status="ok")
 
 
@@ -563,7 +748,7 @@ def test_endpoint_from_a_converted_instrument_is_marked():
     # P2: QIDS 14 -> HAMD 18.5 (18-19), QIDS 5 -> HAMD 7 (Rush 2003 table): (18.5 - 7) / 18.5 = 62.2%
     assert out.loc["P2", "baseline_severity"] == 18.5 and out.loc["P2", "endpoint_score"] == 7.0
     assert out.loc["P2", "pct_change"] == pytest.approx(100 * 11.5 / 18.5)
-    assert (out.loc["P2", "response"], out.loc["P2", "remission"]) == (1.0, 1.0)   # HAMD <= 7
+    assert (out.loc["P2", "response"], out.loc["P2", "remission"]) == (1.0, 1.0)  # HAMD <= 7
     assert out.loc["P2", "endpoint_converted_from"] == "QIDS_SR16"
     assert "Rush" in out.loc["P2", "endpoint_conversion_source"]
     # P1 is native; P3 has its own HAMD-17 baseline, so its QIDS follow-up is not mixed in
@@ -590,7 +775,8 @@ def test_a_user_linking_table_converts_madrs(tmp_path):
     path.write_text("from_score\tto_low\tto_high\n" + "\n".join(rows) + "\n")
     links = [{"from": "MADRS", "to": "HAMD17", "path": str(path), "source": "test table"}]
     t = _totals([("P9", 0, 30), ("P9", 8, 12)], instrument="MADRS").assign(
-        n_units=10, n_missing=0, prorated=False, status="ok")
+        n_units=10, n_missing=0, prorated=False, status="ok"
+    )
     h = harmonised_endpoint_totals(t, instrument="HAMD17", harmonise={"from": ["MADRS"], "links": links})
     out = endpoint_outcomes(h, instrument="HAMD17", week=8).iloc[0]
     assert (out["baseline_severity"], out["endpoint_score"]) == (26.0, 10.0)
@@ -600,12 +786,19 @@ def test_a_user_linking_table_converts_madrs(tmp_path):
 def test_harmonise_config_needs_a_table_for_each_instrument():
     from stratify.errors import ConfigError
 
-    base = {"cohort": "x", "genome_build": "GRCh38", "inputs": {"patients": "p.tsv", "symptoms": "s.tsv"},
-            "endpoint": {"instrument": "HAMD17", "week": 8}}
-    validate_config({**base, "clinical": {"harmonise": {"from": ["QIDS_SR16"]}}})   # shipped table
-    with pytest.raises(ConfigError, match=r"clinical.harmonise.from: no linking table from MADRS to HAMD17 "
-                                          r"\(the endpoint instrument\); shipped: HAMD17->QIDS_SR16, "
-                                          r"QIDS_SR16->HAMD17; add one under clinical.harmonise.links"):
+    base = {
+        "cohort": "x",
+        "genome_build": "GRCh38",
+        "inputs": {"patients": "p.tsv", "symptoms": "s.tsv"},
+        "endpoint": {"instrument": "HAMD17", "week": 8},
+    }
+    validate_config({**base, "clinical": {"harmonise": {"from": ["QIDS_SR16"]}}})  # shipped table
+    with pytest.raises(
+        ConfigError,
+        match=r"clinical.harmonise.from: no linking table from MADRS to HAMD17 "
+        r"\(the endpoint instrument\); shipped: HAMD17->QIDS_SR16, "
+        r"QIDS_SR16->HAMD17; add one under clinical.harmonise.links",
+    ):
         validate_config({**base, "clinical": {"harmonise": {"from": ["MADRS"]}}})
     with pytest.raises(ConfigError, match="HAMD17 is the endpoint instrument itself"):
         validate_config({**base, "clinical": {"harmonise": {"from": ["HAMD17"]}}})
@@ -613,10 +806,14 @@ def test_harmonise_config_needs_a_table_for_each_instrument():
 
 # --------------------------------------------------------------------------- total-only visits
 
+
 def _total_only_cohort():
     """P1: HAMD17 items at weeks 0 and 8; P2: only HAMD17 totals (a registry export)."""
-    items = [("P1", w, "HAMD17", i, s) for w, scores in ((0.0, [2] * 10 + [0] * 7), (8.0, [1] * 5 + [0] * 12))
-             for i, s in enumerate(scores, start=1)]
+    items = [
+        ("P1", w, "HAMD17", i, s)
+        for w, scores in ((0.0, [2] * 10 + [0] * 7), (8.0, [1] * 5 + [0] * 12))
+        for i, s in enumerate(scores, start=1)
+    ]
     totals = [("P2", 0.0, "HAMD17", "total", 24.0), ("P2", 8.0, "HAMD17", "total", 6.0)]
     return pd.DataFrame(items + totals, columns=["patient_id", "week", "instrument", "item", "score"])
 
@@ -629,7 +826,12 @@ def test_total_only_visits_give_totals_response_remission_and_pct_change():
     assert not t.loc[t["patient_id"] == "P1", "total_only"].any()
     e = endpoint_outcomes(t, instrument="HAMD17", week=8).set_index("patient_id")
     assert e.loc["P2", ["baseline_severity", "endpoint_score", "pct_change", "response", "remission"]].tolist() == [
-        24.0, 6.0, 75.0, 1.0, 1.0]
+        24.0,
+        6.0,
+        75.0,
+        1.0,
+        1.0,
+    ]
     assert e.loc["P1", ["baseline_severity", "endpoint_score", "pct_change"]].tolist() == [20.0, 5.0, 75.0]
 
 
@@ -667,5 +869,7 @@ def test_clinical_counts_report_total_only_patients_and_missing_dimensions(tmp_p
 def test_endpoint_instrument_absent_from_the_cohort_is_said_plainly():
     t = instrument_totals(_total_only_cohort())
     e = endpoint_outcomes(t, instrument="MADRS", week=8)
-    assert set(e["endpoint_status"]) == {"the symptoms table has no MADRS scores (it has HAMD17); set "
-                                         "endpoint.instrument to one of them, or convert with clinical.harmonise"}
+    assert set(e["endpoint_status"]) == {
+        "the symptoms table has no MADRS scores (it has HAMD17); set "
+        "endpoint.instrument to one of them, or convert with clinical.harmonise"
+    }

@@ -47,7 +47,7 @@ def test_every_method_finds_three_separated_blobs(three_blobs, name):
     est = fitted[name]
     assert est.n_clusters_ == 3
     assert est.labels_.shape == (len(x),) and np.issubdtype(est.labels_.dtype, np.integer)
-    keep = est.labels_ >= 0          # only HDBSCAN has noise (-1)
+    keep = est.labels_ >= 0  # only HDBSCAN has noise (-1)
     if name == "hdbscan":
         assert 1 - keep.mean() < 0.10
     else:
@@ -91,7 +91,7 @@ def test_gmm_and_hdbscan_find_one_cluster_in_a_single_gaussian(one_gaussian):
     assert gmm.n_clusters_ == 1 and set(gmm.labels_) == {0}
     hd = build("hdbscan").fit(one_gaussian)
     assert hd.n_clusters_ == 1
-    assert set(hd.labels_) == {0}            # no structure: everyone label 0, no noise
+    assert set(hd.labels_) == {0}  # no structure: everyone label 0, no noise
     assert hd.noise_fraction_ == 0.0
 
 
@@ -125,10 +125,10 @@ def test_consensus_matrix_never_sampled_together_is_nan_and_negative_is_uncluste
     labels = [[0, 0, -1], [1, -5, 1]]
     mask = [[True, False, True], [False, True, True]]
     m = consensus_matrix(labels, mask)
-    assert np.isnan(m[0, 1])                          # never in the same resample
-    assert m[0, 2] == 0.0 and m[1, 2] == 0.0          # -1 / -5: sampled, not clustered
-    assert m[2, 2] == 0.5 and m[1, 1] == 0.0 and m[0, 0] == 1.0   # diagonal: clustered / sampled
-    assert pac(m) == 0.0                              # NaN pair left out; 0 and 0 not ambiguous
+    assert np.isnan(m[0, 1])  # never in the same resample
+    assert m[0, 2] == 0.0 and m[1, 2] == 0.0  # -1 / -5: sampled, not clustered
+    assert m[2, 2] == 0.5 and m[1, 1] == 0.0 and m[0, 0] == 1.0  # diagonal: clustered / sampled
+    assert pac(m) == 0.0  # NaN pair left out; 0 and 0 not ambiguous
 
 
 def test_consensus_matrix_matches_a_double_loop():
@@ -153,7 +153,7 @@ def test_pac_interval_is_open_below_and_closed_above():
     for (i, j), v in {(0, 1): 0.1, (0, 2): 0.9, (0, 3): 0.5, (1, 2): 0.95, (1, 3): 0.05, (2, 3): 1.0}.items():
         m[i, j] = m[j, i] = v
     assert pac(m) == pytest.approx(2 / 6)
-    assert pac(m, lower=0.05, upper=0.95) == pytest.approx(4 / 6)   # 0.05 out, 0.95 in
+    assert pac(m, lower=0.05, upper=0.95) == pytest.approx(4 / 6)  # 0.05 out, 0.95 in
     # the lower triangle is ignored
     m2 = np.triu(m)
     assert pac(m2) == pytest.approx(2 / 6)
@@ -173,7 +173,7 @@ def test_consensus_uses_at_most_max_items(three_blobs):
     est = ConsensusPAC(max_k=4, n_resamples=10, max_items=150, random_state=0).fit(x)
     assert len(est.items_) == 150 and len(np.unique(est.items_)) == 150
     assert est.consensus_.shape == (150, 150)
-    assert est.labels_.shape == (400,)               # final labels for every row
+    assert est.labels_.shape == (400,)  # final labels for every row
     assert adjusted_rand_score(y, est.labels_) > 0.95
 
 
@@ -204,7 +204,7 @@ def test_hdbscan_refit_fixed_uses_the_same_parameters(three_blobs):
     assert labels.shape == (len(x),)
     keep = labels >= 0
     assert adjusted_rand_score(y[idx][keep], labels[keep]) > 0.95
-    assert est.n_clusters_ == 3                        # the fitted estimator is untouched
+    assert est.n_clusters_ == 3  # the fitted estimator is untouched
 
 
 @pytest.mark.parametrize("name", sorted(METHODS))
@@ -231,10 +231,10 @@ def test_hdbscan_subsample_path_labels_every_point():
     x, y = blobs(n=1000, seed=2)
     est = HDBSCANClusters(max_fit=200, random_state=0).fit(x)
     assert len(est.fit_index_) == 200 and len(np.unique(est.fit_index_)) == 200
-    assert est.min_cluster_size_ == 10                 # 5% of the 200 rows fitted
+    assert est.min_cluster_size_ == 10  # 5% of the 200 rows fitted
     assert est.labels_.shape == (1000,) and est.n_clusters_ == 3
     outside = np.setdiff1d(np.arange(1000), est.fit_index_)
-    assert (est.labels_[outside] >= 0).all()           # rows outside the subsample: never noise
+    assert (est.labels_[outside] >= 0).all()  # rows outside the subsample: never noise
     keep = est.labels_ >= 0
     assert keep.mean() > 0.95
     assert adjusted_rand_score(y[keep], est.labels_[keep]) > 0.9
@@ -249,8 +249,9 @@ def test_hdbscan_subsample_path_labels_every_point():
 def test_kmeans_skips_solutions_with_a_tiny_cluster():
     rng = np.random.default_rng(0)
     # two big groups plus 9 of 400 points (2%) far away
-    x = np.vstack([rng.normal(0, 1, (200, 2)), rng.normal(0, 1, (191, 2)) + [12, 0],
-                   rng.normal(0, 0.3, (9, 2)) + [6, 40]])
+    x = np.vstack(
+        [rng.normal(0, 1, (200, 2)), rng.normal(0, 1, (191, 2)) + [12, 0], rng.normal(0, 0.3, (9, 2)) + [6, 40]]
+    )
     loose = KMeansSilhouette(max_k=4, n_init=3, min_cluster_fraction=0.0, random_state=0).fit(x)
     assert loose.n_clusters_ == 3 and loose.skipped_ == []
     strict = KMeansSilhouette(max_k=4, n_init=3, min_cluster_fraction=0.05, random_state=0).fit(x)
@@ -260,8 +261,9 @@ def test_kmeans_skips_solutions_with_a_tiny_cluster():
 
 def test_consensus_skips_solutions_with_a_tiny_cluster():
     rng = np.random.default_rng(0)
-    x = np.vstack([rng.normal(0, 1, (200, 2)), rng.normal(0, 1, (191, 2)) + [12, 0],
-                   rng.normal(0, 0.3, (9, 2)) + [6, 40]])
+    x = np.vstack(
+        [rng.normal(0, 1, (200, 2)), rng.normal(0, 1, (191, 2)) + [12, 0], rng.normal(0, 0.3, (9, 2)) + [6, 40]]
+    )
     strict = ConsensusPAC(max_k=3, n_resamples=15, min_cluster_fraction=0.05, random_state=0).fit(x)
     assert np.bincount(strict.labels_).min() / len(x) >= 0.05
     assert strict.n_clusters_ not in strict.skipped_
@@ -271,8 +273,12 @@ def test_consensus_skips_solutions_with_a_tiny_cluster():
 
 
 def test_make_method_builds_each_class_with_consistent_parameters():
-    expected = {"gmm_bic": GaussianMixtureBIC, "kmeans": KMeansSilhouette, "hdbscan": HDBSCANClusters,
-                "consensus": ConsensusPAC}
+    expected = {
+        "gmm_bic": GaussianMixtureBIC,
+        "kmeans": KMeansSilhouette,
+        "hdbscan": HDBSCANClusters,
+        "consensus": ConsensusPAC,
+    }
     assert expected == METHODS
     for name, cls in METHODS.items():
         est = make_method(name, max_k=5, min_cluster_fraction=0.1, n_init=2, random_state=9)
@@ -340,9 +346,16 @@ def test_hdbscan_one_cluster_found_means_no_structure(monkeypatch):
 
 # ---------------------------------------------------------------- scikit-learn's estimator checks
 
+
 # Small settings keep the checks fast (scikit-learn's checks fit each estimator some 60 times);
 # every class's code path is the same as with the defaults.
-@parametrize_with_checks([GaussianMixtureBIC(max_k=4, n_init=1), KMeansSilhouette(max_k=4, n_init=2),
-                          HDBSCANClusters(), ConsensusPAC(max_k=4, n_resamples=10, n_init=2)])
+@parametrize_with_checks(
+    [
+        GaussianMixtureBIC(max_k=4, n_init=1),
+        KMeansSilhouette(max_k=4, n_init=2),
+        HDBSCANClusters(),
+        ConsensusPAC(max_k=4, n_resamples=10, n_init=2),
+    ]
+)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)

@@ -223,7 +223,9 @@ def test_bootstrap_deterministic_with_random_state():
     x = np.random.default_rng(3).normal(size=(150, 2))
     labels = kmeans_refit(3)(x, np.random.default_rng(0))
     calls = []
-    a = bootstrap_stability(x, labels, kmeans_refit(3), n_boot=8, random_state=5, progress=lambda i, t: calls.append((i, t)))
+    a = bootstrap_stability(
+        x, labels, kmeans_refit(3), n_boot=8, random_state=5, progress=lambda i, t: calls.append((i, t))
+    )
     b = bootstrap_stability(x, labels, kmeans_refit(3), n_boot=8, random_state=5)
     c = bootstrap_stability(x, labels, kmeans_refit(3), n_boot=8, random_state=6)
     assert a == b

@@ -28,20 +28,47 @@ def test_defaults_are_filled():
     assert cfg["seed"] == 20240601
     assert cfg["endpoint"]["kind"] == "response"
     assert cfg["patient_covariates"] == []
-    assert cfg["model"] == {"folds": 5, "cv": "auto", "n_bootstrap": 1000, "n_permutations": 100,
-                            "n_estimators": 200, "max_depth": 2, "learning_rate": 0.05,
-                            "search": {"n_candidates": 6, "inner_folds": 3, "time_budget_s": 600,
-                                       "early_stopping_rounds": 20, "max_estimators": 500,
-                                       "max_patients": 20000}}
+    assert cfg["model"] == {
+        "folds": 5,
+        "cv": "auto",
+        "n_bootstrap": 1000,
+        "n_permutations": 100,
+        "n_estimators": 200,
+        "max_depth": 2,
+        "learning_rate": 0.05,
+        "search": {
+            "n_candidates": 6,
+            "inner_folds": 3,
+            "time_budget_s": 600,
+            "early_stopping_rounds": 20,
+            "max_estimators": 500,
+            "max_patients": 20000,
+        },
+    }
     assert "definition" not in cfg["endpoint"]
-    assert cfg["clinical"] == {"max_missing_items": 0.2, "adequate_weeks": 6, "min_psychotherapy_sessions": 8,
-                              "markowitz_min_sessions": 9, "sforzini_count_psychotherapy": False,
-                              "min_sessions": {}, "crp_acute_mg_l": 10,
-                              "crp_acute_policy": "exclude", "dimensions": {}}
-    assert cfg["subtype"] == {"features": ["inflammatory_index", "metabolic_index", "aes", "anhedonia"],
-                              "max_k": 6, "n_init": 5, "min_cluster_fraction": 0.05, "method": "gmm_bic",
-                              "n_null": 100, "n_bootstrap": 100, "alpha": 0.05, "stable_jaccard": 0.75,
-                              "naming": {}}
+    assert cfg["clinical"] == {
+        "max_missing_items": 0.2,
+        "adequate_weeks": 6,
+        "min_psychotherapy_sessions": 8,
+        "markowitz_min_sessions": 9,
+        "sforzini_count_psychotherapy": False,
+        "min_sessions": {},
+        "crp_acute_mg_l": 10,
+        "crp_acute_policy": "exclude",
+        "dimensions": {},
+    }
+    assert cfg["subtype"] == {
+        "features": ["inflammatory_index", "metabolic_index", "aes", "anhedonia"],
+        "max_k": 6,
+        "n_init": 5,
+        "min_cluster_fraction": 0.05,
+        "method": "gmm_bic",
+        "n_null": 100,
+        "n_bootstrap": 100,
+        "alpha": 0.05,
+        "stable_jaccard": 0.75,
+        "naming": {},
+    }
     assert cfg["features"]["genetic"] == ["cyp2c19_rank", "cyp2d6_activity_score", "pc1", "pc2", "pc3"]
     assert cfg["report"] == {"title": "stratify report", "pseudonymise": False}
 
@@ -69,15 +96,19 @@ def test_unknown_top_level_key():
         validate_config(_cfg(foo=1), source="cohort.yaml")
     msg = str(e.value)
     assert msg.startswith("cohort.yaml: unknown key 'foo' at top level")
-    assert ("allowed keys: clinical, cohort, endpoint, features, genome_build, genotypes, heterogeneity, inputs, model, "
-            "patient_covariates, report, seed, simulate, subtype") in msg
+    assert (
+        "allowed keys: clinical, cohort, endpoint, features, genome_build, genotypes, heterogeneity, inputs, model, "
+        "patient_covariates, report, seed, simulate, subtype"
+    ) in msg
 
 
 def test_unknown_nested_key():
     with pytest.raises(ConfigError) as e:
         validate_config(_cfg(model={"fold": 3}), source="cohort.yaml")
-    assert str(e.value) == ("cohort.yaml: unknown key 'fold' at model; allowed keys: cv, folds, learning_rate, "
-                            "max_depth, n_bootstrap, n_estimators, n_permutations, search")
+    assert str(e.value) == (
+        "cohort.yaml: unknown key 'fold' at model; allowed keys: cv, folds, learning_rate, "
+        "max_depth, n_bootstrap, n_estimators, n_permutations, search"
+    )
 
 
 def test_unknown_key_in_list_item():
@@ -85,8 +116,9 @@ def test_unknown_key_in_list_item():
     cfg["inputs"]["star_alleles"] = [{"path": "c.tsv", "tool": "cyrius", "genes": "CYP2D6"}]
     with pytest.raises(ConfigError) as e:
         validate_config(cfg, source="c.yaml")
-    assert str(e.value) == ("c.yaml: unknown key 'genes' at inputs.star_alleles.0; "
-                            "allowed keys: gene, path, sample, sample_map, tool")
+    assert str(e.value) == (
+        "c.yaml: unknown key 'genes' at inputs.star_alleles.0; allowed keys: gene, path, sample, sample_map, tool"
+    )
 
 
 def test_wrong_enum():
@@ -94,8 +126,9 @@ def test_wrong_enum():
     cfg["endpoint"]["kind"] = "cure"
     with pytest.raises(ConfigError) as e:
         validate_config(cfg, source="c.yaml")
-    assert str(e.value) == ("c.yaml: key endpoint.kind: 'cure' is not one of ['response', 'remission', 'trd', "
-                            "'pct_change']")
+    assert str(e.value) == (
+        "c.yaml: key endpoint.kind: 'cure' is not one of ['response', 'remission', 'trd', 'pct_change']"
+    )
 
 
 def test_wrong_build_enum():
@@ -137,21 +170,28 @@ def test_not_a_mapping():
 
 def test_load_config_reads_and_validates(tmp_path):
     p = tmp_path / "c.yaml"
-    p.write_text("cohort: demo\ngenome_build: GRCh37\ninputs: {patients: p.tsv, symptoms: s.tsv}\n"
-                 "endpoint: {instrument: QIDS_SR16, week: 6, kind: remission}\n")
+    p.write_text(
+        "cohort: demo\ngenome_build: GRCh37\ninputs: {patients: p.tsv, symptoms: s.tsv}\n"
+        "endpoint: {instrument: QIDS_SR16, week: 6, kind: remission}\n"
+    )
     for f in ("p.tsv", "s.tsv"):
         (tmp_path / f).write_text("x\n")
     cfg = load_config(p)
-    assert cfg["inputs"]["patients"] == str(tmp_path / "p.tsv")   # read from the config's folder
+    assert cfg["inputs"]["patients"] == str(tmp_path / "p.tsv")  # read from the config's folder
     assert (cfg["genome_build"], cfg["endpoint"]["instrument"], cfg["endpoint"]["kind"]) == (
-        "GRCh37", "QIDS_SR16", "remission")
+        "GRCh37",
+        "QIDS_SR16",
+        "remission",
+    )
     assert cfg["model"]["folds"] == 5
 
 
 def test_load_config_error_names_the_file(tmp_path):
     p = tmp_path / "c.yaml"
-    p.write_text("cohort: demo\ngenome_build: GRCh38\ninputs: {patients: p.tsv, symptoms: s.tsv}\n"
-                 "endpoint: {instrument: HAMD17, week: 8}\nmodle: {}\n")
+    p.write_text(
+        "cohort: demo\ngenome_build: GRCh38\ninputs: {patients: p.tsv, symptoms: s.tsv}\n"
+        "endpoint: {instrument: HAMD17, week: 8}\nmodle: {}\n"
+    )
     with pytest.raises(ConfigError) as e:
         load_config(p)
     assert str(e.value).startswith(f"{p}: unknown key 'modle' at top level")
@@ -187,7 +227,9 @@ def test_unknown_feature_name_is_caught_with_the_config():
 def test_sample_key_only_for_single_sample_formats():
     cfg = copy.deepcopy(MINIMAL)
     cfg["inputs"]["star_alleles"] = [{"path": "c.tsv", "tool": "cyrius", "sample": "S1"}]
-    with pytest.raises(ConfigError, match=r"inputs.star_alleles.0.sample applies only to single-sample formats \(pharmcat_outside, "):
+    with pytest.raises(
+        ConfigError, match=r"inputs.star_alleles.0.sample applies only to single-sample formats \(pharmcat_outside, "
+    ):
         validate_config(cfg, source="c.yaml")
 
 
@@ -201,12 +243,19 @@ def test_load_config_empty_file(tmp_path):
 
 def test_cohort_inputs_flattens_every_file():
     cfg = copy.deepcopy(MINIMAL)
-    cfg["inputs"].update(treatments="t.tsv", genotypes={"vcf": "g.vcf.gz", "sample_map": "m.tsv"},
-                         star_alleles=[{"path": "c.tsv", "tool": "cyrius"},
-                                       {"path": "o.tsv", "tool": "plain", "sample_map": "m2.tsv"}])
+    cfg["inputs"].update(
+        treatments="t.tsv",
+        genotypes={"vcf": "g.vcf.gz", "sample_map": "m.tsv"},
+        star_alleles=[{"path": "c.tsv", "tool": "cyrius"}, {"path": "o.tsv", "tool": "plain", "sample_map": "m2.tsv"}],
+    )
     assert cohort_inputs(validate_config(cfg)) == {
-        "patients": "p.tsv", "symptoms": "s.tsv", "treatments": "t.tsv", "vcf": "g.vcf.gz",
-        "vcf_sample_map": "m.tsv", "star_alleles_0": "c.tsv", "star_alleles_1": "o.tsv",
+        "patients": "p.tsv",
+        "symptoms": "s.tsv",
+        "treatments": "t.tsv",
+        "vcf": "g.vcf.gz",
+        "vcf_sample_map": "m.tsv",
+        "star_alleles_0": "c.tsv",
+        "star_alleles_1": "o.tsv",
         "star_alleles_1_sample_map": "m2.tsv",
     }
 
@@ -237,24 +286,36 @@ def test_adequacy_options_follow_the_config(tmp_path):
     from stratify.clinical.adequacy import adequacy_options
 
     table = tmp_path / "doses.tsv"
-    table.write_text("agent\tclass\tmin_daily_dose_mg\tsource\tverified\tnotes\n"
-                     "sertraline\tssri\t100\tlocal protocol\tyes\t\n")
-    cfg = validate_config({**MINIMAL, "clinical": {"adequate_weeks": 6, "min_psychotherapy_sessions": 12,
-                                                   "min_sessions": {"ECT": 8}, "dose_table": str(table)}})
+    table.write_text(
+        "agent\tclass\tmin_daily_dose_mg\tsource\tverified\tnotes\nsertraline\tssri\t100\tlocal protocol\tyes\t\n"
+    )
+    cfg = validate_config(
+        {
+            **MINIMAL,
+            "clinical": {
+                "adequate_weeks": 6,
+                "min_psychotherapy_sessions": 12,
+                "min_sessions": {"ECT": 8},
+                "dose_table": str(table),
+            },
+        }
+    )
     opts = adequacy_options(cfg)
     assert (opts["min_weeks"], opts["min_psychotherapy_sessions"], opts["min_sessions"]) == (6.0, 12, {"ECT": 8})
     assert opts["doses"].set_index("agent").loc["sertraline", "min_daily_dose_mg"] == 100.0
-    assert "doses" not in adequacy_options(validate_config(MINIMAL))   # the shipped table
+    assert "doses" not in adequacy_options(validate_config(MINIMAL))  # the shipped table
 
 
 def test_bad_dose_table_is_reported_with_file_agent_and_column(tmp_path):
     from stratify.clinical.adequacy import load_doses
 
     table = tmp_path / "doses.tsv"
-    table.write_text("agent\tclass\tmin_daily_dose_mg\tsource\n"
-                     "sertraline\tssri\tfifty\tlocal\n")
-    with pytest.raises(InputError, match=r"doses.tsv: agent 'sertraline', column 'min_daily_dose_mg' is "
-                                         r"'fifty'; expected a number >= 0 or empty"):
+    table.write_text("agent\tclass\tmin_daily_dose_mg\tsource\nsertraline\tssri\tfifty\tlocal\n")
+    with pytest.raises(
+        InputError,
+        match=r"doses.tsv: agent 'sertraline', column 'min_daily_dose_mg' is "
+        r"'fifty'; expected a number >= 0 or empty",
+    ):
         load_doses(table)
 
 
@@ -264,8 +325,11 @@ def test_unknown_session_modality_is_a_config_error():
 
 
 def test_subtype_settings_that_cannot_claim_are_errors():
-    with pytest.raises(ConfigError, match=r"subtype.n_null: 19 simulations cannot give a p-value below "
-                                          r"alpha = 0.05 \(the smallest is 1/\(n_null \+ 1\)\); use at least 20"):
+    with pytest.raises(
+        ConfigError,
+        match=r"subtype.n_null: 19 simulations cannot give a p-value below "
+        r"alpha = 0.05 \(the smallest is 1/\(n_null \+ 1\)\); use at least 20",
+    ):
         validate_config({**MINIMAL, "subtype": {"n_null": 19}})
     validate_config({**MINIMAL, "subtype": {"n_null": 19, "alpha": 0.1}})
     with pytest.raises(ConfigError, match="subtype.max_k: kmeans needs max_k >= 2"):
@@ -286,5 +350,6 @@ def test_load_config_latin1_bytes_are_named_with_line_and_byte(tmp_path):
     p.write_bytes("cohort: demo\ntitle: caf\u00e9\n".encode("latin-1"))
     with pytest.raises(ConfigError) as e:
         load_config(p)
-    assert str(e.value) == (f"{p}: line 2, byte 11 of the line: byte 0xE9 is not UTF-8; expected a UTF-8 YAML "
-                            "file (re-save it as UTF-8)")
+    assert str(e.value) == (
+        f"{p}: line 2, byte 11 of the line: byte 0xE9 is not UTF-8; expected a UTF-8 YAML file (re-save it as UTF-8)"
+    )

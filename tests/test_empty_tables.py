@@ -26,8 +26,11 @@ def test_write_tsv_refuses_a_table_without_columns(tmp_path):
 
 def _results_with_patients(tmp_path, ids):
     results = tmp_path / "results"
-    write_table(pd.DataFrame({"patient_id": ids, "site": "s", "age": 40.0, "sex": "F"}),
-                results / "validate" / "patients.parquet", kind="input.patients")
+    write_table(
+        pd.DataFrame({"patient_id": ids, "site": "s", "age": 40.0, "sex": "F"}),
+        results / "validate" / "patients.parquet",
+        kind="input.patients",
+    )
     return results
 
 
@@ -53,8 +56,11 @@ def test_patients_without_a_vcf_sample_each_have_a_reason():
     got = _not_genotyped(_ctx(smap, ["KCL-002", "KCL-003", "KCL-005"]), {"KCL-002"})
     assert got.to_dict("list") == {
         "patient_id": ["KCL-003", "KCL-005"],
-        "reason": ["its sample WGS99999 (sample map) is not in the VCF",
-                   "not in the sample map (inputs.genotypes.sample_map)"]}
+        "reason": [
+            "its sample WGS99999 (sample map) is not in the VCF",
+            "not in the sample map (inputs.genotypes.sample_map)",
+        ],
+    }
     no_map = _not_genotyped(_ctx(None, ["WGS00106", "P7"]), {"WGS00106"})
     assert no_map["patient_id"].tolist() == ["P7"] and "no sample map given" in no_map["reason"].iloc[0]
 
@@ -79,9 +85,18 @@ def test_concordance_and_profiles_have_their_columns_when_empty():
     from stratify.subtype.subtyping import profile_columns
     from stratify.trd import CONCORDANCE_COLUMNS, concordance
 
-    staging = pd.DataFrame({"patient_id": ["P1"], "sforzini_2021": ["TRD"], "thase_rush_1997": [2],
-                            "msm_score": [8], "msm_band": ["moderate"], "conway_2017": [1],
-                            "markowitz_2022": [False], "sforzini_pk": ["TRD"]})
+    staging = pd.DataFrame(
+        {
+            "patient_id": ["P1"],
+            "sforzini_2021": ["TRD"],
+            "thase_rush_1997": [2],
+            "msm_score": [8],
+            "msm_band": ["moderate"],
+            "conway_2017": [1],
+            "markowitz_2022": [False],
+            "sforzini_pk": ["TRD"],
+        }
+    )
     assert list(concordance(staging).columns) == CONCORDANCE_COLUMNS
     assert profile_columns([])[:3] == ["cluster", "n", "subtype"]
 
@@ -90,9 +105,14 @@ def test_skipped_subtyping_writes_profiles_with_a_header():
     from stratify.config import validate_config
     from stratify.subtype.subtyping import profile_columns, run_subtyping, subtype_options
 
-    cfg = validate_config({"cohort": "c", "genome_build": "GRCh38",
-                           "inputs": {"patients": "p.tsv", "symptoms": "s.tsv"},
-                           "endpoint": {"instrument": "HAMD17", "week": 8}})
+    cfg = validate_config(
+        {
+            "cohort": "c",
+            "genome_build": "GRCh38",
+            "inputs": {"patients": "p.tsv", "symptoms": "s.tsv"},
+            "endpoint": {"instrument": "HAMD17", "week": 8},
+        }
+    )
     feats = pd.DataFrame({"patient_id": ["P1", "P2"], "aes": [1.0, 2.0], "anhedonia": [float("nan")] * 2})
     assign, prof, summary = run_subtyping(feats, options=subtype_options(cfg))
     assert summary["statement"].startswith("Subtyping skipped")

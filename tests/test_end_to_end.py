@@ -81,7 +81,7 @@ def test_report_is_self_contained(planted_run):
     for section in ("overview", "pgx", "clinical", "trd", "subtypes", "model", "explain", "provenance"):
         assert f"<section id='{section}'>" in html
     assert "data:image/png;base64," in html
-    for ref in ("http://", "https://", "src=\"//", "<script src", "<link"):
+    for ref in ("http://", "https://", 'src="//', "<script src", "<link"):
         assert ref not in html, ref
     # every model metric in the report comes from metrics.json
     met = _json(planted_run, "model/metrics.json")["metrics"]

@@ -12,9 +12,20 @@ import pandas as pd
 import pytest
 
 from stratify.errors import InputError
-from stratify.explain.shapley import (beeswarm_png, dependence_png, importance, importance_by_subtype, interaction_partners,
-                              interaction_summary, interaction_values, select_waterfall_patients,
-                              shap_values, top_interactions, waterfall_for_patient, waterfall_png)
+from stratify.explain.shapley import (
+    beeswarm_png,
+    dependence_png,
+    importance,
+    importance_by_subtype,
+    interaction_partners,
+    interaction_summary,
+    interaction_values,
+    select_waterfall_patients,
+    shap_values,
+    top_interactions,
+    waterfall_for_patient,
+    waterfall_png,
+)
 from stratify.io.tables import read_provenance, read_table, write_table
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -104,7 +115,7 @@ def test_top_pair_recovers_the_planted_interaction(planted):
     top = top_interactions(summ["mean_abs"], list(X.columns), n_patients_used=summ["n_patients_used"])
     assert list(top.columns) == ["feature_a", "feature_b", "mean_abs_interaction", "rank", "n_patients_used"]
     assert {top.loc[0, "feature_a"], top.loc[0, "feature_b"]} == {"x1", "x2"}
-    assert len(top) == 6 and top["rank"].tolist() == list(range(1, 7))      # 4 features: 6 pairs, capped at 10
+    assert len(top) == 6 and top["rank"].tolist() == list(range(1, 7))  # 4 features: 6 pairs, capped at 10
     assert top["mean_abs_interaction"].is_monotonic_decreasing
     assert (top["n_patients_used"] == len(X)).all()
     partners = interaction_partners(summ["mean_abs"], list(X.columns))
@@ -125,9 +136,14 @@ def test_interaction_subsample_is_seeded_and_capped(planted):
 def test_dependence_plot_counts_missing_values(planted, tmp_path):
     task, model, X = planted
     vals, _ = shap_values(model, X)
-    png, n_missing = dependence_png(vals, X, ["x1", "x2", "x3"], tmp_path / "dep.png",
-                                    color_by={"x1": "x2", "x2": "x1", "x3": None},
-                                    scale="log-odds" if task == "classification" else "outcome units")
+    png, n_missing = dependence_png(
+        vals,
+        X,
+        ["x1", "x2", "x3"],
+        tmp_path / "dep.png",
+        color_by={"x1": "x2", "x2": "x1", "x3": None},
+        scale="log-odds" if task == "classification" else "outcome units",
+    )
     assert _png_ok(png)
     assert n_missing == {"x1": 0, "x2": 0, "x3": int(X["x3"].isna().sum())}
     assert n_missing["x3"] > 0
@@ -139,12 +155,15 @@ def test_waterfall_selection_and_png(planted, tmp_path):
     ids = [f"P{i:03d}" for i in range(len(X))]
     picks = select_waterfall_patients(vals, base, ids)
     pred = base + vals.sum(axis=1)
-    assert [p["reason"] for p in picks] == ["highest prediction", "lowest prediction",
-                                            "closest to the median prediction"]
+    assert [p["reason"] for p in picks] == [
+        "highest prediction",
+        "lowest prediction",
+        "closest to the median prediction",
+    ]
     assert picks[0]["patient_id"] == ids[int(np.argmax(pred))]
     assert picks[1]["patient_id"] == ids[int(np.argmin(pred))]
     assert abs(picks[2]["prediction"] - np.median(pred)) == pytest.approx(np.abs(pred - np.median(pred)).min())
-    i = int(np.flatnonzero(X["x3"].isna())[0])                           # a patient with a missing value
+    i = int(np.flatnonzero(X["x3"].isna())[0])  # a patient with a missing value
     png = waterfall_png(vals[i], base, X.iloc[i], tmp_path / "w.png", title="patient x")
     assert _png_ok(png)
 
@@ -160,8 +179,12 @@ def test_waterfall_for_any_patient_from_saved_files(planted, tmp_path):
     ids = [f"P{i:03d}" for i in range(len(X))]
     sv = pd.DataFrame(vals, columns=X.columns)
     sv.insert(0, "patient_id", ids)
-    write_table(sv, tmp_path / "explain" / "shap_values.parquet", kind="explain.shap",
-                provenance={"base_value": base, "task": task})
+    write_table(
+        sv,
+        tmp_path / "explain" / "shap_values.parquet",
+        kind="explain.shap",
+        provenance={"base_value": base, "task": task},
+    )
     write_table(X.assign(patient_id=ids), tmp_path / "features" / "features.parquet", kind="features")
     png = waterfall_for_patient(tmp_path, "P007", tmp_path / "p7.png")
     assert _png_ok(png)
@@ -190,20 +213,25 @@ def test_importance_by_subtype_long_format(fitted, tmp_path):
 
 # --- the stage on a small results folder ---------------------------------------------------
 
+
 def _results_folder(tmp_path, task, model, X, *, claimed):
     """The files run_explain reads, as the features, model and subtype stages would write them."""
     r = tmp_path / "results"
     ids = [f"P{i:03d}" for i in range(len(X))]
-    write_table(X.assign(patient_id=ids)[["patient_id", *X.columns]], r / "features" / "features.parquet",
-                kind="features")
+    write_table(
+        X.assign(patient_id=ids)[["patient_id", *X.columns]], r / "features" / "features.parquet", kind="features"
+    )
     (r / "features" / "summary.json").write_text("{}")
     (r / "model").mkdir(parents=True)
     model.save_model(str(r / "model" / "xgboost.json"))
     meta = {"format": "stratify-model/1", "features": list(X.columns), "task": task}
     (r / "model" / "model_features.json").write_text(json.dumps(meta))
     sub = np.where(np.arange(len(X)) % 3 == 0, "alpha", "beta")
-    assign = (pd.DataFrame({"patient_id": ids[:-5], "cluster": (sub[:-5] == "beta").astype(int), "subtype": sub[:-5]})
-              if claimed else pd.DataFrame({"patient_id": pd.Series([], dtype=str)}))
+    assign = (
+        pd.DataFrame({"patient_id": ids[:-5], "cluster": (sub[:-5] == "beta").astype(int), "subtype": sub[:-5]})
+        if claimed
+        else pd.DataFrame({"patient_id": pd.Series([], dtype=str)})
+    )
     write_table(assign, r / "subtype" / "assignments.parquet", kind="subtype.assignments")
     (r / "subtype" / "summary.json").write_text(json.dumps({"claimed": claimed}))
     return r, ids, sub
@@ -211,8 +239,8 @@ def _results_folder(tmp_path, task, model, X, *, claimed):
 
 @pytest.mark.parametrize("claimed", [True, False])
 def test_run_explain_stage(planted, tmp_path, claimed):
-    from stratify.report.build import section_explain
     from stratify.explain.stage import run_explain
+    from stratify.report.build import section_explain
 
     task, model, X = planted
     r, ids, sub = _results_folder(tmp_path, task, model, X, claimed=claimed)
@@ -252,12 +280,15 @@ def test_run_explain_stage(planted, tmp_path, claimed):
         np.testing.assert_allclose(row["mean_shap"], sv.loc[a, "x1"].mean())
         np.testing.assert_allclose(row["mean_abs_shap"], sv.loc[a, "x1"].abs().mean())
         assert set(by["subtype"]) == {"alpha", "beta", "unassigned"}
-        assert summary["by_subtype"]["n"] == {"alpha": int(a.sum()), "beta": int((expected == "beta").sum()),
-                                              "unassigned": 5}
+        assert summary["by_subtype"]["n"] == {
+            "alpha": int(a.sum()),
+            "beta": int((expected == "beta").sum()),
+            "unassigned": 5,
+        }
         assert "SHAP per subtype" in html
     else:
-        assert pd.read_csv(by_path, sep="\t").empty   # header only: every declared output is written
+        assert pd.read_csv(by_path, sep="\t").empty  # header only: every declared output is written
         assert summary["by_subtype"]["statement"] == "no subtypes were claimed, so no per-subtype summary"
         assert "No subtypes were claimed, so no per-subtype summary" in html
     assert "Strongest SHAP interactions" in html and scale in html
-    assert html.count("data:image/png;base64") == 5           # beeswarm, dependence, three waterfalls
+    assert html.count("data:image/png;base64") == 5  # beeswarm, dependence, three waterfalls

@@ -27,21 +27,49 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from fuzz_mutators import OPS, OPERATORS, mutate, random_plan
+from fuzz_mutators import OPERATORS, OPS, mutate, random_plan
 from fuzz_targets import Outcome, Seed, Target, Workspace, count_records, run_case
 
 EXAMPLES = int(os.environ.get("STRATIFY_FUZZ_EXAMPLES", "20"))
 SHRINK = os.environ.get("STRATIFY_FUZZ_SHRINK", "") not in ("", "0")
 #: Readers that take 0.1-0.3 s per case get a share of the examples, so the whole file stays
 #: under a minute on 2 cores at the default.
-COST = {"vcf_stage_text": 2, "vcf_stage_bgzf": 2, "model_features_json": 3, "model_xgboost_json": 3,
-        "model_metrics_json": 3}
+COST = {
+    "vcf_stage_text": 2,
+    "vcf_stage_bgzf": 2,
+    "model_features_json": 3,
+    "model_xgboost_json": 3,
+    "model_metrics_json": 3,
+}
 TARGETS = [
-    "patients", "symptoms", "treatments", "biomarkers", "sample_map", "dose_table", "link_table", "config",
-    "teh_arms", "pgs_scoring", "vcf_stage_text", "vcf_stage_bgzf", "pgx_call_text", "pgx_call_tabix",
-    "pgx_call_bgzf", "calls_cyrius", "calls_plain", "calls_pharmcat_outside", "calls_pharmcat_report",
-    "calls_pharmcat_phenotype", "calls_pypgx_zip", "calls_pypgx_tsv", "calls_aldy", "calls_stellarpgx_alleles",
-    "calls_stellarpgx_summary", "model_features_json", "model_xgboost_json", "model_metrics_json",
+    "patients",
+    "symptoms",
+    "treatments",
+    "biomarkers",
+    "sample_map",
+    "dose_table",
+    "link_table",
+    "config",
+    "teh_arms",
+    "pgs_scoring",
+    "vcf_stage_text",
+    "vcf_stage_bgzf",
+    "pgx_call_text",
+    "pgx_call_tabix",
+    "pgx_call_bgzf",
+    "calls_cyrius",
+    "calls_plain",
+    "calls_pharmcat_outside",
+    "calls_pharmcat_report",
+    "calls_pharmcat_phenotype",
+    "calls_pypgx_zip",
+    "calls_pypgx_tsv",
+    "calls_aldy",
+    "calls_stellarpgx_alleles",
+    "calls_stellarpgx_summary",
+    "model_features_json",
+    "model_xgboost_json",
+    "model_metrics_json",
 ]
 #: Readers that fail on the current code (bench/fuzz_catalog.md); empty until the lead decides.
 KNOWN_FAILURES: dict[str, str] = {}
@@ -58,9 +86,11 @@ def plans(fmt: str):
 
 
 def _explain(name: str, target: Target, k: int, plan, out: Outcome) -> str:
-    return (f"{name}: {out.kind}: {out.error}\n  at {out.where}\n  seed file {k} ({target.seeds[k].label}), "
-            f"plan {plan!r}\n  replay: uv run python bench/fuzz_inputs.py --replay {name} {k} '{json.dumps(plan)}'\n"
-            f"{out.traceback}")
+    return (
+        f"{name}: {out.kind}: {out.error}\n  at {out.where}\n  seed file {k} ({target.seeds[k].label}), "
+        f"plan {plan!r}\n  replay: uv run python bench/fuzz_inputs.py --replay {name} {k} '{json.dumps(plan)}'\n"
+        f"{out.traceback}"
+    )
 
 
 def _params():
@@ -75,8 +105,14 @@ def test_mutated_input_ends_in_valid_result_or_named_error(name, workspace, tmp_
     phases = [Phase.explicit, Phase.generate] + ([Phase.shrink] if SHRINK else [])
 
     @seed(zlib.crc32(name.encode()))
-    @settings(max_examples=max(3, EXAMPLES // COST.get(name, 1)), deadline=None, database=None, phases=phases,
-              suppress_health_check=list(HealthCheck), print_blob=False)
+    @settings(
+        max_examples=max(3, EXAMPLES // COST.get(name, 1)),
+        deadline=None,
+        database=None,
+        phases=phases,
+        suppress_health_check=list(HealthCheck),
+        print_blob=False,
+    )
     @given(k=st.integers(0, len(target.seeds) - 1), plan=plans(target.fmt))
     def one(k, plan):
         case = Path(tempfile.mkdtemp(dir=tmp_path))
@@ -126,24 +162,34 @@ def test_count_records_counts_what_a_person_sees():
 
 
 def test_run_case_names_every_outcome(tmp_path):
-    from stratify.errors import InputError
     from fuzz_targets import InvariantViolation
+    from stratify.errors import InputError
 
     def make(exc):
         def check(path, data, s):
             if exc is not None:
                 raise exc
+
         return Target("t", "tsv", [Seed("s", b"a\n", "a.tsv")], check)
 
-    kinds = {k: run_case(make(e), 0, [], tmp_path / k)[0] for k, e in
-             [("valid", None), ("named", InputError("a.tsv: bad")), ("traceback", KeyError("x")),
-              ("invariant", InvariantViolation("lost"))]}
+    kinds = {
+        k: run_case(make(e), 0, [], tmp_path / k)[0]
+        for k, e in [
+            ("valid", None),
+            ("named", InputError("a.tsv: bad")),
+            ("traceback", KeyError("x")),
+            ("invariant", InvariantViolation("lost")),
+        ]
+    }
     assert {k: o.kind for k, o in kinds.items()} == {k: k for k in kinds}
     assert kinds["traceback"].error == "builtins.KeyError: 'x'" and "in check" in kinds["traceback"].where
 
     def slow(path, data, s):
         import time
+
         time.sleep(5)
 
-    assert run_case(Target("t", "tsv", [Seed("s", b"a\n", "a.tsv")], slow), 0, [], tmp_path / "h",
-                    time_limit=0.2)[0].kind == "hang"
+    assert (
+        run_case(Target("t", "tsv", [Seed("s", b"a\n", "a.tsv")], slow), 0, [], tmp_path / "h", time_limit=0.2)[0].kind
+        == "hang"
+    )

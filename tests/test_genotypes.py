@@ -22,9 +22,9 @@ def _rec(chrom, pos, gts, ref="A", alt="G", rsid="."):
 @pytest.fixture(scope="module")
 def small_vcf(tmp_path_factory):
     recs = [
-        _rec("chr1", 1000, ["0/0", "0/1", "1/1", "0/1"], rsid="common"),   # p = (0+1+2+1)/8 = 0.5
-        _rec("chr1", 2000, ["0/0", "0/0", "0/0", "0/0"], rsid="mono"),     # MAF 0
-        _rec("chr1", 3000, ["0/0", "0/0", "0/0", "0/1"], rsid="rare"),     # p = 1/8 = 0.125
+        _rec("chr1", 1000, ["0/0", "0/1", "1/1", "0/1"], rsid="common"),  # p = (0+1+2+1)/8 = 0.5
+        _rec("chr1", 2000, ["0/0", "0/0", "0/0", "0/0"], rsid="mono"),  # MAF 0
+        _rec("chr1", 3000, ["0/0", "0/0", "0/0", "0/1"], rsid="rare"),  # p = 1/8 = 0.125
         _rec("chr1", 4000, ["0/1", "./.", "0/1", "0/0"], rsid="lowcall"),  # call rate 3/4; p = 2/6
         _rec("chr1", 5000, ["0/1", "1/1", "0/1", "0/0"], ref="AT", alt="A", rsid="indel"),
         _rec("chr1", 6000, ["0/1", "1/1", "0/1", "0/0"], alt="G,T", rsid="multi"),
@@ -45,7 +45,7 @@ def test_read_dosages_filters(small_vcf):
     assert variants["id"].tolist() == ["common", "rare", "altcommon"]
     assert variants["maf"].tolist() == pytest.approx([0.5, 0.125, 0.125])
     assert mat.dtype == np.float32 and mat.shape == (4, 3)
-    assert mat[:, 0].tolist() == [0, 1, 2, 1]      # alternate-allele dosages
+    assert mat[:, 0].tolist() == [0, 1, 2, 1]  # alternate-allele dosages
     assert mat[:, 2].tolist() == [2, 2, 2, 1]
 
 
@@ -59,8 +59,7 @@ def test_read_dosages_stricter_maf_looser_call_rate(small_vcf):
 
 
 def test_read_dosages_excludes_regions(small_vcf):
-    _, variants, _ = read_dosages(small_vcf, min_maf=0.1, min_call_rate=0.9,
-                                  exclude_regions=(("chr1", 900, 3000),))
+    _, variants, _ = read_dosages(small_vcf, min_maf=0.1, min_call_rate=0.9, exclude_regions=(("chr1", 900, 3000),))
     assert variants["id"].tolist() == ["altcommon"]
 
 
@@ -77,7 +76,7 @@ def _two_populations(n_per=40, m=300, seed=0):
     p_a = rng.uniform(0.1, 0.9, m)
     p_b = np.clip(p_a + rng.choice([-0.35, 0.35], m), 0.02, 0.98)
     g = np.vstack([rng.binomial(2, p_a, (n_per, m)), rng.binomial(2, p_b, (n_per, m))]).astype(np.float32)
-    g[rng.random(g.shape) < 0.01] = np.nan   # a few missing genotypes
+    g[rng.random(g.shape) < 0.01] = np.nan  # a few missing genotypes
     return g, np.repeat([0, 1], n_per)
 
 
@@ -89,7 +88,7 @@ def test_genotype_pcs_separate_two_populations():
     # every sample of one population on one side of 0, the other on the other side
     assert len(set(np.sign(pc1[group == 0]))) == 1 and len(set(np.sign(pc1[group == 1]))) == 1
     assert np.sign(pc1[group == 0][0]) != np.sign(pc1[group == 1][0])
-    assert evr[0] > 2 * evr[1]   # the population split dominates
+    assert evr[0] > 2 * evr[1]  # the population split dominates
 
 
 def test_genotype_pcs_single_population_has_no_dominant_pc():
@@ -102,15 +101,16 @@ def test_genotype_pcs_single_population_has_no_dominant_pc():
 def test_genotype_pcs_components_capped():
     g, _ = _two_populations(n_per=3, m=50)
     scores, _ = genotype_pcs(g, n_components=10)
-    assert scores.shape == (6, 5)   # k = min(10, n - 1 = 5, m = 50)
+    assert scores.shape == (6, 5)  # k = min(10, n - 1 = 5, m = 50)
 
 
 @pytest.mark.parametrize("shape", [(1, 20), (20, 0)])
 def test_genotype_pcs_too_small(shape):
     with pytest.raises(GenotypeError) as e:
         genotype_pcs(np.zeros(shape, dtype=np.float32))
-    assert str(e.value) == (f"too few samples ({shape[0]}) or common SNPs ({shape[1]}) for genotype principal "
-                            "components")
+    assert str(e.value) == (
+        f"too few samples ({shape[0]}) or common SNPs ({shape[1]}) for genotype principal components"
+    )
 
 
 def test_map_samples_without_map():
@@ -133,7 +133,7 @@ def cohort(tmp_path_factory):
 
 
 def test_genotype_stage(cohort):
-    smap = pd.read_csv(cohort["sample_map"], sep="\t").iloc[:25]   # 5 samples left unmapped
+    smap = pd.read_csv(cohort["sample_map"], sep="\t").iloc[:25]  # 5 samples left unmapped
     pids = set(smap["patient_id"])
     res = genotype_stage(cohort["vcf"], patient_ids=pids, sample_map=smap, n_components=3, seed=0)
     s = res["summary"]
@@ -157,11 +157,14 @@ def test_genotype_stage_grch37_skips_pgx(cohort):
     res = genotype_stage(cohort["vcf"], patient_ids={f"S{i:05d}" for i in range(1, 31)}, genome_build="GRCh37")
     assert len(res["pgx_genotypes"]) == 0
     assert res["summary"]["pgx_skipped"].startswith(
-        "genome_build is GRCh37; CYP2C19 and CYP2B6 calling from VCF needs GRCh38")
+        "genome_build is GRCh37; CYP2C19 and CYP2B6 calling from VCF needs GRCh38"
+    )
 
 
 def test_genotype_stage_no_sample_maps(cohort):
     with pytest.raises(GenotypeError) as e:
         genotype_stage(cohort["vcf"], patient_ids={"P00001"})
-    assert str(e.value) == (f"{cohort['vcf']}: none of its 30 samples maps to a patient (first sample: S00001); "
-                            "give inputs.genotypes.sample_map")
+    assert str(e.value) == (
+        f"{cohort['vcf']}: none of its 30 samples maps to a patient (first sample: S00001); "
+        "give inputs.genotypes.sample_map"
+    )

@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from test_workflow import _snakemake
 
 from stratify.io.tables import read_table
+from test_workflow import _snakemake
 
 DATA = Path(__file__).resolve().parent / "data" / "handwritten"
 NO_DNA = ["HCB-006", "HCB-017", "KCL-011", "KCL-027", "LMU-013", "LMU-026"]
@@ -69,7 +69,7 @@ def test_vcf_samples_and_patients_without_dna_are_accounted_for(handwritten):
     g = _json(handwritten, "genotypes/summary.json")
     assert (g["samples"], g["samples_used"], g["n_samples_not_in_cohort"]) == (44, 42, 2)
     assert sorted(g["samples_not_in_cohort"]) == ["NA12878", "WGS00412"]
-    assert "pgs_skipped" in g          # no scoring file given: said, not silent
+    assert "pgs_skipped" in g  # no scoring file given: said, not silent
     missing = pd.read_csv(handwritten["results"] / "genotypes" / "patients_without_genotypes.tsv", sep="\t")
     assert sorted(missing["patient_id"]) == NO_DNA
     assert set(missing["reason"]) == {"not in the sample map (inputs.genotypes.sample_map)"}
@@ -111,7 +111,7 @@ def test_patients_without_the_endpoint_are_counted_by_reason(handwritten):
 def test_report_reconciles_every_stage(handwritten):
     html = handwritten["html"]
     start = html.index("<section id='reconciliation'>")
-    sec = html[start:html.index("</section>", start)]
+    sec = html[start : html.index("</section>", start)]
     assert "does not reconcile" not in sec
     for what in ("patients.tsv", "symptoms.tsv", "treatments.tsv", "biomarkers.tsv", "model", "5 without the endpoint"):
         assert what in sec, what
@@ -135,14 +135,14 @@ def test_a_lost_patient_does_not_reconcile(handwritten, tmp_path):
     write_table(clin.iloc[1:], results / "clinical" / "patients.parquet", kind="clinical.patients")
     html = build_report(cfg, results)
     start = html.index("<section id='reconciliation'>")
-    sec = html[start:html.index("</section>", start)]
+    sec = html[start : html.index("</section>", start)]
     assert "1 row(s) below do not reconcile" in sec and sec.count("does not reconcile") == 1
 
 
 def test_pseudonymised_reconciliation_names_no_patient(handwritten, tmp_path, monkeypatch):
     monkeypatch.setenv("STRATIFY_REPORT_SALT", "handwritten")
     results, cfg, build_report = _rebuild(handwritten, tmp_path, pseudonymise=True)
-    html = build_report(cfg, results)     # raises if a raw identifier is left in the page
+    html = build_report(cfg, results)  # raises if a raw identifier is left in the page
     assert "6 patients without a VCF sample" in html and "HCB-006" not in html
 
 

@@ -31,9 +31,11 @@ REPO = Path(__file__).resolve().parent.parent
 SHIPPED_TSV = REPO / "resources" / "harmonisation" / "qids_sr16_hamd17.tsv"
 
 # transcribed independently of the TSV from ids-qids.org/interpretation.html: QIDS-SR: HRSD17 low-high
-PAGE = ("0:0-0 1:1-2 2:3-3 3:4-4 4:5-6 5:7-7 6:8-8 7:9-10 8:11-11 9:12-12 10:13-13 11:14-15 12:16-16 "
-        "13:17-17 14:18-19 15:18-19 16:20-20 17:21-22 18:23-23 19:24-24 20:25-25 21:26-27 22:28-28 "
-        "23:29-29 24:30-31 25:32-32 26:33-35 27:36-52")
+PAGE = (
+    "0:0-0 1:1-2 2:3-3 3:4-4 4:5-6 5:7-7 6:8-8 7:9-10 8:11-11 9:12-12 10:13-13 11:14-15 12:16-16 "
+    "13:17-17 14:18-19 15:18-19 16:20-20 17:21-22 18:23-23 19:24-24 20:25-25 21:26-27 22:28-28 "
+    "23:29-29 24:30-31 25:32-32 26:33-35 27:36-52"
+)
 
 
 def _q2h(x):
@@ -59,6 +61,7 @@ def _hamd_madrs_rows():
 
 
 # ---------------------------------------------------------------- the shipped table
+
 
 def test_instrument_ranges():
     assert INSTRUMENT_RANGE["HAMD17"] == (0, 52)
@@ -90,15 +93,32 @@ def test_shipped_links_only_qids_to_hamd():
 
 # ---------------------------------------------------------------- hand-checked values
 
-@pytest.mark.parametrize("qids, hamd", [(5, 7.0), (4, 5.5), (1, 1.5), (0, 0.0), (14, 18.5), (15, 18.5),
-                                        (26, 34.0), (27, 44.0), (4.5, 6.25), (11.6, 15.4)])
+
+@pytest.mark.parametrize(
+    "qids, hamd",
+    [(5, 7.0), (4, 5.5), (1, 1.5), (0, 0.0), (14, 18.5), (15, 18.5), (26, 34.0), (27, 44.0), (4.5, 6.25), (11.6, 15.4)],
+)
 def test_qids_to_hamd(qids, hamd):
     assert _q2h(qids) == pytest.approx(hamd)
 
 
-@pytest.mark.parametrize("hamd, qids", [(19, 14.5), (18, 14.5), (8, 6.0), (2, 1.0), (5, 4.0), (6, 4.0),
-                                        (40, 27.0), (52, 27.0), (35, 26.0), (0, 0.0), (18.5, 14.5),
-                                        (7.5, 5.5)])
+@pytest.mark.parametrize(
+    "hamd, qids",
+    [
+        (19, 14.5),
+        (18, 14.5),
+        (8, 6.0),
+        (2, 1.0),
+        (5, 4.0),
+        (6, 4.0),
+        (40, 27.0),
+        (52, 27.0),
+        (35, 26.0),
+        (0, 0.0),
+        (18.5, 14.5),
+        (7.5, 5.5),
+    ],
+)
 def test_hamd_to_qids(hamd, qids):
     assert _h2q(hamd) == pytest.approx(qids)
 
@@ -119,6 +139,7 @@ def test_identity_is_unchanged():
 
 # ---------------------------------------------------------------- properties
 
+
 def test_round_trip_within_table_resolution():
     t = shipped_links()["QIDS_SR16", "HAMD17"].table
     half = (t["to_high"] - t["to_low"]) / 2
@@ -129,7 +150,7 @@ def test_round_trip_within_table_resolution():
     assert set(q[np.abs(back - q) > 0]) == {14, 15}
     h = np.arange(53)
     again = _q2h(_h2q(h))
-    for s in h:   # never further than half the widest range that holds the score
+    for s in h:  # never further than half the widest range that holds the score
         covering = half[(t["to_low"] <= s) & (s <= t["to_high"])]
         assert abs(again[s] - s) <= covering.max() + 1e-12, s
 
@@ -145,6 +166,7 @@ def test_monotone_over_the_whole_range(src, dst):
 
 
 # ---------------------------------------------------------------- errors
+
 
 @pytest.mark.parametrize("value", [-1, 27.5, 28])
 def test_out_of_range(value):
@@ -180,20 +202,33 @@ BAD_TABLES = [
     ([(0, 0, 0), ("1.5", 1, 2)], None, ["line 3", "column 'from_score'", "expected an integer", "'1.5'"]),
     ([(0, 0, 0), ("x", 1, 2)], None, ["line 3", "column 'from_score'", "expected an integer", "'x'"]),
     ([(0, 0, 0), (1, "", 2)], None, ["line 3", "column 'to_low'", "expected a number", "''"]),
-    ([(0, 0, 0), (1, 1, 2), (1, 1, 2)], None, ["line 4", "column 'from_score'", "duplicate from_score 1",
-                                               "first on line 3"]),
+    (
+        [(0, 0, 0), (1, 1, 2), (1, 1, 2)],
+        None,
+        ["line 4", "column 'from_score'", "duplicate from_score 1", "first on line 3"],
+    ),
     ([(h, h, h) for h in range(52)], None, ["must list every HAMD17 score 0..52", "missing 52"]),
     ([(h, h, h) for h in range(53) if h not in (7, 9)], None, ["missing 7, 9"]),
-    ([(h, h, h) for h in range(54)], None, ["line 55", "column 'from_score'", "HAMD17 score within its range 0..52",
-                                            "'53'"]),
+    (
+        [(h, h, h) for h in range(54)],
+        None,
+        ["line 55", "column 'from_score'", "HAMD17 score within its range 0..52", "'53'"],
+    ),
     ([(0, 0, 0), (1, 3, 2)], None, ["line 3", "column 'to_low'", "to_low <= to_high", "to_low 3 > to_high 2"]),
     ([(0, 0, 0), (1, 1, 61)], None, ["line 3", "column 'to_high'", "MADRS score within its range 0..60", "'61'"]),
     ([(0, -1, 0)], None, ["line 2", "column 'to_low'", "range 0..60", "'-1'"]),
-    ([(h, max(0, h - (h == 10) * 3), h) for h in range(53)], None,
-     ["line 12", "column 'to_low'", "non-decreasing", "found 7 for from_score 10 after 9 for from_score 9",
-      "line 11"]),
-    ([(h, 0, h - (h == 20) * 2) for h in range(53)], None,
-     ["line 22", "column 'to_high'", "non-decreasing"]),
+    (
+        [(h, max(0, h - (h == 10) * 3), h) for h in range(53)],
+        None,
+        [
+            "line 12",
+            "column 'to_low'",
+            "non-decreasing",
+            "found 7 for from_score 10 after 9 for from_score 9",
+            "line 11",
+        ],
+    ),
+    ([(h, 0, h - (h == 20) * 2) for h in range(53)], None, ["line 22", "column 'to_high'", "non-decreasing"]),
 ]
 
 
@@ -227,6 +262,7 @@ def test_user_table_needs_source_and_two_instruments(tmp_path):
 
 # ---------------------------------------------------------------- user tables in use
 
+
 def test_user_madrs_table_forward_and_reverse(tmp_path):
     link = _madrs_link(tmp_path)
     links = available_links([link])
@@ -240,7 +276,8 @@ def test_user_madrs_table_forward_and_reverse(tmp_path):
     covering = [h for h, lo, hi in _hamd_madrs_rows() if lo <= 23 <= hi]
     assert covering == [19, 20, 21]
     assert convert(23, from_instrument="MADRS", to_instrument="HAMD17", links=[link]) == pytest.approx(
-        np.mean(covering))
+        np.mean(covering)
+    )
     # MADRS 60 is in the rows of HAMD 51 (58-60) and 52 (60-60)
     assert convert(60, from_instrument="MADRS", to_instrument="HAMD17", links=links) == 51.5
     assert links["MADRS", "HAMD17"].reverse and "reversed" in links["MADRS", "HAMD17"].source
@@ -279,17 +316,21 @@ def test_user_table_replaces_shipped_and_duplicates_refused(tmp_path):
 
 # ---------------------------------------------------------------- harmonise_totals
 
+
 def test_harmonise_totals_mixed_table():
-    t = pd.DataFrame({
-        "patient_id": ["P1", "P1", "P2", "P3", "P4", "P5"],
-        "week": [0.0, 4.0, 0.0, 0.0, 0.0, 2.0],
-        "instrument": ["HAMD17", "QIDS_SR16", "QIDS_SR16", "MADRS", "HAMD17", "QIDS_SR16"],
-        "total": [21.0, 5.0, 4.5, 30.0, np.nan, np.nan],
-    }, index=[10, 11, 12, 13, 14, 15])
+    t = pd.DataFrame(
+        {
+            "patient_id": ["P1", "P1", "P2", "P3", "P4", "P5"],
+            "week": [0.0, 4.0, 0.0, 0.0, 0.0, 2.0],
+            "instrument": ["HAMD17", "QIDS_SR16", "QIDS_SR16", "MADRS", "HAMD17", "QIDS_SR16"],
+            "total": [21.0, 5.0, 4.5, 30.0, np.nan, np.nan],
+        },
+        index=[10, 11, 12, 13, 14, 15],
+    )
     before = t.copy()
     out = harmonise_totals(t, target="HAMD17")
-    pd.testing.assert_frame_equal(t, before)                  # input untouched
-    pd.testing.assert_frame_equal(out[t.columns], t)          # no rows dropped or reordered
+    pd.testing.assert_frame_equal(t, before)  # input untouched
+    pd.testing.assert_frame_equal(out[t.columns], t)  # no rows dropped or reordered
     assert out.index.tolist() == [10, 11, 12, 13, 14, 15]
     np.testing.assert_array_equal(out["total_HAMD17"].to_numpy(), [21.0, 7.0, 6.25, np.nan, np.nan, np.nan])
     assert out["total_HAMD17"].dtype == float
@@ -303,16 +344,16 @@ def test_harmonise_totals_mixed_table():
 
 
 def test_harmonise_totals_to_qids_and_identity():
-    t = pd.DataFrame({"patient_id": ["P1", "P2"], "week": 0.0, "instrument": ["HAMD17", "QIDS_SR16"],
-                      "total": [19.0, 11.6]})
+    t = pd.DataFrame(
+        {"patient_id": ["P1", "P2"], "week": 0.0, "instrument": ["HAMD17", "QIDS_SR16"], "total": [19.0, 11.6]}
+    )
     out = harmonise_totals(t, target="QIDS_SR16")
     np.testing.assert_allclose(out["total_QIDS_SR16"], [14.5, 11.6])
     assert out["converted"].tolist() == [True, False]
 
 
 def test_harmonise_totals_out_of_range_names_the_row():
-    t = pd.DataFrame({"patient_id": ["P1", "P9"], "week": [0.0, 8.0], "instrument": "QIDS_SR16",
-                      "total": [3.0, 31.0]})
+    t = pd.DataFrame({"patient_id": ["P1", "P9"], "week": [0.0, 8.0], "instrument": "QIDS_SR16", "total": [3.0, 31.0]})
     with pytest.raises(InputError, match=r"QIDS_SR16 total 31 \(patient_id P9, week 8.0\) .*0\.\.27"):
         harmonise_totals(t, target="HAMD17")
 

@@ -20,8 +20,8 @@ from stratify.config import validate_config
 from stratify.errors import ConfigError
 from stratify.heterogeneity.cohort import CATE_COLUMNS
 from stratify.heterogeneity.stage import run_heterogeneity
-from stratify.pipeline import STAGES
 from stratify.io.tables import read_table
+from stratify.pipeline import STAGES
 
 REPO = Path(__file__).resolve().parent.parent
 UP_TO_FEATURES = ("validate", "genotypes", "pgx", "clinical", "trd", "features")
@@ -123,8 +123,9 @@ def test_arms_not_declared_randomised_claim_nothing(two_arm):
     assert "not declared randomised (heterogeneity.randomised: false)" in s["reason"]
     assert "propensity model" in s["reason"]
     assert "Nothing is claimed" in s["reason"]
-    assert s["statement"].startswith("Treatment-effect heterogeneity was not analysed: the arms escitalopram (300) "
-                                     "and bupropion (300)")
+    assert s["statement"].startswith(
+        "Treatment-effect heterogeneity was not analysed: the arms escitalopram (300) and bupropion (300)"
+    )
     assert "test" not in s and "pai" not in s
     cate = read_table(out / "cate.parquet", kind="heterogeneity.cate")
     assert cate.empty and list(cate.columns) == CATE_COLUMNS
@@ -152,8 +153,9 @@ def test_non_binary_endpoint_and_small_arms_are_not_analysed(two_arm):
     cfg = _config(two_arm)
     pct = copy.deepcopy(cfg)
     pct["endpoint"]["kind"] = "pct_change"
-    s, cate = analyse_cohort(feats.assign(y=feats["pct_change"]), options=heterogeneity_options(pct),
-                             feature_groups=groups)
+    s, cate = analyse_cohort(
+        feats.assign(y=feats["pct_change"]), options=heterogeneity_options(pct), feature_groups=groups
+    )
     assert s["run"] is False and cate.empty
     assert s["reason"].startswith("the endpoint is pct_change; the analysis needs a binary endpoint")
     arm = feats["index_agent"]
@@ -167,14 +169,17 @@ def test_configured_arms_not_in_the_data_are_an_error(two_arm):
     with pytest.raises(ConfigError) as e:
         run_heterogeneity(cfg, two_arm["results"])
     path = two_arm["results"] / "features" / "features.parquet"
-    assert str(e.value) == (f"{path}, column 'index_agent': heterogeneity.arms ['escitalopram', 'sertraline']: "
-                            "'sertraline' not found; values found: bupropion (300), escitalopram (300)")
+    assert str(e.value) == (
+        f"{path}, column 'index_agent': heterogeneity.arms ['escitalopram', 'sertraline']: "
+        "'sertraline' not found; values found: bupropion (300), escitalopram (300)"
+    )
 
 
 def test_missing_arm_column_of_a_randomised_cohort_is_an_error(two_arm):
     cfg = _config(two_arm, arm_column="trial_arm")
-    with pytest.raises(ConfigError, match="key heterogeneity.arm_column: column 'trial_arm' is not in the "
-                                          "feature table"):
+    with pytest.raises(
+        ConfigError, match="key heterogeneity.arm_column: column 'trial_arm' is not in the feature table"
+    ):
         run_heterogeneity(cfg, two_arm["results"])
 
 
@@ -205,14 +210,34 @@ def test_workflow_wires_simulate_teh_and_the_stage(tmp_path):
     """Dry run of cohorts/demo_teh.yaml: the simulate rule passes --teh, the stage feeds the report."""
     env = dict(os.environ)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    res = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"), "-n", "-p",
-                          "--directory", str(tmp_path), "--configfile", str(REPO / "cohorts" / "demo_teh.yaml")],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(REPO / "workflow" / "Snakefile"),
+            "-n",
+            "-p",
+            "--directory",
+            str(tmp_path),
+            "--configfile",
+            str(REPO / "cohorts" / "demo_teh.yaml"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     text = res.stdout + res.stderr
     assert res.returncode == 0, text[-3000:]
     assert "stratify simulate --n 1000 --seed 5  --teh planted" in text
-    assert ("stratify heterogeneity --settings results/demo_teh/settings/heterogeneity.yaml "
-            "--input features=results/demo_teh/features/features.parquet") in text
+    assert (
+        "stratify heterogeneity --settings results/demo_teh/settings/heterogeneity.yaml "
+        "--input features=results/demo_teh/features/features.parquet"
+    ) in text
     assert "rule heterogeneity:" in text and "rule report:" in text
 
 
@@ -223,8 +248,14 @@ def test_heterogeneity_options_from_a_config():
         heterogeneity_options,
     )
 
-    cfg = validate_config({"cohort": "x", "genome_build": "GRCh38", "inputs": {"patients": "p.tsv", "symptoms": "s.tsv"},
-                           "endpoint": {"instrument": "HAMD17", "week": 8}})
+    cfg = validate_config(
+        {
+            "cohort": "x",
+            "genome_build": "GRCh38",
+            "inputs": {"patients": "p.tsv", "symptoms": "s.tsv"},
+            "endpoint": {"instrument": "HAMD17", "week": 8},
+        }
+    )
     o = heterogeneity_options(cfg)
     assert o == HeterogeneityOptions(endpoint=cfg["endpoint"], seed=cfg["seed"], known_features=o.known_features)
     assert o.arms is None and o.features is None and "log_crp" in o.known_features

@@ -57,9 +57,20 @@ HEAD_SHA256_WRITTEN = {
 
 # Baseline features the pipeline's clinical stage computes (the index-treatment columns are
 # left out: in a two-arm cohort they encode the arm).
-FEATURES = ["age", "sex_female", "baseline_severity", "anhedonia", "aes", "anxiety_somatization",
-            "n_failed_trials", "n_trials_current_episode", "episode_months", "log_crp",
-            "inflammatory_index", "metabolic_index"]
+FEATURES = [
+    "age",
+    "sex_female",
+    "baseline_severity",
+    "anhedonia",
+    "aes",
+    "anxiety_somatization",
+    "n_failed_trials",
+    "n_trials_current_episode",
+    "episode_months",
+    "log_crp",
+    "inflammatory_index",
+    "metabolic_index",
+]
 
 
 def _sha(df: pd.DataFrame) -> str:
@@ -126,10 +137,10 @@ def test_teh_none_has_no_individual_effects(two_arm):
 def test_teh_planted_effect_follows_the_modifiers(two_arm):
     t = two_arm["planted"]["truth"]
     im = t["immune_metabolic"] == 1
-    assert t.loc[im, "ite_true"].mean() > 0.2          # the subgroup does much better on B
-    assert t.loc[~im, "ite_true"].mean() < -0.05       # the others somewhat better on A
+    assert t.loc[im, "ite_true"].mean() > 0.2  # the subgroup does much better on B
+    assert t.loc[~im, "ite_true"].mean() < -0.05  # the others somewhat better on A
     assert np.corrcoef(t["ite_true"], t["baseline_anhedonia_z"])[0, 1] > 0.5
-    assert abs(t["ite_true"].mean()) < 0.05            # about no average difference
+    assert abs(t["ite_true"].mean()) < 0.05  # about no average difference
     assert t["ite_true"].std() > 0.2
 
 
@@ -145,8 +156,15 @@ def test_teh_keeps_the_patients():
     """The arm comes from its own stream: the same seed gives the same patients (sites,
     subgroup, latent traits, genotypes, baseline symptoms, dropout)."""
     a, b = simulate_cohort(200, seed=8, teh=None), simulate_cohort(200, seed=8, teh="planted")
-    for col in ("site", "immune_metabolic", "cyp2c19_diplotype", "latent_anhedonia", "baseline_anhedonia_z",
-                "latent_aes", "dropout"):
+    for col in (
+        "site",
+        "immune_metabolic",
+        "cyp2c19_diplotype",
+        "latent_anhedonia",
+        "baseline_anhedonia_z",
+        "latent_aes",
+        "dropout",
+    ):
         assert a["truth"][col].equals(b["truth"][col]), col
     # HAMD17 baseline items (self-report items lose a few rows at random in a later draw)
     sa, sb = (c["tables"]["symptoms"] for c in (a, b))
@@ -253,15 +271,19 @@ def test_analyse_heterogeneity_summary_is_json():
     df["arm"] = pd.array(np.where(t == 1, "bupropion", "escitalopram"), dtype="string")
     df["response"] = y.astype(float)
     df.loc[:9, "response"] = np.nan
-    r = analyse_heterogeneity(df, "arm", "response", ["x1", "x2", "x3", "x4"], arms=("escitalopram", "bupropion"),
-                              n_splits=2, random_state=0)
+    r = analyse_heterogeneity(
+        df, "arm", "response", ["x1", "x2", "x3", "x4"], arms=("escitalopram", "bupropion"), n_splits=2, random_state=0
+    )
     json.dumps(r)
     assert r["n"] == 590 and r["n_excluded"] == 10
     assert r["arms"] == {"0": "escitalopram", "1": "bupropion"}
     assert sum(r["n_per_arm"].values()) == 590
     assert r["heterogeneity_claimed"] == r["test"]["claimed"]
-    head = "Treatment-effect heterogeneity detected" if r["heterogeneity_claimed"] else \
-        "No evidence of treatment-effect heterogeneity"
+    head = (
+        "Treatment-effect heterogeneity detected"
+        if r["heterogeneity_claimed"]
+        else "No evidence of treatment-effect heterogeneity"
+    )
     assert r["statement"].startswith(head)
     with pytest.raises(ValueError, match="exactly two arms"):
         analyse_heterogeneity(df.assign(arm="x"), "arm", "response", ["x1"])
@@ -289,8 +311,14 @@ def _cohort_features(n: int, seed: int, teh: str) -> pd.DataFrame:
             p = Path(d) / f"{name}.tsv"
             c["tables"][name].to_csv(p, sep="\t", index=False, float_format="%.6g")
             inputs[name] = str(p)
-        cfg = validate_config({"cohort": "teh", "genome_build": "GRCh38", "inputs": inputs,
-                               "endpoint": {"kind": "response", "instrument": "HAMD17", "week": 8}})
+        cfg = validate_config(
+            {
+                "cohort": "teh",
+                "genome_build": "GRCh38",
+                "inputs": inputs,
+                "endpoint": {"kind": "response", "instrument": "HAMD17", "week": 8},
+            }
+        )
         tables, _ = validate_inputs(cfg["inputs"], **validate_options(cfg))
         return clinical_tables(tables, **clinical_options(cfg))["patients"]
 
@@ -299,8 +327,9 @@ def _accept_one(args: tuple[str, int]) -> tuple[str, int, float, bool, float]:
     teh, seed = args
     t0 = time.monotonic()
     df = _cohort_features(ACCEPT_N, seed, teh)
-    r = analyse_heterogeneity(df, "index_agent", "response", FEATURES, arms=(TWO_ARM["A"], TWO_ARM["B"]),
-                              random_state=seed, n_jobs=1)
+    r = analyse_heterogeneity(
+        df, "index_agent", "response", FEATURES, arms=(TWO_ARM["A"], TWO_ARM["B"]), random_state=seed, n_jobs=1
+    )
     json.dumps(r)
     return teh, seed, r["test"]["p_value"], r["heterogeneity_claimed"], time.monotonic() - t0
 
@@ -314,9 +343,11 @@ def test_acceptance_heterogeneity_claims():
         res = list(ex.map(_accept_one, jobs))
     claims = {teh: [s for t, s, _, c, _ in res if t == teh and c] for teh in ("none", "planted")}
     wall = time.monotonic() - t0
-    print(f"\nteh=none: heterogeneity claimed in {len(claims['none'])} of {len(ACCEPT_SEEDS)} cohorts "
-          f"(seeds {claims['none']}); teh=planted: detected in {len(claims['planted'])} of {len(ACCEPT_SEEDS)} "
-          f"(n = {ACCEPT_N}; {wall:.0f}s wall, {sum(r[4] for r in res):.0f}s in workers)")
+    print(
+        f"\nteh=none: heterogeneity claimed in {len(claims['none'])} of {len(ACCEPT_SEEDS)} cohorts "
+        f"(seeds {claims['none']}); teh=planted: detected in {len(claims['planted'])} of {len(ACCEPT_SEEDS)} "
+        f"(n = {ACCEPT_N}; {wall:.0f}s wall, {sum(r[4] for r in res):.0f}s in workers)"
+    )
     for t, s, p, c, sec in res:
         print(f"  {t:8s} seed {s:2d}  p = {p:.3g}  claimed = {c}  ({sec:.1f}s)")
     assert len(claims["none"]) <= 2

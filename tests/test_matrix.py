@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+
 from test_workflow import _snakemake
 from test_workflow_dag import assert_edits_plan_only_their_readers, untracked
 
@@ -85,7 +86,7 @@ def test_runs_cover_every_pair():
     assert len({_run_id(r) for r in RUNS}) == len(RUNS)
     # the check can fail: without any one run some pair is no longer covered
     for i in range(len(RUNS)):
-        assert uncovered_pairs(RUNS[:i] + RUNS[i + 1:], OPTIONS), f"run {i} adds no pair"
+        assert uncovered_pairs(RUNS[:i] + RUNS[i + 1 :], OPTIONS), f"run {i} adds no pair"
 
 
 def make_cohort(run: dict, folder: Path) -> Path:
@@ -93,8 +94,15 @@ def make_cohort(run: dict, folder: Path) -> Path:
     from stratify.simulate.cohort import write_cohort
 
     genetic = run["genotypes"] != "none" or run["star_alleles"]
-    paths = write_cohort(folder / "cohort", n=120, seed=13, n_snps=200, genotypes=genetic,
-                         teh="planted" if run["two_arm"] else None, cohort="matrix")
+    paths = write_cohort(
+        folder / "cohort",
+        n=120,
+        seed=13,
+        n_snps=200,
+        genotypes=genetic,
+        teh="planted" if run["two_arm"] else None,
+        cohort="matrix",
+    )
     cfg = yaml.safe_load(Path(paths["config"]).read_text())
     inputs = cfg["inputs"]
     if run["genotypes"] == "none":
@@ -129,7 +137,7 @@ def make_cohort(run: dict, folder: Path) -> Path:
 def _skipped_table(html: str) -> str:
     """The report's "What was skipped, and why" table."""
     start = html.index("What was skipped, and why")
-    return html[start:html.index("</table>", start)]
+    return html[start : html.index("</table>", start)]
 
 
 @pytest.mark.parametrize("run", RUNS, ids=_run_id)
@@ -147,9 +155,13 @@ def test_workflow_runs_to_the_report(run, tmp_path):
         "biomarkers": "not given in the config (inputs.biomarkers)" in skipped,
         "treatments": "not given in the config (inputs.treatments)" in skipped,
     }
-    assert said == {"genotypes": run["genotypes"] == "none", "pgs": run["genotypes"] == "vcf",
-                    "star_alleles": not run["star_alleles"], "biomarkers": not run["biomarkers"],
-                    "treatments": not run["treatments"]}, said
+    assert said == {
+        "genotypes": run["genotypes"] == "none",
+        "pgs": run["genotypes"] == "vcf",
+        "star_alleles": not run["star_alleles"],
+        "biomarkers": not run["biomarkers"],
+        "treatments": not run["treatments"],
+    }, said
     het = json.loads((r / "heterogeneity" / "summary.json").read_text())
     assert het["run"] is run["two_arm"], het.get("statement")
     if not run["two_arm"]:
@@ -162,12 +174,12 @@ def test_workflow_runs_to_the_report(run, tmp_path):
     missing = pd.read_csv(r / "genotypes" / "patients_without_genotypes.tsv", sep="\t")
     assert len(missing) == (120 if run["genotypes"] == "none" else 0)
     _assert_reconciled(html)
-    assert untracked(tmp_path, cfg) == []   # every file of the run is a declared output or log
+    assert untracked(tmp_path, cfg) == []  # every file of the run is a declared output or log
 
 
 def _assert_reconciled(html: str) -> None:
     start = html.index("<section id='reconciliation'>")
-    section = html[start:html.index("</section>", start)]
+    section = html[start : html.index("</section>", start)]
     assert "Every input row and every patient is accounted for at every stage." in section
     assert "does not reconcile" not in section
 
@@ -185,7 +197,7 @@ def test_every_shipped_config_runs_somewhere():
         if path.name in RUN_ELSEWHERE:
             module, test = RUN_ELSEWHERE[path.name]
             source = (Path(__file__).parent / module).read_text()
-            body = source[source.index(f"def {test}("):]
+            body = source[source.index(f"def {test}(") :]
             assert f'"{path.name}"' in body.split("\ndef ")[0], f"{module}::{test} no longer runs {path.name}"
     assert {p.name for p in SHIPPED} - set(RUN_ELSEWHERE), "no shipped config is run by this module"
 
@@ -216,11 +228,21 @@ def test_shipped_config_runs_to_the_report(path, tmp_path):
     cohort = yaml.safe_load(path.read_text())["cohort"]
     r = tmp_path / "results" / cohort
     html = (r / "report" / "report.html").read_text()
-    for section in ("overview", "reconciliation", "pgx", "clinical", "trd", "subtypes", "model", "explain",
-                    "heterogeneity", "provenance"):
+    for section in (
+        "overview",
+        "reconciliation",
+        "pgx",
+        "clinical",
+        "trd",
+        "subtypes",
+        "model",
+        "explain",
+        "heterogeneity",
+        "provenance",
+    ):
         assert f"<section id='{section}'>" in html, section
     _assert_reconciled(html)
     assert json.loads((r / "validate" / "manifest.json").read_text())["n_patients"] == 120
-    assert untracked(tmp_path, cfg) == []   # every file of the run is a declared output or log
-    if path.name == "config.yaml":   # the demo's shape: a config edit re-plans only the rules that read it
+    assert untracked(tmp_path, cfg) == []  # every file of the run is a declared output or log
+    if path.name == "config.yaml":  # the demo's shape: a config edit re-plans only the rules that read it
         assert_edits_plan_only_their_readers(tmp_path, cfg)

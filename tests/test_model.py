@@ -15,8 +15,15 @@ from stratify.model.fit import fit_response_model, model_options
 from stratify.model.learners import make_logistic
 from stratify.model.metrics import metrics_with_ci
 
-MODEL = {"folds": 3, "n_bootstrap": 60, "n_estimators": 30, "max_depth": 2, "learning_rate": 0.2,
-         "n_permutations": 19, "search": {"n_candidates": 0}}
+MODEL = {
+    "folds": 3,
+    "n_bootstrap": 60,
+    "n_estimators": 30,
+    "max_depth": 2,
+    "learning_rate": 0.2,
+    "n_permutations": 19,
+    "search": {"n_candidates": 0},
+}
 GROUPS = {"clinical": ["strong", "noise1"], "biomarker": [], "genetic": ["gen1"]}
 
 
@@ -24,8 +31,16 @@ def _table(n=150, *, strength=3.0, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.normal(0, 1, n)
     y = (rng.random(n) < 1 / (1 + np.exp(-strength * x))).astype(float)
-    return pd.DataFrame({"patient_id": [f"P{i}" for i in range(n)], "site": np.where(np.arange(n) % 2, "A", "B"),
-                         "y": y, "strong": x, "noise1": rng.normal(0, 1, n), "gen1": rng.normal(0, 1, n)})
+    return pd.DataFrame(
+        {
+            "patient_id": [f"P{i}" for i in range(n)],
+            "site": np.where(np.arange(n) % 2, "A", "B"),
+            "y": y,
+            "strong": x,
+            "noise1": rng.normal(0, 1, n),
+            "gen1": rng.normal(0, 1, n),
+        }
+    )
 
 
 def _summary(groups=GROUPS):
@@ -41,6 +56,7 @@ def _options(**model):
 
 
 # --------------------------------------------------------------------------- bootstrap and metrics
+
 
 def test_bootstrap_ci_covers_the_point_estimate():
     rng = np.random.default_rng(0)
@@ -61,7 +77,7 @@ def test_bootstrap_ci_skips_one_class_resamples():
     y = np.array([1] + [0] * 9)
     p = np.linspace(1, 0, 10)
     lo, hi = bootstrap_ci(y, p, roc_auc_score, n_boot=100, seed=0)
-    assert (lo, hi) == (1.0, 1.0)   # the single positive always ranks first
+    assert (lo, hi) == (1.0, 1.0)  # the single positive always ranks first
 
 
 def test_metrics_perfect_predictions():
@@ -70,7 +86,7 @@ def test_metrics_perfect_predictions():
     assert m["auc"] == 1.0 and m["auc_ci"] == [1.0, 1.0]
     assert m["brier"] == 0.0 and m["brier_ci"] == [0.0, 0.0]
     assert m["balanced_accuracy"] == 1.0
-    assert m["threshold"] == pytest.approx(0.4)   # prevalence 20 / 50
+    assert m["threshold"] == pytest.approx(0.4)  # prevalence 20 / 50
 
 
 def test_metrics_random_predictions():
@@ -89,14 +105,17 @@ def test_metrics_constant_prediction_auc_is_half():
     y = np.array([0, 1] * 20, dtype=float)
     m = metrics_with_ci(y, np.full(40, 0.5), n_boot=100, seed=0)
     assert m["auc"] == 0.5 and m["auc_ci"] == [0.5, 0.5]
-    assert m["brier"] == 0.25   # (0.5)^2 for every patient
+    assert m["brier"] == 0.25  # (0.5)^2 for every patient
 
 
 def test_cross_validated_predictions_cover_every_patient_once():
     df = _table(60)
     X, y = df[["strong"]].to_numpy(), df["y"].astype(int).to_numpy()
-    folds = [(np.arange(20, 60), np.arange(0, 20)), (np.r_[0:20, 40:60], np.arange(20, 40)),
-             (np.arange(0, 40), np.arange(40, 60))]
+    folds = [
+        (np.arange(20, 60), np.arange(0, 20)),
+        (np.r_[0:20, 40:60], np.arange(20, 40)),
+        (np.arange(0, 40), np.arange(40, 60)),
+    ]
     oof = cross_validated_predictions(lambda: make_logistic(seed=0), X, y, folds)
     assert oof.shape == (60,) and not np.isnan(oof).any()
     # out of fold: the first prediction comes from a model fitted on patients 20-59 only
@@ -106,10 +125,11 @@ def test_cross_validated_predictions_cover_every_patient_once():
 
 # --------------------------------------------------------------------------- fit_response_model
 
+
 @pytest.fixture(scope="module")
 def strong():
     df = _table(150, strength=3.0, seed=0)
-    df.loc[[5, 6], "y"] = np.nan   # two patients without an endpoint
+    df.loc[[5, 6], "y"] = np.nan  # two patients without an endpoint
     return fit_response_model(df, _summary(), options=_options())
 
 
@@ -137,14 +157,23 @@ def test_noise_gives_an_auc_interval_containing_half(noise):
 def test_baselines_and_outputs(strong):
     assert set(strong["metrics"]) == {"xgboost", "logistic_clinical", "xgboost_no_genetic", "majority"}
     oof = strong["oof"]
-    assert list(oof.columns) == ["patient_id", "site", "y", "xgboost", "logistic_clinical", "xgboost_no_genetic",
-                                 "majority"]
+    assert list(oof.columns) == [
+        "patient_id",
+        "site",
+        "y",
+        "xgboost",
+        "logistic_clinical",
+        "xgboost_no_genetic",
+        "majority",
+    ]
     assert len(oof) == 148 and "P5" not in set(oof["patient_id"])
     info = strong["info"]
     assert (info["n_train"], info["n_excluded_no_endpoint"], info["folds"]) == (148, 2, 3)
-    assert info["feature_sets"] == {"logistic_clinical": ["strong", "noise1"],
-                                    "xgboost_no_genetic": ["strong", "noise1"],
-                                    "xgboost": ["strong", "noise1", "gen1"]}
+    assert info["feature_sets"] == {
+        "logistic_clinical": ["strong", "noise1"],
+        "xgboost_no_genetic": ["strong", "noise1"],
+        "xgboost": ["strong", "noise1", "gen1"],
+    }
     # the majority baseline predicts the training folds' prevalence: close to the overall one
     assert oof["majority"].to_numpy() == pytest.approx(info["prevalence"], abs=0.02)
     assert strong["features"] == ["strong", "noise1", "gen1"]
@@ -167,7 +196,7 @@ def test_baselines_follow_the_feature_groups():
 def test_too_few_patients_in_a_class_is_a_user_error():
     df = _table(30, seed=0)
     df["y"] = 0.0
-    df.loc[:1, "y"] = 1.0   # 2 responders, fewer than 3 folds
+    df.loc[:1, "y"] = 1.0  # 2 responders, fewer than 3 folds
     with pytest.raises(StratifyError, match="too few patients in one class for stratified 3-fold cross-validation"):
         fit_response_model(df, _summary(), options=_options())
 
@@ -181,16 +210,24 @@ def test_class_message_names_leave_one_site_out_when_that_is_used():
 
 def test_no_patient_with_the_endpoint_says_why_not_too_few_in_a_class():
     df = _table(30, seed=0).assign(y=np.nan)
-    summary = {**_summary(), "endpoint_missing_reasons": {
-        "the symptoms table has no MADRS scores (it has HAMD17); set endpoint.instrument": 30}}
+    summary = {
+        **_summary(),
+        "endpoint_missing_reasons": {
+            "the symptoms table has no MADRS scores (it has HAMD17); set endpoint.instrument": 30
+        },
+    }
     cfg = {**_config(), "endpoint": {"kind": "response", "instrument": "MADRS", "week": 8}}
-    with pytest.raises(StratifyError, match=r"endpoint \(response on MADRS\): none of the 30 patients.*no MADRS "
-                                            r"scores \(it has HAMD17\)") as e:
+    with pytest.raises(
+        StratifyError,
+        match=r"endpoint \(response on MADRS\): none of the 30 patients.*no MADRS "
+        r"scores \(it has HAMD17\)",
+    ) as e:
         fit_response_model(df, summary, options=model_options(cfg))
     assert "too few" not in str(e.value)
 
 
 # --------------------------------------------------------------------------- calibration, permutation test
+
 
 def test_calibration_slope_and_intercept_detect_miscalibration():
     from stratify.model.calibration import _logit, calibration
@@ -241,14 +278,17 @@ def test_permutation_test_gives_the_same_result_with_fits_side_by_side():
     sites = np.repeat(["a", "b", "c"], 80)
     folds = [(np.flatnonzero(sites != s), np.flatnonzero(sites == s)) for s in "abc"]
     make = lambda: make_xgb({"n_estimators": 20, "max_depth": 2, "learning_rate": 0.3}, seed=0)  # noqa: E731
-    runs = [permutation_test(make, X, y, folds=folds, observed=0.6, n_perm=15, seed=3, strata=sites, workers=w)
-            for w in (1, 3)]
+    runs = [
+        permutation_test(make, X, y, folds=folds, observed=0.6, n_perm=15, seed=3, strata=sites, workers=w)
+        for w in (1, 3)
+    ]
     assert runs[0] == runs[1]
     kfold = [permutation_test(make, X, y, folds=3, observed=0.6, n_perm=9, seed=4, workers=w) for w in (1, 2)]
     assert kfold[0] == kfold[1]
 
 
 # --------------------------------------------------------------------------- outer folds, inner search
+
 
 def test_outer_folds_leave_one_site_out_with_three_sites():
     from stratify.model.cv import outer_folds
@@ -269,8 +309,9 @@ def test_outer_folds_leave_one_site_out_with_three_sites():
     with pytest.raises(StratifyError, match="at least 2 sites"):
         outer_folds(y, np.repeat("a", 60), task="classification", scheme="site", folds=5, seed=0)
     # regression uses plain k-fold
-    assert outer_folds(y.astype(float), two, task="regression", scheme="kfold", folds=4, seed=0)[1]["scheme"] == \
-        "4-fold"
+    assert (
+        outer_folds(y.astype(float), two, task="regression", scheme="kfold", folds=4, seed=0)[1]["scheme"] == "4-fold"
+    )
 
 
 def test_outer_fold_whose_training_set_has_one_class_is_a_user_error():
@@ -279,7 +320,7 @@ def test_outer_fold_whose_training_set_has_one_class_is_a_user_error():
     sites = np.repeat(["s1", "s2", "s3"], 10)
     y = np.r_[np.ones(10), np.zeros(20)].astype(int)
     y[:2] = 0
-    y[10] = 1   # without s1 only 1 patient with the endpoint remains
+    y[10] = 1  # without s1 only 1 patient with the endpoint remains
     with pytest.raises(StratifyError, match="without site s1 the training set has 1 patients with"):
         outer_folds(y, sites, task="classification", scheme="site", folds=3, seed=0)
 
@@ -290,16 +331,34 @@ def test_inner_search_early_stops_and_respects_the_budget():
     df = _table(300, strength=2.0, seed=3)
     X, y = df[["strong", "noise1", "gen1"]].to_numpy(), df["y"].astype(int).to_numpy()
     cands = draw_candidates({"max_depth": 2, "learning_rate": 0.3}, 3, seed=0)
-    s = inner_search(X, y, task="classification", candidates=cands, inner_folds=3, early_stopping_rounds=10,
-                     max_estimators=400, budget_s=600, seed=0)
+    s = inner_search(
+        X,
+        y,
+        task="classification",
+        candidates=cands,
+        inner_folds=3,
+        early_stopping_rounds=10,
+        max_estimators=400,
+        budget_s=600,
+        seed=0,
+    )
     assert s["n_evaluated"] == 3 and not s["stopped_by_budget"]
     # early stopping: a learning rate of 0.3 on 300 patients needs far fewer than 400 trees
     assert s["results"][0]["n_estimators"] < 100
     assert s["params"] in [{k: v for k, v in r.items() if k != "inner_loss"} for r in s["results"]]
     assert s["inner_loss"] == min(r["inner_loss"] for r in s["results"])
     # no time left: the first candidate is still tried, the rest are not, and the result says so
-    z = inner_search(X, y, task="classification", candidates=cands, inner_folds=3, early_stopping_rounds=10,
-                     max_estimators=400, budget_s=0, seed=0)
+    z = inner_search(
+        X,
+        y,
+        task="classification",
+        candidates=cands,
+        inner_folds=3,
+        early_stopping_rounds=10,
+        max_estimators=400,
+        budget_s=0,
+        seed=0,
+    )
     assert z["n_evaluated"] == 1 and z["stopped_by_budget"]
 
 
@@ -310,8 +369,11 @@ def test_search_on_a_subsample_of_large_training_sets():
 
     df = _table(240, strength=3.0, seed=4)
     df["site"] = np.repeat(["s1", "s2", "s3"], 80)
-    res = fit_response_model(df, _summary(), options=_options(n_permutations=0, search={
-        "n_candidates": 2, "inner_folds": 2, "max_patients": 100}))
+    res = fit_response_model(
+        df,
+        _summary(),
+        options=_options(n_permutations=0, search={"n_candidates": 2, "inner_folds": 2, "max_patients": 100}),
+    )
     assert [f["n_patients_searched"] for f in res["folds"]] == [100, 100, 100]
     assert all(f["n_train"] == 160 for f in res["folds"])
     assert res["info"]["search"]["final"]["n_patients_searched"] == 100
@@ -320,11 +382,15 @@ def test_search_on_a_subsample_of_large_training_sets():
     # the final model has the configuration the search chose (fitted on all 240 patients)
     assert res["model"].get_booster().num_boosted_rounds() == res["info"]["params"]["n_estimators"]
     # at or under the limit every patient is searched (so small cohorts are unchanged)
-    whole = fit_response_model(df, _summary(), options=_options(n_permutations=0, search={"n_candidates": 2, "inner_folds": 2}))
+    whole = fit_response_model(
+        df, _summary(), options=_options(n_permutations=0, search={"n_candidates": 2, "inner_folds": 2})
+    )
     assert [f["n_patients_searched"] for f in whole["folds"]] == [160, 160, 160]
     rows = search_subsample(1000, 300, seed=3)
     assert len(rows) == 300 and len(set(rows)) == 300 and (np.diff(rows) > 0).all()
-    assert (rows == search_subsample(1000, 300, seed=3)).all() and not (rows == search_subsample(1000, 300, seed=4)).all()
+    assert (rows == search_subsample(1000, 300, seed=3)).all() and not (
+        rows == search_subsample(1000, 300, seed=4)
+    ).all()
     assert (search_subsample(300, 300, seed=3) == np.arange(300)).all()
 
 
@@ -341,9 +407,9 @@ def test_bootstrap_counts_give_the_metrics_of_resampled_rows():
     rng = np.random.default_rng(5)
     n = 300
     y = (rng.random(n) < 0.3).astype(int)
-    p = np.round(np.clip(0.25 * y + 0.75 * rng.random(n), 0.01, 0.99), 2)    # many ties
+    p = np.round(np.clip(0.25 * y + 0.75 * rng.random(n), 0.01, 0.99), 2)  # many ties
     sites = rng.choice(["a", "b", "c"], n)
-    sites[:5] = "d"   # a small site, often one-class in a resample
+    sites[:5] = "d"  # a small site, often one-class in a resample
     pairs, pairs_s = _PairCounts(y, p), _PairCounts(y, p, sites)
     r = np.random.default_rng(0)
     for _ in range(30):
@@ -358,8 +424,7 @@ def test_bootstrap_counts_give_the_metrics_of_resampled_rows():
     ref = [stratified_auc(y[k], p[k], sites[k]) for k in (_resample(n, sites, r) for _ in range(200))]
     assert m["auc_ci"] == pytest.approx([np.quantile(ref, 0.025), np.quantile(ref, 0.975)], abs=1e-12)
     r = np.random.default_rng(4)
-    ref = [brier_score_loss(y[k], p[k]) for k in (r.integers(0, n, n) for _ in range(200))
-           if y[k].min() != y[k].max()]
+    ref = [brier_score_loss(y[k], p[k]) for k in (r.integers(0, n, n) for _ in range(200)) if y[k].min() != y[k].max()]
     assert m["brier_ci"] == pytest.approx([np.quantile(ref, 0.025), np.quantile(ref, 0.975)], abs=1e-12)
     c = calibration_ci(y, p, n_boot=100, seed=9)
     r = np.random.default_rng(9)
@@ -375,7 +440,9 @@ def test_bootstrap_counts_give_the_metrics_of_resampled_rows():
 def test_nested_cross_validation_by_site():
     df = _table(240, strength=3.0, seed=4)
     df["site"] = np.repeat(["s1", "s2", "s3"], 80)
-    res = fit_response_model(df, _summary(), options=_options(n_permutations=0, search={"n_candidates": 2, "inner_folds": 2}))
+    res = fit_response_model(
+        df, _summary(), options=_options(n_permutations=0, search={"n_candidates": 2, "inner_folds": 2})
+    )
     info = res["info"]
     assert info["cv_scheme"] == "leave-one-site-out" and info["folds"] == 3
     assert [f["test_site"] for f in res["folds"]] == ["s1", "s2", "s3"]
@@ -390,12 +457,21 @@ def test_nested_cross_validation_by_site():
 
 # --------------------------------------------------------------------------- regression (percent change)
 
+
 def _reg_table(n=200, *, strength=10.0, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.normal(0, 1, n)
     y = 40 + strength * x + rng.normal(0, 10, n)
-    return pd.DataFrame({"patient_id": [f"P{i}" for i in range(n)], "site": np.where(np.arange(n) % 2, "A", "B"),
-                         "y": y, "strong": x, "noise1": rng.normal(0, 1, n), "gen1": rng.normal(0, 1, n)})
+    return pd.DataFrame(
+        {
+            "patient_id": [f"P{i}" for i in range(n)],
+            "site": np.where(np.arange(n) % 2, "A", "B"),
+            "y": y,
+            "strong": x,
+            "noise1": rng.normal(0, 1, n),
+            "gen1": rng.normal(0, 1, n),
+        }
+    )
 
 
 def _reg_config(**model):
@@ -429,7 +505,7 @@ def test_regression_metrics_known_values():
     y = np.array([1.0, 2.0, 3.0, 4.0] * 10)
     m = regression_metrics_with_ci(y, y + 1.0, n_boot=50, seed=0)
     assert m["rmse"] == pytest.approx(1.0) and m["mae"] == pytest.approx(1.0)
-    assert m["r2"] == pytest.approx(1 - 40 / 50)    # SS_res 40, SS_tot 50
+    assert m["r2"] == pytest.approx(1 - 40 / 50)  # SS_res 40, SS_tot 50
     assert m["calibration"]["slope"] == pytest.approx(1.0) and m["calibration"]["intercept"] == pytest.approx(-1.0)
 
 
@@ -454,19 +530,31 @@ def test_within_site_auc_removes_the_leave_one_site_out_shift():
 
 # --------------------------------------------------------------------------- options
 
+
 def test_model_options_defaults_are_the_config_schemas():
     """ModelOptions() and model_options(a config with no model keys) agree: the dataclass's
     defaults are the schema's, so code that builds options by hand gets what a config gets."""
     from stratify.config import validate_config
     from stratify.model.fit import ModelOptions
 
-    cfg = validate_config({"cohort": "x", "genome_build": "GRCh38", "inputs": {"patients": "p.tsv", "symptoms": "s.tsv"},
-                           "endpoint": {"instrument": "HAMD17", "week": 8}})
+    cfg = validate_config(
+        {
+            "cohort": "x",
+            "genome_build": "GRCh38",
+            "inputs": {"patients": "p.tsv", "symptoms": "s.tsv"},
+            "endpoint": {"instrument": "HAMD17", "week": 8},
+        }
+    )
     assert model_options(cfg) == ModelOptions(endpoint=cfg["endpoint"], seed=cfg["seed"])
-    o = model_options({"seed": 3, "endpoint": {"kind": "pct_change"},
-                       "model": {**MODEL, "cv": "kfold", "search": {"n_candidates": 2}}})
+    o = model_options(
+        {
+            "seed": 3,
+            "endpoint": {"kind": "pct_change"},
+            "model": {**MODEL, "cv": "kfold", "search": {"n_candidates": 2}},
+        }
+    )
     assert (o.task, o.seed, o.folds, o.cv, o.n_bootstrap, o.n_permutations) == ("regression", 3, 3, "kfold", 60, 19)
-    assert o.search["n_candidates"] == 2 and o.search["inner_folds"] == 3   # the rest from SEARCH_DEFAULTS
+    assert o.search["n_candidates"] == 2 and o.search["inner_folds"] == 3  # the rest from SEARCH_DEFAULTS
     assert o.first_params == {"n_estimators": 30, "max_depth": 2, "learning_rate": 0.2}
     with pytest.raises(TypeError):
-        fit_response_model(_table(20), _summary(), _config())   # options are keyword-only
+        fit_response_model(_table(20), _summary(), _config())  # options are keyword-only

@@ -23,21 +23,44 @@ def _cohort(n, *, seed, shift=0.0, strength=2.5):
     rng = np.random.default_rng(seed)
     x = rng.normal(shift, 1, n)
     y = (rng.random(n) < 1 / (1 + np.exp(-strength * (x - shift)))).astype(float)
-    return pd.DataFrame({"patient_id": [f"P{seed}_{i}" for i in range(n)], "site": np.where(np.arange(n) % 2, "A", "B"),
-                         "y": y, "strong": x, "noise1": rng.normal(0, 1, n), "gen1": rng.normal(0, 1, n)})
+    return pd.DataFrame(
+        {
+            "patient_id": [f"P{seed}_{i}" for i in range(n)],
+            "site": np.where(np.arange(n) % 2, "A", "B"),
+            "y": y,
+            "strong": x,
+            "noise1": rng.normal(0, 1, n),
+            "gen1": rng.normal(0, 1, n),
+        }
+    )
 
 
 def _config(cohort, **endpoint):
-    return {"cohort": cohort, "seed": 0, "endpoint": {"kind": "response", "instrument": "HAMD17", "week": 8, **endpoint},
-            "model": {"folds": 3, "n_bootstrap": 50, "n_estimators": 40, "max_depth": 2, "learning_rate": 0.2,
-                      "n_permutations": 9, "search": {"n_candidates": 0}}}
+    return {
+        "cohort": cohort,
+        "seed": 0,
+        "endpoint": {"kind": "response", "instrument": "HAMD17", "week": 8, **endpoint},
+        "model": {
+            "folds": 3,
+            "n_bootstrap": 50,
+            "n_estimators": 40,
+            "max_depth": 2,
+            "learning_rate": 0.2,
+            "n_permutations": 9,
+            "search": {"n_candidates": 0},
+        },
+    }
 
 
 def _b(cohort="B", **endpoint):
     """apply_model's options for cohort B, as the CLI takes them from B's config."""
     cfg = _config(cohort, **endpoint)
-    return {"cohort": cfg["cohort"], "endpoint": cfg["endpoint"], "seed": cfg["seed"],
-            "n_boot": cfg["model"]["n_bootstrap"]}
+    return {
+        "cohort": cfg["cohort"],
+        "endpoint": cfg["endpoint"],
+        "seed": cfg["seed"],
+        "n_boot": cfg["model"]["n_bootstrap"],
+    }
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +112,14 @@ def test_apply_to_a_cohort_from_the_same_population(trained, tmp_path):
     s = apply_model(d, _results_b(tmp_path / "B", b), tmp_path / "out", **_b())
     assert s["n_with_endpoint"] == 400 and s["metrics"]["auc"] > 0.75
     assert s["endpoint_differences"] == [] and s["features_unavailable"] == []
-    for f in ("predictions.parquet", "feature_check.tsv", "metrics.json", "performance.png", "calibration.png",
-              "summary.md"):
+    for f in (
+        "predictions.parquet",
+        "feature_check.tsv",
+        "metrics.json",
+        "performance.png",
+        "calibration.png",
+        "summary.md",
+    ):
         assert (tmp_path / "out" / f).exists(), f
     check = pd.read_csv(tmp_path / "out" / "feature_check.tsv", sep="\t")
     assert set(check["status"]) == {"ok"}
@@ -100,8 +129,11 @@ def test_missing_feature_is_explained_not_filled(trained, tmp_path):
     d, _, _, _, _ = trained
     b = _cohort(200, seed=3).drop(columns=["gen1"])
     rb = _results_b(tmp_path / "B", b)
-    with pytest.raises(StratifyError, match=r"1 of the model's 3 features are not available.*no column 'gen1'.*"
-                                            r"--allow-missing"):
+    with pytest.raises(
+        StratifyError,
+        match=r"1 of the model's 3 features are not available.*no column 'gen1'.*"
+        r"--allow-missing",
+    ):
         apply_model(d, rb, tmp_path / "out", **_b())
     s = apply_model(d, rb, tmp_path / "out", **_b(), allow_missing=True)
     assert s["features_unavailable"] == ["gen1"]
@@ -151,15 +183,18 @@ def test_genotype_pcs_are_flagged_as_not_comparable(trained):
     assert check.loc["pc1", "status"] == "not comparable" and "within each cohort" in check.loc["pc1", "note"]
 
 
-@pytest.mark.parametrize("name, content, message", [
-    ("model_features.json", b"", r"model_features.json, line 1: not valid JSON \(Expecting value"),
-    ("model_features.json", "{}".encode("utf-16"), r"model_features.json: (a binary file|not UTF-8 text)"),
-    ("model_features.json", b"[1, 2]", r"model_features.json: a JSON list, expected an object"),
-    ("xgboost.json", b'{"learner": 1}', r"xgboost.json: JSON, but not an XGBoost model"),
-    ("xgboost.json", "\u22125\n".encode(), r"xgboost.json, line 1: not valid JSON"),
-    ("metrics.json", b'{"metrics": ', r"metrics.json: not a valid JSON file"),
-    ("metrics.json", b'{"metrics": {}}', r"metrics.json: no metrics.xgboost object"),
-])
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("model_features.json", b"", r"model_features.json, line 1: not valid JSON \(Expecting value"),
+        ("model_features.json", "{}".encode("utf-16"), r"model_features.json: (a binary file|not UTF-8 text)"),
+        ("model_features.json", b"[1, 2]", r"model_features.json: a JSON list, expected an object"),
+        ("xgboost.json", b'{"learner": 1}', r"xgboost.json: JSON, but not an XGBoost model"),
+        ("xgboost.json", "\u22125\n".encode(), r"xgboost.json, line 1: not valid JSON"),
+        ("metrics.json", b'{"metrics": ', r"metrics.json: not a valid JSON file"),
+        ("metrics.json", b'{"metrics": {}}', r"metrics.json: no metrics.xgboost object"),
+    ],
+)
 def test_damaged_model_files_are_named(trained, tmp_path, name, content, message):
     """Found by tests/test_fuzz.py: a truncated, re-encoded or foreign file in the model folder."""
     import shutil
@@ -174,6 +209,7 @@ def test_damaged_model_files_are_named(trained, tmp_path, name, content, message
 
 # --------------------------------------------------------------------------- refusing what is not an XGBoost JSON model
 
+
 def _copy_model(src, dst):
     dst.mkdir()
     for f in ("xgboost.json", "model_features.json"):
@@ -181,15 +217,19 @@ def _copy_model(src, dst):
     return dst
 
 
-@pytest.mark.parametrize("payload, message", [
-    ("pickle", "never unpickles"),
-    ("bytes", "not UTF-8 text|never unpickles"),
-    ("other_json", "not an XGBoost model"),
-    ("truncated", "not valid JSON"),
-    ("zip", "never unpickles"),
-])
-def test_anything_but_an_xgboost_json_model_is_refused_without_unpickling(trained, tmp_path, monkeypatch,
-                                                                          payload, message):
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        ("pickle", "never unpickles"),
+        ("bytes", "not UTF-8 text|never unpickles"),
+        ("other_json", "not an XGBoost model"),
+        ("truncated", "not valid JSON"),
+        ("zip", "never unpickles"),
+    ],
+)
+def test_anything_but_an_xgboost_json_model_is_refused_without_unpickling(
+    trained, tmp_path, monkeypatch, payload, message
+):
     import io
     import pickle
     import zipfile
@@ -197,7 +237,7 @@ def test_anything_but_an_xgboost_json_model_is_refused_without_unpickling(traine
     d, _, _, _, _ = trained
     m = _copy_model(d, tmp_path / "m")
     good = (d / "xgboost.json").read_bytes()
-    if payload == "pickle":   # a renamed pickle: the classic way to run code on load
+    if payload == "pickle":  # a renamed pickle: the classic way to run code on load
         data = pickle.dumps({"learner": 1})
     elif payload == "bytes":
         data = bytes(range(255, 0, -1)) * 4
@@ -212,7 +252,7 @@ def test_anything_but_an_xgboost_json_model_is_refused_without_unpickling(traine
         data = buf.getvalue()
     (m / "xgboost.json").write_bytes(data)
 
-    def boom(*a, **k):   # unpickling at all is a failure of this test, whatever the file holds
+    def boom(*a, **k):  # unpickling at all is a failure of this test, whatever the file holds
         raise AssertionError("pickle.load called on a user file")
 
     monkeypatch.setattr(pickle, "load", boom)
@@ -258,8 +298,11 @@ def test_model_card_names_kfold_when_kfold_was_used(trained):
 def test_apply_explains_missing_features_and_what_to_do(trained, tmp_path):
     d, _, _, _, df = trained
     b = _results_b(tmp_path, _cohort(60, seed=5).drop(columns=["gen1"]))
-    with pytest.raises(StratifyError, match=r"1 of the model's 3 features are not available.*no column 'gen1'.*"
-                                            r"--allow-missing"):
+    with pytest.raises(
+        StratifyError,
+        match=r"1 of the model's 3 features are not available.*no column 'gen1'.*"
+        r"--allow-missing",
+    ):
         apply_model(d, b, tmp_path / "out", **_b())
 
 
@@ -274,7 +317,7 @@ def test_apply_refuses_metadata_without_what_scoring_needs(trained, tmp_path):
     d, _, meta, _, df = trained
     m = _copy_model(d, tmp_path / "m")
     (m / "model_features.json").write_text(json.dumps({k: v for k, v in meta.items() if k != "preprocessing"}))
-    load_model(m)   # enough to explain the model (the explain stage)
+    load_model(m)  # enough to explain the model (the explain stage)
     b = _results_b(tmp_path / "b", _cohort(60, seed=5))
     with pytest.raises(StratifyError, match="key 'preprocessing.training_distribution' is missing or malformed"):
         apply_model(m, b, tmp_path / "out", **_b())
@@ -294,10 +337,28 @@ def test_cli_model_apply_passes_cohort_b_config(trained, tmp_path):
     cfg = {**_config("B"), "genome_build": "GRCh38", "inputs": {"patients": "patients.tsv", "symptoms": "symptoms.tsv"}}
     cfg["model"] = {"n_bootstrap": 100}
     (tmp_path / "B.yaml").write_text(yaml.safe_dump(cfg))
-    argv = ["model", "apply", "--config", str(tmp_path / "B.yaml"), "--results", str(rb), "--model", str(d),
-            "--out", str(tmp_path / "out"), "--quiet"]
+    argv = [
+        "model",
+        "apply",
+        "--config",
+        str(tmp_path / "B.yaml"),
+        "--results",
+        str(rb),
+        "--model",
+        str(d),
+        "--out",
+        str(tmp_path / "out"),
+        "--quiet",
+    ]
     assert main(argv) == 0
     s = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert s["cohort"] == "B" and s["n_with_endpoint"] == 200 and s["endpoint"]["instrument"] == "HAMD17"
-    assert s == apply_model(d, rb / "features" / "features.parquet", tmp_path / "again", cohort="B",
-                            endpoint=s["endpoint"], seed=0, n_boot=100)
+    assert s == apply_model(
+        d,
+        rb / "features" / "features.parquet",
+        tmp_path / "again",
+        cohort="B",
+        endpoint=s["endpoint"],
+        seed=0,
+        n_boot=100,
+    )

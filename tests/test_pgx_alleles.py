@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 import doctest
 import hashlib
 import json
+import re
 import time
 from pathlib import Path
 
@@ -41,8 +40,7 @@ def genotypes(defs, variations=None, missing=(), sample="S", phased=False):
             a1 = a2 = None
         else:
             a1, a2 = variations.get(p.rsid, (p.ref, p.ref))
-        rows.append({"sample": sample, "pos": p.pos, "rsid": p.rsid, "allele1": a1, "allele2": a2,
-                     "phased": phased})
+        rows.append({"sample": sample, "pos": p.pos, "rsid": p.rsid, "allele1": a1, "allele2": a2, "phased": phased})
     unknown = (set(variations) | set(missing)) - {p.rsid for p in defs.positions}
     assert not unknown, unknown
     return pd.DataFrame(rows).astype({"allele1": object, "allele2": object})
@@ -141,7 +139,13 @@ def test_definitions_not_json(tmp_path):
 
 def test_star_sort_key():
     assert sorted(["*38", "*10", "*2", "*1", "Reference", "*2B"], key=star_sort_key) == [
-        "*1", "*2", "*2B", "*10", "*38", "Reference"]
+        "*1",
+        "*2",
+        "*2B",
+        "*10",
+        "*38",
+        "Reference",
+    ]
 
 
 # --------------------------------------------------------------------------- VCF reading
@@ -236,8 +240,7 @@ def test_grch37_real_chip_vcf_rejected(defs):
 def test_build_detection_from_header(defs, tmp_path, header, is_37):
     p = tmp_path / "h.vcf"
     p.write_text(
-        "##fileformat=VCFv4.2\n" + header
-        + '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+        "##fileformat=VCFv4.2\n" + header + '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
         "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tP1\n"
         "chr10\t94781859\trs4244285\tG\tA\t.\tPASS\t.\tGT\t0/1\n"
     )
@@ -250,8 +253,11 @@ def test_build_detection_from_header(defs, tmp_path, header, is_37):
 
 
 def test_ref_mismatch_names_file_position_and_bases(defs):
-    with pytest.raises(GenotypeError, match=r"cyp2c19_ref_mismatch.vcf, line 7, record chr10:94781859 \(rs4244285\): "
-                       r"REF is A, the definition's is G; is the VCF on GRCh38 and normalised"):
+    with pytest.raises(
+        GenotypeError,
+        match=r"cyp2c19_ref_mismatch.vcf, line 7, record chr10:94781859 \(rs4244285\): "
+        r"REF is A, the definition's is G; is the VCF on GRCh38 and normalised",
+    ):
         read_vcf_genotypes(DATA / "cyp2c19_ref_mismatch.vcf", defs)
 
 
@@ -269,8 +275,10 @@ def test_unreadable_vcf(defs, tmp_path):
 
 def test_sites_only_vcf(defs, tmp_path):
     p = tmp_path / "sites.vcf"
-    p.write_text("##fileformat=VCFv4.2\n##contig=<ID=chr10>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
-                 "chr10\t94781859\trs4244285\tG\tA\t.\tPASS\t.\n")
+    p.write_text(
+        "##fileformat=VCFv4.2\n##contig=<ID=chr10>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+        "chr10\t94781859\trs4244285\tG\tA\t.\tPASS\t.\n"
+    )
     with pytest.raises(GenotypeError, match="sites.vcf: the VCF has no samples"):
         read_vcf_genotypes(p, defs)
 
@@ -296,26 +304,42 @@ def test_vcf_without_gene_contig(defs):
 EXPECTED = {
     "noCall.vcf": ([], "rule", "rs4244285 A/A with rs12769205 only het: no pair of alleles fits (PyPGx imputes *1/*2)"),
     "rs12769205call.vcf": (["*1/*35"], "junit", ""),
-    "rs12769205missingrs4244285het.vcf": (["*1/*2", "*2/*35", "*2/*41"], "junit",
-                                          "PharmCAT lists *1/*2 then *2/*35; in the merged file rs12769205 is a "
-                                          "record with a failed call (./.), so every matching pair stays"),
-    "rs12769205only.vcf": (["*1/*2", "*1/*35", "*2/*38", "*35/*38"], "rule",
-                           "only rs12769205 is present: *1, *2, *35, *38 all reduce to that one position"),
+    "rs12769205missingrs4244285het.vcf": (
+        ["*1/*2", "*2/*35", "*2/*41"],
+        "junit",
+        "PharmCAT lists *1/*2 then *2/*35; in the merged file rs12769205 is a "
+        "record with a failed call (./.), so every matching pair stays",
+    ),
+    "rs12769205only.vcf": (
+        ["*1/*2", "*1/*35", "*2/*38", "*35/*38"],
+        "rule",
+        "only rs12769205 is present: *1, *2, *35, *38 all reduce to that one position",
+    ),
     "rs12769205ref.vcf": (["*1/*35", "*35/*38"], "rule", "rs3758581 missing: *1 vs *38 undecidable"),
     "s15s28.vcf": (["*15/*28", "*28/*39"], "junit", "rs17885179 (*39) missing: *15 and *39 tie"),
     "s1s1.vcf": (["*1/*1"], "junit", ""),
     "s1s17.vcf": (["*1/*17", "*17/*38"], "rule", "name says *1/*17; rs3758581 missing so *17/*38 ties"),
     "s1s17s1s4bmissing.vcf": (["*1/*4", "*1/*17"], "junit", "rs28399504 missing: *4 and *17 tie"),
-    "s1s17s1s4bmissingmore.vcf": (None, "junit", "ten ./. calls: every pair they leave open is kept (a superset "
-                                  "of PharmCAT's top-only *1/*4, *1/*17; Indeterminate either way)"),
-    "s1s1rs12248560missing.vcf": (["*1/*1", "*1/*17", "*17/*17"], "junit",
-                                  "rs12248560 ./.: *17 cannot be told from *1, so PharmCAT's full list, not its top "
-                                  "*1/*1 (a failed call is no evidence)"),
+    "s1s17s1s4bmissingmore.vcf": (
+        None,
+        "junit",
+        "ten ./. calls: every pair they leave open is kept (a superset "
+        "of PharmCAT's top-only *1/*4, *1/*17; Indeterminate either way)",
+    ),
+    "s1s1rs12248560missing.vcf": (
+        ["*1/*1", "*1/*17", "*17/*17"],
+        "junit",
+        "rs12248560 ./.: *17 cannot be told from *1, so PharmCAT's full list, not its top "
+        "*1/*1 (a failed call is no evidence)",
+    ),
     "s1s2.vcf": (["*1/*2"], "junit", ""),
     "s1s28.vcf": (["*1/*28"], "junit", ""),
     "s1s2rs3758581missing.vcf": (["*1/*2", "*2/*38"], "rule", "name says *1/*2; rs3758581 missing so *2/*38 ties"),
-    "s1s2rs3758581missingRs58973490het.vcf": (["*1/*2"], "name",
-                                              "byte-identical to s1s2rs58973490het.vcf: rs3758581 is present"),
+    "s1s2rs3758581missingRs58973490het.vcf": (
+        ["*1/*2"],
+        "name",
+        "byte-identical to s1s2rs58973490het.vcf: rs3758581 is present",
+    ),
     "s1s2rs58973490het.vcf": (["*1/*2"], "name", "*1/*2 (35+4) beats *2/*11 (4+2), which PyPGx reports"),
     "s1s35.vcf": (["*1/*35", "*35/*38"], "rule", "name says *1/*35; rs3758581 missing so *35/*38 ties"),
     "s1s4b.vcf": (["*1/*4"], "junit", "PharmCAT's s1s4: *1/*4 over *4/*17"),
@@ -326,9 +350,12 @@ EXPECTED = {
     "s4bs17.vcf": (["*4/*17"], "junit", ""),
     "s4bs17rs28399504missing.vcf": (["*4/*4", "*4/*17", "*17/*17"], "junit", "all three score 4"),
     "s4s17het.vcf": (["*4/*17"], "junit", ""),
-    "s4s17missingS1.vcf": (["*1/*4", "*4/*38"], "rule",
-                           "name says *4/*17, but rs12248560 is het: *1/*4 (fully specified *1) beats *4/*17 "
-                           "as in PharmCAT's own s1s4 test; rs3758581 missing so *4/*38 ties"),
+    "s4s17missingS1.vcf": (
+        ["*1/*4", "*4/*38"],
+        "rule",
+        "name says *4/*17, but rs12248560 is het: *1/*4 (fully specified *1) beats *4/*17 "
+        "as in PharmCAT's own s1s4 test; rs3758581 missing so *4/*38 ties",
+    ),
     "sUnks17.vcf": ([], "junit", "rs28399504 A>C is a base no allele has: NO_CALL"),
 }
 
@@ -348,7 +375,7 @@ def fixture_calls(defs):
 def test_pharmcat_fixture(fixture_calls, name):
     expected, _source, _reason = EXPECTED[name]
     row = fixture_calls.loc[name[:-4]]
-    if expected is None:   # failed calls keep every pair they leave open
+    if expected is None:  # failed calls keep every pair they leave open
         assert row.status == "ambiguous" and {"*1/*4", "*1/*17"} <= candidates(row)
         return
     if not expected:
@@ -385,7 +412,7 @@ def test_concordance_with_pharmcat_assertions(fixture_calls):
         theirs = _pharmcat_alternatives(r.junit_assertion_same_named_test)
         assert EXPECTED[r.vcf_file][1] == "junit"
         row = fixture_calls.loc[r.vcf_file[:-4]]
-        if ours is None:   # ./. calls: a superset of PharmCAT's top candidates
+        if ours is None:  # ./. calls: a superset of PharmCAT's top candidates
             assert set(theirs) <= candidates(row)
         elif len(ours) == 1 and row.genotype_flags:
             assert lone_match_not_called(row, ours[0]) and ours[0] in theirs
@@ -413,8 +440,21 @@ def test_all_matches_contain_pharmcat_lists(defs):
     "name, rsids",
     [
         ("s1s17s1s4bmissing", ["rs28399504"]),
-        ("s1s17s1s4bmissingmore", ["rs28399504", "rs17882687", "rs1564656981", "rs1564657013", "rs1564660997",
-                                   "rs1288601658", "rs17885179", "rs375781227", "rs72558186", "rs113934938"]),
+        (
+            "s1s17s1s4bmissingmore",
+            [
+                "rs28399504",
+                "rs17882687",
+                "rs1564656981",
+                "rs1564657013",
+                "rs1564660997",
+                "rs1288601658",
+                "rs17885179",
+                "rs375781227",
+                "rs72558186",
+                "rs113934938",
+            ],
+        ),
         ("s1s1rs12248560missing", ["rs12248560"]),
         ("s4bs17rs28399504missing", ["rs28399504"]),
         ("rs12769205missingrs4244285het", ["rs12769205"]),
@@ -439,28 +479,61 @@ JUNIT = [
     ("s1s1", {"rs3758581": ("G", "G")}, [], False, ["*1/*1"]),
     ("s1s2", {"rs12769205": ("A", "G"), "rs4244285": ("G", "A"), "rs3758581": ("G", "G")}, [], False, ["*1/*2"]),
     ("s1s4", {"rs12248560": ("C", "T"), "rs28399504": ("A", "G"), "rs3758581": ("G", "G")}, [], True, ["*1/*4"]),
-    ("s1s17s1s4bMissingCalls", {"rs12248560": ("C", "T"), "rs3758581": ("G", "G")}, ["rs28399504"], True,
-     ["*1/*4", "*1/*17"]),
-    ("s1s17s1s4bMissingMoreCalls", {"rs12248560": ("C", "T"), "rs3758581": ("G", "G")},
-     ["rs28399504", "rs17882687", "rs1564656981", "rs1564657013", "rs1564660997", "rs1288601658", "rs17885179",
-      "rs375781227", "rs72558186", "rs113934938"], True, ["*1/*4", "*1/*17"]),
-    ("s1s28", {"rs17882687": ("A", "C"), "rs3758581": ("G", "G"), "rs113934938": ("G", "A")}, [], False,
-     ["*1/*28"]),
+    (
+        "s1s17s1s4bMissingCalls",
+        {"rs12248560": ("C", "T"), "rs3758581": ("G", "G")},
+        ["rs28399504"],
+        True,
+        ["*1/*4", "*1/*17"],
+    ),
+    (
+        "s1s17s1s4bMissingMoreCalls",
+        {"rs12248560": ("C", "T"), "rs3758581": ("G", "G")},
+        [
+            "rs28399504",
+            "rs17882687",
+            "rs1564656981",
+            "rs1564657013",
+            "rs1564660997",
+            "rs1288601658",
+            "rs17885179",
+            "rs375781227",
+            "rs72558186",
+            "rs113934938",
+        ],
+        True,
+        ["*1/*4", "*1/*17"],
+    ),
+    ("s1s28", {"rs17882687": ("A", "C"), "rs3758581": ("G", "G"), "rs113934938": ("G", "A")}, [], False, ["*1/*28"]),
     ("s2s2", {"rs12769205": ("G", "G"), "rs4244285": ("A", "A")}, ["rs3758581"], False, ["*2/*2"]),
-    ("s2s3", {"rs12769205": ("A", "G"), "rs4986893": ("G", "A"), "rs4244285": ("G", "A")}, ["rs3758581"], False,
-     ["*2/*3"]),
+    (
+        "s2s3",
+        {"rs12769205": ("A", "G"), "rs4986893": ("G", "A"), "rs4244285": ("G", "A")},
+        ["rs3758581"],
+        False,
+        ["*2/*3"],
+    ),
     ("s4as4b", {"rs12248560": ("C", "T"), "rs28399504": ("G", "G")}, ["rs3758581"], False, ["*4/*4"]),
     ("s4bs17", {"rs12248560": ("T", "T"), "rs28399504": ("A", "G")}, ["rs3758581"], False, ["*4/*17"]),
-    ("s15s28", {"rs17882687": ("C", "C"), "rs113934938": ("G", "A")}, ["rs3758581", "rs17885179"], False,
-     ["*15/*28", "*28/*39"]),
+    (
+        "s15s28",
+        {"rs17882687": ("C", "C"), "rs113934938": ("G", "A")},
+        ["rs3758581", "rs17885179"],
+        False,
+        ["*15/*28", "*28/*39"],
+    ),
     ("sUnks17", {"rs12248560": ("T", "T"), "rs28399504": ("A", "G")}, [], False, []),
-    ("rs12769205missingrs4244285het", {"rs4244285": ("G", "A"), "rs3758581": ("G", "G")}, ["rs12769205"], False,
-     ["*1/*2", "*2/*35"]),
+    (
+        "rs12769205missingrs4244285het",
+        {"rs4244285": ("G", "A"), "rs3758581": ("G", "G")},
+        ["rs12769205"],
+        False,
+        ["*1/*2", "*2/*35"],
+    ),
     ("rs12769205call", {"rs12769205": ("A", "G"), "rs3758581": ("G", "G")}, [], False, ["*1/*35"]),
     ("s4bs17rs28399504missing", {"rs12248560": ("T", "T")}, ["rs28399504"], False, []),
     ("s1s1rs12248560missing", {"rs3758581": ("G", "G")}, ["rs12248560"], False, ["*1/*1", "*1/*17", "*17/*17"]),
-    ("s4s17het", {"rs12248560": ("T", "T"), "rs28399504": ("A", "G"), "rs3758581": ("G", "G")}, [], False,
-     ["*4/*17"]),
+    ("s4s17het", {"rs12248560": ("T", "T"), "rs28399504": ("A", "G"), "rs3758581": ("G", "G")}, [], False, ["*4/*17"]),
     ("s2s35", {"rs12769205": ("A", "G"), "rs4244285": ("A", "A")}, [], False, []),
 ]
 
@@ -502,9 +575,19 @@ def test_sample_without_any_position_is_no_call(defs):
 
 def test_output_columns_and_types(defs):
     out = call_diplotypes(genotypes(defs, {"rs3758581": ("G", "G")}), defs, gene="CYP2C19-test")
-    assert list(out.columns) == ["sample", "gene", "diplotype", "haplotype1", "haplotype2", "status",
-                                 "alternatives", "missing_positions", "n_candidates", "genotype_flags",
-                                 "not_callable"]
+    assert list(out.columns) == [
+        "sample",
+        "gene",
+        "diplotype",
+        "haplotype1",
+        "haplotype2",
+        "status",
+        "alternatives",
+        "missing_positions",
+        "n_candidates",
+        "genotype_flags",
+        "not_callable",
+    ]
     assert out.loc[0, "gene"] == "CYP2C19-test"
     assert out.loc[0, "not_callable"].startswith("*36 (whole-gene deletion); *37 (partial gene deletion)")
     assert out["n_candidates"].dtype == np.int64
@@ -518,8 +601,9 @@ def test_reference_is_38_only_when_rs3758581_reference(defs):
 
 def test_diplotype_alleles_in_numeric_order(defs):
     # *2 + *17, written in the VCF with the *17 variant first
-    g = genotypes(defs, {"rs12248560": ("T", "C"), "rs12769205": ("A", "G"), "rs4244285": ("A", "G"),
-                         "rs3758581": ("G", "G")})
+    g = genotypes(
+        defs, {"rs12248560": ("T", "C"), "rs12769205": ("A", "G"), "rs4244285": ("A", "G"), "rs3758581": ("G", "G")}
+    )
     row = call_diplotypes(g, defs).iloc[0]
     assert (row.diplotype, row.haplotype1, row.haplotype2) == ("*2/*17", "*2", "*17")
 
@@ -527,8 +611,9 @@ def test_diplotype_alleles_in_numeric_order(defs):
 def test_ambiguous_never_looks_like_clean_call(defs):
     row = call_diplotypes(genotypes(defs, {"rs3758581": ("G", "G")}, ["rs12248560", "rs28399504"]), defs).iloc[0]
     assert row.status == "called"  # *1/*1 still wins: it is specified at 33 positions
-    row = call_diplotypes(genotypes(defs, {"rs12248560": ("C", "T"), "rs3758581": ("G", "G")}, ["rs28399504"]),
-                          defs).iloc[0]
+    row = call_diplotypes(
+        genotypes(defs, {"rs12248560": ("C", "T"), "rs3758581": ("G", "G")}, ["rs28399504"]), defs
+    ).iloc[0]
     assert row.status == "ambiguous" and row.alternatives and row.n_candidates == 2
 
 

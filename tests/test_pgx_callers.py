@@ -17,8 +17,18 @@ from stratify.pgx import SUPPORTED_TOOLS, read_calls
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data" / "pgx"
 SHARED = REPO.parent / "shared" / "data" / "pgx"
-COLUMNS = ["sample", "gene", "diplotype", "haplotype1", "haplotype2", "copy_number", "source_tool", "status",
-           "alternatives", "note"]
+COLUMNS = [
+    "sample",
+    "gene",
+    "diplotype",
+    "haplotype1",
+    "haplotype2",
+    "copy_number",
+    "source_tool",
+    "status",
+    "alternatives",
+    "note",
+]
 
 
 def _write(tmp_path, name, text):
@@ -28,8 +38,16 @@ def _write(tmp_path, name, text):
 
 
 def test_supported_tools():
-    assert SUPPORTED_TOOLS == ("cyrius", "pharmcat_outside", "plain", "pharmcat_report", "pharmcat_phenotype", "pypgx",
-                               "aldy", "stellarpgx")
+    assert SUPPORTED_TOOLS == (
+        "cyrius",
+        "pharmcat_outside",
+        "plain",
+        "pharmcat_report",
+        "pharmcat_phenotype",
+        "pypgx",
+        "aldy",
+        "stellarpgx",
+    )
 
 
 # --------------------------------------------------------------------------- Cyrius
@@ -43,8 +61,15 @@ CYRIUS_EXPECTED = {
     "SAMPLE05": ("*10/*36+*10", "*10", "*36+*10", 3, "called", "", ""),
     "SAMPLE06": ("*5/*41", "*5", "*41", 1, "called", "", ""),  # *5 is the deletion
     "SAMPLE07": ("*1/*46", "*1", "*46", 2, "ambiguous", "*43/*45", ""),
-    "SAMPLE08": ("*1+*2/*68", "*1+*2", "*68", 3, "ambiguous", "*1/*2+*68;*1+*68/*2",
-                 "Not_assigned_to_haplotypes: *1_*2_*68"),
+    "SAMPLE08": (
+        "*1+*2/*68",
+        "*1+*2",
+        "*68",
+        3,
+        "ambiguous",
+        "*1/*2+*68;*1+*68/*2",
+        "Not_assigned_to_haplotypes: *1_*2_*68",
+    ),
     "SAMPLE09": ("*1/*1x3", "*1", "*1x3", 4, "ambiguous", "*1x2/*1x2", "Not_assigned_to_haplotypes: *1x4"),
     "SAMPLE10": ("*2x5/*41", "*2x5", "*41", 6, "called", "", "LowQ_high_CN"),
     "SAMPLE11": ("", "", "", math.nan, "no-call", "", ""),
@@ -60,7 +85,12 @@ def test_cyrius_fixture():
     for row in out.itertuples():
         dip, h1, h2, cn, status, alts, note = CYRIUS_EXPECTED[row.sample]
         assert (row.diplotype, row.haplotype1, row.haplotype2, row.status, row.alternatives) == (
-            dip, h1, h2, status, alts), row.sample
+            dip,
+            h1,
+            h2,
+            status,
+            alts,
+        ), row.sample
         assert (math.isnan(cn) and math.isnan(row.copy_number)) or row.copy_number == cn, row.sample
         assert note in row.note and (note or row.note == ""), row.sample
 
@@ -103,7 +133,9 @@ def test_cyrius_unknown_filter(tmp_path):
 
 def test_cyrius_malformed_diplotype(tmp_path):
     p = _write(tmp_path, "c.tsv", "Sample\tGenotype\tFilter\nS1\t*1/\tPASS\n")
-    with pytest.raises(PgxError, match=r"c.tsv, line 2, column 'Genotype': CYP2D6 diplotype '\*1/' is malformed \(an empty haplotype\)"):
+    with pytest.raises(
+        PgxError, match=r"c.tsv, line 2, column 'Genotype': CYP2D6 diplotype '\*1/' is malformed \(an empty haplotype\)"
+    ):
         read_calls(p, "cyrius")
 
 
@@ -116,7 +148,12 @@ def test_pharmcat_example_outside_call():
     assert (out["sample"] == "pharmcat.example.outsideCall").all()
     cyp = out.iloc[0]
     assert (cyp.diplotype, cyp.haplotype1, cyp.haplotype2, cyp.status, cyp.copy_number) == (
-        "*1/*3", "*1", "*3", "called", 2.0)
+        "*1/*3",
+        "*1",
+        "*3",
+        "called",
+        2.0,
+    )
     assert out.iloc[1].diplotype == "*15:02/*57:01" and math.isnan(out.iloc[1].copy_number)
     assert (out.iloc[2].diplotype, out.iloc[2].haplotype1, out.iloc[2].haplotype2) == ("1555A>G", "1555A>G", "")
     # PharmCAT's golden report for this example: CYP2D6 *1/*3 from the outside call
@@ -124,17 +161,20 @@ def test_pharmcat_example_outside_call():
 
 
 def test_pharmcat_golden_gene_prefixed_alleles():
-    out = read_calls(SHARED / "pharmcat" / "tests" / "golden" / "PharmCATTest-cyp2d6.tsv", "pharmcat_outside",
-                     sample="P1")
+    out = read_calls(
+        SHARED / "pharmcat" / "tests" / "golden" / "PharmCATTest-cyp2d6.tsv", "pharmcat_outside", sample="P1"
+    )
     assert out[["sample", "gene", "diplotype", "status"]].values.tolist() == [["P1", "CYP2D6", "*3/*4", "called"]]
 
 
 def test_outside_gene_filter_and_comments(tmp_path):
-    p = _write(tmp_path, "x.tsv", "# outside calls\n\nCYP2C19\t*17/*2\tIntermediate Metabolizer\n"
-               "CYP2D6\t\tPoor Metabolizer\n")
+    p = _write(
+        tmp_path, "x.tsv", "# outside calls\n\nCYP2C19\t*17/*2\tIntermediate Metabolizer\nCYP2D6\t\tPoor Metabolizer\n"
+    )
     out = read_calls(p, "pharmcat_outside", gene="CYP2C19")
     assert out[["gene", "diplotype", "note"]].values.tolist() == [
-        ["CYP2C19", "*2/*17", "outside phenotype: Intermediate Metabolizer"]]
+        ["CYP2C19", "*2/*17", "outside phenotype: Intermediate Metabolizer"]
+    ]
     cyp2d6 = read_calls(p, "pharmcat_outside", gene="CYP2D6").iloc[0]
     assert (cyp2d6.status, cyp2d6.diplotype) == ("no-call", "")
     assert read_calls(p, "pharmcat_outside", gene="CYP3A5").empty
@@ -183,11 +223,18 @@ def test_plain_sample_names_stay_text(tmp_path):
         ("sample\tgene\tdiplotype\nS\tCYP2C19\n", r"p.tsv, line 2: 2 fields, expected 3"),
         ("sample\tgene\tdiplotype\n\tCYP2C19\t*1/*1\n", r"p.tsv, line 2: empty sample or gene"),
         ("sample\tgene\tdiplotype\tstatus\nS\tCYP2C19\t*1/*1\tok\n", r"line 2, column 'status': 'ok'; expected one of"),
-        ("sample\tgene\tdiplotype\tstatus\nS\tCYP2C19\t\tcalled\n",
-         r"line 2, column 'diplotype': empty for status 'called'"),
-        ("sample\tgene\tdiplotype\talternatives\nS\tCYP2C19\t*1/*1\t*1/*38\n",
-         r"line 2, column 'alternatives': alternatives given for status 'called'"),
-        ("sample\tgene\tdiplotype\nS\tCYP2C19\t*1/*1/*2\n", r"line 2, column 'diplotype': CYP2C19 diplotype '\*1/\*1/\*2' is malformed"),
+        (
+            "sample\tgene\tdiplotype\tstatus\nS\tCYP2C19\t\tcalled\n",
+            r"line 2, column 'diplotype': empty for status 'called'",
+        ),
+        (
+            "sample\tgene\tdiplotype\talternatives\nS\tCYP2C19\t*1/*1\t*1/*38\n",
+            r"line 2, column 'alternatives': alternatives given for status 'called'",
+        ),
+        (
+            "sample\tgene\tdiplotype\nS\tCYP2C19\t*1/*1/*2\n",
+            r"line 2, column 'diplotype': CYP2C19 diplotype '\*1/\*1/\*2' is malformed",
+        ),
     ],
 )
 def test_plain_errors(tmp_path, text, message):
@@ -199,8 +246,11 @@ def test_plain_errors(tmp_path, text, message):
 
 
 def test_unknown_tool_lists_supported(tmp_path):
-    with pytest.raises(PgxError, match=r"unknown star-allele caller 'stargazer'; supported: cyrius, pharmcat_outside, "
-                                      r"plain, pharmcat_report, pharmcat_phenotype, pypgx, aldy, stellarpgx"):
+    with pytest.raises(
+        PgxError,
+        match=r"unknown star-allele caller 'stargazer'; supported: cyrius, pharmcat_outside, "
+        r"plain, pharmcat_report, pharmcat_phenotype, pypgx, aldy, stellarpgx",
+    ):
         read_calls(DATA / "cyrius_calls.tsv", "stargazer")
 
 
@@ -224,10 +274,12 @@ def test_ambiguous_flag_kept_with_single_candidate(tmp_path):
 
 CALLERS = DATA / "callers"
 PHARMCAT = SHARED / "pharmcat"
-REPORT_HEADER = ("Gene\tSource Diplotype\tPhenotype\tActivity Score\tHaplotype 1\tHaplotype 1 Function\t"
-                 "Haplotype 1 Activity Value\tHaplotype 2\tHaplotype 2 Function\tHaplotype 2 Activity Value\t"
-                 "Outside Call\tMatch Score\tMissing positions\tRecommendation Lookup Diplotype\t"
-                 "Recommendation Lookup Phenotype\tRecommendation Lookup Activity Score")
+REPORT_HEADER = (
+    "Gene\tSource Diplotype\tPhenotype\tActivity Score\tHaplotype 1\tHaplotype 1 Function\t"
+    "Haplotype 1 Activity Value\tHaplotype 2\tHaplotype 2 Function\tHaplotype 2 Activity Value\t"
+    "Outside Call\tMatch Score\tMissing positions\tRecommendation Lookup Diplotype\t"
+    "Recommendation Lookup Phenotype\tRecommendation Lookup Activity Score"
+)
 
 
 def _report_row(gene, dip, outside="no", missing="no", phenotype=""):
@@ -259,24 +311,31 @@ def test_pharmcat_report_real_example():
 
 
 def test_pharmcat_report_second_example_and_filter():
-    out = read_calls(PHARMCAT / "examples" / "pharmcat.example2.report.tsv", "pharmcat_report", gene="CYP2C19",
-                     sample="P9")
+    out = read_calls(
+        PHARMCAT / "examples" / "pharmcat.example2.report.tsv", "pharmcat_report", gene="CYP2C19", sample="P9"
+    )
     assert out[["sample", "gene", "diplotype", "status", "note"]].values.tolist() == [
-        ["P9", "CYP2C19", "*2/*2", "called", "phenotype: Poor Metabolizer"]]
+        ["P9", "CYP2C19", "*2/*2", "called", "phenotype: Poor Metabolizer"]
+    ]
 
 
 def test_pharmcat_report_no_call_or_and_sample_id(tmp_path):
-    text = "\n".join([
-        "PharmCAT v3.1.0",
-        "Sample ID\t" + REPORT_HEADER,
-        "S1\t" + _report_row("CYP2C19", "no call"),
-        "S1\t" + _report_row("CYP2D6", "Unknown/Unknown", outside="yes"),
-        "S1\t" + _report_row("CYP2B6", "*4/[*6 + *10] OR *6/[*4 + *10]", missing="yes"),
-        "S2\t" + _report_row("CYP2C19", "*17/*2", phenotype="Intermediate Metabolizer"),
-        "S2\t" + _report_row("DPYD", "c.1898delC (*3) AND c.295_298delTCAT (*7)"),
-        "S2\t" + _report_row("CYP2D6", "*1/Unknown"),
-        "S2\t" + _report_row("CYP2C9", ""),
-    ]) + "\n"
+    text = (
+        "\n".join(
+            [
+                "PharmCAT v3.1.0",
+                "Sample ID\t" + REPORT_HEADER,
+                "S1\t" + _report_row("CYP2C19", "no call"),
+                "S1\t" + _report_row("CYP2D6", "Unknown/Unknown", outside="yes"),
+                "S1\t" + _report_row("CYP2B6", "*4/[*6 + *10] OR *6/[*4 + *10]", missing="yes"),
+                "S2\t" + _report_row("CYP2C19", "*17/*2", phenotype="Intermediate Metabolizer"),
+                "S2\t" + _report_row("DPYD", "c.1898delC (*3) AND c.295_298delTCAT (*7)"),
+                "S2\t" + _report_row("CYP2D6", "*1/Unknown"),
+                "S2\t" + _report_row("CYP2C9", ""),
+            ]
+        )
+        + "\n"
+    )
     out = read_calls(_write(tmp_path, "cohort.report.tsv", text), "pharmcat_report")
     _never_default(out)
     got = out[["sample", "gene", "diplotype", "status", "alternatives"]].values.tolist()
@@ -299,13 +358,20 @@ def test_pharmcat_report_no_call_or_and_sample_id(tmp_path):
 
 
 def test_pharmcat_report_one_row_per_possible_diplotype(tmp_path):
-    rows = [_report_row("CYP2C19", "*1/*2"), _report_row("CYP2D6", "*1/*4"), _report_row("CYP2C19", "*2/*38"),
-            _report_row("CYP2D6", "Unknown/Unknown")]
-    out = read_calls(_write(tmp_path, "m.report.tsv", "PharmCAT v2\n" + "\n".join([REPORT_HEADER, *rows]) + "\n"),
-                     "pharmcat_report")
+    rows = [
+        _report_row("CYP2C19", "*1/*2"),
+        _report_row("CYP2D6", "*1/*4"),
+        _report_row("CYP2C19", "*2/*38"),
+        _report_row("CYP2D6", "Unknown/Unknown"),
+    ]
+    out = read_calls(
+        _write(tmp_path, "m.report.tsv", "PharmCAT v2\n" + "\n".join([REPORT_HEADER, *rows]) + "\n"), "pharmcat_report"
+    )
     _never_default(out)
     assert out[["gene", "diplotype", "status", "alternatives"]].values.tolist() == [
-        ["CYP2C19", "*1/*2", "ambiguous", "*2/*38"], ["CYP2D6", "", "no-call", ""]]
+        ["CYP2C19", "*1/*2", "ambiguous", "*2/*38"],
+        ["CYP2D6", "", "no-call", ""],
+    ]
 
 
 def test_pharmcat_report_sample_from_file_name(tmp_path):
@@ -321,8 +387,10 @@ def test_pharmcat_report_sample_from_file_name(tmp_path):
         ("PharmCAT v3\n", r"r.report.tsv, line 2: missing header"),
         ("PharmCAT v3\nGene\tDiplotype\tPhenotype\n", r"r.report.tsv, line 2: missing column\(s\) Source Diplotype"),
         (f"PharmCAT v3\n{REPORT_HEADER}\nCYP2C19\t*1/*2\n", r"r.report.tsv, line 3: 2 fields, expected 16"),
-        (f"PharmCAT v3\n{REPORT_HEADER}\n{_report_row('CYP2C19', '*1/*2/*3')}\n",
-         r"r.report.tsv, line 3, column 'Source Diplotype': [A-Z0-9]+ diplotype '\*1/\*2/\*3' is malformed"),
+        (
+            f"PharmCAT v3\n{REPORT_HEADER}\n{_report_row('CYP2C19', '*1/*2/*3')}\n",
+            r"r.report.tsv, line 3, column 'Source Diplotype': [A-Z0-9]+ diplotype '\*1/\*2/\*3' is malformed",
+        ),
         (f"PharmCAT v3\n{REPORT_HEADER}\n{_report_row('', '*1/*2')}\n", r"line 3, column 'Gene': empty"),
     ],
 )
@@ -358,22 +426,33 @@ def test_pharmcat_phenotype_golden_no_calls_and_ambiguous():
         assert (by.loc[gene, "status"], by.loc[gene, "diplotype"]) == ("no-call", ""), gene
     ugt = by.loc["UGT1A1"]
     assert (ugt.status, ugt.diplotype, ugt.alternatives) == (
-        "ambiguous", "*28/*37", "*28/*80+*37;*37/*80+*28;*80+*28/*80+*37")
+        "ambiguous",
+        "*28/*37",
+        "*28/*80+*37;*37/*80+*28;*80+*28/*80+*37",
+    )
     assert by.loc["CYP2C9", "diplotype"] == "*1/*25"
     assert by.loc["DPYD", "diplotype"] == "c.1898delC (*3) AND c.295_298delTCAT (*7)"
 
 
 def _dip(a1, a2=None, phen=("Normal Metabolizer",)):
-    return {"allele1": {"name": a1}, "allele2": {"name": a2} if a2 else None, "phenotypes": list(phen),
-            "activityScore": None}
+    return {
+        "allele1": {"name": a1},
+        "allele2": {"name": a2} if a2 else None,
+        "phenotypes": list(phen),
+        "activityScore": None,
+    }
 
 
 def test_pharmcat_phenotype_v2_per_source_uses_cpic(tmp_path):
-    data = {"geneReports": {
-        "CPIC": {"CYP2C19": {"callSource": "MATCHER", "sourceDiplotypes": [_dip("*17", "*1")]},
-                 "CYP2D6": {"callSource": "OUTSIDE", "sourceDiplotypes": [_dip("*4", "*1"), _dip("*1", "*10")]}},
-        "DPWG": {"CYP2C19": {"callSource": "MATCHER", "sourceDiplotypes": [_dip("*2", "*2")]}},
-    }}
+    data = {
+        "geneReports": {
+            "CPIC": {
+                "CYP2C19": {"callSource": "MATCHER", "sourceDiplotypes": [_dip("*17", "*1")]},
+                "CYP2D6": {"callSource": "OUTSIDE", "sourceDiplotypes": [_dip("*4", "*1"), _dip("*1", "*10")]},
+            },
+            "DPWG": {"CYP2C19": {"callSource": "MATCHER", "sourceDiplotypes": [_dip("*2", "*2")]}},
+        }
+    }
     out = read_calls(_write(tmp_path, "X7.phenotype.json", json.dumps(data)), "pharmcat_phenotype")
     assert out[["sample", "gene", "diplotype", "status", "alternatives"]].values.tolist() == [
         ["X7", "CYP2C19", "*1/*17", "called", ""],
@@ -390,8 +469,11 @@ def test_pharmcat_phenotype_v2_per_source_uses_cpic(tmp_path):
         ('{"results": []}', r"p.phenotype.json: no 'geneReports' object"),
         ('{"geneReports": {"DPWG": {}}}', r"p.phenotype.json: geneReports has no CPIC block"),
         ('{"geneReports": {"CYP2C19": []}}', r"geneReports.CYP2C19: expected a gene report object, found list"),
-        ('{"geneReports": {"CYP2C19": {"sourceDiplotypes": [{"allele1": {"name": "*1/*2"}, '
-         '"allele2": {"name": "*3"}}]}}}', r"geneReports.CYP2C19, column 'sourceDiplotypes': CYP2C19 diplotype '\*1/\*2/\*3' is malformed"),
+        (
+            '{"geneReports": {"CYP2C19": {"sourceDiplotypes": [{"allele1": {"name": "*1/*2"}, '
+            '"allele2": {"name": "*3"}}]}}}',
+            r"geneReports.CYP2C19, column 'sourceDiplotypes': CYP2C19 diplotype '\*1/\*2/\*3' is malformed",
+        ),
     ],
 )
 def test_pharmcat_phenotype_errors(tmp_path, text, message):
@@ -409,23 +491,35 @@ def test_pypgx_results_zip_real_example():
     by = out.set_index("sample")
     row = by.loc["NA18540_PyPGx"]
     assert (row.diplotype, row.haplotype1, row.haplotype2, row.copy_number) == (
-        "*36x2+*10/*41", "*36x2+*10", "*41", 4.0)
+        "*36x2+*10/*41",
+        "*36x2+*10",
+        "*41",
+        4.0,
+    )
     assert row.note == "PyPGx phenotype: Intermediate Metabolizer; CNV: Tandem2B; alternative phase: *69"
     assert by.loc["NA07019_PyPGx", "diplotype"] == "*1/*4"
     # the archive holds exactly the shared data.tsv
-    bare = read_calls(SHARED / "pypgx" / "pypgx-data" / "getrm-wgs70.GRCh37.CYP2D6.pypgx-results.tsv", "pypgx",
-                      gene="CYP2D6")
+    bare = read_calls(
+        SHARED / "pypgx" / "pypgx-data" / "getrm-wgs70.GRCh37.CYP2D6.pypgx-results.tsv", "pypgx", gene="CYP2D6"
+    )
     assert bare.drop(columns="note").equals(out.drop(columns="note"))
 
 
 def test_pypgx_indeterminate_and_nan_are_no_calls(tmp_path):
     head = "\tGenotype\tPhenotype\tHaplotype1\tHaplotype2\tAlternativePhase\tVariantData\tCNV\n"
-    p = _write(tmp_path, "data.tsv", head + "A\tIndeterminate\tIndeterminate\t*1;\t*4;\t;\t*4:x:0.5;\tNormal\n"
-               "B\tnan\tnan\tnan\tnan\tnan\tnan\tnan\nC\t*2/*146\tIndeterminate\t*2;\t*146;\t;\t;\tNormal\n")
+    p = _write(
+        tmp_path,
+        "data.tsv",
+        head + "A\tIndeterminate\tIndeterminate\t*1;\t*4;\t;\t*4:x:0.5;\tNormal\n"
+        "B\tnan\tnan\tnan\tnan\tnan\tnan\tnan\nC\t*2/*146\tIndeterminate\t*2;\t*146;\t;\t;\tNormal\n",
+    )
     out = read_calls(p, "pypgx", gene="CYP2D6")
     _never_default(out)
     assert out[["sample", "diplotype", "status"]].values.tolist() == [
-        ["A", "", "no-call"], ["B", "", "no-call"], ["C", "*2/*146", "called"]]  # unknown *146 kept verbatim
+        ["A", "", "no-call"],
+        ["B", "", "no-call"],
+        ["C", "*2/*146", "called"],
+    ]  # unknown *146 kept verbatim
 
 
 def _zip(path, meta, data="\tGenotype\tPhenotype\tHaplotype1\tHaplotype2\tAlternativePhase\tVariantData\tCNV\n"):
@@ -440,14 +534,18 @@ def _zip(path, meta, data="\tGenotype\tPhenotype\tHaplotype1\tHaplotype2\tAltern
 def test_pypgx_archive_errors(tmp_path):
     with pytest.raises(PgxError, match=r"a zip without metadata.txt and data.tsv"):
         read_calls(_zip(tmp_path / "a.zip", None), "pypgx")
-    with pytest.raises(PgxError, match=r"expected a PyPGx archive of SemanticType SampleTable\[Results\], "
-                                       r"found 'SampleTable\[Genotypes\]'"):
+    with pytest.raises(
+        PgxError,
+        match=r"expected a PyPGx archive of SemanticType SampleTable\[Results\], "
+        r"found 'SampleTable\[Genotypes\]'",
+    ):
         read_calls(_zip(tmp_path / "b.zip", "Gene=CYP2D6\nSemanticType=SampleTable[Genotypes]\n"), "pypgx")
     with pytest.raises(PgxError, match=r"metadata.txt has no Gene="):
         read_calls(_zip(tmp_path / "c.zip", "SemanticType=SampleTable[Results]\n"), "pypgx")
     with pytest.raises(PgxError, match=r"the archive holds CYP2C19 calls, not CYP2D6"):
-        read_calls(_zip(tmp_path / "d.zip", "Gene=CYP2C19\nSemanticType=SampleTable[Results]\n"), "pypgx",
-                   gene="CYP2D6")
+        read_calls(
+            _zip(tmp_path / "d.zip", "Gene=CYP2C19\nSemanticType=SampleTable[Results]\n"), "pypgx", gene="CYP2D6"
+        )
     with pytest.raises(PgxError, match=r"e.zip:tmpx/metadata.txt, line 1: 'Gene CYP2D6'; expected 'Key=value'"):
         read_calls(_zip(tmp_path / "e.zip", "Gene CYP2D6\n"), "pypgx")
     ok = _zip(tmp_path / "f.zip", "Gene=CYP2C19\nSemanticType=SampleTable[Results]\n")
@@ -459,12 +557,18 @@ def test_pypgx_archive_errors(tmp_path):
     [
         ("", r"data.tsv: empty file; expected PyPGx results"),
         ("sample\tGenotype\tPhenotype\n", r"data.tsv, line 1: missing column\(s\) Haplotype1, Haplotype2"),
-        ("\tGenotype\tPhenotype\tHaplotype1\tHaplotype2\tAlternativePhase\tVariantData\tCNV\nS\t*1/*2\n",
-         r"data.tsv, line 2: 2 fields, expected 8"),
-        ("\tGenotype\tPhenotype\tHaplotype1\tHaplotype2\tAlternativePhase\tVariantData\tCNV\nS\t*1/\t\t\t\t\t\t\n",
-         r"data.tsv, line 2, column 'Genotype': [A-Z0-9]+ diplotype '\*1/' is malformed"),
-        ("\tGenotype\tPhenotype\tHaplotype1\tHaplotype2\tAlternativePhase\tVariantData\tCNV\n\t*1/*2\t\t\t\t\t\t\n",
-         r"data.tsv, line 2: empty sample name"),
+        (
+            "\tGenotype\tPhenotype\tHaplotype1\tHaplotype2\tAlternativePhase\tVariantData\tCNV\nS\t*1/*2\n",
+            r"data.tsv, line 2: 2 fields, expected 8",
+        ),
+        (
+            "\tGenotype\tPhenotype\tHaplotype1\tHaplotype2\tAlternativePhase\tVariantData\tCNV\nS\t*1/\t\t\t\t\t\t\n",
+            r"data.tsv, line 2, column 'Genotype': [A-Z0-9]+ diplotype '\*1/' is malformed",
+        ),
+        (
+            "\tGenotype\tPhenotype\tHaplotype1\tHaplotype2\tAlternativePhase\tVariantData\tCNV\n\t*1/*2\t\t\t\t\t\t\n",
+            r"data.tsv, line 2: empty sample name",
+        ),
     ],
 )
 def test_pypgx_table_errors(tmp_path, text, message):
@@ -473,7 +577,10 @@ def test_pypgx_table_errors(tmp_path, text, message):
 
 
 def test_pypgx_bare_table_needs_gene(tmp_path):
-    with pytest.raises(PgxError, match=r"data.tsv: a bare PyPGx data.tsv does not name its gene; give the gene \(gene: CYP2D6 in the config entry\)"):
+    with pytest.raises(
+        PgxError,
+        match=r"data.tsv: a bare PyPGx data.tsv does not name its gene; give the gene \(gene: CYP2D6 in the config entry\)",
+    ):
         read_calls(_write(tmp_path, "data.tsv", "\tGenotype\n"), "pypgx")
 
 
@@ -518,8 +625,10 @@ ALDY_HEAD = "#Sample\tGene\tSolutionID\tMajor\tMinor\tCopy\tAllele\n"
         (ALDY_HEAD + "S\tCYP2D6\tone\t*1/*1\t1;1\n", r"a.aldy, line 2, column 'SolutionID': 'one'"),
         (ALDY_HEAD + "S\tCYP2D6\t1\t*1+*4\t1;4\n", r"a.aldy, line 2, column 'Major': '\*1\+\*4' is not a diplotype"),
         (ALDY_HEAD + "S\tCYP2D6\t1\t*1/*4+\t1;4\n", r"a.aldy, line 2, column 'Major': '\*1/\*4\+' is not"),
-        (ALDY_HEAD + "S\tCYP2D6\t1\t*1/*4\t1;4\nS\tCYP2D6\t1\t*1/*2\t1;2\n",
-         r"a.aldy, line 3, column 'Major': '\*1/\*2' differs from '\*1/\*4' on line 2"),
+        (
+            ALDY_HEAD + "S\tCYP2D6\t1\t*1/*4\t1;4\nS\tCYP2D6\t1\t*1/*2\t1;2\n",
+            r"a.aldy, line 3, column 'Major': '\*1/\*2' differs from '\*1/\*4' on line 2",
+        ),
         (ALDY_HEAD + "\tCYP2D6\t1\t*1/*4\t1;4\n", r"a.aldy, line 2: empty Sample or Gene"),
     ],
 )
@@ -529,15 +638,23 @@ def test_aldy_errors(tmp_path, text, message):
 
 
 def test_aldy_unknown_allele_kept_verbatim(tmp_path):
-    p = _write(tmp_path, "a.aldy", ALDY_HEAD + "S\tCYP2D6\t1\t*1/*999X.ALDY\t1;999\nS\tCYP2D6\t2\t*1/*1\t1;1\n"
-               "T\tCYP2D6\t1\t*1/*novel_hyb\t1;x\n")
+    p = _write(
+        tmp_path,
+        "a.aldy",
+        ALDY_HEAD + "S\tCYP2D6\t1\t*1/*999X.ALDY\t1;999\nS\tCYP2D6\t2\t*1/*1\t1;1\nT\tCYP2D6\t1\t*1/*novel_hyb\t1;x\n",
+    )
     out = read_calls(p, "aldy")
     assert out[["diplotype", "status", "alternatives"]].values.tolist() == [
-        ["*1/*999", "ambiguous", "*1/*1"], ["*1/*novel_hyb", "called", ""]]
+        ["*1/*999", "ambiguous", "*1/*1"],
+        ["*1/*novel_hyb", "called", ""],
+    ]
     # a name without the star is not a star allele of a phenotyped gene: a named error, not a guess
     p = _write(tmp_path, "b.aldy", ALDY_HEAD + "T\tCYP2D6\t1\t*1/novel_hyb\t1;x\n")
-    with pytest.raises(PgxError, match=r"b.aldy, line 2, column 'Major': CYP2D6 diplotype '\*1/novel_hyb' is "
-                                       r"malformed \('novel_hyb' is not a star allele\)"):
+    with pytest.raises(
+        PgxError,
+        match=r"b.aldy, line 2, column 'Major': CYP2D6 diplotype '\*1/novel_hyb' is "
+        r"malformed \('novel_hyb' is not a star allele\)",
+    ):
         read_calls(p, "aldy")
 
 
@@ -547,7 +664,8 @@ def test_aldy_unknown_allele_kept_verbatim(tmp_path):
 def test_stellarpgx_alleles_real_example():
     out = read_calls(CALLERS / "SIM001_2d6.alleles", "stellarpgx")
     assert out[["sample", "gene", "diplotype", "status", "copy_number"]].values.tolist() == [
-        ["SIM001", "CYP2D6", "*17/*29", "called", 2.0]]
+        ["SIM001", "CYP2D6", "*17/*29", "called", 2.0]
+    ]
     assert out.loc[0, "note"] == "StellarPGx activity score: 1.0; metaboliser status: Intermediate metaboliser (IM)"
     assert read_calls(CALLERS / "SIM001_2d6.alleles", "stellarpgx", sample="P1").loc[0, "sample"] == "P1"
 
@@ -571,8 +689,10 @@ def test_stellarpgx_summary_fixture():
 
 
 def test_stellarpgx_alleles_novel_allele_is_no_call(tmp_path):
-    text = ("CYP2C19 Star Allele Calling with StellarPGx\n\nResult:\nPossible novel allele or suballele present: "
-            "interpret with caution\n\nLikely background alleles:\n[*1/*2]\n\nActivity score:\nIndeterminate\n")
+    text = (
+        "CYP2C19 Star Allele Calling with StellarPGx\n\nResult:\nPossible novel allele or suballele present: "
+        "interpret with caution\n\nLikely background alleles:\n[*1/*2]\n\nActivity score:\nIndeterminate\n"
+    )
     row = read_calls(_write(tmp_path, "HG1_cyp2c19.alleles", text), "stellarpgx").iloc[0]
     assert (row["sample"], row.gene, row.status, row.diplotype) == ("HG1", "CYP2C19", "no-call", "")
     assert "likely background alleles *1/*2" in row.note
@@ -598,14 +718,32 @@ def test_stellarpgx_alleles_or_is_ambiguous(tmp_path):
     "name, text, kwargs, message",
     [
         ("s.tsv", "", {"gene": "CYP2D6"}, r"s.tsv: empty file; expected a StellarPGx"),
-        ("s.tsv", "S1\t*1/*2\n", {}, r"s.tsv: a StellarPGx summary does not name its gene; give the gene \(gene: CYP2D6 in the config entry\)"),
-        ("s.tsv", "S1\t*1/*2\tnote\textra\n", {"gene": "CYP2D6"},
-         r"s.tsv, line 1: expected 'sample<TAB>diplotype\[<TAB>note\]' .* found 4 field"),
+        (
+            "s.tsv",
+            "S1\t*1/*2\n",
+            {},
+            r"s.tsv: a StellarPGx summary does not name its gene; give the gene \(gene: CYP2D6 in the config entry\)",
+        ),
+        (
+            "s.tsv",
+            "S1\t*1/*2\tnote\textra\n",
+            {"gene": "CYP2D6"},
+            r"s.tsv, line 1: expected 'sample<TAB>diplotype\[<TAB>note\]' .* found 4 field",
+        ),
         ("s.tsv", "S1 *1/*2\n", {"gene": "CYP2D6"}, r"s.tsv, line 1: expected 'sample<TAB>diplotype"),
-        ("s.tsv", "S1\t*1/*2/*3\n", {"gene": "CYP2D6"}, r"s.tsv, line 1, column 'diplotype \(Result\)': CYP2D6 diplotype '\*1/\*2/\*3'"),
+        (
+            "s.tsv",
+            "S1\t*1/*2/*3\n",
+            {"gene": "CYP2D6"},
+            r"s.tsv, line 1, column 'diplotype \(Result\)': CYP2D6 diplotype '\*1/\*2/\*3'",
+        ),
         ("x.alleles", "Result:\n*1/*2\n", {}, r"x.alleles: no line '<GENE> Star Allele Calling with StellarPGx'"),
-        ("x.alleles", "CYP2D6 Star Allele Calling with StellarPGx\n\nResult:\n*1//*2\n", {},
-         r"x.alleles, line 4, column 'diplotype \(Result\)': CYP2D6 diplotype '\*1//\*2' is malformed"),
+        (
+            "x.alleles",
+            "CYP2D6 Star Allele Calling with StellarPGx\n\nResult:\n*1//*2\n",
+            {},
+            r"x.alleles, line 4, column 'diplotype \(Result\)': CYP2D6 diplotype '\*1//\*2' is malformed",
+        ),
     ],
 )
 def test_stellarpgx_errors(tmp_path, name, text, kwargs, message):
@@ -623,27 +761,41 @@ def test_new_tools_missing_file(tmp_path, tool):
 def test_pharmcat_outside_unknown_is_a_flagged_no_call(tmp_path, dip):
     p = _write(tmp_path, "P9.outside.tsv", f"CYP2D6\t{dip}\nCYP2C19\t*1/*2\n")
     out = read_calls(p, "pharmcat_outside")
-    assert out[["gene", "diplotype", "status"]].values.tolist() == [["CYP2D6", "", "no-call"],
-                                                                   ["CYP2C19", "*1/*2", "called"]]
+    assert out[["gene", "diplotype", "status"]].values.tolist() == [
+        ["CYP2D6", "", "no-call"],
+        ["CYP2C19", "*1/*2", "called"],
+    ]
     assert out.loc[0, "note"] == f"outside call {dip!r}: no call"
 
 
 def test_pharmcat_phenotype_unknown_is_a_flagged_no_call(tmp_path):
-    doc = {"geneReports": {"CYP2D6": {"callSource": "MATCHER", "sourceDiplotypes": [
-        {"allele1": {"name": "Unknown"}, "allele2": {"name": "Unknown"}}]}}}
+    doc = {
+        "geneReports": {
+            "CYP2D6": {
+                "callSource": "MATCHER",
+                "sourceDiplotypes": [{"allele1": {"name": "Unknown"}, "allele2": {"name": "Unknown"}}],
+            }
+        }
+    }
     out = read_calls(_write(tmp_path, "S.phenotype.json", json.dumps(doc)), "pharmcat_phenotype")
     assert out[["diplotype", "status"]].values.tolist() == [["", "no-call"]]
     assert out.loc[0, "note"] == "PharmCAT: Unknown allele, no call"
 
 
 @pytest.mark.parametrize("dip", ["*1-*2", "*1//*2", "1/2", "*1", "*1/", "/*2", " / ", "junk", "*1 *2"])
-@pytest.mark.parametrize("tool, make", [
-    ("plain", lambda d: "sample\tgene\tdiplotype\nS1\tCYP2D6\t" + d + "\n"),
-    ("cyrius", lambda d: "Sample\tGenotype\tFilter\nS1\t" + d + "\tPASS\n"),
-    ("pharmcat_outside", lambda d: "CYP2D6\t" + d + "\n"),
-])
+@pytest.mark.parametrize(
+    "tool, make",
+    [
+        ("plain", lambda d: "sample\tgene\tdiplotype\nS1\tCYP2D6\t" + d + "\n"),
+        ("cyrius", lambda d: "Sample\tGenotype\tFilter\nS1\t" + d + "\tPASS\n"),
+        ("pharmcat_outside", lambda d: "CYP2D6\t" + d + "\n"),
+    ],
+)
 def test_malformed_diplotypes_are_named_errors(tmp_path, tool, make, dip):
     p = _write(tmp_path, "calls.tsv", make(dip))
-    with pytest.raises(PgxError, match=r"calls.tsv, line \d, column '[^']+': CYP2D6 diplotype .* is malformed .*"
-                                       r"expected two haplotypes joined by one '/'"):
+    with pytest.raises(
+        PgxError,
+        match=r"calls.tsv, line \d, column '[^']+': CYP2D6 diplotype .* is malformed .*"
+        r"expected two haplotypes joined by one '/'",
+    ):
         read_calls(p, tool)

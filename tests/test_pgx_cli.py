@@ -17,8 +17,7 @@ DATA = Path(__file__).resolve().parent / "data" / "pgx"
 
 
 def _run(*args):
-    return subprocess.run([sys.executable, "-m", "stratify.cli", *args], capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run([sys.executable, "-m", "stratify.cli", *args], capture_output=True, text=True, timeout=120)
 
 
 def test_calls_every_sample_with_the_required_columns(tmp_path):
@@ -42,8 +41,9 @@ def test_calls_every_sample_with_the_required_columns(tmp_path):
 
 
 def test_standard_output_and_sample_selection():
-    res = _run("pgx", "call", "--gene", "CYP2C19", "--vcf", str(MERGED), "--out", "-", "--sample", "s2s2",
-               "--sample", "s1s2")
+    res = _run(
+        "pgx", "call", "--gene", "CYP2C19", "--vcf", str(MERGED), "--out", "-", "--sample", "s2s2", "--sample", "s1s2"
+    )
     assert res.returncode == 0, res.stderr
     calls = pd.read_csv(io.StringIO(res.stdout), sep="\t", keep_default_na=False)
     assert calls["sample"].tolist() == ["s2s2", "s1s2"]
@@ -93,4 +93,5 @@ def test_pgx_run_with_a_malformed_call_file_is_a_named_error(tmp_path):
     assert res.stderr.strip().splitlines()[-1] == (
         f"stratify: error: {calls}, line 2, column 'diplotype': CYP2D6 diplotype '*1-*2' is malformed (one "
         "haplotype only; the haplotypes are separated by '/', not '-'); expected two haplotypes joined by one '/', "
-        "each a star allele or '+'-joined star alleles, like '*1/*4', '*1x2/*4' or '*36+*10/*4'")
+        "each a star allele or '+'-joined star alleles, like '*1/*4', '*1x2/*4' or '*36+*10/*4'"
+    )

@@ -28,9 +28,11 @@ from stratify.pgx.phenotype import add_phenotypes
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "pgx" / "pharmcat"
 EXAMPLES = SHARED / "examples"
-HEADER = ("##fileformat=VCFv4.2\n##contig=<ID=chr19,length=58617616>\n"
-          '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
-          "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT")
+HEADER = (
+    "##fileformat=VCFv4.2\n##contig=<ID=chr19,length=58617616>\n"
+    '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+    "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT"
+)
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +54,9 @@ def _vcf(tmp_path: Path, defs, samples: dict[str, tuple[str, str]], *, phased: b
         alts = list(p.alts)
         code = {p.ref: "0", **{a: str(i + 1) for i, a in enumerate(alts)}}
         gts = [f"{code[h1[k]]}{sep}{code[h2[k]]}" for h1, h2 in haps.values()]
-        lines.append("\t".join(["chr19", str(p.pos), p.rsid or ".", p.ref, ",".join(alts), ".", "PASS", ".", "GT",
-                                *gts]))
+        lines.append(
+            "\t".join(["chr19", str(p.pos), p.rsid or ".", p.ref, ",".join(alts), ".", "PASS", ".", "GT", *gts])
+        )
     path = tmp_path / "cyp2b6.vcf"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -78,10 +81,13 @@ def test_definitions_shape(defs):
     assert defs.defined["*1"] == 48 and "CYP2B6" in VCF_CALLABLE_GENES and "CYP2B6" in KEEP_OTHER_PHASINGS
 
 
-@pytest.mark.parametrize("gene, table", [
-    ("CYP2B6", SHARED / "phenotype" / "CYP2B6.json"),
-    ("CYP2C19", resource_dir() / "pgx" / "CYP2C19_phenotype.json"),
-])
+@pytest.mark.parametrize(
+    "gene, table",
+    [
+        ("CYP2B6", SHARED / "phenotype" / "CYP2B6.json"),
+        ("CYP2C19", resource_dir() / "pgx" / "CYP2C19_phenotype.json"),
+    ],
+)
 def test_structural_alleles_are_cpic_alleles_without_a_definition(gene, table):
     """The alleles named not-callable are exactly CPIC's alleles that the translation file cannot define."""
     cpic = {a["name"] for a in json.loads(table.read_text())["namedAlleles"]}
@@ -140,8 +146,13 @@ def test_missing_positions_are_not_reference(tmp_path, defs):
     assert out.status == "ambiguous" and {out.diplotype, *out.alternatives.split(";")} >= {"*1/*6", "*1/*9"}
 
 
-@pytest.mark.parametrize("vcf, report", [("pharmcat.example.vcf", "pharmcat.example.report.tsv"),
-                                         ("pharmcat.example2.vcf", "pharmcat.example2.report.tsv")])
+@pytest.mark.parametrize(
+    "vcf, report",
+    [
+        ("pharmcat.example.vcf", "pharmcat.example.report.tsv"),
+        ("pharmcat.example2.vcf", "pharmcat.example2.report.tsv"),
+    ],
+)
 def test_pharmcat_examples_give_pharmcats_call_first(vcf, report):
     expected = read_calls(EXAMPLES / report, "pharmcat_report", gene="CYP2B6").iloc[0]
     got = call_vcf(EXAMPLES / vcf, gene="CYP2B6").iloc[0]
@@ -169,7 +180,9 @@ def test_pharmcat_golden_sample_with_34_missing_positions():
 def test_multisample_example():
     got = call_vcf(EXAMPLES / "multisample.vcf", gene="CYP2B6")
     assert got[["sample", "diplotype", "status"]].values.tolist() == [
-        ["Sample_1", "*1/*1", "called"], ["Sample_2", "*1/*6", "ambiguous"]]
+        ["Sample_1", "*1/*1", "called"],
+        ["Sample_2", "*1/*6", "ambiguous"],
+    ]
 
 
 def test_grch37_chr19_header_is_refused(tmp_path, defs):
@@ -181,11 +194,14 @@ def test_grch37_chr19_header_is_refused(tmp_path, defs):
 
 def test_cli_calls_cyp2b6(tmp_path):
     out = tmp_path / "calls.tsv"
-    assert main(["pgx", "call", "--gene", "CYP2B6", "--vcf", str(EXAMPLES / "pharmcat.example2.vcf"),
-                 "--out", str(out)]) == 0
+    assert (
+        main(["pgx", "call", "--gene", "CYP2B6", "--vcf", str(EXAMPLES / "pharmcat.example2.vcf"), "--out", str(out)])
+        == 0
+    )
     calls = pd.read_csv(out, sep="\t", keep_default_na=False)
     assert calls[["gene", "diplotype", "alternatives", "phenotype"]].values.tolist() == [
-        ["CYP2B6", "*1/*6", "*4/*9", "Intermediate Metabolizer"]]
+        ["CYP2B6", "*1/*6", "*4/*9", "Intermediate Metabolizer"]
+    ]
     assert "not callable from a VCF" in calls.loc[0, "not_callable"]
 
 
@@ -195,16 +211,26 @@ def test_cli_calls_cyp2b6(tmp_path):
 def test_add_phenotypes_handles_cyp2b6_beside_the_other_genes_in_row_order():
     """CYP2B6 goes through the one phenotyper (stratify.pgx.phenotype; every CPIC CYP2B6 row is
     tested in tests/test_pgx_phenotype.py)."""
-    calls = pd.DataFrame({
-        "gene": ["CYP2C19", "CYP2B6", "CYP2D6", "CYP2B6", "CYP2B6", "CYP2B6"],
-        "diplotype": ["*1/*2", "*6/*6", "*1/*1", "*1/*13", "", "*1/*99"],
-        "status": ["called", "called", "called", "ambiguous", "no-call", "called"],
-        "alternatives": ["", "", "", "*6/*8", "", ""],
-        "note": ["", "", "", "", "missing positions", ""]}, index=[10, 11, 12, 13, 14, 15])
+    calls = pd.DataFrame(
+        {
+            "gene": ["CYP2C19", "CYP2B6", "CYP2D6", "CYP2B6", "CYP2B6", "CYP2B6"],
+            "diplotype": ["*1/*2", "*6/*6", "*1/*1", "*1/*13", "", "*1/*99"],
+            "status": ["called", "called", "called", "ambiguous", "no-call", "called"],
+            "alternatives": ["", "", "", "*6/*8", "", ""],
+            "note": ["", "", "", "", "missing positions", ""],
+        },
+        index=[10, 11, 12, 13, 14, 15],
+    )
     out = add_phenotypes(calls)
     assert list(out.index) == [10, 11, 12, 13, 14, 15]
-    assert out["phenotype"].tolist() == ["Intermediate Metabolizer", "Poor Metabolizer", "Normal Metabolizer",
-                                         "Indeterminate", "", "Indeterminate"]
+    assert out["phenotype"].tolist() == [
+        "Intermediate Metabolizer",
+        "Poor Metabolizer",
+        "Normal Metabolizer",
+        "Indeterminate",
+        "",
+        "Indeterminate",
+    ]
     assert "*99" in out.loc[15, "reason"]
     assert np.isnan(out.loc[11, "activity_score"]) and out.loc[12, "activity_score"] == 2.0
 
@@ -225,12 +251,14 @@ def test_callers_read_cyp2b6(tmp_path):
     stellar = tmp_path / "summary.tsv"
     stellar.write_text("P2\t*6/*9\n")
     assert read_calls(stellar, "stellarpgx", gene="CYP2B6")[["gene", "diplotype"]].values.tolist() == [
-        ["CYP2B6", "*6/*9"]]
+        ["CYP2B6", "*6/*9"]
+    ]
     pypgx = tmp_path / "data.tsv"
-    pypgx.write_text("\tGenotype\tPhenotype\tHaplotype1\tHaplotype2\tAlternativePhase\tVariantData\tCNV\n"
-                     "P3\t*1/*6\tIntermediate Metabolizer\t*1;\t*6;\t;\t;\tNormal\n")
-    assert read_calls(pypgx, "pypgx", gene="CYP2B6")[["gene", "diplotype"]].values.tolist() == [
-        ["CYP2B6", "*1/*6"]]
+    pypgx.write_text(
+        "\tGenotype\tPhenotype\tHaplotype1\tHaplotype2\tAlternativePhase\tVariantData\tCNV\n"
+        "P3\t*1/*6\tIntermediate Metabolizer\t*1;\t*6;\t;\t;\tNormal\n"
+    )
+    assert read_calls(pypgx, "pypgx", gene="CYP2B6")[["gene", "diplotype"]].values.tolist() == [["CYP2B6", "*1/*6"]]
     report = read_calls(EXAMPLES / "pharmcat.example2.report.tsv", "pharmcat_report", gene="CYP2B6")
     assert report[["gene", "diplotype", "status"]].values.tolist() == [["CYP2B6", "*1/*6", "called"]]
 
@@ -256,10 +284,16 @@ def test_config_schema_accepts_cyp2b6():
 def test_features_have_cyp2b6_rank():
     from stratify.features.table import available_features, pgx_features
 
-    calls = pd.DataFrame({"patient_id": ["P1", "P2", "P1"], "gene": ["CYP2B6", "CYP2B6", "CYP2C19"],
-                          "status": ["ambiguous", "no-call", "called"], "source_tool": "stratify-vcf",
-                          "phenotype": ["Intermediate Metabolizer", "", "Normal Metabolizer"],
-                          "activity_score": np.nan}).astype({"phenotype": str})
+    calls = pd.DataFrame(
+        {
+            "patient_id": ["P1", "P2", "P1"],
+            "gene": ["CYP2B6", "CYP2B6", "CYP2C19"],
+            "status": ["ambiguous", "no-call", "called"],
+            "source_tool": "stratify-vcf",
+            "phenotype": ["Intermediate Metabolizer", "", "Normal Metabolizer"],
+            "activity_score": np.nan,
+        }
+    ).astype({"phenotype": str})
     f = pgx_features(calls).set_index("patient_id")
     assert f.loc["P1", "cyp2b6_rank"] == 1.0 and np.isnan(f.loc["P2", "cyp2b6_rank"])
     assert f.loc["P1", "cyp2b6_phenotype"] == "Intermediate Metabolizer"
@@ -274,8 +308,13 @@ def _records(defs, chrom: str, samples: list[tuple[str, str]]) -> list[tuple[str
     for k, p in enumerate(defs.positions):
         code = {p.ref: "0", **{a: str(i + 1) for i, a in enumerate(p.alts)}}
         gts = [f"{code[_haplotype(defs, a)[k]]}/{code[_haplotype(defs, b)[k]]}" for a, b in samples]
-        recs.append((chrom, p.pos, "\t".join([chrom, str(p.pos), p.rsid or ".", p.ref, ",".join(p.alts), ".",
-                                              "PASS", ".", "GT", *gts])))
+        recs.append(
+            (
+                chrom,
+                p.pos,
+                "\t".join([chrom, str(p.pos), p.rsid or ".", p.ref, ",".join(p.alts), ".", "PASS", ".", "GT", *gts]),
+            )
+        )
     return recs
 
 
@@ -287,7 +326,8 @@ def two_gene_vcf(tmp_path_factory, defs):
     c19 = load_definitions("CYP2C19")
     b6 = [("*1", "*6"), ("*6", "*6"), ("*1", "*1"), ("*4", "*4")]
     recs = _records(c19, "chr10", [("*1", "*1"), ("*1", "*2"), ("*1", "*17"), ("*2", "*2")]) + _records(
-        defs, "chr19", b6)
+        defs, "chr19", b6
+    )
     return write_vcf(tmp_path_factory.mktemp("v") / "two.vcf.gz", ["S1", "S2", "S3", "S4"], recs)
 
 
@@ -302,11 +342,13 @@ def test_genotype_stage_reads_both_genes_sharded_or_not(two_gene_vcf):
     cfg = settings({"genotypes": {"sample_chunk": 2, "pca": {"n_components": 2}}})
     plan = make_plan(two_gene_vcf, patient_ids=pids, cfg=cfg, seed=0)
     pca = fit_pca(plan, seed=0)
-    sharded = merge(plan, pca, {j: run_shard(plan, j, pca, []) for j in plan["jobs"]}, [], sample_map=None,
-                    patient_ids=pids)["pgx_genotypes"]
+    sharded = merge(
+        plan, pca, {j: run_shard(plan, j, pca, []) for j in plan["jobs"]}, [], sample_map=None, patient_ids=pids
+    )["pgx_genotypes"]
     key = ["gene", "patient_id", "pos"]
-    pd.testing.assert_frame_equal(sharded.sort_values(key).reset_index(drop=True),
-                                  one.sort_values(key).reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        sharded.sort_values(key).reset_index(drop=True), one.sort_values(key).reset_index(drop=True)
+    )
 
 
 def test_genotype_stage_skips_a_gene_whose_contig_the_header_lacks(tmp_path, defs):
@@ -328,19 +370,26 @@ def test_genotype_stage_skips_a_gene_whose_contig_the_header_lacks(tmp_path, def
     assert set(res["pgx_genotypes"]["gene"]) == {"CYP2C19"}
     assert res["summary"]["pgx_genes_not_in_vcf"] == {
         "CYP2B6": "the VCF header lists no contig chr19 or 19: CYP2B6 is not called from the VCF (give its calls "
-                  "from another tool, inputs.star_alleles)"}
+        "from another tool, inputs.star_alleles)"
+    }
 
 
 def test_run_pgx_calls_both_genes_and_not_genotyped_patients(tmp_path, two_gene_vcf):
     from stratify.genotypes.shards import genotype_stage
-    from stratify.pgx.stage import run_pgx
     from stratify.io.tables import read_table, write_table
+    from stratify.pgx.stage import run_pgx
 
     results = tmp_path / "results"
-    write_table(pd.DataFrame({"patient_id": ["S1", "S2", "S3", "S4", "P9"]}), results / "validate" /
-                "patients.parquet", kind="input.patients")
-    write_table(pd.DataFrame({"patient_id": pd.Series([], dtype=str)}), results / "validate" /
-                "treatments.parquet", kind="input.treatments")
+    write_table(
+        pd.DataFrame({"patient_id": ["S1", "S2", "S3", "S4", "P9"]}),
+        results / "validate" / "patients.parquet",
+        kind="input.patients",
+    )
+    write_table(
+        pd.DataFrame({"patient_id": pd.Series([], dtype=str)}),
+        results / "validate" / "treatments.parquet",
+        kind="input.treatments",
+    )
     res = genotype_stage(two_gene_vcf, patient_ids={"S1", "S2", "S3", "S4", "P9"}, n_components=0)
     write_table(res["pgx_genotypes"], results / "genotypes" / "pgx_genotypes.parquet", kind="genotypes.pgx")
     (results / "genotypes" / "summary.json").write_text(json.dumps(res["summary"]))
@@ -350,7 +399,11 @@ def test_run_pgx_calls_both_genes_and_not_genotyped_patients(tmp_path, two_gene_
     b6 = calls[calls["gene"] == "CYP2B6"].set_index("patient_id")
     assert b6.loc[["S1", "S2", "S3", "S4"], "diplotype"].tolist() == ["*1/*6", "*6/*6", "*1/*1", "*4/*4"]
     assert b6.loc[["S1", "S2", "S3", "S4"], "phenotype"].tolist() == [
-        "Intermediate Metabolizer", "Poor Metabolizer", "Normal Metabolizer", "Ultrarapid Metabolizer"]
+        "Intermediate Metabolizer",
+        "Poor Metabolizer",
+        "Normal Metabolizer",
+        "Ultrarapid Metabolizer",
+    ]
     assert b6.loc["S1", "alternatives"] == "*4/*9"
     assert (b6.loc["P9", "status"], b6.loc["P9", "phenotype"]) == ("no-call", "")
     c19 = calls[calls["gene"] == "CYP2C19"].set_index("patient_id")

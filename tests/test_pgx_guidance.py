@@ -79,12 +79,7 @@ def one(out, gene):
 
 def test_table_has_every_drug_gene_phenotype_exactly_once():
     g = load_guidance()
-    expected = {
-        (drug, gene, p)
-        for gene, drugs in EXPECTED_PAIRS.items()
-        for drug in drugs
-        for p in PHENOTYPES[gene]
-    }
+    expected = {(drug, gene, p) for gene, drugs in EXPECTED_PAIRS.items() for drug in drugs for p in PHENOTYPES[gene]}
     got = list(zip(g["drug"], g["gene"], g["phenotype"]))
     assert len(got) == len(set(got))
     assert set(got) == expected
@@ -116,11 +111,13 @@ def test_likely_phenotypes_share_the_definite_recommendation():
 
 def test_guidelines_are_the_current_ones():
     g = load_guidance()
-    ssri = g[g["drug"].isin(["citalopram", "escitalopram", "sertraline", "paroxetine",
-                             "fluvoxamine", "vortioxetine", "venlafaxine"])]
+    ssri = g[
+        g["drug"].isin(
+            ["citalopram", "escitalopram", "sertraline", "paroxetine", "fluvoxamine", "vortioxetine", "venlafaxine"]
+        )
+    ]
     assert ssri["guideline"].str.contains("Bousman").all()
-    assert g.loc[g["drug"].isin([*TERTIARY, "nortriptyline", "desipramine"]),
-                 "guideline"].str.contains("Hicks").all()
+    assert g.loc[g["drug"].isin([*TERTIARY, "nortriptyline", "desipramine"]), "guideline"].str.contains("Hicks").all()
     # The superseded 2015 SSRI guideline said "consider an alternative" for CYP2C19 RM;
     # CPIC 2023 starts sertraline at the standard dose.
     rm = g.query("drug == 'sertraline' and gene == 'CYP2C19' and phenotype == @RM")
@@ -246,9 +243,7 @@ def test_venlafaxine_ultrarapid_has_no_cpic_action_so_no_flag():
 
 
 def test_amitriptyline_cyp2c19_ultrarapid_avoid_and_both_genes():
-    out = patient_guidance(
-        pd.DataFrame([trial("amitriptyline")]), phen(CYP2C19=UM, CYP2D6=NM)
-    )
+    out = patient_guidance(pd.DataFrame([trial("amitriptyline")]), phen(CYP2C19=UM, CYP2D6=NM))
     assert sorted(out["gene"]) == ["CYP2C19", "CYP2D6"]
     c19, d6 = one(out, "CYP2C19"), one(out, "CYP2D6")
     assert c19["action"] == "avoid"
@@ -261,9 +256,7 @@ def test_amitriptyline_cyp2c19_ultrarapid_avoid_and_both_genes():
 def test_nortriptyline_has_no_cyp2c19_row():
     g = load_guidance()
     assert g.query("drug == 'nortriptyline' and gene == 'CYP2C19'").empty
-    out = patient_guidance(
-        pd.DataFrame([trial("nortriptyline")]), phen(CYP2C19=UM, CYP2D6=UM)
-    )
+    out = patient_guidance(pd.DataFrame([trial("nortriptyline")]), phen(CYP2C19=UM, CYP2D6=UM))
     assert list(out["gene"]) == ["CYP2D6"]
     assert bool(one(out, "CYP2D6")["possible_pk_nonresponse"]) is True
 
@@ -329,8 +322,18 @@ def test_every_rapid_direction_row_flags_and_no_slow_row_does():
 
 def test_output_columns_and_types():
     out = patient_guidance(pd.DataFrame([trial("escitalopram")]), phen(CYP2C19=UM))
-    for c in ["patient_id", "episode", "trial", "agent", "gene", "phenotype",
-              "recommendation", "action", "guideline", "possible_pk_nonresponse"]:
+    for c in [
+        "patient_id",
+        "episode",
+        "trial",
+        "agent",
+        "gene",
+        "phenotype",
+        "recommendation",
+        "action",
+        "guideline",
+        "possible_pk_nonresponse",
+    ]:
         assert c in out.columns
     assert out["possible_pk_nonresponse"].dtype == bool
     assert out["possible_pk_intolerance"].dtype == bool
@@ -343,13 +346,9 @@ def test_output_columns_and_types():
 
 def test_missing_columns_raise():
     with pytest.raises(InputError, match="treatments table lacks column"):
-        patient_guidance(
-            pd.DataFrame([trial("escitalopram")]).drop(columns="agent"), phen(CYP2C19=UM)
-        )
+        patient_guidance(pd.DataFrame([trial("escitalopram")]).drop(columns="agent"), phen(CYP2C19=UM))
     with pytest.raises(InputError, match="phenotypes table lacks column"):
-        patient_guidance(
-            pd.DataFrame([trial("escitalopram")]), phen(CYP2C19=UM).drop(columns="gene")
-        )
+        patient_guidance(pd.DataFrame([trial("escitalopram")]), phen(CYP2C19=UM).drop(columns="gene"))
 
 
 def test_duplicate_phenotype_row_raises():
@@ -395,15 +394,24 @@ def test_a_trial_shorter_than_four_weeks_is_not_a_failure():
 def test_pct_change_without_scores_decides_a_failed_trial():
     from stratify.pgx.guidance import patient_guidance
 
-    tr = pd.DataFrame({"patient_id": ["p1", "p1"], "episode": [1, 1], "trial": [1, 2],
-                       "modality": ["medication", "medication"], "agent": ["escitalopram", "citalopram"],
-                       "duration_weeks": [8, 8], "pct_change": [10.0, 70.0], "prospective": False})
+    tr = pd.DataFrame(
+        {
+            "patient_id": ["p1", "p1"],
+            "episode": [1, 1],
+            "trial": [1, 2],
+            "modality": ["medication", "medication"],
+            "agent": ["escitalopram", "citalopram"],
+            "duration_weeks": [8, 8],
+            "pct_change": [10.0, 70.0],
+            "prospective": False,
+        }
+    )
     ph = pd.DataFrame({"patient_id": ["p1"], "gene": ["CYP2C19"], "phenotype": ["Ultrarapid Metabolizer"]})
     out = patient_guidance(tr, ph)
     assert out["failed"].tolist() == [True, False]
     assert out["possible_pk_nonresponse"].tolist() == [True, False]
     bad = tr.assign(baseline_score=[20.0, 20.0], end_score=[18.0, 6.0])
-    bad.loc[1, "pct_change"] = 30.0   # the scores say 70%
+    bad.loc[1, "pct_change"] = 30.0  # the scores say 70%
     with pytest.raises(InputError, match="patient p1, episode 1, trial 2: pct_change 30 disagrees"):
         patient_guidance(bad, ph)
 
@@ -425,13 +433,16 @@ def test_tca_classifications_are_cpic_s():
     assert (g != "").all()
 
 
-@pytest.mark.parametrize("drug,dose,flagged,why", [
-    ("escitalopram", 10.0, True, "not above the standard starting dose 10 mg/day"),
-    ("escitalopram", 20.0, False, "titrated to 20 mg/day"),
-    ("escitalopram", None, False, "dose is not recorded"),
-    ("citalopram", 20.0, True, "starting dose 20 mg/day"),
-    ("citalopram", 40.0, False, "above the standard starting dose 20"),
-])
+@pytest.mark.parametrize(
+    "drug,dose,flagged,why",
+    [
+        ("escitalopram", 10.0, True, "not above the standard starting dose 10 mg/day"),
+        ("escitalopram", 20.0, False, "titrated to 20 mg/day"),
+        ("escitalopram", None, False, "dose is not recorded"),
+        ("citalopram", 20.0, True, "starting dose 20 mg/day"),
+        ("citalopram", 40.0, False, "above the standard starting dose 20"),
+    ],
+)
 def test_rapid_metabolizer_flag_needs_a_trial_at_the_starting_dose(drug, dose, flagged, why):
     r = one(patient_guidance(pd.DataFrame([trial(drug, dose_mg_day=dose)]), phen(CYP2C19=RM)), "CYP2C19")
     assert r["action"] == "dose_change" and r["classification"] == "optional"
@@ -446,8 +457,9 @@ def test_ultrarapid_flag_does_not_depend_on_dose():
 
 
 def d6(pid="p1", phenotype=NM, score=2.0, **extra):
-    return pd.DataFrame([{"patient_id": pid, "gene": "CYP2D6", "phenotype": phenotype,
-                          "activity_score": score, **extra}])
+    return pd.DataFrame(
+        [{"patient_id": pid, "gene": "CYP2D6", "phenotype": phenotype, "activity_score": score, **extra}]
+    )
 
 
 def test_fluoxetine_makes_a_normal_metabolizer_poor_for_a_concurrent_nortriptyline():
@@ -471,10 +483,15 @@ def test_a_switch_is_not_concurrent():
 def test_augmentation_belongs_to_the_latest_medication_trial_before_it():
     from stratify.pgx.phenoconversion import concurrent_agents
 
-    tr = pd.DataFrame([trial("sertraline", trial_no=1), trial("nortriptyline", trial_no=2),
-                       trial("bupropion", trial_no=3, modality="augmentation"),
-                       trial("lithium", trial_no=4, modality="augmentation"),
-                       trial("venlafaxine", trial_no=1, pid="p2", episode=2)])
+    tr = pd.DataFrame(
+        [
+            trial("sertraline", trial_no=1),
+            trial("nortriptyline", trial_no=2),
+            trial("bupropion", trial_no=3, modality="augmentation"),
+            trial("lithium", trial_no=4, modality="augmentation"),
+            trial("venlafaxine", trial_no=1, pid="p2", episode=2),
+        ]
+    )
     c = concurrent_agents(tr)
     assert c[("p1", 1, 1)] == {"sertraline"}
     assert c[("p1", 1, 2)] == c[("p1", 1, 3)] == {"nortriptyline", "bupropion", "lithium"}
@@ -518,8 +535,12 @@ def test_moderate_cyp2c19_inhibitor_is_reported_not_applied():
 
 
 def both(c19, b6, pid="p1"):
-    return pd.DataFrame([{"patient_id": pid, "gene": "CYP2C19", "phenotype": c19},
-                         {"patient_id": pid, "gene": "CYP2B6", "phenotype": b6}])
+    return pd.DataFrame(
+        [
+            {"patient_id": pid, "gene": "CYP2C19", "phenotype": c19},
+            {"patient_id": pid, "gene": "CYP2B6", "phenotype": b6},
+        ]
+    )
 
 
 def test_sertraline_cyp2b6_alone_and_with_cyp2c19():
@@ -565,10 +586,16 @@ def test_candidates_that_differ_are_listed_and_that_agree_are_used():
     assert "*4/*4: Poor Metabolizer -> avoid (strong)" in r["candidates"]
     assert bool(r["possible_pk_intolerance"]) is False
     # a strong inhibitor makes both candidates poor metabolizers: one answer
-    r = one(patient_guidance(pd.DataFrame([trial("nortriptyline+paroxetine")]), ph).query(
-        "agent == 'nortriptyline'"), "CYP2D6")
+    r = one(
+        patient_guidance(pd.DataFrame([trial("nortriptyline+paroxetine")]), ph).query("agent == 'nortriptyline'"),
+        "CYP2D6",
+    )
     assert r["phenotype"] == PM and r["action"] == "avoid"
-    agree = d6(phenotype=IND, score=None, candidate_phenotypes="*1/*4: Intermediate Metabolizer; *1/*5: Intermediate Metabolizer")
+    agree = d6(
+        phenotype=IND,
+        score=None,
+        candidate_phenotypes="*1/*4: Intermediate Metabolizer; *1/*5: Intermediate Metabolizer",
+    )
     r = one(patient_guidance(pd.DataFrame([trial("nortriptyline")]), agree), "CYP2D6")
     assert (r["genotype_phenotype"], r["phenotype"], r["action"]) == (IM, IM, "dose_change")
     assert r["candidates"] == ""
@@ -600,8 +627,9 @@ def test_corrupted_new_tables_raise(tmp_path, monkeypatch):
     monkeypatch.setattr(guidance_mod, "resource_dir", lambda: tmp_path)
     pc.load_inhibitors.cache_clear()
     try:
-        (tmp_path / pc.INHIBITOR_FILE).write_text("agent\tgene\tstrength\tactivity_factor\tsource\tverified\tnotes\n"
-                                                  "x\tCYP2D6\tvery\t0\ts\tyes\t\n")
+        (tmp_path / pc.INHIBITOR_FILE).write_text(
+            "agent\tgene\tstrength\tactivity_factor\tsource\tverified\tnotes\nx\tCYP2D6\tvery\t0\ts\tyes\t\n"
+        )
         with pytest.raises(PgxError, match="very"):
             pc.load_inhibitors()
     finally:

@@ -6,9 +6,9 @@ import doctest
 import importlib.util
 import io
 import json
+import math
 import subprocess
 import sys
-import math
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,6 @@ import pytest
 import stratify.pgx.phenotype as phenotype_mod
 from stratify.errors import PgxError
 from stratify.io.paths import resource_dir
-from stratify.pgx.phenotype import cyp2b6_phenotype
 from stratify.pgx import (
     add_phenotypes,
     call_diplotypes,
@@ -28,6 +27,7 @@ from stratify.pgx import (
     read_calls,
     read_vcf_genotypes,
 )
+from stratify.pgx.phenotype import cyp2b6_phenotype
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data" / "pgx"
@@ -41,8 +41,10 @@ PM, IM, NM, UM, IND = (
 )
 
 CPIC_DIR = SHARED / "pharmcat" / "phenotype"
-needs_cpic = pytest.mark.skipif(not (CPIC_DIR / "cpic_CYP2D6.json").is_file(),
-                                reason=f"CPIC's source tables are not here ({CPIC_DIR}): shared data absent")
+needs_cpic = pytest.mark.skipif(
+    not (CPIC_DIR / "cpic_CYP2D6.json").is_file(),
+    reason=f"CPIC's source tables are not here ({CPIC_DIR}): shared data absent",
+)
 
 # CPIC's CYP2D6 activity values (cpic_CYP2D6.json, 2024-08-27); facts.md §1 lists examples
 CPIC_CYP2D6 = {
@@ -73,24 +75,42 @@ def _build_script():
 @needs_cpic
 def test_shipped_tables_are_what_the_build_script_makes_from_cpic():
     built = _build_script().build(CPIC_DIR)
-    assert set(built) == {"CYP2D6_activity.tsv", "CYP2D6_phenotype_bands.tsv", "CYP2C19_phenotype.json",
-                          "CYP2B6_phenotype.json"}
+    assert set(built) == {
+        "CYP2D6_activity.tsv",
+        "CYP2D6_phenotype_bands.tsv",
+        "CYP2C19_phenotype.json",
+        "CYP2B6_phenotype.json",
+    }
     for name, content in built.items():
         assert (resource_dir() / "pgx" / name).read_bytes() == content, name
-    for gene in ("CYP2C19", "CYP2B6"):   # byte-identical copies
+    for gene in ("CYP2C19", "CYP2B6"):  # byte-identical copies
         assert built[f"{gene}_phenotype.json"] == (CPIC_DIR / f"{gene}.json").read_bytes()
     assert _build_script().main(["--check"]) == 0
 
 
 @needs_cpic
-@pytest.mark.parametrize("edit, message", [
-    (lambda d: d["activityValues"].update({"*41x2": "0.75"}), "namedAlleles and activityValues disagree"),
-    (lambda d: [a.update({"activityValue": "0.75"}) for a in d["namedAlleles"] if a["name"] == "*41x2"]
-     and d["activityValues"].update({"*41x2": "0.75"}), r"\*41x2 has 0.75, not 2 x \*41"),
-    (lambda d: d["diplotypes"][0].update({"activityScore": "2.5"}), r"\*1/\*1 scores 2.5, not the sum"),
-    (lambda d: [r.update({"generesult": "Normal Metabolizer", "phenotype": "Normal Metabolizer"})
-                for r in d["diplotypes"] if r["diplotype"] == "*1/*4"], "phenotype bands .* are not Caudle"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda d: d["activityValues"].update({"*41x2": "0.75"}), "namedAlleles and activityValues disagree"),
+        (
+            lambda d: (
+                [a.update({"activityValue": "0.75"}) for a in d["namedAlleles"] if a["name"] == "*41x2"]
+                and d["activityValues"].update({"*41x2": "0.75"})
+            ),
+            r"\*41x2 has 0.75, not 2 x \*41",
+        ),
+        (lambda d: d["diplotypes"][0].update({"activityScore": "2.5"}), r"\*1/\*1 scores 2.5, not the sum"),
+        (
+            lambda d: [
+                r.update({"generesult": "Normal Metabolizer", "phenotype": "Normal Metabolizer"})
+                for r in d["diplotypes"]
+                if r["diplotype"] == "*1/*4"
+            ],
+            "phenotype bands .* are not Caudle",
+        ),
+    ],
+)
 def test_build_script_refuses_cpic_data_that_break_its_rules(tmp_path, capsys, edit, message):
     d = json.loads((CPIC_DIR / "cpic_CYP2D6.json").read_text(encoding="utf-8"))
     edit(d)
@@ -113,8 +133,7 @@ def test_cyp2d6_table_holds_cpic_values():
             assert float(table.loc[f"*{n}", "activity_value"]) == value, n
     # CPIC lowered *9 and *41 from 0.5 to 0.25 (facts.md §1); PyPGx's table still had 0.5
     assert table.loc[["*9", "*10", "*41"], "activity_value"].tolist() == ["0.25"] * 3
-    assert table.loc[["*1x2", "*41x3", "*1x≥3", "*4x≥3"], "activity_value"].tolist() == ["2.0", "0.75", "≥3.0",
-                                                                                        "0.0"]
+    assert table.loc[["*1x2", "*41x3", "*1x≥3", "*4x≥3"], "activity_value"].tolist() == ["2.0", "0.75", "≥3.0", "0.0"]
     bands = pd.read_csv(resource_dir() / "pgx" / "CYP2D6_phenotype_bands.tsv", sep="\t")
     assert bands.values.tolist()[:3] == [[PM, 0.0, 0.0], [IM, 0.25, 1.0], [NM, 1.25, 2.25]]
     assert bands.values.tolist()[3][:2] == [UM, 2.5] and math.isnan(bands.values.tolist()[3][2])
@@ -155,11 +174,15 @@ def test_every_cpic_cyp2d6_row_phenotype_and_activity_score():
         out = _every_row(rows, "CYP2D6", swap=swap)
         score = out["activity_score"].map(lambda x: "n/a" if math.isnan(x) else str(x))
         score = np.where(out["activity_lower_bound"], "≥" + score, score)
-        got = pd.DataFrame({"diplotype": [r["diplotype"] for r in rows], "phenotype": out["phenotype"],
-                            "activity_score": score})
-        want = pd.DataFrame({k: [r[k if k != "phenotype" else "generesult"] for r in rows]
-                             for k in ("diplotype", "phenotype", "activityScore")}).rename(
-            columns={"activityScore": "activity_score"})
+        got = pd.DataFrame(
+            {"diplotype": [r["diplotype"] for r in rows], "phenotype": out["phenotype"], "activity_score": score}
+        )
+        want = pd.DataFrame(
+            {
+                k: [r[k if k != "phenotype" else "generesult"] for r in rows]
+                for k in ("diplotype", "phenotype", "activityScore")
+            }
+        ).rename(columns={"activityScore": "activity_score"})
         diff = got[(got != want).any(axis=1)]
         assert diff.empty, f"{len(diff)} rows differ from CPIC, first: {diff.head(3).values.tolist()}"
     assert (out["phenotype"] != IND).sum() == 3828
@@ -197,11 +220,22 @@ def test_cyp2c19_table_follows_facts_rules():
 @pytest.mark.parametrize(
     "diplotype, expected",
     [
-        ("*1/*1", NM), ("*1/*38", NM), ("*38/*38", NM), ("*1/*17", "Rapid Metabolizer"), ("*17/*17", UM),
-        ("*1/*2", IM), ("*2/*17", IM), ("*2/*2", PM), ("*2/*3", PM), ("*1/*9", "Likely Intermediate Metabolizer"),
-        ("*2/*9", "Likely Poor Metabolizer"), ("*1/*12", IND),
+        ("*1/*1", NM),
+        ("*1/*38", NM),
+        ("*38/*38", NM),
+        ("*1/*17", "Rapid Metabolizer"),
+        ("*17/*17", UM),
+        ("*1/*2", IM),
+        ("*2/*17", IM),
+        ("*2/*2", PM),
+        ("*2/*3", PM),
+        ("*1/*9", "Likely Intermediate Metabolizer"),
+        ("*2/*9", "Likely Poor Metabolizer"),
+        ("*1/*12", IND),
         ("*1/*41", IND),  # *41 is defined but not in CPIC's phenotype table
-        ("*1/*99", IND), ("CYP2C19*1/CYP2C19*2", IM), ("", ""),
+        ("*1/*99", IND),
+        ("CYP2C19*1/CYP2C19*2", IM),
+        ("", ""),
     ],
 )
 def test_cyp2c19_examples(diplotype, expected):
@@ -310,33 +344,48 @@ def _calls(rows):
 
 
 def test_add_phenotypes_rules():
-    calls = _calls([
-        ("a", "CYP2C19", "*1/*2", "called", ""),
-        ("b", "CYP2C19", "*1/*35", "ambiguous", "*35/*38"),  # both IM: keep
-        ("c", "CYP2C19", "*4/*4", "ambiguous", "*4/*17;*17/*17"),  # PM/IM/UM: Indeterminate
-        ("d", "CYP2C19", "", "no-call", ""),
-        ("e", "CYP2D6", "*1/*4", "called", ""),
-        ("f", "CYP2D6", "*1/*46", "ambiguous", "*43/*45"),  # *43 unknown -> Indeterminate
-        ("g", "CYP2D6", "*1+*2/*68", "ambiguous", "*1/*2+*68;*1+*68/*2"),  # all 2.0
-        ("h", "CYP2D6", "*1/*10", "ambiguous", "*2/*17"),  # NM both, scores 1.25 vs 1.5
-        ("i", "CYP2D6", "", "no-call", ""),
-        ("j", "CYP2D6", "*1xN/*1", "called", ""),
-    ])
+    calls = _calls(
+        [
+            ("a", "CYP2C19", "*1/*2", "called", ""),
+            ("b", "CYP2C19", "*1/*35", "ambiguous", "*35/*38"),  # both IM: keep
+            ("c", "CYP2C19", "*4/*4", "ambiguous", "*4/*17;*17/*17"),  # PM/IM/UM: Indeterminate
+            ("d", "CYP2C19", "", "no-call", ""),
+            ("e", "CYP2D6", "*1/*4", "called", ""),
+            ("f", "CYP2D6", "*1/*46", "ambiguous", "*43/*45"),  # *43 unknown -> Indeterminate
+            ("g", "CYP2D6", "*1+*2/*68", "ambiguous", "*1/*2+*68;*1+*68/*2"),  # all 2.0
+            ("h", "CYP2D6", "*1/*10", "ambiguous", "*2/*17"),  # NM both, scores 1.25 vs 1.5
+            ("i", "CYP2D6", "", "no-call", ""),
+            ("j", "CYP2D6", "*1xN/*1", "called", ""),
+        ]
+    )
     out = add_phenotypes(calls)
     assert out["phenotype"].tolist() == [IM, IM, IND, "", IM, IND, NM, NM, "", UM]
     np.testing.assert_array_equal(
         out["activity_score"].to_numpy(), [np.nan, np.nan, np.nan, np.nan, 1.0, np.nan, 2.0, np.nan, np.nan, 3.0]
     )
     assert out["candidate_phenotypes"].tolist() == [
-        "", f"*1/*35: {IM}; *35/*38: {IM}", f"*4/*4: {PM}; *4/*17: {IM}; *17/*17: {UM}", "", "",
-        f"*1/*46: {NM}; *43/*45: {IND}", f"*1+*2/*68: {NM}; *1/*2+*68: {NM}; *1+*68/*2: {NM}",
-        f"*1/*10: {NM}; *2/*17: {NM}", "", ""]
+        "",
+        f"*1/*35: {IM}; *35/*38: {IM}",
+        f"*4/*4: {PM}; *4/*17: {IM}; *17/*17: {UM}",
+        "",
+        "",
+        f"*1/*46: {NM}; *43/*45: {IND}",
+        f"*1+*2/*68: {NM}; *1/*2+*68: {NM}; *1+*68/*2: {NM}",
+        f"*1/*10: {NM}; *2/*17: {NM}",
+        "",
+        "",
+    ]
     assert out["activity_lower_bound"].tolist() == [False] * 9 + [True]
     assert out["activity_score"].dtype == float and out["activity_lower_bound"].dtype == bool
     assert "phenotype" not in calls.columns  # input untouched
     assert list(out.columns[:5]) == list(calls.columns)
-    assert list(out.columns[5:]) == ["activity_score", "activity_lower_bound", "phenotype", "reason",
-                                     "candidate_phenotypes"]
+    assert list(out.columns[5:]) == [
+        "activity_score",
+        "activity_lower_bound",
+        "phenotype",
+        "reason",
+        "candidate_phenotypes",
+    ]
 
 
 def test_no_call_is_never_normal():
@@ -355,14 +404,20 @@ def test_add_phenotypes_missing_column():
 
 
 def test_add_phenotypes_unsupported_gene():
-    with pytest.raises(PgxError, match=r"^calls table, call 1 \(sample 'x', gene HLA-B\): gene 'HLA-B' has no "
-                                       "phenotype rules here; supported: CYP2B6, CYP2C19, CYP2D6"):
+    with pytest.raises(
+        PgxError,
+        match=r"^calls table, call 1 \(sample 'x', gene HLA-B\): gene 'HLA-B' has no "
+        "phenotype rules here; supported: CYP2B6, CYP2C19, CYP2D6",
+    ):
         add_phenotypes(_calls([("x", "HLA-B", "*15:02/*57:01", "called", "")]))
 
 
 def test_add_phenotypes_bad_status():
-    with pytest.raises(PgxError, match=r"call 1 \(sample 'x', gene CYP2C19\): status 'maybe'; expected one of "
-                                       "called, ambiguous, no-call"):
+    with pytest.raises(
+        PgxError,
+        match=r"call 1 \(sample 'x', gene CYP2C19\): status 'maybe'; expected one of "
+        "called, ambiguous, no-call",
+    ):
         add_phenotypes(_calls([("x", "CYP2C19", "*1/*1", "maybe", "")]))
 
 
@@ -375,7 +430,7 @@ def test_end_to_end_from_vcf():
     assert out.loc["s1s17", "phenotype"] == "Rapid Metabolizer"  # *1/*17 or *17/*38
     assert out.loc["s4bs17rs28399504missing", "phenotype"] == IND  # *4/*4, *4/*17, *17/*17
     assert out.loc["sUnks17", "phenotype"] == ""
-    assert out.loc["s2s2", "phenotype"] == ""   # ./. at rs12769205: a no-call naming *2/*2 (issue 8)
+    assert out.loc["s2s2", "phenotype"] == ""  # ./. at rs12769205: a no-call naming *2/*2 (issue 8)
     assert out.loc["s2s3", "phenotype"] in ("", IND)
 
 
@@ -395,35 +450,62 @@ def test_docstring_examples_run():
 
 # --------------------------------------------------------------------------- the reason, in the row
 
+
 def _called(gene, *dips, status="called", alternatives="", note=""):
-    return pd.DataFrame({"gene": [gene] * len(dips), "diplotype": list(dips), "status": status,
-                         "alternatives": alternatives, "note": note})
+    return pd.DataFrame(
+        {
+            "gene": [gene] * len(dips),
+            "diplotype": list(dips),
+            "status": status,
+            "alternatives": alternatives,
+            "note": note,
+        }
+    )
 
 
-@pytest.mark.parametrize("gene, dip, reason", [
-    ("CYP2D6", "*1/*999", "allele *999 is not in CPIC's CYP2D6 table"),
-    ("CYP2D6", "*999/*999", "allele *999 is not in CPIC's CYP2D6 table"),
-    ("CYP2D6", "*5/*other", "allele *other is not in CPIC's CYP2D6 table"),
-    ("CYP2D6", "*1/*22", "allele *22 has uncertain function in CPIC's CYP2D6 table (no activity value)"),
-    ("CYP2D6", "*1/*58", "allele *58 has unknown function in CPIC's CYP2D6 table (no activity value)"),
-    ("CYP2D6", "*1/*28x2", "allele *28 has uncertain function in CPIC's CYP2D6 table (no activity value)"),
-    ("CYP2D6", "*1/*4x0", "*4x0: zero copies is not a haplotype (the gene deletion is *5)"),
-    ("CYP2D6", "*1xN/*4", "copy number unknown (*1xN: 2 or more copies): the activity score is at least 2.0 "
-                          "(Normal Metabolizer) and more copies make it 3.0 (Ultrarapid Metabolizer), so the lower "
-                          "bound does not decide the phenotype"),
-    ("CYP2D6", "*10xN/*4", "copy number unknown (*10xN: 2 or more copies): the activity score is at least 0.5 "
-                           "(Intermediate Metabolizer) and more copies make it 1.25 (Normal Metabolizer) or 2.5 "
-                           "(Ultrarapid Metabolizer), so the lower bound does not decide the phenotype"),
-    ("CYP2D6", "*9x>=3/*41xN", "copy number unknown (*9x>=3: 3 or more copies; *41xN: 2 or more copies): the "
-                               "activity score is at least 1.25 (Normal Metabolizer) and more copies make it 2.5 "
-                               "(Ultrarapid Metabolizer), so the lower bound does not decide the phenotype"),
-    ("CYP2C19", "*1/*999", "allele *999 is not in CPIC's CYP2C19 table"),
-    ("CYP2C19", "*1/*41", "allele *41 is not in CPIC's CYP2C19 table"),
-    ("CYP2C19", "*12/*39", "allele *12 has uncertain function in CPIC's CYP2C19 table; allele *39 has uncertain "
-                           "function in CPIC's CYP2C19 table"),
-    ("CYP2B6", "*1/*3", "allele *3 has uncertain function in CPIC's CYP2B6 table"),
-    ("CYP2B6", "*1/*16", "allele *16 is not in CPIC's CYP2B6 table"),
-])
+@pytest.mark.parametrize(
+    "gene, dip, reason",
+    [
+        ("CYP2D6", "*1/*999", "allele *999 is not in CPIC's CYP2D6 table"),
+        ("CYP2D6", "*999/*999", "allele *999 is not in CPIC's CYP2D6 table"),
+        ("CYP2D6", "*5/*other", "allele *other is not in CPIC's CYP2D6 table"),
+        ("CYP2D6", "*1/*22", "allele *22 has uncertain function in CPIC's CYP2D6 table (no activity value)"),
+        ("CYP2D6", "*1/*58", "allele *58 has unknown function in CPIC's CYP2D6 table (no activity value)"),
+        ("CYP2D6", "*1/*28x2", "allele *28 has uncertain function in CPIC's CYP2D6 table (no activity value)"),
+        ("CYP2D6", "*1/*4x0", "*4x0: zero copies is not a haplotype (the gene deletion is *5)"),
+        (
+            "CYP2D6",
+            "*1xN/*4",
+            "copy number unknown (*1xN: 2 or more copies): the activity score is at least 2.0 "
+            "(Normal Metabolizer) and more copies make it 3.0 (Ultrarapid Metabolizer), so the lower "
+            "bound does not decide the phenotype",
+        ),
+        (
+            "CYP2D6",
+            "*10xN/*4",
+            "copy number unknown (*10xN: 2 or more copies): the activity score is at least 0.5 "
+            "(Intermediate Metabolizer) and more copies make it 1.25 (Normal Metabolizer) or 2.5 "
+            "(Ultrarapid Metabolizer), so the lower bound does not decide the phenotype",
+        ),
+        (
+            "CYP2D6",
+            "*9x>=3/*41xN",
+            "copy number unknown (*9x>=3: 3 or more copies; *41xN: 2 or more copies): the "
+            "activity score is at least 1.25 (Normal Metabolizer) and more copies make it 2.5 "
+            "(Ultrarapid Metabolizer), so the lower bound does not decide the phenotype",
+        ),
+        ("CYP2C19", "*1/*999", "allele *999 is not in CPIC's CYP2C19 table"),
+        ("CYP2C19", "*1/*41", "allele *41 is not in CPIC's CYP2C19 table"),
+        (
+            "CYP2C19",
+            "*12/*39",
+            "allele *12 has uncertain function in CPIC's CYP2C19 table; allele *39 has uncertain "
+            "function in CPIC's CYP2C19 table",
+        ),
+        ("CYP2B6", "*1/*3", "allele *3 has uncertain function in CPIC's CYP2B6 table"),
+        ("CYP2B6", "*1/*16", "allele *16 is not in CPIC's CYP2B6 table"),
+    ],
+)
 def test_indeterminate_phenotype_states_its_reason_in_the_row(gene, dip, reason):
     out = add_phenotypes(_called(gene, dip))
     assert out["phenotype"].item() == "Indeterminate"
@@ -431,17 +513,25 @@ def test_indeterminate_phenotype_states_its_reason_in_the_row(gene, dip, reason)
 
 
 def test_determinate_phenotype_has_no_reason_and_no_call_keeps_the_tools_note():
-    out = add_phenotypes(pd.concat([_called("CYP2D6", "*1/*4"),
-                                    _called("CYP2D6", "", status="no-call",
-                                            note="PharmCAT: 'Unknown/Unknown', no call")], ignore_index=True))
+    out = add_phenotypes(
+        pd.concat(
+            [
+                _called("CYP2D6", "*1/*4"),
+                _called("CYP2D6", "", status="no-call", note="PharmCAT: 'Unknown/Unknown', no call"),
+            ],
+            ignore_index=True,
+        )
+    )
     assert out["reason"].tolist() == ["", "no call: PharmCAT: 'Unknown/Unknown', no call"]
 
 
 def test_ambiguous_call_with_disagreeing_candidates_lists_them():
     out = add_phenotypes(_called("CYP2D6", "*1/*4", status="ambiguous", alternatives="*1/*999"))
     assert out["phenotype"].item() == "Indeterminate"
-    assert out["reason"].item() == ("ambiguous call whose candidates give different phenotypes: *1/*4 Intermediate "
-                                    "Metabolizer; *1/*999 Indeterminate (allele *999 is not in CPIC's CYP2D6 table)")
+    assert out["reason"].item() == (
+        "ambiguous call whose candidates give different phenotypes: *1/*4 Intermediate "
+        "Metabolizer; *1/*999 Indeterminate (allele *999 is not in CPIC's CYP2D6 table)"
+    )
 
 
 def test_ambiguous_candidates_agreeing_keep_the_phenotype_and_list_each():
@@ -463,20 +553,43 @@ def test_ambiguous_call_with_disagreeing_candidates_has_no_score():
     assert out["candidate_phenotypes"].item() == f"*1/*4: {IM}; *4/*4: {PM}"
 
 
-@pytest.mark.parametrize("diplotype, expected", [
-    ("*1/*1", NM), ("*1/*6", IM), ("*6/*1", IM), ("*6/*6", PM), ("*6/*18", PM), ("*1/*18", IM),
-    ("*1/*4", "Rapid Metabolizer"), ("*4/*4", UM), ("*4/*6", IM), ("*1/*3", IND), ("*6.001/*6", PM),
-    ("CYP2B6*1/CYP2B6*6", IM), ("", ""),
-])
+@pytest.mark.parametrize(
+    "diplotype, expected",
+    [
+        ("*1/*1", NM),
+        ("*1/*6", IM),
+        ("*6/*1", IM),
+        ("*6/*6", PM),
+        ("*6/*18", PM),
+        ("*1/*18", IM),
+        ("*1/*4", "Rapid Metabolizer"),
+        ("*4/*4", UM),
+        ("*4/*6", IM),
+        ("*1/*3", IND),
+        ("*6.001/*6", PM),
+        ("CYP2B6*1/CYP2B6*6", IM),
+        ("", ""),
+    ],
+)
 def test_cyp2b6_examples(diplotype, expected):
     assert cyp2b6_phenotype(diplotype) == expected
 
 
 def test_malformed_diplotype_in_a_table_names_the_record():
-    calls = pd.DataFrame({"sample": ["S1", "S2"], "gene": ["CYP2D6", "CYP2B6"], "diplotype": ["*1/*4", "*6"],
-                          "status": ["called", "called"], "alternatives": ["", ""]})
-    with pytest.raises(PgxError, match=r"^calls.tsv, call 2 \(sample 'S2', gene CYP2B6\): CYP2B6 diplotype '\*6': "
-                                       "expected two haplotypes joined by '/'"):
+    calls = pd.DataFrame(
+        {
+            "sample": ["S1", "S2"],
+            "gene": ["CYP2D6", "CYP2B6"],
+            "diplotype": ["*1/*4", "*6"],
+            "status": ["called", "called"],
+            "alternatives": ["", ""],
+        }
+    )
+    with pytest.raises(
+        PgxError,
+        match=r"^calls.tsv, call 2 \(sample 'S2', gene CYP2B6\): CYP2B6 diplotype '\*6': "
+        "expected two haplotypes joined by '/'",
+    ):
         add_phenotypes(calls, source="calls.tsv")
     calls.loc[1, ["diplotype", "status", "alternatives"]] = ["*1/*6", "ambiguous", "*6/*6/*6"]
     with pytest.raises(PgxError, match=r"call 2 \(sample 'S2', gene CYP2B6\): CYP2B6 diplotype '\*6/\*6/\*6'"):
@@ -500,8 +613,13 @@ CALLS_TSV = (
 
 
 def _cli(*args, stdin=None):
-    return subprocess.run([sys.executable, "-m", "stratify.cli", "pgx", "phenotype", *args], input=stdin,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "stratify.cli", "pgx", "phenotype", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_phenotype_command_writes_every_call(tmp_path):
@@ -511,8 +629,18 @@ def test_phenotype_command_writes_every_call(tmp_path):
     calls.write_text(CALLS_TSV, encoding="utf-8")
     assert main(["pgx", "phenotype", "--calls", str(calls), "--out", str(out)]) == 0
     got = pd.read_csv(out, sep="\t", keep_default_na=False, dtype=str)
-    assert list(got.columns) == ["sample", "gene", "diplotype", "phenotype", "activity_score",
-                                 "activity_lower_bound", "status", "reason", "alternatives", "candidate_phenotypes"]
+    assert list(got.columns) == [
+        "sample",
+        "gene",
+        "diplotype",
+        "phenotype",
+        "activity_score",
+        "activity_lower_bound",
+        "status",
+        "reason",
+        "alternatives",
+        "candidate_phenotypes",
+    ]
     shown = ["sample", "diplotype", "phenotype", "activity_score", "activity_lower_bound", "status"]
     assert got[shown].values.tolist() == [
         ["P1", "*1x2/*41", NM, "2.25", "False", "called"],
@@ -549,17 +677,29 @@ def test_phenotype_command_reads_other_callers_formats(tmp_path):
     assert got[["sample", "diplotype", "phenotype", "activity_score"]].values.tolist() == [["NA1", "*1/*9", NM, 1.25]]
 
 
-@pytest.mark.parametrize("content, tool, message", [
-    (None, "plain", "{p}: plain call file not found"),
-    ("sample\tgene\n", "plain", "{p}, line 1: missing column(s) diplotype; expected sample, gene, diplotype"),
-    ("sample\tgene\tdiplotype\nP1\tCYP2D6\t*1-*4\n", "plain",
-     "{p}, line 2, column 'diplotype': CYP2D6 diplotype '*1-*4' is malformed"),
-    ("sample\tgene\tdiplotype\tstatus\nP1\tCYP2D6\t*1/*4\tmaybe\n", "plain",
-     "{p}, line 2, column 'status': 'maybe'; expected one of called, ambiguous, no-call"),
-    ("sample\tgene\tdiplotype\nP1\tCYP2B6\t*6\n", "plain",
-     "{p}, line 2, column 'diplotype': CYP2B6 diplotype '*6' is malformed (one haplotype only)"),
-    ("x", "pharmgkb", "unknown star-allele caller 'pharmgkb'"),
-])
+@pytest.mark.parametrize(
+    "content, tool, message",
+    [
+        (None, "plain", "{p}: plain call file not found"),
+        ("sample\tgene\n", "plain", "{p}, line 1: missing column(s) diplotype; expected sample, gene, diplotype"),
+        (
+            "sample\tgene\tdiplotype\nP1\tCYP2D6\t*1-*4\n",
+            "plain",
+            "{p}, line 2, column 'diplotype': CYP2D6 diplotype '*1-*4' is malformed",
+        ),
+        (
+            "sample\tgene\tdiplotype\tstatus\nP1\tCYP2D6\t*1/*4\tmaybe\n",
+            "plain",
+            "{p}, line 2, column 'status': 'maybe'; expected one of called, ambiguous, no-call",
+        ),
+        (
+            "sample\tgene\tdiplotype\nP1\tCYP2B6\t*6\n",
+            "plain",
+            "{p}, line 2, column 'diplotype': CYP2B6 diplotype '*6' is malformed (one haplotype only)",
+        ),
+        ("x", "pharmgkb", "unknown star-allele caller 'pharmgkb'"),
+    ],
+)
 def test_phenotype_command_bad_input_is_one_named_error(tmp_path, content, tool, message):
     p = tmp_path / "calls.tsv"
     if content is not None:
@@ -573,8 +713,13 @@ def test_phenotype_command_bad_input_is_one_named_error(tmp_path, content, tool,
 def test_phenotype_command_bad_standard_input_is_named_so():
     res = _cli("--calls", "-", "--out", "-", stdin="sample\tgene\tdiplotype\nP1\tCYP2D6\t*1//*4\n")
     assert res.returncode == 2
-    assert res.stderr.strip().splitlines()[-1].startswith(
-        "stratify: error: <standard input>, line 2, column 'diplotype': CYP2D6 diplotype '*1//*4' is malformed")
+    assert (
+        res.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            "stratify: error: <standard input>, line 2, column 'diplotype': CYP2D6 diplotype '*1//*4' is malformed"
+        )
+    )
 
 
 def test_phenotype_command_unwritable_output(tmp_path, capsys):

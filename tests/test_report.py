@@ -50,18 +50,30 @@ def test_static_files_are_inlined_not_linked():
 
 def test_wilson_interval():
     lo, hi = wilson(0, 10)
-    assert lo == 0.0 and 0.27 < hi < 0.28      # 0/10: upper bound 0.278
+    assert lo == 0.0 and 0.27 < hi < 0.28  # 0/10: upper bound 0.278
     assert wilson(0, 0) == (None, None)
 
 
 def test_how_the_inputs_were_read_lists_spellings_and_assumptions():
     from stratify.report.sections.overview import how_read
 
-    man = {"assumed": {"treatments.episode": "t.tsv: no 'episode' column; episode 1 assumed for all 3 trials"},
-           "canonicalised": {"biomarkers": {"columns": {"visit": "week"}, "values": {"marker": {"CRP -> crp": 4}},
-                                            "missing": {"value": {"NA": 2}}}}}
+    man = {
+        "assumed": {"treatments.episode": "t.tsv: no 'episode' column; episode 1 assumed for all 3 trials"},
+        "canonicalised": {
+            "biomarkers": {
+                "columns": {"visit": "week"},
+                "values": {"marker": {"CRP -> crp": 4}},
+                "missing": {"value": {"NA": 2}},
+            }
+        },
+    }
     html = macro("table", how_read(man))
-    for text in ("episode 1 assumed for all 3 trials", "<td>visit</td><td>week</td>", "<td>CRP</td><td>crp</td>",
-                 "missing value in value", "<td>NA</td><td>missing</td>"):
+    for text in (
+        "episode 1 assumed for all 3 trials",
+        "<td>visit</td><td>week</td>",
+        "<td>CRP</td><td>crp</td>",
+        "missing value in value",
+        "<td>NA</td><td>missing</td>",
+    ):
         assert text in html, text
     assert how_read({}) is None

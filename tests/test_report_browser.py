@@ -24,7 +24,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shuti
 CHROMEDRIVER = shutil.which("chromedriver")
 needs_browser = pytest.mark.skipif(
     not (CHROMIUM and CHROMEDRIVER),
-    reason="headless Chromium not installed: apt-get install chromium chromium-driver (.ci/run does this)")
+    reason="headless Chromium not installed: apt-get install chromium chromium-driver (.ci/run does this)",
+)
 
 
 def _config(run, **report):
@@ -46,8 +47,14 @@ def browser(tmp_path_factory):
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    for a in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-              f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}", "--window-size=1400,1000"):
+    for a in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+        "--window-size=1400,1000",
+    ):
         opts.add_argument(a)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     drv = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
@@ -57,7 +64,7 @@ def browser(tmp_path_factory):
 
 
 def _open(drv, path: Path):
-    drv.get_log("performance")       # drop what an earlier page logged
+    drv.get_log("performance")  # drop what an earlier page logged
     drv.get_log("browser")
     drv.get(path.resolve().as_uri())
     assert drv.execute_script("return document.readyState") == "complete"
@@ -101,7 +108,8 @@ def test_report_renders_in_chromium_offline_without_errors(planted_run, browser,
     # every figure decoded (a broken data URI has naturalWidth 0)
     n_img, broken = browser.execute_script(
         "var i=[].slice.call(document.images);return [i.length, i.filter(function(x){"
-        "return !x.complete || x.naturalWidth===0;}).map(function(x){return x.alt;})];")
+        "return !x.complete || x.naturalWidth===0;}).map(function(x){return x.alt;})];"
+    )
     assert n_img >= 8 and broken == []
     # the per-patient view drew the highest prediction's patient, and finds any patient by identifier
     out = browser.find_element(By.ID, "pv-out")

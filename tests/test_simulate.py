@@ -65,7 +65,7 @@ def test_same_seed_same_files(tmp_path):
     # that happened to draw the same position)
     assert sum(int(f[1]) in pgx_pos for f in data if f[0] == "chr10") == 35
     assert 35 + 38 <= len(data) <= 35 + 40
-    assert all(len(f) == 9 + 60 for f in data)   # 9 fixed columns + 60 samples
+    assert all(len(f) == 9 + 60 for f in data)  # 9 fixed columns + 60 samples
     for role in ("patients", "symptoms", "treatments", "biomarkers", "cyrius", "truth"):
         assert a[role].read_bytes() == b[role].read_bytes(), role
     c = write_cohort(tmp_path / "c", n=60, seed=6, n_snps=40)
@@ -101,7 +101,7 @@ def test_planted_subgroup_has_higher_crp(planted, null):
     med = b.groupby("immune_metabolic")["mg_l"].median()
     # planted shift 1.1 on the log scale: a median ratio near e^1.1 = 3.0; require at least 2
     assert med[1] / med[0] > 2.0
-    assert med[0] == pytest.approx(1.2, rel=0.25)   # exp(log 1.2) outside the subgroup
+    assert med[0] == pytest.approx(1.2, rel=0.25)  # exp(log 1.2) outside the subgroup
 
 
 def test_planted_subgroup_has_more_aes(planted):
@@ -180,8 +180,9 @@ def demo_histories():
 
     c = simulate_cohort(800, seed=7)
     t = c["tables"]["treatments"].assign(prospective=lambda d: d["prospective"].astype("boolean"))
-    trials = assess_trials(t).merge(t[["patient_id", "episode", "trial", "sessions"]],
-                                    on=["patient_id", "episode", "trial"])
+    trials = assess_trials(t).merge(
+        t[["patient_id", "episode", "trial", "sessions"]], on=["patient_id", "episode", "trial"]
+    )
     sy = c["tables"]["symptoms"]
     h0 = instrument_totals(sy[sy["week"] == 0]).query("instrument == 'HAMD17'").set_index("patient_id")["total"]
     p = c["tables"]["patients"].assign(baseline_severity=lambda d: d["patient_id"].map(h0))
@@ -194,8 +195,9 @@ def stage_all_after_index(demo_histories):
     from stratify.trd import stage_all
 
     c, t, _ = demo_histories
-    trials = assess_trials(t).merge(t[["patient_id", "episode", "trial", "sessions"]],
-                                    on=["patient_id", "episode", "trial"])
+    trials = assess_trials(t).merge(
+        t[["patient_id", "episode", "trial", "sessions"]], on=["patient_id", "episode", "trial"]
+    )
     sy = c["tables"]["symptoms"]
     h0 = instrument_totals(sy[sy["week"] == 0]).query("instrument == 'HAMD17'").set_index("patient_id")["total"]
     p = c["tables"]["patients"].assign(baseline_severity=lambda d: d["patient_id"].map(h0))
@@ -239,8 +241,10 @@ def test_no_genotypes_writes_the_same_cohort_without_genetic_files(tmp_path):
     from stratify.cli import main
 
     a = write_cohort(tmp_path / "a", n=60, seed=5, n_snps=40)
-    assert main(["simulate", "--n", "60", "--seed", "5", "--snps", "40", "--no-genotypes",
-                 "--out", str(tmp_path / "b")]) == 0
+    assert (
+        main(["simulate", "--n", "60", "--seed", "5", "--snps", "40", "--no-genotypes", "--out", str(tmp_path / "b")])
+        == 0
+    )
     b = tmp_path / "b"
     assert not (b / "genotypes.vcf.gz").exists() and not (b / "cyp2d6.cyrius.tsv").exists()
     for role in ("patients", "symptoms", "treatments", "biomarkers", "sample_map", "truth"):

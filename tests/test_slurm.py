@@ -28,11 +28,27 @@ import time
 from pathlib import Path
 
 import pandas as pd
+
 from slurm_cluster import COHORT
 
 # rules that run as SLURM jobs (`all` has no job)
-SUBMITTED = {"simulate", "validate", "genotypes_plan", "genotypes_pca", "genotypes_shard", "genotypes", "pgx",
-             "clinical", "trd", "features", "subtype", "model", "heterogeneity", "explain", "report"}
+SUBMITTED = {
+    "simulate",
+    "validate",
+    "genotypes_plan",
+    "genotypes_pca",
+    "genotypes_shard",
+    "genotypes",
+    "pgx",
+    "clinical",
+    "trd",
+    "features",
+    "subtype",
+    "model",
+    "heterogeneity",
+    "explain",
+    "report",
+}
 # numbers computed the same way on both sides: equal up to float noise
 RTOL, ATOL = 1e-6, 1e-9
 
@@ -86,7 +102,7 @@ def test_workflow_under_slurm_matches_a_local_run(slurm_runs):
         rc_remote, rc_local = runs.wait(timeout=900)
         _check(runs, rc_remote, rc_local)
     finally:
-        runs.close()   # the daemons stop now, not at the end of the session
+        runs.close()  # the daemons stop now, not at the end of the session
 
 
 def _check(runs, rc_remote: int, rc_local: int) -> None:
@@ -94,12 +110,19 @@ def _check(runs, rc_remote: int, rc_local: int) -> None:
     run_slurm, run_local = runs.run_slurm, runs.run_local
     log_local, log_slurm = runs.logs["local"], runs.logs["slurm"]
     assert rc_local == 0, f"the local run failed (log {log_local}):\n{_tail(log_local)}"
-    assert rc_remote == 0, (f"the run under SLURM failed (snakemake log {log_slurm}, job logs under "
-                            f"{slurm_logs}, daemons' logs under {slurm.root / 'log'}):\n{_tail(log_slurm)}")
+    assert rc_remote == 0, (
+        f"the run under SLURM failed (snakemake log {log_slurm}, job logs under "
+        f"{slurm_logs}, daemons' logs under {slurm.root / 'log'}):\n{_tail(log_slurm)}"
+    )
 
     # every stage ran as its own SLURM job, and completed
-    jobs = subprocess.run(["squeue", "--states=all", "--noheader", "--format=%i|%T|%k"], env=slurm.env,
-                          capture_output=True, text=True, timeout=30)
+    jobs = subprocess.run(
+        ["squeue", "--states=all", "--noheader", "--format=%i|%T|%k"],
+        env=slurm.env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert jobs.returncode == 0, jobs.stderr
     states = {}
     for line in jobs.stdout.split():
@@ -111,22 +134,35 @@ def _check(runs, rc_remote: int, rc_local: int) -> None:
     assert all(set(s) == {"COMPLETED"} for s in states.values()), f"jobs by rule: {states}"
     assert len(states["genotypes_shard"]) == 2, f"jobs by rule: {states}"
     # one SLURM log per job, written by snakemake's jobstep on the node
-    job_logs = sorted(slurm_logs.glob("rule_*/**/*.log"))   # rule_<rule>/[<wildcards>/]<job id>.log
+    job_logs = sorted(slurm_logs.glob("rule_*/**/*.log"))  # rule_<rule>/[<wildcards>/]<job id>.log
     assert {p.relative_to(slurm_logs).parts[0].removeprefix("rule_") for p in job_logs} == SUBMITTED
     # each job ran its stage through srun, with the submitting environment: the plugin venv's stratify
     calls = [line.split("|") for line in srun_calls.read_text().split()]
-    assert len({job for job, _ in calls}) == len(SUBMITTED) + 1, calls   # + the second shard job
+    assert len({job for job, _ in calls}) == len(SUBMITTED) + 1, calls  # + the second shard job
     assert {exe for _, exe in calls} == {str(venv / "bin" / "stratify")}, calls
 
     a, b = run_slurm / "results" / COHORT, run_local / "results" / COHORT
-    for table, key in (("features/features.parquet", "patient_id"), ("subtype/assignments.parquet", "patient_id"),
-                       ("model/oof_predictions.parquet", "patient_id"), ("explain/shap_values.parquet", "patient_id")):
+    for table, key in (
+        ("features/features.parquet", "patient_id"),
+        ("subtype/assignments.parquet", "patient_id"),
+        ("model/oof_predictions.parquet", "patient_id"),
+        ("explain/shap_values.parquet", "patient_id"),
+    ):
         x, y = pd.read_parquet(a / table), pd.read_parquet(b / table)
-        pd.testing.assert_frame_equal(x.sort_values(key).reset_index(drop=True),
-                                      y.sort_values(key).reset_index(drop=True), rtol=RTOL, atol=ATOL,
-                                      obj=table)
-    for summary in ("features/summary.json", "subtype/summary.json", "model/metrics.json", "explain/summary.json",
-                    "heterogeneity/summary.json"):
+        pd.testing.assert_frame_equal(
+            x.sort_values(key).reset_index(drop=True),
+            y.sort_values(key).reset_index(drop=True),
+            rtol=RTOL,
+            atol=ATOL,
+            obj=table,
+        )
+    for summary in (
+        "features/summary.json",
+        "subtype/summary.json",
+        "model/metrics.json",
+        "explain/summary.json",
+        "heterogeneity/summary.json",
+    ):
         diffs = _compare(_json(a / summary), _json(b / summary), summary)
         assert not diffs, "SLURM and local runs differ:\n" + "\n".join(diffs[:20])
     metrics = _json(a / "model" / "metrics.json")

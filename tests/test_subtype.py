@@ -19,9 +19,18 @@ from stratify.subtype.subtyping import (
 
 
 def _config(**subtype):
-    sc = {"features": ["inflammatory_index", "metabolic_index", "aes", "anhedonia"], "max_k": 2, "n_init": 1,
-          "min_cluster_fraction": 0.05, "method": "gmm_bic", "n_null": 39, "n_bootstrap": 30, "alpha": 0.05,
-          "stable_jaccard": 0.75, "naming": {}}
+    sc = {
+        "features": ["inflammatory_index", "metabolic_index", "aes", "anhedonia"],
+        "max_k": 2,
+        "n_init": 1,
+        "min_cluster_fraction": 0.05,
+        "method": "gmm_bic",
+        "n_null": 39,
+        "n_bootstrap": 30,
+        "alpha": 0.05,
+        "stable_jaccard": 0.75,
+        "naming": {},
+    }
     sc.update(subtype)
     return {"seed": 0, "subtype": sc}
 
@@ -64,7 +73,7 @@ def test_small_cluster_solutions_are_not_chosen():
 def test_k_is_capped_at_half_the_patients():
     x = np.random.default_rng(0).normal(0, 1, (6, 2))
     est = GaussianMixtureBIC(max_k=6, n_init=1, random_state=0, min_cluster_fraction=0.0).fit(x)
-    assert sorted(est.bic_) == [1, 2, 3]   # k <= 6 // 2
+    assert sorted(est.bic_) == [1, 2, 3]  # k <= 6 // 2
 
 
 def test_estimator_conventions():
@@ -75,8 +84,16 @@ def test_estimator_conventions():
     x = np.random.default_rng(0).normal(0, 1, (40, 2))
     assert est.fit(x) is est
     learned = sorted(a for a in vars(est) if a not in ("max_k", "n_init", "min_cluster_fraction", "random_state"))
-    assert learned == ["bic_", "criterion_", "labels_", "model_", "n_clusters_", "n_components_", "n_features_in_",
-                       "skipped_"]
+    assert learned == [
+        "bic_",
+        "criterion_",
+        "labels_",
+        "model_",
+        "n_clusters_",
+        "n_components_",
+        "n_features_in_",
+        "skipped_",
+    ]
     assert (est.max_k, est.n_init, est.min_cluster_fraction, est.random_state) == (2, 1, 0.1, 3)
 
 
@@ -97,41 +114,49 @@ def test_estimator_can_be_cloned():
 
 # --------------------------------------------------------------------------- naming
 
+
 def _profile(rows):
     return pd.DataFrame(rows).rename_axis("cluster")
 
 
 def test_immune_metabolic_needs_inflammation_or_metabolism_and_aes():
-    prof = _profile([
-        {"inflammatory_index": 0.6, "metabolic_index": -1.0, "aes": 0.5, "anhedonia": 0.0},   # inflammatory
-        {"inflammatory_index": -1.0, "metabolic_index": 0.5, "aes": 0.9, "anhedonia": 0.0},   # metabolic
-    ])
+    prof = _profile(
+        [
+            {"inflammatory_index": 0.6, "metabolic_index": -1.0, "aes": 0.5, "anhedonia": 0.0},  # inflammatory
+            {"inflammatory_index": -1.0, "metabolic_index": 0.5, "aes": 0.9, "anhedonia": 0.0},  # metabolic
+        ]
+    )
     # both qualify; a name is given once, so the second takes the next matching rule (none here)
     assert name_clusters(prof) == {0: "immune-metabolic"}
     assert name_clusters(prof.iloc[[1]]) == {1: "immune-metabolic"}
 
 
-@pytest.mark.parametrize("row", [
-    {"inflammatory_index": 1.0, "metabolic_index": 1.0, "aes": 0.49, "anhedonia": 0.0},   # AES too low
-    {"inflammatory_index": 0.49, "metabolic_index": 0.49, "aes": 2.0, "anhedonia": 0.0},  # neither index
-    {"inflammatory_index": 0.0, "metabolic_index": 0.0, "aes": 0.0, "anhedonia": 0.0},
-])
+@pytest.mark.parametrize(
+    "row",
+    [
+        {"inflammatory_index": 1.0, "metabolic_index": 1.0, "aes": 0.49, "anhedonia": 0.0},  # AES too low
+        {"inflammatory_index": 0.49, "metabolic_index": 0.49, "aes": 2.0, "anhedonia": 0.0},  # neither index
+        {"inflammatory_index": 0.0, "metabolic_index": 0.0, "aes": 0.0, "anhedonia": 0.0},
+    ],
+)
 def test_cluster_matching_nothing_is_unlabelled(row):
     assert name_clusters(_profile([row])) == {}
 
 
 def test_other_rules_and_order():
-    prof = _profile([
-        {"inflammatory_index": 0.0, "aes": 0.0, "anhedonia": 0.8, "anxiety_somatization": 0.9},
-        {"inflammatory_index": 0.0, "aes": 0.0, "anhedonia": 0.0, "anxiety_somatization": 0.7},
-        {"inflammatory_index": 0.9, "aes": 0.9, "anhedonia": 0.9, "anxiety_somatization": 0.0},
-    ])
+    prof = _profile(
+        [
+            {"inflammatory_index": 0.0, "aes": 0.0, "anhedonia": 0.8, "anxiety_somatization": 0.9},
+            {"inflammatory_index": 0.0, "aes": 0.0, "anhedonia": 0.0, "anxiety_somatization": 0.7},
+            {"inflammatory_index": 0.9, "aes": 0.9, "anhedonia": 0.9, "anxiety_somatization": 0.0},
+        ]
+    )
     # cluster 0 matches anhedonic and anxious: the first rule wins
     assert name_clusters(prof) == {0: "anhedonic", 1: "anxious", 2: "immune-metabolic"}
 
 
 def test_missing_feature_cannot_satisfy_a_rule():
-    prof = _profile([{"inflammatory_index": 2.0, "metabolic_index": 2.0}])   # no aes column
+    prof = _profile([{"inflammatory_index": 2.0, "metabolic_index": 2.0}])  # no aes column
     assert name_clusters(prof) == {}
 
 
@@ -154,12 +179,19 @@ def test_a_condition_needs_its_interval_above_zero():
 
 # --------------------------------------------------------------------------- options, standardise, run_subtyping
 
+
 def test_options_defaults_are_the_config_schemas():
     from stratify.config import validate_config
 
-    cfg = validate_config({"cohort": "c", "genome_build": "GRCh38", "seed": 4,
-                           "inputs": {"patients": "p.tsv", "symptoms": "s.tsv"},
-                           "endpoint": {"instrument": "HAMD17", "week": 8}})
+    cfg = validate_config(
+        {
+            "cohort": "c",
+            "genome_build": "GRCh38",
+            "seed": 4,
+            "inputs": {"patients": "p.tsv", "symptoms": "s.tsv"},
+            "endpoint": {"instrument": "HAMD17", "week": 8},
+        }
+    )
     assert subtype_options(cfg) == SubtypeOptions(seed=4)
 
 
@@ -169,8 +201,7 @@ def test_options_from_a_config_carry_every_setting():
     assert o.features == ("inflammatory_index", "metabolic_index", "aes", "anhedonia")
     assert o.naming == {"sleepy": [{"features": ["sleep"], "min": 0.5}]}
     with pytest.raises(TypeError):
-        subtype_options({"seed": 0, "subtype": {"n_clusters": 3}})   # not an option
-
+        subtype_options({"seed": 0, "subtype": {"n_clusters": 3}})  # not an option
 
 
 def test_standardise_imputes_the_median():
@@ -180,7 +211,7 @@ def test_standardise_imputes_the_median():
     assert params["median"]["a"] == 3.0 and params["mean"]["a"] == 2.75
     assert z[:, 0] == pytest.approx((np.array([1, 3, 3, 4]) - 2.75) / np.sqrt(1.1875))
     assert n_imp.tolist() == [0, 1, 0, 0]
-    assert (z[:, 1] == 0).all() and params["sd"]["b"] == 1.0   # constant column: sd 0 replaced by 1
+    assert (z[:, 1] == 0).all() and params["sd"]["b"] == 1.0  # constant column: sd 0 replaced by 1
 
 
 def _features(groups, seed=0):
@@ -188,9 +219,16 @@ def _features(groups, seed=0):
     rng = np.random.default_rng(seed)
     frames = []
     for n, im, anh in groups:
-        frames.append(pd.DataFrame({
-            "inflammatory_index": rng.normal(im, 0.5, n), "metabolic_index": rng.normal(im, 0.5, n),
-            "aes": rng.normal(im * 3, 1.0, n), "anhedonia": rng.normal(anh, 1.0, n)}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "inflammatory_index": rng.normal(im, 0.5, n),
+                    "metabolic_index": rng.normal(im, 0.5, n),
+                    "aes": rng.normal(im * 3, 1.0, n),
+                    "anhedonia": rng.normal(anh, 1.0, n),
+                }
+            )
+        )
     df = pd.concat(frames, ignore_index=True)
     df.insert(0, "patient_id", [f"P{i}" for i in range(len(df))])
     return df
@@ -207,7 +245,7 @@ def test_run_subtyping_no_subtypes():
 
 def test_run_subtyping_finds_tests_and_names_the_planted_group():
     feats = _features([(150, 0.0, 0.0), (60, 2.5, 0.0)])
-    feats.loc[3, "aes"] = np.nan   # one imputed value
+    feats.loc[3, "aes"] = np.nan  # one imputed value
     assign, prof, summary = run_subtyping(feats, options=_options())
     assert summary["n_clusters"] == 2 and summary["claimed"] is True
     # tested before named: the existence test rejects one Gaussian and both clusters are stable
@@ -237,8 +275,8 @@ def test_kmeans_on_one_gaussian_is_not_claimed():
 
 def test_unstable_clusters_are_not_named():
     """Significant but unstable: claimed only when two clusters survive the bootstrap."""
-    feats = _features([(150, 0.0, 0.0), (150, 1.2, 0.0)])   # overlapping: mean Jaccard about 0.995
-    cfg = _config(stable_jaccard=1.0)            # a threshold only perfect stability passes
+    feats = _features([(150, 0.0, 0.0), (150, 1.2, 0.0)])  # overlapping: mean Jaccard about 0.995
+    cfg = _config(stable_jaccard=1.0)  # a threshold only perfect stability passes
     assign, prof, summary = run_subtyping(feats, options=subtype_options(cfg))
     assert summary["existence_test"]["p_value"] < 0.05 and summary["claimed"] is False
     assert "fewer than two clusters are stable under the bootstrap" in summary["statement"]
@@ -264,7 +302,7 @@ def test_subtype_adds_to_severity_is_null_when_clusters_do_not_matter():
 
 def test_run_subtyping_needs_two_features():
     feats = _features([(50, 0.0, 0.0)])[["patient_id", "aes"]]
-    feats["inflammatory_index"] = np.nan   # present but empty
+    feats["inflammatory_index"] = np.nan  # present but empty
     assign, prof, summary = run_subtyping(feats, options=_options())
     assert len(assign) == 0 and summary["n_clusters"] == 0 and summary["claimed"] is False
     assert summary["features"] == ["aes"]

@@ -34,6 +34,8 @@ def test_planted_subgroup_is_recovered_and_named(sweep):
     planted = sweep[~sweep["null"]]
     assert len(planted) == 20
     ok = planted["claimed"] & (planted["ari"] >= 0.8) & planted["named_immune_metabolic"]
-    print(f"\nplanted cohorts: recovered (ARI >= 0.8, named immune-metabolic) in {int(ok.sum())} of 20; "
-          f"ARI min {planted['ari'].min():.3f}, median {planted['ari'].median():.3f}")
+    print(
+        f"\nplanted cohorts: recovered (ARI >= 0.8, named immune-metabolic) in {int(ok.sum())} of 20; "
+        f"ARI min {planted['ari'].min():.3f}, median {planted['ari'].median():.3f}"
+    )
     assert ok.sum() >= 18

@@ -19,9 +19,10 @@ def _df():
 
 
 def test_round_trip_keeps_data_kind_and_provenance(tmp_path):
-    p = write_table(_df(), tmp_path / "sub" / "t.parquet", kind="clinical.patients",
-                    provenance={"seed": 7, "params": {"k": 2}})
-    assert p == tmp_path / "sub" / "t.parquet"   # parent folders are created
+    p = write_table(
+        _df(), tmp_path / "sub" / "t.parquet", kind="clinical.patients", provenance={"seed": 7, "params": {"k": 2}}
+    )
+    assert p == tmp_path / "sub" / "t.parquet"  # parent folders are created
     back = read_table(p, kind="clinical.patients")
     pd.testing.assert_frame_equal(back, _df(), check_dtype=False)
     assert back["x"].isna().tolist() == [False, True]
@@ -72,18 +73,23 @@ def test_missing_file(tmp_path):
 def test_other_schema_version(tmp_path):
     p = tmp_path / "old.parquet"
     table = pa.Table.from_pandas(_df(), preserve_index=False)
-    meta = {b"stratify.kind": b"features", b"stratify.schema_version": str(SCHEMA_VERSION + 1).encode(),
-            b"stratify.provenance": json.dumps({"seed": 1}).encode()}
+    meta = {
+        b"stratify.kind": b"features",
+        b"stratify.schema_version": str(SCHEMA_VERSION + 1).encode(),
+        b"stratify.provenance": json.dumps({"seed": 1}).encode(),
+    }
     pq.write_table(table.replace_schema_metadata(meta), p)
     with pytest.raises(TableKindError) as e:
         read_table(p, kind="features")
-    assert str(e.value) == (f"{p}: 'features' table has schema version {SCHEMA_VERSION + 1}, this stratify reads "
-                            f"version {SCHEMA_VERSION}; re-run the stage that wrote it")
+    assert str(e.value) == (
+        f"{p}: 'features' table has schema version {SCHEMA_VERSION + 1}, this stratify reads "
+        f"version {SCHEMA_VERSION}; re-run the stage that wrote it"
+    )
 
 
 def test_provenance_values_that_are_not_json(tmp_path):
     p = write_table(_df(), tmp_path / "t.parquet", kind="features", provenance={"path": tmp_path})
-    assert read_provenance(p)["path"] == str(tmp_path)   # stored as text, not lost
+    assert read_provenance(p)["path"] == str(tmp_path)  # stored as text, not lost
 
 
 def test_not_a_parquet_file(tmp_path):

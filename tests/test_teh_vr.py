@@ -86,7 +86,8 @@ def test_lncvr_hand_computed_and_sign_rules():
     # lnCVR - lnVR = ln(m_c / m_t)
     m_t, m_c = 12.0, 15.0
     assert float(lncvr(m_t, 7.0, 30, m_c, 6.0, 33)[0] - lnvr(7.0, 30, 6.0, 33)[0]) == pytest.approx(
-        math.log(m_c / m_t), abs=1e-14)
+        math.log(m_c / m_t), abs=1e-14
+    )
     # two negative means (change scores): same as their absolute values; opposite signs or 0: undefined
     assert np.allclose(lncvr(-12.0, 7.0, 30, -15.0, 6.0, 33), lncvr(12.0, 7.0, 30, 15.0, 6.0, 33), rtol=0, atol=0)
     assert np.isnan(lncvr(-12.0, 7.0, 30, 15.0, 6.0, 33)).all()
@@ -129,8 +130,7 @@ def test_reml_converged_is_the_maximum_of_the_restricted_likelihood():
     sub = _synthetic_endpoint()
     y, v = sub["yi_vr"].to_numpy(), sub["vi_vr"].to_numpy()
     tau2, _ = reml_tau2(y, v, threshold=1e-13)
-    direct = minimize_scalar(lambda t: -reml_loglik(t, y, v), bounds=(0, 5), method="bounded",
-                             options={"xatol": 1e-12})
+    direct = minimize_scalar(lambda t: -reml_loglik(t, y, v), bounds=(0, 5), method="bounded", options={"xatol": 1e-12})
     assert tau2 == pytest.approx(direct.x, abs=1e-8)
     assert tau2 == pytest.approx(METAFOR_SYNTHETIC_VR_TIGHT[0], abs=1e-12)
     # metafor's default stopping rule (a step below 1e-5) leaves tau2 within 1e-5 of the maximum
@@ -178,8 +178,7 @@ def griselda(tmp_path_factory):
     arms.to_csv(arms_path, sep="\t", index=False)
     paths = run_vr(arms_path, d / "vr")
     pooled = json.loads(paths["pooled"].read_text())
-    return {"arms": arms_path, "counts": counts, "paths": paths,
-            "pooled": {e["measure"]: e for e in pooled["subsets"]}}
+    return {"arms": arms_path, "counts": counts, "paths": paths, "pooled": {e["measure"]: e for e in pooled["subsets"]}}
 
 
 def test_griselda_converter_counts(griselda):
@@ -193,10 +192,13 @@ def test_griselda_converter_counts(griselda):
     assert arms.groupby(["study", "scale"])["group"].apply(lambda g: (g == "control").sum()).eq(1).all()
 
 
-@pytest.mark.parametrize("measure,k,n_studies,vr,lo,hi", [
-    ("endpoint", 104, 75, 0.981, 0.962, 1.001),
-    ("change", 240, 146, 1.006, 0.994, 1.018),
-])
+@pytest.mark.parametrize(
+    "measure,k,n_studies,vr,lo,hi",
+    [
+        ("endpoint", 104, 75, 0.981, 0.962, 1.001),
+        ("change", 240, 146, 1.006, 0.994, 1.018),
+    ],
+)
 def test_griselda_reproduces_provenance(griselda, measure, k, n_studies, vr, lo, hi):
     # ../shared/data/teh/PROVENANCE.md, "Reference check"
     e = griselda["pooled"][measure]
@@ -213,8 +215,7 @@ def test_griselda_matches_metafor(griselda, key):
     measure, es, model = key
     fit = griselda["pooled"][measure][f"ln{es}"][MODEL[model]]
     est, lo, hi, tau2 = METAFOR_GRISELDA[key]
-    for ours, ref in ((fit["estimate"], est), (fit["ci_low"], lo), (fit["ci_high"], hi),
-                      (fit.get("tau2", 0.0), tau2)):
+    for ours, ref in ((fit["estimate"], est), (fit["ci_low"], lo), (fit["ci_high"], hi), (fit.get("tau2", 0.0), tau2)):
         assert abs(ours - ref) < 1e-6, (key, ours, ref)
     if key in METAFOR_GRISELDA_Q_I2:
         q, i2 = METAFOR_GRISELDA_Q_I2[key]
@@ -235,8 +236,12 @@ def test_griselda_outputs(griselda):
 def _metafor_available() -> str | None:
     if shutil.which("Rscript") is None:
         return "Rscript is not on PATH (install r-base-core and r-cran-metafor to run this cross-check)"
-    res = subprocess.run(["Rscript", "-e", "quit(status = !requireNamespace('metafor', quietly = TRUE))"],
-                         capture_output=True, timeout=120, check=False)
+    res = subprocess.run(
+        ["Rscript", "-e", "quit(status = !requireNamespace('metafor', quietly = TRUE))"],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
     if res.returncode != 0:
         return "the R package metafor is not installed (r-cran-metafor or install.packages('metafor'))"
     return None
@@ -253,7 +258,9 @@ def test_live_metafor_cross_check(which, griselda):
         pooled = {e["measure"]: e for e in pool_comparisons(pair_arms(read_arms(arms), path=arms))}
     else:
         arms, pooled = griselda["arms"], griselda["pooled"]
-    res = subprocess.run(["Rscript", str(R_SCRIPT), str(arms)], capture_output=True, text=True, timeout=300, check=False)
+    res = subprocess.run(
+        ["Rscript", str(R_SCRIPT), str(arms)], capture_output=True, text=True, timeout=300, check=False
+    )
     assert res.returncode == 0, res.stderr
     n = 0
     for line in res.stdout.splitlines():
@@ -278,8 +285,14 @@ def test_cli_writes_outputs_and_log(tmp_path):
     for f in ("comparisons.tsv", "pooled.json", "forest.png"):
         assert (tmp_path / "out" / f).is_file()
     text = log.read_text()
-    for step in ("read 18 arms from 8 studies", "paired arms into 9 comparisons", "endpoint lnVR (k = 6)",
-                 "lnCVR not computed for 1 comparisons", "wrote", "teh vr done"):
+    for step in (
+        "read 18 arms from 8 studies",
+        "paired arms into 9 comparisons",
+        "endpoint lnVR (k = 6)",
+        "lnCVR not computed for 1 comparisons",
+        "wrote",
+        "teh vr done",
+    ):
         assert step in text
     doc = json.loads((tmp_path / "out" / "pooled.json").read_text())
     assert doc["provenance"]["arms_sha256"]
@@ -304,30 +317,43 @@ def test_cli_griselda_arms(tmp_path):
 TWO = "S1\tA\ttreatment\t20\t10\t4\nS1\tP\tcontrol\t20\t12\t5\n"
 
 
-@pytest.mark.parametrize("text,match", [
-    ("study\tarm\tgroup\tn\tmean\n" + "S1\tA\ttreatment\t20\t10\n", "missing required column 'sd'"),
-    (HEADER + "\tdrug\n" + "S1\tA\ttreatment\t20\t10\t4\tx\n", "unknown column 'drug'"),
-    (HEADER + "\nS1\tA\tactive\t20\t10\t4\n", r"line 2, column 'group': expected one of treatment, control"),
-    (HEADER + "\nS1\tA\ttreatment\t1\t10\t4\n", r"line 2, column 'n': expected a value >= 2, found '1'"),
-    (HEADER + "\nS1\tA\ttreatment\t20.5\t10\t4\n", r"line 2, column 'n': expected an integer"),
-    (HEADER + "\n" + TWO + "S2\tA\ttreatment\t20\t10\t-3\n", r"line 4, column 'sd': expected a value > 0"),
-    (HEADER + "\nS1\tA\ttreatment\t20\tten\t4\n", r"line 2, column 'mean': expected a number, found 'ten'"),
-    (HEADER + "\nS1\tA\ttreatment\t20\tinf\t4\n", r"line 2, column 'mean': expected a finite number"),
-    (HEADER + "\nS1\tA\ttreatment\t20\t10\t\n", r"line 2, column 'sd': expected a value"),
-    (HEADER + "\n" + TWO + "S1\tA\ttreatment\t30\t11\t4\n",
-     r"line 4: duplicate arm \(study=S1, arm=A\); first seen on line 2"),
-    (HEADER + "\tmeasure\nS1\tA\ttreatment\t20\t10\t4\tendpoint\nS1\tP\tcontrol\t20\t12\t5\t\n",
-     r"line 3, column 'measure': expected a value \(the column is present"),
-    (HEADER + "\n" + TWO + "S2\tA\ttreatment\t20\t10\t4\n",
-     r"line 4: study 'S2' has treatment arms but no control arm"),
-    (HEADER + "\n" + TWO + "S1\tP2\tcontrol\t20\t12\t5\n",
-     r"line 4: study 'S1' has 2 control arms \(lines 3, 4\); expected exactly one"),
-    (HEADER + "\tscale\nS1\tA\ttreatment\t20\t10\t4\tMADRS\nS1\tP\tcontrol\t20\t12\t5\tHAMD17\n",
-     r"study 'S1', scale 'MADRS' has treatment arms but no control arm"),
-    (HEADER + "\nS1\tP\tcontrol\t20\t12\t5\n", "no comparisons: no study has both"),
-    (HEADER + "\n", "no arms"),
-    (HEADER + "\nS1\tA\ttreatment\t20\t10\n", "line 2 has 5 fields, the header has 6"),
-])
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        ("study\tarm\tgroup\tn\tmean\n" + "S1\tA\ttreatment\t20\t10\n", "missing required column 'sd'"),
+        (HEADER + "\tdrug\n" + "S1\tA\ttreatment\t20\t10\t4\tx\n", "unknown column 'drug'"),
+        (HEADER + "\nS1\tA\tactive\t20\t10\t4\n", r"line 2, column 'group': expected one of treatment, control"),
+        (HEADER + "\nS1\tA\ttreatment\t1\t10\t4\n", r"line 2, column 'n': expected a value >= 2, found '1'"),
+        (HEADER + "\nS1\tA\ttreatment\t20.5\t10\t4\n", r"line 2, column 'n': expected an integer"),
+        (HEADER + "\n" + TWO + "S2\tA\ttreatment\t20\t10\t-3\n", r"line 4, column 'sd': expected a value > 0"),
+        (HEADER + "\nS1\tA\ttreatment\t20\tten\t4\n", r"line 2, column 'mean': expected a number, found 'ten'"),
+        (HEADER + "\nS1\tA\ttreatment\t20\tinf\t4\n", r"line 2, column 'mean': expected a finite number"),
+        (HEADER + "\nS1\tA\ttreatment\t20\t10\t\n", r"line 2, column 'sd': expected a value"),
+        (
+            HEADER + "\n" + TWO + "S1\tA\ttreatment\t30\t11\t4\n",
+            r"line 4: duplicate arm \(study=S1, arm=A\); first seen on line 2",
+        ),
+        (
+            HEADER + "\tmeasure\nS1\tA\ttreatment\t20\t10\t4\tendpoint\nS1\tP\tcontrol\t20\t12\t5\t\n",
+            r"line 3, column 'measure': expected a value \(the column is present",
+        ),
+        (
+            HEADER + "\n" + TWO + "S2\tA\ttreatment\t20\t10\t4\n",
+            r"line 4: study 'S2' has treatment arms but no control arm",
+        ),
+        (
+            HEADER + "\n" + TWO + "S1\tP2\tcontrol\t20\t12\t5\n",
+            r"line 4: study 'S1' has 2 control arms \(lines 3, 4\); expected exactly one",
+        ),
+        (
+            HEADER + "\tscale\nS1\tA\ttreatment\t20\t10\t4\tMADRS\nS1\tP\tcontrol\t20\t12\t5\tHAMD17\n",
+            r"study 'S1', scale 'MADRS' has treatment arms but no control arm",
+        ),
+        (HEADER + "\nS1\tP\tcontrol\t20\t12\t5\n", "no comparisons: no study has both"),
+        (HEADER + "\n", "no arms"),
+        (HEADER + "\nS1\tA\ttreatment\t20\t10\n", "line 2 has 5 fields, the header has 6"),
+    ],
+)
 def test_bad_arms_files(tmp_path, text, match):
     p = tmp_path / "arms.tsv"
     p.write_text(text)

@@ -69,6 +69,7 @@ def _check(raw, name="patients", **kw):
 
 # --------------------------------------------------------------------------- check_table: types
 
+
 def test_check_table_types_the_columns():
     raw = _patients(diagnosis=["MDD", ""], episode_months=["6", ""])
     out = _check(raw)
@@ -85,8 +86,15 @@ def test_number_error():
 
 
 def _one_trial(**cols):
-    base = {"patient_id": ["P1"], "episode": ["1"], "trial": ["1"], "modality": ["medication"],
-            "agent": ["sertraline"], "duration_weeks": ["8"], "prospective": ["false"]}
+    base = {
+        "patient_id": ["P1"],
+        "episode": ["1"],
+        "trial": ["1"],
+        "modality": ["medication"],
+        "agent": ["sertraline"],
+        "duration_weeks": ["8"],
+        "prospective": ["false"],
+    }
     return {**base, **cols}
 
 
@@ -107,14 +115,22 @@ def test_symptom_item_that_is_neither_a_number_nor_total(value):
     raw = {"patient_id": ["P1"], "week": ["0"], "instrument": ["HAMD17"], "item": [value], "score": ["1"]}
     with pytest.raises(InputError) as e:
         check_symptom_items(_check(raw, "symptoms"), path="symptoms.tsv")
-    assert str(e.value) == ("symptoms.tsv, line 2, column 'item': expected an item number 1-17 of HAMD17, or 'total' "
-                            f"for a visit with only the total score, found '{value}'")
+    assert str(e.value) == (
+        "symptoms.tsv, line 2, column 'item': expected an item number 1-17 of HAMD17, or 'total' "
+        f"for a visit with only the total score, found '{value}'"
+    )
 
 
 def _treat(prospective):
-    return {"patient_id": ["P1", "P1"], "episode": ["1", "1"], "trial": ["1", "2"],
-            "modality": ["medication", "medication"], "agent": ["sertraline", "escitalopram"],
-            "duration_weeks": ["6", "8"], "prospective": prospective}
+    return {
+        "patient_id": ["P1", "P1"],
+        "episode": ["1", "1"],
+        "trial": ["1", "2"],
+        "modality": ["medication", "medication"],
+        "agent": ["sertraline", "escitalopram"],
+        "duration_weeks": ["6", "8"],
+        "prospective": prospective,
+    }
 
 
 def test_boolean_values():
@@ -125,22 +141,26 @@ def test_boolean_values():
 def test_boolean_error():
     with pytest.raises(InputError) as e:
         _check(_treat(["no", "maybe"]), "treatments")
-    assert str(e.value) == ("treatments.tsv, line 3, column 'prospective': expected true or false "
-                            "(true (t, yes, y, 1); false (f, no, n, 0)), found 'maybe'")
+    assert str(e.value) == (
+        "treatments.tsv, line 3, column 'prospective': expected true or false "
+        "(true (t, yes, y, 1); false (f, no, n, 0)), found 'maybe'"
+    )
 
 
 def test_enum_error():
     with pytest.raises(InputError) as e:
         _check(_patients(sex=["F", "X"]))
-    assert str(e.value) == ("patients.tsv, line 3, column 'sex': expected one of F, M; accepted spellings: "
-                            "F (female); M (male), found 'X'")
+    assert str(e.value) == (
+        "patients.tsv, line 3, column 'sex': expected one of F, M; accepted spellings: F (female); M (male), found 'X'"
+    )
 
 
 def test_pattern_error():
     with pytest.raises(InputError) as e:
         _check(_patients(patient_id=["P1", "P 2"]))
-    assert str(e.value) == ("patients.tsv, line 3, column 'patient_id': expected text matching "
-                            "^[A-Za-z0-9_.:-]+$, found 'P 2'")
+    assert str(e.value) == (
+        "patients.tsv, line 3, column 'patient_id': expected text matching ^[A-Za-z0-9_.:-]+$, found 'P 2'"
+    )
 
 
 def test_pattern_error_agent():
@@ -173,9 +193,11 @@ def test_bounds_are_inclusive():
 def test_unknown_column():
     with pytest.raises(InputError) as e:
         _check(_patients(bmi=["25", "30"]))
-    assert str(e.value) == ("patients.tsv: unknown column 'bmi'; expected columns: patient_id, site, age, sex, "
-                            "diagnosis, episode_months, psychotic_features (declare extra numeric covariates under "
-                            "patient_covariates in the config)")
+    assert str(e.value) == (
+        "patients.tsv: unknown column 'bmi'; expected columns: patient_id, site, age, sex, "
+        "diagnosis, episode_months, psychotic_features (declare extra numeric covariates under "
+        "patient_covariates in the config)"
+    )
 
 
 def test_declared_covariate_is_numeric():
@@ -197,8 +219,10 @@ def test_missing_required_column():
 def test_empty_required_cell():
     with pytest.raises(InputError) as e:
         _check(_patients(site=["A", "  "]))
-    assert str(e.value) == ("patients.tsv, line 3, column 'site': expected a value (the column is required; "
-                            "an empty cell, NA, N/A, NaN, null, '.' and '-' mean no value), found ''")
+    assert str(e.value) == (
+        "patients.tsv, line 3, column 'site': expected a value (the column is required; "
+        "an empty cell, NA, N/A, NaN, null, '.' and '-' mean no value), found ''"
+    )
 
 
 def test_duplicate_header_column_in_memory():
@@ -217,6 +241,7 @@ def test_duplicate_header_column_in_file(tmp_path):
 
 
 # --------------------------------------------------------------------------- reading files
+
 
 def test_read_text_table_keeps_text(tmp_path):
     p = tmp_path / "t.csv"
@@ -239,8 +264,7 @@ def test_read_text_table_errors(tmp_path):
     ragged.write_text("a\tb\n1\t2\n1\t2\t3\n")
     with pytest.raises(InputError) as e:
         read_text_table(ragged)
-    assert str(e.value) == (f"{ragged}: cannot be read as a tab-separated table: line 3 has 3 fields, "
-                            "the header has 2")
+    assert str(e.value) == (f"{ragged}: cannot be read as a tab-separated table: line 3 has 3 fields, the header has 2")
 
 
 def test_sha256(tmp_path):
@@ -251,6 +275,7 @@ def test_sha256(tmp_path):
 
 
 # --------------------------------------------------------------------------- symptoms
+
 
 def _sym(rows):
     df = pd.DataFrame(rows, columns=["patient_id", "week", "instrument", "item", "score"])
@@ -263,8 +288,10 @@ def test_symptom_item_outside_instrument():
     df = _sym([("P1", 0.0, "QIDS_SR16", 16, 1), ("P1", 0.0, "QIDS_SR16", 17, 1)])
     with pytest.raises(InputError) as e:
         check_symptom_items(df, path="s.tsv")
-    assert str(e.value) == ("s.tsv, line 3, column 'item': expected an item number 1-16 of QIDS_SR16, or 'total' for "
-                            "a visit with only the total score, found '17'")
+    assert str(e.value) == (
+        "s.tsv, line 3, column 'item': expected an item number 1-16 of QIDS_SR16, or 'total' for "
+        "a visit with only the total score, found '17'"
+    )
 
 
 def test_symptom_score_above_item_maximum():
@@ -276,8 +303,9 @@ def test_symptom_score_above_item_maximum():
 
 
 def test_symptom_score_at_item_maximum_is_accepted():
-    check_symptom_items(_sym([("P1", 0.0, "HAMD17", 1, 4), ("P1", 0.0, "HAMD17", 4, 2),
-                              ("P1", 0.0, "IDS_SR30", 30, 3)]), path="s.tsv")
+    check_symptom_items(
+        _sym([("P1", 0.0, "HAMD17", 1, 4), ("P1", 0.0, "HAMD17", 4, 2), ("P1", 0.0, "IDS_SR30", 30, 3)]), path="s.tsv"
+    )
 
 
 def test_symptom_fractional_score():
@@ -288,13 +316,13 @@ def test_symptom_fractional_score():
 
 # --------------------------------------------------------------------------- biomarkers
 
+
 def _bio(rows):
     return pd.DataFrame(rows, columns=["patient_id", "week", "marker", "value", "unit"])
 
 
 def test_below_detection_is_parsed():
-    out = parse_biomarkers(_bio([("P1", 0.0, "crp", "<0.2", "mg/L"), ("P1", 0.0, "il6", "2.5", "pg/mL")]),
-                           path="b.tsv")
+    out = parse_biomarkers(_bio([("P1", 0.0, "crp", "<0.2", "mg/L"), ("P1", 0.0, "il6", "2.5", "pg/mL")]), path="b.tsv")
     assert out["value"].tolist() == [0.2, 2.5]
     assert out["below_detection"].tolist() == [True, False]
     assert out["unit"].tolist() == ["mg/L", "pg/mL"]  # kept in the reported unit here
@@ -303,40 +331,49 @@ def test_below_detection_is_parsed():
 def test_biomarker_unit_not_accepted():
     with pytest.raises(InputError) as e:
         parse_biomarkers(_bio([("P1", 0.0, "il6", "2", "pg/mL"), ("P1", 0.0, "crp", "1", "mg/ml")]), path="b.tsv")
-    assert str(e.value) == ("b.tsv, line 3, column 'unit': expected a unit for crp: mg/L (µg/mL, ug/mL); mg/dL; "
-                            "nmol/L, found 'mg/ml'")
+    assert str(e.value) == (
+        "b.tsv, line 3, column 'unit': expected a unit for crp: mg/L (µg/mL, ug/mL); mg/dL; nmol/L, found 'mg/ml'"
+    )
 
 
 def test_biomarker_implausible_value_in_canonical_units():
     # 60 mg/dL CRP = 600 mg/L, above the plausible 0-500 mg/L
     with pytest.raises(InputError) as e:
         parse_biomarkers(_bio([("P1", 0.0, "crp", "1", "mg/L"), ("P2", 0.0, "crp", "60", "mg/dL")]), path="b.tsv")
-    assert str(e.value) == ("b.tsv, line 3, column 'value': expected a plausible crp value (0-500 mg/L), "
-                            "found '60 mg/dL'")
+    assert str(e.value) == (
+        "b.tsv, line 3, column 'value': expected a plausible crp value (0-500 mg/L), found '60 mg/dL'"
+    )
 
 
 def test_biomarker_implausible_bmi():
     with pytest.raises(InputError) as e:
         parse_biomarkers(_bio([("P1", 0.0, "bmi", "95", "kg/m2")]), path="b.tsv")
-    assert str(e.value) == ("b.tsv, line 2, column 'value': expected a plausible bmi value (10-90 kg/m2), "
-                            "found '95 kg/m2'")
+    assert str(e.value) == (
+        "b.tsv, line 2, column 'value': expected a plausible bmi value (10-90 kg/m2), found '95 kg/m2'"
+    )
 
 
 def test_biomarker_value_pattern():
     raw = {"patient_id": ["P1"], "week": ["0"], "marker": ["crp"], "value": ["> 3"], "unit": ["mg/L"]}
-    with pytest.raises(InputError, match=r"^b\.tsv, line 2, column 'value': expected a number, or '<' and a number "
-                                         r"for a value below the detection limit, found '> 3'$"):
+    with pytest.raises(
+        InputError,
+        match=r"^b\.tsv, line 2, column 'value': expected a number, or '<' and a number "
+        r"for a value below the detection limit, found '> 3'$",
+    ):
         parse_biomarkers(_check(raw, "biomarkers"), path="b.tsv")
 
 
 # --------------------------------------------------------------------------- treatments, patients
 
+
 def test_two_prospective_trials():
     df = pd.DataFrame({"patient_id": ["P1", "P2", "P1"], "prospective": pd.array([True, True, True], "boolean")})
     with pytest.raises(InputError) as e:
         check_treatments(df, path="t.tsv")
-    assert str(e.value) == ("t.tsv, line 4, column 'prospective': expected at most one prospective (index) trial "
-                            "per patient, found 'a second one for P1'")
+    assert str(e.value) == (
+        "t.tsv, line 4, column 'prospective': expected at most one prospective (index) trial "
+        "per patient, found 'a second one for P1'"
+    )
 
 
 def test_one_prospective_trial_each_passes():
@@ -348,8 +385,10 @@ def test_unknown_patient_counts_all():
     df = pd.DataFrame({"patient_id": ["P1", "P9", "P8", "P9"]})
     with pytest.raises(InputError) as e:
         check_known_patients(df, {"P1"}, path="s.tsv", patients_path="p.tsv")
-    assert str(e.value) == ("s.tsv, line 3, column 'patient_id': patient 'P9' is not in the patients table p.tsv "
-                            "(2 unknown patients in all)")
+    assert str(e.value) == (
+        "s.tsv, line 3, column 'patient_id': patient 'P9' is not in the patients table p.tsv "
+        "(2 unknown patients in all)"
+    )
 
 
 def test_empty_table_has_schema_columns():
@@ -370,20 +409,25 @@ def test_read_sample_map_duplicates(tmp_path):
 
 # --------------------------------------------------------------------------- validate_inputs (fixture cohort)
 
+
 def test_validate_inputs_fixture(tmp_path):
     cfg = _cohort(tmp_path)
     tables, manifest = validate_inputs(cfg["inputs"], **validate_options(cfg))
-    assert {k: len(v) for k, v in tables.items()} == {"patients": 3, "symptoms": 68, "treatments": 6,
-                                                      "biomarkers": 4}
+    assert {k: len(v) for k, v in tables.items()} == {"patients": 3, "symptoms": 68, "treatments": 6, "biomarkers": 4}
     assert manifest["n_patients"] == 3
-    assert manifest["inputs"]["symptoms"] == {"path": cfg["inputs"]["symptoms"],
-                                              "sha256": sha256(DATA / "symptoms.tsv"), "rows": 68}
+    assert manifest["inputs"]["symptoms"] == {
+        "path": cfg["inputs"]["symptoms"],
+        "sha256": sha256(DATA / "symptoms.tsv"),
+        "rows": 68,
+    }
     b = tables["biomarkers"]
     assert b["value"].tolist() == [0.2, 1.5, 0.25, 47.6]
     assert b["below_detection"].tolist() == [True, False, False, False]
     assert tables["treatments"]["prospective"].tolist() == [False, False, False, True, False, True]
-    assert manifest["skipped"] == {"genotypes": "no VCF given (inputs.genotypes)",
-                                   "star_alleles": "no star-allele calls given (inputs.star_alleles)"}
+    assert manifest["skipped"] == {
+        "genotypes": "no VCF given (inputs.genotypes)",
+        "star_alleles": "no star-allele calls given (inputs.star_alleles)",
+    }
 
 
 def test_validate_inputs_optional_tables_absent(tmp_path):
@@ -413,8 +457,10 @@ def test_validate_inputs_duplicate_record(tmp_path):
     cfg = _cohort(tmp_path)
     line = _append(cfg["inputs"]["symptoms"], "P1\t8\tHAMD17\t3\t2")
     # P1 week 8 item 3 is on line 2 + 17 (week 0 items) + 2 (items 1-2 of week 8) = 21
-    assert _err(cfg) == (f"{cfg['inputs']['symptoms']}, line {line}: duplicate record "
-                         f"(patient_id=P1, week=8.0, instrument=HAMD17, item=3); first seen on line 21")
+    assert _err(cfg) == (
+        f"{cfg['inputs']['symptoms']}, line {line}: duplicate record "
+        f"(patient_id=P1, week=8.0, instrument=HAMD17, item=3); first seen on line 21"
+    )
 
 
 def test_validate_inputs_duplicate_patient(tmp_path):
@@ -424,40 +470,49 @@ def test_validate_inputs_duplicate_patient(tmp_path):
     assert _err(cfg) == f"{cfg['inputs']['patients']}, line 5: duplicate record (patient_id=P2); first seen on line 3"
 
 
-@pytest.mark.parametrize("table, record", [
-    ("symptoms", "P9\t0\tHAMD17\t1\t1"),
-    ("treatments", "P9\t1\t1\tmedication\tsertraline\t50\t6\t\t\t\tnonresponse\tfalse"),
-    ("biomarkers", "P9\t0\tcrp\t1.0\tmg/L"),
-])
+@pytest.mark.parametrize(
+    "table, record",
+    [
+        ("symptoms", "P9\t0\tHAMD17\t1\t1"),
+        ("treatments", "P9\t1\t1\tmedication\tsertraline\t50\t6\t\t\t\tnonresponse\tfalse"),
+        ("biomarkers", "P9\t0\tcrp\t1.0\tmg/L"),
+    ],
+)
 def test_validate_inputs_unknown_patient(tmp_path, table, record):
     cfg = _cohort(tmp_path)
     line = _append(cfg["inputs"][table], record)
-    assert _err(cfg) == (f"{cfg['inputs'][table]}, line {line}, column 'patient_id': patient 'P9' is not in the "
-                         f"patients table {cfg['inputs']['patients']}")
+    assert _err(cfg) == (
+        f"{cfg['inputs'][table]}, line {line}, column 'patient_id': patient 'P9' is not in the "
+        f"patients table {cfg['inputs']['patients']}"
+    )
 
 
 def test_validate_inputs_symptom_item_maximum_with_line(tmp_path):
     cfg = _cohort(tmp_path)
     line = _append(cfg["inputs"]["symptoms"], "P3\t0\tHAMD17\t17\t3")
     assert line == 70
-    assert _err(cfg) == (f"{cfg['inputs']['symptoms']}, line 70, column 'score': expected a score 0-2 for "
-                         f"HAMD17 item 17, found '3'")
+    assert _err(cfg) == (
+        f"{cfg['inputs']['symptoms']}, line 70, column 'score': expected a score 0-2 for HAMD17 item 17, found '3'"
+    )
 
 
 def test_validate_inputs_two_prospective_trials(tmp_path):
     cfg = _cohort(tmp_path)
-    line = _append(cfg["inputs"]["treatments"],
-                   "P2\t1\t3\tmedication\tsertraline\t100\t8\tHAMD17\t20\t15\t\ttrue")
+    line = _append(cfg["inputs"]["treatments"], "P2\t1\t3\tmedication\tsertraline\t100\t8\tHAMD17\t20\t15\t\ttrue")
     assert line == 8
-    assert _err(cfg) == (f"{cfg['inputs']['treatments']}, line 8, column 'prospective': expected at most one "
-                         f"prospective (index) trial per patient, found 'a second one for P2'")
+    assert _err(cfg) == (
+        f"{cfg['inputs']['treatments']}, line 8, column 'prospective': expected at most one "
+        f"prospective (index) trial per patient, found 'a second one for P2'"
+    )
 
 
 def test_validate_inputs_biomarker_unit(tmp_path):
     cfg = _cohort(tmp_path)
     line = _append(cfg["inputs"]["biomarkers"], "P2\t0\til6\t3\tpg/dL")
-    assert _err(cfg) == (f"{cfg['inputs']['biomarkers']}, line {line}, column 'unit': expected a unit for il6: "
-                         f"pg/mL; ng/L, found 'pg/dL'")
+    assert _err(cfg) == (
+        f"{cfg['inputs']['biomarkers']}, line {line}, column 'unit': expected a unit for il6: "
+        f"pg/mL; ng/L, found 'pg/dL'"
+    )
 
 
 def test_validate_inputs_no_patients(tmp_path):
@@ -502,8 +557,10 @@ def test_validate_inputs_vcf_with_index_and_sample_map(tmp_path):
     assert "genotypes" not in manifest["skipped"]
     # a sample mapped to a patient the cohort lacks
     line = _append(smap, "S4\tP4")
-    assert _err(cfg) == (f"{smap}, line {line}, column 'patient_id': patient 'P4' is not in the patients table "
-                         f"{cfg['inputs']['patients']}")
+    assert _err(cfg) == (
+        f"{smap}, line {line}, column 'patient_id': patient 'P4' is not in the patients table "
+        f"{cfg['inputs']['patients']}"
+    )
 
 
 def test_validate_inputs_star_alleles_missing(tmp_path):
@@ -541,8 +598,9 @@ def test_trailing_tab_is_a_clear_error(tmp_path):
     p.write_text("patient_id\tsite\tage\tsex\nP1\tA\t40\tF\t\nP2\tA\t41\tM\t\n")
     with pytest.raises(InputError) as e:
         read_text_table(p)
-    assert str(e.value) == (f"{p}: cannot be read as a tab-separated table: line 2 has 5 fields, the header "
-                            "has 4 (a trailing separator?)")
+    assert str(e.value) == (
+        f"{p}: cannot be read as a tab-separated table: line 2 has 5 fields, the header has 4 (a trailing separator?)"
+    )
 
 
 def test_extra_field_on_a_later_line(tmp_path):
@@ -603,10 +661,20 @@ def test_correctly_labelled_units_pass_the_plausibility_check(tmp_path):
     assert len(tables["biomarkers"]) > 0
 
 
-@pytest.mark.parametrize("text, agree", [
-    ("a\tb\n1\t2\n3\t4\n", True), ("a\tb\n1\t2\n3\t4", True), ("a\tb\r\n1\t2\r\n", True), ("a\tb\n", True),
-    ("a\tb\n1\t2\t3\n3\t4\n", False), ("a\tb\n1\t2\n3\n", False), ("a\tb\n1\t2\n\n3\t4\n", False),
-    ("a\tb\r1\t2\r", False), ("a\tb\n1\n3\t4\n", False)])
+@pytest.mark.parametrize(
+    "text, agree",
+    [
+        ("a\tb\n1\t2\n3\t4\n", True),
+        ("a\tb\n1\t2\n3\t4", True),
+        ("a\tb\r\n1\t2\r\n", True),
+        ("a\tb\n", True),
+        ("a\tb\n1\t2\t3\n3\t4\n", False),
+        ("a\tb\n1\t2\n3\n", False),
+        ("a\tb\n1\t2\n\n3\t4\n", False),
+        ("a\tb\r1\t2\r", False),
+        ("a\tb\n1\n3\t4\n", False),
+    ],
+)
 def test_field_counts_agree_counts_every_line(tmp_path, text, agree):
     """The byte-level field count that lets a large table skip the line-by-line check."""
     from stratify.io.text import _field_counts_agree
@@ -627,6 +695,7 @@ def test_read_text_table_reports_the_bad_line_and_drops_blank_rows(tmp_path):
 
 # --------------------------------------------------------------------------- total-only symptom rows
 
+
 def _ham_items(pid, week, scores):
     return [(pid, week, "HAMD17", str(i), s) for i, s in enumerate(scores, start=1)]
 
@@ -638,8 +707,16 @@ def _sym_text(rows):
 
 
 def test_total_rows_are_accepted_within_the_instrument_total_range():
-    check_symptom_items(_sym_text([("P1", 0.0, "HAMD17", "total", 52), ("P1", 8.0, "HAMD17", "Total", 0),
-                                   ("P2", 0.0, "QIDS_SR16", "TOTAL", 27)]), path="s.tsv")
+    check_symptom_items(
+        _sym_text(
+            [
+                ("P1", 0.0, "HAMD17", "total", 52),
+                ("P1", 8.0, "HAMD17", "Total", 0),
+                ("P2", 0.0, "QIDS_SR16", "TOTAL", 27),
+            ]
+        ),
+        path="s.tsv",
+    )
 
 
 def test_total_above_the_instrument_maximum_names_the_total_range():
@@ -663,8 +740,10 @@ def test_items_and_a_disagreeing_total_are_a_named_error():
     rows = _ham_items("P1", 0.0, [1] * 17) + [("P1", 0.0, "HAMD17", "total", 20)]
     with pytest.raises(InputError) as e:
         check_symptom_items(_sym_text(rows), path="s.tsv")
-    assert str(e.value) == ("s.tsv, line 19, column 'score': the HAMD17 total for patient P1, week 0, is 20, but its "
-                            "items (lines 2-18) give 17; correct one of them or drop the total row (the items are used)")
+    assert str(e.value) == (
+        "s.tsv, line 19, column 'score': the HAMD17 total for patient P1, week 0, is 20, but its "
+        "items (lines 2-18) give 17; correct one of them or drop the total row (the items are used)"
+    )
 
 
 def test_qids_total_beside_items_follows_the_domain_rule():
@@ -679,9 +758,11 @@ def test_incomplete_items_beside_a_total_are_a_named_error():
     rows = _ham_items("P1", 0.0, [1] * 10) + [("P1", 0.0, "HAMD17", "total", 10)]
     with pytest.raises(InputError) as e:
         check_symptom_items(_sym_text(rows), path="s.tsv")
-    assert str(e.value) == ("s.tsv, line 12, column 'item': a HAMD17 total for patient P1, week 0, and item scores "
-                            "for 10 of its 17 items (first on line 2); give all items (the total is then checked "
-                            "against them) or only the total")
+    assert str(e.value) == (
+        "s.tsv, line 12, column 'item': a HAMD17 total for patient P1, week 0, and item scores "
+        "for 10 of its 17 items (first on line 2); give all items (the total is then checked "
+        "against them) or only the total"
+    )
 
 
 def test_validate_inputs_total_rows_pass_the_schema_and_item_scores_above_6_name_the_item_range(tmp_path):
@@ -689,16 +770,19 @@ def test_validate_inputs_total_rows_pass_the_schema_and_item_scores_above_6_name
     _append(cfg["inputs"]["symptoms"], "P3\t0\tHAMD17\ttotal\t24")
     tables, _ = validate_inputs(cfg["inputs"], **validate_options(cfg))
     assert "total" in set(tables["symptoms"]["item"])
-    line = _append(cfg["inputs"]["symptoms"], "P3\t8\tHAMD17\t1\t7")   # above the old schema maximum of 6
-    assert _err(cfg) == (f"{cfg['inputs']['symptoms']}, line {line}, column 'score': expected a score 0-4 for "
-                         "HAMD17 item 1, found '7'")
+    line = _append(cfg["inputs"]["symptoms"], "P3\t8\tHAMD17\t1\t7")  # above the old schema maximum of 6
+    assert _err(cfg) == (
+        f"{cfg['inputs']['symptoms']}, line {line}, column 'score': expected a score 0-4 for HAMD17 item 1, found '7'"
+    )
 
 
 def test_validate_inputs_item_31_names_the_instruments_item_range(tmp_path):
     cfg = _cohort(tmp_path)
-    line = _append(cfg["inputs"]["symptoms"], "P3\t0\tHAMD17\t31\t1")   # above the old schema maximum of 30
-    assert _err(cfg) == (f"{cfg['inputs']['symptoms']}, line {line}, column 'item': expected an item number 1-17 of "
-                         "HAMD17, or 'total' for a visit with only the total score, found '31'")
+    line = _append(cfg["inputs"]["symptoms"], "P3\t0\tHAMD17\t31\t1")  # above the old schema maximum of 30
+    assert _err(cfg) == (
+        f"{cfg['inputs']['symptoms']}, line {line}, column 'item': expected an item number 1-17 of "
+        "HAMD17, or 'total' for a visit with only the total score, found '31'"
+    )
 
 
 def _header_only(path):
@@ -708,8 +792,10 @@ def _header_only(path):
 def test_header_only_symptoms_is_a_named_error(tmp_path):
     cfg = _cohort(tmp_path)
     _header_only(cfg["inputs"]["symptoms"])
-    assert _err(cfg) == (f"{cfg['inputs']['symptoms']}: the symptoms table has a header and no rows; expected item "
-                         "scores (or instrument totals) per patient and visit: every endpoint and dimension needs them")
+    assert _err(cfg) == (
+        f"{cfg['inputs']['symptoms']}: the symptoms table has a header and no rows; expected item "
+        "scores (or instrument totals) per patient and visit: every endpoint and dimension needs them"
+    )
 
 
 @pytest.mark.parametrize("name", ["treatments", "biomarkers"])

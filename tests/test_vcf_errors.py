@@ -3,6 +3,7 @@ stage (stratify.genotypes.vcfscan / stratify.genotypes.shards) and in ``stratify
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import shutil
@@ -19,10 +20,9 @@ import pytest
 from stratify.cli import main
 from stratify.errors import GenotypeError, StratifyError
 from stratify.genotypes.shards import genotype_stage
-from stratify.pgx.alleles import call_diplotypes, load_definitions, read_vcf_genotypes
+from stratify.pgx.alleles import load_definitions
 from stratify.pgx.api import call_vcf
 from stratify.simulate.cohort import write_cohort
-from stratify.genotypes.vcfio import BGZF_EOF
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "pgx"
 CYP2C19_TESTS = SHARED / "pharmcat" / "tests" / "cyp2c19"
@@ -63,8 +63,7 @@ def cohort(tmp_path_factory):
 def both(vcf: Path) -> tuple[str, str]:
     """The error message of the genotype stage and of `stratify pgx call` on ``vcf``."""
     out = []
-    for run in (lambda: genotype_stage(vcf, patient_ids=PATIENTS, n_components=2),
-                lambda: call_vcf(vcf)):
+    for run in (lambda: genotype_stage(vcf, patient_ids=PATIENTS, n_components=2), lambda: call_vcf(vcf)):
         with pytest.raises(GenotypeError) as e:
             run()
         out.append(str(e.value))
@@ -122,8 +121,11 @@ def test_index_of_another_file(cohort):
 def test_truncated_file(cohort, cut, tmp_path, capsys):
     raw = cohort["vcf"].read_bytes()
     offs = blocks(raw)
-    end = {"eof_only": len(raw) - 28, "block_boundary": offs[len(offs) // 2],
-           "inside_block": offs[len(offs) // 2] + 100}[cut]
+    end = {
+        "eof_only": len(raw) - 28,
+        "block_boundary": offs[len(offs) // 2],
+        "inside_block": offs[len(offs) // 2] + 100,
+    }[cut]
     p = cohort["dir"] / f"trunc_{cut}.vcf.gz"
     p.write_bytes(raw[:end])
     shutil.copy(str(cohort["vcf"]) + ".tbi", str(p) + ".tbi")
@@ -142,8 +144,11 @@ def test_corrupt_block_names_offset_and_last_good_record(cohort):
     p.write_bytes(bytes(raw))
     shutil.copy(str(cohort["vcf"]) + ".tbi", str(p) + ".tbi")
     os.utime(str(p) + ".tbi")
-    with pytest.raises(GenotypeError, match=rf"corrupt.vcf.gz, byte offset {offs[2]}: a corrupt BGZF block .*"
-                                            r"\(last good record: chr\d+:\d+\)"):
+    with pytest.raises(
+        GenotypeError,
+        match=rf"corrupt.vcf.gz, byte offset {offs[2]}: a corrupt BGZF block .*"
+        r"\(last good record: chr\d+:\d+\)",
+    ):
         genotype_stage(p, patient_ids=PATIENTS)
 
 
@@ -183,6 +188,7 @@ def test_duplicate_sample_names(cohort):
 
 def test_sample_name_with_a_control_character(cohort):
     """Found by tests/test_fuzz.py: a stray carriage return between two tabs made a sample named '\\r'."""
+
     def cr(ls):
         k = [k for k, x in enumerate(ls) if x.startswith("#CHROM")][0]
         cols = ls[k].rstrip("\n").split("\t")
@@ -210,6 +216,7 @@ def _edit_record(k_of, fn):
         ls = list(ls)
         ls[k] = fn(ls[k].rstrip("\n").split("\t")) + "\n"
         return ls
+
     return edit
 
 
@@ -217,16 +224,35 @@ def _gene_record(ls, body):
     return next(i for i, k in enumerate(body) if ls[k].startswith("chr10\t94761900\t"))
 
 
-@pytest.mark.parametrize("name, fn, pipe, pgx", [
-    ("few_columns", lambda c: "\t".join(c[:7]), r"7 columns; a VCF with samples needs at least 10",
-     r"7 columns; a VCF with samples needs at least 10"),
-    ("gt_0x", lambda c: "\t".join(c[:9] + ["0/x"] + c[10:]), r"sample column 1: GT '0/x' is not a biallelic call",
-     r"sample S00001 \(column 10\): GT '0/x' is not a genotype of this record"),
-    ("allele_2", lambda c: "\t".join(c[:9] + ["0/2"] + c[10:]), r"GT '0/2' is not a biallelic call",
-     r"GT '0/2' is not a genotype of this record \(expected allele indexes 0..1"),
-    ("sample_columns", lambda c: "\t".join(c[:-1]), r"29 sample columns, expected 30",
-     r"29 sample columns, expected 30"),
-])
+@pytest.mark.parametrize(
+    "name, fn, pipe, pgx",
+    [
+        (
+            "few_columns",
+            lambda c: "\t".join(c[:7]),
+            r"7 columns; a VCF with samples needs at least 10",
+            r"7 columns; a VCF with samples needs at least 10",
+        ),
+        (
+            "gt_0x",
+            lambda c: "\t".join(c[:9] + ["0/x"] + c[10:]),
+            r"sample column 1: GT '0/x' is not a biallelic call",
+            r"sample S00001 \(column 10\): GT '0/x' is not a genotype of this record",
+        ),
+        (
+            "allele_2",
+            lambda c: "\t".join(c[:9] + ["0/2"] + c[10:]),
+            r"GT '0/2' is not a biallelic call",
+            r"GT '0/2' is not a genotype of this record \(expected allele indexes 0..1",
+        ),
+        (
+            "sample_columns",
+            lambda c: "\t".join(c[:-1]),
+            r"29 sample columns, expected 30",
+            r"29 sample columns, expected 30",
+        ),
+    ],
+)
 def test_bad_record_at_a_gene_position_is_named(cohort, name, fn, pipe, pgx):
     p = variant(cohort, name, _edit_record(_gene_record, fn))
     m_pipe, m_pgx = both(p)
@@ -237,8 +263,7 @@ def test_bad_record_at_a_gene_position_is_named(cohort, name, fn, pipe, pgx):
 
 def test_non_integer_pos_names_the_line(cohort):
     # tabix refuses to index it, so the pipeline stops at the index; pgx call reads the text
-    p = variant(cohort, "posx", _edit_record(_gene_record, lambda c: "\t".join([c[0], "9476x"] + c[2:])),
-                index=False)
+    p = variant(cohort, "posx", _edit_record(_gene_record, lambda c: "\t".join([c[0], "9476x"] + c[2:])), index=False)
     with pytest.raises(GenotypeError, match=r"posx.vcf.gz, line \d+, record chr10:9476x: POS is not a positive"):
         call_vcf(p)
     plain = p.with_suffix("")
@@ -264,7 +289,7 @@ def test_unsorted_records_are_named(cohort):
 def test_polyploid_call_at_a_gene_position_is_flagged_not_called(cohort):
     p = variant(cohort, "triploid", _edit_record(_gene_record, lambda c: "\t".join(c[:9] + ["0/1/1"] + c[10:])))
     with pytest.raises(GenotypeError, match=r"record chr10:94761900, sample column 1: GT '0/1/1'"):
-        genotype_stage(p, patient_ids=PATIENTS)   # the PCA pass decodes every record
+        genotype_stage(p, patient_ids=PATIENTS)  # the PCA pass decodes every record
     row = call_vcf(p).set_index("sample").loc["S00001"]
     assert "rs12248560" in row["missing_positions"].split(";")
     assert row["genotype_flags"] == "rs12248560 '0/1/1' (polyploid)"
@@ -288,13 +313,16 @@ def test_grch37_detected_from_ref_bases(tmp_path):
     """Records at the GRCh38 positions whose REF mostly disagrees (no rsIDs, no build in the header)."""
     d = load_definitions()
     flip = {"A": "C", "C": "G", "G": "T", "T": "A"}
-    rows = [f"10\t{p.pos}\t.\t{flip[p.ref]}\t{p.ref}\t.\tPASS\t.\tGT\t0/1" for p in d.positions[:6]
-            if len(p.ref) == 1]
+    rows = [f"10\t{p.pos}\t.\t{flip[p.ref]}\t{p.ref}\t.\tPASS\t.\tGT\t0/1" for p in d.positions[:6] if len(p.ref) == 1]
     p = tmp_path / "b37.vcf"
-    p.write_text("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tX\n"
-                 + "\n".join(rows) + "\n")
-    with pytest.raises(GenotypeError, match=r"not on GRCh38: 6 of 6 records at the CYP2C19 definition positions "
-                                            r"have another REF base"):
+    p.write_text(
+        "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tX\n" + "\n".join(rows) + "\n"
+    )
+    with pytest.raises(
+        GenotypeError,
+        match=r"not on GRCh38: 6 of 6 records at the CYP2C19 definition positions "
+        r"have another REF base",
+    ):
         call_vcf(p)
 
 
@@ -308,13 +336,17 @@ def test_contig_10_and_chr10_give_the_same_calls(tmp_path):
 # ------------------------------------------------------------------------------ failed calls at gene positions
 
 
-@pytest.mark.parametrize("gt, status", [("./.", "missing"), (".", "missing"), ("1", "haploid"), ("./1", "half"),
-                                        ("1/.", "half"), (".|.", "missing")])
+@pytest.mark.parametrize(
+    "gt, status",
+    [("./.", "missing"), (".", "missing"), ("1", "haploid"), ("./1", "half"), ("1/.", "half"), (".|.", "missing")],
+)
 def test_failed_call_at_rs12248560_is_never_star1_star1(tmp_path, gt, status):
     """s1s1.vcf (PharmCAT's *1/*1) with the *17-defining rs12248560 call failed."""
     text = (CYP2C19_TESTS / "s1s1.vcf").read_text()
-    lines = [ln if "\t94761900\t" not in ln else "\t".join(ln.split("\t")[:9] + [gt]) + "\n"
-             for ln in text.splitlines(keepends=True)]
+    lines = [
+        ln if "\t94761900\t" not in ln else "\t".join(ln.split("\t")[:9] + [gt]) + "\n"
+        for ln in text.splitlines(keepends=True)
+    ]
     p = tmp_path / "s1s1_failed.vcf"
     p.write_text("".join(lines))
     row = call_vcf(p).iloc[0]
@@ -322,7 +354,7 @@ def test_failed_call_at_rs12248560_is_never_star1_star1(tmp_path, gt, status):
     assert "rs12248560" in row["missing_positions"].split(";")
     assert row["genotype_flags"] == f"rs12248560 {gt!r} ({status})"
     assert row["phenotype"] != "Normal Metabolizer"
-    if status != "half":   # a half call ./1 keeps its T: *17 on at least one haplotype
+    if status != "half":  # a half call ./1 keeps its T: *17 on at least one haplotype
         assert {row["diplotype"], *row["alternatives"].split(";")} == {"*1/*1", "*1/*17", "*17/*17"}
     else:
         assert {row["diplotype"], *row["alternatives"].split(";")} == {"*1/*17", "*17/*17"}
@@ -333,13 +365,15 @@ def test_failed_call_with_one_top_candidate_is_not_a_confident_call(tmp_path):
     top-scoring candidate is *1/*1 alone; a failed call at a defining position keeps every
     matching pair instead (or is a no-call when none other matches), never a confident *1/*1."""
     text = (CYP2C19_TESTS / "s1s1.vcf").read_text()
-    lines = [ln if "\t94781859\t" not in ln else "\t".join(ln.split("\t")[:9] + ["./."]) + "\n"
-             for ln in text.splitlines(keepends=True)]
+    lines = [
+        ln if "\t94781859\t" not in ln else "\t".join(ln.split("\t")[:9] + ["./."]) + "\n"
+        for ln in text.splitlines(keepends=True)
+    ]
     p = tmp_path / "s1s1_rs4244285_failed.vcf"
     p.write_text("".join(lines))
     row = call_vcf(p).iloc[0]
     assert row["status"] in ("no-call", "ambiguous")
-    assert row["status"] == "no-call" or row["alternatives"] != ""   # never a lone, confident *1/*1
+    assert row["status"] == "no-call" or row["alternatives"] != ""  # never a lone, confident *1/*1
     assert "rs4244285" in row["missing_positions"].split(";")
     assert row["genotype_flags"] == "rs4244285 './.' (missing)"
 
@@ -347,8 +381,11 @@ def test_failed_call_with_one_top_candidate_is_not_a_confident_call(tmp_path):
 def test_failed_rs3758581_call_is_never_star38_star38(tmp_path):
     text = (CYP2C19_TESTS / "noCall.vcf").read_text()
     d = load_definitions()
-    ref_only = [f"chr10\t{p.pos}\t{p.rsid or '.'}\t{p.ref}\t{p.alts[0]}\t.\tPASS\t.\tGT\t"
-                + ("./." if p.rsid == "rs3758581" else "0/0") for p in d.positions]
+    ref_only = [
+        f"chr10\t{p.pos}\t{p.rsid or '.'}\t{p.ref}\t{p.alts[0]}\t.\tPASS\t.\tGT\t"
+        + ("./." if p.rsid == "rs3758581" else "0/0")
+        for p in d.positions
+    ]
     header = "".join(ln for ln in text.splitlines(keepends=True) if ln.startswith("#"))
     p = tmp_path / "ref_failed.vcf"
     p.write_text(header + "\n".join(ref_only) + "\n")
@@ -397,7 +434,7 @@ def _mutate(data: bytes, rng: np.random.Generator) -> bytes:
         elif op == 1:
             b[i:i] = bytes(rng.integers(0, 256, int(rng.integers(1, 4)), dtype=np.uint8))
         else:
-            del b[i:i + int(rng.integers(1, 4))]
+            del b[i : i + int(rng.integers(1, 4))]
     return bytes(b)
 
 
@@ -422,12 +459,13 @@ def fuzz(workdir: Path, n: int, seed: int) -> dict[str, int]:
             plain = p.with_suffix("")
             plain.write_bytes(_mutate(text, rng))
             subprocess.run(["bgzip", "-f", str(plain)], check=True)
-            try:
+            with contextlib.suppress(OSError, ValueError):  # tabix refused: the file is read without an index
                 pysam.tabix_index(str(p), preset="vcf", force=True)
-            except (OSError, ValueError):
-                pass   # tabix refused: the file is read without an index
-        for run in (lambda: call_vcf(p), lambda: list(scan(p, None)),
-                    lambda: [r for s in plan_shards(p, target_bytes=500) for r in scan(p, s.intervals)]):
+        for run in (
+            lambda: call_vcf(p),
+            lambda: list(scan(p, None)),
+            lambda: [r for s in plan_shards(p, target_bytes=500) for r in scan(p, s.intervals)],
+        ):
             try:
                 run()
                 counts["ok"] += 1

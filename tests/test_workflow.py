@@ -18,8 +18,14 @@ REPO = Path(__file__).resolve().parent.parent
 def _snakemake(*args, cwd=REPO, timeout=600):
     env = dict(os.environ)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    return subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"), *args],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_lint_is_clean(tmp_path):
@@ -36,8 +42,10 @@ def test_unknown_config_key_stops_the_workflow(tmp_path):
     res = _snakemake("-n", "--directory", str(tmp_path), "--configfile", str(p))
     assert res.returncode != 0
     lines = [ln for ln in (res.stdout + res.stderr).splitlines() if ln.startswith("stratify: error:")]
-    assert lines == [f"stratify: error: {p}: unknown key 'biomarker' at inputs; allowed keys: biomarkers, "
-                     "genotypes, patients, star_alleles, symptoms, treatments"]
+    assert lines == [
+        f"stratify: error: {p}: unknown key 'biomarker' at inputs; allowed keys: biomarkers, "
+        "genotypes, patients, star_alleles, symptoms, treatments"
+    ]
 
 
 def test_second_cohort_config_runs_end_to_end(tmp_path):
@@ -50,21 +58,32 @@ def test_second_cohort_config_runs_end_to_end(tmp_path):
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     r = tmp_path / "results" / "demo_null_noVCF"
     html = (r / "report" / "report.html").read_text()
-    assert "no VCF given" in html                       # the skipped input is reported
+    assert "no VCF given" in html  # the skipped input is reported
     # no randomised two-arm index treatment: the heterogeneity section says why, not silence
     assert "Treatment-effect heterogeneity was not analysed: the index treatment (index_agent)" in html
     met = json.loads((r / "model" / "metrics.json").read_text())
     assert met["endpoint"] == {"kind": "remission", "instrument": "QIDS_SR16", "week": 8}
     assert "cyp2c19_rank" not in met["features"]
-    for stage in ("validate", "genotypes", "pgx", "clinical", "trd", "features", "subtype", "model", "explain",
-                  "heterogeneity", "report"):
+    for stage in (
+        "validate",
+        "genotypes",
+        "pgx",
+        "clinical",
+        "trd",
+        "features",
+        "subtype",
+        "model",
+        "explain",
+        "heterogeneity",
+        "report",
+    ):
         assert (tmp_path / "logs" / "demo_null_noVCF" / f"{stage}.log").exists(), stage
     # a second run has nothing to do
     again = _snakemake("-n", "--cores", "2", "--directory", str(tmp_path), "--configfile", str(cfg))
     assert "Nothing to be done" in again.stdout + again.stderr
     from test_workflow_dag import untracked
 
-    assert untracked(tmp_path, cfg) == []   # every file of the run is a declared output or log
+    assert untracked(tmp_path, cfg) == []  # every file of the run is a declared output or log
     # snakemake --report works on the finished run, with every report output's caption
     smk = tmp_path / "snakemake_report.html"
     rep = _snakemake("--report", str(smk), "--directory", str(tmp_path), "--configfile", str(cfg))
@@ -96,8 +115,8 @@ def test_every_report_output_has_a_caption():
 def test_a_cohort_without_treatments_runs_every_stage(tmp_path):
     """Optional inputs may be absent: no treatments table -> trd staging is skipped, not an error."""
     from stratify.config import load_config
-    from stratify.simulate.cohort import write_cohort
     from stratify.pipeline import run_all
+    from stratify.simulate.cohort import write_cohort
 
     paths = write_cohort(tmp_path / "c", n=120, seed=2, n_snps=30)
     cfg = yaml.safe_load(Path(paths["config"]).read_text())

@@ -74,8 +74,10 @@ def assert_edits_plan_only_their_readers(folder: Path, config: Path) -> None:
 
 
 def test_parse_planned_jobs_reads_the_table_and_nothing_else():
-    text = ("Building DAG of jobs...\nJob stats:\njob        count\n-------  -------\nsubtype        1\n"
-            "explain        1\ntotal          2\n\nReasons:\n    foo 3\n")
+    text = (
+        "Building DAG of jobs...\nJob stats:\njob        count\n-------  -------\nsubtype        1\n"
+        "explain        1\ntotal          2\n\nReasons:\n    foo 3\n"
+    )
     assert parse_planned_jobs(text) == {"subtype": 1, "explain": 1}
     assert parse_planned_jobs("Nothing to be done (all requested files are present and up to date).") == {}
 
@@ -86,19 +88,22 @@ def _demo_config() -> dict:
     return load_config(REPO / "config.yaml", check_files=False)
 
 
-@pytest.mark.parametrize("edit,readers", [
-    (("report", "title"), {"report"}),
-    (("subtype", "method"), {"subtype"}),
-    (("subtype", "features"), {"features", "subtype"}),
-    (("model", "n_bootstrap"), {"model"}),
-    (("genotypes", "sample_chunk"), {"genotypes", "genotypes_plan", "genotypes_pca", "genotypes_shard"}),
-])
+@pytest.mark.parametrize(
+    "edit,readers",
+    [
+        (("report", "title"), {"report"}),
+        (("subtype", "method"), {"subtype"}),
+        (("subtype", "features"), {"features", "subtype"}),
+        (("model", "n_bootstrap"), {"model"}),
+        (("genotypes", "sample_chunk"), {"genotypes", "genotypes_plan", "genotypes_pca", "genotypes_shard"}),
+    ],
+)
 def test_a_setting_is_in_the_settings_of_the_stages_that_read_it_only(edit, readers):
     cfg = _demo_config()
     section, key = edit
     changed = {**cfg, section: {**cfg[section], key: "changed"}}
     differ = {s for s in layout.SETTINGS if layout.config_slice(cfg, s) != layout.config_slice(changed, s)}
-    assert differ == readers | {"report"}   # the report shows the whole configuration
+    assert differ == readers | {"report"}  # the report shows the whole configuration
 
 
 def test_every_stage_writes_only_into_its_own_folder_and_no_file_twice():

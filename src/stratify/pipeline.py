@@ -31,12 +31,19 @@ from stratify.trd.stage import run_trd
 log = logging.getLogger(__name__)
 
 STAGES = {
-    "validate": run_validate, "genotypes": run_genotypes, "pgx": run_pgx, "clinical": run_clinical,
-    "trd": run_trd, "features": run_features, "subtype": run_subtype, "model": run_model,
-    "heterogeneity": run_heterogeneity, "explain": run_explain, "report": run_report,
+    "validate": run_validate,
+    "genotypes": run_genotypes,
+    "pgx": run_pgx,
+    "clinical": run_clinical,
+    "trd": run_trd,
+    "features": run_features,
+    "subtype": run_subtype,
+    "model": run_model,
+    "heterogeneity": run_heterogeneity,
+    "explain": run_explain,
+    "report": run_report,
 }
-ORDER = ("validate", "genotypes", "pgx", "clinical", "trd", "features", "subtype", "model", "heterogeneity",
-         "explain")
+ORDER = ("validate", "genotypes", "pgx", "clinical", "trd", "features", "subtype", "model", "heterogeneity", "explain")
 
 
 def run_all(config: dict[str, Any], results: str | Path) -> Path:

@@ -3,11 +3,11 @@ rule clinical:
         **stage_inputs("clinical"),
     output:
         **stage_outputs("clinical"),
-    params:
-        io=io_args("clinical"),
     log:
         f"{LOGS}/clinical.log",
     conda:
         "../../environment.yml"
+    params:
+        io=io_args("clinical"),
     shell:
         "stratify clinical {params.io} --log {log}"

@@ -114,8 +114,9 @@ def genotype_merge_inputs(wildcards):
         return {}
     plan = checkpoints.genotypes_plan.get().output.plan
     jobs = json.loads(Path(plan).read_text())["jobs"]
-    shards = [f"{RESULTS}/genotypes/shards/{j}{ext}" for j in jobs
-              for ext in (".npz", ".variants.parquet", ".pgx.parquet")]
+    shards = [
+        f"{RESULTS}/genotypes/shards/{j}{ext}" for j in jobs for ext in (".npz", ".variants.parquet", ".pgx.parquet")
+    ]
     return {"plan": plan, "pca": f"{RESULTS}/genotypes/pca.npz", "shards": shards}
 
 
@@ -124,8 +125,16 @@ def simulated_files(wildcards=None):
     with a `simulate` block, the cohort's inputs among them; genotype files only when the cohort
     reads a VCF or star-allele calls."""
     folder = Path(config["inputs"]["patients"]).parent
-    names = ["patients.tsv", "symptoms.tsv", "treatments.tsv", "biomarkers.tsv", "sample_map.tsv",
-             "truth.tsv", "truth.yaml", "config.yaml"]
+    names = [
+        "patients.tsv",
+        "symptoms.tsv",
+        "treatments.tsv",
+        "biomarkers.tsv",
+        "sample_map.tsv",
+        "truth.tsv",
+        "truth.yaml",
+        "config.yaml",
+    ]
     if simulated_genotypes():
         names += ["genotypes.vcf.gz", "genotypes.vcf.gz.tbi", "PGS_SIM_hmPOS_GRCh38.txt.gz", "cyp2d6.cyrius.tsv"]
     files = cohort_files()

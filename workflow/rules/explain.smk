@@ -8,11 +8,11 @@ rule explain:
             beeswarm=lambda p: report(p, caption="../report/explain.rst", category="Explanations"),
             dependence=lambda p: report(p, caption="../report/explain.rst", category="Explanations"),
         ),
-    params:
-        io=io_args("explain"),
     log:
         f"{LOGS}/explain.log",
     conda:
         "../../environment.yml"
+    params:
+        io=io_args("explain"),
     shell:
         "stratify explain {params.io} --log {log}"

@@ -3,11 +3,11 @@ rule features:
         **stage_inputs("features"),
     output:
         **stage_outputs("features"),
-    params:
-        io=io_args("features"),
     log:
         f"{LOGS}/features.log",
     conda:
         "../../environment.yml"
+    params:
+        io=io_args("features"),
     shell:
         "stratify features {params.io} --log {log}"

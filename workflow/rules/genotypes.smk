@@ -10,12 +10,12 @@ checkpoint genotypes_plan:
         **stage_inputs("genotypes_plan"),
     output:
         **stage_outputs("genotypes_plan"),
-    params:
-        io=io_args("genotypes_plan"),
     log:
         f"{LOGS}/genotypes_plan.log",
     conda:
         "../../environment.yml"
+    params:
+        io=io_args("genotypes_plan"),
     shell:
         "stratify genotypes --step plan {params.io} --log {log}"
 
@@ -26,14 +26,14 @@ rule genotypes_pca:
         **stage_inputs("genotypes_pca"),
     output:
         **stage_outputs("genotypes_pca"),
-    params:
-        io=io_args("genotypes_pca"),
     log:
         f"{LOGS}/genotypes_pca.log",
-    resources:
-        mem_mb=4000,
     conda:
         "../../environment.yml"
+    resources:
+        mem_mb=4000,
+    params:
+        io=io_args("genotypes_pca"),
     shell:
         "stratify genotypes --step pca {params.io} --log {log}"
 
@@ -44,16 +44,16 @@ rule genotypes_shard:
         **stage_inputs("genotypes_shard"),
     output:
         **stage_outputs("genotypes_shard"),
-    wildcard_constraints:
-        job=r"r\d{4}_c\d{4}",
-    params:
-        io=io_args("genotypes_shard"),
     log:
         f"{LOGS}/genotypes_shard/{{job}}.log",
-    resources:
-        mem_mb=2000,
+    wildcard_constraints:
+        job=r"r\d{4}_c\d{4}",
     conda:
         "../../environment.yml"
+    resources:
+        mem_mb=2000,
+    params:
+        io=io_args("genotypes_shard"),
     shell:
         "stratify genotypes --step shard --job {wildcards.job} {params.io} --log {log}"
 
@@ -65,6 +65,12 @@ rule genotypes:
         **stage_inputs("genotypes"),
     output:
         **stage_outputs("genotypes"),
+    log:
+        f"{LOGS}/genotypes.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=4000,
     params:
         io=io_args("genotypes"),
         # with a VCF: merge the shards (their folder; every shard file is an input above)
@@ -74,11 +80,5 @@ rule genotypes:
             if HAS_VCF
             else ""
         ),
-    log:
-        f"{LOGS}/genotypes.log",
-    resources:
-        mem_mb=4000,
-    conda:
-        "../../environment.yml"
     shell:
         "stratify genotypes {params.merge} {params.io} --log {log}"

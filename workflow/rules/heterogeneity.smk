@@ -3,11 +3,11 @@ rule heterogeneity:
         **stage_inputs("heterogeneity"),
     output:
         **stage_outputs("heterogeneity"),
-    params:
-        io=io_args("heterogeneity"),
     log:
         f"{LOGS}/heterogeneity.log",
     conda:
         "../../environment.yml"
+    params:
+        io=io_args("heterogeneity"),
     shell:
         "stratify heterogeneity {params.io} --log {log}"

@@ -6,12 +6,12 @@ rule model:
             "model",
             performance=lambda p: report(p, caption="../report/model.rst", category="Response model"),
         ),
-    params:
-        io=io_args("model"),
     log:
         f"{LOGS}/model.log",
-    threads: 2
     conda:
         "../../environment.yml"
+    threads: 2
+    params:
+        io=io_args("model"),
     shell:
         "stratify model fit {params.io} --threads {threads} --log {log}"

@@ -3,11 +3,11 @@ rule pgx:
         **stage_inputs("pgx"),
     output:
         **stage_outputs("pgx"),
-    params:
-        io=io_args("pgx"),
     log:
         f"{LOGS}/pgx.log",
     conda:
         "../../environment.yml"
+    params:
+        io=io_args("pgx"),
     shell:
         "stratify pgx run {params.io} --log {log}"

@@ -7,11 +7,11 @@ rule report:
             "report",
             html=lambda p: report(p, caption="../report/report.rst", category="Report"),
         ),
-    params:
-        io=io_args("report"),
     log:
         f"{LOGS}/report.log",
     conda:
         "../../environment.yml"
+    params:
+        io=io_args("report"),
     shell:
         "stratify report {params.io} --log {log}"

@@ -4,6 +4,10 @@ if "simulate" in config:
     rule simulate:
         output:
             **simulated_files(),
+        log:
+            f"{LOGS}/simulate.log",
+        conda:
+            "../../environment.yml"
         params:
             out=lambda wc: str(Path(config["inputs"]["patients"]).parent),
             n=config["simulate"]["n"],
@@ -12,10 +16,6 @@ if "simulate" in config:
             teh=f"--teh {config['simulate']['teh']}" if "teh" in config["simulate"] else "",
             genotypes="" if simulated_genotypes() else "--no-genotypes",
             cohort=COHORT,
-        log:
-            f"{LOGS}/simulate.log",
-        conda:
-            "../../environment.yml"
         shell:
             "stratify simulate --n {params.n} --seed {params.seed} {params.null} {params.teh} {params.genotypes} "
             "--out {params.out} --cohort {params.cohort} --log {log}"

@@ -6,11 +6,11 @@ rule subtype:
             "subtype",
             profiles=lambda p: report(p, caption="../report/subtype.rst", category="Subtypes"),
         ),
-    params:
-        io=io_args("subtype"),
     log:
         f"{LOGS}/subtype.log",
     conda:
         "../../environment.yml"
+    params:
+        io=io_args("subtype"),
     shell:
         "stratify subtype {params.io} --log {log}"

@@ -6,11 +6,11 @@ rule trd:
             "trd",
             concordance=lambda p: report(p, caption="../report/trd.rst", category="Treatment resistance"),
         ),
-    params:
-        io=io_args("trd"),
     log:
         f"{LOGS}/trd.log",
     conda:
         "../../environment.yml"
+    params:
+        io=io_args("trd"),
     shell:
         "stratify trd {params.io} --log {log}"

@@ -4,11 +4,11 @@ rule validate:
         **stage_inputs("validate"),
     output:
         **stage_outputs("validate"),
-    params:
-        io=io_args("validate"),
     log:
         f"{LOGS}/validate.log",
     conda:
         "../../environment.yml"
+    params:
+        io=io_args("validate"),
     shell:
         "stratify validate {params.io} --log {log}"

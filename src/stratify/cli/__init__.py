@@ -15,8 +15,22 @@ import logging
 import sys
 
 from stratify import __version__
-from stratify.cli import (clinical, explain, features, genotypes, heterogeneity, model, pgx, report, run, simulate,
-                          subtype, teh, trd, validate)
+from stratify.cli import (
+    clinical,
+    explain,
+    features,
+    genotypes,
+    heterogeneity,
+    model,
+    pgx,
+    report,
+    run,
+    simulate,
+    subtype,
+    teh,
+    trd,
+    validate,
+)
 from stratify.cli.common import peak_rss_mib, setup_logging
 from stratify.errors import StratifyError
 
@@ -25,8 +39,22 @@ __all__ = ["build_parser", "main", "peak_rss_mib"]
 log = logging.getLogger("stratify")
 
 # in the order `stratify --help` lists them
-COMMANDS = (simulate, validate, genotypes, clinical, trd, features, subtype, explain, heterogeneity, pgx, model,
-            report, teh, run)
+COMMANDS = (
+    simulate,
+    validate,
+    genotypes,
+    clinical,
+    trd,
+    features,
+    subtype,
+    explain,
+    heterogeneity,
+    pgx,
+    model,
+    report,
+    teh,
+    run,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="stratify",
         description="Pharmacogenomic and biomarker stratification for treatment-resistant depression.",
-        epilog="Run the whole workflow with snakemake (see README.md); these commands are its stages.")
+        epilog="Run the whole workflow with snakemake (see README.md); these commands are its stages.",
+    )
     ap.add_argument("--version", action="version", version=f"stratify {__version__}")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:

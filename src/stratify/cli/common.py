@@ -48,13 +48,25 @@ def add_stage_options(p: argparse.ArgumentParser) -> None:
     """--config or --settings, the files (--input/--output, or --results), --log and --quiet."""
     cfg = p.add_mutually_exclusive_group(required=True)
     cfg.add_argument("--config", help="cohort config (YAML), see docs/inputs.md")
-    cfg.add_argument("--settings", help="this stage's part of a validated config, as the workflow writes it "
-                                        "(results/<cohort>/settings/<stage>.yaml)")
-    p.add_argument("--input", action="append", dest="inputs", metavar="KEY=PATH",
-                   help="a file the stage reads (repeatable; the workflow passes every one, docs/outputs.md)")
-    p.add_argument("--output", action="append", dest="outputs", metavar="KEY=PATH",
-                   help="a file the stage writes (repeatable); without --input/--output the files are placed "
-                        "under --results")
+    cfg.add_argument(
+        "--settings",
+        help="this stage's part of a validated config, as the workflow writes it "
+        "(results/<cohort>/settings/<stage>.yaml)",
+    )
+    p.add_argument(
+        "--input",
+        action="append",
+        dest="inputs",
+        metavar="KEY=PATH",
+        help="a file the stage reads (repeatable; the workflow passes every one, docs/outputs.md)",
+    )
+    p.add_argument(
+        "--output",
+        action="append",
+        dest="outputs",
+        metavar="KEY=PATH",
+        help="a file the stage writes (repeatable); without --input/--output the files are placed under --results",
+    )
     p.add_argument("--results", help="results folder for this cohort (default: results/<cohort>)")
     p.add_argument("--log", help="also write the log to this file")
     p.add_argument("--quiet", action="store_true", help="only warnings and errors on the terminal")
@@ -93,14 +105,21 @@ def run_stage(args: argparse.Namespace, stage: str, fn: Callable[..., Any], **kw
     config = load_config(args)
     files = stage_files(args, stage, config)
     fn(config_slice(config, stage), files, **kw)
-    where = (next(iter(files.outputs.values())).parent if isinstance(files, StageFiles) and files.outputs
-             else Path(files) / stage if not isinstance(files, StageFiles) else "?")
-    log.info("stage %s done in %.1fs (peak RSS %.0f MiB); outputs in %s", stage, time.monotonic() - t0,
-             peak_rss_mib(), where)
+    where = (
+        next(iter(files.outputs.values())).parent
+        if isinstance(files, StageFiles) and files.outputs
+        else Path(files) / stage
+        if not isinstance(files, StageFiles)
+        else "?"
+    )
+    log.info(
+        "stage %s done in %.1fs (peak RSS %.0f MiB); outputs in %s", stage, time.monotonic() - t0, peak_rss_mib(), where
+    )
 
 
-def add_stage_command(sub, name: str, help_: str, fn_path: str, *, stage: str | None = None,
-                      **parser_kw) -> argparse.ArgumentParser:
+def add_stage_command(
+    sub, name: str, help_: str, fn_path: str, *, stage: str | None = None, **parser_kw
+) -> argparse.ArgumentParser:
     """A subcommand ``name`` that runs the function ``fn_path`` ("module:function") of ``stage``
     (default: ``name``)."""
     p = sub.add_parser(name, help=help_, **parser_kw)

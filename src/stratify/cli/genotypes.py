@@ -11,12 +11,15 @@ def add_parser(sub) -> None:
     """Register the command and its --step, --job and --processes."""
     sp = sub.add_parser("genotypes", help=HELP)
     add_stage_options(sp)
-    sp.add_argument("--step", choices=["plan", "pca", "shard", "merge"],
-                    help="run one step of the sharded stage (what Snakemake's genotypes_* jobs do); "
-                         "default: every step here")
+    sp.add_argument(
+        "--step",
+        choices=["plan", "pca", "shard", "merge"],
+        help="run one step of the sharded stage (what Snakemake's genotypes_* jobs do); default: every step here",
+    )
     sp.add_argument("--job", help="with --step shard: the shard to read (rNNNN_cNNNN, from plan.json)")
-    sp.add_argument("--processes", type=int, default=1,
-                    help="without --step: read the shards in this many processes (default 1)")
+    sp.add_argument(
+        "--processes", type=int, default=1, help="without --step: read the shards in this many processes (default 1)"
+    )
     sp.set_defaults(func=run)
 
 

@@ -15,22 +15,31 @@ def add_parser(sub) -> None:
     model = sub.add_parser("model", help="response model").add_subparsers(dest="model_command", required=True)
     fit = model.add_parser("fit", help="pipeline stage: nested cross-validation of XGBoost and baselines")
     add_stage_options(fit)
-    fit.add_argument("--threads", type=int, default=1,
-                     help="fit this many permutation-test models side by side (default 1; the workflow passes "
-                          "the rule's threads); results do not depend on it")
+    fit.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="fit this many permutation-test models side by side (default 1; the workflow passes "
+        "the rule's threads); results do not depend on it",
+    )
     fit.set_defaults(func=run_fit)
     ap_ = model.add_parser(
-        "apply", help="external validation: score another cohort with a trained model and report its metrics",
+        "apply",
+        help="external validation: score another cohort with a trained model and report its metrics",
         description="Score cohort B with a model folder from cohort A (results/A/model: xgboost.json and "
-                    "model_features.json) and report the metrics on B. Cohort B must have been run through the "
-                    "features stage. Features B lacks are an error unless --allow-missing; every feature's "
-                    "distribution in B is compared with training (feature_check.tsv). See docs/outputs.md.")
+        "model_features.json) and report the metrics on B. Cohort B must have been run through the "
+        "features stage. Features B lacks are an error unless --allow-missing; every feature's "
+        "distribution in B is compared with training (feature_check.tsv). See docs/outputs.md.",
+    )
     ap_.add_argument("--model", required=True, help="model folder of cohort A (results/<A>/model)")
     add_stage_options(ap_)
     ap_.add_argument("--out", help="output folder (default: <results of B>/external/<A cohort>)")
-    ap_.add_argument("--allow-missing", action="store_true",
-                     help="score even when model features are absent in B (they are then missing for every "
-                          "patient; the outputs say so)")
+    ap_.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="score even when model features are absent in B (they are then missing for every "
+        "patient; the outputs say so)",
+    )
     ap_.set_defaults(func=run_apply)
 
 

@@ -18,13 +18,19 @@ def add_parser(sub) -> None:
     sim.add_argument("--null", action="store_true", help="no subgroup and no effects (the null twin)")
     sim.add_argument("--out", required=True, help="output folder")
     sim.add_argument("--snps", type=int, default=3000, help="common SNPs in the VCF (default 3000)")
-    sim.add_argument("--no-genotypes", action="store_true",
-                     help="write no VCF and no Cyrius CYP2D6 calls (a cohort without genetic data; the other "
-                          "files are the same as with them)")
+    sim.add_argument(
+        "--no-genotypes",
+        action="store_true",
+        help="write no VCF and no Cyrius CYP2D6 calls (a cohort without genetic data; the other "
+        "files are the same as with them)",
+    )
     sim.add_argument("--cohort", help="cohort name written into the config")
-    sim.add_argument("--teh", choices=["planted", "none"],
-                     help="two-arm randomised index treatment (escitalopram vs bupropion) with planted or no "
-                          "treatment-effect heterogeneity (docs/simulation.md)")
+    sim.add_argument(
+        "--teh",
+        choices=["planted", "none"],
+        help="two-arm randomised index treatment (escitalopram vs bupropion) with planted or no "
+        "treatment-effect heterogeneity (docs/simulation.md)",
+    )
     sim.add_argument("--log")
     sim.set_defaults(func=run)
 
@@ -34,7 +40,20 @@ def run(args) -> None:
     from stratify.simulate.cohort import write_cohort
 
     t0 = time.monotonic()
-    paths = write_cohort(args.out, n=args.n, seed=args.seed, null=args.null, n_snps=args.snps,
-                         cohort=args.cohort, teh=args.teh, genotypes=not args.no_genotypes)
-    log.info("simulated cohort written to %s in %.1fs (peak RSS %.0f MiB); run it with: snakemake "
-             "--cores 2 --configfile %s", args.out, time.monotonic() - t0, peak_rss_mib(), paths["config"])
+    paths = write_cohort(
+        args.out,
+        n=args.n,
+        seed=args.seed,
+        null=args.null,
+        n_snps=args.snps,
+        cohort=args.cohort,
+        teh=args.teh,
+        genotypes=not args.no_genotypes,
+    )
+    log.info(
+        "simulated cohort written to %s in %.1fs (peak RSS %.0f MiB); run it with: snakemake --cores 2 --configfile %s",
+        args.out,
+        time.monotonic() - t0,
+        peak_rss_mib(),
+        paths["config"],
+    )

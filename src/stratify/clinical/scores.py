@@ -402,7 +402,7 @@ def biomarker_values(
     cens = b.pivot(index="patient_id", columns="marker", values="below_detection")
     out = pd.DataFrame(index=wide.index)
     for m in units:
-        out[m] = wide[m] if m in wide else np.nan
+        out[m] = wide.get(m, np.nan)
         out[f"{m}_below_detection"] = cens[m].astype("boolean") if m in cens else pd.NA
     out = out.rename(columns={"crp": "crp_mg_l"})
     visits = b[b["marker"] == "crp"].set_index("patient_id")["week"]

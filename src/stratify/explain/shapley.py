@@ -218,7 +218,7 @@ def interaction_partners(mean_abs: np.ndarray, features: list[str]) -> dict[str,
     {'a': 'c', 'b': 'c', 'c': 'a'}
     """
     if len(features) < 2:
-        return {f: None for f in features}
+        return dict.fromkeys(features)
     m = np.array(mean_abs, dtype=float, copy=True)
     np.fill_diagonal(m, -np.inf)
     return {f: features[int(np.argmax(m[i]))] for i, f in enumerate(features)}

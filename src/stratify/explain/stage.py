@@ -11,9 +11,20 @@ import numpy as np
 import pandas as pd
 
 from stratify.errors import ConfigError
-from stratify.explain.shapley import (MAX_INTERACTION_PATIENTS, SCALES, beeswarm_png, dependence_png, importance,
-                                      importance_by_subtype, interaction_partners, interaction_summary,
-                                      select_waterfall_patients, shap_values, top_interactions, waterfall_png)
+from stratify.explain.shapley import (
+    MAX_INTERACTION_PATIENTS,
+    SCALES,
+    beeswarm_png,
+    dependence_png,
+    importance,
+    importance_by_subtype,
+    interaction_partners,
+    interaction_summary,
+    select_waterfall_patients,
+    shap_values,
+    top_interactions,
+    waterfall_png,
+)
 from stratify.features.stage import read_features
 from stratify.io.layout import StageFiles
 from stratify.io.results import dump_json, not_drawn_png, provenance, write_tsv
@@ -25,8 +36,10 @@ def _load_model(files: StageFiles):
     """The model and its metadata: the two declared inputs, which load_model reads as one folder."""
     folder = files.input("model").parent
     if files.input("model_features").parent != folder:
-        raise ConfigError(f"explain: --input model and model_features must be in one folder (the model stage's); "
-                          f"got {files.input('model')} and {files.input('model_features')}")
+        raise ConfigError(
+            f"explain: --input model and model_features must be in one folder (the model stage's); "
+            f"got {files.input('model')} and {files.input('model_features')}"
+        )
     return load_model(folder)
 
 
@@ -41,30 +54,49 @@ def run_explain(config: dict[str, Any], files: StageFiles | str | Path) -> dict[
     vals, base = shap_values(model, X)
     sv = pd.DataFrame(vals, columns=feats)
     sv.insert(0, "patient_id", df["patient_id"].to_numpy())
-    write_table(sv, files.output("shap"), kind="explain.shap",
-                provenance=provenance(config, "explain", base_value=base, task=task, scale=scale))
+    write_table(
+        sv,
+        files.output("shap"),
+        kind="explain.shap",
+        provenance=provenance(config, "explain", base_value=base, task=task, scale=scale),
+    )
     imp = importance(vals, feats)
     write_tsv(imp, files.output("importance"))
     beeswarm_png(vals, X, files.output("beeswarm"), scale=scale)
     # interactions first: their top partner colours each dependence panel
     inter = interaction_summary(model, X, max_patients=MAX_INTERACTION_PATIENTS, seed=config["seed"], shap=vals)
-    write_tsv(top_interactions(inter["mean_abs"], feats, n_patients_used=inter["n_patients_used"]),
-              files.output("interactions"))
+    write_tsv(
+        top_interactions(inter["mean_abs"], feats, n_patients_used=inter["n_patients_used"]),
+        files.output("interactions"),
+    )
     partners = interaction_partners(inter["mean_abs"], feats)
     dep_feats = imp["feature"].head(4).tolist()
-    _, n_missing = dependence_png(vals, X, dep_feats, files.output("dependence"),
-                                  color_by={f: partners[f] for f in dep_feats}, scale=scale)
+    _, n_missing = dependence_png(
+        vals, X, dep_feats, files.output("dependence"), color_by={f: partners[f] for f in dep_feats}, scale=scale
+    )
     waterfalls = _waterfalls(vals, base, X, df, files, task=task, scale=scale)
     summary: dict[str, Any] = {
-        "task": task, "scale": scale, "base_value": base,
+        "task": task,
+        "scale": scale,
+        "base_value": base,
         **({"base_value_log_odds": base} if task == "classification" else {}),
-        "top_features": imp["feature"].head(10).tolist(), "n_patients": int(len(df)),
-        "dependence": {"file": "dependence.png", "features": dep_feats,
-                       "colour_by": {f: partners[f] for f in dep_feats}, "n_missing": n_missing},
-        "interactions": {"file": "interactions.tsv", "n_patients_used": inter["n_patients_used"],
-                         "max_patients": inter["max_patients"], "subsampled": inter["subsampled"],
-                         "seed": inter["seed"], "seconds": inter["seconds"],
-                         "max_additivity_error": inter["max_additivity_error"]},
+        "top_features": imp["feature"].head(10).tolist(),
+        "n_patients": int(len(df)),
+        "dependence": {
+            "file": "dependence.png",
+            "features": dep_feats,
+            "colour_by": {f: partners[f] for f in dep_feats},
+            "n_missing": n_missing,
+        },
+        "interactions": {
+            "file": "interactions.tsv",
+            "n_patients_used": inter["n_patients_used"],
+            "max_patients": inter["max_patients"],
+            "subsampled": inter["subsampled"],
+            "seed": inter["seed"],
+            "seconds": inter["seconds"],
+            "max_additivity_error": inter["max_additivity_error"],
+        },
         "waterfalls": waterfalls,
         "by_subtype": _by_subtype(vals, feats, df, files),
     }
@@ -73,12 +105,16 @@ def run_explain(config: dict[str, Any], files: StageFiles | str | Path) -> dict[
 
 
 # the waterfalls, one per role (stratify.explain.shapley.select_waterfall_patients), each a declared output
-WATERFALL_ROLES = {"highest prediction": "highest", "lowest prediction": "lowest",
-                   "closest to the median prediction": "median"}
+WATERFALL_ROLES = {
+    "highest prediction": "highest",
+    "lowest prediction": "lowest",
+    "closest to the median prediction": "median",
+}
 
 
-def _waterfalls(vals: np.ndarray, base: float, X: pd.DataFrame, df: pd.DataFrame, files: StageFiles, *, task: str,
-                scale: str) -> list[dict[str, Any]]:
+def _waterfalls(
+    vals: np.ndarray, base: float, X: pd.DataFrame, df: pd.DataFrame, files: StageFiles, *, task: str, scale: str
+) -> list[dict[str, Any]]:
     """waterfalls/highest.png, lowest.png and median.png; a role whose patient is already shown
     (or a cohort without patients) gets a figure that says so."""
     waterfalls = select_waterfall_patients(vals, base, df["patient_id"])
@@ -107,7 +143,9 @@ def _by_subtype(vals: np.ndarray, feats: list[str], df: pd.DataFrame, files: Sta
     if len(assign) and sub.get("claimed"):
         st = df[["patient_id"]].merge(assign, on="patient_id", how="left")["subtype"].fillna("unassigned")
         write_tsv(importance_by_subtype(vals, feats, st), path)
-        return {"file": "importance_by_subtype.tsv",
-                "n": {str(k): int(v) for k, v in st.value_counts().sort_index().items()}}
+        return {
+            "file": "importance_by_subtype.tsv",
+            "n": {str(k): int(v) for k, v in st.value_counts().sort_index().items()},
+        }
     write_tsv(importance_by_subtype(np.empty((0, len(feats))), feats, pd.Series([], dtype=str)), path)
     return {"file": None, "statement": "no subtypes were claimed, so no per-subtype summary"}

@@ -23,8 +23,12 @@ def run_features(config: dict[str, Any], files: StageFiles | str | Path) -> dict
     trd = read_table(files.input("after_index"), kind="trd.after_index")
     prs = read_table(files.input("prs"), kind="genotypes.prs")
     df, summary = build_features(clin, pgx_calls=calls, pcs=pcs, config=config, trd_after_index=trd, prs=prs)
-    write_table(df, files.output("features"), kind="features",
-                provenance=provenance(config, "features", model_features=summary["model_features"]))
+    write_table(
+        df,
+        files.output("features"),
+        kind="features",
+        provenance=provenance(config, "features", model_features=summary["model_features"]),
+    )
     dump_json(summary, files.output("summary"))
     return summary
 

@@ -8,9 +8,8 @@ skipped, not filled in.
 
 from __future__ import annotations
 
-import re
-
 import logging
+import re
 from typing import Any
 
 import numpy as np

@@ -44,8 +44,8 @@ def empty_pgx() -> pd.DataFrame:
 
 def genes_not_in_header(vcf: str | Path) -> dict[str, str]:
     """Genes whose contig a header that lists contigs lacks: gene -> why it is not read."""
-    from stratify.pgx.alleles.vcf import _header_contigs
     from stratify.genotypes.vcfio import check_vcf, read_header
+    from stratify.pgx.alleles.vcf import _header_contigs
 
     contigs = _header_contigs(read_header(check_vcf(vcf, need_index=False, allow_text=True)).meta)
     if not contigs:
@@ -83,7 +83,7 @@ def pgx_summary(vcf: str | Path, genome_build: str) -> dict[str, Any]:
         )
     elif skip := genes_not_in_header(vcf):
         out["pgx_genes_not_in_vcf"] = skip
-        for gene, why in skip.items():
+        for _gene, why in skip.items():
             log.warning("%s: %s", vcf, why)
     return out
 

@@ -14,9 +14,9 @@ from typing import Any
 import pandas as pd
 
 from stratify.errors import ConfigError
+from stratify.genotypes import shards as G
 from stratify.genotypes.prs import score_report
 from stratify.genotypes.shards import settings
-from stratify.genotypes import shards as G
 from stratify.genotypes.vcfscan import header_samples
 from stratify.inputs.validate import read_sample_map
 from stratify.io.layout import StageFiles
@@ -25,8 +25,13 @@ from stratify.io.tables import read_table, write_table
 
 log = logging.getLogger(__name__)
 
-STEP_STAGE = {"plan": "genotypes_plan", "pca": "genotypes_pca", "shard": "genotypes_shard", "merge": "genotypes",
-              None: "genotypes"}
+STEP_STAGE = {
+    "plan": "genotypes_plan",
+    "pca": "genotypes_pca",
+    "shard": "genotypes_shard",
+    "merge": "genotypes",
+    None: "genotypes",
+}
 
 
 def stage_files(where: StageFiles | str | Path, step: str | None = None, job: str | None = None) -> StageFiles:
@@ -36,8 +41,11 @@ def stage_files(where: StageFiles | str | Path, step: str | None = None, job: st
     files = StageFiles.under(where, STEP_STAGE.get(step, "genotypes"), **({"job": job} if job else {}))
     if step == "merge":
         g = Path(where) / "genotypes"
-        files = StageFiles(files.stage, {**files.inputs, "plan": g / "plan.json", "pca": g / "pca.npz",
-                                         "shards": g / "shards"}, files.outputs)
+        files = StageFiles(
+            files.stage,
+            {**files.inputs, "plan": g / "plan.json", "pca": g / "pca.npz", "shards": g / "shards"},
+            files.outputs,
+        )
     return files
 
 
@@ -47,13 +55,25 @@ def _patient_ids(files: StageFiles) -> set:
 
 def _genotype_context(config: dict[str, Any], files: StageFiles) -> dict[str, Any]:
     gen = config["inputs"]["genotypes"]
-    return {"vcf": gen["vcf"], "sample_map": read_sample_map(gen["sample_map"]) if "sample_map" in gen else None,
-            "patient_ids": _patient_ids(files), "cfg": settings(config),
-            "pgs": list(gen.get("pgs", [])), "genome_build": config["genome_build"], "seed": config["seed"]}
+    return {
+        "vcf": gen["vcf"],
+        "sample_map": read_sample_map(gen["sample_map"]) if "sample_map" in gen else None,
+        "patient_ids": _patient_ids(files),
+        "cfg": settings(config),
+        "pgs": list(gen.get("pgs", [])),
+        "genome_build": config["genome_build"],
+        "seed": config["seed"],
+    }
 
 
-def run_genotypes(config: dict[str, Any], files: StageFiles | str | Path, *, step: str | None = None,
-                  job: str | None = None, processes: int = 1) -> dict[str, Any]:
+def run_genotypes(
+    config: dict[str, Any],
+    files: StageFiles | str | Path,
+    *,
+    step: str | None = None,
+    job: str | None = None,
+    processes: int = 1,
+) -> dict[str, Any]:
     """genotypes: one step of the sharded stage (``plan``, ``pca``, ``shard`` with ``job``, or
     ``merge``), or with ``step`` None every step here. ``files``: the step's paths, or a results folder."""
     if step not in STEP_STAGE:
@@ -66,12 +86,12 @@ def run_genotypes(config: dict[str, Any], files: StageFiles | str | Path, *, ste
     ctx = _genotype_context(config, files)
     kw = {"sample_map": ctx["sample_map"], "patient_ids": ctx["patient_ids"], "genome_build": ctx["genome_build"]}
     if step is None:
-        res = G.genotype_stage(ctx["vcf"], cfg=ctx["cfg"], seed=ctx["seed"], pgs=ctx["pgs"], processes=processes,
-                               **kw)
+        res = G.genotype_stage(ctx["vcf"], cfg=ctx["cfg"], seed=ctx["seed"], pgs=ctx["pgs"], processes=processes, **kw)
         return _write_merged(config, ctx, res, files)
     if step == "plan":
-        plan = G.make_plan(ctx["vcf"], patient_ids=ctx["patient_ids"], sample_map=ctx["sample_map"],
-                           cfg=ctx["cfg"], seed=ctx["seed"])
+        plan = G.make_plan(
+            ctx["vcf"], patient_ids=ctx["patient_ids"], sample_map=ctx["sample_map"], cfg=ctx["cfg"], seed=ctx["seed"]
+        )
         dump_json(plan, files.output("plan"))
         return plan
     plan_path = files.input("plan")
@@ -83,8 +103,10 @@ def run_genotypes(config: dict[str, Any], files: StageFiles | str | Path, *, ste
     scores = G.load_scores(ctx["pgs"], genome_build=ctx["genome_build"])
     if step == "shard":
         if job not in plan["jobs"]:
-            raise ConfigError(f"genotypes --step shard: job {job!r} is not in {plan_path} "
-                              f"(jobs {plan['jobs'][0]} .. {plan['jobs'][-1]})")
+            raise ConfigError(
+                f"genotypes --step shard: job {job!r} is not in {plan_path} "
+                f"(jobs {plan['jobs'][0]} .. {plan['jobs'][-1]})"
+            )
         npz = files.output("npz")
         G.save_shard(G.run_shard(plan, job, pca, scores, **kw), npz.with_name(npz.name.removesuffix(".npz")))
         return {}
@@ -97,12 +119,24 @@ def _without_vcf(config: dict[str, Any], files: StageFiles) -> dict[str, Any]:
     """Empty tables and the reason, for a cohort without a VCF."""
     prov = provenance(config, "genotypes")
     summary: dict[str, Any] = {"skipped": "no VCF given (inputs.genotypes)"}
-    write_table(pd.DataFrame({"patient_id": pd.Series([], dtype=str)}), files.output("pcs"),
-                kind="genotypes.pcs", provenance=prov)
-    write_table(pd.DataFrame({"patient_id": pd.Series([], dtype=str)}), files.output("prs"),
-                kind="genotypes.prs", provenance=prov)
-    write_table(pd.DataFrame({c: pd.Series([], dtype=object) for c in G.PGX_COLUMNS}),
-                files.output("pgx"), kind="genotypes.pgx", provenance=prov)
+    write_table(
+        pd.DataFrame({"patient_id": pd.Series([], dtype=str)}),
+        files.output("pcs"),
+        kind="genotypes.pcs",
+        provenance=prov,
+    )
+    write_table(
+        pd.DataFrame({"patient_id": pd.Series([], dtype=str)}),
+        files.output("prs"),
+        kind="genotypes.prs",
+        provenance=prov,
+    )
+    write_table(
+        pd.DataFrame({c: pd.Series([], dtype=object) for c in G.PGX_COLUMNS}),
+        files.output("pgx"),
+        kind="genotypes.pgx",
+        provenance=prov,
+    )
     _write_prs_tables(*_empty_prs_tables(), files)
     patients = read_table(files.input("patients"), kind="input.patients")
     missing = pd.DataFrame({"patient_id": sorted(patients["patient_id"].astype(str))})
@@ -112,8 +146,9 @@ def _without_vcf(config: dict[str, Any], files: StageFiles) -> dict[str, Any]:
     return summary
 
 
-def _write_merged(config: dict[str, Any], ctx: dict[str, Any], res: dict[str, Any],
-                  files: StageFiles) -> dict[str, Any]:
+def _write_merged(
+    config: dict[str, Any], ctx: dict[str, Any], res: dict[str, Any], files: StageFiles
+) -> dict[str, Any]:
     prov = provenance(config, "genotypes")
     write_table(res["pcs"], files.output("pcs"), kind="genotypes.pcs", provenance=prov)
     write_table(res["prs"], files.output("prs"), kind="genotypes.prs", provenance=prov)
@@ -151,8 +186,10 @@ def not_genotyped(ctx: dict[str, Any], genotyped: set[str]) -> pd.DataFrame:
         elif sample_of[pid] not in samples:
             why = f"its sample {sample_of[pid]} (sample map) is not in the VCF"
         else:
-            raise RuntimeError(f"genotypes: patient {pid} maps to VCF sample {sample_of[pid]} but was not genotyped; "
-                               "please report this as a bug")
+            raise RuntimeError(
+                f"genotypes: patient {pid} maps to VCF sample {sample_of[pid]} but was not genotyped; "
+                "please report this as a bug"
+            )
         rows.append((pid, why))
     return pd.DataFrame(rows, columns=["patient_id", "reason"])
 
@@ -164,6 +201,9 @@ def _write_not_genotyped(missing: pd.DataFrame, summary: dict[str, Any], files: 
     summary["n_patients_without_genotypes"] = int(len(missing))
     summary["patients_without_genotypes"] = missing["patient_id"].head(20).tolist()
     if len(missing):
-        log.warning("genotypes: %d patients have no VCF sample (first: %s); all in %s", len(missing),
-                    ", ".join(missing["patient_id"].head(5)), path)
-
+        log.warning(
+            "genotypes: %d patients have no VCF sample (first: %s); all in %s",
+            len(missing),
+            ", ".join(missing["patient_id"].head(5)),
+            path,
+        )

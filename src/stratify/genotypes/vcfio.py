@@ -312,7 +312,7 @@ class TabixIndex:
     linear: list[np.ndarray]
 
     @classmethod
-    def read(cls, path: str | Path) -> "TabixIndex":
+    def read(cls, path: str | Path) -> TabixIndex:
         path = Path(path)
         data = _read_gz(path)
         if data[:4] != b"TBI\x01":
@@ -379,7 +379,7 @@ class CsiIndex:
     bins: list[dict[int, int]]
 
     @classmethod
-    def read(cls, path: str | Path) -> "CsiIndex":
+    def read(cls, path: str | Path) -> CsiIndex:
         path = Path(path)
         data = _read_gz(path)
         if data[:4] != b"CSI\x01":

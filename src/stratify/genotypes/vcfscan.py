@@ -115,7 +115,7 @@ class Shard:
         return {"intervals": [list(t) for t in self.intervals], "approx_bytes": self.approx_bytes}
 
     @classmethod
-    def from_json(cls, d: dict) -> "Shard":
+    def from_json(cls, d: dict) -> Shard:
         return cls([(str(c), int(s), int(e)) for c, s, e in d["intervals"]], int(d.get("approx_bytes", 0)))
 
 
@@ -172,7 +172,7 @@ class ScanStats:
     haploid_calls: int = 0
     seconds: float = 0.0
 
-    def add(self, other: "ScanStats") -> None:
+    def add(self, other: ScanStats) -> None:
         for k in ("records", "decoded", "multiallelic", "no_alt", "no_gt", "haploid_calls", "seconds"):
             setattr(self, k, getattr(self, k) + getattr(other, k))
 

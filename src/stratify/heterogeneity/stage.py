@@ -18,9 +18,24 @@ from stratify.io.tables import write_table
 log = logging.getLogger(__name__)
 
 # heterogeneity/vr_sites.tsv: one row per site (as a study) and arm comparison
-VR_SITES_COLUMNS = ["measure", "scale", "study", "arm_treatment", "arm_control", "n_treatment", "mean_treatment",
-                    "sd_treatment", "n_control", "mean_control", "sd_control", "yi_vr", "vi_vr", "yi_cvr", "vi_cvr",
-                    "cvr_note"]
+VR_SITES_COLUMNS = [
+    "measure",
+    "scale",
+    "study",
+    "arm_treatment",
+    "arm_control",
+    "n_treatment",
+    "mean_treatment",
+    "sd_treatment",
+    "n_control",
+    "mean_control",
+    "sd_control",
+    "yi_vr",
+    "vi_vr",
+    "yi_cvr",
+    "vi_cvr",
+    "cvr_note",
+]
 
 
 def run_heterogeneity(config: dict[str, Any], files: StageFiles | str | Path) -> dict[str, Any]:
@@ -28,8 +43,12 @@ def run_heterogeneity(config: dict[str, Any], files: StageFiles | str | Path) ->
     exist; otherwise the reason, with every figure saying why it was not drawn."""
     files = StageFiles.of(files, "heterogeneity")
     df, fsum = read_features(files)
-    summary, cate = analyse_cohort(df, options=heterogeneity_options(config), feature_groups=fsum.get("feature_groups", {}),
-                                   source=files.input("features"))
+    summary, cate = analyse_cohort(
+        df,
+        options=heterogeneity_options(config),
+        feature_groups=fsum.get("feature_groups", {}),
+        source=files.input("features"),
+    )
     write_table(cate, files.output("cate"), kind="heterogeneity.cate", provenance=provenance(config, "heterogeneity"))
     vr: dict[str, Any] = {"run": False, "reason": summary["statement"]}
     if summary["run"]:
@@ -44,9 +63,15 @@ def run_heterogeneity(config: dict[str, Any], files: StageFiles | str | Path) ->
         write_tsv(comp.drop(columns=["line_treatment", "line_control"]), files.output("vr_sites"))
         forest_png(comp, vr["pooled"], files.output("vr_forest_png"))
         re = vr["pooled"][0]["lnVR"]["random"]
-        log.info("heterogeneity: variance ratio %s/%s over %d sites (REML) %.3f (%.3f-%.3f)",
-                 vr["treatment_arm"], vr["control_arm"], vr["k_sites"], re["ratio"], re["ratio_ci_low"],
-                 re["ratio_ci_high"])
+        log.info(
+            "heterogeneity: variance ratio %s/%s over %d sites (REML) %.3f (%.3f-%.3f)",
+            vr["treatment_arm"],
+            vr["control_arm"],
+            vr["k_sites"],
+            re["ratio"],
+            re["ratio_ci_low"],
+            re["ratio_ci_high"],
+        )
     else:
         write_tsv(pd.DataFrame(columns=VR_SITES_COLUMNS), files.output("vr_sites"))
         not_drawn_png(files.output("vr_forest_png"), vr.get("reason", summary["statement"]))

@@ -17,8 +17,12 @@ def run_validate(config: dict[str, Any], files: StageFiles | str | Path) -> dict
     files = StageFiles.of(files, "validate")
     tables, manifest = validate_inputs(config["inputs"], **validate_options(config))
     for name, df in tables.items():
-        write_table(df, files.output(name), kind=f"input.{name}",
-                    provenance=provenance(config, "validate", input=manifest["inputs"].get(name)))
+        write_table(
+            df,
+            files.output(name),
+            kind=f"input.{name}",
+            provenance=provenance(config, "validate", input=manifest["inputs"].get(name)),
+        )
     manifest["config"] = config
     manifest["stratify_version"] = __version__
     dump_json(manifest, files.output("manifest"))

@@ -488,7 +488,7 @@ def validate_inputs(
     for name in TABLES:
         if name not in inputs:
             tables[name] = empty_table(name)
-            manifest["skipped"][name] = "not given in the config (inputs.%s)" % name
+            manifest["skipped"][name] = f"not given in the config (inputs.{name})"
             log.info("%s: not given, skipped", name)
             continue
         tables[name] = _read_input(name, inputs[name], covariates=tuple(patient_covariates), manifest=manifest)

@@ -23,39 +23,87 @@ from typing import Any
 from stratify.errors import ConfigError
 
 OUTPUTS: dict[str, dict[str, str]] = {
-    "validate": {"manifest": "validate/manifest.json", "patients": "validate/patients.parquet",
-                 "symptoms": "validate/symptoms.parquet", "treatments": "validate/treatments.parquet",
-                 "biomarkers": "validate/biomarkers.parquet"},
+    "validate": {
+        "manifest": "validate/manifest.json",
+        "patients": "validate/patients.parquet",
+        "symptoms": "validate/symptoms.parquet",
+        "treatments": "validate/treatments.parquet",
+        "biomarkers": "validate/biomarkers.parquet",
+    },
     "genotypes_plan": {"plan": "genotypes/plan.json"},
     "genotypes_pca": {"pca": "genotypes/pca.npz"},
-    "genotypes_shard": {"npz": "genotypes/shards/{job}.npz", "variants": "genotypes/shards/{job}.variants.parquet",
-                        "pgx": "genotypes/shards/{job}.pgx.parquet"},
-    "genotypes": {"pcs": "genotypes/pcs.parquet", "prs": "genotypes/prs.parquet",
-                  "pgx": "genotypes/pgx_genotypes.parquet", "prs_report": "genotypes/prs_report.tsv",
-                  "prs_variants": "genotypes/prs_variants.tsv.gz",
-                  "not_genotyped": "genotypes/patients_without_genotypes.tsv", "summary": "genotypes/summary.json"},
-    "pgx": {"calls": "pgx/calls.parquet", "calls_tsv": "pgx/calls.tsv", "guidance": "pgx/guidance.parquet",
-            "guidance_tsv": "pgx/guidance.tsv", "phenotypes_png": "pgx/phenotypes.png", "summary": "pgx/summary.json"},
-    "clinical": {"scores": "clinical/scores.parquet", "patients": "clinical/patients.parquet",
-                 "summary": "clinical/summary.json"},
-    "trd": {"trials": "trd/trials.parquet", "staging": "trd/staging.parquet", "after_index": "trd/after_index.parquet",
-            "concordance": "trd/concordance.tsv", "summary": "trd/summary.json"},
+    "genotypes_shard": {
+        "npz": "genotypes/shards/{job}.npz",
+        "variants": "genotypes/shards/{job}.variants.parquet",
+        "pgx": "genotypes/shards/{job}.pgx.parquet",
+    },
+    "genotypes": {
+        "pcs": "genotypes/pcs.parquet",
+        "prs": "genotypes/prs.parquet",
+        "pgx": "genotypes/pgx_genotypes.parquet",
+        "prs_report": "genotypes/prs_report.tsv",
+        "prs_variants": "genotypes/prs_variants.tsv.gz",
+        "not_genotyped": "genotypes/patients_without_genotypes.tsv",
+        "summary": "genotypes/summary.json",
+    },
+    "pgx": {
+        "calls": "pgx/calls.parquet",
+        "calls_tsv": "pgx/calls.tsv",
+        "guidance": "pgx/guidance.parquet",
+        "guidance_tsv": "pgx/guidance.tsv",
+        "phenotypes_png": "pgx/phenotypes.png",
+        "summary": "pgx/summary.json",
+    },
+    "clinical": {
+        "scores": "clinical/scores.parquet",
+        "patients": "clinical/patients.parquet",
+        "summary": "clinical/summary.json",
+    },
+    "trd": {
+        "trials": "trd/trials.parquet",
+        "staging": "trd/staging.parquet",
+        "after_index": "trd/after_index.parquet",
+        "concordance": "trd/concordance.tsv",
+        "summary": "trd/summary.json",
+    },
     "features": {"features": "features/features.parquet", "summary": "features/summary.json"},
-    "subtype": {"assignments": "subtype/assignments.parquet", "profiles": "subtype/profiles.tsv",
-                "criterion_png": "subtype/criterion.png", "profiles_png": "subtype/profiles.png",
-                "summary": "subtype/summary.json"},
-    "model": {"model": "model/xgboost.json", "model_features": "model/model_features.json",
-              "metrics": "model/metrics.json", "oof": "model/oof_predictions.parquet",
-              "performance": "model/performance.png", "calibration": "model/calibration.png",
-              "folds": "model/folds.tsv", "card": "model/model_card.md"},
-    "heterogeneity": {"summary": "heterogeneity/summary.json", "cate": "heterogeneity/cate.parquet",
-                      "pai_png": "heterogeneity/pai.png", "cate_png": "heterogeneity/cate.png",
-                      "vr_forest_png": "heterogeneity/vr_forest.png", "vr_sites": "heterogeneity/vr_sites.tsv"},
-    "explain": {"shap": "explain/shap_values.parquet", "importance": "explain/importance.tsv",
-                "beeswarm": "explain/beeswarm.png", "dependence": "explain/dependence.png",
-                "interactions": "explain/interactions.tsv", "waterfall_highest": "explain/waterfalls/highest.png",
-                "waterfall_lowest": "explain/waterfalls/lowest.png", "waterfall_median": "explain/waterfalls/median.png",
-                "importance_by_subtype": "explain/importance_by_subtype.tsv", "summary": "explain/summary.json"},
+    "subtype": {
+        "assignments": "subtype/assignments.parquet",
+        "profiles": "subtype/profiles.tsv",
+        "criterion_png": "subtype/criterion.png",
+        "profiles_png": "subtype/profiles.png",
+        "summary": "subtype/summary.json",
+    },
+    "model": {
+        "model": "model/xgboost.json",
+        "model_features": "model/model_features.json",
+        "metrics": "model/metrics.json",
+        "oof": "model/oof_predictions.parquet",
+        "performance": "model/performance.png",
+        "calibration": "model/calibration.png",
+        "folds": "model/folds.tsv",
+        "card": "model/model_card.md",
+    },
+    "heterogeneity": {
+        "summary": "heterogeneity/summary.json",
+        "cate": "heterogeneity/cate.parquet",
+        "pai_png": "heterogeneity/pai.png",
+        "cate_png": "heterogeneity/cate.png",
+        "vr_forest_png": "heterogeneity/vr_forest.png",
+        "vr_sites": "heterogeneity/vr_sites.tsv",
+    },
+    "explain": {
+        "shap": "explain/shap_values.parquet",
+        "importance": "explain/importance.tsv",
+        "beeswarm": "explain/beeswarm.png",
+        "dependence": "explain/dependence.png",
+        "interactions": "explain/interactions.tsv",
+        "waterfall_highest": "explain/waterfalls/highest.png",
+        "waterfall_lowest": "explain/waterfalls/lowest.png",
+        "waterfall_median": "explain/waterfalls/median.png",
+        "importance_by_subtype": "explain/importance_by_subtype.tsv",
+        "summary": "explain/summary.json",
+    },
     "report": {"html": "report/report.html"},
 }
 
@@ -68,18 +116,36 @@ INPUTS: dict[str, dict[str, str]] = {
     "genotypes_shard": {"plan": "genotypes_plan:plan", "pca": "genotypes_pca:pca", "patients": "validate:patients"},
     # with a VCF the merge also reads the plan, the PCA and every shard (workflow: genotype_merge_inputs)
     "genotypes": {"patients": "validate:patients"},
-    "pgx": {"genotypes": "genotypes:pgx", "genotypes_summary": "genotypes:summary", "patients": "validate:patients",
-            "treatments": "validate:treatments"},
+    "pgx": {
+        "genotypes": "genotypes:pgx",
+        "genotypes_summary": "genotypes:summary",
+        "patients": "validate:patients",
+        "treatments": "validate:treatments",
+    },
     "clinical": {n: f"validate:{n}" for n in ("patients", "symptoms", "treatments", "biomarkers")},
-    "trd": {"treatments": "validate:treatments", "patients": "validate:patients", "scores": "clinical:scores",
-            "guidance": "pgx:guidance"},
-    "features": {"clinical": "clinical:patients", "calls": "pgx:calls", "pcs": "genotypes:pcs",
-                 "prs": "genotypes:prs", "after_index": "trd:after_index"},
+    "trd": {
+        "treatments": "validate:treatments",
+        "patients": "validate:patients",
+        "scores": "clinical:scores",
+        "guidance": "pgx:guidance",
+    },
+    "features": {
+        "clinical": "clinical:patients",
+        "calls": "pgx:calls",
+        "pcs": "genotypes:pcs",
+        "prs": "genotypes:prs",
+        "after_index": "trd:after_index",
+    },
     "subtype": dict(_FEATURES),
     "model": dict(_FEATURES),
     "heterogeneity": dict(_FEATURES),
-    "explain": {**_FEATURES, "model": "model:model", "model_features": "model:model_features",
-                "assignments": "subtype:assignments", "subtype_summary": "subtype:summary"},
+    "explain": {
+        **_FEATURES,
+        "model": "model:model",
+        "model_features": "model:model_features",
+        "assignments": "subtype:assignments",
+        "subtype_summary": "subtype:summary",
+    },
 }
 
 # every file the report reads, by stage (stratify.report.build and .reconcile)
@@ -93,8 +159,18 @@ REPORT_READS: dict[str, tuple[str, ...]] = {
     "subtype": ("summary", "assignments", "profiles", "criterion_png", "profiles_png"),
     "model": ("metrics", "performance", "calibration"),
     "heterogeneity": ("summary", "pai_png", "cate_png", "vr_forest_png"),
-    "explain": ("summary", "importance", "beeswarm", "dependence", "interactions", "waterfall_highest",
-                "waterfall_lowest", "waterfall_median", "importance_by_subtype", "shap"),
+    "explain": (
+        "summary",
+        "importance",
+        "beeswarm",
+        "dependence",
+        "interactions",
+        "waterfall_highest",
+        "waterfall_lowest",
+        "waterfall_median",
+        "importance_by_subtype",
+        "shap",
+    ),
 }
 INPUTS["report"] = {f"{s}_{k}": f"{s}:{k}" for s, keys in REPORT_READS.items() for k in keys}
 
@@ -102,7 +178,10 @@ _BASE = ("cohort", "seed", "genome_build")
 _GENOTYPES = ("inputs.genotypes", "genotypes")
 SETTINGS: dict[str, tuple[str, ...] | None] = {
     "validate": ("inputs", "patient_covariates", "clinical.dose_table", "clinical.harmonise"),
-    "genotypes": _GENOTYPES, "genotypes_plan": _GENOTYPES, "genotypes_pca": _GENOTYPES, "genotypes_shard": _GENOTYPES,
+    "genotypes": _GENOTYPES,
+    "genotypes_plan": _GENOTYPES,
+    "genotypes_pca": _GENOTYPES,
+    "genotypes_shard": _GENOTYPES,
     "pgx": ("inputs.star_alleles", "clinical.adequate_weeks"),
     "clinical": ("clinical", "endpoint", "patient_covariates"),
     "trd": ("clinical",),
@@ -111,7 +190,7 @@ SETTINGS: dict[str, tuple[str, ...] | None] = {
     "model": ("model", "endpoint"),
     "heterogeneity": ("heterogeneity", "endpoint", "patient_covariates", "clinical.dimensions"),
     "explain": (),
-    "report": None,   # the report shows the whole configuration
+    "report": None,  # the report shows the whole configuration
 }
 
 
@@ -186,8 +265,9 @@ class StageFiles:
 
     def _get(self, paths: Mapping[str, Path], key: str, option: str) -> Path:
         if key not in paths:
-            raise ConfigError(f"stratify {self.stage}: no {option} {key}=PATH given (given: "
-                              f"{', '.join(sorted(paths)) or 'none'})")
+            raise ConfigError(
+                f"stratify {self.stage}: no {option} {key}=PATH given (given: {', '.join(sorted(paths)) or 'none'})"
+            )
         return Path(paths[key])
 
 
@@ -232,11 +312,13 @@ class DeclaredFiles:
             return self._files[key]
         for rel, path in self._files.items():
             if rel.endswith("/") and key.startswith(rel):
-                return path / key[len(rel):]
+                return path / key[len(rel) :]
         if any(rel.startswith(key + "/") for rel in self._files):
             return DeclaredFiles(self._files, key + "/", self._root)
-        raise ConfigError(f"report: reads {key}, which its rule does not declare as an input (add it to "
-                          "stratify.io.layout.REPORT_READS)")
+        raise ConfigError(
+            f"report: reads {key}, which its rule does not declare as an input (add it to "
+            "stratify.io.layout.REPORT_READS)"
+        )
 
     def __str__(self) -> str:
         return str(self._root / self._prefix) if self._prefix else str(self._root)

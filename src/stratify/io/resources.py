@@ -6,7 +6,7 @@ files are is :mod:`stratify.io.paths`'s business.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import yaml
@@ -16,14 +16,14 @@ from stratify.io.paths import resource_dir, schema_dir
 __all__ = ["load_resource", "load_schema"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_schema(name: str) -> dict[str, Any]:
     """Load ``<name>.schema.yaml`` from the schema folder."""
     with open(schema_dir() / f"{name}.schema.yaml") as fh:
         return yaml.safe_load(fh)
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_resource(name: str) -> dict[str, Any]:
     """Load a YAML reference table from resources/ (returned object must not be mutated).
 

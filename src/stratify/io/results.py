@@ -55,8 +55,18 @@ def write_tsv(df: pd.DataFrame, path: Path) -> Path:
 def package_versions() -> dict[str, str]:
     """Versions of Python and the packages a result depends on."""
     out = {"python": platform.python_version(), "stratify": __version__}
-    for p in ("numpy", "pandas", "scikit-learn", "xgboost-cpu", "xgboost", "shap", "cyvcf2", "pysam",
-              "snakemake", "pyarrow"):
+    for p in (
+        "numpy",
+        "pandas",
+        "scikit-learn",
+        "xgboost-cpu",
+        "xgboost",
+        "shap",
+        "cyvcf2",
+        "pysam",
+        "snakemake",
+        "pyarrow",
+    ):
         try:
             out[p] = metadata.version(p)
         except metadata.PackageNotFoundError:
@@ -66,8 +76,14 @@ def package_versions() -> dict[str, str]:
 
 def provenance(config: dict[str, Any], stage: str, **extra) -> dict[str, Any]:
     """Provenance stored in every table: stage, cohort, seed, the stage's config, package versions."""
-    return {"stage": stage, "cohort": config["cohort"], "seed": config["seed"], "config": config,
-            "packages": package_versions(), **extra}
+    return {
+        "stage": stage,
+        "cohort": config["cohort"],
+        "seed": config["seed"],
+        "config": config,
+        "packages": package_versions(),
+        **extra,
+    }
 
 
 def not_drawn_png(path: Path, why: str) -> Path:

@@ -99,7 +99,7 @@ def _rename_columns(raw: pd.DataFrame, props: dict[str, Any], table: str, path, 
                 f"(accepted spellings of one column); keep one"
             )
     if record is not None:
-        record.setdefault("columns", {}).update({c: t for c, t in rename.items()})
+        record.setdefault("columns", {}).update(dict(rename.items()))
     log.info("%s: columns read as %s", path, ", ".join(f"{c!r} -> {t!r}" for c, t in rename.items()))
     return raw.rename(columns=rename)
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -57,7 +57,7 @@ def normalise(field: str, text: str) -> str:
     return _SPACE.sub("", t)
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_synonyms() -> dict[str, Any]:
     """Read the table once: ``{"map": {field: {key: canonical}}, "spellings": {field: {canonical:
     [spelling, ...]}}, "notes": {(field, key): note}}``.
@@ -86,7 +86,7 @@ def load_synonyms() -> dict[str, Any]:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def missing_spellings() -> frozenset[str]:
     """Every cell text that means "no value" (the empty string and each listed spelling in any
     letter case), for a fast ``isin`` on large columns."""

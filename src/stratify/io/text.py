@@ -26,7 +26,7 @@ from stratify.errors import InputError
 _KIND = {"\t": "tab", ",": "comma", ";": "semicolon"}
 
 
-def _field_counts_agree(data: "np.ndarray | str | Path", sep: str, n_fields: int) -> bool:
+def _field_counts_agree(data: np.ndarray | str | Path, sep: str, n_fields: int) -> bool:
     """True when every line after the header has exactly ``n_fields`` fields, counted on the
     bytes with numpy (a 12-million-line symptoms table in seconds). False means "look line
     by line" (some line differs, possibly a blank one, or the file has lone carriage returns,

@@ -51,7 +51,7 @@ def feature_profile(X: pd.DataFrame) -> dict[str, dict[str, Any]]:
     for c in X.columns:
         v = pd.to_numeric(X[c], errors="coerce").astype(float)
         ok = v.dropna()
-        q = (lambda x: float(np.quantile(ok, x))) if len(ok) else (lambda x: None)
+        q = (lambda x, ok=ok: float(np.quantile(ok, x))) if len(ok) else (lambda x: None)
         out[c] = {
             "n": int(len(v)),
             "missing_share": float(v.isna().mean()) if len(v) else 0.0,
@@ -88,7 +88,7 @@ def model_metadata(
         "format": FORMAT,
         "stratify_version": __version__,
         "xgboost_version": xgboost.__version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "task": info["task"],
         "endpoint": endpoint,
         "features": feats,

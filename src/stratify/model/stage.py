@@ -33,11 +33,19 @@ def run_model(config: dict[str, Any], files: StageFiles | str | Path, *, threads
     else:
         observed_predicted_png(res["oof"], files.output("performance"))
     calibration_png(res["oof"], files.output("calibration"), task=task)
-    write_tsv(pd.DataFrame([{k: (json.dumps(v) if isinstance(v, dict) else v) for k, v in r.items()}
-                            for r in res["folds"]]), files.output("folds"))
-    summary = {"metrics": res["metrics"], **res["info"], "features": res["features"],
-               "endpoint": config["endpoint"], "skipped_features": fsum["skipped_features"],
-               "endpoint_defined_by": fsum.get("endpoint_defined_by", []), "outer_folds": res["folds"]}
+    write_tsv(
+        pd.DataFrame([{k: (json.dumps(v) if isinstance(v, dict) else v) for k, v in r.items()} for r in res["folds"]]),
+        files.output("folds"),
+    )
+    summary = {
+        "metrics": res["metrics"],
+        **res["info"],
+        "features": res["features"],
+        "endpoint": config["endpoint"],
+        "skipped_features": fsum["skipped_features"],
+        "endpoint_defined_by": fsum.get("endpoint_defined_by", []),
+        "outer_folds": res["folds"],
+    }
     meta = model_metadata(res, df, fsum, cohort=config["cohort"], endpoint=config["endpoint"], seed=config["seed"])
     dump_json(meta, files.output("model_features"))
     dump_json(summary, files.output("metrics"))

@@ -39,7 +39,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 import pandas as pd
@@ -93,7 +93,7 @@ class _Lookup:
     function: dict[str, str]  # allele -> CPIC function
 
 
-@lru_cache(maxsize=None)
+@cache
 def _lookup_table(gene: str) -> _Lookup:
     raw = json.loads((resource_dir() / "pgx" / _LOOKUP_FILES[gene]).read_text(encoding="utf-8"))
     table = {tuple(sorted(r["diplotype"].split("/"))): r["generesult"] for r in raw["diplotypes"]}

@@ -8,17 +8,26 @@ from typing import Any
 
 import pandas as pd
 
-from stratify.pgx.choose import best_call_per_gene
 from stratify.inputs.validate import read_sample_map
 from stratify.pgx.alleles import VCF_CALLABLE_GENES, call_diplotypes, load_definitions, not_genotyped
 from stratify.pgx.callers import read_calls
+from stratify.pgx.choose import best_call_per_gene
 from stratify.pgx.guidance import OUTPUT_COLUMNS, patient_guidance
 from stratify.pgx.phenotype import GENES
 
 log = logging.getLogger(__name__)
 
-CALL_COLUMNS = ["patient_id", "sample", "gene", "diplotype", "status", "alternatives", "source_tool", "phenotype",
-                "activity_score"]
+CALL_COLUMNS = [
+    "patient_id",
+    "sample",
+    "gene",
+    "diplotype",
+    "status",
+    "alternatives",
+    "source_tool",
+    "phenotype",
+    "activity_score",
+]
 
 
 def vcf_calls(geno: pd.DataFrame, no_sample: list[str], summary: dict[str, Any]) -> list[pd.DataFrame]:
@@ -36,8 +45,9 @@ def vcf_calls(geno: pd.DataFrame, no_sample: list[str], summary: dict[str, Any])
         g = geno.loc[gene_col == gene]
         if not len(g):
             continue
-        calls = call_diplotypes(g.drop(columns=[c for c in ("patient_id", "gene") if c in g.columns]),
-                                load_definitions(gene))
+        calls = call_diplotypes(
+            g.drop(columns=[c for c in ("patient_id", "gene") if c in g.columns]), load_definitions(gene)
+        )
         calls.insert(0, "patient_id", calls["sample"].map(dict(zip(g["sample"], g["patient_id"]))))
         calls["source_tool"] = "stratify-vcf"
         frames.append(calls)
@@ -54,11 +64,15 @@ def star_allele_calls(source: dict[str, Any], patients: set, summary: dict[str, 
     and counted. The source is added to ``summary["sources"]``."""
     sa = source
     c = read_calls(sa["path"], sa["tool"], gene=sa.get("gene"), sample=sa.get("sample"))
-    other = ~c["gene"].isin(GENES)   # genes with CPIC phenotype tables here
+    other = ~c["gene"].isin(GENES)  # genes with CPIC phenotype tables here
     if other.any():
         genes = sorted(c.loc[other, "gene"].unique())
-        log.warning("%s: %d calls for genes without a phenotype table here (%s) are not used",
-                    sa["path"], int(other.sum()), ", ".join(genes))
+        log.warning(
+            "%s: %d calls for genes without a phenotype table here (%s) are not used",
+            sa["path"],
+            int(other.sum()),
+            ", ".join(genes),
+        )
         summary.setdefault("genes_not_used", {})[sa["path"]] = genes
         c = c[~other]
     if "sample_map" in sa:
@@ -69,10 +83,15 @@ def star_allele_calls(source: dict[str, Any], patients: set, summary: dict[str, 
     c.insert(0, "patient_id", c["sample"].map(m))
     unknown = c["patient_id"].isna() | ~c["patient_id"].isin(patients)
     if unknown.any():
-        log.warning("%s: %d calls belong to no patient of the cohort and are not used (first: %s)",
-                    sa["path"], int(unknown.sum()), ", ".join(c.loc[unknown, "sample"].astype(str)[:5]))
-    summary["sources"].append({"tool": sa["tool"], "path": sa["path"], "calls": int((~unknown).sum()),
-                               "not_in_cohort": int(unknown.sum())})
+        log.warning(
+            "%s: %d calls belong to no patient of the cohort and are not used (first: %s)",
+            sa["path"],
+            int(unknown.sum()),
+            ", ".join(c.loc[unknown, "sample"].astype(str)[:5]),
+        )
+    summary["sources"].append(
+        {"tool": sa["tool"], "path": sa["path"], "calls": int((~unknown).sum()), "not_in_cohort": int(unknown.sum())}
+    )
     return c[~unknown]
 
 
@@ -81,8 +100,20 @@ def drug_guidance(calls: pd.DataFrame, treatments: pd.DataFrame, *, min_weeks: f
     if calls.empty or treatments.empty:
         return pd.DataFrame({c: pd.Series([], dtype=object) for c in OUTPUT_COLUMNS})
     chosen = best_call_per_gene(calls)
-    chosen = chosen[[c for c in ("patient_id", "gene", "phenotype", "activity_score", "activity_lower_bound",
-                                 "candidate_phenotypes") if c in chosen.columns]]
+    chosen = chosen[
+        [
+            c
+            for c in (
+                "patient_id",
+                "gene",
+                "phenotype",
+                "activity_score",
+                "activity_lower_bound",
+                "candidate_phenotypes",
+            )
+            if c in chosen.columns
+        ]
+    ]
     return patient_guidance(treatments, chosen, min_weeks=min_weeks)
 
 
@@ -92,8 +123,10 @@ def guidance_summary(guidance: pd.DataFrame) -> dict[str, Any]:
     return {
         "trials": int(guidance[keys].drop_duplicates().shape[0]),
         "actions": guidance["action"].value_counts().to_dict(),
-        "possible_pk_nonresponse_trials": int(guidance.loc[guidance["possible_pk_nonresponse"], keys]
-                                              .drop_duplicates().shape[0]),
-        "possible_pk_intolerance_trials": int(guidance.loc[guidance["possible_pk_intolerance"], keys]
-                                              .drop_duplicates().shape[0]),
+        "possible_pk_nonresponse_trials": int(
+            guidance.loc[guidance["possible_pk_nonresponse"], keys].drop_duplicates().shape[0]
+        ),
+        "possible_pk_intolerance_trials": int(
+            guidance.loc[guidance["possible_pk_intolerance"], keys].drop_duplicates().shape[0]
+        ),
     }

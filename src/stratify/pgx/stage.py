@@ -35,8 +35,9 @@ def run_pgx(config: dict[str, Any], files: StageFiles | str | Path) -> dict[str,
     write_table(calls, files.output("calls"), kind="pgx.calls", provenance=provenance(config, "pgx"))
     write_tsv(calls, files.output("calls_tsv"))
     if len(calls):
-        summary["phenotypes"] = {g: d["phenotype"].replace("", "no call").value_counts().to_dict()
-                                 for g, d in calls.groupby("gene")}
+        summary["phenotypes"] = {
+            g: d["phenotype"].replace("", "no call").value_counts().to_dict() for g, d in calls.groupby("gene")
+        }
         summary["status"] = {g: d["status"].value_counts().to_dict() for g, d in calls.groupby("gene")}
     treatments = read_table(files.input("treatments"), kind="input.treatments")
     guidance = drug_guidance(calls, treatments, min_weeks=config["clinical"]["adequate_weeks"])
@@ -45,7 +46,7 @@ def run_pgx(config: dict[str, Any], files: StageFiles | str | Path) -> dict[str,
     if len(guidance):
         summary["guidance"] = guidance_summary(guidance)
     else:
-        summary["guidance_skipped"] = ("no medication trials" if len(calls) else "no pharmacogenomic calls")
+        summary["guidance_skipped"] = "no medication trials" if len(calls) else "no pharmacogenomic calls"
     phenotypes_png(summary.get("phenotypes", {}) if len(calls) else {}, files.output("phenotypes_png"))
     dump_json(summary, files.output("summary"))
     return summary

@@ -16,8 +16,9 @@ an input problem (inputs that cannot be used stop the validate stage with a name
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 

@@ -17,6 +17,14 @@ def outcome_by_subtype(assignments: pd.DataFrame, features: pd.DataFrame) -> lis
     for (c, s), g in m.groupby(["cluster", "subtype"]):
         yy = g["y"].dropna()
         lo, hi = wilson(int(yy.sum()), len(yy))
-        rows.append({"cluster": int(c), "subtype": s, "n": int(len(g)), "n_with_endpoint": int(len(yy)),
-                     "endpoint_rate": float(yy.mean()) if len(yy) else None, "ci": [lo, hi]})
+        rows.append(
+            {
+                "cluster": int(c),
+                "subtype": s,
+                "n": int(len(g)),
+                "n_with_endpoint": int(len(yy)),
+                "endpoint_rate": float(yy.mean()) if len(yy) else None,
+                "ci": [lo, hi],
+            }
+        )
     return rows

@@ -10,11 +10,14 @@ from stratify.io.layout import StageFiles
 from stratify.io.results import dump_json, not_drawn_png, provenance, write_tsv
 from stratify.io.tables import write_table
 from stratify.plots import criterion_png, profile_png
-from stratify.subtype.subtyping import run_subtyping, subtype_adds_to_severity, subtype_options
 from stratify.subtype.outcomes import outcome_by_subtype
+from stratify.subtype.subtyping import run_subtyping, subtype_adds_to_severity, subtype_options
 
-CRITERION_LABELS = {"BIC": "BIC (lower is better)", "silhouette": "mean silhouette (higher is better)",
-                    "PAC": "PAC (lower is better)"}
+CRITERION_LABELS = {
+    "BIC": "BIC (lower is better)",
+    "silhouette": "mean silhouette (higher is better)",
+    "PAC": "PAC (lower is better)",
+}
 
 
 def run_subtype(config: dict[str, Any], files: StageFiles | str | Path) -> dict[str, Any]:
@@ -22,12 +25,17 @@ def run_subtype(config: dict[str, Any], files: StageFiles | str | Path) -> dict[
     files = StageFiles.of(files, "subtype")
     df, _ = read_features(files)
     assign, prof, summary = run_subtyping(df, options=subtype_options(config))
-    write_table(assign, files.output("assignments"), kind="subtype.assignments",
-                provenance=provenance(config, "subtype"))
+    write_table(
+        assign, files.output("assignments"), kind="subtype.assignments", provenance=provenance(config, "subtype")
+    )
     write_tsv(prof, files.output("profiles"))
     if summary.get("criterion"):
-        criterion_png(summary["criterion"], summary["n_clusters"], files.output("criterion_png"),
-                      label=CRITERION_LABELS[summary["criterion_name"]])
+        criterion_png(
+            summary["criterion"],
+            summary["n_clusters"],
+            files.output("criterion_png"),
+            label=CRITERION_LABELS[summary["criterion_name"]],
+        )
     else:
         not_drawn_png(files.output("criterion_png"), "no selection criterion was computed")
     if len(prof):

@@ -15,8 +15,12 @@ def trials_with_pk_flags(trials: pd.DataFrame, treatments: pd.DataFrame, guidanc
     trials = trials.merge(treatments[keys + ["sessions"]], on=keys, how="left", validate="one_to_one")
     if len(guidance):
         g = guidance
-        flags = (g.assign(possible_pk_nonresponse=g["possible_pk_nonresponse"].astype(bool))
-                 .groupby(keys)["possible_pk_nonresponse"].any().reset_index())
+        flags = (
+            g.assign(possible_pk_nonresponse=g["possible_pk_nonresponse"].astype(bool))
+            .groupby(keys)["possible_pk_nonresponse"]
+            .any()
+            .reset_index()
+        )
         trials = trials.merge(flags, on=keys, how="left")
         trials["possible_pk_nonresponse"] = trials["possible_pk_nonresponse"].fillna(False).astype(bool)
     else:
@@ -26,8 +30,9 @@ def trials_with_pk_flags(trials: pd.DataFrame, treatments: pd.DataFrame, guidanc
 
 def patients_for_staging(patients: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
     """The patient columns staging reads, with ``baseline_severity`` (HAMD-17 total at week 0)."""
-    pts = patients[[c for c in ("patient_id", "diagnosis", "episode_months", "psychotic_features")
-                    if c in patients.columns]].copy()
+    pts = patients[
+        [c for c in ("patient_id", "diagnosis", "episode_months", "psychotic_features") if c in patients.columns]
+    ].copy()
     hamd0 = scores[(scores["instrument"] == "HAMD17") & (scores["week"] == 0)].set_index("patient_id")["total"]
     pts["baseline_severity"] = pts["patient_id"].map(hamd0)
     return pts

@@ -34,9 +34,30 @@ DEFINITIONS = REPO.parent / "shared" / "data" / "pgx" / "pharmcat" / "definition
 SEED = 20260612
 EXTRA_SAMPLES = ["NA12878", "WGS00412"]
 # GRCh38 primary assembly lengths (chr1-chr22), as in the header of any GATK resource-bundle VCF
-LENGTHS = [248956422, 242193529, 198295559, 190214555, 181538259, 170805979, 159345973, 145138636, 138394717,
-           133797422, 135086622, 133275309, 114364328, 107043718, 101991189, 90338345, 83257441, 80373285,
-           58617616, 64444167, 46709983, 50818468]
+LENGTHS = [
+    248956422,
+    242193529,
+    198295559,
+    190214555,
+    181538259,
+    170805979,
+    159345973,
+    145138636,
+    138394717,
+    133797422,
+    135086622,
+    133275309,
+    114364328,
+    107043718,
+    101991189,
+    90338345,
+    83257441,
+    80373285,
+    58617616,
+    64444167,
+    46709983,
+    50818468,
+]
 # diplotypes drawn for the cohort's samples, with European-like frequencies (*17 ~ 20%, *2 ~ 15%)
 DIPLOTYPES = ["*1/*1"] * 9 + ["*1/*17"] * 5 + ["*1/*2"] * 4 + ["*2/*17", "*17/*17", "*2/*2", "*1/*3"]
 
@@ -55,7 +76,7 @@ def _call(rng: random.Random, gt: str) -> str:
         return "./.:0,0:0:."
     dp = max(6, int(rng.gauss(31, 7)))
     if gt == "0/1":
-        alt = max(1, int(rng.gauss(dp / 2, dp ** 0.5 / 2)))
+        alt = max(1, int(rng.gauss(dp / 2, dp**0.5 / 2)))
         ad = f"{dp - alt},{alt}"
         gq = rng.randint(60, 99)
     else:
@@ -110,33 +131,37 @@ def main(out_dir: Path) -> Path:
                 n = (rng.random() < p) + (rng.random() < p)
                 gts.append(("0/0", "0/1", "1/1")[n])
         filt = "VQSRTrancheSNP99.90to100.00" if k % 67 == 13 else "PASS"
-        records.append((c + 1, pos, _record(rng, f"chr{c + 1}", pos, f"rs{rng.randrange(10**6, 10**8)}", ref, alt,
-                                            gts, filt)))
+        records.append(
+            (c + 1, pos, _record(rng, f"chr{c + 1}", pos, f"rs{rng.randrange(10**6, 10**8)}", ref, alt, gts, filt))
+        )
     records.sort()
-    header = ["##fileformat=VCFv4.2",
-              '##FILTER=<ID=PASS,Description="All filters passed">',
-              '##FILTER=<ID=VQSRTrancheSNP99.90to100.00,Description="Truth sensitivity tranche level for SNP model '
-              'at VQS Lod: -9.8 <= x < -2.1">',
-              '##FORMAT=<ID=AD,Number=R,Type=Integer,Description="Allelic depths for the ref and alt alleles in the '
-              'order listed">',
-              '##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Approximate read depth (reads with MQ=255 or with '
-              'bad mates are filtered)">',
-              '##FORMAT=<ID=GQ,Number=1,Type=Integer,Description="Genotype Quality">',
-              '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
-              "##GATKCommandLine=<ID=GenotypeGVCFs,CommandLine=\"GenotypeGVCFs --output cohort.vcf.gz --variant "
-              "gendb://genomicsdb --reference Homo_sapiens_assembly38.fasta\",Version=\"4.2.6.1\">",
-              '##INFO=<ID=AC,Number=A,Type=Integer,Description="Allele count in genotypes, for each ALT allele">',
-              '##INFO=<ID=AF,Number=A,Type=Float,Description="Allele Frequency, for each ALT allele">',
-              '##INFO=<ID=AN,Number=1,Type=Integer,Description="Total number of alleles in called genotypes">',
-              '##INFO=<ID=DP,Number=1,Type=Integer,Description="Approximate read depth; some reads may have been '
-              'filtered">']
+    header = [
+        "##fileformat=VCFv4.2",
+        '##FILTER=<ID=PASS,Description="All filters passed">',
+        '##FILTER=<ID=VQSRTrancheSNP99.90to100.00,Description="Truth sensitivity tranche level for SNP model '
+        'at VQS Lod: -9.8 <= x < -2.1">',
+        '##FORMAT=<ID=AD,Number=R,Type=Integer,Description="Allelic depths for the ref and alt alleles in the '
+        'order listed">',
+        '##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Approximate read depth (reads with MQ=255 or with '
+        'bad mates are filtered)">',
+        '##FORMAT=<ID=GQ,Number=1,Type=Integer,Description="Genotype Quality">',
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+        '##GATKCommandLine=<ID=GenotypeGVCFs,CommandLine="GenotypeGVCFs --output cohort.vcf.gz --variant '
+        'gendb://genomicsdb --reference Homo_sapiens_assembly38.fasta",Version="4.2.6.1">',
+        '##INFO=<ID=AC,Number=A,Type=Integer,Description="Allele count in genotypes, for each ALT allele">',
+        '##INFO=<ID=AF,Number=A,Type=Float,Description="Allele Frequency, for each ALT allele">',
+        '##INFO=<ID=AN,Number=1,Type=Integer,Description="Total number of alleles in called genotypes">',
+        '##INFO=<ID=DP,Number=1,Type=Integer,Description="Approximate read depth; some reads may have been filtered">',
+    ]
     header += [f"##contig=<ID=chr{c + 1},length={ln},assembly=GRCh38>" for c, ln in enumerate(LENGTHS)]
-    header += ["##reference=file:///ref/GRCh38/Homo_sapiens_assembly38.fasta",
-               "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *samples])]
+    header += [
+        "##reference=file:///ref/GRCh38/Homo_sapiens_assembly38.fasta",
+        "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *samples]),
+    ]
     out_dir.mkdir(parents=True, exist_ok=True)
     plain = out_dir / "genotypes.vcf"
     plain.write_text("\n".join(header + [r for _, _, r in records]) + "\n")
-    pysam.tabix_index(str(plain), preset="vcf", force=True)   # bgzip to genotypes.vcf.gz, write the .tbi
+    pysam.tabix_index(str(plain), preset="vcf", force=True)  # bgzip to genotypes.vcf.gz, write the .tbi
     with open(out_dir / "cyp2c19_expected.tsv", "w") as f:
         f.write("sample_id\tdiplotype\tnote\n")
         for s in samples:

@@ -35,7 +35,6 @@ def _header_build(raw_header: str, contigs: tuple[str, ...]) -> str | None:
     contig_build = None
     reference_build = None
     for line in raw_header.splitlines():
-        low = line.lower()
         if line.startswith("##contig=<"):
             m = re.search(r"[<,]ID=([^,>]+)", line)
             if not m or m.group(1) not in contigs:

@@ -42,7 +42,7 @@ def read_aldy(path: Path, *, sample: str | None = None, gene: str | None = None)
     for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        if line.startswith("#Sample") or line.startswith("Sample\t"):
+        if line.startswith(("#Sample", "Sample\t")):
             header = [h.strip() for h in line.lstrip("#").split("\t")]
             if header[:5] != _ALDY_HEADER:
                 raise PgxError(

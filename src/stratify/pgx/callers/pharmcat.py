@@ -111,7 +111,7 @@ def read_report(path: Path, *, sample: str | None = None, gene: str | None = Non
         if len(fields) != len(header):
             raise PgxError(f"{where(path, n)}: {len(fields)} fields, expected {len(header)} as in the header")
 
-        def get(name: str) -> str:
+        def get(name: str, fields: list[str] = fields) -> str:
             return fields[col[name]].strip() if name in col else ""
 
         gene, dip = get("Gene"), get("Source Diplotype")

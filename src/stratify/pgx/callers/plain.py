@@ -35,7 +35,7 @@ def read_plain(path: Path, *, sample: str | None = None, gene: str | None = None
         if len(fields) != len(header):
             raise PgxError(f"{where(path, n)}: {len(fields)} fields, expected {len(header)} as in the header")
 
-        def get(name: str) -> str:
+        def get(name: str, fields: list[str] = fields) -> str:
             return fields[col[name]].strip() if name in col else ""
 
         sample, gene, dip = get("sample"), get("gene"), get("diplotype")

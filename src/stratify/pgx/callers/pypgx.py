@@ -99,7 +99,7 @@ def read_pypgx(path: Path, *, sample: str | None = None, gene: str | None = None
         if len(fields) != len(header):
             raise PgxError(f"{where(label, n)}: {len(fields)} fields, expected {len(header)} as in the header")
 
-        def get(name: str) -> str:
+        def get(name: str, fields: list[str] = fields) -> str:
             v = fields[col[name]].strip()
             return "" if v in ("nan", "NaN") else v
 

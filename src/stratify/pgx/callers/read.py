@@ -12,12 +12,12 @@ import pandas as pd
 
 from stratify.errors import PgxError
 from stratify.pgx.callers.aldy import read_aldy
+from stratify.pgx.callers.common import CALL_COLUMNS
 from stratify.pgx.callers.cyrius import read_cyrius
 from stratify.pgx.callers.pharmcat import read_outside, read_phenotype, read_report
 from stratify.pgx.callers.plain import read_plain
 from stratify.pgx.callers.pypgx import read_pypgx
 from stratify.pgx.callers.stellarpgx import read_stellarpgx
-from stratify.pgx.callers.common import CALL_COLUMNS
 
 __all__ = ["READERS", "SUPPORTED_TOOLS", "read_calls"]
 
