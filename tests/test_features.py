@@ -11,7 +11,7 @@ import pytest
 
 from stratify.config import validate_config
 from stratify.errors import ConfigError
-from stratify.features.table import PHENOTYPE_RANK, SOURCE_ORDER, build_features, pgx_features
+from stratify.features.table import PHENOTYPE_RANK, SOURCE_ORDER, build_features, feature_options, pgx_features
 from stratify.pgx import add_phenotypes
 
 BASE = {
@@ -142,7 +142,7 @@ def test_pgx_features_empty():
 
 
 def test_build_features_default_sets():
-    df, s = build_features(_clinical(), pgx_calls=None, pcs=None, config=_config())
+    df, s = build_features(_clinical(), pgx_calls=None, pcs=None, options=feature_options(_config()))
     assert s["model_features"] == [
         "age",
         "sex_female",
@@ -163,7 +163,7 @@ def test_build_features_default_sets():
 
 
 def test_group_without_data_is_skipped_not_filled():
-    df, s = build_features(_clinical(), pgx_calls=None, pcs=None, config=_config())
+    df, s = build_features(_clinical(), pgx_calls=None, pcs=None, options=feature_options(_config()))
     assert s["skipped_features"] == {
         "inflammatory_index": "features.biomarker: no data in this cohort",  # column present, all NaN
         "metabolic_index": "features.biomarker: no data in this cohort",  # column absent
@@ -190,7 +190,7 @@ def test_pgx_and_pcs_are_joined():
         ]
     )
     pcs = pd.DataFrame({"patient_id": ["P1", "P2"], "pc1": [0.1, -0.1], "pc2": [0.3, 0.0]})
-    df, s = build_features(_clinical(), pgx_calls=calls, pcs=pcs, config=_config())
+    df, s = build_features(_clinical(), pgx_calls=calls, pcs=pcs, options=feature_options(_config()))
     assert s["feature_groups"]["genetic"] == ["cyp2c19_rank", "cyp2d6_activity_score", "pc1", "pc2"]
     assert set(s["skipped_features"]) == {"inflammatory_index", "metabolic_index", "immune_metabolic_score", "pc3"}
     d = df.set_index("patient_id")
@@ -200,7 +200,7 @@ def test_pgx_and_pcs_are_joined():
 
 def test_empty_pgx_and_pcs_tables():
     pcs = pd.DataFrame({"patient_id": pd.Series([], dtype=str)})
-    df, s = build_features(_clinical(), pgx_calls=_calls([]), pcs=pcs, config=_config())
+    df, s = build_features(_clinical(), pgx_calls=_calls([]), pcs=pcs, options=feature_options(_config()))
     assert len(df) == 3 and "cyp2c19_rank" in s["skipped_features"]
 
 
@@ -208,7 +208,7 @@ def test_unknown_feature_name():
     cfg = _config()
     cfg["features"] = {"clinical": ["age", "agee"]}  # past config validation, which also checks
     with pytest.raises(ConfigError) as e:
-        build_features(_clinical(), pgx_calls=None, pcs=None, config=cfg)
+        build_features(_clinical(), pgx_calls=None, pcs=None, options=feature_options(cfg))
     msg = str(e.value)
     assert msg.startswith("config features.clinical: unknown feature 'agee'; features are: aes, age, ")
     assert "cyp2c19_rank" in msg and "pc1," in msg
@@ -222,14 +222,14 @@ def test_outcome_columns_are_never_features(leak):
     with pytest.raises(ConfigError, match=f"unknown feature '{leak}'.*outcome columns"):
         _config(features={"clinical": ["age", leak]})
     with pytest.raises(ConfigError, match=f"unknown feature '{leak}'.*outcome columns"):
-        build_features(df, pgx_calls=None, pcs=None, config=cfg)
+        build_features(df, pgx_calls=None, pcs=None, options=feature_options(cfg))
 
 
 def test_unknown_subtype_feature_is_an_error():
     cfg = _config()
     cfg["subtype"]["features"] = ["aes", "inflamatory_index"]
     with pytest.raises(ConfigError, match="config subtype.features: unknown feature 'inflamatory_index'"):
-        build_features(_clinical(), pgx_calls=None, pcs=None, config=cfg)
+        build_features(_clinical(), pgx_calls=None, pcs=None, options=feature_options(cfg))
 
 
 def test_a_usable_call_beats_a_no_call_from_the_preferred_source():
@@ -247,7 +247,7 @@ def test_remission_endpoint():
         clin,
         pgx_calls=None,
         pcs=None,
-        config=_config(endpoint={"instrument": "HAMD17", "week": 8, "kind": "remission"}),
+        options=feature_options(_config(endpoint={"instrument": "HAMD17", "week": 8, "kind": "remission"})),
     )
     assert df["y"].tolist()[:2] == [0.0, 1.0]
     assert s["endpoint"]["kind"] == "remission"
@@ -257,7 +257,7 @@ def test_declared_covariate_is_a_known_feature():
     clin = _clinical()
     clin["smoker"] = [1.0, 0.0, 1.0]
     cfg = _config(patient_covariates=["smoker"], features={"clinical": ["age", "smoker"]})
-    df, s = build_features(clin, pgx_calls=None, pcs=None, config=cfg)
+    df, s = build_features(clin, pgx_calls=None, pcs=None, options=feature_options(cfg))
     # the biomarker and genetic groups keep their defaults: only log_crp has data
     assert s["model_features"] == ["age", "smoker", "log_crp"]
     assert s["feature_groups"] == {"clinical": ["age", "smoker"], "biomarker": ["log_crp"], "genetic": []}

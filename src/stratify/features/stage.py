@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from stratify.features.table import build_features
+from stratify.features.table import build_features, feature_options
 from stratify.io.layout import StageFiles
 from stratify.io.results import dump_json, provenance
 from stratify.io.tables import read_table, write_table
@@ -22,7 +22,9 @@ def run_features(config: dict[str, Any], files: StageFiles | str | Path) -> dict
     pcs = read_table(files.input("pcs"), kind="genotypes.pcs")
     trd = read_table(files.input("after_index"), kind="trd.after_index")
     prs = read_table(files.input("prs"), kind="genotypes.prs")
-    df, summary = build_features(clin, pgx_calls=calls, pcs=pcs, config=config, trd_after_index=trd, prs=prs)
+    df, summary = build_features(
+        clin, pgx_calls=calls, pcs=pcs, options=feature_options(config), trd_after_index=trd, prs=prs
+    )
     write_table(
         df,
         files.output("features"),

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -113,8 +115,8 @@ TRD_DEFINED_BY = {"n_failed_trials", "n_uncertain_failures", "n_trials_current_e
 TRD_DEFINED_BY_MSM = TRD_DEFINED_BY | {"episode_months", "baseline_severity"}
 
 
-def endpoint_values(df: pd.DataFrame, config: dict[str, Any], trd_after_index: pd.DataFrame | None) -> pd.Series:
-    """The outcome ``y`` per row of the clinical table ``df``, as ``endpoint.kind`` asks.
+def endpoint_values(df: pd.DataFrame, endpoint: Mapping[str, Any], trd_after_index: pd.DataFrame | None) -> pd.Series:
+    """The outcome ``y`` per row of the clinical table ``df``, as the config's ``endpoint.kind`` asks.
 
     response, remission and pct_change are clinical columns. trd is the binary call of
     ``endpoint.definition`` once the index trial's outcome is counted (the trd stage's
@@ -125,11 +127,10 @@ def endpoint_values(df: pd.DataFrame, config: dict[str, Any], trd_after_index: p
     --------
     >>> clin = pd.DataFrame({"patient_id": ["P1", "P2", "P3"], "endpoint_status": ["ok", "missing", "ok"]})
     >>> after = pd.DataFrame({"patient_id": ["P1", "P2", "P3"], "sforzini_trd": [True, False, pd.NA]})
-    >>> cfg = {"endpoint": {"kind": "trd", "definition": "sforzini_2021"}}
-    >>> endpoint_values(clin, cfg, after).tolist()
+    >>> endpoint_values(clin, {"kind": "trd", "definition": "sforzini_2021"}, after).tolist()
     [1.0, nan, nan]
     """
-    ep = config["endpoint"]
+    ep = endpoint
     if ep["kind"] != "trd":
         return df[ep["kind"]].astype(float)
     call = TRD_CALLS[ep.get("definition", "sforzini_2021")]
@@ -145,12 +146,39 @@ def endpoint_values(df: pd.DataFrame, config: dict[str, Any], trd_after_index: p
     return pd.Series(np.where(unknown, np.nan, y), index=df.index)
 
 
+@dataclass(frozen=True)
+class FeatureOptions:
+    """What the features stage reads from the config (:func:`feature_options`): the endpoint,
+    the model's feature groups (``features``), ``subtype.features`` (checked by name only) and
+    the names a feature list may use (:func:`available_features`)."""
+
+    endpoint: Mapping[str, Any]
+    groups: Mapping[str, list[str]] = field(default_factory=dict)
+    subtype_features: tuple[str, ...] = ()
+    known: frozenset[str] = frozenset()
+
+
+def feature_options(config: Mapping[str, Any]) -> FeatureOptions:
+    """The features stage's options from a validated config (the one place it reads it).
+
+    >>> o = feature_options({"endpoint": {"kind": "response"}, "features": {"clinical": ["age"]}})
+    >>> o.groups, o.subtype_features, "age" in o.known
+    ({'clinical': ['age']}, (), True)
+    """
+    return FeatureOptions(
+        endpoint=dict(config["endpoint"]),
+        groups={g: list(names) for g, names in config.get("features", {}).items()},
+        subtype_features=tuple(config.get("subtype", {}).get("features", [])),
+        known=frozenset(available_features(dict(config))),
+    )
+
+
 def build_features(
     clinical: pd.DataFrame,
     *,
     pgx_calls: pd.DataFrame | None,
     pcs: pd.DataFrame | None,
-    config: dict[str, Any],
+    options: FeatureOptions,
     prs: pd.DataFrame | None = None,
     trd_after_index: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -167,13 +195,13 @@ def build_features(
         df = df.merge(pcs, on="patient_id", how="left")
     if prs is not None and len(prs.columns) > 1:
         df = df.merge(prs, on="patient_id", how="left")
-    kind = config["endpoint"]["kind"]
-    df["y"] = endpoint_values(df, config, trd_after_index).to_numpy()
-    known = available_features(config)
-    wanted: dict[str, list[str]] = config["features"]
+    kind = options.endpoint["kind"]
+    df["y"] = endpoint_values(df, options.endpoint, trd_after_index).to_numpy()
+    known = options.known
+    wanted = options.groups
     skipped: dict[str, str] = {}
     model_features: list[str] = []
-    sub = config.get("subtype", {}).get("features", [])
+    sub = options.subtype_features
     for group, names in [*wanted.items(), ("subtype.features", sub)]:
         for name in names:
             if name not in known and not is_prs_feature(name):
@@ -199,13 +227,13 @@ def build_features(
         "n_patients": int(len(df)),
         "model_features": model_features,
         "skipped_features": skipped,
-        "endpoint": config["endpoint"],
+        "endpoint": dict(options.endpoint),
         "n_endpoint_missing": n_missing_y,
         "endpoint_missing_reasons": df.loc[df["y"].isna(), "endpoint_status"].value_counts().to_dict(),
         "feature_groups": {g: [n for n in names if n in model_features] for g, names in wanted.items()},
     }
     if kind == "trd":
-        by = TRD_DEFINED_BY_MSM if config["endpoint"].get("definition") == "msm" else TRD_DEFINED_BY
+        by = TRD_DEFINED_BY_MSM if options.endpoint.get("definition") == "msm" else TRD_DEFINED_BY
         summary["endpoint_defined_by"] = [f for f in model_features if f in by]
     log.info(
         "features: %d patients, %d model features, %d skipped, %d without endpoint",
