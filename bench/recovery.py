@@ -18,16 +18,19 @@ import pandas as pd
 from sklearn.metrics import adjusted_rand_score
 
 
-def _simulated_clinical(seed: int, n: int, null: bool) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+def _simulated_clinical(
+    seed: int, n: int, null: bool, null_kind: str = "hard"
+) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
     """Simulate a cohort (10 SNPs: no stage here reads the genotypes) and run the validate
-    and clinical stages in memory; returns the config, the clinical patients table and the truth."""
+    and clinical stages in memory; returns the config, the clinical patients table and the truth.
+    ``null_kind`` as ``stratify simulate --null-kind`` (only with ``null``)."""
     from stratify.clinical.scores import clinical_options, clinical_tables
     from stratify.config import load_config
     from stratify.inputs.validate import validate_inputs, validate_options
     from stratify.simulate.cohort import write_cohort
 
     with tempfile.TemporaryDirectory() as tmp:
-        paths = write_cohort(Path(tmp), n=n, seed=seed, null=null, n_snps=10)
+        paths = write_cohort(Path(tmp), n=n, seed=seed, null=null, n_snps=10, null_kind=null_kind)
         cfg = load_config(paths["config"])
         tables, _ = validate_inputs(cfg["inputs"], **validate_options(cfg))
         patients = clinical_tables(tables, **clinical_options(cfg))["patients"]
@@ -36,18 +39,26 @@ def _simulated_clinical(seed: int, n: int, null: bool) -> tuple[dict[str, Any], 
 
 
 def subtype_recovery(
-    seed: int, *, n: int = 1000, null: bool = False, subtype: dict[str, Any] | None = None
+    seed: int,
+    *,
+    n: int = 1000,
+    null: bool = False,
+    subtype: dict[str, Any] | None = None,
+    null_kind: str = "hard",
+    test_all: bool = False,
 ) -> dict[str, Any]:
     """Simulate, run validate, clinical and subtype, and score against the truth.
 
     Returns seed, null, n_clusters, claimed, existence p-value, the adjusted Rand index
     between the clusters and the planted immune-metabolic membership, whether the
-    cluster holding most planted patients is named immune-metabolic, and seconds.
+    cluster holding most planted patients is named immune-metabolic, and seconds. With
+    ``test_all`` also both existence tests on the standardised features whatever k the method
+    chose (``p_copula``, ``p_gaussian``; the stage runs its test only when k > 1), for calibration.
     """
-    from stratify.subtype.subtyping import run_subtyping, subtype_options
+    from stratify.subtype.subtyping import EXISTENCE_TESTS, run_subtyping, standardise, subtype_options
 
     t0 = time.monotonic()
-    cfg, patients, truth = _simulated_clinical(seed, n, null)
+    cfg, patients, truth = _simulated_clinical(seed, n, null, null_kind)
     cfg["subtype"].update(subtype or {})
     assign, prof, summary = run_subtyping(patients, options=subtype_options(cfg))
     m = assign.merge(truth[["patient_id", "immune_metabolic"]], on="patient_id")
@@ -58,9 +69,17 @@ def subtype_recovery(
         top = planted["cluster"].value_counts().idxmax()
         named = bool((m.loc[m["cluster"] == top, "subtype"] == "immune-metabolic").all())
     e = summary.get("existence_test", {})
+    extra = {}
+    if test_all:
+        o = subtype_options(cfg)
+        z, _, _ = standardise(patients, summary["features"])
+        for name, test in EXISTENCE_TESTS.items():
+            key = "p_copula" if name == "gaussian_copula" else "p_gaussian"
+            extra[key] = test(z, n_sim=o.n_null, random_state=o.seed, n_init=o.n_init)["p_value"]
     return {
         "seed": seed,
         "null": null,
+        "null_kind": null_kind if null else "",
         "n": n,
         "method": summary.get("method"),
         "n_clusters": summary.get("n_clusters"),
@@ -71,18 +90,32 @@ def subtype_recovery(
         "min_jaccard": min(
             (v["mean_jaccard"] for v in summary.get("stability", {}).get("clusters", {}).values()), default=None
         ),
+        **extra,
+        "separation_sd": summary.get("detectable_separation", {}).get("separation_sd"),
         "seconds": round(time.monotonic() - t0, 1),
     }
 
 
 def _one(args):
-    seed, n, null, subtype = args
-    return subtype_recovery(seed, n=n, null=null, subtype=subtype)
+    seed, n, null, subtype, null_kind, test_all = args
+    return subtype_recovery(seed, n=n, null=null, subtype=subtype, null_kind=null_kind, test_all=test_all)
 
 
-def recovery_sweep(seeds, *, n: int = 1000, subtype: dict[str, Any] | None = None, processes: int = 2) -> pd.DataFrame:
-    """:func:`subtype_recovery` for every seed, planted and null, in ``processes`` processes."""
-    jobs = [(s, n, null, subtype) for s in seeds for null in (False, True)]
+def recovery_sweep(
+    seeds,
+    *,
+    n: int = 1000,
+    subtype: dict[str, Any] | None = None,
+    processes: int = 2,
+    null_seeds=None,
+    null_kinds: tuple[str, ...] = ("hard",),
+    test_all: bool = False,
+) -> pd.DataFrame:
+    """:func:`subtype_recovery` for every seed (planted), and for every seed of ``null_seeds``
+    (default: ``seeds``) and null kind, in ``processes`` processes."""
+    null_seeds = seeds if null_seeds is None else null_seeds
+    jobs = [(s, n, False, subtype, "hard", test_all) for s in seeds]
+    jobs += [(s, n, True, subtype, kind, test_all) for kind in null_kinds for s in null_seeds]
     if processes <= 1:
         rows = [_one(j) for j in jobs]
     else:

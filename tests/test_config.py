@@ -67,6 +67,14 @@ def test_defaults_are_filled():
         "n_bootstrap": 100,
         "alpha": 0.05,
         "stable_jaccard": 0.75,
+        "existence_null": "gaussian_copula",
+        "detectable_separation": {
+            "run": True,
+            "grid": [1.0, 1.5, 2.0, 2.5, 3.0, 4.0],
+            "n_replicates": 10,
+            "n_null": 39,
+            "power": 0.8,
+        },
         "naming": {},
     }
     assert cfg["features"]["genetic"] == ["cyp2c19_rank", "cyp2d6_activity_score", "pc1", "pc2", "pc3"]
@@ -88,7 +96,7 @@ def test_input_is_not_modified():
 
 def test_simulate_defaults():
     cfg = validate_config(_cfg(simulate={"n": 100}))
-    assert cfg["simulate"] == {"n": 100, "seed": 1, "null_twin": False}
+    assert cfg["simulate"] == {"n": 100, "seed": 1, "null_twin": False, "null_kind": "hard"}
 
 
 def test_unknown_top_level_key():

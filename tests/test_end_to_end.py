@@ -70,7 +70,10 @@ def test_null_twin_auc_interval_includes_chance(null_run):
 
 def test_null_twin_claims_no_subtypes(null_run):
     s = _json(null_run, "subtype/summary.json")
-    assert s["claimed"] is False and s["n_clusters"] == 1
+    # the hard null (skewed, bounded features on one continuum): BIC may prefer k > 1, and
+    # then the existence test against a Gaussian copula is what says there is nothing there
+    assert s["claimed"] is False
+    assert s["n_clusters"] == 1 or s["existence_test"]["p_value"] >= s["alpha"]
     assert s["statement"].startswith("No robust subtypes")
     html = null_run["report"].read_text()
     assert "No robust subtypes" in html and "not distinguishable from chance" in html

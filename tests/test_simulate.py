@@ -5,12 +5,14 @@ from __future__ import annotations
 import gzip
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
 from stratify.clinical.scores import instrument_totals
 from stratify.config import load_config, load_resource
+from stratify.errors import InputError
 from stratify.inputs.validate import validate_inputs, validate_options
 from stratify.pgx import call_diplotypes, load_definitions, read_vcf_genotypes
 from stratify.simulate.cohort import NULL_INTERCEPT, simulate_cohort, write_cohort
@@ -143,9 +145,43 @@ def test_written_files_validate(written):
     assert doc["immune_metabolic_share"] == 0.25 and "log_crp" in doc["planted_predictors"]
 
 
+def _clustering_features(out, **kw) -> pd.DataFrame:
+    """The subtype stage's default features of a simulated cohort (1,000 patients, seed 5), as the
+    validate and clinical stages compute them."""
+    from stratify.clinical.scores import clinical_options, clinical_tables
+
+    cfg = load_config(write_cohort(out, n=1000, seed=5, n_snps=10, genotypes=False, **kw)["config"])
+    tables, _ = validate_inputs(cfg["inputs"], **validate_options(cfg))
+    p = clinical_tables(tables, **clinical_options(cfg))["patients"]
+    return p[["inflammatory_index", "metabolic_index", "aes", "anhedonia"]]
+
+
+def test_hard_null_has_skewed_bounded_correlated_features(tmp_path):
+    from scipy.stats import kurtosis, skew
+
+    hard = _clustering_features(tmp_path / "hard", null=True)
+    gauss = _clustering_features(tmp_path / "gauss", null=True, null_kind="gaussian")
+    # markers skewed even after the log; item sums bounded, rounded and flat
+    assert skew(hard["inflammatory_index"].dropna()) > 0.5 and skew(hard["metabolic_index"].dropna()) > 0.5
+    assert abs(skew(gauss["inflammatory_index"].dropna())) < 0.3
+    assert kurtosis(hard["anhedonia"].dropna()) < -0.4 and hard["anhedonia"].nunique() <= 10
+    # one continuum drives them all; in the Gaussian null markers and symptoms are independent
+    r_hard, r_gauss = hard.corr(method="spearman").to_numpy(), gauss.corr(method="spearman").to_numpy()
+    assert r_hard[~np.eye(4, dtype=bool)].min() > 0.2
+    assert abs(r_gauss[0, 2]) < 0.1 and abs(r_gauss[1, 3]) < 0.1
+
+
+def test_null_kind_is_checked_and_the_gaussian_null_is_the_old_twin():
+    with pytest.raises(InputError, match="--null-kind"):
+        simulate_cohort(50, seed=1, null=True, null_kind="flat")
+    t = simulate_cohort(400, seed=3, null=True, null_kind="gaussian")["truth"]
+    assert t["latent_aes"].std() == pytest.approx(0.5, abs=0.06)  # the old null's AES trait
+
+
 def test_null_truth_doc(tmp_path):
     p = write_cohort(tmp_path, n=30, seed=2, null=True, n_snps=20)
     doc = yaml.safe_load(p["truth_doc"].read_text())
+    assert doc["null_kind"] == "hard"
     assert doc["planted_predictors"] == [] and doc["response_model"] == {"intercept": NULL_INTERCEPT}
     assert load_config(p["config"])["cohort"] == "simnull_n30_s2"
 

@@ -238,7 +238,12 @@ def test_run_subtyping_no_subtypes():
     feats = _features([(120, 0.0, 0.0)])
     assign, prof, summary = run_subtyping(feats, options=_options())
     assert summary["n_clusters"] == 1 and summary["claimed"] is False
-    assert summary["statement"] == "No robust subtypes: a single Gaussian fits best (lowest BIC)."
+    assert summary["statement"].startswith("No robust subtypes: a single Gaussian fits best (lowest BIC). With 120")
+    p = summary["detectable_separation"]
+    assert p["run"] and p["n"] == 120 and p["d"] == 4
+    # the statement says what the run could have detected, from the simulation it reports
+    found = p["separation_sd"]
+    assert (f"{found:g} SD apart with 80% power" if found else "did not detect") in summary["statement"]
     assert set(assign["subtype"]) == {"none"} and len(assign) == 120
     assert summary["existence_test"] == {"run": False, "reason": "the method found a single cluster"}
 
@@ -269,7 +274,7 @@ def test_kmeans_on_one_gaussian_is_not_claimed():
     assert summary["n_clusters"] >= 2 and summary["claimed"] is False
     assert summary["existence_test"]["p_value"] >= 0.05
     assert summary["statement"].startswith("No robust subtypes: kmeans proposed")
-    assert "not more clustered than a single Gaussian" in summary["statement"]
+    assert "not more clustered than a single Gaussian (copula) with their own marginals" in summary["statement"]
     assert set(assign["subtype"]) == {"none"}
 
 
@@ -308,3 +313,10 @@ def test_run_subtyping_needs_two_features():
     assert summary["features"] == ["aes"]
     assert summary["features_missing"] == ["inflammatory_index", "metabolic_index", "anhedonia"]
     assert summary["statement"] == "Subtyping skipped: it needs at least two features with data, has ['aes']."
+
+
+def test_detectable_separation_can_be_turned_off():
+    feats = _features([(120, 0.0, 0.0)])
+    _, _, summary = run_subtyping(feats, options=_options(detectable_separation={"run": False}))
+    assert summary["detectable_separation"]["run"] is False
+    assert summary["statement"] == "No robust subtypes: a single Gaussian fits best (lowest BIC)."

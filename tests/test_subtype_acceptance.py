@@ -3,7 +3,7 @@
 The subtype stage (default Gaussian mixture, existence test, bootstrap stability) must
 recover the planted immune-metabolic subgroup (adjusted Rand index >= 0.8, named
 immune-metabolic) in at least 18 of 20 planted cohorts and claim subtypes in at most 2
-of 20 null cohorts. bench/subtype_sweep.py reproduces the table in docs/validation.md.
+of 20 null cohorts (the hard null: bounded item sums and skewed markers on one continuum). bench/subtype_sweep.py reproduces the table in docs/validation.md.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ SEEDS = range(300, 320)
 
 @pytest.fixture(scope="module")
 def sweep():
-    return recovery_sweep(SEEDS, n=1000, processes=2)
+    # the power simulation (detectable separation) decides no claim; left out for time
+    return recovery_sweep(SEEDS, n=1000, processes=2, subtype={"detectable_separation": {"run": False}})
 
 
 @pytest.mark.slow

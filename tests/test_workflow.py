@@ -64,6 +64,13 @@ def test_second_cohort_config_runs_end_to_end(tmp_path):
     met = json.loads((r / "model" / "metrics.json").read_text())
     assert met["endpoint"] == {"kind": "remission", "instrument": "QIDS_SR16", "week": 8}
     assert "cyp2c19_rank" not in met["features"]
+    # the hard null (skewed, bounded features on one continuum): no subtypes claimed, and the
+    # run says what separation it could have detected
+    assert yaml.safe_load((r / "cohort" / "truth.yaml").read_text())["null_kind"] == "hard"
+    sub = json.loads((r / "subtype" / "summary.json").read_text())
+    assert sub["claimed"] is False and sub["existence_null"] == "gaussian_copula"
+    assert sub["detectable_separation"]["run"] and sub["detectable_separation"]["n"] == 500
+    assert "detectable separation" in html
     for stage in (
         "validate",
         "genotypes",

@@ -12,7 +12,7 @@ if "simulate" in config:
             out=lambda wc: str(Path(config["inputs"]["patients"]).parent),
             n=config["simulate"]["n"],
             seed=config["simulate"]["seed"],
-            null="--null" if config["simulate"]["null_twin"] else "",
+            null=(f"--null --null-kind {config['simulate']['null_kind']}" if config["simulate"]["null_twin"] else ""),
             teh=f"--teh {config['simulate']['teh']}" if "teh" in config["simulate"] else "",
             genotypes="" if simulated_genotypes() else "--no-genotypes",
             cohort=COHORT,

@@ -15,7 +15,19 @@ def add_parser(sub) -> None:
     sim = sub.add_parser("simulate", help="write a simulated cohort with planted truth (or its null twin)")
     sim.add_argument("--n", type=int, required=True, help="number of patients")
     sim.add_argument("--seed", type=int, required=True, help="random seed (same seed, same files)")
-    sim.add_argument("--null", action="store_true", help="no subgroup and no effects (the null twin)")
+    sim.add_argument(
+        "--null",
+        action="store_true",
+        help="no subgroup and no effects (the null twin); its clustering features are bounded, rounded "
+        "item sums and skewed log-normal markers driven by one continuum (see --null-kind)",
+    )
+    sim.add_argument(
+        "--null-kind",
+        choices=["hard", "gaussian"],
+        default="hard",
+        help="with --null: 'hard' (default; skewed, bounded features on a continuum) or 'gaussian' "
+        "(the null twin of earlier versions: independent Gaussian latent traits; docs/simulation.md)",
+    )
     sim.add_argument("--out", required=True, help="output folder")
     sim.add_argument("--snps", type=int, default=3000, help="common SNPs in the VCF (default 3000)")
     sim.add_argument(
@@ -49,6 +61,7 @@ def run(args) -> None:
         cohort=args.cohort,
         teh=args.teh,
         genotypes=not args.no_genotypes,
+        null_kind=args.null_kind,
     )
     log.info(
         "simulated cohort written to %s in %.1fs (peak RSS %.0f MiB); run it with: snakemake --cores 2 --configfile %s",

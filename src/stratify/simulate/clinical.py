@@ -242,3 +242,72 @@ def biomarker_table(
             value, unit = _reported(m, x[i], SITES[site_idx[i]], units)
             bio.append((pid[i], 0.0, m, value, unit))
     return pd.DataFrame(bio, columns=["patient_id", "week", "marker", "value", "unit"])
+
+
+#: Null kinds of ``stratify simulate --null`` (docs/simulation.md): ``hard`` (default) and
+#: ``gaussian`` (the null twin of earlier versions).
+NULL_KINDS = ("hard", "gaussian")
+#: Hard null: loadings of each latent trait on the shared continuum ``f`` (the rest is its own noise).
+HARD_LOADINGS = {"sev": 0.5, _ANH: 0.7, _ANX: 0.3, _AES: 0.7}
+#: Hard null: log-scale SD of the log-normal inflammatory and metabolic loads, and the share of
+#: each marker's log-scale variance that the load explains.
+HARD_LOAD_SIGMA, HARD_LOAD_SHARE = 0.6, 0.5
+#: Hard null: loads are capped at this many SDs, so every marker stays within validation's plausible range.
+HARD_LOAD_CAP = 6.0
+
+
+def hard_null_latent(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    """Latent traits of the hard null: no subgroup, one shared continuum ``f`` (N(0, 1)).
+
+    Every trait is ``loading * f + sqrt(1 - loading**2) * noise`` (:data:`HARD_LOADINGS`), all of
+    unit variance (the Gaussian null's ``aes`` has SD 0.5), so the items that load on them run
+    into their floor and ceiling: the item sums are bounded, rounded and skewed or flat. ``f`` is
+    returned too (key ``f``), for the markers' loads (:func:`hard_null_biomarkers`).
+    """
+    f = rng.normal(0, 1, n)
+    out = {k: w * f + np.sqrt(1 - w**2) * rng.normal(0, 1, n) for k, w in HARD_LOADINGS.items()}
+    out[_GEN] = np.zeros(n)
+    out["f"] = f
+    return out
+
+
+def _hard_load(rng: np.random.Generator, f: np.ndarray) -> np.ndarray:
+    """A log-normal load driven by the continuum ``f``, standardised (right-skewed, no clusters)
+    and capped at :data:`HARD_LOAD_CAP` SDs."""
+    g = 0.8 * f + 0.6 * rng.normal(0, 1, len(f))
+    load = np.exp(HARD_LOAD_SIGMA * g)
+    return np.minimum((load - load.mean()) / load.std(), HARD_LOAD_CAP)
+
+
+def hard_null_biomarkers(rng: np.random.Generator, pid: np.ndarray, site_idx: np.ndarray, f: np.ndarray):
+    """The biomarkers table of the hard null: every marker log-normal around :data:`MARKERS`'s
+    mean and SD, its log-scale value driven by a log-normal load (inflammatory for CRP, IL-6 and
+    TNF-alpha; metabolic for the rest, HDL inversely) that the continuum ``f`` drives, so that
+    even the logged markers are right-skewed; missingness, infections, units and detection
+    limits as in :func:`biomarker_table`."""
+    n = len(pid)
+    loads = {"inflammatory": _hard_load(rng, f), "metabolic": _hard_load(rng, f)}
+    w = np.sqrt(HARD_LOAD_SHARE)
+    log_values = {}
+    for m, (mu, sd, shift) in MARKERS.items():
+        load = loads["inflammatory" if m in ("crp", "il6", "tnf_alpha") else "metabolic"]
+        log_values[m] = mu + sd * (np.sign(shift) * w * load + np.sqrt(1 - w**2) * rng.normal(0, 1, n))
+    return _marker_rows(rng, pid, site_idx, log_values)
+
+
+def _marker_rows(rng: np.random.Generator, pid, site_idx, log_values: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Marker values (log scale, canonical units) as the sites report them: 3% missing per marker,
+    CRP of an intercurrent infection (15-60 mg/L) in 2% of patients."""
+    n = len(pid)
+    units = load_resource("biomarker_units.yaml")
+    bio = []
+    acute = rng.random(n) < 0.02
+    for m, logx in log_values.items():
+        x = np.exp(logx)
+        if m == "crp":
+            x = np.where(acute, rng.uniform(15, 60, n), x)
+        present = rng.random(n) > 0.03
+        for i in np.flatnonzero(present):
+            value, unit = _reported(m, x[i], SITES[site_idx[i]], units)
+            bio.append((pid[i], 0.0, m, value, unit))
+    return pd.DataFrame(bio, columns=["patient_id", "week", "marker", "value", "unit"])

@@ -49,11 +49,14 @@ import yaml
 from stratify.errors import InputError
 from stratify.simulate.clinical import (
     MARKERS,
+    NULL_KINDS,
     SITES,
     anhedonia_z,
     baseline_items,
     biomarker_table,
     follow_up_items,
+    hard_null_biomarkers,
+    hard_null_latent,
     latent_traits,
     symptom_table,
 )
@@ -105,7 +108,9 @@ TEH_EFFECTS = {
 }
 
 
-def _check_options(n: int, *, null: bool, teh: str | None) -> None:
+def _check_options(n: int, *, null: bool, teh: str | None, null_kind: str = "hard") -> None:
+    if null_kind not in NULL_KINDS:
+        raise InputError(f"--null-kind {null_kind!r}: expected one of {', '.join(NULL_KINDS)}")
     if n < 20:
         raise InputError(f"--n {n} is too small; simulate at least 20 patients")
     if teh is not None and teh not in TEH_MODES:
@@ -223,14 +228,18 @@ def _index_outcome(
     }
 
 
-def _tables(rng: np.random.Generator, people, hist: Histories, outcome: dict[str, Any], *, null: bool):
-    """The input tables of the cohort (symptoms, treatments and biomarkers drawn in this order)."""
+def _tables(rng: np.random.Generator, people, hist: Histories, outcome: dict[str, Any], *, null: bool, latent):
+    """The input tables of the cohort (symptoms, treatments and biomarkers drawn in this order);
+    the hard null's markers follow its continuum (``latent["f"]``)."""
     pid, dropout = people["pid"], outcome["dropout"]
     symptoms = symptom_table(rng, pid, outcome["base"], outcome["fu"], dropout=dropout)
     h0, h8 = sum(outcome["base"]["HAMD17"].values()), sum(outcome["fu"]["HAMD17"].values())
     months = np.maximum(people["episode_months"], hist.chronic_months)
     treatments, months = treatment_table(rng, hist, pid, months, baseline=h0, end=h8, dropout=dropout)
-    biomarkers = biomarker_table(rng, pid, people["site_idx"], people["im"], null=null)
+    if "f" in latent:
+        biomarkers = hard_null_biomarkers(rng, pid, people["site_idx"], latent["f"])
+    else:
+        biomarkers = biomarker_table(rng, pid, people["site_idx"], people["im"], null=null)
     patients = pd.DataFrame(
         {
             "patient_id": pid,
@@ -291,13 +300,19 @@ def _truth_table(
     return truth
 
 
-def simulate_cohort(n: int, *, seed: int, null: bool = False, teh: str | None = None) -> dict[str, Any]:
+def simulate_cohort(
+    n: int, *, seed: int, null: bool = False, teh: str | None = None, null_kind: str = "hard"
+) -> dict[str, Any]:
     """Simulate a cohort; returns the tables (DataFrames), VCF records and truth.
 
     ``teh`` (``"planted"`` or ``"none"``) makes the index treatment a randomised two-arm
     comparison (:data:`TWO_ARM`) with planted or no treatment-effect heterogeneity; the
     truth then has the columns ``arm``, ``p_response_A``, ``p_response_B`` and ``ite_true``.
-    With ``teh=None`` (the default) nothing changes.
+    With ``teh=None`` (the default) nothing changes. ``null_kind`` says which null a ``null``
+    cohort is: ``"hard"`` (the default; :func:`stratify.simulate.clinical.hard_null_latent` and
+    :func:`~stratify.simulate.clinical.hard_null_biomarkers`: bounded, rounded item scores and
+    skewed log-normal markers driven by one continuum, no clusters) or ``"gaussian"`` (the null
+    twin of earlier versions: independent Gaussian latent traits and log-normal markers).
 
     Examples
     --------
@@ -310,17 +325,18 @@ def simulate_cohort(n: int, *, seed: int, null: bool = False, teh: str | None = 
     >>> t["arm"].value_counts().to_dict(), float(t["ite_true"].abs().max())
     ({'A': 30, 'B': 30}, 0.0)
     """
-    _check_options(n, null=null, teh=teh)
+    _check_options(n, null=null, teh=teh, null_kind=null_kind)
     rng = np.random.default_rng(seed)
     people = _draw_people(rng, n, null=null)
-    latent = latent_traits(rng, n, people["im"])
+    hard = null and null_kind == "hard"
+    latent = hard_null_latent(rng, n) if hard else latent_traits(rng, n, people["im"])
     pgx = draw_pgx(rng, people["ancestry"])
     index_agent, arm_b = _index_treatment(rng, n, seed=seed, teh=teh)
     # treatment histories come from their own stream, so that richer histories leave every
     # other draw (symptoms, markers, genotypes) of a seed unchanged
     hist = draw_histories(np.random.default_rng([seed, 7919]), people["pid"], index_agent)
     outcome = _index_outcome(rng, latent, people, hist, pgx, index_agent, arm_b, null=null, teh=teh)
-    tables = _tables(rng, people, hist, outcome, null=null)
+    tables = _tables(rng, people, hist, outcome, null=null, latent=latent)
     truth = _truth_table(people, pgx, hist, latent, outcome, index_agent=index_agent, arm_b=arm_b)
     return {
         "tables": tables,
@@ -331,6 +347,7 @@ def simulate_cohort(n: int, *, seed: int, null: bool = False, teh: str | None = 
         "truth": truth,
         "rng": rng,
         "null": null,
+        "null_kind": null_kind if null else None,
         "teh": teh,
     }
 
@@ -350,13 +367,14 @@ def _write_genotypes(out: Path, c: dict[str, Any], *, n_snps: int, seed: int) ->
     }
 
 
-def _truth_doc(*, n: int, seed: int, null: bool, teh: str | None) -> dict[str, Any]:
+def _truth_doc(*, n: int, seed: int, null: bool, teh: str | None, null_kind: str = "hard") -> dict[str, Any]:
     """The planted effects (truth.yaml)."""
     doc = {
         "simulator": "stratify simulate",
         "n": n,
         "seed": seed,
         "null": null,
+        **({"null_kind": null_kind} if null else {}),
         "immune_metabolic_share": 0.0 if null else 0.25,
         "response_model": {"intercept": NULL_INTERCEPT} if null else EFFECTS,
         "marker_shift_log_scale": {} if null else {m: v[2] for m, v in MARKERS.items()},
@@ -453,6 +471,7 @@ def write_cohort(
     cohort: str | None = None,
     teh: str | None = None,
     genotypes: bool = True,
+    null_kind: str = "hard",
 ) -> dict[str, Path]:
     """Simulate a cohort and write it, with its config and truth, into ``out``.
 
@@ -465,7 +484,7 @@ def write_cohort(
     The config names the files by absolute path, so it stays valid wherever it is copied.
     """
     out = Path(out).resolve()
-    c = simulate_cohort(n, seed=seed, null=null, teh=teh)
+    c = simulate_cohort(n, seed=seed, null=null, teh=teh, null_kind=null_kind)
     out.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
     for name, df in c["tables"].items():
@@ -479,7 +498,8 @@ def write_cohort(
         log.info("no genotype files written (no VCF, no scoring file, no Cyrius calls): the cohort has no genetic data")
     c["truth"].to_csv(out / "truth.tsv", sep="\t", index=False)
     paths["truth"] = out / "truth.tsv"
-    paths["truth_doc"] = _write_yaml(_truth_doc(n=n, seed=seed, null=null, teh=teh), out / "truth.yaml")
+    doc = _truth_doc(n=n, seed=seed, null=null, teh=teh, null_kind=null_kind)
+    paths["truth_doc"] = _write_yaml(doc, out / "truth.yaml")
     name = cohort or (f"sim{'null' if null else ''}_n{n}_s{seed}" if teh is None else f"simteh{teh}_n{n}_s{seed}")
     config = _cohort_config(out, paths, name=name, seed=seed, genotypes=genotypes, teh=teh)
     paths["config"] = _write_yaml(config, out / "config.yaml")

@@ -7,9 +7,11 @@ consensus clustering; :mod:`stratify.subtype.methods`) proposes a partition. Sub
 claimed only when all three hold:
 
 1. the method finds more than one cluster (the Gaussian mixture may choose k = 1);
-2. the existence test rejects a single Gaussian with the data's covariance
-   (SigClust-style parametric bootstrap, :func:`stratify.subtype.stats.sigclust`,
-   p < ``alpha``);
+2. the existence test rejects a single unclustered blob (p < ``alpha``): by default SigClust on
+   rank-based normal scores against a Gaussian copula with each feature's own marginal
+   (:func:`stratify.subtype.copula.copula_sigclust`), so bounded item sums and skewed markers
+   are not mistaken for clusters; ``subtype.existence_null: gaussian`` restores the test against
+   a single Gaussian with the data's covariance (:func:`stratify.subtype.stats.sigclust`);
 3. at least two clusters are stable under the bootstrap (mean Jaccard >=
    ``stable_jaccard``, Hennig 2007; :func:`stratify.subtype.stats.bootstrap_stability`).
 
@@ -17,7 +19,9 @@ Only stable clusters of a claimed solution are named, by the rules of
 resources/subtypes.yaml (and ``subtype.naming``; :mod:`stratify.subtype.naming`) applied to
 their standardised mean profile; a stable cluster matching no rule stays "unlabelled", an
 unstable one is "not named (unstable)". Otherwise the stage says plainly that no robust
-subtypes were found, and why.
+subtypes were found, and why. Either way it states the smallest separation the run could have
+detected with 80% power (:func:`stratify.subtype.power.detectable_separation`;
+``subtype.detectable_separation``).
 
 :func:`run_subtyping` takes its options as a :class:`SubtypeOptions`, built from a config by
 :func:`subtype_options`; :func:`subtype_adds_to_severity` tests a claimed solution against
@@ -36,8 +40,10 @@ import pandas as pd
 from scipy.stats import chi2
 
 from stratify.model.calibration import logistic_fit
+from stratify.subtype.copula import copula_sigclust
 from stratify.subtype.methods import make_method
 from stratify.subtype.naming import name_clusters, naming_rules
+from stratify.subtype.power import detectable_separation
 from stratify.subtype.stats import bootstrap_stability, sigclust
 
 log = logging.getLogger(__name__)
@@ -52,6 +58,10 @@ __all__ = [
 ]
 
 CRITERION_NAMES = {"gmm_bic": "BIC", "kmeans": "silhouette", "consensus": "PAC"}
+#: Existence tests by ``subtype.existence_null``.
+EXISTENCE_TESTS = {"gaussian_copula": copula_sigclust, "gaussian": sigclust}
+#: Defaults of ``subtype.detectable_separation`` (the config schema's).
+POWER_DEFAULTS = {"run": True, "grid": [1.0, 1.5, 2.0, 2.5, 3.0, 4.0], "n_replicates": 10, "n_null": 39, "power": 0.8}
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,8 @@ class SubtypeOptions:
     n_bootstrap: int = 100
     alpha: float = 0.05
     stable_jaccard: float = 0.75
+    existence_null: str = "gaussian_copula"
+    detectable_separation: Mapping[str, Any] = field(default_factory=lambda: dict(POWER_DEFAULTS))
     naming: Mapping[str, Any] = field(default_factory=dict)
     seed: int = 0
 
@@ -90,6 +102,7 @@ def subtype_options(config: dict[str, Any]) -> SubtypeOptions:
     if "features" in sc:
         sc["features"] = tuple(sc["features"])
     sc["naming"] = dict(sc.get("naming") or {})
+    sc["detectable_separation"] = {**POWER_DEFAULTS, **(sc.get("detectable_separation") or {})}
     return SubtypeOptions(**sc, seed=config["seed"])
 
 
@@ -157,9 +170,10 @@ def _test_solution(
     if k <= 1:
         skipped = {"run": False, "reason": "the method found a single cluster"}
         return skipped, dict(skipped)
+    test = EXISTENCE_TESTS[o.existence_null]
     existence = {
         "run": True,
-        **sigclust(z, n_sim=o.n_null, random_state=o.seed, progress=_progress("existence test (SigClust)", o.n_null)),
+        **test(z, n_sim=o.n_null, random_state=o.seed, progress=_progress("existence test (SigClust)", o.n_null)),
     }
     stability = {
         "run": True,
@@ -174,6 +188,37 @@ def _test_solution(
         ),
     }
     return existence, stability
+
+
+def _power(n: int, d: int, o: SubtypeOptions) -> dict[str, Any]:
+    """The smallest separation this run's n, method and existence test detect with the configured
+    power (:func:`stratify.subtype.power.detectable_separation`), or why it was not simulated."""
+    p = o.detectable_separation
+    if not p["run"]:
+        return {"run": False, "reason": "turned off (subtype.detectable_separation.run: false)"}
+    test = EXISTENCE_TESTS[o.existence_null]
+    n_null = max(int(p["n_null"]), int(np.ceil(1 / o.alpha)))  # so that p < alpha is possible
+
+    def fit_n_clusters(x: np.ndarray, seed: int) -> int:
+        kw = {"max_k": o.max_k, "min_cluster_fraction": o.min_cluster_fraction, "n_init": o.n_init}
+        return int(make_method(o.method, **kw, random_state=seed).fit(x).n_clusters_)
+
+    def existence_p(x: np.ndarray, seed: int) -> float:
+        return test(x, n_sim=n_null, random_state=seed, n_init=o.n_init)["p_value"]
+
+    log.info("detectable separation: simulating %d replicates per separation at n=%d", p["n_replicates"], n)
+    res = detectable_separation(
+        n,
+        d,
+        fit_n_clusters=fit_n_clusters,
+        existence_p=existence_p,
+        grid=tuple(p["grid"]),
+        n_replicates=int(p["n_replicates"]),
+        alpha=o.alpha,
+        power=float(p["power"]),
+        random_state=o.seed,
+    )
+    return {**res, "n_null": n_null}
 
 
 def _profiles(
@@ -266,6 +311,7 @@ def run_subtyping(
     labels = _by_size(np.asarray(est.labels_, dtype=int), k)
     proba = est.predict_proba(z).max(axis=1) if hasattr(est, "predict_proba") else np.full(len(z), np.nan)
     existence, stability = _test_solution(z, labels, est, k, o)
+    power = _power(len(z), len(feats), o)
     jac = {int(c): v for c, v in stability.get("clusters", {}).items()}
     stable = sorted(c for c, v in jac.items() if v["mean_jaccard"] >= o.stable_jaccard)
     significant = bool(existence.get("run") and existence["p_value"] < o.alpha)
@@ -298,10 +344,13 @@ def run_subtyping(
         existence_test=existence,
         stability=stability,
         stable_clusters=stable,
+        existence_null=o.existence_null,
+        detectable_separation=power,
     )
     if o.method == "gmm_bic":
         summary["bic"] = summary["criterion"]
     summary["statement"] = _statement(summary, prof, alpha=o.alpha, stable_jaccard=o.stable_jaccard)
+    summary["statement"] += _power_sentence(power)
     log.info(summary["statement"])
     return assign, prof.reset_index()[profile_columns(feats)], summary
 
@@ -318,23 +367,48 @@ def _statement(s: dict[str, Any], prof: pd.DataFrame, *, alpha: float, stable_ja
         return f"No robust subtypes: {why}."
     e = s["existence_test"]
     found = f"{s['method']} proposed {k} clusters"
+    blob = (
+        "a single Gaussian with their covariance"
+        if s.get("existence_null") == "gaussian"
+        else "a single Gaussian (copula) with their own marginals"
+    )
     if e["p_value"] >= alpha:
         return (
-            f"No robust subtypes: {found}, but the data are not more clustered than a single Gaussian "
-            f"with their covariance (SigClust p = {e['p_value']:.3g}, {e['n_sim']} simulations)."
+            f"No robust subtypes: {found}, but the data are not more clustered than {blob} "
+            f"(SigClust p = {e['p_value']:.3g}, {e['n_sim']} simulations)."
         )
     jac = ", ".join(f"cluster {c} {v['mean_jaccard']:.2f}" for c, v in s["stability"]["clusters"].items())
     if not s["claimed"]:
         return (
-            f"No robust subtypes: {found} and the existence test rejects a single Gaussian "
+            f"No robust subtypes: {found} and the existence test rejects {blob} "
             f"(SigClust p = {e['p_value']:.3g}), but fewer than two clusters are stable under the bootstrap "
             f"(mean Jaccard {jac}; stable from {stable_jaccard:g})."
         )
     parts = ", ".join(f"cluster {c} = {prof.loc[c, 'subtype']} (n={prof.loc[c, 'n']})" for c in prof.index)
     return (
-        f"Subtypes found: {found}; the existence test rejects a single Gaussian (SigClust p = {e['p_value']:.3g}) "
+        f"Subtypes found: {found}; the existence test rejects {blob} (SigClust p = {e['p_value']:.3g}) "
         f"and {len(s['stable_clusters'])} of the {k} clusters are stable under the bootstrap (mean Jaccard {jac}). "
         f"{parts}."
+    )
+
+
+def _power_sentence(p: dict[str, Any]) -> str:
+    """What separation the run could have detected, for the statement ("" when not simulated).
+
+    >>> _power_sentence({"run": True, "separation_sd": 2.5, "power": 0.8, "n": 1000, "n_replicates": 10})
+    ' With 1000 patients this method and test detect two equal groups 2.5 SD apart with 80% power (up to 10 simulations per separation); closer subgroups could go unseen.'
+    """
+    if not p.get("run"):
+        return ""
+    head = f" With {p['n']} patients this method and test detect two equal groups "
+    reps = f"(up to {p['n_replicates']} simulations per separation)"
+    if p["separation_sd"] is None:
+        return (
+            head.replace("detect", "did not detect")
+            + f"up to {max(p['grid']):g} SD apart with {p['power']:.0%} power {reps}."
+        )
+    return (
+        head + f"{p['separation_sd']:g} SD apart with {p['power']:.0%} power {reps}; closer subgroups could go unseen."
     )
 
 

@@ -33,7 +33,13 @@ def subtypes_context(config, r: Path) -> dict[str, Any]:
         "missing": s.get("features_missing") or [],
         "figures": figures,
         "profiles": profiles,
-        "tests": kv({"existence test": _existence(s), "stability": _stability(s)}),
+        "tests": kv(
+            {
+                "existence test": _existence(s),
+                "stability": _stability(s),
+                "detectable separation": _detectable(s),
+            }
+        ),
         **outcome,
     }
 
@@ -42,8 +48,13 @@ def _existence(s: dict[str, Any]) -> str:
     e = s.get("existence_test") or {}
     if not e.get("run"):
         return f"not run: {e.get('reason', '')}"
+    null = (
+        "a single Gaussian with the data's covariance"
+        if s.get("existence_null") == "gaussian"
+        else "a Gaussian copula with each feature's own marginal (rank-based normal scores)"
+    )
     return (
-        f"SigClust-style parametric bootstrap against a single Gaussian with the data's covariance: "
+        f"SigClust-style parametric bootstrap against {null}: "
         f"2-means cluster index {e['statistic']:.3f} against {e['null_mean']:.3f} (SD {e['null_sd']:.3f}) "
         f"in {e['n_sim']} null simulations, p = {e['p_value']:.3g} (alpha {s['alpha']:g})"
         + (
@@ -51,6 +62,24 @@ def _existence(s: dict[str, Any]) -> str:
             if e.get("n_used") and e.get("n") and e["n_used"] < e["n"]
             else ""
         )
+    )
+
+
+def _detectable(s: dict[str, Any]) -> str:
+    """The smallest separation the run could have detected, with how it was simulated."""
+    p = s.get("detectable_separation") or {}
+    if not p.get("run"):
+        return f"not simulated: {p.get('reason', 'not in this summary')}"
+    tried = ", ".join(f"{k} SD: {v['detected']} of {v['of']}" for k, v in p["detected"].items())
+    found = (
+        f"{p['separation_sd']:g} SD"
+        if p["separation_sd"] is not None
+        else f"none up to {max(p['grid']):g} SD (the largest simulated)"
+    )
+    return (
+        f"smallest separation detected with {p['power']:.0%} power: {found} (detected per separation: {tried}; "
+        f"up to {p['n_replicates']} simulated cohorts of {p['n']:,} patients each, two equal groups, {p['n_null']} null "
+        f"simulations per test, stability not simulated, so a lower bound; {p['seconds']:g} s)"
     )
 
 
