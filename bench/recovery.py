@@ -140,11 +140,13 @@ def model_null_check(seed: int, *, n: int = 800, null: bool = True, n_permutatio
     df = p[["patient_id", "site", *feats]].copy()
     df["y"] = p[cfg["endpoint"]["kind"]]
     res = fit_response_model(df, {"model_features": feats, "feature_groups": groups}, options=model_options(cfg))
-    x = res["metrics"]["xgboost"]
+    x = res["metrics"].get("selected", res["metrics"]["xgboost"])  # the main model (learner chosen in the CV)
     return {
         "seed": seed,
         "null": null,
         "n": n,
+        "learner": res["info"].get("learner", "xgboost"),
+        "fold_learners": ",".join(res["info"].get("fold_learners", [])),
         "auc": x["auc"],
         "auc_lo": x["auc_ci"][0],
         "auc_hi": x["auc_ci"][1],

@@ -201,7 +201,7 @@ def _train_model(root: Path) -> tuple[Path, Path]:
     d.mkdir(parents=True, exist_ok=True)
     df = cohort(120, 1)
     res = fit_response_model(df, fsum, options=model_options(_model_config("A")))
-    res["model"].save_model(str(d / "xgboost.json"))
+    res["model"].booster.save_model(str(d / "xgboost.json"))
     meta = model_metadata(res, df, fsum, cohort="A", endpoint=_model_config("A")["endpoint"], seed=0)
     (d / "model_features.json").write_text(json.dumps(meta, indent=1))
     (d / "metrics.json").write_text(json.dumps({"metrics": res["metrics"], **res["info"]}, default=float, indent=1))

@@ -33,6 +33,7 @@ def test_defaults_are_filled():
         "cv": "auto",
         "n_bootstrap": 1000,
         "n_permutations": 100,
+        "learners": ["xgboost", "elastic_net"],
         "n_estimators": 200,
         "max_depth": 2,
         "learning_rate": 0.05,
@@ -114,7 +115,7 @@ def test_unknown_nested_key():
     with pytest.raises(ConfigError) as e:
         validate_config(_cfg(model={"fold": 3}), source="cohort.yaml")
     assert str(e.value) == (
-        "cohort.yaml: unknown key 'fold' at model; allowed keys: cv, folds, learning_rate, "
+        "cohort.yaml: unknown key 'fold' at model; allowed keys: cv, folds, learners, learning_rate, "
         "max_depth, n_bootstrap, n_estimators, n_permutations, search"
     )
 

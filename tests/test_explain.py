@@ -292,3 +292,53 @@ def test_run_explain_stage(planted, tmp_path, claimed):
         assert "No subtypes were claimed, so no per-subtype summary" in html
     assert "Strongest SHAP interactions" in html and scale in html
     assert html.count("data:image/png;base64") == 5  # beeswarm, dependence, three waterfalls
+
+
+def test_additive_model_says_so_instead_of_zero_interactions(tmp_path):
+    """Depth-1 trees cannot interact: no table of zero pairs, a statement in the report (issue 19)."""
+    from xgboost import XGBClassifier
+
+    from stratify.explain.stage import run_explain
+    from stratify.report.build import section_explain
+
+    X, signal, rng = _interaction_data(200, seed=3)
+    y = (rng.random(len(X)) < 1 / (1 + np.exp(-signal))).astype(int)
+    model = XGBClassifier(n_estimators=30, max_depth=1, learning_rate=0.1, random_state=0).fit(X, y)
+    r, _, _ = _results_folder(tmp_path, "classification", model, X, claimed=False)
+    meta_path = r / "model" / "model_features.json"
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "xgboost_params": {"max_depth": 1}}))
+    summary = run_explain({"cohort": "t", "seed": 5}, r)
+    assert summary["interactions"]["additive"] and "depth 1" in summary["interactions"]["statement"]
+    assert pd.read_csv(r / "explain" / "interactions.tsv", sep="\t").empty
+    html = section_explain({}, r)
+    assert "additive" in html and "Strongest SHAP interactions" not in html
+
+
+def test_elastic_net_final_model_is_explained_linearly(tmp_path):
+    """A saved model whose final learner is the elastic net: exact linear SHAP values that add up
+    to its predictions, and the PCs (held at their mean) at 0."""
+    from stratify.explain.stage import run_explain
+    from stratify.model.io import load_model
+    from stratify.model.response import fit_learner
+
+    X, signal, rng = _interaction_data(200, seed=4)
+    X = X.rename(columns={"x4": "pc1"})
+    y = (rng.random(len(X)) < 1 / (1 + np.exp(-signal))).astype(int)
+    Xa = X.to_numpy(dtype=float)
+    params = {"n_estimators": 20, "max_depth": 2, "learning_rate": 0.1}
+    model = fit_learner("xgboost", Xa, y, params, task="classification", seed=0, covariates=[3])
+    enet = fit_learner("elastic_net", Xa, y, {"C": 0.3, "l1_ratio": 0.5}, task="classification", seed=0, covariates=[3])
+    model.linear, model.learner = enet.linear, "elastic_net"
+    r, _, _ = _results_folder(tmp_path, "classification", model.booster, X, claimed=False)
+    meta_path = r / "model" / "model_features.json"
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "xgboost_params": params, **model.to_meta(list(X.columns))}))
+    summary = run_explain({"cohort": "t", "seed": 5}, r)
+    assert summary["learner"] == "elastic_net" and "linear" in summary["values"]
+    assert summary["interactions"]["additive"]
+    sv = read_table(r / "explain" / "shap_values.parquet", kind="explain.shap")
+    loaded, _ = load_model(r / "model")
+    margin = loaded.margin(X.to_numpy(dtype=float))
+    np.testing.assert_allclose(sv[list(X.columns)].sum(axis=1) + summary["base_value"], margin, atol=1e-8)
+    assert (sv["pc1"] == 0).all()

@@ -155,12 +155,14 @@ def test_noise_gives_an_auc_interval_containing_half(noise):
 
 @pytest.mark.slow
 def test_baselines_and_outputs(strong):
-    assert set(strong["metrics"]) == {"xgboost", "logistic_clinical", "xgboost_no_genetic", "majority"}
+    # no inner search (n_candidates 0): no learner choice, the main model is XGBoost, no elastic net
+    assert set(strong["metrics"]) == {"selected", "xgboost", "logistic_clinical", "xgboost_no_genetic", "majority"}
     oof = strong["oof"]
     assert list(oof.columns) == [
         "patient_id",
         "site",
         "y",
+        "selected",
         "xgboost",
         "logistic_clinical",
         "xgboost_no_genetic",
@@ -173,11 +175,13 @@ def test_baselines_and_outputs(strong):
         "logistic_clinical": ["strong", "noise1"],
         "xgboost_no_genetic": ["strong", "noise1"],
         "xgboost": ["strong", "noise1", "gen1"],
+        "selected": ["strong", "noise1", "gen1"],
     }
+    assert (oof["selected"] == oof["xgboost"]).all() and info["fold_learners"] == ["xgboost"] * 3
     # the majority baseline predicts the training folds' prevalence: close to the overall one
     assert oof["majority"].to_numpy() == pytest.approx(info["prevalence"], abs=0.02)
     assert strong["features"] == ["strong", "noise1", "gen1"]
-    assert strong["model"].n_features_in_ == 3
+    assert strong["model"].learner == "xgboost" and strong["model"].booster.n_features_in_ == 3
 
 
 @pytest.mark.slow
@@ -190,7 +194,7 @@ def test_baselines_follow_the_feature_groups():
     df = _table(90, seed=2)
     res = fit_response_model(df, _summary({"biomarker": ["strong", "noise1"]}), options=_options(n_estimators=10))
     # no clinical features -> no logistic baseline; no genetic features -> no "without genetic" model
-    assert set(res["metrics"]) == {"xgboost", "majority"}
+    assert set(res["metrics"]) == {"selected", "xgboost", "majority"}
 
 
 def test_too_few_patients_in_a_class_is_a_user_error():
@@ -380,7 +384,7 @@ def test_search_on_a_subsample_of_large_training_sets():
     assert res["info"]["search"]["max_patients"] == 100
     assert res["oof"]["xgboost"].notna().all() and res["metrics"]["xgboost"]["auc"] > 0.75
     # the final model has the configuration the search chose (fitted on all 240 patients)
-    assert res["model"].get_booster().num_boosted_rounds() == res["info"]["params"]["n_estimators"]
+    assert res["model"].booster.get_booster().num_boosted_rounds() == res["info"]["params"]["n_estimators"]
     # at or under the limit every patient is searched (so small cohorts are unchanged)
     whole = fit_response_model(
         df, _summary(), options=_options(n_permutations=0, search={"n_candidates": 2, "inner_folds": 2})
@@ -482,19 +486,19 @@ def test_regression_finds_a_linear_signal_and_says_so():
     res = fit_response_model(_reg_table(200, seed=1), _summary(), options=model_options(_reg_config()))
     m = res["metrics"]
     assert res["info"]["task"] == "regression" and res["info"]["prevalence"] is None
-    assert set(m) == {"xgboost", "ridge_clinical", "xgboost_no_genetic", "mean"}
+    assert set(m) == {"selected", "xgboost", "ridge_clinical", "xgboost_no_genetic", "mean"}
     # ridge recovers R² near its ceiling 0.5 (signal variance 100, noise 100); XGBoost less but well above 0
     assert m["ridge_clinical"]["r2"] == pytest.approx(0.5, abs=0.12)
     assert m["xgboost"]["r2_ci"][0] > 0.2
     assert m["mean"]["r2"] == pytest.approx(0.0, abs=1e-12)
-    assert m["xgboost"]["permutation_test"]["statistic"] == "r2"
-    assert m["xgboost"]["permutation_test"]["p_value"] == pytest.approx(1 / 20)
+    assert m["selected"]["permutation_test"]["statistic"] == "r2"
+    assert m["selected"]["permutation_test"]["p_value"] == pytest.approx(1 / 20)
     assert m["ridge_clinical"]["calibration"]["slope"] == pytest.approx(1.0, abs=0.25)
 
 
 def test_regression_on_noise_claims_nothing():
     res = fit_response_model(_reg_table(200, strength=0.0, seed=2), _summary(), options=model_options(_reg_config()))
-    x = res["metrics"]["xgboost"]
+    x = res["metrics"]["selected"]
     assert x["r2"] < 0.05 and x["r2_ci"][0] < 0
     assert x["permutation_test"]["p_value"] > 0.05
 

@@ -71,7 +71,7 @@ def trained(tmp_path_factory):
     df = _cohort(300, seed=1)
     cfg = _config("A")
     res = fit_response_model(df, FSUM, options=model_options(cfg))
-    res["model"].save_model(str(d / "xgboost.json"))
+    res["model"].booster.save_model(str(d / "xgboost.json"))
     meta = model_metadata(res, df, FSUM, cohort=cfg["cohort"], endpoint=cfg["endpoint"], seed=cfg["seed"])
     (d / "model_features.json").write_text(json.dumps(meta))
     summary = {"metrics": res["metrics"], **res["info"]}
@@ -90,7 +90,8 @@ def test_json_roundtrip_predicts_exactly_like_the_fitted_model(trained):
     d, res, meta, _, df = trained
     model, meta2 = load_model(d)
     X = df[meta2["features"]].to_numpy()
-    np.testing.assert_allclose(model.predict_proba(X)[:, 1], res["model"].predict_proba(X)[:, 1], rtol=1e-6)
+    np.testing.assert_allclose(model.predict(X), res["model"].predict(X), rtol=1e-6)
+    assert meta2["learner"] == "xgboost" and meta2["booster_features"] == meta2["features"]
     assert not list(d.glob("*.pkl")) and not list(d.glob("*.pickle"))
     prof = meta["preprocessing"]["training_distribution"]["strong"]
     assert prof["mean"] == pytest.approx(df["strong"].mean()) and prof["missing_share"] == 0.0
@@ -192,7 +193,7 @@ def test_genotype_pcs_are_flagged_as_not_comparable(trained):
         ("xgboost.json", b'{"learner": 1}', r"xgboost.json: JSON, but not an XGBoost model"),
         ("xgboost.json", "\u22125\n".encode(), r"xgboost.json, line 1: not valid JSON"),
         ("metrics.json", b'{"metrics": ', r"metrics.json: not a valid JSON file"),
-        ("metrics.json", b'{"metrics": {}}', r"metrics.json: no metrics.xgboost object"),
+        ("metrics.json", b'{"metrics": {}}', r"metrics.json: no metrics.selected object"),
     ],
 )
 def test_damaged_model_files_are_named(trained, tmp_path, name, content, message):

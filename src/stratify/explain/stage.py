@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from stratify.errors import ConfigError
+from stratify.explain.model_shap import additive_reason, model_interactions, model_shap_values
 from stratify.explain.shapley import (
     MAX_INTERACTION_PATIENTS,
     SCALES,
@@ -19,9 +20,7 @@ from stratify.explain.shapley import (
     importance,
     importance_by_subtype,
     interaction_partners,
-    interaction_summary,
     select_waterfall_patients,
-    shap_values,
     top_interactions,
     waterfall_png,
 )
@@ -51,7 +50,7 @@ def run_explain(config: dict[str, Any], files: StageFiles | str | Path) -> dict[
     feats, task = meta["features"], meta["task"]
     scale = SCALES[task]
     X = df[feats].astype(float)
-    vals, base = shap_values(model, X)
+    vals, base, what = model_shap_values(model, X)
     sv = pd.DataFrame(vals, columns=feats)
     sv.insert(0, "patient_id", df["patient_id"].to_numpy())
     write_table(
@@ -64,12 +63,18 @@ def run_explain(config: dict[str, Any], files: StageFiles | str | Path) -> dict[
     write_tsv(imp, files.output("importance"))
     beeswarm_png(vals, X, files.output("beeswarm"), scale=scale)
     # interactions first: their top partner colours each dependence panel
-    inter = interaction_summary(model, X, max_patients=MAX_INTERACTION_PATIENTS, seed=config["seed"], shap=vals)
-    write_tsv(
-        top_interactions(inter["mean_abs"], feats, n_patients_used=inter["n_patients_used"]),
-        files.output("interactions"),
-    )
-    partners = interaction_partners(inter["mean_abs"], feats)
+    additive = additive_reason(model, meta)
+    if additive:
+        inter = {"mean_abs": np.zeros((len(feats), len(feats))), "n_patients_used": 0}
+        write_tsv(top_interactions(inter["mean_abs"], feats, n_patients_used=0, top=0), files.output("interactions"))
+        partners = dict.fromkeys(feats)
+    else:
+        inter = model_interactions(model, X, max_patients=MAX_INTERACTION_PATIENTS, seed=config["seed"], shap=vals)
+        write_tsv(
+            top_interactions(inter["mean_abs"], feats, n_patients_used=inter["n_patients_used"]),
+            files.output("interactions"),
+        )
+        partners = interaction_partners(inter["mean_abs"], feats)
     dep_feats = imp["feature"].head(4).tolist()
     _, n_missing = dependence_png(
         vals, X, dep_feats, files.output("dependence"), color_by={f: partners[f] for f in dep_feats}, scale=scale
@@ -77,6 +82,8 @@ def run_explain(config: dict[str, Any], files: StageFiles | str | Path) -> dict[
     waterfalls = _waterfalls(vals, base, X, df, files, task=task, scale=scale)
     summary: dict[str, Any] = {
         "task": task,
+        "learner": model.learner,
+        "values": what,
         "scale": scale,
         "base_value": base,
         **({"base_value_log_odds": base} if task == "classification" else {}),
@@ -88,8 +95,11 @@ def run_explain(config: dict[str, Any], files: StageFiles | str | Path) -> dict[
             "colour_by": {f: partners[f] for f in dep_feats},
             "n_missing": n_missing,
         },
-        "interactions": {
+        "interactions": {"file": "interactions.tsv", "additive": True, "statement": additive}
+        if additive
+        else {
             "file": "interactions.tsv",
+            "additive": False,
             "n_patients_used": inter["n_patients_used"],
             "max_patients": inter["max_patients"],
             "subsampled": inter["subsampled"],

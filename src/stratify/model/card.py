@@ -116,6 +116,35 @@ def _limitations(meta: dict[str, Any]) -> list[str]:
     return lims
 
 
+def _learner_lines(meta: dict[str, Any], summary: dict[str, Any], what: str) -> list[str]:
+    """Which learner predicts, how it was chosen, and both learners' configurations."""
+    learner = meta.get("learner", "xgboost")
+    kind = "classifier" if meta["task"] == "classification" else "regressor"
+    name = {"xgboost": f"XGBoost {kind} on a covariate offset", "elastic_net": f"elastic-net {kind}"}[learner]
+    folds = summary.get("fold_learners") or []
+    cov = summary.get("covariates") or []
+    out = [
+        f"- {name} predicting {what}: chosen among {', '.join(summary.get('learners', [learner]))} by the "
+        "inner cross-validation on all patients (lower inner log loss, RMSE for regression)"
+        + (f"; the outer folds chose {', '.join(folds)}." if folds else "."),
+        "- XGBoost hyperparameters (inner search on all patients): "
+        + ", ".join(f"{k} {v}" for k, v in meta["xgboost_params"].items())
+        + ".",
+    ]
+    if meta.get("enet_params"):
+        out.append(
+            "- Elastic net: "
+            + ", ".join(f"{k} {v}" for k, v in meta["enet_params"].items())
+            + " (covariates unpenalised)."
+        )
+    if cov:
+        out.append(
+            f"- Covariates ({', '.join(cov)}): adjustment, not free predictors; a lightly penalised linear model of "
+            "them is XGBoost's offset (base_margin), so the trees model only what they do not."
+        )
+    return out
+
+
 def model_card(meta: dict[str, Any], summary: dict[str, Any]) -> str:
     """A model card (Markdown): the model, its data, its metrics with intervals and baselines,
     intended use and limitations, in the words the numbers allow."""
@@ -123,7 +152,7 @@ def model_card(meta: dict[str, Any], summary: dict[str, Any]) -> str:
     m = summary["metrics"]
     what = _endpoint_words(ep, task)
     base = _baseline_words(t, task)
-    verdict = _permutation_verdict(m["xgboost"].get("permutation_test"))
+    verdict = _permutation_verdict(m.get("selected", m.get("xgboost", {})).get("permutation_test"))
     lims = _limitations(meta)
     feats = ", ".join(meta["features"])
     return "\n".join(
@@ -134,10 +163,7 @@ def model_card(meta: dict[str, Any], summary: dict[str, Any]) -> str:
             "",
             "## Model",
             "",
-            f"- XGBoost {'classifier' if task == 'classification' else 'regressor'} predicting {what}.",
-            "- Hyperparameters (inner search on all patients): "
-            + ", ".join(f"{k} {v}" for k, v in meta["xgboost_params"].items())
-            + ".",
+            *_learner_lines(meta, summary, what),
             f"- Features ({len(meta['features'])}): {feats}.",
             "- Files: `xgboost.json` (the booster, XGBoost JSON), `model_features.json` (features, preprocessing, "
             "training distribution); no pickle.",

@@ -1,6 +1,7 @@
 """Nested cross-validation of the response model: the outer folds (leave-one-site-out or
 k-fold) and, inside each outer training set, the seeded random search over XGBoost
-configurations with early stopping (:func:`inner_search`, :func:`choose_hyperparameters`).
+configurations with early stopping, the elastic net's penalty on the same inner folds, and
+the choice between the learners (:func:`inner_search`, :func:`choose_hyperparameters`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from stratify.errors import InputError
-from stratify.model.learners import CLASSIFICATION, make_xgb, predict
+from stratify.model.learners import CLASSIFICATION, predict
+from stratify.model.linear import enet_search
+from stratify.model.response import ELASTIC_NET, XGBOOST, fit_offset_xgb
 
 log = logging.getLogger(__name__)
 
@@ -158,8 +161,15 @@ def inner_search(
     max_estimators: int,
     budget_s: float,
     seed: int,
+    covariates: list[int] | None = None,
+    learners: tuple[str, ...] = ("xgboost",),
 ) -> dict[str, Any]:
-    """Choose an XGBoost configuration by inner k-fold cross-validation, with early stopping.
+    """Choose a learner and its configuration by inner k-fold cross-validation: XGBoost's
+    configuration with early stopping, the elastic net's penalty
+    (:func:`stratify.model.linear.enet_search`) on the same inner folds, and the learner
+    with the lower mean inner-validation loss (``learner``; ``enet`` holds the elastic net's
+    search). XGBoost is fitted on a covariate offset
+    (:func:`stratify.model.response.fit_offset_xgb`; ``covariates`` are column positions).
 
     Each candidate is fitted on every inner training fold with up to ``max_estimators``
     trees, stopping when the inner validation fold's log loss (RMSE for regression) has not
@@ -182,20 +192,31 @@ def inner_search(
             break
         losses, iters = [], []
         for train, val in splits:
-            m = make_xgb(
+            _, m, _ = fit_offset_xgb(
+                X[train],
+                y[train],
                 {**cand, "n_estimators": max_estimators},
-                seed=seed,
                 task=task,
+                seed=seed,
+                covariates=covariates or [],
+                eval_X=X[val],
+                eval_y=y[val],
                 early_stopping_rounds=early_stopping_rounds,
             )
-            m.fit(X[train], y[train], eval_set=[(X[val], y[val])], verbose=False)
             losses.append(float(m.best_score))
             iters.append(int(m.best_iteration) + 1)
         results.append({**cand, "inner_loss": float(np.mean(losses)), "n_estimators": int(round(np.mean(iters)))})
     best = min(results, key=lambda r: r["inner_loss"])
     params = {k: v for k, v in best.items() if k != "inner_loss"}
+    enet = None
+    if ELASTIC_NET in learners:
+        enet = enet_search(X, y, splits, task=task, covariates=covariates or [], seed=seed)
+    losses = {XGBOOST: best["inner_loss"], **({ELASTIC_NET: enet["inner_loss"]} if enet else {})}
     return {
         "params": params,
+        "learner": min(losses, key=losses.get),
+        "inner_losses": losses,
+        "enet": enet,
         "inner_loss": best["inner_loss"],
         "results": results,
         "n_evaluated": len(results),
@@ -235,6 +256,8 @@ def choose_hyperparameters(
     budget_s: float,
     seed: int,
     label: str,
+    covariates: list[int] | None = None,
+    learners: tuple[str, ...] = ("xgboost",),
 ) -> dict[str, Any]:
     """Hyperparameters for one training set: the inner search (:func:`inner_search` on at most
     ``search["max_patients"]`` patients, :func:`search_subsample`), or ``first_params``
@@ -243,6 +266,9 @@ def choose_hyperparameters(
     if not candidates:
         return {
             "params": {k: first_params[k] for k in ("n_estimators", "max_depth", "learning_rate")},
+            "learner": XGBOOST,
+            "inner_losses": {},
+            "enet": None,
             "n_evaluated": 0,
             "n_candidates": 0,
             "stopped_by_budget": False,
@@ -260,11 +286,13 @@ def choose_hyperparameters(
         max_estimators=search["max_estimators"],
         budget_s=budget_s,
         seed=seed,
+        covariates=covariates,
+        learners=learners,
     )
     s["n_patients_searched"] = int(len(rows))
     p = s["params"]
     log.info(
-        "%s: %d/%d candidates in %.1fs%s%s; chose max_depth %d, learning rate %.3g, %d trees",
+        "%s: %d/%d candidates in %.1fs%s%s; XGBoost: max_depth %d, learning rate %.3g, %d trees; chose %s (%s)",
         label,
         s["n_evaluated"],
         s["n_candidates"],
@@ -274,6 +302,8 @@ def choose_hyperparameters(
         p["max_depth"],
         p["learning_rate"],
         p["n_estimators"],
+        s["learner"],
+        ", ".join(f"{k} inner loss {v:.4f}" for k, v in s["inner_losses"].items()),
     )
     return s
 

@@ -207,7 +207,7 @@ def _external_metrics(
     have: pd.DataFrame, *, task: str, n_boot: int, seed: int, out: Path, source: Path
 ) -> dict[str, Any]:
     """Cohort B's metrics with bootstrap intervals, and its performance and calibration figures."""
-    y, pp = have["y"].to_numpy(), have["xgboost"].to_numpy()
+    y, pp = have["y"].to_numpy(), have["selected"].to_numpy()
     if task == "classification":
         if np.unique(y).size < 2:
             raise InputError(
@@ -219,7 +219,7 @@ def _external_metrics(
         roc_png(have, out / "performance.png")
     else:
         met = regression_metrics_with_ci(y, pp, n_boot=n_boot, seed=seed)
-        observed_predicted_png(have, out / "performance.png")
+        observed_predicted_png(have, out / "performance.png", model="selected")
     calibration_png(have, out / "calibration.png", task=task)
     return met
 
@@ -230,10 +230,11 @@ def _training_cv_metrics(model_dir: Path) -> dict[str, Any] | None:
     if not mpath.exists():
         return None
     doc = _read_json(mpath)
-    train_cv = doc.get("metrics", {}).get("xgboost") if isinstance(doc, dict) else None
+    mets = doc.get("metrics", {}) if isinstance(doc, dict) else {}
+    train_cv = mets.get("selected", mets.get("xgboost")) if isinstance(mets, dict) else None
     if not isinstance(train_cv, dict):
         raise InputError(
-            f"{mpath}: no metrics.xgboost object; expected the metrics.json the model stage "
+            f"{mpath}: no metrics.selected object; expected the metrics.json the model stage "
             "writes (delete it to apply the model without its cross-validated metrics)"
         )
     return train_cv
@@ -279,7 +280,7 @@ def apply_model(
             "patient_id": df["patient_id"].to_numpy(),
             "site": df["site"].to_numpy(),
             "y": df["y"].to_numpy(dtype=float),
-            "xgboost": p,
+            "selected": p,
         }
     )
     out.mkdir(parents=True, exist_ok=True)

@@ -55,12 +55,12 @@ from stratify.model.learners import (
     REGRESSION,
     make_logistic,
     make_ridge,
-    make_xgb,
-    predict,
     task_of,
 )
 from stratify.model.metrics import PRIMARY, metrics_with_ci, regression_metrics_with_ci
+from stratify.model.nested import MAIN, nested_cv
 from stratify.model.permutation import permutation_test
+from stratify.model.response import ELASTIC_NET, LEARNERS, XGBOOST, LearnerSpec, covariate_columns, fit_learner
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,7 @@ class ModelOptions:
         default_factory=lambda: {"n_estimators": 200, "max_depth": 2, "learning_rate": 0.05}
     )
     search: dict[str, Any] = field(default_factory=lambda: dict(SEARCH_DEFAULTS))
+    learners: tuple[str, ...] = LEARNERS
 
     @property
     def task(self) -> str:
@@ -114,6 +115,7 @@ def model_options(config: dict[str, Any]) -> ModelOptions:
         n_permutations=mc["n_permutations"],
         first_params={k: mc[k] for k in ("n_estimators", "max_depth", "learning_rate") if k in mc},
         search={**SEARCH_DEFAULTS, **mc.get("search", {})},
+        learners=tuple(mc.get("learners", LEARNERS)),
     )
 
 
@@ -160,70 +162,6 @@ def _outer_cv(y: np.ndarray, sites: np.ndarray, options: ModelOptions):
             "cross-validation" + ("" if info["scheme"] == "leave-one-site-out" else "; lower model.folds")
         )
     return outer_folds(y, sites, task=task, scheme=o.cv, folds=o.folds, seed=o.seed)
-
-
-def _nested_cv(
-    X: np.ndarray,
-    y: np.ndarray,
-    folds,
-    cv_info: dict[str, Any],
-    *,
-    nongen_cols: list[int] | None,
-    options: ModelOptions,
-    candidates: list[dict[str, Any]],
-    budget: float,
-):
-    """Out-of-fold predictions of XGBoost (and of XGBoost without the genetic features, with
-    the same configuration, when ``nongen_cols``) and one record per outer fold."""
-    task, seed = options.task, options.seed
-    name, stat = PRIMARY[task]
-    t0 = time.monotonic()
-    pred = np.full(len(y), np.nan)
-    pred_ng = np.full(len(y), np.nan)
-    fold_rows = []
-    for k, (train, test) in enumerate(folds):
-        label = f"outer fold {k + 1}/{len(folds)}" + (
-            f" (held-out site {cv_info['test_sites'][k]})" if cv_info["test_sites"] else ""
-        )
-        s = choose_hyperparameters(
-            X[train],
-            y[train],
-            task=task,
-            search=options.search,
-            first_params=options.first_params,
-            candidates=candidates,
-            budget_s=budget,
-            seed=seed + k,
-            label=label,
-        )
-        m = make_xgb(s["params"], seed=seed, task=task).fit(X[train], y[train])
-        pred[test] = predict(m, X[test])
-        if nongen_cols is not None:
-            mn = make_xgb(s["params"], seed=seed, task=task).fit(X[np.ix_(train, nongen_cols)], y[train])
-            pred_ng[test] = predict(mn, X[np.ix_(test, nongen_cols)])
-        ok = task == REGRESSION or np.unique(y[test]).size > 1
-        fold_rows.append(
-            {
-                "fold": k + 1,
-                "test_site": cv_info["test_sites"][k] if cv_info["test_sites"] else None,
-                "n_train": int(len(train)),
-                "n_test": int(len(test)),
-                name: stat(y[test], pred[test]) if ok and len(test) > 2 else None,
-                "params": s["params"],
-                "n_evaluated": s["n_evaluated"],
-                "stopped_by_budget": s["stopped_by_budget"],
-                "search_seconds": s["seconds"],
-                "n_patients_searched": s["n_patients_searched"],
-            }
-        )
-        log.info(
-            "%s: %s on the held-out patients %s (%.0fs so far)",
-            label,
-            name,
-            "n/a" if fold_rows[-1][name] is None else f"{fold_rows[-1][name]:.3f}",
-            time.monotonic() - t0,
-        )
-    return pred, pred_ng, fold_rows
 
 
 def _all_metrics(oof: pd.DataFrame, y: np.ndarray, strata: np.ndarray | None, options: ModelOptions) -> dict[str, Any]:
@@ -283,7 +221,7 @@ def _permutation(
     X: np.ndarray,
     y: np.ndarray,
     *,
-    params: dict[str, Any],
+    spec: LearnerSpec,
     folds,
     cv_info: dict[str, Any],
     observed: float,
@@ -291,11 +229,11 @@ def _permutation(
     options: ModelOptions,
     threads: int,
 ) -> dict[str, Any]:
-    """The permutation test of the main model with the final model's configuration held fixed."""
+    """The permutation test of the main model with the final model's learner and configuration held fixed."""
     t1 = time.monotonic()
     task, seed = options.task, options.seed
     res = permutation_test(
-        lambda: make_xgb(params, seed=seed, task=task),
+        lambda: spec,
         X,
         y,
         folds=folds if cv_info["test_sites"] else options.folds,
@@ -307,10 +245,11 @@ def _permutation(
         workers=threads,
     )
     res["hyperparameters"] = (
-        "the final model's (chosen on all patients), held fixed: the search is not repeated per permutation"
+        f"the final model's learner ({spec.learner}) and configuration (chosen on all patients), held fixed: "
+        "the learner choice and search are not repeated per permutation"
     )
     log.info(
-        "xgboost: permutation p = %.4g (%d permutations, %.1fs)",
+        "selected model: permutation p = %.4g (%d permutations, %.1fs)",
         res["p_value"],
         options.n_permutations,
         time.monotonic() - t1,
@@ -355,9 +294,10 @@ def _out_of_fold_predictions(
     clin: list[str],
     lin_name: str,
     nongen_cols: list[int] | None,
+    covariates: list[int],
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """The nested cross-validation's out-of-fold predictions of XGBoost and the baselines (one
-    column per model), and one record per outer fold."""
+    """The nested cross-validation's out-of-fold predictions of the selected model, each
+    learner and the baselines (one column per model), and one record per outer fold."""
     sc = options.search
     log.info(
         "nested cross-validation: %s; inner search %s",
@@ -367,10 +307,19 @@ def _out_of_fold_predictions(
         if candidates
         else "off",
     )
-    pred, pred_ng, fold_rows = _nested_cv(
-        X, y, folds, cv_info, options=options, candidates=candidates, budget=budget, nongen_cols=nongen_cols
+    preds, fold_rows = nested_cv(
+        X,
+        y,
+        folds,
+        cv_info,
+        options=options,
+        candidates=candidates,
+        budget=budget,
+        nongen_cols=nongen_cols,
+        covariates=covariates,
     )
-    oof = pd.DataFrame({"patient_id": data["patient_id"], "site": data["site"], "y": y, "xgboost": pred})
+    pred_ng = preds.pop("xgboost_no_genetic", None)
+    oof = pd.DataFrame({"patient_id": data["patient_id"], "site": data["site"], "y": y, **preds})
     _add_baselines(
         oof,
         data,
@@ -380,7 +329,7 @@ def _out_of_fold_predictions(
         seed=options.seed,
         clin=clin,
         lin_name=lin_name,
-        pred_ng=pred_ng if nongen_cols is not None else None,
+        pred_ng=pred_ng,
     )
     return oof, fold_rows
 
@@ -397,10 +346,12 @@ def _final_model(
     candidates: list[dict[str, Any]],
     budget: float,
     threads: int,
+    covariates: list[int],
 ):
-    """The final model: hyperparameters searched on all patients, the permutation test of that
-    configuration (added to ``metrics["xgboost"]``), and the refit on all patients. Returns the
-    fitted model and the search's record."""
+    """The final model: the inner procedure on all patients (hyperparameters and learner), the
+    permutation test of that learner and configuration (added to ``metrics["selected"]``), and
+    both learners refitted on all patients (the chosen one predicts). Returns the
+    :class:`~stratify.model.response.ResponseModel` and the search's record."""
     task, seed = options.task, options.seed
     final_s = choose_hyperparameters(
         X,
@@ -412,20 +363,31 @@ def _final_model(
         budget_s=budget,
         seed=seed,
         label="final model (all patients)",
+        covariates=covariates,
+        learners=options.learners,
     )
+    learner = final_s["learner"]
+    chosen = final_s["params"] if learner == XGBOOST else final_s["enet"]["params"]
+    spec = LearnerSpec(learner, chosen, task, seed, tuple(covariates))
     if options.n_permutations:
-        metrics["xgboost"]["permutation_test"] = _permutation(
+        metrics[MAIN]["permutation_test"] = _permutation(
             X,
             y,
-            params=final_s["params"],
+            spec=spec,
             folds=folds,
             cv_info=cv_info,
-            observed=metrics["xgboost"][PRIMARY[task][0]],
+            observed=metrics[MAIN][PRIMARY[task][0]],
             strata=strata,
             options=options,
             threads=threads,
         )
-    return make_xgb(final_s["params"], seed=seed, task=task).fit(X, y), final_s
+    model = fit_learner(XGBOOST, X, y, final_s["params"], task=task, seed=seed, covariates=covariates)
+    if final_s["enet"] is not None:
+        model.linear = fit_learner(
+            ELASTIC_NET, X, y, final_s["enet"]["params"], task=task, seed=seed, covariates=covariates
+        ).linear
+    model.learner = learner
+    return model, final_s
 
 
 def _searches_cut_by_budget(
@@ -460,6 +422,9 @@ def _fit_info(
     stopped: int,
     final_s: dict[str, Any],
     feature_sets: dict[str, list[str]],
+    fold_rows: list[dict[str, Any]],
+    covariates: list[str],
+    learners: tuple[str, ...],
 ) -> dict[str, Any]:
     """The ``info`` of a fit: training data, cross-validation, search and feature sets."""
     return {
@@ -481,6 +446,12 @@ def _fit_info(
             "final": {k: final_s[k] for k in ("n_evaluated", "stopped_by_budget", "seconds", "n_patients_searched")},
         },
         "params": final_s["params"],
+        "learner": final_s["learner"],
+        "learners": list(learners),
+        "inner_losses": final_s["inner_losses"],
+        "enet_params": final_s["enet"]["params"] if final_s["enet"] else None,
+        "fold_learners": [r["learner"] for r in fold_rows],
+        "covariates": covariates,
         "feature_sets": feature_sets,
     }
 
@@ -513,6 +484,8 @@ def fit_response_model(
     nongen = [f for f in feats if f not in groups.get("genetic", [])]
     with_nongen = bool(groups.get("genetic")) and bool(nongen) and len(nongen) < len(feats)
     lin_name = "logistic_clinical" if task == CLASSIFICATION else "ridge_clinical"
+    cov = covariate_columns(feats) if any(g == "genetic" for g in groups) else []
+    cov = [i for i in cov if feats[i] in groups.get("genetic", [])]
     oof, fold_rows = _out_of_fold_predictions(
         data,
         X,
@@ -525,11 +498,12 @@ def fit_response_model(
         clin=clin,
         lin_name=lin_name,
         nongen_cols=[feats.index(f) for f in nongen] if with_nongen else None,
+        covariates=cov,
     )
     # leave-one-site-out: discrimination is measured within sites (see stratified_auc)
     strata = sites if cv_info["test_sites"] and task == CLASSIFICATION else None
     metrics = _all_metrics(oof, y, strata, options)
-    per_site = _per_site(sites, y, oof["xgboost"].to_numpy(), task)
+    per_site = _per_site(sites, y, oof[MAIN].to_numpy(), task)
     final, final_s = _final_model(
         X,
         y,
@@ -541,6 +515,7 @@ def fit_response_model(
         candidates=candidates,
         budget=budget,
         threads=threads,
+        covariates=cov,
     )
     stopped = _searches_cut_by_budget(fold_rows, final_s, sc, n_searches=len(folds) + 1)
     return {
@@ -561,10 +536,15 @@ def fit_response_model(
             n_candidates=len(candidates),
             stopped=stopped,
             final_s=final_s,
+            fold_rows=fold_rows,
+            covariates=[feats[i] for i in cov],
+            learners=options.learners,
             feature_sets={
                 **({lin_name: clin} if clin else {}),
                 **({"xgboost_no_genetic": nongen} if with_nongen else {}),
                 "xgboost": feats,
+                **({"elastic_net": feats} if "elastic_net" in oof.columns else {}),
+                MAIN: feats,
             },
         ),
     }

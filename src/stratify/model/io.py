@@ -2,10 +2,13 @@
 
 A trained model is a folder (``results/<cohort>/model``) of plain files:
 
-* ``xgboost.json``: the booster in XGBoost's own JSON format (readable by any XGBoost
-  version that reads JSON models, in Python, R or C);
+* ``xgboost.json``: the XGBoost learner's booster in XGBoost's own JSON format (readable by any
+  XGBoost version that reads JSON models, in Python, R or C), fitted on the features other than
+  the covariates with the covariate model's linear predictor as offset (``base_margin``);
 * ``model_features.json``: everything needed to use it again (:func:`model_metadata`): the
-  task and endpoint, the feature list in model order, the hyperparameters, and the
+  task and endpoint, the feature list in model order, the learner the nested selection chose
+  (``learner``), the covariate model and the elastic net as coefficients
+  (:meth:`~stratify.model.response.ResponseModel.to_meta`), the hyperparameters, and the
   preprocessing, which is none beyond the features stage's encodings (missing values stay
   missing: XGBoost learns a default branch per split) together with each feature's training
   distribution (:func:`feature_profile`), so a new cohort can be checked against it;
@@ -27,6 +30,7 @@ import pandas as pd
 
 from stratify import __version__
 from stratify.errors import InputError
+from stratify.model.response import ResponseModel
 
 FORMAT = "stratify-model/1"
 ENCODINGS = {
@@ -95,9 +99,13 @@ def model_metadata(
         "feature_groups": fsum.get("feature_groups", {}),
         "endpoint_defined_by": fsum.get("endpoint_defined_by", []),
         "xgboost_params": info["params"],
-        "missing_values": "left missing; XGBoost learns a default direction per split",
+        **res["model"].to_meta(feats),
+        "enet_params": info.get("enet_params"),
+        "missing_values": "XGBoost: left missing, a default direction per split; linear parts (covariate "
+        "model, elastic net): the training median",
         "preprocessing": {
-            "scaling": "none (trees)",
+            "scaling": "none for the trees; the linear parts standardise with the training means and SDs "
+            "stored with their coefficients",
             "encodings": {f: ENCODINGS[f] for f in feats if f in ENCODINGS},
             "training_distribution": feature_profile(train[feats]),
         },
@@ -208,7 +216,8 @@ def _check_booster_json(doc: Any, json_path: Path) -> int:
 
 
 def load_model(model_dir: str | Path):
-    """The XGBoost model and its metadata from a model folder.
+    """The response model (:class:`~stratify.model.response.ResponseModel`: the chosen learner
+    predicts) and its metadata from a model folder.
 
     Only JSON is read: ``model_features.json`` and XGBoost's JSON model format. Anything else
     (a pickle, a pickle renamed ``.json``, other binary data, JSON that is not an XGBoost
@@ -233,10 +242,11 @@ def load_model(model_dir: str | Path):
             )
     meta = _check_meta(_read_json_file(meta_path, "the model metadata"), meta_path)
     n_feat = _check_booster_json(_read_json_file(json_path, "an XGBoost JSON model"), json_path)
-    if n_feat != len(meta["features"]):
+    want = meta.get("booster_features", meta["features"])
+    if n_feat != len(want) or not set(want) <= set(meta["features"]):
         raise InputError(
             f"{json_path}: the booster has {n_feat} features, {meta_path} lists "
-            f"{len(meta['features'])}; the two files are not from the same run"
+            f"{len(meta['features'])} ({len(want)} of them for the trees); the two files are not from the same run"
         )
     model = (XGBRegressor if meta["task"] == "regression" else XGBClassifier)()
     try:
@@ -247,4 +257,9 @@ def load_model(model_dir: str | Path):
             f"{json_path}: XGBoost cannot load this model ({first[:200]}); expected the xgboost.json "
             "the model stage writes"
         ) from None
-    return model, meta
+    try:
+        return ResponseModel.from_meta(meta, model), meta
+    except (KeyError, ValueError, TypeError) as e:
+        raise InputError(
+            f"{meta_path}: the covariate or linear model is malformed ({type(e).__name__}: {e}); re-run the model stage"
+        ) from None

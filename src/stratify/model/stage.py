@@ -26,12 +26,12 @@ def run_model(config: dict[str, Any], files: StageFiles | str | Path, *, threads
     df, fsum = read_features(files)
     res = fit_response_model(df, fsum, options=model_options(config), threads=threads)
     task = res["info"]["task"]
-    res["model"].save_model(str(files.output("model")))
+    res["model"].booster.save_model(str(files.output("model")))
     write_table(res["oof"], files.output("oof"), kind="model.oof", provenance=provenance(config, "model"))
     if task == "classification":
         roc_png(res["oof"], files.output("performance"))
     else:
-        observed_predicted_png(res["oof"], files.output("performance"))
+        observed_predicted_png(res["oof"], files.output("performance"), model="selected")
     calibration_png(res["oof"], files.output("calibration"), task=task)
     write_tsv(
         pd.DataFrame([{k: (json.dumps(v) if isinstance(v, dict) else v) for k, v in r.items()} for r in res["folds"]]),

@@ -31,18 +31,22 @@ def explain_context(config, r: Path) -> dict[str, Any]:
     miss = dep.get("n_missing", {})
     inter = s.get("interactions") or {}
     interactions = None
-    if (ex / "interactions.tsv").exists():
+    if inter.get("additive"):
+        interactions = {"additive": inter.get("statement")}
+    elif (ex / "interactions.tsv").exists():
         sub = (
             f"a random subsample of {inter.get('n_patients_used')} patients (seed {inter.get('seed')})"
             if inter.get("subsampled")
             else f"all {inter.get('n_patients_used')} patients"
         )
-        interactions = {"subsample": sub, "table": table(read_tsv(ex / "interactions.tsv"))}
+        interactions = {"additive": None, "subsample": sub, "table": table(read_tsv(ex / "interactions.tsv"))}
     wf = [] if active() else (s.get("waterfalls") or [])  # their titles name the patient
     return {
         "scale": scale,
         "task": s.get("task", "classification"),
         "base": fmt(s.get("base_value", s.get("base_value_log_odds"))),
+        "values": s.get("values", "TreeExplainer SHAP values of the XGBoost model"),
+        "learner": s.get("learner", "xgboost"),
         "importance": table(imp.head(15)),
         "beeswarm": img(ex / "beeswarm.png", "SHAP beeswarm"),
         "dependence": (

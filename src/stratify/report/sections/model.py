@@ -43,6 +43,7 @@ def model_context(config, r: Path) -> dict[str, Any]:
         "what": what,
         "base": base,
         "search": _search(m),
+        "learners": _learners(m),
         "n_bootstrap": config["model"]["n_bootstrap"],
         "defined": m.get("endpoint_defined_by") or [],
         "metrics": table(_metric_rows(m, task, key, name)),
@@ -78,7 +79,7 @@ def _metric_rows(m: dict[str, Any], task: str, key: str, name: str) -> pd.DataFr
 
 def _verdict(m: dict[str, Any], task: str, key: str, name: str) -> tuple[bool, str]:
     """Whether the main model predicts better than chance, and the statement that says so and how it was tested."""
-    main = m["metrics"]["xgboost"]
+    main = m["metrics"].get("selected", m["metrics"].get("xgboost"))
     lo, hi = main[key + "_ci"]
     null_value = 0.5 if task == "classification" else 0.0
     perm = main.get("permutation_test")
@@ -125,6 +126,27 @@ def _verdict(m: dict[str, Any], task: str, key: str, name: str) -> tuple[bool, s
     return ok, verdict
 
 
+def _learners(m: dict[str, Any]) -> str:
+    """Which learner the nested selection chose in each outer fold and for the final model, and
+    how the adjustment covariates were handled."""
+    folds = m.get("fold_learners") or []
+    if not m.get("learner"):
+        return ""
+    out = (
+        f"Learner choice: the inner cross-validation chose between {', '.join(m.get('learners', []))} by inner "
+        "log loss (RMSE for regression) in each outer training set, so the main model (selected) includes the "
+        f"choice in its cross-validated estimate; the outer folds chose {', '.join(folds) or 'nothing'}, and the "
+        f"same procedure on all patients chose {m['learner']} for the final model. Every learner is shown below. "
+    )
+    if m.get("covariates"):
+        out += (
+            f"The genotype principal components ({', '.join(m['covariates'])}) adjust the fit rather than compete "
+            "as predictors: a lightly penalised linear model of them is XGBoost's offset, and they are unpenalised "
+            "in the elastic net; predictions hold them at their training mean. "
+        )
+    return out
+
+
 def _search(m: dict[str, Any]) -> str:
     """How the hyperparameters were chosen (inner cross-validation, budget, subsampled searches)."""
     sr = m.get("search", {})
@@ -133,7 +155,8 @@ def _search(m: dict[str, Any]) -> str:
     return (
         f"Inside each outer training set, {sr['n_candidates']} XGBoost configurations were compared by "
         f"{sr['inner_folds']}-fold inner cross-validation with early stopping ({sr['early_stopping_rounds']} "
-        "rounds); the held-out patients were never used for tuning. "
+        "rounds), and the elastic net's penalty on the same inner folds; the held-out patients were never used "
+        "for tuning or choosing. "
         + (
             f"The time budget cut {sr['searches_cut_by_budget']} search(es) short. "
             if sr.get("searches_cut_by_budget")
