@@ -217,7 +217,7 @@ def child(args) -> dict:
         "-m",
         "snakemake",
         "-s",
-        str(REPO / "workflow" / "Snakefile"),
+        str(REPO / "Snakefile"),
         "--directory",
         str(work),
         "--configfile",

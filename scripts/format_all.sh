@@ -8,7 +8,7 @@
 #   2. the unsafe fixes of four rules, reviewed on this code base (each keeps the behaviour):
 #        B007 (an unused loop variable gets a leading underscore), C416 (dict(x.items()) for an
 #        identity comprehension), PIE810 (startswith with a tuple), SIM401 (d.get(k, default))
-#   3. ruff format, then snakefmt on workflow/ (Snakefile and rules)
+#   3. ruff format, then snakefmt on the Snakefile and workflow/rules
 #   4. ruff check again: what is left needs a hand (a noqa with its reason, or a small edit)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -16,8 +16,8 @@ cd "$(dirname "$0")/.."
 uv run --locked ruff check --fix --exit-zero --quiet .
 uv run --locked ruff check --fix --unsafe-fixes --exit-zero --quiet --select B007,C416,PIE810,SIM401 .
 uv run --locked ruff format .
-uv run --locked snakefmt workflow
+uv run --locked snakefmt Snakefile workflow
 echo
 echo "format_all: left for a hand (none is an error only if this list is empty):"
 uv run --locked ruff check --output-format concise . && echo "  (nothing)"
-uv run --locked ruff format --check . >/dev/null && uv run --locked snakefmt --check workflow
+uv run --locked ruff format --check . >/dev/null && uv run --locked snakefmt --check Snakefile workflow

@@ -355,7 +355,7 @@ def _profile_within(memory_mb: int, tmp: Path) -> Path:
 def _snakemake(python: Path | str, args: list[str], env: dict, log: Path) -> subprocess.Popen:
     with open(log, "w") as out:
         return subprocess.Popen(
-            [str(python), "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"), *args],
+            [str(python), "-m", "snakemake", "-s", str(REPO / "Snakefile"), *args],
             cwd=REPO,
             env=env,
             stdout=out,

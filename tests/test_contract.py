@@ -445,7 +445,7 @@ def test_snakemake_stops_at_parse_time_on_a_missing_input(tmp_path):
             "-m",
             "snakemake",
             "-s",
-            str(REPO / "workflow" / "Snakefile"),
+            str(REPO / "Snakefile"),
             "-n",
             "--directory",
             str(tmp_path),

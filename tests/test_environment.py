@@ -91,9 +91,9 @@ def test_default_profile_is_read_and_the_command_line_wins(monkeypatch):
     from snakemake.cli import parse_args
 
     monkeypatch.chdir(REPO)
-    _, args = parse_args(["-n", "-s", str(REPO / "workflow" / "Snakefile")])
+    _, args = parse_args(["-n", "-s", str(REPO / "Snakefile")])
     assert (args.cores, args.printshellcmds, args.rerun_incomplete, args.keep_going) == (2, True, True, False)
-    _, args = parse_args(["-n", "-s", str(REPO / "workflow" / "Snakefile"), "--cores", "5"])
+    _, args = parse_args(["-n", "-s", str(REPO / "Snakefile"), "--cores", "5"])
     assert args.cores == 5
-    _, args = parse_args(["-n", "-s", str(REPO / "workflow" / "Snakefile"), "--workflow-profile", "none"])
+    _, args = parse_args(["-n", "-s", str(REPO / "Snakefile"), "--workflow-profile", "none"])
     assert args.cores is None and not args.printshellcmds

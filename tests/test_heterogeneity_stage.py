@@ -216,7 +216,7 @@ def test_workflow_wires_simulate_teh_and_the_stage(tmp_path):
             "-m",
             "snakemake",
             "-s",
-            str(REPO / "workflow" / "Snakefile"),
+            str(REPO / "Snakefile"),
             "-n",
             "-p",
             "--directory",

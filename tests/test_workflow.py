@@ -19,7 +19,7 @@ def _snakemake(*args, cwd=REPO, timeout=600):
     env = dict(os.environ)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"), *args],
+        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), *args],
         cwd=cwd,
         env=env,
         capture_output=True,

@@ -1,9 +1,10 @@
 # stratify: pharmacogenomic and biomarker stratification for treatment-resistant depression.
 #
 #   snakemake --cores 2                                  # the demo cohort (config.yaml)
-#
-# (run in the repository root: Snakemake finds workflow/Snakefile and workflow/profiles/default)
 #   snakemake --cores 2 --configfile cohorts/<name>.yaml # another cohort
+#
+# Run in the repository root: Snakemake reads workflow/profiles/default through the link
+# profiles -> workflow/profiles (it looks for profiles/default beside the Snakefile).
 #
 # Each rule calls one `stratify` command; all logic lives in src/stratify.
 from snakemake.utils import min_version
@@ -11,7 +12,7 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-report: "report/workflow.rst"
+report: "workflow/report/workflow.rst"
 
 
 if not config:
@@ -19,19 +20,19 @@ if not config:
     configfile: "config.yaml"
 
 
-include: "rules/common.smk"
-include: "rules/simulate.smk"
-include: "rules/validate.smk"
-include: "rules/genotypes.smk"
-include: "rules/pgx.smk"
-include: "rules/clinical.smk"
-include: "rules/trd.smk"
-include: "rules/features.smk"
-include: "rules/subtype.smk"
-include: "rules/model.smk"
-include: "rules/heterogeneity.smk"
-include: "rules/explain.smk"
-include: "rules/report.smk"
+include: "workflow/rules/common.smk"
+include: "workflow/rules/simulate.smk"
+include: "workflow/rules/validate.smk"
+include: "workflow/rules/genotypes.smk"
+include: "workflow/rules/pgx.smk"
+include: "workflow/rules/clinical.smk"
+include: "workflow/rules/trd.smk"
+include: "workflow/rules/features.smk"
+include: "workflow/rules/subtype.smk"
+include: "workflow/rules/model.smk"
+include: "workflow/rules/heterogeneity.smk"
+include: "workflow/rules/explain.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
