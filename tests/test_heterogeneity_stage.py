@@ -219,6 +219,9 @@ def test_workflow_wires_simulate_teh_and_the_stage(tmp_path):
             str(REPO / "Snakefile"),
             "-n",
             "-p",
+            # every job, simulate too: the cohort's inputs live beside the shipped config and may
+            # already be written by an earlier run of demo_teh in this checkout
+            "--forceall",
             "--directory",
             str(tmp_path),
             "--configfile",
