@@ -24,14 +24,15 @@ Clusters survive step 1 because they are joint structure (several features shift
 what the test gives up is evidence that lies only in the shape of one marginal.
 
 Why Kendall's tau and not the Pearson correlation of the scores (``correlation="normal_scores"``,
-the estimator of stratify 0.1's first copula test, kept for comparison): both estimate the same
-matrix when the dependence is a Gaussian copula, but when it is not (a continuum passed through
-skewing maps, so that features go together more tightly in one tail than in the other) the
-scores' Pearson correlation is pulled down by the loose tail, the null blob is rounder than the
-data, and a continuum looks "clustered" to 2-means. Kendall's tau counts concordant pairs over
-the whole range and gives the stronger monotone association. Measured on 100 hard null cohorts
-(docs/validation.md): with the scores' correlation the p-values were smaller than uniform
-(KS p 4e-13); the Kendall-based null is the default since.
+the estimator of the first copula test, kept for comparison): both estimate the same matrix when
+the dependence is a Gaussian copula of continuous features. On the simulator's hard null (a
+continuum through skewing, bounding and rounding maps) the scores' Pearson null gave p-values
+smaller than uniform (KS p 4e-12, 100 cohorts). For coarse features (item sums with many ties)
+tau-b, read as if the features were continuous, overstates the latent correlation, so the
+Kendall null goes together more tightly than the data and the test is conservative; with such
+features it is conservative on both kinds of null cohort, at a price in power
+(docs/subtypes.md). For continuous features the two estimators are close and neither makes a
+non-Gaussian continuum look less clustered: a deliberate conservative correction, not an exact null.
 
 References
 ----------
