@@ -53,7 +53,9 @@ def subtype_recovery(
     between the clusters and the planted immune-metabolic membership, whether the
     cluster holding most planted patients is named immune-metabolic, and seconds. With
     ``test_all`` also both existence tests on the standardised features whatever k the method
-    chose (``p_copula``, ``p_gaussian``; the stage runs its test only when k > 1), for calibration.
+    chose (``p_copula``: the default, Kendall-based copula; ``p_copula_scores``: the copula
+    correlated by the normal scores' Pearson correlation; ``p_gaussian``: the single Gaussian;
+    the stage runs its test only when k > 1), for calibration.
     """
     from stratify.subtype.subtyping import EXISTENCE_TESTS, run_subtyping, standardise, subtype_options
 
@@ -73,9 +75,10 @@ def subtype_recovery(
     if test_all:
         o = subtype_options(cfg)
         z, _, _ = standardise(patients, summary["features"])
-        for name, test in EXISTENCE_TESTS.items():
-            key = "p_copula" if name == "gaussian_copula" else "p_gaussian"
-            extra[key] = test(z, n_sim=o.n_null, random_state=o.seed, n_init=o.n_init)["p_value"]
+        kw = {"n_sim": o.n_null, "random_state": o.seed, "n_init": o.n_init}
+        extra["p_copula"] = EXISTENCE_TESTS["gaussian_copula"](z, **kw)["p_value"]
+        extra["p_copula_scores"] = EXISTENCE_TESTS["gaussian_copula"](z, correlation="normal_scores", **kw)["p_value"]
+        extra["p_gaussian"] = EXISTENCE_TESTS["gaussian"](z, **kw)["p_value"]
     return {
         "seed": seed,
         "null": null,

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.stats import kstest
+from scipy.stats import kendalltau, kstest
 
-from stratify.subtype.copula import copula_null, copula_sigclust, normal_scores
+from stratify.subtype.copula import copula_correlation, copula_null, copula_sigclust, normal_scores
 from stratify.subtype.power import detectable_separation
 from stratify.subtype.stats import sigclust
 
@@ -56,11 +56,52 @@ def test_copula_pvalues_are_not_too_small_on_skewed_continua():
 
 def test_copula_test_detects_groups_that_differ_in_several_features():
     rng = np.random.default_rng(1)
-    x = np.vstack([rng.normal(0, 1, (200, 3)), rng.normal(0, 1, (200, 3)) + 1.5])
+    x = np.vstack([rng.normal(0, 1, (200, 3)), rng.normal(0, 1, (200, 3)) + 2.0])
     assert copula_sigclust(x, n_sim=39, random_state=0)["p_value"] == pytest.approx(1 / 40)
 
 
+def _tail_dependent_continuum(seed: int, n: int = 400) -> np.ndarray:
+    """One latent dimension through skewing maps: each feature is a log-normal load plus its own
+    noise, so features go together tightly in the upper tail and loosely in the lower one (not a
+    Gaussian copula, no clusters)."""
+    rng = np.random.default_rng(seed)
+    f = rng.normal(size=(n, 1))
+    load = np.exp(0.6 * (0.8 * f + 0.6 * rng.normal(size=(n, 4))))
+    return (load - load.mean(0)) / load.std(0) + rng.normal(size=(n, 4))
+
+
+def test_both_copula_correlations_keep_a_skewed_continuum_from_looking_clustered():
+    # which of the two is the more conservative depends on the shape of the dependence (here the
+    # scores' Pearson correlation; on the simulator's hard null Kendall's): both must hold the level
+    for corr in ("kendall", "normal_scores"):
+        ps = [
+            copula_sigclust(_tail_dependent_continuum(seed), n_sim=39, random_state=seed, correlation=corr)["p_value"]
+            for seed in range(12)
+        ]
+        assert sum(p < 0.05 for p in ps) <= 2  # Binomial(12, 0.05): P(>= 3) = 0.02
+        assert np.mean(ps) > 0.3
+
+
+def test_kendall_null_reproduces_continuous_rank_association_and_overshoots_tied_features():
+    rng = np.random.default_rng(4)
+    g = rng.multivariate_normal([0, 0, 0], [[1, 0.7, 0.3], [0.7, 1, 0.5], [0.3, 0.5, 1]], size=2000)
+    x = np.column_stack([np.exp(g[:, 0]), g[:, 1] ** 3, np.round(g[:, 2])])  # monotone maps; one coarse
+    s = normal_scores(x)
+    null = copula_null(s - s.mean(0), rng, np.linalg.cholesky(copula_correlation(x, s)))
+
+    def tau(a, i, j):
+        return kendalltau(a[:, i], a[:, j]).statistic
+
+    assert tau(null, 0, 1) == pytest.approx(tau(x, 0, 1), abs=0.03)
+    # tau-b of a coarse feature, taken for a continuous one's, gives a latent correlation that is
+    # too large: the null goes together more tightly than the data (conservative; docs/subtypes.md)
+    for i in (0, 1):
+        assert tau(null, i, 2) > tau(x, i, 2) + 0.02
+
+
 def test_copula_test_checks_its_input():
+    with pytest.raises(ValueError, match="correlation must be one of"):
+        copula_sigclust(np.arange(40.0).reshape(20, 2) ** 2, correlation="spearman")
     with pytest.raises(ValueError, match="n_sim"):
         copula_sigclust(np.ones((20, 2)) + np.arange(20)[:, None], n_sim=0)
     with pytest.raises(ValueError, match="zero total variance"):
@@ -87,3 +128,24 @@ def test_detectable_separation_finds_the_first_separation_with_power():
     # the method must also find more than one cluster
     res = detectable_separation(2000, 3, fit_n_clusters=lambda x, s: 1, existence_p=p_of, grid=(3.0,))
     assert res["separation_sd"] is None
+
+
+def test_detectable_separation_simulates_with_the_cohorts_own_marginals():
+    rng = np.random.default_rng(5)
+    coarse = np.column_stack([rng.integers(0, 4, 300), np.minimum(rng.poisson(1.0, 300), 5), rng.normal(size=300)])
+    coarse = (coarse - coarse.mean(0)) / coarse.std(0)
+    seen = []
+
+    def fit(x, seed):
+        seen.append(x.copy())
+        return 1
+
+    res = detectable_separation(
+        300, 3, fit_n_clusters=fit, existence_p=lambda x, s: 0.01, grid=(2.0,), marginals=coarse
+    )
+    assert res["separation_sd"] is None and "cohort's own values" in res["method"]
+    for x in seen:  # every simulated cohort has exactly the cohort's values of each feature, ties included
+        for j in range(3):
+            assert np.allclose(np.sort(x[:, j]), np.sort(coarse[:, j]))
+    with pytest.raises(ValueError, match="marginals must be 300 x 3"):
+        detectable_separation(300, 3, fit_n_clusters=fit, existence_p=lambda x, s: 0.01, marginals=coarse[:10])

@@ -36,11 +36,26 @@ __all__ = ["detectable_separation"]
 _SEED_MAX = 2**31 - 1
 
 
-def _two_groups(rng: np.random.Generator, n: int, d: int, delta: float) -> np.ndarray:
-    """``n`` rows: two equal groups ``delta`` within-group SDs apart, z-scored as the stage does."""
+def _two_groups(
+    rng: np.random.Generator, n: int, d: int, delta: float, marginals: np.ndarray | None = None
+) -> np.ndarray:
+    """``n`` rows: two equal groups ``delta`` within-group SDs apart, z-scored as the stage does.
+    With ``marginals`` (n x d), each column is then replaced rank for rank by that column of
+    ``marginals``, sorted (the cohort's own marginal shapes and ties; Iman & Conover 1982).
+
+    >>> m = np.repeat([[0.0], [1.0]], 5, axis=0)  # a coarse feature: two values, tied
+    >>> x = _two_groups(np.random.default_rng(0), 10, 1, 3.0, marginals=m)
+    >>> sorted(np.unique(x.round(6)).tolist())
+    [-1.0, 1.0]
+    """
     x = rng.standard_normal((n, d))
     x[: n // 2] += delta / np.sqrt(d)
-    return (x - x.mean(axis=0)) / x.std(axis=0)
+    if marginals is not None:
+        ordered = np.sort(np.asarray(marginals, dtype=float), axis=0)
+        for j in range(d):
+            x[np.argsort(x[:, j], kind="stable"), j] = ordered[:, j]
+    sd = x.std(axis=0)
+    return (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
 
 
 def detectable_separation(
@@ -54,6 +69,7 @@ def detectable_separation(
     alpha: float = 0.05,
     power: float = 0.8,
     random_state: int = 0,
+    marginals: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """The smallest separation (in SD) on ``grid`` detected with at least ``power`` (module docstring).
 
@@ -73,6 +89,12 @@ def detectable_separation(
         Significance level of the existence test, and the share of replicates that must be detected.
     random_state : int
         Seed.
+    marginals : array (n x d), optional
+        The cohort's standardised clustering features. When given, every simulated column is
+        mapped rank for rank onto the cohort's own values of that feature, so the simulated
+        cohorts have its marginal shapes and ties (bounded, rounded item sums lose separation to
+        their floors and ties, and a copula test with Kendall's tau is conservative on tied
+        features: docs/subtypes.md); ``delta`` is then the separation of the latent Gaussian groups.
 
     Returns
     -------
@@ -102,11 +124,14 @@ def detectable_separation(
     detected: dict[str, dict[str, int]] = {}
     found = None
     need = int(np.ceil(power * n_replicates - 1e-9))  # hits needed for the power
+    if marginals is not None and np.shape(marginals) != (int(n), int(d)):
+        raise ValueError(f"marginals must be {n} x {d} (the cohort's features); got {np.shape(marginals)}")
+    shape = "" if marginals is None else ", each feature mapped by ranks onto the cohort's own values of it"
     for delta in sorted(float(g) for g in grid):
         hits = runs = 0
         # stop a separation as soon as its verdict is settled either way
         while runs < n_replicates and hits < need and runs - hits <= n_replicates - need:
-            x = _two_groups(rng, int(n), int(d), delta)
+            x = _two_groups(rng, int(n), int(d), delta, marginals)
             seed = int(rng.integers(_SEED_MAX))
             hits += bool(fit_n_clusters(x, seed) > 1 and existence_p(x, seed) < alpha)
             runs += 1
@@ -127,8 +152,8 @@ def detectable_separation(
         "seconds": round(time.monotonic() - t0, 1),
         "method": (
             f"{n_replicates} simulated cohorts of {n} patients per separation: two equal groups whose means differ "
-            f"by delta within-group SDs (shift delta/sqrt({d}) on each of {d} independent unit-variance features), "
-            "z-scored; detected = the run's clustering method finds > 1 cluster and the existence test gives "
+            f"by delta within-group SDs (shift delta/sqrt({d}) on each of {d} independent unit-variance features)"
+            f"{shape}, z-scored; detected = the run's clustering method finds > 1 cluster and the existence test gives "
             f"p < {alpha}; bootstrap stability not simulated (a lower bound); smallest delta on the grid detected "
             f"in >= {power:.0%} of replicates, each separation stopped once its verdict is settled (Dalmaijer et al. 2022)"
         ),

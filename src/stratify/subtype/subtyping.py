@@ -190,9 +190,11 @@ def _test_solution(
     return existence, stability
 
 
-def _power(n: int, d: int, o: SubtypeOptions) -> dict[str, Any]:
+def _power(z: np.ndarray, o: SubtypeOptions) -> dict[str, Any]:
     """The smallest separation this run's n, method and existence test detect with the configured
-    power (:func:`stratify.subtype.power.detectable_separation`), or why it was not simulated."""
+    power (:func:`stratify.subtype.power.detectable_separation`), the simulated cohorts given the
+    marginal shapes of the cohort's standardised features ``z``, or why it was not simulated."""
+    n, d = z.shape
     p = o.detectable_separation
     if not p["run"]:
         return {"run": False, "reason": "turned off (subtype.detectable_separation.run: false)"}
@@ -217,6 +219,7 @@ def _power(n: int, d: int, o: SubtypeOptions) -> dict[str, Any]:
         alpha=o.alpha,
         power=float(p["power"]),
         random_state=o.seed,
+        marginals=z,
     )
     return {**res, "n_null": n_null}
 
@@ -311,7 +314,7 @@ def run_subtyping(
     labels = _by_size(np.asarray(est.labels_, dtype=int), k)
     proba = est.predict_proba(z).max(axis=1) if hasattr(est, "predict_proba") else np.full(len(z), np.nan)
     existence, stability = _test_solution(z, labels, est, k, o)
-    power = _power(len(z), len(feats), o)
+    power = _power(z, o)
     jac = {int(c): v for c, v in stability.get("clusters", {}).items()}
     stable = sorted(c for c, v in jac.items() if v["mean_jaccard"] >= o.stable_jaccard)
     significant = bool(existence.get("run") and existence["p_value"] < o.alpha)
@@ -397,10 +400,14 @@ def _power_sentence(p: dict[str, Any]) -> str:
 
     >>> _power_sentence({"run": True, "separation_sd": 2.5, "power": 0.8, "n": 1000, "n_replicates": 10})
     ' With 1000 patients this method and test detect two equal groups 2.5 SD apart with 80% power (up to 10 simulations per separation); closer subgroups could go unseen.'
+    >>> _power_sentence({"run": True, "separation_sd": 3.0, "power": 0.8, "n": 500, "n_replicates": 10,
+    ...                  "method": "... mapped by ranks onto the cohort's own values of it ..."})[:101]
+    " With 500 patients and these features' own distributions this method and test detect two equal groups"
     """
     if not p.get("run"):
         return ""
-    head = f" With {p['n']} patients this method and test detect two equal groups "
+    own = " and these features' own distributions" if "cohort's own values" in str(p.get("method", "")) else ""
+    head = f" With {p['n']} patients{own} this method and test detect two equal groups "
     reps = f"(up to {p['n_replicates']} simulations per separation)"
     if p["separation_sd"] is None:
         return (
