@@ -254,6 +254,7 @@ def test_cli_writes_a_consortium(tmp_path):
         (["--consortium", "o", "--kinds", "null"], "--kinds null: expected at least two"),
         (["--out", "o"], "stratify simulate needs --n and --out (or --consortium OUT"),
         (["--n", "50", "--out", "o", "--configs-only"], "--configs-only applies to a consortium"),
+        (["--n", "50", "--out", "o", "--kinds", "null,null"], "--kinds applies to a consortium: give --consortium OUT"),
         (["--n", "50", "--out", "o", "--instruments", "HAMD17,PHQ9"], "--instruments HAMD17,PHQ9: expected"),
     ],
 )

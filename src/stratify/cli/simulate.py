@@ -50,10 +50,9 @@ def _add_consortium_options(sim) -> None:
         help="write a consortium of several cohorts (planted and null, different sites, instruments and "
         "sizes) with a consortium config and truth into OUT (docs/simulation.md)",
     )
-    sim.add_argument("--name", default="simconsortium", help="with --consortium: the consortium's name")
+    sim.add_argument("--name", help="with --consortium: the consortium's name (default simconsortium)")
     sim.add_argument(
         "--kinds",
-        default="planted,planted,null",
         help="with --consortium: planted or null per cohort, comma-separated (default planted,planted,null)",
     )
     sim.add_argument("--sizes", help="with --consortium: patients per cohort, comma-separated (default 1200,1000,800)")
@@ -99,7 +98,7 @@ def add_parser(sub) -> None:
 
 def _run_consortium(args) -> None:
     """Write the consortium (``--consortium OUT``)."""
-    from stratify.simulate.consortium import write_consortium, write_consortium_configs
+    from stratify.simulate.consortium import KINDS, write_consortium, write_consortium_configs
 
     clash = [o for o, v in (("--n", args.n), ("--out", args.out), ("--cohort", args.cohort), ("--teh", args.teh)) if v]
     clash += [o for o, v in (("--null", args.null), ("--instruments", args.instruments), ("--sites", args.sites)) if v]
@@ -111,8 +110,8 @@ def _run_consortium(args) -> None:
         )
     options = {
         "seed": args.seed,
-        "name": args.name,
-        "kinds": _csv(args.kinds),
+        "name": args.name or "simconsortium",
+        "kinds": _csv(args.kinds) if args.kinds is not None else KINDS,
         "sizes": _sizes(args.sizes) if args.sizes else None,
         "genotypes": not args.no_genotypes,
         "null_kind": args.null_kind,
@@ -138,8 +137,10 @@ def run(args) -> None:
             peak_rss_mib(),
         )
         return
-    if args.configs_only:
-        raise InputError("--configs-only applies to a consortium: give --consortium OUT")
+    only = [o for o, v in (("--name", args.name), ("--kinds", args.kinds), ("--sizes", args.sizes)) if v is not None]
+    only += ["--configs-only"] if args.configs_only else []
+    if only:
+        raise InputError(f"{', '.join(only)} applies to a consortium: give --consortium OUT")
     if args.n is None or args.out is None:
         raise InputError("stratify simulate needs --n and --out (or --consortium OUT for a consortium of cohorts)")
     paths = write_cohort(

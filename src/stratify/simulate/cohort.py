@@ -49,7 +49,6 @@ import yaml
 
 from stratify.errors import InputError
 from stratify.simulate.clinical import (
-    INSTRUMENTS,
     MARKERS,
     NULL_KINDS,
     SITES,
@@ -72,7 +71,6 @@ log = logging.getLogger(__name__)
 __all__ = [
     "EFFECTS",
     "NULL_INTERCEPT",
-    "INSTRUMENTS",
     "TEH_EFFECTS",
     "TEH_MODES",
     "TWO_ARM",
