@@ -187,7 +187,22 @@ def _assert_reconciled(html: str) -> None:
 # ---------------------------------------------------------------- every shipped cohort config, end to end
 
 REPO = Path(__file__).resolve().parent.parent
-SHIPPED = sorted([REPO / "config.yaml", *(REPO / "cohorts").glob("*.yaml")])
+
+
+def _shipped() -> list[Path]:
+    """config.yaml and the cohort configs of cohorts/, where a consortium config (cohorts/
+    consortium_demo.yaml) stands for the cohort configs it lists: each runs on its own."""
+    out = [REPO / "config.yaml"]
+    for path in (REPO / "cohorts").glob("*.yaml"):
+        raw = yaml.safe_load(path.read_text())
+        if "consortium" in raw:
+            out += [(path.parent / c).resolve() for c in raw["consortium"]["cohorts"]]
+        else:
+            out.append(path)
+    return sorted(out)
+
+
+SHIPPED = _shipped()
 # configs that another test already runs end to end at their own size (not shrunk)
 RUN_ELSEWHERE = {"demo_null_noVCF.yaml": ("test_workflow.py", "test_second_cohort_config_runs_end_to_end")}
 
@@ -204,9 +219,9 @@ def test_every_shipped_config_runs_somewhere():
 
 def shrunk_config(path: Path, folder: Path, n: int = 120) -> Path:
     """A copy of a shipped config with a smaller simulated cohort and fewer resamples; everything
-    else (inputs, endpoint, features, heterogeneity) as shipped. Written into ``folder``, the run's
-    working directory, so its relative paths mean the same whether read from there or from the
-    config's folder."""
+    else (inputs, endpoint, features, heterogeneity) as shipped. Written where it lies in the
+    repository, relative to ``folder`` (the run's working directory), so that its relative paths
+    (``../results/...`` from cohorts/) lead into ``folder/results`` as they lead into the repository's."""
     cfg = yaml.safe_load(path.read_text())
     assert "simulate" in cfg, f"{path.name}: a shipped config simulates its cohort"
     cfg["simulate"]["n"] = n
@@ -215,7 +230,8 @@ def shrunk_config(path: Path, folder: Path, n: int = 120) -> Path:
             cfg[section] = {**cfg.get(section, {}), **values}
     if "heterogeneity" in cfg:
         cfg["heterogeneity"]["n_splits"] = 1
-    p = folder / path.name
+    p = folder / path.relative_to(REPO)
+    p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return p
 

@@ -21,7 +21,7 @@ from stratify.io.resources import load_resource, load_schema
 SINGLE_SAMPLE_TOOLS = ("pharmcat_outside", "pharmcat_report", "pharmcat_phenotype", "stellarpgx")
 
 
-def _fill_defaults(instance: Any, schema: dict[str, Any]) -> None:
+def fill_defaults(instance: Any, schema: dict[str, Any]) -> None:
     """Insert schema defaults for absent keys, recursing into objects (in place)."""
     if not isinstance(instance, dict) or schema.get("type") != "object":
         return
@@ -29,14 +29,15 @@ def _fill_defaults(instance: Any, schema: dict[str, Any]) -> None:
         if key not in instance and "default" in sub:
             instance[key] = copy.deepcopy(sub["default"])
         if key in instance:
-            _fill_defaults(instance[key], sub)
+            fill_defaults(instance[key], sub)
     items = schema.get("items")
     if isinstance(instance, list) and isinstance(items, dict):
         for x in instance:
-            _fill_defaults(x, items)
+            fill_defaults(x, items)
 
 
-def _describe(err: jsonschema.ValidationError) -> str:
+def describe_error(err: jsonschema.ValidationError) -> str:
+    """One line for a JSON-schema error: the key (dotted path) and what was expected."""
     loc = ".".join(str(p) for p in err.absolute_path) or "top level"
     if err.validator == "additionalProperties":
         allowed = sorted(err.schema.get("properties", {}))
@@ -153,8 +154,8 @@ def validate_config(
     validator = jsonschema.Draft7Validator(schema)
     errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
     if errors:
-        raise ConfigError(f"{source}: {_describe(errors[0])}")
-    _fill_defaults(cfg, schema)
+        raise ConfigError(f"{source}: {describe_error(errors[0])}")
+    fill_defaults(cfg, schema)
     if base_dir is not None:
         resolve_paths(cfg, base_dir)
     for i, sa in enumerate(cfg["inputs"].get("star_alleles", [])):
@@ -195,6 +196,7 @@ def validate_config(
     h = cfg["clinical"].get("harmonise")
     if h:
         _check_harmonise(h, cfg["endpoint"]["instrument"], source)
+    _check_simulated_instruments(cfg, source)
     from stratify.features.table import available_features
 
     known = available_features(cfg)
@@ -209,6 +211,21 @@ def validate_config(
                     "(outcome columns such as response or pct_change are never features)"
                 )
     return cfg
+
+
+def _check_simulated_instruments(cfg: dict[str, Any], source: str | Path) -> None:
+    """A simulate block that writes only some instruments must write the endpoint's, or one that
+    clinical.harmonise converts to it; otherwise no patient would have an endpoint."""
+    written = (cfg.get("simulate") or {}).get("instruments")
+    if written is None:
+        return
+    target = cfg["endpoint"]["instrument"]
+    convertible = set((cfg["clinical"].get("harmonise") or {}).get("from", []))
+    if target not in written and not convertible & set(written):
+        raise ConfigError(
+            f"{source}: key simulate.instruments: {', '.join(written)} leaves no {target} total for the endpoint "
+            f"(endpoint.instrument {target}); add {target}, or convert one of them with clinical.harmonise.from"
+        )
 
 
 def _check_harmonise(h: dict[str, Any], target: str, source: str | Path) -> None:
@@ -237,11 +254,13 @@ def _check_harmonise(h: dict[str, Any], target: str, source: str | Path) -> None
             )
 
 
-def load_config(path: str | Path, *, check_files: bool = True) -> dict[str, Any]:
-    """Read and validate a cohort config file.
+def read_yaml(path: str | Path) -> Any:
+    """The parsed content of a YAML config file (cohort or consortium).
 
-    Relative paths in it are read from the file's folder and returned absolute; with
-    ``check_files`` every named file must exist (:func:`check_paths_exist`).
+    Raises
+    ------
+    ConfigError
+        The file is missing, not UTF-8 (with line and byte) or not valid YAML (with line and column).
     """
     path = Path(path)
     if not path.exists():
@@ -262,6 +281,17 @@ def load_config(path: str | Path, *, check_files: bool = True) -> dict[str, Any]
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{path}: not valid YAML{at}: {what}") from None
+    return raw
+
+
+def load_config(path: str | Path, *, check_files: bool = True) -> dict[str, Any]:
+    """Read and validate a cohort config file.
+
+    Relative paths in it are read from the file's folder and returned absolute; with
+    ``check_files`` every named file must exist (:func:`check_paths_exist`).
+    """
+    path = Path(path)
+    raw = read_yaml(path)
     cfg = validate_config(raw, source=path, base_dir=path.parent)
     if check_files:
         check_paths_exist(cfg, source=path)

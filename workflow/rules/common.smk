@@ -146,3 +146,15 @@ def simulated_files(wildcards=None):
 def simulated_genotypes():
     """Whether the simulated cohort gets genotype files: only a cohort that reads them."""
     return "vcf" in cohort_files() or bool(config["inputs"].get("star_alleles"))
+
+
+def simulate_label_args(block):
+    """`stratify simulate` options for a simulate block's instruments, sites and id prefix (each
+    only when set, so the command of a block without them is as before)."""
+    parts = []
+    for key, opt in (("instruments", "--instruments"), ("sites", "--sites")):
+        if key in block:
+            parts += [opt, shlex.quote(",".join(block[key]))]
+    if block.get("id_prefix"):
+        parts += ["--id-prefix", shlex.quote(block["id_prefix"])]
+    return " ".join(parts)

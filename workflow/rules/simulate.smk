@@ -15,7 +15,8 @@ if "simulate" in config:
             null=(f"--null --null-kind {config['simulate']['null_kind']}" if config["simulate"]["null_twin"] else ""),
             teh=f"--teh {config['simulate']['teh']}" if "teh" in config["simulate"] else "",
             genotypes="" if simulated_genotypes() else "--no-genotypes",
+            labels=simulate_label_args(config["simulate"]),
             cohort=COHORT,
         shell:
-            "stratify simulate --n {params.n} --seed {params.seed} {params.null} {params.teh} {params.genotypes} "
+            "stratify simulate --n {params.n} --seed {params.seed} {params.null} {params.teh} {params.genotypes} {params.labels} "
             "--out {params.out} --cohort {params.cohort} --log {log}"

@@ -39,6 +39,7 @@ treatment histories (:mod:`stratify.simulate.treatments`) and the genotype files
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,7 @@ from stratify.simulate.clinical import (
 )
 from stratify.simulate.genotypes import vcf_records, write_pgs_file, write_vcf
 from stratify.simulate.pgx import PgxDraw, draw_pgx, write_cyrius
+from stratify.simulate.relabel import check_labels, endpoint_config, feature_config, relabel
 from stratify.simulate.treatments import INDEX_AGENTS, Histories, draw_histories, treatment_table
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,7 @@ __all__ = [
     "TEH_EFFECTS",
     "TEH_MODES",
     "TWO_ARM",
+    "cohort_config",
     "simulate_cohort",
     "write_cohort",
     "write_vcf",
@@ -419,10 +422,18 @@ def _truth_doc(*, n: int, seed: int, null: bool, teh: str | None, null_kind: str
     return doc
 
 
-def _cohort_config(
-    out: Path, paths: dict[str, Path], *, name: str, seed: int, genotypes: bool, teh: str | None
+def cohort_config(
+    out: Path,
+    *,
+    name: str,
+    seed: int,
+    genotypes: bool,
+    teh: str | None,
+    instruments: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """The config that runs the written cohort (files by absolute path)."""
+    """The config that runs the cohort written into ``out`` (files named in ``out``: absolute when
+    it is); with ``instruments``, the endpoint and features that the rated instruments allow
+    (:mod:`stratify.simulate.relabel`)."""
     config = {
         "cohort": name,
         "genome_build": "GRCh38",
@@ -433,17 +444,19 @@ def _cohort_config(
             "treatments": str(out / "treatments.tsv"),
             "biomarkers": str(out / "biomarkers.tsv"),
         },
-        "endpoint": {"kind": "response", "instrument": "HAMD17", "week": 8},
+        **endpoint_config(instruments),
     }
+    if instruments is not None:
+        config.update(feature_config(instruments))
     if genotypes:
         config["inputs"]["genotypes"] = {
-            "vcf": str(paths["vcf"]),
+            "vcf": str(out / "genotypes.vcf.gz"),
             "sample_map": str(out / "sample_map.tsv"),
-            "pgs": [str(paths["pgs"])],
+            "pgs": [str(out / "PGS_SIM_hmPOS_GRCh38.txt.gz")],
         }
         config["inputs"]["star_alleles"] = [
             {
-                "path": str(paths["cyrius"]),
+                "path": str(out / "cyp2d6.cyrius.tsv"),
                 "tool": "cyrius",
                 "gene": "CYP2D6",
                 "sample_map": str(out / "sample_map.tsv"),
@@ -453,6 +466,23 @@ def _cohort_config(
         # the index treatment is a 1:1 randomised trial: the heterogeneity stage analyses it
         config["heterogeneity"] = {"arms": [TWO_ARM["A"], TWO_ARM["B"]], "randomised": True}
     return config
+
+
+def _label_doc(*, instruments: Sequence[str] | None, sites: Sequence[str] | None, id_prefix: str) -> dict[str, Any]:
+    """truth.yaml's record of the relabelling options (nothing when they are at their defaults)."""
+    doc: dict[str, Any] = {}
+    if instruments is not None:
+        doc["instruments"] = list(instruments)
+        if "HAMD17" not in instruments:
+            doc["endpoint_note"] = (
+                "no HAMD-17 items were written: planned_responder is the response on the unobserved HAMD-17; "
+                "the config's endpoint is measured on the instruments written (converted where it says so)"
+            )
+    if sites is not None:
+        doc["sites"] = {s[0]: new for s, new in zip(SITES, sites, strict=True)}
+    if id_prefix:
+        doc["id_prefix"] = id_prefix
+    return doc
 
 
 def _write_yaml(doc: dict[str, Any], path: Path) -> Path:
@@ -472,6 +502,9 @@ def write_cohort(
     teh: str | None = None,
     genotypes: bool = True,
     null_kind: str = "hard",
+    instruments: Sequence[str] | None = None,
+    sites: Sequence[str] | None = None,
+    id_prefix: str = "",
 ) -> dict[str, Path]:
     """Simulate a cohort and write it, with its config and truth, into ``out``.
 
@@ -482,9 +515,20 @@ def write_cohort(
     ``inputs.genotypes`` and no ``inputs.star_alleles``); every other file is the same as with
     them, because both are drawn after everything else. Returns the written paths by role.
     The config names the files by absolute path, so it stays valid wherever it is copied.
+
+    ``instruments`` (a subset of HAMD17, QIDS_SR16, IDS_SR30), ``sites`` (names replacing
+    site_A..site_D) and ``id_prefix`` (put before every patient and sample id) make the cohort
+    look like another site's (:func:`stratify.simulate.relabel.relabel`; a consortium's cohorts
+    differ in them). They are applied after every draw, so the patients and values are those of
+    the same seed without them; the config's endpoint and feature lists then follow the
+    instruments (:func:`~stratify.simulate.relabel.endpoint_config`), and ``truth.yaml`` records
+    the three options. Left at their defaults, nothing changes.
     """
+    check_labels(instruments=instruments, sites=sites, id_prefix=id_prefix)
     out = Path(out).resolve()
     c = simulate_cohort(n, seed=seed, null=null, teh=teh, null_kind=null_kind)
+    if instruments is not None or sites is not None or id_prefix:
+        c = relabel(c, instruments=instruments, sites=sites, id_prefix=id_prefix)
     out.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
     for name, df in c["tables"].items():
@@ -499,8 +543,9 @@ def write_cohort(
     c["truth"].to_csv(out / "truth.tsv", sep="\t", index=False)
     paths["truth"] = out / "truth.tsv"
     doc = _truth_doc(n=n, seed=seed, null=null, teh=teh, null_kind=null_kind)
+    doc.update(_label_doc(instruments=instruments, sites=sites, id_prefix=id_prefix))
     paths["truth_doc"] = _write_yaml(doc, out / "truth.yaml")
     name = cohort or (f"sim{'null' if null else ''}_n{n}_s{seed}" if teh is None else f"simteh{teh}_n{n}_s{seed}")
-    config = _cohort_config(out, paths, name=name, seed=seed, genotypes=genotypes, teh=teh)
+    config = cohort_config(out, name=name, seed=seed, genotypes=genotypes, teh=teh, instruments=instruments)
     paths["config"] = _write_yaml(config, out / "config.yaml")
     return paths

@@ -1,0 +1,1 @@
+"""Consortia: several cohorts, each run on its own, compared and pooled (docs/consortia.md)."""
