@@ -48,6 +48,14 @@ def test_unknown_config_key_stops_the_workflow(tmp_path):
     ]
 
 
+def test_a_consortium_config_says_how_to_run_its_cohorts(tmp_path):
+    res = _snakemake("-n", "--directory", str(tmp_path), "--configfile", str(REPO / "cohorts" / "consortium_demo.yaml"))
+    assert res.returncode != 0
+    out = res.stdout + res.stderr
+    assert "is a consortium config; one workflow run over all its cohorts is not built yet" in out
+    assert "consortium_demo/consortium_demo_b.yaml" in out and "Traceback" not in out
+
+
 def test_second_cohort_config_runs_end_to_end(tmp_path):
     # config paths are read from the config's folder (../results/...): a copy in tmp_path/cohorts
     # keeps the simulated cohort in tmp_path/results, out of the repository

@@ -17,6 +17,16 @@ from stratify.io import layout
 # missing input stops the workflow here, before any rule runs.
 _source = workflow.configfiles[-1] if workflow.configfiles else "config"
 _base = Path(_source).resolve().parent if workflow.configfiles else Path.cwd()
+if "consortium" in config:
+    _listed = " ".join(
+        str((_base / c).relative_to(Path.cwd()) if (_base / c).is_relative_to(Path.cwd()) else _base / c)
+        for c in (config["consortium"] or {}).get("cohorts") or []
+    )
+    sys.exit(
+        f"stratify: error: {_source} is a consortium config; one workflow run over all its cohorts is not "
+        "built yet. Run each cohort on its own, e.g.\n"
+        f"  for c in {_listed}; do snakemake --cores 2 --configfile $c; done"
+    )
 try:
     _validated = validate_config(dict(config), source=_source, base_dir=_base)
     check_paths_exist(_validated, source=_source)
