@@ -79,7 +79,9 @@ def ceilings(seed: int, n: int) -> dict:
     EFFECTS) and use (a) the observed proxies of the planted subgroup (inflammatory and
     metabolic index, log CRP) with their interactions with an SSRI/SNRI index treatment,
     plus CYP2C19 phenotype x escitalopram/citalopram, or (b) the true subgroup membership and
-    the true CYP2C19 phenotype instead. Anhedonia and prior failures are the observed ones."""
+    the true CYP2C19 phenotype instead. Anhedonia and prior failures are the observed ones.
+    (a) is also scored leave-one-site-out with pooled AUC (``ceiling_observed_proxies_loso``), the
+    way the pipeline's models are scored in :func:`oracle_check`."""
     import numpy as np
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import cross_val_predict
