@@ -342,3 +342,44 @@ def test_elastic_net_final_model_is_explained_linearly(tmp_path):
     margin = loaded.margin(X.to_numpy(dtype=float))
     np.testing.assert_allclose(sv[list(X.columns)].sum(axis=1) + summary["base_value"], margin, atol=1e-8)
     assert (sv["pc1"] == 0).all()
+
+
+def test_elastic_net_with_treatment_products_lists_its_pairs(tmp_path):
+    """An elastic net with index-treatment x feature products: its product terms are the
+    interaction pairs (the planted x1 x treatment pair first), SHAP values still add up, and the
+    report shows the table instead of calling the model additive."""
+    from stratify.explain.stage import run_explain
+    from stratify.model.response import fit_learner, linear_design
+    from stratify.report.build import section_explain
+
+    X, _, rng = _interaction_data(400, seed=5)
+    X = X.rename(columns={"x2": "index_ssri_snri", "x4": "pc1"})
+    X["index_ssri_snri"] = (X["index_ssri_snri"] > 0).astype(float)
+    signal = 2.5 * (X["index_ssri_snri"] - 0.5) * X["x1"] + 0.5 * X["x3"].fillna(0.0)
+    y = (rng.random(len(X)) < 1 / (1 + np.exp(-signal))).astype(int)
+    Xa, feats = X.to_numpy(dtype=float), list(X.columns)
+    params = {"n_estimators": 20, "max_depth": 2, "learning_rate": 0.1}
+    model = fit_learner("xgboost", Xa, y, params, task="classification", seed=0, covariates=[3])
+    enet = fit_learner(
+        "elastic_net",
+        Xa,
+        y,
+        {"C": 0.3, "l1_ratio": 0.5, "interactions": True},
+        task="classification",
+        seed=0,
+        covariates=[3],
+        design=linear_design(feats),
+    )
+    model.linear, model.learner = enet.linear, "elastic_net"
+    r, _, _ = _results_folder(tmp_path, "classification", model.booster, X, claimed=False)
+    meta_path = r / "model" / "model_features.json"
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "xgboost_params": params, **model.to_meta(feats)}))
+    summary = run_explain({"cohort": "t", "seed": 5}, r)
+    assert not summary["interactions"]["additive"] and "product" in summary["values"]
+    top = pd.read_csv(r / "explain" / "interactions.tsv", sep="\t").iloc[0]
+    assert {top["feature_a"], top["feature_b"]} == {"x1", "index_ssri_snri"}
+    sv = read_table(r / "explain" / "shap_values.parquet", kind="explain.shap")
+    np.testing.assert_allclose(sv[feats].sum(axis=1) + summary["base_value"], model.margin(Xa), atol=1e-8)
+    html = section_explain({}, r)
+    assert "Strongest SHAP interactions" in html and "index_ssri_snri" in html

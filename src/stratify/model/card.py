@@ -132,10 +132,16 @@ def _learner_lines(meta: dict[str, Any], summary: dict[str, Any], what: str) -> 
         + ".",
     ]
     if meta.get("enet_params"):
+        ep = meta["enet_params"]
         out.append(
             "- Elastic net: "
-            + ", ".join(f"{k} {v}" for k, v in meta["enet_params"].items())
-            + " (covariates unpenalised)."
+            + ", ".join(f"{k} {v}" for k, v in ep.items() if k != "interactions")
+            + " (covariates unpenalised; metaboliser ranks also as one indicator per level"
+            + (
+                "; with index-treatment x feature products, chosen by the inner cross-validation)."
+                if ep.get("interactions")
+                else ")."
+            )
         )
     if cov:
         out.append(

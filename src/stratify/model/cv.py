@@ -15,7 +15,7 @@ from sklearn.model_selection import KFold, StratifiedKFold
 
 from stratify.errors import InputError
 from stratify.model.learners import CLASSIFICATION, predict
-from stratify.model.linear import enet_search
+from stratify.model.linear import Design, enet_search
 from stratify.model.response import ELASTIC_NET, XGBOOST, fit_offset_xgb
 
 log = logging.getLogger(__name__)
@@ -163,6 +163,7 @@ def inner_search(
     seed: int,
     covariates: list[int] | None = None,
     learners: tuple[str, ...] = ("xgboost",),
+    design: Design | None = None,
 ) -> dict[str, Any]:
     """Choose a learner and its configuration by inner k-fold cross-validation: XGBoost's
     configuration with early stopping, the elastic net's penalty
@@ -210,7 +211,7 @@ def inner_search(
     params = {k: v for k, v in best.items() if k != "inner_loss"}
     enet = None
     if ELASTIC_NET in learners:
-        enet = enet_search(X, y, splits, task=task, covariates=covariates or [], seed=seed)
+        enet = enet_search(X, y, splits, task=task, covariates=covariates or [], seed=seed, design=design)
     losses = {XGBOOST: best["inner_loss"], **({ELASTIC_NET: enet["inner_loss"]} if enet else {})}
     return {
         "params": params,
@@ -258,6 +259,7 @@ def choose_hyperparameters(
     label: str,
     covariates: list[int] | None = None,
     learners: tuple[str, ...] = ("xgboost",),
+    design: Design | None = None,
 ) -> dict[str, Any]:
     """Hyperparameters for one training set: the inner search (:func:`inner_search` on at most
     ``search["max_patients"]`` patients, :func:`search_subsample`), or ``first_params``
@@ -288,6 +290,7 @@ def choose_hyperparameters(
         seed=seed,
         covariates=covariates,
         learners=learners,
+        design=design,
     )
     s["n_patients_searched"] = int(len(rows))
     p = s["params"]

@@ -57,10 +57,19 @@ from stratify.model.learners import (
     make_ridge,
     task_of,
 )
+from stratify.model.linear import Design
 from stratify.model.metrics import PRIMARY, metrics_with_ci, regression_metrics_with_ci
 from stratify.model.nested import MAIN, nested_cv
 from stratify.model.permutation import permutation_test
-from stratify.model.response import ELASTIC_NET, LEARNERS, XGBOOST, LearnerSpec, covariate_columns, fit_learner
+from stratify.model.response import (
+    ELASTIC_NET,
+    LEARNERS,
+    XGBOOST,
+    LearnerSpec,
+    covariate_columns,
+    fit_learner,
+    linear_design,
+)
 
 log = logging.getLogger(__name__)
 
@@ -295,6 +304,7 @@ def _out_of_fold_predictions(
     lin_name: str,
     nongen_cols: list[int] | None,
     covariates: list[int],
+    design: Design,
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """The nested cross-validation's out-of-fold predictions of the selected model, each
     learner and the baselines (one column per model), and one record per outer fold."""
@@ -317,6 +327,7 @@ def _out_of_fold_predictions(
         budget=budget,
         nongen_cols=nongen_cols,
         covariates=covariates,
+        design=design,
     )
     pred_ng = preds.pop("xgboost_no_genetic", None)
     oof = pd.DataFrame({"patient_id": data["patient_id"], "site": data["site"], "y": y, **preds})
@@ -347,6 +358,7 @@ def _final_model(
     budget: float,
     threads: int,
     covariates: list[int],
+    design: Design,
 ):
     """The final model: the inner procedure on all patients (hyperparameters and learner), the
     permutation test of that learner and configuration (added to ``metrics["selected"]``), and
@@ -365,10 +377,11 @@ def _final_model(
         label="final model (all patients)",
         covariates=covariates,
         learners=options.learners,
+        design=design,
     )
     learner = final_s["learner"]
     chosen = final_s["params"] if learner == XGBOOST else final_s["enet"]["params"]
-    spec = LearnerSpec(learner, chosen, task, seed, tuple(covariates))
+    spec = LearnerSpec(learner, chosen, task, seed, tuple(covariates), design)
     if options.n_permutations:
         metrics[MAIN]["permutation_test"] = _permutation(
             X,
@@ -383,8 +396,9 @@ def _final_model(
         )
     model = fit_learner(XGBOOST, X, y, final_s["params"], task=task, seed=seed, covariates=covariates)
     if final_s["enet"] is not None:
+        enet = final_s["enet"]["params"]
         model.linear = fit_learner(
-            ELASTIC_NET, X, y, final_s["enet"]["params"], task=task, seed=seed, covariates=covariates
+            ELASTIC_NET, X, y, enet, task=task, seed=seed, covariates=covariates, design=design
         ).linear
     model.learner = learner
     return model, final_s
@@ -486,6 +500,7 @@ def fit_response_model(
     lin_name = "logistic_clinical" if task == CLASSIFICATION else "ridge_clinical"
     cov = covariate_columns(feats) if any(g == "genetic" for g in groups) else []
     cov = [i for i in cov if feats[i] in groups.get("genetic", [])]
+    design = linear_design(feats)
     oof, fold_rows = _out_of_fold_predictions(
         data,
         X,
@@ -499,6 +514,7 @@ def fit_response_model(
         lin_name=lin_name,
         nongen_cols=[feats.index(f) for f in nongen] if with_nongen else None,
         covariates=cov,
+        design=design,
     )
     # leave-one-site-out: discrimination is measured within sites (see stratified_auc)
     strata = sites if cv_info["test_sites"] and task == CLASSIFICATION else None
@@ -516,6 +532,7 @@ def fit_response_model(
         budget=budget,
         threads=threads,
         covariates=cov,
+        design=design,
     )
     stopped = _searches_cut_by_budget(fold_rows, final_s, sc, n_searches=len(folds) + 1)
     return {

@@ -16,6 +16,7 @@ import numpy as np
 
 from stratify.model.cv import choose_hyperparameters
 from stratify.model.learners import REGRESSION, make_xgb, predict
+from stratify.model.linear import Design
 from stratify.model.metrics import PRIMARY
 from stratify.model.response import ELASTIC_NET, XGBOOST, fit_learner
 
@@ -37,13 +38,15 @@ def nested_cv(
     *,
     nongen_cols: list[int] | None,
     covariates: list[int],
+    design: Design | None = None,
     options,
     candidates: list[dict[str, Any]],
     budget: float,
 ) -> tuple[dict[str, np.ndarray], list[dict[str, Any]]]:
     """Out-of-fold predictions per model (``selected``, ``xgboost``, ``elastic_net`` when its
     search ran, ``xgboost_no_genetic`` with XGBoost's configuration of the fold when
-    ``nongen_cols``) and one record per outer fold (with the learner it chose)."""
+    ``nongen_cols``) and one record per outer fold (with the learner it chose). ``design``:
+    the elastic net's derived terms (:func:`stratify.model.response.linear_design`)."""
     task, seed = options.task, options.seed
     name, stat = PRIMARY[task]
     t0 = time.monotonic()
@@ -63,6 +66,7 @@ def nested_cv(
             label=label,
             covariates=covariates,
             learners=options.learners,
+            design=design,
         )
         Xtr, ytr = X[train], y[train]
         preds[XGBOOST][test] = fit_learner(
@@ -70,7 +74,14 @@ def nested_cv(
         ).predict(X[test])
         if s["enet"] is not None:
             preds[ELASTIC_NET][test] = fit_learner(
-                ELASTIC_NET, Xtr, ytr, s["enet"]["params"], task=task, seed=seed, covariates=covariates
+                ELASTIC_NET,
+                Xtr,
+                ytr,
+                s["enet"]["params"],
+                task=task,
+                seed=seed,
+                covariates=covariates,
+                design=design,
             ).predict(X[test])
         preds[MAIN][test] = preds[s["learner"]][test]
         if nongen_cols is not None:

@@ -9,7 +9,10 @@ order, and nothing pickled.
   the trees plus the covariate model at the covariates' training mean (its intercept).
 * ``elastic_net``: one :class:`~stratify.model.linear.Linear` on every feature, covariates
   unpenalised in the fit and held at their training mean when predicting
-  (:func:`stratify.model.linear.fit_linear`).
+  (:func:`stratify.model.linear.fit_linear`); when its inner search chose ``interactions``,
+  also the products of the index-treatment features with the other non-covariate features
+  (treatment-by-feature interactions); metaboliser ranks also as level indicators
+  (:func:`linear_design`, :func:`stratify.model.linear.design_terms`).
 
 Why the covariates are held at their mean when predicting: they adjust the fit (ancestry),
 they are not predictors. Principal components computed within one cohort have no meaning in
@@ -32,12 +35,18 @@ from typing import Any
 import numpy as np
 
 from stratify.model.learners import CLASSIFICATION, make_xgb
-from stratify.model.linear import Linear, fit_linear
+from stratify.model.linear import Design, Linear, fit_linear
 
 XGBOOST, ELASTIC_NET = "xgboost", "elastic_net"
 LEARNERS = (XGBOOST, ELASTIC_NET)
 #: Features whose role is adjustment: genotype principal components (pc1, pc2, ...).
 COVARIATE_PATTERN = re.compile(r"^pc\d+$")
+#: Features that describe the index treatment (the clinical stage's index_ssri_snri,
+#: index_escitalopram_citalopram, ...): the elastic net's treatment-modifier products use them.
+TREATMENT_PATTERN = re.compile(r"^index_")
+#: Categories coded as ordinal ranks (metaboliser phenotypes, stratify.features.table.PHENOTYPE_RANK):
+#: the elastic net also gets one indicator per level.
+CATEGORICAL_PATTERN = re.compile(r"^cyp\w+_rank$")
 
 
 def covariate_columns(features: list[str]) -> list[int]:
@@ -47,6 +56,19 @@ def covariate_columns(features: list[str]) -> list[int]:
     [1, 2]
     """
     return [i for i, f in enumerate(features) if COVARIATE_PATTERN.match(f)]
+
+
+def linear_design(features: list[str]) -> Design:
+    """The elastic net's :class:`~stratify.model.linear.Design` for ``features``: the
+    index-treatment features and the categories coded as ranks, by position.
+
+    >>> linear_design(["age", "index_ssri_snri", "cyp2c19_rank", "index_escitalopram_citalopram"])
+    Design(treatments=(1, 3), categorical=(2,))
+    """
+    return Design(
+        treatments=tuple(i for i, f in enumerate(features) if TREATMENT_PATTERN.match(f)),
+        categorical=tuple(i for i, f in enumerate(features) if CATEGORICAL_PATTERN.match(f)),
+    )
 
 
 def _xgb_offset_params(params: dict[str, Any], task: str) -> dict[str, Any]:
@@ -141,9 +163,18 @@ class ResponseModel:
 
 
 def fit_learner(
-    learner: str, X: np.ndarray, y: np.ndarray, params: dict[str, Any], *, task: str, seed: int, covariates: list[int]
+    learner: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    params: dict[str, Any],
+    *,
+    task: str,
+    seed: int,
+    covariates: list[int],
+    design: Design | None = None,
 ) -> ResponseModel:
-    """Fit one learner with its chosen ``params`` on all of ``X``."""
+    """Fit one learner with its chosen ``params`` on all of ``X`` (the elastic net with the
+    derived terms of ``design``, the treatment-modifier products when ``params["interactions"]``)."""
     if learner == ELASTIC_NET:
         lin = fit_linear(
             X,
@@ -153,6 +184,8 @@ def fit_learner(
             C=params["C"],
             l1_ratio=params["l1_ratio"],
             unpenalised=covariates,
+            design=design,
+            interactions=bool(params.get("interactions", False)),
             seed=seed,
         )
         return ResponseModel(task, ELASTIC_NET, linear=lin)
@@ -171,8 +204,16 @@ class LearnerSpec:
     task: str
     seed: int
     covariates: tuple[int, ...]
+    design: Design | None = None
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> ResponseModel:
         return fit_learner(
-            self.learner, X, y, self.params, task=self.task, seed=self.seed, covariates=list(self.covariates)
+            self.learner,
+            X,
+            y,
+            self.params,
+            task=self.task,
+            seed=self.seed,
+            covariates=list(self.covariates),
+            design=self.design,
         )

@@ -144,6 +144,11 @@ def _learners(m: dict[str, Any]) -> str:
             "as predictors: a lightly penalised linear model of them is XGBoost's offset, and they are unpenalised "
             "in the elastic net; predictions hold them at their training mean. "
         )
+    if (m.get("enet_params") or {}).get("interactions"):
+        out += (
+            "The final elastic net includes index-treatment x feature products (effect modification by the index "
+            "treatment), chosen by its inner cross-validation over the additive model. "
+        )
     return out
 
 
@@ -155,7 +160,8 @@ def _search(m: dict[str, Any]) -> str:
     return (
         f"Inside each outer training set, {sr['n_candidates']} XGBoost configurations were compared by "
         f"{sr['inner_folds']}-fold inner cross-validation with early stopping ({sr['early_stopping_rounds']} "
-        "rounds), and the elastic net's penalty on the same inner folds; the held-out patients were never used "
+        "rounds), and the elastic net's penalty, and whether its index-treatment x feature products enter, on the "
+        "same inner folds; the held-out patients were never used "
         "for tuning or choosing. "
         + (
             f"The time budget cut {sr['searches_cut_by_budget']} search(es) short. "
