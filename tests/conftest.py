@@ -34,14 +34,21 @@ def _run(tmp_path_factory, *, null: bool):
     return {"cohort": base / "cohort", "results": base / "results", "config": config, "report": report}
 
 
-#: the small consortium of tests/test_consortium_*.py: name -> (patients, seed, null)
-CONSORTIUM = {"siteA": (700, 11, False), "siteB": (600, 12, False), "siteC": (400, 13, True)}
+#: the small consortium of tests/test_consortium_*.py: name -> (patients, seed, null, two-arm trial)
+CONSORTIUM = {
+    "siteA": (700, 11, False, None),
+    "siteB": (600, 12, False, None),
+    "siteC": (400, 13, True, None),
+    "siteD": (400, 14, False, "planted"),
+    "siteE": (400, 15, False, "none"),
+}
 
 
 @pytest.fixture(scope="session")
 def consortium_runs(tmp_path_factory):
-    """Three small cohorts without genotypes (two planted, one null) run up to the model stage,
-    with quick subtype and model settings (about 20 s in all): name -> cohort, results, config."""
+    """Five small cohorts without genotypes run up to the heterogeneity stage, with quick subtype and
+    model settings (about 40 s in all): two planted (siteA, siteB), one null (siteC) and two two-arm
+    trials (siteD with heterogeneity planted, siteE without): name -> cohort, results, config, paths."""
     from stratify.config import load_config
     from stratify.io.layout import config_slice
     from stratify.pipeline import STAGES
@@ -49,13 +56,23 @@ def consortium_runs(tmp_path_factory):
 
     base = tmp_path_factory.mktemp("consortium")
     runs = {}
-    for name, (n, seed, null) in CONSORTIUM.items():
-        paths = write_cohort(base / name / "cohort", n=n, seed=seed, null=null, genotypes=False, cohort=name)
+    for name, (n, seed, null, teh) in CONSORTIUM.items():
+        paths = write_cohort(base / name / "cohort", n=n, seed=seed, null=null, teh=teh, genotypes=False, cohort=name)
         cfg = load_config(paths["config"])
         cfg["subtype"].update(n_null=39, n_bootstrap=20, n_init=2, detectable_separation={"run": False})
         cfg["model"].update(n_permutations=0, n_bootstrap=100, search={"n_candidates": 2})
         results = base / name / "results"
-        for stage in ("validate", "genotypes", "pgx", "clinical", "trd", "features", "subtype", "model"):
+        for stage in (
+            "validate",
+            "genotypes",
+            "pgx",
+            "clinical",
+            "trd",
+            "features",
+            "subtype",
+            "model",
+            "heterogeneity",
+        ):
             STAGES[stage](config_slice(cfg, stage), results)
         runs[name] = {"cohort": base / name / "cohort", "results": results, "config": cfg, "paths": paths}
     return runs
