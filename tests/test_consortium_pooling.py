@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import math
 
+import pandas as pd
 import pytest
 
 from stratify.consortium.bundle import read_bundle, summarise, write_bundle
-from stratify.consortium.pooling import pool_bundles, pool_raw
+from stratify.consortium.pooling import pool_bundles, pool_raw, profile_match
+from stratify.consortium.replication import read_cohort_subtypes, replicate
 from stratify.errors import InputError, StratifyError
 from stratify.io.tables import read_table
 
@@ -133,3 +135,14 @@ def test_the_identifier_scan_finds_an_identifier(consortium_runs):
     b = summarise(consortium_runs["siteA"]["results"], min_cell=10, cohort="siteA")
     b["subtypes"]["response"][0]["note"] = "P00042"
     assert "P00042" in {str(v) for _, v in _leaves(b)}
+
+
+def test_profile_comparison_from_bundles_equals_the_replications_centroid_match(consortium_runs, tmp_path):
+    bundles = {b["cohort"]: b for b in _bundles(consortium_runs, tmp_path, min_cell=10)}
+    m = profile_match(bundles["siteA"], bundles["siteB"])
+    a, b = (read_cohort_subtypes(n, consortium_runs[n]["results"]) for n in ("siteA", "siteB"))
+    raw = pd.DataFrame(replicate(a, b)["clusters"])
+    assert m["cluster_b"].tolist() == raw["cluster_b"].tolist()
+    assert (m["distance"] - raw["distance"]).abs().max() < 1e-8
+    im = m[m["name_a"] == "immune-metabolic"].iloc[0]
+    assert im["name_b"] == "immune-metabolic" and im["distance"] < 0.5

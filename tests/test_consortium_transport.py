@@ -35,6 +35,7 @@ def test_transport_matrix_between_planted_cohorts_and_into_and_out_of_the_null(p
         sel = json.loads((results / "model" / "metrics.json").read_text())["metrics"]["selected"]
         assert cell.loc[(n, n), "kind"] == "within-cohort (cross-validated)"
         assert cell.loc[(n, n), "auc"] == sel["auc"] and cell.loc[(n, n), "auc_ci_low"] == sel["auc_ci"][0]
+    assert (m.loc[m["kind"] == "external", "endpoint_differences"] == "").all()  # one endpoint in all
     ab = cell.loc[("siteA", "siteB")]
     assert ab["calibration_slope_ci_low"] < ab["calibration_slope"] < ab["calibration_slope_ci_high"]
 

@@ -34,12 +34,12 @@ import pandas as pd
 
 from stratify.consortium.bundle import vr_rows
 from stratify.consortium.estimates import auc_delong, log_odds, logit_auc, response_counts, suppress
-from stratify.consortium.replication import NOT_NAMES
+from stratify.consortium.replication import NOT_NAMES, centroid_match
 from stratify.heterogeneity.cohort import site_variance_ratios
 from stratify.heterogeneity.meta_analysis import lnvr, random_effects
 from stratify.io.tables import read_table
 
-__all__ = ["pool_bundles", "pool_raw", "pool_studies"]
+__all__ = ["pool_bundles", "pool_raw", "pool_studies", "profile_match"]
 
 ALL = "all patients"
 
@@ -138,6 +138,38 @@ def pool_bundles(bundles: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         if v.get("available"):
             vr += _vr_studies(b["cohort"], pd.DataFrame(v["sites"]))
     return {"source": "site bundles", **_pooled(response, auc, vr)}
+
+
+def profile_match(a: Mapping[str, Any], b: Mapping[str, Any]) -> pd.DataFrame:
+    """The profile comparison that aggregates allow: the clusters of bundle ``a`` paired with
+    those of bundle ``b`` by the Hungarian algorithm on their standardised mean profiles
+    (:func:`stratify.consortium.replication.centroid_match`, the features both clustered on;
+    suppressed clusters left out). Each cohort's profile is in its own z-scores, the
+    replication's default metric, so the distances are those of
+    :func:`stratify.consortium.replication.replicate`'s centroid match. Prediction strength and
+    the adjusted Rand index need the patients and are not available from bundles.
+
+    Returns ``cluster_a``, ``cluster_b`` (-1 unpaired), ``distance``, ``name_a``, ``name_b``.
+    """
+    feats = [f for f in a["subtypes"]["features"] if f in b["subtypes"]["features"]]
+
+    def table(bundle: Mapping[str, Any]) -> pd.DataFrame:
+        p = pd.DataFrame(bundle["subtypes"]["profiles"])
+        if p.empty:
+            return pd.DataFrame(columns=["subtype", *feats])
+        return (
+            p[~p["suppressed"].astype(bool)]
+            .set_index("cluster")[["subtype", *feats]]
+            .astype(dict.fromkeys(feats, float))
+        )
+
+    pa, pb = table(a), table(b)
+    if pa.empty or pb.empty or not feats:
+        return pd.DataFrame(columns=["cluster_a", "cluster_b", "distance", "name_a", "name_b"])
+    m = centroid_match(pa[feats], pb[feats])
+    m["name_a"] = pa.loc[m["cluster_a"], "subtype"].to_numpy()
+    m["name_b"] = [pb.loc[c, "subtype"] if c >= 0 else None for c in m["cluster_b"]]
+    return m
 
 
 # --------------------------------------------------------------------------- from the raw data

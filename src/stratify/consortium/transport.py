@@ -39,7 +39,7 @@ import pandas as pd
 from stratify.errors import InputError
 from stratify.io.tables import read_table
 from stratify.model.calibration import calibration, calibration_ci
-from stratify.model.external import check_features
+from stratify.model.external import check_features, endpoint_differences
 from stratify.model.fit import ModelOptions, fit_response_model
 from stratify.model.io import feature_profile, load_model
 from stratify.model.learners import predict
@@ -67,6 +67,7 @@ CELL_COLUMNS = [
     "calibration_slope_ci_high",
     "features_unavailable",
     "features_shifted",
+    "endpoint_differences",
 ]
 
 
@@ -165,10 +166,13 @@ def transport_matrix(
     """Every cohort's saved model on every cohort (``cohorts``: name -> results folder).
 
     Returns one row per (train, test) pair, columns :data:`CELL_COLUMNS`; ``kind`` is
-    "external" off the diagonal and "within-cohort (cross-validated)" on it.
+    "external" off the diagonal and "within-cohort (cross-validated)" on it;
+    ``endpoint_differences`` says where the test cohort's endpoint differs from the model's
+    (an instrument other than the model's puts ``baseline_severity`` on another scale: convert
+    it with the cohort's ``clinical.harmonise``, resources/harmonisation, before comparing).
     """
     paths = {n: Path(p) for n, p in cohorts.items()}
-    feats = {n: _features(n, p)[0] for n, p in paths.items()}
+    tables = {n: _features(n, p) for n, p in paths.items()}
     rows = []
     for a, pa in paths.items():
         model, meta = load_model(pa / "model")
@@ -181,12 +185,13 @@ def transport_matrix(
                     **score_cohort(
                         model,
                         meta,
-                        feats[b],
+                        tables[b][0],
                         source=f"cohort {b}",
                         n_boot=n_boot,
                         seed=seed,
                         allow_missing=allow_missing,
                     ),
+                    "endpoint_differences": "; ".join(endpoint_differences(meta["endpoint"], tables[b][1]["endpoint"])),
                 }
             rows.append({"train": a, "test": b, **cell})
     return pd.DataFrame(rows).reindex(columns=CELL_COLUMNS)
