@@ -104,3 +104,13 @@ def test_assign_with_model_errors(fitted, tmp_path):
     bad.write_text(json.dumps({"format": "something else"}))
     with pytest.raises(InputError, match="expected a saved subtype model"):
         read_model(bad)
+
+
+def test_a_single_gaussian_is_saved_as_one_cluster():
+    """gmm_bic choosing k = 1: every patient of any cohort is cluster 0, named as in the fit."""
+    rng = np.random.default_rng(5)
+    df = pd.DataFrame({"patient_id": [f"Q{i}" for i in range(200)], **{f: rng.normal(0, 1, 200) for f in FEATS}})
+    assign, _, summary, model = run_subtyping(df, options=_options("gmm_bic"))
+    assert summary["n_clusters"] == 1 and model["fitted"] == {"kind": "single", "n_clusters": 1}
+    lab = assign_with_model(model, _cohort(50, 9))
+    assert (lab["cluster"] == 0).all() and (lab["subtype"] == assign["subtype"].iloc[0]).all()
