@@ -62,7 +62,7 @@ def subtype_recovery(
     t0 = time.monotonic()
     cfg, patients, truth = _simulated_clinical(seed, n, null, null_kind)
     cfg["subtype"].update(subtype or {})
-    assign, prof, summary = run_subtyping(patients, options=subtype_options(cfg))
+    assign, prof, summary, _ = run_subtyping(patients, options=subtype_options(cfg))
     m = assign.merge(truth[["patient_id", "immune_metabolic"]], on="patient_id")
     ari = float(adjusted_rand_score(m["immune_metabolic"], m["cluster"]))
     named = False

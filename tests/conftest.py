@@ -34,6 +34,50 @@ def _run(tmp_path_factory, *, null: bool):
     return {"cohort": base / "cohort", "results": base / "results", "config": config, "report": report}
 
 
+#: the small consortium of tests/test_consortium_*.py: name -> (patients, seed, null, two-arm trial)
+CONSORTIUM = {
+    "siteA": (700, 11, False, None),
+    "siteB": (600, 12, False, None),
+    "siteC": (400, 13, True, None),
+    "siteD": (400, 14, False, "planted"),
+    "siteE": (400, 15, False, "none"),
+}
+
+
+@pytest.fixture(scope="session")
+def consortium_runs(tmp_path_factory):
+    """Five small cohorts without genotypes run up to the heterogeneity stage, with quick subtype and
+    model settings (about 40 s in all): two planted (siteA, siteB), one null (siteC) and two two-arm
+    trials (siteD with heterogeneity planted, siteE without): name -> cohort, results, config, paths."""
+    from stratify.config import load_config
+    from stratify.io.layout import config_slice
+    from stratify.pipeline import STAGES
+    from stratify.simulate.cohort import write_cohort
+
+    base = tmp_path_factory.mktemp("consortium")
+    runs = {}
+    for name, (n, seed, null, teh) in CONSORTIUM.items():
+        paths = write_cohort(base / name / "cohort", n=n, seed=seed, null=null, teh=teh, genotypes=False, cohort=name)
+        cfg = load_config(paths["config"])
+        cfg["subtype"].update(n_null=39, n_bootstrap=20, n_init=2, detectable_separation={"run": False})
+        cfg["model"].update(n_permutations=0, n_bootstrap=100, search={"n_candidates": 2})
+        results = base / name / "results"
+        for stage in (
+            "validate",
+            "genotypes",
+            "pgx",
+            "clinical",
+            "trd",
+            "features",
+            "subtype",
+            "model",
+            "heterogeneity",
+        ):
+            STAGES[stage](config_slice(cfg, stage), results)
+        runs[name] = {"cohort": base / name / "cohort", "results": results, "config": cfg, "paths": paths}
+    return runs
+
+
 @pytest.fixture(scope="session")
 def slurm_runs(tmp_path_factory):
     """tests/test_slurm.py's two workflow runs (under SLURM and local), going on in the background.
@@ -51,7 +95,7 @@ def slurm_runs(tmp_path_factory):
 
 # session fixtures whose tests must share one process under pytest-xdist: each worker would
 # otherwise build its own copy (the simulated runs) or start its own daemons (SLURM)
-SHARED_FIXTURES = ("slurm_runs", "planted_run", "null_run")
+SHARED_FIXTURES = ("slurm_runs", "planted_run", "null_run", "consortium_runs")
 
 
 def _xdist(config) -> bool:

@@ -114,6 +114,7 @@ def test_skipped_subtyping_writes_profiles_with_a_header():
         }
     )
     feats = pd.DataFrame({"patient_id": ["P1", "P2"], "aes": [1.0, 2.0], "anhedonia": [float("nan")] * 2})
-    assign, prof, summary = run_subtyping(feats, options=subtype_options(cfg))
+    assign, prof, summary, model = run_subtyping(feats, options=subtype_options(cfg))
     assert summary["statement"].startswith("Subtyping skipped")
     assert list(prof.columns) == profile_columns(["aes"]) and prof.empty
+    assert model["fitted"] is None and model["reason"] == summary["statement"]

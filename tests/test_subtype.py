@@ -236,7 +236,7 @@ def _features(groups, seed=0):
 
 def test_run_subtyping_no_subtypes():
     feats = _features([(120, 0.0, 0.0)])
-    assign, prof, summary = run_subtyping(feats, options=_options())
+    assign, prof, summary, _ = run_subtyping(feats, options=_options())
     assert summary["n_clusters"] == 1 and summary["claimed"] is False
     assert summary["statement"].startswith("No robust subtypes: a single Gaussian fits best (lowest BIC). With 120")
     p = summary["detectable_separation"]
@@ -251,7 +251,7 @@ def test_run_subtyping_no_subtypes():
 def test_run_subtyping_finds_tests_and_names_the_planted_group():
     feats = _features([(150, 0.0, 0.0), (60, 2.5, 0.0)])
     feats.loc[3, "aes"] = np.nan  # one imputed value
-    assign, prof, summary = run_subtyping(feats, options=_options())
+    assign, prof, summary, _ = run_subtyping(feats, options=_options())
     assert summary["n_clusters"] == 2 and summary["claimed"] is True
     # tested before named: the existence test rejects one Gaussian and both clusters are stable
     assert summary["existence_test"]["p_value"] == pytest.approx(1 / 40)
@@ -270,7 +270,7 @@ def test_run_subtyping_finds_tests_and_names_the_planted_group():
 def test_kmeans_on_one_gaussian_is_not_claimed():
     """k-means always splits; the existence test is what says there is nothing there."""
     feats = _features([(300, 0.0, 0.0)], seed=2)
-    assign, prof, summary = run_subtyping(feats, options=_options(method="kmeans", max_k=3))
+    assign, prof, summary, _ = run_subtyping(feats, options=_options(method="kmeans", max_k=3))
     assert summary["n_clusters"] >= 2 and summary["claimed"] is False
     assert summary["existence_test"]["p_value"] >= 0.05
     assert summary["statement"].startswith("No robust subtypes: kmeans proposed")
@@ -282,7 +282,7 @@ def test_unstable_clusters_are_not_named():
     """Significant but unstable: claimed only when two clusters survive the bootstrap."""
     feats = _features([(150, 0.0, 0.0), (150, 1.2, 0.0)])  # overlapping: mean Jaccard about 0.995
     cfg = _config(stable_jaccard=1.0)  # a threshold only perfect stability passes
-    assign, prof, summary = run_subtyping(feats, options=subtype_options(cfg))
+    assign, prof, summary, _ = run_subtyping(feats, options=subtype_options(cfg))
     assert summary["existence_test"]["p_value"] < 0.05 and summary["claimed"] is False
     assert "fewer than two clusters are stable under the bootstrap" in summary["statement"]
     assert set(assign["subtype"]) == {"none"} and summary["names"] == {}
@@ -290,7 +290,7 @@ def test_unstable_clusters_are_not_named():
 
 def test_hdbscan_noise_is_labelled_noise():
     feats = _features([(200, 0.0, 0.0), (100, 3.0, 0.0)], seed=1)
-    assign, prof, summary = run_subtyping(feats, options=_options(method="hdbscan"))
+    assign, prof, summary, _ = run_subtyping(feats, options=_options(method="hdbscan"))
     assert summary["n_noise"] == int((assign["cluster"] == -1).sum())
     assert set(assign.loc[assign["cluster"] == -1, "subtype"]) <= {"noise"}
 
@@ -308,7 +308,7 @@ def test_subtype_adds_to_severity_is_null_when_clusters_do_not_matter():
 def test_run_subtyping_needs_two_features():
     feats = _features([(50, 0.0, 0.0)])[["patient_id", "aes"]]
     feats["inflammatory_index"] = np.nan  # present but empty
-    assign, prof, summary = run_subtyping(feats, options=_options())
+    assign, prof, summary, _ = run_subtyping(feats, options=_options())
     assert len(assign) == 0 and summary["n_clusters"] == 0 and summary["claimed"] is False
     assert summary["features"] == ["aes"]
     assert summary["features_missing"] == ["inflammatory_index", "metabolic_index", "anhedonia"]
@@ -317,6 +317,6 @@ def test_run_subtyping_needs_two_features():
 
 def test_detectable_separation_can_be_turned_off():
     feats = _features([(120, 0.0, 0.0)])
-    _, _, summary = run_subtyping(feats, options=_options(detectable_separation={"run": False}))
+    _, _, summary, _ = run_subtyping(feats, options=_options(detectable_separation={"run": False}))
     assert summary["detectable_separation"]["run"] is False
     assert summary["statement"] == "No robust subtypes: a single Gaussian fits best (lowest BIC)."

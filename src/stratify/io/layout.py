@@ -73,6 +73,7 @@ OUTPUTS: dict[str, dict[str, str]] = {
         "criterion_png": "subtype/criterion.png",
         "profiles_png": "subtype/profiles.png",
         "summary": "subtype/summary.json",
+        "model": "subtype/model.json",
     },
     "model": {
         "model": "model/xgboost.json",

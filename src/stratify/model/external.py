@@ -84,7 +84,13 @@ def _read_json(path: Path) -> Any:
         raise InputError(f"{path}: not a valid JSON file ({exc}); re-run the model stage to write it again") from None
 
 
-def _endpoint_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+def endpoint_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """How endpoint ``b`` (a cohort's) differs from ``a`` (the model's): kind, instrument, week
+    and, for a TRD endpoint, its definition; an empty list when they agree.
+
+    >>> endpoint_differences({"kind": "response", "instrument": "HAMD17"}, {"kind": "response", "instrument": "MADRS"})
+    ["endpoint.instrument: model 'HAMD17', this cohort 'MADRS'"]
+    """
     out = []
     for k in ("kind", "instrument", "week", "definition"):
         if k == "definition" and a.get("kind") != "trd":
@@ -185,7 +191,7 @@ def _check_compatible(
             f"this cohort's config asks for {endpoint['kind']}. Set endpoint.kind to "
             f"{meta['endpoint']['kind']} in the cohort B config"
         )
-    ep_diff = _endpoint_differences(meta["endpoint"], endpoint)
+    ep_diff = endpoint_differences(meta["endpoint"], endpoint)
     for d in ep_diff:
         log.warning("endpoint differs: %s; metrics compare unlike outcomes", d)
     check = check_features(meta, df, source=str(source))

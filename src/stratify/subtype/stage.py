@@ -11,6 +11,7 @@ from stratify.io.results import dump_json, not_drawn_png, provenance, write_tsv
 from stratify.io.tables import write_table
 from stratify.plots import criterion_png, profile_png
 from stratify.subtype.outcomes import outcome_by_subtype
+from stratify.subtype.saved import write_model
 from stratify.subtype.subtyping import run_subtyping, subtype_adds_to_severity, subtype_options
 
 CRITERION_LABELS = {
@@ -21,10 +22,12 @@ CRITERION_LABELS = {
 
 
 def run_subtype(config: dict[str, Any], files: StageFiles | str | Path) -> dict[str, Any]:
-    """subtype: cluster the feature table; write assignments, profiles, figures and the summary."""
+    """subtype: cluster the feature table; write assignments, profiles, figures, the summary and
+    the fitted clustering (``model.json``, :mod:`stratify.subtype.saved`)."""
     files = StageFiles.of(files, "subtype")
     df, _ = read_features(files)
-    assign, prof, summary = run_subtyping(df, options=subtype_options(config))
+    assign, prof, summary, model = run_subtyping(df, options=subtype_options(config))
+    write_model(model, files.output("model"))
     write_table(
         assign, files.output("assignments"), kind="subtype.assignments", provenance=provenance(config, "subtype")
     )

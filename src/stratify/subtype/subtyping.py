@@ -44,6 +44,7 @@ from stratify.subtype.copula import copula_sigclust
 from stratify.subtype.methods import make_method
 from stratify.subtype.naming import name_clusters, naming_rules
 from stratify.subtype.power import detectable_separation
+from stratify.subtype.saved import export_model, skipped_model, standardise
 from stratify.subtype.stats import bootstrap_stability, sigclust
 
 log = logging.getLogger(__name__)
@@ -106,22 +107,6 @@ def subtype_options(config: dict[str, Any]) -> SubtypeOptions:
     return SubtypeOptions(**sc, seed=config["seed"])
 
 
-def standardise(df: pd.DataFrame, features: list[str]) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Median-impute then z-score; returns matrix, per-patient imputed counts, parameters.
-
-    >>> z, n_imp, params = standardise(pd.DataFrame({"a": [1.0, None, 3.0]}), ["a"])
-    >>> z.ravel().round(3).tolist(), n_imp.tolist(), params["median"]
-    ([-1.225, 0.0, 1.225], [0, 1, 0], {'a': 2.0})
-    """
-    x = df[features].astype(float)
-    n_imp = x.isna().sum(axis=1).to_numpy()
-    med = x.median()
-    x = x.fillna(med)
-    mu, sd = x.mean(), x.std(ddof=0).replace(0, 1.0)
-    z = ((x - mu) / sd).to_numpy()
-    return z, n_imp, {"median": med.to_dict(), "mean": mu.to_dict(), "sd": sd.to_dict()}
-
-
 def profile_columns(feats: list[str]) -> list[str]:
     """Columns of the cluster profiles (subtype/profiles.tsv) for clustering features ``feats``.
 
@@ -149,17 +134,27 @@ def _progress(what: str, total: int):
     return report
 
 
-def _by_size(raw: np.ndarray, k: int) -> np.ndarray:
-    """Relabel clusters by size (0 = largest, ties in label order) so labels are stable across
-    runs; noise stays -1.
+def size_relabel(raw: np.ndarray, k: int) -> np.ndarray:
+    """``relabel[raw] = cluster``: clusters numbered by size (0 = largest, ties in label order)
+    so labels are stable across runs.
 
-    >>> _by_size(np.array([0, 1, 1, -1, 1]), 2).tolist()
-    [1, 0, 0, -1, 0]
+    >>> size_relabel(np.array([0, 1, 1, -1, 1]), 2).tolist()
+    [1, 0]
     """
     sizes = np.bincount(raw[raw >= 0], minlength=k) if k else np.array([], dtype=int)
     order = np.argsort(-sizes, kind="stable")
     relabel = np.empty(max(k, 1), dtype=int)
     relabel[order] = np.arange(len(order))
+    return relabel
+
+
+def _by_size(raw: np.ndarray, k: int) -> np.ndarray:
+    """Relabel clusters by size (:func:`size_relabel`); noise stays -1.
+
+    >>> _by_size(np.array([0, 1, 1, -1, 1]), 2).tolist()
+    [1, 0, 0, -1, 0]
+    """
+    relabel = size_relabel(raw, k)
     return np.where(raw >= 0, relabel[np.clip(raw, 0, None)], -1)
 
 
@@ -257,21 +252,23 @@ def _label(c: int, *, claimed: bool, stable: list[int], names: dict[int, str]) -
 
 def _skipped(feats: list[str], summary: dict[str, Any]):
     """The stage's result without clustering: fewer than two features have data."""
+    reason = f"Subtyping skipped: it needs at least two features with data, has {feats}."
     summary.update(
         n_clusters=0,
         claimed=False,
-        statement=f"Subtyping skipped: it needs at least two features with data, has {feats}.",
+        statement=reason,
     )
     return (
         pd.DataFrame(columns=["patient_id", "cluster", "subtype"]),
         pd.DataFrame(columns=profile_columns(feats)),
         summary,
+        skipped_model(method=summary["method"], features=feats, reason=reason),
     )
 
 
 def run_subtyping(
     features: pd.DataFrame, *, options: SubtypeOptions
-) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any], dict[str, Any]]:
     """Cluster patients, test the solution, check its stability and name what survives.
 
     Parameters
@@ -293,6 +290,10 @@ def run_subtyping(
     summary : dict
         JSON-able; its ``statement`` says in words what was found, or why no robust subtypes
         were claimed.
+    model : dict
+        The fitted clustering, saved as ``subtype/model.json``
+        (:func:`stratify.subtype.saved.export_model`): cohort B's patients can be labelled with
+        it (:func:`stratify.subtype.saved.assign_with_model`).
     """
     o = options
     feats = [f for f in o.features if f in features.columns and features[f].notna().any()]
@@ -311,7 +312,8 @@ def run_subtyping(
         o.method, max_k=o.max_k, min_cluster_fraction=o.min_cluster_fraction, n_init=o.n_init, random_state=o.seed
     ).fit(z)
     k = int(est.n_clusters_)
-    labels = _by_size(np.asarray(est.labels_, dtype=int), k)
+    raw = np.asarray(est.labels_, dtype=int)
+    labels = _by_size(raw, k)
     proba = est.predict_proba(z).max(axis=1) if hasattr(est, "predict_proba") else np.full(len(z), np.nan)
     existence, stability = _test_solution(z, labels, est, k, o)
     power = _power(z, o)
@@ -355,7 +357,18 @@ def run_subtyping(
     summary["statement"] = _statement(summary, prof, alpha=o.alpha, stable_jaccard=o.stable_jaccard)
     summary["statement"] += _power_sentence(power)
     log.info(summary["statement"])
-    return assign, prof.reset_index()[profile_columns(feats)], summary
+    model = export_model(
+        est,
+        method=o.method,
+        features=feats,
+        params=params,
+        z=z,
+        labels=labels,
+        relabel=size_relabel(raw, k),
+        subtypes={c: label(c) for c in range(max(k, 1))},
+        claimed=claimed,
+    )
+    return assign, prof.reset_index()[profile_columns(feats)], summary, model
 
 
 def _statement(s: dict[str, Any], prof: pd.DataFrame, *, alpha: float, stable_jaccard: float) -> str:

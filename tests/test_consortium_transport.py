@@ -1,0 +1,66 @@
+"""Transportability of the response model between cohorts (stratify.consortium.transport)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from stratify.consortium.transport import CELL_COLUMNS, leave_one_cohort_out, score_cohort, transport_matrix
+from stratify.errors import InputError
+from stratify.io.tables import read_table
+from stratify.model.cv import SEARCH_DEFAULTS
+from stratify.model.fit import ModelOptions
+from stratify.model.io import load_model
+
+PLANTED_AND_NULL = ("siteA", "siteB", "siteC")
+
+
+@pytest.fixture(scope="module")
+def paths(consortium_runs):
+    return {n: consortium_runs[n]["results"] for n in PLANTED_AND_NULL}
+
+
+def test_transport_matrix_between_planted_cohorts_and_into_and_out_of_the_null(paths):
+    m = transport_matrix(paths, n_boot=200, seed=1)
+    assert list(m.columns) == CELL_COLUMNS and len(m) == 9 and m["run"].all()
+    cell = m.set_index(["train", "test"])
+    for a, b in (("siteA", "siteB"), ("siteB", "siteA")):
+        assert cell.loc[(a, b), "kind"] == "external"
+        assert cell.loc[(a, b), "auc_ci_low"] > 0.5, (a, b)
+    for a, b in (("siteA", "siteC"), ("siteB", "siteC"), ("siteC", "siteA"), ("siteC", "siteB")):
+        assert cell.loc[(a, b), "auc_ci_low"] < 0.5 < cell.loc[(a, b), "auc_ci_high"], (a, b)
+    # the diagonal is the cohort's own cross-validated AUC, as the model stage wrote it
+    for n, results in paths.items():
+        sel = json.loads((results / "model" / "metrics.json").read_text())["metrics"]["selected"]
+        assert cell.loc[(n, n), "kind"] == "within-cohort (cross-validated)"
+        assert cell.loc[(n, n), "auc"] == sel["auc"] and cell.loc[(n, n), "auc_ci_low"] == sel["auc_ci"][0]
+    assert (m.loc[m["kind"] == "external", "endpoint_differences"] == "").all()  # one endpoint in all
+    ab = cell.loc[("siteA", "siteB")]
+    assert ab["calibration_slope_ci_low"] < ab["calibration_slope"] < ab["calibration_slope_ci_high"]
+
+
+def test_a_cell_without_a_model_feature_is_not_scored_unless_allowed(paths):
+    model, meta = load_model(paths["siteA"] / "model")
+    feats = read_table(paths["siteB"] / "features" / "features.parquet", kind="features").drop(columns="aes")
+    cell = score_cohort(model, meta, feats, source="cohort siteB", n_boot=50, seed=0)
+    assert not cell["run"] and cell["reason"] == "feature(s) aes of the model not available in cohort siteB"
+    cell = score_cohort(model, meta, feats, source="cohort siteB", n_boot=50, seed=0, allow_missing=True)
+    assert cell["run"] and cell["features_unavailable"] == "aes" and 0.5 < cell["auc"] < 1
+
+
+def test_leave_one_cohort_out_fits_on_the_others_pooled(paths, consortium_runs):
+    options = ModelOptions(
+        endpoint=consortium_runs["siteA"]["config"]["endpoint"],
+        n_bootstrap=50,
+        search={**SEARCH_DEFAULTS, "n_candidates": 0},
+    )
+    loco = leave_one_cohort_out(paths, options=options, n_boot=200, seed=1)
+    assert loco["test"].tolist() == list(PLANTED_AND_NULL) and loco["run"].all()
+    row = loco.set_index("test")
+    assert row.loc["siteA", "train"] == "siteB + siteC"
+    assert row.loc["siteA", "auc_ci_low"] > 0.5 and row.loc["siteB", "auc_ci_low"] > 0.5
+    assert row.loc["siteC", "auc_ci_low"] < 0.5 < row.loc["siteC", "auc_ci_high"]
+    assert "inflammatory_index" in row.loc["siteA", "features"]
+    with pytest.raises(InputError, match="at least three cohorts"):
+        leave_one_cohort_out({n: paths[n] for n in ("siteA", "siteB")}, options=options)
