@@ -146,3 +146,31 @@ def test_profile_comparison_from_bundles_equals_the_replications_centroid_match(
     assert (m["distance"] - raw["distance"]).abs().max() < 1e-8
     im = m[m["name_a"] == "immune-metabolic"].iloc[0]
     assert im["name_b"] == "immune-metabolic" and im["distance"] < 0.5
+
+
+def test_summarise_command_writes_the_bundle_of_a_results_folder(consortium_runs, tmp_path, capsys):
+    import json
+
+    from stratify.cli import main
+    from stratify.consortium.bundle import read_bundle, summarise
+
+    results = next(iter(consortium_runs.values()))["results"]
+    out = tmp_path / "site" / "bundle.json"
+    assert main(["summarise", str(results), "--out", str(out), "--min-cell", "12", "--cohort", "site_x"]) == 0
+    assert "aggregates only" in capsys.readouterr().out
+    written = read_bundle(out)
+    assert written == json.loads(json.dumps(summarise(results, min_cell=12, cohort="site_x")))
+    assert written["min_cell"] == 12 and written["cohort"] == "site_x"
+
+
+def test_summarise_command_errors_name_the_folder(tmp_path, capsys):
+    from stratify.cli import main
+
+    assert main(["summarise", str(tmp_path / "nowhere"), "--out", str(tmp_path / "b.json")]) == 2
+    assert "nowhere: not a results folder" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["summarise", str(tmp_path / "empty"), "--out", str(tmp_path / "b.json")]) == 2
+    assert "features.parquet: expected a 'features' table, but the file does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["summarise", str(tmp_path / "empty"), "--out", str(tmp_path / "b.json"), "--min-cell", "0"])
+    assert "--min-cell: expected a whole number >= 1" in capsys.readouterr().err

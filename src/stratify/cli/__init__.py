@@ -27,6 +27,7 @@ from stratify.cli import (
     run,
     simulate,
     subtype,
+    summarise,
     teh,
     trd,
     validate,
@@ -53,6 +54,7 @@ COMMANDS = (
     model,
     report,
     teh,
+    summarise,
     run,
 )
 
