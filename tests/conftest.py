@@ -51,7 +51,7 @@ def consortium_runs(tmp_path_factory):
     trials (siteD with heterogeneity planted, siteE without): name -> cohort, results, config, paths."""
     from stratify.config import load_config
     from stratify.io.layout import config_slice
-    from stratify.pipeline import STAGES
+    from stratify.pipeline import ORDER, STAGES
     from stratify.simulate.cohort import write_cohort
 
     base = tmp_path_factory.mktemp("consortium")
@@ -62,17 +62,7 @@ def consortium_runs(tmp_path_factory):
         cfg["subtype"].update(n_null=39, n_bootstrap=20, n_init=2, detectable_separation={"run": False})
         cfg["model"].update(n_permutations=0, n_bootstrap=100, search={"n_candidates": 2})
         results = base / name / "results"
-        for stage in (
-            "validate",
-            "genotypes",
-            "pgx",
-            "clinical",
-            "trd",
-            "features",
-            "subtype",
-            "model",
-            "heterogeneity",
-        ):
+        for stage in ORDER[: ORDER.index("heterogeneity") + 1]:
             STAGES[stage](config_slice(cfg, stage), results)
         runs[name] = {"cohort": base / name / "cohort", "results": results, "config": cfg, "paths": paths}
     return runs

@@ -36,6 +36,19 @@ def fill_defaults(instance: Any, schema: dict[str, Any]) -> None:
             fill_defaults(x, items)
 
 
+def schema_checked(raw: dict[str, Any], schema_name: str, *, source: str) -> dict[str, Any]:
+    """A copy of ``raw`` checked against ``workflow/schemas/<schema_name>.schema.yaml`` (the first
+    error, outermost first, as one :class:`ConfigError` line naming ``source``), defaults filled in."""
+    schema = load_schema(schema_name)
+    cfg = copy.deepcopy(raw)
+    validator = jsonschema.Draft7Validator(schema)
+    errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
+    if errors:
+        raise ConfigError(f"{source}: {describe_error(errors[0])}")
+    fill_defaults(cfg, schema)
+    return cfg
+
+
 def describe_error(err: jsonschema.ValidationError) -> str:
     """One line for a JSON-schema error: the key (dotted path) and what was expected."""
     loc = ".".join(str(p) for p in err.absolute_path) or "top level"
@@ -149,13 +162,7 @@ def validate_config(
     """
     if not isinstance(config, dict):
         raise ConfigError(f"{source}: expected a YAML mapping of keys, found {type(config).__name__}")
-    schema = load_schema("config")
-    cfg = copy.deepcopy(config)
-    validator = jsonschema.Draft7Validator(schema)
-    errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
-    if errors:
-        raise ConfigError(f"{source}: {describe_error(errors[0])}")
-    fill_defaults(cfg, schema)
+    cfg = schema_checked(config, "config", source=source)
     if base_dir is not None:
         resolve_paths(cfg, base_dir)
     for i, sa in enumerate(cfg["inputs"].get("star_alleles", [])):

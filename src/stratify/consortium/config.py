@@ -19,16 +19,12 @@ unique, because each cohort's results go to ``results/<cohort>/``; the consortiu
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
-from stratify.config import describe_error, fill_defaults, load_config, read_yaml
+from stratify.config import load_config, read_yaml, schema_checked
 from stratify.errors import ConfigError
-from stratify.io.resources import load_schema
 
 __all__ = ["Consortium", "ConsortiumCohort", "is_consortium_config", "load_consortium", "validate_consortium"]
 
@@ -93,13 +89,7 @@ def _check_schema(raw: Any, *, source: str | Path) -> dict[str, Any]:
         raise ConfigError(
             f"{source}: key consortium.cohorts: the list is empty; expected the paths of at least two cohort configs"
         )
-    schema = load_schema("consortium")
-    cfg = copy.deepcopy(raw)
-    validator = jsonschema.Draft7Validator(schema)
-    errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
-    if errors:
-        raise ConfigError(f"{source}: {describe_error(errors[0])}")
-    fill_defaults(cfg, schema)
+    cfg = schema_checked(raw, "consortium", source=source)
     block = cfg[RESERVED]
     if len(block["cohorts"]) < 2:
         raise ConfigError(
