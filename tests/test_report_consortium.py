@@ -79,6 +79,44 @@ def _plots(folder) -> dict:
     return {"transport_matrix": bar_counts_png(counts, folder / "transport_matrix.png")}
 
 
+def _replication_rows(pairs) -> pd.DataFrame:
+    """replication.tsv: one row per (cohort A, cohort B, cluster of A), as the stage writes it."""
+    head = [
+        "cohort_a",
+        "cohort_b",
+        "metric",
+        "n_b",
+        "b_claimed",
+        "adjusted_rand",
+        "prediction_strength",
+        "not_testable",
+    ]
+    rows = []
+    for p in pairs:
+        h = {k: p.get(k) for k in head}
+        rows += [{**h, **c} for c in p["clusters"]] or [h]
+    return pd.DataFrame(rows)
+
+
+def _summary(names) -> dict:
+    """summary.json as the stage writes it (the keys the report reads)."""
+    analyses = {
+        a: {"run": True, "reason": ""}
+        for a in ("replication", "profile_matches", "transport", "leave_one_cohort_out", "pooling")
+    }
+    analyses["leave_one_cohort_out"]["model_options_from"] = "the first cohort's config (siteA): its model settings"
+    return {
+        "name": "demo",
+        "cohorts": list(names),
+        "min_cell": 10,
+        "n_boot": 30,
+        "endpoints": dict.fromkeys(names, "HAMD17, week 8, response"),
+        "common_endpoint": True,
+        "analyses": analyses,
+        "skipped": {},
+    }
+
+
 def _roundtrip(parts: dict, folder) -> dict:
     """The parts as the stage's files give them back: tables through TSV, documents through JSON."""
     out = dict(parts)
@@ -114,15 +152,15 @@ def parts(consortium_runs, tmp_path_factory):
     ]
     built = {
         "name": "demo",
-        "summary": {"name": "demo", "min_cell": 10, "cohorts": list(COHORTS)},
+        "summary": _summary(COHORTS),
         "cohorts": _cohorts_table(COHORTS),
         "harmonisation": _harmonisation(COHORTS),
         "transport": transport_matrix(paths, n_boot=30, seed=1),
         "loco": leave_one_cohort_out(three, options=options, n_boot=30, seed=1),
-        "replication": pd.DataFrame(pairs).drop(columns=["clusters", "verdicts", "prediction_strength_by_cluster"]),
+        "replication": _replication_rows(pairs),
         "verdicts": verdicts,
         "overview": subtype_overview(verdicts),
-        "pooled": pool_bundles(bundles),
+        "pooled": {**pool_bundles(bundles), "max_abs_difference_from_raw": 0.0},
         "pooled_raw": pool_raw(paths, min_cell=10),
         "profile_matches": pd.concat(matches, ignore_index=True),
         "plots": _plots(folder),
@@ -152,6 +190,8 @@ def test_every_section_is_there_and_the_page_is_offline(parts, tmp_path):
         "QIDS_SR16 -> HAMD17: 600 patients",
         "Every cohort's endpoint ends on one metric: HAMD17, week 8, response",
         "siteB + siteC",
+        "Model options of the pooled fits: the first cohort's config (siteA)",
+        "share of the matched cluster carried to it",
         "What needs individual data.",
         "Tibshirani R, Walther G",
         "Steyerberg EW, Harrell FE",
@@ -288,3 +328,46 @@ def test_max_difference_between_pooled_documents():
     assert max_difference(a, a) == 0.0
     assert max_difference(a, b) == pytest.approx(3e-9, rel=1e-3)
     assert max_difference(a, {**b, "auc": {**b["auc"], "studies": []}}) is None
+
+
+def test_endpoints_on_different_metrics_skip_what_needs_one(parts, tmp_path):
+    why = (
+        "the cohorts' endpoints are not one metric (siteA: HAMD17, week 8, response; siteB: QIDS_SR16, week 8, "
+        "response); set clinical.harmonise in siteB's config"
+    )
+    summary = _summary(COHORTS)
+    summary["endpoints"]["siteB"] = "QIDS_SR16, week 8, response"
+    summary["common_endpoint"] = False
+    for a in ("transport", "leave_one_cohort_out", "pooling"):
+        summary["analyses"][a] = {"run": False, "reason": why}
+    summary["skipped"] = dict.fromkeys(("transport", "leave_one_cohort_out", "pooling"), why)
+    p = {
+        **parts,
+        "summary": summary,
+        "transport": pd.DataFrame(columns=CELL_COLUMNS),
+        "loco": pd.DataFrame(columns=[*CELL_COLUMNS, "features"]),
+        "pooled": {"skipped": True, "reason": why},
+        "pooled_raw": {"skipped": True, "reason": why},
+    }
+    text = _text(render_consortium_report(p, out=tmp_path / "r.html").read_text(encoding="utf-8"))
+    assert "The cohorts' endpoints do not end on one metric: siteA: HAMD17, week 8, response;" in text
+    assert "siteB: QIDS_SR16, week 8, response" in text
+    assert f"Transportability was not computed ({why})." in text  # headline
+    assert f"Transportability was not computed: {why}." in text  # its section
+    assert f"Leave-one-cohort-out was not run: {why}." in text
+    assert f"Pooled estimates were not computed: {why}." in text
+    assert f"leave_one_cohort_out: {why}" in text  # the headline's list of what was not analysed
+    assert "Every cohort's endpoint ends on one metric" not in text
+
+
+def test_no_auc_anywhere_says_why(parts, tmp_path):
+    t = parts["transport"].astype({"reason": object})
+    t["run"], t["auc"] = False, np.nan
+    t["reason"] = np.where(
+        t["kind"] == "external", "the model predicts a regression endpoint; AUCs need a binary one", ""
+    )
+    text = _text(render_consortium_report({**parts, "transport": t}, out=tmp_path / "r.html").read_text("utf-8"))
+    assert (
+        "No external AUC could be computed (the model predicts a regression endpoint; AUCs need a binary one)." in text
+    )
+    assert "0 of 3" in text  # external cells scored per training cohort

@@ -82,12 +82,22 @@ HARMONISATION_NAMES = {
     "n_patients": "patients",
     "table": "linking table",
 }
+#: replication.tsv columns shown (one row per pair of cohorts and cluster of the first)
+PAIR_COLUMNS = ["cohort_a", "cohort_b", "cluster_a", "name_a", "cluster_b", "name_b", "distance"]
+PAIR_COLUMNS += ["prediction_strength_cluster", "carried_share", "adjusted_rand", "prediction_strength", "n_b"]
+PAIR_COLUMNS += ["b_claimed", "metric", "not_testable"]
 #: verdicts.tsv, subtype_overview.tsv and replication.tsv columns as the report names them
 REPLICATION_NAMES = {
     "cohort": "claimed in",
     "cohort_a": "claimed in",
     "cohort_b": "tested in",
     "cluster_a": "cluster",
+    "name_a": "its name",
+    "cluster_b": "matched cluster",
+    "name_b": "matched cluster's name",
+    "distance": "profile distance (SD)",
+    "prediction_strength_cluster": "prediction strength of the matched cluster",
+    "carried_share": "share of the matched cluster carried to it",
     "replicated_in": "replicated in",
     "not_replicated_in": "not replicated in",
     "not_testable_in": "not testable in",
@@ -125,15 +135,17 @@ def harmonisation_context(parts: Mapping[str, Any]) -> dict[str, Any]:
     """The conversions onto the common endpoint, and whether every cohort ends on one metric."""
     h, c = frame(parts, "harmonisation"), frame(parts, "cohorts")
     summary = parts["summary"] or {}
-    endpoints = {str(r["cohort"]): str(r["endpoint"]) for _, r in c.iterrows() if not missing(r["endpoint"])}
-    common = len(set(endpoints.values())) == 1
-    reason = skip_reason(summary, "common_endpoint", "endpoint", "pooled", "pooling", "loco")
+    endpoints = summary.get("endpoints") or {
+        str(r["cohort"]): str(r["endpoint"]) for _, r in c.iterrows() if not missing(r["endpoint"])
+    }
+    common = summary.get("common_endpoint", len(set(endpoints.values())) == 1)
+    reason = skip_reason(summary, "common_endpoint", "transport", "pooling", "leave_one_cohort_out")
     converted = h[h["from_instrument"].astype(str) != h["to_instrument"].astype(str)] if not h.empty else h
     return {
         "rows": shown(h.rename(columns=HARMONISATION_NAMES)) if not h.empty else None,
-        "endpoints": sorted(endpoints.items()),
-        "common": common and bool(endpoints),
-        "common_endpoint": next(iter(endpoints.values())) if common and endpoints else None,
+        "endpoints": sorted((str(k), str(v)) for k, v in endpoints.items()),
+        "common": bool(common and endpoints),
+        "common_endpoint": str(next(iter(endpoints.values()))) if common and endpoints else None,
         "n_converted": int(len(converted)),
         "reason": reason,
     }
@@ -257,7 +269,7 @@ def loco_context(parts: Mapping[str, Any]) -> dict[str, Any]:
         }
         for r in lo.to_dict("records")
     ]
-    options = summary.get("loco_model_options") or summary.get("loco_options")
+    options = ((summary.get("analyses") or {}).get("leave_one_cohort_out") or {}).get("model_options_from")
     return {"run": True, "rows": shown(pd.DataFrame(rows)), "options": None if options is None else str(options)}
 
 
@@ -279,12 +291,7 @@ def replication_context(parts: Mapping[str, Any]) -> dict[str, Any]:
         (str(s), shown(g.drop(columns=["subtype"]).rename(columns=REPLICATION_NAMES)))
         for s, g in v.groupby("subtype", sort=False)
     ]
-    keep = [
-        k
-        for k in ("cohort_a", "cohort_b", "metric", "n_b", "b_claimed", "adjusted_rand", "prediction_strength")
-        if k in rep.columns
-    ]
-    pairs = rep[keep].assign(not_testable=rep["not_testable"]) if "not_testable" in rep.columns else rep[keep]
+    pairs = rep[[k for k in PAIR_COLUMNS if k in rep.columns]]
     claimed = [str(r["cohort"]) for _, r in c.iterrows() if yes(r["subtypes_claimed"])]
     return {
         "any": not ov.empty,
@@ -293,7 +300,7 @@ def replication_context(parts: Mapping[str, Any]) -> dict[str, Any]:
         "untested": untested,
         "overview": shown(ov.rename(columns=REPLICATION_NAMES)),
         "by_subtype": by_subtype,
-        "pairs": shown(pairs.rename(columns=REPLICATION_NAMES)) if not rep.empty else None,
+        "pairs": shown(pairs.rename(columns=REPLICATION_NAMES), max_rows=300) if not rep.empty else None,
     }
 
 
@@ -321,11 +328,11 @@ def _subtype_lines(ov: pd.DataFrame) -> list[str]:
     return [*lines, "No subtype replicated in another cohort."]
 
 
-def _transport_lines(t: pd.DataFrame) -> list[str]:
+def _transport_lines(t: pd.DataFrame, skipped_why: str | None) -> list[str]:
     ext = t[t["kind"] == "external"] if not t.empty else t
     ok = ext[ext["run"].map(yes) & ext["auc"].notna()] if not ext.empty else ext
     if ext.empty:
-        return ["Transportability was not computed (transport.tsv has no external cells)."]
+        return [f"Transportability was not computed ({skipped_why or 'transport.tsv has no external cells'})."]
     if ok.empty:
         why = "; ".join(sorted({str(x) for x in ext["reason"] if not missing(x)})) or "no reason recorded"
         return [f"No external AUC could be computed ({why})."]
@@ -353,7 +360,7 @@ def headline_context(parts: Mapping[str, Any], pooled: Mapping[str, Any]) -> dic
     return {
         "n_cohorts": len(frame(parts, "cohorts")),
         "subtypes": _subtype_lines(frame(parts, "overview")),
-        "transport": _transport_lines(frame(parts, "transport")),
+        "transport": _transport_lines(frame(parts, "transport"), skip_reason(summary, "transport")),
         "pooled": pooled["headline"],
         "skipped": sorted(skipped(summary).items()),
     }

@@ -21,6 +21,8 @@ from stratify.report.consortium_parts import NA, figure, missing, num, shown, sk
 __all__ = ["max_difference", "pooled_context"]
 
 Z975 = 1.959963984540054
+#: keys of a pooled document that are not estimates (where it came from; the stage's comparison)
+NOT_ESTIMATES = frozenset({"source", "max_abs_difference_from_raw"})
 BACK = {"expit": lambda x: 1 / (1 + math.exp(-x)), "exp": math.exp}
 
 
@@ -80,12 +82,12 @@ def _line(what: str, p: Mapping[str, Any] | None, key: str) -> str:
 
 
 def max_difference(a: Any, b: Any, path: str = "") -> float | None:
-    """The largest absolute difference between the numbers of two pooled documents (``source``
-    left out); None when their structure differs (a key or list length of one not in the other)."""
+    """The largest absolute difference between the numbers of two pooled documents
+    (:data:`NOT_ESTIMATES` left out); None when their structure differs (a key or list length of one not in the other)."""
     if isinstance(a, Mapping) and isinstance(b, Mapping):
-        if set(a) - {"source"} != set(b) - {"source"}:
+        if set(a) - NOT_ESTIMATES != set(b) - NOT_ESTIMATES:
             return None
-        parts = [max_difference(a[k], b[k]) for k in a if k != "source"]
+        parts = [max_difference(a[k], b[k]) for k in a if k not in NOT_ESTIMATES]
     elif isinstance(a, list) and isinstance(b, list):
         if len(a) != len(b):
             return None
@@ -100,10 +102,11 @@ def max_difference(a: Any, b: Any, path: str = "") -> float | None:
 
 
 def _agreement(pooled: Mapping[str, Any], raw: Mapping[str, Any] | None) -> str:
-    if not raw:
+    """Whether the pool from the bundles is the pool from the patient-level data."""
+    if not raw or raw.get("skipped"):
         return "The pool from patient-level data (pooled_raw.json) was not given, so the two were not compared."
     d = max_difference(pooled, raw)
-    if d is None:
+    if d is None or not math.isfinite(d):
         return (
             "The pools from site bundles and from patient-level data do not hold the same estimates (a subtype "
             "or cohort in one is not in the other)."
@@ -123,8 +126,12 @@ def _profiles(pm: pd.DataFrame) -> pd.DataFrame:
 def pooled_context(parts: Mapping[str, Any], profile_matches: pd.DataFrame) -> dict[str, Any]:
     """The pooled section's tables, figures and notes, and the headline's lines about it."""
     pooled, plots = parts["pooled"] or {}, parts["plots"] or {}
-    if not pooled:
-        why = skip_reason(parts["summary"] or {}, "pooled", "pooling") or "pooled.json was not given"
+    if not pooled or pooled.get("skipped"):
+        why = (
+            pooled.get("reason")
+            or skip_reason(parts["summary"] or {}, "pooling", "pooled")
+            or "pooled.json holds no estimates"
+        )
         return {
             "run": False,
             "reason": why,
