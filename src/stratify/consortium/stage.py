@@ -155,7 +155,6 @@ def _replication_rows(pairs: list[dict[str, Any]]) -> pd.DataFrame:
     rows = []
     for p in pairs:
         head = {k: p.get(k) for k in REPLICATION_COLUMNS[:8]}
-        head["prediction_strength"] = p.get("prediction_strength")
         rows += [{**head, **c} for c in p.get("clusters") or []] or [head]
     return pd.DataFrame(rows).reindex(columns=REPLICATION_COLUMNS)
 
@@ -340,6 +339,8 @@ def run_consortium_folders(
     if len(cohorts) < 2:
         raise InputError(f"consortium {name}: a consortium compares at least two cohorts, got {len(cohorts)}")
     check_folders(cohorts, config_files=config_files)
+    if missing := [n for n in cohorts if n not in configs]:
+        raise InputError(f"consortium {name}: no validated config for cohort(s) {', '.join(missing)}")
     folders = {n: Path(p) for n, p in cohorts.items()}
     out = Path(out)
     (out / "plots").mkdir(parents=True, exist_ok=True)
@@ -388,7 +389,11 @@ def run_consortium_folders(
         "analyses": analyses,
         "skipped": {a: r["reason"] for a, r in analyses.items() if not r["run"]},
         "headline": headline,
-        "files": sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.name != "report.html")
+        "files": sorted(
+            str(p.relative_to(out))
+            for p in out.rglob("*")
+            if p.is_file() and p.name != "report.html" and p != out / FILES["summary"]
+        )
         + [FILES["summary"]],
     }
     dump_json(_json_safe(summary), out / FILES["summary"])
