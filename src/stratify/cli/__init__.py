@@ -17,6 +17,7 @@ import sys
 from stratify import __version__
 from stratify.cli import (
     clinical,
+    consortium,
     explain,
     features,
     genotypes,
@@ -55,6 +56,7 @@ COMMANDS = (
     report,
     teh,
     summarise,
+    consortium,
     run,
 )
 

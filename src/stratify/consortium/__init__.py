@@ -10,4 +10,7 @@
 - :mod:`~stratify.consortium.bundle`: a site bundle of aggregates only (``stratify summarise``).
 - :mod:`~stratify.consortium.pooling`: random-effects pooling of subtype response rates, AUCs
   and variance ratios, from bundles or from the raw data (the same numbers).
+- :mod:`~stratify.consortium.stage`: ``stratify consortium``, all of the above over every
+  cohort's results folder into ``results/consortium/<name>/`` (with :mod:`~stratify.consortium.tables`
+  for what each cohort has and lacks, :mod:`~stratify.consortium.plots` for the figures).
 """
