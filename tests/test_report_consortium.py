@@ -15,6 +15,7 @@ import pytest
 from stratify.consortium.bundle import summarise
 from stratify.consortium.pooling import pool_bundles, pool_raw, profile_match
 from stratify.consortium.replication import read_cohort_subtypes, replicate_all, subtype_overview
+from stratify.consortium.stage import run_consortium_folders, write_report
 from stratify.consortium.transport import CELL_COLUMNS, leave_one_cohort_out, transport_matrix
 from stratify.errors import InputError
 from stratify.model.cv import SEARCH_DEFAULTS
@@ -319,6 +320,10 @@ def test_bad_parts_give_a_clear_error(parts, tmp_path):
         render_consortium_report({k: v for k, v in parts.items() if k != "transport"}, out=tmp_path / "r.html")
     with pytest.raises(InputError, match=r"table 'cohorts' \(cohorts.tsv .*\) lacks column\(s\) lacks"):
         render_consortium_report({**parts, "cohorts": parts["cohorts"].drop(columns="lacks")}, out=tmp_path / "r.html")
+    t = parts["transport"].astype({"auc": object})
+    t.loc[2, "auc"] = "high"
+    with pytest.raises(InputError, match=r"table 'transport' \(transport.tsv\), row 3, column auc: expected a number"):
+        render_consortium_report({**parts, "transport": t}, out=tmp_path / "r.html")
     assert not (tmp_path / "r.html").exists()
 
 
@@ -371,3 +376,31 @@ def test_no_auc_anywhere_says_why(parts, tmp_path):
         "No external AUC could be computed (the model predicts a regression endpoint; AUCs need a binary one)." in text
     )
     assert "0 of 3" in text  # external cells scored per training cohort
+
+
+def test_the_stage_folder_renders(consortium_runs, tmp_path):
+    """The consortium stage's own folder (siteA, siteB, siteC: no two-arm cohort), read back by
+    load_consortium_results and rendered by the stage's write_report hook."""
+    three = ("siteA", "siteB", "siteC")
+    out = tmp_path / "three"
+    run_consortium_folders(
+        "three",
+        {n: consortium_runs[n]["results"] for n in three},
+        {n: consortium_runs[n]["config"] for n in three},
+        out=out,
+        min_cell=10,
+        n_boot=30,
+        seed=1,
+    )
+    report = write_report(out)
+    assert report == out / "report.html"
+    html = report.read_text(encoding="utf-8")
+    for sid, title in SECTIONS:
+        assert f"<section id='{sid}'><h2>{title}</h2>" in html
+    assert html.count("data:image/png;base64,") == 3  # transport matrix, response and AUC forests
+    text = _text(html)
+    assert "Variance ratio: not pooled (no two-arm cohort" in text
+    assert "Subtype 'immune-metabolic' (claimed in siteA): replicated in siteB; not replicated in siteC." in text
+    assert re.search(r"differs from this one by at most \d\.\de-(1\d|[89])", text)
+    assert "Model options of the pooled fits: the first cohort's config (siteA)" in text
+    assert not re.search(r"\bnan\b|\bNone\b|\bNaN\b|<NA>", text)

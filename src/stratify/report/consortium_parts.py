@@ -44,6 +44,12 @@ COLUMNS = {
     "profile_matches": ["cohort_a", "cohort_b", "cluster_a", "cluster_b", "distance", "name_a", "name_b"],
 }
 
+#: columns that must hold numbers (or nothing)
+NUMBERS = {
+    "transport": ["auc", "auc_ci_low", "auc_ci_high"],
+    "loco": ["auc", "auc_ci_low", "auc_ci_high"],
+    "profile_matches": ["distance"],
+}
 NA = "n/a"
 
 
@@ -129,7 +135,18 @@ def frame(parts: Mapping[str, Any], key: str) -> pd.DataFrame:
             f"consortium report: table {key!r} ({key}.tsv of the consortium results) lacks column(s) "
             f"{', '.join(lacking)}; expected at least {', '.join(cols)}"
         )
-    return df.reset_index(drop=True)
+    df = df.reset_index(drop=True)
+    for c in NUMBERS.get(key, ()):
+        values = pd.to_numeric(df[c], errors="coerce")
+        bad = values.isna() & ~df[c].map(missing)
+        if bad.any():
+            i = int(bad.to_numpy().nonzero()[0][0])
+            raise InputError(
+                f"consortium report: table {key!r} ({key}.tsv), row {i + 1}, column {c}: expected a number or "
+                f"nothing, got {df[c].iloc[i]!r}"
+            )
+        df[c] = values
+    return df
 
 
 def figure(plots: Mapping[str, Any], name: str, alt: str) -> Figure:
