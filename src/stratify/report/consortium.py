@@ -291,7 +291,9 @@ def replication_context(parts: Mapping[str, Any]) -> dict[str, Any]:
         (str(s), shown(g.drop(columns=["subtype"]).rename(columns=REPLICATION_NAMES)))
         for s, g in v.groupby("subtype", sort=False)
     ]
-    pairs = rep[[k for k in PAIR_COLUMNS if k in rep.columns]]
+    pairs = rep[[k for k in PAIR_COLUMNS if k in rep.columns]].copy()
+    if "cluster_b" in pairs.columns:
+        pairs["cluster_b"] = [c if missing(c) or float(c) >= 0 else "none (unpaired)" for c in pairs["cluster_b"]]
     claimed = [str(r["cohort"]) for _, r in c.iterrows() if yes(r["subtypes_claimed"])]
     return {
         "any": not ov.empty,
@@ -300,7 +302,16 @@ def replication_context(parts: Mapping[str, Any]) -> dict[str, Any]:
         "untested": untested,
         "overview": shown(ov.rename(columns=REPLICATION_NAMES)),
         "by_subtype": by_subtype,
-        "pairs": shown(pairs.rename(columns=REPLICATION_NAMES), max_rows=300) if not rep.empty else None,
+        "pairs": (
+            shown(
+                pairs.rename(columns={"cohort_a": "clustering of", "cohort_b": "carried to"}).rename(
+                    columns=REPLICATION_NAMES
+                ),
+                max_rows=300,
+            )
+            if not rep.empty
+            else None
+        ),
     }
 
 

@@ -23,6 +23,16 @@ __all__ = ["max_difference", "pooled_context"]
 Z975 = 1.959963984540054
 #: keys of a pooled document that are not estimates (where it came from; the stage's comparison)
 NOT_ESTIMATES = frozenset({"source", "max_abs_difference_from_raw"})
+#: the columns of the pooled tables and profile matches as the report names them
+SHOWN = {
+    "n_with_endpoint": "patients with the endpoint",
+    "responders": "responders",
+    "auc_se": "SE (DeLong)",
+    "n_treatment": "patients, treatment arm",
+    "n_control": "patients, control arm",
+}
+PROFILE_NAMES = ["cohort A", "cluster of A", "its name", "cohort B", "matched cluster of B", "its name in B"]
+PROFILE_NAMES += ["distance (SD units)"]
 BACK = {"expit": lambda x: 1 / (1 + math.exp(-x)), "exp": math.exp}
 
 
@@ -56,7 +66,7 @@ def _rows(p: Mapping[str, Any], *, back: str, key: str, extra: list[str], label:
             {
                 "pooled": label,
                 "cohort": s["study"],
-                **{k: s.get(k) for k in extra},
+                **{SHOWN[k]: s.get(k) for k in extra},
                 "estimate (95% CI)": with_ci(est, lo, hi),
                 "95% prediction interval": "",
                 "tau²": "",
@@ -65,7 +75,9 @@ def _rows(p: Mapping[str, Any], *, back: str, key: str, extra: list[str], label:
         )
     if p.get("random"):
         pooled = f"pooled, random effects (REML), k = {p.get('k')}"
-        rows.append({"pooled": label, "cohort": pooled, **dict.fromkeys(extra, ""), **_pooled_row(p, key)})
+        rows.append(
+            {"pooled": label, "cohort": pooled, **dict.fromkeys((SHOWN[k] for k in extra), ""), **_pooled_row(p, key)}
+        )
     return rows
 
 
@@ -118,9 +130,9 @@ def _agreement(pooled: Mapping[str, Any], raw: Mapping[str, Any] | None) -> str:
 
 
 def _profiles(pm: pd.DataFrame) -> pd.DataFrame:
-    d = pm.reindex(columns=["cohort_a", "name_a", "cluster_a", "cohort_b", "name_b", "cluster_b", "distance"])
-    d["cluster_b"] = [NA + " (unpaired)" if not missing(c) and int(c) < 0 else c for c in d["cluster_b"]]
-    return d.rename(columns={"distance": "distance (SD units)"})
+    d = pm.reindex(columns=["cohort_a", "cluster_a", "name_a", "cohort_b", "cluster_b", "name_b", "distance"])
+    d["cluster_b"] = ["none (unpaired)" if not missing(c) and int(c) < 0 else c for c in d["cluster_b"]]
+    return d.rename(columns=dict(zip(d.columns, PROFILE_NAMES, strict=True)))
 
 
 def pooled_context(parts: Mapping[str, Any], profile_matches: pd.DataFrame) -> dict[str, Any]:
