@@ -2,6 +2,7 @@
 #
 #   snakemake --cores 2                                  # the demo cohort (config.yaml)
 #   snakemake --cores 2 --configfile cohorts/<name>.yaml # another cohort
+#   snakemake --cores 2 --configfile cohorts/consortium_demo.yaml  # a consortium (docs/consortia.md)
 #
 # Run in the repository root: Snakemake reads workflow/profiles/default through the link
 # profiles -> workflow/profiles (it looks for profiles/default beside the Snakefile).
@@ -33,20 +34,20 @@ include: "workflow/rules/model.smk"
 include: "workflow/rules/heterogeneity.smk"
 include: "workflow/rules/explain.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/consortium.smk"
 
 
 rule all:
     default_target: True
     input:
-        f"{RESULTS}/report/report.html",
+        final_targets(),
 
 
 onsuccess:
-    if Path(f"{RESULTS}/report/report.html").exists():
-        print(f"\nstratify: done. Open the report: {RESULTS}/report/report.html (logs in {LOGS}/)")
-    else:
-        print(f"\nstratify: done (logs in {LOGS}/); run without a target for the report")
+    print(f"\nstratify: done (logs in {', '.join(f'logs/{c}/' for c in COHORTS)}). Open the report:")
+    for _path in final_targets():
+        print(f"  {_path}" if Path(_path).exists() else f"  {_path} (not made: run without a target)")
 
 
 onerror:
-    print(f"\nstratify: a stage failed. Its one-line error is above; the full log is in {LOGS}/<stage>.log")
+    print("\nstratify: a stage failed. Its one-line error is above; the full log is in logs/<cohort>/<stage>.log")

@@ -3,6 +3,7 @@ paths read from the consortium file's folder, and one clear line for every mista
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -143,7 +144,7 @@ def test_a_cohort_input_that_is_missing(two):
     [
         (
             {"name": "c", "cohorts": ["a.yaml", "b.yaml"], "min_cells": 5},
-            "unknown key 'min_cells' at consortium; allowed keys: cohorts, min_cell, name",
+            "unknown key 'min_cells' at consortium; allowed keys: bundles, cohorts, min_cell, name",
         ),
         ({"cohorts": ["a.yaml", "b.yaml"]}, "'name' is a required property (at consortium)"),
         ({"name": "c"}, "'cohorts' is a required property (at consortium)"),
@@ -197,3 +198,32 @@ def test_schema_is_closed_and_documented():
     section = docs[docs.index("## Consortium config") :]
     for key in block["properties"]:
         assert f"`consortium.{key}`" in section, key
+
+
+def _bundle_file(path: Path, cohort: str) -> Path:
+    """The smallest file read_bundle accepts (the config checks readability and the cohort name)."""
+    doc = {"format": "stratify.site_bundle", "cohort": cohort, "min_cell": 10}
+    doc.update(subtypes={}, model={}, variance_ratio={})
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_site_bundles_join_a_consortium_by_their_cohort_name(two):
+    _bundle_file(two / "gamma.bundle.json", "gamma")
+    c = load_consortium(_consortium(two, ["site_a/alpha.yaml"], bundles=["gamma.bundle.json"]))
+    assert c.cohort_names == ["alpha"] and c.bundles == (("gamma", (two / "gamma.bundle.json").resolve()),)
+    # without bundles the key defaults to none
+    assert load_consortium(_consortium(two, ["site_a/alpha.yaml", "site_b/beta.yaml"])).bundles == ()
+
+
+def test_bundle_mistakes_name_the_key(two):
+    cons = _consortium(two, ["site_a/alpha.yaml"], bundles=["missing.json"])
+    msg = _error(cons)
+    assert msg.startswith(f"{cons}: key consortium.bundles.0: site bundle not found: {two / 'missing.json'}")
+    assert "stratify summarise" in msg
+    (two / "other.json").write_text('{"format": "something else"}')
+    msg = _error(_consortium(two, ["site_a/alpha.yaml"], bundles=["other.json"]))
+    assert "key consortium.bundles.0:" in msg and "expected a site bundle" in msg
+    _bundle_file(two / "alpha.bundle.json", "alpha")
+    msg = _error(_consortium(two, ["site_a/alpha.yaml"], bundles=["alpha.bundle.json"]))
+    assert "of cohort 'alpha', which consortium.cohorts.0 already names" in msg

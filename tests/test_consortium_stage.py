@@ -11,15 +11,19 @@ import pytest
 import yaml
 
 from stratify.cli import main
+from stratify.consortium.bundle import summarise, write_bundle
+from stratify.consortium.external import BUNDLE_ONLY
 from stratify.consortium.stage import (
     FILES,
     PLOTS,
     load_consortium_results,
     max_abs_difference,
     run_consortium_folders,
+    write_report,
 )
 from stratify.consortium.tables import cohort_table, harmonisation_table
 from stratify.consortium.transport import CELL_COLUMNS
+from stratify.errors import InputError
 from stratify.io.tables import read_table, write_table
 
 THREE = ("siteA", "siteB", "siteC")
@@ -54,7 +58,7 @@ def test_every_file_is_written_and_read_back(stage_run):
     for name in THREE:
         assert json.loads((out / "bundles" / f"{name}.json").read_text())["cohort"] == name
     # no two-arm cohort: no variance-ratio forest, and the summary says why
-    assert not (out / PLOTS["forest_variance_ratio"]).exists()
+    assert (out / PLOTS["forest_variance_ratio"]).is_file()  # a figure that says why it was not drawn
     assert "two-arm" in summary["skipped"]["forest_variance_ratio"]
     assert summary["analyses"]["leave_one_cohort_out"]["run"]
     assert "siteA" in summary["analyses"]["leave_one_cohort_out"]["model_options_from"]
@@ -66,7 +70,7 @@ def test_every_file_is_written_and_read_back(stage_run):
     assert parts["name"] == "three"
     assert list(parts["cohorts"]["cohort"]) == list(THREE)
     assert len(parts["transport"]) == 9 and len(parts["loco"]) == 3
-    assert set(parts["plots"]) == {"transport_matrix", "forest_response", "forest_auc"}
+    assert set(parts["plots"]) == set(PLOTS)
     # the planted subtype of siteA replicates in siteB and not in the null siteC
     v = parts["verdicts"].set_index(["cohort_a", "cohort_b"])
     assert v.loc[("siteA", "siteB"), "verdict"] == "replicated"
@@ -98,6 +102,7 @@ def test_pooled_from_bundles_equals_pooled_from_raw(stage_run):
     pooled = json.loads((out / "pooled.json").read_text())
     raw = json.loads((out / "pooled_raw.json").read_text())
     diff = pooled.pop("max_abs_difference_from_raw")
+    assert "3 cohorts with patients" in pooled.pop("note")
     assert diff <= 1e-8 and summary["analyses"]["pooling"]["max_abs_difference_from_raw"] == diff
     assert max_abs_difference(pooled, raw) <= 1e-8
     assert pooled["response"]["all patients"]["k"] == 3 and pooled["auc"]["k"] == 3
@@ -217,3 +222,59 @@ def test_cli_runs_two_two_arm_cohorts(consortium_runs, tmp_path, capsys):
     text = log.read_text()
     assert "transport" in text and ("report" in text or (out / "report.html").is_file())
     assert "written to" in capsys.readouterr().out
+
+
+def test_a_cohort_known_from_its_site_bundle_only(consortium_runs, tmp_path):
+    """siteA and siteB with their results, siteC with its bundle alone: the bundle joins the pooling
+    and the profile comparison, and is "not testable" wherever patients are needed."""
+    bundle = write_bundle(summarise(consortium_runs["siteC"]["results"], cohort="siteC"), tmp_path / "c.json")
+    out = tmp_path / "mixed"
+    summary = run_consortium_folders(
+        "mixed",
+        {n: consortium_runs[n]["results"] for n in ("siteA", "siteB")},
+        {n: consortium_runs[n]["config"] for n in ("siteA", "siteB")},
+        out=out,
+        n_boot=20,
+        bundles={"siteC": bundle},
+    )
+    cohorts = pd.read_csv(out / "cohorts.tsv", sep="\t").set_index("cohort")
+    assert list(cohorts.index) == ["siteA", "siteB", "siteC"]
+    assert cohorts.loc["siteC", "lacks"] == BUNDLE_ONLY and cohorts.loc["siteC", "config"] == str(bundle)
+    assert cohorts.loc["siteC", "n_patients"] == len(
+        read_table(consortium_runs["siteC"]["results"] / "features" / "features.parquet", kind="features")
+    )
+    assert cohorts.loc["siteC", "endpoint"] == cohorts.loc["siteA", "endpoint"]
+    # replication: the planted subtype of siteA is tested in siteB, not testable in siteC (why given)
+    v = pd.read_csv(out / "verdicts.tsv", sep="\t").set_index(["cohort_a", "cohort_b"])
+    assert v.loc[("siteA", "siteB"), "verdict"] == "replicated"
+    assert v.loc[("siteA", "siteC"), "verdict"] == "not testable"
+    assert "siteC shared a site bundle only" in v.loc[("siteA", "siteC"), "why"]
+    assert "siteC" in summary["analyses"]["replication"]["not_testable"]
+    # transport: only the cohorts with patients
+    cells = pd.read_csv(out / "transport.tsv", sep="\t")
+    assert set(cells["test"]) == {"siteA", "siteB"} and "siteC" in summary["analyses"]["transport"]["not_testable"]
+    # pooling: every cohort's bundle; bundles == patients on the cohorts with patients
+    pooled = json.loads((out / "pooled.json").read_text())
+    assert pooled["auc"]["k"] == 3 and pooled["response"]["all patients"]["k"] == 3
+    assert pooled["max_abs_difference_from_raw"] <= 1e-8
+    assert json.loads((out / "pooled_raw.json").read_text())["auc"]["k"] == 2
+    matches = pd.read_csv(out / "profile_matches.tsv", sep="\t")
+    assert (
+        "siteC" in set(matches["cohort_a"]) | set(matches["cohort_b"])
+        or not summarise(consortium_runs["siteC"]["results"])["subtypes"]["profiles"]
+    )
+    assert summary["bundle_only_cohorts"] == {"siteC": str(bundle)}
+    # the report says which cohort is known from its bundle only, and that the bundles lose nothing
+    html = write_report(out).read_text()
+    assert "Known from their site bundles only (aggregates, no patient rows):\nsiteC" in html
+    assert "siteC joined with site bundles only. For the other cohorts, the pool from their bundles" in html
+    # a bundle listed under a cohort's name that it is not of is refused, naming the file
+    with pytest.raises(InputError, match="the site bundle is of cohort 'siteC', listed as 'siteD'"):
+        run_consortium_folders(
+            "bad",
+            {"siteA": consortium_runs["siteA"]["results"]},
+            {"siteA": consortium_runs["siteA"]["config"]},
+            out=tmp_path / "bad",
+            n_boot=20,
+            bundles={"siteD": bundle},
+        )

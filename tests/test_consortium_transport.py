@@ -64,3 +64,24 @@ def test_leave_one_cohort_out_fits_on_the_others_pooled(paths, consortium_runs):
     assert "inflammatory_index" in row.loc["siteA", "features"]
     with pytest.raises(InputError, match="at least three cohorts"):
         leave_one_cohort_out({n: paths[n] for n in ("siteA", "siteB")}, options=options)
+
+
+def test_the_final_model_alone_is_the_model_stages_final_model(consortium_runs):
+    """fit_final_model (leave-one-cohort-out's fit) makes the model fit_response_model saves: the
+    same learner, hyperparameters and predictions, without the nested cross-validation."""
+    import json as _json
+
+    from stratify.model.fit import fit_final_model, fit_response_model, model_options
+
+    results = consortium_runs["siteA"]["results"]
+    features = read_table(results / "features" / "features.parquet", kind="features")
+    summary = _json.loads((results / "features" / "summary.json").read_text())
+    cfg = consortium_runs["siteA"]["config"]
+    options = model_options({**cfg, "model": {**cfg["model"], "n_permutations": 0}})
+    full = fit_response_model(features, summary, options=options)
+    alone = fit_final_model(features, summary, options=options)
+    assert alone["features"] == full["features"]
+    assert alone["search"]["learner"] == full["info"]["learner"]
+    assert alone["search"]["params"] == full["info"]["params"]
+    X = features[full["features"]].to_numpy(dtype=float)
+    assert alone["model"].predict(X) == pytest.approx(full["model"].predict(X), abs=1e-12)

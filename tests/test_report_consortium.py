@@ -361,7 +361,7 @@ def test_endpoints_on_different_metrics_skip_what_needs_one(parts, tmp_path):
     assert f"Transportability was not computed: {why}." in text  # its section
     assert f"Leave-one-cohort-out was not run: {why}." in text
     assert f"Pooled estimates were not computed: {why}." in text
-    assert f"leave_one_cohort_out: {why}" in text  # the headline's list of what was not analysed
+    assert f"Leave-one-cohort-out: {why}" in text  # the headline's list of what was not analysed
     assert "Every cohort's endpoint ends on one metric" not in text
 
 

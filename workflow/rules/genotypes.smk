@@ -74,11 +74,6 @@ rule genotypes:
     params:
         io=io_args("genotypes"),
         # with a VCF: merge the shards (their folder; every shard file is an input above)
-        merge=(
-            f"--step merge --input plan={RESULTS}/genotypes/plan.json --input pca={RESULTS}/genotypes/pca.npz "
-            f"--input shards={RESULTS}/genotypes/shards"
-            if HAS_VCF
-            else ""
-        ),
+        merge=genotype_merge_args,
     shell:
         "stratify genotypes {params.merge} {params.io} --log {log}"

@@ -159,7 +159,7 @@ def summarise(results: str | Path, *, min_cell: int = 10, cohort: str | None = N
     dict
         JSON-able: ``format``, ``cohort``, ``min_cell``, ``suppression``, ``counts``,
         ``clustering_features``, ``subtypes`` (claimed, method, profiles, response counts),
-        ``model``, ``variance_ratio``. The subtype stage's ``statement`` is left out: it names
+        ``endpoint`` (kind, instrument, week), ``model``, ``variance_ratio``. The subtype stage's ``statement`` is left out: it names
         every cluster's size, small ones included.
     """
     if min_cell < 1:
@@ -192,9 +192,20 @@ def summarise(results: str | Path, *, min_cell: int = 10, cohort: str | None = N
             "profiles": _profiles(prof, feats, min_cell=min_cell),
             "response": _records(resp[resp["cluster"] != -1]),
         },
+        "endpoint": _endpoint(results),
         "model": _model(results, min_cell=min_cell),
         "variance_ratio": _variance_ratio(results, min_cell=min_cell),
     }
+
+
+def _endpoint(results: Path) -> dict[str, Any] | None:
+    """The endpoint (kind, instrument, week; after conversion) of the clinical stage, so that a
+    consortium can check that bundles share one metric before pooling them; None without it."""
+    path = results / "clinical" / "summary.json"
+    if not path.is_file():
+        return None
+    ep = _read_json(path, "clinical summary").get("endpoint") or {}
+    return {k: ep.get(k) for k in ("kind", "instrument", "week")}
 
 
 def write_bundle(bundle: dict[str, Any], path: str | Path) -> Path:

@@ -8,6 +8,8 @@ config") is::
       cohorts:                        # read from this file's folder
         - consortium_demo/cdemo_a.yaml
         - consortium_demo/cdemo_b.yaml
+      bundles:                        # optional: site bundles (stratify summarise) of
+        - site_c.bundle.json          #   cohorts that share aggregates only
       min_cell: 10                    # default 10
 
 Every cohort config is read and validated exactly as ``snakemake --configfile <it>`` would
@@ -59,6 +61,8 @@ class Consortium:
     source: Path
     min_cell: int
     cohorts: tuple[ConsortiumCohort, ...]
+    #: site bundles of cohorts that share aggregates only: cohort name -> bundle file
+    bundles: tuple[tuple[str, Path], ...] = ()
 
     @property
     def results(self) -> str:
@@ -91,12 +95,43 @@ def _check_schema(raw: Any, *, source: str | Path) -> dict[str, Any]:
         )
     cfg = schema_checked(raw, "consortium", source=source)
     block = cfg[RESERVED]
-    if len(block["cohorts"]) < 2:
+    if len(block["cohorts"]) + len(block["bundles"]) < 2:
         raise ConfigError(
             f"{source}: key consortium.cohorts: one cohort ({block['cohorts'][0]}); a consortium compares "
-            "cohorts, so list at least two cohort configs (one cohort runs on its own: snakemake --configfile it)"
+            "cohorts, so list at least two cohort configs, or add the site bundles of others under "
+            "consortium.bundles (one cohort runs on its own: snakemake --configfile it)"
         )
     return block
+
+
+def _bundles(block: dict[str, Any], *, base: Path, source: str | Path, names: dict) -> tuple[tuple[str, Path], ...]:
+    """The site bundles of ``consortium.bundles``: each must be a readable bundle whose cohort name
+    differs from every cohort's and every other bundle's."""
+    from stratify.consortium.bundle import read_bundle
+    from stratify.errors import InputError
+
+    out = []
+    for i, entry in enumerate(block["bundles"]):
+        p = Path(entry).expanduser()
+        p = (p if p.is_absolute() else base / p).resolve()
+        key = f"consortium.bundles.{i}"
+        if not p.is_file():
+            raise ConfigError(
+                f"{source}: key {key}: site bundle not found: {p} (written at the site by `stratify summarise "
+                f"results/<cohort> --out FILE`; paths are read from the consortium config's folder, {base})"
+            )
+        try:
+            name = read_bundle(p)["cohort"]
+        except InputError as exc:
+            raise ConfigError(f"{source}: key {key}: {exc}") from None
+        if name in names:
+            raise ConfigError(
+                f"{source}: key {key}: the bundle {p} is of cohort {name!r}, which {names[name]} already names; "
+                "each cohort joins once, as a cohort config or as a bundle"
+            )
+        names[name] = f"consortium.bundles.{i}"
+        out.append((name, p))
+    return tuple(out)
 
 
 def _cohort_file(entry: str, *, index: int, base: Path, source: str | Path) -> Path:
@@ -168,7 +203,14 @@ def validate_consortium(
             )
         seen[name] = (i, path)
         cohorts.append(ConsortiumCohort(name=name, source=path, config=cfg))
-    return Consortium(name=block["name"], source=Path(source), min_cell=block["min_cell"], cohorts=tuple(cohorts))
+    names = {n: f"consortium.cohorts.{i}" for n, (i, _) in seen.items()}
+    return Consortium(
+        name=block["name"],
+        source=Path(source),
+        min_cell=block["min_cell"],
+        cohorts=tuple(cohorts),
+        bundles=_bundles(block, base=base, source=source, names=names),
+    )
 
 
 def load_consortium(path: str | Path, *, check_files: bool = True) -> Consortium:

@@ -34,8 +34,8 @@ and the workflow use them):
     every ordered pair of cohorts.
 ``plots/``
     ``transport_matrix.png``, ``forest_response.png``, ``forest_auc.png`` (a figure that says why
-    it was not drawn when its analysis was skipped) and ``forest_variance_ratio.png`` (only when
-    a cohort is a two-arm trial).
+    it was not drawn when its analysis was skipped) and ``forest_variance_ratio.png`` (drawn when
+    a cohort is a two-arm trial; otherwise a figure that says so).
 ``summary.json``
     what ran and what was skipped and why, the headline numbers, and the files.
 
@@ -58,6 +58,7 @@ import pandas as pd
 
 from stratify.consortium.bundle import read_bundle, summarise, write_bundle
 from stratify.consortium.config import RESERVED, Consortium
+from stratify.consortium.external import bundle_cohort_rows, bundle_verdicts
 from stratify.consortium.plots import forest_png, transport_png, vr_forest_png
 from stratify.consortium.pooling import pool_bundles, pool_raw, profile_match
 from stratify.consortium.replication import read_cohort_subtypes, replicate_all, subtype_overview
@@ -159,11 +160,15 @@ def _replication_rows(pairs: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows).reindex(columns=REPLICATION_COLUMNS)
 
 
-def _replication(cohorts: Mapping[str, Path], out: Path) -> dict[str, Any]:
-    """replication.tsv, verdicts.tsv and subtype_overview.tsv; the headline verdicts."""
+def _replication(cohorts: Mapping[str, Path], out: Path, *, external: Mapping[str, Any]) -> dict[str, Any]:
+    """replication.tsv, verdicts.tsv and subtype_overview.tsv; the headline verdicts. Pairs with a
+    bundle-only cohort (``external``) are verdicts "not testable" (stratify.consortium.external)."""
     log.info("replication: carrying each cohort's clustering to every other cohort")
     subs = [read_cohort_subtypes(n, p) for n, p in cohorts.items()]
     pairs, verdicts = replicate_all(subs)
+    if external:
+        extra = bundle_verdicts(cohorts, external)
+        verdicts = pd.concat([verdicts, extra], ignore_index=True) if len(extra) else verdicts
     overview = subtype_overview(verdicts)
     write_tsv(_replication_rows(pairs), out / FILES["replication"])
     write_tsv(verdicts, out / FILES["verdicts"])
@@ -221,13 +226,22 @@ def _pooled_headline(pooled: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _pooling(cohorts: Mapping[str, Path], bundles: list[dict[str, Any]], out: Path, *, min_cell: int) -> dict[str, Any]:
-    """pooled.json (from bundles), pooled_raw.json (from the patients) and the forest plots."""
+def _pooling(
+    cohorts: Mapping[str, Path], bundles: list[dict[str, Any]], out: Path, *, min_cell: int, external: list[dict]
+) -> dict[str, Any]:
+    """pooled.json (from the bundles, the bundle-only cohorts' too), pooled_raw.json (from the
+    patients of the other cohorts) and the forest plots. The two are compared on the cohorts with
+    patients: their bundles pooled alone must equal their patients pooled."""
     log.info("pooling: random-effects (REML) from the bundles and from the patient-level data")
-    pooled, raw = _json_safe(pool_bundles(bundles)), _json_safe(pool_raw(cohorts, min_cell=min_cell))
-    diff = max_abs_difference(pooled, raw)
+    own, raw = _json_safe(pool_bundles(bundles)), _json_safe(pool_raw(cohorts, min_cell=min_cell))
+    diff = max_abs_difference(own, raw)
     log.info("pooling: largest absolute difference bundles vs patient-level data %.3g", diff)
-    dump_json({**pooled, "max_abs_difference_from_raw": diff}, out / FILES["pooled"])
+    pooled = _json_safe(pool_bundles([*bundles, *external])) if external else own
+    note = (
+        f"pooled from the bundles of every cohort ({len(bundles) + len(external)}); max_abs_difference_from_raw "
+        f"compares the {len(bundles)} cohorts with patients, pooled from their bundles and from their patients"
+    )
+    dump_json({**pooled, "max_abs_difference_from_raw": diff, "note": note}, out / FILES["pooled"])
     dump_json(raw, out / FILES["pooled_raw"])
     plots = out / "plots"
     if any(p["k"] for p in pooled["response"].values()):
@@ -248,7 +262,8 @@ def _pooling(cohorts: Mapping[str, Path], bundles: list[dict[str, Any]], out: Pa
     if pooled["variance_ratio"]["k"]:
         vr_forest_png(pooled["variance_ratio"], plots / "forest_variance_ratio.png")
     else:
-        vr_note = "no two-arm cohort with variance ratios to pool: forest_variance_ratio.png not written"
+        vr_note = "no two-arm cohort with variance ratios to pool"
+        not_drawn_png(plots / "forest_variance_ratio.png", vr_note)
     return {"max_abs_difference_from_raw": diff, "headline": _pooled_headline(pooled), "variance_ratio_plot": vr_note}
 
 
@@ -288,6 +303,30 @@ def _loco(
     return {"run": True, "reason": "", "model_options_from": f"the first cohort's config ({first}): its model settings"}
 
 
+def _external(name: str, cohorts: Mapping[str, Any], bundles: Mapping[str, str | Path]) -> dict[str, dict]:
+    """The site bundles of the bundle-only cohorts, read; their names must not be the cohorts'."""
+    if clash := sorted(set(cohorts) & set(bundles)):
+        raise InputError(
+            f"consortium {name}: cohort(s) {', '.join(clash)} given both as a results folder and as a site bundle"
+        )
+    docs = {}
+    for n, path in bundles.items():
+        doc = read_bundle(path)
+        if doc["cohort"] != n:
+            raise InputError(f"{path}: the site bundle is of cohort {doc['cohort']!r}, listed as {n!r}")
+        if not doc.get("endpoint"):
+            log.warning("%s: the site bundle does not say its endpoint; it is pooled unchecked", path)
+        docs[n] = doc
+    return docs
+
+
+def _bundle_only_note(external: Mapping[str, Any], analysis: str) -> dict[str, str]:
+    """The note of an analysis that needs patients, on the bundle-only cohorts it leaves out."""
+    if not external:
+        return {}
+    return {"not_testable": f"{', '.join(external)}: site bundle only; {analysis} needs the cohort's patients"}
+
+
 def _skip_common_endpoint(out: Path, why: str) -> dict[str, dict[str, Any]]:
     """The files of the analyses that need one endpoint, written empty, and why."""
     log.warning("transport, leave-one-cohort-out and pooling skipped: %s", why)
@@ -295,7 +334,7 @@ def _skip_common_endpoint(out: Path, why: str) -> dict[str, dict[str, Any]]:
     write_tsv(pd.DataFrame(columns=[*CELL_COLUMNS, "features"]), out / FILES["loco"])
     for key in ("pooled", "pooled_raw"):
         dump_json({"skipped": True, "reason": why}, out / FILES[key])
-    for key in ("transport_matrix", "forest_response", "forest_auc"):
+    for key in ("transport_matrix", "forest_response", "forest_auc", "forest_variance_ratio"):
         not_drawn_png(out / PLOTS[key], "the cohorts do not share one endpoint (summary.json)")
     return {a: {"run": False, "reason": why} for a in ("transport", "leave_one_cohort_out", "pooling")}
 
@@ -310,6 +349,7 @@ def run_consortium_folders(
     n_boot: int = 1000,
     seed: int = 0,
     config_files: Mapping[str, str | Path] | None = None,
+    bundles: Mapping[str, str | Path] | None = None,
 ) -> dict[str, Any]:
     """The consortium stage on explicit folders (module docstring for what it writes).
 
@@ -330,46 +370,55 @@ def run_consortium_folders(
         The bootstrap of the transport and leave-one-cohort-out intervals.
     config_files : mapping, optional
         cohort name -> its config file, shown in cohorts.tsv and in error messages.
+    bundles : mapping, optional
+        cohort name -> the site bundle of a cohort that shared aggregates only
+        (``consortium.bundles``; :mod:`stratify.consortium.external`): it joins the pooled
+        estimates and the profile comparison and is "not testable" for replication and transport.
 
     Returns
     -------
     dict
         The summary written to ``summary.json``.
     """
-    if len(cohorts) < 2:
-        raise InputError(f"consortium {name}: a consortium compares at least two cohorts, got {len(cohorts)}")
+    external = _external(name, cohorts, bundles or {})
+    if not cohorts or len(cohorts) + len(external) < 2:
+        raise InputError(
+            f"consortium {name}: a consortium compares at least two cohorts, at least one with its results folder; "
+            f"got {len(cohorts)} results folder(s) and {len(external)} site bundle(s)"
+        )
     check_folders(cohorts, config_files=config_files)
     if missing := [n for n in cohorts if n not in configs]:
         raise InputError(f"consortium {name}: no validated config for cohort(s) {', '.join(missing)}")
     folders = {n: Path(p) for n, p in cohorts.items()}
     out = Path(out)
     (out / "plots").mkdir(parents=True, exist_ok=True)
-    stale = out / PLOTS["forest_variance_ratio"]
-    stale.unlink(missing_ok=True)  # written again only when there is a variance ratio to draw
     log.info("consortium %s: %d cohorts (%s) -> %s", name, len(folders), ", ".join(folders), out)
     cohort_rows = cohort_table(folders, config_files=config_files)
+    if external:
+        cohort_rows = pd.concat([cohort_rows, bundle_cohort_rows(external, bundles or {})], ignore_index=True)
     write_tsv(cohort_rows, out / FILES["cohorts"])
     write_tsv(harmonisation_table(folders), out / FILES["harmonisation"])
     endpoints = {
         n: dict(read_json(p / "clinical" / "summary.json", "clinical summary")["endpoint"]) for n, p in folders.items()
     }
+    endpoints |= {n: b["endpoint"] for n, b in external.items() if b.get("endpoint")}
     analyses: dict[str, dict[str, Any]] = {}
     headline: dict[str, Any] = {}
-    headline["replication"] = _replication(folders, out)
-    analyses["replication"] = {"run": True, "reason": ""}
-    bundles = _bundles(folders, out, min_cell=min_cell)
-    analyses["profile_matches"] = {"run": True, "reason": "", "rows": _profile_matches(bundles, out)}
+    headline["replication"] = _replication(folders, out, external=external)
+    analyses["replication"] = {"run": True, "reason": "", **_bundle_only_note(external, "replication")}
+    own = _bundles(folders, out, min_cell=min_cell)
+    analyses["profile_matches"] = {"run": True, "reason": "", "rows": _profile_matches([*own, *external.values()], out)}
     why = common_endpoint(endpoints)
     if why:
         analyses |= _skip_common_endpoint(out, why)
     else:
         headline["transport"] = _transport(folders, out, n_boot=n_boot, seed=seed)
-        analyses["transport"] = {"run": True, "reason": ""}
+        analyses["transport"] = {"run": True, "reason": "", **_bundle_only_note(external, "transport")}
         first = next(iter(folders))
         analyses["leave_one_cohort_out"] = _loco(
             folders, out, config=configs[first], first=first, n_boot=n_boot, seed=seed
         )
-        pool = _pooling(folders, bundles, out, min_cell=min_cell)
+        pool = _pooling(folders, own, out, min_cell=min_cell, external=list(external.values()))
         analyses["pooling"] = {
             "run": True,
             "reason": "",
@@ -381,6 +430,7 @@ def run_consortium_folders(
     summary = {
         "name": name,
         "cohorts": list(folders),
+        "bundle_only_cohorts": {n: str(p) for n, p in (bundles or {}).items()},
         "min_cell": int(min_cell),
         "n_boot": int(n_boot),
         "seed": int(seed),
@@ -422,6 +472,7 @@ def run_consortium(
         n_boot=n_boot,
         seed=seed,
         config_files={c.name: c.source for c in consortium.cohorts},
+        bundles=dict(consortium.bundles),
     )
 
 

@@ -156,7 +156,8 @@ def cohort_table(
 
 def harmonisation_table(cohorts: Mapping[str, str | Path]) -> pd.DataFrame:
     """One row per (cohort, conversion of the endpoint instrument) and one per cohort for the
-    patients whose endpoint is on the instrument itself (from == to), with the linking table
+    patients whose endpoint is on the instrument itself (from == to; left out when every patient's
+    endpoint was converted), with the linking table
     (the clinical stage's ``endpoint_conversion_source``: a resources/harmonisation file or the
     user's link). Counts are of patients with the endpoint."""
     rows = []
@@ -168,8 +169,9 @@ def harmonisation_table(cohorts: Mapping[str, str | Path]) -> pd.DataFrame:
         f = f[f["y"].notna()]
         src = f.get("endpoint_converted_from", pd.Series("", index=f.index)).fillna("").astype(str)
         table = f.get("endpoint_conversion_source", pd.Series("", index=f.index)).fillna("").astype(str)
-        rows.append({"cohort": name, "from_instrument": to, "to_instrument": to, "n_patients": int((src == "").sum())})
-        rows[-1]["table"] = ""
+        native = int((src == "").sum())
+        if native or not (src != "").any():  # the native row, unless every patient was converted
+            rows.append({"cohort": name, "from_instrument": to, "to_instrument": to, "n_patients": native, "table": ""})
         for (inst, tab), g in f[src != ""].groupby([src[src != ""], table[src != ""]]):
             rows.append(
                 {"cohort": name, "from_instrument": inst, "to_instrument": to, "n_patients": len(g), "table": tab}

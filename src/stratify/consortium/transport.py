@@ -14,9 +14,10 @@
   the drop from internal to external is explicit (Steyerberg & Harrell 2016, J Clin Epidemiol
   69:245-247; Chekroud et al. 2016 saw 64.6% within STAR*D and 59.6% in COMED).
 * :func:`leave_one_cohort_out`: for each cohort, the model fitted on the other cohorts' pooled
-  feature tables with the model stage's own fitting code
-  (:func:`stratify.model.fit.fit_response_model`: nested cross-validation, learner choice and
-  final refit), then tested on the left-out cohort as above. The pooled fit uses the features
+  feature tables with the model stage's own final-model procedure
+  (:func:`stratify.model.fit.fit_final_model`: the inner search over hyperparameters and the
+  learner choice on all the pooled patients, then the refit; no nested cross-validation, since
+  the left-out cohort is the test), then tested on the left-out cohort as above. The pooled fit uses the features
   every cohort has (model features of all cohorts alike), so the left-out cohort can be
   scored; sites are kept apart by cohort (``<cohort>/<site>``).
 
@@ -29,7 +30,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ from stratify.errors import InputError
 from stratify.io.tables import read_table
 from stratify.model.calibration import calibration, calibration_ci
 from stratify.model.external import check_features, endpoint_differences
-from stratify.model.fit import ModelOptions, fit_response_model
+from stratify.model.fit import ModelOptions, fit_final_model
 from stratify.model.io import feature_profile, load_model
 from stratify.model.learners import predict
 from stratify.model.metrics import metrics_with_ci
@@ -250,7 +250,7 @@ def leave_one_cohort_out(
     rows = []
     for left in tables:
         train, summary = _pooled_training(tables, left)
-        res = fit_response_model(train, summary, options=replace(options, n_permutations=0))
+        res = fit_final_model(train, summary, options=options)
         meta = {
             "task": options.task,
             "features": res["features"],

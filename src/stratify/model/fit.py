@@ -21,19 +21,20 @@ clinical features; and XGBoost without the genetic features, refitted with the
 configuration chosen for the main model in the same fold, so a reader sees what each data
 domain adds.
 
-Metrics with percentile bootstrap intervals over patients: AUC (within sites under
-leave-one-site-out, :func:`stratify.model.metrics.stratified_auc`), balanced accuracy, Brier score, calibration
-slope and intercept (classification); R², RMSE, MAE, calibration slope
-and intercept (regression). The main model gets a permutation test (the outer
-cross-validation repeated on permuted outcomes with the final model's configuration). The
-final model is tuned and refitted on all patients and saved as XGBoost JSON (no pickle).
+Metrics with percentile bootstrap intervals over patients: AUC (within sites under leave-one-site-out,
+:func:`stratify.model.metrics.stratified_auc`), balanced accuracy, Brier score, calibration slope and
+intercept (classification); R², RMSE, MAE, calibration slope and intercept (regression). The main model
+gets a permutation test (the outer cross-validation repeated on permuted outcomes with the final
+model's configuration). The final model is tuned and refitted on all patients and saved as XGBoost
+JSON (no pickle); :func:`fit_final_model` makes it alone (leave-one-cohort-out).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -129,8 +130,7 @@ def model_options(config: dict[str, Any]) -> ModelOptions:
 
 
 def _no_endpoint_error(summary: dict[str, Any], endpoint: dict[str, Any], n: int) -> InputError:
-    """No patient has the endpoint: say why, from the features stage's reasons per patient
-    (e.g. the endpoint instrument is not in the symptoms table at all)."""
+    """No patient has the endpoint: why, from the features stage's reasons (e.g. no such instrument)."""
     ep = endpoint
     what = ep.get("kind", "?") + (f" on {ep['instrument']}" if ep.get("instrument") and ep.get("kind") != "trd" else "")
     reasons = summary.get("endpoint_missing_reasons") or {}
@@ -407,8 +407,7 @@ def _final_model(
 def _searches_cut_by_budget(
     fold_rows: list[dict[str, Any]], final_s: dict[str, Any], search: dict[str, Any], *, n_searches: int
 ) -> int:
-    """How many hyperparameter searches the time budget cut short (warned about: results then
-    depend on the machine's speed)."""
+    """How many hyperparameter searches the time budget cut short (warned: results then vary by machine)."""
     stopped = sum(r["stopped_by_budget"] for r in fold_rows) + int(final_s["stopped_by_budget"])
     if stopped:
         log.warning(
@@ -470,6 +469,41 @@ def _fit_info(
     }
 
 
+def _candidates(options: ModelOptions) -> list[dict[str, Any]]:
+    n = options.search["n_candidates"]
+    return draw_candidates(options.first_params, n, seed=options.seed) if n else []
+
+
+def _adjustment_columns(feats: list[str], groups: Mapping[str, list[str]]) -> list[int]:
+    """The columns of the genetic adjustment covariates (genotype PCs; docs/model.md)."""
+    cov = covariate_columns(feats) if any(g == "genetic" for g in groups) else []
+    return [i for i in cov if feats[i] in groups.get("genetic", [])]
+
+
+def fit_final_model(features: pd.DataFrame, summary: dict[str, Any], *, options: ModelOptions) -> dict[str, Any]:
+    """The final model alone (the inner search and learner choice on all patients, then the refit,
+    as :func:`fit_response_model` makes it), without the nested cross-validation and permutation
+    test: for a model tested on other patients (leave-one-cohort-out). Returns ``model``,
+    ``features`` (in model order) and ``search`` (the inner search's record)."""
+    feats: list[str] = summary["model_features"]
+    _, y, X, _ = _endpoint_data(features, summary, options)
+    model, final_s = _final_model(
+        X,
+        y,
+        None,
+        None,
+        metrics={},
+        strata=None,
+        options=replace(options, n_permutations=0),
+        candidates=_candidates(options),
+        budget=options.search["time_budget_s"],
+        threads=1,
+        covariates=_adjustment_columns(feats, summary["feature_groups"]),
+        design=linear_design(feats),
+    )
+    return {"model": model, "features": feats, "search": final_s}
+
+
 def fit_response_model(
     features: pd.DataFrame, summary: dict[str, Any], *, options: ModelOptions, threads: int = 1
 ) -> dict[str, Any]:
@@ -487,19 +521,18 @@ def fit_response_model(
     predictions), ``model`` (the fitted final XGBoost model), ``features`` (names, in model
     order), ``folds`` (one record per outer fold) and ``info``.
     """
-    task, seed, sc = options.task, options.seed, options.search
+    task, sc = options.task, options.search
     feats: list[str] = summary["model_features"]
     groups = summary["feature_groups"]
     data, y, X, sites = _endpoint_data(features, summary, options)
     folds, cv_info = _outer_cv(y, sites, options)
-    candidates = draw_candidates(options.first_params, sc["n_candidates"], seed=seed) if sc["n_candidates"] else []
+    candidates = _candidates(options)
     budget = sc["time_budget_s"] / (len(folds) + 1)
     clin = [f for f in groups.get("clinical", []) if f in feats]
     nongen = [f for f in feats if f not in groups.get("genetic", [])]
     with_nongen = bool(groups.get("genetic")) and bool(nongen) and len(nongen) < len(feats)
     lin_name = "logistic_clinical" if task == CLASSIFICATION else "ridge_clinical"
-    cov = covariate_columns(feats) if any(g == "genetic" for g in groups) else []
-    cov = [i for i in cov if feats[i] in groups.get("genetic", [])]
+    cov = _adjustment_columns(feats, groups)
     design = linear_design(feats)
     oof, fold_rows = _out_of_fold_predictions(
         data,

@@ -26,6 +26,7 @@ import pandas as pd
 
 from stratify import __version__
 from stratify.report.consortium_parts import (
+    ANALYSIS_WORDS,
     NA,
     check,
     figure,
@@ -374,6 +375,8 @@ def headline_context(parts: Mapping[str, Any], pooled: Mapping[str, Any]) -> dic
         "transport": _transport_lines(frame(parts, "transport"), skip_reason(summary, "transport")),
         "pooled": pooled["headline"],
         "skipped": sorted(skipped(summary).items()),
+        "words": ANALYSIS_WORDS,
+        "bundle_only": sorted(summary.get("bundle_only_cohorts") or {}),
     }
 
 

@@ -155,6 +155,17 @@ def figure(plots: Mapping[str, Any], name: str, alt: str) -> Figure:
     return img(Path(p), alt) if p else Figure(name + ".png", alt, None)
 
 
+#: the stage's analysis names in plain words (the report's "Not analysed" list)
+ANALYSIS_WORDS = {
+    "transport": "Transport matrix",
+    "leave_one_cohort_out": "Leave-one-cohort-out",
+    "pooling": "Pooled estimates",
+    "replication": "Subtype replication",
+    "profile_matches": "Profile comparison",
+    "forest_variance_ratio": "Variance-ratio forest plot",
+}
+
+
 def skipped(summary: Mapping[str, Any]) -> dict[str, str]:
     """Analyses the stage skipped, name -> reason, from summary.json: ``analyses`` as
     ``{name: {"run": bool, "reason": str}}`` and/or ``skipped`` as ``{name: reason}`` or a list

@@ -22,7 +22,7 @@ __all__ = ["max_difference", "pooled_context"]
 
 Z975 = 1.959963984540054
 #: keys of a pooled document that are not estimates (where it came from; the stage's comparison)
-NOT_ESTIMATES = frozenset({"source", "max_abs_difference_from_raw"})
+NOT_ESTIMATES = frozenset({"source", "max_abs_difference_from_raw", "note"})
 #: the columns of the pooled tables and profile matches as the report names them
 SHOWN = {
     "n_with_endpoint": "patients with the endpoint",
@@ -113,10 +113,19 @@ def max_difference(a: Any, b: Any, path: str = "") -> float | None:
     return None if any(x is None for x in parts) else max(parts, default=0.0)
 
 
-def _agreement(pooled: Mapping[str, Any], raw: Mapping[str, Any] | None) -> str:
+def _agreement(pooled: Mapping[str, Any], raw: Mapping[str, Any] | None, bundle_only: list[str]) -> str:
     """Whether the pool from the bundles is the pool from the patient-level data."""
     if not raw or raw.get("skipped"):
         return "The pool from patient-level data (pooled_raw.json) was not given, so the two were not compared."
+    stage = pooled.get("max_abs_difference_from_raw")
+    if bundle_only and isinstance(stage, int | float) and math.isfinite(stage):
+        # cohorts known from bundles alone are in the pool, not in pooled_raw: the stage compared
+        # the cohorts with patients, pooled from their bundles and from their patients
+        return (
+            f"{', '.join(bundle_only)} joined with site bundles only. For the other cohorts, the pool from their "
+            f"bundles and the pool from their patient-level data differ by at most {stage:.1e}: the bundles lose "
+            "nothing that the pooling uses."
+        )
     d = max_difference(pooled, raw)
     if d is None or not math.isfinite(d):
         return (
@@ -186,6 +195,8 @@ def pooled_context(parts: Mapping[str, Any], profile_matches: pd.DataFrame) -> d
         "forest_response": figure(plots, "forest_response", "response rate per subtype: cohorts and pooled"),
         "forest_auc": figure(plots, "forest_auc", "AUC of the response model: cohorts and pooled"),
         "forest_vr": figure(plots, "forest_variance_ratio", "variance ratio: sites and pooled"),
-        "agreement": _agreement(pooled, parts["pooled_raw"]),
+        "agreement": _agreement(
+            pooled, parts["pooled_raw"], sorted((parts["summary"] or {}).get("bundle_only_cohorts") or {})
+        ),
         "profiles": shown(_profiles(profile_matches)) if not profile_matches.empty else None,
     }
