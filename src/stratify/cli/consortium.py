@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import time
 from pathlib import Path
 
 log = logging.getLogger("stratify")
@@ -46,10 +47,12 @@ def add_parser(sub) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from stratify.cli.common import peak_rss_mib
     from stratify.consortium.config import load_consortium
     from stratify.consortium.stage import run_consortium, write_report
     from stratify.errors import ConfigError
 
+    t0 = time.monotonic()
     path = Path(args.config)
     if not path.is_file():
         raise ConfigError(f"{path}: consortium config not found")
@@ -58,6 +61,9 @@ def _run(args: argparse.Namespace) -> int:
     summary = run_consortium(consortium, results_root=args.results, out=out, n_boot=args.n_boot, seed=args.seed)
     report = write_report(out)
     skipped = "; ".join(f"{a}: {why}" for a, why in summary["skipped"].items())
+    log.info(
+        "stage consortium done in %.1fs (peak RSS %.0f MiB); outputs in %s", time.monotonic() - t0, peak_rss_mib(), out
+    )
     print(f"stratify: consortium {consortium.name} written to {out}" + (f"; report {report}" if report else ""))
     if skipped:
         print(f"stratify: skipped: {skipped}")
