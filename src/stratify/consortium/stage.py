@@ -131,8 +131,10 @@ def max_abs_difference(a: Any, b: Any) -> float:
     """The largest absolute difference between the numbers of two nested documents of the same
     shape (pooled from bundles and from raw data); inf when their shapes differ.
 
-    >>> max_abs_difference({"x": [1.0, 2.0], "s": "a"}, {"x": [1.0, 2.5], "s": "b"})
+    >>> max_abs_difference({"x": [1.0, 2.0], "s": "a"}, {"x": [1.0, 2.5], "s": "a"})
     0.5
+    >>> max_abs_difference({"x": [1.0], "s": "a"}, {"x": [1.0], "s": "b"})  # a label differs
+    inf
     """
     if isinstance(a, dict) and isinstance(b, dict):
         if set(a) != set(b):
