@@ -85,3 +85,16 @@ def test_the_final_model_alone_is_the_model_stages_final_model(consortium_runs):
     assert alone["search"]["params"] == full["info"]["params"]
     X = features[full["features"]].to_numpy(dtype=float)
     assert alone["model"].predict(X) == pytest.approx(full["model"].predict(X), abs=1e-12)
+
+
+def test_a_model_that_does_not_beat_chance_at_home_is_flagged_abroad(paths):
+    """The null cohort's model is fitted to noise: every external cell it makes says so, whatever
+    its interval, and the planted cohorts' models are not flagged."""
+    m = transport_matrix(paths, n_boot=50, seed=1).set_index(["train", "test"])
+    for b in ("siteA", "siteB"):
+        cell = m.loc[("siteC", b)]
+        assert cell["train_beats_chance"] is False or cell["train_beats_chance"] == False  # noqa: E712
+        assert "does not beat chance in its own cohort" in cell["note"]
+    for a in ("siteA", "siteB"):
+        assert bool(m.loc[(a, "siteC"), "train_beats_chance"]) and m.loc[(a, "siteC"), "note"] == ""
+    assert m.loc[("siteC", "siteC"), "note"] == ""  # the diagonal is the cohort itself: no note

@@ -280,6 +280,9 @@ def _transport_headline(cells: pd.DataFrame) -> dict[str, Any]:
         "external_auc_min": float(ext["auc"].min()),
         "external_auc_max": float(ext["auc"].max()),
         "cells_including_0_5": [f"{a} -> {b}" for a, b in zip(chance["train"], chance["test"], strict=True)],
+        "models_not_beating_chance_in_own_cohort": sorted(
+            set(ext.loc[ext["train_beats_chance"].map(lambda v: v is False or v == "False"), "train"])
+        ),
     }
 
 

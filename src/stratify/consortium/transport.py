@@ -68,7 +68,12 @@ CELL_COLUMNS = [
     "features_unavailable",
     "features_shifted",
     "endpoint_differences",
+    "train_permutation_p",
+    "train_beats_chance",
+    "note",
 ]
+#: the training cohort's permutation test must reach this for its model to count as beating chance
+ALPHA = 0.05
 
 
 def _features(name: str, results: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -111,6 +116,8 @@ def score_cohort(
         {f: (pd.to_numeric(have[f], errors="coerce") if f in have.columns else np.nan) for f in meta["features"]}
     ).astype(float)
     p = predict(model, X.to_numpy())
+    if np.ptp(p) == 0:
+        out["note"] = "constant model: every patient gets the same prediction, so the AUC is 0.5 by construction"
     met = metrics_with_ci(y.astype(int), p, n_boot=n_boot, seed=seed)
     cal = {**calibration(y, p), **calibration_ci(y, p, n_boot=n_boot, seed=seed + 2)}
     return {
@@ -130,13 +137,42 @@ def score_cohort(
     }
 
 
-def _internal(name: str, results: Path) -> dict[str, Any]:
-    """The diagonal: the cohort's own cross-validated metrics (model/metrics.json)."""
+def own_chance(name: str, results: Path) -> dict[str, Any]:
+    """Whether the cohort's own model beat chance in its own cohort: the model stage's permutation
+    test of the selected model (p <= :data:`ALPHA`) or, without one, its cross-validated AUC
+    interval above 0.5. A model that did not is fitted to noise: its external AUC differs from 0.5
+    only by chance (the interval of an external cell holds the model fixed, so it does not cover
+    the fitting noise; docs/validation.md, "Consortium"), and the cell's ``note`` says so."""
+    sel = (_metrics(name, results).get("metrics") or {}).get("selected") or {}
+    perm = (sel.get("permutation_test") or {}).get("p_value")
+    if perm is not None:
+        beats = perm <= ALPHA
+        why = f"its permutation test in {name} gives p = {perm:.3g}"
+    elif sel.get("auc_ci"):
+        beats = sel["auc_ci"][0] > 0.5
+        why = f"its cross-validated AUC interval in {name} is {sel['auc_ci'][0]:.3f}-{sel['auc_ci'][1]:.3f}"
+    else:
+        return {"train_permutation_p": None, "train_beats_chance": None}
+    out: dict[str, Any] = {"train_permutation_p": perm, "train_beats_chance": bool(beats)}
+    if not beats:
+        out["note"] = (
+            f"the model does not beat chance in its own cohort ({why}): an external AUC away from 0.5 is the "
+            "direction a model fitted to noise happens to take, not a finding that transports"
+        )
+    return out
+
+
+def _metrics(name: str, results: Path) -> dict[str, Any]:
     path = results / "model" / "metrics.json"
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:
         raise InputError(f"{path}: cannot read cohort {name}'s model metrics ({e})") from None
+
+
+def _internal(name: str, results: Path) -> dict[str, Any]:
+    """The diagonal: the cohort's own cross-validated metrics (model/metrics.json)."""
+    doc = _metrics(name, results)
     sel = (doc.get("metrics") or {}).get("selected")
     if doc.get("task") != "classification" or not isinstance(sel, dict):
         return {"run": False, "reason": "no cross-validated AUC (not a binary endpoint)"}
@@ -167,6 +203,9 @@ def transport_matrix(
 
     Returns one row per (train, test) pair, columns :data:`CELL_COLUMNS`; ``kind`` is
     "external" off the diagonal and "within-cohort (cross-validated)" on it;
+    ``train_permutation_p`` and ``train_beats_chance`` say whether the training cohort's model
+    beat chance in that cohort (:func:`own_chance`), and ``note`` says when it did not (or when
+    the model predicts one constant);
     ``endpoint_differences`` says where the test cohort's endpoint differs from the model's
     (an instrument other than the model's puts ``baseline_severity`` on another scale: convert
     it with the cohort's ``clinical.harmonise``, resources/harmonisation, before comparing).
@@ -176,6 +215,7 @@ def transport_matrix(
     rows = []
     for a, pa in paths.items():
         model, meta = load_model(pa / "model")
+        chance = own_chance(a, pa)
         for b in paths:
             if a == b:
                 cell = {"kind": "within-cohort (cross-validated)", **_internal(a, pa)}
@@ -193,7 +233,8 @@ def transport_matrix(
                     ),
                     "endpoint_differences": "; ".join(endpoint_differences(meta["endpoint"], tables[b][1]["endpoint"])),
                 }
-            rows.append({"train": a, "test": b, **cell})
+            note = "; ".join(x for x in (cell.get("note"), chance.get("note") if a != b else None) if x)
+            rows.append({"train": a, "test": b, **cell, **chance, "note": note})
     return pd.DataFrame(rows).reindex(columns=CELL_COLUMNS)
 
 

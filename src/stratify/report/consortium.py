@@ -221,6 +221,7 @@ def _cell_details(t: pd.DataFrame) -> pd.DataFrame:
                 "features not available": get(r, "features_unavailable"),
                 "features shifted": get(r, "features_shifted"),
                 "endpoint differences": get(r, "endpoint_differences"),
+                "note": get(r, "note"),
             }
             for r in t.to_dict("records")
         ]
@@ -361,6 +362,14 @@ def _transport_lines(t: pd.DataFrame, skipped_why: str | None) -> list[str]:
         )
         + ".",
     ]
+    if "train_beats_chance" in ok.columns:
+        noise = ok[ok["train_beats_chance"].map(lambda v: not missing(v) and not yes(v))]
+        if len(noise):
+            lines.append(
+                f"{len(noise)} of these cells come from models that do not beat chance in their own cohort "
+                f"({', '.join(sorted(set(noise['train'])))}): their external AUCs differ from 0.5 only by chance, "
+                "whatever their intervals say (the interval holds the fitted model fixed)."
+            )
     if len(ok) < len(ext):
         lines.append(f"{len(ext) - len(ok)} external cell(s) were not scored; the transport section says why.")
     return lines
