@@ -121,6 +121,17 @@ def _names(subtype: Mapping[str, Any]) -> list[str]:
     return [s for s in (subtype.get("names") or {}).values() if s not in NOT_NAMES]
 
 
+def _shown_path(path: str | Path) -> str:
+    """A config file as the table shows it: relative to the working folder when inside it."""
+    if not path:
+        return ""
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(p)
+
+
 def cohort_table(
     cohorts: Mapping[str, str | Path], *, config_files: Mapping[str, str | Path] | None = None
 ) -> pd.DataFrame:
@@ -136,7 +147,7 @@ def cohort_table(
         rows.append(
             {
                 "cohort": name,
-                "config": str((config_files or {}).get(name, "")),
+                "config": _shown_path((config_files or {}).get(name, "")),
                 "n_patients": int(len(f["features"])),
                 "n_with_endpoint": int(f["features"]["y"].notna().sum()),
                 "sites": ";".join(sorted(f["features"]["site"].dropna().astype(str).unique())),

@@ -366,7 +366,7 @@ def _transport_lines(t: pd.DataFrame, skipped_why: str | None) -> list[str]:
         noise = ok[ok["train_beats_chance"].map(lambda v: not missing(v) and not yes(v))]
         if len(noise):
             lines.append(
-                f"{len(noise)} of these cells come from models that do not beat chance in their own cohort "
+                f"{len(noise)} of the {len(ok)} external cells come from a model that does not beat chance in its own cohort "
                 f"({', '.join(sorted(set(noise['train'])))}): their external AUCs differ from 0.5 only by chance, "
                 "whatever their intervals say (the interval holds the fitted model fixed)."
             )
