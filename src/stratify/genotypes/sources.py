@@ -1,0 +1,413 @@
+"""Genotype sources: PLINK 2 (.pgen/.pvar/.psam) and BGEN files behind one interface.
+
+A source gives its ``samples()``, its ``variants()`` (a DataFrame with ``chrom``, ``pos``,
+``id``, ``ref``, ``alt`` and ``biallelic``, one row per variant in file order, index = variant
+index) and ``read(variant_idx, sample_idx, dosage=...)``: a float32 array (variants x samples)
+of ALT allele counts, NaN where missing. ``dosage=True`` gives the imputed dosage where the
+file stores one, else the hard call; ``dosage=False`` gives the hard call. Memory is the block
+the caller asks for, never the whole file.
+
+* :class:`PgenSource` reads with pgenlib (plink-ng/2.0/Python/pgenlib.pyx, the reader
+  plink2's author maintains): ``PgenReader.read_list`` for hard calls (0/1/2, -9 missing) and
+  ``read_dosages_list`` for dosages (ALT1 dosage in 1/16384 units, -9 missing). The .pvar and
+  .psam are parsed as specified in plink2's file format documentation
+  (https://www.cog-genomics.org/plink/2.0/formats#pvar, #psam): ``##`` header lines, a
+  ``#CHROM``/``#FID``/``#IID`` header line, or the header-less .bim/.fam column orders.
+  A multi-allelic variant (ALT with commas) is flagged ``biallelic=False``.
+* :class:`BgenSource` reads with cbgen (the BGEN reader of limix's authors) a BGEN v1.2/v1.3
+  file (https://www.well.ox.ac.uk/~gav/bgen_format/spec/latest.html). Which allele is ALT:
+  the **second** allele of each variant, with the first as REF; this is plink2's
+  ``--bgen <file> ref-first`` ("the first allele for each variant is REF") and what
+  ``plink2 --export bgen-1.2 ref-first`` writes. (plink2's own default, ``ref-unknown``,
+  provisionally treats the *last* allele as REF; plink2's --export bgen writes REF second
+  unless 'ref-first' is given, so files from plink2 need 'ref-first' at export to follow this
+  rule.) The dosage is the expected count of the second allele: P(het) + 2 P(hom second) for
+  unphased diploid calls (BGEN orders the three probabilities hom-first, het, hom-second),
+  the sum of the haplotypes' second-allele probabilities for phased ones. A BGEN file always
+  stores probabilities, so ``has_dosage`` is True; the hard call is the dosage rounded to the
+  nearest integer when it is within 0.1 of it (plink2's --hard-call-threshold 0.1 default),
+  else missing. Missing probabilities are NaN.
+"""
+
+from __future__ import annotations
+
+import gzip
+import tempfile
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from stratify.errors import GenotypeError
+
+VARIANT_COLUMNS = ["chrom", "pos", "id", "ref", "alt", "biallelic"]
+HARD_CALL_THRESHOLD = 0.1  # plink2 --hard-call-threshold default
+
+
+class GenotypeSource(ABC):
+    """One genotype file: samples, variants, and blocks of ALT allele counts."""
+
+    path: Path
+    has_dosage: bool
+    _samples: list[str]  # set by each source's __init__
+    _variants: pd.DataFrame
+
+    @abstractmethod
+    def samples(self) -> list[str]:
+        """Sample IDs in file order."""
+
+    @abstractmethod
+    def variants(self) -> pd.DataFrame:
+        """chrom, pos, id, ref, alt, biallelic; one row per variant in file order."""
+
+    @abstractmethod
+    def read(self, variant_idx: np.ndarray, sample_idx: np.ndarray | None = None, *, dosage: bool) -> np.ndarray:
+        """ALT allele counts, float32 (variants x samples), NaN where missing."""
+
+    @property
+    def n_variants(self) -> int:
+        return len(self._variants)
+
+    @property
+    def n_samples(self) -> int:
+        return len(self._samples)
+
+    def close(self) -> None:  # noqa: B027  (a source without open handles has nothing to close)
+        """Release file handles."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _indices(self, variant_idx, sample_idx) -> tuple[np.ndarray, np.ndarray | None]:
+        """The indices as int64 arrays, checked against the file's counts."""
+        v = np.asarray(variant_idx, dtype=np.int64).ravel()
+        nv, ns = self.n_variants, self.n_samples
+        if v.size and (v.min() < 0 or v.max() >= nv):
+            raise GenotypeError(f"{self.path}: variant index out of range (the file has {nv} variants)")
+        if sample_idx is None:
+            return v, None
+        s = np.asarray(sample_idx, dtype=np.int64).ravel()
+        if s.size and (s.min() < 0 or s.max() >= ns):
+            raise GenotypeError(f"{self.path}: sample index out of range (the file has {ns} samples)")
+        return v, s
+
+
+def _header_lines(path: Path) -> tuple[int, str | None]:
+    """(number of leading '##' lines, the line after them or None), reading only the head."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    n = 0
+    try:
+        with opener(path, "rt") as f:
+            for line in f:
+                if not line.startswith("##"):
+                    return n, line.rstrip("\r\n")
+                n += 1
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise GenotypeError(f"{path}: cannot be read ({exc})") from None
+    return n, None
+
+
+def read_psam(path: str | Path) -> list[str]:
+    """Sample IDs (IID) of a .psam (``#FID``/``#IID`` header) or header-less .fam-style file.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.psam"
+    >>> _ = p.write_text("#FID\\tIID\\tSEX\\nf1\\ts1\\t1\\nf2\\ts2\\t2\\n")
+    >>> read_psam(p)
+    ['s1', 's2']
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise GenotypeError(f"{path}: sample file not found; a PLINK 2 fileset needs <prefix>.psam next to .pgen")
+    skip, first = _header_lines(path)
+    if first is None:
+        raise GenotypeError(f"{path}: no samples; expected a #FID or #IID header line and one line per sample")
+    if first.startswith("#"):
+        cols = first[1:].split("\t") if "\t" in first else first[1:].split()
+        if cols[0] not in ("FID", "IID") or "IID" not in cols:
+            raise GenotypeError(
+                f"{path}, line {skip + 1}: header {first[:40]!r}; expected #FID or #IID as the first "
+                "column and an IID column (PLINK 2 .psam)"
+            )
+        table = pd.read_csv(path, sep=r"\s+", skiprows=skip + 1, header=None, dtype=str, comment=None)
+        if len(table) and table.shape[1] < len(cols):
+            raise GenotypeError(f"{path}: {table.shape[1]} columns, the header names {len(cols)} ({first[:40]!r})")
+        return table.iloc[:, cols.index("IID")].tolist() if len(table) else []
+    table = pd.read_csv(path, sep=r"\s+", skiprows=skip, header=None, dtype=str)
+    if table.shape[1] < 2:
+        raise GenotypeError(f"{path}: one column; a header-less .psam is .fam-style (FID IID ...)")
+    return table.iloc[:, 1].tolist()
+
+
+def read_pvar(path: str | Path) -> pd.DataFrame:
+    """Variants of a .pvar (``#CHROM POS ID REF ALT`` header) or header-less .bim-style file.
+
+    A .bim lists CHROM ID CM POS ALT REF (plink2's formats page). ALT may list several
+    alleles separated by commas: such a variant is ``biallelic=False`` and ``n_alleles`` counts
+    them all (pgenlib needs the counts to read a multi-allelic file).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise GenotypeError(f"{path}: variant file not found; a PLINK 2 fileset needs <prefix>.pvar next to .pgen")
+    skip, first = _header_lines(path)
+    if first is None:
+        return pd.DataFrame({c: [] for c in [*VARIANT_COLUMNS, "n_alleles"]})
+    if first.startswith("#CHROM"):
+        cols = first[1:].split("\t") if "\t" in first else first[1:].split()
+        missing = [c for c in ("CHROM", "POS", "ID", "REF", "ALT") if c not in cols]
+        if missing:
+            raise GenotypeError(
+                f"{path}, line {skip + 1}: header lacks {', '.join(missing)}; expected #CHROM POS ID REF ALT"
+            )
+        use = {c: cols.index(c) for c in ("CHROM", "POS", "ID", "REF", "ALT")}
+        skip += 1
+    elif first.startswith("#"):
+        raise GenotypeError(f"{path}, line {skip + 1}: header {first[:40]!r}; expected #CHROM POS ID REF ALT")
+    else:
+        use = {"CHROM": 0, "ID": 1, "POS": 3, "ALT": 4, "REF": 5}
+    try:
+        t = pd.read_csv(
+            path, sep=r"\s+", skiprows=skip, header=None, usecols=sorted(use.values()), dtype=str, keep_default_na=False
+        )
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise GenotypeError(f"{path}: cannot be read as a .pvar ({exc})") from None
+    pos = pd.to_numeric(t[use["POS"]], errors="coerce")
+    if pos.isna().any():
+        i = int(np.flatnonzero(pos.isna().to_numpy())[0])
+        raise GenotypeError(f"{path}: variant {i + 1}, column POS: {t[use['POS']].iloc[i]!r} is not an integer")
+    alt = t[use["ALT"]]
+    return pd.DataFrame(
+        {
+            "chrom": t[use["CHROM"]].to_numpy(),
+            "pos": pos.astype(np.int64).to_numpy(),
+            "id": t[use["ID"]].to_numpy(),
+            "ref": t[use["REF"]].to_numpy(),
+            "alt": alt.to_numpy(),
+            "biallelic": (~alt.str.contains(",", regex=False) & alt.ne(".")).to_numpy(),
+            "n_alleles": (alt.str.count(",") + 2).to_numpy(),
+        }
+    )
+
+
+def _pgen_may_have_dosage(path: Path) -> bool:
+    """Whether a .pgen's header allows dosages (pgen_spec.pdf in plink-ng/2.0/pgen_spec).
+
+    Byte 2 is the storage mode: 0x03/0x04 fixed-width with dosages; 0x10/0x11 variable-width,
+    where the low nibble of byte 11 (the header control byte) is 4-7 when variant record
+    types are 8-bit, which plink2 writes only when some variant has phase or dosage data.
+    """
+    with open(path, "rb") as f:
+        head = f.read(12)
+    if len(head) < 3 or head[:2] != b"\x6c\x1b":
+        raise GenotypeError(f"{path}: not a PLINK 2 .pgen (the file does not start with the .pgen magic bytes)")
+    mode = head[2]
+    if mode in (0x03, 0x04):
+        return True
+    return mode in (0x10, 0x11) and len(head) == 12 and 4 <= (head[11] & 0x0F) <= 7
+
+
+class PgenSource(GenotypeSource):
+    """A PLINK 2 fileset <prefix>.pgen/.pvar/.psam, read with pgenlib.
+
+    ``has_dosage`` is True when the .pgen's header allows dosages (8-bit record types, which
+    plink2 also writes for hard-call phase alone: then it is True without dosages, and
+    ``read(dosage=True)`` returns the hard calls, so a score is the same either way).
+    """
+
+    def __init__(self, prefix: str | Path):
+        import pgenlib
+
+        prefix = Path(prefix)
+        if prefix.suffix in (".pgen", ".pvar", ".psam"):
+            prefix = prefix.with_suffix("")
+        self.path = prefix.with_name(prefix.name + ".pgen")
+        if not self.path.is_file():
+            raise GenotypeError(f"{self.path}: genotype file not found; expected <prefix>.pgen, .pvar and .psam")
+        self._samples = read_psam(prefix.with_name(prefix.name + ".psam"))
+        self._variants = read_pvar(prefix.with_name(prefix.name + ".pvar"))
+        maybe_dosage = _pgen_may_have_dosage(self.path)
+        offsets = None
+        if not self._variants["biallelic"].all():
+            offsets = np.concatenate([[0], np.cumsum(self._variants["n_alleles"].to_numpy())]).astype(np.uintp)
+        try:
+            self._reader = pgenlib.PgenReader(bytes(self.path), allele_idx_offsets=offsets)
+        except RuntimeError as exc:
+            raise GenotypeError(f"{self.path}: cannot be read as a .pgen ({exc})") from None
+        for what, n_file, n_meta, meta in (
+            ("samples", self._reader.get_raw_sample_ct(), len(self._samples), ".psam"),
+            ("variants", self._reader.get_variant_ct(), len(self._variants), ".pvar"),
+        ):
+            if n_file != n_meta:
+                self._reader.close()
+                raise GenotypeError(
+                    f"{self.path}: {n_file} {what} in the .pgen but {n_meta} in the {meta}; "
+                    "the three files must come from the same plink2 run"
+                )
+        self.has_dosage = maybe_dosage
+        self._subset: tuple | None = None
+
+    def samples(self) -> list[str]:
+        return list(self._samples)
+
+    def variants(self) -> pd.DataFrame:
+        return self._variants[VARIANT_COLUMNS]
+
+    def _set_subset(self, s: np.ndarray | None) -> tuple[np.ndarray | None, int]:
+        """Select the samples (pgenlib wants them sorted and unique); the order to put them back in."""
+        if s is None:
+            if self._subset is not None:
+                self._reader.change_sample_subset(None)
+                self._subset = None
+            return None, len(self._samples)
+        uniq, back = np.unique(s, return_inverse=True)
+        key = tuple(uniq.tolist())
+        if key != self._subset:
+            self._reader.change_sample_subset(uniq.astype(np.uint32))
+            self._subset = key
+        return (None if uniq.size == s.size and (back == np.arange(s.size)).all() else back), uniq.size
+
+    def read(self, variant_idx, sample_idx=None, *, dosage: bool) -> np.ndarray:
+        v, s = self._indices(variant_idx, sample_idx)
+        if s is not None and s.size == 0:
+            return np.empty((v.size, 0), dtype=np.float32)
+        back, n = self._set_subset(s)
+        vi = v.astype(np.uint32)
+        # a run of consecutive variants is read as a range (one sequential pass in pgenlib)
+        run = v.size > 1 and v[-1] - v[0] == v.size - 1 and bool((np.diff(v) == 1).all())
+        if dosage:
+            out = np.empty((v.size, n), dtype=np.float32)
+            if run:
+                self._reader.read_dosages_range(int(v[0]), int(v[-1]) + 1, out)
+            elif v.size:
+                self._reader.read_dosages_list(vi, out)
+        else:
+            calls = np.empty((v.size, n), dtype=np.int8)
+            if run:
+                self._reader.read_range(int(v[0]), int(v[-1]) + 1, calls)
+            elif v.size:
+                self._reader.read_list(vi, calls)
+            out = calls.astype(np.float32)
+        out[out < 0] = np.nan  # pgenlib writes -9 for a missing call or dosage
+        return out if back is None else out[:, back]
+
+    def close(self) -> None:
+        self._reader.close()
+
+
+def read_sample_file(path: str | Path) -> list[str]:
+    """IDs (ID_1 column) of an Oxford .sample file: a header line, a types line, one line per sample."""
+    path = Path(path)
+    if not path.is_file():
+        raise GenotypeError(f"{path}: sample file not found")
+    lines = [ln.split() for ln in path.read_text().splitlines() if ln.strip()]
+    if len(lines) < 2 or not lines[0] or lines[0][0] not in ("ID_1", "ID"):
+        raise GenotypeError(f"{path}: expected an Oxford .sample file (header line starting ID_1, then a types line)")
+    return [r[1] if lines[0][0] == "ID_1" and len(r) > 1 and lines[0][1] == "ID_2" else r[0] for r in lines[2:]]
+
+
+def _bgen_variants(bgen, path: Path) -> tuple[pd.DataFrame, np.ndarray]:
+    """The variant table and the file offsets of a BGEN file, from a metafile built in a temp folder."""
+    import cbgen
+
+    parts = []
+    with tempfile.TemporaryDirectory() as tmp:
+        meta = Path(tmp) / "index.metafile"
+        try:
+            bgen.create_metafile(meta)
+            with cbgen.bgen_metafile(meta) as mf:
+                parts = [mf.read_partition(i).variants for i in range(mf.npartitions)]
+        except RuntimeError as exc:
+            raise GenotypeError(f"{path}: cannot index the BGEN file ({exc})") from None
+    if not parts:
+        return pd.DataFrame({c: [] for c in VARIANT_COLUMNS}), np.empty(0, dtype=np.uint64)
+
+    def text(name: str) -> np.ndarray:
+        return np.char.decode(np.concatenate([getattr(p, name) for p in parts]).astype(bytes), "utf-8")
+
+    alleles = pd.Series(text("allele_ids")).str.split(",")
+    nall = np.concatenate([p.nalleles for p in parts]).astype(int)
+    rsid, vid = text("rsid"), text("id")
+    v = pd.DataFrame(
+        {
+            "chrom": text("chromosome"),
+            "pos": np.concatenate([p.position for p in parts]).astype(np.int64),
+            "id": np.where(rsid != "", rsid, vid),
+            "ref": alleles.str[0].to_numpy(),
+            "alt": alleles.str[1:].str.join(",").to_numpy(),
+            "biallelic": nall == 2,
+        }
+    )
+    return v, np.concatenate([p.offset for p in parts]).astype(np.uint64)
+
+
+def _alt_dosage(prob: np.ndarray, phased: bool, ploidy: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """Expected count of the second allele from BGEN probabilities of a biallelic variant."""
+    if phased:  # columns: haplotype 1 (allele 1, allele 2), haplotype 2 (allele 1, allele 2)
+        d = prob[:, 1] + np.where(ploidy >= 2, prob[:, 3] if prob.shape[1] > 3 else 0.0, 0.0)
+    else:  # diploid: hom first, het, hom second; haploid: first, second
+        d = np.where(ploidy >= 2, prob[:, 1] + 2 * prob[:, 2], prob[:, 1]) if prob.shape[1] > 2 else prob[:, 1]
+    d = np.asarray(d, dtype=np.float64)
+    d[missing | np.isnan(d)] = np.nan
+    return d
+
+
+class BgenSource(GenotypeSource):
+    """A BGEN v1.2/v1.3 file read with cbgen; ALT = the second allele (plink2 ``--bgen ref-first``).
+
+    Samples come from the file, or from ``sample_file`` (an Oxford .sample) when given or when
+    the file stores none.
+    """
+
+    has_dosage = True
+
+    def __init__(self, path: str | Path, sample_file: str | Path | None = None):
+        import cbgen
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise GenotypeError(f"{self.path}: BGEN file not found")
+        try:
+            self._bgen = cbgen.bgen_file(self.path)
+        except RuntimeError as exc:
+            raise GenotypeError(f"{self.path}: cannot be read as a BGEN file ({exc})") from None
+        n = self._bgen.nsamples
+        if sample_file is not None:
+            self._samples = read_sample_file(sample_file)
+            if len(self._samples) != n:
+                self._bgen.close()
+                raise GenotypeError(f"{sample_file}: {len(self._samples)} samples but {self.path} has {n}")
+        elif self._bgen.contain_samples:
+            self._samples = [str(s) for s in np.char.decode(np.asarray(self._bgen.read_samples()).astype(bytes))]
+        else:
+            self._bgen.close()
+            raise GenotypeError(f"{self.path}: the BGEN file stores no sample IDs; give its .sample file")
+        self._variants, self._offsets = _bgen_variants(self._bgen, self.path)
+
+    def samples(self) -> list[str]:
+        return list(self._samples)
+
+    def variants(self) -> pd.DataFrame:
+        return self._variants[VARIANT_COLUMNS]
+
+    def read(self, variant_idx, sample_idx=None, *, dosage: bool) -> np.ndarray:
+        v, s = self._indices(variant_idx, sample_idx)
+        n = self.n_samples if s is None else s.size
+        out = np.full((v.size, n), np.nan, dtype=np.float32)
+        biallelic = self._variants["biallelic"].to_numpy()
+        for row, j in enumerate(v):
+            if not biallelic[j]:
+                continue  # multi-allelic: no single ALT count
+            g = self._bgen.read_genotype(int(self._offsets[j]))
+            d = _alt_dosage(g.probability, bool(g.phased), np.asarray(g.ploidy), np.asarray(g.missing, dtype=bool))
+            out[row] = d if s is None else d[s]
+        if not dosage:
+            r = np.round(out)
+            out = np.where(np.abs(out - r) <= HARD_CALL_THRESHOLD, r, np.nan).astype(np.float32)
+        return out
+
+    def close(self) -> None:
+        self._bgen.close()
