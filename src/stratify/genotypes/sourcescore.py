@@ -152,12 +152,13 @@ def score_source(
             x = source.read(m.variant_idx[b : b + variant_block], chunk, dosage=dosage)
             rows = slice(b, b + variant_block)
             miss = np.isnan(x)
-            if miss.any():  # missing values are rare: these products only for blocks that have some
-                x[miss] = 0.0
-                mf = miss.T.astype(np.float64)
-                ssum[lo:hi] -= mf @ m.ref_const[rows]
-                missing[lo:hi] += mf @ m.uses[rows]
-            ssum[lo:hi] += x.T.astype(np.float64) @ m.weight[rows]
+            if miss.any():  # these products only for blocks that have a missing value
+                np.copyto(x, 0.0, where=miss)
+                mf = miss.astype(np.float32)
+                # (scores x block) @ (block x samples): no transposed copy of the block
+                ssum[lo:hi] -= (m.ref_const[rows].T @ mf).T
+                missing[lo:hi] += (m.uses[rows].T @ mf).T
+            ssum[lo:hi] += (m.weight[rows].T @ x).T
     n_used = m.uses.sum(axis=0)
     variants, report = score_report(scores, m.seen)
     log.info(
