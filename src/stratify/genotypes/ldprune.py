@@ -29,6 +29,10 @@ port of PLINK 2.00a3.5 (9 Aug 2022; github.com/chrchang/plink-ng tag ``v2.00a3.5
 * **Allele frequencies** (major-allele frequency, the tie rule): from the dosages of all samples
   (every sample of a VCF is a founder for plink2).
 
+Cost: the r^2 of a pair is computed once while both stay in a window (each window adds the new
+variants' rows and columns to its LD matrix, by matrix products); the hard calls of the whole input
+are held (int8, a quarter of a float32 dosage matrix); a memmap of dosages works.
+
 Not reproduced: ``--indep-preferred``, sex-aware chrX/chrY (a VCF gives plink2 no sexes: chrX is
 then exactly autosomal and a chrY variant has no called founders, removed as monomorphic, which is
 what this does), chromosome 0 (plink2 leaves it out of both lists; here it raises).
@@ -45,9 +49,12 @@ SMALL_EPSILON = 2.0**-44  # plink2's kSmallEpsilon (2.0/include/plink2_string.h)
 def hard_calls(dosages: np.ndarray, *, threshold: float = 0.1) -> np.ndarray:
     """Hard calls (int8 0/1/2, -1 missing) of dosages (NaN missing), plink2's
     ``--hard-call-threshold`` rule: a dosage within ``threshold`` of an integer is that call."""
-    d = np.asarray(dosages, dtype=np.float64)
+    d = np.asarray(dosages)
+    if not np.issubdtype(d.dtype, np.floating):
+        d = d.astype(np.float32)
     r = np.rint(d)
-    ok = np.isfinite(d) & (np.abs(d - r) <= threshold) & (r >= 0) & (r <= 2)
+    with np.errstate(invalid="ignore"):
+        ok = (np.abs(d - r) <= threshold) & (r >= 0) & (r <= 2)  # False where NaN
     return np.where(ok, r, -1).astype(np.int8)
 
 
@@ -110,76 +117,93 @@ def subcontigs(variants: pd.DataFrame, *, window: int, window_kb: float | None) 
     return out
 
 
-def _ld_matrix(h: np.ndarray, thresh: float) -> np.ndarray:
-    """in_ld[a, b]: variant a (first) and b (second) of the window rows ``h`` (int8 hard calls,
-    -1 missing) are in LD, computed as plink2 does (integer sums over jointly called samples)."""
-    called = h >= 0
-    x = np.where(called, 1.0 - h, 0.0)  # +1 hom ref, 0 het or missing, -1 hom alt
-    m = called.astype(np.float64)
-    dot = np.rint(x @ x.T).astype(np.int64)
-    n = np.rint(m @ m.T).astype(np.int64)
-    s = np.rint(x @ m.T).astype(np.int64)  # s[a, b]: sum of a over the samples called at b
-    q = np.rint((x * x) @ m.T).astype(np.int64)
-    cov = (dot * n - s * s.T).astype(np.float64)
-    var1 = (q * n - s * s).astype(np.float64)
-    var2 = var1.T
+def _ld_pairs(first: np.ndarray, second: np.ndarray, thresh: float) -> np.ndarray:
+    """in_ld[a, b]: variant ``first[a]`` (the earlier) and ``second[b]`` (int8 hard calls, -1
+    missing) are in LD, computed as plink2 does: integer sums over the jointly called samples,
+    ``cov^2 > thresh * var1 * var2`` in doubles."""
+    cf, cs = first >= 0, second >= 0
+    xf = np.where(cf, 1.0 - first, 0.0)  # +1 hom ref, 0 het or missing, -1 hom alt
+    xs = np.where(cs, 1.0 - second, 0.0)
+    mf, ms = cf.astype(np.float64), cs.astype(np.float64)
+    dot = np.rint(xf @ xs.T).astype(np.int64)
+    n = np.rint(mf @ ms.T).astype(np.int64)
+    s1 = np.rint(xf @ ms.T).astype(np.int64)  # first's sum over the samples called at second
+    s2 = np.rint(mf @ xs.T).astype(np.int64)
+    q1 = np.rint((xf * xf) @ ms.T).astype(np.int64)
+    q2 = np.rint(mf @ (xs * xs).T).astype(np.int64)
+    cov = (dot * n - s1 * s2).astype(np.float64)
+    var1 = (q1 * n - s1 * s1).astype(np.float64)
+    var2 = (q2 * n - s2 * s2).astype(np.float64)
     return cov * cov > thresh * var1 * var2
 
 
 class _Window:
-    """The variants of the current window (plink2's winpos order) and their state."""
+    """The variants of the current window (plink2's winpos order), their state and the LD of
+    their pairs (computed once per pair while both stay in the window)."""
 
     def __init__(self, calls: np.ndarray, maj: np.ndarray, thresh: float):
         self.calls, self.maj, self.thresh = calls, maj, thresh
-        self.idx: list[int] = []
-        self.removed: list[bool] = []
-        self.first_unchecked: dict[int, int] = {}
+        self.idx = np.zeros(0, dtype=np.int64)
+        self.removed = np.zeros(0, dtype=bool)
+        self.unchecked = np.zeros(0, dtype=np.int64)  # first_unchecked_tvidx
+        self.ld = np.zeros((0, 0), dtype=bool)
+        self.pending: list[tuple[int, bool]] = []
 
     def add(self, v: int, monomorphic: bool) -> None:
-        self.idx.append(v)
-        self.removed.append(monomorphic)
-        if not monomorphic:
-            self.first_unchecked[v] = v + 1
+        self.pending.append((v, monomorphic))
+
+    def _take_pending(self) -> None:
+        new = np.array([v for v, _ in self.pending], dtype=np.int64)
+        old = len(self.idx)
+        self.idx = np.concatenate([self.idx, new])
+        self.removed = np.concatenate([self.removed, [m for _, m in self.pending]])
+        self.unchecked = np.concatenate([self.unchecked, new + 1])
+        ld = np.zeros((len(self.idx), len(self.idx)), dtype=bool)
+        ld[:old, :old] = self.ld
+        ld[:, old:] = _ld_pairs(self.calls[self.idx], self.calls[new], self.thresh)
+        self.ld = ld
+        self.pending = []
+
+    def _hits(self, fw: int) -> np.ndarray:
+        """hits[r, j]: first fw + r would find second j in LD now (kept, after it, unchecked)."""
+        rem, w = self.removed, len(self.idx)
+        rows = np.arange(fw, w)
+        cand = (np.arange(w)[None, :] > rows[:, None]) & ~rem[None, :] & ~rem[fw:, None]
+        cand &= self.idx[None, :] >= self.unchecked[fw:, None]
+        return self.ld[fw:] & cand
 
     def prune(self, window_end: int, removed_out: np.ndarray) -> None:
-        """The passes of IndepPairwiseThread over a full window."""
-        idx, rem = self.idx, self.removed
-        ld = _ld_matrix(self.calls[idx], self.thresh)
-        size = len(idx)
+        """The passes of IndepPairwiseThread over a full window: firsts in order, each up to its
+        first LD partner; passes until one removes nothing."""
+        self._take_pending()
+        rem, idx, maj = self.removed, self.idx, self.maj
         while True:
-            before = sum(rem)
-            for fw in range(size):
-                if rem[fw]:
-                    continue
-                self._scan_first(fw, ld, window_end, removed_out)
-            if sum(rem) == before:
+            changed, fw = False, 0
+            while fw < len(idx):
+                hits = self._hits(fw)
+                rows = np.flatnonzero(hits.any(axis=1))
+                stop = fw + rows[0] if len(rows) else len(idx)
+                self.unchecked[fw:stop][~rem[fw:stop]] = window_end  # scanned, no partner
+                if not len(rows):
+                    break
+                f, j = stop, int(np.argmax(hits[rows[0]]))
+                if maj[idx[f]] > maj[idx[j]] * (1 + SMALL_EPSILON):
+                    rem[f] = True
+                    removed_out[idx[f]] = True
+                else:
+                    rem[j] = True
+                    removed_out[idx[j]] = True
+                    later = np.flatnonzero(~rem[j + 1 :])
+                    self.unchecked[f] = idx[j + 1 + later[0]] if len(later) else window_end
+                changed, fw = True, f + 1
+            if not changed:
                 return
 
-    def _scan_first(self, fw: int, ld: np.ndarray, window_end: int, removed_out: np.ndarray) -> None:
-        idx, rem, maj = self.idx, self.removed, self.maj
-        f = idx[fw]
-        unchecked = self.first_unchecked[f]
-        sw = next((j for j in range(fw + 1, len(idx)) if not rem[j] and idx[j] >= unchecked), None)
-        if sw is None:
-            return
-        for j in range(sw, len(idx)):
-            if rem[j] or not ld[fw, j]:
-                continue
-            if maj[f] > maj[idx[j]] * (1 + SMALL_EPSILON):
-                rem[fw] = True
-                removed_out[f] = True
-            else:
-                rem[j] = True
-                removed_out[idx[j]] = True
-                nxt = next((k for k in range(j + 1, len(idx)) if not rem[k]), None)
-                self.first_unchecked[f] = idx[nxt] if nxt is not None else window_end
-            return
-        self.first_unchecked[f] = window_end
-
     def slide(self, new_start: int) -> None:
-        keep = [k for k, v in enumerate(self.idx) if not self.removed[k] and v >= new_start]
-        self.idx = [self.idx[k] for k in keep]
-        self.removed = [False] * len(keep)
+        keep = np.flatnonzero(~self.removed & (self.idx >= new_start))
+        self.idx, self.unchecked = self.idx[keep], self.unchecked[keep]
+        self.removed = np.zeros(len(keep), dtype=bool)
+        self.ld = self.ld[np.ix_(keep, keep)]
 
 
 def _next_window_bp(pos: np.ndarray, size: int, start: int, win_end: int, next_end: int, sub_end: int):
