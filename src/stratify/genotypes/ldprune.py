@@ -58,6 +58,19 @@ def hard_calls(dosages: np.ndarray, *, threshold: float = 0.1) -> np.ndarray:
     return np.where(ok, r, -1).astype(np.int8)
 
 
+def _calls_and_freqs(d: np.ndarray, threshold: float, block: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Hard calls (int8) and ALT frequencies (from the dosages) of the rows of ``d``, read in
+    blocks of ``block`` rows (a memmap is never read whole)."""
+    calls = np.empty(d.shape, dtype=np.int8)
+    alt = np.empty(d.shape[0])
+    for s in range(0, d.shape[0], block):
+        x = np.asarray(d[s : s + block])
+        calls[s : s + block] = hard_calls(x, threshold=threshold)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            alt[s : s + block] = np.nansum(x, axis=1, dtype=np.float64) / (2.0 * (~np.isnan(x)).sum(axis=1))
+    return calls, alt
+
+
 def _chrom_runs(chrom: np.ndarray) -> list[tuple[int, int]]:
     """(start, end) of each chromosome's run of variants; a chromosome must be contiguous."""
     runs: list[tuple[int, int]] = []
@@ -293,19 +306,17 @@ def indep_pairwise(
         size = int(window)
         if size < 2 or not 1 <= step <= size:
             raise ValueError(f"window {window}, step {step}: expected window >= 2 and 1 <= step <= window")
-    d = np.asarray(dosages)
+    d = dosages if isinstance(dosages, np.ndarray) else np.asarray(dosages)
     if d.ndim != 2 or d.shape[0] != len(variants):
         raise ValueError(f"dosages of shape {d.shape}: expected (variants={len(variants)}, samples)")
     if d.shape[1] < 2:
         raise ValueError(f"{d.shape[1]} samples: plink2's --indep-pairwise needs at least two founders")
-    calls = hard_calls(d, threshold=hard_call_threshold)
+    calls, alt = _calls_and_freqs(d, hard_call_threshold)
     n_hom_ref = (calls == 0).sum(axis=1)
     n_hom_alt = (calls == 2).sum(axis=1)
     n_called = (calls >= 0).sum(axis=1)
     mono = ((n_hom_ref == 0) & (n_hom_alt == 0)) | (n_hom_ref == n_called) | (n_hom_alt == n_called)
     mono |= variants["chrom"].astype(str).str.lower().str.removeprefix("chr").isin(["y", "24"]).to_numpy()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        alt = np.nansum(d, axis=1, dtype=np.float64) / (2.0 * (~np.isnan(d)).sum(axis=1))
     maj = np.maximum(1.0 - alt, alt)
     removed = np.zeros(len(variants), dtype=bool)
     pos = variants["pos"].to_numpy(dtype=np.int64)
