@@ -1,0 +1,337 @@
+"""LD pruning that reproduces ``plink2 --indep-pairwise`` (same ``.prune.in`` set).
+
+:func:`indep_pairwise` takes a dosage matrix (variants x samples, NaN = missing) and the
+variants table (chrom, pos, id; file order) and returns which variants plink2 keeps. It is a
+port of PLINK 2.00a3.5 (9 Aug 2022; github.com/chrchang/plink-ng tag ``v2.00a3.5``, commit
+927db87e), file ``2.0/plink2_ld.cc``: ``LdPruneSubcontigSplitAll``, ``LdPruneNextSubcontig``,
+``LdPruneNextWindow``, ``IndepPairwiseThread`` and ``ComputeIndepPairwiseR2Components``, and
+``2.0/plink2.cc`` for the argument parsing. What it does, step by step:
+
+* **Genotypes**: hard calls (0/1/2 ALT copies; a dosage is first made a hard call with plink2's
+  default ``--hard-call-threshold 0.1``: within 0.1 of an integer, else missing). plink2 codes a
+  call as +1/0/-1 (hom major, het, hom minor); the sign does not change r^2.
+* **r^2** of a pair: over the samples called at both variants, with integer counts n (both
+  called), the sums s1, s2, the sums of squares q1, q2 and the dot product d,
+  ``cov = d*n - s1*s2``, ``var_k = q_k*n - s_k^2``; the pair is in LD when
+  ``cov^2 > r2 * (1 + 2^-44) * var1 * var2`` (strict, doubles, in this order).
+* **Monomorphic among the calls** (no homozygotes of one kind or the other, all het included):
+  removed as soon as it is read.
+* **Windows**: per chromosome (a chromosome with one variant is never looked at, so kept); a
+  window of ``window`` variants moved by ``step`` variants; in kb, a window spans variants
+  whose positions are within ``int(kb * 1000 * (1 + 2^-44))`` bp of its first, moved by the
+  least that takes in one more variant, and a chromosome is first cut into sub-contigs where two
+  neighbours are further apart than the window (a sub-contig of one variant is kept untouched).
+* **Order of removal** in a window: for each kept variant i (in order), the kept variants j after
+  it not yet compared with it, in order, until the first pair in LD; then the one with the higher
+  major-allele frequency is removed (ties: j); when j was removed, i resumes after j on the next
+  pass. Passes repeat until none removes anything. A variant's comparisons carry over to the next
+  window (only new partners are compared).
+* **Allele frequencies** (major-allele frequency, the tie rule): from the dosages of all samples
+  (every sample of a VCF is a founder for plink2).
+
+Cost: the r^2 of a pair is computed once while both stay in a window (each window adds the new
+variants' rows and columns to its LD matrix, by matrix products); the hard calls of the whole input
+are held (int8, a quarter of a float32 dosage matrix); a memmap of dosages works.
+
+Not reproduced: ``--indep-preferred``, sex-aware chrX/chrY (a VCF gives plink2 no sexes: chrX is
+then exactly autosomal and a chrY variant has no called founders, removed as monomorphic, which is
+what this does), chromosome 0 (plink2 leaves it out of both lists; here it raises).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+SMALL_EPSILON = 2.0**-44  # plink2's kSmallEpsilon (2.0/include/plink2_string.h)
+
+
+def hard_calls(dosages: np.ndarray, *, threshold: float = 0.1) -> np.ndarray:
+    """Hard calls (int8 0/1/2, -1 missing) of dosages (NaN missing), plink2's
+    ``--hard-call-threshold`` rule: a dosage within ``threshold`` of an integer is that call."""
+    d = np.asarray(dosages)
+    if not np.issubdtype(d.dtype, np.floating):
+        d = d.astype(np.float32)
+    r = np.rint(d)
+    with np.errstate(invalid="ignore"):
+        ok = (np.abs(d - r) <= threshold) & (r >= 0) & (r <= 2)  # False where NaN
+    return np.where(ok, r, -1).astype(np.int8)
+
+
+def _calls_and_freqs(d: np.ndarray, threshold: float, block: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Hard calls (int8) and ALT frequencies (from the dosages) of the rows of ``d``, read in
+    blocks of ``block`` rows (a memmap is never read whole)."""
+    calls = np.empty(d.shape, dtype=np.int8)
+    alt = np.empty(d.shape[0])
+    for s in range(0, d.shape[0], block):
+        x = np.asarray(d[s : s + block])
+        calls[s : s + block] = hard_calls(x, threshold=threshold)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            alt[s : s + block] = np.nansum(x, axis=1, dtype=np.float64) / (2.0 * (~np.isnan(x)).sum(axis=1))
+    return calls, alt
+
+
+def _chrom_runs(chrom: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end) of each chromosome's run of variants; a chromosome must be contiguous."""
+    runs: list[tuple[int, int]] = []
+    seen: set[str] = set()
+    start = 0
+    for i in range(1, len(chrom) + 1):
+        if i == len(chrom) or chrom[i] != chrom[start]:
+            if chrom[start] in seen:
+                raise ValueError(
+                    f"variants row {start}: chromosome {chrom[start]!r} appears in two separate runs; "
+                    "expected each chromosome's variants together (as plink2 requires)"
+                )
+            seen.add(chrom[start])
+            runs.append((start, i))
+            start = i
+    return runs
+
+
+def _split_bp(pos: np.ndarray, start: int, end: int, size: int) -> list[tuple[int, int]]:
+    """Sub-contigs of one chromosome for a window of ``size`` bp (LdPruneSubcontigSplitAll):
+    a new one starts where a variant is more than ``size`` bp after the previous one."""
+    out: list[tuple[int, int]] = []
+    first = start
+    prev = int(pos[start])
+    for i in range(start + 1, end):
+        p = int(pos[i])
+        if p >= size and p - size > prev:
+            if i > first + 1:
+                out.append((first, i))
+            first = i
+        prev = p
+    if end > first + 1:
+        out.append((first, end))
+    return out
+
+
+def subcontigs(variants: pd.DataFrame, *, window: int, window_kb: float | None) -> list[tuple[int, int]]:
+    """The (start, end) row ranges plink2 prunes independently: chromosomes (count window) or
+    sub-contigs (kb window), each of at least two variants."""
+    chrom = variants["chrom"].astype(str).to_numpy()
+    pos = variants["pos"].to_numpy(dtype=np.int64)
+    out: list[tuple[int, int]] = []
+    for s, e in _chrom_runs(chrom):
+        if chrom[s].lower().removeprefix("chr") == "0":
+            raise ValueError(f"variants row {s}: chromosome 0 (unplaced) is not supported; expected a named chromosome")
+        if window_kb is None:
+            if e - s > 1:
+                out.append((s, e))
+            continue
+        bad = np.nonzero(np.diff(pos[s:e]) < 0)[0]
+        if len(bad):
+            raise ValueError(
+                f"variants row {s + bad[0] + 1}: position {pos[s + bad[0] + 1]} after {pos[s + bad[0]]} on "
+                f"chromosome {chrom[s]}; expected positions sorted within a chromosome for a kb window"
+            )
+        out.extend(_split_bp(pos, s, e, window))
+    return out
+
+
+def _ld_pairs(first: np.ndarray, second: np.ndarray, thresh: float) -> np.ndarray:
+    """in_ld[a, b]: variant ``first[a]`` (the earlier) and ``second[b]`` (int8 hard calls, -1
+    missing) are in LD, computed as plink2 does: integer sums over the jointly called samples,
+    ``cov^2 > thresh * var1 * var2`` in doubles."""
+    cf, cs = first >= 0, second >= 0
+    xf = np.where(cf, 1.0 - first, 0.0)  # +1 hom ref, 0 het or missing, -1 hom alt
+    xs = np.where(cs, 1.0 - second, 0.0)
+    mf, ms = cf.astype(np.float64), cs.astype(np.float64)
+    dot = np.rint(xf @ xs.T).astype(np.int64)
+    n = np.rint(mf @ ms.T).astype(np.int64)
+    s1 = np.rint(xf @ ms.T).astype(np.int64)  # first's sum over the samples called at second
+    s2 = np.rint(mf @ xs.T).astype(np.int64)
+    q1 = np.rint((xf * xf) @ ms.T).astype(np.int64)
+    q2 = np.rint(mf @ (xs * xs).T).astype(np.int64)
+    cov = (dot * n - s1 * s2).astype(np.float64)
+    var1 = (q1 * n - s1 * s1).astype(np.float64)
+    var2 = (q2 * n - s2 * s2).astype(np.float64)
+    return cov * cov > thresh * var1 * var2
+
+
+class _Window:
+    """The variants of the current window (plink2's winpos order), their state and the LD of
+    their pairs (computed once per pair while both stay in the window)."""
+
+    def __init__(self, calls: np.ndarray, maj: np.ndarray, thresh: float):
+        self.calls, self.maj, self.thresh = calls, maj, thresh
+        self.idx = np.zeros(0, dtype=np.int64)
+        self.removed = np.zeros(0, dtype=bool)
+        self.unchecked = np.zeros(0, dtype=np.int64)  # first_unchecked_tvidx
+        self.ld = np.zeros((0, 0), dtype=bool)
+        self.pending: list[tuple[int, bool]] = []
+
+    def add(self, v: int, monomorphic: bool) -> None:
+        self.pending.append((v, monomorphic))
+
+    def _take_pending(self) -> None:
+        new = np.array([v for v, _ in self.pending], dtype=np.int64)
+        old = len(self.idx)
+        self.idx = np.concatenate([self.idx, new])
+        self.removed = np.concatenate([self.removed, [m for _, m in self.pending]])
+        self.unchecked = np.concatenate([self.unchecked, new + 1])
+        ld = np.zeros((len(self.idx), len(self.idx)), dtype=bool)
+        ld[:old, :old] = self.ld
+        ld[:, old:] = _ld_pairs(self.calls[self.idx], self.calls[new], self.thresh)
+        self.ld = ld
+        self.pending = []
+
+    def _hits(self, fw: int) -> np.ndarray:
+        """hits[r, j]: first fw + r would find second j in LD now (kept, after it, unchecked)."""
+        rem, w = self.removed, len(self.idx)
+        rows = np.arange(fw, w)
+        cand = (np.arange(w)[None, :] > rows[:, None]) & ~rem[None, :] & ~rem[fw:, None]
+        cand &= self.idx[None, :] >= self.unchecked[fw:, None]
+        return self.ld[fw:] & cand
+
+    def prune(self, window_end: int, removed_out: np.ndarray) -> None:
+        """The passes of IndepPairwiseThread over a full window: firsts in order, each up to its
+        first LD partner; passes until one removes nothing."""
+        self._take_pending()
+        rem, idx, maj = self.removed, self.idx, self.maj
+        while True:
+            changed, fw = False, 0
+            while fw < len(idx):
+                hits = self._hits(fw)
+                rows = np.flatnonzero(hits.any(axis=1))
+                stop = fw + rows[0] if len(rows) else len(idx)
+                self.unchecked[fw:stop][~rem[fw:stop]] = window_end  # scanned, no partner
+                if not len(rows):
+                    break
+                f, j = stop, int(np.argmax(hits[rows[0]]))
+                if maj[idx[f]] > maj[idx[j]] * (1 + SMALL_EPSILON):
+                    rem[f] = True
+                    removed_out[idx[f]] = True
+                else:
+                    rem[j] = True
+                    removed_out[idx[j]] = True
+                    later = np.flatnonzero(~rem[j + 1 :])
+                    self.unchecked[f] = idx[j + 1 + later[0]] if len(later) else window_end
+                changed, fw = True, f + 1
+            if not changed:
+                return
+
+    def slide(self, new_start: int) -> None:
+        keep = np.flatnonzero(~self.removed & (self.idx >= new_start))
+        self.idx, self.unchecked = self.idx[keep], self.unchecked[keep]
+        self.removed = np.zeros(len(keep), dtype=bool)
+        self.ld = self.ld[np.ix_(keep, keep)]
+
+
+def _next_window_bp(pos: np.ndarray, size: int, start: int, win_end: int, next_end: int, sub_end: int):
+    """LdPruneNextWindow for a bp window: the new (start, window-end variant, end)."""
+    min_bp = int(pos[win_end]) - size
+    while True:
+        start += 1
+        if int(pos[start]) >= min_bp:
+            break
+    thresh = int(pos[start]) + size
+    v = win_end
+    while True:
+        next_end += 1
+        if next_end == sub_end:
+            break
+        v += 1
+        if int(pos[v]) > thresh:
+            break
+    return start, v, next_end
+
+
+def _first_window_bp(pos: np.ndarray, size: int, s: int, e: int) -> tuple[int, int]:
+    """LdPruneNextSubcontig for a bp window: (end of the first window, the variant after it)."""
+    thresh = int(pos[s]) + size
+    length, j = 1, s
+    while True:
+        j += 1
+        if int(pos[j]) <= thresh:
+            length += 1
+            if length < e - s:
+                continue
+        break
+    return s + length, j
+
+
+def _prune_subcontig(calls, maj, mono, pos, s, e, *, window, step, bp, thresh, removed):
+    """One sub-contig, window by window (IndepPairwiseThread's main loop)."""
+    win = _Window(calls, maj, thresh)
+    start = s
+    if bp:
+        next_end, win_end = _first_window_bp(pos, window, s, e)
+    else:
+        next_end, win_end = min(s + window, e), s
+    for v in range(s, e):
+        win.add(v, bool(mono[v]))
+        if mono[v]:
+            removed[v] = True
+        if v + 1 != next_end:
+            continue
+        win.prune(next_end, removed)
+        if next_end == e:
+            return
+        if bp:
+            start, win_end, next_end = _next_window_bp(pos, window, start, win_end, next_end, e)
+        else:
+            start += step
+            next_end = min(start + window, e)
+        win.slide(start)
+
+
+def indep_pairwise(
+    dosages: np.ndarray,
+    variants: pd.DataFrame,
+    *,
+    window: int | None = None,
+    window_kb: float | None = None,
+    step: int = 1,
+    r2: float,
+    hard_call_threshold: float = 0.1,
+) -> np.ndarray:
+    """Which variants ``plink2 --indep-pairwise`` keeps (its ``.prune.in``), as a bool array.
+
+    ``dosages``: variants x samples (ALT dosage, NaN missing), rows in the order of
+    ``variants`` (columns chrom, pos; file order, each chromosome's rows together).
+    Give ``window`` (variants, with ``step``) or ``window_kb`` (plink2's ``50kb``: step 1).
+    See the module docstring for the algorithm and its source.
+    """
+    if (window is None) == (window_kb is None):
+        raise ValueError("give exactly one of window (variant count) or window_kb")
+    if not 0 <= r2 < 1:
+        raise ValueError(f"r2 threshold {r2}: expected 0 <= r2 < 1 (plink2's range)")
+    if window_kb is not None:
+        size = int(window_kb * 1000 * (1 + SMALL_EPSILON))
+        if size < 2 or step != 1:
+            raise ValueError(f"window_kb {window_kb} with step {step}: expected >= 0.002 kb and step 1 (plink2's rule)")
+    else:
+        size = int(window)
+        if size < 2 or not 1 <= step <= size:
+            raise ValueError(f"window {window}, step {step}: expected window >= 2 and 1 <= step <= window")
+    d = dosages if isinstance(dosages, np.ndarray) else np.asarray(dosages)
+    if d.ndim != 2 or d.shape[0] != len(variants):
+        raise ValueError(f"dosages of shape {d.shape}: expected (variants={len(variants)}, samples)")
+    if d.shape[1] < 2:
+        raise ValueError(f"{d.shape[1]} samples: plink2's --indep-pairwise needs at least two founders")
+    calls, alt = _calls_and_freqs(d, hard_call_threshold)
+    n_hom_ref = (calls == 0).sum(axis=1)
+    n_hom_alt = (calls == 2).sum(axis=1)
+    n_called = (calls >= 0).sum(axis=1)
+    mono = ((n_hom_ref == 0) & (n_hom_alt == 0)) | (n_hom_ref == n_called) | (n_hom_alt == n_called)
+    mono |= variants["chrom"].astype(str).str.lower().str.removeprefix("chr").isin(["y", "24"]).to_numpy()
+    maj = np.maximum(1.0 - alt, alt)
+    removed = np.zeros(len(variants), dtype=bool)
+    pos = variants["pos"].to_numpy(dtype=np.int64)
+    for s, e in subcontigs(variants, window=size, window_kb=window_kb):
+        _prune_subcontig(
+            calls,
+            maj,
+            mono,
+            pos,
+            s,
+            e,
+            window=size,
+            step=step,
+            bp=window_kb is not None,
+            thresh=r2 * (1 + SMALL_EPSILON),
+            removed=removed,
+        )
+    return ~removed
