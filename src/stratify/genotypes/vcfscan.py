@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from stratify.errors import GenotypeError
+from stratify.genotypes.vcffields import format_index, read_dosage_field
 from stratify.genotypes.vcfio import (  # noqa: F401  (TabixIndex, _fill_unset, index_of: this module's API before vcfio)
     WINDOW,
     CsiIndex,
@@ -87,6 +88,16 @@ def _word_tables() -> tuple[np.uint32, np.ndarray, np.ndarray, dict[int, int]]:
 
 
 _MAGIC, _WORD, _WORD_DOSAGE, _LINE_END_WORDS = _word_tables()
+
+# byte tables of the general path: an allele (0, 1; '.' = a large negative, so a call with it
+# sums below 0; _BAD otherwise), a field end (tab, colon, line end) and a phase separator
+_BAD = 64
+_ALLELE = np.full(256, _BAD, dtype=np.int8)
+_ALLELE[[_ZERO, _ONE, _DOT]] = [0, 1, -32]
+_END = np.zeros(256, dtype=bool)
+_END[[_TAB, _COLON, 10, 13]] = True
+_SEP = np.zeros(256, dtype=bool)
+_SEP[[_SLASH, _PIPE]] = True
 
 
 def _decode_words(w: np.ndarray, end_at: int | None) -> np.ndarray | None:
@@ -197,6 +208,13 @@ class Record:
     alt: str
     dosage: np.ndarray | None  # int8, -1 missing, for the selected samples; None when skipped
     skipped: str | None = None
+    # float32, -1 missing: the imputed dosage (FORMAT DS) where the record has one, else None
+    ds: np.ndarray | None = None
+
+    @property
+    def score_dosage(self) -> np.ndarray | None:
+        """What a polygenic score uses: DS where the record has it, else the hard call."""
+        return self.dosage if self.ds is None else self.ds
 
 
 def header_samples(vcf: str | Path) -> list[str]:
@@ -204,34 +222,48 @@ def header_samples(vcf: str | Path) -> list[str]:
     return read_header(check_vcf(vcf, need_index=False)).samples
 
 
-def _decode_general(gt: np.ndarray, n: int, sel: np.ndarray, where: str) -> tuple[np.ndarray, int]:
-    """Dosages of the sample columns ``sel`` from the sample columns' bytes (any FORMAT with GT first)."""
-    a = np.empty(gt.size + 4, dtype=np.uint8)
-    a[: gt.size] = gt
-    a[gt.size :] = _TAB
-    starts = np.empty(n, dtype=np.int64)
+def _decode_general(
+    gt: np.ndarray, n: int, sel: np.ndarray, where: str, ds_key: int | None = None
+) -> tuple[np.ndarray, int, np.ndarray | None]:
+    """Dosages of the sample columns ``sel`` from the sample columns' bytes (any FORMAT with GT
+    first), the number of haploid calls (set missing) and, when ``ds_key`` (DS's FORMAT index)
+    is given, the dosages for scores: DS where the sample has one, else its hard call, as
+    ``plink2 --vcf dosage=DS`` reads them (float32, -1 missing; missing where the call is haploid)."""
+    starts = np.empty(n + 1, dtype=np.int64)
     starts[0] = 0
     tabs = np.flatnonzero(gt == _TAB)
     if tabs.size != n - 1:
         raise GenotypeError(f"{where}: {tabs.size + 1} sample columns, expected {n} (the #CHROM line's samples)")
-    starts[1:] = tabs + 1
+    starts[1:n] = tabs + 1
+    m = gt.size  # the sample columns' length without the line end
+    while m and gt[m - 1] in (10, 13):
+        m -= 1
+    starts[n] = m + 1
     s = starts[sel]
-    c0, c1, c2, c3 = a[s], a[s + 1], a[s + 2], a[s + 3]
-    end1 = (c1 == _TAB) | (c1 == _COLON) | (c1 == 10) | (c1 == 13)
-    dip = ((c1 == _SLASH) | (c1 == _PIPE)) & ((c3 == _TAB) | (c3 == _COLON) | (c3 == 10) | (c3 == 13))
-    bad = ~(dip | end1) | ~np.isin(c0, (_ZERO, _ONE, _DOT)) | (dip & ~np.isin(c2, (_ZERO, _ONE, _DOT)))
+    c0, c1, c2, c3 = (gt.take(s + i, mode="clip") for i in range(4))
+    for j in np.flatnonzero(s + 3 >= m) if int(s.max(initial=0)) + 3 >= m else ():  # bytes past the end: tabs
+        c0[j], c1[j], c2[j], c3[j] = (bytes(gt[s[j] : m]) + b"\t" * 4)[:4]
+    end1 = _END.take(c1)
+    dip = _SEP.take(c1) & _END.take(c3)
+    v0, v2 = _ALLELE.take(c0), _ALLELE.take(c2)
+    bad = ~(dip | end1) | (v0 == _BAD) | (dip & (v2 == _BAD))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         j = int(s[i])
-        val = bytes(a[j : j + 12]).split(b"\t")[0].split(b":")[0].decode(errors="replace")
+        val = bytes(gt[j : j + 12]).split(b"\t")[0].split(b":")[0].rstrip(b"\r\n").decode(errors="replace")
         raise GenotypeError(
             f"{where}, sample column {int(sel[i]) + 1}: GT {val!r} is not a biallelic call "
             "(expected 0, 1 or . alleles separated by / or |)"
         )
-    d = (c0 - _ZERO).astype(np.int8) + (c2 - _ZERO).astype(np.int8)
-    d[(c0 == _DOT) | (c2 == _DOT)] = -1
-    d[end1] = -1
-    return d, int(end1.sum())
+    d = v0 + v2
+    d[(d < 0) | end1] = -1
+    ds = None
+    if ds_key is not None:
+        ds = read_dosage_field(gt, s, starts[sel + 1] - 1, ds_key, where, sample_cols=sel)
+        nods = np.isnan(ds)
+        ds[nods] = d[nods]
+        ds[end1] = -1
+    return d, int(end1.sum()), ds
 
 
 def _where(vcf: Path, lineno: int | None, prev: tuple[str, int] | None) -> str:
@@ -449,11 +481,12 @@ def _decode_record(
             w = np.frombuffer(line, dtype="<u4", count=n, offset=b0)[sel]
         d = _decode_words(w, end_at)
         # None: not all fixed-width biallelic calls, so the general path decides
+    ds = None
     if d is None:
-        body = line[b0:].rstrip(b"\r\n")
-        if not body:
+        if not line[b0:].rstrip(b"\r\n"):
             raise GenotypeError(f"{where}: no sample columns, expected {n} (the #CHROM line's samples)")
-        d, nh = _decode_general(np.frombuffer(body, dtype=np.uint8), n, sel, where)
+        body = np.frombuffer(line, dtype=np.uint8, offset=b0)  # with the line end: no copy
+        d, nh, ds = _decode_general(body, n, sel, where, format_index(fmt, b"DS"))
         stats.haploid_calls += nh
     stats.decoded += 1
-    return Record(c, pos, vid, ref, alt.decode("utf-8", "replace"), d)
+    return Record(c, pos, vid, ref, alt.decode("utf-8", "replace"), d, ds=ds)
