@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from stratify.errors import GenotypeError
-from stratify.genotypes.vcffields import format_index, read_dosage_field
+from stratify.genotypes.vcfbatch import _Batch, _decode_general  # noqa: F401  (_decode_general: tested here)
+from stratify.genotypes.vcffields import format_index
 from stratify.genotypes.vcfio import (  # noqa: F401  (TabixIndex, _fill_unset, index_of: this module's API before vcfio)
     WINDOW,
     CsiIndex,
@@ -88,16 +89,6 @@ def _word_tables() -> tuple[np.uint32, np.ndarray, np.ndarray, dict[int, int]]:
 
 
 _MAGIC, _WORD, _WORD_DOSAGE, _LINE_END_WORDS = _word_tables()
-
-# byte tables of the general path: an allele (0, 1; '.' = a large negative, so a call with it
-# sums below 0; _BAD otherwise), a field end (tab, colon, line end) and a phase separator
-_BAD = 64
-_ALLELE = np.full(256, _BAD, dtype=np.int8)
-_ALLELE[[_ZERO, _ONE, _DOT]] = [0, 1, -32]
-_END = np.zeros(256, dtype=bool)
-_END[[_TAB, _COLON, 10, 13]] = True
-_SEP = np.zeros(256, dtype=bool)
-_SEP[[_SLASH, _PIPE]] = True
 
 
 def _decode_words(w: np.ndarray, end_at: int | None) -> np.ndarray | None:
@@ -222,50 +213,6 @@ def header_samples(vcf: str | Path) -> list[str]:
     return read_header(check_vcf(vcf, need_index=False)).samples
 
 
-def _decode_general(
-    gt: np.ndarray, n: int, sel: np.ndarray, where: str, ds_key: int | None = None
-) -> tuple[np.ndarray, int, np.ndarray | None]:
-    """Dosages of the sample columns ``sel`` from the sample columns' bytes (any FORMAT with GT
-    first), the number of haploid calls (set missing) and, when ``ds_key`` (DS's FORMAT index)
-    is given, the dosages for scores: DS where the sample has one, else its hard call, as
-    ``plink2 --vcf dosage=DS`` reads them (float32, -1 missing; missing where the call is haploid)."""
-    starts = np.empty(n + 1, dtype=np.int64)
-    starts[0] = 0
-    tabs = np.flatnonzero(gt == _TAB)
-    if tabs.size != n - 1:
-        raise GenotypeError(f"{where}: {tabs.size + 1} sample columns, expected {n} (the #CHROM line's samples)")
-    starts[1:n] = tabs + 1
-    m = gt.size  # the sample columns' length without the line end
-    while m and gt[m - 1] in (10, 13):
-        m -= 1
-    starts[n] = m + 1
-    s = starts[sel]
-    c0, c1, c2, c3 = (gt.take(s + i, mode="clip") for i in range(4))
-    for j in np.flatnonzero(s + 3 >= m) if int(s.max(initial=0)) + 3 >= m else ():  # bytes past the end: tabs
-        c0[j], c1[j], c2[j], c3[j] = (bytes(gt[s[j] : m]) + b"\t" * 4)[:4]
-    end1 = _END.take(c1)
-    dip = _SEP.take(c1) & _END.take(c3)
-    v0, v2 = _ALLELE.take(c0), _ALLELE.take(c2)
-    bad = ~(dip | end1) | (v0 == _BAD) | (dip & (v2 == _BAD))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        j = int(s[i])
-        val = bytes(gt[j : j + 12]).split(b"\t")[0].split(b":")[0].rstrip(b"\r\n").decode(errors="replace")
-        raise GenotypeError(
-            f"{where}, sample column {int(sel[i]) + 1}: GT {val!r} is not a biallelic call "
-            "(expected 0, 1 or . alleles separated by / or |)"
-        )
-    d = v0 + v2
-    d[(d < 0) | end1] = -1
-    ds = None
-    if ds_key is not None:
-        ds = read_dosage_field(gt, s, starts[sel + 1] - 1, ds_key, where, sample_cols=sel)
-        nods = np.isnan(ds)
-        ds[nods] = d[nods]
-        ds[end1] = -1
-    return d, int(end1.sum()), ds
-
-
 def _where(vcf: Path, lineno: int | None, prev: tuple[str, int] | None) -> str:
     """Where a record is: its line number in a whole-file read, else the record before it."""
     if lineno is not None:
@@ -376,6 +323,7 @@ def scan(
     sel, lo, hi, contiguous, end_at = _sample_selection(columns, n, vcf)
     stats = stats if stats is not None else ScanStats()
     t0 = time.monotonic()
+    batch = _Batch(n, sel, stats, yield_skipped)
     for chrom, beg, end, lines, lineno, *idx in _region_sources(vf, intervals, header):
         prev: tuple[str, int] | None = None
         done: set[str] = set()
@@ -416,7 +364,7 @@ def scan(
                     )
                 if want is not None and (c, pos) not in want:
                     continue
-                rec = _decode_record(
+                rec, pending = _decode_record(
                     line,
                     c,
                     pos,
@@ -430,8 +378,8 @@ def scan(
                     stats,
                     f"{vcf}, {'' if lineno is None else f'line {lineno}, '}record {c}:{pos}",
                 )
-                if rec.dosage is not None or yield_skipped:
-                    yield rec
+                yield from batch.push(rec, pending)
+            yield from batch.flush()
         except GenotypeError as exc:
             if prev is None or "record" in str(exc):
                 raise
@@ -454,8 +402,9 @@ def _decode_record(
     end_at: int | None,
     stats: ScanStats,
     where: str,
-) -> Record:
-    """One record's dosages (or its skip reason, counted in ``stats``)."""
+) -> tuple[Record, tuple | None]:
+    """One record's dosages (or its skip reason, counted in ``stats``), or the record without
+    them and what the general path needs to decode it in a batch (:class:`_Batch`)."""
     alt = line[tabs[3] + 1 : tabs[4]]
     fmt = line[tabs[7] + 1 : tabs[8]]
     reason = None
@@ -471,7 +420,7 @@ def _decode_record(
     vid = line[tabs[1] + 1 : tabs[2]].decode("utf-8", "replace")
     ref = line[tabs[2] + 1 : tabs[3]].decode("utf-8", "replace")
     if reason is not None:
-        return Record(c, pos, vid, ref, alt.decode("utf-8", "replace"), None, reason)
+        return Record(c, pos, vid, ref, alt.decode("utf-8", "replace"), None, reason), None
     b0 = tabs[8] + 1
     d = None
     if fmt == b"GT" and len(line) - b0 == 4 * n and line[-1:] == b"\n":
@@ -481,12 +430,10 @@ def _decode_record(
             w = np.frombuffer(line, dtype="<u4", count=n, offset=b0)[sel]
         d = _decode_words(w, end_at)
         # None: not all fixed-width biallelic calls, so the general path decides
-    ds = None
-    if d is None:
-        if not line[b0:].rstrip(b"\r\n"):
-            raise GenotypeError(f"{where}: no sample columns, expected {n} (the #CHROM line's samples)")
-        body = np.frombuffer(line, dtype=np.uint8, offset=b0)  # with the line end: no copy
-        d, nh, ds = _decode_general(body, n, sel, where, format_index(fmt, b"DS"))
-        stats.haploid_calls += nh
     stats.decoded += 1
-    return Record(c, pos, vid, ref, alt.decode("utf-8", "replace"), d, ds=ds)
+    rec = Record(c, pos, vid, ref, alt.decode("utf-8", "replace"), d)
+    if d is not None:
+        return rec, None
+    if not line[b0:].rstrip(b"\r\n"):
+        raise GenotypeError(f"{where}: no sample columns, expected {n} (the #CHROM line's samples)")
+    return rec, (line if line[-1:] == b"\n" else line + b"\n", b0, format_index(fmt, b"DS"), where)
