@@ -197,3 +197,37 @@ def test_scores_match_plink2_vcf_score(bench, layouts, layout, tmp_path):
     assert np.abs(prs.loc[ids, "prs_PGSBENCH_avg"] - pl["SCORE1_AVG"]).max() < 1e-6
     rel, within = bench.printed_ok(prs.loc[ids, "prs_PGSBENCH"], pl["SCORE1_SUM"])
     assert within, rel  # every sum equal to plink2's to its 6 printed significant digits
+
+
+def test_batches_of_mixed_formats_keep_order_and_name_errors(tmp_path):
+    """Records of several FORMATs interleaved (fast path, DS, extra fields, multi-allelic) over
+    more than one batch: the same values as pysam, in file order; a bad call deep in a batch is
+    named by its own record."""
+    rng = np.random.default_rng(7)
+    gts = ["0/0", "0/1", "1/1", "./.", "0|1"]
+    lines = []
+    for i in range(150):
+        g = [gts[j] for j in rng.integers(0, 5, 5)]
+        kind = i % 4
+        if kind == 0:
+            body = "GT\t" + "\t".join(g)
+        elif kind == 1:
+            body = "GT:DS\t" + "\t".join(f"{x}:{rng.uniform(0, 2):.3f}" for x in g)
+        elif kind == 2:
+            body = "GT:GP\t" + "\t".join(f"{x}:0.1,0.8,0.1" for x in g)
+        else:
+            body = "GT\t0/1\t1/2\t0/0\t0/0\t2/2"
+        alt = "G,T" if kind == 3 else "G"
+        lines.append(f"chr1\t{100 + i}\tv{i}\tA\t{alt}\t.\tPASS\t.\t{body}")
+    vcf = _vcf(tmp_path, lines, "mixed.vcf")
+    calls, doses = _reference(vcf)
+    keep = np.array([i % 4 != 3 for i in range(150)])
+    recs = list(scan(vcf))
+    assert [r.id for r in recs] == [f"v{i}" for i in range(150) if i % 4 != 3]
+    np.testing.assert_array_equal(np.array([r.dosage for r in recs]), calls[keep])
+    np.testing.assert_array_equal(np.array([r.score_dosage for r in recs], dtype=np.float64), doses[keep])
+    assert [r.id for r in scan(vcf, yield_skipped=True)] == [f"v{i}" for i in range(150)]
+    lines[121] = lines[121].replace("\t0/0:", "\t0/3:", 1).replace("\t0/1:", "\t0/3:", 1)
+    bad = _vcf(tmp_path, lines, "bad.vcf")
+    with pytest.raises(GenotypeError, match=r"line \d+, record chr1:221, sample column \d: GT '0/3'"):
+        list(scan(bad))

@@ -301,6 +301,7 @@ def scan(
     yield_skipped: bool = False,
     stats: ScanStats | None = None,
     progress_every: int = 50000,
+    dosages: bool = True,
 ) -> Iterator[Record]:
     """Yield the biallelic records of the intervals (default: the whole file) with dosages.
 
@@ -308,7 +309,8 @@ def scan(
     bytes are decoded on the fast path) or an array of column positions (default: all).
     ``want`` = {(contig, pos)}: decode only these positions (others are still counted).
     ``yield_skipped``: also yield skipped records (multi-allelic, no ALT, no GT) with
-    ``dosage=None`` and ``skipped`` set to the reason.
+    ``dosage=None`` and ``skipped`` set to the reason. ``dosages``: read FORMAT DS into
+    ``Record.ds`` where a record has it (False: hard calls only, as PCA needs).
 
     Every record line is checked for its columns and POS, the order of positions within a
     contig and (whole file) that a contig's records are together; with an index, that the
@@ -377,6 +379,7 @@ def scan(
                     end_at,
                     stats,
                     f"{vcf}, {'' if lineno is None else f'line {lineno}, '}record {c}:{pos}",
+                    dosages,
                 )
                 yield from batch.push(rec, pending)
             yield from batch.flush()
@@ -402,6 +405,7 @@ def _decode_record(
     end_at: int | None,
     stats: ScanStats,
     where: str,
+    dosages: bool = True,
 ) -> tuple[Record, tuple | None]:
     """One record's dosages (or its skip reason, counted in ``stats``), or the record without
     them and what the general path needs to decode it in a batch (:class:`_Batch`)."""
@@ -436,4 +440,4 @@ def _decode_record(
         return rec, None
     if not line[b0:].rstrip(b"\r\n"):
         raise GenotypeError(f"{where}: no sample columns, expected {n} (the #CHROM line's samples)")
-    return rec, (line if line[-1:] == b"\n" else line + b"\n", b0, format_index(fmt, b"DS"), where)
+    return rec, (line if line[-1:] == b"\n" else line + b"\n", b0, format_index(fmt, b"DS") if dosages else None, where)
