@@ -231,3 +231,17 @@ def test_batches_of_mixed_formats_keep_order_and_name_errors(tmp_path):
     bad = _vcf(tmp_path, lines, "bad.vcf")
     with pytest.raises(GenotypeError, match=r"line \d+, record chr1:221, sample column \d: GT '0/3'"):
         list(scan(bad))
+
+
+def test_crlf_and_no_final_newline(tmp_path):
+    """Windows line ends and a last line without its newline read as the plain file does."""
+    lines = [
+        "chr1\t10\ta\tA\tG\t.\tPASS\t.\tGT:DS\t0/1:0.9\t1/1:1.5\t./.:.\t0/0:0.25\t0|1:1",
+        "chr1\t20\tb\tA\tC\t.\tPASS\t.\tGT:DS:GP\t0/1:0.75:.\t1/1\t0/0:0\t0/0:.\t1/1:2.000:0,0,1",
+    ]
+    plain = [(r.dosage.tolist(), r.ds.tolist()) for r in scan(_vcf(tmp_path, lines, "plain.vcf"))]
+    p = tmp_path / "crlf.vcf"
+    p.write_bytes((HEADER + "\r\n".join(lines)).replace("\n", "\r\n").encode())
+    crlf = Path(pysam.tabix_index(str(p), preset="vcf", force=True, keep_original=False))
+    assert [(r.dosage.tolist(), r.ds.tolist()) for r in scan(crlf)] == plain
+    assert plain[1][1] == [0.75, 2.0, 0.0, 0.0, 2.0]

@@ -88,15 +88,19 @@ def plain_decimals(body: np.ndarray, first: np.ndarray, stop: np.ndarray) -> tup
         f = first[rows]
         mant = body.take(f) - np.uint8(_ZERO)  # uint8: a non-digit wraps above 9
         ok = mant <= 9
-        mant = mant.astype(np.int64)
+        mant = mant.astype(np.int32 if width <= 10 else np.int64)  # 9 digits fit an int32
         if width > 2:
             ok &= body.take(f + 1) == _DOT
             for j in range(2, width):
                 dj = body.take(f + j) - np.uint8(_ZERO)
                 ok &= dj <= 9
                 mant = mant * 10 + dj
-        out[rows[ok]] = mant[ok] / _POW10[max(width - 2, 0)]
-        todo[rows[ok]] = False
+        if ok.all():
+            out[rows] = mant / _POW10[max(width - 2, 0)]
+            todo[rows] = False
+        else:
+            out[rows[ok]] = mant[ok] / _POW10[max(width - 2, 0)]
+            todo[rows[ok]] = False
     return out, todo
 
 
