@@ -88,7 +88,10 @@ def _decode_batch(
     newline) and the number of haploid calls; None when something is wrong with any of them
     (the caller then decodes them one by one, which names the problem)."""
     big = np.concatenate([np.frombuffer(line, dtype=np.uint8, offset=b0) for line, b0 in lines])
-    sep = np.flatnonzero((big == _TAB) | (big == 10))  # every sample ends with a tab or the line end
+    # every sample ends with a tab (9) or the line end (10): one comparison finds both, as VCF text
+    # has no other byte below 11 (one would add a separator: the counts then differ, and the
+    # records are decoded one by one)
+    sep = np.flatnonzero(big <= 10)
     ends_rec = np.cumsum([len(line) - b0 for line, b0 in lines])
     if sep.size != n * len(lines) or not np.array_equal(sep[n - 1 :: n], ends_rec - 1):
         return None
