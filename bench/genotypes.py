@@ -1,6 +1,9 @@
 """Genotype stage side by side with the reference tools, in one run (issue 7).
 
-1. Extraction: every genotype of a synthetic VCF decoded by stratify (stratify.genotypes.vcfscan,
+0. Realistic layouts (issue 21): GATK-style GT:AD:DP:GQ:PL and imputed GT:DS:GP VCFs (2,000 x
+   20,000 by default, ``--layouts``): extraction vs ``bcftools query`` and scores vs
+   ``plink2 --vcf X [dosage=DS] --score`` (DS scores use the dosages), results compared.
+1. Extraction: every genotype of a synthetic VCF (FORMAT GT alone) decoded by stratify (stratify.genotypes.vcfscan,
    region shards in 1 and 2 processes) vs ``bcftools query -f '[%GT]'`` on the same file.
    Both totals of ALT alleles are compared, so both really decoded every call.
 2. Polygenic score: a PGS Catalog-format scoring file over the VCF's variants (a third on the
@@ -39,17 +42,86 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def write_vcf(path: Path, n: int, m: int, *, seed: int = 0, chroms: int = 4, miss: float = 0.01) -> Path:
-    """Synthetic GT-only VCF (bgzip + tabix), allele frequencies U(0.02, 0.5), ``miss`` missing calls."""
+LAYOUTS = ("GT", "GATK", "DS")
+FORMAT_LINES = {
+    "GT": [b'##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">'],
+    "GATK": [
+        b'##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+        b'##FORMAT=<ID=AD,Number=R,Type=Integer,Description="Allelic depths">',
+        b'##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Read depth">',
+        b'##FORMAT=<ID=GQ,Number=1,Type=Integer,Description="Genotype quality">',
+        b'##FORMAT=<ID=PL,Number=G,Type=Integer,Description="Phred-scaled genotype likelihoods">',
+    ],
+    "DS": [
+        b'##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+        b'##FORMAT=<ID=DS,Number=1,Type=Float,Description="Estimated ALT dose [P(RA) + 2P(AA)]">',
+        b'##FORMAT=<ID=GP,Number=G,Type=Float,Description="Estimated genotype probabilities">',
+    ],
+}
+
+
+def _gatk_pool(rng: np.random.Generator, size: int = 512) -> list[np.ndarray]:
+    """Per genotype (0/0, 0/1, 1/1) ``size`` realistic GATK fields GT:AD:DP:GQ:PL, and the missing one."""
+    pools = []
+    for g, gt in enumerate(("0/0", "0/1", "1/1")):
+        dp = rng.poisson(30, size) + 1
+        frac = (0.01, 0.5, 0.99)[g]
+        alt = rng.binomial(dp, frac)
+        ref = dp - alt
+        # PL: 0 for the call, the others from the read counts (about 3 per supporting read), capped
+        pl = np.zeros((size, 3), dtype=np.int64)
+        for o in range(3):
+            if o != g:
+                pl[:, o] = np.minimum(3 * np.abs(o - g) * np.where(o > g, ref, alt) + 3 * dp * (o != 1), 1500)
+        pl[:, g] = 0
+        gq = np.minimum(np.sort(pl, axis=1)[:, 1], 99)
+        pools.append(
+            np.array(
+                [
+                    f"{gt}:{r},{a}:{d}:{q}:{p0},{p1},{p2}".encode()
+                    for r, a, d, q, (p0, p1, p2) in zip(ref, alt, dp, gq, pl)
+                ]
+            )
+        )
+    pools.append(np.array([b"./.:.:.:.:."]))
+    return pools
+
+
+def _ds_pool() -> np.ndarray:
+    """GT:DS:GP for every DS of 0.000 .. 2.000: GP = binomial(2, DS/2) (certain at 0, 1, 2; sums to 1, mean DS),
+    GT the likeliest."""
+    out = []
+    for k in range(2001):
+        d = k / 1000
+        q = d / 2
+        gp = ((1 - q) ** 2, 2 * q * (1 - q), q * q) if k % 1000 else tuple(float(k == i * 1000) for i in range(3))
+        gt = ("0/0", "0/1", "1/1")[int(np.argmax(gp))]
+        out.append(f"{gt}:{d:.3f}:{gp[0]:.3f},{gp[1]:.3f},{gp[2]:.3f}".encode())
+    return np.array(out)
+
+
+def write_vcf(
+    path: Path, n: int, m: int, *, seed: int = 0, chroms: int = 4, miss: float = 0.01, layout: str = "GT"
+) -> Path:
+    """Synthetic VCF (bgzip + tabix), allele frequencies U(0.02, 0.5), ``miss`` missing calls.
+
+    ``layout``: "GT" (FORMAT GT alone), "GATK" (GT:AD:DP:GQ:PL as GATK writes them: allelic
+    depths, depth, genotype quality, Phred likelihoods) or "DS" (imputation output GT:DS:GP:
+    dosages with 3 decimals, 70% of them exactly 0/1/2, the rest the true genotype plus noise;
+    GP binomial around DS). Missing calls are ``./.`` with ``.`` for every other field.
+    """
     rng = np.random.default_rng(seed)
-    lut = np.array([b"0/0", b"0/1", b"1/1", b"./."])
+    gt_lut = np.array([b"0/0", b"0/1", b"1/1", b"./."])
+    gatk = _gatk_pool(rng) if layout == "GATK" else None
+    ds_lut = _ds_pool() if layout == "DS" else None
+    fmt = {"GT": "GT", "GATK": "GT:AD:DP:GQ:PL", "DS": "GT:DS:GP"}[layout]
     bases = "ACGT"
     with open(path, "wb") as out, subprocess.Popen(["bgzip", "-@", "2", "-c"], stdin=subprocess.PIPE, stdout=out) as p:
         w = p.stdin
         w.write(b"##fileformat=VCFv4.2\n")
         for c in range(1, chroms + 1):
             w.write(f"##contig=<ID=chr{c},length=200000000>\n".encode())
-        w.write(b'##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n')
+        w.write(b"\n".join(FORMAT_LINES[layout]) + b"\n")
         w.write(
             (
                 "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t"
@@ -62,12 +134,26 @@ def write_vcf(path: Path, n: int, m: int, *, seed: int = 0, chroms: int = 4, mis
             pos = np.sort(rng.choice(np.arange(1, 199_000_000), per, replace=False))
             for j in range(per):
                 g = rng.binomial(2, rng.uniform(0.02, 0.5), n)
-                g[rng.random(n) < miss] = 3
+                missing = rng.random(n) < miss
+                if layout == "GT":
+                    g[missing] = 3
+                    fields = gt_lut[g]
+                elif layout == "GATK":
+                    pick = rng.integers(0, len(gatk[0]), n)
+                    fields = np.empty(n, dtype=gatk[0].dtype)
+                    for k in range(3):
+                        fields[g == k] = gatk[k][pick[g == k]]
+                    fields[missing] = gatk[3][0]
+                else:
+                    noisy = rng.random(n) < 0.3
+                    ds = np.where(noisy, np.clip(g + rng.normal(0, 0.2, n), 0, 2), g)
+                    fields = ds_lut[np.rint(ds * 1000).astype(np.int64)].astype(object)
+                    fields[missing] = b"./.:.:."
                 r = int(rng.integers(4))
                 a = (r + int(rng.integers(1, 4))) % 4
                 w.write(
-                    f"chr{c}\t{pos[j]}\tchr{c}:{pos[j]}\t{bases[r]}\t{bases[a]}\t.\tPASS\t.\tGT\t".encode()
-                    + b"\t".join(lut[g].tolist())
+                    f"chr{c}\t{pos[j]}\tchr{c}:{pos[j]}\t{bases[r]}\t{bases[a]}\t.\tPASS\t.\t{fmt}\t".encode()
+                    + b"\t".join(fields.tolist())
                     + b"\n"
                 )
     subprocess.run(["tabix", "-f", "-p", "vcf", str(path)], check=True)
@@ -160,7 +246,9 @@ def stratify_prs(vcf: Path, score: Path, processes: int) -> tuple[float, pd.Data
     return time.perf_counter() - t0, out["prs"].set_index("patient_id"), out["prs_report"], out["prs_variants"]
 
 
-def plink2_prs(vcf: Path, report_variants: pd.DataFrame, work: Path, threads: int) -> tuple[float, pd.DataFrame]:
+def plink2_prs(
+    vcf: Path, report_variants: pd.DataFrame, work: Path, threads: int, *, dosage: bool = False
+) -> tuple[float, pd.DataFrame]:
     """plink2 on the same VCF with the variants stratify matched (effect allele as the VCF spells it)."""
     from stratify.genotypes.prs import match_allele
 
@@ -178,6 +266,7 @@ def plink2_prs(vcf: Path, report_variants: pd.DataFrame, work: Path, threads: in
             "plink2",
             "--vcf",
             str(vcf),
+            *(["dosage=DS"] if dosage else []),
             "--set-all-var-ids",
             "@:#",
             "--score",
@@ -272,6 +361,104 @@ def machine() -> dict:
     }
 
 
+def printed_ok(ours: pd.Series, printed: pd.Series) -> tuple[float, bool]:
+    """Largest relative difference from plink2's printed sums, and whether every one is within
+    half a unit of the 6th significant digit plink2 prints (plus float rounding)."""
+    x = printed.to_numpy(float)
+    half_ulp = 0.5 * 10.0 ** (np.floor(np.log10(np.maximum(np.abs(x), 1e-300))) - 5)
+    diff = np.abs(ours.to_numpy(float) - x)
+    return float((diff / np.maximum(np.abs(x), 1e-12)).max()), bool((diff <= half_ulp * (1 + 1e-9) + 1e-12).all())
+
+
+def layout_runs(args, work: Path) -> tuple[list[dict], dict]:
+    """Extraction and scores on the realistic layouts (GATK-style, imputed with DS), side by side."""
+    rows, cmps = [], {}
+    n, m = args.layout_samples, args.layout_variants
+    for layout in [x for x in args.layouts.split(",") if x]:
+        vcf = work / f"bench_{layout}_{n}x{m}.vcf.gz"
+        if not vcf.exists():
+            log(f"writing {vcf}")
+            write_vcf(vcf, n, m, layout=layout)
+        score = score_file(vcf, work / f"PGSBENCH_{layout}_hmPOS_GRCh38.txt.gz")
+        for rep in range(args.repeats):
+            for name, fn in [
+                ("bcftools query -f '[%GT]' (1 process)", lambda vcf=vcf: bcftools_query(vcf)),
+                ("stratify vcfscan, 1 process", lambda vcf=vcf: extraction(vcf, 1)),
+                ("stratify vcfscan, 2 processes (region shards)", lambda vcf=vcf: extraction(vcf, 2)),
+            ]:
+                sec, alt = fn()
+                rows.append({"test": "extraction", "layout": layout, "tool": name, "repeat": rep, "seconds": sec})
+                rows[-1]["alt_alleles"] = alt
+                log(f"  {layout} {name}: {sec:.2f} s, {alt} ALT alleles")
+            sec, prs, report, variants = stratify_prs(vcf, score, 2)
+            rows.append(
+                {"test": "prs", "layout": layout, "tool": "stratify (2 processes)", "repeat": rep, "seconds": sec}
+            )
+            if rep == 0:
+                from stratify.genotypes.vcfscan import scan
+
+                alleles = {(r.chrom[3:], r.pos): (r.ref, r.alt) for r in scan(vcf, None, columns=(0, 1))}
+                v = variants.copy()
+                v["vcf_ref"] = [alleles[(c, int(p))][0] for c, p in zip(v["chrom"], v["pos"])]
+                v["vcf_alt"] = [alleles[(c, int(p))][1] for c, p in zip(v["chrom"], v["pos"])]
+            psec, pl = plink2_prs(vcf, v, work, 2, dosage=layout == "DS")
+            rows.append(
+                {
+                    "test": "prs",
+                    "layout": layout,
+                    "tool": "plink2 --vcf --score (2 threads)",
+                    "repeat": rep,
+                    "seconds": psec,
+                }
+            )
+            log(f"  {layout} scores: stratify {sec:.2f} s, plink2 {psec:.2f} s")
+            if rep == 0:
+                ids = pl.index
+                rel, within = printed_ok(prs.loc[ids, "prs_PGSBENCH"], pl["SCORE1_SUM"])
+                cmps[layout] = {
+                    "samples": len(ids),
+                    "variants_used": int(report["used"].iloc[0]),
+                    "max_rel_diff_sum": rel,
+                    "within_printed_precision": within,
+                    "allele_ct_equal": bool((prs.loc[ids, "prs_PGSBENCH_allele_ct"] == pl["ALLELE_CT"]).all()),
+                }
+                log(f"  {layout} parity: {cmps[layout]}")
+    return rows, cmps
+
+
+def render_layouts(d: pd.DataFrame, cmps: dict, args) -> list[str]:
+    """The section on the realistic layouts: each tool's best and median, and the ratios."""
+    n, m = args.layout_samples, args.layout_variants
+    what = {"GATK": "GATK-style GT:AD:DP:GQ:PL", "DS": "imputed GT:DS:GP (scores use DS)"}
+    lines = [
+        "",
+        f"### Realistic layouts: {n:,} samples x {m:,} biallelic SNPs, 1% missing",
+        "",
+        f"Best and median of {args.repeats} runs; ratio = the reference tool's best over stratify's best "
+        "(above 1: stratify is faster).",
+        "",
+        "| layout | test | tool | best s | median s | vs reference |",
+        "|---|---|---|---:|---:|---:|",
+    ]
+    for layout, g in d.groupby("layout", sort=False):
+        for test, ref in (("extraction", "bcftools"), ("prs", "plink2")):
+            t = g[g["test"] == test].groupby("tool", sort=False)["seconds"].agg(["min", "median"])
+            best_ref = t.loc[[x for x in t.index if x.startswith(ref)][0], "min"]
+            for tool, r in t.iterrows():
+                lines.append(
+                    f"| {what.get(layout, layout)} | {test} | {tool} | {r['min']:.2f} | {r['median']:.2f} | "
+                    f"{best_ref / r['min']:.2f}x |"
+                )
+    lines += ["", "Scores against plink2 (`--vcf X [dosage=DS] --score ... no-mean-imputation cols=+scoresums`):", ""]
+    for layout, c in cmps.items():
+        lines.append(
+            f"- {what.get(layout, layout)}: {c['samples']:,} samples, {c['variants_used']:,} variants; largest relative "
+            f"difference of the sums {c['max_rel_diff_sum']:.1e}; every sum within plink2's printed precision "
+            f"(6 significant digits): {c['within_printed_precision']}; ALLELE_CT equal: {c['allele_ct_equal']}"
+        )
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=5000)
@@ -280,6 +467,10 @@ def main() -> None:
     ap.add_argument("--mem-variants", type=int, default=4000)
     ap.add_argument("--chunk", type=int, default=2000, help="sample chunk of the memory test")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--layouts", default="GATK,DS", help="realistic layouts to measure (GATK, DS; empty: none)")
+    ap.add_argument("--layout-samples", type=int, default=2000)
+    ap.add_argument("--layout-variants", type=int, default=20000)
+    ap.add_argument("--skip-gt", action="store_true", help="only the realistic layouts (no GT-only run, no memory)")
     ap.add_argument("--work", default="/tmp/stratify-bench-genotypes")
     ap.add_argument("--out", default="bench/genotypes.tsv")
     ap.add_argument("--no-doc", action="store_true")
@@ -290,6 +481,14 @@ def main() -> None:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     load0 = os.getloadavg()
+    lrows, lcmps = layout_runs(args, work) if args.layouts else ([], {})
+    if lrows:
+        lmd = render_layouts(pd.DataFrame(lrows), lcmps, args)
+        lmd.append(f"\nLoad average (1/5/15 min): {os.getloadavg()} (at start {load0}).")
+        if args.skip_gt:
+            pd.DataFrame(lrows).to_csv(ROOT / "bench" / "genotypes_layouts.tsv", sep="\t", index=False)
+            print("\n".join(lmd))
+            return
     vcf = work / f"bench_{args.samples}x{args.variants}.vcf.gz"
     if not vcf.exists():
         log(f"writing {vcf}")
@@ -299,9 +498,9 @@ def main() -> None:
     log("extraction: bcftools query vs stratify")
     for rep in range(args.repeats):
         for name, fn in [
-            ("bcftools query -f '[%GT]' (1 process)", lambda: bcftools_query(vcf)),
-            ("stratify vcfscan, 1 process", lambda: extraction(vcf, 1)),
-            ("stratify vcfscan, 2 processes (region shards)", lambda: extraction(vcf, 2)),
+            ("bcftools query -f '[%GT]' (1 process)", lambda vcf=vcf: bcftools_query(vcf)),
+            ("stratify vcfscan, 1 process", lambda vcf=vcf: extraction(vcf, 1)),
+            ("stratify vcfscan, 2 processes (region shards)", lambda vcf=vcf: extraction(vcf, 2)),
         ]:
             sec, alt = fn()
             rows.append(
@@ -366,12 +565,14 @@ def main() -> None:
                 }
             )
             log(f"  n={n} {r['step']}: {r['seconds']:.1f} s, peak {r['peak_rss_mib']:.0f} MiB")
-    d = pd.DataFrame(rows)
+    d = pd.DataFrame(rows + lrows)
     d.to_csv(ROOT / args.out, sep="\t", index=False)
     facts = machine()
     fmt = lambda la: " ".join(f"{x:.2f}" for x in la)  # noqa: E731
     facts["load (1/5/15 min)"] = f"{fmt(load0)} at start, {fmt(os.getloadavg())} at end"
-    md = render(d, cmp, facts, args, mb)
+    md = render(d[d["layout"].isna()] if "layout" in d else d, cmp, facts, args, mb)
+    if lrows:
+        md = md.replace("\n### Acceptance (issue 7)", "\n".join(lmd[:-1]) + "\n\n### Acceptance (issue 7)")
     print(md)
     if not args.no_doc:
         doc = ROOT / "docs" / "performance.md"

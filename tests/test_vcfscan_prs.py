@@ -113,7 +113,7 @@ def test_fixed_width_words_decode_as_the_general_path():
         last = np.flatnonzero(sel == n - 1)
         fast = _decode_words(w[sel], int(last[0]) if last.size else None)
         try:
-            general, _ = _decode_general(np.frombuffer(body.rstrip(b"\n"), dtype=np.uint8), n, sel, "x")
+            general, _, _ = _decode_general(np.frombuffer(body.rstrip(b"\n"), dtype=np.uint8), n, sel, "x")
         except GenotypeError:
             general = None
         if general is None:

@@ -40,7 +40,7 @@ def read_dosages(
     """
     samples = header_samples(vcf_path)
     cols, info = [], []
-    for r in scan(vcf_path, None):
+    for r in scan(vcf_path, None, dosages=False):
         if len(r.ref) != 1 or len(r.alt) != 1:
             continue
         if any(c == r.chrom and s <= r.pos <= e for c, s, e in exclude_regions):
@@ -124,7 +124,7 @@ def _reference_snps(
     }
     stats = ScanStats()
     for shard in plan["shards"]:
-        for r in scan(plan["vcf"], Shard.from_json(shard).intervals, columns=cols, stats=stats):
+        for r in scan(plan["vcf"], Shard.from_json(shard).intervals, columns=cols, stats=stats, dosages=False):
             if len(r.ref) != 1 or len(r.alt) != 1:
                 continue
             counts["snps_seen"] += 1

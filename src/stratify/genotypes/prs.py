@@ -372,7 +372,9 @@ class ScoreAccumulator:
                 continue
             self.status[(si, ri)] = (st, rec.id)
             # effect = ALT: w x d; effect = REF: w x (2 - d); a missing call adds nothing
-            self._pending.append((si, float(self._weight[si][ri]), orient < 0, rec.dosage))
+            # the imputed dosage (DS) where the record has one, else the hard call (docs/genotypes.md)
+            d = rec.dosage if getattr(rec, "ds", None) is None else rec.ds
+            self._pending.append((si, float(self._weight[si][ri]), orient < 0, d))
             self.n_used[si] += 1
             if len(self._pending) >= self._block:
                 self._flush()

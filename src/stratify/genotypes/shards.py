@@ -238,7 +238,10 @@ def run_shard(
     want = acc.want(contigs) if scores else set()
     if k:
         want |= {(c, int(p)) for c, p in zip(pca["variants"]["chrom"], pca["variants"]["pos"])}
-    for r in scan(vcf, shard.intervals, columns=(lo, hi), stats=stats, yield_skipped=bool(scores), want=want):
+    rows = scan(
+        vcf, shard.intervals, columns=(lo, hi), stats=stats, yield_skipped=bool(scores), want=want, dosages=bool(scores)
+    )
+    for r in rows:
         if r.dosage is not None and k:
             j = lookup.get((r.chrom, r.pos, r.ref, r.alt))
             if j is not None:

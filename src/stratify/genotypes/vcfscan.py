@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from stratify.errors import GenotypeError
+from stratify.genotypes.vcfbatch import _Batch, _decode_general  # noqa: F401  (_decode_general: tested here)
+from stratify.genotypes.vcffields import format_index
 from stratify.genotypes.vcfio import (  # noqa: F401  (TabixIndex, _fill_unset, index_of: this module's API before vcfio)
     WINDOW,
     CsiIndex,
@@ -197,41 +199,18 @@ class Record:
     alt: str
     dosage: np.ndarray | None  # int8, -1 missing, for the selected samples; None when skipped
     skipped: str | None = None
+    # float32, -1 missing: the imputed dosage (FORMAT DS) where the record has one, else None
+    ds: np.ndarray | None = None
+
+    @property
+    def score_dosage(self) -> np.ndarray | None:
+        """What a polygenic score uses: DS where the record has it, else the hard call."""
+        return self.dosage if self.ds is None else self.ds
 
 
 def header_samples(vcf: str | Path) -> list[str]:
     """Sample names from the #CHROM line of a bgzipped VCF (after :func:`check_vcf`'s checks)."""
     return read_header(check_vcf(vcf, need_index=False)).samples
-
-
-def _decode_general(gt: np.ndarray, n: int, sel: np.ndarray, where: str) -> tuple[np.ndarray, int]:
-    """Dosages of the sample columns ``sel`` from the sample columns' bytes (any FORMAT with GT first)."""
-    a = np.empty(gt.size + 4, dtype=np.uint8)
-    a[: gt.size] = gt
-    a[gt.size :] = _TAB
-    starts = np.empty(n, dtype=np.int64)
-    starts[0] = 0
-    tabs = np.flatnonzero(gt == _TAB)
-    if tabs.size != n - 1:
-        raise GenotypeError(f"{where}: {tabs.size + 1} sample columns, expected {n} (the #CHROM line's samples)")
-    starts[1:] = tabs + 1
-    s = starts[sel]
-    c0, c1, c2, c3 = a[s], a[s + 1], a[s + 2], a[s + 3]
-    end1 = (c1 == _TAB) | (c1 == _COLON) | (c1 == 10) | (c1 == 13)
-    dip = ((c1 == _SLASH) | (c1 == _PIPE)) & ((c3 == _TAB) | (c3 == _COLON) | (c3 == 10) | (c3 == 13))
-    bad = ~(dip | end1) | ~np.isin(c0, (_ZERO, _ONE, _DOT)) | (dip & ~np.isin(c2, (_ZERO, _ONE, _DOT)))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        j = int(s[i])
-        val = bytes(a[j : j + 12]).split(b"\t")[0].split(b":")[0].decode(errors="replace")
-        raise GenotypeError(
-            f"{where}, sample column {int(sel[i]) + 1}: GT {val!r} is not a biallelic call "
-            "(expected 0, 1 or . alleles separated by / or |)"
-        )
-    d = (c0 - _ZERO).astype(np.int8) + (c2 - _ZERO).astype(np.int8)
-    d[(c0 == _DOT) | (c2 == _DOT)] = -1
-    d[end1] = -1
-    return d, int(end1.sum())
 
 
 def _where(vcf: Path, lineno: int | None, prev: tuple[str, int] | None) -> str:
@@ -322,6 +301,7 @@ def scan(
     yield_skipped: bool = False,
     stats: ScanStats | None = None,
     progress_every: int = 50000,
+    dosages: bool = True,
 ) -> Iterator[Record]:
     """Yield the biallelic records of the intervals (default: the whole file) with dosages.
 
@@ -329,7 +309,8 @@ def scan(
     bytes are decoded on the fast path) or an array of column positions (default: all).
     ``want`` = {(contig, pos)}: decode only these positions (others are still counted).
     ``yield_skipped``: also yield skipped records (multi-allelic, no ALT, no GT) with
-    ``dosage=None`` and ``skipped`` set to the reason.
+    ``dosage=None`` and ``skipped`` set to the reason. ``dosages``: read FORMAT DS into
+    ``Record.ds`` where a record has it (False: hard calls only, as PCA needs).
 
     Every record line is checked for its columns and POS, the order of positions within a
     contig and (whole file) that a contig's records are together; with an index, that the
@@ -344,6 +325,7 @@ def scan(
     sel, lo, hi, contiguous, end_at = _sample_selection(columns, n, vcf)
     stats = stats if stats is not None else ScanStats()
     t0 = time.monotonic()
+    batch = _Batch(n, sel, stats, yield_skipped)
     for chrom, beg, end, lines, lineno, *idx in _region_sources(vf, intervals, header):
         prev: tuple[str, int] | None = None
         done: set[str] = set()
@@ -384,7 +366,7 @@ def scan(
                     )
                 if want is not None and (c, pos) not in want:
                     continue
-                rec = _decode_record(
+                rec, pending = _decode_record(
                     line,
                     c,
                     pos,
@@ -397,9 +379,10 @@ def scan(
                     end_at,
                     stats,
                     f"{vcf}, {'' if lineno is None else f'line {lineno}, '}record {c}:{pos}",
+                    dosages,
                 )
-                if rec.dosage is not None or yield_skipped:
-                    yield rec
+                yield from batch.push(rec, pending)
+            yield from batch.flush()
         except GenotypeError as exc:
             if prev is None or "record" in str(exc):
                 raise
@@ -422,8 +405,10 @@ def _decode_record(
     end_at: int | None,
     stats: ScanStats,
     where: str,
-) -> Record:
-    """One record's dosages (or its skip reason, counted in ``stats``)."""
+    dosages: bool = True,
+) -> tuple[Record, tuple | None]:
+    """One record's dosages (or its skip reason, counted in ``stats``), or the record without
+    them and what the general path needs to decode it in a batch (:class:`_Batch`)."""
     alt = line[tabs[3] + 1 : tabs[4]]
     fmt = line[tabs[7] + 1 : tabs[8]]
     reason = None
@@ -439,7 +424,7 @@ def _decode_record(
     vid = line[tabs[1] + 1 : tabs[2]].decode("utf-8", "replace")
     ref = line[tabs[2] + 1 : tabs[3]].decode("utf-8", "replace")
     if reason is not None:
-        return Record(c, pos, vid, ref, alt.decode("utf-8", "replace"), None, reason)
+        return Record(c, pos, vid, ref, alt.decode("utf-8", "replace"), None, reason), None
     b0 = tabs[8] + 1
     d = None
     if fmt == b"GT" and len(line) - b0 == 4 * n and line[-1:] == b"\n":
@@ -449,11 +434,10 @@ def _decode_record(
             w = np.frombuffer(line, dtype="<u4", count=n, offset=b0)[sel]
         d = _decode_words(w, end_at)
         # None: not all fixed-width biallelic calls, so the general path decides
-    if d is None:
-        body = line[b0:].rstrip(b"\r\n")
-        if not body:
-            raise GenotypeError(f"{where}: no sample columns, expected {n} (the #CHROM line's samples)")
-        d, nh = _decode_general(np.frombuffer(body, dtype=np.uint8), n, sel, where)
-        stats.haploid_calls += nh
     stats.decoded += 1
-    return Record(c, pos, vid, ref, alt.decode("utf-8", "replace"), d)
+    rec = Record(c, pos, vid, ref, alt.decode("utf-8", "replace"), d)
+    if d is not None:
+        return rec, None
+    if not line[b0:].rstrip(b"\r\n"):
+        raise GenotypeError(f"{where}: no sample columns, expected {n} (the #CHROM line's samples)")
+    return rec, (line if line[-1:] == b"\n" else line + b"\n", b0, format_index(fmt, b"DS") if dosages else None, where)
