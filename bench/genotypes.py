@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -184,6 +185,15 @@ def extraction(vcf: Path, processes: int) -> tuple[float, int]:
         with ProcessPoolExecutor(processes) as ex:
             res = list(ex.map(_scan_shard, jobs))
     return time.perf_counter() - t0, sum(a for a, _ in res)
+
+
+def extractors(vcf: Path) -> list[tuple[str, Callable[[], tuple[float, int]]]]:
+    """The extraction contenders on one file, by the name the tables show: (seconds, ALT alleles)."""
+    return [
+        ("bcftools query -f '[%GT]' (1 process)", lambda: bcftools_query(vcf)),
+        ("stratify vcfscan, 1 process", lambda: extraction(vcf, 1)),
+        ("stratify vcfscan, 2 processes (region shards)", lambda: extraction(vcf, 2)),
+    ]
 
 
 def bcftools_query(vcf: Path) -> tuple[float, int]:
@@ -381,11 +391,7 @@ def layout_runs(args, work: Path) -> tuple[list[dict], dict]:
             write_vcf(vcf, n, m, layout=layout)
         score = score_file(vcf, work / f"PGSBENCH_{layout}_hmPOS_GRCh38.txt.gz")
         for rep in range(args.repeats):
-            for name, fn in [
-                ("bcftools query -f '[%GT]' (1 process)", lambda vcf=vcf: bcftools_query(vcf)),
-                ("stratify vcfscan, 1 process", lambda vcf=vcf: extraction(vcf, 1)),
-                ("stratify vcfscan, 2 processes (region shards)", lambda vcf=vcf: extraction(vcf, 2)),
-            ]:
+            for name, fn in extractors(vcf):
                 sec, alt = fn()
                 rows.append({"test": "extraction", "layout": layout, "tool": name, "repeat": rep, "seconds": sec})
                 rows[-1]["alt_alleles"] = alt
@@ -497,11 +503,7 @@ def main() -> None:
     mb = vcf.stat().st_size / 2**20
     log("extraction: bcftools query vs stratify")
     for rep in range(args.repeats):
-        for name, fn in [
-            ("bcftools query -f '[%GT]' (1 process)", lambda vcf=vcf: bcftools_query(vcf)),
-            ("stratify vcfscan, 1 process", lambda vcf=vcf: extraction(vcf, 1)),
-            ("stratify vcfscan, 2 processes (region shards)", lambda vcf=vcf: extraction(vcf, 2)),
-        ]:
+        for name, fn in extractors(vcf):
             sec, alt = fn()
             rows.append(
                 {

@@ -69,6 +69,27 @@ def consortium_runs(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def consortium_stage_run(consortium_runs, tmp_path_factory):
+    """The consortium stage on siteA, siteB and siteC of `consortium_runs` (small bootstrap), for the
+    stage's and the report's tests: its folder and summary (tests that write into it copy it first)."""
+    from stratify.consortium.stage import run_consortium_folders
+
+    three = ("siteA", "siteB", "siteC")
+    out = tmp_path_factory.mktemp("consortium_stage") / "three"
+    summary = run_consortium_folders(
+        "three",
+        {n: consortium_runs[n]["results"] for n in three},
+        {n: consortium_runs[n]["config"] for n in three},
+        out=out,
+        min_cell=10,
+        n_boot=50,
+        seed=1,
+        config_files={n: consortium_runs[n]["paths"]["config"] for n in three},
+    )
+    return out, summary
+
+
+@pytest.fixture(scope="session")
 def slurm_runs(tmp_path_factory):
     """tests/test_slurm.py's two workflow runs (under SLURM and local), going on in the background.
 
@@ -85,7 +106,7 @@ def slurm_runs(tmp_path_factory):
 
 # session fixtures whose tests must share one process under pytest-xdist: each worker would
 # otherwise build its own copy (the simulated runs) or start its own daemons (SLURM)
-SHARED_FIXTURES = ("slurm_runs", "planted_run", "null_run", "consortium_runs")
+SHARED_FIXTURES = ("slurm_runs", "planted_run", "null_run", "consortium_runs", "consortium_stage_run")
 
 
 def _xdist(config) -> bool:

@@ -29,21 +29,10 @@ from stratify.io.tables import read_table, write_table
 THREE = ("siteA", "siteB", "siteC")
 
 
-@pytest.fixture(scope="module")
-def stage_run(consortium_runs, tmp_path_factory):
-    """The stage on siteA, siteB and siteC (small bootstrap): its folder and summary."""
-    out = tmp_path_factory.mktemp("consortium_stage") / "three"
-    summary = run_consortium_folders(
-        "three",
-        {n: consortium_runs[n]["results"] for n in THREE},
-        {n: consortium_runs[n]["config"] for n in THREE},
-        out=out,
-        min_cell=10,
-        n_boot=50,
-        seed=1,
-        config_files={n: consortium_runs[n]["paths"]["config"] for n in THREE},
-    )
-    return out, summary
+@pytest.fixture
+def stage_run(consortium_stage_run):
+    """The stage on siteA, siteB and siteC (tests/conftest.py): its folder and summary."""
+    return consortium_stage_run
 
 
 def _copy(consortium_runs, name, dest):

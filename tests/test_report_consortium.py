@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from html import unescape
 
 import numpy as np
@@ -15,7 +16,7 @@ import pytest
 from stratify.consortium.bundle import summarise
 from stratify.consortium.pooling import pool_bundles, pool_raw, profile_match
 from stratify.consortium.replication import read_cohort_subtypes, replicate_all, subtype_overview
-from stratify.consortium.stage import run_consortium_folders, write_report
+from stratify.consortium.stage import write_report
 from stratify.consortium.transport import CELL_COLUMNS, leave_one_cohort_out, transport_matrix
 from stratify.errors import InputError
 from stratify.model.cv import SEARCH_DEFAULTS
@@ -378,20 +379,10 @@ def test_no_auc_anywhere_says_why(parts, tmp_path):
     assert "0 of 3" in text  # external cells scored per training cohort
 
 
-def test_the_stage_folder_renders(consortium_runs, tmp_path):
+def test_the_stage_folder_renders(consortium_stage_run, tmp_path):
     """The consortium stage's own folder (siteA, siteB, siteC: no two-arm cohort), read back by
     load_consortium_results and rendered by the stage's write_report hook."""
-    three = ("siteA", "siteB", "siteC")
-    out = tmp_path / "three"
-    run_consortium_folders(
-        "three",
-        {n: consortium_runs[n]["results"] for n in three},
-        {n: consortium_runs[n]["config"] for n in three},
-        out=out,
-        min_cell=10,
-        n_boot=30,
-        seed=1,
-    )
+    out = shutil.copytree(consortium_stage_run[0], tmp_path / "three")
     report = write_report(out)
     assert report == out / "report.html"
     html = report.read_text(encoding="utf-8")

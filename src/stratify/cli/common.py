@@ -18,6 +18,29 @@ from stratify.io.layout import StageFiles, config_slice, parse_pairs
 log = logging.getLogger("stratify")
 
 
+def whole_number(minimum: int) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number of at least ``minimum``, else a one-line usage error.
+
+    >>> whole_number(10)("12")
+    12
+    >>> whole_number(10)("9")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: expected a whole number >= 10, got '9'
+    """
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {text!r}")
+        return value
+
+    return parse
+
+
 def peak_rss_mib() -> float:
     """Peak resident set size of this process so far, in MiB (``ru_maxrss``; KiB on Linux)."""
     import resource

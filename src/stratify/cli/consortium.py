@@ -9,19 +9,11 @@ import logging
 import time
 from pathlib import Path
 
+from stratify.cli.common import whole_number
+
 log = logging.getLogger("stratify")
 
 HELP = "compare and pool the cohorts of a consortium: transport, subtype replication, pooled estimates"
-
-
-def _n_boot(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 10, got {text!r}") from None
-    if value < 10:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 10, got {text!r}")
-    return value
 
 
 def add_parser(sub) -> None:
@@ -36,7 +28,7 @@ def add_parser(sub) -> None:
     p.add_argument("--out", help="the consortium's folder (default: <results>/consortium/<name>)")
     p.add_argument(
         "--n-boot",
-        type=_n_boot,
+        type=whole_number(10),
         default=1000,
         help="bootstrap replicates of the transport and leave-one-cohort-out intervals (default 1000)",
     )

@@ -7,21 +7,12 @@ import argparse
 import logging
 from pathlib import Path
 
+from stratify.cli.common import whole_number
 from stratify.errors import InputError
 
 log = logging.getLogger("stratify")
 
 HELP = "a site bundle of a cohort's results: counts, means, covariances and estimates, no patient rows"
-
-
-def _min_cell(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
 
 
 def add_parser(sub) -> None:
@@ -31,7 +22,7 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, help="the bundle to write (one JSON file)")
     p.add_argument(
         "--min-cell",
-        type=_min_cell,
+        type=whole_number(1),
         default=10,
         help="rows counting fewer patients than this are blanked and marked suppressed (default 10)",
     )
