@@ -273,3 +273,14 @@ def test_stage_cli_reads_a_pgen_cohort(tmp_path, fileset):
 
     manifest = json.loads((res / "validate" / "manifest.json").read_text())
     assert {"genotypes.pgen", "genotypes.pvar", "genotypes.psam"} <= set(manifest["inputs"])
+
+
+def test_a_truncated_pgen_is_named_at_validate(tmp_path, fileset):
+    from stratify.genotypes.records import check_readable
+
+    for ext in ("pvar", "psam"):
+        shutil.copy(f"{fileset['pgen']}.{ext}", tmp_path / f"cut.{ext}")
+    data = Path(f"{fileset['pgen']}.pgen").read_bytes()
+    (tmp_path / "cut.pgen").write_bytes(data[: len(data) // 2])
+    with pytest.raises(GenotypeError, match=r"cut.pgen: variants 1 to \d+ cannot be read .*truncated or corrupt"):
+        check_readable(GenotypeInput("pgen", str(tmp_path / "cut")))

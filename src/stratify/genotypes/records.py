@@ -111,6 +111,28 @@ def input_samples(inp: GenotypeInput | str | Path) -> list[str]:
     return inp.open().samples()
 
 
+def read_block(inp: GenotypeInput, variant_idx: np.ndarray, cols: np.ndarray | None, *, dosage: bool) -> np.ndarray:
+    """``inp.open().read(...)``; a reader's failure (a truncated or corrupt file) is a GenotypeError
+    naming the file and the variants."""
+    try:
+        return inp.open().read(variant_idx, cols, dosage=dosage)
+    except RuntimeError as exc:
+        first, last = int(variant_idx[0]) + 1, int(variant_idx[-1]) + 1
+        raise GenotypeError(
+            f"{inp.label}: variants {first} to {last} cannot be read ({exc}); the file is truncated or corrupt, "
+            f"or does not belong with its {'.pvar/.psam' if inp.format == 'pgen' else 'index'}: write it again "
+            "(plink2 --make-pgen) or check the copy"
+        ) from None
+
+
+def check_readable(inp: GenotypeInput) -> None:
+    """Open a pgen or BGEN and read its first and last variant for one sample (a truncated file fails
+    here, at the validate stage, rather than in a shard job)."""
+    src = inp.open()
+    if src.n_variants and src.n_samples:
+        read_block(inp, np.array([0, src.n_variants - 1]), np.array([0]), dosage=src.has_dosage)
+
+
 def input_contigs(inp: GenotypeInput) -> list[str] | None:
     """Contigs of a pgen or BGEN (None for a VCF: its header's contig lines say)."""
     if inp.format == "vcf":
@@ -246,8 +268,8 @@ def _source_records(inp, shard, columns, stats, want, yield_skipped, dosages) ->
     for lo in range(0, order.size, block):
         rows = order[lo : lo + block]
         use = rows[bi[rows]]
-        calls = src.read(a + use, cols, dosage=False) if use.size else None
-        ds = src.read(a + use, cols, dosage=True) if use.size and with_ds else None
+        calls = read_block(inp, a + use, cols, dosage=False) if use.size else None
+        ds = read_block(inp, a + use, cols, dosage=True) if use.size and with_ds else None
         k = 0
         for r in rows.tolist():
             if not bi[r]:
@@ -279,7 +301,7 @@ def read_input_pgx(inp: GenotypeInput, defs, samples: list[str]) -> pd.DataFrame
     names = {defs.chrom, defs.chrom.removeprefix("chr")}
     var = src.variants()
     at = var[var["chrom"].astype(str).isin(names) & var["pos"].isin(list(reader.pos_index))]
-    calls = src.read(at.index.to_numpy(), cols, dosage=False) if len(at) else None
+    calls = read_block(inp, at.index.to_numpy(), cols, dosage=False) if len(at) else None
     mismatch = []
     for k, (pos, ref, alt, bi) in enumerate(at[["pos", "ref", "alt", "biallelic"]].itertuples(index=False)):
         i = reader.pos_index[int(pos)]

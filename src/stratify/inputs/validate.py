@@ -414,9 +414,9 @@ def _check_genotype_files(
             raise InputError(f"{p}: file not found (inputs.genotypes.{key})")
         manifest["inputs"][f"genotypes.{role}"] = {"path": str(p), "sha256": sha256(p)}
     if "vcf" not in gen:
-        from stratify.genotypes.records import GenotypeInput, input_samples
+        from stratify.genotypes.records import GenotypeInput, check_readable
 
-        input_samples(GenotypeInput.from_config(dict(gen)))  # a GenotypeError names the file and what is wrong
+        check_readable(GenotypeInput.from_config(dict(gen)))  # a GenotypeError names the file and what is wrong
         return
     vcf = Path(gen["vcf"])
     if not (Path(str(vcf) + ".tbi").exists() or Path(str(vcf) + ".csi").exists()):
