@@ -58,6 +58,13 @@ def describe_error(err: jsonschema.ValidationError) -> str:
         return f"unknown key {', '.join(repr(e) for e in extra)} at {loc}; allowed keys: {', '.join(allowed)}"
     if err.validator == "required":
         return f"{err.message} (at {loc})"
+    if err.validator == "oneOf" and all(set(o) == {"required"} for o in err.validator_value):
+        keys = [o["required"][0] for o in err.validator_value]
+        given = [k for k in keys if isinstance(err.instance, dict) and k in err.instance]
+        return (
+            f"key {loc}: {'gives ' + ' and '.join(given) if given else 'names no file'}; "
+            f"expected exactly one of {', '.join(keys)}"
+        )
     if err.validator == "enum":
         return f"key {loc}: {err.instance!r} is not one of {err.validator_value}"
     return f"key {loc}: {err.message}"
@@ -72,7 +79,7 @@ def config_paths(cfg: dict[str, Any]) -> list[tuple[str, Any, Any]]:
         if k in inp:
             out.append((f"inputs.{k}", inp, k))
     gen = inp.get("genotypes") or {}
-    for k in ("vcf", "sample_map"):
+    for k in ("vcf", "pgen", "bgen", "sample", "sample_map"):
         if k in gen:
             out.append((f"inputs.genotypes.{k}", gen, k))
     for i in range(len(gen.get("pgs") or [])):
@@ -123,6 +130,14 @@ def check_paths_exist(cfg: dict[str, Any], *, source: str | Path = "config") -> 
     for key, box, idx in config_paths(cfg):
         p = Path(str(box[idx]))
         if sim is not None and p.parent == sim:
+            continue
+        if key == "inputs.genotypes.pgen":  # a fileset prefix: its three files
+            for f in genotype_files({"pgen": str(p)}).values():
+                if not Path(f).exists():
+                    raise ConfigError(
+                        f"{source}: key {key}: file not found: {f} (a PLINK 2 fileset is <prefix>.pgen, .pvar "
+                        "and .psam; relative paths in a config file are read from the folder the config file is in)"
+                    )
             continue
         if not p.exists():
             raise ConfigError(
@@ -305,12 +320,27 @@ def load_config(path: str | Path, *, check_files: bool = True) -> dict[str, Any]
     return cfg
 
 
+def genotype_files(gen: dict[str, Any]) -> dict[str, str]:
+    """The genotype file(s) of ``inputs.genotypes`` by role: ``vcf``; or a PLINK 2 fileset's
+    ``pgen``, ``pvar``, ``psam`` (from its prefix; a path ending in .pgen is taken as the prefix);
+    or ``bgen`` and its ``bgen_sample`` file."""
+    if "vcf" in gen:
+        return {"vcf": gen["vcf"]}
+    if "pgen" in gen:
+        prefix = str(gen["pgen"]).removesuffix(".pgen")
+        return {ext: f"{prefix}.{ext}" for ext in ("pgen", "pvar", "psam")}
+    out = {"bgen": gen["bgen"]}
+    if "sample" in gen:
+        out["bgen_sample"] = gen["sample"]
+    return out
+
+
 def cohort_inputs(config: dict[str, Any]) -> dict[str, str]:
     """Flat mapping of every input file named in the config (role -> path)."""
     inp = config["inputs"]
     files = {k: inp[k] for k in ("patients", "symptoms", "treatments", "biomarkers") if k in inp}
     if "genotypes" in inp:
-        files["vcf"] = inp["genotypes"]["vcf"]
+        files.update(genotype_files(inp["genotypes"]))
         if "sample_map" in inp["genotypes"]:
             files["vcf_sample_map"] = inp["genotypes"]["sample_map"]
         for i, pgs in enumerate(inp["genotypes"].get("pgs", [])):

@@ -47,7 +47,8 @@ wildcard_constraints:
 
 
 def has_vcf(cohort):
-    """Whether the cohort reads a VCF (without one the genotype stage writes empty tables)."""
+    """Whether the cohort reads genotypes, a VCF, pgen or BGEN (without them the genotype stage
+    writes empty tables)."""
     return "genotypes" in COHORTS[cohort]["inputs"]
 
 
@@ -130,9 +131,13 @@ def cohort_files(wildcards=None, cohort=None):
     return files
 
 
+GENOTYPE_ROLES = ("vcf", "pgen", "pvar", "psam", "bgen")
+
+
 def vcf_inputs(wildcards):
-    """The VCF, its index, sample map and scoring files (inputs of the genotype rules)."""
-    return {k: v for k, v in cohort_files(wildcards).items() if k.startswith("vcf")}
+    """The genotype file(s) (a VCF and its index; a pgen, pvar and psam; a BGEN and its sample
+    file), the sample map and the scoring files (inputs of the genotype rules)."""
+    return {k: v for k, v in cohort_files(wildcards).items() if k.startswith(GENOTYPE_ROLES)}
 
 
 def genotype_merge_inputs(wildcards):

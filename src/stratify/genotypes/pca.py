@@ -20,7 +20,8 @@ import pandas as pd
 
 from stratify.errors import GenotypeError
 from stratify.genotypes.pgxsites import in_pgx_region, pgx_regions
-from stratify.genotypes.vcfscan import ScanStats, Shard, header_samples, scan
+from stratify.genotypes.records import plan_records
+from stratify.genotypes.vcfscan import ScanStats, header_samples, scan
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ def _reference_snps(
     }
     stats = ScanStats()
     for shard in plan["shards"]:
-        for r in scan(plan["vcf"], Shard.from_json(shard).intervals, columns=cols, stats=stats, dosages=False):
+        for r in plan_records(plan, shard, columns=cols, stats=stats, dosages=False):
             if len(r.ref) != 1 or len(r.alt) != 1:
                 continue
             counts["snps_seen"] += 1

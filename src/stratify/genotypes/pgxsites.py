@@ -42,17 +42,26 @@ def empty_pgx() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series([], dtype=object) for c in PGX_COLUMNS})
 
 
-def genes_not_in_header(vcf: str | Path) -> dict[str, str]:
-    """Genes whose contig a header that lists contigs lacks: gene -> why it is not read."""
-    from stratify.genotypes.vcfio import check_vcf, read_header
-    from stratify.pgx.alleles.vcf import _header_contigs
+def genes_not_in_header(vcf) -> dict[str, str]:
+    """Genes whose contig a header that lists contigs lacks (a pgen's or BGEN's variants: the
+    contigs they are on): gene -> why it is not read. ``vcf``: a VCF path or a GenotypeInput."""
+    from stratify.genotypes.records import GenotypeInput, input_contigs
 
-    contigs = _header_contigs(read_header(check_vcf(vcf, need_index=False, allow_text=True)).meta)
+    inp = GenotypeInput.of(vcf)
+    if inp.format == "vcf":
+        from stratify.genotypes.vcfio import check_vcf, read_header
+        from stratify.pgx.alleles.vcf import _header_contigs
+
+        contigs = _header_contigs(read_header(check_vcf(inp.path, need_index=False, allow_text=True)).meta)
+        where = "the VCF header lists"
+    else:
+        contigs = input_contigs(inp)
+        where = f"the {inp.format} file has variants on"
     if not contigs:
         return {}
     return {
         d.gene: (
-            f"the VCF header lists no contig {d.chrom} or {c}: {d.gene} is not called from the VCF "
+            f"{where} no contig {d.chrom} or {c}: {d.gene} is not called from the genotypes "
             "(give its calls from another tool, inputs.star_alleles)"
         )
         for d, c, _, _ in pgx_regions()
@@ -60,11 +69,17 @@ def genes_not_in_header(vcf: str | Path) -> dict[str, str]:
     }
 
 
-def read_pgx(vcf: str | Path, defs, mapping: dict[str, str]) -> pd.DataFrame:
-    """One gene's genotypes for the mapped samples, keyed by patient (PGX_COLUMNS)."""
+def read_pgx(vcf, defs, mapping: dict[str, str]) -> pd.DataFrame:
+    """One gene's genotypes for the mapped samples, keyed by patient (PGX_COLUMNS); ``vcf``: a VCF
+    path or a GenotypeInput (a pgen or BGEN is read by stratify.genotypes.records.read_input_pgx)."""
+    from stratify.genotypes.records import GenotypeInput, read_input_pgx
     from stratify.pgx.alleles import read_vcf_genotypes
 
-    pgx = read_vcf_genotypes(vcf, defs, samples=list(mapping))
+    inp = GenotypeInput.of(vcf)
+    if inp.format == "vcf":
+        pgx = read_vcf_genotypes(inp.path, defs, samples=list(mapping))
+    else:
+        pgx = read_input_pgx(inp, defs, list(mapping))
     pgx.insert(0, "patient_id", pgx["sample"].map(mapping))
     pgx.insert(1, "gene", pd.Series([defs.gene] * len(pgx), index=pgx.index, dtype=str))
     return pgx[PGX_COLUMNS]
@@ -84,7 +99,7 @@ def pgx_summary(vcf: str | Path, genome_build: str) -> dict[str, Any]:
     elif skip := genes_not_in_header(vcf):
         out["pgx_genes_not_in_vcf"] = skip
         for _gene, why in skip.items():
-            log.warning("%s: %s", vcf, why)
+            log.warning("%s: %s", getattr(vcf, "label", vcf), why)
     return out
 
 

@@ -1,4 +1,4 @@
-"""Stage "genotypes": read the cohort VCF in shards, merged afterwards.
+"""Stage "genotypes": read the cohort's genotypes (VCF, PLINK 2 pgen or BGEN) in shards, merged afterwards.
 
 Products, keyed by patient:
 
@@ -15,7 +15,8 @@ Products, keyed by patient:
 * polygenic scores from PGS Catalog scoring files (stratify.genotypes.prs), with a per-score report
   of the variants matched.
 
-The work is split so that a 500,000-sample VCF streams in bounded memory: ``plan`` cuts the
+The formats are read through :mod:`stratify.genotypes.records` (the same shards, records and outputs
+for each). The work is split so that a 500,000-sample file streams in bounded memory: ``plan`` cuts the
 file into shards of about ``genotypes.shard_mb`` compressed megabytes (by the tabix index)
 and the samples into chunks of ``genotypes.sample_chunk``; ``pca`` reads the reference
 samples only; each ``shard`` job reads one region for one sample chunk (memory grows with
@@ -50,7 +51,8 @@ from stratify.genotypes.pgxsites import (
     pgx_summary,
     read_pgx,
 )
-from stratify.genotypes.vcfscan import ScanStats, Shard, header_samples, plan_shards, scan
+from stratify.genotypes.records import GenotypeInput, input_samples, plan_input, plan_input_shards, plan_records
+from stratify.genotypes.vcfscan import ScanStats, Shard
 
 log = logging.getLogger(__name__)
 
@@ -107,23 +109,25 @@ def job_name(shard: int, chunk: int) -> str:
 
 
 def make_plan(
-    vcf: str | Path,
+    vcf: GenotypeInput | str | Path,
     *,
     patient_ids: set[str],
     sample_map: pd.DataFrame | None = None,
     cfg: dict[str, Any] | None = None,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Shards (regions x sample chunks) and the PCA reference samples."""
+    """Shards (regions x sample chunks) and the PCA reference samples. ``vcf``: the genotype
+    file (a VCF path, or a :class:`~stratify.genotypes.records.GenotypeInput` for pgen or BGEN)."""
     cfg = cfg or settings(None)
-    samples = header_samples(vcf)
+    inp = GenotypeInput.of(vcf)
+    samples = input_samples(inp)
     mapping, unmapped = map_samples(samples, sample_map, patient_ids)
     if not mapping:
         raise GenotypeError(
-            f"{vcf}: none of its {len(samples)} samples maps to a patient "
+            f"{inp.label}: none of its {len(samples)} samples maps to a patient "
             f"(first sample: {samples[0] if samples else 'none'}); give inputs.genotypes.sample_map"
         )
-    shards = plan_shards(vcf, target_bytes=int(cfg["shard_mb"] * (1 << 20)))
+    shards = plan_input_shards(inp, target_bytes=int(cfg["shard_mb"] * (1 << 20)))
     n = len(samples)
     step = int(cfg["sample_chunk"])
     chunks = [(lo, min(lo + step, n)) for lo in range(0, n, step)]
@@ -137,7 +141,7 @@ def make_plan(
     log.info(
         "%s: %d samples (%d in the cohort) in %d chunk(s) of up to %d; %d region shard(s); %d jobs; "
         "PCA reference: %d samples",
-        vcf,
+        inp.label,
         n,
         len(mapping),
         len(chunks),
@@ -147,11 +151,12 @@ def make_plan(
         len(ref),
     )
     return {
-        "vcf": str(vcf),
+        "vcf": inp.label,
+        "input": inp.to_json(),
         "n_samples": n,
         "n_mapped": len(mapping),
         "unmapped": unmapped,
-        "shards": [s.to_json() for s in shards],
+        "shards": shards,
         "chunks": chunks,
         "jobs": jobs,
         "pca_columns": [int(i) for i in ref],
@@ -210,7 +215,7 @@ def run_shard(
     si, ci = (int(x[1:]) for x in job.split("_"))
     shard = Shard.from_json(plan["shards"][si])
     lo, hi = plan["chunks"][ci]
-    vcf = plan["vcf"]
+    vcf = plan_input(plan)
     n = hi - lo
     comps = pca.get("components")
     k = 0 if comps is None else comps.shape[0]
@@ -238,8 +243,14 @@ def run_shard(
     want = acc.want(contigs) if scores else set()
     if k:
         want |= {(c, int(p)) for c, p in zip(pca["variants"]["chrom"], pca["variants"]["pos"])}
-    rows = scan(
-        vcf, shard.intervals, columns=(lo, hi), stats=stats, yield_skipped=bool(scores), want=want, dosages=bool(scores)
+    rows = plan_records(
+        plan,
+        plan["shards"][si],
+        columns=(lo, hi),
+        stats=stats,
+        yield_skipped=bool(scores),
+        want=want,
+        dosages=bool(scores),
     )
     for r in rows:
         if r.dosage is not None and k:
@@ -255,7 +266,7 @@ def run_shard(
         if scores:
             acc.add(r)
     flush()
-    samples = header_samples(vcf)[lo:hi]
+    samples = input_samples(vcf)[lo:hi]
     out: dict[str, Any] = {
         "samples": samples,
         "proj": proj,
@@ -264,16 +275,7 @@ def run_shard(
         **dict(zip(("score_sum", "score_allele_ct", "score_missing_ct"), acc.counts())),
         "score_variants": acc.variant_table(),
     }
-    parts = []
-    skip = genes_not_in_header(vcf)
-    for defs, pchrom, plo, _ in pgx_regions():
-        if genome_build != defs.build or defs.gene in skip:
-            continue
-        if any(c.removeprefix("chr") == pchrom and s <= plo <= e for c, s, e in shard.intervals):
-            mapping, _ = map_samples(samples, sample_map, patient_ids or set(samples))
-            if mapping:
-                parts.append(read_pgx(vcf, defs, mapping))
-    out["pgx"] = pd.concat(parts, ignore_index=True) if parts else None
+    out["pgx"] = _shard_pgx(vcf, shard, samples, sample_map, patient_ids, genome_build)
     log.info(
         "shard %s: %d records (%d decoded), %d PCA SNPs projected, %d score variants matched, %d samples, %.1f s",
         job,
@@ -285,6 +287,22 @@ def run_shard(
         stats.seconds,
     )
     return out
+
+
+def _shard_pgx(
+    vcf, shard: Shard, samples: list[str], sample_map, patient_ids, genome_build: str
+) -> pd.DataFrame | None:
+    """The pharmacogene genotypes of the genes whose region starts in the shard (None: no such gene)."""
+    parts = []
+    skip = genes_not_in_header(vcf)
+    for defs, pchrom, plo, _ in pgx_regions():
+        if genome_build != defs.build or defs.gene in skip:
+            continue
+        if any(c.removeprefix("chr") == pchrom and s <= plo <= e for c, s, e in shard.intervals):
+            mapping, _ = map_samples(samples, sample_map, patient_ids or set(samples))
+            if mapping:
+                parts.append(read_pgx(vcf, defs, mapping))
+    return pd.concat(parts, ignore_index=True) if parts else None
 
 
 def save_shard(res: dict[str, Any], stem: Path) -> None:
@@ -328,7 +346,8 @@ def merge(
     genome_build: str = "GRCh38",
 ) -> dict[str, Any]:
     """Sum the regions, stack the chunks, key by patient; the per-score variant report."""
-    samples = header_samples(plan["vcf"])
+    inp = plan_input(plan)
+    samples = input_samples(inp)
     mapping, unmapped = map_samples(samples, sample_map, patient_ids)
     missing = [j for j in plan["jobs"] if j not in shard_results]
     if missing:
@@ -343,8 +362,8 @@ def merge(
     summary = _merge_summary(plan, samples, mapping, unmapped, patient_ids, sums.stats, keep)
     pcs = _merged_pcs(pids, pca, plan, sums, keep, k, summary)
     prs, report, var_table = _merged_scores(pids, scores, sums, keep, summary)
-    summary.update(pgx_summary(plan["vcf"], genome_build))
-    pgx = merge_pgx(plan["vcf"], sums.pgx_parts, mapping, genome_build)
+    summary.update(pgx_summary(inp, genome_build))
+    pgx = merge_pgx(inp, sums.pgx_parts, mapping, genome_build)
     return {
         "pcs": pcs,
         "pgx_genotypes": pgx,
@@ -387,7 +406,7 @@ def _sum_shards(
             if list(r["samples"]) != samples[lo:hi]:
                 raise GenotypeError(
                     f"genotypes merge: shard {job_name(si, ci)} was made for other samples; "
-                    "the VCF changed since the plan: re-run the genotypes stage"
+                    "the genotype file changed since the plan: re-run the genotypes stage"
                 )
             out.proj[lo:hi] += r["proj"]
             out.ssum[lo:hi] += r["score_sum"]
@@ -421,6 +440,7 @@ def _merge_summary(
     """The summary's samples, shards and records; warns about unmatched samples and patients."""
     summary: dict[str, Any] = {
         "vcf": plan["vcf"],
+        "genotypes_format": plan_input(plan).format,
         "samples": len(samples),
         "samples_used": int(keep.sum()),
         "samples_not_in_cohort": unmapped[:100],
@@ -438,7 +458,8 @@ def _merge_summary(
     }
     if summary["n_patients_without_vcf_sample"]:
         log.warning(
-            "%s: %d patients of the cohort have no sample in the VCF (first: %s); their PGx calls say 'not genotyped'",
+            "%s: %d patients of the cohort have no sample in the genotype file (first: %s); their PGx calls say "
+            "'not genotyped'",
             plan["vcf"],
             summary["n_patients_without_vcf_sample"],
             ", ".join(summary["patients_without_vcf_sample"][:5]),
@@ -523,7 +544,7 @@ def load_scores(paths: list[str], *, genome_build: str) -> list:
 
 
 def genotype_stage(
-    vcf_path: str | Path,
+    vcf_path: GenotypeInput | str | Path,
     *,
     patient_ids: set[str],
     sample_map: pd.DataFrame | None = None,

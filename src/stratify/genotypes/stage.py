@@ -16,8 +16,8 @@ import pandas as pd
 from stratify.errors import ConfigError
 from stratify.genotypes import shards as G
 from stratify.genotypes.prs import score_report
+from stratify.genotypes.records import GenotypeInput, input_samples
 from stratify.genotypes.shards import settings
-from stratify.genotypes.vcfscan import header_samples
 from stratify.inputs.validate import read_sample_map
 from stratify.io.layout import StageFiles
 from stratify.io.results import dump_json, provenance, write_tsv
@@ -56,7 +56,7 @@ def _patient_ids(files: StageFiles) -> set:
 def _genotype_context(config: dict[str, Any], files: StageFiles) -> dict[str, Any]:
     gen = config["inputs"]["genotypes"]
     return {
-        "vcf": gen["vcf"],
+        "vcf": GenotypeInput.from_config(gen),
         "sample_map": read_sample_map(gen["sample_map"]) if "sample_map" in gen else None,
         "patient_ids": _patient_ids(files),
         "cfg": settings(config),
@@ -174,17 +174,18 @@ def _write_prs_tables(variants: pd.DataFrame, report: pd.DataFrame, files: Stage
 
 def not_genotyped(ctx: dict[str, Any], genotyped: set[str]) -> pd.DataFrame:
     """The cohort's patients without a VCF sample, each with the reason."""
-    samples = set(header_samples(ctx["vcf"]))
+    samples = set(input_samples(ctx["vcf"]))
+    kind = "VCF" if ctx["vcf"].format == "vcf" else ctx["vcf"].format
     smap = ctx["sample_map"]
     sample_of = None if smap is None else dict(zip(smap["patient_id"].astype(str), smap["sample_id"].astype(str)))
     rows = []
     for pid in sorted(ctx["patient_ids"] - genotyped):
         if sample_of is None:
-            why = "no VCF sample has the patient's ID (no sample map given: VCF sample names must be patient IDs)"
+            why = f"no {kind} sample has the patient's ID (no sample map given: sample names must be patient IDs)"
         elif pid not in sample_of:
             why = "not in the sample map (inputs.genotypes.sample_map)"
         elif sample_of[pid] not in samples:
-            why = f"its sample {sample_of[pid]} (sample map) is not in the VCF"
+            why = f"its sample {sample_of[pid]} (sample map) is not in the {kind}"
         else:
             raise RuntimeError(
                 f"genotypes: patient {pid} maps to VCF sample {sample_of[pid]} but was not genotyped; "

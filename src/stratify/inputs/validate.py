@@ -398,16 +398,26 @@ def _read_input(name: str, path, *, covariates: tuple[str, ...], manifest: dict[
 def _check_genotype_files(
     gen: Mapping[str, Any] | None, pids: set[str], *, patients_path, manifest: dict[str, Any]
 ) -> None:
-    """The VCF (with its index) and its sample map exist; the map names known patients."""
+    """The genotype file(s) (a VCF with its index; a pgen's three files; a BGEN and its sample
+    file) and the sample map exist; the map names known patients; a pgen's or BGEN's samples and
+    variants can be read (their counts agree)."""
+    from stratify.config import genotype_files
+
     if gen is None:
         manifest["skipped"]["genotypes"] = "no VCF given (inputs.genotypes)"
         return
-    for k in ("vcf", "sample_map"):
-        if k in gen:
-            p = Path(gen[k])
-            if not p.exists():
-                raise InputError(f"{p}: file not found (inputs.genotypes.{k})")
-            manifest["inputs"][f"genotypes.{k}"] = {"path": str(p), "sha256": sha256(p)}
+    files = {**genotype_files(gen), **({"sample_map": gen["sample_map"]} if "sample_map" in gen else {})}
+    for role, path in files.items():
+        p = Path(path)
+        if not p.exists():
+            key = {"pvar": "pgen", "psam": "pgen", "bgen_sample": "sample"}.get(role, role)
+            raise InputError(f"{p}: file not found (inputs.genotypes.{key})")
+        manifest["inputs"][f"genotypes.{role}"] = {"path": str(p), "sha256": sha256(p)}
+    if "vcf" not in gen:
+        from stratify.genotypes.records import GenotypeInput, check_readable
+
+        check_readable(GenotypeInput.from_config(dict(gen)))  # a GenotypeError names the file and what is wrong
+        return
     vcf = Path(gen["vcf"])
     if not (Path(str(vcf) + ".tbi").exists() or Path(str(vcf) + ".csi").exists()):
         raise InputError(

@@ -27,6 +27,8 @@ from stratify.io.tables import read_table
 OK, BAD = "yes", "does not reconcile"
 FIRST = 5  # patient IDs named in a row; the full lists are in the stages' files
 
+_GENOTYPE_KIND = {"vcf": "VCF", "pgen": "PLINK 2 pgen", "bgen": "BGEN"}
+
 
 def _json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
@@ -73,11 +75,11 @@ def input_rows(r: Path) -> pd.DataFrame:
             }
         )
     g = _json(r / "genotypes" / "summary.json")
-    if "samples" in g:
+    if "samples" in g:  # "vcf": the genotype file, whatever its format (named so before pgen and BGEN)
         out = g.get("n_samples_not_in_cohort", 0)
         rows.append(
             {
-                "input": "VCF samples",
+                "input": f"{_GENOTYPE_KIND.get(g.get('genotypes_format', 'vcf'), 'VCF')} samples",
                 "file": Path(g.get("vcf", "")).name,
                 "rows read": g["samples"],
                 "rows kept": g.get("samples_used"),
