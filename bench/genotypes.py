@@ -304,9 +304,10 @@ import json, sys, time
 from pathlib import Path
 from stratify.genotypes import shards as G
 from stratify.genotypes.pca import fit_pca
+from stratify.genotypes.vcfscan import header_samples
 vcf, step, work, chunk = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
 t0 = time.perf_counter()
-samples = G.header_samples(vcf)
+samples = header_samples(vcf)
 cfg = G.settings({"genotypes": {"sample_chunk": chunk, "shard_mb": 1000, "pca": {"samples": 2000}}})
 if step == "plan":
     (work / "plan.json").write_text(json.dumps(G.make_plan(vcf, patient_ids=set(samples), cfg=cfg)))

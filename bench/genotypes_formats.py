@@ -313,55 +313,30 @@ JOB_CODE = r"""
 import json, sys, time
 t_start = time.perf_counter()
 fmt, path, score, chunk, step = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
-import numpy as np
 from stratify.genotypes import shards as G
-from stratify.genotypes.prs import read_scoring_file
-from stratify.genotypes.sources import BgenSource, PgenSource
-from stratify.genotypes.sourcescore import score_source
+from stratify.genotypes.records import GenotypeInput
 
 def rss(key):
     return next(int(ln.split()[1]) for ln in open("/proc/self/status") if ln.startswith(key)) / 1024
 
 t_import = time.perf_counter() - t_start
+inp = GenotypeInput(fmt, path, path[:-5] + ".sample" if fmt == "bgen" else None)
+pca = step == "pca"  # chunk: the PCA reference samples; else the sample chunk
+cfg = G.settings({"genotypes": {"sample_chunk": chunk, "shard_mb": 1e6, "pca": {"samples": chunk}}})
+plan = G.make_plan(inp, patient_ids=set(G.input_samples(inp)), cfg=cfg)  # the plan step's work: not the job's
+from stratify.genotypes import records as R
+R._OPEN.clear()  # a shard job is a fresh process: it opens the file itself
 t0 = time.perf_counter()
-if step == "pca":  # the PCA reference pass over every variant, ``chunk`` reference samples
-    if fmt == "vcf":
-        samples = G.header_samples(path)
-        cfg = G.settings({"genotypes": {"shard_mb": 1e6, "pca": {"samples": chunk}}})
-        plan = G.make_plan(path, patient_ids=set(samples), cfg=cfg)
-        t_open, rss_open = time.perf_counter() - t0, rss("VmRSS:")
-        t0 = time.perf_counter()
-        n_used = len(G.fit_pca(plan).get("variants", ()))  # SNPs kept for the PCA
-    else:  # read the reference samples, then plink2's --indep-pairwise 500kb 1 0.2 and --pca 10
-        from stratify.genotypes.ldprune import indep_pairwise
-        from stratify.genotypes.pca_plink2 import pca_like_plink2
-        src = PgenSource(path) if fmt == "pgen" else BgenSource(path, sample_file=path[:-5] + ".sample")
-        v = src.variants()
-        t_open, rss_open = time.perf_counter() - t0, rss("VmRSS:")
-        t0 = time.perf_counter()
-        ref = np.sort(np.random.default_rng(0).choice(src.n_samples, chunk, replace=False))
-        x = src.read(np.arange(len(v)), ref, dosage=True)
-        keep = indep_pairwise(x, v, window_kb=500, r2=0.2)
-        pca_like_plink2(x[keep], v[keep], n_components=10)
-        n_used = int(keep.sum())
-elif fmt == "vcf":
-    samples = G.header_samples(path)
-    cfg = G.settings({"genotypes": {"sample_chunk": chunk, "shard_mb": 1e6}})
-    plan = G.make_plan(path, patient_ids=set(samples), cfg=cfg)  # the plan step's work: not the job's
-    t0 = time.perf_counter()
-    scores = G.load_scores([score], genome_build="GRCh38")
-    t_open, rss_open = time.perf_counter() - t0, rss("VmRSS:")
-    t0 = time.perf_counter()
+if fmt != "vcf":
+    inp.open().variants()
+scores = [] if pca else G.load_scores([score], genome_build="GRCh38")
+t_open, rss_open = time.perf_counter() - t0, rss("VmRSS:")
+t0 = time.perf_counter()
+if pca:
+    n_used = len(G.fit_pca(plan).get("variants", ()))  # SNPs kept for the PCA
+else:
     r = G.run_shard(plan, plan["jobs"][0], {}, scores, genome_build="none")
     n_used = int(r["score_variants"]["status"].isin(["matched", "matched_flipped", "ambiguous_used"]).sum())
-else:
-    src = PgenSource(path) if fmt == "pgen" else BgenSource(path, sample_file=path[:-5] + ".sample")
-    scores = [read_scoring_file(score)]
-    src.variants()
-    t_open, rss_open = time.perf_counter() - t0, rss("VmRSS:")
-    t0 = time.perf_counter()
-    r = score_source(src, scores, sample_idx=np.arange(min(chunk, src.n_samples)), sample_chunk=chunk)
-    n_used = int(r.report["used"].iloc[0])
 print(json.dumps({"import_s": t_import, "open_s": t_open, "rss_open_mib": rss_open,
                   "seconds": time.perf_counter() - t0, "peak_rss_mib": rss("VmHWM:"), "used": n_used}))
 """
@@ -392,6 +367,19 @@ def job_files(work: Path, n: int, m: int, every: int = 1) -> dict[str, Path]:
     if not files["score"].exists():
         GB.score_file(vcf, files["score"], every=every)
     return files
+
+
+def pca_files(work: Path, n: int, m: int) -> dict[str, Path]:
+    """GT-only VCF of n x m (the memory test's, or the extraction part's at its size), its pgen and BGEN.
+    Hard calls: the PCA pass reads hard calls, and an imputed file's are missing wherever the dosage is
+    more than 0.1 from an integer (plink2's --hard-call-threshold), which its call-rate filter drops."""
+    vcf = work / f"bench_{n}x{m}.vcf.gz"
+    if not vcf.exists():
+        vcf = work / f"mem_{n}x{m}.vcf.gz"
+    if not vcf.exists():
+        GB.log(f"writing {vcf}")
+        GB.write_vcf(vcf, n, m, seed=2)
+    return {**convert(vcf, dosage=False), "score": vcf}
 
 
 def job_runs(args, work: Path, points: list[tuple[int, int, int, int]], part: str) -> list[dict]:
@@ -475,6 +463,8 @@ def fit(points: pd.DataFrame) -> list[dict]:
     out = []
     for (test, fmt), g in points.groupby(["test", "format"], sort=False):
         for name, col, terms in MODELS[test]:
+            if len(g) < len(terms) + 1:  # a fit needs more points than terms (the memory part alone has 2)
+                continue
             x = design(g, terms)
             scale = np.maximum(np.abs(x).max(axis=0), 1e-300)  # nnls on unit-scaled columns
             coef, _ = nnls(x / scale, g[col].to_numpy(float))
@@ -506,7 +496,10 @@ def extrapolate(points: pd.DataFrame, fits: pd.DataFrame, args) -> list[dict]:
     the default sample chunk (50,000) and each shard size in args.extrap_shard_mb (extrapolated)."""
     n, v, c, sv = args.target_samples, args.target_variants, 50_000, args.target_score_variants
     out = []
+    have = set(zip(fits["test"], fits["format"])) if len(fits) else set()
     for fmt, g in points[points["test"] == "shard_job"].groupby("format", sort=False):
+        if not {("fit_shard_job", fmt), ("fit_pca_pass", fmt)} <= have:
+            continue
         big = g.loc[(g["samples"] * g["variants"]).idxmax()]
         bytes_per_call = big["file_bytes"] / (big["samples"] * big["variants"])
         startup = float(g["import_s"].min())
@@ -551,7 +544,7 @@ def scaling_points(args) -> tuple[list[tuple[int, int, int, int]], list[tuple[in
     c = args.chunk
     shard = [(n, c, m, 1) for n in s] + [(s[-1], k, m, 1) for k in (c // 2, 2 * c, 4 * c) if k <= s[-1]]
     shard += [(s[0], c, big, 1), (s[0], c, big, 5), (s[0], c // 2, big, 5)]  # a score on a fifth of the variants
-    pca = [(n, c // 2, m) for n in s] + [(s[-1], c, m), (s[0], c // 2, big)]
+    pca = [(n, c // 2, m) for n in s] + [(s[-1], c, m), (args.samples, c // 2, args.variants)]
     return shard, pca
 
 
@@ -559,7 +552,7 @@ def pca_pass_runs(args, work: Path, points) -> list[dict]:
     rows = []
     for fmt in args.formats.split(","):
         for n, r, m in points:
-            files = job_files(work, n, m)
+            files = pca_files(work, n, m)
             rs = [job_point(fmt, files[fmt], files["score"], r, "pca") for _ in range(args.repeats)]
             rows.append(
                 {
@@ -569,7 +562,7 @@ def pca_pass_runs(args, work: Path, points) -> list[dict]:
                     "samples": n,
                     "chunk": r,
                     "variants": m,
-                    "tool": "fit_pca (stage)" if fmt == "vcf" else "read + indep_pairwise + pca_like_plink2",
+                    "tool": "fit_pca (the stage's pca step)",
                     "seconds": min(x["seconds"] for x in rs),
                     "import_s": min(x["import_s"] for x in rs),
                     "peak_rss_mib": max(x["peak_rss_mib"] for x in rs),
@@ -699,11 +692,10 @@ def render_memory(s: pd.DataFrame, args) -> list[str]:
         f"### One shard job per input format: {n:,} vs {2 * n:,} samples, chunk {c:,}, {m:,} imputed SNPs",
         "",
         "The same imputed VCF (GT:DS:GP) per size and its pgen (dosages) and BGEN (8 bits), one polygenic score over "
-        "every SNP. Each job in a fresh process: VCF: `shards.run_shard` on the first region x first chunk (the "
-        "`stratify genotypes --step shard` job without the PCA projection); pgen and BGEN: `score_source` on the "
-        "first chunk of samples (`sample_idx`, `sample_chunk`), as the stage's shard step for these formats was "
-        "not on main when this was measured. Peak RSS = VmHWM (largest of 3 runs); it includes about 110 MiB of "
-        "imports.",
+        "every SNP. Each job in a fresh process does what `stratify genotypes --step shard --job r0000_c0000` does "
+        "(the plan made beforehand, not counted): open the file, read the scoring file, `shards.run_shard` on the "
+        "first region (here the whole file) x the first chunk, without the PCA projection. Peak RSS = VmHWM "
+        "(largest of 3 runs); it includes about 110 MiB of imports.",
         "",
         f"| format | peak MiB at {n:,} | peak MiB at {2 * n:,} | ratio | RSS after opening at {2 * n:,} | "
         f"s at {n:,} | s at {2 * n:,} |",
@@ -741,9 +733,10 @@ def render_scaling(s: pd.DataFrame, args) -> list[str]:
         "opening) are fitted as a + b S C + c S N + d V N, the seconds to open (VCF: reading the scoring file; "
         "pgen: the .pvar/.psam and the scoring file; BGEN: also cbgen's index) as a + b V + c S, and the peak RSS "
         "as a + b C + c N + d V + e S. PCA pass (C = "
-        "reference samples R): VCF: the stage's `fit_pca` (scan of the reference samples, filters, LD pruning, "
-        "PCA); pgen and BGEN: the reference samples read whole, `indep_pairwise` (500 kb, r2 0.2) and "
-        "`pca_like_plink2` (10 PCs); seconds fitted as a + b V N + c V R. Non-negative least squares (no term may "
+        "reference samples R): the stage's pca step (`shards.fit_pca`: one pass over the reference samples' hard "
+        "calls, filters, greedy LD pruning, PCA) on a GT-only file of N x V and its pgen and BGEN (an imputed "
+        "file's hard calls are missing wherever a dosage is more than 0.1 from an integer, so the call-rate "
+        "filter leaves no SNP: PCs belong on genotyped SNPs); seconds fitted as a + b V N + c V R. Non-negative least squares (no term may "
         "lower a prediction); every point is the best of 3 runs (seconds) and the largest peak RSS.",
         "",
         "| step | format | N | C (or R) | V | S | s | fitted s | peak MiB | fitted MiB | load (1 min) |",

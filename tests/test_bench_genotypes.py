@@ -27,13 +27,9 @@ needs_tools = pytest.mark.skipif(
 def _points() -> pd.DataFrame:
     """Shard-job and PCA-pass points made from known linear models (no noise)."""
     rows = []
-    for n, c, v in [
-        (2000, 2000, 4000),
-        (4000, 2000, 4000),
-        (8000, 2000, 4000),
-        (8000, 4000, 4000),
-        (2000, 2000, 20000),
-    ]:
+    grid = [(2000, 2000, 4000, 4000), (4000, 2000, 4000, 4000), (8000, 2000, 4000, 4000), (8000, 4000, 4000, 4000)]
+    grid += [(2000, 2000, 20000, 20000), (2000, 2000, 20000, 4000), (2000, 1000, 20000, 4000)]
+    for n, c, v, sv in grid:
         for fmt in ("vcf", "pgen"):
             k = 2.0 if fmt == "pgen" else 1.0
             rows.append(
@@ -43,11 +39,12 @@ def _points() -> pd.DataFrame:
                     "samples": n,
                     "chunk": c,
                     "variants": v,
+                    "score_variants": sv,
                     "file_bytes": 1.5 * n * v,
                     "import_s": 0.7,
-                    "seconds": 0.1 + k * 3e-8 * v * c + 1e-9 * v * n,
-                    "open_s": 0.05 + 2e-6 * v,
-                    "peak_rss_mib": 110 + 0.01 * c + 0.0005 * v,
+                    "seconds": 0.1 + k * 3e-8 * sv * c + 1e-9 * v * n,
+                    "open_s": 0.05 + 2e-6 * v + 1e-5 * sv,
+                    "peak_rss_mib": 110 + 0.01 * c + 0.0005 * v + 0.002 * sv,
                 }
             )
             rows.append(
@@ -74,22 +71,28 @@ def test_fit_recovers_linear_models_and_predicts():
             0
         ]
     )
-    assert coef == pytest.approx({"1": 0.1, "variantsxchunk": 6e-8, "variantsxsamples": 1e-9}, rel=1e-6)
-    got = F.predict(fits, "shard_job", "vcf", "peak_rss_mib", chunk=50_000, samples=500_000, variants=10_000_000)
-    assert got == pytest.approx(110 + 500 + 5000, rel=1e-6)
+    want = {"1": 0.1, "score_variants*chunk": 6e-8, "score_variants*samples": 0.0, "variants*samples": 1e-9}
+    assert coef == pytest.approx(want, rel=1e-6, abs=1e-15)
+    at = {"chunk": 50_000, "samples": 500_000, "variants": 10_000_000, "score_variants": 1_000_000}
+    got = F.predict(fits, "shard_job", "vcf", "peak_rss_mib", **at)
+    assert got == pytest.approx(110 + 500 + 5000 + 2000, rel=1e-6)
 
 
 def test_extrapolation_counts_jobs_and_hours():
     pts = _points()
     fits = pd.DataFrame(F.fit(pts))
-    args = GB.parse_args(["--target-samples", "100000", "--target-variants", "1000000", "--extrap-shard-mb", "64"])
+    args = GB.parse_args(
+        ["--target-samples", "100000", "--target-variants", "1000000", "--target-score-variants", "200000"]
+        + ["--extrap-shard-mb", "64"]
+    )
     ext = pd.DataFrame(F.extrapolate(pts, fits, args))
     assert list(ext["format"]) == ["vcf", "pgen"]
     r = ext.iloc[0]
     vs = int(64 * 2**20 / (1.5 * 100_000))  # 1.5 bytes per genotype
     assert r["variants_per_shard"] == vs
     assert r["jobs"] == int(np.ceil(1_000_000 / vs)) * 2  # 100,000 samples in chunks of 50,000
-    job = 0.7 + (0.05 + 2e-6 * 1e6) + (0.1 + 3e-8 * vs * 50_000 + 1e-9 * vs * 100_000)
+    svs = 200_000 * vs / 1_000_000  # the score's variants in one region
+    job = 0.7 + (0.05 + 2e-6 * 1e6 + 1e-5 * 2e5) + (0.1 + 3e-8 * svs * 50_000 + 1e-9 * vs * 100_000)
     assert r["job_seconds"] == pytest.approx(job, rel=1e-6)
     pca = 0.2 + 5e-8 * 1e6 * 1e5 + 1e-7 * 1e6 * 5000
     assert r["stage_cpu_hours"] == pytest.approx((r["jobs"] * job + pca) / 3600, rel=1e-6)
@@ -134,7 +137,6 @@ def test_tiny_run_of_the_format_parts(tmp_path):
     jobs = s[s["test"] == "shard_job"]
     assert sorted(jobs["format"].unique()) == ["bgen", "pgen", "vcf"] and set(jobs["samples"]) == {60, 120}
     assert (jobs["peak_rss_mib"] > 50).all() and (jobs["load1"] >= 0).all()
-    assert (
-        "### Polygenic scores from PLINK 2 .pgen and BGEN" in md
-        and "does not hold |" not in md.split("Acceptance")[1].split("equal")[0]
-    )
+    assert "### Polygenic scores from PLINK 2 .pgen and BGEN" in md and "### LD pruning and PCA" in md
+    parity = [ln for ln in md.splitlines() if "scores equal to plink2's" in ln or "the same .prune.in" in ln]
+    assert len(parity) == 5 and all(ln.endswith("| holds |") for ln in parity)
