@@ -732,6 +732,7 @@ def refit(path: Path, args) -> pd.DataFrame:
     if "score_variants" not in points:
         points = points.assign(score_variants=points["variants"])
     points = points.assign(score_variants=points["score_variants"].fillna(points["variants"]))
+    points = points.assign(region_score=points["score_variants"])  # a bench job's region is the whole file
     points = points.drop_duplicates(["test", "format", "samples", "chunk", "variants", "score_variants"], keep="last")
     fits = pd.DataFrame(F.fit(points))
     ext = pd.DataFrame(F.extrapolate(points, fits, args)) if len(fits) else pd.DataFrame()

@@ -424,13 +424,13 @@ def job_runs(args, work: Path, points: list[tuple[int, int, int, int]], part: st
 # least squares (scipy.optimize.nnls), so that no term can make a prediction smaller
 MODELS = {
     "shard_job": [
-        (
-            "seconds",
-            "seconds",
-            [(), ("score_variants", "chunk"), ("score_variants", "samples"), ("variants", "samples")],
-        ),
+        ("seconds", "seconds", [(), ("region_score", "chunk"), ("region_score", "samples"), ("variants", "samples")]),
         ("open_s", "open_s", [(), ("variants",), ("score_variants",)]),
-        ("peak_rss_mib", "peak_rss_mib", [(), ("chunk",), ("samples",), ("variants",), ("score_variants",)]),
+        (
+            "peak_rss_mib",
+            "peak_rss_mib",
+            [(), ("chunk",), ("region_score", "chunk"), ("variants",), ("score_variants",)],
+        ),
     ],
     "pca_pass": [
         ("seconds", "seconds", [(), ("variants", "samples"), ("variants", "chunk")]),
@@ -439,7 +439,7 @@ MODELS = {
 }
 
 
-SHORT = {"variants": "V", "samples": "N", "chunk": "C", "score_variants": "S"}
+SHORT = {"variants": "V", "samples": "N", "chunk": "C", "score_variants": "S", "region_score": "S_r"}
 
 
 def term_name(t: tuple) -> str:
@@ -485,10 +485,15 @@ def fit(points: pd.DataFrame) -> list[dict]:
     return out
 
 
-def predict(fits: pd.DataFrame, test: str, fmt: str, name: str, **at) -> float:
+def terms_at(fits: pd.DataFrame, test: str, fmt: str, name: str, **at) -> dict[str, float]:
+    """Each fitted term's value at ``at`` (the model's columns -> values)."""
     r = fits[(fits["test"] == f"fit_{test}") & (fits["format"] == fmt) & (fits["tool"] == name)].iloc[0]
     coef = json.loads(r["coef"])
-    return float(sum(c * (np.prod([at[k] for k in t.split("*")]) if t != "1" else 1.0) for t, c in coef.items()))
+    return {t: c * (np.prod([at[k] for k in t.split("*")]) if t != "1" else 1.0) for t, c in coef.items()}
+
+
+def predict(fits: pd.DataFrame, test: str, fmt: str, name: str, **at) -> float:
+    return float(sum(terms_at(fits, test, fmt, name, **at).values()))
 
 
 def extrapolate(points: pd.DataFrame, fits: pd.DataFrame, args) -> list[dict]:
@@ -509,9 +514,12 @@ def extrapolate(points: pd.DataFrame, fits: pd.DataFrame, args) -> list[dict]:
             jobs = int(np.ceil(v / vs)) * int(np.ceil(n / c))
             svs = sv * vs / v  # the score's variants in one region
             open_s = predict(fits, "shard_job", fmt, "open_s", variants=v, score_variants=sv)
-            work_s = predict(fits, "shard_job", fmt, "seconds", variants=vs, score_variants=svs, chunk=c, samples=n)
+            work_s = predict(fits, "shard_job", fmt, "seconds", variants=vs, region_score=svs, chunk=c, samples=n)
             job_s = startup + open_s + work_s
-            mib = predict(fits, "shard_job", fmt, "peak_rss_mib", chunk=c, samples=n, variants=v, score_variants=sv)
+            parts = terms_at(
+                fits, "shard_job", fmt, "peak_rss_mib", chunk=c, region_score=svs, variants=v, score_variants=sv
+            )
+            mib = sum(parts.values())
             out.append(
                 {
                     "part": "scaling",
@@ -527,7 +535,9 @@ def extrapolate(points: pd.DataFrame, fits: pd.DataFrame, args) -> list[dict]:
                     "jobs": jobs,
                     "job_seconds": job_s,
                     "job_open_seconds": open_s,
+                    "job_startup_seconds": startup,
                     "job_peak_rss_mib": mib,
+                    **{f"job_mib_{k.replace('*', '_x_')}": x for k, x in parts.items()},
                     "pca_seconds": pca_s,
                     "stage_cpu_hours": (jobs * job_s + pca_s) / 3600,
                     "stage_wall_hours": (pca_s + jobs * job_s / args.slots) / 3600,
@@ -543,7 +553,8 @@ def scaling_points(args) -> tuple[list[tuple[int, int, int, int]], list[tuple[in
     s, m, big = args.scale_samples, args.mem_variants, args.layout_variants
     c = args.chunk
     shard = [(n, c, m, 1) for n in s] + [(s[-1], k, m, 1) for k in (c // 2, 2 * c, 4 * c) if k <= s[-1]]
-    shard += [(s[0], c, big, 1), (s[0], c, big, 5), (s[0], c // 2, big, 5)]  # a score on a fifth of the variants
+    # a score on every variant and on a fifth of them, at two chunks each: S C, S and V can be told apart
+    shard += [(s[0], c, big, 1), (s[0], c // 2, big, 1), (s[0], c, big, 5), (s[0], c // 2, big, 5)]
     pca = [(n, c // 2, m) for n in s] + [(s[-1], c, m), (args.samples, c // 2, args.variants)]
     return shard, pca
 
@@ -714,9 +725,8 @@ def render_memory(s: pd.DataFrame, args) -> list[str]:
 def _fitted(fits: pd.DataFrame, test: str, fmt: str, name: str, r) -> float:
     sv = r.get("score_variants")
     sv = r["variants"] if sv is None or pd.isna(sv) else sv
-    return predict(
-        fits, test, fmt, name, variants=r["variants"], samples=r["samples"], chunk=r["chunk"], score_variants=sv
-    )
+    at = {"variants": r["variants"], "samples": r["samples"], "chunk": r["chunk"]}
+    return predict(fits, test, fmt, name, **at, score_variants=sv, region_score=sv)
 
 
 def render_scaling(s: pd.DataFrame, args) -> list[str]:
@@ -787,6 +797,38 @@ def render_scaling(s: pd.DataFrame, args) -> list[str]:
             f"| {FORMAT_NAMES[r.format]} | {r.shard_mb:g} | {r.bytes_per_call:.2f} | {int(r.variants_per_shard):,} | "
             f"{int(r.jobs):,} | {r.job_seconds:,.0f} | {r.job_open_seconds:,.0f} | {r.job_peak_rss_mib / 1024:.1f} | "
             f"{r.pca_seconds / 3600:,.1f} | {r.stage_cpu_hours:,.0f} | {r.stage_wall_hours:,.1f} |"
+        )
+    lines += [
+        "",
+        "Where a job's memory goes (extrapolated, MiB: the fitted terms at the target): a constant (imports), "
+        "the sample chunk (C), the region's score variants x the chunk (S_r C: the genotypes a job holds), the "
+        "file's variants (V: a pgen's .pvar, a BGEN's index) and the score's variants (S: the scoring file and "
+        "its matching, read whole by every job). The points separate V from S by three (V, S) pairs only, so the "
+        "split between those two columns is uncertain.",
+        "",
+        "| format | shard_mb | constant | C | S_r C | V | S | total GiB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in e.itertuples(index=False):
+        lines.append(
+            f"| {FORMAT_NAMES[r.format]} | {r.shard_mb:g} | {r.job_mib_1:,.0f} | {r.job_mib_chunk:,.0f} | "
+            f"{r.job_mib_region_score_x_chunk:,.0f} | {r.job_mib_variants:,.0f} | {r.job_mib_score_variants:,.0f} | "
+            f"{r.job_peak_rss_mib / 1024:.1f} |"
+        )
+    lines += ["", "Read from the tables (all extrapolated):", ""]
+    for fmt, g in e.groupby("format", sort=False):
+        lo, hi = g.loc[g["shard_mb"].idxmin()], g.loc[g["shard_mb"].idxmax()]
+        fixed = (lo["job_open_seconds"] + lo["job_startup_seconds"]) / lo["job_seconds"]
+        terms = {"the sample chunk": lo["job_mib_chunk"], "the region's genotypes": lo["job_mib_region_score_x_chunk"]}
+        terms |= {"the file's variants": lo["job_mib_variants"], "the score's variants": lo["job_mib_score_variants"]}
+        big = max(terms, key=terms.get)
+        lines.append(
+            f"- {FORMAT_NAMES[fmt]}: at shard_mb {lo['shard_mb']:g} a region holds {int(lo['variants_per_shard']):,} "
+            f"variants, so {int(lo['jobs']):,} jobs, and Python start-up plus opening the file and the scoring file is "
+            f"{100 * fixed:.0f}% of each; at shard_mb {hi['shard_mb']:g}, {int(hi['jobs']):,} jobs and "
+            f"{hi['stage_cpu_hours']:,.0f} instead of {lo['stage_cpu_hours']:,.0f} CPU hours. A job's memory at "
+            f"shard_mb {lo['shard_mb']:g} ({lo['job_peak_rss_mib'] / 1024:.1f} GiB) is mostly {big} "
+            f"({terms[big] / 1024:.1f} GiB); at {hi['shard_mb']:g}, {hi['job_peak_rss_mib'] / 1024:.1f} GiB."
         )
     return lines
 

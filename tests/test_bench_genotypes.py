@@ -28,7 +28,12 @@ def _points() -> pd.DataFrame:
     """Shard-job and PCA-pass points made from known linear models (no noise)."""
     rows = []
     grid = [(2000, 2000, 4000, 4000), (4000, 2000, 4000, 4000), (8000, 2000, 4000, 4000), (8000, 4000, 4000, 4000)]
-    grid += [(2000, 2000, 20000, 20000), (2000, 2000, 20000, 4000), (2000, 1000, 20000, 4000)]
+    grid += [
+        (2000, 2000, 20000, 20000),
+        (2000, 1000, 20000, 20000),
+        (2000, 2000, 20000, 4000),
+        (2000, 1000, 20000, 4000),
+    ]
     for n, c, v, sv in grid:
         for fmt in ("vcf", "pgen"):
             k = 2.0 if fmt == "pgen" else 1.0
@@ -40,6 +45,7 @@ def _points() -> pd.DataFrame:
                     "chunk": c,
                     "variants": v,
                     "score_variants": sv,
+                    "region_score": sv,
                     "file_bytes": 1.5 * n * v,
                     "import_s": 0.7,
                     "seconds": 0.1 + k * 3e-8 * sv * c + 1e-9 * v * n,
@@ -71,9 +77,9 @@ def test_fit_recovers_linear_models_and_predicts():
             0
         ]
     )
-    want = {"1": 0.1, "score_variants*chunk": 6e-8, "score_variants*samples": 0.0, "variants*samples": 1e-9}
+    want = {"1": 0.1, "region_score*chunk": 6e-8, "region_score*samples": 0.0, "variants*samples": 1e-9}
     assert coef == pytest.approx(want, rel=1e-6, abs=1e-15)
-    at = {"chunk": 50_000, "samples": 500_000, "variants": 10_000_000, "score_variants": 1_000_000}
+    at = {"chunk": 50_000, "region_score": 1000, "variants": 10_000_000, "score_variants": 1_000_000}
     got = F.predict(fits, "shard_job", "vcf", "peak_rss_mib", **at)
     assert got == pytest.approx(110 + 500 + 5000 + 2000, rel=1e-6)
 
