@@ -216,6 +216,12 @@ def run_shard(
     shard = Shard.from_json(plan["shards"][si])
     lo, hi = plan["chunks"][ci]
     vcf = plan_input(plan)
+    if vcf.format != "vcf":  # a pgen or BGEN: block reads and matrix products
+        from stratify.genotypes.sourceshard import source_shard
+
+        out = source_shard(plan, job, pca, scores)
+        out["pgx"] = _shard_pgx(vcf, shard, out["samples"], sample_map, patient_ids, genome_build)
+        return out
     n = hi - lo
     comps = pca.get("components")
     k = 0 if comps is None else comps.shape[0]

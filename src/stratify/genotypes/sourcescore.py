@@ -104,6 +104,7 @@ class SourceScores:
     report: pd.DataFrame  # prs.REPORT_COLUMNS
     variants: pd.DataFrame  # prs.VARIANT_COLUMNS
     dosage: bool  # whether dosages (rather than hard calls) were read
+    seen: pd.DataFrame  # score, index, status, vcf_id of every scoring-file row the source has (a shard's part)
 
     def table(self, scores: list[Score]) -> pd.DataFrame:
         """One row per sample: prs_<id>, _avg, _allele_ct, _missing_fraction (the VCF path's columns)."""
@@ -177,4 +178,5 @@ def score_source(
         report=report,
         variants=variants,
         dosage=dosage,
+        seen=m.seen,
     )
