@@ -130,20 +130,55 @@ def subcontigs(variants: pd.DataFrame, *, window: int, window_kb: float | None) 
     return out
 
 
-def _ld_pairs(first: np.ndarray, second: np.ndarray, thresh: float) -> np.ndarray:
-    """in_ld[a, b]: variant ``first[a]`` (the earlier) and ``second[b]`` (int8 hard calls, -1
-    missing) are in LD, computed as plink2 does: integer sums over the jointly called samples,
-    ``cov^2 > thresh * var1 * var2`` in doubles."""
-    cf, cs = first >= 0, second >= 0
-    xf = np.where(cf, 1.0 - first, 0.0)  # +1 hom ref, 0 het or missing, -1 hom alt
-    xs = np.where(cs, 1.0 - second, 0.0)
-    mf, ms = cf.astype(np.float64), cs.astype(np.float64)
-    dot = np.rint(xf @ xs.T).astype(np.int64)
-    n = np.rint(mf @ ms.T).astype(np.int64)
-    s1 = np.rint(xf @ ms.T).astype(np.int64)  # first's sum over the samples called at second
-    s2 = np.rint(mf @ xs.T).astype(np.int64)
-    q1 = np.rint((xf * xf) @ ms.T).astype(np.int64)
-    q2 = np.rint(mf @ (xs * xs).T).astype(np.int64)
+class _Coded:
+    """The calls of one chromosome coded once for the r^2 sums: the sparse (CSR) matrix of the
+    missing calls, and per variant the sum and sum of squares of x = 1 - call (+1 hom ref, 0 het,
+    -1 hom alt; 0 where missing) and its number of missing calls."""
+
+    def __init__(self, calls: np.ndarray):
+        from scipy.sparse import csr_matrix
+
+        self.calls = calls
+        rows, cols = np.nonzero(calls < 0)
+        self.missing = csr_matrix(
+            (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=calls.shape, dtype=np.float32
+        )
+        self.n_missing = np.bincount(rows, minlength=len(calls)).astype(np.int64)
+        x = self.x(np.arange(len(calls)))
+        self.sums = x.sum(axis=1, dtype=np.int64)
+        self.squares = np.abs(x).sum(axis=1, dtype=np.int64)
+
+    def x(self, rows: np.ndarray) -> np.ndarray:
+        c = self.calls[rows]
+        return np.where(c < 0, 0, 1 - c).astype(np.float32)
+
+
+def _ld_pairs(coded: _Coded, first: np.ndarray, second: np.ndarray, thresh: float) -> np.ndarray:
+    """in_ld[a, b]: variants ``first[a]`` and ``second[b]`` (row numbers of ``coded``) are in
+    LD, computed as plink2 does: integer sums over the jointly called samples,
+    ``cov^2 > thresh * var1 * var2`` in doubles.
+
+    One dense float32 product (the dot products; exact, integers below 2^24 while there are
+    fewer than 16.7 million samples); the sums over the jointly called samples are the variants'
+    own sums less what falls on the other's missing calls, sparse products (missing calls are
+    few)."""
+    n_samples = coded.calls.shape[1]
+    if n_samples >= 1 << 24:
+        raise ValueError(f"{n_samples} samples: at most 2^24 - 1 for exact float32 sums")
+    xf, xs = coded.x(first), coded.x(second)
+    kf, ks = len(xf), len(xs)
+    dot = (xf @ xs.T).astype(np.int64)
+    n = n_samples - coded.n_missing[first][:, None] - coded.n_missing[second][None, :]
+    s1, q1 = coded.sums[first][:, None], coded.squares[first][:, None]
+    s2, q2 = coded.sums[second][None, :], coded.squares[second][None, :]
+    if coded.missing.nnz:
+        mis_f, mis_s = coded.missing[first], coded.missing[second]
+        # first's sum and sum of squares (x^2 = |x|) over the samples missing at second, and the reverse
+        on_s = np.asarray(mis_s @ np.concatenate([xf, np.abs(xf)]).T).astype(np.int64)  # (ks, 2 kf)
+        on_f = np.asarray(mis_f @ np.concatenate([xs, np.abs(xs)]).T).astype(np.int64)  # (kf, 2 ks)
+        n = n + np.asarray((mis_f @ mis_s.T).toarray()).astype(np.int64)
+        s1, q1 = s1 - on_s[:, :kf].T, q1 - on_s[:, kf:].T
+        s2, q2 = s2 - on_f[:, :ks], q2 - on_f[:, ks:]
     cov = (dot * n - s1 * s2).astype(np.float64)
     var1 = (q1 * n - s1 * s1).astype(np.float64)
     var2 = (q2 * n - s2 * s2).astype(np.float64)
@@ -152,44 +187,85 @@ def _ld_pairs(first: np.ndarray, second: np.ndarray, thresh: float) -> np.ndarra
 
 class _Window:
     """The variants of the current window (plink2's winpos order), their state and the LD of
-    their pairs (computed once per pair while both stay in the window)."""
+    the pairs still to compare. After a window is pruned every kept variant has been compared
+    with all the window's others, so the next window compares only with its new variants:
+    ``ld`` holds the columns of the new variants. LD is computed in blocks: the next variants of
+    the sub-contig (about as many as the window keeps) against the window's members and each
+    other, one set of matrix products (a pair's r^2 does not change, so computing it early
+    changes nothing)."""
 
-    def __init__(self, calls: np.ndarray, maj: np.ndarray, thresh: float):
-        self.calls, self.maj, self.thresh = calls, maj, thresh
+    def __init__(self, coded: _Coded, maj: np.ndarray, thresh: float, end: int):
+        self.coded, self.maj, self.thresh, self.end = coded, maj, thresh, end
         self.idx = np.zeros(0, dtype=np.int64)
         self.removed = np.zeros(0, dtype=bool)
         self.unchecked = np.zeros(0, dtype=np.int64)  # first_unchecked_tvidx
-        self.ld = np.zeros((0, 0), dtype=bool)
+        self.ld = np.zeros((0, 0), dtype=bool)  # rows: idx; columns: idx[old:]
+        self.old = 0
         self.pending: list[tuple[int, bool]] = []
+        self.cache_first, self.cache_stop = 0, 0
+        self.cache_cols = np.zeros(0, dtype=np.int64)
+        self.cache = np.zeros((0, 0), dtype=bool)
 
     def add(self, v: int, monomorphic: bool) -> None:
         self.pending.append((v, monomorphic))
 
+    def _ld_new(self, new: np.ndarray) -> np.ndarray:
+        """in_ld[i, k] of the window's variants ``idx[i]`` (new ones included) and ``new[k]``."""
+        if new[0] < self.cache_first or new[-1] >= self.cache_stop:
+            first = int(new[0])
+            old = self.idx[self.idx < first]
+            block = min(max(128, len(old)), 256)
+            stop = min(max(first + block, int(new[-1]) + 1), self.end)
+            self.cache_cols = np.concatenate([old, np.arange(first, stop)])
+            self.cache = _ld_pairs(self.coded, self.cache_cols, np.arange(first, stop), self.thresh)
+            self.cache_first, self.cache_stop = first, stop
+        rows = np.searchsorted(self.cache_cols, self.idx)
+        return self.cache[np.ix_(rows, new - self.cache_first)]
+
     def _take_pending(self) -> None:
         new = np.array([v for v, _ in self.pending], dtype=np.int64)
-        old = len(self.idx)
+        self.old = len(self.idx)
         self.idx = np.concatenate([self.idx, new])
         self.removed = np.concatenate([self.removed, [m for _, m in self.pending]])
         self.unchecked = np.concatenate([self.unchecked, new + 1])
-        ld = np.zeros((len(self.idx), len(self.idx)), dtype=bool)
-        ld[:old, :old] = self.ld
-        ld[:, old:] = _ld_pairs(self.calls[self.idx], self.calls[new], self.thresh)
-        self.ld = ld
+        self.ld = self._ld_new(new)
         self.pending = []
 
     def _hits(self, fw: int) -> np.ndarray:
-        """hits[r, j]: first fw + r would find second j in LD now (kept, after it, unchecked)."""
-        rem, w = self.removed, len(self.idx)
+        """hits[r, j]: first fw + r would find second old + j in LD now (kept, after it,
+        unchecked); every row's unchecked partners are among the new variants."""
+        rem, w, c0 = self.removed, len(self.idx), self.old
         rows = np.arange(fw, w)
-        cand = (np.arange(w)[None, :] > rows[:, None]) & ~rem[None, :] & ~rem[fw:, None]
-        cand &= self.idx[None, :] >= self.unchecked[fw:, None]
+        cols = np.arange(c0, w)
+        cand = (cols[None, :] > rows[:, None]) & ~rem[None, c0:] & ~rem[fw:, None]
+        cand &= self.idx[None, c0:] >= self.unchecked[fw:, None]
         return self.ld[fw:] & cand
+
+    def _prune_one_new(self, window_end: int, removed_out: np.ndarray) -> None:
+        """What the passes do when one variant v is new and every other was compared with the
+        rest: the kept variants in LD with v, in order, each removed while its major-allele
+        frequency is the higher; at the first that is not, v is removed instead."""
+        rem, idx, maj, v = self.removed, self.idx, self.maj, len(self.idx) - 1
+        if not rem[v]:
+            hits = np.flatnonzero(self.ld[:v, 0] & ~rem[:v])
+            goes = maj[idx[hits]] > maj[idx[v]] * (1 + SMALL_EPSILON)
+            stay = np.flatnonzero(~goes)
+            gone = hits[: stay[0]] if len(stay) else hits
+            rem[gone] = True
+            removed_out[idx[gone]] = True
+            if len(stay):
+                rem[v] = True
+                removed_out[idx[v]] = True
+        self.unchecked[~rem] = window_end
 
     def prune(self, window_end: int, removed_out: np.ndarray) -> None:
         """The passes of IndepPairwiseThread over a full window: firsts in order, each up to its
         first LD partner; passes until one removes nothing."""
         self._take_pending()
         rem, idx, maj = self.removed, self.idx, self.maj
+        if len(idx) - self.old == 1 and (self.unchecked[: self.old][~rem[: self.old]] == idx[-1]).all():
+            self._prune_one_new(window_end, removed_out)
+            return
         while True:
             changed, fw = False, 0
             while fw < len(idx):
@@ -199,7 +275,7 @@ class _Window:
                 self.unchecked[fw:stop][~rem[fw:stop]] = window_end  # scanned, no partner
                 if not len(rows):
                     break
-                f, j = stop, int(np.argmax(hits[rows[0]]))
+                f, j = stop, self.old + int(np.argmax(hits[rows[0]]))
                 if maj[idx[f]] > maj[idx[j]] * (1 + SMALL_EPSILON):
                     rem[f] = True
                     removed_out[idx[f]] = True
@@ -216,7 +292,8 @@ class _Window:
         keep = np.flatnonzero(~self.removed & (self.idx >= new_start))
         self.idx, self.unchecked = self.idx[keep], self.unchecked[keep]
         self.removed = np.zeros(len(keep), dtype=bool)
-        self.ld = self.ld[np.ix_(keep, keep)]
+        self.ld = np.zeros((len(keep), 0), dtype=bool)
+        self.old = len(keep)
 
 
 def _next_window_bp(pos: np.ndarray, size: int, start: int, win_end: int, next_end: int, sub_end: int):
@@ -252,9 +329,9 @@ def _first_window_bp(pos: np.ndarray, size: int, s: int, e: int) -> tuple[int, i
     return s + length, j
 
 
-def _prune_subcontig(calls, maj, mono, pos, s, e, *, window, step, bp, thresh, removed):
+def _prune_subcontig(coded, maj, mono, pos, s, e, *, window, step, bp, thresh, removed):
     """One sub-contig, window by window (IndepPairwiseThread's main loop)."""
-    win = _Window(calls, maj, thresh)
+    win = _Window(coded, maj, thresh, e)
     start = s
     if bp:
         next_end, win_end = _first_window_bp(pos, window, s, e)
@@ -277,6 +354,23 @@ def _prune_subcontig(calls, maj, mono, pos, s, e, *, window, step, bp, thresh, r
         win.slide(start)
 
 
+def _window_size(window: int | None, window_kb: float | None, step: int, r2: float) -> int:
+    """The window in variants or bp (plink2's parsing of ``--indep-pairwise``); bad values raise."""
+    if (window is None) == (window_kb is None):
+        raise ValueError("give exactly one of window (variant count) or window_kb")
+    if not 0 <= r2 < 1:
+        raise ValueError(f"r2 threshold {r2}: expected 0 <= r2 < 1 (plink2's range)")
+    if window_kb is not None:
+        size = int(window_kb * 1000 * (1 + SMALL_EPSILON))
+        if size < 2 or step != 1:
+            raise ValueError(f"window_kb {window_kb} with step {step}: expected >= 0.002 kb and step 1 (plink2's rule)")
+    else:
+        size = int(window)
+        if size < 2 or not 1 <= step <= size:
+            raise ValueError(f"window {window}, step {step}: expected window >= 2 and 1 <= step <= window")
+    return size
+
+
 def indep_pairwise(
     dosages: np.ndarray,
     variants: pd.DataFrame,
@@ -294,24 +388,40 @@ def indep_pairwise(
     Give ``window`` (variants, with ``step``) or ``window_kb`` (plink2's ``50kb``: step 1).
     See the module docstring for the algorithm and its source.
     """
-    if (window is None) == (window_kb is None):
-        raise ValueError("give exactly one of window (variant count) or window_kb")
-    if not 0 <= r2 < 1:
-        raise ValueError(f"r2 threshold {r2}: expected 0 <= r2 < 1 (plink2's range)")
-    if window_kb is not None:
-        size = int(window_kb * 1000 * (1 + SMALL_EPSILON))
-        if size < 2 or step != 1:
-            raise ValueError(f"window_kb {window_kb} with step {step}: expected >= 0.002 kb and step 1 (plink2's rule)")
-    else:
-        size = int(window)
-        if size < 2 or not 1 <= step <= size:
-            raise ValueError(f"window {window}, step {step}: expected window >= 2 and 1 <= step <= window")
+    _window_size(window, window_kb, step, r2)
     d = dosages if isinstance(dosages, np.ndarray) else np.asarray(dosages)
     if d.ndim != 2 or d.shape[0] != len(variants):
         raise ValueError(f"dosages of shape {d.shape}: expected (variants={len(variants)}, samples)")
-    if d.shape[1] < 2:
-        raise ValueError(f"{d.shape[1]} samples: plink2's --indep-pairwise needs at least two founders")
     calls, alt = _calls_and_freqs(d, hard_call_threshold)
+    return indep_pairwise_calls(calls, variants, window=window, window_kb=window_kb, step=step, r2=r2, alt_freq=alt)
+
+
+def indep_pairwise_calls(
+    calls: np.ndarray,
+    variants: pd.DataFrame,
+    *,
+    window: int | None = None,
+    window_kb: float | None = None,
+    step: int = 1,
+    r2: float,
+    alt_freq: np.ndarray | None = None,
+) -> np.ndarray:
+    """:func:`indep_pairwise` of hard calls (variants x samples, int8 0/1/2, -1 missing): the
+    input a genotype reader gives, a quarter of float32 dosages. ``alt_freq``: the ALT
+    frequencies plink2 would use (from dosages where the file has them); default: from the calls."""
+    size = _window_size(window, window_kb, step, r2)
+    if calls.ndim != 2 or calls.shape[0] != len(variants) or calls.dtype != np.int8:
+        raise ValueError(
+            f"calls of shape {calls.shape} ({calls.dtype}): expected int8 (variants={len(variants)}, samples)"
+        )
+    if calls.shape[1] < 2:
+        raise ValueError(f"{calls.shape[1]} samples: plink2's --indep-pairwise needs at least two founders")
+    if alt_freq is None:
+        n_alt = np.where(calls > 0, calls, 0).sum(axis=1, dtype=np.int64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            alt = n_alt / (2.0 * (calls >= 0).sum(axis=1))
+    else:
+        alt = np.asarray(alt_freq, dtype=np.float64)
     n_hom_ref = (calls == 0).sum(axis=1)
     n_hom_alt = (calls == 2).sum(axis=1)
     n_called = (calls >= 0).sum(axis=1)
@@ -320,9 +430,10 @@ def indep_pairwise(
     maj = np.maximum(1.0 - alt, alt)
     removed = np.zeros(len(variants), dtype=bool)
     pos = variants["pos"].to_numpy(dtype=np.int64)
+    coded = _Coded(calls)
     for s, e in subcontigs(variants, window=size, window_kb=window_kb):
         _prune_subcontig(
-            calls,
+            coded,
             maj,
             mono,
             pos,

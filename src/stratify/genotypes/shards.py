@@ -9,9 +9,9 @@ Products, keyed by patient:
   and the summary's ``pgx_genes_not_in_vcf`` says so;
 * genotype principal components on LD-pruned common biallelic SNPs, the model's ancestry
   covariates: fitted on a reference set of at most ``genotypes.pca.samples`` samples
-  (:mod:`stratify.genotypes.pca`: MAF and call-rate filters, greedy pairwise LD pruning
-  within a window), then every sample is projected onto the components (the reference
-  samples' projections are exactly their PCA scores);
+  (:mod:`stratify.genotypes.pca`: plink2's filters, ``--indep-pairwise`` and ``--pca``), then
+  every other sample is projected onto the components (the reference samples get their
+  eigenvectors, plink2's ``.eigenvec``);
 * polygenic scores from PGS Catalog scoring files (stratify.genotypes.prs), with a per-score report
   of the variants matched.
 
@@ -176,6 +176,9 @@ def save_pca(res: dict[str, Any], path: Path) -> None:
             components=res["components"],
             centre=res["centre"],
             evr=res["explained_variance_ratio"],
+            eigenvalues=res["eigenvalues"],
+            reference_pcs=res["reference_pcs"],
+            reference_columns=res["reference_columns"],
         )
     with open(path, "wb") as f:
         np.savez(f, **arrays)
@@ -191,6 +194,8 @@ def load_pca(path: Path) -> dict[str, Any]:
             )
             res["components"], res["centre"] = z["components"], z["centre"]
             res["explained_variance_ratio"] = z["evr"]
+            for key in ("eigenvalues", "reference_pcs", "reference_columns"):
+                res[key] = z[key]
     return res
 
 
@@ -470,10 +475,14 @@ def _merged_pcs(
                 f"genotypes merge: {sums.pc_used} of the {len(pca['variants'])} PCA SNPs were found "
                 "in the shards; the VCF changed since the PCA step: re-run the genotypes stage"
             )
+        # the reference samples get their eigenvectors (plink2's .eigenvec), the others projections
+        proj = sums.proj.copy()
+        proj[pca["reference_columns"]] = pca["reference_pcs"]
         for j in range(k):
-            pcs[f"pc{j + 1}"] = sums.proj[keep, j]
+            pcs[f"pc{j + 1}"] = proj[keep, j]
         summary["common_snps"] = int(len(pca["variants"]))
         summary["pc_explained_variance"] = [round(float(x), 5) for x in pca["explained_variance_ratio"]]
+        summary["pc_eigenvalues"] = [float(x) for x in pca["eigenvalues"]]
         summary["pca"] = {"reference_samples": pca["n_reference"], **pca["counts"], "settings": plan["settings"]["pca"]}
     else:
         summary["common_snps"] = 0
