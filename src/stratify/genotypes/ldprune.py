@@ -29,9 +29,15 @@ port of PLINK 2.00a3.5 (9 Aug 2022; github.com/chrchang/plink-ng tag ``v2.00a3.5
 * **Allele frequencies** (major-allele frequency, the tie rule): from the dosages of all samples
   (every sample of a VCF is a founder for plink2).
 
-Cost: the r^2 of a pair is computed once while both stay in a window (each window adds the new
-variants' rows and columns to its LD matrix, by matrix products); the hard calls of the whole input
-are held (int8, a quarter of a float32 dosage matrix); a memmap of dosages works.
+Cost: r^2 is computed in blocks, the next variants of a sub-contig (about as many as a window
+keeps, 128 to 256) against the window's kept variants and each other: one dense float32 product
+for the dot products and sparse products for the sums over the missing calls; a window then
+compares only its new variants (every kept one has seen the rest), with a vectorised path for
+the usual case of one new variant. The hard calls of the whole input are held (int8, a quarter
+of a float32 dosage matrix; :func:`indep_pairwise_calls` takes them directly); a memmap of
+dosages works. On 3,000 samples x 30,000 SNPs (1% missing; 2 shared cores) it takes 10.4 s for
+``500kb 1 0.2`` and 9.1 s for ``50kb 1 0.2`` where plink2 (1 thread) takes 1.2 s and 0.2-0.3 s:
+what is left is the per-window Python work.
 
 Not reproduced: ``--indep-preferred``, sex-aware chrX/chrY (a VCF gives plink2 no sexes: chrX is
 then exactly autosomal and a chrY variant has no called founders, removed as monomorphic, which is
@@ -144,13 +150,22 @@ class _Coded:
             (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=calls.shape, dtype=np.float32
         )
         self.n_missing = np.bincount(rows, minlength=len(calls)).astype(np.int64)
-        x = self.x(np.arange(len(calls)))
-        self.sums = x.sum(axis=1, dtype=np.int64)
-        self.squares = np.abs(x).sum(axis=1, dtype=np.int64)
+        hom_ref = (calls == 0).sum(axis=1, dtype=np.int64)
+        hom_alt = (calls == 2).sum(axis=1, dtype=np.int64)
+        self.sums, self.squares = hom_ref - hom_alt, hom_ref + hom_alt
+        self.rows = np.zeros(0, dtype=np.int64)  # the rows coded last (a window's members and a block)
+        self.coded = np.zeros((0, calls.shape[1]), dtype=np.float32)
 
     def x(self, rows: np.ndarray) -> np.ndarray:
-        c = self.calls[rows]
-        return np.where(c < 0, 0, 1 - c).astype(np.float32)
+        """x of ``rows`` (sorted); rows coded by the previous call are reused."""
+        at = np.minimum(np.searchsorted(self.rows, rows), max(len(self.rows) - 1, 0))
+        have = self.rows[at] == rows if len(self.rows) else np.zeros(len(rows), dtype=bool)
+        out = np.empty((len(rows), self.calls.shape[1]), dtype=np.float32)
+        out[have] = self.coded[at[have]]
+        c = self.calls[rows[~have]]
+        out[~have] = np.where(c < 0, 0, 1 - c)
+        self.rows, self.coded = rows, out
+        return out
 
 
 def _ld_pairs(coded: _Coded, first: np.ndarray, second: np.ndarray, thresh: float) -> np.ndarray:
@@ -165,7 +180,9 @@ def _ld_pairs(coded: _Coded, first: np.ndarray, second: np.ndarray, thresh: floa
     n_samples = coded.calls.shape[1]
     if n_samples >= 1 << 24:
         raise ValueError(f"{n_samples} samples: at most 2^24 - 1 for exact float32 sums")
-    xf, xs = coded.x(first), coded.x(second)
+    both_rows = np.union1d(first, second)
+    x_all = coded.x(both_rows)
+    xf, xs = x_all[np.searchsorted(both_rows, first)], x_all[np.searchsorted(both_rows, second)]
     kf, ks = len(xf), len(xs)
     dot = (xf @ xs.T).astype(np.int64)
     n = n_samples - coded.n_missing[first][:, None] - coded.n_missing[second][None, :]
