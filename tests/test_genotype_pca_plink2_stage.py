@@ -13,7 +13,7 @@ import pytest
 
 from stratify.genotypes.pca import fit_pca
 from stratify.genotypes.pgxsites import pgx_regions
-from stratify.genotypes.shards import genotype_stage, make_plan, run_shard, settings
+from stratify.genotypes.shards import genotype_stage, load_pca, make_plan, run_shard, save_pca, settings
 
 PLINK2 = shutil.which("plink2")
 needs_plink2 = pytest.mark.skipif(PLINK2 is None, reason="plink2 is not installed (parity with plink2 needs it)")
@@ -200,8 +200,14 @@ def test_reference_subset_eigenvectors_and_projections(vcf):
     cols = [f"pc{k}" for k in range(1, 6)]
     theirs = their_vecs.loc[ref_names, [f"PC{k}" for k in range(1, 6)]].to_numpy()
     assert _same_up_to_sign(pcs.loc[ref_names, cols].to_numpy(), theirs).all()
+    # what the pca step saves for the shard and merge steps
+    save_pca(pca, vcf.parent / "pca.npz")
+    back = load_pca(vcf.parent / "pca.npz")
+    for key in ("components", "centre", "eigenvalues", "reference_pcs", "reference_columns"):
+        np.testing.assert_array_equal(back[key], pca[key])
+    pd.testing.assert_frame_equal(back["variants"], pca["variants"], check_dtype=False)
     # projection: a reference sample without missing calls gets exactly its eigenvector
-    proj = _summed_projection(plan, pca)
+    proj = _summed_projection(plan, back)
     complete = ref[ref < N_COMPLETE]
     pos = np.searchsorted(ref, complete)
     assert np.abs(proj[complete] - pca["reference_pcs"][pos]).max() < 1e-10

@@ -183,7 +183,7 @@ def _reference_calls(
                 continue
             if info and r.chrom != info[-1][0]:
                 flush()
-            buf.append(r.dosage.astype(np.int8, copy=False))
+            buf.append(np.array(r.dosage, dtype=np.int8))  # a copy: never a view that keeps a batch alive
             info.append((r.chrom, r.pos, r.ref, r.alt))
     flush()
     return kept, kept_info, counts, stats
@@ -248,7 +248,9 @@ def fit_pca(plan: dict[str, Any], *, seed: int = 0) -> dict[str, Any]:
         out["skipped"] = f"only {len(kept)} common SNPs after LD pruning; principal components need at least 10"
         return out
     k = min(int(pc["n_components"]), len(cols) - 1, len(kept))
-    fit = fit_like_plink2(np.stack(kept), n_components=k)
+    calls = np.stack(kept)
+    kept.clear()
+    fit = fit_like_plink2(calls, n_components=k)
     sign = _sign_convention(fit["eigenvectors"])
     p = fit["alt_freq"]
     sd = np.sqrt(2 * p * (1 - p))
@@ -263,7 +265,7 @@ def fit_pca(plan: dict[str, Any], *, seed: int = 0) -> dict[str, Any]:
             "explained_variance_ratio": fit["eigenvalues"] / fit["trace"],
             "reference_pcs": fit["eigenvectors"] * sign,
             "reference_columns": cols,
-            "n_snps": len(kept),
+            "n_snps": len(calls),
         }
     )
     return out
