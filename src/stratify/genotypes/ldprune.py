@@ -32,12 +32,12 @@ port of PLINK 2.00a3.5 (9 Aug 2022; github.com/chrchang/plink-ng tag ``v2.00a3.5
 Cost: r^2 is computed in blocks, the next variants of a sub-contig (about as many as a window
 keeps, 128 to 256) against the window's kept variants and each other: one dense float32 product
 for the dot products and sparse products for the sums over the missing calls; a window then
-compares only its new variants (every kept one has seen the rest), with a vectorised path for
-the usual case of one new variant. The hard calls of the whole input are held (int8, a quarter
-of a float32 dosage matrix; :func:`indep_pairwise_calls` takes them directly); a memmap of
-dosages works. On 3,000 samples x 30,000 SNPs (1% missing; 2 shared cores) it takes 10.4 s for
-``500kb 1 0.2`` and 9.1 s for ``50kb 1 0.2`` where plink2 (1 thread) takes 1.2 s and 0.2-0.3 s:
-what is left is the per-window Python work.
+compares only its new variants (every kept one has seen the rest), and its passes walk only the
+pairs in LD. The hard calls of the whole input are held (int8, a quarter of a float32 dosage
+matrix; :func:`indep_pairwise_calls` takes them directly); a memmap of dosages works. On 3,000
+samples x 30,000 SNPs (1% missing; 2 busy shared cores) ``500kb 1 0.2`` takes about 10 s and
+``50kb 1 0.2`` about 9 s where plink2 (1 thread) takes 1.2-1.5 s and 0.2-0.3 s: most of it is
+the float32 products (plink2 counts bits, and only the pairs it needs).
 
 Not reproduced: ``--indep-preferred``, sex-aware chrX/chrY (a VCF gives plink2 no sexes: chrX is
 then exactly autosomal and a chrY variant has no called founders, removed as monomorphic, which is
@@ -248,62 +248,48 @@ class _Window:
         self.ld = self._ld_new(new)
         self.pending = []
 
-    def _hits(self, fw: int) -> np.ndarray:
-        """hits[r, j]: first fw + r would find second old + j in LD now (kept, after it,
-        unchecked); every row's unchecked partners are among the new variants."""
-        rem, w, c0 = self.removed, len(self.idx), self.old
-        rows = np.arange(fw, w)
-        cols = np.arange(c0, w)
-        cand = (cols[None, :] > rows[:, None]) & ~rem[None, c0:] & ~rem[fw:, None]
-        cand &= self.idx[None, c0:] >= self.unchecked[fw:, None]
-        return self.ld[fw:] & cand
-
-    def _prune_one_new(self, window_end: int, removed_out: np.ndarray) -> None:
-        """What the passes do when one variant v is new and every other was compared with the
-        rest: the kept variants in LD with v, in order, each removed while its major-allele
-        frequency is the higher; at the first that is not, v is removed instead."""
-        rem, idx, maj, v = self.removed, self.idx, self.maj, len(self.idx) - 1
-        if not rem[v]:
-            hits = np.flatnonzero(self.ld[:v, 0] & ~rem[:v])
-            goes = maj[idx[hits]] > maj[idx[v]] * (1 + SMALL_EPSILON)
-            stay = np.flatnonzero(~goes)
-            gone = hits[: stay[0]] if len(stay) else hits
+    def prune(self, window_end: int, removed_out: np.ndarray) -> None:
+        """The passes of IndepPairwiseThread over a full window: each kept variant in order
+        compared with the kept ones after it not yet compared, up to its first LD partner (then
+        the one with the higher major-allele frequency goes, ties the partner, and a first that
+        stays resumes after its removed partner on the next pass); passes until one removes
+        nothing. Only the pairs in LD matter, so the passes walk those (a row without any is
+        simply scanned to the window's end)."""
+        self._take_pending()
+        rem, idx, old = self.removed, self.idx, self.old
+        rows, cols = np.nonzero(self.ld)  # row-major: each row's partners in order
+        cols = cols + old
+        after = cols > rows
+        partners: dict[int, list[int]] = {}
+        for f, j in zip(rows[after].tolist(), cols[after].tolist()):
+            partners.setdefault(f, []).append(j)
+        reml, idxl, unl = rem.tolist(), idx.tolist(), self.unchecked.tolist()
+        maj = self.maj[idx].tolist()
+        thresh, w, gone = 1 + SMALL_EPSILON, len(idxl), []
+        order = sorted(partners)
+        changed = True
+        while changed:
+            changed = False
+            for f in order:
+                if reml[f]:
+                    continue
+                j = next((j for j in partners[f] if not reml[j] and idxl[j] >= unl[f]), None)
+                if j is None:
+                    unl[f] = window_end
+                    continue
+                if maj[f] > maj[j] * thresh:
+                    reml[f] = True
+                    gone.append(f)
+                else:
+                    reml[j] = True
+                    gone.append(j)
+                    nxt = next((k for k in range(j + 1, w) if not reml[k]), None)
+                    unl[f] = idxl[nxt] if nxt is not None else window_end
+                changed = True
+        if gone:
             rem[gone] = True
             removed_out[idx[gone]] = True
-            if len(stay):
-                rem[v] = True
-                removed_out[idx[v]] = True
         self.unchecked[~rem] = window_end
-
-    def prune(self, window_end: int, removed_out: np.ndarray) -> None:
-        """The passes of IndepPairwiseThread over a full window: firsts in order, each up to its
-        first LD partner; passes until one removes nothing."""
-        self._take_pending()
-        rem, idx, maj = self.removed, self.idx, self.maj
-        if len(idx) - self.old == 1 and (self.unchecked[: self.old][~rem[: self.old]] == idx[-1]).all():
-            self._prune_one_new(window_end, removed_out)
-            return
-        while True:
-            changed, fw = False, 0
-            while fw < len(idx):
-                hits = self._hits(fw)
-                rows = np.flatnonzero(hits.any(axis=1))
-                stop = fw + rows[0] if len(rows) else len(idx)
-                self.unchecked[fw:stop][~rem[fw:stop]] = window_end  # scanned, no partner
-                if not len(rows):
-                    break
-                f, j = stop, self.old + int(np.argmax(hits[rows[0]]))
-                if maj[idx[f]] > maj[idx[j]] * (1 + SMALL_EPSILON):
-                    rem[f] = True
-                    removed_out[idx[f]] = True
-                else:
-                    rem[j] = True
-                    removed_out[idx[j]] = True
-                    later = np.flatnonzero(~rem[j + 1 :])
-                    self.unchecked[f] = idx[j + 1 + later[0]] if len(later) else window_end
-                changed, fw = True, f + 1
-            if not changed:
-                return
 
     def slide(self, new_start: int) -> None:
         keep = np.flatnonzero(~self.removed & (self.idx >= new_start))
