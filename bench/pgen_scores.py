@@ -14,6 +14,10 @@ Timed, each the minimum of ``--repeats`` runs:
   file, match, read the genotypes and sum (``score_source``), with ``threads`` BLAS threads;
 * ``plink2_s``: ``plink2 --pfile X --score F 1 2 3 header cols=+scoresums no-mean-imputation
   --threads T`` (``--bgen X ref-first`` for BGEN), the whole process;
+* ``*_cpu_s``: the same runs' CPU time (user + system), the fairer measure on a shared machine
+  (plink2 reads on a second thread even with --threads 1, so under load its wall time suffers
+  less than a one-thread process's); ``match_cpu_s``: opening, reading the scoring file and
+  matching alone, the part a "run plink2 for the products" engine would still need;
 * ``process_s``: stratify as a whole process (``python bench/pgen_scores.py --one ...``: start-up,
   imports, scoring), and ``import_s`` the start-up and imports alone.
 
@@ -32,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -55,6 +60,10 @@ COLUMNS = [
     "ours_s",
     "plink2_s",
     "ratio",
+    "ours_cpu_s",
+    "plink2_cpu_s",
+    "cpu_ratio",
+    "match_cpu_s",
     "process_s",
     "import_s",
     "max_rel_diff",
@@ -68,12 +77,22 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+def _children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def _run(cmd: list[str]) -> float:
-    t = time.perf_counter()
+    return _run_cpu(cmd)[0]
+
+
+def _run_cpu(cmd: list[str]) -> tuple[float, float]:
+    """(wall, CPU user + system) seconds of a command."""
+    t, c = time.perf_counter(), _children_cpu()
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{r.stdout[-2000:]}{r.stderr[-2000:]}")
-    return time.perf_counter() - t
+    return time.perf_counter() - t, _children_cpu() - c
 
 
 def make_fileset(folder: Path, n_samples: int, n_variants: int, *, dosage: bool) -> Path:
@@ -136,6 +155,15 @@ def score_once(source_path: Path, score_file: Path):
         return score_source(src, [score]), score
 
 
+def match_once(source_path: Path, score_file: Path):
+    """Open, read the scoring file, match: what a plink2 engine would still have to do first."""
+    from stratify.genotypes.prs import read_scoring_file
+    from stratify.genotypes.sourcescore import match_source
+
+    with _open(source_path) as src:
+        return match_source(src, [read_scoring_file(score_file)])
+
+
 def _plink_inputs(source_path: Path, score_file: Path, folder: Path) -> tuple[list[str], Path, int]:
     """plink2's input options and its score file (the variants stratify used)."""
     from stratify.genotypes.prs import read_scoring_file
@@ -167,13 +195,16 @@ def compare(prefix: str | Path, score_file: str | Path, threads: int, *, repeats
         source, pf, n_used = _plink_inputs(source_path, score_file, folder)
         cmd = ["plink2", *source, "--score", str(pf), "1", "2", "3", "header", "cols=+scoresums"]
         cmd += ["no-mean-imputation", "--threads", str(threads), "--out", str(folder / "p")]
-        plink_s = min(_run(cmd) for _ in range(repeats))
+        plink_s, plink_cpu = (min(x) for x in zip(*(_run_cpu(cmd) for _ in range(repeats))))
         with threadpool_limits(limits=threads):
-            ours_s = np.inf
+            ours_s = ours_cpu = match_cpu = np.inf
             for _ in range(repeats):
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 res, score = score_once(source_path, score_file)
-                ours_s = min(ours_s, time.perf_counter() - t)
+                ours_s, ours_cpu = min(ours_s, time.perf_counter() - t), min(ours_cpu, time.process_time() - c)
+                c = time.process_time()
+                match_once(source_path, score_file)
+                match_cpu = min(match_cpu, time.process_time() - c)
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads)}
         one = [sys.executable, str(Path(__file__).resolve()), "--one", str(source_path), str(score_file)]
         imp = [sys.executable, "-c", "import stratify.genotypes.sourcescore, stratify.genotypes.sources, pgenlib"]
@@ -194,6 +225,10 @@ def compare(prefix: str | Path, score_file: str | Path, threads: int, *, repeats
             "ours_s": ours_s,
             "plink2_s": plink_s,
             "ratio": ours_s / plink_s,
+            "ours_cpu_s": ours_cpu,
+            "plink2_cpu_s": plink_cpu,
+            "cpu_ratio": ours_cpu / plink_cpu,
+            "match_cpu_s": match_cpu,
             "process_s": process_s,
             "import_s": import_s,
             "max_rel_diff": float(np.max(diff / np.maximum(np.abs(p["SCORE1_SUM"].to_numpy()), 1e-300))),
