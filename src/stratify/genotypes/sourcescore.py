@@ -1,9 +1,10 @@
 """Polygenic scores from any genotype source (:mod:`stratify.genotypes.sources`).
 
-Matching is the VCF path's: each source variant at a scoring-file position goes through
-:class:`stratify.genotypes.prs.ScoreAccumulator` (its ``add``: statuses, multi-allelic
-records, a position already scored) without genotypes, and the orientation of each used
-(score, variant) pair is :func:`stratify.genotypes.prs.match_allele`'s. The sums are then
+Matching is the VCF path's: the statuses :class:`stratify.genotypes.prs.ScoreAccumulator`'s
+``add`` gives record by record (multi-allelic records, a position already scored from another
+record), computed for all candidate variants at once (:func:`match_source`; the tests hold it
+equal to the record loop), and the orientation of each used (score, variant) pair is
+:func:`stratify.genotypes.prs.match_allele`'s. The sums are then
 matrix products over variant blocks x sample chunks (memory: one block x chunk of float64):
 
     sum_s = sum_v [called] (o_v w_v d_v + [effect = REF] 2 w_v)
@@ -97,9 +98,9 @@ def _allele_match(
         c, u = _codes(values, norm)
         codes.append((c, u))
     key = np.zeros(r.size, dtype=np.int64)
-    for c, u in codes:
-        key = key * max(len(u), 1) + c
-    combos, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    for c, u in codes:  # renumbered after each column, so the combined key never overflows
+        key = np.unique(key * max(len(u), 1) + c, return_inverse=True)[1].ravel()
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     res = [match_allele(*(u[c[i]] for c, u in codes), keep_ambiguous=keep_ambiguous) for i in first.tolist()]
     status = np.array([x[0] for x in res] or [""], dtype=object)[inverse.ravel()] if r.size else np.empty(0, object)
     orient = np.array([x[1] for x in res] or [0], dtype=np.int64)[inverse.ravel()] if r.size else np.empty(0, np.int64)
@@ -135,7 +136,7 @@ def match_source(source: GenotypeSource, scores: list[Score], *, keep_ambiguous:
             "score": np.array([sc.id for sc in scores] or [""], dtype=object)[si] if si.size else [],
             "index": rows["ri"][r],
             "status": status,
-            "vcf_id": var["id"].astype(str).to_numpy(dtype=object)[j],
+            "vcf_id": var["id"].to_numpy(dtype=object)[j],
         }
     )
     u = orient != 0
