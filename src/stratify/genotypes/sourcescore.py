@@ -30,6 +30,7 @@ from stratify.genotypes.sources import MISSING, GenotypeSource
 log = logging.getLogger(__name__)
 
 USED = ("matched", "matched_flipped", "ambiguous_used")
+KEY_LIMIT = 1 << 62  # the combined allele key of _allele_match stays below it
 
 
 @dataclass
@@ -97,9 +98,12 @@ def _allele_match(
     ):
         c, u = _codes(values, norm)
         codes.append((c, u))
-    key = np.zeros(r.size, dtype=np.int64)
-    for c, u in codes:  # renumbered after each column, so the combined key never overflows
-        key = np.unique(key * max(len(u), 1) + c, return_inverse=True)[1].ravel()
+    key, bound = np.zeros(r.size, dtype=np.int64), 1
+    for c, u in codes:
+        if bound * max(len(u), 1) >= KEY_LIMIT:  # renumbered first, so the combined key never overflows
+            key = np.unique(key, return_inverse=True)[1].ravel()
+            bound = r.size
+        key, bound = key * max(len(u), 1) + c, bound * max(len(u), 1)
     _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     res = [match_allele(*(u[c[i]] for c, u in codes), keep_ambiguous=keep_ambiguous) for i in first.tolist()]
     status = np.array([x[0] for x in res] or [""], dtype=object)[inverse.ravel()] if r.size else np.empty(0, object)
@@ -131,12 +135,13 @@ def match_source(source: GenotypeSource, scores: list[Score], *, keep_ambiguous:
     best = _resolve(r, j, status, orient)
     r, j, status, orient = r[best], j[best], status[best], orient[best]
     si = rows["si"][r]
+    ids = np.array([sc.id for sc in scores] or [""], dtype=object)[si] if si.size else np.empty(0, object)
     seen = pd.DataFrame(
-        {
-            "score": np.array([sc.id for sc in scores] or [""], dtype=object)[si] if si.size else [],
+        {  # object columns: no conversion to pandas' string arrays, which score_report does not need
+            "score": pd.Series(ids, dtype=object),
             "index": rows["ri"][r],
-            "status": status,
-            "vcf_id": var["id"].to_numpy(dtype=object)[j],
+            "status": pd.Series(status, dtype=object),
+            "vcf_id": pd.Series(var["id"].to_numpy(dtype=object)[j], dtype=object),
         }
     )
     u = orient != 0
