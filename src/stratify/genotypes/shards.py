@@ -51,7 +51,14 @@ from stratify.genotypes.pgxsites import (
     pgx_summary,
     read_pgx,
 )
-from stratify.genotypes.records import GenotypeInput, input_samples, plan_input, plan_input_shards, plan_records
+from stratify.genotypes.records import (
+    GenotypeInput,
+    input_samples,
+    plan_facts,
+    plan_input,
+    plan_input_shards,
+    plan_records,
+)
 from stratify.genotypes.vcfscan import ScanStats, Shard
 
 log = logging.getLogger(__name__)
@@ -153,6 +160,7 @@ def make_plan(
     return {
         "vcf": inp.label,
         "input": inp.to_json(),
+        **plan_facts(inp),
         "n_samples": n,
         "n_mapped": len(mapping),
         "unmapped": unmapped,

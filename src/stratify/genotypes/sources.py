@@ -167,12 +167,13 @@ def read_psam(path: str | Path) -> list[str]:
     return table.iloc[:, 1].tolist()
 
 
-def read_pvar(path: str | Path) -> pd.DataFrame:
+def read_pvar(path: str | Path, rows: tuple[int, int] | None = None) -> pd.DataFrame:
     """Variants of a .pvar (``#CHROM POS ID REF ALT`` header) or header-less .bim-style file.
 
     A .bim lists CHROM ID CM POS ALT REF (plink2's formats page). ALT may list several
     alleles separated by commas: such a variant is ``biallelic=False`` and ``n_alleles`` counts
-    them all (pgenlib needs the counts to read a multi-allelic file).
+    them all (pgenlib needs the counts to read a multi-allelic file). ``rows`` = (first, stop):
+    only those variants (a shard job's; the lines before are skipped, not parsed).
     """
     path = Path(path)
     if not path.is_file():
@@ -194,7 +195,10 @@ def read_pvar(path: str | Path) -> pd.DataFrame:
     else:
         use = {"CHROM": 0, "ID": 1, "POS": 3, "ALT": 4, "REF": 5}
     cols = sorted(use.values())
-    kw = {"sep": r"\s+", "skiprows": skip, "header": None, "usecols": cols, "keep_default_na": False}
+    first_row = 0 if rows is None else int(rows[0])
+    kw = {"sep": r"\s+", "skiprows": skip + first_row, "header": None, "usecols": cols, "keep_default_na": False}
+    if rows is not None:
+        kw["nrows"] = int(rows[1]) - first_row
     try:
         try:  # POS as integers and the rest as plain Python strings: the fast path
             t = pd.read_csv(path, dtype={c: np.int64 if c == use["POS"] else object for c in cols}, **kw)
@@ -207,7 +211,9 @@ def read_pvar(path: str | Path) -> pd.DataFrame:
         pos = pd.to_numeric(pos, errors="coerce")
         if pos.isna().any():
             i = int(np.flatnonzero(pos.isna().to_numpy())[0])
-            raise GenotypeError(f"{path}: variant {i + 1}, column POS: {t[use['POS']].iloc[i]!r} is not an integer")
+            raise GenotypeError(
+                f"{path}: variant {first_row + i + 1}, column POS: {t[use['POS']].iloc[i]!r} is not an integer"
+            )
     alt = t[use["ALT"]].to_numpy(dtype=object)
     n_alt = np.char.count(alt.astype(str), ",") if alt.size else np.zeros(0, dtype=int)
 
@@ -252,7 +258,10 @@ class PgenSource(GenotypeSource):
     ``read(dosage=True)`` returns the hard calls, so a score is the same either way).
     """
 
-    def __init__(self, prefix: str | Path):
+    def __init__(self, prefix: str | Path, variant_range: tuple[int, int] | None = None):
+        """``variant_range`` = (first, stop): a source of those variants only (numbered from 0), whose
+        .pvar lines alone are parsed: what a shard job of a biobank file needs. The file must then
+        have no multi-allelic variant (pgenlib needs every variant's allele count for those)."""
         import pgenlib
 
         prefix = Path(prefix)
@@ -262,18 +271,29 @@ class PgenSource(GenotypeSource):
         if not self.path.is_file():
             raise GenotypeError(f"{self.path}: genotype file not found; expected <prefix>.pgen, .pvar and .psam")
         self._samples = read_psam(prefix.with_name(prefix.name + ".psam"))
-        self._variants = read_pvar(prefix.with_name(prefix.name + ".pvar"))
+        self._variants = read_pvar(prefix.with_name(prefix.name + ".pvar"), variant_range)
+        self._first = 0 if variant_range is None else int(variant_range[0])
         maybe_dosage = _pgen_may_have_dosage(self.path)
         offsets = None
-        if not self._variants["biallelic"].all():
+        if variant_range is not None:
+            if not self._variants["biallelic"].all():
+                raise GenotypeError(f"{self.path}: a multi-allelic variant in {variant_range}: read the whole file")
+        elif not self._variants["biallelic"].all():
             offsets = np.concatenate([[0], np.cumsum(self._variants["n_alleles"].to_numpy())]).astype(np.uintp)
         try:
             self._reader = pgenlib.PgenReader(bytes(self.path), allele_idx_offsets=offsets)
         except RuntimeError as exc:
             raise GenotypeError(f"{self.path}: cannot be read as a .pgen ({exc})") from None
+        n_var = len(self._variants) if variant_range is None else self._reader.get_variant_ct()
+        if variant_range is not None and (n_var < variant_range[1] or len(self._variants) != np.diff(variant_range)[0]):
+            self._reader.close()
+            raise GenotypeError(
+                f"{self.path}: variants {variant_range[0] + 1} to {variant_range[1]} asked for, but the .pgen has "
+                f"{n_var} and the .pvar {self._first + len(self._variants)} or fewer; the files changed since the plan"
+            )
         for what, n_file, n_meta, meta in (
             ("samples", self._reader.get_raw_sample_ct(), len(self._samples), ".psam"),
-            ("variants", self._reader.get_variant_ct(), len(self._variants), ".pvar"),
+            ("variants", self._reader.get_variant_ct(), n_var, ".pvar"),
         ):
             if n_file != n_meta:
                 self._reader.close()
@@ -317,6 +337,7 @@ class PgenSource(GenotypeSource):
         """pgenlib writes straight into ``out`` (dosages, float64) or an int8 buffer (hard calls,
         then one conversion); its missing code is already ``MISSING``."""
         v, s = self._indices(variant_idx, sample_idx)
+        v = v + self._first
         back, n = self._set_subset(s)
         if back is not None:
             raise ValueError("read_into needs sorted unique sample indices")
@@ -343,6 +364,7 @@ class PgenSource(GenotypeSource):
 
     def read(self, variant_idx, sample_idx=None, *, dosage: bool) -> np.ndarray:
         v, s = self._indices(variant_idx, sample_idx)
+        v = v + self._first
         if s is not None and s.size == 0:
             return np.empty((v.size, 0), dtype=np.float32)
         back, n = self._set_subset(s)

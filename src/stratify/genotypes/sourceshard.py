@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from stratify.errors import GenotypeError
 from stratify.genotypes.records import GenotypeInput, read_block
-from stratify.genotypes.sources import GenotypeSource
+from stratify.genotypes.sources import GenotypeSource, PgenSource
 from stratify.genotypes.vcfscan import ScanStats
 
 log = logging.getLogger(__name__)
@@ -80,15 +81,37 @@ def project(pca: dict[str, Any], idx: np.ndarray, calls: np.ndarray) -> np.ndarr
 def source_shard(plan: dict[str, Any], job: str, pca: dict[str, Any], scores: list) -> dict[str, Any]:
     """Shard job ``job`` (rNNNN_cNNNN: a run of variants x a sample chunk) of a pgen or BGEN; what
     :func:`stratify.genotypes.shards.run_shard` returns but the PGx genotypes."""
-    from stratify.genotypes.records import input_samples, plan_input
-    from stratify.genotypes.sourcescore import score_source
+    from stratify.genotypes.records import plan_input
 
     t0 = time.monotonic()
     si, ci = (int(x[1:]) for x in job.split("_"))
     lo, hi = plan["chunks"][ci]
     inp = plan_input(plan)
     a, b = plan["shards"][si]["variants"]
-    view = ShardView(inp, a, b)
+    try:
+        return _shard_sums(plan, job, inp, (a, b), (lo, hi), pca, scores, t0)
+    except RuntimeError as exc:  # pgenlib / cbgen: a corrupt or changed file
+        raise GenotypeError(
+            f"{inp.label}: shard {job} (variants {a + 1} to {b}) cannot be read ({exc}); the file is corrupt or "
+            "changed since the plan: check it and re-run the genotypes stage"
+        ) from None
+
+
+def shard_source(plan: dict[str, Any], inp: GenotypeInput, a: int, b: int) -> GenotypeSource:
+    """Variants ``a`` to ``b - 1`` as a source: a pgen without multi-allelic variants parses only those
+    .pvar lines (a shard job of a 10-million-variant file does not hold them all); otherwise a view
+    of the whole file's source."""
+    if inp.format == "pgen" and plan.get("multiallelic") is False:
+        return PgenSource(inp.path, variant_range=(a, b))
+    return ShardView(inp, a, b)
+
+
+def _shard_sums(plan, job, inp, variants, samples, pca, scores, t0) -> dict[str, Any]:
+    from stratify.genotypes.records import input_samples
+    from stratify.genotypes.sourcescore import score_source
+
+    (a, b), (lo, hi) = variants, samples
+    view = shard_source(plan, inp, a, b)
     cols = np.arange(lo, hi, dtype=np.int64)
     n, k = hi - lo, 0 if pca.get("components") is None else pca["components"].shape[0]
     proj = np.zeros((n, k))
