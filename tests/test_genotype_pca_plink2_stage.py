@@ -146,11 +146,12 @@ def _config(**pca):
 
 
 @needs_plink2
-def test_stage_pcs_equal_plink2(sim):
+@pytest.mark.parametrize("engine", ["plink2", "python"])  # plink2 prunes, or stratify's port of it
+def test_stage_pcs_equal_plink2(sim, engine):
     vcf, boundary = sim
     ids, their_vals, their_vecs = _plink2_pca(vcf, "all")
     samples = [f"s{i}" for i in range(N)]
-    cfg = settings({"genotypes": _config()})
+    cfg = settings({"genotypes": _config(ld_engine=engine)})
     plan = make_plan(vcf, patient_ids=set(samples), cfg=cfg)
     assert len(plan["shards"]) > 1 and len(plan["chunks"]) > 1
     pca = fit_pca(plan)
@@ -162,7 +163,7 @@ def test_stage_pcs_equal_plink2(sim):
     assert c["non_autosomal"] == 30 and c["pgx_region"] >= 5 and c["failed_call_rate"] >= 1 and c["failed_maf"] >= 1
     assert c["pruned_ld"] > 500 and c["over_max_snps"] == 0
     assert np.abs(pca["eigenvalues"] - their_vals).max() <= 5e-6 * np.abs(their_vals).max()
-    pcs = genotype_stage(vcf, patient_ids=set(samples), cfg=_config())["pcs"].set_index("patient_id")
+    pcs = genotype_stage(vcf, patient_ids=set(samples), cfg=_config(ld_engine=engine))["pcs"].set_index("patient_id")
     cols = [f"pc{k}" for k in range(1, 6)]
     theirs = their_vecs.loc[pcs.index, [f"PC{k}" for k in range(1, 6)]].to_numpy()
     assert _same_up_to_sign(pcs[cols].to_numpy(), theirs).all()

@@ -140,10 +140,19 @@ def _passes(r, pc: dict[str, Any], regions, counts: dict[str, int]) -> bool:
 
 
 def _prune(buf: list, info: list, pc: dict[str, Any]) -> np.ndarray:
-    """plink2 ``--indep-pairwise <ld_window_kb>kb 1 <ld_r2>`` of one chromosome's candidates."""
+    """plink2 ``--indep-pairwise <ld_window_kb>kb 1 <ld_r2>`` of one chromosome's candidates: plink2
+    itself when it is installed (``ld_engine`` auto or plink2), else its port (the same set)."""
+    from stratify.genotypes.plink2prune import plink2_path, prune_with_plink2
+
     v = pd.DataFrame(info, columns=["chrom", "pos", "ref", "alt"])
+    kb, r2 = float(pc["ld_window_kb"]), float(pc["ld_r2"])
+    exe = plink2_path(pc.get("ld_engine", "auto"))
+    if exe is not None:
+        keep = prune_with_plink2(np.stack(buf), v, window_kb=kb, r2=r2, exe=exe)
+        if keep is not None:
+            return keep
     try:
-        return indep_pairwise_calls(np.stack(buf), v, window_kb=float(pc["ld_window_kb"]), r2=float(pc["ld_r2"]))
+        return indep_pairwise_calls(np.stack(buf), v, window_kb=kb, r2=r2)
     except ValueError as e:
         raise GenotypeError(f"genotypes.pca.ld_window_kb / ld_r2: {e}") from None
 

@@ -73,6 +73,7 @@ DEFAULTS: dict[str, Any] = {
         "min_call_rate": 0.95,
         "ld_window_kb": 500,
         "ld_r2": 0.2,
+        "ld_engine": "auto",
         "max_snps": 50000,
     },
     "pgs": {"keep_ambiguous": False},
