@@ -29,7 +29,7 @@ from stratify.genotypes.vcfscan import ScanStats
 
 log = logging.getLogger(__name__)
 
-BLOCK_CELLS = 1 << 24  # a block of variants x chunk samples: 64 MB of float32
+BLOCK_CELLS = 1 << 22  # a block of variants x chunk samples: 16 MB of float32 (32 MB as float64)
 
 
 class ShardView(GenotypeSource):
