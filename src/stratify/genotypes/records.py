@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 FORMATS = ("vcf", "pgen", "bgen")
 # calls read per block from a pgen/BGEN: a block of variants x chunk samples stays near 64 MB of float32
-BLOCK_CELLS = 1 << 24
+BLOCK_CELLS = 1 << 22
 
 
 @dataclass(frozen=True)
