@@ -35,7 +35,7 @@ from stratify.genotypes.vcfscan import Record, ScanStats, Shard, header_samples,
 log = logging.getLogger(__name__)
 
 FORMATS = ("vcf", "pgen", "bgen")
-# calls read per block from a pgen/BGEN: a block of variants x chunk samples stays near 64 MB of float32
+# calls read per block from a pgen/BGEN: a block of variants x chunk samples stays near 16 MB of float32
 BLOCK_CELLS = 1 << 22
 
 
