@@ -284,3 +284,25 @@ def test_a_truncated_pgen_is_named_at_validate(tmp_path, fileset):
     (tmp_path / "cut.pgen").write_bytes(data[: len(data) // 2])
     with pytest.raises(GenotypeError, match=r"cut.pgen: variants 1 to \d+ cannot be read .*truncated or corrupt"):
         check_readable(GenotypeInput("pgen", str(tmp_path / "cut")))
+
+
+def test_a_shard_job_reads_only_its_variants(fileset):
+    """A pgen without multi-allelic variants: a shard's source parses only its .pvar lines and reads
+    the same genotypes as the whole file's source."""
+    from stratify.genotypes.sources import PgenSource, read_pvar
+
+    whole = PgenSource(fileset["pgen"])
+    part = PgenSource(fileset["pgen"], variant_range=(50, 90))
+    pd.testing.assert_frame_equal(part.variants(), whole.variants().iloc[50:90].reset_index(drop=True))
+    cols = np.arange(5, 25)
+    for dosage in (False, True):
+        np.testing.assert_array_equal(
+            part.read(np.arange(40), cols, dosage=dosage), whole.read(np.arange(50, 90), cols, dosage=dosage)
+        )
+    assert len(read_pvar(f"{fileset['pgen']}.pvar", rows=(230, 300))) == len(whole.variants()) - 230
+    with pytest.raises(GenotypeError, match="asked for, but the .pgen has"):
+        PgenSource(fileset["pgen"], variant_range=(200, 300))
+    plan = make_plan(
+        GenotypeInput("pgen", str(fileset["pgen"])), patient_ids=fileset["patients"], sample_map=fileset["smap"]
+    )
+    assert plan["multiallelic"] is False and "chr10" in plan["contigs"]

@@ -9,8 +9,10 @@ Tests that need plink2 skip when it is absent.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,10 +20,19 @@ import pysam
 import pytest
 
 from stratify.errors import GenotypeError
-from stratify.genotypes.prs import read_scoring_file
-from stratify.genotypes.sources import BgenSource, PgenSource, read_psam, read_pvar
-from stratify.genotypes.sourcescore import score_source
-from stratify.genotypes.vcfscan import scan
+from stratify.genotypes import sourcescore
+from stratify.genotypes.prs import Score, ScoreAccumulator, match_allele, norm_chrom, read_scoring_file, score_report
+from stratify.genotypes.sources import (
+    MISSING,
+    VARIANT_COLUMNS,
+    BgenSource,
+    GenotypeSource,
+    PgenSource,
+    read_psam,
+    read_pvar,
+)
+from stratify.genotypes.sourcescore import match_source, score_source
+from stratify.genotypes.vcfscan import Record, scan
 
 needs_plink2 = pytest.mark.skipif(shutil.which("plink2") is None, reason="plink2 not installed (Debian package plink2)")
 
@@ -312,3 +323,197 @@ def test_psam_and_pvar_layouts(tmp_path):
     (tmp_path / "d.pvar").write_text("#CHROM\tPOS\tREF\tALT\n")
     with pytest.raises(GenotypeError, match=r"d\.pvar, line 1: header lacks ID"):
         read_pvar(tmp_path / "d.pvar")
+
+
+class _TableSource(GenotypeSource):
+    """A source with only a variant table (matching needs no genotypes)."""
+
+    def __init__(self, variants: pd.DataFrame):
+        self.path, self.has_dosage = Path("table"), False
+        self._variants, self._samples = variants, []
+
+    def samples(self):
+        return []
+
+    def variants(self):
+        return self._variants[VARIANT_COLUMNS]
+
+    def read(self, variant_idx, sample_idx=None, *, dosage):
+        raise NotImplementedError
+
+
+def _match_loop(source, scores, *, keep_ambiguous):
+    """The record-by-record matching match_source replaced (each candidate variant through
+    ScoreAccumulator.add, the VCF path): the oracle of the vectorised version."""
+    acc = ScoreAccumulator(scores, 0, keep_ambiguous=keep_ambiguous)
+    var = source.variants()
+    keys = list(zip(var["chrom"].map(norm_chrom), var["pos"].astype(int)))
+    used = []
+    for j in [j for j, k in enumerate(keys) if k in acc.lookup]:
+        chrom, pos, vid, ref, alt, bi = (var[c].iloc[j] for c in VARIANT_COLUMNS)
+        rec = Record(
+            str(chrom),
+            int(pos),
+            str(vid),
+            str(ref),
+            str(alt),
+            np.empty(0) if bi else None,
+            None if bi else "multi-allelic",
+        )
+        hits = acc.lookup[keys[j]]
+        before = {h: acc.status.get(h, ("", ""))[0] for h in hits}
+        acc.add(rec)
+        for si, ri in hits:
+            if acc.status.get((si, ri), ("", ""))[0] in USED and before[(si, ri)] not in USED:
+                v = scores[si].variants.iloc[ri]
+                _, o = match_allele(
+                    v["effect_allele"],
+                    v["other_allele"],
+                    rec.ref.upper(),
+                    rec.alt.upper(),
+                    keep_ambiguous=keep_ambiguous,
+                )
+                used.append((j, si, o, float(v["weight"])))
+    rows = np.array(sorted({u[0] for u in used}), dtype=np.int64)
+    at = {j: i for i, j in enumerate(rows.tolist())}
+    weight, ref_const, uses = (np.zeros((rows.size, len(scores))) for _ in range(3))
+    for j, si, o, w in used:
+        weight[at[j], si] += o * w
+        ref_const[at[j], si] += 2 * w if o < 0 else 0.0
+        uses[at[j], si] += 1
+    return rows, weight, ref_const, uses, acc.variant_table()
+
+
+USED = ("matched", "matched_flipped", "ambiguous_used")
+
+
+def _random_match_case(rng):
+    """Source variants with repeated positions, multi-allelic rows (and ALT '.'), palindromic SNPs,
+    indels and lower case; scores drawn from them in either orientation, on the other strand, with
+    no or inferred ('/') other alleles, wrong alleles, duplicates, unharmonised rows and absent positions."""
+    snp = [(a, b) for a in "ACGT" for b in "ACGT" if a != b]
+    alleles = [*snp, ("AT", "A"), ("C", "CTT"), ("A", "C,G"), ("G", "."), ("a", "g"), ("GA", "TC")]
+    n = 160
+    var = pd.DataFrame({"chrom": rng.choice(["1", "chr1", "2"], n), "pos": rng.integers(1, 60, n)})
+    pick = [alleles[i] for i in rng.integers(0, len(alleles), n)]
+    var["ref"], var["alt"] = [p[0] for p in pick], [p[1] for p in pick]
+    var = var.sort_values(["chrom", "pos"], kind="stable").reset_index(drop=True)
+    var["id"] = [f"v{i}" for i in range(n)]
+    var["biallelic"] = ~var["alt"].str.contains(",") & var["alt"].ne(".")
+    comp = str.maketrans("ACGT", "TGCA")
+    scores = []
+    for k in range(3):
+        rows = []
+        for _ in range(120):
+            j = int(rng.integers(0, n))
+            ref, alt = var["ref"][j].upper(), var["alt"][j].upper().split(",")[0]
+            eff, oth = (alt, ref) if rng.random() < 0.5 else (ref, alt)
+            r = rng.random()
+            if r < 0.2:
+                eff, oth = eff.translate(comp)[::-1], oth.translate(comp)[::-1]
+            elif r < 0.3:
+                oth = ""
+            elif r < 0.4:
+                oth = f"{oth}/T"
+            elif r < 0.5:
+                eff = "ACG"
+            pos = int(var["pos"][j]) if rng.random() < 0.9 else int(rng.integers(60, 70))
+            rows.append((norm_chrom(var["chrom"][j]), pos, eff, oth, round(float(rng.normal(0, 1)), 4)))
+        v = pd.DataFrame(rows, columns=["chrom", "pos", "effect_allele", "other_allele", "weight"])
+        v.insert(0, "row", np.arange(1, len(v) + 1))
+        v["pos"] = v["pos"].astype("Int64")
+        v["status"] = np.where(v.duplicated(["chrom", "pos", "effect_allele", "other_allele"]), "duplicate", "")
+        v.loc[rng.random(len(v)) < 0.05, ["pos", "status"]] = [pd.NA, "not_harmonised"]
+        scores.append(Score(f"S{k}", f"s{k}.txt", "GRCh38", v, {}))
+    return _TableSource(var), scores
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_match_source_equals_the_record_loop(seed, monkeypatch):
+    if seed % 2:  # the allele key renumbered between columns, as for a file with very many distinct alleles
+        monkeypatch.setattr(sourcescore, "KEY_LIMIT", 8)
+    rng = np.random.default_rng(seed)
+    source, scores = _random_match_case(rng)
+    for keep in (False, True):
+        m = match_source(source, scores, keep_ambiguous=keep)
+        rows, weight, ref_const, uses, seen = _match_loop(source, scores, keep_ambiguous=keep)
+        np.testing.assert_array_equal(m.variant_idx, rows)
+        for got, want in ((m.weight, weight), (m.ref_const, ref_const), (m.uses, uses)):
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+        key = ["score", "index"]
+        pd.testing.assert_frame_equal(
+            m.seen.sort_values(key).reset_index(drop=True),
+            seen.sort_values(key).reset_index(drop=True),
+            check_dtype=False,
+        )
+        for a, b in zip(score_report(scores, m.seen), score_report(scores, seen)):
+            pd.testing.assert_frame_equal(a, b)
+    statuses = set(score_report(scores, match_source(source, scores).seen)[0]["status"])
+    # every case the rules tell apart occurs (over the seeds, at any rate per seed most of them)
+    assert {"matched", "matched_flipped", "ambiguous_dropped", "allele_mismatch", "not_in_vcf"} <= statuses
+
+
+def test_match_source_without_scores_or_candidates():
+    source, scores = _random_match_case(np.random.default_rng(0))
+    m = match_source(source, [])
+    assert m.variant_idx.size == 0 and m.weight.shape == (0, 0) and m.seen.empty
+    far = Score("F", "f.txt", None, scores[0].variants.assign(pos=pd.array([10**6] * 120, dtype="Int64")), {})
+    m = match_source(source, [far])
+    assert m.variant_idx.size == 0 and m.weight.shape == (0, 1)
+    assert set(score_report([far], m.seen)[0]["status"]) <= {"not_in_vcf", "duplicate", "not_harmonised"}
+
+
+@needs_plink2
+def test_read_into_equals_read(filesets):
+    """The scores' block reader: the same values as read() (which rounds them to float32; pgen
+    values are exact in float32, BGEN expected dosages not), MISSING where read() has NaN."""
+    d = filesets["dir"]
+    sel = np.array([0, 4, 5, 30])
+    for src in (PgenSource(d / "gt"), PgenSource(d / "ds"), BgenSource(d / "b16.bgen", sample_file=d / "b16.sample")):
+        with src:
+            idx = np.flatnonzero(src.variants()["biallelic"].to_numpy())[[0, 3, 4, 9, 10, 11, 30]]
+            for dosage, samples in ((True, None), (False, None), (True, sel), (False, sel)):
+                want = src.read(idx, samples, dosage=dosage)
+                out = np.full(want.shape, 7.0)
+                mask = np.zeros(want.shape, dtype=bool)
+                n = src.read_into(idx, samples, out, mask, dosage=dosage)
+                np.testing.assert_array_equal(mask, np.isnan(want))
+                np.testing.assert_array_equal(out.astype(np.float32), np.where(np.isnan(want), MISSING, want))
+                assert n == np.isnan(want).sum()
+
+
+@needs_plink2
+def test_bgen_metafile_cached(filesets, tmp_path, monkeypatch):
+    """The BGEN index (cbgen metafile) is built once next to the file, keyed by size and time; a
+    changed file gets a new one (the old one removed); an unwritable place falls back to the cache."""
+    import cbgen
+
+    bgen = tmp_path / "c.bgen"
+    shutil.copy(filesets["dir"] / "b8.bgen", bgen)
+    with BgenSource(bgen) as src:
+        want = src.variants()
+    metas = list(tmp_path.glob("c.bgen.*.metafile"))
+    st = bgen.stat()
+    assert [m.name for m in metas] == [f"c.bgen.{st.st_size}-{st.st_mtime_ns}.metafile"]
+
+    def no_index(*_a, **_k):
+        raise AssertionError("the metafile was built again")
+
+    with monkeypatch.context() as mp:
+        mp.setattr(cbgen.bgen_file, "create_metafile", no_index)
+        with BgenSource(bgen) as src:
+            pd.testing.assert_frame_equal(src.variants(), want)
+    os.utime(bgen, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    with BgenSource(bgen) as src:
+        pd.testing.assert_frame_equal(src.variants(), want)
+    assert [m.name for m in tmp_path.glob("c.bgen.*.metafile")] == [
+        f"c.bgen.{st.st_size}-{st.st_mtime_ns + 10**9}.metafile"
+    ]
+    # next to the file is taken (a folder of that name): the user's cache folder instead
+    os.utime(bgen, ns=(st.st_atime_ns, st.st_mtime_ns + 2 * 10**9))
+    (tmp_path / f"c.bgen.{st.st_size}-{st.st_mtime_ns + 2 * 10**9}.metafile").mkdir()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with BgenSource(bgen) as src:
+        pd.testing.assert_frame_equal(src.variants(), want)
+    assert len(list((tmp_path / "cache" / "stratify" / "bgen").glob("*-c.bgen.*.metafile"))) == 1
+    assert not list(tmp_path.glob(".*.tmp"))

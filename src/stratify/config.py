@@ -134,8 +134,11 @@ def check_paths_exist(cfg: dict[str, Any], *, source: str | Path = "config") -> 
         if key == "inputs.genotypes.pgen":  # a fileset prefix: its three files
             for f in genotype_files({"pgen": str(p)}).values():
                 if not Path(f).exists():
+                    zst = (
+                        f"; {f}.zst is there: decompress it with `zstd -d {f}.zst`" if Path(f + ".zst").exists() else ""
+                    )
                     raise ConfigError(
-                        f"{source}: key {key}: file not found: {f} (a PLINK 2 fileset is <prefix>.pgen, .pvar "
+                        f"{source}: key {key}: file not found: {f}{zst} (a PLINK 2 fileset is <prefix>.pgen, .pvar "
                         "and .psam; relative paths in a config file are read from the folder the config file is in)"
                     )
             continue

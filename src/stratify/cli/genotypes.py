@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from stratify.cli.common import add_stage_options, run_stage
 
-HELP = "read the VCF in shards: PGx-position genotypes, genotype principal components, polygenic scores"
+HELP = "read the genotypes (VCF, PLINK 2 pgen or BGEN) in shards: PGx-position genotypes, genotype principal components, polygenic scores"
 
 
 def add_parser(sub) -> None:

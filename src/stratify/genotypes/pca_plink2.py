@@ -30,11 +30,19 @@ import pandas as pd
 SMALL_EPSILON = 2.0**-44  # plink2's kSmallEpsilon
 
 
+NON_AUTOSOMES = frozenset({"x", "y", "mt", "m", "23", "24", "26"})
+
+
+def autosomal_chrom(chrom: str) -> bool:
+    """Whether plink2's PCA keeps a variant on ``chrom`` (not chrX, chrY or chrMT)."""
+    return chrom.lower().removeprefix("chr") not in NON_AUTOSOMES
+
+
 def autosomal(variants: pd.DataFrame) -> np.ndarray:
     """Rows plink2's PCA keeps: not chrX, chrY or chrMT (any 'chr' prefix, any case, or the
     numeric codes 23, 24, 26)."""
     c = variants["chrom"].astype(str).str.lower().str.removeprefix("chr")
-    return ~c.isin(["x", "y", "mt", "m", "23", "24", "26"]).to_numpy()
+    return ~c.isin(sorted(NON_AUTOSOMES)).to_numpy()
 
 
 def standardise_like_plink2(dosages: np.ndarray, alt_freq: np.ndarray) -> np.ndarray:
@@ -48,11 +56,22 @@ def standardise_like_plink2(dosages: np.ndarray, alt_freq: np.ndarray) -> np.nda
     return np.where(np.isnan(d) | ~ok, 0.0, x)
 
 
+def as_dosages(rows: np.ndarray) -> np.ndarray:
+    """float64 dosages of ``rows``: floats as they are (NaN missing), or int8 hard calls (0/1/2,
+    -1 missing, what a genotype reader gives) with -1 made NaN."""
+    raw = np.asarray(rows)
+    d = raw.astype(np.float64)
+    if raw.dtype.kind in "iu":
+        d[raw < 0] = np.nan
+    return d
+
+
 def grm_like_plink2(
     dosages: np.ndarray, *, alt_freq: np.ndarray | None = None, block: int = 2048
 ) -> tuple[np.ndarray, np.ndarray]:
-    """plink2's GRM (samples x samples) of variants x samples dosages (NaN missing), read in
-    blocks of ``block`` rows (a memmap is never read whole); returns (grm, alt_freq)."""
+    """plink2's GRM (samples x samples) of variants x samples dosages (NaN missing; or int8 hard
+    calls, -1 missing), read in blocks of ``block`` rows (a memmap is never read whole);
+    returns (grm, alt_freq)."""
     d_all = dosages
     m, n = d_all.shape
     freqs = np.empty(m) if alt_freq is None else np.asarray(alt_freq, dtype=np.float64)
@@ -61,7 +80,7 @@ def grm_like_plink2(
     acc = np.zeros((n, n))
     miss_both = np.zeros((n, n))
     for s in range(0, m, block):
-        d = np.asarray(d_all[s : s + block], dtype=np.float64)
+        d = as_dosages(d_all[s : s + block])
         called = ~np.isnan(d)
         if alt_freq is None:
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -110,3 +129,46 @@ def pca_like_plink2(
     grm, _ = grm_like_plink2(d, alt_freq=alt_freq)
     vals, vecs = eigh(grm, subset_by_index=[n - n_components, n - 1])
     return vals[::-1].copy(), vecs[:, ::-1].copy()
+
+
+def fit_like_plink2(calls: np.ndarray, *, n_components: int, block: int = 2048) -> dict[str, np.ndarray]:
+    """``plink2 --pca N`` of autosomal variants x samples (int8 hard calls, -1 missing; or
+    dosages, NaN missing), with what projecting other samples needs.
+
+    Returns ``eigenvalues`` (descending), ``eigenvectors`` (samples x N, unit length, plink2's
+    ``.eigenvec`` up to sign), ``alt_freq`` (per variant, from the data), ``trace`` (of the GRM:
+    eigenvalues / trace are the fractions of the total variance) and ``weights`` (variants x
+    N) for projecting a sample.
+
+    The weights: with X the standardised samples x variants (missing 0) and c_j the number of
+    variants called at sample j, plink2's GRM entry of a sample i with no missing call is
+    ``X_i . X_j / c_j`` (the missingness correction: the variants called in both), so from
+    ``GRM u_k = lambda_k u_k``, ``u_ik = X_i . w_k`` with ``w_k = X^T (u_k / c) / lambda_k``
+    (``X^T u_k / (M lambda_k)`` when nothing is missing): the projection ``sum_v x_v w_vk`` of
+    a sample without missing calls is exactly its eigenvector value (the eigen-equation's own
+    extension to a new sample). A sample with missing calls gets those calls as 0 and no
+    correction for them.
+    """
+    from scipy.linalg import eigh
+
+    m, n = calls.shape
+    if not 1 <= n_components <= n:
+        raise ValueError(f"n_components {n_components}: expected 1 to the number of samples ({n})")
+    grm, freqs = grm_like_plink2(calls, block=block)
+    vals, vecs = eigh(grm, subset_by_index=[n - n_components, n - 1])
+    vals, vecs = vals[::-1].copy(), vecs[:, ::-1].copy()
+    called = np.zeros(n)
+    for s in range(0, m, block):
+        called += (~np.isnan(as_dosages(calls[s : s + block]))).sum(axis=0)
+    scaled = vecs / called[:, None] / vals[None, :]
+    weights = np.empty((m, n_components))
+    for s in range(0, m, block):
+        x = standardise_like_plink2(as_dosages(calls[s : s + block]), freqs[s : s + block])
+        weights[s : s + block] = x @ scaled
+    return {
+        "eigenvalues": vals,
+        "eigenvectors": vecs,
+        "alt_freq": freqs,
+        "trace": float(np.trace(grm)),
+        "weights": weights,
+    }

@@ -76,6 +76,23 @@ def norm_chrom(c: str) -> str:
     return c[3:] if c.lower().startswith("chr") else c
 
 
+def _numbers(col: pd.Series) -> pd.Series:
+    """The column as numbers, NaN where a value is not one (``pd.to_numeric(errors="coerce")``); the
+    common case, every value a number, by one vectorised cast (several times faster)."""
+    try:
+        if not col.astype(str).str.contains("_", regex=False).any():  # '1_000': a float() literal, not a number here
+            return col.astype("float64")
+    except (ValueError, TypeError):
+        pass
+    return pd.to_numeric(col, errors="coerce")
+
+
+def _norm_chroms(chrom: pd.Series) -> pd.Series:
+    """norm_chrom of each value, computed once per distinct value (a few dozen in a genome-wide file)."""
+    codes, uniq = pd.factorize(chrom, use_na_sentinel=False)
+    return pd.Series(np.array([norm_chrom(u) for u in uniq], dtype=object)[codes], index=chrom.index)
+
+
 @dataclass
 class Score:
     """One scoring file: its id, build, and one row per variant (chrom, pos, effect, other, weight)."""
@@ -210,7 +227,7 @@ def _variants(table: pd.DataFrame, chrom: pd.Series, pos: pd.Series, path: Path)
         other = table["hm_inferOtherAllele"]
     else:
         other = pd.Series([""] * len(table))
-    weight = pd.to_numeric(table["effect_weight"], errors="coerce")
+    weight = _numbers(table["effect_weight"])
     bad_w = weight.isna() & table["effect_weight"].ne("")
     if bad_w.any():
         i = int(np.flatnonzero(bad_w.to_numpy())[0])
@@ -221,8 +238,8 @@ def _variants(table: pd.DataFrame, chrom: pd.Series, pos: pd.Series, path: Path)
     v = pd.DataFrame(
         {
             "row": np.arange(1, len(table) + 1),
-            "chrom": chrom.map(norm_chrom),
-            "pos": pd.to_numeric(pos, errors="coerce").astype("Int64"),
+            "chrom": _norm_chroms(chrom),
+            "pos": _numbers(pos).astype("Int64"),
             "effect_allele": table["effect_allele"].str.upper(),
             "other_allele": other.str.upper(),
             "weight": weight.astype(float),

@@ -35,8 +35,8 @@ from stratify.genotypes.vcfscan import Record, ScanStats, Shard, header_samples,
 log = logging.getLogger(__name__)
 
 FORMATS = ("vcf", "pgen", "bgen")
-# calls read per block from a pgen/BGEN: a block of variants x chunk samples stays near 64 MB of float32
-BLOCK_CELLS = 1 << 24
+# calls read per block from a pgen/BGEN: a block of variants x chunk samples stays near 16 MB of float32
+BLOCK_CELLS = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,8 @@ class GenotypeInput:
     format: str
     path: str
     sample: str | None = None
+    # a pgen's or BGEN's contigs when a plan knows them (so a shard job need not read every variant)
+    contigs: tuple[str, ...] | None = None
 
     @classmethod
     def from_config(cls, gen: dict[str, Any]) -> GenotypeInput:
@@ -90,7 +92,7 @@ _OPEN: dict[tuple[GenotypeInput, int], Any] = {}
 def _open(inp: GenotypeInput, pid: int):
     from stratify.genotypes.sources import BgenSource, PgenSource
 
-    key = (inp, pid)
+    key = (GenotypeInput(inp.format, inp.path, inp.sample), pid)
     if key not in _OPEN:
         for k in [k for k in _OPEN if k[1] != pid]:  # a forked worker must not share the parent's handles
             del _OPEN[k]
@@ -100,14 +102,21 @@ def _open(inp: GenotypeInput, pid: int):
 
 def plan_input(plan: dict[str, Any]) -> GenotypeInput:
     """The input a plan was made for (plans written before pgen/BGEN support name only ``vcf``)."""
-    return GenotypeInput.of(plan["input"] if "input" in plan else plan["vcf"])
+    inp = GenotypeInput.of(plan["input"] if "input" in plan else plan["vcf"])
+    if "contigs" in plan:
+        inp = GenotypeInput(inp.format, inp.path, inp.sample, tuple(plan["contigs"]))
+    return inp
 
 
 def input_samples(inp: GenotypeInput | str | Path) -> list[str]:
-    """Sample IDs in file order."""
+    """Sample IDs in file order (a pgen's from its .psam alone)."""
+    from stratify.genotypes.sources import read_psam
+
     inp = GenotypeInput.of(inp)
     if inp.format == "vcf":
         return header_samples(inp.path)
+    if inp.format == "pgen":
+        return read_psam(f"{inp.path.removesuffix('.pgen')}.psam")
     return inp.open().samples()
 
 
@@ -137,6 +146,8 @@ def input_contigs(inp: GenotypeInput) -> list[str] | None:
     """Contigs of a pgen or BGEN (None for a VCF: its header's contig lines say)."""
     if inp.format == "vcf":
         return None
+    if inp.contigs is not None:
+        return list(inp.contigs)
     return pd.unique(inp.open().variants()["chrom"].astype(str)).tolist()
 
 
@@ -196,6 +207,18 @@ def plan_input_shards(inp: GenotypeInput, *, target_bytes: int) -> list[dict[str
     if inp.format == "vcf":
         return [s.to_json() for s in plan_shards(inp.path, target_bytes=target_bytes)]
     return _source_shards(inp, target_bytes)
+
+
+def plan_facts(inp: GenotypeInput) -> dict[str, Any]:
+    """What a plan records of a pgen or BGEN for its shard jobs: the contigs, and whether any variant
+    is multi-allelic (a pgen without one is read a shard's variants at a time)."""
+    if inp.format == "vcf":
+        return {}
+    var = inp.open().variants()
+    return {
+        "contigs": pd.unique(var["chrom"].astype(str)).tolist(),
+        "multiallelic": bool((~var["biallelic"].to_numpy(bool)).any()),
+    }
 
 
 def plan_records(

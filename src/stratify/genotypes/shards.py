@@ -9,9 +9,9 @@ Products, keyed by patient:
   and the summary's ``pgx_genes_not_in_vcf`` says so;
 * genotype principal components on LD-pruned common biallelic SNPs, the model's ancestry
   covariates: fitted on a reference set of at most ``genotypes.pca.samples`` samples
-  (:mod:`stratify.genotypes.pca`: MAF and call-rate filters, greedy pairwise LD pruning
-  within a window), then every sample is projected onto the components (the reference
-  samples' projections are exactly their PCA scores);
+  (:mod:`stratify.genotypes.pca`: plink2's filters, ``--indep-pairwise`` and ``--pca``), then
+  every other sample is projected onto the components (the reference samples get their
+  eigenvectors, plink2's ``.eigenvec``);
 * polygenic scores from PGS Catalog scoring files (stratify.genotypes.prs), with a per-score report
   of the variants matched.
 
@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from stratify.errors import GenotypeError
-from stratify.genotypes.pca import fit_pca
+from stratify.genotypes.pca import fit_pca, load_pca, save_pca  # noqa: F401  (the stage reads them here)
 from stratify.genotypes.pgxsites import (
     PGX_COLUMNS,  # noqa: F401  (re-exported: stages and tests read it here)
     empty_pgx,
@@ -51,7 +51,14 @@ from stratify.genotypes.pgxsites import (
     pgx_summary,
     read_pgx,
 )
-from stratify.genotypes.records import GenotypeInput, input_samples, plan_input, plan_input_shards, plan_records
+from stratify.genotypes.records import (
+    GenotypeInput,
+    input_samples,
+    plan_facts,
+    plan_input,
+    plan_input_shards,
+    plan_records,
+)
 from stratify.genotypes.vcfscan import ScanStats, Shard
 
 log = logging.getLogger(__name__)
@@ -66,6 +73,7 @@ DEFAULTS: dict[str, Any] = {
         "min_call_rate": 0.95,
         "ld_window_kb": 500,
         "ld_r2": 0.2,
+        "ld_engine": "auto",
         "max_snps": 50000,
     },
     "pgs": {"keep_ambiguous": False},
@@ -153,6 +161,7 @@ def make_plan(
     return {
         "vcf": inp.label,
         "input": inp.to_json(),
+        **plan_facts(inp),
         "n_samples": n,
         "n_mapped": len(mapping),
         "unmapped": unmapped,
@@ -162,41 +171,6 @@ def make_plan(
         "pca_columns": [int(i) for i in ref],
         "settings": cfg,
     }
-
-
-def save_pca(res: dict[str, Any], path: Path) -> None:
-    """Write :func:`fit_pca`'s result to ``path`` (read back by :func:`load_pca`)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {k: res[k] for k in ("counts", "n_reference", "scan", "skipped") if k in res}
-    arrays: dict[str, Any] = {"meta": np.array(json.dumps(meta))}
-    if "variants" in res:
-        v = res["variants"]
-        arrays.update(
-            chrom=v["chrom"].to_numpy(dtype=str),
-            pos=v["pos"].to_numpy(np.int64),
-            ref=v["ref"].to_numpy(dtype=str),
-            alt=v["alt"].to_numpy(dtype=str),
-            p=v["p"].to_numpy(float),
-            sd=v["sd"].to_numpy(float),
-            components=res["components"],
-            centre=res["centre"],
-            evr=res["explained_variance_ratio"],
-        )
-    with open(path, "wb") as f:
-        np.savez(f, **arrays)
-
-
-def load_pca(path: Path) -> dict[str, Any]:
-    """Read what :func:`save_pca` wrote."""
-    with np.load(path, allow_pickle=False) as z:
-        res: dict[str, Any] = json.loads(str(z["meta"]))
-        if "components" in z:
-            res["variants"] = pd.DataFrame(
-                {"chrom": z["chrom"], "pos": z["pos"], "ref": z["ref"], "alt": z["alt"], "p": z["p"], "sd": z["sd"]}
-            )
-            res["components"], res["centre"] = z["components"], z["centre"]
-            res["explained_variance_ratio"] = z["evr"]
-    return res
 
 
 def run_shard(
@@ -216,6 +190,12 @@ def run_shard(
     shard = Shard.from_json(plan["shards"][si])
     lo, hi = plan["chunks"][ci]
     vcf = plan_input(plan)
+    if vcf.format != "vcf":  # a pgen or BGEN: block reads and matrix products
+        from stratify.genotypes.sourceshard import source_shard
+
+        out = source_shard(plan, job, pca, scores)
+        out["pgx"] = _shard_pgx(vcf, shard, out["samples"], sample_map, patient_ids, genome_build)
+        return out
     n = hi - lo
     comps = pca.get("components")
     k = 0 if comps is None else comps.shape[0]
@@ -491,10 +471,14 @@ def _merged_pcs(
                 f"genotypes merge: {sums.pc_used} of the {len(pca['variants'])} PCA SNPs were found "
                 "in the shards; the VCF changed since the PCA step: re-run the genotypes stage"
             )
+        # the reference samples get their eigenvectors (plink2's .eigenvec), the others projections
+        proj = sums.proj.copy()
+        proj[pca["reference_columns"]] = pca["reference_pcs"]
         for j in range(k):
-            pcs[f"pc{j + 1}"] = sums.proj[keep, j]
+            pcs[f"pc{j + 1}"] = proj[keep, j]
         summary["common_snps"] = int(len(pca["variants"]))
         summary["pc_explained_variance"] = [round(float(x), 5) for x in pca["explained_variance_ratio"]]
+        summary["pc_eigenvalues"] = [float(x) for x in pca["eigenvalues"]]
         summary["pca"] = {"reference_samples": pca["n_reference"], **pca["counts"], "settings": plan["settings"]["pca"]}
     else:
         summary["common_snps"] = 0

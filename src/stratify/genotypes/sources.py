@@ -31,7 +31,11 @@ the caller asks for, never the whole file.
 
 from __future__ import annotations
 
+import glob
 import gzip
+import hashlib
+import os
+import re
 import tempfile
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -43,6 +47,7 @@ from stratify.errors import GenotypeError
 
 VARIANT_COLUMNS = ["chrom", "pos", "id", "ref", "alt", "biallelic"]
 HARD_CALL_THRESHOLD = 0.1  # plink2 --hard-call-threshold default
+MISSING = -9.0  # a missing value in read_into's blocks (pgenlib's code for a missing call or dosage)
 
 
 class GenotypeSource(ABC):
@@ -64,6 +69,25 @@ class GenotypeSource(ABC):
     @abstractmethod
     def read(self, variant_idx: np.ndarray, sample_idx: np.ndarray | None = None, *, dosage: bool) -> np.ndarray:
         """ALT allele counts, float32 (variants x samples), NaN where missing."""
+
+    def read_into(
+        self,
+        variant_idx: np.ndarray,
+        sample_idx: np.ndarray | None,
+        out: np.ndarray,
+        missing: np.ndarray,
+        *,
+        dosage: bool,
+    ) -> int:
+        """ALT counts of sorted unique samples into ``out`` (float64, C order, variants x samples),
+        ``MISSING`` (-9, pgenlib's code) where missing, and True into the bool array ``missing``
+        there; returns the number missing. The scores' reader: no float32 copy and no NaN pass
+        where the source can do without (:class:`PgenSource`)."""
+        x = self.read(variant_idx, sample_idx, dosage=dosage)
+        np.isnan(x, out=missing)
+        np.copyto(out, x)
+        np.copyto(out, MISSING, where=missing)
+        return int(np.count_nonzero(missing))
 
     @property
     def n_variants(self) -> int:
@@ -143,12 +167,13 @@ def read_psam(path: str | Path) -> list[str]:
     return table.iloc[:, 1].tolist()
 
 
-def read_pvar(path: str | Path) -> pd.DataFrame:
+def read_pvar(path: str | Path, rows: tuple[int, int] | None = None) -> pd.DataFrame:
     """Variants of a .pvar (``#CHROM POS ID REF ALT`` header) or header-less .bim-style file.
 
     A .bim lists CHROM ID CM POS ALT REF (plink2's formats page). ALT may list several
     alleles separated by commas: such a variant is ``biallelic=False`` and ``n_alleles`` counts
-    them all (pgenlib needs the counts to read a multi-allelic file).
+    them all (pgenlib needs the counts to read a multi-allelic file). ``rows`` = (first, stop):
+    only those variants (a shard job's; the lines before are skipped, not parsed).
     """
     path = Path(path)
     if not path.is_file():
@@ -169,26 +194,41 @@ def read_pvar(path: str | Path) -> pd.DataFrame:
         raise GenotypeError(f"{path}, line {skip + 1}: header {first[:40]!r}; expected #CHROM POS ID REF ALT")
     else:
         use = {"CHROM": 0, "ID": 1, "POS": 3, "ALT": 4, "REF": 5}
+    cols = sorted(use.values())
+    first_row = 0 if rows is None else int(rows[0])
+    kw = {"sep": r"\s+", "skiprows": skip + first_row, "header": None, "usecols": cols, "keep_default_na": False}
+    if rows is not None:
+        kw["nrows"] = int(rows[1]) - first_row
     try:
-        t = pd.read_csv(
-            path, sep=r"\s+", skiprows=skip, header=None, usecols=sorted(use.values()), dtype=str, keep_default_na=False
-        )
+        try:  # POS as integers and the rest as plain Python strings: the fast path
+            t = pd.read_csv(path, dtype={c: np.int64 if c == use["POS"] else object for c in cols}, **kw)
+        except ValueError:  # (ParserError is one too) read as text again, to name a bad POS below
+            t = pd.read_csv(path, dtype=object, **kw)
     except (pd.errors.ParserError, ValueError) as exc:
         raise GenotypeError(f"{path}: cannot be read as a .pvar ({exc})") from None
-    pos = pd.to_numeric(t[use["POS"]], errors="coerce")
-    if pos.isna().any():
-        i = int(np.flatnonzero(pos.isna().to_numpy())[0])
-        raise GenotypeError(f"{path}: variant {i + 1}, column POS: {t[use['POS']].iloc[i]!r} is not an integer")
-    alt = t[use["ALT"]]
+    pos = t[use["POS"]]
+    if pos.dtype != np.int64:
+        pos = pd.to_numeric(pos, errors="coerce")
+        if pos.isna().any():
+            i = int(np.flatnonzero(pos.isna().to_numpy())[0])
+            raise GenotypeError(
+                f"{path}: variant {first_row + i + 1}, column POS: {t[use['POS']].iloc[i]!r} is not an integer"
+            )
+    alt = t[use["ALT"]].to_numpy(dtype=object)
+    n_alt = np.char.count(alt.astype(str), ",") if alt.size else np.zeros(0, dtype=int)
+
+    def text(col: str) -> pd.Series:  # object dtype: no conversion to pandas' string arrays
+        return pd.Series(t[use[col]].to_numpy(dtype=object), dtype=object)
+
     return pd.DataFrame(
         {
-            "chrom": t[use["CHROM"]].to_numpy(),
-            "pos": pos.astype(np.int64).to_numpy(),
-            "id": t[use["ID"]].to_numpy(),
-            "ref": t[use["REF"]].to_numpy(),
-            "alt": alt.to_numpy(),
-            "biallelic": (~alt.str.contains(",", regex=False) & alt.ne(".")).to_numpy(),
-            "n_alleles": (alt.str.count(",") + 2).to_numpy(),
+            "chrom": text("CHROM"),
+            "pos": pos.to_numpy(np.int64),
+            "id": text("ID"),
+            "ref": text("REF"),
+            "alt": pd.Series(alt, dtype=object),
+            "biallelic": (n_alt == 0) & (alt != "."),
+            "n_alleles": n_alt + 2,
         }
     )
 
@@ -218,7 +258,10 @@ class PgenSource(GenotypeSource):
     ``read(dosage=True)`` returns the hard calls, so a score is the same either way).
     """
 
-    def __init__(self, prefix: str | Path):
+    def __init__(self, prefix: str | Path, variant_range: tuple[int, int] | None = None):
+        """``variant_range`` = (first, stop): a source of those variants only (numbered from 0), whose
+        .pvar lines alone are parsed: what a shard job of a biobank file needs. The file must then
+        have no multi-allelic variant (pgenlib needs every variant's allele count for those)."""
         import pgenlib
 
         prefix = Path(prefix)
@@ -228,18 +271,29 @@ class PgenSource(GenotypeSource):
         if not self.path.is_file():
             raise GenotypeError(f"{self.path}: genotype file not found; expected <prefix>.pgen, .pvar and .psam")
         self._samples = read_psam(prefix.with_name(prefix.name + ".psam"))
-        self._variants = read_pvar(prefix.with_name(prefix.name + ".pvar"))
+        self._variants = read_pvar(prefix.with_name(prefix.name + ".pvar"), variant_range)
+        self._first = 0 if variant_range is None else int(variant_range[0])
         maybe_dosage = _pgen_may_have_dosage(self.path)
         offsets = None
-        if not self._variants["biallelic"].all():
+        if variant_range is not None:
+            if not self._variants["biallelic"].all():
+                raise GenotypeError(f"{self.path}: a multi-allelic variant in {variant_range}: read the whole file")
+        elif not self._variants["biallelic"].all():
             offsets = np.concatenate([[0], np.cumsum(self._variants["n_alleles"].to_numpy())]).astype(np.uintp)
         try:
             self._reader = pgenlib.PgenReader(bytes(self.path), allele_idx_offsets=offsets)
         except RuntimeError as exc:
             raise GenotypeError(f"{self.path}: cannot be read as a .pgen ({exc})") from None
+        n_var = len(self._variants) if variant_range is None else self._reader.get_variant_ct()
+        if variant_range is not None and (n_var < variant_range[1] or len(self._variants) != np.diff(variant_range)[0]):
+            self._reader.close()
+            raise GenotypeError(
+                f"{self.path}: variants {variant_range[0] + 1} to {variant_range[1]} asked for, but the .pgen has "
+                f"{n_var} and the .pvar {self._first + len(self._variants)} or fewer; the files changed since the plan"
+            )
         for what, n_file, n_meta, meta in (
             ("samples", self._reader.get_raw_sample_ct(), len(self._samples), ".psam"),
-            ("variants", self._reader.get_variant_ct(), len(self._variants), ".pvar"),
+            ("variants", self._reader.get_variant_ct(), n_var, ".pvar"),
         ):
             if n_file != n_meta:
                 self._reader.close()
@@ -248,7 +302,8 @@ class PgenSource(GenotypeSource):
                     "the three files must come from the same plink2 run"
                 )
         self.has_dosage = maybe_dosage
-        self._subset: tuple | None = None
+        self._subset: np.ndarray | None = None  # the sample subset pgenlib is set to
+        self._calls: np.ndarray | None = None  # int8 buffer of read_into
 
     def samples(self) -> list[str]:
         return list(self._samples)
@@ -257,39 +312,75 @@ class PgenSource(GenotypeSource):
         return self._variants[VARIANT_COLUMNS]
 
     def _set_subset(self, s: np.ndarray | None) -> tuple[np.ndarray | None, int]:
-        """Select the samples (pgenlib wants them sorted and unique); the order to put them back in."""
+        """Select the samples (pgenlib wants them sorted and unique); the order to put them back in.
+        The subset is changed only when it differs from the current one."""
         if s is None:
             if self._subset is not None:
                 self._reader.change_sample_subset(None)
                 self._subset = None
             return None, len(self._samples)
-        uniq, back = np.unique(s, return_inverse=True)
-        key = tuple(uniq.tolist())
-        if key != self._subset:
+        sorted_unique = s.size < 2 or bool((s[1:] > s[:-1]).all())
+        uniq, back = (s, None) if sorted_unique else np.unique(s, return_inverse=True)
+        if self._subset is None or not np.array_equal(uniq, self._subset):
             self._reader.change_sample_subset(uniq.astype(np.uint32))
-            self._subset = key
-        return (None if uniq.size == s.size and (back == np.arange(s.size)).all() else back), uniq.size
+            self._subset = uniq.copy()
+        return back, uniq.size
+
+    def _variant_list(self, v: np.ndarray) -> tuple[int, int] | np.ndarray:
+        """A run of consecutive variants as a (start, stop) range (one sequential pass in pgenlib),
+        else the indices as uint32."""
+        if v.size > 1 and v[-1] - v[0] == v.size - 1 and bool((np.diff(v) == 1).all()):
+            return int(v[0]), int(v[-1]) + 1
+        return v.astype(np.uint32)
+
+    def read_into(self, variant_idx, sample_idx, out, missing, *, dosage: bool) -> int:
+        """pgenlib writes straight into ``out`` (dosages, float64) or an int8 buffer (hard calls,
+        then one conversion); its missing code is already ``MISSING``."""
+        v, s = self._indices(variant_idx, sample_idx)
+        v = v + self._first
+        back, n = self._set_subset(s)
+        if back is not None:
+            raise ValueError("read_into needs sorted unique sample indices")
+        if not v.size or not n:
+            return 0
+        which = self._variant_list(v)
+        if dosage or not self.has_dosage:  # without dosages pgenlib's dosage reader is the hard calls, in float64
+            if isinstance(which, tuple):
+                self._reader.read_dosages_range(*which, out)
+            else:
+                self._reader.read_dosages_list(which, out)
+            np.less(out, 0, out=missing)
+        else:
+            if self._calls is None or self._calls.size < out.size:
+                self._calls = np.empty(out.size, dtype=np.int8)
+            calls = self._calls[: out.size].reshape(out.shape)
+            if isinstance(which, tuple):
+                self._reader.read_range(*which, calls)
+            else:
+                self._reader.read_list(which, calls)
+            np.less(calls, 0, out=missing)
+            np.copyto(out, calls)
+        return int(np.count_nonzero(missing))
 
     def read(self, variant_idx, sample_idx=None, *, dosage: bool) -> np.ndarray:
         v, s = self._indices(variant_idx, sample_idx)
+        v = v + self._first
         if s is not None and s.size == 0:
             return np.empty((v.size, 0), dtype=np.float32)
         back, n = self._set_subset(s)
-        vi = v.astype(np.uint32)
-        # a run of consecutive variants is read as a range (one sequential pass in pgenlib)
-        run = v.size > 1 and v[-1] - v[0] == v.size - 1 and bool((np.diff(v) == 1).all())
+        which = self._variant_list(v)
         if dosage:
             out = np.empty((v.size, n), dtype=np.float32)
-            if run:
-                self._reader.read_dosages_range(int(v[0]), int(v[-1]) + 1, out)
+            if isinstance(which, tuple):
+                self._reader.read_dosages_range(*which, out)
             elif v.size:
-                self._reader.read_dosages_list(vi, out)
+                self._reader.read_dosages_list(which, out)
         else:
             calls = np.empty((v.size, n), dtype=np.int8)
-            if run:
-                self._reader.read_range(int(v[0]), int(v[-1]) + 1, calls)
+            if isinstance(which, tuple):
+                self._reader.read_range(*which, calls)
             elif v.size:
-                self._reader.read_list(vi, calls)
+                self._reader.read_list(which, calls)
             out = calls.astype(np.float32)
         out[out < 0] = np.nan  # pgenlib writes -9 for a missing call or dosage
         return out if back is None else out[:, back]
@@ -309,19 +400,62 @@ def read_sample_file(path: str | Path) -> list[str]:
     return [r[1] if lines[0][0] == "ID_1" and len(r) > 1 and lines[0][1] == "ID_2" else r[0] for r in lines[2:]]
 
 
-def _bgen_variants(bgen, path: Path) -> tuple[pd.DataFrame, np.ndarray]:
-    """The variant table and the file offsets of a BGEN file, from a metafile built in a temp folder."""
+def _metafile_candidates(path: Path) -> list[Path]:
+    """Where a BGEN file's cached cbgen metafile may be: next to the file, else in the user's
+    cache folder (named after a hash of the file's absolute path); the name carries the file's
+    size and modification time, so a changed file gets a new index."""
+    st = path.stat()
+    name = f"{path.name}.{st.st_size}-{st.st_mtime_ns}.metafile"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "stratify" / "bgen"
+    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16]
+    return [path.parent / name, cache / f"{digest}-{name}"]
+
+
+def _cached_metafile(bgen, path: Path) -> Path | None:
+    """The cached metafile of a BGEN file, built once (cbgen ``create_metafile``, written to a
+    temporary name and renamed, so concurrent jobs never read half a file); None when no folder
+    can take it. Older metafiles of the same file (another size or time) are removed."""
+    candidates = _metafile_candidates(path)
+    for meta in candidates:
+        if meta.is_file():
+            return meta
+    for meta in candidates:
+        tmp = meta.with_name(f".{meta.name}.{os.getpid()}.tmp")
+        try:
+            meta.parent.mkdir(parents=True, exist_ok=True)
+            bgen.create_metafile(tmp)
+            os.replace(tmp, meta)
+        except (OSError, RuntimeError):
+            tmp.unlink(missing_ok=True)
+            continue
+        stem = meta.name.rsplit(".", 2)[0]  # [hash-]<file name>
+        for old in meta.parent.glob(f"{glob.escape(stem)}.*.metafile"):
+            if old != meta and re.fullmatch(r"\d+-\d+", old.name[len(stem) + 1 : -len(".metafile")]):
+                old.unlink(missing_ok=True)
+        return meta
+    return None
+
+
+def _metafile_parts(bgen, path: Path) -> list:
+    """The variant partitions of a BGEN file's metafile (cached; a temporary one when no folder is writable)."""
     import cbgen
 
-    parts = []
-    with tempfile.TemporaryDirectory() as tmp:
-        meta = Path(tmp) / "index.metafile"
-        try:
-            bgen.create_metafile(meta)
+    try:
+        meta = _cached_metafile(bgen, path)
+        if meta is not None:
             with cbgen.bgen_metafile(meta) as mf:
-                parts = [mf.read_partition(i).variants for i in range(mf.npartitions)]
-        except RuntimeError as exc:
-            raise GenotypeError(f"{path}: cannot index the BGEN file ({exc})") from None
+                return [mf.read_partition(i).variants for i in range(mf.npartitions)]
+        with tempfile.TemporaryDirectory() as tmp:
+            bgen.create_metafile(Path(tmp) / "index.metafile")
+            with cbgen.bgen_metafile(Path(tmp) / "index.metafile") as mf:
+                return [mf.read_partition(i).variants for i in range(mf.npartitions)]
+    except RuntimeError as exc:
+        raise GenotypeError(f"{path}: cannot index the BGEN file ({exc})") from None
+
+
+def _bgen_variants(bgen, path: Path) -> tuple[pd.DataFrame, np.ndarray]:
+    """The variant table and the file offsets of a BGEN file, from its (cached) cbgen metafile."""
+    parts = _metafile_parts(bgen, path)
     if not parts:
         return pd.DataFrame({c: [] for c in VARIANT_COLUMNS}), np.empty(0, dtype=np.uint64)
 
@@ -386,6 +520,7 @@ class BgenSource(GenotypeSource):
             self._bgen.close()
             raise GenotypeError(f"{self.path}: the BGEN file stores no sample IDs; give its .sample file")
         self._variants, self._offsets = _bgen_variants(self._bgen, self.path)
+        self._probs = np.empty(0)  # probabilities buffer of _dosage_row
 
     def samples(self) -> list[str]:
         return list(self._samples)
@@ -393,21 +528,64 @@ class BgenSource(GenotypeSource):
     def variants(self) -> pd.DataFrame:
         return self._variants[VARIANT_COLUMNS]
 
+    def _dosage_row(self, j: int, out: np.ndarray) -> None:
+        """Expected ALT count of every sample at variant j into ``out`` (float64, NaN where missing).
+
+        cbgen's lower level (its ``lib``, as ``bgen_file.read_genotype`` uses it) into a reused
+        buffer; the common unphased diploid case in one expression, anything else through
+        :func:`_alt_dosage` with the per-sample ploidy and missing flags."""
+        from cbgen._ffi import ffi, lib
+
+        gt = lib.bgen_file_open_genotype(self._bgen._bgen_file, int(self._offsets[j]))
+        if gt == ffi.NULL:
+            raise GenotypeError(f"{self.path}: cannot read variant {j + 1} (offset {int(self._offsets[j])})")
+        try:
+            n, ncombs = self.n_samples, lib.bgen_genotype_ncombs(gt)
+            if self._probs.size < n * ncombs:
+                self._probs = np.empty(n * ncombs)
+            prob = self._probs[: n * ncombs].reshape(n, ncombs)
+            if lib.bgen_genotype_read64(gt, ffi.cast("double *", prob.ctypes.data)) != 0:
+                raise GenotypeError(f"{self.path}: cannot decode variant {j + 1}")
+            phased = bool(lib.bgen_genotype_phased(gt))
+            if not phased and ncombs == 3 and lib.bgen_genotype_min_ploidy(gt) == lib.bgen_genotype_max_ploidy(gt) == 2:
+                np.multiply(prob[:, 2], 2.0, out=out)
+                out += prob[:, 1]  # NaN where missing: cbgen writes NaN probabilities for a missing sample
+                return
+            ploidy, miss = np.empty(n, dtype=np.uint8), np.empty(n, dtype=bool)
+            lib.read_ploidy(gt, ffi.cast("uint8_t *", ploidy.ctypes.data), n)
+            lib.read_missing(gt, ffi.cast("bool *", miss.ctypes.data), n)
+            out[:] = _alt_dosage(prob, phased, ploidy, miss)
+        finally:
+            lib.bgen_genotype_close(gt)
+
     def read(self, variant_idx, sample_idx=None, *, dosage: bool) -> np.ndarray:
         v, s = self._indices(variant_idx, sample_idx)
-        n = self.n_samples if s is None else s.size
-        out = np.full((v.size, n), np.nan, dtype=np.float32)
+        out = np.empty((v.size, self.n_samples if s is None else s.size))
+        self._fill(v, s, out, dosage=dosage)
+        return out.astype(np.float32)
+
+    def _fill(self, v: np.ndarray, s: np.ndarray | None, out: np.ndarray, *, dosage: bool) -> None:
+        """Dosages (or hard calls) of variants v, samples s into ``out`` (float64, NaN missing)."""
         biallelic = self._variants["biallelic"].to_numpy()
-        for row, j in enumerate(v):
+        row = np.empty(self.n_samples) if s is not None else None
+        for i, j in enumerate(v.tolist()):
             if not biallelic[j]:
-                continue  # multi-allelic: no single ALT count
-            g = self._bgen.read_genotype(int(self._offsets[j]))
-            d = _alt_dosage(g.probability, bool(g.phased), np.asarray(g.ploidy), np.asarray(g.missing, dtype=bool))
-            out[row] = d if s is None else d[s]
+                out[i] = np.nan  # multi-allelic: no single ALT count
+            elif s is None:
+                self._dosage_row(j, out[i])
+            else:
+                self._dosage_row(j, row)
+                out[i] = row[s]
         if not dosage:
             r = np.round(out)
-            out = np.where(np.abs(out - r) <= HARD_CALL_THRESHOLD, r, np.nan).astype(np.float32)
-        return out
+            np.copyto(out, np.where(np.abs(out - r) <= HARD_CALL_THRESHOLD, r, np.nan))
+
+    def read_into(self, variant_idx, sample_idx, out, missing, *, dosage: bool) -> int:
+        v, s = self._indices(variant_idx, sample_idx)
+        self._fill(v, s, out, dosage=dosage)
+        np.isnan(out, out=missing)
+        np.copyto(out, MISSING, where=missing)
+        return int(np.count_nonzero(missing))
 
     def close(self) -> None:
         self._bgen.close()

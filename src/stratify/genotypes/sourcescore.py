@@ -1,10 +1,11 @@
 """Polygenic scores from any genotype source (:mod:`stratify.genotypes.sources`).
 
-Matching is the VCF path's: each source variant at a scoring-file position goes through
-:class:`stratify.genotypes.prs.ScoreAccumulator` (its ``add``: statuses, multi-allelic
-records, a position already scored) without genotypes, and the orientation of each used
-(score, variant) pair is :func:`stratify.genotypes.prs.match_allele`'s. The sums are then
-matrix products over variant blocks x sample chunks (memory: one block x chunk of float32):
+Matching is the VCF path's: the statuses :class:`stratify.genotypes.prs.ScoreAccumulator`'s
+``add`` gives record by record (multi-allelic records, a position already scored from another
+record), computed for all candidate variants at once (:func:`match_source`; the tests hold it
+equal to the record loop), and the orientation of each used (score, variant) pair is
+:func:`stratify.genotypes.prs.match_allele`'s. The sums are then
+matrix products over variant blocks x sample chunks (memory: one block x chunk of float64):
 
     sum_s = sum_v [called] (o_v w_v d_v + [effect = REF] 2 w_v)
 
@@ -23,13 +24,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from stratify.genotypes.prs import Score, ScoreAccumulator, match_allele, norm_chrom, score_report
-from stratify.genotypes.sources import GenotypeSource
-from stratify.genotypes.vcfscan import Record
+from stratify.genotypes.prs import Score, match_allele, norm_chrom, score_report
+from stratify.genotypes.sources import MISSING, GenotypeSource
 
 log = logging.getLogger(__name__)
 
 USED = ("matched", "matched_flipped", "ambiguous_used")
+KEY_LIMIT = 1 << 62  # the combined allele key of _allele_match stays below it
 
 
 @dataclass
@@ -43,54 +44,115 @@ class SourceMatch:
     seen: pd.DataFrame  # score, index, status, vcf_id (ScoreAccumulator.variant_table)
 
 
-def _candidates(source: GenotypeSource, acc: ScoreAccumulator) -> np.ndarray:
-    """Indices of the source's variants at a position some score asks for."""
-    var = source.variants()
-    if not len(var) or not acc.lookup:
-        return np.empty(0, dtype=np.int64)
-    keys = pd.MultiIndex.from_arrays([var["chrom"].map(norm_chrom), var["pos"].astype(np.int64)])
-    wanted = pd.MultiIndex.from_tuples(list(acc.lookup))
-    return np.flatnonzero(keys.isin(wanted))
+def _codes(values: np.ndarray, norm=None) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes of the values and the distinct values (``norm`` applied to the distinct ones)."""
+    codes, uniq = pd.factorize(values, use_na_sentinel=False)
+    uniq = np.asarray(uniq, dtype=object)
+    return codes.astype(np.int64), uniq if norm is None else np.array([norm(u) for u in uniq] or [], dtype=object)
+
+
+def _score_rows(scores: list[Score]) -> dict[str, np.ndarray]:
+    """The rows of every score that matching may use (no pre-match status): score, row, position, alleles."""
+    cols: dict[str, list] = {k: [] for k in ("si", "ri", "chrom", "pos", "effect", "other", "w")}
+    for si, sc in enumerate(scores):
+        v = sc.variants
+        ok = v["status"].eq("").to_numpy(bool)
+        cols["si"].append(np.full(int(ok.sum()), si, dtype=np.int64))
+        cols["ri"].append(np.flatnonzero(ok).astype(np.int64))
+        cols["chrom"].append(v["chrom"].to_numpy(dtype=object)[ok])
+        cols["pos"].append(v["pos"].fillna(-1).to_numpy(dtype=np.int64)[ok])
+        cols["effect"].append(v["effect_allele"].to_numpy(dtype=object)[ok])
+        cols["other"].append(v["other_allele"].to_numpy(dtype=object)[ok])
+        cols["w"].append(v["weight"].to_numpy(float)[ok])
+    types = {"si": np.int64, "ri": np.int64, "pos": np.int64, "w": float}
+    return {k: np.concatenate(p) if p else np.empty(0, dtype=types.get(k, object)) for k, p in cols.items()}
+
+
+def _pairs(rows: dict[str, np.ndarray], var: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(score row, source variant) index pairs at the same (normalised chromosome, position), in score
+    row then file order."""
+    src_code, src_chrom = _codes(var["chrom"].to_numpy(dtype=object), norm_chrom)
+    names = {c: i for i, c in enumerate(dict.fromkeys(src_chrom.tolist()))}
+    src_id = np.array([names[c] for c in src_chrom.tolist()] or [0], dtype=np.int64)[src_code]
+    row_code, row_chrom = _codes(rows["chrom"])
+    row_id = np.array([names.get(c, -1) for c in row_chrom.tolist()] or [0], dtype=np.int64)[row_code]
+    left = pd.DataFrame({"c": row_id, "p": rows["pos"], "r": np.arange(row_id.size)})
+    right = pd.DataFrame({"c": src_id, "p": var["pos"].to_numpy(np.int64), "j": np.arange(len(var))})
+    m = left[left["c"] >= 0].merge(right, on=["c", "p"], how="inner")
+    r, j = m["r"].to_numpy(np.int64), m["j"].to_numpy(np.int64)
+    order = np.lexsort((j, r))
+    return r[order], j[order]
+
+
+def _allele_match(
+    rows: dict[str, np.ndarray], var: pd.DataFrame, r: np.ndarray, j: np.ndarray, *, keep_ambiguous: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """(status, orientation) of each pair: match_allele on the distinct allele combinations only (a
+    handful for SNPs); a multi-allelic variant is ``multiallelic_in_vcf``."""
+    codes = []
+    for values, norm in (
+        (rows["effect"][r], None),
+        (rows["other"][r], None),
+        (var["ref"].to_numpy(dtype=object)[j], lambda a: str(a).upper()),
+        (var["alt"].to_numpy(dtype=object)[j], lambda a: str(a).upper()),
+    ):
+        c, u = _codes(values, norm)
+        codes.append((c, u))
+    key, bound = np.zeros(r.size, dtype=np.int64), 1
+    for c, u in codes:
+        if bound * max(len(u), 1) >= KEY_LIMIT:  # renumbered first, so the combined key never overflows
+            key = np.unique(key, return_inverse=True)[1].ravel()
+            bound = r.size
+        key, bound = key * max(len(u), 1) + c, bound * max(len(u), 1)
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    res = [match_allele(*(u[c[i]] for c, u in codes), keep_ambiguous=keep_ambiguous) for i in first.tolist()]
+    status = np.array([x[0] for x in res] or [""], dtype=object)[inverse.ravel()] if r.size else np.empty(0, object)
+    orient = np.array([x[1] for x in res] or [0], dtype=np.int64)[inverse.ravel()] if r.size else np.empty(0, np.int64)
+    multi = ~var["biallelic"].to_numpy(bool)[j]
+    status[multi], orient[multi] = "multiallelic_in_vcf", 0
+    return status, orient
+
+
+def _resolve(r: np.ndarray, j: np.ndarray, status: np.ndarray, orient: np.ndarray) -> np.ndarray:
+    """Which pair decides each score row's status, as ScoreAccumulator.add leaves it over the
+    candidates in file order: the first used variant (later ones: "a position already scored");
+    without one, the first ambiguous_dropped, else the last allele_mismatch, else the first
+    multi-allelic. Returns the deciding pairs' positions."""
+    cls = np.select([orient != 0, status == "ambiguous_dropped", status == "allele_mismatch"], [0, 1, 2], 3)
+    order = np.lexsort((np.where(cls == 2, -j, j), cls, r))
+    keep = np.ones(order.size, dtype=bool)
+    keep[1:] = r[order][1:] != r[order][:-1]
+    return order[keep]
 
 
 def match_source(source: GenotypeSource, scores: list[Score], *, keep_ambiguous: bool = False) -> SourceMatch:
-    """Match every score's variants to the source's (the VCF path's rules and statuses)."""
-    acc = ScoreAccumulator(scores, 0, keep_ambiguous=keep_ambiguous)
+    """Match every score's variants to the source's (the VCF path's rules and statuses, vectorised:
+    tests/test_genotype_sources.py checks it against ScoreAccumulator.add record by record)."""
+    rows = _score_rows(scores)
     var = source.variants()
-    cols = [var[c].tolist() for c in ("chrom", "pos", "id", "ref", "alt", "biallelic")]
-    no_calls = np.empty(0, dtype=np.float32)
-    # plain lists: a pandas lookup per variant would cost more than the matching
-    rows_of = [(sc.variants["effect_allele"].tolist(), sc.variants["other_allele"].tolist()) for sc in scores]
-    weights = [sc.variants["weight"].tolist() for sc in scores]
-    used: list[tuple[int, int, int, float]] = []  # (variant, score, orientation, weight)
-    for j in _candidates(source, acc):
-        chrom, pos, vid, ref, alt, bi = (c[j] for c in cols)
-        rec = Record(
-            str(chrom),
-            int(pos),
-            str(vid),
-            str(ref),
-            str(alt),
-            no_calls if bi else None,
-            None if bi else "multi-allelic",
-        )
-        hits = acc.lookup[(norm_chrom(rec.chrom), rec.pos)]
-        before = {h: acc.status.get(h, ("", ""))[0] for h in hits}
-        acc.add(rec)
-        for si, ri in hits:
-            if acc.status.get((si, ri), ("", ""))[0] in USED and before[(si, ri)] not in USED:
-                effect, other = rows_of[si][0][ri], rows_of[si][1][ri]
-                _, orient = match_allele(effect, other, rec.ref.upper(), rec.alt.upper(), keep_ambiguous=keep_ambiguous)
-                used.append((int(j), si, orient, float(weights[si][ri])))
-    rows = np.array(sorted({u[0] for u in used}), dtype=np.int64)
-    at = {j: i for i, j in enumerate(rows.tolist())}
-    shape = (rows.size, len(scores))
+    r, j = _pairs(rows, var)
+    status, orient = _allele_match(rows, var, r, j, keep_ambiguous=keep_ambiguous)
+    best = _resolve(r, j, status, orient)
+    r, j, status, orient = r[best], j[best], status[best], orient[best]
+    si = rows["si"][r]
+    ids = np.array([sc.id for sc in scores] or [""], dtype=object)[si] if si.size else np.empty(0, object)
+    seen = pd.DataFrame(
+        {  # object columns: no conversion to pandas' string arrays, which score_report does not need
+            "score": pd.Series(ids, dtype=object),
+            "index": rows["ri"][r],
+            "status": pd.Series(status, dtype=object),
+            "vcf_id": pd.Series(var["id"].to_numpy(dtype=object)[j], dtype=object),
+        }
+    )
+    u = orient != 0
+    o, w, si = orient[u], rows["w"][r[u]], si[u]
+    variant_idx, at = np.unique(j[u], return_inverse=True)
+    shape = (variant_idx.size, len(scores))
     weight, ref_const, uses = np.zeros(shape), np.zeros(shape), np.zeros(shape)
-    for j, si, orient, w in used:
-        weight[at[j], si] += orient * w
-        ref_const[at[j], si] += 2 * w if orient < 0 else 0.0
-        uses[at[j], si] += 1
-    return SourceMatch(rows, weight, ref_const, uses, acc.variant_table())
+    np.add.at(weight, (at, si), o * w)
+    np.add.at(ref_const, (at, si), np.where(o < 0, 2 * w, 0.0))
+    np.add.at(uses, (at, si), 1.0)
+    return SourceMatch(variant_idx, weight, ref_const, uses, seen)
 
 
 @dataclass
@@ -104,6 +166,7 @@ class SourceScores:
     report: pd.DataFrame  # prs.REPORT_COLUMNS
     variants: pd.DataFrame  # prs.VARIANT_COLUMNS
     dosage: bool  # whether dosages (rather than hard calls) were read
+    seen: pd.DataFrame  # score, index, status, vcf_id of every scoring-file row the source has (a shard's part)
 
     def table(self, scores: list[Score]) -> pd.DataFrame:
         """One row per sample: prs_<id>, _avg, _allele_ct, _missing_fraction (the VCF path's columns)."""
@@ -118,6 +181,47 @@ class SourceScores:
         return out
 
 
+def _block_size(n_samples: int, variant_block: int | None) -> int:
+    """Variants per block: ``variant_block``, or as many as keep the float64 block near 2 MiB (it stays
+    in the CPU cache between pgenlib's write and the product), 16 to 4096."""
+    if variant_block is not None:
+        return max(1, int(variant_block))
+    return int(min(4096, max(16, (1 << 18) // max(n_samples, 1))))
+
+
+def _score_chunk(source: GenotypeSource, m: SourceMatch, samples: np.ndarray | None, n: int, *, dosage, block):
+    """(scores x samples) sums and missing counts of one chunk of sorted unique samples (None: all).
+
+    Per block: sums += W' x, where x is MISSING (-9) where missing; there the -9 w is given back,
+    the REF-effect 2w taken back and the missing counted: by one product of [9w - 2w (REF) | uses]
+    with the missing mask when many are missing, else added up per sample over the missing
+    values alone."""
+    k = m.weight.shape[1]
+    ssum = np.repeat(m.ref_const.sum(axis=0)[:, None], n, axis=1)  # every REF-effect 2w, taken back where missing
+    missing = np.zeros((k, n))
+    per_missing = np.hstack([MISSING * -m.weight - m.ref_const, m.uses])
+    rows_max = min(block, m.variant_idx.size)
+    buf, mbuf = np.empty((rows_max, n)), np.empty((rows_max, n), dtype=bool)
+    dense = None
+    for b in range(0, m.variant_idx.size, block):
+        rows = slice(b, b + block)
+        x, mask = buf[: m.variant_idx[rows].size], mbuf[: m.variant_idx[rows].size]
+        n_missing = source.read_into(m.variant_idx[rows], samples, x, mask, dosage=dosage)
+        ssum += m.weight[rows].T @ x
+        if n_missing * 16 > mask.size:
+            dense = np.empty((rows_max, n)) if dense is None else dense
+            np.copyto(dense[: mask.shape[0]], mask)
+            both = per_missing[rows].T @ dense[: mask.shape[0]]
+            ssum += both[:k]
+            missing += both[k:]
+        elif n_missing:
+            r, c = np.divmod(np.flatnonzero(mask), n)
+            for j in range(k):
+                ssum[j] += np.bincount(c, weights=per_missing[rows, j][r], minlength=n)
+                missing[j] += np.bincount(c, weights=per_missing[rows, k + j][r], minlength=n)
+    return ssum, missing
+
+
 def score_source(
     source: GenotypeSource,
     scores: list[Score],
@@ -125,13 +229,16 @@ def score_source(
     keep_ambiguous: bool = False,
     sample_idx: np.ndarray | None = None,
     dosage: bool | None = None,
-    variant_block: int = 2048,
+    variant_block: int | None = None,
     sample_chunk: int = 8192,
 ) -> SourceScores:
     """Score the samples (``sample_idx``, default all) of a source with PGS Catalog scores.
 
     ``dosage``: read dosages (default: when the source has them) or hard calls. Memory is one
-    ``variant_block`` x ``sample_chunk`` float32 block plus the matrices of the used variants.
+    ``variant_block`` x ``sample_chunk`` float64 block (by default about 2 MiB, see
+    :func:`_block_size`) plus the matrices of the used variants. The products are float64 (the
+    values read are exact in float64: hard calls, pgen dosages in 1/16384 units), so the sums do
+    not depend on the block or chunk sizes beyond float64 rounding.
 
     Usage (tests/test_genotype_sources.py runs it against plink2): ``score_source(PgenSource(prefix),
     [read_scoring_file(path)])``, then ``.table(scores)`` for one row per sample and ``.report``
@@ -140,25 +247,18 @@ def score_source(
     dosage = source.has_dosage if dosage is None else dosage
     m = match_source(source, scores, keep_ambiguous=keep_ambiguous)
     all_samples = source.samples()
-    sel = np.arange(len(all_samples)) if sample_idx is None else np.asarray(sample_idx, dtype=np.int64)
+    sel = np.arange(len(all_samples)) if sample_idx is None else np.asarray(sample_idx, dtype=np.int64).ravel()
     k = len(scores)
     ssum, missing = np.zeros((sel.size, k)), np.zeros((sel.size, k))
-    whole = sample_idx is None and sel.size <= sample_chunk
     for lo in range(0, sel.size, sample_chunk):
-        chunk = None if whole else sel[lo : lo + sample_chunk]
-        hi = lo + (sel.size if chunk is None else chunk.size)
-        ssum[lo:hi] += m.ref_const.sum(axis=0)  # every REF-effect 2w, taken back below where missing
-        for b in range(0, m.variant_idx.size, variant_block):
-            x = source.read(m.variant_idx[b : b + variant_block], chunk, dosage=dosage)
-            rows = slice(b, b + variant_block)
-            miss = np.isnan(x)
-            if miss.any():  # these products only for blocks that have a missing value
-                np.copyto(x, 0.0, where=miss)
-                mf = miss.astype(np.float32)
-                # (scores x block) @ (block x samples): no transposed copy of the block
-                ssum[lo:hi] -= (m.ref_const[rows].T @ mf).T
-                missing[lo:hi] += (m.uses[rows].T @ mf).T
-            ssum[lo:hi] += (m.weight[rows].T @ x).T
+        chunk = sel[lo : lo + sample_chunk]
+        if sample_idx is None and chunk.size == sel.size:
+            uniq, back = None, slice(None)  # all samples: no subset for the reader
+        else:
+            uniq, back = np.unique(chunk, return_inverse=True)
+        block = _block_size(chunk.size if uniq is None else uniq.size, variant_block)
+        s, miss = _score_chunk(source, m, uniq, chunk.size if uniq is None else uniq.size, dosage=dosage, block=block)
+        ssum[lo : lo + chunk.size], missing[lo : lo + chunk.size] = s.T[back], miss.T[back]
     n_used = m.uses.sum(axis=0)
     variants, report = score_report(scores, m.seen)
     log.info(
@@ -177,4 +277,5 @@ def score_source(
         report=report,
         variants=variants,
         dosage=dosage,
+        seen=m.seen,
     )
