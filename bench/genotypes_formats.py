@@ -513,11 +513,12 @@ def extrapolate(points: pd.DataFrame, fits: pd.DataFrame, args) -> list[dict]:
             vs = max(1, int(mb * 2**20 / (bytes_per_call * n)))  # variants per region shard
             jobs = int(np.ceil(v / vs)) * int(np.ceil(n / c))
             svs = sv * vs / v  # the score's variants in one region
-            open_s = predict(fits, "shard_job", fmt, "open_s", variants=v, score_variants=sv)
+            vo = v if fmt == "bgen" else vs  # the variants a job reads to open: a BGEN's whole index, else its region's
+            open_s = predict(fits, "shard_job", fmt, "open_s", variants=vo, score_variants=sv)
             work_s = predict(fits, "shard_job", fmt, "seconds", variants=vs, region_score=svs, chunk=c, samples=n)
             job_s = startup + open_s + work_s
             parts = terms_at(
-                fits, "shard_job", fmt, "peak_rss_mib", chunk=c, region_score=svs, variants=v, score_variants=sv
+                fits, "shard_job", fmt, "peak_rss_mib", chunk=c, region_score=svs, variants=vo, score_variants=sv
             )
             mib = sum(parts.values())
             out.append(
@@ -743,10 +744,11 @@ def render_scaling(s: pd.DataFrame, args) -> list[str]:
         "opening) are fitted as a + b S C + c S N + d V N, the seconds to open (VCF: reading the scoring file; "
         "pgen: the .pvar/.psam and the scoring file; BGEN: also cbgen's index) as a + b V + c S, and the peak RSS "
         "as a + b C + c N + d V + e S. PCA pass (C = "
-        "reference samples R): the stage's pca step (`shards.fit_pca`: one pass over the reference samples' hard "
-        "calls, filters, greedy LD pruning, PCA) on a GT-only file of N x V and its pgen and BGEN (an imputed "
-        "file's hard calls are missing wherever a dosage is more than 0.1 from an integer, so the call-rate "
-        "filter leaves no SNP: PCs belong on genotyped SNPs); seconds fitted as a + b V N + c V R. Non-negative least squares (no term may "
+        "reference samples R): the stage's pca step (`pca.fit_pca`: plink2's variant filters, `--indep-pairwise` "
+        "by plink2 itself when installed (genotypes.pca.ld_engine auto, as here), exact PCA of the reference "
+        "samples) on a GT-only file of N x V and its pgen and BGEN (PCs come from hard calls, which belong to "
+        "genotyped SNPs: an imputed file's are missing wherever a dosage is more than 0.1 from an integer); "
+        "seconds fitted as a + b V N + c V R. Non-negative least squares (no term may "
         "lower a prediction); every point is the best of 3 runs (seconds) and the largest peak RSS.",
         "",
         "| step | format | N | C (or R) | V | S | s | fitted s | peak MiB | fitted MiB | load (1 min) |",
@@ -780,8 +782,9 @@ def render_scaling(s: pd.DataFrame, args) -> list[str]:
         f"{int(e['score_variants'].iloc[0]):,} of them, genotypes.sample_chunk "
         f"{int(e['chunk'].iloc[0]):,} (the default) and genotypes.shard_mb as given (64, the default, cuts a "
         "region at that many compressed megabytes: the variants per region follow from each file's measured bytes "
-        "per genotype x N). Per job: Python start-up and imports (measured) + opening (fitted, with every variant "
-        "of the file and of the score: a job reads the whole .pvar or index and scoring file) + the work on its "
+        "per genotype x N). Per job: Python start-up and imports (measured) + opening (fitted, with the variants a "
+        "job reads to open: a BGEN job reads the file's whole index, a pgen job only its region's .pvar lines, a "
+        "VCF job its region through the tabix index; and every variant of the scoring file) + the work on its "
         "region x chunk (fitted, with the score's variants in the region). "
         f"Stage: PCA pass on 5,000 reference samples (the default) + jobs x per-job time, on {k} jobs "
         "running at once (CPU hours: the sum); merge not included. These numbers are extrapolated from 2,000-8,000 "
@@ -802,7 +805,8 @@ def render_scaling(s: pd.DataFrame, args) -> list[str]:
         "",
         "Where a job's memory goes (extrapolated, MiB: the fitted terms at the target): a constant (imports), "
         "the sample chunk (C), the region's score variants x the chunk (S_r C: the genotypes a job holds), the "
-        "file's variants (V: a pgen's .pvar, a BGEN's index) and the score's variants (S: the scoring file and "
+        "variants read to open (V: a region's .pvar lines, a BGEN's whole index) and the score's variants (S: the "
+        "scoring file and "
         "its matching, read whole by every job). The points separate V from S by three (V, S) pairs only, so the "
         "split between those two columns is uncertain.",
         "",
@@ -820,7 +824,10 @@ def render_scaling(s: pd.DataFrame, args) -> list[str]:
         lo, hi = g.loc[g["shard_mb"].idxmin()], g.loc[g["shard_mb"].idxmax()]
         fixed = (lo["job_open_seconds"] + lo["job_startup_seconds"]) / lo["job_seconds"]
         terms = {"the sample chunk": lo["job_mib_chunk"], "the region's genotypes": lo["job_mib_region_score_x_chunk"]}
-        terms |= {"the file's variants": lo["job_mib_variants"], "the score's variants": lo["job_mib_score_variants"]}
+        terms |= {
+            "the variants read to open": lo["job_mib_variants"],
+            "the score's variants": lo["job_mib_score_variants"],
+        }
         big = max(terms, key=terms.get)
         lines.append(
             f"- {FORMAT_NAMES[fmt]}: at shard_mb {lo['shard_mb']:g} a region holds {int(lo['variants_per_shard']):,} "
@@ -845,6 +852,17 @@ def render_acceptance(t: dict, args) -> list[str]:
                 "extraction throughput at least that of `bcftools query` (GT-only VCF)",
                 f"{b.iloc[0] / b.iloc[2]:.2f}x (2 processes), {b.iloc[0] / b.iloc[1]:.2f}x (1 process)",
                 b.iloc[2] <= b.iloc[0],
+            )
+        )
+    pr = gt[(gt["part"] == "extraction") & (gt["test"] == "prs")] if len(gt) else gt
+    if len(pr):
+        b = pr.groupby("tool", sort=False)["seconds"].min()
+        st, pl = b.iloc[0], b.iloc[-1]
+        rows.append(
+            (
+                "scores from the GT-only VCF no slower than `plink2 --vcf --score`",
+                f"{st:.2f} s vs {pl:.2f} s ({pl / st:.2f}x)",
+                st <= pl,
             )
         )
     lay = t["layouts"]
