@@ -206,16 +206,17 @@ def bcftools_query(vcf: Path) -> tuple[float, int]:
     return time.perf_counter() - t0, alt
 
 
-def score_file(vcf: Path, path: Path, *, seed: int = 1) -> Path:
-    """A harmonised PGS Catalog file over every variant; a third given on the other strand."""
+def score_file(vcf: Path, path: Path, *, seed: int = 1, every: int = 1) -> Path:
+    """A harmonised PGS Catalog file over every variant (or every ``every``-th); a third given on the other strand."""
     import gzip
+    from itertools import islice
 
     from stratify.genotypes.vcfscan import scan
 
     rng = np.random.default_rng(seed)
     comp = str.maketrans("ACGT", "TGCA")
     rows = []
-    for i, r in enumerate(scan(vcf, None, columns=(0, 1))):
+    for i, r in enumerate(islice(scan(vcf, None, columns=(0, 1)), 0, None, every)):
         e, o = (r.alt, r.ref) if i % 2 else (r.ref, r.alt)
         if i % 3 == 0:
             e, o = e.translate(comp), o.translate(comp)
@@ -303,9 +304,10 @@ import json, sys, time
 from pathlib import Path
 from stratify.genotypes import shards as G
 from stratify.genotypes.pca import fit_pca
+from stratify.genotypes.vcfscan import header_samples
 vcf, step, work, chunk = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
 t0 = time.perf_counter()
-samples = G.header_samples(vcf)
+samples = header_samples(vcf)
 cfg = G.settings({"genotypes": {"sample_chunk": chunk, "shard_mb": 1000, "pca": {"samples": 2000}}})
 if step == "plan":
     (work / "plan.json").write_text(json.dumps(G.make_plan(vcf, patient_ids=set(samples), cfg=cfg)))
@@ -380,177 +382,107 @@ def printed_ok(ours: pd.Series, printed: pd.Series) -> tuple[float, bool]:
     return float((diff / np.maximum(np.abs(x), 1e-12)).max()), bool((diff <= half_ulp * (1 + 1e-9) + 1e-12).all())
 
 
-def layout_runs(args, work: Path) -> tuple[list[dict], dict]:
-    """Extraction and scores on the realistic layouts (GATK-style, imputed with DS), side by side."""
-    rows, cmps = [], {}
+def load_cols() -> dict:
+    """The 1/5/15-minute load averages (``uptime``), recorded with every timing row."""
+    a, b, c = os.getloadavg()
+    return {"load1": round(a, 2), "load5": round(b, 2), "load15": round(c, 2)}
+
+
+def vcf_alleles(vcf: Path, variants: pd.DataFrame) -> pd.DataFrame:
+    """stratify's per-variant report with the VCF's REF and ALT (for plink2's score file)."""
+    from stratify.genotypes.vcfscan import scan
+
+    alleles = {(r.chrom[3:], r.pos): (r.ref, r.alt) for r in scan(vcf, None, columns=(0, 1))}
+    v = variants.copy()
+    v["vcf_ref"] = [alleles[(c, int(p))][0] for c, p in zip(v["chrom"], v["pos"])]
+    v["vcf_alt"] = [alleles[(c, int(p))][1] for c, p in zip(v["chrom"], v["pos"])]
+    return v
+
+
+def prs_parity(prs: pd.DataFrame, report: pd.DataFrame, pl: pd.DataFrame) -> dict:
+    """stratify's per-sample scores against plink2's .sscore (one row of the TSV)."""
+    ids = pl.index
+    rel, within = printed_ok(prs.loc[ids, "prs_PGSBENCH"], pl["SCORE1_SUM"])
+    return {
+        "test": "parity",
+        "tool": "stratify vs plink2 --vcf --score",
+        "samples": len(ids),
+        "variants_used": int(report["used"].iloc[0]),
+        "flipped": int(report["matched_flipped"].iloc[0]),
+        "ambiguous_dropped": int(report["ambiguous_dropped"].iloc[0]),
+        "max_abs_diff_avg": float(np.abs(prs.loc[ids, "prs_PGSBENCH_avg"] - pl["SCORE1_AVG"]).max()),
+        "max_rel_diff_sum": rel,
+        "within_printed": within,
+        "allele_ct_equal": bool((prs.loc[ids, "prs_PGSBENCH_allele_ct"] == pl["ALLELE_CT"]).all()),
+    }
+
+
+def vcf_runs(vcf: Path, score: Path, work: Path, repeats: int, *, dosage: bool, base: dict) -> list[dict]:
+    """Extraction (bcftools query vs vcfscan) and scores (plink2 --vcf --score vs stratify) on one VCF."""
+    rows = []
+    n_calls = base.get("samples", 0) * base.get("variants", 0)
+    for rep in range(repeats):
+        for name, fn in extractors(vcf):
+            sec, alt = fn()
+            rows.append({**base, "test": "extraction", "tool": name, "repeat": rep, "seconds": sec, "alt_alleles": alt})
+            rows[-1].update(genotypes_per_s=n_calls / sec, **load_cols())
+            log(f"  {base} {name}: {sec:.2f} s, {alt} ALT alleles")
+        sec, prs, report, variants = stratify_prs(vcf, score, 2)
+        rows.append({**base, "test": "prs", "tool": "stratify (2 processes)", "repeat": rep, "seconds": sec})
+        rows[-1].update(load_cols())
+        if rep == 0:
+            v = vcf_alleles(vcf, variants)
+        psec, pl = plink2_prs(vcf, v, work, 2, dosage=dosage)
+        rows.append({**base, "test": "prs", "tool": "plink2 --vcf --score (2 threads)", "repeat": rep, "seconds": psec})
+        rows[-1].update(load_cols())
+        log(f"  {base} scores: stratify {sec:.2f} s, plink2 {psec:.2f} s")
+        if rep == 0:
+            rows.append({**base, **prs_parity(prs, report, pl)})
+            log(f"  parity: {rows[-1]}")
+    return rows
+
+
+def layout_vcfs(args, work: Path) -> dict[str, Path]:
+    """The realistic layouts' VCFs (GATK-style, imputed GT:DS:GP), written once."""
+    out = {}
     n, m = args.layout_samples, args.layout_variants
     for layout in [x for x in args.layouts.split(",") if x]:
         vcf = work / f"bench_{layout}_{n}x{m}.vcf.gz"
         if not vcf.exists():
             log(f"writing {vcf}")
             write_vcf(vcf, n, m, layout=layout)
-        score = score_file(vcf, work / f"PGSBENCH_{layout}_hmPOS_GRCh38.txt.gz")
-        for rep in range(args.repeats):
-            for name, fn in extractors(vcf):
-                sec, alt = fn()
-                rows.append({"test": "extraction", "layout": layout, "tool": name, "repeat": rep, "seconds": sec})
-                rows[-1]["alt_alleles"] = alt
-                log(f"  {layout} {name}: {sec:.2f} s, {alt} ALT alleles")
-            sec, prs, report, variants = stratify_prs(vcf, score, 2)
-            rows.append(
-                {"test": "prs", "layout": layout, "tool": "stratify (2 processes)", "repeat": rep, "seconds": sec}
-            )
-            if rep == 0:
-                from stratify.genotypes.vcfscan import scan
-
-                alleles = {(r.chrom[3:], r.pos): (r.ref, r.alt) for r in scan(vcf, None, columns=(0, 1))}
-                v = variants.copy()
-                v["vcf_ref"] = [alleles[(c, int(p))][0] for c, p in zip(v["chrom"], v["pos"])]
-                v["vcf_alt"] = [alleles[(c, int(p))][1] for c, p in zip(v["chrom"], v["pos"])]
-            psec, pl = plink2_prs(vcf, v, work, 2, dosage=layout == "DS")
-            rows.append(
-                {
-                    "test": "prs",
-                    "layout": layout,
-                    "tool": "plink2 --vcf --score (2 threads)",
-                    "repeat": rep,
-                    "seconds": psec,
-                }
-            )
-            log(f"  {layout} scores: stratify {sec:.2f} s, plink2 {psec:.2f} s")
-            if rep == 0:
-                ids = pl.index
-                rel, within = printed_ok(prs.loc[ids, "prs_PGSBENCH"], pl["SCORE1_SUM"])
-                cmps[layout] = {
-                    "samples": len(ids),
-                    "variants_used": int(report["used"].iloc[0]),
-                    "max_rel_diff_sum": rel,
-                    "within_printed_precision": within,
-                    "allele_ct_equal": bool((prs.loc[ids, "prs_PGSBENCH_allele_ct"] == pl["ALLELE_CT"]).all()),
-                }
-                log(f"  {layout} parity: {cmps[layout]}")
-    return rows, cmps
+        out[layout] = vcf
+    return out
 
 
-def render_layouts(d: pd.DataFrame, cmps: dict, args) -> list[str]:
-    """The section on the realistic layouts: each tool's best and median, and the ratios."""
+def layout_runs(args, work: Path) -> list[dict]:
+    """Extraction and scores on the realistic layouts (GATK-style, imputed with DS), side by side."""
+    rows = []
     n, m = args.layout_samples, args.layout_variants
-    what = {"GATK": "GATK-style GT:AD:DP:GQ:PL", "DS": "imputed GT:DS:GP (scores use DS)"}
-    lines = [
-        "",
-        f"### Realistic layouts: {n:,} samples x {m:,} biallelic SNPs, 1% missing",
-        "",
-        f"Best and median of {args.repeats} runs; ratio = the reference tool's best over stratify's best "
-        "(above 1: stratify is faster).",
-        "",
-        "| layout | test | tool | best s | median s | vs reference |",
-        "|---|---|---|---:|---:|---:|",
-    ]
-    for layout, g in d.groupby("layout", sort=False):
-        for test, ref in (("extraction", "bcftools"), ("prs", "plink2")):
-            t = g[g["test"] == test].groupby("tool", sort=False)["seconds"].agg(["min", "median"])
-            best_ref = t.loc[[x for x in t.index if x.startswith(ref)][0], "min"]
-            for tool, r in t.iterrows():
-                lines.append(
-                    f"| {what.get(layout, layout)} | {test} | {tool} | {r['min']:.2f} | {r['median']:.2f} | "
-                    f"{best_ref / r['min']:.2f}x |"
-                )
-    lines += ["", "Scores against plink2 (`--vcf X [dosage=DS] --score ... no-mean-imputation cols=+scoresums`):", ""]
-    for layout, c in cmps.items():
-        lines.append(
-            f"- {what.get(layout, layout)}: {c['samples']:,} samples, {c['variants_used']:,} variants; largest relative "
-            f"difference of the sums {c['max_rel_diff_sum']:.1e}; every sum within plink2's printed precision "
-            f"(6 significant digits): {c['within_printed_precision']}; ALLELE_CT equal: {c['allele_ct_equal']}"
-        )
-    return lines
+    for layout, vcf in layout_vcfs(args, work).items():
+        score = score_file(vcf, work / f"PGSBENCH_{layout}_hmPOS_GRCh38.txt.gz")
+        base = {"part": "layouts", "layout": layout, "samples": n, "variants": m}
+        rows += vcf_runs(vcf, score, work, args.repeats, dosage=layout == "DS", base=base)
+    return rows
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--samples", type=int, default=5000)
-    ap.add_argument("--variants", type=int, default=20000)
-    ap.add_argument("--mem-samples", type=int, default=4000, help="N of the memory test (and 2N)")
-    ap.add_argument("--mem-variants", type=int, default=4000)
-    ap.add_argument("--chunk", type=int, default=2000, help="sample chunk of the memory test")
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--layouts", default="GATK,DS", help="realistic layouts to measure (GATK, DS; empty: none)")
-    ap.add_argument("--layout-samples", type=int, default=2000)
-    ap.add_argument("--layout-variants", type=int, default=20000)
-    ap.add_argument("--skip-gt", action="store_true", help="only the realistic layouts (no GT-only run, no memory)")
-    ap.add_argument("--work", default="/tmp/stratify-bench-genotypes")
-    ap.add_argument("--out", default="bench/genotypes.tsv")
-    ap.add_argument("--no-doc", action="store_true")
-    args = ap.parse_args()
-    for tool in ("bcftools", "plink2", "bgzip", "tabix"):
-        if shutil.which(tool) is None:
-            sys.exit(f"{tool} not found: apt-get install bcftools plink2 tabix")
-    work = Path(args.work)
-    work.mkdir(parents=True, exist_ok=True)
-    load0 = os.getloadavg()
-    lrows, lcmps = layout_runs(args, work) if args.layouts else ([], {})
-    if lrows:
-        lmd = render_layouts(pd.DataFrame(lrows), lcmps, args)
-        lmd.append(f"\nLoad average (1/5/15 min): {os.getloadavg()} (at start {load0}).")
-        if args.skip_gt:
-            pd.DataFrame(lrows).to_csv(ROOT / "bench" / "genotypes_layouts.tsv", sep="\t", index=False)
-            print("\n".join(lmd))
-            return
+def gt_runs(args, work: Path) -> list[dict]:
+    """The GT-only VCF: extraction and scores (issue 7's acceptance)."""
     vcf = work / f"bench_{args.samples}x{args.variants}.vcf.gz"
     if not vcf.exists():
         log(f"writing {vcf}")
         write_vcf(vcf, args.samples, args.variants)
-    rows = []
-    mb = vcf.stat().st_size / 2**20
-    log("extraction: bcftools query vs stratify")
-    for rep in range(args.repeats):
-        for name, fn in extractors(vcf):
-            sec, alt = fn()
-            rows.append(
-                {
-                    "test": "extraction",
-                    "tool": name,
-                    "repeat": rep,
-                    "seconds": sec,
-                    "alt_alleles": alt,
-                    "genotypes_per_s": args.samples * args.variants / sec,
-                    "vcf_mib": mb,
-                }
-            )
-            log(f"  {name}: {sec:.2f} s, {alt} ALT alleles")
-    log("polygenic score: plink2 --score vs stratify")
     score = score_file(vcf, work / "PGSBENCH_hmPOS_GRCh38.txt.gz")
-    cmp = {}
-    for rep in range(args.repeats):
-        sec, prs, report, variants = stratify_prs(vcf, score, 2)
-        rows.append({"test": "prs", "tool": "stratify (2 processes)", "repeat": rep, "seconds": sec})
-        log(f"  stratify: {sec:.2f} s")
-        if rep == 0:
-            from stratify.genotypes.vcfscan import scan
+    base = {"part": "extraction", "samples": args.samples, "variants": args.variants}
+    rows = vcf_runs(vcf, score, work, args.repeats, dosage=False, base=base)
+    for r in rows:
+        r["vcf_mib"] = vcf.stat().st_size / 2**20
+    return rows
 
-            alleles = {(r.chrom[3:], r.pos): (r.ref, r.alt) for r in scan(vcf, None, columns=(0, 1))}
-            v = variants.copy()  # stratify's own per-variant matching
-            v["vcf_ref"] = [alleles[(c, int(p))][0] for c, p in zip(v["chrom"], v["pos"])]
-            v["vcf_alt"] = [alleles[(c, int(p))][1] for c, p in zip(v["chrom"], v["pos"])]
-        psec, p = plink2_prs(vcf, v, work, 2)
-        rows.append({"test": "prs", "tool": "plink2 --vcf --score (2 threads)", "repeat": rep, "seconds": psec})
-        log(f"  plink2: {psec:.2f} s")
-        if rep == 0:
-            ids = p.index
-            cmp = {
-                "samples": len(ids),
-                "variants_used": int(report["used"].iloc[0]),
-                "flipped": int(report["matched_flipped"].iloc[0]),
-                "ambiguous_dropped": int(report["ambiguous_dropped"].iloc[0]),
-                "max_abs_diff_avg": float(np.abs(prs.loc[ids, "prs_PGSBENCH_avg"] - p["SCORE1_AVG"]).max()),
-                "max_rel_diff_sum": float(
-                    (
-                        np.abs(prs.loc[ids, "prs_PGSBENCH"] - p["SCORE1_SUM"])
-                        / np.maximum(np.abs(p["SCORE1_SUM"]), 1e-12)
-                    ).max()
-                ),
-                "allele_ct_equal": bool((prs.loc[ids, "prs_PGSBENCH_allele_ct"] == p["ALLELE_CT"]).all()),
-            }
-    log("memory: N and 2N samples at a fixed chunk")
+
+def step_memory_runs(args, work: Path) -> list[dict]:
+    """Each step of the VCF stage in a fresh process at N and 2N samples, a fixed chunk."""
+    rows = []
     for n in (args.mem_samples, 2 * args.mem_samples):
         mv = work / f"mem_{n}x{args.mem_variants}.vcf.gz"
         if not mv.exists():
@@ -558,94 +490,101 @@ def main() -> None:
         for r in step_memory(mv, work / f"mem_{n}", args.chunk):
             rows.append(
                 {
+                    "part": "memory",
                     "test": "memory",
                     "tool": r["step"],
                     "samples": n,
+                    "variants": args.mem_variants,
                     "chunk": args.chunk,
                     "seconds": r["seconds"],
                     "peak_rss_mib": r["peak_rss_mib"],
+                    **load_cols(),
                 }
             )
             log(f"  n={n} {r['step']}: {r['seconds']:.1f} s, peak {r['peak_rss_mib']:.0f} MiB")
-    d = pd.DataFrame(rows + lrows)
-    d.to_csv(ROOT / args.out, sep="\t", index=False)
-    facts = machine()
-    fmt = lambda la: " ".join(f"{x:.2f}" for x in la)  # noqa: E731
-    facts["load (1/5/15 min)"] = f"{fmt(load0)} at start, {fmt(os.getloadavg())} at end"
-    md = render(d[d["layout"].isna()] if "layout" in d else d, cmp, facts, args, mb)
-    if lrows:
-        md = md.replace("\n### Acceptance (issue 7)", "\n".join(lmd[:-1]) + "\n\n### Acceptance (issue 7)")
-    print(md)
-    if not args.no_doc:
-        doc = ROOT / "docs" / "performance.md"
-        text = doc.read_text()
-        if BEGIN in text:
-            text = text[: text.index(BEGIN)] + md + text[text.index(END) + len(END) :]
-        else:
-            text = text.rstrip("\n") + "\n\n" + md + "\n"
-        doc.write_text(text)
+    return rows
 
 
-def render(d: pd.DataFrame, cmp: dict, facts: dict, args, mb: float) -> str:
-    ex = (
-        d[d["test"] == "extraction"]
-        .groupby("tool", sort=False)
-        .agg(best=("seconds", "min"), median=("seconds", "median"), alt=("alt_alleles", "first"))
-    )
-    bcf = ex.iloc[0]["best"]
+def best_median(d: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Best (min) and median seconds per group, and the load (1 min) over its repeats."""
+    g = d.groupby(keys, sort=False)
+    out = g["seconds"].agg(best="min", median="median")
+    if "load1" in d:
+        out["load"] = g["load1"].agg(lambda x: f"{x.min():.1f}-{x.max():.1f}" if x.notna().any() else "")
+    else:
+        out["load"] = ""
+    return out
+
+
+def load_range(frames: list[pd.DataFrame]) -> str:
+    vals = pd.concat([f["load1"] for f in frames if "load1" in f and len(f)], ignore_index=True).dropna()
+    return f"{vals.min():.2f} to {vals.max():.2f}" if len(vals) else "not recorded"
+
+
+def render_gt(d: pd.DataFrame, args) -> list[str]:
+    """GT-only extraction and scores (the extraction part)."""
+    if not len(d):
+        return []
+    n, m = int(d["samples"].dropna().iloc[0]), int(d["variants"].dropna().iloc[0])
+    mb = float(d["vcf_mib"].dropna().iloc[0])
+    ex = best_median(d[d["test"] == "extraction"], ["tool"])
+    alt = d[d["test"] == "extraction"].groupby("tool", sort=False)["alt_alleles"].first()
+    bcf = ex["best"].iloc[0]
     lines = [
-        BEGIN,
-        "## Genotype stage: extraction, polygenic scores, memory",
-        "",
-        "Measured with `bench/genotypes.py` (one run, every tool side by side); `bench/genotypes.tsv` has every "
-        "repeat.",
-        "",
-        "| | |",
-        "|---|---|",
-    ]
-    lines += [f"| {k} | {v} |" for k, v in facts.items()]
-    n, m = args.samples, args.variants
-    lines += [
         "",
         f"### Genotype extraction: {n:,} samples x {m:,} biallelic SNPs ({mb:.0f} MiB bgzipped, GT only, 1% missing)",
         "",
-        f"Every call decoded by each tool; the ALT-allele totals must agree. Best and median of {args.repeats} runs.",
+        "Every call decoded by each tool; the ALT-allele totals must agree. Best and median of 3 runs.",
         "",
-        "| tool | best s | median s | genotypes / s (best) | vs bcftools | ALT alleles |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| tool | best s | median s | genotypes / s (best) | vs bcftools | ALT alleles | load (1 min) |",
+        "|---|---:|---:|---:|---:|---:|---|",
     ]
     for tool, r in ex.iterrows():
         lines.append(
             f"| {tool} | {r['best']:.2f} | {r['median']:.2f} | {n * m / r['best'] / 1e6:.1f} M | "
-            f"{bcf / r['best']:.2f}x | {int(r['alt']):,} |"
+            f"{bcf / r['best']:.2f}x | {int(alt[tool]):,} | {r['load']} |"
         )
-    pr = d[d["test"] == "prs"].groupby("tool", sort=False)["seconds"].agg(["min", "median"])
+    pr = best_median(d[d["test"] == "prs"], ["tool"])
     lines += [
         "",
         f"### Polygenic score from the same VCF: {m:,} variants, a third on the other strand",
         "",
-        "| tool | best s | median s |",
-        "|---|---:|---:|",
+        "| tool | best s | median s | vs plink2 | load (1 min) |",
+        "|---|---:|---:|---:|---|",
     ]
-    lines += [f"| {t} | {r['min']:.2f} | {r['median']:.2f} |" for t, r in pr.iterrows()]
     lines += [
-        "",
-        f"Agreement over {cmp['samples']:,} samples ({cmp['variants_used']:,} variants used, "
-        f"{cmp['flipped']:,} of them matched on the other strand, {cmp['ambiguous_dropped']:,} strand-ambiguous "
-        f"A/T or C/G dropped; plink2 was given the same variants with the effect allele as the VCF spells it): "
-        f"ALLELE_CT equal: {cmp['allele_ct_equal']}; largest |avg difference| {cmp['max_abs_diff_avg']:.1e}; "
-        f"largest relative sum difference {cmp['max_rel_diff_sum']:.1e} (plink2 prints 6 significant digits, "
-        "which bounds what can be compared).",
+        f"| {t} | {r['best']:.2f} | {r['median']:.2f} | {pr['best'].iloc[-1] / r['best']:.2f}x | {r['load']} |"
+        for t, r in pr.iterrows()
     ]
-    mem = d[d["test"] == "memory"]
-    piv = mem.pivot_table(index="tool", columns="samples", values="peak_rss_mib", sort=False)
-    sec = mem.pivot_table(index="tool", columns="samples", values="seconds", sort=False)
+    c = d[d["test"] == "parity"]
+    if len(c):
+        c = c.iloc[0]
+        lines += [
+            "",
+            f"Agreement over {int(c['samples']):,} samples ({int(c['variants_used']):,} variants used, "
+            f"{int(c['flipped']):,} of them matched on the other strand, {int(c['ambiguous_dropped']):,} "
+            "strand-ambiguous A/T or C/G dropped; plink2 was given the same variants with the effect allele as the "
+            f"VCF spells it): ALLELE_CT equal: {c['allele_ct_equal']}; largest |avg difference| "
+            f"{c['max_abs_diff_avg']:.1e}; largest relative sum difference {c['max_rel_diff_sum']:.1e} (plink2 "
+            "prints 6 significant digits, which bounds what can be compared).",
+        ]
+    return lines
+
+
+def render_steps(d: pd.DataFrame, args) -> list[str]:
+    """Peak memory of each VCF step at N and 2N samples (the memory part, genotypes.tsv)."""
+    if not len(d):
+        return []
+    piv = d.pivot_table(index="tool", columns="samples", values="peak_rss_mib", sort=False)
+    sec = d.pivot_table(index="tool", columns="samples", values="seconds", sort=False)
     a, b = (int(c) for c in piv.columns)
     piv.columns, sec.columns = [a, b], [a, b]
-    lines += [
+    chunk = int(d["chunk"].iloc[0])
+    lines = [
         "",
-        f"### Peak memory per step: {a:,} vs {b:,} samples ({args.mem_variants:,} SNPs), sample chunk "
-        f"{args.chunk:,}, PCA on 2,000 reference samples",
+        f"### Peak memory per step of the VCF stage: {a:,} vs {b:,} samples (GT-only, "
+        f"{int(d['variants'].dropna().iloc[0]) if 'variants' in d and d['variants'].notna().any() else 4000:,} "
+        f"SNPs), sample chunk {chunk:,}, PCA on 2,000 reference samples",
         "",
         "Each step in a fresh process (peak RSS = VmHWM from /proc/self/status; it includes about 150 MiB of imports).",
         "",
@@ -657,39 +596,235 @@ def render(d: pd.DataFrame, cmp: dict, facts: dict, args, mb: float) -> str:
             f"| {tool} | {piv.loc[tool, a]:.0f} | {piv.loc[tool, b]:.0f} | "
             f"{piv.loc[tool, b] / piv.loc[tool, a]:.2f} | {sec.loc[tool, a]:.1f} | {sec.loc[tool, b]:.1f} |"
         )
-    st = pr.iloc[0]
-    pl = pr.iloc[1]
-    shard = piv.loc[[t for t in piv.index if t.startswith("one shard job")][0]]
-    ok = lambda b: "holds" if b else "does not hold"  # noqa: E731
-    lines += [
+    return lines
+
+
+def render_layouts(d: pd.DataFrame, args) -> list[str]:
+    """The section on the realistic layouts: each tool's best and median, and the ratios."""
+    if not len(d):
+        return []
+    n, m = args.layout_samples, args.layout_variants
+    if "samples" in d and d["samples"].notna().any():
+        n, m = int(d["samples"].dropna().iloc[0]), int(d["variants"].dropna().iloc[0])
+    lines = [
         "",
-        "### Acceptance (issue 7)",
+        f"### Realistic layouts: {n:,} samples x {m:,} biallelic SNPs, 1% missing",
         "",
-        "| criterion | measured | |",
-        "|---|---|---|",
-        f"| extraction throughput at least that of `bcftools query` | "
-        f"{bcf / ex.iloc[2]['best']:.2f}x (2 processes), {bcf / ex.iloc[1]['best']:.2f}x (1 process), "
-        f"best of {args.repeats} | {ok(ex.iloc[2]['best'] <= bcf)} |",
-        f"| polygenic score no slower than `plink2 --score` on the same VCF | median {st['median']:.2f} s "
-        f"vs {pl['median']:.2f} s, best {st['min']:.2f} s vs {pl['min']:.2f} s | "
-        f"{ok(st['median'] <= pl['median'])} |",
-        f"| scores equal to plink2's to 1e-6 | per-allele average: {cmp['max_abs_diff_avg']:.1e}; "
-        f"ALLELE_CT equal: {cmp['allele_ct_equal']} | "
-        f"{ok(cmp['max_abs_diff_avg'] < 1e-6 and cmp['allele_ct_equal'])} |",
-        f"| shard-job peak memory flat when samples double at a fixed chunk | {shard[a]:.0f} vs "
-        f"{shard[b]:.0f} MiB | {ok(shard[b] <= 1.1 * shard[a])} |",
+        "Best and median of 3 runs; ratio = the reference tool's best over stratify's best (above 1: stratify is "
+        "faster).",
+        "",
+        "| layout | test | tool | best s | median s | vs reference | load (1 min) |",
+        "|---|---|---|---:|---:|---:|---|",
     ]
+    for layout, g in d[d["test"] != "parity"].groupby("layout", sort=False):
+        for test, ref in (("extraction", "bcftools"), ("prs", "plink2")):
+            t = best_median(g[g["test"] == test], ["tool"])
+            best_ref = t.loc[[x for x in t.index if x.startswith(ref)][0], "best"]
+            for tool, r in t.iterrows():
+                lines.append(
+                    f"| {LAYOUT_NAMES.get(layout, layout)} | {test} | {tool} | {r['best']:.2f} | {r['median']:.2f} | "
+                    f"{best_ref / r['best']:.2f}x | {r['load']} |"
+                )
+    par = d[d["test"] == "parity"]
+    if len(par):
+        lines += [
+            "",
+            "Scores against plink2 (`--vcf X [dosage=DS] --score ... no-mean-imputation cols=+scoresums`):",
+            "",
+        ]
+    for c in par.itertuples(index=False):
+        lines.append(
+            f"- {LAYOUT_NAMES.get(c.layout, c.layout)}: {int(c.samples):,} samples, {int(c.variants_used):,} variants; "
+            f"largest relative difference of the sums {c.max_rel_diff_sum:.1e}; every sum within plink2's printed "
+            f"precision (6 significant digits): {c.within_printed}; ALLELE_CT equal: {c.allele_ct_equal}"
+        )
+    return lines
+
+
+LAYOUT_NAMES = {"GATK": "GATK-style GT:AD:DP:GQ:PL", "DS": "imputed GT:DS:GP (scores use DS)", "GT": "GT only"}
+
+
+def render_doc(t: dict[str, pd.DataFrame], args) -> str:
+    """The docs/performance.md section, from the TSVs alone."""
+    import genotypes_formats as F
+
+    gt = t["extraction"]
+    facts = machine()
+    facts["load (1 min, over every timed row)"] = load_range(list(t.values()))
+    lines = [
+        BEGIN,
+        "## Genotype stage: extraction, polygenic scores, PCA, memory, scaling",
+        "",
+        "Measured with `bench/genotypes.py` (every tool side by side, on the same files in the same run); the "
+        "tables below are rendered from the TSVs it writes (`bench/genotypes.tsv`, `genotypes_layouts.tsv`, "
+        "`genotypes_formats.tsv`, `genotypes_scaling.tsv`), which hold every repeat and the 1/5/15-minute load "
+        "average at the time of each. Timings are the best of 3 repeats unless a table says otherwise.",
+        "",
+        "| | |",
+        "|---|---|",
+        *[f"| {k} | {v} |" for k, v in facts.items()],
+    ]
+    lines += render_gt(gt[gt["part"] == "extraction"], args)
+    lines += render_layouts(t["layouts"], args)
+    lines += F.render_scores(t["scores"])
+    lines += F.render_pca(t["scores"])
+    lines += render_steps(gt[gt["part"] == "memory"], args)
+    lines += F.render_memory(t["scaling"], args)
+    lines += F.render_scaling(t["scaling"], args)
+    lines += F.render_acceptance(t, args)
     lines += [
         "",
         "### Reproduce",
         "",
         "```",
         "apt-get install bcftools plink2 tabix   # the reference tools",
-        "uv run python bench/genotypes.py",
+        "uv run python bench/genotypes.py                         # every part, about 10 minutes on 2 cores",
+        "uv run python bench/genotypes.py --parts scores,pca --formats pgen,bgen   # some parts; the others' rows stay",
+        "uv run python bench/genotypes.py --doc-only              # this section again from the TSVs",
         "```",
+        "",
+        "Parts: `extraction` (GT-only VCF vs bcftools and plink2), `layouts` (GATK-style and imputed VCFs), "
+        "`scores` (pgen and BGEN vs plink2), `pca` (LD pruning and PCA from a pgen vs plink2), `memory` (each VCF "
+        "step, and one shard job per format, at N and 2N samples), `scaling` (shard jobs and PCA passes at 2,000 to "
+        "8,000 samples, the fits and the extrapolation). The first run writes the synthetic files under `--work` "
+        "(a few minutes); later runs reuse them.",
         END,
     ]
     return "\n".join(lines)
+
+
+TSVS = {
+    "extraction": "genotypes.tsv",
+    "memory": "genotypes.tsv",
+    "layouts": "genotypes_layouts.tsv",
+    "scores": "genotypes_formats.tsv",
+    "pca": "genotypes_formats.tsv",
+    "scaling": "genotypes_scaling.tsv",
+}
+PARTS = ("extraction", "layouts", "scores", "pca", "memory", "scaling")
+
+
+def read_tsv(path: Path) -> pd.DataFrame:
+    """A bench TSV, with the ``part`` column inferred for files written before it existed."""
+    if not path.exists():
+        return pd.DataFrame({"part": pd.Series([], dtype=str), "test": pd.Series([], dtype=str)})
+    d = pd.read_csv(path, sep="\t")
+    if "part" not in d:
+        legacy = {"extraction": "extraction", "prs": "extraction", "memory": "memory"}
+        d["part"] = "layouts" if "layout" in d and d["layout"].notna().all() else d["test"].map(legacy)
+    return d
+
+
+def update_tsv(path: Path, parts: set[str], rows: list[dict]) -> pd.DataFrame:
+    """Replace the rows of ``parts`` in the TSV at ``path`` with ``rows`` (the other parts' rows stay)."""
+    old = read_tsv(path)
+    d = pd.concat([old[~old["part"].isin(parts)], pd.DataFrame(rows)], ignore_index=True)
+    d.to_csv(path, sep="\t", index=False)
+    return d
+
+
+def refit(path: Path, args) -> pd.DataFrame:
+    """The fitted models and the extrapolation, recomputed from the measured points in the scaling TSV."""
+    import genotypes_formats as F
+
+    d = read_tsv(path)
+    points = d[d["test"].isin(["shard_job", "pca_pass"])]
+    if "score_variants" not in points:
+        points = points.assign(score_variants=points["variants"])
+    points = points.assign(score_variants=points["score_variants"].fillna(points["variants"]))
+    points = points.assign(region_score=points["score_variants"])  # a bench job's region is the whole file
+    points = points.drop_duplicates(["test", "format", "samples", "chunk", "variants", "score_variants"], keep="last")
+    fits = pd.DataFrame(F.fit(points))
+    ext = pd.DataFrame(F.extrapolate(points, fits, args)) if len(fits) else pd.DataFrame()
+    out = pd.concat([points, fits, ext], ignore_index=True)
+    out.to_csv(path, sep="\t", index=False)
+    return out
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--parts", default=",".join(PARTS), help=f"what to measure (default all: {','.join(PARTS)})")
+    ap.add_argument("--formats", default="vcf,pgen,bgen", help="input formats of scores, memory, scaling")
+    ap.add_argument("--samples", type=int, default=5000, help="GT-only VCF (extraction part)")
+    ap.add_argument("--variants", type=int, default=20000)
+    ap.add_argument("--mem-samples", type=int, default=4000, help="N of the memory test (and 2N)")
+    ap.add_argument("--mem-variants", type=int, default=4000)
+    ap.add_argument("--chunk", type=int, default=2000, help="sample chunk of the memory test")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--layouts", default="GATK,DS", help="realistic layouts (GATK, DS) for layouts and scores")
+    ap.add_argument("--layout-samples", type=int, default=2000)
+    ap.add_argument("--layout-variants", type=int, default=20000)
+    ap.add_argument("--pca-samples", type=int, default=2000, help="LD pruning and PCA from a pgen")
+    ap.add_argument("--pca-variants", type=int, default=10000)
+    ap.add_argument("--scale-samples", default="2000,4000,8000", help="samples of the scaling points")
+    ap.add_argument("--target-samples", type=int, default=500_000, help="extrapolation: samples")
+    ap.add_argument("--target-variants", type=int, default=10_000_000, help="extrapolation: variants")
+    ap.add_argument("--target-score-variants", type=int, default=1_000_000, help="extrapolation: a score's variants")
+    ap.add_argument("--extrap-shard-mb", default="64,4096", help="extrapolation: shard sizes (genotypes.shard_mb)")
+    ap.add_argument("--slots", type=int, default=100, help="extrapolation: SLURM jobs running at once")
+    ap.add_argument("--skip-gt", action="store_true", help="same as --parts layouts")
+    ap.add_argument("--work", default="/tmp/stratify-bench-genotypes")
+    ap.add_argument("--tsv-dir", default=str(ROOT / "bench"), help="where the TSVs are read and written")
+    ap.add_argument("--no-doc", action="store_true", help="print the section instead of replacing it in the docs")
+    ap.add_argument("--doc-only", action="store_true", help="measure nothing: the section from the TSVs")
+    args = ap.parse_args(argv)
+    args.parts = {"layouts"} if args.skip_gt else set(args.parts.split(",")) - {""}
+    if args.doc_only:
+        args.parts = set()
+    if bad := args.parts - set(PARTS):
+        ap.error(f"--parts {','.join(sorted(bad))}: expected some of {','.join(PARTS)}")
+    if bad := set(args.formats.split(",")) - {"vcf", "pgen", "bgen"}:
+        ap.error(f"--formats {','.join(sorted(bad))}: expected some of vcf,pgen,bgen")
+    args.scale_samples = [int(x) for x in args.scale_samples.split(",")]
+    args.extrap_shard_mb = [float(x) for x in args.extrap_shard_mb.split(",")]
+    return args
+
+
+def main(argv: list[str] | None = None) -> str:
+    """Measure the parts asked for, update their TSVs, render the docs section (returned)."""
+    sys.path.insert(0, str(ROOT / "bench"))  # genotypes_formats imports this file as ``genotypes``
+    import genotypes_formats as F
+
+    args = parse_args(argv)
+    for tool in ("bcftools", "plink2", "bgzip", "tabix"):
+        if args.parts and shutil.which(tool) is None:
+            sys.exit(f"{tool} not found: apt-get install bcftools plink2 tabix")
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    out = {k: Path(args.tsv_dir) / v for k, v in TSVS.items()}
+    p = args.parts
+    if "layouts" in p:
+        update_tsv(out["layouts"], {"layouts"}, layout_runs(args, work))
+    if p & {"extraction", "memory"}:
+        rows = (gt_runs(args, work) if "extraction" in p else []) + (
+            step_memory_runs(args, work) if "memory" in p else []
+        )
+        update_tsv(out["extraction"], p & {"extraction", "memory"}, rows)
+    if p & {"scores", "pca"}:
+        rows = F.score_runs(args, work, layout_vcfs(args, work)) if "scores" in p else []
+        rows += F.pca_runs(args, work) if "pca" in p else []
+        update_tsv(out["scores"], p & {"scores", "pca"}, rows)
+    if p & {"memory", "scaling"}:
+        shard_pts, pca_pts = F.scaling_points(args)
+        if "scaling" in p:
+            rows = F.job_runs(args, work, shard_pts, "scaling") + F.pca_pass_runs(args, work, pca_pts)
+        else:
+            n, c, m = args.mem_samples, args.chunk, args.mem_variants
+            rows = F.job_runs(args, work, [(n, c, m, 1), (2 * n, c, m, 1)], "memory")
+        update_tsv(out["scaling"], p & {"memory", "scaling"}, rows)
+    if out["scaling"].exists():
+        refit(out["scaling"], args)
+    md = render_doc({k: read_tsv(v) for k, v in out.items()}, args)
+    print(md)
+    if not args.no_doc:
+        doc = ROOT / "docs" / "performance.md"
+        text = doc.read_text()
+        if BEGIN in text:
+            text = text[: text.index(BEGIN)] + md + text[text.index(END) + len(END) :]
+        else:
+            text = text.rstrip("\n") + "\n\n" + md + "\n"
+        doc.write_text(text)
+    return md
 
 
 if __name__ == "__main__":
