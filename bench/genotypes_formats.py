@@ -780,7 +780,7 @@ def render_scaling(s: pd.DataFrame, args) -> list[str]:
         "",
         f"**Extrapolated** to {n:,} samples x {v / 1e6:.0f} million imputed variants, one score on "
         f"{int(e['score_variants'].iloc[0]):,} of them, genotypes.sample_chunk "
-        f"{int(e['chunk'].iloc[0]):,} (the default) and genotypes.shard_mb as given (64, the default, cuts a "
+        f"{int(e['chunk'].iloc[0]):,} (the default) and genotypes.shard_mb as given (4096, the default since this bench, and 64, the default before; it cuts a "
         "region at that many compressed megabytes: the variants per region follow from each file's measured bytes "
         "per genotype x N). Per job: Python start-up and imports (measured) + opening (fitted, with the variants a "
         "job reads to open: a BGEN job reads the file's whole index, a pgen job only its region's .pvar lines, a "

@@ -64,7 +64,7 @@ from stratify.genotypes.vcfscan import ScanStats, Shard
 log = logging.getLogger(__name__)
 
 DEFAULTS: dict[str, Any] = {
-    "shard_mb": 64,
+    "shard_mb": 4096,
     "sample_chunk": 50000,
     "pca": {
         "samples": 5000,
