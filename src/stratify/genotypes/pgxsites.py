@@ -53,15 +53,15 @@ def genes_not_in_header(vcf) -> dict[str, str]:
         from stratify.pgx.alleles.vcf import _header_contigs
 
         contigs = _header_contigs(read_header(check_vcf(inp.path, need_index=False, allow_text=True)).meta)
-        where = "the VCF header lists"
+        where, source = "the VCF header lists", "the VCF"
     else:
         contigs = input_contigs(inp)
-        where = f"the {inp.format} file has variants on"
+        where, source = f"the {inp.format} file has variants on", f"the {inp.format} file"
     if not contigs:
         return {}
     return {
         d.gene: (
-            f"{where} no contig {d.chrom} or {c}: {d.gene} is not called from the genotypes "
+            f"{where} no contig {d.chrom} or {c}: {d.gene} is not called from {source} "
             "(give its calls from another tool, inputs.star_alleles)"
         )
         for d, c, _, _ in pgx_regions()

@@ -174,8 +174,9 @@ def _write_prs_tables(variants: pd.DataFrame, report: pd.DataFrame, files: Stage
 
 def not_genotyped(ctx: dict[str, Any], genotyped: set[str]) -> pd.DataFrame:
     """The cohort's patients without a VCF sample, each with the reason."""
-    samples = set(input_samples(ctx["vcf"]))
-    kind = "VCF" if ctx["vcf"].format == "vcf" else ctx["vcf"].format
+    inp = GenotypeInput.of(ctx["vcf"])
+    samples = set(input_samples(inp))
+    kind = "VCF" if inp.format == "vcf" else inp.format
     smap = ctx["sample_map"]
     sample_of = None if smap is None else dict(zip(smap["patient_id"].astype(str), smap["sample_id"].astype(str)))
     rows = []
