@@ -23,13 +23,12 @@ import numpy as np
 import pandas as pd
 
 from stratify.errors import GenotypeError
-from stratify.genotypes.records import GenotypeInput, read_block
+from stratify.genotypes.records import BLOCK_CELLS, GenotypeInput, input_samples, plan_input, read_block
 from stratify.genotypes.sources import GenotypeSource, PgenSource
+from stratify.genotypes.sourcescore import USED, score_source
 from stratify.genotypes.vcfscan import ScanStats
 
 log = logging.getLogger(__name__)
-
-BLOCK_CELLS = 1 << 22  # a block of variants x chunk samples: 16 MB of float32 (32 MB as float64)
 
 
 class ShardView(GenotypeSource):
@@ -81,8 +80,6 @@ def project(pca: dict[str, Any], idx: np.ndarray, calls: np.ndarray) -> np.ndarr
 def source_shard(plan: dict[str, Any], job: str, pca: dict[str, Any], scores: list) -> dict[str, Any]:
     """Shard job ``job`` (rNNNN_cNNNN: a run of variants x a sample chunk) of a pgen or BGEN; what
     :func:`stratify.genotypes.shards.run_shard` returns but the PGx genotypes."""
-    from stratify.genotypes.records import plan_input
-
     t0 = time.monotonic()
     si, ci = (int(x[1:]) for x in job.split("_"))
     lo, hi = plan["chunks"][ci]
@@ -107,9 +104,6 @@ def shard_source(plan: dict[str, Any], inp: GenotypeInput, a: int, b: int) -> Ge
 
 
 def _shard_sums(plan, job, inp, variants, samples, pca, scores, t0) -> dict[str, Any]:
-    from stratify.genotypes.records import input_samples
-    from stratify.genotypes.sourcescore import score_source
-
     (a, b), (lo, hi) = variants, samples
     view = shard_source(plan, inp, a, b)
     cols = np.arange(lo, hi, dtype=np.int64)
@@ -132,7 +126,7 @@ def _shard_sums(plan, job, inp, variants, samples, pca, scores, t0) -> dict[str,
         out["score_variants"] = pd.DataFrame(columns=["score", "index", "status", "vcf_id"])
     var = view.variants()
     stats = ScanStats(records=len(var), multiallelic=int((~var["biallelic"].to_numpy(bool)).sum()))
-    stats.decoded = int(rows.size) + int(out["score_variants"]["status"].isin(_USED).sum())
+    stats.decoded = int(rows.size) + int(out["score_variants"]["status"].isin(USED).sum())
     stats.seconds = time.monotonic() - t0
     out["scan"] = stats.as_dict()
     out["samples"] = input_samples(inp)[lo:hi]
@@ -141,11 +135,8 @@ def _shard_sums(plan, job, inp, variants, samples, pca, scores, t0) -> dict[str,
         job,
         stats.records,
         out["pc_variants"],
-        int(out["score_variants"]["status"].isin(_USED).sum()),
+        int(out["score_variants"]["status"].isin(USED).sum()),
         n,
         stats.seconds,
     )
     return out
-
-
-_USED = ("matched", "matched_flipped", "ambiguous_used")
