@@ -11,7 +11,8 @@ rules, so neither tool scores them).
 Timed, each the minimum of ``--repeats`` runs:
 
 * ``ours_s``: stratify in this process after its imports: open the source, read the scoring
-  file, match, read the genotypes and sum (``score_source``), with ``threads`` BLAS threads;
+  file, match, read the genotypes and sum (``score_source(..., threads=T)``: with T = 2 the next
+  block is read on a second thread while one is summed; BLAS on one thread either way);
 * ``plink2_s``: ``plink2 --pfile X --score F 1 2 3 header cols=+scoresums no-mean-imputation
   --threads T`` (``--bgen X ref-first`` for BGEN), the whole process;
 * ``*_cpu_s``: the same runs' CPU time (user + system), the fairer measure on a shared machine
@@ -145,14 +146,14 @@ def _open(source_path: Path):
     return BgenSource(source_path) if source_path.suffix == ".bgen" else PgenSource(source_path)
 
 
-def score_once(source_path: Path, score_file: Path):
-    """Open, read the scoring file, score: what ``ours_s`` times."""
+def score_once(source_path: Path, score_file: Path, threads: int | None = None):
+    """Open, read the scoring file, score: what ``ours_s`` times (``threads`` as plink2's)."""
     from stratify.genotypes.prs import read_scoring_file
     from stratify.genotypes.sourcescore import score_source
 
     with _open(source_path) as src:
         score = read_scoring_file(score_file)
-        return score_source(src, [score]), score
+        return score_source(src, [score], threads=threads), score
 
 
 def match_once(source_path: Path, score_file: Path):
@@ -200,7 +201,7 @@ def compare(prefix: str | Path, score_file: str | Path, threads: int, *, repeats
             ours_s = ours_cpu = match_cpu = np.inf
             for _ in range(repeats):
                 t, c = time.perf_counter(), time.process_time()
-                res, score = score_once(source_path, score_file)
+                res, score = score_once(source_path, score_file, threads)
                 ours_s, ours_cpu = min(ours_s, time.perf_counter() - t), min(ours_cpu, time.process_time() - c)
                 c = time.process_time()
                 match_once(source_path, score_file)

@@ -483,6 +483,22 @@ def test_read_into_equals_read(filesets):
 
 
 @needs_plink2
+def test_scores_read_ahead_equal_scores_read_in_turn(filesets):
+    """threads=2 (the next block read on a second thread, into a second buffer) gives exactly the
+    sums of threads=1, over many small blocks, sample subsets and every source kind."""
+    d = filesets["dir"]
+    score = [filesets["score"]]
+    for src in (PgenSource(d / "gt"), PgenSource(d / "ds"), BgenSource(d / "b8.bgen", sample_file=d / "b8.sample")):
+        with src:
+            for kw in ({"variant_block": 3}, {"variant_block": 7, "sample_idx": np.array([5, 1, 1, 30, 2])}, {}):
+                one = score_source(src, score, threads=1, **kw)
+                two = score_source(src, score, threads=2, **kw)
+                np.testing.assert_array_equal(one.score_sum, two.score_sum)
+                np.testing.assert_array_equal(one.allele_ct, two.allele_ct)
+                np.testing.assert_array_equal(one.missing_ct, two.missing_ct)
+
+
+@needs_plink2
 def test_bgen_metafile_cached(filesets, tmp_path, monkeypatch):
     """The BGEN index (cbgen metafile) is built once next to the file, keyed by size and time; a
     changed file gets a new one (the old one removed); an unwritable place falls back to the cache."""

@@ -34,13 +34,18 @@ sample's score was missing.
 from __future__ import annotations
 
 import gzip
+import io
 import logging
 import re
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
 
 from stratify.errors import GenotypeError
 
@@ -78,7 +83,14 @@ def norm_chrom(c: str) -> str:
 
 def _numbers(col: pd.Series) -> pd.Series:
     """The column as numbers, NaN where a value is not one (``pd.to_numeric(errors="coerce")``); the
-    common case, every value a number, by one vectorised cast (several times faster)."""
+    common case, every value a number, by one vectorised cast: Arrow's (it accepts a subset of what
+    ``float()`` does, with the same values, and refuses '1_000', blanks around a number, '' and
+    non-ASCII digits), else numpy's, else ``to_numeric``."""
+    try:
+        values = pc.cast(pa.array(col, from_pandas=True), pa.float64())
+        return pd.Series(values.to_numpy(zero_copy_only=False), index=col.index, dtype="float64")
+    except (pa.ArrowException, ValueError, TypeError):
+        pass
     try:
         if not col.astype(str).str.contains("_", regex=False).any():  # '1_000': a float() literal, not a number here
             return col.astype("float64")
@@ -159,8 +171,49 @@ def _check_records(table: pd.DataFrame, path: Path, opener, *, header_line: int)
             f"{path}: record {i + 1} after the header starts with '#' ({first.iloc[i][:30]!r}); "
             "comment lines belong before the header line"
         )
-    blank = table.fillna("").astype(str).apply(lambda c: c.str.strip().eq("")).all(axis=1)
-    return table.loc[~blank].reset_index(drop=True)
+    maybe = first.str.strip().eq("").to_numpy()  # a blank record has a blank first field
+    if not maybe.any():
+        return table
+    blank = table.loc[maybe].fillna("").astype(str).apply(lambda c: c.str.strip().eq("")).all(axis=1)
+    return table.drop(index=blank.index[blank.to_numpy()]).reset_index(drop=True)
+
+
+SMALL_GZ = 1 << 24  # a gzipped scoring file up to 16 MiB is decompressed once, in memory (larger: streamed twice)
+
+
+def _read_text(source: Path | bytes, n_skip: int, names: list[str] | None) -> pd.DataFrame:
+    """The table after ``n_skip`` lines (of a file, or of its decompressed bytes), every field as
+    text: Arrow's parser, given the header line's ``names`` (several times faster than pandas' C
+    parser; quotes not special), else the C parser: for a header Arrow would read otherwise than
+    pandas (a blank or repeated name), a quote anywhere (pandas unquotes, and names a quote left
+    open) and a file Arrow refuses (a record with another field count, bad UTF-8, a broken gzip
+    stream): its result or error is then named by the caller."""
+    if names and all(names) and len(set(names)) == len(names) and not any('"' in c for c in names):
+        read = pcsv.ReadOptions(skip_rows=n_skip + 1, column_names=names)
+        parse = pcsv.ParseOptions(delimiter="\t", quote_char=False)  # quotes: below
+        convert = pcsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False)
+        try:
+            src = pa.BufferReader(source) if isinstance(source, bytes) else str(source)
+            t = pcsv.read_csv(src, read, parse, convert)
+            if not any(pc.any(pc.match_substring(col, '"')).as_py() for col in t.columns):  # else pandas unquotes
+                return pd.DataFrame({c: pd.array(t.column(c), dtype="str") for c in names})
+        except (pa.ArrowException, ValueError, OSError, EOFError):
+            pass
+    src = io.BytesIO(source) if isinstance(source, bytes) else source
+    return pd.read_csv(src, sep="\t", skiprows=n_skip, dtype=str, keep_default_na=False)
+
+
+def _in_memory(path: Path, opener):
+    """(the decompressed bytes of a small gzipped file, an opener of them), else (None, ``opener``)."""
+    if opener is not gzip.open or path.stat().st_size > SMALL_GZ:
+        return None, opener
+    data = gzip.decompress(path.read_bytes())
+
+    def from_memory(_path, mode: str = "rb"):
+        buf = io.BytesIO(data)
+        return buf if "b" in mode else io.TextIOWrapper(buf, encoding="utf-8")
+
+    return data, from_memory
 
 
 def _read_table(path: Path, opener) -> tuple[dict[str, str], pd.DataFrame]:
@@ -168,22 +221,25 @@ def _read_table(path: Path, opener) -> tuple[dict[str, str], pd.DataFrame]:
     records checked (:func:`_check_records`)."""
     header: dict[str, str] = {}
     try:
+        data, opener = _in_memory(path, opener)
+        names = None
         with opener(path, "rt") as f:
             n_skip = 0
             for line in f:
                 if line.strip() and not line.startswith("#"):
+                    names = line.rstrip("\r\n").split("\t")
                     break
                 n_skip += 1  # the # header block (blank lines in it too): a line starting '#' is never the header
                 m = re.match(r"#+\s*([A-Za-z_]+)\s*=\s*(.*)", line.strip())
                 if m:
                     header[m.group(1)] = m.group(2).strip()
-        table = pd.read_csv(path, sep="\t", skiprows=n_skip, dtype=str, keep_default_na=False)
+        table = _read_text(path if data is None else data, n_skip, names)
     except pd.errors.EmptyDataError:
         raise GenotypeError(
             f"{path}: no header line after the # comments; expected a PGS Catalog scoring file "
             "(tab-separated, with effect_allele and effect_weight columns)"
         ) from None
-    except (OSError, EOFError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error, pd.errors.ParserError) as exc:
         raise GenotypeError(f"{path}: cannot be read as a PGS Catalog scoring file ({exc})") from None
     try:
         table = _check_records(table, path, opener, header_line=n_skip + 1)
@@ -235,24 +291,38 @@ def _variants(table: pd.DataFrame, chrom: pd.Series, pos: pd.Series, path: Path)
             f"{path}: row {i + 1} (after the header), column effect_weight: "
             f"{table['effect_weight'].iloc[i]!r} is not a number"
         )
+    p = _numbers(pos).to_numpy(float)
+    bad_p = ~np.isnan(p) & ~((np.abs(p) < 2**53) & (p == np.round(p)))  # inf, 1e400, 1.5: not a position
+    if bad_p.any():
+        i = int(np.flatnonzero(bad_p)[0])
+        raise GenotypeError(
+            f"{path}: row {i + 1} (after the header), column {pos.name}: {pos.iloc[i]!r} is not a position "
+            "(a whole number of base pairs)"
+        )
+    chrom_n, pos_n = _norm_chroms(chrom), pd.array(np.where(np.isnan(p), 0, p).astype(np.int64), dtype="Int64")
+    pos_n[np.isnan(p)] = pd.NA
+    pos_n = pd.Series(pos_n, index=table.index)
+    status = np.full(len(table), "", dtype=object)  # built in numpy: a pandas assignment per rule costs more
+    status[pos_n.isna().to_numpy(bool) | (chrom_n.to_numpy(dtype=object) == "")] = "not_harmonised"
+    for col in ("is_interaction", "is_haplotype", "is_diplotype"):
+        if col in table.columns:
+            term = table[col].str.lower().isin(["true", "1"]).to_numpy(bool)
+            status[term & (status == "")] = "unsupported_term"
+    w = weight.to_numpy(float)
+    status[np.isnan(w) & (status == "")] = "not_harmonised"
     v = pd.DataFrame(
         {
             "row": np.arange(1, len(table) + 1),
-            "chrom": _norm_chroms(chrom),
-            "pos": _numbers(pos).astype("Int64"),
+            "chrom": chrom_n,
+            "pos": pos_n,
             "effect_allele": table["effect_allele"].str.upper(),
             "other_allele": other.str.upper(),
-            "weight": weight.astype(float),
-            "status": "",
+            "weight": w,
         }
     )
-    v.loc[v["pos"].isna() | v["chrom"].eq(""), "status"] = "not_harmonised"
-    for col in ("is_interaction", "is_haplotype", "is_diplotype"):
-        if col in table.columns:
-            v.loc[table[col].str.lower().isin(["true", "1"]) & v["status"].eq(""), "status"] = "unsupported_term"
-    v.loc[v["weight"].isna() & v["status"].eq(""), "status"] = "not_harmonised"
-    dup = v["status"].eq("") & v.duplicated(["chrom", "pos", "effect_allele", "other_allele"], keep="first")
-    v.loc[dup, "status"] = "duplicate"
+    dup = (status == "") & v.duplicated(["chrom", "pos", "effect_allele", "other_allele"], keep="first").to_numpy()
+    status[dup] = "duplicate"
+    v["status"] = pd.array(status, dtype="str")
     return v
 
 
@@ -443,15 +513,18 @@ def score_report(scores: list[Score], seen: pd.DataFrame) -> tuple[pd.DataFrame,
     (0, True, 0, True)
     """
     per_var, summ = [], []
+    seen_score = seen["score"].to_numpy(dtype=object)
     for s in scores:
         v = s.variants.copy()
-        got = seen[seen["score"] == s.id].drop_duplicates("index", keep="last").set_index("index")
-        idx = np.arange(len(v))
-        st = pd.Series(got["status"].reindex(idx).to_numpy(), index=v.index)
-        vid = pd.Series(got["vcf_id"].reindex(idx).to_numpy(), index=v.index)
-        pre = v["status"].ne("")
-        v["status"] = np.where(pre, v["status"], st.fillna("not_in_vcf"))
-        v["vcf_id"] = vid.where(~pre)
+        got = seen.loc[seen_score == s.id]
+        rows, last = np.unique(got["index"].to_numpy(np.int64)[::-1], return_index=True)  # a row's last record decides
+        st = np.full(len(v), "not_in_vcf", dtype=object)
+        vid = np.full(len(v), np.nan, dtype=object)
+        st[rows] = got["status"].to_numpy(dtype=object)[::-1][last]
+        vid[rows] = got["vcf_id"].to_numpy(dtype=object)[::-1][last]
+        pre = v["status"].to_numpy(dtype=object)
+        v["status"] = pd.array(np.where(pre != "", pre, st), dtype="str")
+        v["vcf_id"] = pd.Series(vid, index=v.index).where(pre == "")
         v.insert(0, "score", s.id)
         per_var.append(v)
         counts = v["status"].value_counts()

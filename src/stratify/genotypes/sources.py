@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from stratify.errors import GenotypeError
+from stratify.genotypes.pvarfields import pvar_fields
 
 VARIANT_COLUMNS = ["chrom", "pos", "id", "ref", "alt", "biallelic"]
 HARD_CALL_THRESHOLD = 0.1  # plink2 --hard-call-threshold default
@@ -194,36 +195,18 @@ def read_pvar(path: str | Path, rows: tuple[int, int] | None = None) -> pd.DataF
         raise GenotypeError(f"{path}, line {skip + 1}: header {first[:40]!r}; expected #CHROM POS ID REF ALT")
     else:
         use = {"CHROM": 0, "ID": 1, "POS": 3, "ALT": 4, "REF": 5}
-    cols = sorted(use.values())
     first_row = 0 if rows is None else int(rows[0])
-    kw = {"sep": r"\s+", "skiprows": skip + first_row, "header": None, "usecols": cols, "keep_default_na": False}
-    if rows is not None:
-        kw["nrows"] = int(rows[1]) - first_row
-    try:
-        try:  # POS as integers and the rest as plain Python strings: the fast path
-            t = pd.read_csv(path, dtype={c: np.int64 if c == use["POS"] else object for c in cols}, **kw)
-        except ValueError:  # (ParserError is one too) read as text again, to name a bad POS below
-            t = pd.read_csv(path, dtype=object, **kw)
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise GenotypeError(f"{path}: cannot be read as a .pvar ({exc})") from None
-    pos = t[use["POS"]]
-    if pos.dtype != np.int64:
-        pos = pd.to_numeric(pos, errors="coerce")
-        if pos.isna().any():
-            i = int(np.flatnonzero(pos.isna().to_numpy())[0])
-            raise GenotypeError(
-                f"{path}: variant {first_row + i + 1}, column POS: {t[use['POS']].iloc[i]!r} is not an integer"
-            )
-    alt = t[use["ALT"]].to_numpy(dtype=object)
-    n_alt = np.char.count(alt.astype(str), ",") if alt.size else np.zeros(0, dtype=int)
+    nrows = None if rows is None else int(rows[1]) - first_row
+    fields = pvar_fields(path, skip + first_row, use, nrows, tabbed="\t" in first, first_row=first_row)
+    alt, n_alt = fields["ALT"], fields["n_alt"]
 
     def text(col: str) -> pd.Series:  # object dtype: no conversion to pandas' string arrays
-        return pd.Series(t[use[col]].to_numpy(dtype=object), dtype=object)
+        return pd.Series(fields[col], dtype=object)
 
     return pd.DataFrame(
         {
             "chrom": text("CHROM"),
-            "pos": pos.to_numpy(np.int64),
+            "pos": fields["POS"],
             "id": text("ID"),
             "ref": text("REF"),
             "alt": pd.Series(alt, dtype=object),

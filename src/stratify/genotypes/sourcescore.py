@@ -18,11 +18,16 @@ plink2_matrix_calc.cpp, ScoreReport), which tests/test_genotype_sources.py check
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import ThreadpoolController
 
 from stratify.genotypes.prs import Score, match_allele, norm_chrom, score_report
 from stratify.genotypes.sources import MISSING, GenotypeSource
@@ -44,28 +49,36 @@ class SourceMatch:
     seen: pd.DataFrame  # score, index, status, vcf_id (ScoreAccumulator.variant_table)
 
 
-def _codes(values: np.ndarray, norm=None) -> tuple[np.ndarray, np.ndarray]:
+def _codes(values: np.ndarray | pd.Series, norm=None) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes of the values and the distinct values (``norm`` applied to the distinct ones)."""
     codes, uniq = pd.factorize(values, use_na_sentinel=False)
     uniq = np.asarray(uniq, dtype=object)
     return codes.astype(np.int64), uniq if norm is None else np.array([norm(u) for u in uniq] or [], dtype=object)
 
 
-def _score_rows(scores: list[Score]) -> dict[str, np.ndarray]:
-    """The rows of every score that matching may use (no pre-match status): score, row, position, alleles."""
-    cols: dict[str, list] = {k: [] for k in ("si", "ri", "chrom", "pos", "effect", "other", "w")}
+def _score_rows(scores: list[Score]) -> dict:
+    """The rows of every score that matching may use (no pre-match status): score, row, position,
+    weight (arrays), and chromosome, effect and other allele as (codes, distinct values): factorized
+    once here, on pandas' text arrays (faster than on the Python strings of the pairs later)."""
+    cols: dict[str, list] = {k: [] for k in ("si", "ri", "pos", "w", "chrom", "effect", "other")}
     for si, sc in enumerate(scores):
         v = sc.variants
         ok = v["status"].eq("").to_numpy(bool)
         cols["si"].append(np.full(int(ok.sum()), si, dtype=np.int64))
         cols["ri"].append(np.flatnonzero(ok).astype(np.int64))
-        cols["chrom"].append(v["chrom"].to_numpy(dtype=object)[ok])
         cols["pos"].append(v["pos"].fillna(-1).to_numpy(dtype=np.int64)[ok])
-        cols["effect"].append(v["effect_allele"].to_numpy(dtype=object)[ok])
-        cols["other"].append(v["other_allele"].to_numpy(dtype=object)[ok])
         cols["w"].append(v["weight"].to_numpy(float)[ok])
+        for key, col in (("chrom", "chrom"), ("effect", "effect_allele"), ("other", "other_allele")):
+            cols[key].append(pd.Series(v[col].array[ok]))
     types = {"si": np.int64, "ri": np.int64, "pos": np.int64, "w": float}
-    return {k: np.concatenate(p) if p else np.empty(0, dtype=types.get(k, object)) for k, p in cols.items()}
+    out: dict = {k: np.concatenate(cols[k]) if scores else np.empty(0, dtype=t) for k, t in types.items()}
+    for key in ("chrom", "effect", "other"):
+        parts = cols[key]
+        if not parts:
+            out[key] = (np.empty(0, np.int64), np.empty(0, object))
+        else:
+            out[key] = _codes(parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True))
+    return out
 
 
 def _pairs(rows: dict[str, np.ndarray], var: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -74,14 +87,32 @@ def _pairs(rows: dict[str, np.ndarray], var: pd.DataFrame) -> tuple[np.ndarray, 
     src_code, src_chrom = _codes(var["chrom"].to_numpy(dtype=object), norm_chrom)
     names = {c: i for i, c in enumerate(dict.fromkeys(src_chrom.tolist()))}
     src_id = np.array([names[c] for c in src_chrom.tolist()] or [0], dtype=np.int64)[src_code]
-    row_code, row_chrom = _codes(rows["chrom"])
+    row_code, row_chrom = rows["chrom"]
     row_id = np.array([names.get(c, -1) for c in row_chrom.tolist()] or [0], dtype=np.int64)[row_code]
-    left = pd.DataFrame({"c": row_id, "p": rows["pos"], "r": np.arange(row_id.size)})
-    right = pd.DataFrame({"c": src_id, "p": var["pos"].to_numpy(np.int64), "j": np.arange(len(var))})
-    m = left[left["c"] >= 0].merge(right, on=["c", "p"], how="inner")
-    r, j = m["r"].to_numpy(np.int64), m["j"].to_numpy(np.int64)
+    src_pos = var["pos"].to_numpy(np.int64)
+    r, j = _join(row_id, rows["pos"], src_id, src_pos)
     order = np.lexsort((j, r))
     return r[order], j[order]
+
+
+def _join(row_id: np.ndarray, row_pos: np.ndarray, src_id: np.ndarray, src_pos: np.ndarray):
+    """Every (row, variant) pair with the same chromosome number (rows: -1 for none) and position:
+    one integer key per side, sorted and searched (a pandas merge where the key could overflow)."""
+    span = int(max(row_pos.max(initial=0), src_pos.max(initial=0))) + 1
+    if min(row_pos.min(initial=0), src_pos.min(initial=0)) < 0 or (int(src_id.max(initial=0)) + 1) * span >= KEY_LIMIT:
+        left = pd.DataFrame({"c": row_id, "p": row_pos, "r": np.arange(row_id.size)})
+        right = pd.DataFrame({"c": src_id, "p": src_pos, "j": np.arange(src_id.size)})
+        m = left[left["c"] >= 0].merge(right, on=["c", "p"], how="inner")
+        return m["r"].to_numpy(np.int64), m["j"].to_numpy(np.int64)
+    src_key = src_id * span + src_pos
+    by_key = np.argsort(src_key, kind="stable")
+    sorted_key = src_key[by_key]
+    rows = np.flatnonzero(row_id >= 0)
+    key = row_id[rows] * span + row_pos[rows]
+    lo = np.searchsorted(sorted_key, key, "left")
+    n = np.searchsorted(sorted_key, key, "right") - lo
+    start = np.repeat(lo - (np.cumsum(n) - n), n)  # each pair's place in sorted_key, less its place in the output
+    return np.repeat(rows, n), by_key[start + np.arange(start.size)]
 
 
 def _allele_match(
@@ -90,14 +121,11 @@ def _allele_match(
     """(status, orientation) of each pair: match_allele on the distinct allele combinations only (a
     handful for SNPs); a multi-allelic variant is ``multiallelic_in_vcf``."""
     codes = []
-    for values, norm in (
-        (rows["effect"][r], None),
-        (rows["other"][r], None),
-        (var["ref"].to_numpy(dtype=object)[j], lambda a: str(a).upper()),
-        (var["alt"].to_numpy(dtype=object)[j], lambda a: str(a).upper()),
-    ):
-        c, u = _codes(values, norm)
-        codes.append((c, u))
+    for key in ("effect", "other"):
+        c, u = rows[key]
+        codes.append((c[r], u))
+    for col in ("ref", "alt"):
+        codes.append(_codes(var[col].to_numpy(dtype=object)[j], lambda a: str(a).upper()))
     key, bound = np.zeros(r.size, dtype=np.int64), 1
     for c, u in codes:
         if bound * max(len(u), 1) >= KEY_LIMIT:  # renumbered first, so the combined key never overflows
@@ -182,43 +210,82 @@ class SourceScores:
 
 
 def _block_size(n_samples: int, variant_block: int | None) -> int:
-    """Variants per block: ``variant_block``, or as many as keep the float64 block near 2 MiB (it stays
+    """Variants per block: ``variant_block``, or as many as keep the float64 block near 4 MiB (it stays
     in the CPU cache between pgenlib's write and the product), 16 to 4096."""
     if variant_block is not None:
         return max(1, int(variant_block))
-    return int(min(4096, max(16, (1 << 18) // max(n_samples, 1))))
+    return int(min(4096, max(16, (1 << 19) // max(n_samples, 1))))
 
 
-def _score_chunk(source: GenotypeSource, m: SourceMatch, samples: np.ndarray | None, n: int, *, dosage, block):
+@functools.cache
+def _blas() -> ThreadpoolController:
+    """numpy's BLAS, to hold it to one thread in the block loop: a matrix-vector product of a
+    block's size runs slower on two threads than on one (bench/pgen_scores.py)."""
+    return ThreadpoolController()
+
+
+def _threads(threads: int | None) -> int:
+    """1 or 2: ``threads``, else 2 where this process may run on two CPUs or more."""
+    if threads is not None:
+        return 2 if int(threads) >= 2 else 1
+    try:
+        return 2 if len(os.sched_getaffinity(0)) >= 2 else 1
+    except AttributeError:  # no CPU affinity on this platform
+        return 2 if (os.cpu_count() or 1) >= 2 else 1
+
+
+def _reads(read, count: int, pool: ThreadPoolExecutor | None):
+    """The results of read(0), ..., read(count - 1) in turn; with a pool, read(i + 1) runs while the
+    caller works on block i (pgenlib and cbgen release the GIL), never on a buffer still in use."""
+    if pool is None:
+        yield from (read(i) for i in range(count))
+        return
+    fut = pool.submit(read, 0) if count else None
+    for i in range(count):
+        result = fut.result()
+        if i + 1 < count:
+            fut = pool.submit(read, i + 1)
+        yield result
+
+
+def _score_chunk(source: GenotypeSource, m: SourceMatch, samples: np.ndarray | None, n: int, *, dosage, block, threads):
     """(scores x samples) sums and missing counts of one chunk of sorted unique samples (None: all).
 
     Per block: sums += W' x, where x is MISSING (-9) where missing; there the -9 w is given back,
     the REF-effect 2w taken back and the missing counted: by one product of [9w - 2w (REF) | uses]
     with the missing mask when many are missing, else added up per sample over the missing
-    values alone."""
+    values alone. ``threads`` 2: the next block is read into a second buffer meanwhile."""
     k = m.weight.shape[1]
     ssum = np.repeat(m.ref_const.sum(axis=0)[:, None], n, axis=1)  # every REF-effect 2w, taken back where missing
     missing = np.zeros((k, n))
     per_missing = np.hstack([MISSING * -m.weight - m.ref_const, m.uses])
     rows_max = min(block, m.variant_idx.size)
-    buf, mbuf = np.empty((rows_max, n)), np.empty((rows_max, n), dtype=bool)
+    bufs = [(np.empty((rows_max, n)), np.empty((rows_max, n), dtype=bool)) for _ in range(threads)]
+    starts = range(0, m.variant_idx.size, block)
+
+    def read(i: int) -> int:
+        x, mask = bufs[i % threads]
+        idx = m.variant_idx[starts[i] : starts[i] + block]
+        return source.read_into(idx, samples, x[: idx.size], mask[: idx.size], dosage=dosage)
+
     dense = None
-    for b in range(0, m.variant_idx.size, block):
-        rows = slice(b, b + block)
-        x, mask = buf[: m.variant_idx[rows].size], mbuf[: m.variant_idx[rows].size]
-        n_missing = source.read_into(m.variant_idx[rows], samples, x, mask, dosage=dosage)
-        ssum += m.weight[rows].T @ x
-        if n_missing * 16 > mask.size:
-            dense = np.empty((rows_max, n)) if dense is None else dense
-            np.copyto(dense[: mask.shape[0]], mask)
-            both = per_missing[rows].T @ dense[: mask.shape[0]]
-            ssum += both[:k]
-            missing += both[k:]
-        elif n_missing:
-            r, c = np.divmod(np.flatnonzero(mask), n)
-            for j in range(k):
-                ssum[j] += np.bincount(c, weights=per_missing[rows, j][r], minlength=n)
-                missing[j] += np.bincount(c, weights=per_missing[rows, k + j][r], minlength=n)
+    with _blas().limit(limits=1, user_api="blas"), ThreadPoolExecutor(1) if threads > 1 else nullcontext() as pool:
+        for i, n_missing in enumerate(_reads(read, len(starts), pool)):
+            rows = slice(starts[i], starts[i] + block)
+            n_rows = m.variant_idx[rows].size
+            x, mask = bufs[i % threads][0][:n_rows], bufs[i % threads][1][:n_rows]
+            ssum += m.weight[rows].T @ x
+            if n_missing * 16 > mask.size:
+                dense = np.empty((rows_max, n)) if dense is None else dense
+                np.copyto(dense[:n_rows], mask)
+                both = per_missing[rows].T @ dense[:n_rows]
+                ssum += both[:k]
+                missing += both[k:]
+            elif n_missing:
+                r, c = np.divmod(np.flatnonzero(mask), n)
+                for j in range(k):
+                    ssum[j] += np.bincount(c, weights=per_missing[rows, j][r], minlength=n)
+                    missing[j] += np.bincount(c, weights=per_missing[rows, k + j][r], minlength=n)
     return ssum, missing
 
 
@@ -231,12 +298,16 @@ def score_source(
     dosage: bool | None = None,
     variant_block: int | None = None,
     sample_chunk: int | None = None,
+    threads: int | None = None,
 ) -> SourceScores:
     """Score the samples (``sample_idx``, default all) of a source with PGS Catalog scores.
 
     ``dosage``: read dosages (default: when the source has them) or hard calls. Memory is one
-    ``variant_block`` x ``sample_chunk`` float64 block (by default about 2 MiB, at least 16 variants,
-    see :func:`_block_size`) plus the matrices of the used variants. ``sample_chunk`` None (the
+    ``variant_block`` x ``sample_chunk`` float64 block (by default about 4 MiB, at least 16 variants,
+    see :func:`_block_size`; two with ``threads`` 2) plus the matrices of the used variants.
+    ``threads``: 2 reads the next block on a second thread while one is summed (about 20% faster
+    where reading and summing take similar time); None (the default) uses 2 where this process
+    may run on two CPUs (a SLURM job given one CPU reads in turn). ``sample_chunk`` None (the
     default): every sample in one pass. Splitting the samples costs time: pgenlib decodes a whole
     variant record to give a subset of its samples, so each chunk decodes the file again (20,000
     samples in chunks of 8,192: 1.9 s instead of 1.0 s); the stage bounds memory by its own
@@ -255,14 +326,16 @@ def score_source(
     k = len(scores)
     ssum, missing = np.zeros((sel.size, k)), np.zeros((sel.size, k))
     step = max(1, sel.size if sample_chunk is None else int(sample_chunk))
+    n_threads = _threads(threads)
     for lo in range(0, sel.size, step):
         chunk = sel[lo : lo + step]
         if sample_idx is None and chunk.size == sel.size:
             uniq, back = None, slice(None)  # all samples: no subset for the reader
         else:
             uniq, back = np.unique(chunk, return_inverse=True)
-        block = _block_size(chunk.size if uniq is None else uniq.size, variant_block)
-        s, miss = _score_chunk(source, m, uniq, chunk.size if uniq is None else uniq.size, dosage=dosage, block=block)
+        n = chunk.size if uniq is None else uniq.size
+        block = _block_size(n, variant_block)
+        s, miss = _score_chunk(source, m, uniq, n, dosage=dosage, block=block, threads=n_threads)
         ssum[lo : lo + chunk.size], missing[lo : lo + chunk.size] = s.T[back], miss.T[back]
     n_used = m.uses.sum(axis=0)
     variants, report = score_report(scores, m.seen)
