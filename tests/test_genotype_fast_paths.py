@@ -102,9 +102,9 @@ SCORING = {
 }
 
 
-def _c_parser(source, n_skip, names):
+def _c_parser(path, source, n_skip, names):
     """The reading the fast path stands in for: pandas' C parser over the file."""
-    return pd.read_csv(source, sep="\t", skiprows=n_skip, dtype=str, keep_default_na=False)
+    return pd.read_csv(source, sep="\t", skiprows=n_skip, dtype=str, keep_default_na=False), False
 
 
 def _read_both(path, monkeypatch):
@@ -137,6 +137,18 @@ def test_scoring_file_fast_reading_equals_the_c_parser(name, gz, tmp_path, monke
         assert (fast.id, fast.build, fast.header) == (slow.id, slow.build, slow.header)
         if name == "blanks.txt":  # the empty line and the record of empty fields are not variants
             assert fast.variants["pos"].tolist() == [10, 7]
+
+
+def test_a_quote_left_open_is_named_not_a_lost_record(tmp_path):
+    """pandas' C parser reads an open quote on to the next quote, across line ends: two records
+    become one. That is now a named error (found by bench/fuzz_inputs.py)."""
+    body = "hm_chr\thm_pos\teffect_allele\tother_allele\teffect_weight\n"
+    body += '1\t10\tA\tG\t"0.1\n1\t11\tC\tT\t0.2"\n2\t12\tC\tT\t0.3\n'
+    for gz in (False, True):
+        path = tmp_path / ("open.txt" + (".gz" if gz else ""))
+        path.write_bytes(gzip.compress(body.encode()) if gz else body.encode())
+        with pytest.raises(GenotypeError, match=r"record 1 after the header, column effect_weight: a quote opens"):
+            prs.read_scoring_file(path)
 
 
 def test_broken_gzip_scoring_files_are_named(tmp_path):

@@ -150,10 +150,13 @@ def _short_lines(path: Path, opener, *, header_line: int, n_fields: int) -> list
     return bad
 
 
-def _check_records(table: pd.DataFrame, path: Path, opener, *, header_line: int) -> pd.DataFrame:
+def _check_records(table: pd.DataFrame, path: Path, opener, *, header_line: int, counted: bool) -> pd.DataFrame:
     """Blank lines dropped; a record whose field count is not the header's, or a '#' line after the
-    header, is a named error, never a variant made of padding."""
-    for lineno, n, text in _short_lines(path, opener, header_line=header_line, n_fields=table.shape[1]):
+    header, is a named error, never a variant made of padding. ``counted``: the table's reader
+    already held every non-empty line to the header's field count (Arrow without quoting), so
+    the lines are not counted again."""
+    short = [] if counted else _short_lines(path, opener, header_line=header_line, n_fields=table.shape[1])
+    for lineno, n, text in short:
         if text.strip():
             what = (
                 "a '#' comment line after the header line"
@@ -181,10 +184,11 @@ def _check_records(table: pd.DataFrame, path: Path, opener, *, header_line: int)
 SMALL_GZ = 1 << 24  # a gzipped scoring file up to 16 MiB is decompressed once, in memory (larger: streamed twice)
 
 
-def _read_text(source: Path | bytes, n_skip: int, names: list[str] | None) -> pd.DataFrame:
+def _read_text(path: Path, source: Path | bytes, n_skip: int, names: list[str] | None) -> tuple[pd.DataFrame, bool]:
     """The table after ``n_skip`` lines (of a file, or of its decompressed bytes), every field as
-    text: Arrow's parser, given the header line's ``names`` (several times faster than pandas' C
-    parser; quotes not special), else the C parser: for a header Arrow would read otherwise than
+    text, and whether every line was held to the header's field count: Arrow's parser, given the
+    header line's ``names`` (several times faster than pandas' C parser; quotes not special), else
+    the C parser: for a header Arrow would read otherwise than
     pandas (a blank or repeated name), a quote anywhere (pandas unquotes, and names a quote left
     open) and a file Arrow refuses (a record with another field count, bad UTF-8, a broken gzip
     stream): its result or error is then named by the caller."""
@@ -196,11 +200,22 @@ def _read_text(source: Path | bytes, n_skip: int, names: list[str] | None) -> pd
             src = pa.BufferReader(source) if isinstance(source, bytes) else str(source)
             t = pcsv.read_csv(src, read, parse, convert)
             if not any(pc.any(pc.match_substring(col, '"')).as_py() for col in t.columns):  # else pandas unquotes
-                return pd.DataFrame({c: pd.array(t.column(c), dtype="str") for c in names})
+                return pd.DataFrame({c: pd.array(t.column(c), dtype="str") for c in names}), True
         except (pa.ArrowException, ValueError, OSError, EOFError):
             pass
     src = io.BytesIO(source) if isinstance(source, bytes) else source
-    return pd.read_csv(src, sep="\t", skiprows=n_skip, dtype=str, keep_default_na=False)
+    table = pd.read_csv(src, sep="\t", skiprows=n_skip, dtype=str, keep_default_na=False)
+    for col in table.columns:  # a quote left open swallows the line ends up to the next quote
+        spans = table[col].str.contains("\n", regex=False, na=False) | table[col].str.contains(
+            "\r", regex=False, na=False
+        )
+        if spans.any():
+            i = int(np.flatnonzero(spans.to_numpy())[0])
+            raise GenotypeError(
+                f"{path}: record {i + 1} after the header, column {col}: a quote opens a field that runs past "
+                "the end of its line; expected one record per line (a scoring file needs no quotes)"
+            )
+    return table, False
 
 
 def _in_memory(path: Path, opener):
@@ -233,7 +248,7 @@ def _read_table(path: Path, opener) -> tuple[dict[str, str], pd.DataFrame]:
                 m = re.match(r"#+\s*([A-Za-z_]+)\s*=\s*(.*)", line.strip())
                 if m:
                     header[m.group(1)] = m.group(2).strip()
-        table = _read_text(path if data is None else data, n_skip, names)
+        table, counted = _read_text(path, path if data is None else data, n_skip, names)
     except pd.errors.EmptyDataError:
         raise GenotypeError(
             f"{path}: no header line after the # comments; expected a PGS Catalog scoring file "
@@ -242,7 +257,7 @@ def _read_table(path: Path, opener) -> tuple[dict[str, str], pd.DataFrame]:
     except (OSError, EOFError, UnicodeDecodeError, zlib.error, pd.errors.ParserError) as exc:
         raise GenotypeError(f"{path}: cannot be read as a PGS Catalog scoring file ({exc})") from None
     try:
-        table = _check_records(table, path, opener, header_line=n_skip + 1)
+        table = _check_records(table, path, opener, header_line=n_skip + 1, counted=counted)
     except (OSError, EOFError) as exc:
         raise GenotypeError(f"{path}: cannot be read as a PGS Catalog scoring file ({exc})") from None
     return header, table
