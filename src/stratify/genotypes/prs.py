@@ -66,6 +66,8 @@ STATUSES = [
     "unsupported_term",
     "duplicate",
 ]
+PRE_STATUS = ["", "not_harmonised", "unsupported_term", "duplicate"]  # what _variants can say before matching
+KEY_LIMIT = 1 << 62  # an integer key of several columns stays below it
 # the per-score summary (genotypes/prs_report.tsv) and per-variant table (prs_variants.tsv.gz) of
 # score_report: their columns, so that a run without scoring files still writes tables with a header
 REPORT_COLUMNS = ["score", "file", "variants", *STATUSES, "used", "fraction_used"]
@@ -102,7 +104,10 @@ def _numbers(col: pd.Series) -> pd.Series:
 def _norm_chroms(chrom: pd.Series) -> pd.Series:
     """norm_chrom of each value, computed once per distinct value (a few dozen in a genome-wide file)."""
     codes, uniq = pd.factorize(chrom, use_na_sentinel=False)
-    return pd.Series(np.array([norm_chrom(u) for u in uniq], dtype=object)[codes], index=chrom.index)
+    normed = pa.array([norm_chrom(u) for u in uniq], type=pa.string()).take(
+        pa.array(codes)
+    )  # Arrow: no 1 object per row
+    return pd.Series(pd.array(normed, dtype="str"), index=chrom.index)
 
 
 @dataclass
@@ -317,14 +322,14 @@ def _variants(table: pd.DataFrame, chrom: pd.Series, pos: pd.Series, path: Path)
     chrom_n, pos_n = _norm_chroms(chrom), pd.array(np.where(np.isnan(p), 0, p).astype(np.int64), dtype="Int64")
     pos_n[np.isnan(p)] = pd.NA
     pos_n = pd.Series(pos_n, index=table.index)
-    status = np.full(len(table), "", dtype=object)  # built in numpy: a pandas assignment per rule costs more
-    status[pos_n.isna().to_numpy(bool) | (chrom_n.to_numpy(dtype=object) == "")] = "not_harmonised"
+    status = np.zeros(len(table), dtype=np.int8)  # codes of PRE_STATUS: numpy, not a pandas assignment per rule
+    status[np.isnan(p) | chrom_n.eq("").to_numpy(bool)] = 1
     for col in ("is_interaction", "is_haplotype", "is_diplotype"):
         if col in table.columns:
             term = table[col].str.lower().isin(["true", "1"]).to_numpy(bool)
-            status[term & (status == "")] = "unsupported_term"
+            status[term & (status == 0)] = 2
     w = weight.to_numpy(float)
-    status[np.isnan(w) & (status == "")] = "not_harmonised"
+    status[np.isnan(w) & (status == 0)] = 1
     v = pd.DataFrame(
         {
             "row": np.arange(1, len(table) + 1),
@@ -335,10 +340,24 @@ def _variants(table: pd.DataFrame, chrom: pd.Series, pos: pd.Series, path: Path)
             "weight": w,
         }
     )
-    dup = (status == "") & v.duplicated(["chrom", "pos", "effect_allele", "other_allele"], keep="first").to_numpy()
-    status[dup] = "duplicate"
-    v["status"] = pd.array(status, dtype="str")
+    status[(status == 0) & _repeated(v, p)] = 3
+    v["status"] = pd.array(pa.array(PRE_STATUS, type=pa.string()).take(pa.array(status)), dtype="str")
     return v
+
+
+def _repeated(v: pd.DataFrame, pos: np.ndarray) -> np.ndarray:
+    """Rows whose chromosome, position, effect and other allele an earlier row has (pandas'
+    ``duplicated``, by one integer key where it cannot overflow: a few times faster)."""
+    cols = ["chrom", "effect_allele", "other_allele"]
+    codes = [pd.factorize(v[c], use_na_sentinel=False) for c in cols]
+    sizes = [max(len(u), 1) for _, u in codes]
+    span = int(np.nanmax(pos, initial=0)) + 2  # NaN (no position) is 0, a position x is x + 1
+    if np.nanmin(pos, initial=0) < 0 or float(np.prod(sizes, dtype=float)) * span >= float(KEY_LIMIT):
+        return v.duplicated(["chrom", "pos", "effect_allele", "other_allele"], keep="first").to_numpy()
+    key = np.where(np.isnan(pos), 0, pos + 1).astype(np.int64)
+    for c, n in zip((c for c, _ in codes), sizes):
+        key = key * n + c
+    return pd.Series(key).duplicated(keep="first").to_numpy()
 
 
 def read_scoring_file(path: str | Path, *, genome_build: str = "GRCh38") -> Score:
