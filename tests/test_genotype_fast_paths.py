@@ -206,3 +206,25 @@ def test_threads_follow_the_cpus_this_process_may_use(monkeypatch):
     assert sourcescore._threads(None) == 1  # a SLURM job given one CPU reads in turn
     monkeypatch.setattr(sourcescore.os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
     assert sourcescore._threads(None) == 2
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_repeated_rows_equal_pandas_duplicated(seed):
+    """The integer-key test for repeated scoring-file rows == DataFrame.duplicated, missing
+    positions included (and the fallback where the key could overflow: huge positions)."""
+    rng = np.random.default_rng(seed)
+    for _ in range(60):
+        n = int(rng.integers(0, 40))
+        v = pd.DataFrame(
+            {
+                "chrom": pd.array(rng.choice(["1", "2", "X", ""], n).tolist(), dtype="str"),
+                "pos": pd.array(rng.integers(0, 5, n) * (10**17 if seed == 3 else 1), dtype="Int64"),
+                "effect_allele": pd.array(rng.choice(["A", "C"], n).tolist(), dtype="str"),
+                "other_allele": pd.array(rng.choice(["G", "T", ""], n).tolist(), dtype="str"),
+            }
+        )
+        if n:
+            v.loc[rng.random(n) < 0.2, "pos"] = pd.NA
+        p = v["pos"].to_numpy(float, na_value=np.nan)
+        want = v.duplicated(["chrom", "pos", "effect_allele", "other_allele"], keep="first").to_numpy()
+        np.testing.assert_array_equal(prs._repeated(v, p), want)
