@@ -84,7 +84,7 @@ def test_pvar_files_arrow_cannot_read_go_the_pandas_way(tmp_path):
             read_pvar(tmp_path / name)
     (tmp_path / "ok.pvar").write_text(PVARS["plain.pvar"])
     got = pvarfields._arrow_fields(tmp_path / "ok.pvar", 1, use, 2)
-    assert got["ID"].tolist() == ["rs1", "rs2"] and got["POS"].dtype == np.int64 and got["n_alt"].tolist() == [0, 1]
+    assert got["ID"].to_pylist() == ["rs1", "rs2"] and got["POS"].dtype == np.int64 and got["n_alt"].tolist() == [0, 1]
 
 
 SCORING = {

@@ -32,7 +32,7 @@ def _filled(col: pa.ChunkedArray) -> bool:
     return not len(col) or pc.min(pc.binary_length(col)).as_py() > 0
 
 
-def _arrow_fields(path: Path, skip: int, use: dict[str, int], nrows: int | None) -> dict[str, np.ndarray] | None:
+def _arrow_fields(path: Path, skip: int, use: dict[str, int], nrows: int | None) -> dict | None:
     """:func:`pvar_fields` of a tab-separated file by Arrow; None where pandas must name what is wrong."""
     names = {field: f"f{i}" for field, i in use.items()}
     types = {names[f]: pa.int64() if f == "POS" else pa.string() for f in PVAR_FIELDS}
@@ -55,7 +55,7 @@ def _arrow_fields(path: Path, skip: int, use: dict[str, int], nrows: int | None)
                 table = pa.Table.from_batches(batches, schema=reader.schema).slice(0, nrows)
     except (pa.ArrowException, OSError, ValueError):
         return None
-    out: dict[str, np.ndarray] = {}
+    out: dict = {}
     for field in PVAR_FIELDS:
         col = table.column(names[field])
         if field == "POS":
@@ -65,15 +65,16 @@ def _arrow_fields(path: Path, skip: int, use: dict[str, int], nrows: int | None)
         elif not _filled(col):
             return None
         else:
-            out[field] = col.to_numpy().astype(object, copy=False)
+            out[field] = col  # Arrow text: pandas' str arrays wrap it without a copy
     out["n_alt"] = pc.count_substring(table.column(names["ALT"]), ",").to_numpy().astype(np.int64)
     return out
 
 
 def pvar_fields(
     path: Path, skip: int, use: dict[str, int], nrows: int | None, *, tabbed: bool, first_row: int = 0
-) -> dict[str, np.ndarray]:
-    """CHROM, ID, REF, ALT (object arrays of str), POS (int64) and n_alt (commas in ALT) of a .pvar or .bim.
+) -> dict:
+    """CHROM, ID, REF, ALT (text: Arrow arrays, or object arrays of str), POS (int64) and n_alt (commas in
+    ALT) of a .pvar or .bim.
 
     ``skip``: lines before the first variant to read; ``use``: the 0-based column of each field;
     ``nrows``: read only that many variants (the lines after them are not parsed); ``tabbed``: the

@@ -198,10 +198,10 @@ def read_pvar(path: str | Path, rows: tuple[int, int] | None = None) -> pd.DataF
     first_row = 0 if rows is None else int(rows[0])
     nrows = None if rows is None else int(rows[1]) - first_row
     fields = pvar_fields(path, skip + first_row, use, nrows, tabbed="\t" in first, first_row=first_row)
-    alt, n_alt = fields["ALT"], fields["n_alt"]
+    n_alt = fields["n_alt"]
 
-    def text(col: str) -> pd.Series:  # object dtype: no conversion to pandas' string arrays
-        return pd.Series(fields[col], dtype=object)
+    def text(col: str) -> pd.Series:  # pandas' str arrays (Arrow's, wrapped without a copy)
+        return pd.Series(pd.array(fields[col], dtype="str"))
 
     return pd.DataFrame(
         {
@@ -209,8 +209,8 @@ def read_pvar(path: str | Path, rows: tuple[int, int] | None = None) -> pd.DataF
             "pos": fields["POS"],
             "id": text("ID"),
             "ref": text("REF"),
-            "alt": pd.Series(alt, dtype=object),
-            "biallelic": (n_alt == 0) & (alt != "."),
+            "alt": text("ALT"),
+            "biallelic": (n_alt == 0) & text("ALT").ne(".").to_numpy(bool),
             "n_alleles": n_alt + 2,
         }
     )

@@ -84,7 +84,7 @@ def _score_rows(scores: list[Score]) -> dict:
 def _pairs(rows: dict[str, np.ndarray], var: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """(score row, source variant) index pairs at the same (normalised chromosome, position), in score
     row then file order."""
-    src_code, src_chrom = _codes(var["chrom"].to_numpy(dtype=object), norm_chrom)
+    src_code, src_chrom = _codes(var["chrom"], norm_chrom)
     names = {c: i for i, c in enumerate(dict.fromkeys(src_chrom.tolist()))}
     src_id = np.array([names[c] for c in src_chrom.tolist()] or [0], dtype=np.int64)[src_code]
     row_code, row_chrom = rows["chrom"]
@@ -125,7 +125,7 @@ def _allele_match(
         c, u = rows[key]
         codes.append((c[r], u))
     for col in ("ref", "alt"):
-        codes.append(_codes(var[col].to_numpy(dtype=object)[j], lambda a: str(a).upper()))
+        codes.append(_codes(var[col].array.take(j), lambda a: str(a).upper()))
     key, bound = np.zeros(r.size, dtype=np.int64), 1
     for c, u in codes:
         if bound * max(len(u), 1) >= KEY_LIMIT:  # renumbered first, so the combined key never overflows
@@ -169,7 +169,7 @@ def match_source(source: GenotypeSource, scores: list[Score], *, keep_ambiguous:
             "score": pd.Series(ids, dtype=object),
             "index": rows["ri"][r],
             "status": pd.Series(status, dtype=object),
-            "vcf_id": pd.Series(var["id"].to_numpy(dtype=object)[j], dtype=object),
+            "vcf_id": pd.Series(np.asarray(var["id"].array.take(j), dtype=object), dtype=object),
         }
     )
     u = orient != 0
