@@ -102,11 +102,10 @@ def _numbers(col: pd.Series) -> pd.Series:
 
 
 def _norm_chroms(chrom: pd.Series) -> pd.Series:
-    """norm_chrom of each value, computed once per distinct value (a few dozen in a genome-wide file)."""
+    """norm_chrom of each value, computed once per distinct value (a few dozen in a genome-wide file),
+    as pandas' str array over Arrow's (no Python object per row)."""
     codes, uniq = pd.factorize(chrom, use_na_sentinel=False)
-    normed = pa.array([norm_chrom(u) for u in uniq], type=pa.string()).take(
-        pa.array(codes)
-    )  # Arrow: no 1 object per row
+    normed = pa.array([norm_chrom(u) for u in uniq], type=pa.string()).take(pa.array(codes))
     return pd.Series(pd.array(normed, dtype="str"), index=chrom.index)
 
 
@@ -191,12 +190,13 @@ SMALL_GZ = 1 << 24  # a gzipped scoring file up to 16 MiB is decompressed once, 
 
 def _read_text(path: Path, source: Path | bytes, n_skip: int, names: list[str] | None) -> tuple[pd.DataFrame, bool]:
     """The table after ``n_skip`` lines (of a file, or of its decompressed bytes), every field as
-    text, and whether every line was held to the header's field count: Arrow's parser, given the
-    header line's ``names`` (several times faster than pandas' C parser; quotes not special), else
-    the C parser: for a header Arrow would read otherwise than
-    pandas (a blank or repeated name), a quote anywhere (pandas unquotes, and names a quote left
-    open) and a file Arrow refuses (a record with another field count, bad UTF-8, a broken gzip
-    stream): its result or error is then named by the caller."""
+    text, and whether every line was held to the header's field count.
+
+    Arrow's parser reads it, given the header line's ``names``, with quotes not special (several
+    times faster than pandas' C parser). The C parser reads it instead where Arrow's reading could
+    differ: a blank or repeated name, a quote anywhere (pandas unquotes), a file Arrow refuses (a
+    record with another field count, bad UTF-8, a broken gzip stream); the caller names what is
+    wrong. A quote left open, which the C parser reads on across line ends, is named here."""
     if names and all(names) and len(set(names)) == len(names) and not any('"' in c for c in names):
         read = pcsv.ReadOptions(skip_rows=n_skip + 1, column_names=names)
         parse = pcsv.ParseOptions(delimiter="\t", quote_char=False)  # quotes: below
@@ -211,9 +211,7 @@ def _read_text(path: Path, source: Path | bytes, n_skip: int, names: list[str] |
     src = io.BytesIO(source) if isinstance(source, bytes) else source
     table = pd.read_csv(src, sep="\t", skiprows=n_skip, dtype=str, keep_default_na=False)
     for col in table.columns:  # a quote left open swallows the line ends up to the next quote
-        spans = table[col].str.contains("\n", regex=False, na=False) | table[col].str.contains(
-            "\r", regex=False, na=False
-        )
+        spans = table[col].str.contains(r"[\r\n]", regex=True, na=False)
         if spans.any():
             i = int(np.flatnonzero(spans.to_numpy())[0])
             raise GenotypeError(
