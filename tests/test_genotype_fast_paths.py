@@ -209,9 +209,11 @@ def test_threads_follow_the_cpus_this_process_may_use(monkeypatch):
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_repeated_rows_equal_pandas_duplicated(seed):
+def test_repeated_rows_equal_pandas_duplicated(seed, monkeypatch):
     """The integer-key test for repeated scoring-file rows == DataFrame.duplicated, missing
-    positions included (and the fallback where the key could overflow: huge positions)."""
+    positions included, huge positions, and with the key renumbered between columns."""
+    if seed % 2:
+        monkeypatch.setattr(prs, "KEY_LIMIT", 8)
     rng = np.random.default_rng(seed)
     for _ in range(60):
         n = int(rng.integers(0, 40))

@@ -20,7 +20,7 @@ import pysam
 import pytest
 
 from stratify.errors import GenotypeError
-from stratify.genotypes import sourcescore
+from stratify.genotypes import prs as prs_module
 from stratify.genotypes.prs import Score, ScoreAccumulator, match_allele, norm_chrom, read_scoring_file, score_report
 from stratify.genotypes.sources import (
     MISSING,
@@ -431,7 +431,7 @@ def _random_match_case(rng):
 @pytest.mark.parametrize("seed", range(12))
 def test_match_source_equals_the_record_loop(seed, monkeypatch):
     if seed % 2:  # the allele key renumbered between columns, as for a file with very many distinct alleles
-        monkeypatch.setattr(sourcescore, "KEY_LIMIT", 8)
+        monkeypatch.setattr(prs_module, "KEY_LIMIT", 8)
     rng = np.random.default_rng(seed)
     source, scores = _random_match_case(rng)
     for keep in (False, True):

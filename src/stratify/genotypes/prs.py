@@ -343,18 +343,26 @@ def _variants(table: pd.DataFrame, chrom: pd.Series, pos: pd.Series, path: Path)
     return v
 
 
+def combined_key(columns: list[tuple[np.ndarray, int]], n: int) -> np.ndarray:
+    """One int64 per row, equal exactly where every column's code is: the codes (0 <= code < size)
+    as mixed-radix digits, renumbered (``np.unique``) before the product could reach KEY_LIMIT.
+    ``n``: the number of rows."""
+    key, bound = np.zeros(n, dtype=np.int64), 1
+    for codes, size in columns:
+        size = max(int(size), 1)
+        if bound * size >= KEY_LIMIT:
+            key = np.unique(key, return_inverse=True)[1].ravel().astype(np.int64)
+            bound = max(n, 1)
+        key, bound = key * size + codes, bound * size
+    return key
+
+
 def _repeated(v: pd.DataFrame, pos: np.ndarray) -> np.ndarray:
     """Rows whose chromosome, position, effect and other allele an earlier row has (pandas'
-    ``duplicated``, by one integer key where it cannot overflow: a few times faster)."""
-    cols = ["chrom", "effect_allele", "other_allele"]
-    codes = [pd.factorize(v[c], use_na_sentinel=False) for c in cols]
-    sizes = [max(len(u), 1) for _, u in codes]
-    span = int(np.nanmax(pos, initial=0)) + 2  # NaN (no position) is 0, a position x is x + 1
-    if np.nanmin(pos, initial=0) < 0 or float(np.prod(sizes, dtype=float)) * span >= float(KEY_LIMIT):
-        return v.duplicated(["chrom", "pos", "effect_allele", "other_allele"], keep="first").to_numpy()
-    key = np.where(np.isnan(pos), 0, pos + 1).astype(np.int64)
-    for c, n in zip((c for c, _ in codes), sizes):
-        key = key * n + c
+    ``duplicated`` on one integer key: a few times faster than on the four columns)."""
+    codes = [pd.factorize(v[c], use_na_sentinel=False) for c in ("chrom", "effect_allele", "other_allele")]
+    codes.append(pd.factorize(pos, use_na_sentinel=False))  # no position (NaN): one value, as in duplicated
+    key = combined_key([(c, len(u)) for c, u in codes], len(v))
     return pd.Series(key).duplicated(keep="first").to_numpy()
 
 

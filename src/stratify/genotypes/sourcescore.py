@@ -29,13 +29,12 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import ThreadpoolController
 
-from stratify.genotypes.prs import Score, match_allele, norm_chrom, score_report
+from stratify.genotypes.prs import KEY_LIMIT, Score, combined_key, match_allele, norm_chrom, score_report
 from stratify.genotypes.sources import MISSING, GenotypeSource
 
 log = logging.getLogger(__name__)
 
 USED = ("matched", "matched_flipped", "ambiguous_used")
-KEY_LIMIT = 1 << 62  # the combined allele key of _allele_match stays below it
 
 
 @dataclass
@@ -126,12 +125,7 @@ def _allele_match(
         codes.append((c[r], u))
     for col in ("ref", "alt"):
         codes.append(_codes(var[col].array.take(j), lambda a: str(a).upper()))
-    key, bound = np.zeros(r.size, dtype=np.int64), 1
-    for c, u in codes:
-        if bound * max(len(u), 1) >= KEY_LIMIT:  # renumbered first, so the combined key never overflows
-            key = np.unique(key, return_inverse=True)[1].ravel()
-            bound = r.size
-        key, bound = key * max(len(u), 1) + c, bound * max(len(u), 1)
+    key = combined_key([(c, len(u)) for c, u in codes], r.size)
     _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     res = [match_allele(*(u[c[i]] for c, u in codes), keep_ambiguous=keep_ambiguous) for i in first.tolist()]
     status = np.array([x[0] for x in res] or [""], dtype=object)[inverse.ravel()] if r.size else np.empty(0, object)
